@@ -1,0 +1,13 @@
+// Test runner settings: e2e tests start real servers and databases, so give them room and run
+// files in separate forks (PGlite is single-backend per process).
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    maxWorkers: 2,
+  },
+});
