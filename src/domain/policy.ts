@@ -1,0 +1,65 @@
+// Session policy: model, provider kind, max turns, prompt layer, autonomy. Credentials are never
+// part of a policy: a policy names the provider *kind*, the server config holds the secrets.
+
+import { invalid } from './errors.js';
+import type { PromptLayer } from './prompt.js';
+
+export interface ModelSpec {
+  id: string;
+  variant?: string;
+  contextWindowTokens: number;
+  maxOutputTokens?: number;
+}
+
+export interface SessionPolicy {
+  model: ModelSpec;
+  providerId: string;
+  maxTurns?: number;
+  prompt?: PromptLayer;
+  autonomous: boolean;
+}
+
+/** What an open request may set; unset fields keep the persisted (or default) value. */
+export interface PolicyPatch {
+  model?: Partial<ModelSpec>;
+  providerId?: string;
+  maxTurns?: number;
+  prompt?: PromptLayer;
+  autonomous?: boolean;
+}
+
+export const DEFAULT_CONTEXT_WINDOW = 128_000;
+
+export function applyPolicyPatch(base: SessionPolicy, patch: PolicyPatch): SessionPolicy {
+  const next: SessionPolicy = { ...base };
+  if (patch.model && patch.model.id) {
+    // A new model id starts from the model defaults; the same id keeps the other knobs.
+    const start: ModelSpec = patch.model.id === base.model.id ? base.model : { id: patch.model.id, contextWindowTokens: DEFAULT_CONTEXT_WINDOW };
+    next.model = { ...start, ...definedOnly(patch.model) } as ModelSpec;
+  } else if (patch.model) {
+    next.model = { ...base.model, ...definedOnly(patch.model) } as ModelSpec;
+  }
+  if (patch.providerId) next.providerId = patch.providerId;
+  if (patch.maxTurns !== undefined) next.maxTurns = patch.maxTurns;
+  if (patch.prompt !== undefined) next.prompt = patch.prompt;
+  if (patch.autonomous !== undefined) next.autonomous = patch.autonomous;
+  validatePolicy(next);
+  return next;
+}
+
+export function validatePolicy(policy: SessionPolicy): void {
+  if (!policy.model.id) throw invalid('MODEL_ID_MISSING', 'spec.model.id must not be empty');
+  if (!(policy.model.contextWindowTokens > 0)) {
+    throw invalid('CONTEXT_WINDOW_INVALID', 'spec.model.context_window_tokens must be greater than 0');
+  }
+  if (policy.model.maxOutputTokens !== undefined && !(policy.model.maxOutputTokens > 0)) {
+    throw invalid('MAX_OUTPUT_TOKENS_INVALID', 'spec.model.max_output_tokens must be greater than 0 when set');
+  }
+  if (policy.maxTurns !== undefined && !(policy.maxTurns > 0)) {
+    throw invalid('MAX_TURNS_INVALID', 'spec.max_turns must be greater than 0 when set');
+  }
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,70 @@
+// Ports the domain needs from the outside world. Implementations live in src/store (MikroORM)
+// and src/providers; tests may substitute their own.
+
+import type { AgentFrame, GraphNode } from './graph.js';
+import type { Residency, SessionHead } from './session.js';
+import type { UsageDelta } from './usage.js';
+
+export interface RequestContext {
+  tenantId: string;
+}
+
+export type GraphWrite =
+  | { kind: 'none' }
+  | { kind: 'append'; nodes: GraphNode[] }
+  /** Replaces the whole stored graph (fresh open, import, heal, reset). */
+  | { kind: 'replace'; nodes: GraphNode[] };
+
+/** Everything one commit writes, applied in one transaction or not at all. */
+export interface CommitRequest {
+  tenantId: string;
+  sessionId: string;
+  /** The head revision the writer started from; a different stored revision aborts. */
+  expectedRevision: bigint;
+  /** What produced the commit (turn, admin, import, heal, fresh, …), kept in the commit log. */
+  kind: string;
+  head: SessionHead;
+  graph: GraphWrite;
+  /** Frames to insert or update. */
+  frames: AgentFrame[];
+  usage: UsageDelta[];
+  turnId?: string;
+  contentHash?: string;
+  result?: unknown;
+}
+
+export interface CommitRecord {
+  revision: bigint;
+  kind: string;
+  graphWrite: GraphWrite['kind'];
+  turnId?: string;
+  contentHash?: string;
+  result?: unknown;
+  createdAt: Date;
+}
+
+export interface SessionListFilter {
+  parentSessionId?: string;
+  metadata: Record<string, string>;
+}
+
+export interface SessionStore {
+  /** Cheap liveness probe for health checks. */
+  ping(): Promise<void>;
+  getHead(tenantId: string, sessionId: string): Promise<SessionHead | undefined>;
+  /** Inserts a new session; returns false if the id is already taken. */
+  create(head: SessionHead, initialFrame: AgentFrame): Promise<boolean>;
+  /** Loads nodes (insertion order) and frames; `active_path_only` loads only the leaf's ancestry. */
+  loadGraph(tenantId: string, sessionId: string, leafNodeId: string | undefined, residency: Residency): Promise<{ nodes: GraphNode[]; frames: AgentFrame[] }>;
+  /** Applies a commit atomically; returns the new revision or throws an ABORTED conflict. */
+  commit(request: CommitRequest): Promise<bigint>;
+  /** Sets the parked/idle flag without a new revision. */
+  setStatus(tenantId: string, sessionId: string, status: 'idle' | 'parked'): Promise<void>;
+  list(tenantId: string, filter: SessionListFilter, afterSessionId: string | undefined, limit: number): Promise<SessionHead[]>;
+  /** Removes every row of the session; returns false if it did not exist. */
+  delete(tenantId: string, sessionId: string): Promise<boolean>;
+  /** Usage summed per (source, model), including usage rolled up from child sessions. */
+  usage(tenantId: string, sessionId: string): Promise<UsageDelta[]>;
+  /** The commit log, newest first. */
+  commits(tenantId: string, sessionId: string, limit: number): Promise<CommitRecord[]>;
+}

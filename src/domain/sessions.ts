@@ -1,0 +1,398 @@
+// Session use cases: open (resume / fresh / with_state), read, list, config, park, delete,
+// export, append messages and branch. Every mutation is one commit guarded by the head revision.
+
+import { randomUUID } from 'node:crypto';
+import { DomainError, invalid, notFound, precondition, sessionNotFound } from './errors.js';
+import { activePath, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame, type GraphNode } from './graph.js';
+import { optionalId, requireId } from './ids.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import type { Message } from './messages.js';
+import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
+import type { CommitRequest, GraphWrite, RequestContext, SessionListFilter, SessionStore } from './ports.js';
+import { ResidentCache } from './resident-cache.js';
+import {
+  currentFrame,
+  defaultFinalAnswerFormat,
+  type FinalAnswerFormat,
+  type LoadedSession,
+  type Residency,
+  type SessionHead,
+  type SessionMode,
+} from './session.js';
+import { exportState, parseState, type StateDocument } from './state.js';
+import { buildUsageReport, type UsageReport } from './usage.js';
+import { decodePageToken, encodePageToken, pageSizeOf } from './paging.js';
+
+export interface SessionDefaults {
+  policy: SessionPolicy;
+  availableModes: SessionMode[];
+  availableProviders: string[];
+}
+
+export type OpenMode = 'resume' | 'fresh' | 'with_state';
+
+export interface OpenRequest {
+  sessionId: string;
+  mode?: SessionMode;
+  openMode: OpenMode;
+  state?: { sessionId: string; document: unknown };
+  parentSessionId?: string;
+  policy: PolicyPatch;
+  residency?: Residency;
+  finalAnswerFormat?: FinalAnswerFormat;
+  metadata?: Record<string, string>;
+  /** Usage source under which a child's usage rolls up into its parent. */
+  usageSource?: string;
+}
+
+export interface ReadView {
+  messages: Message[];
+  nextPageToken: string;
+  turnIndex: bigint;
+  lastPromptUsage?: SessionHead['lastPromptUsage'];
+  frameId: string;
+  policy: SessionPolicy;
+}
+
+export const MAX_METADATA_ENTRIES = 64;
+export const MAX_METADATA_BYTES = 4096;
+
+export class SessionService {
+  private readonly writers = new KeyedMutex();
+  private readonly resident: ResidentCache;
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly defaults: SessionDefaults,
+    residentCapacity = 1000,
+  ) {
+    this.resident = new ResidentCache(residentCapacity);
+  }
+
+  /** Runs `fn` as the only writer of the session within this process. */
+  withWriter<T>(ctx: RequestContext, sessionId: string, fn: () => Promise<T>): Promise<T> {
+    return this.writers.run(ResidentCache.key(ctx.tenantId, sessionId), fn);
+  }
+
+  async open(ctx: RequestContext, req: OpenRequest): Promise<{ head: SessionHead; created: boolean }> {
+    const sessionId = requireId('session_id', req.sessionId);
+    const parentSessionId = optionalId('parent_session_id', req.parentSessionId);
+    if (parentSessionId === sessionId) throw invalid('PARENT_IS_SELF', 'parent_session_id must name another session');
+    if (req.mode && !this.defaults.availableModes.includes(req.mode)) {
+      throw precondition('MODE_UNAVAILABLE', `mode "${req.mode}" is not offered by this server; available modes: ${this.defaults.availableModes.join(', ')}`, { session_id: sessionId, mode: req.mode });
+    }
+    if (req.policy.providerId) this.requireProvider(sessionId, req.policy.providerId);
+    validateMetadata(req.metadata);
+    const imported = req.openMode === 'with_state' ? this.decodeState(sessionId, req.state) : undefined;
+    if (parentSessionId && !(await this.store.getHead(ctx.tenantId, parentSessionId))) {
+      throw notFound('PARENT_NOT_FOUND', `parent session "${parentSessionId}" does not exist; open it first`, { session_id: sessionId, parent_session_id: parentSessionId });
+    }
+
+    return this.withWriter(ctx, sessionId, async () => {
+      const existing = await this.store.getHead(ctx.tenantId, sessionId);
+      if (existing && req.mode && existing.mode !== req.mode && req.openMode === 'resume') {
+        throw precondition('MODE_MISMATCH', `session "${sessionId}" was created in mode ${existing.mode}; open it with that mode or open it fresh`, { session_id: sessionId });
+      }
+      if (existing && parentSessionId && existing.parentSessionId !== parentSessionId && req.openMode === 'resume') {
+        throw precondition('PARENT_MISMATCH', `session "${sessionId}" has parent "${existing.parentSessionId ?? ''}", not "${parentSessionId}"`, { session_id: sessionId });
+      }
+      if (req.openMode === 'resume' && existing) {
+        return { head: await this.resume(ctx, existing, req), created: false };
+      }
+      const base = imported ? this.headFromState(ctx, imported.doc, existing) : this.emptyHead(ctx, sessionId, existing, req.mode, parentSessionId);
+      const head = this.applyOpenFields(base, req, parentSessionId);
+      const frame = imported ? undefined : this.initialFrame(head.currentFrameId);
+      let created = false;
+      let expected = existing?.headRevision;
+      if (!existing) {
+        const initial = frame ?? this.initialFrame(head.currentFrameId);
+        const seed = imported ? { ...head, currentFrameId: initial.frameId, leafNodeId: undefined, turnIndex: 0n } : head;
+        created = await this.store.create(seed, initial);
+        if (!created) throw new DomainError('ABORTED', 'SESSION_CREATED_CONCURRENTLY', `session "${sessionId}" was created concurrently; retry the request`, { session_id: sessionId });
+        expected = 0n;
+        if (!imported) {
+          this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+          return { head: seed, created };
+        }
+      }
+      // fresh or with_state: one commit replaces the stored graph entirely.
+      const nodes = imported?.nodes ?? [];
+      const frames = imported?.frames ?? [frame!];
+      const next = await this.commit(ctx, {
+        expectedRevision: expected!,
+        kind: imported ? 'import' : 'fresh',
+        head,
+        graph: { kind: 'replace', nodes },
+        frames,
+      });
+      return { head: next, created };
+    });
+  }
+
+  async get(ctx: RequestContext, sessionId: string): Promise<SessionHead> {
+    requireId('session_id', sessionId);
+    const head = await this.store.getHead(ctx.tenantId, sessionId);
+    if (!head) throw sessionNotFound(sessionId);
+    return head;
+  }
+
+  async list(ctx: RequestContext, filter: SessionListFilter, pageSize: number, pageToken: string): Promise<{ sessions: SessionHead[]; nextPageToken: string }> {
+    const size = pageSizeOf(pageSize);
+    const after = decodePageToken(pageToken, 'list_sessions');
+    if (filter.parentSessionId !== undefined) requireId('filter.parent_session_id', filter.parentSessionId);
+    validateMetadata(filter.metadata);
+    const rows = await this.store.list(ctx.tenantId, filter, after, size + 1);
+    const sessions = rows.slice(0, size);
+    const nextPageToken = rows.length > size ? encodePageToken('list_sessions', sessions[sessions.length - 1]!.sessionId) : '';
+    return { sessions, nextPageToken };
+  }
+
+  async close(ctx: RequestContext, sessionId: string): Promise<void> {
+    await this.get(ctx, sessionId);
+    await this.withWriter(ctx, sessionId, async () => {
+      await this.store.setStatus(ctx.tenantId, sessionId, 'parked');
+      this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+    });
+  }
+
+  /** Removes everything of the session; false when there was nothing to delete (retry-safe). */
+  async delete(ctx: RequestContext, sessionId: string): Promise<boolean> {
+    requireId('session_id', sessionId);
+    return this.withWriter(ctx, sessionId, async () => {
+      const deleted = await this.store.delete(ctx.tenantId, sessionId);
+      this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+      return deleted;
+    });
+  }
+
+  /** Loads the session under its residency policy, healing a dangling leaf. */
+  async load(ctx: RequestContext, sessionId: string): Promise<LoadedSession> {
+    const head = await this.get(ctx, sessionId);
+    const key = ResidentCache.key(ctx.tenantId, sessionId);
+    const cached = this.resident.get(key, head.headRevision);
+    if (cached) return cached;
+    const loaded = await this.loadFromStore(ctx, head);
+    if (loaded.healed) return this.withWriter(ctx, sessionId, () => this.persistHeal(ctx, loaded));
+    this.resident.put(key, loaded);
+    return loaded;
+  }
+
+  async readView(ctx: RequestContext, sessionId: string, pageSize: number, pageToken: string): Promise<ReadView> {
+    const size = pageSizeOf(pageSize, 1000);
+    const offsetToken = decodePageToken(pageToken, 'read_view');
+    const offset = offsetToken ? Number(offsetToken) : 0;
+    const session = await this.load(ctx, sessionId);
+    const frame = currentFrame(session);
+    const all = frameMessages(activePath(session.graph), frame);
+    const messages = all.slice(offset, offset + size);
+    const nextPageToken = offset + size < all.length ? encodePageToken('read_view', String(offset + size)) : '';
+    return { messages, nextPageToken, turnIndex: session.head.turnIndex, lastPromptUsage: session.head.lastPromptUsage, frameId: session.head.currentFrameId, policy: session.head.policy };
+  }
+
+  async usageReport(ctx: RequestContext, sessionId: string): Promise<UsageReport> {
+    await this.get(ctx, sessionId);
+    return buildUsageReport(await this.store.usage(ctx.tenantId, sessionId));
+  }
+
+  async updateConfig(ctx: RequestContext, sessionId: string, patch: PolicyPatch): Promise<SessionHead> {
+    requireId('session_id', sessionId);
+    if (patch.providerId) this.requireProvider(sessionId, patch.providerId);
+    return this.withWriter(ctx, sessionId, async () => {
+      const head = await this.get(ctx, sessionId);
+      const policy = applyPolicyPatch(head.policy, patch);
+      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'config', head: { ...head, policy }, graph: { kind: 'none' }, frames: [] });
+    });
+  }
+
+  async exportState(ctx: RequestContext, sessionId: string): Promise<StateDocument> {
+    const head = await this.get(ctx, sessionId);
+    // Export is self-contained: always the full graph, whatever the residency policy.
+    const { nodes, frames } = await this.store.loadGraph(ctx.tenantId, sessionId, head.leafNodeId, 'keep_all');
+    return exportState(head, nodes, frames);
+  }
+
+  async appendMessages(ctx: RequestContext, sessionId: string, messages: Message[]): Promise<SessionHead> {
+    requireId('session_id', sessionId);
+    if (messages.length === 0) throw invalid('NO_MESSAGES', 'messages must contain at least one message');
+    return this.withWriter(ctx, sessionId, async () => {
+      const session = await this.load(ctx, sessionId);
+      let parent = session.head.leafNodeId;
+      const now = new Date();
+      const nodes: GraphNode[] = messages.map((message) => {
+        const node: GraphNode = { nodeId: randomUUID(), parentNodeId: parent, agentFrameId: session.head.currentFrameId, timestamp: now, payload: { type: 'message', message: { ...message, id: message.id || randomUUID() } } };
+        parent = node.nodeId;
+        return node;
+      });
+      return this.commit(ctx, { expectedRevision: session.head.headRevision, kind: 'append_messages', head: { ...session.head, leafNodeId: parent }, graph: { kind: 'append', nodes }, frames: [] });
+    });
+  }
+
+  async branchToNode(ctx: RequestContext, sessionId: string, nodeId: string): Promise<SessionHead> {
+    requireId('session_id', sessionId);
+    requireId('node_id', nodeId);
+    return this.withWriter(ctx, sessionId, async () => {
+      const head = await this.get(ctx, sessionId);
+      const { nodes } = await this.store.loadGraph(ctx.tenantId, sessionId, head.leafNodeId, 'keep_all');
+      if (!nodes.some((n) => n.nodeId === nodeId)) {
+        throw notFound('NODE_NOT_FOUND', `node "${nodeId}" is not in the graph of session "${sessionId}"`, { session_id: sessionId, node_id: nodeId });
+      }
+      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'branch', head: { ...head, leafNodeId: nodeId }, graph: { kind: 'none' }, frames: [] });
+    });
+  }
+
+  /** Names the providers this server has; a session recording another one cannot run turns. */
+  requireProvider(sessionId: string, providerId: string): void {
+    if (!this.defaults.availableProviders.includes(providerId)) {
+      throw precondition('PROVIDER_UNAVAILABLE', `session "${sessionId}" uses provider "${providerId}", which this server does not have; available providers: ${this.defaults.availableProviders.join(', ')}; configure its credentials or update the session's provider_id`, { session_id: sessionId, provider_id: providerId, available_providers: this.defaults.availableProviders.join(',') });
+    }
+  }
+
+  /** Commits and refreshes the resident copy's head. */
+  async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage'> & Partial<Pick<CommitRequest, 'usage'>>): Promise<SessionHead> {
+    const head = { ...c.head, updatedAt: new Date(), status: 'idle' as const };
+    const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId });
+    this.resident.evict(ResidentCache.key(ctx.tenantId, head.sessionId));
+    return { ...head, headRevision: revision };
+  }
+
+  private async resume(ctx: RequestContext, existing: SessionHead, req: OpenRequest): Promise<SessionHead> {
+    const head = this.applyOpenFields(existing, req, existing.parentSessionId);
+    const changed = JSON.stringify(stripVolatile(head)) !== JSON.stringify(stripVolatile(existing));
+    let current = existing;
+    if (changed) {
+      current = await this.commit(ctx, { expectedRevision: existing.headRevision, kind: 'open', head, graph: { kind: 'none' }, frames: [] });
+    } else if (existing.status === 'parked') {
+      await this.store.setStatus(ctx.tenantId, existing.sessionId, 'idle');
+      current = { ...existing, status: 'idle' };
+    }
+    // Loading makes the session resident and runs the heal path when needed.
+    const loaded = await this.loadUnlocked(ctx, current);
+    return loaded.head;
+  }
+
+  private async loadUnlocked(ctx: RequestContext, head: SessionHead): Promise<LoadedSession> {
+    const loaded = await this.loadFromStore(ctx, head);
+    if (loaded.healed) return this.persistHeal(ctx, loaded);
+    this.resident.put(ResidentCache.key(ctx.tenantId, head.sessionId), loaded);
+    return loaded;
+  }
+
+  /** Persists a healed load at once (a full replacement) so every replica sees the same leaf. */
+  private async persistHeal(ctx: RequestContext, loaded: LoadedSession): Promise<LoadedSession> {
+    const next = await this.commit(ctx, { expectedRevision: loaded.head.headRevision, kind: 'heal', head: loaded.head, graph: { kind: 'replace', nodes: loaded.graph.nodes }, frames: [] });
+    const healed = { ...loaded, head: next, healed: false };
+    this.resident.put(ResidentCache.key(ctx.tenantId, next.sessionId), healed);
+    return healed;
+  }
+
+  private async loadFromStore(ctx: RequestContext, head: SessionHead): Promise<LoadedSession> {
+    const { tenantId, sessionId } = head;
+    let { nodes, frames } = await this.store.loadGraph(tenantId, sessionId, head.leafNodeId, head.residency);
+    let healed = false;
+    let leaf = head.leafNodeId;
+    if (head.residency === 'active_path_only' && leaf && nodes.length === 0) {
+      // Heal: the active-path read found nothing although the session has a leaf.
+      ({ nodes, frames } = await this.store.loadGraph(tenantId, sessionId, leaf, 'keep_all'));
+      healed = true;
+    }
+    if (leaf && leafIsDangling({ nodes, leafNodeId: leaf })) {
+      leaf = latestMessageNode(nodes)?.nodeId;
+      healed = true;
+    }
+    return { head: { ...head, leafNodeId: leaf }, graph: { nodes, leafNodeId: leaf }, frames, healed };
+  }
+
+  private decodeState(sessionId: string, state: OpenRequest['state']) {
+    if (!state || state.document === undefined) {
+      throw invalid('STATE_REQUIRED', 'open_mode OPEN_MODE_WITH_STATE needs `state` (a document from ExportSessionState)', { session_id: sessionId });
+    }
+    const parsed = parseState(state.document);
+    const claimed = state.sessionId || parsed.sessionId;
+    if (claimed !== parsed.sessionId) {
+      throw invalid('STATE_DOCUMENT_INVALID', `state.session_id "${claimed}" differs from the document's session id "${parsed.sessionId}"`);
+    }
+    if (parsed.sessionId !== sessionId) {
+      throw precondition('STATE_SESSION_MISMATCH', `the state belongs to session "${parsed.sessionId}", not "${sessionId}"; open "${parsed.sessionId}" with it, or export "${sessionId}" instead`, { session_id: sessionId, state_session_id: parsed.sessionId });
+    }
+    return parsed;
+  }
+
+  private emptyHead(ctx: RequestContext, sessionId: string, existing: SessionHead | undefined, mode: SessionMode | undefined, parentSessionId: string | undefined): SessionHead {
+    const now = new Date();
+    return {
+      tenantId: ctx.tenantId,
+      sessionId,
+      mode: mode ?? 'standard',
+      parentSessionId,
+      policy: this.defaults.policy,
+      residency: 'keep_all',
+      finalAnswerFormat: defaultFinalAnswerFormat(parentSessionId),
+      metadata: {},
+      headRevision: existing?.headRevision ?? 0n,
+      turnIndex: 0n,
+      leafNodeId: undefined,
+      currentFrameId: randomUUID(),
+      status: 'idle',
+      toolState: { generation: (existing?.toolState.generation ?? 0n) + (existing ? 1n : 0n), overrides: {} },
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    };
+  }
+
+  private headFromState(ctx: RequestContext, doc: StateDocument, existing: SessionHead | undefined): SessionHead {
+    const now = new Date();
+    return {
+      tenantId: ctx.tenantId,
+      sessionId: doc.sessionId,
+      mode: doc.mode,
+      parentSessionId: doc.parentSessionId,
+      policy: doc.policy as SessionPolicy,
+      residency: doc.residency,
+      finalAnswerFormat: doc.finalAnswerFormat,
+      metadata: doc.metadata,
+      headRevision: existing?.headRevision ?? 0n,
+      turnIndex: BigInt(doc.turnIndex),
+      leafNodeId: doc.leafNodeId,
+      currentFrameId: doc.currentFrameId,
+      status: 'idle',
+      toolState: { generation: BigInt(doc.toolState.generation), overrides: doc.toolState.overrides },
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    };
+  }
+
+  private applyOpenFields(head: SessionHead, req: OpenRequest, parentSessionId: string | undefined): SessionHead {
+    const next: SessionHead = { ...head, status: 'idle', parentSessionId: parentSessionId ?? head.parentSessionId };
+    next.policy = applyPolicyPatch(head.policy, req.policy);
+    if (req.residency) next.residency = req.residency;
+    if (req.finalAnswerFormat) next.finalAnswerFormat = req.finalAnswerFormat;
+    else if (!head.parentSessionId && next.parentSessionId && next.finalAnswerFormat.kind === 'markdown') next.finalAnswerFormat = defaultFinalAnswerFormat(next.parentSessionId);
+    // Labels given on open are merged over the stored ones.
+    if (req.metadata && Object.keys(req.metadata).length > 0) next.metadata = { ...head.metadata, ...req.metadata };
+    if (req.usageSource) next.usageSource = req.usageSource;
+    return next;
+  }
+
+  private initialFrame(frameId: string): AgentFrame {
+    return { frameId, status: 'active', reason: 'initial', createdAt: new Date() };
+  }
+}
+
+function stripVolatile(head: SessionHead) {
+  const { updatedAt: _u, status: _s, ...rest } = head;
+  return rest;
+}
+
+function validateMetadata(metadata: Record<string, string> | undefined): void {
+  if (!metadata) return;
+  const entries = Object.entries(metadata);
+  if (entries.length > MAX_METADATA_ENTRIES) throw invalid('METADATA_TOO_LARGE', `metadata has ${entries.length} entries; use at most ${MAX_METADATA_ENTRIES}`);
+  let bytes = 0;
+  for (const [k, v] of entries) {
+    if (!k) throw invalid('METADATA_KEY_EMPTY', 'metadata keys must not be empty');
+    bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+  }
+  if (bytes > MAX_METADATA_BYTES) throw invalid('METADATA_TOO_LARGE', `metadata is ${bytes} bytes; use at most ${MAX_METADATA_BYTES}`);
+}
+
+export type { GraphWrite };

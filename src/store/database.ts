@@ -1,0 +1,86 @@
+// Opens the database: embedded PGlite in a local folder by default, PostgreSQL when a URL is
+// given. Runs the migrations at start-up; on PostgreSQL under an advisory lock so replicas that
+// start together do not race.
+
+import { join } from 'node:path';
+import { MikroORM, type EntityManager } from '@mikro-orm/core';
+import { PgliteDriver } from '@mikro-orm/pglite';
+import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { PGlite } from '@electric-sql/pglite';
+import { entities } from './entities.js';
+import { migrationsList } from './migrations.js';
+import { lockDataDir } from './data-dir-lock.js';
+
+export type Engine = 'pglite' | 'postgresql';
+
+export interface DatabaseOptions {
+  databaseUrl?: string;
+  dataDir: string;
+  /** Folder-less in-memory PGlite (tests only). */
+  inMemory?: boolean;
+  poolMax?: number;
+  log?: (message: string) => void;
+}
+
+export interface Database {
+  engine: Engine;
+  orm: MikroORM;
+  em(): EntityManager;
+  close(): Promise<void>;
+}
+
+const MIGRATION_LOCK_KEY = 4_711_2026;
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const log = options.log ?? (() => {});
+  const common = {
+    entities,
+    extensions: [Migrator],
+    // No schema snapshot files: migrations are hand-written and listed statically.
+    migrations: { migrationsList, tableName: 'lash_migrations', transactional: true, snapshot: false },
+    debug: false,
+    allowGlobalContext: false,
+    logger: log,
+    // The schema is owned by migrations; never let the ORM discover or diff it at start-up.
+    ensureDatabase: false,
+  };
+  let orm: MikroORM;
+  let release: () => void = () => {};
+  let pglite: PGlite | undefined;
+  if (options.databaseUrl) {
+    orm = await MikroORM.init({ ...common, driver: PostgreSqlDriver, clientUrl: options.databaseUrl, pool: { min: 0, max: options.poolMax ?? 10 } } as never);
+    await migratePostgres(orm);
+  } else {
+    if (!options.inMemory) release = lockDataDir(options.dataDir);
+    try {
+      pglite = await PGlite.create(options.inMemory ? {} : { dataDir: join(options.dataDir, 'pgdata') });
+      const instance = pglite;
+      orm = await MikroORM.init({ ...common, driver: PgliteDriver, dbName: 'lash', driverOptions: { pglite: () => instance } } as never);
+      await orm.migrator.up();
+    } catch (err) {
+      await pglite?.close().catch(() => {});
+      release();
+      throw err;
+    }
+  }
+  const engine: Engine = options.databaseUrl ? 'postgresql' : 'pglite';
+  return {
+    engine,
+    orm,
+    em: () => orm.em.fork(),
+    async close() {
+      await orm.close(true);
+      if (pglite && !pglite.closed) await pglite.close();
+      release();
+    },
+  };
+}
+
+async function migratePostgres(orm: MikroORM): Promise<void> {
+  // The transaction-scoped advisory lock serialises replicas; the loser finds nothing pending.
+  await orm.em.fork().transactional(async (tx) => {
+    await tx.getConnection().execute(`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`, [], 'all', tx.getTransactionContext());
+    await orm.migrator.up({ transaction: tx.getTransactionContext() });
+  });
+}

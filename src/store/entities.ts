@@ -1,0 +1,121 @@
+// MikroORM entity definitions of the session tables. Every row is keyed by tenant and session
+// id so that tenant isolation needs no data migration. The schema itself is owned by the
+// hand-written migrations in migrations.ts; these definitions must match them.
+
+import { defineEntity, p } from '@mikro-orm/core';
+
+export const SessionRow = defineEntity({
+  name: 'SessionRow',
+  tableName: 'sessions',
+  properties: {
+    tenantId: p.string().primary(),
+    sessionId: p.string().primary(),
+    mode: p.string(),
+    parentSessionId: p.string().nullable(),
+    usageSource: p.string().nullable(),
+    policy: p.json<Record<string, unknown>>(),
+    residency: p.string(),
+    finalAnswerFormat: p.json<Record<string, unknown>>(),
+    metadata: p.json<Record<string, string>>(),
+    headRevision: p.bigint(),
+    turnIndex: p.bigint(),
+    leafNodeId: p.string().nullable(),
+    currentFrameId: p.string(),
+    status: p.string(),
+    toolGeneration: p.bigint(),
+    toolOverrides: p.json<Record<string, string>>(),
+    lastPromptUsage: p.json<Record<string, number>>().nullable(),
+    createdAt: p.datetime(),
+    updatedAt: p.datetime(),
+  },
+});
+
+export const NodeRow = defineEntity({
+  name: 'NodeRow',
+  tableName: 'session_nodes',
+  properties: {
+    tenantId: p.string().primary(),
+    sessionId: p.string().primary(),
+    nodeId: p.string().primary(),
+    // Insertion order; filled by the database (identity column).
+    seq: p.bigint().nullable().persist(false),
+    parentNodeId: p.string().nullable(),
+    causedBy: p.string().nullable(),
+    agentFrameId: p.string().nullable(),
+    createdAt: p.datetime(),
+    payload: p.json<Record<string, unknown>>(),
+  },
+});
+
+export const FrameRow = defineEntity({
+  name: 'FrameRow',
+  tableName: 'agent_frames',
+  properties: {
+    tenantId: p.string().primary(),
+    sessionId: p.string().primary(),
+    frameId: p.string().primary(),
+    previousFrameId: p.string().nullable(),
+    status: p.string(),
+    reason: p.string(),
+    createdAt: p.datetime(),
+  },
+});
+
+export const CommitRow = defineEntity({
+  name: 'CommitRow',
+  tableName: 'session_commits',
+  properties: {
+    tenantId: p.string().primary(),
+    sessionId: p.string().primary(),
+    revision: p.bigint().primary(),
+    kind: p.string(),
+    graphWrite: p.string(),
+    turnId: p.string().nullable(),
+    contentHash: p.string().nullable(),
+    result: p.json<unknown>().nullable(),
+    createdAt: p.datetime(),
+  },
+});
+
+export const UsageRow = defineEntity({
+  name: 'UsageRow',
+  tableName: 'usage_entries',
+  properties: {
+    id: p.bigint().primary().autoincrement(),
+    tenantId: p.string(),
+    sessionId: p.string(),
+    revision: p.bigint(),
+    turnId: p.string().nullable(),
+    source: p.string(),
+    model: p.string(),
+    inputTokens: p.bigint(),
+    outputTokens: p.bigint(),
+    cachedInputTokens: p.bigint(),
+    reasoningTokens: p.bigint(),
+    createdAt: p.datetime(),
+  },
+});
+
+export const BlobRow = defineEntity({
+  name: 'BlobRow',
+  tableName: 'blobs',
+  properties: {
+    hash: p.string().primary(),
+    mimeType: p.string(),
+    size: p.integer(),
+    data: p.blob(),
+    createdAt: p.datetime(),
+  },
+});
+
+export const SessionBlobRow = defineEntity({
+  name: 'SessionBlobRow',
+  tableName: 'session_blobs',
+  properties: {
+    tenantId: p.string().primary(),
+    sessionId: p.string().primary(),
+    hash: p.string().primary(),
+  },
+});
+
+export const entities = [SessionRow, NodeRow, FrameRow, CommitRow, UsageRow, BlobRow, SessionBlobRow];

@@ -1,0 +1,210 @@
+// SessionStore on MikroORM: head rows, graph nodes, frames, the commit log and the usage
+// ledger. A commit is one transaction guarded by a compare-and-set on the head revision.
+
+import type { InferEntity } from '@mikro-orm/core';
+import type { AgentFrame, GraphNode } from '../domain/graph.js';
+import type { CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../domain/ports.js';
+import type { Residency, SessionHead } from '../domain/session.js';
+import { revisionConflict } from '../domain/errors.js';
+import type { Usage, UsageDelta } from '../domain/usage.js';
+import { CommitRow, FrameRow, NodeRow, SessionBlobRow, SessionRow, UsageRow } from './entities.js';
+import type { Database } from './database.js';
+
+type SessionRowData = InferEntity<typeof SessionRow>;
+type NodeRowData = InferEntity<typeof NodeRow>;
+type FrameRowData = InferEntity<typeof FrameRow>;
+
+export class OrmSessionStore implements SessionStore {
+  constructor(private readonly db: Database) {}
+
+  async ping(): Promise<void> {
+    await this.db.em().getConnection().execute('select 1');
+  }
+
+  async getHead(tenantId: string, sessionId: string): Promise<SessionHead | undefined> {
+    const row = await this.db.em().findOne(SessionRow, { tenantId, sessionId }, { disableIdentityMap: true });
+    return row ? headFromRow(row) : undefined;
+  }
+
+  async create(head: SessionHead, initialFrame: AgentFrame): Promise<boolean> {
+    try {
+      await this.db.em().transactional(async (em) => {
+        await em.insert(SessionRow, headToRow(head));
+        await em.insert(FrameRow, frameToRow(head, initialFrame));
+      });
+      return true;
+    } catch (err) {
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    }
+  }
+
+  async loadGraph(tenantId: string, sessionId: string, leafNodeId: string | undefined, residency: Residency) {
+    const em = this.db.em();
+    const frames = (await em.find(FrameRow, { tenantId, sessionId }, { orderBy: { createdAt: 'asc' }, disableIdentityMap: true })).map(frameFromRow);
+    if (residency === 'active_path_only') {
+      if (!leafNodeId) return { nodes: [], frames };
+      // Walk the ancestry of the leaf in the database; other branches are never read.
+      const rows = await em.getConnection().execute<Record<string, unknown>[]>(
+        `with recursive path as (
+           select * from session_nodes where tenant_id = ? and session_id = ? and node_id = ?
+           union all
+           select n.* from session_nodes n join path p
+             on n.tenant_id = p.tenant_id and n.session_id = p.session_id and n.node_id = p.parent_node_id
+         ) select * from path order by seq`,
+        [tenantId, sessionId, leafNodeId],
+      );
+      return { nodes: rows.map(nodeFromRaw), frames };
+    }
+    const rows = await em.find(NodeRow, { tenantId, sessionId }, { orderBy: { seq: 'asc' }, disableIdentityMap: true });
+    return { nodes: rows.map(nodeFromRow), frames };
+  }
+
+  async commit(c: CommitRequest): Promise<bigint> {
+    const revision = c.expectedRevision + 1n;
+    const now = new Date();
+    await this.db.em().transactional(async (em) => {
+      const { tenantId: _t, sessionId: _s, ...fields } = headToRow({ ...c.head, headRevision: revision });
+      const updated = await em.nativeUpdate(SessionRow, { tenantId: c.tenantId, sessionId: c.sessionId, headRevision: c.expectedRevision }, fields);
+      if (updated !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
+      if (c.graph.kind === 'replace') await em.nativeDelete(NodeRow, { tenantId: c.tenantId, sessionId: c.sessionId });
+      if (c.graph.kind !== 'none' && c.graph.nodes.length > 0) {
+        await em.insertMany(NodeRow, c.graph.nodes.map((n) => nodeToRow(c.tenantId, c.sessionId, n)));
+      }
+      if (c.frames.length > 0) {
+        if (c.graph.kind === 'replace') await em.nativeDelete(FrameRow, { tenantId: c.tenantId, sessionId: c.sessionId, frameId: { $nin: c.frames.map((f) => f.frameId) } });
+        await em.upsertMany(FrameRow, c.frames.map((f) => frameToRow(c.head, f)));
+      }
+      if (c.usage.length > 0) {
+        await em.insertMany(UsageRow, c.usage.map((u) => ({
+          tenantId: c.tenantId, sessionId: c.sessionId, revision, turnId: c.turnId ?? null, source: u.source, model: u.model,
+          inputTokens: u.usage.inputTokens, outputTokens: u.usage.outputTokens, cachedInputTokens: u.usage.cachedInputTokens, reasoningTokens: u.usage.reasoningTokens, createdAt: now,
+        })));
+      }
+      await em.insert(CommitRow, {
+        tenantId: c.tenantId, sessionId: c.sessionId, revision, kind: c.kind, graphWrite: c.graph.kind,
+        turnId: c.turnId ?? null, contentHash: c.contentHash ?? null, result: c.result ?? null, createdAt: now,
+      });
+    });
+    return revision;
+  }
+
+  async setStatus(tenantId: string, sessionId: string, status: 'idle' | 'parked'): Promise<void> {
+    await this.db.em().nativeUpdate(SessionRow, { tenantId, sessionId }, { status });
+  }
+
+  async list(tenantId: string, filter: SessionListFilter, after: string | undefined, limit: number): Promise<SessionHead[]> {
+    const where: Record<string, unknown> = { tenantId };
+    if (after !== undefined) where.sessionId = { $gt: after };
+    if (filter.parentSessionId !== undefined) where.parentSessionId = filter.parentSessionId;
+    if (Object.keys(filter.metadata).length > 0) where.metadata = { $contains: filter.metadata };
+    const rows = await this.db.em().find(SessionRow, where as never, { orderBy: { sessionId: 'asc' }, limit, disableIdentityMap: true });
+    return rows.map(headFromRow);
+  }
+
+  async delete(tenantId: string, sessionId: string): Promise<boolean> {
+    let deleted = 0;
+    await this.db.em().transactional(async (em) => {
+      const key = { tenantId, sessionId };
+      await em.nativeDelete(NodeRow, key);
+      await em.nativeDelete(FrameRow, key);
+      await em.nativeDelete(CommitRow, key);
+      await em.nativeDelete(UsageRow, key);
+      await em.nativeDelete(SessionBlobRow, key);
+      // Blobs are shared by content; drop the ones nobody references any more.
+      await em.getConnection().execute(
+        'delete from blobs b where not exists (select 1 from session_blobs r where r.hash = b.hash)', [], 'run', em.getTransactionContext(),
+      );
+      deleted = await em.nativeDelete(SessionRow, key);
+    });
+    return deleted > 0;
+  }
+
+  async usage(tenantId: string, sessionId: string): Promise<UsageDelta[]> {
+    // Own usage by source, plus each direct child's usage under the child's usage source.
+    const rows = await this.db.em().getConnection().execute<Record<string, unknown>[]>(
+      `select source, model, sum(input_tokens) as i, sum(output_tokens) as o, sum(cached_input_tokens) as c, sum(reasoning_tokens) as r
+         from (
+           select u.source, u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens
+             from usage_entries u where u.tenant_id = ? and u.session_id = ?
+           union all
+           select coalesce(s.usage_source, 'child'), u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens
+             from sessions s join usage_entries u on u.tenant_id = s.tenant_id and u.session_id = s.session_id
+            where s.tenant_id = ? and s.parent_session_id = ?
+         ) all_usage group by source, model`,
+      [tenantId, sessionId, tenantId, sessionId],
+    );
+    return (rows as Record<string, unknown>[]).map((r) => ({
+      source: String(r.source),
+      model: String(r.model),
+      usage: { inputTokens: BigInt(r.i as string), outputTokens: BigInt(r.o as string), cachedInputTokens: BigInt(r.c as string), reasoningTokens: BigInt(r.r as string) },
+    }));
+  }
+
+  async commits(tenantId: string, sessionId: string, limit: number): Promise<CommitRecord[]> {
+    const rows = await this.db.em().find(CommitRow, { tenantId, sessionId }, { orderBy: { revision: 'desc' }, limit, disableIdentityMap: true });
+    return rows.map((r: InferEntity<typeof CommitRow>) => ({
+      revision: r.revision, kind: r.kind, graphWrite: r.graphWrite as CommitRecord['graphWrite'],
+      turnId: r.turnId ?? undefined, contentHash: r.contentHash ?? undefined, result: r.result ?? undefined, createdAt: r.createdAt,
+    }));
+  }
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; cause?: { code?: string } };
+  return e?.name === 'UniqueConstraintViolationException' || e?.code === '23505' || e?.cause?.code === '23505';
+}
+
+const usageToJson = (u: Usage) => ({ inputTokens: Number(u.inputTokens), outputTokens: Number(u.outputTokens), cachedInputTokens: Number(u.cachedInputTokens), reasoningTokens: Number(u.reasoningTokens) });
+const usageFromJson = (u: Record<string, number>): Usage => ({ inputTokens: BigInt(u.inputTokens ?? 0), outputTokens: BigInt(u.outputTokens ?? 0), cachedInputTokens: BigInt(u.cachedInputTokens ?? 0), reasoningTokens: BigInt(u.reasoningTokens ?? 0) });
+
+function headToRow(h: SessionHead): SessionRowData {
+  return {
+    tenantId: h.tenantId, sessionId: h.sessionId, mode: h.mode, parentSessionId: h.parentSessionId ?? null, usageSource: h.usageSource ?? null,
+    policy: h.policy as unknown as Record<string, unknown>, residency: h.residency, finalAnswerFormat: h.finalAnswerFormat as unknown as Record<string, unknown>,
+    metadata: h.metadata, headRevision: h.headRevision, turnIndex: h.turnIndex, leafNodeId: h.leafNodeId ?? null, currentFrameId: h.currentFrameId,
+    status: h.status, toolGeneration: h.toolState.generation, toolOverrides: h.toolState.overrides,
+    lastPromptUsage: h.lastPromptUsage ? usageToJson(h.lastPromptUsage) : null, createdAt: h.createdAt, updatedAt: h.updatedAt,
+  } as SessionRowData;
+}
+
+function headFromRow(r: SessionRowData): SessionHead {
+  return {
+    tenantId: r.tenantId, sessionId: r.sessionId, mode: r.mode as SessionHead['mode'], parentSessionId: r.parentSessionId ?? undefined,
+    usageSource: r.usageSource ?? undefined, policy: r.policy as unknown as SessionHead['policy'], residency: r.residency as Residency,
+    finalAnswerFormat: r.finalAnswerFormat as unknown as SessionHead['finalAnswerFormat'], metadata: r.metadata ?? {},
+    headRevision: BigInt(r.headRevision), turnIndex: BigInt(r.turnIndex), leafNodeId: r.leafNodeId ?? undefined, currentFrameId: r.currentFrameId,
+    status: r.status as SessionHead['status'], toolState: { generation: BigInt(r.toolGeneration), overrides: r.toolOverrides ?? {} },
+    lastPromptUsage: r.lastPromptUsage ? usageFromJson(r.lastPromptUsage) : undefined, createdAt: new Date(r.createdAt), updatedAt: new Date(r.updatedAt),
+  };
+}
+
+function nodeToRow(tenantId: string, sessionId: string, n: GraphNode): NodeRowData {
+  return {
+    tenantId, sessionId, nodeId: n.nodeId, parentNodeId: n.parentNodeId ?? null, causedBy: n.causedBy ?? null,
+    agentFrameId: n.agentFrameId ?? null, createdAt: n.timestamp, payload: n.payload as unknown as Record<string, unknown>,
+  } as NodeRowData;
+}
+
+function nodeFromRow(r: NodeRowData): GraphNode {
+  return {
+    nodeId: r.nodeId, parentNodeId: r.parentNodeId ?? undefined, causedBy: r.causedBy ?? undefined, agentFrameId: r.agentFrameId ?? undefined,
+    timestamp: new Date(r.createdAt), payload: r.payload as unknown as GraphNode['payload'],
+  };
+}
+
+function nodeFromRaw(r: Record<string, unknown>): GraphNode {
+  const payload = typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload;
+  return {
+    nodeId: r.node_id as string, parentNodeId: (r.parent_node_id as string) ?? undefined, causedBy: (r.caused_by as string) ?? undefined,
+    agentFrameId: (r.agent_frame_id as string) ?? undefined, timestamp: new Date(r.created_at as string), payload,
+  };
+}
+
+function frameToRow(head: SessionHead, f: AgentFrame): FrameRowData {
+  return { tenantId: head.tenantId, sessionId: head.sessionId, frameId: f.frameId, previousFrameId: f.previousFrameId ?? null, status: f.status, reason: f.reason, createdAt: f.createdAt } as FrameRowData;
+}
+
+function frameFromRow(r: FrameRowData): AgentFrame {
+  return { frameId: r.frameId, previousFrameId: r.previousFrameId ?? undefined, status: r.status as AgentFrame['status'], reason: r.reason, createdAt: new Date(r.createdAt) };
+}

@@ -1,0 +1,102 @@
+// Contract of the SessionStore port, run against every engine (see session-store.test.ts).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionStore } from '../../src/domain/ports.js';
+import type { SessionHead } from '../../src/domain/session.js';
+import type { GraphNode } from '../../src/domain/graph.js';
+import { OrmSessionStore } from '../../src/store/session-store.js';
+import { openTestDatabase, type EngineTarget } from '../support/engines.js';
+
+const tenant = 't1';
+
+function head(sessionId: string, extra: Partial<SessionHead> = {}): SessionHead {
+  const now = new Date();
+  return {
+    tenantId: tenant, sessionId, mode: 'standard', policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false },
+    residency: 'keep_all', finalAnswerFormat: { kind: 'markdown' }, metadata: {}, headRevision: 0n, turnIndex: 0n,
+    currentFrameId: `f-${sessionId}`, status: 'idle', toolState: { generation: 0n, overrides: {} }, createdAt: now, updatedAt: now, ...extra,
+  };
+}
+
+const msg = (id: string, parent?: string): GraphNode => ({
+  nodeId: id, parentNodeId: parent, timestamp: new Date(), payload: { type: 'message', message: { id, role: 'user', parts: [{ kind: 'text', text: id }] } },
+});
+
+export function describeSessionStoreContract(engine: EngineTarget) {
+  describe(`SessionStore contract on ${engine.name}`, () => {
+    let store: SessionStore;
+    let close: () => Promise<void>;
+    beforeAll(async () => {
+      const opened = await openTestDatabase(engine);
+      store = new OrmSessionStore(opened.db);
+      close = opened.close;
+    });
+    afterAll(async () => close?.());
+
+    it('creates a session once and reads it back', async () => {
+      const h = head('s1', { metadata: { team: 'a' } });
+      expect(await store.create(h, { frameId: h.currentFrameId, status: 'active', reason: 'initial', createdAt: new Date() })).toBe(true);
+      expect(await store.create(h, { frameId: h.currentFrameId, status: 'active', reason: 'initial', createdAt: new Date() })).toBe(false);
+      const read = await store.getHead(tenant, 's1');
+      expect(read?.metadata).toEqual({ team: 'a' });
+      expect(read?.headRevision).toBe(0n);
+      expect(await store.getHead('other-tenant', 's1')).toBeUndefined();
+    });
+
+    it('commits atomically and rejects a stale revision without writing', async () => {
+      const h = (await store.getHead(tenant, 's1'))!;
+      const r1 = await store.commit({ tenantId: tenant, sessionId: 's1', expectedRevision: 0n, kind: 'test', head: { ...h, leafNodeId: 'b' }, graph: { kind: 'append', nodes: [msg('a'), msg('b', 'a')] }, frames: [], usage: [{ source: 'turn', model: 'echo', usage: { inputTokens: 3n, outputTokens: 4n, cachedInputTokens: 0n, reasoningTokens: 0n } }], turnId: 'turn-1' });
+      expect(r1).toBe(1n);
+      await expect(store.commit({ tenantId: tenant, sessionId: 's1', expectedRevision: 0n, kind: 'test', head: h, graph: { kind: 'append', nodes: [msg('zzz')] }, frames: [], usage: [] })).rejects.toMatchObject({ reason: 'REVISION_CONFLICT' });
+      const { nodes } = await store.loadGraph(tenant, 's1', 'b', 'keep_all');
+      expect(nodes.map((n) => n.nodeId)).toEqual(['a', 'b']);
+      expect((await store.getHead(tenant, 's1'))?.headRevision).toBe(1n);
+      const usage = await store.usage(tenant, 's1');
+      expect(usage).toEqual([{ source: 'turn', model: 'echo', usage: { inputTokens: 3n, outputTokens: 4n, cachedInputTokens: 0n, reasoningTokens: 0n } }]);
+      expect((await store.commits(tenant, 's1', 10))[0]).toMatchObject({ revision: 1n, kind: 'test', graphWrite: 'append', turnId: 'turn-1' });
+    });
+
+    it('loads only the active path under active_path_only', async () => {
+      const h = (await store.getHead(tenant, 's1'))!;
+      // a → b (existing), a → c (new branch, becomes leaf)
+      await store.commit({ tenantId: tenant, sessionId: 's1', expectedRevision: 1n, kind: 'test', head: { ...h, leafNodeId: 'c' }, graph: { kind: 'append', nodes: [msg('c', 'a')] }, frames: [], usage: [] });
+      const active = await store.loadGraph(tenant, 's1', 'c', 'active_path_only');
+      expect(active.nodes.map((n) => n.nodeId)).toEqual(['a', 'c']);
+      const all = await store.loadGraph(tenant, 's1', 'c', 'keep_all');
+      expect(all.nodes.map((n) => n.nodeId)).toEqual(['a', 'b', 'c']);
+      expect((await store.loadGraph(tenant, 's1', 'missing', 'active_path_only')).nodes).toEqual([]);
+    });
+
+    it('replaces the graph on a full replacement', async () => {
+      const h = (await store.getHead(tenant, 's1'))!;
+      await store.commit({ tenantId: tenant, sessionId: 's1', expectedRevision: h.headRevision, kind: 'fresh', head: { ...h, leafNodeId: 'x' }, graph: { kind: 'replace', nodes: [msg('x')] }, frames: [], usage: [] });
+      expect((await store.loadGraph(tenant, 's1', 'x', 'keep_all')).nodes.map((n) => n.nodeId)).toEqual(['x']);
+    });
+
+    it('lists by id with filters on parent and metadata', async () => {
+      await store.create(head('s2', { parentSessionId: 's1', metadata: { team: 'a', tier: 'gold' } }), { frameId: 'f-s2', status: 'active', reason: 'initial', createdAt: new Date() });
+      await store.create(head('s3', { metadata: { team: 'b' } }), { frameId: 'f-s3', status: 'active', reason: 'initial', createdAt: new Date() });
+      expect((await store.list(tenant, { metadata: {} }, undefined, 10)).map((s) => s.sessionId)).toEqual(['s1', 's2', 's3']);
+      expect((await store.list(tenant, { metadata: {} }, 's1', 10)).map((s) => s.sessionId)).toEqual(['s2', 's3']);
+      expect((await store.list(tenant, { parentSessionId: 's1', metadata: {} }, undefined, 10)).map((s) => s.sessionId)).toEqual(['s2']);
+      expect((await store.list(tenant, { metadata: { team: 'a' } }, undefined, 10)).map((s) => s.sessionId)).toEqual(['s1', 's2']);
+    });
+
+    it('rolls child usage into the parent under the child source', async () => {
+      const child = (await store.getHead(tenant, 's2'))!;
+      await store.commit({ tenantId: tenant, sessionId: 's2', expectedRevision: 0n, kind: 'turn', head: child, graph: { kind: 'none' }, frames: [], usage: [{ source: 'turn', model: 'm2', usage: { inputTokens: 1n, outputTokens: 1n, cachedInputTokens: 0n, reasoningTokens: 0n } }] });
+      const usage = await store.usage(tenant, 's1');
+      expect(usage.find((u) => u.source === 'child')).toMatchObject({ model: 'm2', usage: { inputTokens: 1n } });
+    });
+
+    it('deletes every row of a session and nothing of others', async () => {
+      expect(await store.delete(tenant, 's1')).toBe(true);
+      expect(await store.getHead(tenant, 's1')).toBeUndefined();
+      expect((await store.loadGraph(tenant, 's1', 'x', 'keep_all')).nodes).toEqual([]);
+      expect(await store.commits(tenant, 's1', 10)).toEqual([]);
+      expect((await store.usage(tenant, 's1')).filter((u) => u.source !== 'child')).toEqual([]);
+      expect(await store.getHead(tenant, 's2')).toBeDefined();
+      expect(await store.delete(tenant, 's1')).toBe(false);
+    });
+  });
+}
