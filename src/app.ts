@@ -1,0 +1,120 @@
+// The composition root: config → store → domain services → gRPC handlers → server. main.ts runs
+// it as a process; tests start it in-process on port 0.
+
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { AdminServiceService } from '../gen/lash/v1/admin_service.js';
+import { QueueServiceService } from '../gen/lash/v1/queue_service.js';
+import { SessionServiceService } from '../gen/lash/v1/session_service.js';
+import { TurnServiceService } from '../gen/lash/v1/turn_service.js';
+import { HealthService } from '../gen/grpc/health/v1/health.js';
+import type { Config } from './config.js';
+import { DEFAULT_CONTEXT_WINDOW } from './domain/policy.js';
+import { SessionService } from './domain/sessions.js';
+import { adminServiceHandlers } from './grpc/admin-service.js';
+import { DEFAULT_TENANT, type CallEnv } from './grpc/call.js';
+import { HealthState, healthHandlers } from './grpc/health.js';
+import { addReflection } from './grpc/reflection.js';
+import { sessionServiceHandlers } from './grpc/session-service.js';
+import { queueServiceStub, turnServiceStub } from './grpc/stub-services.js';
+import { openDatabase, type Database } from './store/database.js';
+import { OrmSessionStore } from './store/session-store.js';
+
+export const LASH_SERVICES = ['lash.v1.SessionService', 'lash.v1.TurnService', 'lash.v1.QueueService', 'lash.v1.AdminService'];
+
+export interface App {
+  port: number;
+  address: string;
+  engine: Database['engine'];
+  health: HealthState;
+  db: Database;
+  sessions: SessionService;
+  /** Graceful stop: NOT_SERVING → drain calls → close the store. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface AppOptions {
+  /** Embedded engine without a folder (tests). */
+  inMemory?: boolean;
+}
+
+export async function startApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
+  const started = performance.now();
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: options.inMemory, log: (m) => log.debug({ component: 'orm' }, m) });
+  log.info({ engine: db.engine, ms: Math.round(performance.now() - started) }, 'store ready, migrations applied');
+  const store = new OrmSessionStore(db);
+  const sessions = new SessionService(store, {
+    policy: { model: { id: config.defaultModel, contextWindowTokens: DEFAULT_CONTEXT_WINDOW }, providerId: config.defaultProvider, autonomous: false },
+    availableModes: ['standard'],
+    availableProviders: config.availableProviders,
+  });
+  const health = new HealthState(LASH_SERVICES);
+  const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT };
+
+  const server = new Server({
+    // Keepalives detect half-open connections on long streams; clients may ping every 10 s.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  });
+  server.addService(SessionServiceService, sessionServiceHandlers(env, sessions));
+  server.addService(TurnServiceService, turnServiceStub(env));
+  server.addService(QueueServiceService, queueServiceStub(env));
+  server.addService(AdminServiceService, adminServiceHandlers(env, sessions));
+  server.addService(HealthService, healthHandlers(health));
+  addReflection(server);
+
+  const credentials = config.tls
+    ? ServerCredentials.createSsl(config.tls.clientCa ?? null, [{ private_key: config.tls.key, cert_chain: config.tls.cert }], config.tls.clientCa !== undefined)
+    : ServerCredentials.createInsecure();
+  const target = `${config.listen.host}:${config.listen.port}`;
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => server.bindAsync(target, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  } catch (err) {
+    await db.close();
+    throw new Error(`cannot listen on ${target}: ${(err as Error).message}; set LASH_LISTEN to a free host:port`);
+  }
+  const address = `${config.listen.host}:${port}`;
+
+  // Health follows the store: a failed probe flips every service to NOT_SERVING until it recovers.
+  const probe = setInterval(() => {
+    store.ping().then(
+      () => health.setStoreReachable(true),
+      (err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'store probe failed');
+        health.setStoreReachable(false);
+      },
+    );
+  }, config.healthProbeMs);
+  probe.unref();
+
+  log.info({ address, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: health NOT_SERVING, draining calls');
+      health.setShuttingDown();
+      clearInterval(probe);
+      server.drain(address, config.shutdownGraceMs);
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          log.warn('grace period over: cancelling the remaining calls');
+          server.forceShutdown();
+          resolve();
+        }, config.shutdownGraceMs);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await db.close();
+      log.info('stopped');
+    })());
+
+  return { port, address, engine: db.engine, health, db, sessions, stop };
+}

@@ -1,0 +1,109 @@
+// Typed configuration from the environment, parsed once at start-up. Invalid values fail fast
+// with a message naming the variable. Secrets stay here: the domain only sees provider kinds.
+
+import { readFileSync } from 'node:fs';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface ProviderCredentials {
+  openaiApiKey?: string;
+  openaiBaseUrl?: string;
+  anthropicApiKey?: string;
+  googleApiKey?: string;
+}
+
+export interface Config {
+  listen: { host: string; port: number };
+  dataDir: string;
+  databaseUrl?: string;
+  logLevel: LogLevel;
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  providers: ProviderCredentials;
+  /** Provider kinds this server can call, echo always included. */
+  availableProviders: string[];
+  defaultProvider: string;
+  defaultModel: string;
+  queueWorkers: number;
+  shutdownGraceMs: number;
+  healthProbeMs: number;
+}
+
+export class ConfigError extends Error {}
+
+const DEFAULT_MODELS: Record<string, string> = {
+  echo: 'echo',
+  openai: 'gpt-4o-mini',
+  anthropic: 'claude-sonnet-4-5',
+  google: 'gemini-2.5-flash',
+  'openai-compatible': 'llama3.1',
+};
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const listen = parseListen(env.LASH_LISTEN ?? '127.0.0.1:50051');
+  const logLevel = (env.LASH_LOG_LEVEL ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`LASH_LOG_LEVEL must be debug, info, warn or error (got "${env.LASH_LOG_LEVEL}")`);
+  const providers: ProviderCredentials = {
+    openaiApiKey: env.OPENAI_API_KEY || undefined,
+    openaiBaseUrl: env.OPENAI_BASE_URL || undefined,
+    anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
+    googleApiKey: env.GOOGLE_GENERATIVE_AI_API_KEY || undefined,
+  };
+  if (providers.openaiBaseUrl && !/^https?:\/\//.test(providers.openaiBaseUrl)) throw new ConfigError(`OPENAI_BASE_URL must be an http(s) URL (got "${providers.openaiBaseUrl}")`);
+  const availableProviders = ['echo'];
+  if (providers.openaiApiKey) availableProviders.push('openai');
+  if (providers.openaiBaseUrl) availableProviders.push('openai-compatible');
+  if (providers.anthropicApiKey) availableProviders.push('anthropic');
+  if (providers.googleApiKey) availableProviders.push('google');
+  const credentialed = availableProviders.filter((p) => p !== 'echo');
+  const defaultProvider = env.LASH_DEFAULT_PROVIDER || (providers.openaiBaseUrl ? 'openai-compatible' : credentialed[0]) || 'echo';
+  if (!availableProviders.includes(defaultProvider)) {
+    throw new ConfigError(`LASH_DEFAULT_PROVIDER is "${defaultProvider}" but that provider has no credentials here; available: ${availableProviders.join(', ')}`);
+  }
+  const tls = loadTls(env);
+  return {
+    listen,
+    dataDir: env.LASH_DATA_DIR || './.lash',
+    databaseUrl: env.DATABASE_URL || undefined,
+    logLevel,
+    tls,
+    providers,
+    availableProviders,
+    defaultProvider,
+    defaultModel: env.LASH_DEFAULT_MODEL || DEFAULT_MODELS[defaultProvider] || 'echo',
+    queueWorkers: intVar(env, 'LASH_QUEUE_WORKERS', 2, 0, 64),
+    shutdownGraceMs: intVar(env, 'LASH_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    healthProbeMs: intVar(env, 'LASH_HEALTH_PROBE_MS', 5_000, 100, 600_000),
+  };
+}
+
+function parseListen(value: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`LASH_LISTEN must be host:port, e.g. 127.0.0.1:50051 or 0.0.0.0:50051 (got "${value}")`);
+  return { host: m[1]!, port };
+}
+
+function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+  return n;
+}
+
+function loadTls(env: NodeJS.ProcessEnv): Config['tls'] {
+  const { LASH_TLS_CERT: cert, LASH_TLS_KEY: key, LASH_TLS_CLIENT_CA: ca } = env;
+  if (!cert && !key) {
+    if (ca) throw new ConfigError('LASH_TLS_CLIENT_CA needs LASH_TLS_CERT and LASH_TLS_KEY as well');
+    return undefined;
+  }
+  if (!cert || !key) throw new ConfigError('set both LASH_TLS_CERT and LASH_TLS_KEY to serve TLS');
+  const read = (name: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`${name}: cannot read ${path}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read('LASH_TLS_CERT', cert), key: read('LASH_TLS_KEY', key), clientCa: ca ? read('LASH_TLS_CLIENT_CA', ca) : undefined };
+}

@@ -1,0 +1,56 @@
+// Adapters from grpc-js handlers to async functions: request ids, tenant context, structured
+// logs per call, and the error exit. Handlers stay one line: decode, call the domain, encode.
+
+import type { Metadata, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RequestContext } from '../domain/ports.js';
+import { toServiceError } from './errors.js';
+
+export interface RpcContext extends RequestContext {
+  requestId: string;
+  log: Logger;
+  /** Fires when the client cancels or the deadline passes. */
+  signal: AbortSignal;
+  metadata: Metadata;
+}
+
+export const DEFAULT_TENANT = 'default';
+
+export interface CallEnv {
+  log: Logger;
+  /** Resolves the tenant of a call (authentication lands later: one default tenant). */
+  tenantOf(metadata: Metadata): string;
+}
+
+export function rpcContext(env: CallEnv, method: string, metadata: Metadata, signal: AbortSignal): RpcContext {
+  const given = metadata.get('x-request-id')[0];
+  const requestId = typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+  return { tenantId: env.tenantOf(metadata), requestId, log: env.log.child({ requestId, method }), signal, metadata };
+}
+
+export function callSignal(call: { on(event: 'cancelled', fn: () => void): unknown }): AbortSignal {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort());
+  return controller.signal;
+}
+
+/** Wraps an async unary implementation. `domain` names the gRPC service for ErrorInfo. */
+export function unary<Req, Res>(env: CallEnv, domain: string, method: string, fn: (req: Req, ctx: RpcContext) => Promise<Res>) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    const started = performance.now();
+    const ctx = rpcContext(env, `${domain}/${method}`, call.metadata, callSignal(call));
+    fn(call.request, ctx).then(
+      (response) => {
+        ctx.log.debug({ code: 'OK', ms: +(performance.now() - started).toFixed(2) }, 'rpc');
+        callback(null, response);
+      },
+      (err: unknown) => {
+        const { error, correlationId } = toServiceError(err, domain);
+        if (correlationId) ctx.log.error({ err, correlationId }, 'rpc failed with an internal error');
+        else ctx.log.info({ code: error.code, reason: error.details, ms: +(performance.now() - started).toFixed(2) }, 'rpc rejected');
+        callback(error, null);
+      },
+    );
+  };
+}

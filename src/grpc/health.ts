@@ -1,0 +1,67 @@
+// grpc.health.v1: overall ("") and per-service status. NOT_SERVING while the store is
+// unreachable or the server is shutting down; Watch streams every change.
+
+import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { HealthCheckResponse_ServingStatus as Serving, type HealthCheckRequest, type HealthCheckResponse, type HealthListRequest, type HealthListResponse, type HealthServer } from '../../gen/grpc/health/v1/health.js';
+
+export class HealthState {
+  private storeUp = true;
+  private shuttingDown = false;
+  private readonly watchers = new Set<() => void>();
+
+  constructor(readonly services: string[]) {}
+
+  setStoreReachable(up: boolean): void {
+    if (up === this.storeUp) return;
+    this.storeUp = up;
+    this.notify();
+  }
+
+  setShuttingDown(): void {
+    this.shuttingDown = true;
+    this.notify();
+  }
+
+  statusOf(service: string): Serving {
+    if (service !== '' && !this.services.includes(service)) return Serving.SERVICE_UNKNOWN;
+    return this.storeUp && !this.shuttingDown ? Serving.SERVING : Serving.NOT_SERVING;
+  }
+
+  onChange(fn: () => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  private notify(): void {
+    for (const fn of this.watchers) fn();
+  }
+}
+
+export function healthHandlers(state: HealthState): HealthServer & UntypedServiceImplementation {
+  return {
+    check(call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: sendUnaryData<HealthCheckResponse>) {
+      const s = state.statusOf(call.request.service);
+      if (s === Serving.SERVICE_UNKNOWN) callback({ code: status.NOT_FOUND, details: `unknown service "${call.request.service}"` }, null);
+      else callback(null, { status: s });
+    },
+    list(_call: ServerUnaryCall<HealthListRequest, HealthListResponse>, callback: sendUnaryData<HealthListResponse>) {
+      const statuses: Record<string, HealthCheckResponse> = { '': { status: state.statusOf('') } };
+      for (const s of state.services) statuses[s] = { status: state.statusOf(s) };
+      callback(null, { statuses });
+    },
+    watch(call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) {
+      let last: Serving | undefined;
+      const push = () => {
+        const s = state.statusOf(call.request.service);
+        if (s !== last) {
+          last = s;
+          call.write({ status: s });
+        }
+      };
+      const off = state.onChange(push);
+      call.on('cancelled', off);
+      call.on('close', off);
+      push();
+    },
+  };
+}

@@ -1,0 +1,139 @@
+// Mapping of sessions, policies, prompt layers and open requests between wire and domain.
+
+import {
+  OpenMode as PbOpenMode,
+  PromptSlot as PbSlot,
+  ResidencyPolicy,
+  SessionMode as PbMode,
+  SessionStatus,
+  type FinalAnswerFormat as PbFaf,
+  type ModelSpec as PbModel,
+  type PromptLayer as PbPrompt,
+  type Session as PbSession,
+  type SessionSpec,
+} from '../../../gen/lash/v1/session.js';
+import type { OpenSessionRequest } from '../../../gen/lash/v1/session_service.js';
+import { invalid } from '../../domain/errors.js';
+import type { ModelSpec, PolicyPatch, SessionPolicy } from '../../domain/policy.js';
+import type { PromptLayer, PromptSlot, TemplateSection } from '../../domain/prompt.js';
+import type { FinalAnswerFormat, Residency, SessionHead, SessionMode } from '../../domain/session.js';
+import type { OpenMode, OpenRequest } from '../../domain/sessions.js';
+import { decodeEnum, encodeTable } from './enums.js';
+
+const MODES: Record<number, SessionMode | undefined> = { [PbMode.SESSION_MODE_UNSPECIFIED]: undefined, [PbMode.SESSION_MODE_STANDARD]: 'standard', [PbMode.SESSION_MODE_RLM]: 'rlm' };
+const OPEN_MODES: Record<number, OpenMode> = { [PbOpenMode.OPEN_MODE_UNSPECIFIED]: 'resume', [PbOpenMode.OPEN_MODE_RESUME]: 'resume', [PbOpenMode.OPEN_MODE_FRESH]: 'fresh', [PbOpenMode.OPEN_MODE_WITH_STATE]: 'with_state' };
+const RESIDENCY: Record<number, Residency | undefined> = { [ResidencyPolicy.RESIDENCY_POLICY_UNSPECIFIED]: undefined, [ResidencyPolicy.RESIDENCY_POLICY_KEEP_ALL]: 'keep_all', [ResidencyPolicy.RESIDENCY_POLICY_ACTIVE_PATH_ONLY]: 'active_path_only' };
+const SLOTS: Record<number, PromptSlot> = {
+  [PbSlot.PROMPT_SLOT_INTRO]: 'intro', [PbSlot.PROMPT_SLOT_EXECUTION]: 'execution', [PbSlot.PROMPT_SLOT_GUIDANCE]: 'guidance',
+  [PbSlot.PROMPT_SLOT_PROJECT_INSTRUCTIONS]: 'project_instructions', [PbSlot.PROMPT_SLOT_RUNTIME_CONTEXT]: 'runtime_context', [PbSlot.PROMPT_SLOT_ENVIRONMENT]: 'environment',
+};
+const MODE_OUT = encodeTable(MODES);
+const RESIDENCY_OUT = encodeTable(RESIDENCY);
+const SLOT_OUT = encodeTable(SLOTS);
+
+export const modeFromPb = (field: string, v: number) => decodeEnum(field, v, MODES, 'SessionMode');
+export const residencyFromPb = (field: string, v: number) => decodeEnum(field, v, RESIDENCY, 'ResidencyPolicy');
+
+export function openRequestFromPb(r: OpenSessionRequest): OpenRequest {
+  return {
+    sessionId: r.sessionId,
+    mode: modeFromPb('mode', r.mode),
+    openMode: decodeEnum('open_mode', r.openMode, OPEN_MODES, 'OpenMode'),
+    state: r.state ? { sessionId: r.state.sessionId, document: r.state.document } : undefined,
+    parentSessionId: r.parentSessionId || undefined,
+    policy: specFromPb(r.spec, 'spec'),
+    residency: residencyFromPb('residency', r.residency),
+    finalAnswerFormat: fafFromPb(r.finalAnswerFormat),
+    metadata: r.metadata,
+  };
+}
+
+export function specFromPb(spec: SessionSpec | undefined, field: string): PolicyPatch {
+  if (!spec) return {};
+  return {
+    model: spec.model ? modelFromPb(spec.model, `${field}.model`) : undefined,
+    providerId: spec.providerId || undefined,
+    maxTurns: spec.maxTurns,
+    prompt: spec.prompt ? promptFromPb(spec.prompt, `${field}.prompt`) : undefined,
+    autonomous: spec.autonomous,
+  };
+}
+
+export function modelFromPb(m: PbModel, field: string): Partial<ModelSpec> {
+  const num = (name: string, v: bigint | undefined) => {
+    if (v === undefined) return undefined;
+    if (v <= 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid('MODEL_SPEC_INVALID', `${field}.${name} must be greater than 0`, { field: `${field}.${name}` });
+    return Number(v);
+  };
+  return { id: m.id || undefined, variant: m.variant || undefined, contextWindowTokens: num('context_window_tokens', m.contextWindowTokens), maxOutputTokens: num('max_output_tokens', m.maxOutputTokens) };
+}
+
+export function promptFromPb(p: PbPrompt, field: string): PromptLayer {
+  const template = p.template?.sections.map((s, i): TemplateSection => {
+    const e = s.entry;
+    if (e?.$case === 'text') return { text: e.value };
+    if (e?.$case === 'builtinBlock') return { builtin: e.value };
+    if (e?.$case === 'slot') return { slot: decodeEnum(`${field}.template.sections[${i}].slot`, e.value, SLOTS, 'PromptSlot') };
+    throw invalid('TEMPLATE_SECTION_EMPTY', `${field}.template.sections[${i}] must set text, builtin_block or slot`);
+  });
+  return {
+    template,
+    slots: p.slots.map((s, i) => ({
+      slot: decodeEnum(`${field}.slots[${i}].slot`, s.slot, SLOTS, 'PromptSlot'),
+      reset: s.reset,
+      contributions: s.contributions.map((c) => ({ title: c.title, priority: c.priority, content: c.content, requiresTool: c.requiresTool })),
+    })),
+  };
+}
+
+export function fafFromPb(f: PbFaf | undefined): FinalAnswerFormat | undefined {
+  switch (f?.kind?.$case) {
+    case 'markdown': return { kind: 'markdown' };
+    case 'custom': return { kind: 'custom', guidance: f.kind.value.guidance };
+    case 'rawSubmitValue': return { kind: 'raw_submit_value' };
+    default: return undefined;
+  }
+}
+
+function fafToPb(f: FinalAnswerFormat): PbFaf {
+  if (f.kind === 'custom') return { kind: { $case: 'custom', value: { guidance: f.guidance } } };
+  if (f.kind === 'raw_submit_value') return { kind: { $case: 'rawSubmitValue', value: {} } };
+  return { kind: { $case: 'markdown', value: {} } };
+}
+
+export function promptToPb(p: PromptLayer): PbPrompt {
+  return {
+    template: p.template
+      ? { sections: p.template.map((s) => ({ entry: 'text' in s ? { $case: 'text' as const, value: s.text } : 'builtin' in s ? { $case: 'builtinBlock' as const, value: s.builtin } : { $case: 'slot' as const, value: SLOT_OUT.get(s.slot)! } })) }
+      : undefined,
+    slots: p.slots.map((s) => ({ slot: SLOT_OUT.get(s.slot)!, reset: s.reset, contributions: s.contributions.map((c) => ({ ...c })) })),
+  };
+}
+
+export function policyToPb(p: SessionPolicy): SessionSpec {
+  return {
+    model: { id: p.model.id, variant: p.model.variant ?? '', contextWindowTokens: BigInt(p.model.contextWindowTokens), maxOutputTokens: p.model.maxOutputTokens !== undefined ? BigInt(p.model.maxOutputTokens) : undefined },
+    providerId: p.providerId,
+    maxTurns: p.maxTurns,
+    prompt: p.prompt ? promptToPb(p.prompt) : undefined,
+    autonomous: p.autonomous,
+  };
+}
+
+export function sessionToPb(h: SessionHead, running = false): PbSession {
+  return {
+    sessionId: h.sessionId,
+    mode: MODE_OUT.get(h.mode)!,
+    parentSessionId: h.parentSessionId ?? '',
+    spec: policyToPb(h.policy),
+    residency: RESIDENCY_OUT.get(h.residency)!,
+    finalAnswerFormat: fafToPb(h.finalAnswerFormat),
+    headRevision: h.headRevision,
+    turnIndex: h.turnIndex,
+    status: running ? SessionStatus.SESSION_STATUS_RUNNING : h.status === 'parked' ? SessionStatus.SESSION_STATUS_PARKED : SessionStatus.SESSION_STATUS_IDLE,
+    createTime: h.createdAt,
+    updateTime: h.updatedAt,
+    metadata: h.metadata,
+    frameId: h.currentFrameId,
+  };
+}

@@ -1,0 +1,72 @@
+// lash.v1.SessionService handlers: decode, call the domain, encode. ObserveSession arrives with
+// the observation feed capability.
+
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { SessionServiceServer } from '../../gen/lash/v1/session_service.js';
+import { invalid } from '../domain/errors.js';
+import type { PolicyPatch } from '../domain/policy.js';
+import type { SessionService } from '../domain/sessions.js';
+import { unary, type CallEnv } from './call.js';
+import { messageToPb, usageToPb } from './mappers/common.js';
+import { modelFromPb, openRequestFromPb, promptFromPb, sessionToPb } from './mappers/session.js';
+import { unimplementedStream } from './unimplemented.js';
+
+const DOMAIN = 'lash.v1.SessionService';
+const CONFIG_PATHS = new Set(['model', 'provider_id', 'prompt']);
+
+export function sessionServiceHandlers(env: CallEnv, sessions: SessionService): SessionServiceServer & UntypedServiceImplementation {
+  const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
+  return {
+    openSession: rpc('OpenSession', async (req, ctx) => {
+      const { head, created } = await sessions.open(ctx, openRequestFromPb(req));
+      return { session: sessionToPb(head), created };
+    }),
+    getSession: rpc('GetSession', async (req, ctx) => ({ session: sessionToPb(await sessions.get(ctx, req.sessionId)) })),
+    listSessions: rpc('ListSessions', async (req, ctx) => {
+      const page = await sessions.list(ctx, { parentSessionId: req.filter?.parentSessionId, metadata: req.filter?.metadata ?? {} }, req.pageSize, req.pageToken);
+      return { sessions: page.sessions.map((h) => sessionToPb(h)), nextPageToken: page.nextPageToken };
+    }),
+    closeSession: rpc('CloseSession', async (req, ctx) => {
+      await sessions.close(ctx, req.sessionId);
+      return {};
+    }),
+    deleteSession: rpc('DeleteSession', async (req, ctx) => ({ deleted: await sessions.delete(ctx, req.sessionId) })),
+    getReadView: rpc('GetReadView', async (req, ctx) => {
+      const view = await sessions.readView(ctx, req.sessionId, req.pageSize, req.pageToken);
+      return { messages: view.messages.map(messageToPb), nextPageToken: view.nextPageToken, turnIndex: view.turnIndex, lastPromptUsage: view.lastPromptUsage && usageToPb(view.lastPromptUsage), frameId: view.frameId };
+    }),
+    getUsageReport: rpc('GetUsageReport', async (req, ctx) => {
+      const r = await sessions.usageReport(ctx, req.sessionId);
+      return {
+        total: usageToPb(r.total),
+        bySource: r.bySource.map((s) => ({ source: s.source, usage: usageToPb(s.usage) })),
+        byModel: r.byModel.map((m) => ({ model: m.model, usage: usageToPb(m.usage) })),
+        bySourceAndModel: r.bySourceAndModel.map((x) => ({ source: x.source, model: x.model, usage: usageToPb(x.usage) })),
+      };
+    }),
+    updateSessionConfig: rpc('UpdateSessionConfig', async (req, ctx) => {
+      const mask = req.updateMask ?? [];
+      for (const path of mask) {
+        if (!CONFIG_PATHS.has(path)) throw invalid('UPDATE_MASK_INVALID', `update_mask path "${path}" is not updatable; use model, provider_id or prompt`, { path });
+      }
+      const wants = (path: string, present: boolean) => (mask.length === 0 ? present : mask.includes(path));
+      const patch: PolicyPatch = {};
+      if (wants('model', req.model !== undefined)) {
+        if (!req.model?.id) throw invalid('MODEL_ID_MISSING', 'model.id is required when updating the model');
+        patch.model = modelFromPb(req.model, 'model');
+      }
+      if (wants('provider_id', req.providerId !== '')) {
+        if (!req.providerId) throw invalid('PROVIDER_ID_MISSING', 'provider_id must not be empty when it is in update_mask');
+        patch.providerId = req.providerId;
+      }
+      if (wants('prompt', req.prompt !== undefined)) patch.prompt = req.prompt ? promptFromPb(req.prompt, 'prompt') : { slots: [] };
+      if (Object.keys(patch).length === 0) throw invalid('NOTHING_TO_UPDATE', 'set model, provider_id or prompt (and optionally update_mask) to change the session config');
+      return { session: sessionToPb(await sessions.updateConfig(ctx, req.sessionId, patch)) };
+    }),
+    exportSessionState: rpc('ExportSessionState', async (req, ctx) => {
+      const document = await sessions.exportState(ctx, req.sessionId);
+      return { state: { version: document.version, sessionId: document.sessionId, document } };
+    }),
+    observeSession: unimplementedStream(env, DOMAIN, 'ObserveSession', 'the observation feed'),
+  };
+}

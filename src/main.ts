@@ -1,0 +1,47 @@
+// Process entry point: parse config, start the app, stop gracefully on SIGTERM/SIGINT.
+
+import { loadConfig, ConfigError } from './config.js';
+import { startApp } from './app.js';
+import { createLogger } from './logger.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`lash-grpc: configuration error: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  if (config.defaultProvider === 'echo') log.warn('no model credentials configured: sessions use the built-in "echo" model, which repeats the input');
+  let app;
+  try {
+    app = await startApp(config, log);
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'failed to start');
+    process.exit(1);
+  }
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ signal }, 'signal received');
+    app.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+void main();
