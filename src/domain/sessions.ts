@@ -257,7 +257,7 @@ export class SessionService {
 
   private async resume(ctx: RequestContext, existing: SessionHead, req: OpenRequest): Promise<SessionHead> {
     const head = this.applyOpenFields(existing, req, existing.parentSessionId);
-    const changed = JSON.stringify(stripVolatile(head)) !== JSON.stringify(stripVolatile(existing));
+    const changed = stableJson(stripVolatile(head)) !== stableJson(stripVolatile(existing));
     let current = existing;
     if (changed) {
       current = await this.commit(ctx, { expectedRevision: existing.headRevision, kind: 'open', head, graph: { kind: 'none' }, frames: [] });
@@ -382,6 +382,8 @@ function stripVolatile(head: SessionHead) {
   const { updatedAt: _u, status: _s, ...rest } = head;
   return rest;
 }
+
+const stableJson = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
 
 function validateMetadata(metadata: Record<string, string> | undefined): void {
   if (!metadata) return;
