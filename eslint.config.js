@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['gen/**', 'node_modules/**', '.lash/**', 'coverage/**'] },
+  { ignores: ['gen/**', 'node_modules/**', '.lash/**', 'coverage/**', '.tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,22 +1,19 @@
 // Promise wrappers over the callback-style clients ts-proto generates for grpc-js, for unary
 // calls. Used by the CLI, the benchmarks and the tests.
 
-import { credentials, Metadata, type CallOptions, type ChannelCredentials, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ChannelCredentials, type Client, type ServiceError } from '@grpc/grpc-js';
 import { AdminServiceClient } from '../../gen/lash/v1/admin_service.js';
 import { QueueServiceClient } from '../../gen/lash/v1/queue_service.js';
 import { SessionServiceClient } from '../../gen/lash/v1/session_service.js';
 import { TurnServiceClient } from '../../gen/lash/v1/turn_service.js';
 import { HealthClient } from '../../gen/grpc/health/v1/health.js';
 
+type UnaryOf<F> = F extends (req: infer Q, md: Metadata, opts: Partial<CallOptions>, cb: (e: ServiceError | null, r: infer R) => void) => ClientUnaryCall
+  ? (req: Q, options?: { metadata?: Metadata; deadlineMs?: number }) => Promise<R>
+  : never;
+
 type UnaryMethods<C> = {
-  [K in keyof C as C[K] extends (req: never, md: Metadata, opts: Partial<CallOptions>, cb: (e: ServiceError | null, r: never) => void) => unknown ? K : never]: C[K] extends (
-    req: infer Q,
-    md: Metadata,
-    opts: Partial<CallOptions>,
-    cb: (e: ServiceError | null, r: infer R) => void,
-  ) => unknown
-    ? (req: Q, options?: { metadata?: Metadata; deadlineMs?: number }) => Promise<R>
-    : never;
+  [K in keyof C as UnaryOf<C[K]> extends never ? never : K]: UnaryOf<C[K]>;
 };
 
 export type Promised<C> = UnaryMethods<C> & { raw: C };

@@ -13,7 +13,7 @@ const text = (t: string, role = MessageRole.MESSAGE_ROLE_USER): Message => ({ id
 const texts = (messages: Message[]) => messages.map((m) => (m.parts[0]?.kind?.$case === 'text' ? m.parts[0].kind.value.text : '?'));
 
 for (const engine of engines) {
-  describe(`sessions over gRPC on ${engine.name}`, () => {
+  describe.skipIf(!engine.enabled)(`sessions over gRPC on ${engine.name}`, () => {
     let s: TestServer;
     beforeAll(async () => {
       s = await startTestServer(engine);

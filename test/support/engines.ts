@@ -11,49 +11,56 @@ import { openDatabase, type Database } from '../../src/store/database.js';
 
 export interface EngineTarget {
   name: 'pglite' | 'postgresql';
+  /** False when this run does not cover the engine (no PostgreSQL URL, or TEST_ENGINES excludes it). */
+  enabled: boolean;
   /** Config for a server or store: a fresh database (URL) or a fresh data folder. */
   provision(): Promise<{ databaseUrl?: string; dataDir: string; cleanup(): Promise<void> }>;
 }
 
 export const postgresUrl = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
+const selected = (process.env.TEST_ENGINES ?? 'pglite,postgresql').split(',').map((e) => e.trim());
 
+/** Both engines, always listed so that suites of a disabled engine show up as skipped. */
 export const engines: EngineTarget[] = [
   {
     name: 'pglite',
+    enabled: selected.includes('pglite'),
     async provision() {
       const dataDir = mkdtempSync(join(tmpdir(), 'lash-test-'));
       return { dataDir, cleanup: async () => rmSync(dataDir, { recursive: true, force: true }) };
     },
   },
-  ...(postgresUrl
-    ? [
-        {
-          name: 'postgresql' as const,
-          async provision() {
-            const name = `lash_test_${randomBytes(6).toString('hex')}`;
-            const admin = new pg.Client({ connectionString: postgresUrl });
-            await admin.connect();
-            await admin.query(`create database ${name}`);
-            await admin.end();
-            const url = new URL(postgresUrl);
-            url.pathname = `/${name}`;
-            const dataDir = mkdtempSync(join(tmpdir(), 'lash-test-'));
-            return {
-              databaseUrl: url.toString(),
-              dataDir,
-              async cleanup() {
-                rmSync(dataDir, { recursive: true, force: true });
-                const c = new pg.Client({ connectionString: postgresUrl });
-                await c.connect();
-                await c.query(`drop database if exists ${name} with (force)`);
-                await c.end();
-              },
-            };
-          },
-        },
-      ]
-    : []),
+  {
+    name: 'postgresql' as const,
+    enabled: selected.includes('postgresql') && postgresUrl !== undefined,
+    async provision() {
+      if (!postgresUrl) throw new Error('set TEST_DATABASE_URL to run the PostgreSQL suites');
+      return provisionPostgres(postgresUrl);
+    },
+  },
 ];
+
+async function provisionPostgres(postgresUrl: string) {
+  const name = `lash_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: postgresUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(postgresUrl);
+  url.pathname = `/${name}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'lash-test-'));
+  return {
+    databaseUrl: url.toString(),
+    dataDir,
+    async cleanup() {
+      rmSync(dataDir, { recursive: true, force: true });
+      const c = new pg.Client({ connectionString: postgresUrl });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
 
 /** Opens a migrated store on a fresh database of the engine. */
 export async function openTestDatabase(engine: EngineTarget): Promise<{ db: Database; close(): Promise<void> }> {
