@@ -22,6 +22,10 @@ export class HealthState {
     this.notify();
   }
 
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
   statusOf(service: string): Serving {
     if (service !== '' && !this.services.includes(service)) return Serving.SERVICE_UNKNOWN;
     return this.storeUp && !this.shuttingDown ? Serving.SERVING : Serving.NOT_SERVING;
@@ -58,7 +62,14 @@ export function healthHandlers(state: HealthState): HealthServer & UntypedServic
           call.write({ status: s });
         }
       };
-      const off = state.onChange(push);
+      const off = state.onChange(() => {
+        push();
+        // Watchers have now seen NOT_SERVING: end their streams so the drain need not wait.
+        if (state.isShuttingDown) {
+          off();
+          call.end();
+        }
+      });
       call.on('cancelled', off);
       call.on('close', off);
       push();

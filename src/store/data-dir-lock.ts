@@ -6,15 +6,25 @@ import { join } from 'node:path';
 
 export class DataDirLockedError extends Error {}
 
+/** Folders locked by this very process (a pid check cannot tell those apart). */
+const heldHere = new Set<string>();
+
 export function lockDataDir(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, 'lash.lock');
+  if (heldHere.has(path)) {
+    throw new DataDirLockedError(`the embedded database folder ${dataDir} is in use by process ${process.pid} (this process); use another LASH_DATA_DIR`);
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx');
       writeSync(fd, String(process.pid));
       closeSync(fd);
-      return () => rmSync(path, { force: true });
+      heldHere.add(path);
+      return () => {
+        heldHere.delete(path);
+        rmSync(path, { force: true });
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = Number(readFileSync(path, 'utf8').trim());
