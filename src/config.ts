@@ -71,7 +71,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultProvider,
     defaultModel: env.LASH_DEFAULT_MODEL || DEFAULT_MODELS[defaultProvider] || 'echo',
     queueWorkers: intVar(env, 'LASH_QUEUE_WORKERS', 2, 0, 64),
-    shutdownGraceMs: intVar(env, 'LASH_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    // Below Docker's default 10 s stop timeout, so the store is closed before a SIGKILL.
+    shutdownGraceMs: intVar(env, 'LASH_SHUTDOWN_GRACE_MS', 8_000, 0, 600_000),
     healthProbeMs: intVar(env, 'LASH_HEALTH_PROBE_MS', 5_000, 100, 600_000),
   };
 }

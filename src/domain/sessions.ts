@@ -102,17 +102,17 @@ export class SessionService {
       const base = imported ? this.headFromState(ctx, imported.doc, existing) : this.emptyHead(ctx, sessionId, existing, req.mode, parentSessionId);
       const head = this.applyOpenFields(base, req, parentSessionId);
       const frame = imported ? undefined : this.initialFrame(head.currentFrameId);
-      let created = false;
+      // fresh and with_state start a new session (over the old one, if any).
+      let created = req.openMode !== 'resume';
       let expected = existing?.headRevision;
       if (!existing) {
         const initial = frame ?? this.initialFrame(head.currentFrameId);
         const seed = imported ? { ...head, currentFrameId: initial.frameId, leafNodeId: undefined, turnIndex: 0n } : head;
-        created = await this.store.create(seed, initial);
-        if (!created) throw new DomainError('ABORTED', 'SESSION_CREATED_CONCURRENTLY', `session "${sessionId}" was created concurrently; retry the request`, { session_id: sessionId });
+        if (!(await this.store.create(seed, initial))) throw new DomainError('ABORTED', 'SESSION_CREATED_CONCURRENTLY', `session "${sessionId}" was created concurrently; retry the request`, { session_id: sessionId });
         expected = 0n;
         if (!imported) {
           this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
-          return { head: seed, created };
+          return { head: seed, created: true };
         }
       }
       // fresh or with_state: one commit replaces the stored graph entirely.
@@ -139,7 +139,8 @@ export class SessionService {
   async list(ctx: RequestContext, filter: SessionListFilter, pageSize: number, pageToken: string): Promise<{ sessions: SessionHead[]; nextPageToken: string }> {
     const size = pageSizeOf(pageSize);
     const after = decodePageToken(pageToken, 'list_sessions');
-    if (filter.parentSessionId !== undefined) requireId('filter.parent_session_id', filter.parentSessionId);
+    // An empty parent id lists root sessions only.
+    if (filter.parentSessionId) requireId('filter.parent_session_id', filter.parentSessionId);
     validateMetadata(filter.metadata);
     const rows = await this.store.list(ctx.tenantId, filter, after, size + 1);
     const sessions = rows.slice(0, size);
@@ -167,7 +168,12 @@ export class SessionService {
 
   /** Loads the session under its residency policy, healing a dangling leaf. */
   async load(ctx: RequestContext, sessionId: string): Promise<LoadedSession> {
-    const head = await this.get(ctx, sessionId);
+    let head = await this.get(ctx, sessionId);
+    if (head.status === 'parked') {
+      // Any RPC that needs a parked session makes it resident again.
+      await this.store.setStatus(ctx.tenantId, sessionId, 'idle');
+      head = { ...head, status: 'idle' };
+    }
     const key = ResidentCache.key(ctx.tenantId, sessionId);
     const cached = this.resident.get(key, head.headRevision);
     if (cached) return cached;
@@ -218,8 +224,13 @@ export class SessionService {
       const session = await this.load(ctx, sessionId);
       let parent = session.head.leafNodeId;
       const now = new Date();
-      const nodes: GraphNode[] = messages.map((message) => {
-        const node: GraphNode = { nodeId: randomUUID(), parentNodeId: parent, agentFrameId: session.head.currentFrameId, timestamp: now, payload: { type: 'message', message: { ...message, id: message.id || randomUUID() } } };
+      const ids = new Set(session.graph.nodes.map((n) => n.nodeId));
+      const nodes: GraphNode[] = messages.map((message, i) => {
+        // A message's id is its graph node id, so clients can branch to it.
+        const id = message.id ? requireId(`messages[${i}].id`, message.id) : randomUUID();
+        if (ids.has(id)) throw new DomainError('ALREADY_EXISTS', 'MESSAGE_ID_TAKEN', `messages[${i}].id "${id}" is already a node of session "${sessionId}"; omit the id to get a fresh one`, { session_id: sessionId, node_id: id });
+        ids.add(id);
+        const node: GraphNode = { nodeId: id, parentNodeId: parent, agentFrameId: session.head.currentFrameId, timestamp: now, payload: { type: 'message', message: { ...message, id } } };
         parent = node.nodeId;
         return node;
       });

@@ -5,7 +5,9 @@ import type { Metadata, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../domain/ports.js';
-import { toServiceError } from './errors.js';
+import { errorInfoOf, toServiceError } from './errors.js';
+
+const reasonOf = (error: { metadata?: Metadata }) => errorInfoOf(error)?.reason;
 
 export interface RpcContext extends RequestContext {
   requestId: string;
@@ -48,7 +50,7 @@ export function unary<Req, Res>(env: CallEnv, domain: string, method: string, fn
       (err: unknown) => {
         const { error, correlationId } = toServiceError(err, domain);
         if (correlationId) ctx.log.error({ err, correlationId }, 'rpc failed with an internal error');
-        else ctx.log.info({ code: error.code, reason: error.details, ms: +(performance.now() - started).toFixed(2) }, 'rpc rejected');
+        else ctx.log.info({ code: error.code, reason: reasonOf(error), message: error.details, ms: +(performance.now() - started).toFixed(2) }, 'rpc rejected');
         callback(error, null);
       },
     );

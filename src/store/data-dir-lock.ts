@@ -1,7 +1,10 @@
 // Exclusive lock on the embedded database folder: PGlite has no lock of its own, and two
-// processes writing one folder would corrupt it. A lock left by a dead process is taken over.
+// processes writing one folder would corrupt it. The lock names host and pid; a lock of a dead
+// process on this host is taken over, a lock of another host (e.g. another container sharing a
+// volume) is never guessed about.
 
 import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 export class DataDirLockedError extends Error {}
@@ -18,7 +21,7 @@ export function lockDataDir(dataDir: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
+      writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() }));
       closeSync(fd);
       heldHere.add(path);
       return () => {
@@ -27,10 +30,11 @@ export function lockDataDir(dataDir: string): () => void {
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+      const holder = readHolder(path);
+      const sameHost = holder.host === hostname();
+      if (!sameHost || (holder.pid !== process.pid && isAlive(holder.pid))) {
         throw new DataDirLockedError(
-          `the embedded database folder ${dataDir} is in use by process ${holder}; stop that server, or set LASH_DATA_DIR to another folder (or DATABASE_URL to share a PostgreSQL server)`,
+          `the embedded database folder ${dataDir} is in use by process ${holder.pid}${sameHost ? '' : ` on host ${holder.host}`}; stop that server, or set LASH_DATA_DIR to another folder (or DATABASE_URL to share a PostgreSQL server)${sameHost ? '' : `; if that server is gone, delete ${path}`}`,
         );
       }
       rmSync(path, { force: true }); // stale lock of a dead process
@@ -39,7 +43,19 @@ export function lockDataDir(dataDir: string): () => void {
   throw new DataDirLockedError(`could not lock ${path}`);
 }
 
+function readHolder(path: string): { pid: number; host: string } {
+  const raw = readFileSync(path, 'utf8').trim();
+  try {
+    const parsed = JSON.parse(raw) as { pid?: unknown; host?: unknown };
+    if (typeof parsed.pid === 'number' && typeof parsed.host === 'string') return { pid: parsed.pid, host: parsed.host };
+  } catch {
+    // an unreadable lock is treated as a stale lock of this host
+  }
+  return { pid: 0, host: hostname() };
+}
+
 function isAlive(pid: number): boolean {
+  if (!(pid > 0)) return false;
   try {
     process.kill(pid, 0);
     return true;

@@ -5,7 +5,7 @@ import type { InferEntity } from '@mikro-orm/core';
 import type { AgentFrame, GraphNode } from '../domain/graph.js';
 import type { CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../domain/ports.js';
 import type { Residency, SessionHead } from '../domain/session.js';
-import { revisionConflict } from '../domain/errors.js';
+import { DomainError, revisionConflict } from '../domain/errors.js';
 import type { Usage, UsageDelta } from '../domain/usage.js';
 import { CommitRow, FrameRow, NodeRow, SessionBlobRow, SessionRow, UsageRow } from './entities.js';
 import type { Database } from './database.js';
@@ -69,7 +69,12 @@ export class OrmSessionStore implements SessionStore {
       if (updated !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
       if (c.graph.kind === 'replace') await em.nativeDelete(NodeRow, { tenantId: c.tenantId, sessionId: c.sessionId });
       if (c.graph.kind !== 'none' && c.graph.nodes.length > 0) {
-        await em.insertMany(NodeRow, c.graph.nodes.map((n) => nodeToRow(c.tenantId, c.sessionId, n)));
+        try {
+          await em.insertMany(NodeRow, c.graph.nodes.map((n) => nodeToRow(c.tenantId, c.sessionId, n)));
+        } catch (err) {
+          if (isUniqueViolation(err)) throw new DomainError('ALREADY_EXISTS', 'NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
+          throw err;
+        }
       }
       if (c.frames.length > 0) {
         if (c.graph.kind === 'replace') await em.nativeDelete(FrameRow, { tenantId: c.tenantId, sessionId: c.sessionId, frameId: { $nin: c.frames.map((f) => f.frameId) } });
@@ -96,7 +101,7 @@ export class OrmSessionStore implements SessionStore {
   async list(tenantId: string, filter: SessionListFilter, after: string | undefined, limit: number): Promise<SessionHead[]> {
     const where: Record<string, unknown> = { tenantId };
     if (after !== undefined) where.sessionId = { $gt: after };
-    if (filter.parentSessionId !== undefined) where.parentSessionId = filter.parentSessionId;
+    if (filter.parentSessionId !== undefined) where.parentSessionId = filter.parentSessionId === '' ? null : filter.parentSessionId;
     if (Object.keys(filter.metadata).length > 0) where.metadata = { $contains: filter.metadata };
     const rows = await this.db.em().find(SessionRow, where as never, { orderBy: { sessionId: 'asc' }, limit, disableIdentityMap: true });
     return rows.map(headFromRow);

@@ -16,6 +16,7 @@ for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`malformed requests on ${engine.name}`, () => {
     let s: TestServer;
     let snapshot: string;
+    let existingNode = '';
     const open = (req: DeepPartial<OpenSessionRequest>) => s.clients.sessions.openSession(OpenSessionRequest.fromPartial(req));
     const rowsNow = async () => {
       const conn = s.app.db.em().getConnection();
@@ -31,6 +32,7 @@ for (const engine of engines) {
       s = await startTestServer(engine);
       await open({ sessionId: 'existing' });
       await s.clients.admin.appendMessages({ sessionId: 'existing', messages: [{ id: '', role: MessageRole.MESSAGE_ROLE_USER, parts: [{ kind: { $case: 'text', value: { text: 'hi' } } }] }] });
+      existingNode = (await s.clients.sessions.getReadView({ sessionId: 'existing', pageSize: 0, pageToken: '' })).messages[0]!.id;
       snapshot = await rowsNow();
     });
     afterAll(async () => {
@@ -45,9 +47,9 @@ for (const engine of engines) {
       ['oversized session id', () => open({ sessionId: 'x'.repeat(257) }), status.INVALID_ARGUMENT, 'ID_TOO_LONG'],
       ['multi-byte id over 256 bytes', () => open({ sessionId: 'é'.repeat(129) }), status.INVALID_ARGUMENT, 'ID_TOO_LONG'],
       ['control characters in the id', () => open({ sessionId: 'a\nb' }), status.INVALID_ARGUMENT, 'ID_NOT_PRINTABLE'],
-      ['unknown mode enum value', () => open({ sessionId: 'new-1', mode: 99 }), status.INVALID_ARGUMENT, 'ENUM_VALUE_UNKNOWN'],
-      ['unknown open mode', () => open({ sessionId: 'new-2', openMode: 42 }), status.INVALID_ARGUMENT, 'ENUM_VALUE_UNKNOWN'],
-      ['unknown residency', () => open({ sessionId: 'existing', residency: 9 }), status.INVALID_ARGUMENT, 'ENUM_VALUE_UNKNOWN'],
+      ['unknown mode enum value', () => open({ sessionId: 'new-1', mode: 99 as never }), status.INVALID_ARGUMENT, 'ENUM_VALUE_UNKNOWN'],
+      ['unknown open mode', () => open({ sessionId: 'new-2', openMode: 42 as never }), status.INVALID_ARGUMENT, 'ENUM_VALUE_UNKNOWN'],
+      ['unknown residency', () => open({ sessionId: 'existing', residency: 9 as never }), status.INVALID_ARGUMENT, 'ENUM_VALUE_UNKNOWN'],
       ['with_state without a state', () => open({ sessionId: 'existing', openMode: OpenMode.OPEN_MODE_WITH_STATE }), status.INVALID_ARGUMENT, 'STATE_REQUIRED'],
       ['with_state with a wrong document', () => open({ sessionId: 'existing', openMode: OpenMode.OPEN_MODE_WITH_STATE, state: { sessionId: 'existing', version: 1, document: { format: 'nope' } } }), status.INVALID_ARGUMENT, 'STATE_DOCUMENT_INVALID'],
       ['zero context window', () => open({ sessionId: 'existing', spec: { model: { id: 'echo', contextWindowTokens: 0n } } }), status.INVALID_ARGUMENT, 'MODEL_SPEC_INVALID'],
@@ -60,7 +62,9 @@ for (const engine of engines) {
       ['bad update mask', () => s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId: 'existing', updateMask: ['policy.secret'] })), status.INVALID_ARGUMENT, 'UPDATE_MASK_INVALID'],
       ['empty config update', () => s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId: 'existing' })), status.INVALID_ARGUMENT, 'NOTHING_TO_UPDATE'],
       ['message part without a kind', () => s.clients.admin.appendMessages({ sessionId: 'existing', messages: [{ id: '', role: MessageRole.MESSAGE_ROLE_USER, parts: [{}] }] }), status.INVALID_ARGUMENT, 'PART_KIND_MISSING'],
-      ['unknown message role', () => s.clients.admin.appendMessages({ sessionId: 'existing', messages: [{ id: '', role: 17, parts: [] }] }), status.INVALID_ARGUMENT, 'ENUM_VALUE_UNKNOWN'],
+      ['unknown message role', () => s.clients.admin.appendMessages({ sessionId: 'existing', messages: [{ id: '', role: 17 as never, parts: [] }] }), status.INVALID_ARGUMENT, 'ENUM_VALUE_UNKNOWN'],
+      ['message without a role', () => s.clients.admin.appendMessages({ sessionId: 'existing', messages: [{ id: '', role: 0, parts: [] }] }), status.INVALID_ARGUMENT, 'MESSAGE_ROLE_MISSING'],
+      ['message id that is already a node', () => s.clients.admin.appendMessages({ sessionId: 'existing', messages: [{ id: existingNode, role: MessageRole.MESSAGE_ROLE_USER, parts: [] }] }), status.ALREADY_EXISTS, 'MESSAGE_ID_TAKEN'],
       ['no messages to append', () => s.clients.admin.appendMessages({ sessionId: 'existing', messages: [] }), status.INVALID_ARGUMENT, 'NO_MESSAGES'],
       ['branch to an unknown node', () => s.clients.admin.branchToNode({ sessionId: 'existing', nodeId: 'nope' }), status.NOT_FOUND, 'NODE_NOT_FOUND'],
     ];

@@ -49,6 +49,7 @@ for (const engine of engines) {
       await append('s3', 'old one', 'old two');
       expect(await view('s3')).toEqual(['old one', 'old two']);
       const fresh = await open('s3', { openMode: OpenMode.OPEN_MODE_FRESH });
+      expect(fresh.created).toBe(true);
       expect(fresh.session?.turnIndex).toBe(0n);
       expect(await view('s3')).toEqual([]);
       await append('s3', 'new');
@@ -78,8 +79,8 @@ for (const engine of engines) {
     async function twoBranches(sessionId: string, residency: ResidencyPolicy) {
       await open(sessionId, { residency });
       await append(sessionId, 'root');
-      const afterRoot = await s.clients.sessions.exportSessionState({ sessionId });
-      const rootId = (afterRoot.state?.document?.nodes as { nodeId: string }[])[0]!.nodeId;
+      // A message id is its node id: branch to it straight from the read view.
+      const rootId = (await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages[0]!.id;
       await append(sessionId, 'branch A');
       await s.clients.admin.branchToNode({ sessionId, nodeId: rootId });
       await append(sessionId, 'branch B');
@@ -146,6 +147,9 @@ for (const engine of engines) {
       const next = await s.clients.sessions.listSessions({ pageSize: 1, pageToken: children.nextPageToken, filter: { parentSessionId: 'list-p', metadata: {} } });
       expect(next.sessions.map((x) => x.sessionId)).toEqual(['list-c2']);
       expect(next.nextPageToken).toBe('');
+      const roots = await s.clients.sessions.listSessions({ pageSize: 500, pageToken: '', filter: { parentSessionId: '', metadata: {} } });
+      expect(roots.sessions.map((x) => x.sessionId)).toContain('list-p');
+      expect(roots.sessions.map((x) => x.sessionId)).not.toContain('list-c1');
       const gold = await s.clients.sessions.listSessions({ pageSize: 0, pageToken: '', filter: { metadata: { tier: 'gold' } } });
       expect(gold.sessions.map((x) => x.sessionId)).toEqual(['list-c2']);
       const child = (await s.clients.sessions.getSession({ sessionId: 'list-c1' })).session!;

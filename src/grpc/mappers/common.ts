@@ -15,6 +15,7 @@ const ROLES: Record<number, Role> = {
 const ROLE_OUT = encodeTable(ROLES);
 
 export function messageFromPb(m: PbMessage, field: string): Message {
+  if (m.role === MessageRole.MESSAGE_ROLE_UNSPECIFIED) throw invalid('MESSAGE_ROLE_MISSING', `${field}.role is required (MESSAGE_ROLE_USER, _ASSISTANT, _SYSTEM or _EVENT)`, { field: `${field}.role` });
   return { id: m.id, role: decodeEnum(`${field}.role`, m.role, ROLES, 'MessageRole'), parts: m.parts.map((p, i) => partFromPb(p, `${field}.parts[${i}]`)) };
 }
 
