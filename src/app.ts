@@ -16,9 +16,19 @@ import { DEFAULT_TENANT, type CallEnv } from './grpc/call.js';
 import { HealthState, healthHandlers } from './grpc/health.js';
 import { addReflection } from './grpc/reflection.js';
 import { sessionServiceHandlers } from './grpc/session-service.js';
-import { queueServiceStub, turnServiceStub } from './grpc/stub-services.js';
+import { queueServiceStub } from './grpc/stub-services.js';
+import { turnServiceHandlers } from './grpc/turn-service.js';
 import { openDatabase, type Database } from './store/database.js';
 import { OrmSessionStore } from './store/session-store.js';
+import { OrmBlobStore, OrmCancelStore, OrmCompletionStore, OrmLeaseStore } from './store/turn-store.js';
+import { MemoryBus } from './bus/memory-bus.js';
+import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
+import { buildProviders } from './providers/registry.js';
+import { BuiltinTools } from './tools/builtin.js';
+import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
+import { TurnService } from './domain/turns/runner.js';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 
 export const LASH_SERVICES = ['lash.v1.SessionService', 'lash.v1.TurnService', 'lash.v1.QueueService', 'lash.v1.AdminService'];
 
@@ -29,6 +39,8 @@ export interface App {
   health: HealthState;
   db: Database;
   sessions: SessionService;
+  turns: TurnService;
+  replicaId: string;
   /** Graceful stop: NOT_SERVING → drain calls → close the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -48,6 +60,30 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     availableModes: ['standard'],
     availableProviders: config.availableProviders,
   });
+  const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const bus = db.engine === 'postgresql'
+    ? new PgBus(config.databaseUrl!, async (payload) => void (await db.em().getConnection().execute('select pg_notify(?, ?)', [BUS_CHANNEL, payload])), log.child({ component: 'bus' }))
+    : new MemoryBus();
+  if (bus instanceof PgBus) await bus.whenReady();
+  const completions = new OrmCompletionStore(db, bus);
+  const remoteTools = new RemoteToolHosts();
+  const turns = new TurnService({
+    sessions,
+    store,
+    leases: new OrmLeaseStore(db),
+    cancels: new OrmCancelStore(db),
+    blobs: new OrmBlobStore(db),
+    completions,
+    bus,
+    providers: buildProviders(config.providers),
+    toolSources: [new BuiltinTools(config.tools), remoteTools],
+    serverPrompt: { slots: [{ slot: 'intro', reset: false, contributions: [{ priority: 0, content: 'You are a helpful assistant. Answer accurately and concisely.' }] }] },
+    replicaId,
+    retry: config.providerRetry,
+    leaseTtlMs: config.leaseTtlMs,
+    cancelGraceMs: config.cancelGraceMs,
+    onError: (err, context) => log.error({ err, ...context }, 'turn failed'),
+  });
   const health = new HealthState(LASH_SERVICES);
   const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT };
 
@@ -60,7 +96,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
   server.addService(SessionServiceService, sessionServiceHandlers(env, sessions));
-  server.addService(TurnServiceService, turnServiceStub(env));
+  server.addService(TurnServiceService, turnServiceHandlers(env, turns, remoteTools, completions));
   server.addService(QueueServiceService, queueServiceStub(env));
   server.addService(AdminServiceService, adminServiceHandlers(env, sessions));
   server.addService(HealthService, healthHandlers(health));
@@ -112,9 +148,16 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
           resolve();
         });
       });
+      // Turns still running after the drain (detached ones) are cancelled and commit as such.
+      const left = turns.registry.all();
+      if (left.length) log.info({ turns: left.length }, 'cancelling turns still running');
+      left.forEach((t) => t.cancel());
+      await Promise.race([Promise.all(left.map((t) => t.done)), new Promise((r) => setTimeout(r, 5_000).unref())]);
+      turns.close();
+      await bus.close();
       await db.close();
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, replicaId, stop };
 }

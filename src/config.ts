@@ -24,6 +24,11 @@ export interface Config {
   defaultProvider: string;
   defaultModel: string;
   queueWorkers: number;
+  /** Built-in example tools to enable (LASH_TOOLS, comma-separated). */
+  tools: string[];
+  providerRetry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
+  leaseTtlMs: number;
+  cancelGraceMs: number;
   shutdownGraceMs: number;
   healthProbeMs: number;
 }
@@ -71,6 +76,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultProvider,
     defaultModel: env.LASH_DEFAULT_MODEL || DEFAULT_MODELS[defaultProvider] || 'echo',
     queueWorkers: intVar(env, 'LASH_QUEUE_WORKERS', 2, 0, 64),
+    tools: (env.LASH_TOOLS ?? '').split(',').map((t) => t.trim()).filter(Boolean),
+    providerRetry: {
+      maxAttempts: intVar(env, 'LASH_PROVIDER_MAX_ATTEMPTS', 3, 1, 10),
+      initialBackoffMs: intVar(env, 'LASH_PROVIDER_BACKOFF_MS', 500, 0, 60_000),
+      maxBackoffMs: 10_000,
+    },
+    leaseTtlMs: intVar(env, 'LASH_LEASE_TTL_MS', 15_000, 1_000, 600_000),
+    cancelGraceMs: intVar(env, 'LASH_CANCEL_GRACE_MS', 2_000, 0, 60_000),
     // Below Docker's default 10 s stop timeout, so the store is closed before a SIGKILL.
     shutdownGraceMs: intVar(env, 'LASH_SHUTDOWN_GRACE_MS', 8_000, 0, 600_000),
     healthProbeMs: intVar(env, 'LASH_HEALTH_PROBE_MS', 5_000, 100, 600_000),

@@ -31,6 +31,8 @@ export interface CommitRequest {
   turnId?: string;
   contentHash?: string;
   result?: unknown;
+  /** Content-addressed blobs first referenced by this commit (stored once, shared). */
+  blobs?: { hash: string; mimeType: string; data: Uint8Array }[];
 }
 
 export interface CommitRecord {
@@ -65,6 +67,34 @@ export interface SessionStore {
   delete(tenantId: string, sessionId: string): Promise<boolean>;
   /** Usage summed per (source, model), including usage rolled up from child sessions. */
   usage(tenantId: string, sessionId: string): Promise<UsageDelta[]>;
+  /** The commit that stamped this turn id, if any. */
+  findTurn(tenantId: string, sessionId: string, turnId: string): Promise<CommitRecord | undefined>;
   /** The commit log, newest first. */
   commits(tenantId: string, sessionId: string, limit: number): Promise<CommitRecord[]>;
+}
+
+/** Fan-out of small messages to every replica (cancels, completions, feed wake-ups). */
+export interface EventBus {
+  publish(topic: string, payload: Record<string, unknown>): Promise<void>;
+  subscribe(topic: string, handler: (payload: Record<string, unknown>) => void): () => void;
+}
+
+/** Cross-replica exclusivity for a session's writer (a lease with a fencing token). */
+export interface LeaseStore {
+  /** Takes the lease if free, expired or already ours; returns the fencing token or undefined. */
+  acquire(tenantId: string, sessionId: string, owner: string, ttlMs: number): Promise<bigint | undefined>;
+  renew(tenantId: string, sessionId: string, owner: string, token: bigint, ttlMs: number): Promise<boolean>;
+  release(tenantId: string, sessionId: string, owner: string, token: bigint): Promise<void>;
+  /** The current holder, if the lease is live. */
+  holder(tenantId: string, sessionId: string): Promise<{ owner: string; token: bigint } | undefined>;
+}
+
+export interface CancelStore {
+  request(tenantId: string, sessionId: string, turnId: string): Promise<void>;
+  /** True if this turn, or every turn of the session ('*'), was cancelled at or after `since`. */
+  isCancelled(tenantId: string, sessionId: string, turnId: string, since: Date): Promise<boolean>;
+}
+
+export interface BlobStore {
+  load(hash: string): Promise<{ data: Uint8Array; mimeType: string } | undefined>;
 }

@@ -103,7 +103,7 @@ export class SessionService {
       const head = this.applyOpenFields(base, req, parentSessionId);
       const frame = imported ? undefined : this.initialFrame(head.currentFrameId);
       // fresh and with_state start a new session (over the old one, if any).
-      let created = req.openMode !== 'resume';
+      const created = req.openMode !== 'resume';
       let expected = existing?.headRevision;
       if (!existing) {
         const initial = frame ?? this.initialFrame(head.currentFrameId);

@@ -1,25 +1,10 @@
-// TurnService and QueueService before their capabilities land: every RPC answers UNIMPLEMENTED
+// QueueService before its capability lands: every RPC answers UNIMPLEMENTED
 // naming the capability, so clients can tell "not yet" from a failure.
 
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { QueueServiceServer } from '../../gen/lash/v1/queue_service.js';
-import type { TurnServiceServer } from '../../gen/lash/v1/turn_service.js';
 import type { CallEnv } from './call.js';
 import { unimplementedStream, unimplementedUnary } from './unimplemented.js';
-
-export function turnServiceStub(env: CallEnv): TurnServiceServer & UntypedServiceImplementation {
-  const d = 'lash.v1.TurnService';
-  const cap = 'running turns';
-  return {
-    runTurn: unimplementedStream(env, d, 'RunTurn', cap),
-    startTurn: unimplementedUnary(env, d, 'StartTurn', cap),
-    getTurn: unimplementedUnary(env, d, 'GetTurn', cap),
-    cancelTurn: unimplementedUnary(env, d, 'CancelTurn', cap),
-    cancelRunningTurns: unimplementedUnary(env, d, 'CancelRunningTurns', cap),
-    resolveCompletion: unimplementedUnary(env, d, 'ResolveCompletion', 'remote tools'),
-    serveTools: unimplementedStream(env, d, 'ServeTools', 'remote tools'),
-  };
-}
 
 export function queueServiceStub(env: CallEnv): QueueServiceServer & UntypedServiceImplementation {
   const d = 'lash.v1.QueueService';

@@ -8,7 +8,7 @@ import { PgliteDriver } from '@mikro-orm/pglite';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { PGlite } from '@electric-sql/pglite';
-import { entities } from './entities.js';
+import { allEntities as entities } from './entities.js';
 import { migrationsList } from './migrations.js';
 import { lockDataDir } from './data-dir-lock.js';
 

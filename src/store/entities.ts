@@ -119,3 +119,44 @@ export const SessionBlobRow = defineEntity({
 });
 
 export const entities = [SessionRow, NodeRow, FrameRow, CommitRow, UsageRow, BlobRow, SessionBlobRow];
+
+export const LeaseRow = defineEntity({
+  name: 'LeaseRow',
+  tableName: 'session_leases',
+  properties: {
+    tenantId: p.string().primary(),
+    sessionId: p.string().primary(),
+    owner: p.string(),
+    token: p.bigint(),
+    expiresAt: p.datetime(),
+  },
+});
+
+export const CancelRow = defineEntity({
+  name: 'CancelRow',
+  tableName: 'turn_cancels',
+  properties: {
+    tenantId: p.string().primary(),
+    sessionId: p.string().primary(),
+    turnId: p.string().primary(),
+    requestedAt: p.datetime(),
+  },
+});
+
+export const CompletionRow = defineEntity({
+  name: 'CompletionRow',
+  tableName: 'completions',
+  properties: {
+    tenantId: p.string().primary(),
+    completionKey: p.string().primary(),
+    sessionId: p.string(),
+    turnId: p.string(),
+    callId: p.string(),
+    status: p.string(),
+    resolution: p.json<unknown>().nullable(),
+    createdAt: p.datetime(),
+    resolvedAt: p.datetime().nullable(),
+  },
+});
+
+export const allEntities = [...entities, LeaseRow, CancelRow, CompletionRow];

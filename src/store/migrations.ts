@@ -90,4 +90,41 @@ class Migration001Sessions extends Migration {
   }
 }
 
-export const migrationsList = [{ name: '001_sessions', class: Migration001Sessions }];
+class Migration002Turns extends Migration {
+  override name = '002_turns';
+
+  override up(): void {
+    // One writer per session across replicas: owner, fencing token, expiry renewed while running.
+    this.addSql(`create table session_leases (
+      tenant_id text not null,
+      session_id text not null,
+      owner text not null,
+      token bigint not null,
+      expires_at timestamptz not null,
+      primary key (tenant_id, session_id))`);
+    // Cancel requests that must reach a turn on another replica or one that has not started.
+    this.addSql(`create table turn_cancels (
+      tenant_id text not null,
+      session_id text not null,
+      turn_id text not null,
+      requested_at timestamptz not null,
+      primary key (tenant_id, session_id, turn_id))`);
+    // Durable pending tool answers, resolved by ResolveCompletion on any replica.
+    this.addSql(`create table completions (
+      tenant_id text not null,
+      completion_key text not null,
+      session_id text not null,
+      turn_id text not null,
+      call_id text not null,
+      status text not null,
+      resolution jsonb null,
+      created_at timestamptz not null,
+      resolved_at timestamptz null,
+      primary key (tenant_id, completion_key))`);
+  }
+}
+
+export const migrationsList = [
+  { name: '001_sessions', class: Migration001Sessions },
+  { name: '002_turns', class: Migration002Turns },
+];

@@ -7,7 +7,7 @@ import type { CommitRecord, CommitRequest, SessionListFilter, SessionStore } fro
 import type { Residency, SessionHead } from '../domain/session.js';
 import { DomainError, revisionConflict } from '../domain/errors.js';
 import type { Usage, UsageDelta } from '../domain/usage.js';
-import { CommitRow, FrameRow, NodeRow, SessionBlobRow, SessionRow, UsageRow } from './entities.js';
+import { CancelRow, CommitRow, CompletionRow, FrameRow, LeaseRow, NodeRow, SessionBlobRow, SessionRow, UsageRow } from './entities.js';
 import type { Database } from './database.js';
 
 type SessionRowData = InferEntity<typeof SessionRow>;
@@ -86,6 +86,15 @@ export class OrmSessionStore implements SessionStore {
           inputTokens: u.usage.inputTokens, outputTokens: u.usage.outputTokens, cachedInputTokens: u.usage.cachedInputTokens, reasoningTokens: u.usage.reasoningTokens, createdAt: now,
         })));
       }
+      if (c.blobs && c.blobs.length > 0) {
+        const conn = em.getConnection();
+        const tx = em.getTransactionContext();
+        for (const b of c.blobs) {
+          // Content-addressed: the same bytes are stored once, whoever references them.
+          await conn.execute('insert into blobs (hash, mime_type, size, data, created_at) values (?, ?, ?, ?, ?) on conflict (hash) do nothing', [b.hash, b.mimeType, b.data.byteLength, Buffer.from(b.data), now], 'run', tx);
+          await conn.execute('insert into session_blobs (tenant_id, session_id, hash) values (?, ?, ?) on conflict do nothing', [c.tenantId, c.sessionId, b.hash], 'run', tx);
+        }
+      }
       await em.insert(CommitRow, {
         tenantId: c.tenantId, sessionId: c.sessionId, revision, kind: c.kind, graphWrite: c.graph.kind,
         turnId: c.turnId ?? null, contentHash: c.contentHash ?? null, result: c.result ?? null, createdAt: now,
@@ -116,6 +125,9 @@ export class OrmSessionStore implements SessionStore {
       await em.nativeDelete(CommitRow, key);
       await em.nativeDelete(UsageRow, key);
       await em.nativeDelete(SessionBlobRow, key);
+      await em.nativeDelete(LeaseRow, key);
+      await em.nativeDelete(CancelRow, key);
+      await em.nativeDelete(CompletionRow, key);
       // Blobs are shared by content; drop the ones nobody references any more.
       await em.getConnection().execute(
         'delete from blobs b where not exists (select 1 from session_blobs r where r.hash = b.hash)', [], 'run', em.getTransactionContext(),
@@ -148,11 +160,20 @@ export class OrmSessionStore implements SessionStore {
 
   async commits(tenantId: string, sessionId: string, limit: number): Promise<CommitRecord[]> {
     const rows = await this.db.em().find(CommitRow, { tenantId, sessionId }, { orderBy: { revision: 'desc' }, limit, disableIdentityMap: true });
-    return rows.map((r: InferEntity<typeof CommitRow>) => ({
-      revision: r.revision, kind: r.kind, graphWrite: r.graphWrite as CommitRecord['graphWrite'],
-      turnId: r.turnId ?? undefined, contentHash: r.contentHash ?? undefined, result: r.result ?? undefined, createdAt: r.createdAt,
-    }));
+    return rows.map(commitFromRow);
   }
+
+  async findTurn(tenantId: string, sessionId: string, turnId: string): Promise<CommitRecord | undefined> {
+    const row = await this.db.em().findOne(CommitRow, { tenantId, sessionId, turnId }, { disableIdentityMap: true });
+    return row ? commitFromRow(row) : undefined;
+  }
+}
+
+function commitFromRow(r: InferEntity<typeof CommitRow>): CommitRecord {
+  return {
+    revision: BigInt(r.revision), kind: r.kind, graphWrite: r.graphWrite as CommitRecord['graphWrite'],
+    turnId: r.turnId ?? undefined, contentHash: r.contentHash ?? undefined, result: r.result ?? undefined, createdAt: new Date(r.createdAt),
+  };
 }
 
 export function isUniqueViolation(err: unknown): boolean {

@@ -1,0 +1,80 @@
+// PostgreSQL LISTEN/NOTIFY bus: every replica listens on one channel with a dedicated
+// connection (reconnecting with backoff); publishing is a pg_notify on the shared pool.
+
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { EventBus } from '../domain/ports.js';
+import { MemoryBus } from './memory-bus.js';
+
+const CHANNEL = 'lash_bus';
+
+export class PgBus implements EventBus {
+  private readonly local = new MemoryBus();
+  private client?: pg.Client;
+  private closed = false;
+  private ready: Promise<void>;
+
+  constructor(
+    private readonly url: string,
+    private readonly notify: (payload: string) => Promise<void>,
+    private readonly log: Logger,
+  ) {
+    this.ready = this.connect(0);
+  }
+
+  /** Resolves once the listener is connected (first attempt). */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  private async connect(attempt: number): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('notification', (msg) => {
+      if (msg.channel !== CHANNEL || !msg.payload) return;
+      try {
+        const { t, p } = JSON.parse(msg.payload) as { t: string; p: Record<string, unknown> };
+        void this.local.publish(t, p);
+      } catch (err) {
+        this.log.warn({ err }, 'ignoring malformed bus message');
+      }
+    });
+    const retry = () => {
+      if (this.closed) return;
+      const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+      this.log.warn({ delay }, 'bus listener disconnected; reconnecting');
+      setTimeout(() => void this.connect(attempt + 1), delay).unref();
+    };
+    client.on('error', () => {});
+    client.on('end', () => {
+      if (this.client === client) retry();
+    });
+    try {
+      await client.connect();
+      await client.query(`listen ${CHANNEL}`);
+      this.client = client;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'bus listener could not connect');
+      await client.end().catch(() => {});
+      retry();
+    }
+  }
+
+  async publish(topic: string, payload: Record<string, unknown>): Promise<void> {
+    await this.notify(JSON.stringify({ t: topic, p: payload }));
+  }
+
+  subscribe(topic: string, handler: (p: Record<string, unknown>) => void): () => void {
+    return this.local.subscribe(topic, handler);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const c = this.client;
+    this.client = undefined;
+    await c?.end().catch(() => {});
+    await this.local.close();
+  }
+}
+
+export const BUS_CHANNEL = CHANNEL;

@@ -1,0 +1,63 @@
+// Tools as the turn loop sees them: a manifest plus an execute function. Built-in tools and
+// remote tool hosts both provide these.
+
+import type { JsonValue } from '../messages.js';
+
+export type Availability = 'off' | 'searchable' | 'callable' | 'showcased';
+export const AVAILABILITY_ORDER: Availability[] = ['off', 'searchable', 'callable', 'showcased'];
+export type Scheduling = 'parallel' | 'serial';
+
+export type ToolOutcome =
+  | { kind: 'ok'; output: JsonValue }
+  | { kind: 'error'; message: string }
+  /** Ends the turn as finished with this tool value. */
+  | { kind: 'terminal_value'; value: JsonValue }
+  /** Ends the turn as stopped: tool_error. */
+  | { kind: 'terminal_error'; value: JsonValue }
+  /** The answer arrives later through ResolveCompletion(completionKey). */
+  | { kind: 'pending'; completionKey: string };
+
+export interface ToolContext {
+  tenantId: string;
+  sessionId: string;
+  turnId: string;
+  callId: string;
+  /** Fires when the turn is cancelled; tools should stop promptly. */
+  signal: AbortSignal;
+}
+
+export interface ToolManifest {
+  name: string;
+  description: string;
+  inputSchema: Record<string, JsonValue>;
+  scheduling: Scheduling;
+  /** Default availability before per-session overrides. */
+  availability: Availability;
+  activation: 'always' | 'internal';
+  retry: { maxAttempts: number; initialBackoffMs: number };
+}
+
+export interface ToolDefinition extends ToolManifest {
+  execute(args: Record<string, JsonValue>, ctx: ToolContext): Promise<ToolOutcome>;
+}
+
+/** Anything that contributes tools to a session's catalog (built-ins, remote hosts). */
+export interface ToolSource {
+  toolsFor(tenantId: string, sessionId: string): ToolDefinition[];
+}
+
+export type CompletionResolution =
+  | { kind: 'value'; value: JsonValue }
+  | { kind: 'error'; message: string; details?: JsonValue }
+  | { kind: 'timeout' }
+  | { kind: 'cancelled' };
+
+/** Durable pending tool answers (a remote host answered "pending"). */
+export interface CompletionStore {
+  /** Records a pending completion; idempotent for the same key. */
+  register(key: string, owner: { tenantId: string; sessionId: string; turnId: string; callId: string }): Promise<void>;
+  /** Resolves if still pending; otherwise reports the first resolution. */
+  resolve(tenantId: string, key: string, resolution: CompletionResolution): Promise<{ outcome: 'accepted' } | { outcome: 'already_resolved'; first: CompletionResolution } | { outcome: 'unknown' }>;
+  /** Waits until the key is resolved (or the signal fires). */
+  wait(tenantId: string, key: string, signal: AbortSignal): Promise<CompletionResolution>;
+}

@@ -1,0 +1,64 @@
+// Turn input: identity (turn id, content hash for idempotency) and normalisation into the user
+// message, with images stored as content-addressed attachments.
+
+import { createHash, randomUUID } from 'node:crypto';
+import { invalid } from '../errors.js';
+import type { Message, Part } from '../messages.js';
+import type { TurnRequest } from './types.js';
+
+export const MAX_INPUT_ITEMS = 256;
+export const MAX_TEXT_BYTES = 1024 * 1024;
+
+export function validateTurnRequest(req: TurnRequest): void {
+  if (req.input.items.length === 0) throw invalid('INPUT_EMPTY', 'input.items must contain at least one text or image_ref item');
+  if (req.input.items.length > MAX_INPUT_ITEMS) throw invalid('INPUT_TOO_LARGE', `input.items has ${req.input.items.length} items; use at most ${MAX_INPUT_ITEMS}`);
+  let bytes = 0;
+  for (const item of req.input.items) if (item.kind === 'text') bytes += Buffer.byteLength(item.text);
+  if (bytes > MAX_TEXT_BYTES) throw invalid('INPUT_TOO_LARGE', `input text is ${bytes} bytes; use at most ${MAX_TEXT_BYTES}`);
+}
+
+export const turnIdOf = (req: TurnRequest): string => req.turnId || req.input.traceTurnId || randomUUID();
+
+const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
+
+/** Hash of everything that defines the turn, so a retried turn id can be told from a reused one. */
+export function contentHashOf(req: TurnRequest): string {
+  const blobs = Object.fromEntries(Object.entries(req.input.imageBlobs).sort(([a], [b]) => a.localeCompare(b)).map(([id, b]) => [id, `${b.mimeType}:${sha256(b.data)}`]));
+  return sha256(JSON.stringify({ items: req.input.items, blobs, overrides: req.overrides, rlm: req.rlm ?? null }));
+}
+
+export interface NormalisedInput {
+  message: Message;
+  blobs: { hash: string; mimeType: string; data: Uint8Array }[];
+  /** Set when the input cannot be used: the turn stops as invalid_input. */
+  problem?: string;
+}
+
+export function normaliseInput(req: TurnRequest): NormalisedInput {
+  const parts: Part[] = [];
+  const blobs: NormalisedInput['blobs'] = [];
+  let problem: string | undefined;
+  for (const [i, item] of req.input.items.entries()) {
+    if (item.kind === 'text') {
+      parts.push({ kind: 'text', text: item.text });
+      continue;
+    }
+    if (!item.id) {
+      problem ??= `input.items[${i}] is an image_ref with an empty id`;
+      continue;
+    }
+    const blob = req.input.imageBlobs[item.id];
+    if (!blob) {
+      problem ??= `input.items[${i}] refers to image "${item.id}", but image_blobs has no entry with that id`;
+      continue;
+    }
+    if (!/^image\/[\w.+-]+$/.test(blob.mimeType) || blob.data.byteLength === 0) {
+      problem ??= `image "${item.id}" must have an image/* mime type and non-empty data`;
+      continue;
+    }
+    const hash = sha256(blob.data);
+    if (!blobs.some((b) => b.hash === hash)) blobs.push({ hash, mimeType: blob.mimeType, data: blob.data });
+    parts.push({ kind: 'image', attachmentId: hash, mimeType: blob.mimeType });
+  }
+  return { message: { id: randomUUID(), role: 'user', parts }, blobs: problem ? [] : blobs, problem };
+}

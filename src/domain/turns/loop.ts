@@ -1,0 +1,208 @@
+// The standard-mode turn loop (DOMAIN.md §2): one model call per iteration, deltas and usage as
+// events, retries with visible status, tool batches, and the stop reasons. It produces the
+// messages to persist; the runner commits them.
+
+import { randomUUID } from 'node:crypto';
+import type { JsonValue, Message, Part } from '../messages.js';
+import type { ModelSpec } from '../policy.js';
+import { dispatchBatch, type ToolCallRequest } from '../tools/dispatch.js';
+import type { CompletionStore, ToolDefinition } from '../tools/types.js';
+import { addUsage, zeroUsage, type Usage } from '../usage.js';
+import { ProviderError, type FinishReason, type ModelAssistantPart, type ModelMessage, type ModelProvider, type RetryPolicy } from './model.js';
+import type { ToolCallRecord, TurnEventKind, TurnIssue, TurnOutcome } from './types.js';
+
+export const TURN_LIMIT_MESSAGE = 'Turn limit reached: the model made the maximum number of calls allowed for one turn.';
+
+export interface LoopEnv {
+  tenantId: string;
+  sessionId: string;
+  turnId: string;
+  provider: ModelProvider;
+  model: ModelSpec;
+  system: string;
+  tools: ToolDefinition[];
+  maxTurns?: number;
+  retry: RetryPolicy;
+  signal: AbortSignal;
+  completions: CompletionStore;
+  cancelGraceMs: number;
+  emit(event: TurnEventKind, correlationId?: string): void;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+export interface LoopResult {
+  outcome: TurnOutcome;
+  rawText: string;
+  newMessages: Message[];
+  toolCalls: ToolCallRecord[];
+  usage: Usage;
+  lastUsage?: Usage;
+  issues: TurnIssue[];
+}
+
+interface IterationOutput {
+  text: string;
+  reasoning: string;
+  toolCalls: ToolCallRequest[];
+  usage: Usage;
+  finishReason: FinishReason;
+}
+
+class Cancelled extends Error {}
+
+export async function runStandardLoop(env: LoopEnv, history: ModelMessage[], userMessage: ModelMessage): Promise<LoopResult> {
+  const messages: ModelMessage[] = [...history, userMessage];
+  const newMessages: Message[] = [];
+  const toolCalls: ToolCallRecord[] = [];
+  const issues: TurnIssue[] = [];
+  let usage = zeroUsage();
+  let lastUsage: Usage | undefined;
+  let rawText = '';
+  let afterToolResults = false;
+  const finish = (outcome: TurnOutcome): LoopResult => ({ outcome, rawText, newMessages, toolCalls, usage, lastUsage, issues });
+
+  for (let iteration = 1; ; iteration++) {
+    if (env.signal.aborted) return finish({ type: 'stopped', reason: 'cancelled' });
+    env.emit({ kind: 'model_request_started', iteration });
+    let out: IterationOutput;
+    const partial = { text: '' };
+    try {
+      out = await callWithRetries(env, messages, iteration, partial);
+    } catch (err) {
+      if (err instanceof Cancelled || env.signal.aborted) {
+        if (partial.text) newMessages.push(assistantMessage(partial.text, '', []));
+        rawText = partial.text;
+        return finish({ type: 'stopped', reason: 'cancelled' });
+      }
+      const message = err instanceof ProviderError ? err.message : `provider call failed: ${(err as Error).message}`;
+      env.emit({ kind: 'error', message });
+      issues.push({ kind: 'provider', code: err instanceof ProviderError && err.statusCode ? String(err.statusCode) : undefined, terminalReason: 'provider_error', message });
+      return finish({ type: 'stopped', reason: 'provider_error', message });
+    }
+    usage = addUsage(usage, out.usage);
+    lastUsage = out.usage;
+    env.emit({ kind: 'usage', iteration, usage: out.usage, cumulative: usage });
+    rawText = out.text;
+
+    if (out.finishReason === 'length') {
+      newMessages.push(assistantMessage(out.text, out.reasoning, []));
+      issues.push({ kind: 'provider', terminalReason: 'incomplete', message: 'the model hit its output token limit' });
+      return finish({ type: 'stopped', reason: 'incomplete', message: 'output token limit reached' });
+    }
+    if (out.finishReason === 'content_filter') {
+      const message = 'the provider filtered the response (content filter)';
+      env.emit({ kind: 'error', message });
+      issues.push({ kind: 'provider', terminalReason: 'provider_error', message });
+      return finish({ type: 'stopped', reason: 'provider_error', message });
+    }
+    if (out.toolCalls.length === 0) {
+      if (out.text === '' && !afterToolResults) {
+        const message = 'the model returned neither text nor tool calls';
+        env.emit({ kind: 'error', message });
+        issues.push({ kind: 'provider', terminalReason: 'provider_error', message });
+        return finish({ type: 'stopped', reason: 'provider_error', message });
+      }
+      newMessages.push(assistantMessage(out.text, out.reasoning, []));
+      return finish({ type: 'finished', answer: { kind: 'assistant_message', text: out.text } });
+    }
+
+    // Tool calls: persist the assistant message, run the batch, feed results back.
+    const assistant = assistantMessage(out.text, out.reasoning, out.toolCalls);
+    newMessages.push(assistant);
+    messages.push({ role: 'assistant', parts: assistant.parts.flatMap((p): ModelAssistantPart[] => (p.kind === 'text' ? [{ type: 'text' as const, text: p.text }] : p.kind === 'tool_call' ? [{ type: 'tool_call' as const, callId: p.callId, toolName: p.toolName, args: p.args }] : [])) });
+    const dispatched = await dispatchBatch(out.toolCalls, env.tools, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, signal: env.signal, completions: env.completions, cancelGraceMs: env.cancelGraceMs, emit: (e, c) => env.emit(e, c) });
+    toolCalls.push(...dispatched.map((d) => d.record));
+    const results = dispatched.map((d) => ({ callId: d.record.callId, toolName: d.record.tool, output: d.record.output, isError: d.record.isError }));
+    newMessages.push({ id: randomUUID(), role: 'event', parts: results.map((r): Part => ({ kind: 'tool_result', ...r })) });
+    messages.push({ role: 'tool', results });
+    afterToolResults = true;
+
+    if (env.signal.aborted) return finish({ type: 'stopped', reason: 'cancelled' });
+    const terminal = dispatched.find((d) => d.outcome.kind === 'terminal_value' || d.outcome.kind === 'terminal_error');
+    if (terminal?.outcome.kind === 'terminal_value') {
+      env.emit({ kind: 'tool_value', toolName: terminal.record.tool, value: terminal.outcome.value }, terminal.record.callId);
+      return finish({ type: 'finished', answer: { kind: 'tool_value', toolName: terminal.record.tool, value: terminal.outcome.value } });
+    }
+    if (terminal?.outcome.kind === 'terminal_error') {
+      return finish({ type: 'stopped', reason: 'tool_error', toolName: terminal.record.tool, value: terminal.outcome.value as JsonValue });
+    }
+    if (env.maxTurns !== undefined && iteration >= env.maxTurns) {
+      newMessages.push({ id: randomUUID(), role: 'system', parts: [{ kind: 'text', text: TURN_LIMIT_MESSAGE }] });
+      return finish({ type: 'stopped', reason: 'max_turns', message: `max_turns (${env.maxTurns}) reached` });
+    }
+  }
+}
+
+function assistantMessage(text: string, reasoning: string, calls: ToolCallRequest[]): Message {
+  const parts: Part[] = [];
+  if (reasoning) parts.push({ kind: 'reasoning', text: reasoning });
+  if (text) parts.push({ kind: 'text', text });
+  for (const c of calls) parts.push({ kind: 'tool_call', callId: c.callId, toolName: c.toolName, args: safeArgs(c.argsJson) });
+  return { id: randomUUID(), role: 'assistant', parts };
+}
+
+function safeArgs(json: string): Record<string, JsonValue> {
+  try {
+    const v: unknown = JSON.parse(json || '{}');
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, JsonValue>) : { value: v as JsonValue };
+  } catch {
+    return { unparsed: json };
+  }
+}
+
+async function callWithRetries(env: LoopEnv, messages: ModelMessage[], iteration: number, partial: { text: string }): Promise<IterationOutput> {
+  for (let attempt = 1; ; attempt++) {
+    let emittedDelta = false;
+    try {
+      return await streamOnce(env, messages, iteration, partial, () => (emittedDelta = true));
+    } catch (err) {
+      if (env.signal.aborted) throw new Cancelled();
+      const retryable = err instanceof ProviderError && err.retryable && !emittedDelta;
+      if (!retryable || attempt >= env.retry.maxAttempts) {
+        if (err instanceof ProviderError && err.retryable && attempt >= env.retry.maxAttempts) {
+          throw new ProviderError(`${env.provider.id} failed after ${attempt} attempts: ${err.message}`, false, err.statusCode);
+        }
+        throw err;
+      }
+      const waitMs = Math.min(env.retry.maxBackoffMs, env.retry.initialBackoffMs * 2 ** (attempt - 1));
+      env.emit({ kind: 'retry_status', waitSeconds: waitMs / 1000, attempt, maxAttempts: env.retry.maxAttempts, reason: (err as Error).message });
+      await env.sleep(waitMs, env.signal);
+      if (env.signal.aborted) throw new Cancelled();
+    }
+  }
+}
+
+async function streamOnce(env: LoopEnv, messages: ModelMessage[], iteration: number, partial: { text: string }, onDelta: () => void): Promise<IterationOutput> {
+  const out: IterationOutput = { text: '', reasoning: '', toolCalls: [], usage: zeroUsage(), finishReason: 'stop' };
+  const proseId = `${iteration}:prose`;
+  const reasoningId = `${iteration}:reasoning`;
+  partial.text = '';
+  const tools = env.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema }));
+  for await (const part of env.provider.stream({ model: env.model, system: env.system, messages, tools, signal: env.signal })) {
+    if (env.signal.aborted) throw new Cancelled();
+    switch (part.type) {
+      case 'text_delta':
+        if (!part.text) break;
+        onDelta();
+        out.text += part.text;
+        partial.text = out.text;
+        env.emit({ kind: 'assistant_prose_delta', text: part.text }, proseId);
+        break;
+      case 'reasoning_delta':
+        if (!part.text) break;
+        onDelta();
+        out.reasoning += part.text;
+        env.emit({ kind: 'reasoning_delta', text: part.text }, reasoningId);
+        break;
+      case 'tool_call':
+        out.toolCalls.push({ callId: part.callId || randomUUID(), toolName: part.toolName, argsJson: part.argsJson });
+        break;
+      case 'finish':
+        out.usage = part.usage;
+        out.finishReason = part.finishReason;
+        break;
+    }
+  }
+  if (env.signal.aborted) throw new Cancelled();
+  return out;
+}

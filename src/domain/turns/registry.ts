@@ -1,0 +1,75 @@
+// Turns running (or waiting for the session writer) in this process: cancellation handles,
+// buffered events for callers that attach with the same turn id, and the settled outcome for a
+// short while after the end (so GetTurn of a detached turn can report a failure).
+
+import type { TurnEvent, TurnResult } from './types.js';
+
+export const MAX_BUFFERED_EVENTS = 20_000;
+
+export class RunningTurn {
+  readonly controller = new AbortController();
+  readonly events: TurnEvent[] = [];
+  readonly listeners = new Set<(e: TurnEvent) => void>();
+  readonly registeredAt = new Date();
+  cancelRequested = false;
+  settled?: { result?: TurnResult; error?: unknown };
+  private resolveDone!: () => void;
+  readonly done = new Promise<void>((r) => (this.resolveDone = r));
+
+  constructor(
+    readonly tenantId: string,
+    readonly sessionId: string,
+    readonly turnId: string,
+    readonly contentHash: string,
+  ) {}
+
+  push(event: TurnEvent): void {
+    // Bounded: a late attacher of a very long turn misses the oldest deltas, never memory.
+    if (this.events.length < MAX_BUFFERED_EVENTS) this.events.push(event);
+    for (const l of this.listeners) l(event);
+  }
+
+  settle(outcome: { result?: TurnResult; error?: unknown }): void {
+    this.settled = outcome;
+    this.resolveDone();
+  }
+
+  cancel(): boolean {
+    if (this.cancelRequested || this.settled) return false;
+    this.cancelRequested = true;
+    this.controller.abort();
+    return true;
+  }
+}
+
+export class TurnRegistry {
+  private readonly turns = new Map<string, RunningTurn>();
+
+  static key(tenantId: string, sessionId: string, turnId: string): string {
+    return `${tenantId}\u0000${sessionId}\u0000${turnId}`;
+  }
+
+  get(tenantId: string, sessionId: string, turnId: string): RunningTurn | undefined {
+    return this.turns.get(TurnRegistry.key(tenantId, sessionId, turnId));
+  }
+
+  add(turn: RunningTurn, keepSettledMs: number): void {
+    const key = TurnRegistry.key(turn.tenantId, turn.sessionId, turn.turnId);
+    this.turns.set(key, turn);
+    void turn.done.then(() => {
+      const t = setTimeout(() => {
+        if (this.turns.get(key) === turn) this.turns.delete(key);
+      }, keepSettledMs);
+      t.unref();
+    });
+  }
+
+  /** Unsettled turns of a session (running or waiting for the writer). */
+  active(tenantId: string, sessionId: string): RunningTurn[] {
+    return [...this.turns.values()].filter((t) => t.tenantId === tenantId && t.sessionId === sessionId && !t.settled);
+  }
+
+  all(): RunningTurn[] {
+    return [...this.turns.values()].filter((t) => !t.settled);
+  }
+}

@@ -1,0 +1,323 @@
+// Running turns: idempotency by turn id, one writer per session (in-process mutex + a lease
+// across replicas), cancellation from anywhere, and exactly one atomic commit per turn.
+
+import { randomUUID } from 'node:crypto';
+import { DomainError, notFound, sessionNotFound } from '../errors.js';
+import { activePath, frameMessages, type GraphNode } from '../graph.js';
+import { optionalId, requireId } from '../ids.js';
+import type { Message } from '../messages.js';
+import { applyPolicyPatch, type SessionPolicy } from '../policy.js';
+import type { BlobStore, CancelStore, EventBus, LeaseStore, RequestContext, SessionStore } from '../ports.js';
+import { renderPrompt, stackPromptLayers, type PromptLayer } from '../prompt.js';
+import { currentFrame, type LoadedSession } from '../session.js';
+import type { SessionService } from '../sessions.js';
+import { catalogFor } from '../tools/catalog.js';
+import type { CompletionStore, ToolSource } from '../tools/types.js';
+import { zeroUsage } from '../usage.js';
+import { toModelMessages } from './conversation.js';
+import { runStandardLoop, type LoopResult } from './loop.js';
+import type { ModelProvider, RetryPolicy } from './model.js';
+import { contentHashOf, normaliseInput, turnIdOf, validateTurnRequest } from './input.js';
+import { RunningTurn, TurnRegistry } from './registry.js';
+import { resultFromJson, resultToJson, type TurnEvent, type TurnEventKind, type TurnRequest, type TurnResult } from './types.js';
+
+export interface TurnDeps {
+  sessions: SessionService;
+  store: SessionStore;
+  leases: LeaseStore;
+  cancels: CancelStore;
+  blobs: BlobStore;
+  completions: CompletionStore;
+  bus: EventBus;
+  providers: Map<string, ModelProvider>;
+  toolSources: ToolSource[];
+  serverPrompt?: PromptLayer;
+  replicaId: string;
+  retry: RetryPolicy;
+  leaseTtlMs: number;
+  /** How long in-flight tools get after a cancel before the turn commits without them. */
+  cancelGraceMs: number;
+  onError?(err: unknown, context: Record<string, unknown>): void;
+}
+
+export interface RunOptions {
+  /** Called for every event, in order (also for events buffered before an attach). */
+  onEvent?(event: TurnEvent): void;
+  /** Aborts the turn (client disconnect with on_disconnect=cancel). */
+  signal?: AbortSignal;
+  /** Aborts only the waiting of this caller (its deadline), never the turn. */
+  waitSignal?: AbortSignal;
+}
+
+export type TurnStatus = { status: 'running' } | { status: 'committed'; result: TurnResult };
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+export class TurnService {
+  readonly registry = new TurnRegistry();
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(private readonly deps: TurnDeps) {
+    // Cancels published by any replica reach the turns running here.
+    this.unsubscribe.push(
+      deps.bus.subscribe('turn.cancel', (p) => {
+        const tenantId = String(p.tenantId);
+        const sessionId = String(p.sessionId);
+        if (p.turnId === '*') for (const t of this.registry.active(tenantId, sessionId)) t.cancel();
+        else this.registry.get(tenantId, sessionId, String(p.turnId))?.cancel();
+      }),
+    );
+  }
+
+  close(): void {
+    this.unsubscribe.forEach((u) => u());
+  }
+
+  /** Runs a turn (or attaches to / returns the same turn id) and resolves with its result. */
+  async run(ctx: RequestContext, req: TurnRequest, options: RunOptions = {}): Promise<TurnResult> {
+    const begun = await this.begin(ctx, req);
+    if ('result' in begun) return begun.result;
+    return this.follow(begun.turn, options);
+  }
+
+  /** Starts a detached turn and returns its id once it is accepted. */
+  async start(ctx: RequestContext, req: TurnRequest): Promise<string> {
+    const begun = await this.begin(ctx, req);
+    return 'result' in begun ? begun.result.turnId : begun.turn.turnId;
+  }
+
+  async get(ctx: RequestContext, sessionId: string, turnId: string): Promise<TurnStatus> {
+    requireId('session_id', sessionId);
+    requireId('turn_id', turnId);
+    const local = this.registry.get(ctx.tenantId, sessionId, turnId);
+    if (local && !local.settled) return { status: 'running' };
+    const stamp = await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId);
+    if (stamp) return { status: 'committed', result: resultFromJson(stamp.result) };
+    if (local?.settled?.error) throw local.settled.error;
+    const holder = await this.deps.leases.holder(ctx.tenantId, sessionId);
+    if (holder && holder.owner.endsWith(`/${turnId}`)) return { status: 'running' };
+    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    throw notFound('TURN_NOT_FOUND', `turn "${turnId}" of session "${sessionId}" is neither running nor committed`, { session_id: sessionId, turn_id: turnId });
+  }
+
+  /** Cancels one turn wherever it runs, also before it starts. False if it already committed. */
+  async cancel(ctx: RequestContext, sessionId: string, turnId: string): Promise<boolean> {
+    requireId('session_id', sessionId);
+    requireId('turn_id', turnId);
+    const local = this.registry.get(ctx.tenantId, sessionId, turnId);
+    if (local && !local.settled) return local.cancel() || local.cancelRequested;
+    if (await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId)) return false;
+    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    await this.deps.cancels.request(ctx.tenantId, sessionId, turnId);
+    await this.deps.bus.publish('turn.cancel', { tenantId: ctx.tenantId, sessionId, turnId });
+    return true;
+  }
+
+  /** The stop button: cancels every running or waiting turn of the session. */
+  async cancelRunning(ctx: RequestContext, sessionId: string): Promise<number> {
+    requireId('session_id', sessionId);
+    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    let count = 0;
+    for (const t of this.registry.active(ctx.tenantId, sessionId)) if (t.cancel()) count++;
+    const holder = await this.deps.leases.holder(ctx.tenantId, sessionId);
+    const remote = holder !== undefined && !holder.owner.startsWith(`${this.deps.replicaId}/`);
+    if (remote) {
+      // A turn of another replica holds the writer: signal it (and its waiters) over the bus.
+      await this.deps.cancels.request(ctx.tenantId, sessionId, '*');
+      await this.deps.bus.publish('turn.cancel', { tenantId: ctx.tenantId, sessionId, turnId: '*' });
+      count++;
+    }
+    return count;
+  }
+
+  private async begin(ctx: RequestContext, req: TurnRequest): Promise<{ result: TurnResult } | { turn: RunningTurn }> {
+    requireId('session_id', req.sessionId);
+    optionalId('turn_id', req.turnId);
+    validateTurnRequest(req);
+    const turnId = turnIdOf(req);
+    const hash = contentHashOf(req);
+    const running = this.registry.get(ctx.tenantId, req.sessionId, turnId);
+    if (running && (!running.settled || running.settled.error === undefined)) {
+      if (running.contentHash !== hash) throw turnIdReused(req.sessionId, turnId);
+      if (!running.settled) return { turn: running };
+    }
+    const stamp = await this.deps.store.findTurn(ctx.tenantId, req.sessionId, turnId);
+    if (stamp) {
+      if (stamp.contentHash !== hash) throw turnIdReused(req.sessionId, turnId);
+      return { result: resultFromJson(stamp.result) };
+    }
+    const head = await this.deps.store.getHead(ctx.tenantId, req.sessionId);
+    if (!head) throw sessionNotFound(req.sessionId);
+    // Fail before any model call when the provider is not here (config errors are RPC errors).
+    this.deps.sessions.requireProvider(req.sessionId, req.overrides.providerId || head.policy.providerId);
+    const turn = new RunningTurn(ctx.tenantId, req.sessionId, turnId, hash);
+    this.registry.add(turn, 60_000);
+    void this.execute(ctx, req, turn).then(
+      (result) => turn.settle({ result }),
+      (error: unknown) => {
+        this.deps.onError?.(error, { sessionId: req.sessionId, turnId });
+        turn.settle({ error });
+      },
+    );
+    return { turn };
+  }
+
+  private async follow(turn: RunningTurn, options: RunOptions): Promise<TurnResult> {
+    if (options.onEvent) {
+      for (const e of turn.events) options.onEvent(e);
+      turn.listeners.add(options.onEvent);
+    }
+    const onAbort = () => turn.cancel();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await Promise.race([turn.done, new Promise<void>((resolve) => options.waitSignal?.addEventListener('abort', () => resolve(), { once: true }))]);
+      if (!turn.settled) throw new DomainError('DEADLINE_EXCEEDED', 'TURN_STILL_RUNNING', `turn "${turn.turnId}" is still running; fetch its result later with GetTurn`, { session_id: turn.sessionId, turn_id: turn.turnId });
+      if (turn.settled.error !== undefined) throw turn.settled.error;
+      return turn.settled.result!;
+    } finally {
+      if (options.onEvent) turn.listeners.delete(options.onEvent);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async execute(ctx: RequestContext, req: TurnRequest, turn: RunningTurn): Promise<TurnResult> {
+    const { sessions } = this.deps;
+    return sessions.withWriter(ctx, req.sessionId, () =>
+      this.withLease(ctx, turn, async () => {
+        // Another replica may have committed the same turn id while we waited.
+        const stamp = await this.deps.store.findTurn(ctx.tenantId, req.sessionId, turn.turnId);
+        if (stamp) return resultFromJson(stamp.result);
+        if (await this.deps.cancels.isCancelled(ctx.tenantId, req.sessionId, turn.turnId, turn.registeredAt)) turn.cancel();
+        const session = await sessions.load(ctx, req.sessionId);
+        return this.runLoaded(ctx, req, turn, session);
+      }),
+    );
+  }
+
+  private async withLease<T>(ctx: RequestContext, turn: RunningTurn, fn: () => Promise<T>): Promise<T> {
+    const { leases, leaseTtlMs, replicaId } = this.deps;
+    const owner = `${replicaId}/${turn.turnId}`;
+    let token: bigint | undefined;
+    for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
+      token = await leases.acquire(ctx.tenantId, turn.sessionId, owner, leaseTtlMs);
+      if (token !== undefined) break;
+      if (turn.controller.signal.aborted) break;
+      await sleep(wait, turn.controller.signal);
+    }
+    const renew = setInterval(() => {
+      if (token !== undefined) void leases.renew(ctx.tenantId, turn.sessionId, owner, token, leaseTtlMs).catch(() => {});
+    }, Math.max(250, Math.floor(leaseTtlMs / 3)));
+    renew.unref();
+    try {
+      return await fn();
+    } finally {
+      clearInterval(renew);
+      if (token !== undefined) await leases.release(ctx.tenantId, turn.sessionId, owner, token).catch(() => {});
+    }
+  }
+
+  private async runLoaded(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession): Promise<TurnResult> {
+    const head = session.head;
+    const policy = effectivePolicy(head.policy, req);
+    this.deps.sessions.requireProvider(req.sessionId, policy.providerId);
+    const provider = this.deps.providers.get(policy.providerId)!;
+    let sequence = 0;
+    const emit = (event: TurnEventKind, correlationId?: string) => {
+      const id = randomUUID();
+      turn.push({ id, correlationId: correlationId ?? id, sequence: ++sequence, time: new Date(), event });
+    };
+    const input = normaliseInput(req);
+    let loop: LoopResult;
+    if (input.problem) {
+      emit({ kind: 'error', message: input.problem });
+      loop = { outcome: { type: 'stopped', reason: 'invalid_input', message: input.problem }, rawText: '', newMessages: [], toolCalls: [], usage: zeroUsage(), issues: [{ kind: 'input', terminalReason: 'invalid_input', message: input.problem }] };
+    } else if (turn.controller.signal.aborted) {
+      loop = { outcome: { type: 'stopped', reason: 'cancelled', message: 'cancelled before the turn started' }, rawText: '', newMessages: [], toolCalls: [], usage: zeroUsage(), issues: [] };
+    } else {
+      const tools = catalogFor(this.deps.toolSources, ctx.tenantId, req.sessionId, head.toolState.overrides);
+      const system = renderPrompt(stackPromptLayers([this.deps.serverPrompt, head.policy.prompt, req.overrides.prompt]), (name) => tools.some((t) => t.name === name));
+      const history = await toModelMessages(frameMessages(activePath(session.graph), currentFrame(session)), (id) => this.deps.blobs.load(id));
+      const userMessage = (await toModelMessages([input.message], async (id) => input.blobs.find((b) => b.hash === id)))[0] ?? { role: 'user' as const, parts: [] };
+      loop = await runStandardLoop(
+        { tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools, maxTurns: policy.maxTurns, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions, cancelGraceMs: this.deps.cancelGraceMs, emit, sleep },
+        history,
+        userMessage,
+      );
+    }
+    return this.commitTurn(ctx, req, turn, session, policy, input.message, input.blobs, loop);
+  }
+
+  private async commitTurn(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, policy: SessionPolicy, userMessage: Message, blobs: { hash: string; mimeType: string; data: Uint8Array }[], loop: LoopResult): Promise<TurnResult> {
+    for (let attempt = 1; ; attempt++) {
+      // On a revision conflict (an admin change landed meanwhile) the turn's nodes are appended
+      // on top of the newer head instead of being lost.
+      const head = attempt === 1 ? session.head : (await this.deps.sessions.load(ctx, req.sessionId)).head;
+      const nodes = chain([userMessage, ...loop.newMessages], head.leafNodeId, head.currentFrameId);
+      const revision = head.headRevision + 1n;
+      const turnIndex = head.turnIndex + 1n;
+      const result = buildResult(req.sessionId, turn.turnId, turnIndex, revision, loop);
+      try {
+        await this.deps.sessions.commit(ctx, {
+          expectedRevision: head.headRevision,
+          kind: 'turn',
+          head: { ...head, turnIndex, leafNodeId: nodes.length ? nodes[nodes.length - 1]!.nodeId : head.leafNodeId, lastPromptUsage: loop.lastUsage ?? head.lastPromptUsage },
+          graph: { kind: 'append', nodes },
+          frames: [],
+          usage: loop.usage.inputTokens + loop.usage.outputTokens > 0n ? [{ source: 'turn', model: policy.model.id, usage: loop.usage }] : [],
+          turnId: turn.turnId,
+          contentHash: turn.contentHash,
+          result: resultToJson(result),
+          blobs,
+        });
+        return result;
+      } catch (err) {
+        if (!(err instanceof DomainError && err.reason === 'REVISION_CONFLICT') || attempt >= 3) throw err;
+      }
+    }
+  }
+}
+
+function turnIdReused(sessionId: string, turnId: string) {
+  return new DomainError('ALREADY_EXISTS', 'TURN_ID_REUSED', `turn "${turnId}" of session "${sessionId}" already exists with different input; use a new turn_id`, { session_id: sessionId, turn_id: turnId });
+}
+
+/** Per-turn overrides: a new model id starts from defaults; a provider-only override keeps the model. */
+function effectivePolicy(policy: SessionPolicy, req: TurnRequest): SessionPolicy {
+  return applyPolicyPatch(policy, { model: req.overrides.model, providerId: req.overrides.providerId });
+}
+
+function chain(messages: Message[], leaf: string | undefined, frameId: string): GraphNode[] {
+  let parent = leaf;
+  const now = new Date();
+  return messages.map((message) => {
+    const node: GraphNode = { nodeId: message.id, parentNodeId: parent, agentFrameId: frameId, timestamp: now, payload: { type: 'message', message } };
+    parent = node.nodeId;
+    return node;
+  });
+}
+
+function buildResult(sessionId: string, turnId: string, turnIndex: bigint, headRevision: bigint, loop: LoopResult): TurnResult {
+  const safeText = loop.outcome.type === 'finished' && loop.outcome.answer.kind === 'assistant_message' ? loop.outcome.answer.text : loop.rawText;
+  return {
+    sessionId,
+    turnId,
+    turnIndex,
+    outcome: loop.outcome,
+    assistantOutput: { safeText, rawText: loop.rawText, state: loop.rawText ? 'usable' : 'empty_output' },
+    usage: { parent: loop.usage, children: [], total: loop.usage },
+    toolCalls: loop.toolCalls,
+    hadToolCalls: loop.toolCalls.length > 0,
+    hadCodeExecution: false,
+    issues: loop.issues,
+    headRevision,
+  };
+}

@@ -1,0 +1,120 @@
+// Turn vocabulary: input, streamed events, outcomes and the settled result (DOMAIN.md §2).
+
+import type { JsonValue, Message } from '../messages.js';
+import type { ModelSpec } from '../policy.js';
+import type { PromptLayer } from '../prompt.js';
+import type { Usage } from '../usage.js';
+
+export type InputItem = { kind: 'text'; text: string } | { kind: 'image_ref'; id: string };
+
+export interface ImageBlob {
+  data: Uint8Array;
+  mimeType: string;
+}
+
+export interface TurnInput {
+  items: InputItem[];
+  imageBlobs: Record<string, ImageBlob>;
+  traceTurnId?: string;
+}
+
+export interface TurnOverrides {
+  model?: Partial<ModelSpec>;
+  providerId?: string;
+  prompt?: PromptLayer;
+}
+
+export interface RlmTurnOptions {
+  requireSubmit: boolean;
+  submitSchema?: Record<string, JsonValue>;
+  proseOrSubmit: boolean;
+}
+
+export interface TurnRequest {
+  sessionId: string;
+  turnId?: string;
+  input: TurnInput;
+  overrides: TurnOverrides;
+  rlm?: RlmTurnOptions;
+}
+
+export const STOP_REASONS = ['cancelled', 'invalid_input', 'incomplete', 'provider_error', 'max_turns', 'tool_failure', 'plugin_abort', 'runtime_error', 'submitted_error', 'tool_error'] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
+export type TurnEventKind =
+  | { kind: 'queued_work_started'; boundary: 'idle' | 'checkpoint'; batchIds: string[] }
+  | { kind: 'model_request_started'; iteration: number }
+  | { kind: 'assistant_prose_delta'; text: string }
+  | { kind: 'reasoning_delta'; text: string }
+  | { kind: 'code_block_started'; language: string; code: string }
+  | { kind: 'code_block_completed'; language: string; output: string; error?: string; success: boolean; durationMs: number; toolCallIds: string[] }
+  | { kind: 'tool_call_started'; callId: string; name: string; args: Record<string, JsonValue> }
+  | { kind: 'tool_call_completed'; callId: string; name: string; args: Record<string, JsonValue>; output: JsonValue; isError: boolean; durationMs: number }
+  | { kind: 'submitted_value'; value: JsonValue }
+  | { kind: 'tool_value'; toolName: string; value: JsonValue }
+  | { kind: 'usage'; iteration: number; usage: Usage; cumulative: Usage }
+  | { kind: 'child_usage'; sessionId: string; source: string; model: string; usage: Usage; cumulative: Usage }
+  | { kind: 'retry_status'; waitSeconds: number; attempt: number; maxAttempts: number; reason: string }
+  | { kind: 'queued_input_accepted'; checkpoint: string; inputs: { id: string; message: Message }[] }
+  | { kind: 'error'; message: string };
+
+export interface TurnEvent {
+  id: string;
+  /** Ties the start, deltas and completion of one logical item together. */
+  correlationId: string;
+  /** 1-based order within the turn. */
+  sequence: number;
+  time: Date;
+  event: TurnEventKind;
+}
+
+export type FinishedAnswer =
+  | { kind: 'assistant_message'; text: string }
+  | { kind: 'submitted_value'; value: JsonValue }
+  | { kind: 'tool_value'; toolName: string; value: JsonValue };
+
+export type TurnOutcome =
+  | { type: 'finished'; answer: FinishedAnswer }
+  | { type: 'stopped'; reason: StopReason; value?: JsonValue; toolName?: string; message?: string }
+  | { type: 'agent_frame_switch'; frameId: string; task: string };
+
+export type AssistantOutputState = 'usable' | 'empty_output' | 'traceback_only' | 'recovered_from_error';
+
+export interface ToolCallRecord {
+  callId: string;
+  tool: string;
+  args: Record<string, JsonValue>;
+  output: JsonValue;
+  isError: boolean;
+  durationMs: number;
+}
+
+export interface TurnIssue {
+  kind: string;
+  code?: string;
+  terminalReason?: StopReason;
+  message: string;
+}
+
+export interface TurnResult {
+  sessionId: string;
+  turnId: string;
+  turnIndex: bigint;
+  outcome: TurnOutcome;
+  assistantOutput: { safeText: string; rawText: string; state: AssistantOutputState };
+  usage: { parent: Usage; children: { source: string; model: string; usage: Usage }[]; total: Usage };
+  toolCalls: ToolCallRecord[];
+  hadToolCalls: boolean;
+  hadCodeExecution: boolean;
+  issues: TurnIssue[];
+  headRevision: bigint;
+}
+
+/** JSON form of a result for the commit log (bigints as strings). */
+export function resultToJson(r: TurnResult): JsonValue {
+  return JSON.parse(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))) as JsonValue;
+}
+
+export function resultFromJson(json: unknown): TurnResult {
+  return JSON.parse(JSON.stringify(json), (_k, v: unknown) => (typeof v === 'string' && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v)) as TurnResult;
+}

@@ -1,0 +1,145 @@
+// lash.v1.TurnService handlers: run (streamed, batched), start/get/cancel, completions and the
+// remote tool host stream. The turn logic lives in domain/turns.
+
+import type { ServerDuplexStream, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { OnDisconnect, type TurnActivity } from '../../gen/lash/v1/turn.js';
+import {
+  ResolveCompletionOutcome,
+  TurnStatus,
+  type RunTurnRequest,
+  type RunTurnResponse,
+  type ServeToolsRequest,
+  type ServeToolsResponse,
+  type StartTurnRequest,
+  type TurnServiceServer,
+} from '../../gen/lash/v1/turn_service.js';
+import { ToolScheduling } from '../../gen/lash/v1/tool.js';
+import { invalid } from '../domain/errors.js';
+import { requireId } from '../domain/ids.js';
+import type { JsonValue } from '../domain/messages.js';
+import type { HostAnswer, RemoteToolHosts } from '../domain/tools/remote-hosts.js';
+import type { CompletionStore } from '../domain/tools/types.js';
+import type { TurnService } from '../domain/turns/runner.js';
+import type { TurnRequest, TurnResult } from '../domain/turns/types.js';
+import { callSignal, rpcContext, unary, type CallEnv } from './call.js';
+import { toServiceError } from './errors.js';
+import { decodeEnum } from './mappers/enums.js';
+import { eventToPb, overridesFromPb, resolutionFromPb, resolutionToPb, resultToPb, rlmFromPb, turnInputFromPb } from './mappers/turn.js';
+import { BatchingWriter } from './stream.js';
+
+const DOMAIN = 'lash.v1.TurnService';
+const ON_DISCONNECT: Record<number, 'cancel' | 'continue'> = { [OnDisconnect.ON_DISCONNECT_UNSPECIFIED]: 'cancel', [OnDisconnect.ON_DISCONNECT_CANCEL]: 'cancel', [OnDisconnect.ON_DISCONNECT_CONTINUE]: 'continue' };
+const SCHEDULING: Record<number, 'parallel' | 'serial'> = { [ToolScheduling.TOOL_SCHEDULING_UNSPECIFIED]: 'parallel', [ToolScheduling.TOOL_SCHEDULING_PARALLEL]: 'parallel', [ToolScheduling.TOOL_SCHEDULING_SERIAL]: 'serial' };
+
+export function turnRequestFromPb(r: StartTurnRequest | RunTurnRequest): TurnRequest {
+  return { sessionId: r.sessionId, turnId: r.turnId || undefined, input: turnInputFromPb(r.input), overrides: overridesFromPb(r.overrides), rlm: rlmFromPb(r.rlm) };
+}
+
+/** Streams one turn's activities to a call: events as they happen, the result last. */
+export function streamTurn(
+  env: CallEnv,
+  call: ServerWritableStream<unknown, RunTurnResponse>,
+  method: string,
+  run: (hooks: { onEvent: (a: TurnActivity['item']) => void; clientGone: AbortSignal; ctx: ReturnType<typeof rpcContext> }) => Promise<TurnActivity['item'] | undefined>,
+): void {
+  const clientGone = callSignal(call);
+  const ctx = rpcContext(env, `${DOMAIN}/${method}`, call.metadata, clientGone);
+  let sequence = 0n;
+  const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }));
+  const push = (item: TurnActivity['item']) => out.push({ sequence: ++sequence, item });
+  run({ onEvent: push, clientGone, ctx }).then(
+    (last) => {
+      if (last) push(last);
+      out.end();
+    },
+    (err: unknown) => {
+      const { error, correlationId } = toServiceError(err, DOMAIN);
+      if (correlationId) ctx.log.error({ err, correlationId }, 'stream failed with an internal error');
+      out.fail(error);
+    },
+  );
+}
+
+export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, completions: CompletionStore): TurnServiceServer & UntypedServiceImplementation {
+  const resultItem = (r: TurnResult): TurnActivity['item'] => ({ $case: 'result', value: resultToPb(r) });
+  return {
+    runTurn(call: ServerWritableStream<RunTurnRequest, RunTurnResponse>) {
+      streamTurn(env, call as ServerWritableStream<unknown, RunTurnResponse>, 'RunTurn', async ({ onEvent, clientGone, ctx }) => {
+        const onDisconnect = decodeEnum('on_disconnect', call.request.onDisconnect, ON_DISCONNECT, 'OnDisconnect');
+        const req = turnRequestFromPb(call.request);
+        const result = await turns.run(ctx, req, {
+          onEvent: (e) => onEvent({ $case: 'event', value: eventToPb(e) }),
+          // A client that goes away cancels its turn unless it asked the turn to continue.
+          signal: onDisconnect === 'cancel' ? clientGone : undefined,
+          waitSignal: clientGone,
+        });
+        return resultItem(result);
+      });
+    },
+    startTurn: unary(env, DOMAIN, 'StartTurn', async (req: StartTurnRequest, ctx) => ({ turnId: await turns.start(ctx, turnRequestFromPb(req)) })),
+    getTurn: unary(env, DOMAIN, 'GetTurn', async (req, ctx) => {
+      const s = await turns.get(ctx, req.sessionId, req.turnId);
+      return s.status === 'running' ? { status: TurnStatus.TURN_STATUS_RUNNING, result: undefined } : { status: TurnStatus.TURN_STATUS_COMMITTED, result: resultToPb(s.result) };
+    }),
+    cancelTurn: unary(env, DOMAIN, 'CancelTurn', async (req, ctx) => ({ signalled: await turns.cancel(ctx, req.sessionId, req.turnId) })),
+    cancelRunningTurns: unary(env, DOMAIN, 'CancelRunningTurns', async (req, ctx) => ({ cancelledCount: await turns.cancelRunning(ctx, req.sessionId) })),
+    resolveCompletion: unary(env, DOMAIN, 'ResolveCompletion', async (req, ctx) => {
+      requireId('completion_key', req.completionKey);
+      const r = await completions.resolve(ctx.tenantId, req.completionKey, resolutionFromPb(req.resolution));
+      if (r.outcome === 'accepted') return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_ACCEPTED, firstResolution: undefined };
+      if (r.outcome === 'already_resolved') return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_ALREADY_RESOLVED, firstResolution: resolutionToPb(r.first) };
+      return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN, firstResolution: undefined };
+    }),
+    serveTools(call: ServerDuplexStream<ServeToolsRequest, ServeToolsResponse>) {
+      const ctx = rpcContext(env, `${DOMAIN}/ServeTools`, call.metadata, callSignal(call));
+      let handle: ReturnType<RemoteToolHosts['connect']> | undefined;
+      const fail = (err: unknown) => {
+        handle?.disconnect();
+        handle = undefined;
+        call.emit('error', toServiceError(err, DOMAIN).error);
+      };
+      call.on('data', (msg: ServeToolsRequest) => {
+        try {
+          const m = msg.message;
+          if (!handle) {
+            if (m?.$case !== 'hello') throw invalid('HELLO_REQUIRED', 'the first ServeTools message must be hello (tool definitions and scope)');
+            const target = m.value.scope?.target;
+            const scope = target?.$case === 'sessionId' ? { kind: 'session' as const, sessionId: requireId('hello.scope.session_id', target.value) } : target?.$case === 'tenantWide' && target.value ? { kind: 'tenant' as const } : undefined;
+            if (!scope) throw invalid('SCOPE_REQUIRED', 'hello.scope must name a session_id or set tenant_wide');
+            const specs = m.value.tools.map((t, i) => ({ name: t.name, description: t.description, inputSchema: (t.inputSchema ?? {}) as Record<string, JsonValue>, scheduling: decodeEnum(`hello.tools[${i}].scheduling`, t.scheduling, SCHEDULING, 'ToolScheduling') }));
+            handle = hosts.connect(ctx.tenantId, scope, specs, {
+              call: (c) => call.write({ message: { $case: 'toolCall', value: c } }),
+              cancel: (callId, reason) => call.write({ message: { $case: 'cancel', value: { callId, reason } } }),
+            });
+            ctx.log.info({ hostId: handle.hostId, tools: specs.map((s) => s.name), scope }, 'tool host connected');
+            call.write({ message: { $case: 'ready', value: { hostId: handle.hostId } } });
+            return;
+          }
+          if (m?.$case !== 'toolResult') throw invalid('TOOL_RESULT_EXPECTED', 'after hello, send only tool_result messages');
+          const o = m.value.outcome;
+          const answer: HostAnswer | undefined =
+            o?.$case === 'success' ? { kind: 'success', value: (o.value ?? null) as JsonValue }
+            : o?.$case === 'failure' ? { kind: 'failure', message: o.value.message }
+            : o?.$case === 'cancelled' ? { kind: 'cancelled' }
+            : o?.$case === 'pending' ? { kind: 'pending', completionKey: requireId('tool_result.pending.completion_key', o.value.completionKey) }
+            : undefined;
+          if (!answer) throw invalid('TOOL_RESULT_EMPTY', `tool_result for call "${m.value.callId}" must set success, failure, cancelled or pending`);
+          if (!handle.answer(m.value.callId, answer)) ctx.log.warn({ callId: m.value.callId }, 'tool result for an unknown or finished call ignored');
+        } catch (err) {
+          fail(err);
+        }
+      });
+      const gone = () => {
+        if (handle) ctx.log.info({ hostId: handle.hostId }, 'tool host disconnected');
+        handle?.disconnect();
+        handle = undefined;
+      };
+      call.on('end', () => {
+        gone();
+        call.end();
+      });
+      call.on('cancelled', gone);
+      call.on('error', gone);
+    },
+  };
+}

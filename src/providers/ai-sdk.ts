@@ -1,0 +1,132 @@
+// Adapter from the AI SDK provider packages (LanguageModelV4 streaming) to our model port.
+// The provider libraries handle the wire protocols; we translate prompts, parts and errors.
+
+import { APICallError, type LanguageModelV4, type LanguageModelV4Prompt, type LanguageModelV4StreamPart, type LanguageModelV4Usage } from '@ai-sdk/provider';
+import type { JsonValue } from '../domain/messages.js';
+import { ProviderError, type FinishReason, type ModelMessage, type ModelProvider, type ModelRequest, type ModelStreamPart } from '../domain/turns/model.js';
+import type { Usage } from '../domain/usage.js';
+
+export class AiSdkProvider implements ModelProvider {
+  constructor(
+    readonly id: string,
+    private readonly modelFor: (modelId: string) => LanguageModelV4,
+  ) {}
+
+  async *stream(request: ModelRequest): AsyncIterable<ModelStreamPart> {
+    const model = this.modelFor(request.model.id);
+    let stream: ReadableStream<LanguageModelV4StreamPart>;
+    try {
+      ({ stream } = await model.doStream({
+        prompt: toPrompt(request),
+        tools: request.tools.length ? request.tools.map((t) => ({ type: 'function' as const, name: t.name, description: t.description, inputSchema: t.inputSchema as never })) : undefined,
+        maxOutputTokens: request.model.maxOutputTokens,
+        abortSignal: request.signal,
+      }));
+    } catch (err) {
+      throw toProviderError(this.id, err);
+    }
+    const reader = stream.getReader();
+    try {
+      for (;;) {
+        let next: ReadableStreamReadResult<LanguageModelV4StreamPart>;
+        try {
+          next = await reader.read();
+        } catch (err) {
+          throw toProviderError(this.id, err);
+        }
+        if (next.done) return;
+        const part = next.value;
+        switch (part.type) {
+          case 'text-delta':
+            yield { type: 'text_delta', text: part.delta };
+            break;
+          case 'reasoning-delta':
+            yield { type: 'reasoning_delta', text: part.delta };
+            break;
+          case 'tool-call':
+            yield { type: 'tool_call', callId: part.toolCallId, toolName: part.toolName, argsJson: part.input };
+            break;
+          case 'finish':
+            yield { type: 'finish', usage: toUsage(part.usage), finishReason: toFinishReason(part.finishReason.unified) };
+            break;
+          case 'error':
+            throw toProviderError(this.id, part.error);
+          default:
+            break;
+        }
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+}
+
+function toPrompt(request: ModelRequest): LanguageModelV4Prompt {
+  const prompt: LanguageModelV4Prompt = [];
+  if (request.system) prompt.push({ role: 'system', content: request.system });
+  for (const m of request.messages) prompt.push(toMessage(m));
+  return prompt;
+}
+
+function toMessage(m: ModelMessage): LanguageModelV4Prompt[number] {
+  switch (m.role) {
+    case 'system':
+      return { role: 'system', content: m.text };
+    case 'user':
+      return { role: 'user', content: m.parts.map((p) => (p.type === 'text' ? { type: 'text' as const, text: p.text } : { type: 'file' as const, data: p.data, mediaType: p.mimeType })) as never };
+    case 'assistant':
+      return {
+        role: 'assistant',
+        content: m.parts.map((p) =>
+          p.type === 'text' ? { type: 'text' as const, text: p.text }
+          : p.type === 'reasoning' ? { type: 'reasoning' as const, text: p.text }
+          : { type: 'tool-call' as const, toolCallId: p.callId, toolName: p.toolName, input: p.args },
+        ) as never,
+      };
+    case 'tool':
+      return {
+        role: 'tool',
+        content: m.results.map((r) => ({ type: 'tool-result' as const, toolCallId: r.callId, toolName: r.toolName, output: r.isError ? { type: 'error-json' as const, value: r.output as never } : { type: 'json' as const, value: r.output as never } })) as never,
+      };
+  }
+}
+
+function toUsage(u: LanguageModelV4Usage): Usage {
+  const n = (v: number | undefined) => BigInt(v ?? 0);
+  return { inputTokens: n(u.inputTokens.total), outputTokens: n(u.outputTokens.total), cachedInputTokens: n(u.inputTokens.cacheRead), reasoningTokens: n(u.outputTokens.reasoning) };
+}
+
+function toFinishReason(r: string): FinishReason {
+  switch (r) {
+    case 'stop': return 'stop';
+    case 'length': return 'length';
+    case 'content-filter': return 'content_filter';
+    case 'tool-calls': return 'tool_calls';
+    case 'error': return 'error';
+    default: return 'other';
+  }
+}
+
+function toProviderError(providerId: string, err: unknown): ProviderError {
+  if (err instanceof ProviderError) return err;
+  if (APICallError.isInstance(err)) {
+    const detail = providerMessage(err.responseBody) ?? err.message;
+    return new ProviderError(`${providerId} returned ${err.statusCode ?? 'an error'}: ${detail}`, err.isRetryable, err.statusCode);
+  }
+  const e = err as { name?: string; message?: string; cause?: { code?: string } };
+  // Network-level failures (connection refused/reset, timeouts) are worth a retry.
+  const network = e?.name === 'TypeError' || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'UND_ERR_SOCKET'].includes(e?.cause?.code ?? '');
+  return new ProviderError(`${providerId} call failed: ${e?.message ?? String(err)}`, network);
+}
+
+function providerMessage(body: string | undefined): string | undefined {
+  if (!body) return undefined;
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: JsonValue } | string; message?: string };
+    if (typeof parsed.error === 'string') return parsed.error;
+    if (parsed.error && typeof parsed.error.message === 'string') return parsed.error.message;
+    return parsed.message;
+  } catch {
+    return body.slice(0, 300);
+  }
+}

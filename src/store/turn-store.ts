@@ -1,0 +1,125 @@
+// Stores the turn machinery needs besides the session itself: writer leases, cancel requests,
+// durable pending completions and blob reads. Plain SQL where a conditional upsert says it best.
+
+import type { BlobStore, CancelStore, EventBus, LeaseStore } from '../domain/ports.js';
+import type { CompletionResolution, CompletionStore } from '../domain/tools/types.js';
+import type { Database } from './database.js';
+import { BlobRow, CancelRow, CompletionRow, LeaseRow } from './entities.js';
+
+export class OrmLeaseStore implements LeaseStore {
+  constructor(private readonly db: Database) {}
+
+  async acquire(tenantId: string, sessionId: string, owner: string, ttlMs: number): Promise<bigint | undefined> {
+    // Take the lease when it is free, expired, or ours; every take bumps the fencing token.
+    const rows = await this.db.em().getConnection().execute<{ token: string }[]>(
+      `insert into session_leases (tenant_id, session_id, owner, token, expires_at)
+         values (?, ?, ?, 1, now() + make_interval(secs => ?))
+       on conflict (tenant_id, session_id) do update
+         set owner = excluded.owner, token = session_leases.token + 1, expires_at = excluded.expires_at
+         where session_leases.expires_at < now() or session_leases.owner = excluded.owner
+       returning token`,
+      [tenantId, sessionId, owner, ttlMs / 1000],
+    );
+    const row = (rows as { token: string }[])[0];
+    return row ? BigInt(row.token) : undefined;
+  }
+
+  async renew(tenantId: string, sessionId: string, owner: string, token: bigint, ttlMs: number): Promise<boolean> {
+    const n = await this.db.em().getConnection().execute(
+      `update session_leases set expires_at = now() + make_interval(secs => ?) where tenant_id = ? and session_id = ? and owner = ? and token = ?`,
+      [ttlMs / 1000, tenantId, sessionId, owner, token.toString()], 'run',
+    );
+    return (n as { affectedRows?: number }).affectedRows === 1;
+  }
+
+  async release(tenantId: string, sessionId: string, owner: string, token: bigint): Promise<void> {
+    await this.db.em().nativeDelete(LeaseRow, { tenantId, sessionId, owner, token });
+  }
+
+  async holder(tenantId: string, sessionId: string) {
+    const rows = await this.db.em().getConnection().execute<{ owner: string; token: string }[]>(
+      'select owner, token from session_leases where tenant_id = ? and session_id = ? and expires_at >= now()', [tenantId, sessionId],
+    );
+    const row = (rows as { owner: string; token: string }[])[0];
+    return row ? { owner: row.owner, token: BigInt(row.token) } : undefined;
+  }
+}
+
+export class OrmCancelStore implements CancelStore {
+  constructor(private readonly db: Database) {}
+
+  async request(tenantId: string, sessionId: string, turnId: string): Promise<void> {
+    await this.db.em().upsert(CancelRow, { tenantId, sessionId, turnId, requestedAt: new Date() });
+  }
+
+  async isCancelled(tenantId: string, sessionId: string, turnId: string, since: Date): Promise<boolean> {
+    const rows = await this.db.em().find(CancelRow, { tenantId, sessionId, turnId: { $in: [turnId, '*'] } }, { disableIdentityMap: true });
+    return rows.some((r) => (r.turnId === turnId ? true : new Date(r.requestedAt) >= since));
+  }
+}
+
+export class OrmBlobStore implements BlobStore {
+  constructor(private readonly db: Database) {}
+
+  async load(hash: string) {
+    const row = await this.db.em().findOne(BlobRow, { hash }, { disableIdentityMap: true });
+    return row ? { data: new Uint8Array(row.data as Buffer), mimeType: row.mimeType } : undefined;
+  }
+}
+
+/** Completions: rows in the store, woken through the bus, with a slow poll as a safety net. */
+export class OrmCompletionStore implements CompletionStore {
+  constructor(
+    private readonly db: Database,
+    private readonly bus: EventBus,
+    private readonly pollMs = 2000,
+  ) {}
+
+  async register(key: string, owner: { tenantId: string; sessionId: string; turnId: string; callId: string }): Promise<void> {
+    await this.db.em().getConnection().execute(
+      `insert into completions (tenant_id, completion_key, session_id, turn_id, call_id, status, created_at) values (?, ?, ?, ?, ?, 'pending', now()) on conflict do nothing`,
+      [owner.tenantId, key, owner.sessionId, owner.turnId, owner.callId], 'run',
+    );
+  }
+
+  async resolve(tenantId: string, key: string, resolution: CompletionResolution) {
+    const em = this.db.em();
+    const updated = await em.nativeUpdate(CompletionRow, { tenantId, completionKey: key, status: 'pending' }, { status: 'resolved', resolution, resolvedAt: new Date() });
+    if (updated === 1) {
+      await this.bus.publish('completion', { tenantId, key });
+      return { outcome: 'accepted' as const };
+    }
+    const row = await em.findOne(CompletionRow, { tenantId, completionKey: key }, { disableIdentityMap: true });
+    if (!row) return { outcome: 'unknown' as const };
+    return { outcome: 'already_resolved' as const, first: row.resolution as CompletionResolution };
+  }
+
+  async wait(tenantId: string, key: string, signal: AbortSignal): Promise<CompletionResolution> {
+    const check = async () => {
+      const row = await this.db.em().findOne(CompletionRow, { tenantId, completionKey: key }, { disableIdentityMap: true });
+      return row?.status === 'resolved' ? (row.resolution as CompletionResolution) : undefined;
+    };
+    return new Promise<CompletionResolution>((resolve, reject) => {
+      let done = false;
+      const finish = (r: CompletionResolution | undefined, err?: unknown) => {
+        if (done || (!r && !err)) return;
+        done = true;
+        off();
+        clearInterval(timer);
+        signal.removeEventListener('abort', onAbort);
+        if (err) reject(err instanceof Error ? err : new Error(String(err)));
+        else resolve(r!);
+      };
+      const poke = () => void check().then((r) => finish(r), (err: unknown) => finish(undefined, err));
+      const off = this.bus.subscribe('completion', (p) => {
+        if (p.tenantId === tenantId && p.key === key) poke();
+      });
+      const timer = setInterval(poke, this.pollMs);
+      timer.unref();
+      const onAbort = () => finish({ kind: 'cancelled' });
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      poke();
+    });
+  }
+}
