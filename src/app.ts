@@ -84,6 +84,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     cancelGraceMs: config.cancelGraceMs,
     onError: (err, context) => log.error({ err, ...context }, 'turn failed'),
   });
+  sessions.runningProbe = (tenantId, sessionId) => turns.isRunning(tenantId, sessionId);
   const health = new HealthState(LASH_SERVICES);
   const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT };
 

@@ -34,7 +34,8 @@ export interface SessionHead {
   turnIndex: bigint;
   leafNodeId?: string;
   currentFrameId: string;
-  status: 'idle' | 'parked';
+  /** Stored as idle or parked; `running` is derived when a turn holds the session's writer. */
+  status: SessionStatus;
   toolState: ToolStateDoc;
   lastPromptUsage?: Usage;
   createdAt: Date;

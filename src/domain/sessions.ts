@@ -136,6 +136,15 @@ export class SessionService {
     return head;
   }
 
+  /** Like get, with status `running` while a turn of the session runs on any replica. */
+  async describe(ctx: RequestContext, sessionId: string): Promise<SessionHead> {
+    const head = await this.get(ctx, sessionId);
+    return (await this.runningProbe(ctx.tenantId, sessionId)) ? { ...head, status: 'running' } : head;
+  }
+
+  /** Set by the composition root: tells whether a turn holds the session's writer. */
+  runningProbe: (tenantId: string, sessionId: string) => Promise<boolean> = async () => false;
+
   async list(ctx: RequestContext, filter: SessionListFilter, pageSize: number, pageToken: string): Promise<{ sessions: SessionHead[]; nextPageToken: string }> {
     const size = pageSizeOf(pageSize);
     const after = decodePageToken(pageToken, 'list_sessions');

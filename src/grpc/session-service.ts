@@ -21,7 +21,7 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService): 
       const { head, created } = await sessions.open(ctx, openRequestFromPb(req));
       return { session: sessionToPb(head), created };
     }),
-    getSession: rpc('GetSession', async (req, ctx) => ({ session: sessionToPb(await sessions.get(ctx, req.sessionId)) })),
+    getSession: rpc('GetSession', async (req, ctx) => ({ session: sessionToPb(await sessions.describe(ctx, req.sessionId)) })),
     listSessions: rpc('ListSessions', async (req, ctx) => {
       const page = await sessions.list(ctx, { parentSessionId: req.filter?.parentSessionId, metadata: req.filter?.metadata ?? {} }, req.pageSize, req.pageToken);
       return { sessions: page.sessions.map((h) => sessionToPb(h)), nextPageToken: page.nextPageToken };

@@ -73,7 +73,7 @@ function toMessage(m: ModelMessage): LanguageModelV4Prompt[number] {
     case 'system':
       return { role: 'system', content: m.text };
     case 'user':
-      return { role: 'user', content: m.parts.map((p) => (p.type === 'text' ? { type: 'text' as const, text: p.text } : { type: 'file' as const, data: p.data, mediaType: p.mimeType })) as never };
+      return { role: 'user', content: m.parts.map((p) => (p.type === 'text' ? { type: 'text' as const, text: p.text } : { type: 'file' as const, data: { type: 'data' as const, data: p.data }, mediaType: p.mimeType })) as never };
     case 'assistant':
       return {
         role: 'assistant',

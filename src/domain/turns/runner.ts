@@ -78,6 +78,12 @@ export class TurnService {
     );
   }
 
+  /** True while a turn of the session runs here or holds its writer lease elsewhere. */
+  async isRunning(tenantId: string, sessionId: string): Promise<boolean> {
+    if (this.registry.active(tenantId, sessionId).length > 0) return true;
+    return (await this.deps.leases.holder(tenantId, sessionId)) !== undefined;
+  }
+
   close(): void {
     this.unsubscribe.forEach((u) => u());
   }

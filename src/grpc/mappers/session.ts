@@ -120,7 +120,7 @@ export function policyToPb(p: SessionPolicy): SessionSpec {
   };
 }
 
-export function sessionToPb(h: SessionHead, running = false): PbSession {
+export function sessionToPb(h: SessionHead): PbSession {
   return {
     sessionId: h.sessionId,
     mode: MODE_OUT.get(h.mode)!,
@@ -130,7 +130,7 @@ export function sessionToPb(h: SessionHead, running = false): PbSession {
     finalAnswerFormat: fafToPb(h.finalAnswerFormat),
     headRevision: h.headRevision,
     turnIndex: h.turnIndex,
-    status: running ? SessionStatus.SESSION_STATUS_RUNNING : h.status === 'parked' ? SessionStatus.SESSION_STATUS_PARKED : SessionStatus.SESSION_STATUS_IDLE,
+    status: h.status === 'running' ? SessionStatus.SESSION_STATUS_RUNNING : h.status === 'parked' ? SessionStatus.SESSION_STATUS_PARKED : SessionStatus.SESSION_STATUS_IDLE,
     createTime: h.createdAt,
     updateTime: h.updatedAt,
     metadata: h.metadata,
