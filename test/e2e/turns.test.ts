@@ -202,7 +202,7 @@ for (const engine of engines) {
       const a = startRunTurn(s.clients, { sessionId, turnId: 'a', input: textInput('a') });
       await until(() => fake.requests.length === 1);
       const b = startRunTurn(s.clients, { sessionId, turnId: 'b', input: textInput('b') });
-      await until(async () => (await s.clients.turns.getTurn({ sessionId, turnId: 'b' })).status === TurnStatus.TURN_STATUS_RUNNING);
+      await until(async () => (await s.clients.turns.getTurn({ sessionId, turnId: 'b' }).catch(() => undefined))?.status === TurnStatus.TURN_STATUS_RUNNING);
       expect((await s.clients.turns.cancelRunningTurns({ sessionId })).cancelledCount).toBe(2);
       const [ra, rb] = await Promise.all([a.done, b.done]);
       for (const r of [ra, rb]) expect(r.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
@@ -213,7 +213,7 @@ for (const engine of engines) {
       const sessionId = await open();
       fake.script({ steps: [{ toolCall: { name: 'sleep', args: { ms: 10_000 }, id: 'long' } }] });
       const running = startRunTurn(s.clients, { sessionId, turnId: 'sleepy', input: textInput('sleep long') });
-      await until(() => false || undefined !== undefined || fake.requests.length === 1);
+      await until(() => fake.requests.length === 1);
       await new Promise((r) => setTimeout(r, 100));
       expect((await s.clients.turns.cancelTurn({ sessionId, turnId: 'sleepy' })).signalled).toBe(true);
       const t = await running.done;
