@@ -1,0 +1,77 @@
+// kill -9 of the server during a turn: committed turns survive, the interrupted turn is not
+// committed, and the session is usable after a restart. Also: SIGTERM drains gracefully.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { engines } from '../support/engines.js';
+import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { startChildServer } from '../support/child-server.js';
+import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
+
+for (const engine of engines) {
+  describe.skipIf(!engine.enabled)(`crash recovery on ${engine.name}`, () => {
+    let fake: FakeModelServer;
+    let target: Awaited<ReturnType<typeof engine.provision>>;
+    const env = () => ({
+      OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_DATA_DIR: target.dataDir,
+      DATABASE_URL: target.databaseUrl ?? '', LASH_LEASE_TTL_MS: '2000',
+    });
+    beforeAll(async () => {
+      fake = await startFakeModelServer();
+      target = await engine.provision();
+    });
+    afterAll(async () => {
+      await fake?.close();
+      await target?.cleanup();
+    });
+
+    it('SIGKILL mid-turn loses only the turn in flight; after restart the session works', async () => {
+      const a = await startChildServer(env());
+      await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'crashy' }));
+      const committed = await runTurn(a.clients, { sessionId: 'crashy', turnId: 'kept', input: textInput('first') });
+      expect(committed.result?.outcome?.$case).toBe('finished');
+      fake.script({ steps: [{ text: 'half an ans' }, { hang: true }] });
+      const inflight = startRunTurn(a.clients, { sessionId: 'crashy', turnId: 'lost', input: textInput('second') });
+      inflight.call.on('error', () => {});
+      await inflight.firstEvent;
+      expect((await a.kill('SIGKILL')).signal).toBe('SIGKILL');
+
+      const b = await startChildServer(env());
+      try {
+        const session = await b.clients.sessions.getSession({ sessionId: 'crashy' });
+        expect(session.session?.turnIndex).toBe(1n);
+        const kept = await b.clients.turns.getTurn({ sessionId: 'crashy', turnId: 'kept' });
+        expect(kept.result?.turnId).toBe('kept');
+        // The dead process's writer lease expires; the next turn then runs normally.
+        fake.reset();
+        const next = await runTurn(b.clients, { sessionId: 'crashy', input: textInput('third') });
+        expect(next.result?.outcome?.$case).toBe('finished');
+        expect(next.result?.turnIndex).toBe(2n);
+        const view = await b.clients.sessions.getReadView({ sessionId: 'crashy', pageSize: 0, pageToken: '' });
+        expect(JSON.stringify(view.messages)).not.toContain('half an ans');
+      } finally {
+        await b.kill('SIGKILL');
+      }
+    });
+
+    it('SIGTERM drains: a turn that outlives the grace period is cancelled and committed, and the process exits 0', async () => {
+      const c = await startChildServer({ ...env(), LASH_SHUTDOWN_GRACE_MS: '500' });
+      await c.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'drained' }));
+      fake.reset();
+      fake.script({ steps: [{ hang: true }] });
+      const inflight = startRunTurn(c.clients, { sessionId: 'drained', turnId: 'on-term', input: textInput('x'), onDisconnect: 2 });
+      inflight.call.on('error', () => {});
+      await until(() => fake.requests.length === 1);
+      const exit = await c.kill('SIGTERM');
+      expect(exit.code).toBe(0);
+      expect(c.output()).toContain('shutting down');
+      const d = await startChildServer(env());
+      try {
+        const turn = await d.clients.turns.getTurn({ sessionId: 'drained', turnId: 'on-term' });
+        expect(turn.result?.outcome?.$case).toBe('stopped');
+      } finally {
+        await d.kill('SIGKILL');
+      }
+    });
+  });
+}

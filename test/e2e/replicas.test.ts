@@ -1,0 +1,68 @@
+// Two server processes on one PostgreSQL: one writer per session across replicas, cancel that
+// reaches the replica running the turn (scenario 21), running status seen from the other one.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { StopReason } from '../../gen/lash/v1/turn.js';
+import { engines } from '../support/engines.js';
+import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { startChildServer, type ChildServer } from '../support/child-server.js';
+import { startRunTurn, textInput, until } from '../support/turns.js';
+
+const pg = engines.find((e) => e.name === 'postgresql')!;
+
+describe.skipIf(!pg.enabled)('two server processes on one PostgreSQL', () => {
+  let a: ChildServer;
+  let b: TestServer;
+  let fake: FakeModelServer;
+  const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model' });
+  beforeAll(async () => {
+    fake = await startFakeModelServer();
+    // Replica B runs in this process, replica A is a separate server process on the same database.
+    b = await startTestServer(pg, env());
+    a = await startChildServer({ ...env(), DATABASE_URL: b.databaseUrl! });
+  });
+  afterAll(async () => {
+    await a?.kill('SIGTERM');
+    await b?.close();
+    await fake?.close();
+  });
+  beforeEach(() => fake.reset());
+
+  it('21: CancelTurn sent to replica B cancels the turn running on replica A', async () => {
+    await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'r21' }));
+    fake.script({ steps: [{ hang: true }] });
+    const running = startRunTurn(a.clients, { sessionId: 'r21', turnId: 't', input: textInput('hang on A') });
+    await until(() => fake.requests.length === 1);
+    expect((await b.clients.sessions.getSession({ sessionId: 'r21' })).session?.status).toBe(2 /* RUNNING */);
+    expect((await b.clients.turns.cancelTurn({ sessionId: 'r21', turnId: 't' })).signalled).toBe(true);
+    const t = await running.done;
+    expect(t.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
+  });
+
+  it('CancelRunningTurns on B counts and cancels the turn holding the writer on A', async () => {
+    await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'stop-all' }));
+    fake.script({ steps: [{ hang: true }] });
+    const running = startRunTurn(a.clients, { sessionId: 'stop-all', input: textInput('hang') });
+    await until(() => fake.requests.length === 1);
+    expect((await b.clients.turns.cancelRunningTurns({ sessionId: 'stop-all' })).cancelledCount).toBe(1);
+    expect((await running.done).result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
+  });
+
+  it('two turns of one session on two replicas never overlap: the second waits for the first commit', async () => {
+    await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'one-writer' }));
+    fake.script({ steps: [{ text: 'first ' }, { delayMs: 400 }, { text: 'done' }] }, { steps: [{ text: 'second' }] });
+    const first = startRunTurn(a.clients, { sessionId: 'one-writer', turnId: '1', input: textInput('one') });
+    await until(() => fake.requests.length === 1);
+    const second = startRunTurn(b.clients, { sessionId: 'one-writer', turnId: '2', input: textInput('two') });
+    const r1 = await first.done;
+    const r2 = await second.done;
+    expect(r1.result?.turnIndex).toBe(1n);
+    expect(r2.result?.turnIndex).toBe(2n);
+    // The second model call saw the first turn's committed answer: it ran on the newer state.
+    const messages = fake.requests[1]!.body.messages as { role: string; content: unknown }[];
+    expect(JSON.stringify(messages)).toContain('first done');
+    expect(fake.requests[1]!.receivedAt).toBeGreaterThan(fake.requests[0]!.receivedAt);
+  });
+});
