@@ -27,6 +27,10 @@ import { buildProviders } from './providers/registry.js';
 import { BuiltinTools } from './tools/builtin.js';
 import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { TurnService } from './domain/turns/runner.js';
+import { FeedAppender } from './domain/feed/appender.js';
+import { FeedHub } from './domain/feed/hub.js';
+import { FeedObservations } from './domain/feed/observation.js';
+import { DbFeedStore } from './store/feed-store.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 
@@ -40,6 +44,7 @@ export interface App {
   db: Database;
   sessions: SessionService;
   turns: TurnService;
+  feed: { store: DbFeedStore; appender: FeedAppender };
   replicaId: string;
   /** Graceful stop: NOT_SERVING → drain calls → close the store. Idempotent. */
   stop(): Promise<void>;
@@ -66,6 +71,13 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     : new MemoryBus();
   if (bus instanceof PgBus) await bus.whenReady();
   const completions = new OrmCompletionStore(db, bus);
+  const feedStore = new DbFeedStore(db);
+  const hub = new FeedHub(feedStore);
+  const appender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
+  const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));
+  sessions.feed = appender;
+  const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200 });
+  const shutdownHooks = new Set<() => void>();
   const remoteTools = new RemoteToolHosts();
   const turns = new TurnService({
     sessions,
@@ -79,6 +91,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     toolSources: [new BuiltinTools(config.tools), remoteTools],
     serverPrompt: { slots: [{ slot: 'intro', reset: false, contributions: [{ priority: 0, content: 'You are a helpful assistant. Answer accurately and concisely.' }] }] },
     replicaId,
+    feed: appender,
+    openTurn: (tenantId, sessionId) => feedStore.openTurn(tenantId, sessionId),
+    markTurnOpen: (tenantId, sessionId, turnId) => feedStore.markTurnOpen(tenantId, sessionId, turnId),
     retry: config.providerRetry,
     leaseTtlMs: config.leaseTtlMs,
     cancelGraceMs: config.cancelGraceMs,
@@ -96,7 +111,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
-  server.addService(SessionServiceService, sessionServiceHandlers(env, sessions));
+  server.addService(SessionServiceService, sessionServiceHandlers(env, sessions, observations, config.feed.observerBuffer, (fn) => shutdownHooks.add(fn)));
   server.addService(TurnServiceService, turnServiceHandlers(env, turns, remoteTools, completions));
   server.addService(QueueServiceService, queueServiceStub(env));
   server.addService(AdminServiceService, adminServiceHandlers(env, sessions));
@@ -128,6 +143,15 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   }, config.healthProbeMs);
   probe.unref();
 
+  // Feed retention: trimmed in the background, never past a session's last commit marker.
+  const trimmer = setInterval(() => {
+    feedStore.trim(new Date(Date.now() - config.feed.retentionHours * 3_600_000), config.feed.retentionEvents).then(
+      (n) => n > 0 && log.info({ trimmed: n }, 'feed retention trimmed events'),
+      (err: unknown) => log.warn({ err: (err as Error).message }, 'feed trim failed'),
+    );
+  }, 60_000);
+  trimmer.unref();
+
   log.info({ address, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
 
   let stopping: Promise<void> | undefined;
@@ -136,6 +160,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: health NOT_SERVING, draining calls');
       health.setShuttingDown();
       clearInterval(probe);
+      clearInterval(trimmer);
+      // Observers end cleanly (OK) and resume from their cursor on another replica.
+      shutdownHooks.forEach((fn) => fn());
       server.drain(address, config.shutdownGraceMs);
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
@@ -155,10 +182,12 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       left.forEach((t) => t.cancel());
       await Promise.race([Promise.all(left.map((t) => t.done)), new Promise((r) => setTimeout(r, 5_000).unref())]);
       turns.close();
+      await appender.drain();
+      offFeed();
       await bus.close();
       await db.close();
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, replicaId, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, feed: { store: feedStore, appender }, replicaId, stop };
 }

@@ -29,6 +29,7 @@ export interface Config {
   providerRetry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
   leaseTtlMs: number;
   cancelGraceMs: number;
+  feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number };
   shutdownGraceMs: number;
   healthProbeMs: number;
 }
@@ -84,6 +85,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     leaseTtlMs: intVar(env, 'LASH_LEASE_TTL_MS', 15_000, 1_000, 600_000),
     cancelGraceMs: intVar(env, 'LASH_CANCEL_GRACE_MS', 2_000, 0, 60_000),
+    feed: {
+      heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),
+      lingerMs: intVar(env, 'LASH_FEED_LINGER_MS', 10, 0, 1_000),
+      retentionHours: intVar(env, 'LASH_FEED_RETENTION_HOURS', 24, 1, 24 * 365),
+      retentionEvents: intVar(env, 'LASH_FEED_RETENTION_EVENTS', 100_000, 100, 100_000_000),
+      observerBuffer: intVar(env, 'LASH_FEED_OBSERVER_BUFFER', 10_000, 100, 1_000_000),
+    },
     // Below Docker's default 10 s stop timeout, so the store is closed before a SIGKILL.
     shutdownGraceMs: intVar(env, 'LASH_SHUTDOWN_GRACE_MS', 8_000, 0, 600_000),
     healthProbeMs: intVar(env, 'LASH_HEALTH_PROBE_MS', 5_000, 100, 600_000),

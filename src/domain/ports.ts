@@ -1,6 +1,7 @@
 // Ports the domain needs from the outside world. Implementations live in src/store (MikroORM)
 // and src/providers; tests may substitute their own.
 
+import type { FeedHead, FeedPayload, FeedRecord } from './feed/types.js';
 import type { AgentFrame, GraphNode } from './graph.js';
 import type { Residency, SessionHead } from './session.js';
 import type { UsageDelta } from './usage.js';
@@ -97,4 +98,23 @@ export interface CancelStore {
 
 export interface BlobStore {
   load(hash: string): Promise<{ data: Uint8Array; mimeType: string } | undefined>;
+}
+
+/** Durable per-session feed: gap-free sequence numbers assigned at append, read in order. */
+export interface FeedStore {
+  /** Appends in one transaction; returns the records with their sequence numbers. */
+  append(tenantId: string, sessionId: string, revision: bigint, payloads: FeedPayload[]): Promise<FeedRecord[]>;
+  read(tenantId: string, sessionId: string, afterSeq: bigint, limit: number): Promise<FeedRecord[]>;
+  head(tenantId: string, sessionId: string): Promise<FeedHead>;
+  /** The turn whose events were appended last with no commit after them (a crash victim). */
+  openTurn(tenantId: string, sessionId: string): Promise<string | undefined>;
+  /** Records, before its first model call, that a turn is running (so a crash is reported). */
+  markTurnOpen(tenantId: string, sessionId: string, turnId: string): Promise<void>;
+  /** Drops events older than `olderThan` or beyond `keepPerSession`, never past the last commit marker. */
+  trim(olderThan: Date, keepPerSession: number): Promise<number>;
+}
+
+/** Where domain services publish feed events (implemented by the feed appender). */
+export interface FeedSink {
+  append(tenantId: string, sessionId: string, revision: bigint, payload: FeedPayload): void;
 }

@@ -8,7 +8,7 @@ import { optionalId, requireId } from './ids.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Message } from './messages.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
-import type { CommitRequest, GraphWrite, RequestContext, SessionListFilter, SessionStore } from './ports.js';
+import type { CommitRequest, FeedSink, GraphWrite, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
 import {
   currentFrame,
@@ -142,6 +142,9 @@ export class SessionService {
     return (await this.runningProbe(ctx.tenantId, sessionId)) ? { ...head, status: 'running' } : head;
   }
 
+  /** Set by the composition root: receives a `committed` marker after every commit. */
+  feed: FeedSink = { append: () => {} };
+
   /** Set by the composition root: tells whether a turn holds the session's writer. */
   runningProbe: (tenantId: string, sessionId: string) => Promise<boolean> = async () => false;
 
@@ -272,6 +275,7 @@ export class SessionService {
     const head = { ...c.head, updatedAt: new Date(), status: 'idle' as const };
     const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId });
     this.resident.evict(ResidentCache.key(ctx.tenantId, head.sessionId));
+    this.feed.append(ctx.tenantId, head.sessionId, revision, { kind: 'committed', revision, turnId: c.turnId });
     return { ...head, headRevision: revision };
   }
 

@@ -1,5 +1,5 @@
-// lash.v1.SessionService handlers: decode, call the domain, encode. ObserveSession arrives with
-// the observation feed capability.
+// lash.v1.SessionService handlers: decode, call the domain, encode; ObserveSession streams the
+// session's feed through a bounded, batching writer.
 
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { SessionServiceServer } from '../../gen/lash/v1/session_service.js';
@@ -9,12 +9,22 @@ import type { SessionService } from '../domain/sessions.js';
 import { unary, type CallEnv } from './call.js';
 import { messageToPb, usageToPb } from './mappers/common.js';
 import { modelFromPb, openRequestFromPb, promptFromPb, sessionToPb } from './mappers/session.js';
-import { unimplementedStream } from './unimplemented.js';
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { FeedMessage as PbFeedMessage } from '../../gen/lash/v1/feed.js';
+import type { ObserveSessionRequest, ObserveSessionResponse } from '../../gen/lash/v1/session_service.js';
+import { DomainError } from '../domain/errors.js';
+import type { FeedObservations } from '../domain/feed/observation.js';
+import { callSignal, rpcContext } from './call.js';
+import { toServiceError } from './errors.js';
+import { feedMessageToPb } from './mappers/feed.js';
+import { BatchingWriter } from './stream.js';
+
+type FeedMessage = PbFeedMessage;
 
 const DOMAIN = 'lash.v1.SessionService';
 const CONFIG_PATHS = new Set(['model', 'provider_id', 'prompt']);
 
-export function sessionServiceHandlers(env: CallEnv, sessions: SessionService): SessionServiceServer & UntypedServiceImplementation {
+export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, feedBufferLimit: number, onShutdown: (fn: () => void) => void): SessionServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     openSession: rpc('OpenSession', async (req, ctx) => {
@@ -67,6 +77,32 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService): 
       const document = await sessions.exportState(ctx, req.sessionId);
       return { state: { version: document.version, sessionId: document.sessionId, document } };
     }),
-    observeSession: unimplementedStream(env, DOMAIN, 'ObserveSession', 'the observation feed'),
+    observeSession(call: ServerWritableStream<ObserveSessionRequest, ObserveSessionResponse>) {
+      const ctx = rpcContext(env, `${DOMAIN}/ObserveSession`, call.metadata, callSignal(call));
+      const sessionId = call.request.sessionId;
+      let observer: { close(): void } | undefined;
+      // A slow observer is cut off (it resumes from its last cursor) instead of slowing anyone.
+      const out = new BatchingWriter<FeedMessage, ObserveSessionResponse>(call as ServerWritableStream<unknown, ObserveSessionResponse>, (messages) => ({ messages }), feedBufferLimit, () => {
+        observer?.close();
+        out.fail(toServiceError(new DomainError('RESOURCE_EXHAUSTED', 'OBSERVER_TOO_SLOW', `this observer fell more than ${feedBufferLimit} messages behind; reconnect with the cursor of the last message you processed`, { session_id: sessionId }), DOMAIN).error);
+      });
+      const fail = (err: unknown) => {
+        observer?.close();
+        const { error, correlationId } = toServiceError(err, DOMAIN);
+        if (correlationId) ctx.log.error({ err, correlationId }, 'observation failed');
+        out.fail(error);
+      };
+      call.on('cancelled', () => observer?.close());
+      feed
+        .observe(ctx, sessionId, call.request.cursor || undefined, (m) => out.push(feedMessageToPb(m, sessionId)), fail)
+        .then((o) => {
+          observer = o;
+          if (out.isClosed) o.close();
+          onShutdown(() => {
+            o.close();
+            out.end();
+          });
+        }, fail);
+    },
   };
 }

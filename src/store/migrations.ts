@@ -124,7 +124,33 @@ class Migration002Turns extends Migration {
   }
 }
 
+class Migration003Feed extends Migration {
+  override name = '003_feed';
+
+  override up(): void {
+    // Per-session sequence counter and retention floor; its row lock orders concurrent appenders.
+    this.addSql(`create table feed_heads (
+      tenant_id text not null,
+      session_id text not null,
+      last_seq bigint not null default 0,
+      trimmed_through bigint not null default 0,
+      last_committed_seq bigint not null default 0,
+      open_turn_id text null,
+      primary key (tenant_id, session_id))`);
+    this.addSql(`create table feed_events (
+      tenant_id text not null,
+      session_id text not null,
+      seq bigint not null,
+      revision bigint not null,
+      created_at timestamptz not null,
+      payload jsonb not null,
+      primary key (tenant_id, session_id, seq))`);
+    this.addSql(`create index feed_events_age_idx on feed_events (created_at)`);
+  }
+}
+
 export const migrationsList = [
   { name: '001_sessions', class: Migration001Sessions },
   { name: '002_turns', class: Migration002Turns },
+  { name: '003_feed', class: Migration003Feed },
 ];

@@ -128,6 +128,10 @@ export class OrmSessionStore implements SessionStore {
       await em.nativeDelete(LeaseRow, key);
       await em.nativeDelete(CancelRow, key);
       await em.nativeDelete(CompletionRow, key);
+      const raw = em.getConnection();
+      const tx = em.getTransactionContext();
+      await raw.execute('delete from feed_events where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
+      await raw.execute('delete from feed_heads where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
       // Blobs are shared by content; drop the ones nobody references any more.
       await em.getConnection().execute(
         'delete from blobs b where not exists (select 1 from session_blobs r where r.hash = b.hash)', [], 'run', em.getTransactionContext(),

@@ -7,6 +7,7 @@ import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { startChildServer } from '../support/child-server.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
+import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`crash recovery on ${engine.name}`, () => {
@@ -30,6 +31,10 @@ for (const engine of engines) {
       await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'crashy' }));
       const committed = await runTurn(a.clients, { sessionId: 'crashy', turnId: 'kept', input: textInput('first') });
       expect(committed.result?.outcome?.$case).toBe('finished');
+      const before = observe(a.clients, 'crashy');
+      await before.waitFor((m) => m.length >= 1);
+      const cursor = before.messages[0]!.cursor;
+      before.close();
       fake.script({ steps: [{ text: 'half an ans' }, { hang: true }] });
       const inflight = startRunTurn(a.clients, { sessionId: 'crashy', turnId: 'lost', input: textInput('second') });
       inflight.call.on('error', () => {});
@@ -49,6 +54,13 @@ for (const engine of engines) {
         expect(next.result?.turnIndex).toBe(2n);
         const view = await b.clients.sessions.getReadView({ sessionId: 'crashy', pageSize: 0, pageToken: '' });
         expect(JSON.stringify(view.messages)).not.toContain('half an ans');
+        // The feed reports the turn that died with its process.
+        const after = observe(b.clients, 'crashy', cursor);
+        await after.waitFor((m) => m.some((x) => payloadCase(x) === 'committed'));
+        const interrupted = after.events().find((m) => payloadCase(m) === 'turnInterrupted');
+        expect(interrupted?.kind).toMatchObject({ value: { payload: { value: { turnId: 'lost' } } } });
+        expect(sequenceProblems(after.messages)).toEqual([]);
+        after.close();
       } finally {
         await b.kill('SIGKILL');
       }

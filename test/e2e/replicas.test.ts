@@ -9,6 +9,7 @@ import { startFakeModelServer, type FakeModelServer } from '../support/fake-mode
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startChildServer, type ChildServer } from '../support/child-server.js';
 import { startRunTurn, textInput, until } from '../support/turns.js';
+import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
 
 const pg = engines.find((e) => e.name === 'postgresql')!;
 
@@ -48,6 +49,19 @@ describe.skipIf(!pg.enabled)('two server processes on one PostgreSQL', () => {
     await until(() => fake.requests.length === 1);
     expect((await b.clients.turns.cancelRunningTurns({ sessionId: 'stop-all' })).cancelledCount).toBe(1);
     expect((await running.done).result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
+  });
+
+  it('39: an observer on replica B sees the events of a turn running on replica A, in the same order', async () => {
+    await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'r39' }));
+    const o = observe(b.clients, 'r39');
+    await o.waitFor((m) => m.length >= 1);
+    fake.script({ steps: [{ text: 'one ' }, { delayMs: 50 }, { text: 'two ' }, { delayMs: 50 }, { text: 'three' }] });
+    const t = await startRunTurn(a.clients, { sessionId: 'r39', turnId: 'x', input: textInput('count') }).done;
+    await o.waitFor((m) => m.some((x) => payloadCase(x) === 'committed'));
+    const seen = o.events().filter((m) => payloadCase(m) === 'turnActivity').map((m) => (m.kind as { value: { payload: { value: { event: { id: string } } } } }).value.payload.value.event.id);
+    expect(seen).toEqual(t.events.map((e) => e.id));
+    expect(sequenceProblems(o.messages)).toEqual([]);
+    o.close();
   });
 
   it('two turns of one session on two replicas never overlap: the second waits for the first commit', async () => {

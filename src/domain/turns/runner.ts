@@ -7,7 +7,7 @@ import { activePath, frameMessages, type GraphNode } from '../graph.js';
 import { optionalId, requireId } from '../ids.js';
 import type { Message } from '../messages.js';
 import { applyPolicyPatch, type SessionPolicy } from '../policy.js';
-import type { BlobStore, CancelStore, EventBus, LeaseStore, RequestContext, SessionStore } from '../ports.js';
+import type { BlobStore, CancelStore, EventBus, FeedSink, LeaseStore, RequestContext, SessionStore } from '../ports.js';
 import { renderPrompt, stackPromptLayers, type PromptLayer } from '../prompt.js';
 import { currentFrame, type LoadedSession } from '../session.js';
 import type { SessionService } from '../sessions.js';
@@ -33,6 +33,11 @@ export interface TurnDeps {
   toolSources: ToolSource[];
   serverPrompt?: PromptLayer;
   replicaId: string;
+  /** Turn events are published here for observers. */
+  feed: FeedSink;
+  /** Finds a turn left unfinished by a crash, to report it as interrupted. */
+  openTurn(tenantId: string, sessionId: string): Promise<string | undefined>;
+  markTurnOpen(tenantId: string, sessionId: string, turnId: string): Promise<void>;
   retry: RetryPolicy;
   leaseTtlMs: number;
   /** How long in-flight tools get after a cancel before the turn commits without them. */
@@ -204,6 +209,10 @@ export class TurnService {
         if (stamp) return resultFromJson(stamp.result);
         if (await this.deps.cancels.isCancelled(ctx.tenantId, req.sessionId, turn.turnId, turn.registeredAt)) turn.cancel();
         const session = await sessions.load(ctx, req.sessionId);
+        // A turn whose events reached the feed but which never committed died with its process.
+        const open = await this.deps.openTurn(ctx.tenantId, req.sessionId);
+        if (open && open !== turn.turnId) this.deps.feed.append(ctx.tenantId, req.sessionId, session.head.headRevision, { kind: 'turn_interrupted', turnId: open });
+        await this.deps.markTurnOpen(ctx.tenantId, req.sessionId, turn.turnId);
         return this.runLoaded(ctx, req, turn, session);
       }),
     );
@@ -239,7 +248,9 @@ export class TurnService {
     let sequence = 0;
     const emit = (event: TurnEventKind, correlationId?: string) => {
       const id = randomUUID();
-      turn.push({ id, correlationId: correlationId ?? id, sequence: ++sequence, time: new Date(), event });
+      const e = { id, correlationId: correlationId ?? id, sequence: ++sequence, time: new Date(), event };
+      turn.push(e);
+      this.deps.feed.append(ctx.tenantId, req.sessionId, head.headRevision, { kind: 'turn_activity', turnId: turn.turnId, event: e });
     };
     const input = normaliseInput(req);
     let loop: LoopResult;

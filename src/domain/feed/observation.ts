@@ -1,0 +1,131 @@
+// One observer of a session's feed: a snapshot (or the replay after a cursor), then live events,
+// each exactly once and in order, with heartbeats when idle and an explicit gap for cursors
+// outside the retained window.
+
+import { activePath, frameMessages } from '../graph.js';
+import { requireId } from '../ids.js';
+import type { FeedStore, RequestContext } from '../ports.js';
+import { currentFrame } from '../session.js';
+import type { SessionService } from '../sessions.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import type { FeedHub } from './hub.js';
+import type { FeedMessage, FeedRecord } from './types.js';
+
+export interface ObserveOptions {
+  heartbeatMs: number;
+  /** Messages of the current frame a snapshot carries (the newest ones). */
+  snapshotMessages: number;
+}
+
+export interface Observer {
+  /** Stops delivery and releases the subscription. */
+  close(): void;
+}
+
+export class FeedObservations {
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly store: FeedStore,
+    private readonly hub: FeedHub,
+    private readonly options: ObserveOptions,
+  ) {}
+
+  /**
+   * Starts observing; `send` receives messages in order. Validation errors reject before anything
+   * is sent; later failures go to `fail`.
+   */
+  async observe(ctx: RequestContext, sessionId: string, rawCursor: string | undefined, send: (m: FeedMessage) => void, fail: (err: unknown) => void): Promise<Observer> {
+    requireId('session_id', sessionId);
+    const cursor = rawCursor ? decodeCursor(rawCursor, sessionId) : undefined;
+    await this.sessions.get(ctx, sessionId); // NOT_FOUND for unknown sessions
+    const head = await this.store.head(ctx.tenantId, sessionId);
+    let delivered: bigint;
+    let revision = 0n;
+    const cursorAt = (seq: bigint) => encodeCursor({ sessionId, seq, revision });
+
+    let closed = false;
+    let catchingUp = true;
+    const parked: FeedRecord[] = [];
+    let lastSent = Date.now();
+    const emit = (m: FeedMessage) => {
+      if (closed) return;
+      lastSent = Date.now();
+      send(m);
+    };
+    const emitRecords = (records: FeedRecord[]) => {
+      for (const r of records) {
+        if (r.seq <= delivered) continue;
+        if (r.seq !== delivered + 1n) throw new Error(`feed hole: expected ${delivered + 1n}, got ${r.seq}`);
+        delivered = r.seq;
+        revision = r.revision;
+        emit({ kind: 'event', cursor: cursorAt(r.seq), record: r });
+      }
+    };
+
+    if (cursor && cursor.seq <= head.lastSeq && cursor.seq >= head.trimmedThrough) {
+      delivered = cursor.seq;
+      revision = cursor.revision;
+    } else {
+      delivered = head.lastSeq;
+      if (cursor) {
+        const reason = cursor.seq > head.lastSeq ? 'unavailable' : 'trimmed';
+        const latestRevision = (await this.sessions.get(ctx, sessionId)).headRevision;
+        revision = latestRevision;
+        emit({ kind: 'gap', cursor: cursorAt(delivered), seq: delivered, requestedCursor: rawCursor!, reason, latestRevision });
+      }
+      const snapshot = await this.snapshot(ctx, sessionId, delivered);
+      revision = snapshot.head.headRevision;
+      emit({ ...snapshot, cursor: cursorAt(delivered) });
+    }
+
+    // Subscribe before catching up, so nothing appended meanwhile is missed.
+    const unsubscribe = this.hub.subscribe(ctx.tenantId, sessionId, delivered, (records) => {
+      if (closed) return;
+      if (catchingUp) parked.push(...records);
+      else {
+        try {
+          emitRecords(records);
+        } catch (err) {
+          stop();
+          fail(err);
+        }
+      }
+    });
+    const heartbeat = setInterval(() => {
+      if (!catchingUp && Date.now() - lastSent >= this.options.heartbeatMs) emit({ kind: 'heartbeat', cursor: cursorAt(delivered), seq: delivered });
+    }, Math.max(50, Math.floor(this.options.heartbeatMs / 4)));
+    heartbeat.unref();
+    const stop = () => {
+      closed = true;
+      clearInterval(heartbeat);
+      unsubscribe();
+    };
+
+    void (async () => {
+      try {
+        for (;;) {
+          const page = await this.store.read(ctx.tenantId, sessionId, delivered, 1000);
+          if (closed) return;
+          emitRecords(page);
+          if (page.length < 1000) break;
+        }
+        catchingUp = false;
+        emitRecords(parked.splice(0));
+        // Anything stored after our read but announced before we subscribed is fetched now.
+        const tail = await this.store.read(ctx.tenantId, sessionId, delivered, 1000);
+        emitRecords(tail);
+      } catch (err) {
+        stop();
+        fail(err);
+      }
+    })();
+    return { close: stop };
+  }
+
+  private async snapshot(ctx: RequestContext, sessionId: string, seq: bigint) {
+    const session = await this.sessions.load(ctx, sessionId);
+    const all = frameMessages(activePath(session.graph), currentFrame(session));
+    const messages = all.slice(-this.options.snapshotMessages);
+    return { kind: 'snapshot' as const, seq, head: await this.sessions.describe(ctx, sessionId), messages, truncated: messages.length < all.length };
+  }
+}
