@@ -10,13 +10,17 @@ import { TurnServiceService } from '../gen/lash/v1/turn_service.js';
 import { HealthService } from '../gen/grpc/health/v1/health.js';
 import type { Config } from './config.js';
 import { DEFAULT_CONTEXT_WINDOW } from './domain/policy.js';
+import { DomainError } from './domain/errors.js';
 import { SessionService } from './domain/sessions.js';
 import { adminServiceHandlers } from './grpc/admin-service.js';
 import { DEFAULT_TENANT, type CallEnv } from './grpc/call.js';
 import { HealthState, healthHandlers } from './grpc/health.js';
 import { addReflection } from './grpc/reflection.js';
 import { sessionServiceHandlers } from './grpc/session-service.js';
-import { queueServiceStub } from './grpc/stub-services.js';
+import { queueServiceHandlers } from './grpc/queue-service.js';
+import { DbQueueStore } from './store/queue-store.js';
+import { QueueService } from './domain/queue/service.js';
+import { QueueWorkers } from './domain/queue/workers.js';
 import { turnServiceHandlers } from './grpc/turn-service.js';
 import { openDatabase, type Database } from './store/database.js';
 import { OrmSessionStore } from './store/session-store.js';
@@ -78,6 +82,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   sessions.feed = appender;
   const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200 });
   const shutdownHooks = new Set<() => void>();
+  const queueStore = new DbQueueStore(db);
   const remoteTools = new RemoteToolHosts();
   const turns = new TurnService({
     sessions,
@@ -92,14 +97,24 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     serverPrompt: { slots: [{ slot: 'intro', reset: false, contributions: [{ priority: 0, content: 'You are a helpful assistant. Answer accurately and concisely.' }] }] },
     replicaId,
     feed: appender,
+    queue: queueStore,
+    claimTtlMs: config.queue.claimTtlMs,
+    joinLimit: config.queue.joinLimit,
     openTurn: (tenantId, sessionId) => feedStore.openTurn(tenantId, sessionId),
     markTurnOpen: (tenantId, sessionId, turnId) => feedStore.markTurnOpen(tenantId, sessionId, turnId),
     retry: config.providerRetry,
     leaseTtlMs: config.leaseTtlMs,
     cancelGraceMs: config.cancelGraceMs,
-    onError: (err, context) => log.error({ err, ...context }, 'turn failed'),
+    onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
   });
   sessions.runningProbe = (tenantId, sessionId) => turns.isRunning(tenantId, sessionId);
+  const queue = new QueueService({ store: queueStore, sessions: store, feed: appender, bus, pollMs: 2_000 });
+  const workers = new QueueWorkers(queueStore, bus, {
+    workers: config.queueWorkers,
+    pollMs: config.queue.pollMs,
+    drain: (ctx, sessionId) => turns.drain(ctx, sessionId),
+    onError: (err) => log.warn({ err }, 'queue worker drain failed'),
+  });
   const health = new HealthState(LASH_SERVICES);
   const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT };
 
@@ -113,8 +128,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   });
   server.addService(SessionServiceService, sessionServiceHandlers(env, sessions, observations, config.feed.observerBuffer, (fn) => shutdownHooks.add(fn)));
   server.addService(TurnServiceService, turnServiceHandlers(env, turns, remoteTools, completions));
-  server.addService(QueueServiceService, queueServiceStub(env));
-  server.addService(AdminServiceService, adminServiceHandlers(env, sessions));
+  server.addService(QueueServiceService, queueServiceHandlers(env, queue, turns));
+  server.addService(AdminServiceService, adminServiceHandlers(env, sessions, queue));
   server.addService(HealthService, healthHandlers(health));
   addReflection(server);
 
@@ -151,6 +166,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     );
   }, 60_000);
   trimmer.unref();
+  workers.start();
+  const purger = setInterval(() => void queueStore.purgeFinished(new Date(Date.now() - config.queue.retentionHours * 3_600_000)).catch(() => {}), 600_000);
+  purger.unref();
 
   log.info({ address, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
 
@@ -161,6 +179,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       health.setShuttingDown();
       clearInterval(probe);
       clearInterval(trimmer);
+      clearInterval(purger);
+      const stoppingWorkers = workers.stop();
       // Observers end cleanly (OK) and resume from their cursor on another replica.
       shutdownHooks.forEach((fn) => fn());
       server.drain(address, config.shutdownGraceMs);
@@ -181,6 +201,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       if (left.length) log.info({ turns: left.length }, 'cancelling turns still running');
       left.forEach((t) => t.cancel());
       await Promise.race([Promise.all(left.map((t) => t.done)), new Promise((r) => setTimeout(r, 5_000).unref())]);
+      await stoppingWorkers;
       turns.close();
       await appender.drain();
       offFeed();

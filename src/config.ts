@@ -24,6 +24,7 @@ export interface Config {
   defaultProvider: string;
   defaultModel: string;
   queueWorkers: number;
+  queue: { pollMs: number; claimTtlMs: number; joinLimit: number; retentionHours: number };
   /** Built-in example tools to enable (LASH_TOOLS, comma-separated). */
   tools: string[];
   providerRetry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
@@ -77,6 +78,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultProvider,
     defaultModel: env.LASH_DEFAULT_MODEL || DEFAULT_MODELS[defaultProvider] || 'echo',
     queueWorkers: intVar(env, 'LASH_QUEUE_WORKERS', 2, 0, 64),
+    queue: {
+      pollMs: intVar(env, 'LASH_QUEUE_POLL_MS', 500, 20, 60_000),
+      claimTtlMs: intVar(env, 'LASH_QUEUE_CLAIM_TTL_MS', 30_000, 1_000, 3_600_000),
+      joinLimit: intVar(env, 'LASH_QUEUE_JOIN_LIMIT', 16, 1, 1_000),
+      retentionHours: intVar(env, 'LASH_QUEUE_RETENTION_HOURS', 168, 1, 24 * 365),
+    },
     tools: (env.LASH_TOOLS ?? '').split(',').map((t) => t.trim()).filter(Boolean),
     providerRetry: {
       maxAttempts: intVar(env, 'LASH_PROVIDER_MAX_ATTEMPTS', 3, 1, 10),

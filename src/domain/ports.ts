@@ -2,6 +2,7 @@
 // and src/providers; tests may substitute their own.
 
 import type { FeedHead, FeedPayload, FeedRecord } from './feed/types.js';
+import type { QueueBatch } from './queue/types.js';
 import type { AgentFrame, GraphNode } from './graph.js';
 import type { Residency, SessionHead } from './session.js';
 import type { UsageDelta } from './usage.js';
@@ -32,6 +33,8 @@ export interface CommitRequest {
   turnId?: string;
   contentHash?: string;
   result?: unknown;
+  /** Queue claims this commit completes; a stale fencing token rejects the whole commit. */
+  claims?: { batchId: string; token: bigint }[];
   /** Content-addressed blobs first referenced by this commit (stored once, shared). */
   blobs?: { hash: string; mimeType: string; data: Uint8Array }[];
 }
@@ -117,4 +120,22 @@ export interface FeedStore {
 /** Where domain services publish feed events (implemented by the feed appender). */
 export interface FeedSink {
   append(tenantId: string, sessionId: string, revision: bigint, payload: FeedPayload): void;
+}
+
+export interface QueueStore {
+  /** Inserts the batch unless its idempotency id exists; then returns the existing one. */
+  enqueue(batch: QueueBatch): Promise<{ batch: QueueBatch; deduplicated: boolean }>;
+  get(tenantId: string, sessionId: string, batchId: string): Promise<QueueBatch | undefined>;
+  /** Unclaimed batches (and ones whose claim expired), in enqueue order. */
+  listPending(tenantId: string, sessionId: string): Promise<QueueBatch[]>;
+  cancel(tenantId: string, sessionId: string, batchId: string): Promise<{ outcome: 'cancelled' | 'not_found' | 'already_claimed' | 'already_done'; batch?: QueueBatch }>;
+  /** Locks the session's pending batches (skipping locked ones), lets `select` choose, claims them. */
+  claim(tenantId: string, sessionId: string, owner: string, ttlMs: number, select: (pending: QueueBatch[]) => QueueBatch[]): Promise<QueueBatch[]>;
+  renew(claims: { batchId: string; token: bigint }[], ttlMs: number): Promise<void>;
+  /** Gives claims back (the drain ended without a commit). */
+  release(claims: { batchId: string; token: bigint }[]): Promise<void>;
+  /** Sessions with ready work, skipping sessions whose writer is busy. */
+  readySessions(limit: number): Promise<{ tenantId: string; sessionId: string }[]>;
+  /** Forgets finished batches (and their ids) older than this. */
+  purgeFinished(olderThan: Date): Promise<number>;
 }

@@ -2,7 +2,8 @@
 // compaction and child sessions arrive with the admin capability.
 
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { AdminServiceServer, AppendMessagesRequest, AppendMessagesResponse, BranchToNodeRequest, BranchToNodeResponse } from '../../gen/lash/v1/admin_service.js';
+import type { AdminServiceServer, AppendMessagesRequest, AppendMessagesResponse, BranchToNodeRequest, BranchToNodeResponse, RefreshToolCatalogRequest, RefreshToolCatalogResponse, ResetSessionRequest, ResetSessionResponse } from '../../gen/lash/v1/admin_service.js';
+import type { QueueService } from '../domain/queue/service.js';
 import type { SessionService } from '../domain/sessions.js';
 import { unary, type CallEnv } from './call.js';
 import { messageFromPb } from './mappers/common.js';
@@ -10,7 +11,7 @@ import { unimplementedUnary } from './unimplemented.js';
 
 const DOMAIN = 'lash.v1.AdminService';
 
-export function adminServiceHandlers(env: CallEnv, sessions: SessionService): AdminServiceServer & UntypedServiceImplementation {
+export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService): AdminServiceServer & UntypedServiceImplementation {
   const later = (method: string, capability: string) => unimplementedUnary(env, DOMAIN, method, capability);
   return {
     appendMessages: unary<AppendMessagesRequest, AppendMessagesResponse>(env, DOMAIN, 'AppendMessages', async (req, ctx) => {
@@ -25,8 +26,14 @@ export function adminServiceHandlers(env: CallEnv, sessions: SessionService): Ad
     clearToolAvailabilityOverride: later('ClearToolAvailabilityOverride', 'tool administration'),
     applyToolState: later('ApplyToolState', 'tool administration'),
     restoreToolState: later('RestoreToolState', 'tool administration'),
-    refreshToolCatalog: later('RefreshToolCatalog', 'session commands (the queue)'),
-    resetSession: later('ResetSession', 'session commands (the queue)'),
+    refreshToolCatalog: unary<RefreshToolCatalogRequest, RefreshToolCatalogResponse>(env, DOMAIN, 'RefreshToolCatalog', async (req, ctx) => {
+      const r = await queue.enqueueCommand(ctx, req.sessionId, { kind: 'refresh_tool_catalog', reason: req.reason }, req.idempotencyKey);
+      return { receipt: { batchId: r.batch.batchId, sourceKey: r.batch.sourceKey ?? '', deduplicated: r.deduplicated } };
+    }),
+    resetSession: unary<ResetSessionRequest, ResetSessionResponse>(env, DOMAIN, 'ResetSession', async (req, ctx) => {
+      const r = await queue.enqueueCommand(ctx, req.sessionId, { kind: 'reset', reason: req.reason }, req.idempotencyKey);
+      return { receipt: { batchId: r.batch.batchId, sourceKey: r.batch.sourceKey ?? '', deduplicated: r.deduplicated } };
+    }),
     compactContext: later('CompactContext', 'context compaction'),
     createChildSession: later('CreateChildSession', 'child session administration'),
     listChildSessions: later('ListChildSessions', 'child session administration'),

@@ -149,8 +149,39 @@ class Migration003Feed extends Migration {
   }
 }
 
+class Migration004Queue extends Migration {
+  override name = '004_queue';
+
+  override up(): void {
+    this.addSql(`create table queue_batches (
+      batch_id text primary key,
+      tenant_id text not null,
+      session_id text not null,
+      enqueue_seq bigint generated always as identity,
+      idem_key text null,
+      source_key text null,
+      delivery_policy text not null,
+      slot_policy text not null,
+      merge_key text null,
+      available_at timestamptz not null,
+      enqueued_at timestamptz not null,
+      items jsonb not null,
+      state text not null,
+      claim_owner text null,
+      claim_token bigint not null default 0,
+      claim_expires_at timestamptz null,
+      turn_id text null,
+      finished_at timestamptz null)`);
+    // An idempotency id names one batch per session, also after it was drained (until purged).
+    this.addSql(`create unique index queue_batches_idem_idx on queue_batches (tenant_id, session_id, idem_key) where idem_key is not null`);
+    this.addSql(`create index queue_batches_open_idx on queue_batches (tenant_id, session_id, enqueue_seq) where state in ('pending', 'claimed')`);
+    this.addSql(`create index queue_batches_ready_idx on queue_batches (available_at) where state in ('pending', 'claimed')`);
+  }
+}
+
 export const migrationsList = [
   { name: '001_sessions', class: Migration001Sessions },
   { name: '002_turns', class: Migration002Turns },
   { name: '003_feed', class: Migration003Feed },
+  { name: '004_queue', class: Migration004Queue },
 ];

@@ -86,6 +86,19 @@ export class OrmSessionStore implements SessionStore {
           inputTokens: u.usage.inputTokens, outputTokens: u.usage.outputTokens, cachedInputTokens: u.usage.cachedInputTokens, reasoningTokens: u.usage.reasoningTokens, createdAt: now,
         })));
       }
+      if (c.claims && c.claims.length > 0) {
+        // The drain's claims complete with its commit; a re-claimed batch (newer token) voids it all.
+        const conn = em.getConnection();
+        for (const claim of c.claims) {
+          const res = await conn.execute(
+            `update queue_batches set state = 'done', turn_id = ?, finished_at = now(), claim_expires_at = null where batch_id = ? and claim_token = ? and state = 'claimed'`,
+            [c.turnId ?? null, claim.batchId, claim.token.toString()], 'run', em.getTransactionContext(),
+          );
+          if (Number((res as { affectedRows?: number }).affectedRows) !== 1) {
+            throw new DomainError('ABORTED', 'STALE_CLAIM', `the claim on queued batch "${claim.batchId}" is no longer held (its lease expired and it was claimed again); nothing was committed`, { session_id: c.sessionId, batch_id: claim.batchId });
+          }
+        }
+      }
       if (c.blobs && c.blobs.length > 0) {
         const conn = em.getConnection();
         const tx = em.getTransactionContext();
@@ -132,6 +145,7 @@ export class OrmSessionStore implements SessionStore {
       const tx = em.getTransactionContext();
       await raw.execute('delete from feed_events where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
       await raw.execute('delete from feed_heads where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
+      await raw.execute('delete from queue_batches where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
       // Blobs are shared by content; drop the ones nobody references any more.
       await em.getConnection().execute(
         'delete from blobs b where not exists (select 1 from session_blobs r where r.hash = b.hash)', [], 'run', em.getTransactionContext(),

@@ -43,10 +43,10 @@ for (const engine of engines) {
     });
 
     it('RPCs of capabilities not built yet answer UNIMPLEMENTED naming the capability', async () => {
-      const r = await rejection(s.clients.queue.listQueuedWork({ sessionId: 'x' }));
+      const r = await rejection(s.clients.admin.compactContext({ sessionId: 'x', instructions: '' }));
       expect(r.code).toBe(status.UNIMPLEMENTED);
       expect(r.reason).toBe('CAPABILITY_NOT_IMPLEMENTED');
-      expect(r.message).toContain('queue');
+      expect(r.message).toContain('compaction');
     });
 
     it('a restarted server on the same data still has the session', async () => {

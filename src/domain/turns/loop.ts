@@ -28,6 +28,8 @@ export interface LoopEnv {
   cancelGraceMs: number;
   emit(event: TurnEventKind, correlationId?: string): void;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
+  /** Early injection at a checkpoint: queued user messages to add, if any (transient). */
+  absorb?(checkpoint: string): Promise<Message[]>;
 }
 
 export interface LoopResult {
@@ -96,6 +98,10 @@ export async function runStandardLoop(env: LoopEnv, history: ModelMessage[], use
       return finish({ type: 'stopped', reason: 'provider_error', message });
     }
     if (out.toolCalls.length === 0) {
+      if (out.text !== '' && (await injectQueued(env, `iteration-${iteration}`, messages, newMessages, out))) {
+        afterToolResults = false;
+        continue;
+      }
       if (out.text === '' && !afterToolResults) {
         const message = 'the model returned neither text nor tool calls';
         env.emit({ kind: 'error', message });
@@ -126,11 +132,33 @@ export async function runStandardLoop(env: LoopEnv, history: ModelMessage[], use
     if (terminal?.outcome.kind === 'terminal_error') {
       return finish({ type: 'stopped', reason: 'tool_error', toolName: terminal.record.tool, value: terminal.outcome.value as JsonValue });
     }
+    await injectQueued(env, `iteration-${iteration}`, messages, newMessages);
     if (env.maxTurns !== undefined && iteration >= env.maxTurns) {
       newMessages.push({ id: randomUUID(), role: 'system', parts: [{ kind: 'text', text: TURN_LIMIT_MESSAGE }] });
       return finish({ type: 'stopped', reason: 'max_turns', message: `max_turns (${env.maxTurns}) reached` });
     }
   }
+}
+
+/**
+ * Checkpoint: absorbs early-delivery queued input. The model sees it as user messages; it is
+ * stored as an `event` message (a transient input), not as a user message. With `answered`, the
+ * text answer so far is kept in the conversation before the injected input.
+ */
+async function injectQueued(env: LoopEnv, checkpoint: string, messages: ModelMessage[], newMessages: Message[], answered?: IterationOutput): Promise<boolean> {
+  if (!env.absorb) return false;
+  const injected = await env.absorb(checkpoint);
+  if (injected.length === 0) return false;
+  if (answered) {
+    const assistant = assistantMessage(answered.text, answered.reasoning, []);
+    newMessages.push(assistant);
+    messages.push({ role: 'assistant', parts: [{ type: 'text', text: answered.text }] });
+  }
+  for (const m of injected) {
+    messages.push({ role: 'user', parts: m.parts.flatMap((p) => (p.kind === 'text' ? [{ type: 'text' as const, text: p.text }] : [])) });
+    newMessages.push({ id: m.id, role: 'event', parts: m.parts });
+  }
+  return true;
 }
 
 function assistantMessage(text: string, reasoning: string, calls: ToolCallRequest[]): Message {

@@ -7,7 +7,9 @@ import { activePath, frameMessages, type GraphNode } from '../graph.js';
 import { optionalId, requireId } from '../ids.js';
 import type { Message } from '../messages.js';
 import { applyPolicyPatch, type SessionPolicy } from '../policy.js';
-import type { BlobStore, CancelStore, EventBus, FeedSink, LeaseStore, RequestContext, SessionStore } from '../ports.js';
+import type { BlobStore, CancelStore, EventBus, FeedSink, LeaseStore, QueueStore, RequestContext, SessionStore } from '../ports.js';
+import { selectClaim } from '../queue/claim-rules.js';
+import type { Claim, QueueBatch } from '../queue/types.js';
 import { renderPrompt, stackPromptLayers, type PromptLayer } from '../prompt.js';
 import { currentFrame, type LoadedSession } from '../session.js';
 import type { SessionService } from '../sessions.js';
@@ -35,6 +37,11 @@ export interface TurnDeps {
   replicaId: string;
   /** Turn events are published here for observers. */
   feed: FeedSink;
+  queue: QueueStore;
+  /** Lease of queue claims, renewed while the drain runs. */
+  claimTtlMs: number;
+  /** Most join batches claimed together. */
+  joinLimit: number;
   /** Finds a turn left unfinished by a crash, to report it as interrupted. */
   openTurn(tenantId: string, sessionId: string): Promise<string | undefined>;
   markTurnOpen(tenantId: string, sessionId: string, turnId: string): Promise<void>;
@@ -97,7 +104,7 @@ export class TurnService {
   async run(ctx: RequestContext, req: TurnRequest, options: RunOptions = {}): Promise<TurnResult> {
     const begun = await this.begin(ctx, req);
     if ('result' in begun) return begun.result;
-    return this.follow(begun.turn, options);
+    return (await this.follow(begun.turn, options))!;
   }
 
   /** Starts a detached turn and returns its id once it is accepted. */
@@ -150,6 +157,34 @@ export class TurnService {
     return count;
   }
 
+  /**
+   * Drains queued work as the next turn: applies session commands at the head, claims input
+   * batches (or exactly `exactIds`, which must be the head), runs them as one turn and completes
+   * the claims in its commit. Resolves undefined when there was nothing to claim.
+   */
+  async drain(ctx: RequestContext, sessionId: string, options: RunOptions & { exactIds?: string[]; drainId?: string } = {}): Promise<TurnResult | undefined> {
+    requireId('session_id', sessionId);
+    optionalId('drain_id', options.drainId);
+    options.exactIds?.forEach((id, i) => requireId(`batch_ids[${i}]`, id));
+    const turnId = options.drainId || randomUUID();
+    const hash = `drain:${(options.exactIds ?? []).join(',')}`;
+    const running = this.registry.get(ctx.tenantId, sessionId, turnId);
+    if (running && !running.settled) return this.follow(running, options);
+    const stamp = await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId);
+    if (stamp) return resultFromJson(stamp.result);
+    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    const turn = new RunningTurn(ctx.tenantId, sessionId, turnId, hash);
+    this.registry.add(turn, 60_000);
+    void this.execute(ctx, { sessionId, turnId, input: { items: [], imageBlobs: {} }, overrides: {} }, turn, { exactIds: options.exactIds }).then(
+      (result) => turn.settle({ result }),
+      (error: unknown) => {
+        this.deps.onError?.(error, { sessionId, turnId, drain: true });
+        turn.settle({ error });
+      },
+    );
+    return this.follow(turn, options);
+  }
+
   private async begin(ctx: RequestContext, req: TurnRequest): Promise<{ result: TurnResult } | { turn: RunningTurn }> {
     requireId('session_id', req.sessionId);
     optionalId('turn_id', req.turnId);
@@ -182,7 +217,9 @@ export class TurnService {
     return { turn };
   }
 
-  private async follow(turn: RunningTurn, options: RunOptions): Promise<TurnResult> {
+  private async follow(turn: RunningTurn, options: RunOptions): Promise<TurnResult>;
+  private async follow(turn: RunningTurn, options: RunOptions): Promise<TurnResult | undefined>;
+  private async follow(turn: RunningTurn, options: RunOptions): Promise<TurnResult | undefined> {
     if (options.onEvent) {
       for (const e of turn.events) options.onEvent(e);
       turn.listeners.add(options.onEvent);
@@ -193,14 +230,14 @@ export class TurnService {
       await Promise.race([turn.done, new Promise<void>((resolve) => options.waitSignal?.addEventListener('abort', () => resolve(), { once: true }))]);
       if (!turn.settled) throw new DomainError('DEADLINE_EXCEEDED', 'TURN_STILL_RUNNING', `turn "${turn.turnId}" is still running; fetch its result later with GetTurn`, { session_id: turn.sessionId, turn_id: turn.turnId });
       if (turn.settled.error !== undefined) throw turn.settled.error;
-      return turn.settled.result!;
+      return turn.settled.result;
     } finally {
       if (options.onEvent) turn.listeners.delete(options.onEvent);
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  private async execute(ctx: RequestContext, req: TurnRequest, turn: RunningTurn): Promise<TurnResult> {
+  private async execute(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, drain?: { exactIds?: string[] }): Promise<TurnResult | undefined> {
     const { sessions } = this.deps;
     return sessions.withWriter(ctx, req.sessionId, () =>
       this.withLease(ctx, turn, async () => {
@@ -208,14 +245,76 @@ export class TurnService {
         const stamp = await this.deps.store.findTurn(ctx.tenantId, req.sessionId, turn.turnId);
         if (stamp) return resultFromJson(stamp.result);
         if (await this.deps.cancels.isCancelled(ctx.tenantId, req.sessionId, turn.turnId, turn.registeredAt)) turn.cancel();
-        const session = await sessions.load(ctx, req.sessionId);
+        let session = await sessions.load(ctx, req.sessionId);
         // A turn whose events reached the feed but which never committed died with its process.
         const open = await this.deps.openTurn(ctx.tenantId, req.sessionId);
         if (open && open !== turn.turnId) this.deps.feed.append(ctx.tenantId, req.sessionId, session.head.headRevision, { kind: 'turn_interrupted', turnId: open });
-        await this.deps.markTurnOpen(ctx.tenantId, req.sessionId, turn.turnId);
-        return this.runLoaded(ctx, req, turn, session);
+        session = await this.applyHeadCommands(ctx, req.sessionId, turn, session);
+        const claims: Claim[] = [];
+        const renew = setInterval(() => void this.deps.queue.renew(claims, this.deps.claimTtlMs).catch(() => {}), Math.max(250, Math.floor(this.deps.claimTtlMs / 3)));
+        renew.unref();
+        try {
+          if (drain) {
+            const batches = await this.claim(ctx, req.sessionId, turn, 'idle', drain.exactIds);
+            const inputs = batches.filter((b) => b.items.some((i) => i.payload.kind === 'input'));
+            if (inputs.length === 0) return undefined;
+            claims.push(...batches.map((b) => ({ batchId: b.batchId, token: b.claim!.token })));
+            req = { ...req, input: mergeInputs(batches) };
+          }
+          await this.deps.markTurnOpen(ctx.tenantId, req.sessionId, turn.turnId);
+          const result = await this.runLoaded(ctx, req, turn, session, claims, drain ? claims.map((c) => c.batchId) : undefined);
+          await this.queueDone(ctx, req.sessionId, session.head.headRevision, claims);
+          return result;
+        } catch (err) {
+          await this.deps.queue.release(claims).catch(() => {});
+          throw err;
+        } finally {
+          clearInterval(renew);
+        }
       }),
     );
+  }
+
+  /** Claims batches for this writer and announces it in the feed. */
+  private async claim(ctx: RequestContext, sessionId: string, turn: RunningTurn, boundary: 'idle' | 'checkpoint', exactIds?: string[]): Promise<QueueBatch[]> {
+    const batches = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) =>
+      selectClaim(pending, { boundary, now: new Date(), exactIds, joinLimit: this.deps.joinLimit }),
+    );
+    if (batches.length) {
+      const head = await this.deps.store.getHead(ctx.tenantId, sessionId);
+      this.deps.feed.append(ctx.tenantId, sessionId, head?.headRevision ?? 0n, { kind: 'queue_changed', change: 'claimed', batchIds: batches.map((b) => b.batchId) });
+    }
+    return batches;
+  }
+
+  private async queueDone(ctx: RequestContext, sessionId: string, revision: bigint, claims: Claim[]): Promise<void> {
+    if (claims.length === 0) return;
+    const batchIds = claims.map((c) => c.batchId);
+    this.deps.feed.append(ctx.tenantId, sessionId, revision, { kind: 'queue_changed', change: 'done', batchIds });
+    await this.deps.bus.publish('queue.changed', { tenantId: ctx.tenantId, sessionId, batchIds });
+  }
+
+  /** Session commands at the head of the queue apply before the next turn or drain, each in its own commit. */
+  private async applyHeadCommands(ctx: RequestContext, sessionId: string, turn: RunningTurn, session: LoadedSession): Promise<LoadedSession> {
+    for (;;) {
+      const pending = await this.deps.queue.listPending(ctx.tenantId, sessionId);
+      const head = pending.find((b) => b.availableAt <= new Date());
+      const command = head?.items.find((i) => i.payload.kind === 'command')?.payload;
+      if (!head || command?.kind !== 'command') return session;
+      const [batch] = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (p) => (p[0]?.batchId === head.batchId ? [p[0]] : []));
+      if (!batch) return session;
+      const claims = [{ batchId: batch.batchId, token: batch.claim!.token }];
+      const h = session.head;
+      const commitId = `command:${batch.batchId}`;
+      if (command.command.kind === 'reset') {
+        const frameId = randomUUID();
+        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'reset', head: { ...h, turnIndex: 0n, leafNodeId: undefined, currentFrameId: frameId, lastPromptUsage: undefined }, graph: { kind: 'replace', nodes: [] }, frames: [{ frameId, status: 'active', reason: 'initial', createdAt: new Date() }], claims, turnId: commitId });
+      } else {
+        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'refresh_tool_catalog', head: { ...h, toolState: { ...h.toolState, generation: h.toolState.generation + 1n } }, graph: { kind: 'none' }, frames: [], claims, turnId: commitId });
+      }
+      await this.queueDone(ctx, sessionId, h.headRevision + 1n, claims);
+      session = await this.deps.sessions.load(ctx, sessionId);
+    }
   }
 
   private async withLease<T>(ctx: RequestContext, turn: RunningTurn, fn: () => Promise<T>): Promise<T> {
@@ -240,7 +339,7 @@ export class TurnService {
     }
   }
 
-  private async runLoaded(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession): Promise<TurnResult> {
+  private async runLoaded(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, claims: Claim[], drainedBatchIds?: string[]): Promise<TurnResult> {
     const head = session.head;
     const policy = effectivePolicy(head.policy, req);
     this.deps.sessions.requireProvider(req.sessionId, policy.providerId);
@@ -251,6 +350,15 @@ export class TurnService {
       const e = { id, correlationId: correlationId ?? id, sequence: ++sequence, time: new Date(), event };
       turn.push(e);
       this.deps.feed.append(ctx.tenantId, req.sessionId, head.headRevision, { kind: 'turn_activity', turnId: turn.turnId, event: e });
+    };
+    if (drainedBatchIds) emit({ kind: 'queued_work_started', boundary: 'idle', batchIds: drainedBatchIds });
+    // Early injection: earliest_safe_boundary batches join the running turn at its checkpoints.
+    const absorb = async (checkpoint: string) => {
+      const batches = await this.claim(ctx, req.sessionId, turn, 'checkpoint');
+      claims.push(...batches.map((b) => ({ batchId: b.batchId, token: b.claim!.token })));
+      const inputs = batches.map((b) => ({ id: b.batchId, message: normaliseInput({ ...req, input: mergeInputs([b]) }).message }));
+      if (inputs.length) emit({ kind: 'queued_input_accepted', checkpoint, inputs });
+      return inputs.map((i) => i.message);
     };
     const input = normaliseInput(req);
     let loop: LoopResult;
@@ -265,15 +373,15 @@ export class TurnService {
       const history = await toModelMessages(frameMessages(activePath(session.graph), currentFrame(session)), (id) => this.deps.blobs.load(id));
       const userMessage = (await toModelMessages([input.message], async (id) => input.blobs.find((b) => b.hash === id)))[0] ?? { role: 'user' as const, parts: [] };
       loop = await runStandardLoop(
-        { tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools, maxTurns: policy.maxTurns, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions, cancelGraceMs: this.deps.cancelGraceMs, emit, sleep },
+        { tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools, maxTurns: policy.maxTurns, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions, cancelGraceMs: this.deps.cancelGraceMs, emit, sleep, absorb },
         history,
         userMessage,
       );
     }
-    return this.commitTurn(ctx, req, turn, session, policy, input.message, input.blobs, loop);
+    return this.commitTurn(ctx, req, turn, session, policy, input.message, input.blobs, loop, claims);
   }
 
-  private async commitTurn(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, policy: SessionPolicy, userMessage: Message, blobs: { hash: string; mimeType: string; data: Uint8Array }[], loop: LoopResult): Promise<TurnResult> {
+  private async commitTurn(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, policy: SessionPolicy, userMessage: Message, blobs: { hash: string; mimeType: string; data: Uint8Array }[], loop: LoopResult, claims: Claim[]): Promise<TurnResult> {
     for (let attempt = 1; ; attempt++) {
       // On a revision conflict (an admin change landed meanwhile) the turn's nodes are appended
       // on top of the newer head instead of being lost.
@@ -294,6 +402,7 @@ export class TurnService {
           contentHash: turn.contentHash,
           result: resultToJson(result),
           blobs,
+          claims,
         });
         return result;
       } catch (err) {
@@ -301,6 +410,20 @@ export class TurnService {
       }
     }
   }
+}
+
+/** One turn input from the items of several batches, in enqueue order. */
+function mergeInputs(batches: QueueBatch[]): TurnRequest['input'] {
+  const items: TurnRequest['input']['items'] = [];
+  const imageBlobs: TurnRequest['input']['imageBlobs'] = {};
+  for (const b of batches) {
+    for (const item of b.items) {
+      if (item.payload.kind !== 'input') continue;
+      items.push(...item.payload.input.items);
+      Object.assign(imageBlobs, item.payload.input.imageBlobs);
+    }
+  }
+  return { items, imageBlobs };
 }
 
 function turnIdReused(sessionId: string, turnId: string) {

@@ -1,0 +1,113 @@
+// Queue use cases: enqueue (idempotent by id), list, cancel, await until done, session commands,
+// and the explicit drain (RunQueuedTurn) which runs through the turn service as the writer.
+
+import { randomUUID } from 'node:crypto';
+import { invalid, sessionNotFound } from '../errors.js';
+import { optionalId, requireId } from '../ids.js';
+import type { EventBus, FeedSink, QueueStore, RequestContext, SessionStore } from '../ports.js';
+import { validateTurnRequest } from '../turns/input.js';
+import type { TurnInput } from '../turns/types.js';
+import type { DeliveryPolicy, QueueBatch, SessionCommand, SlotPolicy } from './types.js';
+
+export interface EnqueueRequest {
+  sessionId: string;
+  input: TurnInput;
+  id?: string;
+  deliveryPolicy: DeliveryPolicy;
+  slotPolicy: SlotPolicy;
+  mergeKey?: string;
+  availableAt?: Date;
+}
+
+export type AwaitResult = { status: 'done'; turnId?: string } | { status: 'cancelled' } | { status: 'unknown' };
+
+export class QueueService {
+  constructor(
+    private readonly deps: { store: QueueStore; sessions: SessionStore; feed: FeedSink; bus: EventBus; pollMs: number },
+  ) {}
+
+  async enqueue(ctx: RequestContext, req: EnqueueRequest): Promise<{ batch: QueueBatch; deduplicated: boolean }> {
+    requireId('session_id', req.sessionId);
+    const id = optionalId('id', req.id);
+    if (req.mergeKey !== undefined && Buffer.byteLength(req.mergeKey) > 256) throw invalid('MERGE_KEY_TOO_LONG', 'merge_key must be at most 256 bytes');
+    validateTurnRequest({ sessionId: req.sessionId, input: req.input, overrides: {} });
+    return this.insert(ctx, req.sessionId, { id, deliveryPolicy: req.deliveryPolicy, slotPolicy: req.slotPolicy, mergeKey: req.mergeKey || undefined, availableAt: req.availableAt, items: [{ itemId: randomUUID(), payload: { kind: 'input', input: req.input } }] });
+  }
+
+  /** Session commands ride the queue as exclusive after-commit work keyed `command:{kind}:{key}`. */
+  async enqueueCommand(ctx: RequestContext, sessionId: string, command: SessionCommand, key: string): Promise<{ batch: QueueBatch; deduplicated: boolean }> {
+    requireId('session_id', sessionId);
+    if (!key) throw invalid('IDEMPOTENCY_KEY_REQUIRED', 'idempotency_key must not be empty: a retried command with the same key is applied once');
+    requireId('idempotency_key', key);
+    const sourceKey = `command:${command.kind}:${key}`;
+    return this.insert(ctx, sessionId, { id: sourceKey, sourceKey, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive', items: [{ itemId: randomUUID(), payload: { kind: 'command', command } }] });
+  }
+
+  private async insert(ctx: RequestContext, sessionId: string, b: Pick<QueueBatch, 'id' | 'deliveryPolicy' | 'slotPolicy' | 'mergeKey' | 'items'> & { sourceKey?: string; availableAt?: Date }) {
+    const head = await this.deps.sessions.getHead(ctx.tenantId, sessionId);
+    if (!head) throw sessionNotFound(sessionId);
+    const now = new Date();
+    const result = await this.deps.store.enqueue({ ...b, batchId: randomUUID(), tenantId: ctx.tenantId, sessionId, enqueueSeq: 0n, enqueuedAt: now, availableAt: b.availableAt ?? now, state: 'pending' });
+    if (!result.deduplicated) {
+      this.deps.feed.append(ctx.tenantId, sessionId, head.headRevision, { kind: 'queue_changed', change: 'enqueued', batchIds: [result.batch.batchId] });
+      await this.deps.bus.publish('queue.enqueued', { tenantId: ctx.tenantId, sessionId });
+    }
+    return result;
+  }
+
+  async list(ctx: RequestContext, sessionId: string): Promise<QueueBatch[]> {
+    requireId('session_id', sessionId);
+    if (!(await this.deps.sessions.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    return this.deps.store.listPending(ctx.tenantId, sessionId);
+  }
+
+  async cancel(ctx: RequestContext, sessionId: string, batchId: string) {
+    requireId('session_id', sessionId);
+    requireId('batch_id', batchId);
+    const head = await this.deps.sessions.getHead(ctx.tenantId, sessionId);
+    if (!head) throw sessionNotFound(sessionId);
+    const r = await this.deps.store.cancel(ctx.tenantId, sessionId, batchId);
+    if (r.outcome === 'cancelled') {
+      this.deps.feed.append(ctx.tenantId, sessionId, head.headRevision, { kind: 'queue_changed', change: 'cancelled', batchIds: [batchId] });
+      await this.deps.bus.publish('queue.changed', { tenantId: ctx.tenantId, sessionId, batchIds: [batchId] });
+    }
+    return r;
+  }
+
+  /** Waits until the batch is done (its drain committed) or cancelled; unknown ids answer at once. */
+  async await(ctx: RequestContext, sessionId: string, batchId: string, signal: AbortSignal): Promise<AwaitResult> {
+    requireId('session_id', sessionId);
+    requireId('batch_id', batchId);
+    const check = async (): Promise<AwaitResult | undefined> => {
+      const b = await this.deps.store.get(ctx.tenantId, sessionId, batchId);
+      if (!b) return { status: 'unknown' };
+      if (b.state === 'done') return { status: 'done', turnId: b.turnId };
+      if (b.state === 'cancelled') return { status: 'cancelled' };
+      return undefined;
+    };
+    const first = await check();
+    if (first) return first;
+    return new Promise<AwaitResult>((resolve, reject) => {
+      let settled = false;
+      const finish = (r?: AwaitResult, err?: unknown) => {
+        if (settled || (!r && !err)) return;
+        settled = true;
+        off();
+        clearInterval(poll);
+        signal.removeEventListener('abort', onAbort);
+        if (err) reject(err instanceof Error ? err : new Error(String(err)));
+        else resolve(r!);
+      };
+      const poke = () => void check().then((r) => finish(r), (err: unknown) => finish(undefined, err));
+      // Woken by commits and cancels on any replica; the slow poll is only a safety net.
+      const off = this.deps.bus.subscribe('queue.changed', (p) => {
+        if (p.tenantId === ctx.tenantId && p.sessionId === sessionId && Array.isArray(p.batchIds) && p.batchIds.includes(batchId)) poke();
+      });
+      const poll = setInterval(poke, this.deps.pollMs);
+      poll.unref();
+      const onAbort = () => finish(undefined, new Error('await abandoned by the caller'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      poke();
+    });
+  }
+}
