@@ -30,6 +30,8 @@ import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
 import { buildProviders } from './providers/registry.js';
 import { BuiltinTools } from './tools/builtin.js';
 import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
+import { ToolAdmin } from './domain/admin/tool-state.js';
+import { ChildSessions } from './domain/admin/children.js';
 import { TurnService } from './domain/turns/runner.js';
 import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
@@ -84,6 +86,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const shutdownHooks = new Set<() => void>();
   const queueStore = new DbQueueStore(db);
   const remoteTools = new RemoteToolHosts();
+  const toolSources = [new BuiltinTools(config.tools), remoteTools];
   const turns = new TurnService({
     sessions,
     store,
@@ -93,7 +96,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     completions,
     bus,
     providers: buildProviders(config.providers),
-    toolSources: [new BuiltinTools(config.tools), remoteTools],
+    toolSources,
     serverPrompt: { slots: [{ slot: 'intro', reset: false, contributions: [{ priority: 0, content: 'You are a helpful assistant. Answer accurately and concisely.' }] }] },
     replicaId,
     feed: appender,
@@ -107,8 +110,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     cancelGraceMs: config.cancelGraceMs,
     onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
   });
-  sessions.runningProbe = (tenantId, sessionId) => turns.isRunning(tenantId, sessionId);
-  const queue = new QueueService({ store: queueStore, sessions: store, feed: appender, bus, pollMs: 2_000 });
+  sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
+  const queue = new QueueService({ store: queueStore, sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000) });
   const workers = new QueueWorkers(queueStore, bus, {
     workers: config.queueWorkers,
     pollMs: config.queue.pollMs,
@@ -129,7 +132,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   server.addService(SessionServiceService, sessionServiceHandlers(env, sessions, observations, config.feed.observerBuffer, (fn) => shutdownHooks.add(fn)));
   server.addService(TurnServiceService, turnServiceHandlers(env, turns, remoteTools, completions));
   server.addService(QueueServiceService, queueServiceHandlers(env, queue, turns));
-  server.addService(AdminServiceService, adminServiceHandlers(env, sessions, queue));
+  server.addService(AdminServiceService, adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), new ChildSessions(sessions), turns));
   server.addService(HealthService, healthHandlers(health));
   addReflection(server);
 

@@ -58,6 +58,8 @@ export interface SessionStore {
   /** Cheap liveness probe for health checks. */
   ping(): Promise<void>;
   getHead(tenantId: string, sessionId: string): Promise<SessionHead | undefined>;
+  /** The head plus whether a live writer lease exists, in one read. */
+  describe(tenantId: string, sessionId: string): Promise<{ head: SessionHead; leased: boolean } | undefined>;
   /** Inserts a new session; returns false if the id is already taken. */
   create(head: SessionHead, initialFrame: AgentFrame): Promise<boolean>;
   /** Loads nodes (insertion order) and frames; `active_path_only` loads only the leaf's ancestry. */

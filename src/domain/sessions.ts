@@ -138,15 +138,17 @@ export class SessionService {
 
   /** Like get, with status `running` while a turn of the session runs on any replica. */
   async describe(ctx: RequestContext, sessionId: string): Promise<SessionHead> {
-    const head = await this.get(ctx, sessionId);
-    return (await this.runningProbe(ctx.tenantId, sessionId)) ? { ...head, status: 'running' } : head;
+    requireId('session_id', sessionId);
+    const found = await this.store.describe(ctx.tenantId, sessionId);
+    if (!found) throw sessionNotFound(sessionId);
+    return found.leased || this.runningHere(ctx.tenantId, sessionId) ? { ...found.head, status: 'running' } : found.head;
   }
 
   /** Set by the composition root: receives a `committed` marker after every commit. */
   feed: FeedSink = { append: () => {} };
 
-  /** Set by the composition root: tells whether a turn holds the session's writer. */
-  runningProbe: (tenantId: string, sessionId: string) => Promise<boolean> = async () => false;
+  /** Set by the composition root: whether a turn of the session is running or waiting in this process. */
+  runningHere: (tenantId: string, sessionId: string) => boolean = () => false;
 
   async list(ctx: RequestContext, filter: SessionListFilter, pageSize: number, pageToken: string): Promise<{ sessions: SessionHead[]; nextPageToken: string }> {
     const size = pageSizeOf(pageSize);
@@ -168,9 +170,17 @@ export class SessionService {
     });
   }
 
-  /** Removes everything of the session; false when there was nothing to delete (retry-safe). */
+  /**
+   * Removes everything of the session, and of its child sessions (recursively): a child has no
+   * meaning without its parent. False when there was nothing to delete (retry-safe).
+   */
   async delete(ctx: RequestContext, sessionId: string): Promise<boolean> {
     requireId('session_id', sessionId);
+    for (;;) {
+      const children = await this.store.list(ctx.tenantId, { parentSessionId: sessionId, metadata: {} }, undefined, 100);
+      if (children.length === 0) break;
+      for (const child of children) await this.delete(ctx, child.sessionId);
+    }
     return this.withWriter(ctx, sessionId, async () => {
       const deleted = await this.store.delete(ctx.tenantId, sessionId);
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
@@ -276,6 +286,8 @@ export class SessionService {
     const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId });
     this.resident.evict(ResidentCache.key(ctx.tenantId, head.sessionId));
     this.feed.append(ctx.tenantId, head.sessionId, revision, { kind: 'committed', revision, turnId: c.turnId });
+    // Changes other than turns are named in the feed, so observers know what to refetch.
+    if (c.kind !== 'turn') this.feed.append(ctx.tenantId, head.sessionId, revision, { kind: 'session_changed', what: c.kind });
     return { ...head, headRevision: revision };
   }
 

@@ -1,42 +1,77 @@
-// lash.v1.AdminService handlers. Messages and branches are implemented; tool state, commands,
-// compaction and child sessions arrive with the admin capability.
+// lash.v1.AdminService handlers: messages, branches, tool state, session commands (through the
+// queue), compaction and child sessions.
 
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { AdminServiceServer, AppendMessagesRequest, AppendMessagesResponse, BranchToNodeRequest, BranchToNodeResponse, RefreshToolCatalogRequest, RefreshToolCatalogResponse, ResetSessionRequest, ResetSessionResponse } from '../../gen/lash/v1/admin_service.js';
+import type {
+  AdminServiceServer, AppendMessagesRequest, AppendMessagesResponse, ApplyToolStateRequest, ApplyToolStateResponse, BranchToNodeRequest, BranchToNodeResponse,
+  ClearToolAvailabilityOverrideRequest, ClearToolAvailabilityOverrideResponse, CloseChildSessionRequest, CloseChildSessionResponse, CompactContextRequest,
+  CompactContextResponse, CreateChildSessionRequest, CreateChildSessionResponse, GetToolStateRequest, GetToolStateResponse, ListChildSessionsRequest,
+  ListChildSessionsResponse, RefreshToolCatalogRequest, RefreshToolCatalogResponse, ResetSessionRequest, ResetSessionResponse, RestoreToolStateRequest,
+  RestoreToolStateResponse, SetToolAvailabilityRequest, SetToolAvailabilityResponse,
+} from '../../gen/lash/v1/admin_service.js';
+import type { ChildSessions } from '../domain/admin/children.js';
+import type { ToolAdmin } from '../domain/admin/tool-state.js';
+import { invalid } from '../domain/errors.js';
 import type { QueueService } from '../domain/queue/service.js';
 import type { SessionService } from '../domain/sessions.js';
+import type { TurnService } from '../domain/turns/runner.js';
 import { unary, type CallEnv } from './call.js';
 import { messageFromPb } from './mappers/common.js';
-import { unimplementedUnary } from './unimplemented.js';
+import { fafFromPb, modeFromPb, residencyFromPb, sessionToPb, specFromPb } from './mappers/session.js';
+import { availabilityMapFromPb, toolEntryToPb } from './mappers/tools.js';
 
 const DOMAIN = 'lash.v1.AdminService';
 
-export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService): AdminServiceServer & UntypedServiceImplementation {
-  const later = (method: string, capability: string) => unimplementedUnary(env, DOMAIN, method, capability);
+export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService, tools: ToolAdmin, children: ChildSessions, turns: TurnService): AdminServiceServer & UntypedServiceImplementation {
+  const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
-    appendMessages: unary<AppendMessagesRequest, AppendMessagesResponse>(env, DOMAIN, 'AppendMessages', async (req, ctx) => {
+    appendMessages: rpc<AppendMessagesRequest, AppendMessagesResponse>('AppendMessages', async (req, ctx) => {
       const messages = req.messages.map((m, i) => messageFromPb(m, `messages[${i}]`));
       return { headRevision: (await sessions.appendMessages(ctx, req.sessionId, messages)).headRevision };
     }),
-    branchToNode: unary<BranchToNodeRequest, BranchToNodeResponse>(env, DOMAIN, 'BranchToNode', async (req, ctx) => ({
+    branchToNode: rpc<BranchToNodeRequest, BranchToNodeResponse>('BranchToNode', async (req, ctx) => ({
       leafNodeId: (await sessions.branchToNode(ctx, req.sessionId, req.nodeId)).leafNodeId ?? '',
     })),
-    getToolState: later('GetToolState', 'tool administration'),
-    setToolAvailability: later('SetToolAvailability', 'tool administration'),
-    clearToolAvailabilityOverride: later('ClearToolAvailabilityOverride', 'tool administration'),
-    applyToolState: later('ApplyToolState', 'tool administration'),
-    restoreToolState: later('RestoreToolState', 'tool administration'),
-    refreshToolCatalog: unary<RefreshToolCatalogRequest, RefreshToolCatalogResponse>(env, DOMAIN, 'RefreshToolCatalog', async (req, ctx) => {
+    getToolState: rpc<GetToolStateRequest, GetToolStateResponse>('GetToolState', async (req, ctx) => {
+      const view = await tools.get(ctx, req.sessionId);
+      return { generation: view.generation, tools: view.tools.map(toolEntryToPb) };
+    }),
+    setToolAvailability: rpc<SetToolAvailabilityRequest, SetToolAvailabilityResponse>('SetToolAvailability', async (req, ctx) => ({
+      generation: await tools.setAvailability(ctx, req.sessionId, availabilityMapFromPb(req.availability, 'availability'), req.expectedGeneration),
+    })),
+    clearToolAvailabilityOverride: rpc<ClearToolAvailabilityOverrideRequest, ClearToolAvailabilityOverrideResponse>('ClearToolAvailabilityOverride', async (req, ctx) => ({
+      generation: await tools.clear(ctx, req.sessionId, req.names),
+    })),
+    applyToolState: rpc<ApplyToolStateRequest, ApplyToolStateResponse>('ApplyToolState', async (req, ctx) => {
+      if (!req.state) throw invalid('STATE_REQUIRED', 'state is required: the tool state to apply (from GetToolState)');
+      return { generation: await tools.apply(ctx, req.sessionId, availabilityMapFromPb(req.state.overrides, 'state.overrides'), req.expectedGeneration) };
+    }),
+    restoreToolState: rpc<RestoreToolStateRequest, RestoreToolStateResponse>('RestoreToolState', async (req, ctx) => {
+      if (!req.state) throw invalid('STATE_REQUIRED', 'state is required: a tool state saved earlier');
+      return tools.restore(ctx, req.sessionId, availabilityMapFromPb(req.state.overrides, 'state.overrides'), req.state.generation);
+    }),
+    refreshToolCatalog: rpc<RefreshToolCatalogRequest, RefreshToolCatalogResponse>('RefreshToolCatalog', async (req, ctx) => {
       const r = await queue.enqueueCommand(ctx, req.sessionId, { kind: 'refresh_tool_catalog', reason: req.reason }, req.idempotencyKey);
       return { receipt: { batchId: r.batch.batchId, sourceKey: r.batch.sourceKey ?? '', deduplicated: r.deduplicated } };
     }),
-    resetSession: unary<ResetSessionRequest, ResetSessionResponse>(env, DOMAIN, 'ResetSession', async (req, ctx) => {
+    resetSession: rpc<ResetSessionRequest, ResetSessionResponse>('ResetSession', async (req, ctx) => {
       const r = await queue.enqueueCommand(ctx, req.sessionId, { kind: 'reset', reason: req.reason }, req.idempotencyKey);
       return { receipt: { batchId: r.batch.batchId, sourceKey: r.batch.sourceKey ?? '', deduplicated: r.deduplicated } };
     }),
-    compactContext: later('CompactContext', 'context compaction'),
-    createChildSession: later('CreateChildSession', 'child session administration'),
-    listChildSessions: later('ListChildSessions', 'child session administration'),
-    closeChildSession: later('CloseChildSession', 'child session administration'),
+    compactContext: rpc<CompactContextRequest, CompactContextResponse>('CompactContext', async (req, ctx) => turns.compact(ctx, req.sessionId, req.instructions)),
+    createChildSession: rpc<CreateChildSessionRequest, CreateChildSessionResponse>('CreateChildSession', async (req, ctx) => ({
+      session: sessionToPb(await children.create(ctx, {
+        parentSessionId: req.sessionId, childSessionId: req.childSessionId, mode: modeFromPb('mode', req.mode), policy: specFromPb(req.spec, 'spec'),
+        residency: residencyFromPb('residency', req.residency), finalAnswerFormat: fafFromPb(req.finalAnswerFormat), source: req.source || undefined, metadata: req.metadata,
+      })),
+    })),
+    listChildSessions: rpc<ListChildSessionsRequest, ListChildSessionsResponse>('ListChildSessions', async (req, ctx) => {
+      const page = await children.list(ctx, req.sessionId, req.pageSize, req.pageToken);
+      return { sessions: page.sessions.map(sessionToPb), nextPageToken: page.nextPageToken };
+    }),
+    closeChildSession: rpc<CloseChildSessionRequest, CloseChildSessionResponse>('CloseChildSession', async (req, ctx) => {
+      await children.close(ctx, req.sessionId, req.childSessionId);
+      return {};
+    }),
   };
 }

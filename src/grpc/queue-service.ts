@@ -31,7 +31,7 @@ export function queueServiceHandlers(env: CallEnv, queue: QueueService, turns: T
       return r.status === 'done' ? { status: AwaitStatus.AWAIT_STATUS_DONE, turnId: r.turnId ?? '' } : { status: r.status === 'cancelled' ? AwaitStatus.AWAIT_STATUS_CANCELLED : AwaitStatus.AWAIT_STATUS_UNKNOWN, turnId: '' };
     }),
     runQueuedTurn(call: ServerWritableStream<RunQueuedTurnRequest, RunQueuedTurnResponse>) {
-      streamTurn(env, call as ServerWritableStream<unknown, RunQueuedTurnResponse>, 'RunQueuedTurn', async ({ onEvent, clientGone, ctx }) => {
+      streamTurn(env, DOMAIN, call as ServerWritableStream<unknown, RunQueuedTurnResponse>, 'RunQueuedTurn', async ({ onEvent, clientGone, ctx }) => {
         const result = await turns.drain(ctx, call.request.sessionId, {
           exactIds: call.request.batchIds.length ? call.request.batchIds : undefined,
           drainId: call.request.drainId || undefined,

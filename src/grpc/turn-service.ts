@@ -38,12 +38,13 @@ export function turnRequestFromPb(r: StartTurnRequest | RunTurnRequest): TurnReq
 /** Streams one turn's activities to a call: events as they happen, the result last. */
 export function streamTurn(
   env: CallEnv,
+  domain: string,
   call: ServerWritableStream<unknown, RunTurnResponse>,
   method: string,
   run: (hooks: { onEvent: (a: TurnActivity['item']) => void; clientGone: AbortSignal; ctx: ReturnType<typeof rpcContext> }) => Promise<TurnActivity['item'] | undefined>,
 ): void {
   const clientGone = callSignal(call);
-  const ctx = rpcContext(env, `${DOMAIN}/${method}`, call.metadata, clientGone);
+  const ctx = rpcContext(env, `${domain}/${method}`, call.metadata, clientGone);
   let sequence = 0n;
   const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }));
   const push = (item: TurnActivity['item']) => out.push({ sequence: ++sequence, item });
@@ -53,7 +54,7 @@ export function streamTurn(
       out.end();
     },
     (err: unknown) => {
-      const { error, correlationId } = toServiceError(err, DOMAIN);
+      const { error, correlationId } = toServiceError(err, domain);
       if (correlationId) ctx.log.error({ err, correlationId }, 'stream failed with an internal error');
       out.fail(error);
     },
@@ -64,7 +65,7 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
   const resultItem = (r: TurnResult): TurnActivity['item'] => ({ $case: 'result', value: resultToPb(r) });
   return {
     runTurn(call: ServerWritableStream<RunTurnRequest, RunTurnResponse>) {
-      streamTurn(env, call as ServerWritableStream<unknown, RunTurnResponse>, 'RunTurn', async ({ onEvent, clientGone, ctx }) => {
+      streamTurn(env, DOMAIN, call as ServerWritableStream<unknown, RunTurnResponse>, 'RunTurn', async ({ onEvent, clientGone, ctx }) => {
         const onDisconnect = decodeEnum('on_disconnect', call.request.onDisconnect, ON_DISCONNECT, 'OnDisconnect');
         const req = turnRequestFromPb(call.request);
         const result = await turns.run(ctx, req, {

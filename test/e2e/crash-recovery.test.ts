@@ -1,11 +1,11 @@
 // kill -9 of the server during a turn: committed turns survive, the interrupted turn is not
 // committed, and the session is usable after a restart. Also: SIGTERM drains gracefully.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { startChildServer } from '../support/child-server.js';
+import { killAllChildServers, startChildServer } from '../support/child-server.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
 
@@ -21,7 +21,10 @@ for (const engine of engines) {
       fake = await startFakeModelServer();
       target = await engine.provision();
     });
+    // A failed or timed-out test must not leave a server holding the data folder.
+    afterEach(() => killAllChildServers());
     afterAll(async () => {
+      killAllChildServers();
       await fake?.close();
       await target?.cleanup();
     });
@@ -64,7 +67,7 @@ for (const engine of engines) {
       } finally {
         await b.kill('SIGKILL');
       }
-    });
+    }, 240_000);
 
     it('SIGTERM drains: a turn that outlives the grace period is cancelled and committed, and the process exits 0', async () => {
       const c = await startChildServer({ ...env(), LASH_SHUTDOWN_GRACE_MS: '500' });
@@ -84,6 +87,6 @@ for (const engine of engines) {
       } finally {
         await d.kill('SIGKILL');
       }
-    });
+    }, 240_000);
   });
 }

@@ -123,12 +123,29 @@ for (const engine of engines) {
       expect(o.messages[1]!.kind?.$case).toBe('snapshot');
       expect(o.messages[1]!.cursor).toBe(o.messages[0]!.cursor);
       o.close();
-      const ahead = Buffer.from(JSON.stringify({ v: 1, s: sessionId, q: '999999', r: '1' })).toString('base64url');
+      const real = JSON.parse(Buffer.from(old, 'base64url').toString()) as Record<string, unknown>;
+      const ahead = Buffer.from(JSON.stringify({ ...real, q: '999999' })).toString('base64url');
       const o2 = observe(s.clients, sessionId, ahead);
       await o2.waitFor((m) => m.length >= 2);
       expect(o2.messages[0]!.kind).toMatchObject({ $case: 'gap', value: { reason: GapReason.GAP_REASON_UNAVAILABLE } });
       expect(o2.messages[1]!.kind?.$case).toBe('snapshot');
       o2.close();
+    });
+
+    it('a cursor from before the session was deleted and re-created is unavailable, not a resume', async () => {
+      const sessionId = await open();
+      await runTurn(s.clients, { sessionId, input: textInput('first life') });
+      await runTurn(s.clients, { sessionId, input: textInput('first life again') });
+      const o1 = observe(s.clients, sessionId);
+      await o1.waitFor((m) => m.length >= 1);
+      o1.close();
+      await s.clients.sessions.deleteSession({ sessionId });
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      const o = observe(s.clients, sessionId, o1.messages[0]!.cursor);
+      await o.waitFor((m) => m.length >= 2);
+      expect(o.messages[0]!.kind).toMatchObject({ $case: 'gap', value: { reason: GapReason.GAP_REASON_UNAVAILABLE } });
+      expect(o.messages[1]!.kind?.$case).toBe('snapshot');
+      o.close();
     });
 
     it('42: an idle stream carries heartbeats with the current cursor', async () => {

@@ -42,13 +42,6 @@ for (const engine of engines) {
       expect(JSON.parse(opened.stdout)).toMatchObject({ session: { sessionId: 'via-reflection', metadata: { k: 'v' } }, created: true });
     });
 
-    it('RPCs of capabilities not built yet answer UNIMPLEMENTED naming the capability', async () => {
-      const r = await rejection(s.clients.admin.compactContext({ sessionId: 'x', instructions: '' }));
-      expect(r.code).toBe(status.UNIMPLEMENTED);
-      expect(r.reason).toBe('CAPABILITY_NOT_IMPLEMENTED');
-      expect(r.message).toContain('compaction');
-    });
-
     it('a restarted server on the same data still has the session', async () => {
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'survivor', metadata: { a: 'b' } }));
       await s.stop();

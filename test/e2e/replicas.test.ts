@@ -7,7 +7,7 @@ import { StopReason } from '../../gen/lash/v1/turn.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { startChildServer, type ChildServer } from '../support/child-server.js';
+import { killAllChildServers, startChildServer, type ChildServer } from '../support/child-server.js';
 import { startRunTurn, textInput, until } from '../support/turns.js';
 import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
 
@@ -26,6 +26,7 @@ describe.skipIf(!pg.enabled)('two server processes on one PostgreSQL', () => {
   });
   afterAll(async () => {
     await a?.kill('SIGTERM');
+    killAllChildServers();
     await b?.close();
     await fake?.close();
   });

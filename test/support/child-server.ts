@@ -14,11 +14,21 @@ export interface ChildServer {
   kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+const live = new Set<import('node:child_process').ChildProcess>();
+
+/** Kills every child server still running (for afterEach/afterAll after a failed test). */
+export function killAllChildServers(): void {
+  for (const c of live) c.kill('SIGKILL');
+  live.clear();
+}
+
 export async function startChildServer(env: Record<string, string>): Promise<ChildServer> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, LASH_LISTEN: '127.0.0.1:0', LASH_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
+  child.on('exit', () => live.delete(child));
   let out = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   const address = await new Promise<string>((resolve, reject) => {
@@ -30,7 +40,7 @@ export async function startChildServer(env: Record<string, string>): Promise<Chi
     child.stdout!.on('data', onData);
     child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
     void exited.then(({ code }) => reject(new Error(`server exited with ${code} before serving:\n${out}`)));
-    setTimeout(() => reject(new Error(`server did not start in time:\n${out}`)), 60_000).unref();
+    setTimeout(() => reject(new Error(`server did not start in time:\n${out}`)), 120_000).unref();
   });
   const clients = connect(address);
   return {

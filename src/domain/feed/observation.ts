@@ -37,11 +37,12 @@ export class FeedObservations {
   async observe(ctx: RequestContext, sessionId: string, rawCursor: string | undefined, send: (m: FeedMessage) => void, fail: (err: unknown) => void): Promise<Observer> {
     requireId('session_id', sessionId);
     const cursor = rawCursor ? decodeCursor(rawCursor, sessionId) : undefined;
-    await this.sessions.get(ctx, sessionId); // NOT_FOUND for unknown sessions
+    const session = await this.sessions.get(ctx, sessionId); // NOT_FOUND for unknown sessions
+    const epoch = session.createdAt.getTime();
     const head = await this.store.head(ctx.tenantId, sessionId);
     let delivered: bigint;
     let revision = 0n;
-    const cursorAt = (seq: bigint) => encodeCursor({ sessionId, seq, revision });
+    const cursorAt = (seq: bigint) => encodeCursor({ sessionId, epoch, seq, revision });
 
     let closed = false;
     let catchingUp = true;
@@ -58,17 +59,18 @@ export class FeedObservations {
         if (r.seq !== delivered + 1n) throw new Error(`feed hole: expected ${delivered + 1n}, got ${r.seq}`);
         delivered = r.seq;
         revision = r.revision;
-        emit({ kind: 'event', cursor: cursorAt(r.seq), record: r });
+        emit({ kind: 'event', cursor: cursorAt(r.seq), record: r, epoch });
       }
     };
 
-    if (cursor && cursor.seq <= head.lastSeq && cursor.seq >= head.trimmedThrough) {
+    // A cursor of an earlier incarnation of this id (deleted, then re-created) is unavailable.
+    if (cursor && cursor.epoch === epoch && cursor.seq <= head.lastSeq && cursor.seq >= head.trimmedThrough) {
       delivered = cursor.seq;
       revision = cursor.revision;
     } else {
       delivered = head.lastSeq;
       if (cursor) {
-        const reason = cursor.seq > head.lastSeq ? 'unavailable' : 'trimmed';
+        const reason = cursor.epoch !== epoch || cursor.seq > head.lastSeq ? 'unavailable' : 'trimmed';
         const latestRevision = (await this.sessions.get(ctx, sessionId)).headRevision;
         revision = latestRevision;
         emit({ kind: 'gap', cursor: cursorAt(delivered), seq: delivered, requestedCursor: rawCursor!, reason, latestRevision });

@@ -33,7 +33,7 @@ export interface FeedHead {
 
 export type FeedMessage =
   | { kind: 'snapshot'; cursor: string; seq: bigint; head: SessionHead; messages: Message[]; truncated: boolean }
-  | { kind: 'event'; cursor: string; record: FeedRecord }
+  | { kind: 'event'; cursor: string; record: FeedRecord; epoch: number }
   | { kind: 'gap'; cursor: string; seq: bigint; requestedCursor: string; reason: 'trimmed' | 'unavailable'; latestRevision: bigint }
   | { kind: 'heartbeat'; cursor: string; seq: bigint };
 

@@ -2,7 +2,7 @@
 // and the explicit drain (RunQueuedTurn) which runs through the turn service as the writer.
 
 import { randomUUID } from 'node:crypto';
-import { invalid, sessionNotFound } from '../errors.js';
+import { DomainError, invalid, sessionNotFound } from '../errors.js';
 import { optionalId, requireId } from '../ids.js';
 import type { EventBus, FeedSink, QueueStore, RequestContext, SessionStore } from '../ports.js';
 import { validateTurnRequest } from '../turns/input.js';
@@ -105,7 +105,7 @@ export class QueueService {
       });
       const poll = setInterval(poke, this.deps.pollMs);
       poll.unref();
-      const onAbort = () => finish(undefined, new Error('await abandoned by the caller'));
+      const onAbort = () => finish(undefined, new DomainError('CANCELLED', 'AWAIT_ABANDONED', `the caller stopped waiting for batch "${batchId}" (deadline or cancel); the batch itself is unaffected`, { session_id: sessionId, batch_id: batchId }));
       signal.addEventListener('abort', onAbort, { once: true });
       poke();
     });

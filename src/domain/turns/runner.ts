@@ -90,10 +90,51 @@ export class TurnService {
     );
   }
 
-  /** True while a turn of the session runs here or holds its writer lease elsewhere. */
-  async isRunning(tenantId: string, sessionId: string): Promise<boolean> {
-    if (this.registry.active(tenantId, sessionId).length > 0) return true;
-    return (await this.deps.leases.holder(tenantId, sessionId)) !== undefined;
+  /**
+   * Compacts the current agent frame: the session's model summarises it, and a new `compaction`
+   * frame seeded with the summary becomes current. Old content stays in the graph.
+   */
+  async compact(ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
+    requireId('session_id', sessionId);
+    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${randomUUID()}`, 'compaction');
+    this.registry.add(turn, 1_000);
+    try {
+      return await this.deps.sessions.withWriter(ctx, sessionId, () =>
+        this.withLease(ctx, turn, async () => {
+          const session = await this.deps.sessions.load(ctx, sessionId);
+          const head = session.head;
+          const messages = frameMessages(activePath(session.graph), currentFrame(session));
+          if (messages.length === 0) return { compacted: false, frameId: head.currentFrameId };
+          this.deps.sessions.requireProvider(sessionId, head.policy.providerId);
+          const provider = this.deps.providers.get(head.policy.providerId)!;
+          const system = ['Summarise the conversation so far for your own later use: keep facts, decisions, names, numbers and open tasks; drop pleasantries. Write the summary only.', instructions].filter(Boolean).join('\n\n');
+          const history = await toModelMessages(messages, (id) => this.deps.blobs.load(id));
+          let summary = '';
+          let usage = zeroUsage();
+          for await (const part of provider.stream({ model: head.policy.model, system, messages: [...history, { role: 'user', parts: [{ type: 'text', text: 'Summarise the conversation above.' }] }], tools: [], signal: turn.controller.signal })) {
+            if (part.type === 'text_delta') summary += part.text;
+            if (part.type === 'finish') usage = part.usage;
+          }
+          if (!summary.trim()) throw new DomainError('UNAVAILABLE', 'COMPACTION_EMPTY', `the model returned no summary for session "${sessionId}"; nothing was changed, retry later`, { session_id: sessionId });
+          const frameId = randomUUID();
+          const seed: Message = { id: randomUUID(), role: 'system', parts: [{ kind: 'text', text: `Summary of the earlier conversation:\n${summary}` }] };
+          const old = currentFrame(session);
+          const committed = await this.deps.sessions.commit(ctx, {
+            expectedRevision: head.headRevision,
+            kind: 'compaction',
+            head: { ...head, currentFrameId: frameId, leafNodeId: seed.id },
+            graph: { kind: 'append', nodes: chain([seed], head.leafNodeId, frameId) },
+            frames: [...(old ? [{ ...old, status: 'superseded' as const }] : []), { frameId, previousFrameId: old?.frameId, status: 'active', reason: 'compaction', createdAt: new Date() }],
+            usage: [{ source: 'compaction', model: head.policy.model.id, usage }],
+          });
+          this.deps.feed.append(ctx.tenantId, sessionId, committed.headRevision, { kind: 'agent_frame_switched', frameId });
+          return { compacted: true, frameId };
+        }),
+      );
+    } finally {
+      turn.settle({});
+    }
   }
 
   close(): void {
@@ -256,9 +297,12 @@ export class TurnService {
         try {
           if (drain) {
             const batches = await this.claim(ctx, req.sessionId, turn, 'idle', drain.exactIds);
-            const inputs = batches.filter((b) => b.items.some((i) => i.payload.kind === 'input'));
-            if (inputs.length === 0) return undefined;
             claims.push(...batches.map((b) => ({ batchId: b.batchId, token: b.claim!.token })));
+            if (!batches.some((b) => b.items.some((i) => i.payload.kind === 'input'))) {
+              // Only a command arrived since the head was applied: give it back for the next start.
+              await this.deps.queue.release(claims.splice(0));
+              return undefined;
+            }
             req = { ...req, input: mergeInputs(batches) };
           }
           await this.deps.markTurnOpen(ctx.tenantId, req.sessionId, turn.turnId);
@@ -305,12 +349,12 @@ export class TurnService {
       if (!batch) return session;
       const claims = [{ batchId: batch.batchId, token: batch.claim!.token }];
       const h = session.head;
-      const commitId = `command:${batch.batchId}`;
       if (command.command.kind === 'reset') {
         const frameId = randomUUID();
-        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'reset', head: { ...h, turnIndex: 0n, leafNodeId: undefined, currentFrameId: frameId, lastPromptUsage: undefined }, graph: { kind: 'replace', nodes: [] }, frames: [{ frameId, status: 'active', reason: 'initial', createdAt: new Date() }], claims, turnId: commitId });
+        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'reset', head: { ...h, turnIndex: 0n, leafNodeId: undefined, currentFrameId: frameId, lastPromptUsage: undefined }, graph: { kind: 'replace', nodes: [] }, frames: [{ frameId, status: 'active', reason: 'initial', createdAt: new Date() }], claims });
+        this.deps.feed.append(ctx.tenantId, sessionId, h.headRevision + 1n, { kind: 'agent_frame_switched', frameId });
       } else {
-        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'refresh_tool_catalog', head: { ...h, toolState: { ...h.toolState, generation: h.toolState.generation + 1n } }, graph: { kind: 'none' }, frames: [], claims, turnId: commitId });
+        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'refresh_tool_catalog', head: { ...h, toolState: { ...h.toolState, generation: h.toolState.generation + 1n } }, graph: { kind: 'none' }, frames: [], claims });
       }
       await this.queueDone(ctx, sessionId, h.headRevision + 1n, claims);
       session = await this.deps.sessions.load(ctx, sessionId);

@@ -1,0 +1,55 @@
+// Child sessions: own rows, a parent link, usage rolled up into the parent's report under the
+// child's source. Created empty; duplicate ids are ALREADY_EXISTS.
+
+import { DomainError, notFound } from '../errors.js';
+import { requireId } from '../ids.js';
+import type { PolicyPatch } from '../policy.js';
+import type { RequestContext } from '../ports.js';
+import type { FinalAnswerFormat, Residency, SessionHead, SessionMode } from '../session.js';
+import type { SessionService } from '../sessions.js';
+
+export interface CreateChild {
+  parentSessionId: string;
+  childSessionId: string;
+  mode?: SessionMode;
+  policy: PolicyPatch;
+  residency?: Residency;
+  finalAnswerFormat?: FinalAnswerFormat;
+  source?: string;
+  metadata?: Record<string, string>;
+}
+
+export class ChildSessions {
+  constructor(private readonly sessions: SessionService) {}
+
+  async create(ctx: RequestContext, req: CreateChild): Promise<SessionHead> {
+    requireId('session_id', req.parentSessionId);
+    requireId('child_session_id', req.childSessionId);
+    await this.sessions.get(ctx, req.parentSessionId);
+    if (req.source !== undefined && req.source !== '') requireId('source', req.source);
+    const existing = await this.sessions.get(ctx, req.childSessionId).catch(() => undefined);
+    if (existing) {
+      throw new DomainError('ALREADY_EXISTS', 'CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
+    }
+    const { head, created } = await this.sessions.open(ctx, {
+      sessionId: req.childSessionId, parentSessionId: req.parentSessionId, openMode: 'resume', mode: req.mode, policy: req.policy,
+      residency: req.residency, finalAnswerFormat: req.finalAnswerFormat, metadata: req.metadata, usageSource: req.source || 'child',
+    });
+    if (!created) throw new DomainError('ALREADY_EXISTS', 'CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
+    return head;
+  }
+
+  list(ctx: RequestContext, parentSessionId: string, pageSize: number, pageToken: string) {
+    requireId('session_id', parentSessionId);
+    return this.sessions.get(ctx, parentSessionId).then(() => this.sessions.list(ctx, { parentSessionId, metadata: {} }, pageSize, pageToken));
+  }
+
+  async close(ctx: RequestContext, parentSessionId: string, childSessionId: string): Promise<void> {
+    requireId('child_session_id', childSessionId);
+    const child = await this.sessions.get(ctx, childSessionId);
+    if (child.parentSessionId !== parentSessionId) {
+      throw notFound('CHILD_NOT_FOUND', `session "${childSessionId}" is not a child of "${parentSessionId}"`, { session_id: parentSessionId, child_session_id: childSessionId });
+    }
+    await this.sessions.close(ctx, childSessionId);
+  }
+}
