@@ -115,7 +115,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const workers = new QueueWorkers(queueStore, bus, {
     workers: config.queueWorkers,
     pollMs: config.queue.pollMs,
-    drain: (ctx, sessionId) => turns.drain(ctx, sessionId),
+    drain: (ctx, sessionId) => turns.drain(ctx, sessionId, { skipIfBusy: true }),
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
   });
   const health = new HealthState(LASH_SERVICES);

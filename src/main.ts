@@ -1,10 +1,16 @@
 // Process entry point: parse config, start the app, stop gracefully on SIGTERM/SIGINT.
 
 import { loadConfig, ConfigError } from './config.js';
-import { startApp } from './app.js';
 import { createLogger } from './logger.js';
 
+// Provider libraries read some variables when they are imported and reject empty strings; we
+// treat empty as unset, so drop those before the app (and the libraries) load.
+for (const name of ['OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GOOGLE_GENERATIVE_AI_API_KEY']) {
+  if (process.env[name] === '') delete process.env[name];
+}
+
 async function main(): Promise<void> {
+  const { startApp } = await import('./app.js');
   let config;
   try {
     config = loadConfig();

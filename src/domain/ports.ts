@@ -131,7 +131,10 @@ export interface QueueStore {
   /** Unclaimed batches (and ones whose claim expired), in enqueue order. */
   listPending(tenantId: string, sessionId: string): Promise<QueueBatch[]>;
   cancel(tenantId: string, sessionId: string, batchId: string): Promise<{ outcome: 'cancelled' | 'not_found' | 'already_claimed' | 'already_done'; batch?: QueueBatch }>;
-  /** Locks the session's pending batches (skipping locked ones), lets `select` choose, claims them. */
+  /**
+   * Locks the session's open batches (skipping locked ones), lets `select` choose among them in
+   * order, and claims them. Call only as the session's writer: claims of other owners are taken over.
+   */
   claim(tenantId: string, sessionId: string, owner: string, ttlMs: number, select: (pending: QueueBatch[]) => QueueBatch[]): Promise<QueueBatch[]>;
   renew(claims: { batchId: string; token: bigint }[], ttlMs: number): Promise<void>;
   /** Gives claims back (the drain ended without a commit). */

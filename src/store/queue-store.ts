@@ -93,7 +93,10 @@ export class DbQueueStore implements QueueStore {
         [tenantId, sessionId], 'all', tx,
       );
       const now = new Date();
-      const pending = (rows as Row[]).map(fromRow).filter((b) => isPending(b, now));
+      // Claims are only taken by the session's writer (it holds the lease), so a live claim of
+      // another owner belongs to a writer that lost its lease (crashed): take it over, keeping
+      // the queue order. Our own claims stay ours.
+      const pending = (rows as Row[]).map(fromRow).filter((b) => isPending(b, now) || (b.state === 'claimed' && b.claim?.owner !== owner));
       const chosen = select(pending);
       if (chosen.length === 0) return [];
       const updated = await conn.execute<Row[]>(

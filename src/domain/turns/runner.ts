@@ -100,8 +100,8 @@ export class TurnService {
     const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${randomUUID()}`, 'compaction');
     this.registry.add(turn, 1_000);
     try {
-      return await this.deps.sessions.withWriter(ctx, sessionId, () =>
-        this.withLease(ctx, turn, async () => {
+      const done = await this.deps.sessions.withWriter(ctx, sessionId, () =>
+        this.withLease(ctx, turn, false, async () => {
           const session = await this.deps.sessions.load(ctx, sessionId);
           const head = session.head;
           const messages = frameMessages(activePath(session.graph), currentFrame(session));
@@ -132,6 +132,7 @@ export class TurnService {
           return { compacted: true, frameId };
         }),
       );
+      return done!; // withLease without skipIfBusy always runs the body
     } finally {
       turn.settle({});
     }
@@ -203,7 +204,9 @@ export class TurnService {
    * batches (or exactly `exactIds`, which must be the head), runs them as one turn and completes
    * the claims in its commit. Resolves undefined when there was nothing to claim.
    */
-  async drain(ctx: RequestContext, sessionId: string, options: RunOptions & { exactIds?: string[]; drainId?: string } = {}): Promise<TurnResult | undefined> {
+  async drain(ctx: RequestContext, sessionId: string, options: RunOptions & { exactIds?: string[]; drainId?: string; skipIfBusy?: boolean } = {}): Promise<TurnResult | undefined> {
+    // Workers move on instead of queueing behind a busy session.
+    if (options.skipIfBusy && this.registry.active(ctx.tenantId, sessionId).length > 0) return undefined;
     requireId('session_id', sessionId);
     optionalId('drain_id', options.drainId);
     options.exactIds?.forEach((id, i) => requireId(`batch_ids[${i}]`, id));
@@ -216,7 +219,7 @@ export class TurnService {
     if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
     const turn = new RunningTurn(ctx.tenantId, sessionId, turnId, hash);
     this.registry.add(turn, 60_000);
-    void this.execute(ctx, { sessionId, turnId, input: { items: [], imageBlobs: {} }, overrides: {} }, turn, { exactIds: options.exactIds }).then(
+    void this.execute(ctx, { sessionId, turnId, input: { items: [], imageBlobs: {} }, overrides: {} }, turn, { exactIds: options.exactIds, skipIfBusy: options.skipIfBusy }).then(
       (result) => turn.settle({ result }),
       (error: unknown) => {
         this.deps.onError?.(error, { sessionId, turnId, drain: true });
@@ -278,10 +281,10 @@ export class TurnService {
     }
   }
 
-  private async execute(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, drain?: { exactIds?: string[] }): Promise<TurnResult | undefined> {
+  private async execute(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, drain?: { exactIds?: string[]; skipIfBusy?: boolean }): Promise<TurnResult | undefined> {
     const { sessions } = this.deps;
     return sessions.withWriter(ctx, req.sessionId, () =>
-      this.withLease(ctx, turn, async () => {
+      this.withLease(ctx, turn, drain?.skipIfBusy ?? false, async () => {
         // Another replica may have committed the same turn id while we waited.
         const stamp = await this.deps.store.findTurn(ctx.tenantId, req.sessionId, turn.turnId);
         if (stamp) return resultFromJson(stamp.result);
@@ -341,12 +344,12 @@ export class TurnService {
   /** Session commands at the head of the queue apply before the next turn or drain, each in its own commit. */
   private async applyHeadCommands(ctx: RequestContext, sessionId: string, turn: RunningTurn, session: LoadedSession): Promise<LoadedSession> {
     for (;;) {
-      const pending = await this.deps.queue.listPending(ctx.tenantId, sessionId);
-      const head = pending.find((b) => b.availableAt <= new Date());
-      const command = head?.items.find((i) => i.payload.kind === 'command')?.payload;
-      if (!head || command?.kind !== 'command') return session;
-      const [batch] = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (p) => (p[0]?.batchId === head.batchId ? [p[0]] : []));
-      if (!batch) return session;
+      const [batch] = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) => {
+        const head = pending.find((b) => b.availableAt <= new Date());
+        return head?.items.some((i) => i.payload.kind === 'command') ? [head] : [];
+      });
+      const command = batch?.items.find((i) => i.payload.kind === 'command')?.payload;
+      if (!batch || command?.kind !== 'command') return session;
       const claims = [{ batchId: batch.batchId, token: batch.claim!.token }];
       const h = session.head;
       if (command.command.kind === 'reset') {
@@ -361,13 +364,14 @@ export class TurnService {
     }
   }
 
-  private async withLease<T>(ctx: RequestContext, turn: RunningTurn, fn: () => Promise<T>): Promise<T> {
+  private async withLease<T>(ctx: RequestContext, turn: RunningTurn, skipIfBusy: boolean, fn: () => Promise<T>): Promise<T | undefined> {
     const { leases, leaseTtlMs, replicaId } = this.deps;
     const owner = `${replicaId}/${turn.turnId}`;
     let token: bigint | undefined;
     for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
       token = await leases.acquire(ctx.tenantId, turn.sessionId, owner, leaseTtlMs);
       if (token !== undefined) break;
+      if (skipIfBusy) return undefined;
       if (turn.controller.signal.aborted) break;
       await sleep(wait, turn.controller.signal);
     }

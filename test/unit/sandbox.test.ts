@@ -1,0 +1,76 @@
+// The QuickJS sandbox: injected functions, globals carried as snapshots, and every limit
+// failing the block (never the process).
+
+import { describe, expect, it } from 'vitest';
+import type { CodeRunRequest } from '../../src/domain/turns/code-runner.js';
+import { QuickJsRunner } from '../../src/sandbox/quickjs.js';
+
+const runner = new QuickJsRunner();
+const limits = { memoryBytes: 16 * 1024 * 1024, timeMs: 1000, outputBytes: 4096, toolCalls: 5 };
+const run = (code: string, extra: Partial<CodeRunRequest> = {}) =>
+  runner.run({ code, globals: {}, history: [], toolNames: [], callTool: async () => ({ output: null, isError: false, callId: 'x' }), limits, signal: new AbortController().signal, ...extra });
+
+describe('QuickJS sandbox', () => {
+  it('prints, submits, and calls tools as async functions', async () => {
+    let n = 0;
+    const r = await run('print("hi", 1+1); const x = await add({a: 2, b: 3}); submit({sum: x.result});', {
+      toolNames: ['add'],
+      callTool: async (name, args) => ({ output: { result: (args.a as number) + (args.b as number) }, isError: false, callId: `c${++n}` }),
+    });
+    expect(r).toMatchObject({ success: true, output: 'hi 2\n', submitted: { value: { sum: 5 } }, toolCallIds: ['c1'] });
+  });
+
+  it('keeps JSON globals assigned to globalThis between blocks and reports what it cannot keep', async () => {
+    const first = await run('globalThis.counter = 41; globalThis.fn = () => 1; var local = 3;');
+    expect(first.globals).toEqual({ counter: 41 });
+    expect(first.dropped).toEqual(['fn']);
+    const second = await run('counter += 1; print(counter);', { globals: first.globals });
+    expect(second.output).toBe('42\n');
+    expect(second.globals).toEqual({ counter: 42 });
+  });
+
+  it('has no host access', async () => {
+    const r = await run('print(typeof process, typeof require, typeof fetch, typeof setTimeout)');
+    expect(r.output).toBe('undefined undefined undefined undefined\n');
+  });
+
+  it('a tool error is a catchable exception; submit_error is reported', async () => {
+    const r = await run('try { await bad({}); } catch (e) { print(e.message); } submit_error("nope");', {
+      toolNames: ['bad'],
+      callTool: async () => ({ output: { error: 'boom' }, isError: true, callId: 'b' }),
+    });
+    expect(r.output).toBe('boom\n');
+    expect(r.submittedError).toEqual({ value: 'nope' });
+  });
+
+  it('an infinite loop fails the block at the time limit', async () => {
+    const r = await run('while (true) {}');
+    expect(r.success).toBe(false);
+    expect(r.error).toContain('time limit');
+  });
+
+  it('unbounded allocation fails the block at the memory limit', async () => {
+    const r = await run(`const a = []; while (true) a.push(new Array(100000).fill(7));`);
+    expect(r.success).toBe(false);
+    expect(r.error).toMatch(/memory|time limit/);
+  });
+
+  it('huge output fails the block at the output limit', async () => {
+    const r = await run('for (let i = 0; i < 100000; i++) print("line " + i);');
+    expect(r.success).toBe(false);
+    expect(r.error).toContain('output limit');
+    expect(Buffer.byteLength(r.output)).toBeLessThanOrEqual(4096);
+  });
+
+  it('a tool-call flood fails at the per-block limit', async () => {
+    const r = await run('for (let i = 0; i < 50; i++) await t({});', { toolNames: ['t'], callTool: async () => ({ output: 1, isError: false, callId: 'c' }) });
+    expect(r.success).toBe(false);
+    expect(r.error).toContain('tool call limit');
+  });
+
+  it('syntax errors are reported as failed blocks', async () => {
+    const r = await run('this is not javascript');
+    expect(r.success).toBe(false);
+    expect(r.error).toContain('SyntaxError');
+  });
+});
