@@ -33,6 +33,7 @@ import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
 import { ChildSessions } from './domain/admin/children.js';
 import { TurnService } from './domain/turns/runner.js';
+import { QuickJsRunner } from './sandbox/quickjs.js';
 import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
 import { FeedObservations } from './domain/feed/observation.js';
@@ -68,7 +69,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const store = new OrmSessionStore(db);
   const sessions = new SessionService(store, {
     policy: { model: { id: config.defaultModel, contextWindowTokens: DEFAULT_CONTEXT_WINDOW }, providerId: config.defaultProvider, autonomous: false },
-    availableModes: ['standard'],
+    availableModes: config.modes,
     availableProviders: config.availableProviders,
   });
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -108,6 +109,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     retry: config.providerRetry,
     leaseTtlMs: config.leaseTtlMs,
     cancelGraceMs: config.cancelGraceMs,
+    maxIterations: config.maxIterations,
+    codeRunner: new QuickJsRunner(),
+    sandboxLimits: config.sandbox,
     onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
   });
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;

@@ -30,6 +30,10 @@ export interface Config {
   providerRetry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
   leaseTtlMs: number;
   cancelGraceMs: number;
+  maxIterations: number;
+  /** Session modes this server offers (LASH_MODES). */
+  modes: ('standard' | 'rlm')[];
+  sandbox: { memoryBytes: number; timeMs: number; outputBytes: number; toolCalls: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number };
   shutdownGraceMs: number;
   healthProbeMs: number;
@@ -92,6 +96,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     leaseTtlMs: intVar(env, 'LASH_LEASE_TTL_MS', 15_000, 1_000, 600_000),
     cancelGraceMs: intVar(env, 'LASH_CANCEL_GRACE_MS', 2_000, 0, 60_000),
+    maxIterations: intVar(env, 'LASH_MAX_ITERATIONS', 50, 1, 10_000),
+    modes: parseModes(env.LASH_MODES ?? 'standard,rlm'),
+    sandbox: {
+      memoryBytes: intVar(env, 'LASH_SANDBOX_MEMORY_MB', 32, 4, 4_096) * 1024 * 1024,
+      timeMs: intVar(env, 'LASH_SANDBOX_TIME_MS', 10_000, 50, 600_000),
+      outputBytes: intVar(env, 'LASH_SANDBOX_OUTPUT_BYTES', 65_536, 256, 16 * 1024 * 1024),
+      toolCalls: intVar(env, 'LASH_SANDBOX_TOOL_CALLS', 50, 1, 10_000),
+    },
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),
       lingerMs: intVar(env, 'LASH_FEED_LINGER_MS', 10, 0, 1_000),
@@ -103,6 +115,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: intVar(env, 'LASH_SHUTDOWN_GRACE_MS', 8_000, 0, 600_000),
     healthProbeMs: intVar(env, 'LASH_HEALTH_PROBE_MS', 5_000, 100, 600_000),
   };
+}
+
+function parseModes(value: string): ('standard' | 'rlm')[] {
+  const modes = value.split(',').map((m) => m.trim()).filter(Boolean);
+  const bad = modes.filter((m) => m !== 'standard' && m !== 'rlm');
+  if (bad.length || modes.length === 0) throw new ConfigError(`LASH_MODES must list standard and/or rlm, comma-separated (got "${value}")`);
+  return modes as ('standard' | 'rlm')[];
 }
 
 function parseListen(value: string): { host: string; port: number } {

@@ -1,6 +1,7 @@
 // The session head: identity, mode, policy and counters of one session, as stored in one row.
 
 import type { AgentFrame, SessionGraph } from './graph.js';
+import type { JsonValue } from './messages.js';
 import type { SessionPolicy } from './policy.js';
 import type { Usage } from './usage.js';
 
@@ -38,6 +39,8 @@ export interface SessionHead {
   status: SessionStatus;
   toolState: ToolStateDoc;
   lastPromptUsage?: Usage;
+  /** rlm sandbox globals of one agent frame (a new frame starts with none). */
+  sandbox?: { frameId: string; globals: Record<string, JsonValue> };
   createdAt: Date;
   updatedAt: Date;
 }

@@ -1,6 +1,7 @@
 // The built-in `echo` model: no credentials, deterministic. It streams the last user text back
 // in a few deltas with usage. `/tool NAME {json}` makes it call that tool first and then report
-// the tool's output, so tools can be tried without a real model.
+// the tool's output, so tools can be tried without a real model. In rlm sessions a fenced code
+// block in the input is echoed (so it runs); other input is submitted as the answer.
 
 import type { ModelMessage, ModelProvider, ModelRequest, ModelStreamPart } from '../domain/turns/model.js';
 import type { Usage } from '../domain/usage.js';
@@ -23,6 +24,13 @@ export class EchoProvider implements ModelProvider {
       return;
     }
     const text = last ? textOf(last) : '';
+    if (request.system.includes('submit(value)')) {
+      // rlm: code in the input runs as written; anything else is submitted as the answer.
+      const answer = /```/.test(text) ? text : '```js\nsubmit(' + JSON.stringify(text.replace(/^Output:\n/, '').trim()) + ');\n```';
+      yield* this.deltas(answer, request.signal);
+      yield { type: 'finish', usage: usage(answer), finishReason: 'stop' };
+      return;
+    }
     const command = TOOL_COMMAND.exec(text.trim());
     if (command) {
       yield { type: 'tool_call', callId: `echo-${Date.now().toString(36)}`, toolName: command[1]!, argsJson: command[2]!.trim() || '{}' };

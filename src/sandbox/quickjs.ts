@@ -146,6 +146,8 @@ export class QuickJsRunner implements CodeRunner {
         promise.dispose();
       }
       if (error && /interrupted/i.test(error)) error = req.signal.aborted ? 'cancelled' : `time limit of ${req.limits.timeMs} ms exceeded`;
+      // QuickJS throws a bare null when an allocation fails at the memory limit.
+      if (error === 'null' || (error && /out of memory/i.test(error))) error = `memory limit of ${Math.round(req.limits.memoryBytes / 1048576)} MB exceeded (out of memory)`;
       if (outputOver && !error) error = `output limit of ${req.limits.outputBytes} bytes exceeded`;
       const snap = vm.evalCode(SNAPSHOT);
       let globals: Record<string, JsonValue> = {};

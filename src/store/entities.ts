@@ -25,6 +25,7 @@ export const SessionRow = defineEntity({
     toolGeneration: p.bigint(),
     toolOverrides: p.json<Record<string, string>>(),
     lastPromptUsage: p.json<Record<string, number>>().nullable(),
+    sandboxState: p.json<Record<string, unknown>>().nullable(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
   },

@@ -179,9 +179,19 @@ class Migration004Queue extends Migration {
   }
 }
 
+class Migration005Sandbox extends Migration {
+  override name = '005_sandbox';
+
+  override up(): void {
+    // rlm globals of the current agent frame, committed with each turn.
+    this.addSql(`alter table sessions add column sandbox_state jsonb null`);
+  }
+}
+
 export const migrationsList = [
   { name: '001_sessions', class: Migration001Sessions },
   { name: '002_turns', class: Migration002Turns },
   { name: '003_feed', class: Migration003Feed },
   { name: '004_queue', class: Migration004Queue },
+  { name: '005_sandbox', class: Migration005Sandbox },
 ];

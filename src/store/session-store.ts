@@ -221,11 +221,11 @@ function headToRow(h: SessionHead): SessionRowData {
     policy: h.policy as unknown as Record<string, unknown>, residency: h.residency, finalAnswerFormat: h.finalAnswerFormat as unknown as Record<string, unknown>,
     metadata: h.metadata, headRevision: h.headRevision, turnIndex: h.turnIndex, leafNodeId: h.leafNodeId ?? null, currentFrameId: h.currentFrameId,
     status: h.status, toolGeneration: h.toolState.generation, toolOverrides: h.toolState.overrides,
-    lastPromptUsage: h.lastPromptUsage ? usageToJson(h.lastPromptUsage) : null, createdAt: h.createdAt, updatedAt: h.updatedAt,
+    lastPromptUsage: h.lastPromptUsage ? usageToJson(h.lastPromptUsage) : null, sandboxState: (h.sandbox ?? null) as Record<string, unknown> | null, createdAt: h.createdAt, updatedAt: h.updatedAt,
   } as SessionRowData;
 }
 
-const HEAD_COLUMNS = 'tenant_id, session_id, mode, parent_session_id, usage_source, policy, residency, final_answer_format, metadata, head_revision, turn_index, leaf_node_id, current_frame_id, status, tool_generation, tool_overrides, last_prompt_usage, created_at, updated_at';
+const HEAD_COLUMNS = 'tenant_id, session_id, mode, parent_session_id, usage_source, policy, residency, final_answer_format, metadata, head_revision, turn_index, leaf_node_id, current_frame_id, status, tool_generation, tool_overrides, last_prompt_usage, sandbox_state, created_at, updated_at';
 
 const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
 
@@ -235,6 +235,7 @@ function headFromRaw(r: Record<string, unknown>): SessionHead {
     policy: json(r.policy), residency: r.residency, finalAnswerFormat: json(r.final_answer_format), metadata: json(r.metadata),
     headRevision: r.head_revision, turnIndex: r.turn_index, leafNodeId: r.leaf_node_id, currentFrameId: r.current_frame_id, status: r.status,
     toolGeneration: r.tool_generation, toolOverrides: json(r.tool_overrides), lastPromptUsage: r.last_prompt_usage === null ? null : json(r.last_prompt_usage),
+    sandboxState: r.sandbox_state === null || r.sandbox_state === undefined ? null : json(r.sandbox_state),
     createdAt: r.created_at, updatedAt: r.updated_at,
   } as unknown as SessionRowData);
 }
@@ -246,7 +247,7 @@ function headFromRow(r: SessionRowData): SessionHead {
     finalAnswerFormat: r.finalAnswerFormat as unknown as SessionHead['finalAnswerFormat'], metadata: r.metadata ?? {},
     headRevision: BigInt(r.headRevision), turnIndex: BigInt(r.turnIndex), leafNodeId: r.leafNodeId ?? undefined, currentFrameId: r.currentFrameId,
     status: r.status as SessionHead['status'], toolState: { generation: BigInt(r.toolGeneration), overrides: r.toolOverrides ?? {} },
-    lastPromptUsage: r.lastPromptUsage ? usageFromJson(r.lastPromptUsage) : undefined, createdAt: new Date(r.createdAt), updatedAt: new Date(r.updatedAt),
+    lastPromptUsage: r.lastPromptUsage ? usageFromJson(r.lastPromptUsage) : undefined, sandbox: (r.sandboxState ?? undefined) as SessionHead['sandbox'], createdAt: new Date(r.createdAt), updatedAt: new Date(r.updatedAt),
   };
 }
 

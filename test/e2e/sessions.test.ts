@@ -16,7 +16,8 @@ for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`sessions over gRPC on ${engine.name}`, () => {
     let s: TestServer;
     beforeAll(async () => {
-      s = await startTestServer(engine);
+      // This server offers only the standard mode (scenario 2).
+      s = await startTestServer(engine, { LASH_MODES: 'standard' });
     });
     afterAll(async () => s?.close());
 

@@ -42,7 +42,7 @@ export interface LoopResult {
   issues: TurnIssue[];
 }
 
-interface IterationOutput {
+export interface IterationOutput {
   text: string;
   reasoning: string;
   toolCalls: ToolCallRequest[];
@@ -50,7 +50,7 @@ interface IterationOutput {
   finishReason: FinishReason;
 }
 
-class Cancelled extends Error {}
+export class Cancelled extends Error {}
 
 export async function runStandardLoop(env: LoopEnv, history: ModelMessage[], userMessage: ModelMessage): Promise<LoopResult> {
   const messages: ModelMessage[] = [...history, userMessage];
@@ -178,7 +178,7 @@ function safeArgs(json: string): Record<string, JsonValue> {
   }
 }
 
-async function callWithRetries(env: LoopEnv, messages: ModelMessage[], iteration: number, partial: { text: string }): Promise<IterationOutput> {
+export async function callWithRetries(env: LoopEnv, messages: ModelMessage[], iteration: number, partial: { text: string }): Promise<IterationOutput> {
   for (let attempt = 1; ; attempt++) {
     let emittedDelta = false;
     try {

@@ -11,13 +11,16 @@ import type { BlobStore, CancelStore, EventBus, FeedSink, LeaseStore, QueueStore
 import { selectClaim } from '../queue/claim-rules.js';
 import type { Claim, QueueBatch } from '../queue/types.js';
 import { renderPrompt, stackPromptLayers, type PromptLayer } from '../prompt.js';
-import { currentFrame, type LoadedSession } from '../session.js';
+import { currentFrame, type LoadedSession, type SessionHead } from '../session.js';
 import type { SessionService } from '../sessions.js';
 import { catalogFor } from '../tools/catalog.js';
 import type { CompletionStore, ToolSource } from '../tools/types.js';
 import { zeroUsage } from '../usage.js';
 import { toModelMessages } from './conversation.js';
 import { runStandardLoop, type LoopResult } from './loop.js';
+import { rlmInstructions, runRlmLoop } from './rlm-loop.js';
+import type { CodeRunner, SandboxLimits } from './code-runner.js';
+import type { JsonValue } from '../messages.js';
 import type { ModelProvider, RetryPolicy } from './model.js';
 import { contentHashOf, normaliseInput, turnIdOf, validateTurnRequest } from './input.js';
 import { RunningTurn, TurnRegistry } from './registry.js';
@@ -49,6 +52,11 @@ export interface TurnDeps {
   leaseTtlMs: number;
   /** How long in-flight tools get after a cancel before the turn commits without them. */
   cancelGraceMs: number;
+  /** Cap on model calls per turn when the session sets no max_turns. */
+  maxIterations: number;
+  /** Sandbox for rlm sessions. */
+  codeRunner: CodeRunner;
+  sandboxLimits: SandboxLimits;
   onError?(err: unknown, context: Record<string, unknown>): void;
 }
 
@@ -410,6 +418,8 @@ export class TurnService {
     };
     const input = normaliseInput(req);
     let loop: LoopResult;
+    let sandbox = head.sandbox;
+    let hadCodeExecution = false;
     if (input.problem) {
       emit({ kind: 'error', message: input.problem });
       loop = { outcome: { type: 'stopped', reason: 'invalid_input', message: input.problem }, rawText: '', newMessages: [], toolCalls: [], usage: zeroUsage(), issues: [{ kind: 'input', terminalReason: 'invalid_input', message: input.problem }] };
@@ -417,19 +427,28 @@ export class TurnService {
       loop = { outcome: { type: 'stopped', reason: 'cancelled', message: 'cancelled before the turn started' }, rawText: '', newMessages: [], toolCalls: [], usage: zeroUsage(), issues: [] };
     } else {
       const tools = catalogFor(this.deps.toolSources, ctx.tenantId, req.sessionId, head.toolState.overrides);
-      const system = renderPrompt(stackPromptLayers([this.deps.serverPrompt, head.policy.prompt, req.overrides.prompt]), (name) => tools.some((t) => t.name === name));
-      const history = await toModelMessages(frameMessages(activePath(session.graph), currentFrame(session)), (id) => this.deps.blobs.load(id));
+      let system = renderPrompt(stackPromptLayers([this.deps.serverPrompt, head.policy.prompt, req.overrides.prompt]), (name) => tools.some((t) => t.name === name));
+      const frameMessagesNow = frameMessages(activePath(session.graph), currentFrame(session));
+      const history = await toModelMessages(frameMessagesNow, (id) => this.deps.blobs.load(id));
       const userMessage = (await toModelMessages([input.message], async (id) => input.blobs.find((b) => b.hash === id)))[0] ?? { role: 'user' as const, parts: [] };
-      loop = await runStandardLoop(
-        { tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools, maxTurns: policy.maxTurns, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions, cancelGraceMs: this.deps.cancelGraceMs, emit, sleep, absorb },
-        history,
-        userMessage,
-      );
+      const loopEnv = { tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools, maxTurns: policy.maxTurns ?? this.deps.maxIterations, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions, cancelGraceMs: this.deps.cancelGraceMs, emit, sleep, absorb };
+      if (head.mode === 'rlm') {
+        const options = req.rlm ?? { requireSubmit: false, proseOrSubmit: false };
+        system = [system, rlmInstructions(tools, head.finalAnswerFormat, options)].filter(Boolean).join('\n\n');
+        const globals = head.sandbox?.frameId === head.currentFrameId ? head.sandbox.globals : {};
+        const historyJson = frameMessagesNow.map((m) => ({ role: m.role, text: m.parts.map((p) => ('text' in p ? p.text : p.kind === 'code' ? p.code : '')).join('') })) as JsonValue;
+        const rlm = await runRlmLoop({ ...loopEnv, system, runner: this.deps.codeRunner, limits: this.deps.sandboxLimits, options, globals, history: historyJson }, history, userMessage);
+        sandbox = { frameId: head.currentFrameId, globals: rlm.globals };
+        hadCodeExecution = rlm.hadCodeExecution;
+        loop = rlm;
+      } else {
+        loop = await runStandardLoop(loopEnv, history, userMessage);
+      }
     }
-    return this.commitTurn(ctx, req, turn, session, policy, input.message, input.blobs, loop, claims);
+    return this.commitTurn(ctx, req, turn, session, policy, input.message, input.blobs, loop, claims, sandbox, hadCodeExecution);
   }
 
-  private async commitTurn(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, policy: SessionPolicy, userMessage: Message, blobs: { hash: string; mimeType: string; data: Uint8Array }[], loop: LoopResult, claims: Claim[]): Promise<TurnResult> {
+  private async commitTurn(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, policy: SessionPolicy, userMessage: Message, blobs: { hash: string; mimeType: string; data: Uint8Array }[], loop: LoopResult, claims: Claim[], sandbox: SessionHead['sandbox'], hadCodeExecution: boolean): Promise<TurnResult> {
     for (let attempt = 1; ; attempt++) {
       // On a revision conflict (an admin change landed meanwhile) the turn's nodes are appended
       // on top of the newer head instead of being lost.
@@ -437,12 +456,12 @@ export class TurnService {
       const nodes = chain([userMessage, ...loop.newMessages], head.leafNodeId, head.currentFrameId);
       const revision = head.headRevision + 1n;
       const turnIndex = head.turnIndex + 1n;
-      const result = buildResult(req.sessionId, turn.turnId, turnIndex, revision, loop);
+      const result = { ...buildResult(req.sessionId, turn.turnId, turnIndex, revision, loop), hadCodeExecution };
       try {
         await this.deps.sessions.commit(ctx, {
           expectedRevision: head.headRevision,
           kind: 'turn',
-          head: { ...head, turnIndex, leafNodeId: nodes.length ? nodes[nodes.length - 1]!.nodeId : head.leafNodeId, lastPromptUsage: loop.lastUsage ?? head.lastPromptUsage },
+          head: { ...head, turnIndex, leafNodeId: nodes.length ? nodes[nodes.length - 1]!.nodeId : head.leafNodeId, lastPromptUsage: loop.lastUsage ?? head.lastPromptUsage, sandbox: sandbox ?? head.sandbox },
           graph: { kind: 'append', nodes },
           frames: [],
           usage: loop.usage.inputTokens + loop.usage.outputTokens > 0n ? [{ source: 'turn', model: policy.model.id, usage: loop.usage }] : [],
