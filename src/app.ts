@@ -33,7 +33,7 @@ import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
 import { ChildSessions } from './domain/admin/children.js';
 import { TurnService } from './domain/turns/runner.js';
-import { QuickJsRunner } from './sandbox/quickjs.js';
+import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
 import { FeedObservations } from './domain/feed/observation.js';
@@ -86,6 +86,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200 });
   const shutdownHooks = new Set<() => void>();
   const queueStore = new DbQueueStore(db);
+  const codeRunner = new ThreadedRunner();
   const remoteTools = new RemoteToolHosts();
   const toolSources = [new BuiltinTools(config.tools), remoteTools];
   const turns = new TurnService({
@@ -110,7 +111,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     leaseTtlMs: config.leaseTtlMs,
     cancelGraceMs: config.cancelGraceMs,
     maxIterations: config.maxIterations,
-    codeRunner: new QuickJsRunner(),
+    codeRunner,
     sandboxLimits: config.sandbox,
     onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
   });
@@ -212,6 +213,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       turns.close();
       await appender.drain();
       offFeed();
+      await codeRunner.close();
       await bus.close();
       await db.close();
       log.info('stopped');

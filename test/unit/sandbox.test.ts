@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CodeRunRequest } from '../../src/domain/turns/code-runner.js';
 import { QuickJsRunner } from '../../src/sandbox/quickjs.js';
+import { ThreadedRunner } from '../../src/sandbox/threaded.js';
 
 const runner = new QuickJsRunner();
 const limits = { memoryBytes: 16 * 1024 * 1024, timeMs: 1000, outputBytes: 4096, toolCalls: 5 };
@@ -50,7 +51,7 @@ describe('QuickJS sandbox', () => {
   });
 
   it('unbounded allocation fails the block at the memory limit', async () => {
-    const r = await run(`const a = []; while (true) a.push(new Array(100000).fill(7));`);
+    const r = await run('const a = []; while (true) a.push({ x: [1, 2, 3] });');
     expect(r.success).toBe(false);
     expect(r.error).toMatch(/memory limit|time limit/);
   });
@@ -72,5 +73,37 @@ describe('QuickJS sandbox', () => {
     const r = await run('this is not javascript');
     expect(r.success).toBe(false);
     expect(r.error).toContain('SyntaxError');
+  });
+});
+
+describe('threaded sandbox', () => {
+  it('runs blocks in a worker thread with tools answered by the parent', async () => {
+    const threaded = new ThreadedRunner();
+    try {
+      const r = await threaded.run({
+        code: 'const x = await add({a: 1, b: 2}); globalThis.kept = x.result; submit(x.result);', globals: {}, history: [], toolNames: ['add'], limits, signal: new AbortController().signal,
+        callTool: async (_n, args) => ({ output: { result: (args.a as number) + (args.b as number) }, isError: false, callId: 't1' }),
+      });
+      expect(r).toMatchObject({ success: true, submitted: { value: 3 }, globals: { kept: 3 }, toolCallIds: ['t1'] });
+    } finally {
+      await threaded.close();
+    }
+  });
+
+  it('a native operation QuickJS cannot interrupt is stopped by the thread limit and never blocks the server', async () => {
+    const threaded = new ThreadedRunner();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 20);
+    try {
+      const r = await threaded.run({ code: 'const a = []; while (true) a.push(new Array(100000).fill(7));', globals: { before: 1 }, history: [], toolNames: [], limits: { ...limits, timeMs: 300 }, signal: new AbortController().signal, callTool: async () => ({ output: null, isError: false, callId: '' }) });
+      expect(r.success).toBe(false);
+      expect(r.error).toMatch(/time limit|memory limit/);
+      expect(r.globals).toEqual({ before: 1 });
+      // The parent's event loop kept running while the block ran.
+      expect(ticks).toBeGreaterThan(3);
+    } finally {
+      clearInterval(ticker);
+      await threaded.close();
+    }
   });
 });
