@@ -3,6 +3,7 @@
 
 import type { BlobStore, CancelStore, EventBus, LeaseStore } from '../domain/ports.js';
 import type { CompletionResolution, CompletionStore } from '../domain/tools/types.js';
+import { waitForCondition } from '../domain/wake.js';
 import type { Database } from './database.js';
 import { BlobRow, CancelRow, CompletionRow, LeaseRow } from './entities.js';
 
@@ -99,27 +100,14 @@ export class OrmCompletionStore implements CompletionStore {
       const row = await this.db.em().findOne(CompletionRow, { tenantId, completionKey: key }, { disableIdentityMap: true });
       return row?.status === 'resolved' ? (row.resolution as CompletionResolution) : undefined;
     };
-    return new Promise<CompletionResolution>((resolve, reject) => {
-      let done = false;
-      const finish = (r: CompletionResolution | undefined, err?: unknown) => {
-        if (done || (!r && !err)) return;
-        done = true;
-        off();
-        clearInterval(timer);
-        signal.removeEventListener('abort', onAbort);
-        if (err) reject(err instanceof Error ? err : new Error(String(err)));
-        else resolve(r!);
-      };
-      const poke = () => void check().then((r) => finish(r), (err: unknown) => finish(undefined, err));
-      const off = this.bus.subscribe('completion', (p) => {
-        if (p.tenantId === tenantId && p.key === key) poke();
-      });
-      const timer = setInterval(poke, this.pollMs);
-      timer.unref();
-      const onAbort = () => finish({ kind: 'cancelled' });
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      poke();
+    return waitForCondition<CompletionResolution>({
+      bus: this.bus,
+      topic: 'completion',
+      relevant: (p) => p.tenantId === tenantId && p.key === key,
+      check,
+      pollMs: this.pollMs,
+      signal,
+      onAbort: () => ({ value: { kind: 'cancelled' } }),
     });
   }
 }

@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageRole } from '../../gen/lash/v1/common.js';
-import { AwaitStatus, EnqueueTurnInputRequest, RunQueuedTurnRequest, type DeepPartial } from '../../gen/lash/v1/queue_service.js';
+import { AwaitStatus, EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
-import type { LashClients } from '../../src/client/promised.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import { OrmSessionStore } from '../../src/store/session-store.js';
 import { engines } from '../support/engines.js';
@@ -17,28 +16,10 @@ import { startFakeModelServer, type FakeModelServer } from '../support/fake-mode
 import { startChildServer, type ChildServer } from '../support/child-server.js';
 import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
 import { rejection } from '../support/server.js';
-import { textInput, until, type StreamedTurn } from '../support/turns.js';
+import { drainQueue, textInput, until } from '../support/turns.js';
 
-type Drained = StreamedTurn & { nothing: boolean };
 
 /** One RunQueuedTurn stream, collected; never rejects (a dead server shows up as `error`). */
-function drain(clients: LashClients, req: DeepPartial<RunQueuedTurnRequest>): Promise<Drained> {
-  const call = clients.queue.raw.runQueuedTurn(RunQueuedTurnRequest.fromPartial(req));
-  const out: Drained = { events: [], activities: [], messages: 0, nothing: false };
-  return new Promise((resolve) => {
-    call.on('data', (m: { activities: StreamedTurn['activities'] }) => {
-      out.messages++;
-      for (const a of m.activities) {
-        out.activities.push(a);
-        if (a.item?.$case === 'event') out.events.push(a.item.value);
-        if (a.item?.$case === 'result') out.result = a.item.value;
-        if (a.item?.$case === 'nothingToDo') out.nothing = true;
-      }
-    });
-    call.on('error', (e: StreamedTurn['error']) => resolve({ ...out, error: e }));
-    call.on('end', () => resolve(out));
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,7 +72,7 @@ for (const engine of engines) {
         // Process A claims the batch and hangs in the model call; then it dies without any cleanup.
         fake.reset();
         fake.script({ steps: [{ hang: true }] });
-        const onA = drain(a.clients, { sessionId, drainId: 'drain-on-a' });
+        const onA = drainQueue(a.clients, { sessionId, drainId: 'drain-on-a' });
         await until(() => fake.requests.length === 1, 30_000);
         expect(JSON.stringify(fake.requests[0]!.body.messages)).toContain(text);
         let tokenA = 0n;
@@ -125,7 +106,7 @@ for (const engine of engines) {
         const deadline = Date.now() + 60_000;
         const onB = (async () => {
           for (;;) {
-            const d = await drain(b!.clients, { sessionId });
+            const d = await drainQueue(b!.clients, { sessionId });
             if (d.error) throw new Error(`RunQueuedTurn on B failed: ${d.error.code} ${d.error.details}`);
             if (!d.nothing) return d;
             nothingToDo++;
@@ -170,7 +151,7 @@ for (const engine of engines) {
         expect(view.turnIndex).toBe(1n);
         expect(view.messages.map((m) => [m.role, textsOf(m)])).toEqual([[MessageRole.MESSAGE_ROLE_USER, text], [MessageRole.MESSAGE_ROLE_ASSISTANT, 'answer from B']]);
         expect((await b.clients.queue.listQueuedWork({ sessionId })).batches).toEqual([]);
-        const again = await drain(b.clients, { sessionId });
+        const again = await drainQueue(b.clients, { sessionId });
         expect(again.nothing).toBe(true);
         expect(fake.requests).toHaveLength(1);
         // A retried enqueue with the same id answers with the record, not a second turn.

@@ -4,31 +4,14 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DeliveryPolicy, QueueBatchState, SlotPolicy } from '../../gen/lash/v1/queue.js';
-import { AwaitStatus, CancelOutcome, EnqueueTurnInputRequest, RunQueuedTurnRequest, type DeepPartial } from '../../gen/lash/v1/queue_service.js';
+import { AwaitStatus, CancelOutcome, EnqueueTurnInputRequest, type DeepPartial } from '../../gen/lash/v1/queue_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { observe, payloadCase } from '../support/observe.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
-import { startRunTurn, textInput, until, type StreamedTurn } from '../support/turns.js';
+import { drainQueue, startRunTurn, textInput, until } from '../support/turns.js';
 
-function drain(s: TestServer, req: DeepPartial<RunQueuedTurnRequest>): Promise<StreamedTurn & { nothing: boolean }> {
-  const call = s.clients.queue.raw.runQueuedTurn(RunQueuedTurnRequest.fromPartial(req));
-  const out: StreamedTurn & { nothing: boolean } = { events: [], activities: [], messages: 0, nothing: false };
-  return new Promise((resolve) => {
-    call.on('data', (m: { activities: StreamedTurn['activities'] }) => {
-      out.messages++;
-      for (const a of m.activities) {
-        out.activities.push(a);
-        if (a.item?.$case === 'event') out.events.push(a.item.value);
-        if (a.item?.$case === 'result') out.result = a.item.value;
-        if (a.item?.$case === 'nothingToDo') out.nothing = true;
-      }
-    });
-    call.on('error', (e: StreamedTurn['error']) => resolve({ ...out, error: e }));
-    call.on('end', () => resolve(out));
-  });
-}
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`queue on ${engine.name}`, () => {
@@ -67,7 +50,7 @@ for (const engine of engines) {
       expect(list.batches[0]!.enqueueSeq).toBeLessThan(list.batches[1]!.enqueueSeq);
       expect(list.batches[0]!.state).toBe(QueueBatchState.QUEUE_BATCH_STATE_PENDING);
       // After it was drained, the id still answers with the record of what happened.
-      const d = await drain(s, { sessionId });
+      const d = await drainQueue(s.clients, { sessionId });
       const after = await enqueue(sessionId, 'retry', { id: 'msg-1' });
       expect(after.deduplicated).toBe(true);
       expect(after.batch).toMatchObject({ state: QueueBatchState.QUEUE_BATCH_STATE_DONE, turnId: d.result?.turnId });
@@ -96,7 +79,7 @@ for (const engine of engines) {
       const waiting = s.clients.queue.awaitQueuedWorkBatch({ sessionId, batchId: b.batch!.batchId });
       const early = await Promise.race([waiting.then(() => 'settled'), new Promise((r) => setTimeout(() => r('still waiting'), 80))]);
       expect(early).toBe('still waiting');
-      const d = await drain(s, { sessionId });
+      const d = await drainQueue(s.clients, { sessionId });
       expect(d.result?.outcome?.$case).toBe('finished');
       const done = await waiting;
       expect(done).toEqual({ status: AwaitStatus.AWAIT_STATUS_DONE, turnId: d.result!.turnId });
@@ -126,13 +109,13 @@ for (const engine of engines) {
       const j1 = await enqueue(sessionId, 'part one', { slotPolicy: SlotPolicy.SLOT_POLICY_JOIN, mergeKey: 'chat' });
       const j2 = await enqueue(sessionId, 'part two', { slotPolicy: SlotPolicy.SLOT_POLICY_JOIN, mergeKey: 'chat' });
       const later = await enqueue(sessionId, 'later', { availableAt: new Date(Date.now() + 3_600_000) });
-      const wrong = await drain(s, { sessionId, batchIds: [j2.batch!.batchId] });
+      const wrong = await drainQueue(s.clients, { sessionId, batchIds: [j2.batch!.batchId] });
       expect(wrong.error?.code).toBe(status.FAILED_PRECONDITION);
-      const d = await drain(s, { sessionId });
+      const d = await drainQueue(s.clients, { sessionId });
       expect(JSON.stringify(fake.requests[0]!.body.messages)).toContain('part one');
       expect(JSON.stringify(fake.requests[0]!.body.messages)).toContain('part two');
       for (const b of [j1, j2]) expect((await s.clients.queue.awaitQueuedWorkBatch({ sessionId, batchId: b.batch!.batchId })).turnId).toBe(d.result!.turnId);
-      const nothing = await drain(s, { sessionId });
+      const nothing = await drainQueue(s.clients, { sessionId });
       expect(nothing.nothing).toBe(true);
       expect((await s.clients.queue.listQueuedWork({ sessionId })).batches.map((b) => b.batchId)).toEqual([later.batch!.batchId]);
     });
@@ -166,7 +149,7 @@ for (const engine of engines) {
       expect((await rejection(s.clients.admin.resetSession({ sessionId, reason: 'x', idempotencyKey: '' }))).reason).toBe('IDEMPOTENCY_KEY_REQUIRED');
       await s.clients.admin.resetSession({ sessionId, reason: 'start over', idempotencyKey: 'r1' });
       await enqueue(sessionId, 'after reset');
-      const d = await drain(s, { sessionId });
+      const d = await drainQueue(s.clients, { sessionId });
       expect(d.result?.outcome?.$case).toBe('finished');
       const view = await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' });
       expect(JSON.stringify(view.messages)).not.toContain('old history');

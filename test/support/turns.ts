@@ -4,6 +4,7 @@ import { Metadata, type ClientReadableStream } from '@grpc/grpc-js';
 import { MessageRole } from '../../gen/lash/v1/common.js';
 import type { TurnActivity, TurnEvent, TurnResult } from '../../gen/lash/v1/turn.js';
 import { RunTurnRequest, type DeepPartial, type RunTurnResponse } from '../../gen/lash/v1/turn_service.js';
+import { RunQueuedTurnRequest } from '../../gen/lash/v1/queue_service.js';
 import type { LashClients } from '../../src/client/promised.js';
 
 export interface StreamedTurn {
@@ -44,6 +45,27 @@ export function startRunTurn(clients: LashClients, req: DeepPartial<RunTurnReque
 }
 
 export const runTurn = (clients: LashClients, req: DeepPartial<RunTurnRequest>) => startRunTurn(clients, req).done;
+
+export type Drained = StreamedTurn & { nothing: boolean };
+
+/** Runs RunQueuedTurn to the end; `nothing` is set when the server had nothing to drain. */
+export function drainQueue(clients: LashClients, req: DeepPartial<RunQueuedTurnRequest>): Promise<Drained> {
+  const call = clients.queue.raw.runQueuedTurn(RunQueuedTurnRequest.fromPartial(req));
+  const out: Drained = { events: [], activities: [], messages: 0, nothing: false };
+  return new Promise((resolve) => {
+    call.on('data', (m: { activities: TurnActivity[] }) => {
+      out.messages++;
+      for (const a of m.activities) {
+        out.activities.push(a);
+        if (a.item?.$case === 'event') out.events.push(a.item.value);
+        if (a.item?.$case === 'result') out.result = a.item.value;
+        if (a.item?.$case === 'nothingToDo') out.nothing = true;
+      }
+    });
+    call.on('error', (e: StreamedTurn['error']) => resolve({ ...out, error: e }));
+    call.on('end', () => resolve(out));
+  });
+}
 
 export const kinds = (t: StreamedTurn) => t.events.map((e) => e.kind?.$case);
 

@@ -6,6 +6,7 @@ import { DomainError, invalid, sessionNotFound } from '../errors.js';
 import { optionalId, requireId } from '../ids.js';
 import type { EventBus, FeedSink, QueueStore, RequestContext, SessionStore } from '../ports.js';
 import { validateTurnRequest } from '../turns/input.js';
+import { waitForCondition } from '../wake.js';
 import type { TurnInput } from '../turns/types.js';
 import type { DeliveryPolicy, QueueBatch, SessionCommand, SlotPolicy } from './types.js';
 
@@ -85,29 +86,15 @@ export class QueueService {
       if (b.state === 'cancelled') return { status: 'cancelled' };
       return undefined;
     };
-    const first = await check();
-    if (first) return first;
-    return new Promise<AwaitResult>((resolve, reject) => {
-      let settled = false;
-      const finish = (r?: AwaitResult, err?: unknown) => {
-        if (settled || (!r && !err)) return;
-        settled = true;
-        off();
-        clearInterval(poll);
-        signal.removeEventListener('abort', onAbort);
-        if (err) reject(err instanceof Error ? err : new Error(String(err)));
-        else resolve(r!);
-      };
-      const poke = () => void check().then((r) => finish(r), (err: unknown) => finish(undefined, err));
-      // Woken by commits and cancels on any replica; the slow poll is only a safety net.
-      const off = this.deps.bus.subscribe('queue.changed', (p) => {
-        if (p.tenantId === ctx.tenantId && p.sessionId === sessionId && Array.isArray(p.batchIds) && p.batchIds.includes(batchId)) poke();
-      });
-      const poll = setInterval(poke, this.deps.pollMs);
-      poll.unref();
-      const onAbort = () => finish(undefined, new DomainError('CANCELLED', 'AWAIT_ABANDONED', `the caller stopped waiting for batch "${batchId}" (deadline or cancel); the batch itself is unaffected`, { session_id: sessionId, batch_id: batchId }));
-      signal.addEventListener('abort', onAbort, { once: true });
-      poke();
+    // Woken by commits and cancels on any replica; the slow poll is only a safety net.
+    return waitForCondition<AwaitResult>({
+      bus: this.deps.bus,
+      topic: 'queue.changed',
+      relevant: (p) => p.tenantId === ctx.tenantId && p.sessionId === sessionId && Array.isArray(p.batchIds) && p.batchIds.includes(batchId),
+      check,
+      pollMs: this.deps.pollMs,
+      signal,
+      onAbort: () => ({ error: new DomainError('CANCELLED', 'AWAIT_ABANDONED', `the caller stopped waiting for batch "${batchId}" (deadline or cancel); the batch itself is unaffected`, { session_id: sessionId, batch_id: batchId }) }),
     });
   }
 }
