@@ -9,14 +9,25 @@ import type { ToParent, ToWorker } from './worker.js';
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
 /** Extra time past the sandbox's own limit before the thread is killed. */
 const KILL_GRACE_MS = 500;
+/** A thread that has not started the block by then (boot under heavy load) is given up. */
+const BOOT_TIMEOUT_MS = 60_000;
 
 export class ThreadedRunner implements CodeRunner {
   private idle: Worker[] = [];
 
-  constructor(private readonly poolSize = 2) {}
+  constructor(private readonly poolSize = 2) {
+    // One warm thread, so the first block does not pay for booting (loading QuickJS).
+    this.idle.push(this.spawn());
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(WORKER_URL, { execArgv: ['--import', 'tsx'] });
+    w.unref();
+    return w;
+  }
 
   private take(): Worker {
-    return this.idle.pop() ?? new Worker(WORKER_URL, { execArgv: ['--import', 'tsx'] });
+    return this.idle.pop() ?? this.spawn();
   }
 
   private give(worker: Worker): void {
@@ -43,6 +54,11 @@ export class ThreadedRunner implements CodeRunner {
       const failed = (error: string): CodeRunResult => ({ output: '', error, success: false, globals: req.globals, dropped: [], toolCallIds: [], durationMs: Math.round(performance.now() - started) });
       const onMessage = (msg: ToParent) => {
         if (msg.type === 'done') return finish(msg.result, true);
+        if (msg.type === 'started') {
+          clearTimeout(killer);
+          killer = setTimeout(() => finish(failed(`time limit of ${req.limits.timeMs} ms exceeded (the block was stopped)`), false), req.limits.timeMs + KILL_GRACE_MS);
+          return;
+        }
         req.callTool(msg.name, msg.args).then(
           (r) => worker.postMessage({ type: 'tool_result', id: msg.id, ...r } satisfies ToWorker),
           (err: unknown) => worker.postMessage({ type: 'tool_result', id: msg.id, output: { error: String((err as Error)?.message ?? err) }, isError: true, callId: '' } satisfies ToWorker),
@@ -50,7 +66,7 @@ export class ThreadedRunner implements CodeRunner {
       };
       const onError = (err: Error) => finish(failed(`sandbox crashed: ${err.message}`), false);
       const onAbort = () => worker.postMessage({ type: 'abort' } satisfies ToWorker);
-      const killer = setTimeout(() => finish(failed(`time limit of ${req.limits.timeMs} ms exceeded (the block was stopped)`), false), req.limits.timeMs + KILL_GRACE_MS);
+      let killer = setTimeout(() => finish(failed('the sandbox thread did not start in time; retry'), false), BOOT_TIMEOUT_MS);
       worker.on('message', onMessage);
       worker.on('error', onError);
       req.signal.addEventListener('abort', onAbort, { once: true });

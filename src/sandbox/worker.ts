@@ -9,6 +9,7 @@ import type { SandboxLimits } from '../domain/turns/code-runner.js';
 import { QuickJsRunner } from './quickjs.js';
 
 export type ToParent =
+  | { type: 'started' }
   | { type: 'tool'; id: number; name: string; args: Record<string, JsonValue> }
   | { type: 'done'; result: import('../domain/turns/code-runner.js').CodeRunResult };
 
@@ -30,6 +31,8 @@ parentPort!.on('message', (msg: ToWorker) => {
     controller.abort();
   } else {
     controller = new AbortController();
+    // The parent's wall-clock limit starts now, not while this thread was still booting.
+    parentPort!.postMessage({ type: 'started' } satisfies ToParent);
     void runner
       .run({
         ...msg,
