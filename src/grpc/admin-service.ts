@@ -9,6 +9,8 @@ import type {
   ListChildSessionsResponse, RefreshToolCatalogRequest, RefreshToolCatalogResponse, ResetSessionRequest, ResetSessionResponse, RestoreToolStateRequest,
   RestoreToolStateResponse, SetToolAvailabilityRequest, SetToolAvailabilityResponse,
 } from '../../gen/lash/v1/admin_service.js';
+import { ChildStart } from '../../gen/lash/v1/admin_service.js';
+import { decodeEnum } from './mappers/enums.js';
 import type { ChildSessions } from '../domain/admin/children.js';
 import type { ToolAdmin } from '../domain/admin/tool-state.js';
 import { invalid } from '../domain/errors.js';
@@ -21,6 +23,15 @@ import { fafFromPb, modeFromPb, residencyFromPb, sessionToPb, specFromPb } from 
 import { availabilityMapFromPb, toolEntryToPb } from './mappers/tools.js';
 
 const DOMAIN = 'lash.v1.AdminService';
+
+const CHILD_START: Record<number, 'empty' | 'parent' | 'snapshot'> = { [ChildStart.CHILD_START_UNSPECIFIED]: 'empty', [ChildStart.CHILD_START_EMPTY]: 'empty', [ChildStart.CHILD_START_PARENT]: 'parent', [ChildStart.CHILD_START_SNAPSHOT]: 'snapshot' };
+
+function childStartFromPb(start: number, document: unknown) {
+  const kind = decodeEnum('start', start, CHILD_START, 'ChildStart');
+  if (kind !== 'snapshot') return { kind };
+  if (!document) throw invalid('SNAPSHOT_REQUIRED', 'start CHILD_START_SNAPSHOT needs `snapshot` (a state from ExportSessionState)');
+  return { kind, document };
+}
 
 export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService, tools: ToolAdmin, children: ChildSessions, turns: TurnService): AdminServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
@@ -63,6 +74,7 @@ export function adminServiceHandlers(env: CallEnv, sessions: SessionService, que
       session: sessionToPb(await children.create(ctx, {
         parentSessionId: req.sessionId, childSessionId: req.childSessionId, mode: modeFromPb('mode', req.mode), policy: specFromPb(req.spec, 'spec'),
         residency: residencyFromPb('residency', req.residency), finalAnswerFormat: fafFromPb(req.finalAnswerFormat), source: req.source || undefined, metadata: req.metadata,
+        start: childStartFromPb(req.start, req.snapshot?.document),
       })),
     })),
     listChildSessions: rpc<ListChildSessionsRequest, ListChildSessionsResponse>('ListChildSessions', async (req, ctx) => {

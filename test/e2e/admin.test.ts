@@ -3,7 +3,7 @@
 
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CreateChildSessionRequest } from '../../gen/lash/v1/admin_service.js';
+import { ChildStart, CreateChildSessionRequest } from '../../gen/lash/v1/admin_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { ToolAvailability } from '../../gen/lash/v1/tool.js';
 import { engines } from '../support/engines.js';
@@ -81,6 +81,22 @@ for (const engine of engines) {
       expect((await rejection(s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: 'no-parent', childSessionId: 'c' })))).code).toBe(status.NOT_FOUND);
       await s.clients.sessions.deleteSession({ sessionId: parent });
       expect((await rejection(s.clients.sessions.getSession({ sessionId: `${parent}-child` }))).code).toBe(status.NOT_FOUND);
+    });
+
+    it('a child can start from the parent\'s read view or from an exported snapshot', async () => {
+      const parent = await open();
+      await s.clients.admin.appendMessages({ sessionId: parent, messages: [{ id: '', role: 1, parts: [{ kind: { $case: 'text', value: { text: 'context from the parent' } } }] }] });
+      const texts = async (sessionId: string) => (await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages.map((m) => JSON.stringify(m.parts));
+      await s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-copy`, start: ChildStart.CHILD_START_PARENT }));
+      expect(await texts(`${parent}-copy`)).toEqual(await texts(parent));
+      const other = await open();
+      await s.clients.admin.appendMessages({ sessionId: other, messages: [{ id: '', role: 1, parts: [{ kind: { $case: 'text', value: { text: 'from a snapshot' } } }] }] });
+      const snapshot = (await s.clients.sessions.exportSessionState({ sessionId: other })).state;
+      await s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-snap`, start: ChildStart.CHILD_START_SNAPSHOT, snapshot: snapshot as never }));
+      expect((await texts(`${parent}-snap`)).join()).toContain('from a snapshot');
+      const missing = await rejection(s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-none`, start: ChildStart.CHILD_START_SNAPSHOT })));
+      expect(missing.reason).toBe('SNAPSHOT_REQUIRED');
+      expect((await rejection(s.clients.sessions.getSession({ sessionId: `${parent}-none` }))).code).toBe(status.NOT_FOUND);
     });
 
     it('46: compaction opens a compaction frame whose read view is the summary; old content stays in the graph; usage under compaction; the feed shows the frame switch', async () => {

@@ -29,6 +29,7 @@ import {
   sessionModeFromJSON,
   sessionModeToJSON,
   SessionSpec,
+  SessionState,
 } from "./session.js";
 import { ToolAvailability, toolAvailabilityFromJSON, toolAvailabilityToJSON, ToolManifest, ToolState } from "./tool.js";
 
@@ -37,6 +38,52 @@ export const protobufPackage = "lash.v1";
 export const protobufFileName = "lash/v1/admin_service.proto";
 
 /** AdminService of the lash.v1 contract: tool state, session commands, graph edits and children. */
+
+/** Where a child session's conversation starts. */
+export enum ChildStart {
+  /** CHILD_START_UNSPECIFIED - Not set: the child starts empty. */
+  CHILD_START_UNSPECIFIED = 0,
+  /** CHILD_START_EMPTY - The child starts with no messages. */
+  CHILD_START_EMPTY = 1,
+  /** CHILD_START_PARENT - The child starts with a copy of the parent's current read view (its agent frame's messages). */
+  CHILD_START_PARENT = 2,
+  /** CHILD_START_SNAPSHOT - The child starts with the messages of `snapshot`. */
+  CHILD_START_SNAPSHOT = 3,
+}
+
+export function childStartFromJSON(object: any): ChildStart {
+  switch (object) {
+    case 0:
+    case "CHILD_START_UNSPECIFIED":
+      return ChildStart.CHILD_START_UNSPECIFIED;
+    case 1:
+    case "CHILD_START_EMPTY":
+      return ChildStart.CHILD_START_EMPTY;
+    case 2:
+    case "CHILD_START_PARENT":
+      return ChildStart.CHILD_START_PARENT;
+    case 3:
+    case "CHILD_START_SNAPSHOT":
+      return ChildStart.CHILD_START_SNAPSHOT;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum ChildStart");
+  }
+}
+
+export function childStartToJSON(object: ChildStart): string {
+  switch (object) {
+    case ChildStart.CHILD_START_UNSPECIFIED:
+      return "CHILD_START_UNSPECIFIED";
+    case ChildStart.CHILD_START_EMPTY:
+      return "CHILD_START_EMPTY";
+    case ChildStart.CHILD_START_PARENT:
+      return "CHILD_START_PARENT";
+    case ChildStart.CHILD_START_SNAPSHOT:
+      return "CHILD_START_SNAPSHOT";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum ChildStart");
+  }
+}
 
 /** Request of GetToolState. */
 export interface GetToolStateRequest {
@@ -243,6 +290,13 @@ export interface CreateChildSessionRequest {
   source: string;
   /** Labels of the child session. */
   metadata: { [key: string]: string };
+  /** Where the child's conversation starts; unset means empty. */
+  start: ChildStart;
+  /**
+   * With CHILD_START_SNAPSHOT: a state exported earlier (of any session); the messages on its
+   * active path seed the child.
+   */
+  snapshot?: SessionState | undefined;
 }
 
 export interface CreateChildSessionRequest_MetadataEntry {
@@ -2394,6 +2448,8 @@ function createBaseCreateChildSessionRequest(): CreateChildSessionRequest {
     finalAnswerFormat: undefined,
     source: "",
     metadata: {},
+    start: 0,
+    snapshot: undefined,
   };
 }
 
@@ -2423,6 +2479,12 @@ export const CreateChildSessionRequest: MessageFns<CreateChildSessionRequest> = 
     globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
       CreateChildSessionRequest_MetadataEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
     });
+    if (message.start !== 0) {
+      writer.uint32(72).int32(message.start);
+    }
+    if (message.snapshot !== undefined) {
+      SessionState.encode(message.snapshot, writer.uint32(82).fork()).join();
+    }
     return writer;
   },
 
@@ -2506,6 +2568,22 @@ export const CreateChildSessionRequest: MessageFns<CreateChildSessionRequest> = 
             }
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.start = reader.int32() as any;
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.snapshot = SessionState.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2553,6 +2631,8 @@ export const CreateChildSessionRequest: MessageFns<CreateChildSessionRequest> = 
           {},
         )
         : {},
+      start: isSet(object.start) ? childStartFromJSON(object.start) : 0,
+      snapshot: isSet(object.snapshot) ? SessionState.fromJSON(object.snapshot) : undefined,
     };
   },
 
@@ -2588,6 +2668,12 @@ export const CreateChildSessionRequest: MessageFns<CreateChildSessionRequest> = 
         });
       }
     }
+    if (message.start !== 0) {
+      obj.start = childStartToJSON(message.start);
+    }
+    if (message.snapshot !== undefined) {
+      obj.snapshot = SessionState.toJSON(message.snapshot);
+    }
     return obj;
   },
 
@@ -2616,6 +2702,10 @@ export const CreateChildSessionRequest: MessageFns<CreateChildSessionRequest> = 
       },
       {},
     );
+    message.start = object.start ?? 0;
+    message.snapshot = (object.snapshot !== undefined && object.snapshot !== null)
+      ? SessionState.fromPartial(object.snapshot)
+      : undefined;
     return message;
   },
 };

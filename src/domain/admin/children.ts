@@ -1,5 +1,6 @@
 // Child sessions: own rows, a parent link, usage rolled up into the parent's report under the
-// child's source. Created empty; duplicate ids are ALREADY_EXISTS.
+// child's source. Started empty, from the parent's read view, or from a snapshot; duplicate ids
+// are ALREADY_EXISTS.
 
 import { DomainError, notFound } from '../errors.js';
 import { requireId } from '../ids.js';
@@ -7,6 +8,10 @@ import type { PolicyPatch } from '../policy.js';
 import type { RequestContext } from '../ports.js';
 import type { FinalAnswerFormat, Residency, SessionHead, SessionMode } from '../session.js';
 import type { SessionService } from '../sessions.js';
+import { activePath, frameMessages } from '../graph.js';
+import type { Message } from '../messages.js';
+import { currentFrame } from '../session.js';
+import { parseState } from '../state.js';
 
 export interface CreateChild {
   parentSessionId: string;
@@ -17,6 +22,8 @@ export interface CreateChild {
   finalAnswerFormat?: FinalAnswerFormat;
   source?: string;
   metadata?: Record<string, string>;
+  /** Seed of the conversation: empty, the parent's read view, or an exported state. */
+  start?: { kind: 'empty' } | { kind: 'parent' } | { kind: 'snapshot'; document: unknown };
 }
 
 export class ChildSessions {
@@ -24,6 +31,8 @@ export class ChildSessions {
 
   async create(ctx: RequestContext, req: CreateChild): Promise<SessionHead> {
     requireId('session_id', req.parentSessionId);
+    // Validate a snapshot before anything is created.
+    if (req.start?.kind === 'snapshot') parseState(req.start.document);
     requireId('child_session_id', req.childSessionId);
     await this.sessions.get(ctx, req.parentSessionId);
     if (req.source !== undefined && req.source !== '') requireId('source', req.source);
@@ -36,7 +45,20 @@ export class ChildSessions {
       residency: req.residency, finalAnswerFormat: req.finalAnswerFormat, metadata: req.metadata, usageSource: req.source || 'child',
     });
     if (!created) throw new DomainError('ALREADY_EXISTS', 'CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
-    return head;
+    const seed = await this.seedMessages(ctx, req);
+    return seed.length ? this.sessions.appendMessages(ctx, req.childSessionId, seed) : head;
+  }
+
+  private async seedMessages(ctx: RequestContext, req: CreateChild): Promise<Message[]> {
+    if (req.start?.kind === 'parent') {
+      const parent = await this.sessions.load(ctx, req.parentSessionId);
+      return frameMessages(activePath(parent.graph), currentFrame(parent));
+    }
+    if (req.start?.kind === 'snapshot') {
+      const state = parseState(req.start.document);
+      return activePath({ nodes: state.nodes, leafNodeId: state.doc.leafNodeId }).flatMap((n) => (n.payload.type === 'message' ? [n.payload.message] : []));
+    }
+    return [];
   }
 
   list(ctx: RequestContext, parentSessionId: string, pageSize: number, pageToken: string) {
