@@ -1,14 +1,22 @@
 // Shared pieces of the benchmarks: a bounded closed-loop load generator (N calls in flight over
 // one channel, fixed call count, time cap) that alternates a reference and a subject, latency
-// percentiles, the raw grpc-js echo reference and a throw-away database per run (temp PGlite
-// folder, or a fresh PostgreSQL database).
+// percentiles, the raw grpc-js echo (unary) and stream (server-streaming) references, a throw-away
+// database per run (temp PGlite folder, or a fresh PostgreSQL database), the machine load, and the
+// run frame (options, cleanup on exit and Ctrl-C, exit codes) of the newer bench scripts.
 
-import { Client, credentials, Metadata, Server, ServerCredentials, type ServiceDefinition, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, Server, type ClientReadableStream, ServerCredentials, type ServiceDefinition, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { ObserveSessionRequest, ObserveSessionResponse, SessionServiceService } from '../gen/lash/v1/session_service.js';
+import { startApp, type App } from '../src/app.js';
+import { connect, type LashClients } from '../src/client/promised.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
 
 export interface LoadOptions {
   /** Measured calls (of each side of a comparison). */
@@ -248,4 +256,350 @@ export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+// --- Raw grpc-js server stream: the reference of the streaming benches ---------------------------
+
+/** A hand-made server-streaming service: no protobuf, no handler logic, backpressure respected. */
+export const STREAM_SERVICE: ServiceDefinition = {
+  Stream: {
+    path: '/bench.Stream/Stream',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+};
+
+export interface RawStreamChannel {
+  /**
+   * One streaming call. An 8-byte request (`count`, `size`) gets `count` messages of `size` bytes;
+   * with no arguments the call gets the server's `replay` buffers. Resolves with the number of
+   * messages received when the stream ends; `onMessage` sees each one as it arrives.
+   */
+  call(count?: number, size?: number, onMessage?: (message: Buffer) => void): Promise<number>;
+  close(): void;
+}
+
+export interface RawStream extends RawStreamChannel {
+  address: string;
+  /** What a call without arguments receives (e.g. recorded lash responses, for fan-out). */
+  replay: Buffer[];
+  /** A client on a connection of its own (the default `call` shares one). */
+  channel(): RawStreamChannel;
+  stop(): Promise<void>;
+}
+
+interface WritableCall {
+  request: Buffer;
+  write(b: Buffer): boolean;
+  end(): void;
+  once(event: 'drain' | 'cancelled', fn: () => void): void;
+  cancelled: boolean;
+}
+
+export async function startRawStream(host = '127.0.0.1'): Promise<RawStream> {
+  const server = new Server();
+  const state = { replay: [] as Buffer[] };
+  const impl: UntypedServiceImplementation = {
+    Stream: (call: WritableCall) => {
+      const messages = call.request.length === 8
+        ? Array.from({ length: call.request.readUInt32BE(0) }, () => Buffer.alloc(call.request.readUInt32BE(4), 0x61))
+        : state.replay;
+      let i = 0;
+      const pump = () => {
+        while (i < messages.length) {
+          if (call.cancelled) return;
+          if (!call.write(messages[i++]!)) {
+            call.once('drain', pump);
+            return;
+          }
+        }
+        call.end();
+      };
+      pump();
+    },
+  };
+  server.addService(STREAM_SERVICE, impl);
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:0`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const address = `${host}:${port}`;
+  const channels: RawStreamChannel[] = [];
+  const channel = (own: boolean): RawStreamChannel => {
+    // A local subchannel pool gives the client a connection of its own.
+    const client = new Client(address, credentials.createInsecure(), own ? { 'grpc.use_local_subchannel_pool': 1 } : {});
+    const c: RawStreamChannel = {
+      call: (count, size, onMessage) =>
+        new Promise<number>((resolve, reject) => {
+          const req = Buffer.alloc(count === undefined ? 0 : 8);
+          if (count !== undefined) {
+            req.writeUInt32BE(count, 0);
+            req.writeUInt32BE(size ?? 0, 4);
+          }
+          let n = 0;
+          const stream = client.makeServerStreamRequest<Buffer, Buffer>(STREAM_SERVICE.Stream!.path, identity, identity, req, new Metadata(), {});
+          stream.on('data', (m: Buffer) => {
+            n++;
+            onMessage?.(m);
+          });
+          stream.on('error', reject);
+          stream.on('end', () => resolve(n));
+        }),
+      close: () => client.close(),
+    };
+    channels.push(c);
+    return c;
+  };
+  const shared = channel(false);
+  return {
+    address,
+    get replay() {
+      return state.replay;
+    },
+    set replay(buffers: Buffer[]) {
+      state.replay = buffers;
+    },
+    call: shared.call,
+    close: shared.close,
+    channel: () => channel(true),
+    async stop() {
+      channels.forEach((c) => c.close());
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    },
+  };
+}
+
+// --- Machine state and the run frame shared by the newer benches --------------------------------
+
+/** What the machine was doing: the load average next to the cores, and this process's CPU share. */
+export interface MachineLoad {
+  cores: number;
+  load1: number;
+  /** CPU seconds this process used ÷ wall seconds, over the measured span (1.0 = one full core). */
+  processCpu?: number;
+}
+
+export function machineLoad(): MachineLoad {
+  return { cores: cpus().length, load1: round(loadavg()[0]!, 2) };
+}
+
+/** Measures this process's CPU share over a span: `const stop = cpuMeter(); …; stop()`. */
+export function cpuMeter(): () => number {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  return () => {
+    const c = process.cpuUsage(c0);
+    return round((c.user + c.system) / 1000 / Math.max(1, performance.now() - t0), 2);
+  };
+}
+
+/** Nearest-rank percentiles of unsorted values. */
+export function percentiles(values: number[]): { n: number; p50: number; p99: number; max: number } {
+  const sorted = Float64Array.from(values).sort();
+  return { n: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.length ? sorted[sorted.length - 1]! : 0 };
+}
+
+/** Resolves when `predicate` holds (polled every `everyMs`), or rejects after `timeoutMs`. */
+export async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string, everyMs = 2): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export interface BenchRun {
+  /** Registered cleanups run in reverse order at the end, on failure and on Ctrl-C. */
+  defer(fn: () => Promise<void> | void): void;
+  /** True after SIGINT/SIGTERM: calls in flight then fail on closed channels. */
+  readonly interrupted: boolean;
+}
+
+/**
+ * The frame of a bench script: parses options (`prepare`, exit 2 on a bad value), runs `body`
+ * (exit 1 on a failure), always cleans up, prints the summary it returns, exits 0. Figures that
+ * miss a target are reported, not failed.
+ */
+export async function runBench<O>(name: string, prepare: () => O, body: (options: O, run: BenchRun) => Promise<string>): Promise<void> {
+  let options: O;
+  try {
+    options = prepare();
+  } catch (err) {
+    process.stderr.write(`bench ${name}: ${(err as Error).message}\n`);
+    return finish(2);
+  }
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    while (cleanups.length > 0) {
+      try {
+        await cleanups.pop()!();
+      } catch (err) {
+        process.stderr.write(`bench ${name}: cleanup failed: ${(err as Error).message}\n`);
+      }
+    }
+  };
+  const run = { interrupted: false, defer: (fn: () => Promise<void> | void) => void cleanups.push(fn) };
+  const onSignal = (signal: NodeJS.Signals) => {
+    run.interrupted = true;
+    process.stderr.write(`bench ${name}: ${signal}, cleaning up\n`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let summary: string;
+  try {
+    summary = await body(options, run);
+  } catch (err) {
+    if (run.interrupted) return;
+    process.stderr.write(`bench ${name}: failed: ${(err as Error).stack ?? String(err)}\n`);
+    await cleanup();
+    return finish(1);
+  }
+  await cleanup();
+  process.stdout.write(`\n${summary}\n`);
+  finish(0);
+}
+
+function finish(code: number): void {
+  process.exitCode = code;
+  // Every handle should be closed by now; do not let a stray one keep the bench alive.
+  setTimeout(() => process.exit(code), 5_000).unref();
+}
+
+/** One line naming the run: bench, engine, machine. */
+export function header(bench: string, engine: string, detail: string, load: MachineLoad): string {
+  const cpu = cpus();
+  return `${bench} bench — engine ${engine}, ${detail}, loopback, node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, load average ${load.load1} at start`;
+}
+
+/**
+ * The real server (`startApp`) on 127.0.0.1:0 against `store`, with only the variables given here
+ * (no provider keys or listen address from the shell), logs at error level to stderr, and clients.
+ */
+export async function startBenchApp(store: BenchStore, env: Record<string, string>, run: BenchRun): Promise<{ app: App; clients: LashClients }> {
+  const config = loadConfig({ LASH_LISTEN: '127.0.0.1:0', LASH_LOG_LEVEL: 'error', LASH_SHUTDOWN_GRACE_MS: '2000', ...store.env, ...env });
+  const app = await startApp(config, createLogger(config.logLevel, process.stderr));
+  run.defer(() => app.stop());
+  const clients = connect(app.address);
+  run.defer(() => clients.close());
+  return { app, clients };
+}
+
+/** Row counts of some tables (names are the bench's own constants, never input). */
+export async function countRows(app: App, tables: readonly string[]): Promise<Record<string, number>> {
+  const sql = `select ${tables.map((t) => `(select count(*) from ${t})::int as ${t}`).join(', ')}`;
+  const [row] = (await app.db.em().getConnection().execute(sql)) as Record<string, number>[];
+  return Object.fromEntries(tables.map((t) => [t, Number(row![t])]));
+}
+
+/**
+ * Event-loop delay of this process over a span (`const stop = loopDelay(); …; stop()`), in ms: how
+ * long ready callbacks waited for the loop. High values mean the process, not the network or the
+ * store, is the bottleneck — everything here (clients, server, fakes) shares one loop.
+ */
+export function loopDelay(): () => { p50: number; p99: number; max: number } {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  return () => {
+    h.disable();
+    return { p50: round(h.percentile(50) / 1e6, 2), p99: round(h.percentile(99) / 1e6, 2), max: round(h.max / 1e6, 2) };
+  };
+}
+
+// --- ObserveSession on raw clients: one decode per response, as the generated client does -----
+
+export interface Observer {
+  /** Sequence of the newest event received (0 before any). */
+  lastSeq: number;
+  events: number;
+  /** performance.now() of the first message and of the newest event. */
+  firstAt: number;
+  /** Cursor of the first message (a snapshot's is the feed position when observing began). */
+  firstCursor: string;
+  lastEventAt: number;
+  /** Every response as received after `record()` (for the raw replay). */
+  recorded?: Buffer[];
+  error?: string;
+  ended: boolean;
+  cancel(): void;
+}
+
+export type OnEvent = (message: ObserveSessionResponse['messages'][number], at: number) => void;
+
+/** Clients on connections of their own (grpc-js otherwise shares one connection per target). */
+export function channels(address: string, count: number): Client[] {
+  return Array.from({ length: count }, () => new Client(address, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
+}
+
+export function observe(client: Client, sessionId: string, cursor: string | undefined, onEvent?: OnEvent): Observer {
+  const call: ClientReadableStream<Buffer> = client.makeServerStreamRequest<ObserveSessionRequest, Buffer>(
+    SessionServiceService.observeSession.path, (r) => Buffer.from(ObserveSessionRequest.encode(r).finish()), identity, { sessionId, cursor }, new Metadata(), {},
+  );
+  const o: Observer = { lastSeq: 0, events: 0, firstAt: 0, firstCursor: '', lastEventAt: 0, ended: false, cancel: () => call.cancel() };
+  call.on('data', (buf: Buffer) => {
+    const at = performance.now();
+    if (o.firstAt === 0) o.firstAt = at;
+    o.recorded?.push(buf);
+    const res = ObserveSessionResponse.decode(buf);
+    if (!o.firstCursor && res.messages[0]) o.firstCursor = res.messages[0].cursor;
+    for (const m of res.messages) {
+      if (m.kind?.$case === 'snapshot' || m.kind?.$case === 'gap') o.lastSeq = Math.max(o.lastSeq, Number(m.sequence));
+      if (m.kind?.$case !== 'event') continue;
+      o.events++;
+      o.lastSeq = Number(m.sequence);
+      o.lastEventAt = at;
+      onEvent?.(m, at);
+    }
+  });
+  call.on('error', (e: { code: number; details: string }) => {
+    if (e.code !== 1 /* CANCELLED: ours */) o.error = `${e.code} ${e.details}`;
+    o.ended = true;
+  });
+  call.on('end', () => (o.ended = true));
+  return o;
+}
+
+// --- SQL statements sent to the store, counted at the driver -------------------------------------
+
+let statements = 0;
+
+type Fn = (this: unknown, ...args: unknown[]) => unknown;
+
+function countCalls(proto: object, name: string, wrap?: (original: Fn) => Fn): void {
+  const target = proto as Record<string, Fn>;
+  const original = target[name]!;
+  target[name] = wrap ? wrap(original) : function (this: unknown, ...args: unknown[]) {
+    statements++;
+    return original.apply(this, args);
+  };
+}
+
+// Installed when this module loads, before any server starts: MikroORM binds PGlite's `query` once
+// when it builds its dialect. On PostgreSQL every statement, BEGIN and COMMIT included, goes
+// through `pg.Client#query`. On PGlite statements go through `PGlite#query`, or, inside a
+// transaction, through the transaction object's `query`; BEGIN and COMMIT count as two.
+countCalls(pg.Client.prototype, 'query');
+countCalls(PGlite.prototype, 'query');
+countCalls(PGlite.prototype, 'exec');
+countCalls(PGlite.prototype, 'transaction', (original) => function (this: unknown, ...args: unknown[]) {
+  statements += 2;
+  const [callback, ...rest] = args as [(tx: { query: Fn }) => unknown, ...unknown[]];
+  return original.call(this, (tx: { query: Fn }) => {
+    const query = tx.query;
+    tx.query = function (this: unknown, ...a: unknown[]) {
+      statements++;
+      return query.apply(tx, a);
+    };
+    return callback(tx);
+  }, ...rest);
+});
+
+/**
+ * Statements this process sends to the store over a span: `const stop = statementCounter(); …;
+ * stop()`. Counts the bench's own queries too, so keep them out of the span.
+ */
+export function statementCounter(): () => number {
+  const start = statements;
+  return () => statements - start;
 }
