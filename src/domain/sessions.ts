@@ -301,7 +301,10 @@ export class SessionService {
       await this.store.setStatus(ctx.tenantId, existing.sessionId, 'idle');
       current = { ...existing, status: 'idle' };
     }
-    // Loading makes the session resident and runs the heal path when needed.
+    // A resident copy at this revision is already healed; otherwise loading makes the session
+    // resident and runs the heal path when needed.
+    const cached = this.resident.get(ResidentCache.key(ctx.tenantId, current.sessionId), current.headRevision);
+    if (cached) return { ...cached.head, status: current.status };
     const loaded = await this.loadUnlocked(ctx, current);
     return loaded.head;
   }
