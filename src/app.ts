@@ -83,7 +83,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const appender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
   const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));
   sessions.feed = appender;
-  const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200 });
+  const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: Math.max(10, Math.min(1_000, Math.floor(config.feed.observerBuffer / 2))) });
   const shutdownHooks = new Set<() => void>();
   const queueStore = new DbQueueStore(db);
   const codeRunner = new ThreadedRunner();

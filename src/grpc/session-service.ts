@@ -94,7 +94,7 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
       };
       call.on('cancelled', () => observer?.close());
       feed
-        .observe(ctx, sessionId, call.request.cursor || undefined, (m) => out.push(feedMessageToPb(m, sessionId)), fail)
+        .observe(ctx, sessionId, call.request.cursor || undefined, (m) => out.push(feedMessageToPb(m, sessionId)), fail, () => out.whenFlushed())
         .then((o) => {
           observer = o;
           if (out.isClosed) o.close();

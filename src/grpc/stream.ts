@@ -11,6 +11,7 @@ export class BatchingWriter<Item, Response> {
   private ending = false;
   private failure: unknown;
   private closed = false;
+  private flushWaiters: (() => void)[] = [];
 
   constructor(
     private readonly call: ServerWritableStream<unknown, Response>,
@@ -18,7 +19,10 @@ export class BatchingWriter<Item, Response> {
     private readonly maxQueued = 50_000,
     private readonly onOverflow?: () => void,
   ) {
-    call.on('cancelled', () => (this.closed = true));
+    call.on('cancelled', () => {
+      this.closed = true;
+      this.releaseWaiters();
+    });
     call.on('drain', () => {
       this.blocked = false;
       this.flush();
@@ -27,6 +31,12 @@ export class BatchingWriter<Item, Response> {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Resolves once everything pushed so far has been handed to the transport (or the stream closed). */
+  whenFlushed(): Promise<void> {
+    if (this.closed || (this.queue.length === 0 && !this.blocked && !this.scheduled)) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
   }
 
   push(item: Item): void {
@@ -62,7 +72,7 @@ export class BatchingWriter<Item, Response> {
   }
 
   private flush(): void {
-    if (this.closed) return;
+    if (this.closed) return this.releaseWaiters();
     if (this.queue.length > 0 && !this.blocked) {
       const items = this.queue;
       this.queue = [];
@@ -73,5 +83,10 @@ export class BatchingWriter<Item, Response> {
       if (this.failure !== undefined) this.call.emit('error', this.failure);
       else this.call.end();
     }
+    if (this.closed || (this.queue.length === 0 && !this.blocked)) this.releaseWaiters();
+  }
+
+  private releaseWaiters(): void {
+    this.flushWaiters.splice(0).forEach((w) => w());
   }
 }

@@ -166,6 +166,20 @@ for (const engine of engines) {
       o.close();
     });
 
+    it('resuming a backlog larger than the observer buffer delivers all of it to a client that keeps reading', async () => {
+      const sessionId = await open();
+      const cursor = await cursorNow(sessionId);
+      fake.script({ steps: Array.from({ length: 1500 }, (_, i) => ({ text: `t${i} ` })) });
+      const t = await runTurn(s.clients, { sessionId, input: textInput('long') });
+      await s.app.feed.appender.flushed('default', sessionId);
+      const o = observe(s.clients, sessionId, cursor);
+      await o.waitFor((m) => m.some((x) => payloadCase(x) === 'committed'), 30_000);
+      expect(o.error).toBeUndefined();
+      expect(o.events().filter((m) => payloadCase(m) === 'turnActivity')).toHaveLength(t.events.length);
+      expect(sequenceProblems(o.messages)).toEqual([]);
+      o.close();
+    });
+
     it('a slow observer is cut off with RESOURCE_EXHAUSTED without slowing the turn', async () => {
       const sessionId = await open();
       const slow = observe(s.clients, sessionId);

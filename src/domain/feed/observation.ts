@@ -15,6 +15,8 @@ export interface ObserveOptions {
   heartbeatMs: number;
   /** Messages of the current frame a snapshot carries (the newest ones). */
   snapshotMessages: number;
+  /** Events read per page when replaying a backlog (below the observer buffer limit). */
+  replayPage: number;
 }
 
 export interface Observer {
@@ -32,9 +34,10 @@ export class FeedObservations {
 
   /**
    * Starts observing; `send` receives messages in order. Validation errors reject before anything
-   * is sent; later failures go to `fail`.
+   * is sent; later failures go to `fail`. `pace` resolves when the client has taken what was sent
+   * (the backlog replay waits for it between pages).
    */
-  async observe(ctx: RequestContext, sessionId: string, rawCursor: string | undefined, send: (m: FeedMessage) => void, fail: (err: unknown) => void): Promise<Observer> {
+  async observe(ctx: RequestContext, sessionId: string, rawCursor: string | undefined, send: (m: FeedMessage) => void, fail: (err: unknown) => void, pace: () => Promise<void> = async () => {}): Promise<Observer> {
     requireId('session_id', sessionId);
     const cursor = rawCursor ? decodeCursor(rawCursor, sessionId) : undefined;
     const session = await this.sessions.get(ctx, sessionId); // NOT_FOUND for unknown sessions
@@ -106,10 +109,12 @@ export class FeedObservations {
     void (async () => {
       try {
         for (;;) {
-          const page = await this.store.read(ctx.tenantId, sessionId, delivered, 1000);
+          const page = await this.store.read(ctx.tenantId, sessionId, delivered, this.options.replayPage);
           if (closed) return;
           emitRecords(page);
-          if (page.length < 1000) break;
+          if (page.length < this.options.replayPage) break;
+          // Replay at the pace the client reads: the observer buffer limit is for live events.
+          await pace();
         }
         catchingUp = false;
         emitRecords(parked.splice(0));
