@@ -28,7 +28,7 @@ for (const engine of engines) {
       expect((await rejection(s.clients.health.check({ service: 'no.such.Service' }))).code).toBe(status.NOT_FOUND);
     });
 
-    it('health turns NOT_SERVING when the store becomes unreachable', async () => {
+    it('health state follows the store probe: NOT_SERVING while it reports the store down, SERVING again after', async () => {
       s.app.health.setStoreReachable(false);
       expect((await s.clients.health.check({ service: '' })).status).toBe(Serving.NOT_SERVING);
       s.app.health.setStoreReachable(true);
