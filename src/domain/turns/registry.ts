@@ -12,6 +12,8 @@ export class RunningTurn {
   readonly listeners = new Set<(e: TurnEvent) => void>();
   readonly registeredAt = new Date();
   cancelRequested = false;
+  /** A fresh UUID the server generated: no earlier commit can carry it, so no stamp lookup. */
+  serverGeneratedId = false;
   settled?: { result?: TurnResult; error?: unknown };
   private resolveDone!: () => void;
   readonly done = new Promise<void>((r) => (this.resolveDone = r));

@@ -222,10 +222,11 @@ export class TurnService {
     const hash = `drain:${(options.exactIds ?? []).join(',')}`;
     const running = this.registry.get(ctx.tenantId, sessionId, turnId);
     if (running && !running.settled) return this.follow(running, options);
-    const stamp = await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId);
+    const stamp = options.drainId ? await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId) : undefined;
     if (stamp) return resultFromJson(stamp.result);
     if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
     const turn = new RunningTurn(ctx.tenantId, sessionId, turnId, hash);
+    turn.serverGeneratedId = !options.drainId;
     this.registry.add(turn, 60_000);
     void this.execute(ctx, { sessionId, turnId, input: { items: [], imageBlobs: {} }, overrides: {} }, turn, { exactIds: options.exactIds, skipIfBusy: options.skipIfBusy }).then(
       (result) => turn.settle({ result }),
@@ -248,7 +249,9 @@ export class TurnService {
       if (running.contentHash !== hash) throw turnIdReused(req.sessionId, turnId);
       if (!running.settled) return { turn: running };
     }
-    const stamp = await this.deps.store.findTurn(ctx.tenantId, req.sessionId, turnId);
+    const clientChosenId = Boolean(req.turnId || req.input.traceTurnId);
+    // Only an id the client chose can have been committed before (a retry after a lost response).
+    const stamp = clientChosenId ? await this.deps.store.findTurn(ctx.tenantId, req.sessionId, turnId) : undefined;
     if (stamp) {
       if (stamp.contentHash !== hash) throw turnIdReused(req.sessionId, turnId);
       return { result: resultFromJson(stamp.result) };
@@ -258,6 +261,7 @@ export class TurnService {
     // Fail before any model call when the provider is not here (config errors are RPC errors).
     this.deps.sessions.requireProvider(req.sessionId, req.overrides.providerId || head.policy.providerId);
     const turn = new RunningTurn(ctx.tenantId, req.sessionId, turnId, hash);
+    turn.serverGeneratedId = !clientChosenId;
     this.registry.add(turn, 60_000);
     void this.execute(ctx, req, turn).then(
       (result) => turn.settle({ result }),
@@ -293,8 +297,8 @@ export class TurnService {
     const { sessions } = this.deps;
     return sessions.withWriter(ctx, req.sessionId, () =>
       this.withLease(ctx, turn, drain?.skipIfBusy ?? false, async () => {
-        // Another replica may have committed the same turn id while we waited.
-        const stamp = await this.deps.store.findTurn(ctx.tenantId, req.sessionId, turn.turnId);
+        // Another replica may have committed the same client-chosen turn id while we waited.
+        const stamp = turn.serverGeneratedId ? undefined : await this.deps.store.findTurn(ctx.tenantId, req.sessionId, turn.turnId);
         if (stamp) return resultFromJson(stamp.result);
         if (await this.deps.cancels.isCancelled(ctx.tenantId, req.sessionId, turn.turnId, turn.registeredAt)) turn.cancel();
         let session = await sessions.load(ctx, req.sessionId);
