@@ -20,6 +20,3 @@ export interface Message {
   role: MessageRole;
   parts: Part[];
 }
-
-export const textOf = (message: Message): string =>
-  message.parts.map((p) => (p.kind === 'text' || p.kind === 'prose' ? p.text : '')).join('');

@@ -8,7 +8,7 @@ import { optionalId, requireId } from './ids.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Message } from './messages.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
-import type { CommitRequest, FeedSink, GraphWrite, RequestContext, SessionListFilter, SessionStore } from './ports.js';
+import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
 import {
   currentFrame,
@@ -436,4 +436,3 @@ function validateMetadata(metadata: Record<string, string> | undefined): void {
   if (bytes > MAX_METADATA_BYTES) throw invalid('METADATA_TOO_LARGE', `metadata is ${bytes} bytes; use at most ${MAX_METADATA_BYTES}`);
 }
 
-export type { GraphWrite };

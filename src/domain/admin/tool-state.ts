@@ -7,7 +7,7 @@ import { requireId } from '../ids.js';
 import type { RequestContext } from '../ports.js';
 import type { SessionHead } from '../session.js';
 import type { SessionService } from '../sessions.js';
-import { AVAILABILITY_ORDER, type Availability, type ToolManifest, type ToolSource } from '../tools/types.js';
+import { type Availability, type ToolManifest, type ToolSource } from '../tools/types.js';
 
 export interface ToolEntry {
   manifest: Pick<ToolManifest, 'name'> & Partial<ToolManifest>;
@@ -83,4 +83,3 @@ export class ToolAdmin {
   }
 }
 
-export const isAvailability = (v: string): v is Availability => (AVAILABILITY_ORDER as string[]).includes(v);

@@ -4,7 +4,6 @@
 import type { JsonValue } from '../messages.js';
 
 export type Availability = 'off' | 'searchable' | 'callable' | 'showcased';
-export const AVAILABILITY_ORDER: Availability[] = ['off', 'searchable', 'callable', 'showcased'];
 export type Scheduling = 'parallel' | 'serial';
 
 export type ToolOutcome =
