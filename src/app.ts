@@ -32,6 +32,8 @@ import { BuiltinTools } from './tools/builtin.js';
 import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
 import { ChildSessions } from './domain/admin/children.js';
+import { SessionWriters } from './domain/session-writers.js';
+import { runChildTool } from './domain/tools/run-child.js';
 import { TurnService } from './domain/turns/runner.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
@@ -67,12 +69,13 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: options.inMemory, log: (m) => log.debug({ component: 'orm' }, m) });
   log.info({ engine: db.engine, ms: Math.round(performance.now() - started) }, 'store ready, migrations applied');
   const store = new OrmSessionStore(db);
+  const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const leases = new OrmLeaseStore(db);
   const sessions = new SessionService(store, {
     policy: { model: { id: config.defaultModel, contextWindowTokens: DEFAULT_CONTEXT_WINDOW }, providerId: config.defaultProvider, autonomous: false },
     availableModes: config.modes,
     availableProviders: config.availableProviders,
-  });
-  const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  }, new SessionWriters(leases, replicaId, config.leaseTtlMs));
   const bus = db.engine === 'postgresql'
     ? new PgBus(config.databaseUrl!, async (payload) => void (await db.em().getConnection().execute('select pg_notify(?, ?)', [BUS_CHANNEL, payload])), log.child({ component: 'bus' }))
     : new MemoryBus();
@@ -88,11 +91,14 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const queueStore = new DbQueueStore(db);
   const codeRunner = new ThreadedRunner();
   const remoteTools = new RemoteToolHosts();
-  const toolSources = [new BuiltinTools(config.tools), remoteTools];
+  const children = new ChildSessions(sessions);
+  // run_child needs the turn service, which needs the tool sources: bound once it exists.
+  const late: { turns?: TurnService } = {};
+  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns! })]), remoteTools];
   const turns = new TurnService({
     sessions,
     store,
-    leases: new OrmLeaseStore(db),
+    leases,
     cancels: new OrmCancelStore(db),
     blobs: new OrmBlobStore(db),
     completions,
@@ -108,13 +114,13 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     openTurn: (tenantId, sessionId) => feedStore.openTurn(tenantId, sessionId),
     markTurnOpen: (tenantId, sessionId, turnId) => feedStore.markTurnOpen(tenantId, sessionId, turnId),
     retry: config.providerRetry,
-    leaseTtlMs: config.leaseTtlMs,
     cancelGraceMs: config.cancelGraceMs,
     maxIterations: config.maxIterations,
     codeRunner,
     sandboxLimits: config.sandbox,
     onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
   });
+  late.turns = turns;
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
   const queue = new QueueService({ store: queueStore, sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000) });
   const workers = new QueueWorkers(queueStore, bus, {
@@ -137,7 +143,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   server.addService(SessionServiceService, sessionServiceHandlers(env, sessions, observations, config.feed.observerBuffer, (fn) => shutdownHooks.add(fn)));
   server.addService(TurnServiceService, turnServiceHandlers(env, turns, remoteTools, completions));
   server.addService(QueueServiceService, queueServiceHandlers(env, queue, turns));
-  server.addService(AdminServiceService, adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), new ChildSessions(sessions), turns));
+  server.addService(AdminServiceService, adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
   server.addService(HealthService, healthHandlers(health));
   addReflection(server);
 

@@ -9,6 +9,8 @@ import type { UsageDelta } from './usage.js';
 
 export interface RequestContext {
   tenantId: string;
+  /** Fires when the caller is gone (cancelled, deadline passed); long waits stop on it. */
+  signal?: AbortSignal;
 }
 
 export type GraphWrite =
@@ -58,7 +60,7 @@ export interface SessionStore {
   /** Cheap liveness probe for health checks. */
   ping(): Promise<void>;
   getHead(tenantId: string, sessionId: string): Promise<SessionHead | undefined>;
-  /** The head plus whether a live writer lease exists, in one read. */
+  /** The head plus whether a turn holds a live writer lease (admin writes do not count), in one read. */
   describe(tenantId: string, sessionId: string): Promise<{ head: SessionHead; leased: boolean } | undefined>;
   /** Inserts a new session; returns false if the id is already taken. */
   create(head: SessionHead, initialFrame: AgentFrame): Promise<boolean>;
@@ -71,7 +73,7 @@ export interface SessionStore {
   list(tenantId: string, filter: SessionListFilter, afterSessionId: string | undefined, limit: number): Promise<SessionHead[]>;
   /** Removes every row of the session; returns false if it did not exist. */
   delete(tenantId: string, sessionId: string): Promise<boolean>;
-  /** Usage summed per (source, model), including usage rolled up from child sessions. */
+  /** Usage summed per (source, model), including usage rolled up from every descendant session under its usage source. */
   usage(tenantId: string, sessionId: string): Promise<UsageDelta[]>;
   /** The commit that stamped this turn id, if any. */
   findTurn(tenantId: string, sessionId: string, turnId: string): Promise<CommitRecord | undefined>;

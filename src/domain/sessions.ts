@@ -5,11 +5,11 @@ import { randomUUID } from 'node:crypto';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from './errors.js';
 import { activePath, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame, type GraphNode } from './graph.js';
 import { optionalId, requireId } from './ids.js';
-import { KeyedMutex } from './keyed-mutex.js';
 import type { Message } from './messages.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
 import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
+import type { SessionWriters } from './session-writers.js';
 import {
   currentFrame,
   defaultFinalAnswerFormat,
@@ -58,20 +58,23 @@ export const MAX_METADATA_ENTRIES = 64;
 export const MAX_METADATA_BYTES = 4096;
 
 export class SessionService {
-  private readonly writers = new KeyedMutex();
   private readonly resident: ResidentCache;
 
   constructor(
     private readonly store: SessionStore,
     private readonly defaults: SessionDefaults,
+    readonly writers: SessionWriters,
     residentCapacity = 1000,
   ) {
     this.resident = new ResidentCache(residentCapacity);
   }
 
-  /** Runs `fn` as the only writer of the session within this process. */
+  /**
+   * Runs an admin mutation as the only writer of the session on every replica: it waits for a
+   * running turn (here or elsewhere) and fails with CANCELLED if the call ends while waiting.
+   */
   withWriter<T>(ctx: RequestContext, sessionId: string, fn: () => Promise<T>): Promise<T> {
-    return this.writers.run(ResidentCache.key(ctx.tenantId, sessionId), fn);
+    return this.writers.run(ctx.tenantId, sessionId, fn, { signal: ctx.signal, onAbort: 'throw' });
   }
 
   async open(ctx: RequestContext, req: OpenRequest): Promise<{ head: SessionHead; created: boolean }> {
@@ -99,6 +102,7 @@ export class SessionService {
       if (req.openMode === 'resume' && existing) {
         return { head: await this.resume(ctx, existing, req), created: false };
       }
+      if (existing && parentSessionId && existing.parentSessionId !== parentSessionId) await this.refuseParentCycle(ctx, sessionId, parentSessionId);
       const base = imported ? this.headFromState(ctx, imported.doc, existing) : this.emptyHead(ctx, sessionId, existing, req.mode, parentSessionId);
       const head = this.applyOpenFields(base, req, parentSessionId);
       const frame = imported ? undefined : this.initialFrame(head.currentFrameId);
@@ -127,6 +131,14 @@ export class SessionService {
       });
       return { head: next, created };
     });
+  }
+
+  /** A session cannot become a descendant of itself (deletes and usage roll-ups walk the tree). */
+  private async refuseParentCycle(ctx: RequestContext, sessionId: string, parentSessionId: string): Promise<void> {
+    for (let id: string | undefined = parentSessionId, depth = 0; id && depth < 1000; depth++) {
+      if (id === sessionId) throw precondition('PARENT_CYCLE', `session "${parentSessionId}" descends from "${sessionId}"; choose a parent outside its subtree`, { session_id: sessionId, parent_session_id: parentSessionId });
+      id = (await this.store.getHead(ctx.tenantId, id))?.parentSessionId;
+    }
   }
 
   async get(ctx: RequestContext, sessionId: string): Promise<SessionHead> {
@@ -200,7 +212,7 @@ export class SessionService {
     const cached = this.resident.get(key, head.headRevision);
     if (cached) return cached;
     const loaded = await this.loadFromStore(ctx, head);
-    if (loaded.healed) return this.withWriter(ctx, sessionId, () => this.persistHeal(ctx, loaded));
+    if (loaded.healed) return this.healOrKeep(ctx, loaded);
     this.resident.put(key, loaded);
     return loaded;
   }
@@ -314,6 +326,20 @@ export class SessionService {
     if (loaded.healed) return this.persistHeal(ctx, loaded);
     this.resident.put(ResidentCache.key(ctx.tenantId, head.sessionId), loaded);
     return loaded;
+  }
+
+  /**
+   * Readers may hold no writer (and writers may not take theirs twice), so a heal found by `load`
+   * relies on the revision check alone: if another writer moved the head meanwhile, the healed
+   * copy is returned unpersisted and the next load looks again.
+   */
+  private async healOrKeep(ctx: RequestContext, loaded: LoadedSession): Promise<LoadedSession> {
+    try {
+      return await this.persistHeal(ctx, loaded);
+    } catch (err) {
+      if (err instanceof DomainError && err.reason === 'REVISION_CONFLICT') return loaded;
+      throw err;
+    }
   }
 
   /** Persists a healed load at once (a full replacement) so every replica sees the same leaf. */

@@ -2,6 +2,7 @@
 // ledger. A commit is one transaction guarded by a compare-and-set on the head revision.
 
 import type { InferEntity } from '@mikro-orm/core';
+import { ADMIN_WRITER_KEY } from '../domain/session-writers.js';
 import type { AgentFrame, GraphNode } from '../domain/graph.js';
 import type { CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../domain/ports.js';
 import type { Residency, SessionHead } from '../domain/session.js';
@@ -31,9 +32,10 @@ export class OrmSessionStore implements SessionStore {
 
   async describe(tenantId: string, sessionId: string): Promise<{ head: SessionHead; leased: boolean } | undefined> {
     const rows = await this.db.em().getConnection().execute<Record<string, unknown>[]>(
-      `select ${HEAD_COLUMNS}, exists (select 1 from session_leases l where l.tenant_id = s.tenant_id and l.session_id = s.session_id and l.expires_at >= now()) as leased
+      `select ${HEAD_COLUMNS}, exists (select 1 from session_leases l where l.tenant_id = s.tenant_id and l.session_id = s.session_id and l.expires_at >= now() and l.owner not like ?) as leased
          from sessions s where s.tenant_id = ? and s.session_id = ?`,
-      [tenantId, sessionId],
+      // A lease held by an admin write is not a running turn.
+      [`%/${ADMIN_WRITER_KEY}`, tenantId, sessionId],
     );
     const row = (rows as Record<string, unknown>[])[0];
     return row ? { head: headFromRaw(row), leased: row.leased === true } : undefined;
@@ -169,18 +171,27 @@ export class OrmSessionStore implements SessionStore {
   }
 
   async usage(tenantId: string, sessionId: string): Promise<UsageDelta[]> {
-    // Own usage by source, plus each direct child's usage under the child's usage source.
+    // Own usage by source, plus the usage of every descendant (children, their children…) under
+    // that session's usage source. `union` (not `union all`) keeps the walk finite on any cycle.
     const rows = await this.db.em().getConnection().execute<Record<string, unknown>[]>(
-      `select source, model, sum(input_tokens) as i, sum(output_tokens) as o, sum(cached_input_tokens) as c, sum(reasoning_tokens) as r
+      `with recursive descendants (session_id, source) as (
+           select s.session_id, coalesce(s.usage_source, 'child') from sessions s
+            where s.tenant_id = ? and s.parent_session_id = ?
+           union
+           select s.session_id, coalesce(s.usage_source, 'child') from sessions s
+             join descendants d on s.parent_session_id = d.session_id
+            where s.tenant_id = ?
+         )
+       select source, model, sum(input_tokens) as i, sum(output_tokens) as o, sum(cached_input_tokens) as c, sum(reasoning_tokens) as r
          from (
            select u.source, u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens
              from usage_entries u where u.tenant_id = ? and u.session_id = ?
            union all
-           select coalesce(s.usage_source, 'child'), u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens
-             from sessions s join usage_entries u on u.tenant_id = s.tenant_id and u.session_id = s.session_id
-            where s.tenant_id = ? and s.parent_session_id = ?
+           select d.source, u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens
+             from descendants d join usage_entries u on u.tenant_id = ? and u.session_id = d.session_id
+            where d.session_id <> ?
          ) all_usage group by source, model`,
-      [tenantId, sessionId, tenantId, sessionId],
+      [tenantId, sessionId, tenantId, tenantId, sessionId, tenantId, sessionId],
     );
     return (rows as Record<string, unknown>[]).map((r) => ({
       source: String(r.source),

@@ -1,4 +1,5 @@
-// Built-in example tools: harmless, deterministic, and off unless LASH_TOOLS names them.
+// Built-in tools: harmless deterministic examples plus runtime tools such as run_child; each is
+// off unless LASH_TOOLS names it.
 
 import type { JsonValue } from '../domain/messages.js';
 import type { ToolDefinition, ToolManifest, ToolOutcome, ToolSource } from '../domain/tools/types.js';
@@ -61,10 +62,12 @@ export const BUILTIN_TOOLS: ToolDefinition[] = [
 export class BuiltinTools implements ToolSource {
   private readonly enabled: ToolDefinition[];
 
-  constructor(names: string[]) {
-    const unknown = names.filter((n) => !BUILTIN_TOOLS.some((t) => t.name === n));
-    if (unknown.length) throw new Error(`LASH_TOOLS names unknown built-in tools: ${unknown.join(', ')}; known: ${BUILTIN_TOOLS.map((t) => t.name).join(', ')}`);
-    this.enabled = BUILTIN_TOOLS.filter((t) => names.includes(t.name));
+  /** `runtime` adds tools built by the composition root (they need services), e.g. run_child. */
+  constructor(names: string[], runtime: ToolDefinition[] = []) {
+    const known = [...BUILTIN_TOOLS, ...runtime];
+    const unknown = names.filter((n) => !known.some((t) => t.name === n));
+    if (unknown.length) throw new Error(`LASH_TOOLS names unknown built-in tools: ${unknown.join(', ')}; known: ${known.map((t) => t.name).join(', ')}`);
+    this.enabled = known.filter((t) => names.includes(t.name));
   }
 
   toolsFor(): ToolDefinition[] {

@@ -1,12 +1,15 @@
-// Two server processes on one PostgreSQL: one writer per session across replicas, cancel that
-// reaches the replica running the turn (scenario 21), running status seen from the other one.
+// Two server processes on one PostgreSQL: one writer per session across replicas (turns and
+// admin writes), cancel that reaches the replica running the turn (scenario 21), running status
+// seen from the other one.
 
+import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { StopReason } from '../../gen/lash/v1/turn.js';
+import { ToolAvailability } from '../../gen/lash/v1/tool.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { killAllChildServers, startChildServer, type ChildServer } from '../support/child-server.js';
 import { startRunTurn, textInput, until } from '../support/turns.js';
 import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
@@ -17,7 +20,7 @@ describe.skipIf(!pg.enabled)('two server processes on one PostgreSQL', () => {
   let a: ChildServer;
   let b: TestServer;
   let fake: FakeModelServer;
-  const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model' });
+  const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'calculate' });
   beforeAll(async () => {
     fake = await startFakeModelServer();
     // Replica B runs in this process, replica A is a separate server process on the same database.
@@ -79,5 +82,34 @@ describe.skipIf(!pg.enabled)('two server processes on one PostgreSQL', () => {
     const messages = fake.requests[1]!.body.messages as { role: string; content: unknown }[];
     expect(JSON.stringify(messages)).toContain('first done');
     expect(fake.requests[1]!.receivedAt).toBeGreaterThan(fake.requests[0]!.receivedAt);
+  });
+
+  it('an admin write on B waits for the turn running on A, then lands on top of its commit', async () => {
+    await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'admin-across' }));
+    fake.script({ steps: [{ text: 'slow ' }, { delayMs: 400 }, { text: 'turn' }] });
+    const running = startRunTurn(a.clients, { sessionId: 'admin-across', input: textInput('go') });
+    await until(() => fake.requests.length === 1);
+    const write = b.clients.admin.setToolAvailability({ sessionId: 'admin-across', availability: { calculate: ToolAvailability.TOOL_AVAILABILITY_OFF } });
+    // While the write waits for the writer, the session still reads as running (a turn holds it).
+    expect((await b.clients.sessions.getSession({ sessionId: 'admin-across' })).session?.status).toBe(2 /* RUNNING */);
+    const t = await running.done;
+    expect((await write).generation).toBe(1n);
+    const head = (await b.clients.sessions.getSession({ sessionId: 'admin-across' })).session!;
+    expect(head.headRevision).toBe(t.result!.headRevision + 1n);
+    expect(head.status).not.toBe(2 /* RUNNING */);
+  });
+
+  it('an admin write on B whose caller gives up while A\'s turn runs changes nothing', async () => {
+    await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'admin-gives-up' }));
+    fake.script({ steps: [{ text: 'slow ' }, { delayMs: 600 }, { text: 'turn' }] });
+    const running = startRunTurn(a.clients, { sessionId: 'admin-gives-up', input: textInput('go') });
+    await until(() => fake.requests.length === 1);
+    const late = await rejection(b.clients.admin.setToolAvailability({ sessionId: 'admin-gives-up', availability: { calculate: ToolAvailability.TOOL_AVAILABILITY_OFF } }, { deadlineMs: 150 }));
+    expect(late.code).toBe(status.DEADLINE_EXCEEDED);
+    const t = await running.done;
+    // The next write on B queues behind anything B still had pending for the session: had the
+    // abandoned write landed after all, this one would be generation 2.
+    expect((await b.clients.admin.setToolAvailability({ sessionId: 'admin-gives-up', availability: { calculate: ToolAvailability.TOOL_AVAILABILITY_SHOWCASED } })).generation).toBe(1n);
+    expect((await b.clients.sessions.getSession({ sessionId: 'admin-gives-up' })).session?.headRevision).toBe(t.result!.headRevision + 1n);
   });
 });

@@ -5,7 +5,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { JsonValue } from '../messages.js';
 import type { TurnEventKind, ToolCallRecord } from '../turns/types.js';
-import type { CompletionStore, ToolDefinition, ToolOutcome } from './types.js';
+import type { ChildUsageReport, CompletionStore, ToolDefinition, ToolOutcome } from './types.js';
 
 export interface ToolCallRequest {
   callId: string;
@@ -27,6 +27,8 @@ export interface DispatchEnv {
   /** After a cancel, how long a tool may take to notice before its call is abandoned. */
   cancelGraceMs: number;
   emit(event: TurnEventKind, correlationId: string): void;
+  /** Receives child-session usage reported by tools; `callId` is the reporting tool call. */
+  reportChildUsage(report: ChildUsageReport, callId: string): void;
 }
 
 const ajv = new Ajv({ allErrors: false, strict: false });
@@ -83,7 +85,7 @@ async function execute(call: ToolCallRequest, args: Record<string, JsonValue>, t
   }
   if (env.signal.aborted) return { kind: 'error', message: 'cancelled before the tool started' };
   try {
-    const outcome = await withCancelGrace(tool.execute(args, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId, signal: env.signal }), env, tool.name);
+    const outcome = await withCancelGrace(tool.execute(args, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId, signal: env.signal, reportChildUsage: (r) => env.reportChildUsage(r, call.callId) }), env, tool.name);
     if (outcome.kind !== 'pending') return outcome;
     await env.completions.register(outcome.completionKey, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId });
     const resolution = await env.completions.wait(env.tenantId, outcome.completionKey, env.signal);

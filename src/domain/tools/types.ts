@@ -2,6 +2,7 @@
 // remote tool hosts both provide these.
 
 import type { JsonValue } from '../messages.js';
+import type { Usage } from '../usage.js';
 
 export type Availability = 'off' | 'searchable' | 'callable' | 'showcased';
 export type Scheduling = 'parallel' | 'serial';
@@ -23,6 +24,16 @@ export interface ToolContext {
   callId: string;
   /** Fires when the turn is cancelled; tools should stop promptly. */
   signal: AbortSignal;
+  /** Books model usage of a child session run by this tool into the turn (`child_usage` events). */
+  reportChildUsage(report: ChildUsageReport): void;
+}
+
+/** Usage of one model call of a child session (or of its descendants), as a tool reports it. */
+export interface ChildUsageReport {
+  sessionId: string;
+  source: string;
+  model: string;
+  usage: Usage;
 }
 
 export interface ToolManifest {

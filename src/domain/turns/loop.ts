@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import type { JsonValue, Message, Part } from '../messages.js';
 import type { ModelSpec } from '../policy.js';
-import { dispatchBatch, type ToolCallRequest } from '../tools/dispatch.js';
-import type { CompletionStore, ToolDefinition } from '../tools/types.js';
+import { dispatchBatch, type DispatchEnv, type ToolCallRequest } from '../tools/dispatch.js';
+import type { ChildUsageReport, CompletionStore, ToolDefinition } from '../tools/types.js';
 import { addUsage, zeroUsage, type Usage } from '../usage.js';
 import { ProviderError, type FinishReason, type ModelAssistantPart, type ModelMessage, type ModelProvider, type RetryPolicy } from './model.js';
 import type { ToolCallRecord, TurnEventKind, TurnIssue, TurnOutcome } from './types.js';
@@ -27,6 +27,8 @@ export interface LoopEnv {
   completions: CompletionStore;
   cancelGraceMs: number;
   emit(event: TurnEventKind, correlationId?: string): void;
+  /** Child-session usage reported by a tool call of this turn. */
+  reportChildUsage(report: ChildUsageReport, callId: string): void;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   /** Early injection at a checkpoint: queued user messages to add, if any (transient). */
   absorb?(checkpoint: string): Promise<Message[]>;
@@ -116,7 +118,7 @@ export async function runStandardLoop(env: LoopEnv, history: ModelMessage[], use
     const assistant = assistantMessage(out.text, out.reasoning, out.toolCalls);
     newMessages.push(assistant);
     messages.push({ role: 'assistant', parts: assistant.parts.flatMap((p): ModelAssistantPart[] => (p.kind === 'text' ? [{ type: 'text' as const, text: p.text }] : p.kind === 'tool_call' ? [{ type: 'tool_call' as const, callId: p.callId, toolName: p.toolName, args: p.args }] : [])) });
-    const dispatched = await dispatchBatch(out.toolCalls, env.tools, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, signal: env.signal, completions: env.completions, cancelGraceMs: env.cancelGraceMs, emit: (e, c) => env.emit(e, c) });
+    const dispatched = await dispatchBatch(out.toolCalls, env.tools, dispatchEnvOf(env));
     toolCalls.push(...dispatched.map((d) => d.record));
     const results = dispatched.map((d) => ({ callId: d.record.callId, toolName: d.record.tool, output: d.record.output, isError: d.record.isError }));
     newMessages.push({ id: randomUUID(), role: 'event', parts: results.map((r): Part => ({ kind: 'tool_result', ...r })) });
@@ -138,6 +140,12 @@ export async function runStandardLoop(env: LoopEnv, history: ModelMessage[], use
       return finish({ type: 'stopped', reason: 'max_turns', message: `max_turns (${env.maxTurns}) reached` });
     }
   }
+}
+
+/** What tool dispatch needs of the turn, for either mode's loop. */
+export function dispatchEnvOf(env: LoopEnv): DispatchEnv {
+  const { tenantId, sessionId, turnId, signal, completions, cancelGraceMs } = env;
+  return { tenantId, sessionId, turnId, signal, completions, cancelGraceMs, emit: (e, c) => env.emit(e, c), reportChildUsage: (r, c) => env.reportChildUsage(r, c) };
 }
 
 /**

@@ -10,7 +10,7 @@ import { dispatchBatch } from '../tools/dispatch.js';
 import type { ToolDefinition } from '../tools/types.js';
 import { addUsage, zeroUsage, type Usage } from '../usage.js';
 import type { CodeRunner, SandboxLimits } from './code-runner.js';
-import { callWithRetries, Cancelled, TURN_LIMIT_MESSAGE, type LoopEnv, type LoopResult } from './loop.js';
+import { callWithRetries, Cancelled, dispatchEnvOf, TURN_LIMIT_MESSAGE, type LoopEnv, type LoopResult } from './loop.js';
 import { ProviderError, type ModelMessage } from './model.js';
 import type { RlmTurnOptions, ToolCallRecord, TurnIssue, TurnOutcome } from './types.js';
 
@@ -109,7 +109,7 @@ export async function runRlmLoop(env: RlmEnv, history: ModelMessage[], userMessa
         code, globals, history: env.history, toolNames: env.tools.map((t) => t.name), limits: env.limits, signal: env.signal,
         callTool: async (name, args) => {
           const callId = randomUUID();
-          const [d] = await dispatchBatch([{ callId, toolName: name, argsJson: JSON.stringify(args) }], env.tools, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, signal: env.signal, completions: env.completions, cancelGraceMs: env.cancelGraceMs, emit: (e, c) => env.emit(e, c) });
+          const [d] = await dispatchBatch([{ callId, toolName: name, argsJson: JSON.stringify(args) }], env.tools, dispatchEnvOf(env));
           toolCalls.push(d!.record);
           return { output: d!.record.output, isError: d!.record.isError, callId };
         },

@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { DomainError, notFound, sessionNotFound } from '../errors.js';
-import { activePath, frameMessages, type GraphNode } from '../graph.js';
+import { activePath, chainMessages, frameMessages } from '../graph.js';
 import { optionalId, requireId } from '../ids.js';
 import type { Message } from '../messages.js';
 import { applyPolicyPatch, type SessionPolicy } from '../policy.js';
@@ -13,15 +13,18 @@ import type { Claim, QueueBatch } from '../queue/types.js';
 import { renderPrompt, stackPromptLayers, type PromptLayer } from '../prompt.js';
 import { currentFrame, type LoadedSession, type SessionHead } from '../session.js';
 import type { SessionService } from '../sessions.js';
+import { SessionWriters } from '../session-writers.js';
 import { catalogFor } from '../tools/catalog.js';
 import type { CompletionStore, ToolSource } from '../tools/types.js';
-import { zeroUsage } from '../usage.js';
+import { addUsage, zeroUsage } from '../usage.js';
+import { ChildUsageLedger, type ChildUsageEntry } from './child-usage.js';
 import { toModelMessages } from './conversation.js';
 import { runStandardLoop, type LoopResult } from './loop.js';
 import { rlmInstructions, runRlmLoop } from './rlm-loop.js';
 import type { CodeRunner, SandboxLimits } from './code-runner.js';
 import type { JsonValue } from '../messages.js';
 import type { ModelProvider, RetryPolicy } from './model.js';
+import { compactSession } from './compaction.js';
 import { contentHashOf, normaliseInput, turnIdOf, validateTurnRequest } from './input.js';
 import { RunningTurn, TurnRegistry } from './registry.js';
 import { resultFromJson, resultToJson, type TurnEvent, type TurnEventKind, type TurnRequest, type TurnResult } from './types.js';
@@ -49,7 +52,6 @@ export interface TurnDeps {
   openTurn(tenantId: string, sessionId: string): Promise<string | undefined>;
   markTurnOpen(tenantId: string, sessionId: string, turnId: string): Promise<void>;
   retry: RetryPolicy;
-  leaseTtlMs: number;
   /** How long in-flight tools get after a cancel before the turn commits without them. */
   cancelGraceMs: number;
   /** Cap on model calls per turn when the session sets no max_turns. */
@@ -98,52 +100,9 @@ export class TurnService {
     );
   }
 
-  /**
-   * Compacts the current agent frame: the session's model summarises it, and a new `compaction`
-   * frame seeded with the summary becomes current. Old content stays in the graph.
-   */
-  async compact(ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
-    requireId('session_id', sessionId);
-    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
-    const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${randomUUID()}`, 'compaction');
-    this.registry.add(turn, 1_000);
-    try {
-      const done = await this.deps.sessions.withWriter(ctx, sessionId, () =>
-        this.withLease(ctx, turn, false, async () => {
-          const session = await this.deps.sessions.load(ctx, sessionId);
-          const head = session.head;
-          const messages = frameMessages(activePath(session.graph), currentFrame(session));
-          if (messages.length === 0) return { compacted: false, frameId: head.currentFrameId };
-          this.deps.sessions.requireProvider(sessionId, head.policy.providerId);
-          const provider = this.deps.providers.get(head.policy.providerId)!;
-          const system = ['Summarise the conversation so far for your own later use: keep facts, decisions, names, numbers and open tasks; drop pleasantries. Write the summary only.', instructions].filter(Boolean).join('\n\n');
-          const history = await toModelMessages(messages, (id) => this.deps.blobs.load(id));
-          let summary = '';
-          let usage = zeroUsage();
-          for await (const part of provider.stream({ model: head.policy.model, system, messages: [...history, { role: 'user', parts: [{ type: 'text', text: 'Summarise the conversation above.' }] }], tools: [], signal: turn.controller.signal })) {
-            if (part.type === 'text_delta') summary += part.text;
-            if (part.type === 'finish') usage = part.usage;
-          }
-          if (!summary.trim()) throw new DomainError('UNAVAILABLE', 'COMPACTION_EMPTY', `the model returned no summary for session "${sessionId}"; nothing was changed, retry later`, { session_id: sessionId });
-          const frameId = randomUUID();
-          const seed: Message = { id: randomUUID(), role: 'system', parts: [{ kind: 'text', text: `Summary of the earlier conversation:\n${summary}` }] };
-          const old = currentFrame(session);
-          const committed = await this.deps.sessions.commit(ctx, {
-            expectedRevision: head.headRevision,
-            kind: 'compaction',
-            head: { ...head, currentFrameId: frameId, leafNodeId: seed.id },
-            graph: { kind: 'append', nodes: chain([seed], head.leafNodeId, frameId) },
-            frames: [...(old ? [{ ...old, status: 'superseded' as const }] : []), { frameId, previousFrameId: old?.frameId, status: 'active', reason: 'compaction', createdAt: new Date() }],
-            usage: [{ source: 'compaction', model: head.policy.model.id, usage }],
-          });
-          this.deps.feed.append(ctx.tenantId, sessionId, committed.headRevision, { kind: 'agent_frame_switched', frameId });
-          return { compacted: true, frameId };
-        }),
-      );
-      return done!; // withLease without skipIfBusy always runs the body
-    } finally {
-      turn.settle({});
-    }
+  /** Compacts the current agent frame into a new `compaction` frame (see compaction.ts). */
+  compact(ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
+    return compactSession(this.deps, this.registry, ctx, sessionId, instructions);
   }
 
   close(): void {
@@ -197,7 +156,8 @@ export class TurnService {
     let count = 0;
     for (const t of this.registry.active(ctx.tenantId, sessionId)) if (t.cancel()) count++;
     const holder = await this.deps.leases.holder(ctx.tenantId, sessionId);
-    const remote = holder !== undefined && !holder.owner.startsWith(`${this.deps.replicaId}/`);
+    // An admin write holding the writer elsewhere is not a turn to stop.
+    const remote = holder !== undefined && !holder.owner.startsWith(`${this.deps.replicaId}/`) && !SessionWriters.isAdminOwner(holder.owner);
     if (remote) {
       // A turn of another replica holds the writer: signal it (and its waiters) over the bus.
       await this.deps.cancels.request(ctx.tenantId, sessionId, '*');
@@ -295,8 +255,8 @@ export class TurnService {
 
   private async execute(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, drain?: { exactIds?: string[]; skipIfBusy?: boolean }): Promise<TurnResult | undefined> {
     const { sessions } = this.deps;
-    return sessions.withWriter(ctx, req.sessionId, () =>
-      this.withLease(ctx, turn, drain?.skipIfBusy ?? false, async () => {
+    // A cancel while waiting for the writer still commits the turn (as cancelled).
+    return sessions.writers.run(ctx.tenantId, req.sessionId, async () => {
         // Another replica may have committed the same client-chosen turn id while we waited.
         const stamp = turn.serverGeneratedId ? undefined : await this.deps.store.findTurn(ctx.tenantId, req.sessionId, turn.turnId);
         if (stamp) return resultFromJson(stamp.result);
@@ -330,8 +290,7 @@ export class TurnService {
         } finally {
           clearInterval(renew);
         }
-      }),
-    );
+    }, { key: turn.turnId, skipIfBusy: drain?.skipIfBusy ?? false, signal: turn.controller.signal, onAbort: 'proceed' });
   }
 
   /** Claims batches for this writer and announces it in the feed. */
@@ -376,29 +335,6 @@ export class TurnService {
     }
   }
 
-  private async withLease<T>(ctx: RequestContext, turn: RunningTurn, skipIfBusy: boolean, fn: () => Promise<T>): Promise<T | undefined> {
-    const { leases, leaseTtlMs, replicaId } = this.deps;
-    const owner = `${replicaId}/${turn.turnId}`;
-    let token: bigint | undefined;
-    for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
-      token = await leases.acquire(ctx.tenantId, turn.sessionId, owner, leaseTtlMs);
-      if (token !== undefined) break;
-      if (skipIfBusy) return undefined;
-      if (turn.controller.signal.aborted) break;
-      await sleep(wait, turn.controller.signal);
-    }
-    const renew = setInterval(() => {
-      if (token !== undefined) void leases.renew(ctx.tenantId, turn.sessionId, owner, token, leaseTtlMs).catch(() => {});
-    }, Math.max(250, Math.floor(leaseTtlMs / 3)));
-    renew.unref();
-    try {
-      return await fn();
-    } finally {
-      clearInterval(renew);
-      if (token !== undefined) await leases.release(ctx.tenantId, turn.sessionId, owner, token).catch(() => {});
-    }
-  }
-
   private async runLoaded(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, claims: Claim[], drainedBatchIds?: string[]): Promise<TurnResult> {
     const head = session.head;
     const policy = effectivePolicy(head.policy, req);
@@ -412,6 +348,7 @@ export class TurnService {
       this.deps.feed.append(ctx.tenantId, req.sessionId, head.headRevision, { kind: 'turn_activity', turnId: turn.turnId, event: e });
     };
     if (drainedBatchIds) emit({ kind: 'queued_work_started', boundary: 'idle', batchIds: drainedBatchIds });
+    const children = new ChildUsageLedger(emit);
     // Early injection: earliest_safe_boundary batches join the running turn at its checkpoints.
     const absorb = async (checkpoint: string) => {
       const batches = await this.claim(ctx, req.sessionId, turn, 'checkpoint');
@@ -435,7 +372,7 @@ export class TurnService {
       const frameMessagesNow = frameMessages(activePath(session.graph), currentFrame(session));
       const history = await toModelMessages(frameMessagesNow, (id) => this.deps.blobs.load(id));
       const userMessage = (await toModelMessages([input.message], async (id) => input.blobs.find((b) => b.hash === id)))[0] ?? { role: 'user' as const, parts: [] };
-      const loopEnv = { tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools, maxTurns: policy.maxTurns ?? this.deps.maxIterations, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions, cancelGraceMs: this.deps.cancelGraceMs, emit, sleep, absorb };
+      const loopEnv = { tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools, maxTurns: policy.maxTurns ?? this.deps.maxIterations, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions, cancelGraceMs: this.deps.cancelGraceMs, emit, reportChildUsage: children.report.bind(children), sleep, absorb };
       if (head.mode === 'rlm') {
         const options = req.rlm ?? { requireSubmit: false, proseOrSubmit: false };
         system = [system, rlmInstructions(tools, head.finalAnswerFormat, options)].filter(Boolean).join('\n\n');
@@ -449,23 +386,23 @@ export class TurnService {
         loop = await runStandardLoop(loopEnv, history, userMessage);
       }
     }
-    return this.commitTurn(ctx, req, turn, session, policy, input.message, input.blobs, loop, claims, sandbox, hadCodeExecution);
+    return this.commitTurn(ctx, req, turn, session, policy, input.message, input.blobs, loop, claims, { sandbox, hadCodeExecution, children: children.entries() });
   }
 
-  private async commitTurn(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, policy: SessionPolicy, userMessage: Message, blobs: { hash: string; mimeType: string; data: Uint8Array }[], loop: LoopResult, claims: Claim[], sandbox: SessionHead['sandbox'], hadCodeExecution: boolean): Promise<TurnResult> {
+  private async commitTurn(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, policy: SessionPolicy, userMessage: Message, blobs: { hash: string; mimeType: string; data: Uint8Array }[], loop: LoopResult, claims: Claim[], extra: TurnExtras): Promise<TurnResult> {
     for (let attempt = 1; ; attempt++) {
       // On a revision conflict (an admin change landed meanwhile) the turn's nodes are appended
       // on top of the newer head instead of being lost.
       const head = attempt === 1 ? session.head : (await this.deps.sessions.load(ctx, req.sessionId)).head;
-      const nodes = chain([userMessage, ...loop.newMessages], head.leafNodeId, head.currentFrameId);
+      const nodes = chainMessages([userMessage, ...loop.newMessages], head.leafNodeId, head.currentFrameId);
       const revision = head.headRevision + 1n;
       const turnIndex = head.turnIndex + 1n;
-      const result = { ...buildResult(req.sessionId, turn.turnId, turnIndex, revision, loop), hadCodeExecution };
+      const result = buildResult(req.sessionId, turn.turnId, turnIndex, revision, loop, extra);
       try {
         await this.deps.sessions.commit(ctx, {
           expectedRevision: head.headRevision,
           kind: 'turn',
-          head: { ...head, turnIndex, leafNodeId: nodes.length ? nodes[nodes.length - 1]!.nodeId : head.leafNodeId, lastPromptUsage: loop.lastUsage ?? head.lastPromptUsage, sandbox: sandbox ?? head.sandbox },
+          head: { ...head, turnIndex, leafNodeId: nodes.length ? nodes[nodes.length - 1]!.nodeId : head.leafNodeId, lastPromptUsage: loop.lastUsage ?? head.lastPromptUsage, sandbox: extra.sandbox ?? head.sandbox },
           graph: { kind: 'append', nodes },
           frames: [],
           usage: loop.usage.inputTokens + loop.usage.outputTokens > 0n ? [{ source: 'turn', model: policy.model.id, usage: loop.usage }] : [],
@@ -506,17 +443,16 @@ function effectivePolicy(policy: SessionPolicy, req: TurnRequest): SessionPolicy
   return applyPolicyPatch(policy, { model: req.overrides.model, providerId: req.overrides.providerId });
 }
 
-function chain(messages: Message[], leaf: string | undefined, frameId: string): GraphNode[] {
-  let parent = leaf;
-  const now = new Date();
-  return messages.map((message) => {
-    const node: GraphNode = { nodeId: message.id, parentNodeId: parent, agentFrameId: frameId, timestamp: now, payload: { type: 'message', message } };
-    parent = node.nodeId;
-    return node;
-  });
+
+/** What a turn settles besides the loop's own result. */
+interface TurnExtras {
+  sandbox: SessionHead['sandbox'];
+  hadCodeExecution: boolean;
+  /** Usage of child sessions run by this turn's tools, per source and model. */
+  children: ChildUsageEntry[];
 }
 
-function buildResult(sessionId: string, turnId: string, turnIndex: bigint, headRevision: bigint, loop: LoopResult): TurnResult {
+function buildResult(sessionId: string, turnId: string, turnIndex: bigint, headRevision: bigint, loop: LoopResult, extra: TurnExtras): TurnResult {
   const safeText = loop.outcome.type === 'finished' && loop.outcome.answer.kind === 'assistant_message' ? loop.outcome.answer.text : loop.rawText;
   return {
     sessionId,
@@ -524,10 +460,10 @@ function buildResult(sessionId: string, turnId: string, turnIndex: bigint, headR
     turnIndex,
     outcome: loop.outcome,
     assistantOutput: { safeText, rawText: loop.rawText, state: loop.rawText ? 'usable' : 'empty_output' },
-    usage: { parent: loop.usage, children: [], total: loop.usage },
+    usage: { parent: loop.usage, children: extra.children, total: extra.children.reduce((sum, c) => addUsage(sum, c.usage), loop.usage) },
     toolCalls: loop.toolCalls,
     hadToolCalls: loop.toolCalls.length > 0,
-    hadCodeExecution: false,
+    hadCodeExecution: extra.hadCodeExecution,
     issues: loop.issues,
     headRevision,
   };

@@ -1,0 +1,60 @@
+// Compaction (DOMAIN.md §6): the session's model summarises the current agent frame and a new
+// `compaction` frame seeded with the summary becomes current. Old content stays in the graph;
+// the model usage is booked under the source `compaction`.
+
+import { randomUUID } from 'node:crypto';
+import { DomainError, sessionNotFound } from '../errors.js';
+import { activePath, chainMessages, frameMessages } from '../graph.js';
+import { requireId } from '../ids.js';
+import type { Message } from '../messages.js';
+import type { RequestContext } from '../ports.js';
+import { currentFrame } from '../session.js';
+import { zeroUsage } from '../usage.js';
+import { toModelMessages } from './conversation.js';
+import { RunningTurn, type TurnRegistry } from './registry.js';
+import type { TurnDeps } from './runner.js';
+
+const SUMMARY_INSTRUCTIONS = 'Summarise the conversation so far for your own later use: keep facts, decisions, names, numbers and open tasks; drop pleasantries. Write the summary only.';
+
+export async function compactSession(deps: TurnDeps, registry: TurnRegistry, ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
+  requireId('session_id', sessionId);
+  if (!(await deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+  // Registered like a turn so the session reads as running and CancelRunningTurns reaches it.
+  const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${randomUUID()}`, 'compaction');
+  registry.add(turn, 1_000);
+  try {
+    return await deps.sessions.writers.run(ctx.tenantId, sessionId, async () => {
+      const session = await deps.sessions.load(ctx, sessionId);
+      const head = session.head;
+      const messages = frameMessages(activePath(session.graph), currentFrame(session));
+      if (messages.length === 0) return { compacted: false, frameId: head.currentFrameId };
+      deps.sessions.requireProvider(sessionId, head.policy.providerId);
+      const provider = deps.providers.get(head.policy.providerId)!;
+      const system = [SUMMARY_INSTRUCTIONS, instructions].filter(Boolean).join('\n\n');
+      const history = await toModelMessages(messages, (id) => deps.blobs.load(id));
+      let summary = '';
+      let usage = zeroUsage();
+      const request = [...history, { role: 'user' as const, parts: [{ type: 'text' as const, text: 'Summarise the conversation above.' }] }];
+      for await (const part of provider.stream({ model: head.policy.model, system, messages: request, tools: [], signal: turn.controller.signal })) {
+        if (part.type === 'text_delta') summary += part.text;
+        if (part.type === 'finish') usage = part.usage;
+      }
+      if (!summary.trim()) throw new DomainError('UNAVAILABLE', 'COMPACTION_EMPTY', `the model returned no summary for session "${sessionId}"; nothing was changed, retry later`, { session_id: sessionId });
+      const frameId = randomUUID();
+      const seed: Message = { id: randomUUID(), role: 'system', parts: [{ kind: 'text', text: `Summary of the earlier conversation:\n${summary}` }] };
+      const old = currentFrame(session);
+      const committed = await deps.sessions.commit(ctx, {
+        expectedRevision: head.headRevision,
+        kind: 'compaction',
+        head: { ...head, currentFrameId: frameId, leafNodeId: seed.id },
+        graph: { kind: 'append', nodes: chainMessages([seed], head.leafNodeId, frameId) },
+        frames: [...(old ? [{ ...old, status: 'superseded' as const }] : []), { frameId, previousFrameId: old?.frameId, status: 'active', reason: 'compaction', createdAt: new Date() }],
+        usage: [{ source: 'compaction', model: head.policy.model.id, usage }],
+      });
+      deps.feed.append(ctx.tenantId, sessionId, committed.headRevision, { kind: 'agent_frame_switched', frameId });
+      return { compacted: true, frameId };
+    }, { key: turn.turnId, signal: ctx.signal, onAbort: 'throw' });
+  } finally {
+    turn.settle({});
+  }
+}
