@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from './errors.js';
-import { activePath, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame, type GraphNode } from './graph.js';
+import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
 import { optionalId, requireId } from './ids.js';
 import type { Message } from './messages.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
@@ -52,6 +52,20 @@ export interface ReadView {
   lastPromptUsage?: SessionHead['lastPromptUsage'];
   frameId: string;
   policy: SessionPolicy;
+}
+
+/**
+ * The graph node ids of messages to append (a message's id is its node id, so clients can branch
+ * to it): the given id, checked, or a fresh one. Throws before anything is written.
+ */
+export function messageIds(sessionId: string, messages: Message[], taken: ReadonlySet<string>): string[] {
+  const seen = new Set(taken);
+  return messages.map((message, i) => {
+    const id = message.id ? requireId(`messages[${i}].id`, message.id) : randomUUID();
+    if (seen.has(id)) throw new DomainError('ALREADY_EXISTS', 'MESSAGE_ID_TAKEN', `messages[${i}].id "${id}" is already a node of session "${sessionId}"; omit the id to get a fresh one`, { session_id: sessionId, node_id: id });
+    seen.add(id);
+    return id;
+  });
 }
 
 export const MAX_METADATA_ENTRIES = 64;
@@ -235,7 +249,7 @@ export class SessionService {
   }
 
   async updateConfig(ctx: RequestContext, sessionId: string, patch: PolicyPatch): Promise<SessionHead> {
-    requireId('session_id', sessionId);
+    await this.get(ctx, sessionId);
     if (patch.providerId) this.requireProvider(sessionId, patch.providerId);
     return this.withWriter(ctx, sessionId, async () => {
       const head = await this.get(ctx, sessionId);
@@ -256,18 +270,9 @@ export class SessionService {
     if (messages.length === 0) throw invalid('NO_MESSAGES', 'messages must contain at least one message');
     return this.withWriter(ctx, sessionId, async () => {
       const session = await this.load(ctx, sessionId);
-      let parent = session.head.leafNodeId;
-      const now = new Date();
-      const ids = new Set(session.graph.nodes.map((n) => n.nodeId));
-      const nodes: GraphNode[] = messages.map((message, i) => {
-        // A message's id is its graph node id, so clients can branch to it.
-        const id = message.id ? requireId(`messages[${i}].id`, message.id) : randomUUID();
-        if (ids.has(id)) throw new DomainError('ALREADY_EXISTS', 'MESSAGE_ID_TAKEN', `messages[${i}].id "${id}" is already a node of session "${sessionId}"; omit the id to get a fresh one`, { session_id: sessionId, node_id: id });
-        ids.add(id);
-        const node: GraphNode = { nodeId: id, parentNodeId: parent, agentFrameId: session.head.currentFrameId, timestamp: now, payload: { type: 'message', message: { ...message, id } } };
-        parent = node.nodeId;
-        return node;
-      });
+      const ids = messageIds(sessionId, messages, new Set(session.graph.nodes.map((n) => n.nodeId)));
+      const nodes = chainMessages(messages.map((message, i) => ({ ...message, id: ids[i]! })), session.head.leafNodeId, session.head.currentFrameId);
+      const parent = nodes[nodes.length - 1]!.nodeId;
       return this.commit(ctx, { expectedRevision: session.head.headRevision, kind: 'append_messages', head: { ...session.head, leafNodeId: parent }, graph: { kind: 'append', nodes }, frames: [] });
     });
   }
@@ -296,11 +301,32 @@ export class SessionService {
   async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage'> & Partial<Pick<CommitRequest, 'usage'>>): Promise<SessionHead> {
     const head = { ...c.head, updatedAt: new Date(), status: 'idle' as const };
     const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId });
-    this.resident.evict(ResidentCache.key(ctx.tenantId, head.sessionId));
+    this.advanceResident(ctx.tenantId, c, { ...head, headRevision: revision });
     this.feed.append(ctx.tenantId, head.sessionId, revision, { kind: 'committed', revision, turnId: c.turnId });
     // Changes other than turns are named in the feed, so observers know what to refetch.
     if (c.kind !== 'turn') this.feed.append(ctx.tenantId, head.sessionId, revision, { kind: 'session_changed', what: c.kind });
     return { ...head, headRevision: revision };
+  }
+
+  /**
+   * Carries the resident copy over a commit instead of dropping it, so the next turn does not
+   * reload the whole graph. Only for the shapes where the new state is certain from the commit
+   * alone (an append that extends the leaf, or a head-only change that keeps it); anything else
+   * (replace, branch) evicts and the next use reloads.
+   */
+  private advanceResident(tenantId: string, c: Pick<CommitRequest, 'expectedRevision' | 'graph' | 'frames'>, head: SessionHead): void {
+    const key = ResidentCache.key(tenantId, head.sessionId);
+    const before = this.resident.get(key, c.expectedRevision);
+    const extendsLeaf = c.graph.kind === 'append' && c.graph.nodes.length > 0 && c.graph.nodes[0]!.parentNodeId === before?.head.leafNodeId && c.graph.nodes[c.graph.nodes.length - 1]!.nodeId === head.leafNodeId;
+    const keepsLeaf = c.graph.kind === 'none' && before?.head.leafNodeId === head.leafNodeId;
+    if (!before || before.healed || !(extendsLeaf || keepsLeaf)) {
+      this.resident.evict(key);
+      return;
+    }
+    const nodes = c.graph.kind === 'append' ? [...before.graph.nodes, ...c.graph.nodes] : before.graph.nodes;
+    const changed = new Map(c.frames.map((f) => [f.frameId, f]));
+    const frames = [...before.frames.map((f) => changed.get(f.frameId) ?? f), ...c.frames.filter((f) => !before.frames.some((b) => b.frameId === f.frameId))];
+    this.resident.put(key, { head, graph: { nodes, leafNodeId: head.leafNodeId }, frames, healed: false });
   }
 
   private async resume(ctx: RequestContext, existing: SessionHead, req: OpenRequest): Promise<SessionHead> {

@@ -85,6 +85,13 @@ export class DbQueueStore implements QueueStore {
   }
 
   async claim(tenantId: string, sessionId: string, owner: string, ttlMs: number, select: (pending: QueueBatch[]) => QueueBatch[]) {
+    // Every turn asks at its start and at each checkpoint, and the queue is usually empty: one
+    // index-only probe answers that without a transaction. A batch enqueued just after the probe
+    // is taken at the next checkpoint or start, as it would be had it come after the claim.
+    const open = await this.conn().execute<unknown[]>(
+      `select 1 from queue_batches where tenant_id = ? and session_id = ? and state in ('pending', 'claimed') limit 1`, [tenantId, sessionId],
+    );
+    if ((open as unknown[]).length === 0) return [];
     return this.db.em().transactional(async (em) => {
       const conn = em.getConnection();
       const tx = em.getTransactionContext();

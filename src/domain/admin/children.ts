@@ -7,7 +7,7 @@ import { requireId } from '../ids.js';
 import type { PolicyPatch } from '../policy.js';
 import type { RequestContext } from '../ports.js';
 import type { FinalAnswerFormat, Residency, SessionHead, SessionMode } from '../session.js';
-import type { SessionService } from '../sessions.js';
+import { messageIds, type SessionService } from '../sessions.js';
 import { activePath, frameMessages } from '../graph.js';
 import type { Message } from '../messages.js';
 import { currentFrame } from '../session.js';
@@ -31,8 +31,6 @@ export class ChildSessions {
 
   async create(ctx: RequestContext, req: CreateChild): Promise<SessionHead> {
     requireId('session_id', req.parentSessionId);
-    // Validate a snapshot before anything is created.
-    if (req.start?.kind === 'snapshot') parseState(req.start.document);
     requireId('child_session_id', req.childSessionId);
     await this.sessions.get(ctx, req.parentSessionId);
     if (req.source !== undefined && req.source !== '') requireId('source', req.source);
@@ -40,13 +38,15 @@ export class ChildSessions {
     if (existing) {
       throw new DomainError('ALREADY_EXISTS', 'CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
     }
+    // Everything that can be refused is checked before the child exists.
+    const seed = await this.seedMessages(ctx, req);
+    const ids = messageIds(req.childSessionId, seed, new Set());
     const { head, created } = await this.sessions.open(ctx, {
       sessionId: req.childSessionId, parentSessionId: req.parentSessionId, openMode: 'resume', mode: req.mode, policy: req.policy,
       residency: req.residency, finalAnswerFormat: req.finalAnswerFormat, metadata: req.metadata, usageSource: req.source || 'child',
     });
     if (!created) throw new DomainError('ALREADY_EXISTS', 'CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
-    const seed = await this.seedMessages(ctx, req);
-    return seed.length ? this.sessions.appendMessages(ctx, req.childSessionId, seed) : head;
+    return seed.length ? this.sessions.appendMessages(ctx, req.childSessionId, seed.map((m, i) => ({ ...m, id: ids[i]! }))) : head;
   }
 
   private async seedMessages(ctx: RequestContext, req: CreateChild): Promise<Message[]> {
@@ -67,6 +67,7 @@ export class ChildSessions {
   }
 
   async close(ctx: RequestContext, parentSessionId: string, childSessionId: string): Promise<void> {
+    requireId('session_id', parentSessionId);
     requireId('child_session_id', childSessionId);
     const child = await this.sessions.get(ctx, childSessionId);
     if (child.parentSessionId !== parentSessionId) {

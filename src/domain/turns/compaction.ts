@@ -11,6 +11,7 @@ import type { RequestContext } from '../ports.js';
 import { currentFrame } from '../session.js';
 import { zeroUsage } from '../usage.js';
 import { toModelMessages } from './conversation.js';
+import { ProviderError } from './model.js';
 import { RunningTurn, type TurnRegistry } from './registry.js';
 import type { TurnDeps } from './runner.js';
 
@@ -35,9 +36,15 @@ export async function compactSession(deps: TurnDeps, registry: TurnRegistry, ctx
       let summary = '';
       let usage = zeroUsage();
       const request = [...history, { role: 'user' as const, parts: [{ type: 'text' as const, text: 'Summarise the conversation above.' }] }];
-      for await (const part of provider.stream({ model: head.policy.model, system, messages: request, tools: [], signal: turn.controller.signal })) {
-        if (part.type === 'text_delta') summary += part.text;
-        if (part.type === 'finish') usage = part.usage;
+      try {
+        for await (const part of provider.stream({ model: head.policy.model, system, messages: request, tools: [], signal: turn.controller.signal })) {
+          if (part.type === 'text_delta') summary += part.text;
+          if (part.type === 'finish') usage = part.usage;
+        }
+      } catch (err) {
+        // A model failure is the caller's to see and retry, not an internal error.
+        if (!(err instanceof ProviderError)) throw err;
+        throw new DomainError(err.retryable ? 'UNAVAILABLE' : 'FAILED_PRECONDITION', 'COMPACTION_PROVIDER_ERROR', `the model could not summarise session "${sessionId}": ${err.message}; nothing was changed${err.retryable ? ', retry later' : ''}`, { session_id: sessionId, provider_id: provider.id });
       }
       if (!summary.trim()) throw new DomainError('UNAVAILABLE', 'COMPACTION_EMPTY', `the model returned no summary for session "${sessionId}"; nothing was changed, retry later`, { session_id: sessionId });
       const frameId = randomUUID();
