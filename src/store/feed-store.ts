@@ -1,6 +1,6 @@
 // FeedStore on the database: a counter row per session hands out gap-free sequence numbers
-// (its row lock orders concurrent appenders, also across replicas) and events are inserted
-// in one multi-row statement per batch.
+// (its row lock orders concurrent appenders, also across replicas); a batch of events takes its
+// numbers and is inserted in the same single statement.
 
 import type { FeedStore } from '../domain/ports.js';
 import { payloadFromJson, payloadToJson, type FeedPayload, type FeedRecord } from '../domain/feed/types.js';
@@ -12,35 +12,39 @@ export class DbFeedStore implements FeedStore {
   async append(tenantId: string, sessionId: string, revision: bigint, payloads: FeedPayload[]): Promise<FeedRecord[]> {
     if (payloads.length === 0) return [];
     const now = new Date();
-    let last = 0n;
-    await this.db.em().transactional(async (em) => {
-      const conn = em.getConnection();
-      const tx = em.getTransactionContext();
-      const committedIdx = payloads.map((p) => p.kind === 'committed').lastIndexOf(true);
-      const turnMark = [...payloads].reverse().find((p) => p.kind === 'turn_activity' || (p.kind === 'committed' && p.turnId) || p.kind === 'turn_interrupted');
-      const rows = await conn.execute<{ last_seq: string }[]>(
-        `insert into feed_heads (tenant_id, session_id, last_seq) values (?, ?, ?)
-         on conflict (tenant_id, session_id) do update set last_seq = feed_heads.last_seq + excluded.last_seq
-         returning last_seq`,
-        [tenantId, sessionId, payloads.length], 'all', tx,
-      );
-      last = BigInt((rows as { last_seq: string }[])[0]!.last_seq);
-      const first = last - BigInt(payloads.length) + 1n;
-      if (committedIdx >= 0) {
-        // The newest durable-through marker is the retention floor.
-        await conn.execute('update feed_heads set last_committed_seq = greatest(last_committed_seq, ?) where tenant_id = ? and session_id = ?', [(first + BigInt(committedIdx)).toString(), tenantId, sessionId], 'run', tx);
-      }
-      if (turnMark) {
-        // Track the turn left open: activity opens it; its commit or interruption closes it.
-        const turnId = turnMark.kind === 'turn_activity' ? turnMark.turnId : turnMark.kind === 'committed' ? turnMark.turnId! : turnMark.kind === 'turn_interrupted' ? turnMark.turnId : '';
-        if (turnMark.kind === 'turn_activity') await conn.execute('update feed_heads set open_turn_id = ? where tenant_id = ? and session_id = ?', [turnId, tenantId, sessionId], 'run', tx);
-        else await conn.execute('update feed_heads set open_turn_id = null where tenant_id = ? and session_id = ? and open_turn_id = ?', [tenantId, sessionId, turnId], 'run', tx);
-      }
-      const values = payloads.map(() => '(?, ?, ?, ?, ?, ?)').join(', ');
-      const params = payloads.flatMap((p, i) => [tenantId, sessionId, (first + BigInt(i)).toString(), revision.toString(), now, JSON.stringify(payloadToJson(p))]);
-      await conn.execute(`insert into feed_events (tenant_id, session_id, seq, revision, created_at, payload) values ${values}`, params, 'run', tx);
-    });
-    const first = last - BigInt(payloads.length) + 1n;
+    const n = payloads.length;
+    // The newest durable-through marker of the batch raises the retention floor.
+    const committedIdx = payloads.map((p) => p.kind === 'committed').lastIndexOf(true);
+    // Track the turn left open: activity opens it; its commit or interruption closes it.
+    const turnMark = [...payloads].reverse().find((p) => p.kind === 'turn_activity' || (p.kind === 'committed' && p.turnId) || p.kind === 'turn_interrupted');
+    const turnId = !turnMark ? null : turnMark.kind === 'turn_activity' || turnMark.kind === 'turn_interrupted' ? turnMark.turnId : turnMark.kind === 'committed' ? turnMark.turnId! : null;
+    const turnAction = !turnMark ? 'keep' : turnMark.kind === 'turn_activity' ? 'open' : 'close';
+    // One statement, so one round trip and its own transaction: the counter row's lock orders
+    // concurrent appenders (across replicas too) and the events take the numbers it hands out.
+    const values = payloads.map(() => '(?::bigint, ?::jsonb)').join(', ');
+    const rows = await this.db.em().getConnection().execute<{ last_seq: string }[]>(
+      `with head as (
+         insert into feed_heads as h (tenant_id, session_id, last_seq, last_committed_seq, open_turn_id)
+         values (?, ?, ?::bigint, case when ?::bigint >= 0 then ?::bigint + 1 else 0 end, case when ? = 'open' then ?::text end)
+         on conflict (tenant_id, session_id) do update set
+           last_seq = h.last_seq + excluded.last_seq,
+           last_committed_seq = case when ?::bigint >= 0 then greatest(h.last_committed_seq, h.last_seq + ?::bigint + 1) else h.last_committed_seq end,
+           open_turn_id = case ? when 'open' then ?::text when 'close' then (case when h.open_turn_id = ?::text then null else h.open_turn_id end) else h.open_turn_id end
+         returning h.last_seq
+       ), events as (
+         insert into feed_events (tenant_id, session_id, seq, revision, created_at, payload)
+         select ?, ?, head.last_seq - ?::bigint + v.ord, ?::bigint, ?::timestamptz, v.payload from head cross join (values ${values}) as v (ord, payload)
+       )
+       select last_seq from head`,
+      [
+        tenantId, sessionId, n, committedIdx, committedIdx, turnAction, turnId,
+        committedIdx, committedIdx, turnAction, turnId, turnId,
+        tenantId, sessionId, n, revision.toString(), now,
+        ...payloads.flatMap((p, i) => [i + 1, JSON.stringify(payloadToJson(p))]),
+      ],
+    );
+    const last = BigInt((rows as { last_seq: string }[])[0]!.last_seq);
+    const first = last - BigInt(n) + 1n;
     return payloads.map((payload, i) => ({ seq: first + BigInt(i), time: now, revision, payload }));
   }
 
