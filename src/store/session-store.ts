@@ -78,6 +78,7 @@ export class OrmSessionStore implements SessionStore {
   async commit(c: CommitRequest): Promise<bigint> {
     const revision = c.expectedRevision + 1n;
     const now = new Date();
+    if (c.graph.kind !== 'replace' && c.frames.length === 0 && !c.claims?.length && !c.blobs?.length) return this.commitInOneStatement(c, revision, now);
     await this.db.em().transactional(async (em) => {
       const { tenantId: _t, sessionId: _s, ...fields } = headToRow({ ...c.head, headRevision: revision });
       const updated = await em.nativeUpdate(SessionRow, { tenantId: c.tenantId, sessionId: c.sessionId, headRevision: c.expectedRevision }, fields);
@@ -128,6 +129,59 @@ export class OrmSessionStore implements SessionStore {
         turnId: c.turnId ?? null, contentHash: c.contentHash ?? null, result: c.result ?? null, createdAt: now,
       });
     });
+    return revision;
+  }
+
+  /**
+   * The common commit (a turn or an admin change appending nodes or only moving the head) as one
+   * statement: the head update is the compare-and-set and every insert selects from it, so on a
+   * stale revision nothing is written. One round trip instead of six; atomic as one statement.
+   */
+  private async commitInOneStatement(c: CommitRequest, revision: bigint, now: Date): Promise<bigint> {
+    const h = headToRow({ ...c.head, headRevision: revision });
+    const nodes = c.graph.kind === 'append' ? c.graph.nodes : [];
+    const params: unknown[] = [
+      h.mode, h.parentSessionId, h.usageSource, JSON.stringify(h.policy), h.residency, JSON.stringify(h.finalAnswerFormat), JSON.stringify(h.metadata),
+      revision.toString(), String(h.turnIndex), h.leafNodeId, h.currentFrameId, h.status, String(h.toolGeneration), JSON.stringify(h.toolOverrides),
+      h.lastPromptUsage === null ? null : JSON.stringify(h.lastPromptUsage), h.sandboxState === null ? null : JSON.stringify(h.sandboxState), h.updatedAt,
+      c.tenantId, c.sessionId, c.expectedRevision.toString(),
+    ];
+    let sql = `with h as (
+        update sessions set mode = ?, parent_session_id = ?, usage_source = ?, policy = ?::jsonb, residency = ?, final_answer_format = ?::jsonb,
+          metadata = ?::jsonb, head_revision = ?::bigint, turn_index = ?::bigint, leaf_node_id = ?, current_frame_id = ?, status = ?,
+          tool_generation = ?::bigint, tool_overrides = ?::jsonb, last_prompt_usage = ?::jsonb, sandbox_state = ?::jsonb, updated_at = ?::timestamptz
+         where tenant_id = ? and session_id = ? and head_revision = ?::bigint
+        returning 1)`;
+    if (nodes.length > 0) {
+      // `order by ord`: node seq (insertion order, the graph's order) follows the given order.
+      sql += `, n as (
+        insert into session_nodes (tenant_id, session_id, node_id, parent_node_id, caused_by, agent_frame_id, created_at, payload)
+        select ?, ?, v.node_id, v.parent_node_id, v.caused_by, v.agent_frame_id, v.created_at, v.payload
+          from h cross join (values ${nodes.map(() => '(?::int, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::jsonb)').join(', ')})
+            as v (ord, node_id, parent_node_id, caused_by, agent_frame_id, created_at, payload)
+         order by v.ord)`;
+      params.push(c.tenantId, c.sessionId, ...nodes.flatMap((n, i) => [i, n.nodeId, n.parentNodeId ?? null, n.causedBy ?? null, n.agentFrameId ?? null, n.timestamp, JSON.stringify(n.payload)]));
+    }
+    if (c.usage.length > 0) {
+      sql += `, u as (
+        insert into usage_entries (tenant_id, session_id, revision, turn_id, source, model, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, created_at)
+        select ?, ?, ?::bigint, ?, v.source, v.model, v.i, v.o, v.c, v.r, ?::timestamptz
+          from h cross join (values ${c.usage.map(() => '(?::text, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::bigint)').join(', ')}) as v (source, model, i, o, c, r))`;
+      params.push(c.tenantId, c.sessionId, revision.toString(), c.turnId ?? null, now, ...c.usage.flatMap((u) => [u.source, u.model, ...[u.usage.inputTokens, u.usage.outputTokens, u.usage.cachedInputTokens, u.usage.reasoningTokens].map(String)]));
+    }
+    sql += `, log as (
+        insert into session_commits (tenant_id, session_id, revision, kind, graph_write, turn_id, content_hash, result, created_at)
+        select ?, ?, ?::bigint, ?, ?, ?, ?, ?::jsonb, ?::timestamptz from h)
+      select count(*)::int as updated from h`;
+    params.push(c.tenantId, c.sessionId, revision.toString(), c.kind, c.graph.kind, c.turnId ?? null, c.contentHash ?? null, c.result === undefined ? null : JSON.stringify(c.result), now);
+    let rows: unknown;
+    try {
+      rows = await this.db.em().getConnection().execute(sql, params);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DomainError('ALREADY_EXISTS', 'NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
+      throw err;
+    }
+    if (Number((rows as { updated: number }[])[0]?.updated) !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
     return revision;
   }
 

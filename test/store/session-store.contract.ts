@@ -43,6 +43,19 @@ export function describeSessionStoreContract(engine: EngineTarget) {
       expect(await store.getHead('other-tenant', 's1')).toBeUndefined();
     });
 
+    it('a commit repeating a stored node id is ALREADY_EXISTS NODE_ID_TAKEN and writes nothing', async () => {
+      const t = 't-dup'; // its own tenant: other cases list the tenant's sessions
+      const h = head('s-dup', { tenantId: t });
+      await store.create(h, { frameId: h.currentFrameId, status: 'active', reason: 'initial', createdAt: new Date() });
+      await store.commit({ tenantId: t, sessionId: 's-dup', expectedRevision: 0n, kind: 'test', head: { ...h, leafNodeId: 'a' }, graph: { kind: 'append', nodes: [msg('a')] }, frames: [], usage: [] });
+      const usage = [{ source: 'turn', model: 'echo', usage: { inputTokens: 1n, outputTokens: 1n, cachedInputTokens: 0n, reasoningTokens: 0n } }];
+      await expect(store.commit({ tenantId: t, sessionId: 's-dup', expectedRevision: 1n, kind: 'test', head: { ...h, leafNodeId: 'a' }, graph: { kind: 'append', nodes: [msg('b', 'a'), msg('a', 'b')] }, frames: [], usage, turnId: 'dup' })).rejects.toMatchObject({ reason: 'NODE_ID_TAKEN' });
+      expect((await store.getHead(t, 's-dup'))?.headRevision).toBe(1n);
+      expect((await store.loadGraph(t, 's-dup', 'a', 'keep_all')).nodes.map((n) => n.nodeId)).toEqual(['a']);
+      expect(await store.usage(t, 's-dup')).toEqual([]);
+      expect(await store.findTurn(t, 's-dup', 'dup')).toBeUndefined();
+    });
+
     it('commits atomically and rejects a stale revision without writing', async () => {
       const h = (await store.getHead(tenant, 's1'))!;
       const r1 = await store.commit({ tenantId: tenant, sessionId: 's1', expectedRevision: 0n, kind: 'test', head: { ...h, leafNodeId: 'b' }, graph: { kind: 'append', nodes: [msg('a'), msg('b', 'a')] }, frames: [], usage: [{ source: 'turn', model: 'echo', usage: { inputTokens: 3n, outputTokens: 4n, cachedInputTokens: 0n, reasoningTokens: 0n } }], turnId: 'turn-1' });
