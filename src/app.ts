@@ -112,7 +112,6 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     claimTtlMs: config.queue.claimTtlMs,
     joinLimit: config.queue.joinLimit,
     openTurn: (tenantId, sessionId) => feedStore.openTurn(tenantId, sessionId),
-    markTurnOpen: (tenantId, sessionId, turnId) => feedStore.markTurnOpen(tenantId, sessionId, turnId),
     retry: config.providerRetry,
     cancelGraceMs: config.cancelGraceMs,
     maxIterations: config.maxIterations,

@@ -113,10 +113,8 @@ export interface FeedStore {
   append(tenantId: string, sessionId: string, revision: bigint, payloads: FeedPayload[]): Promise<FeedRecord[]>;
   read(tenantId: string, sessionId: string, afterSeq: bigint, limit: number): Promise<FeedRecord[]>;
   head(tenantId: string, sessionId: string): Promise<FeedHead>;
-  /** The turn whose events were appended last with no commit after them (a crash victim). */
+  /** The turn whose events were appended last with no commit or interruption after them (a crash victim); set by appending its activity. */
   openTurn(tenantId: string, sessionId: string): Promise<string | undefined>;
-  /** Records, before its first model call, that a turn is running (so a crash is reported). */
-  markTurnOpen(tenantId: string, sessionId: string, turnId: string): Promise<void>;
   /** Drops events older than `olderThan` or beyond `keepPerSession`, never past the last commit marker. */
   trim(olderThan: Date, keepPerSession: number): Promise<number>;
 }

@@ -75,14 +75,6 @@ export class DbFeedStore implements FeedStore {
     return (rows as { open_turn_id: string | null }[])[0]?.open_turn_id ?? undefined;
   }
 
-  async markTurnOpen(tenantId: string, sessionId: string, turnId: string): Promise<void> {
-    await this.db.em().getConnection().execute(
-      `insert into feed_heads (tenant_id, session_id, open_turn_id) values (?, ?, ?)
-       on conflict (tenant_id, session_id) do update set open_turn_id = excluded.open_turn_id`,
-      [tenantId, sessionId, turnId], 'run',
-    );
-  }
-
   async trim(olderThan: Date, keepPerSession: number): Promise<number> {
     return this.db.em().transactional(async (em) => {
       const conn = em.getConnection();

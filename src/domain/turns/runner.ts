@@ -50,7 +50,6 @@ export interface TurnDeps {
   joinLimit: number;
   /** Finds a turn left unfinished by a crash, to report it as interrupted. */
   openTurn(tenantId: string, sessionId: string): Promise<string | undefined>;
-  markTurnOpen(tenantId: string, sessionId: string, turnId: string): Promise<void>;
   retry: RetryPolicy;
   /** How long in-flight tools get after a cancel before the turn commits without them. */
   cancelGraceMs: number;
@@ -280,7 +279,6 @@ export class TurnService {
             }
             req = { ...req, input: mergeInputs(batches) };
           }
-          await this.deps.markTurnOpen(ctx.tenantId, req.sessionId, turn.turnId);
           const result = await this.runLoaded(ctx, req, turn, session, claims, drain ? claims.map((c) => c.batchId) : undefined);
           await this.queueDone(ctx, req.sessionId, session.head.headRevision, claims);
           return result;
