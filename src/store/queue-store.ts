@@ -85,13 +85,12 @@ export class DbQueueStore implements QueueStore {
   }
 
   async claim(tenantId: string, sessionId: string, owner: string, ttlMs: number, select: (pending: QueueBatch[]) => QueueBatch[]) {
-    // Every turn asks at its start and at each checkpoint, and the queue is usually empty: one
-    // index-only probe answers that without a transaction. A batch enqueued just after the probe
-    // is taken at the next checkpoint or start, as it would be had it come after the claim.
-    const open = await this.conn().execute<unknown[]>(
-      `select 1 from queue_batches where tenant_id = ? and session_id = ? and state in ('pending', 'claimed') limit 1`, [tenantId, sessionId],
-    );
-    if ((open as unknown[]).length === 0) return [];
+    // Every turn asks at its start and at each checkpoint, and usually nothing is claimable (the
+    // queue is empty, its head is no command, the batches are ours already): the choice is first
+    // made on an unlocked read, and only a non-empty choice pays for the locking transaction, which
+    // chooses again on what it locked. A batch enqueued just after the read is taken at the next
+    // checkpoint or start, as it would be had it come after the claim.
+    if (select(this.claimable(await this.openBatches(tenantId, sessionId), owner)).length === 0) return [];
     return this.db.em().transactional(async (em) => {
       const conn = em.getConnection();
       const tx = em.getTransactionContext();
@@ -99,12 +98,7 @@ export class DbQueueStore implements QueueStore {
         `select ${COLUMNS} from queue_batches where tenant_id = ? and session_id = ? and state in ('pending', 'claimed') order by enqueue_seq for update skip locked`,
         [tenantId, sessionId], 'all', tx,
       );
-      const now = new Date();
-      // Claims are only taken by the session's writer (it holds the lease), so a live claim of
-      // another owner belongs to a writer that lost its lease (crashed): take it over, keeping
-      // the queue order. Our own claims stay ours.
-      const pending = (rows as Row[]).map(fromRow).filter((b) => isPending(b, now) || (b.state === 'claimed' && b.claim?.owner !== owner));
-      const chosen = select(pending);
+      const chosen = select(this.claimable((rows as Row[]).map(fromRow), owner));
       if (chosen.length === 0) return [];
       const updated = await conn.execute<Row[]>(
         `update queue_batches set state = 'claimed', claim_owner = ?, claim_token = claim_token + 1, claim_expires_at = now() + make_interval(secs => ?)
@@ -114,6 +108,23 @@ export class DbQueueStore implements QueueStore {
       const byId = new Map((updated as Row[]).map((r) => [r.batch_id, fromRow(r)]));
       return chosen.map((b) => byId.get(b.batchId)!);
     });
+  }
+
+  private async openBatches(tenantId: string, sessionId: string): Promise<QueueBatch[]> {
+    const rows = await this.conn().execute<Row[]>(
+      `select ${COLUMNS} from queue_batches where tenant_id = ? and session_id = ? and state in ('pending', 'claimed') order by enqueue_seq`, [tenantId, sessionId],
+    );
+    return (rows as Row[]).map(fromRow);
+  }
+
+  /**
+   * Claims are only taken by the session's writer (it holds the lease), so a live claim of
+   * another owner belongs to a writer that lost its lease (crashed): it is taken over, keeping
+   * the queue order. Our own claims stay ours.
+   */
+  private claimable(open: QueueBatch[], owner: string): QueueBatch[] {
+    const now = new Date();
+    return open.filter((b) => isPending(b, now) || (b.state === 'claimed' && b.claim?.owner !== owner));
   }
 
   async renew(claims: { batchId: string; token: bigint }[], ttlMs: number) {

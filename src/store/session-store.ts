@@ -78,7 +78,7 @@ export class OrmSessionStore implements SessionStore {
   async commit(c: CommitRequest): Promise<bigint> {
     const revision = c.expectedRevision + 1n;
     const now = new Date();
-    if (c.graph.kind !== 'replace' && c.frames.length === 0 && !c.claims?.length && !c.blobs?.length) return this.commitInOneStatement(c, revision, now);
+    if (c.graph.kind !== 'replace' && c.frames.length === 0 && !c.blobs?.length) return this.commitInOneStatement(c, revision, now);
     await this.db.em().transactional(async (em) => {
       const { tenantId: _t, sessionId: _s, ...fields } = headToRow({ ...c.head, headRevision: revision });
       const updated = await em.nativeUpdate(SessionRow, { tenantId: c.tenantId, sessionId: c.sessionId, headRevision: c.expectedRevision }, fields);
@@ -133,9 +133,11 @@ export class OrmSessionStore implements SessionStore {
   }
 
   /**
-   * The common commit (a turn or an admin change appending nodes or only moving the head) as one
-   * statement: the head update is the compare-and-set and every insert selects from it, so on a
-   * stale revision nothing is written. One round trip instead of six; atomic as one statement.
+   * The common commit (a turn, a drain completing its claims, or an admin change appending nodes
+   * or only moving the head) as one statement: the head update is the compare-and-set, guarded
+   * also by every claim still being held (those rows are locked first), and every other write
+   * selects from it, so on a stale revision or claim nothing is written. One round trip instead
+   * of six or more; atomic as one statement.
    */
   private async commitInOneStatement(c: CommitRequest, revision: bigint, now: Date): Promise<bigint> {
     const h = headToRow({ ...c.head, headRevision: revision });
@@ -146,12 +148,26 @@ export class OrmSessionStore implements SessionStore {
       h.lastPromptUsage === null ? null : JSON.stringify(h.lastPromptUsage), h.sandboxState === null ? null : JSON.stringify(h.sandboxState), h.updatedAt,
       c.tenantId, c.sessionId, c.expectedRevision.toString(),
     ];
-    let sql = `with h as (
+    const claims = c.claims ?? [];
+    let sql = '';
+    if (claims.length > 0) {
+      sql += `with held as (
+        select batch_id from queue_batches where state = 'claimed' and (batch_id, claim_token) in (${claims.map(() => '(?, ?::bigint)').join(', ')}) for update), `;
+      params.unshift(...claims.flatMap((cl) => [cl.batchId, cl.token.toString()]));
+    } else sql += 'with ';
+    sql += `h as (
         update sessions set mode = ?, parent_session_id = ?, usage_source = ?, policy = ?::jsonb, residency = ?, final_answer_format = ?::jsonb,
           metadata = ?::jsonb, head_revision = ?::bigint, turn_index = ?::bigint, leaf_node_id = ?, current_frame_id = ?, status = ?,
           tool_generation = ?::bigint, tool_overrides = ?::jsonb, last_prompt_usage = ?::jsonb, sandbox_state = ?::jsonb, updated_at = ?::timestamptz
-         where tenant_id = ? and session_id = ? and head_revision = ?::bigint
+         where tenant_id = ? and session_id = ? and head_revision = ?::bigint${claims.length > 0 ? ' and (select count(*) from held) = ?' : ''}
         returning 1)`;
+    if (claims.length > 0) {
+      params.push(claims.length);
+      sql += `, done as (
+        update queue_batches set state = 'done', turn_id = ?, finished_at = now(), claim_expires_at = null
+         where batch_id in (select batch_id from held) and exists (select 1 from h))`;
+      params.push(c.turnId ?? null);
+    }
     if (nodes.length > 0) {
       // `order by ord`: node seq (insertion order, the graph's order) follows the given order.
       sql += `, n as (
@@ -172,7 +188,7 @@ export class OrmSessionStore implements SessionStore {
     sql += `, log as (
         insert into session_commits (tenant_id, session_id, revision, kind, graph_write, turn_id, content_hash, result, created_at)
         select ?, ?, ?::bigint, ?, ?, ?, ?, ?::jsonb, ?::timestamptz from h)
-      select count(*)::int as updated from h`;
+      select (select count(*) from h)::int as updated${claims.length > 0 ? ', (select count(*) from held)::int as held' : ''}`;
     params.push(c.tenantId, c.sessionId, revision.toString(), c.kind, c.graph.kind, c.turnId ?? null, c.contentHash ?? null, c.result === undefined ? null : JSON.stringify(c.result), now);
     let rows: unknown;
     try {
@@ -181,7 +197,12 @@ export class OrmSessionStore implements SessionStore {
       if (isUniqueViolation(err)) throw new DomainError('ALREADY_EXISTS', 'NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
       throw err;
     }
-    if (Number((rows as { updated: number }[])[0]?.updated) !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
+    const row = (rows as { updated: number; held?: number }[])[0];
+    if (claims.length > 0 && Number(row?.held) !== claims.length) {
+      const lost = claims.length - Number(row?.held ?? 0);
+      throw new DomainError('ABORTED', 'STALE_CLAIM', `${lost} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`, { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') });
+    }
+    if (Number(row?.updated) !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
     return revision;
   }
 
