@@ -37,14 +37,15 @@ export type FeedMessage =
   | { kind: 'gap'; cursor: string; seq: bigint; requestedCursor: string; reason: 'trimmed' | 'unavailable'; latestRevision: bigint }
   | { kind: 'heartbeat'; cursor: string; seq: bigint };
 
-/** Payload JSON for storage (bigints as strings). */
-export function payloadToJson(p: FeedPayload): unknown {
-  return JSON.parse(JSON.stringify(p, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)));
+/** Payload as JSON text for storage (bigints as `"123n"`), in one pass. */
+export function payloadToText(p: FeedPayload): string {
+  return JSON.stringify(p, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
 }
 
-export function payloadFromJson(json: unknown): FeedPayload {
+/** Reads a payload stored as JSON text (bigints as `"123n"`), in one parse. */
+export function payloadFromText(text: string): FeedPayload {
   const revive = (_k: string, v: unknown) => (typeof v === 'string' && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v);
-  const p = JSON.parse(JSON.stringify(json), revive) as FeedPayload;
+  const p = JSON.parse(text, revive) as FeedPayload;
   if (p.kind === 'turn_activity') p.event.time = new Date(p.event.time);
   return p;
 }
