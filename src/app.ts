@@ -81,7 +81,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     : new MemoryBus();
   if (bus instanceof PgBus) await bus.whenReady();
   const completions = new OrmCompletionStore(db, bus);
-  const feedStore = new DbFeedStore(db);
+  // On PostgreSQL the feed append sends the bus's wake-up itself (same statement, same format).
+  const feedStore = new DbFeedStore(db, bus instanceof PgBus ? BUS_CHANNEL : undefined);
   const hub = new FeedHub(feedStore);
   const appender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
   const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));

@@ -77,4 +77,5 @@ export class PgBus implements EventBus {
   }
 }
 
+/** The channel; messages on it are JSON `{ t: topic, p: payload }` (DbFeedStore writes `feed` ones in SQL). */
 export const BUS_CHANNEL = CHANNEL;

@@ -109,6 +109,8 @@ export interface BlobStore {
 
 /** Durable per-session feed: gap-free sequence numbers assigned at append, read in order. */
 export interface FeedStore {
+  /** True when `append` itself wakes other replicas (the `feed` bus message, sent on commit). */
+  readonly wakesReplicas: boolean;
   /** Appends in one transaction; returns the records with their sequence numbers. */
   append(tenantId: string, sessionId: string, revision: bigint, payloads: FeedPayload[]): Promise<FeedRecord[]>;
   read(tenantId: string, sessionId: string, afterSeq: bigint, limit: number): Promise<FeedRecord[]>;

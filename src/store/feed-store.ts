@@ -7,7 +7,19 @@ import { payloadFromText, payloadToText, type FeedPayload, type FeedRecord } fro
 import type { Database } from './database.js';
 
 export class DbFeedStore implements FeedStore {
-  constructor(private readonly db: Database) {}
+  readonly wakesReplicas: boolean;
+
+  /**
+   * With `notifyChannel` (PostgreSQL with the LISTEN/NOTIFY bus), each append also sends the bus's
+   * `feed` wake-up from the same statement: delivered at its commit, never before the rows are
+   * visible, and without a second round trip.
+   */
+  constructor(
+    private readonly db: Database,
+    private readonly notifyChannel?: string,
+  ) {
+    this.wakesReplicas = notifyChannel !== undefined;
+  }
 
   async append(tenantId: string, sessionId: string, revision: bigint, payloads: FeedPayload[]): Promise<FeedRecord[]> {
     if (payloads.length === 0) return [];
@@ -35,12 +47,13 @@ export class DbFeedStore implements FeedStore {
          insert into feed_events (tenant_id, session_id, seq, revision, created_at, payload)
          select ?, ?, head.last_seq - ?::bigint + v.ord, ?::bigint, ?::timestamptz, v.payload from head cross join (values ${values}) as v (ord, payload)
        )
-       select last_seq from head`,
+       select last_seq${this.notifyChannel === undefined ? '' : `, pg_notify(?, json_build_object('t', 'feed', 'p', json_build_object('tenantId', ?::text, 'sessionId', ?::text, 'upTo', last_seq::text))::text)`} from head`,
       [
         tenantId, sessionId, n, committedIdx, committedIdx, turnAction, turnId,
         committedIdx, committedIdx, turnAction, turnId, turnId,
         tenantId, sessionId, n, revision.toString(), now,
         ...payloads.flatMap((p, i) => [i + 1, payloadToText(p)]),
+        ...(this.notifyChannel === undefined ? [] : [this.notifyChannel, tenantId, sessionId]),
       ],
     );
     const last = BigInt((rows as { last_seq: string }[])[0]!.last_seq);

@@ -1,6 +1,8 @@
 // Contract of the FeedStore port on each engine: gap-free sequence numbers (also under concurrent
-// appenders), open-turn tracking, and retention that never trims past the last committed marker.
+// appenders), open-turn tracking, retention that never trims past the last committed marker, and
+// (PostgreSQL) the wake-up sent by the append itself.
 
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeedPayload } from '../../src/domain/feed/types.js';
 import type { TurnEvent } from '../../src/domain/turns/types.js';
@@ -16,9 +18,10 @@ const changed = (what: string): FeedPayload => ({ kind: 'session_changed', what 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`FeedStore contract on ${engine.name}`, () => {
     let store: DbFeedStore;
+    let opened: Awaited<ReturnType<typeof openTestDatabase>>;
     let close: () => Promise<void>;
     beforeAll(async () => {
-      const opened = await openTestDatabase(engine);
+      opened = await openTestDatabase(engine);
       store = new DbFeedStore(opened.db);
       close = opened.close;
     });
@@ -55,6 +58,23 @@ for (const engine of engines) {
       expect(await store.openTurn('t', 'turns')).toBe('t2');
       await store.append('t', 'turns', 1n, [{ kind: 'turn_interrupted', turnId: 't2' }]);
       expect(await store.openTurn('t', 'turns')).toBeUndefined();
+    });
+
+    it.runIf(engine.name === 'postgresql')('with a notify channel, the append itself sends the feed wake-up, at its commit', async () => {
+      const listener = new pg.Client({ connectionString: opened.databaseUrl });
+      await listener.connect();
+      try {
+        const got: string[] = [];
+        listener.on('notification', (m) => got.push(m.payload ?? ''));
+        await listener.query('listen feed_contract');
+        const notifying = new DbFeedStore(opened.db, 'feed_contract');
+        expect(notifying.wakesReplicas).toBe(true);
+        const records = await notifying.append('t', 'woken', 1n, [changed('a'), changed('b')]);
+        for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+        expect(got.map((g) => JSON.parse(g) as unknown)).toEqual([{ t: 'feed', p: { tenantId: 't', sessionId: 'woken', upTo: records[1]!.seq.toString() } }]);
+      } finally {
+        await listener.end();
+      }
     });
 
     it('retention keeps everything from the last committed marker on, whatever the age', async () => {

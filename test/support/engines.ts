@@ -63,11 +63,12 @@ async function provisionPostgres(postgresUrl: string) {
 }
 
 /** Opens a migrated store on a fresh database of the engine. */
-export async function openTestDatabase(engine: EngineTarget): Promise<{ db: Database; close(): Promise<void> }> {
+export async function openTestDatabase(engine: EngineTarget): Promise<{ db: Database; databaseUrl?: string; close(): Promise<void> }> {
   const target = await engine.provision();
   const db = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir, inMemory: !target.databaseUrl });
   return {
     db,
+    databaseUrl: target.databaseUrl,
     async close() {
       await db.close();
       await target.cleanup();

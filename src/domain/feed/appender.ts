@@ -96,7 +96,7 @@ export class FeedAppender {
     lane.running = false;
     if (records?.length) {
       this.hub.deliver(tenantId, sessionId, records);
-      void this.bus.publish('feed', { tenantId, sessionId, upTo: records[records.length - 1]!.seq.toString() }).catch((err: unknown) => this.options.onError(err));
+      if (!this.store.wakesReplicas) void this.bus.publish('feed', { tenantId, sessionId, upTo: records[records.length - 1]!.seq.toString() }).catch((err: unknown) => this.options.onError(err));
     }
     if (lane.queue.length > 0) this.schedule(key, lane, tenantId, sessionId, lane.queue.every((p) => isDelta(p.payload)));
     else {
