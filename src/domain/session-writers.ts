@@ -6,6 +6,7 @@
 import { DomainError } from './errors.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { LeaseStore } from './ports.js';
+import { sleep } from './sleep.js';
 
 /** Lease-owner key of admin writes; turns use their turn id. */
 export const ADMIN_WRITER_KEY = '~admin';
@@ -23,17 +24,6 @@ export interface WriterOptions {
    */
   onAbort?: 'proceed' | 'throw';
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 export class SessionWriters {
   private readonly local = new KeyedMutex();

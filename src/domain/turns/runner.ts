@@ -28,6 +28,7 @@ import { compactSession } from './compaction.js';
 import { contentHashOf, normaliseInput, turnIdOf, validateTurnRequest } from './input.js';
 import { RunningTurn, TurnRegistry } from './registry.js';
 import { resultFromJson, resultToJson, type TurnEvent, type TurnEventKind, type TurnRequest, type TurnResult } from './types.js';
+import { sleep } from '../sleep.js';
 
 export interface TurnDeps {
   sessions: SessionService;
@@ -71,17 +72,6 @@ export interface RunOptions {
 }
 
 export type TurnStatus = { status: 'running' } | { status: 'committed'; result: TurnResult };
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 export class TurnService {
   readonly registry = new TurnRegistry();
@@ -440,7 +430,6 @@ function turnIdReused(sessionId: string, turnId: string) {
 function effectivePolicy(policy: SessionPolicy, req: TurnRequest): SessionPolicy {
   return applyPolicyPatch(policy, { model: req.overrides.model, providerId: req.overrides.providerId });
 }
-
 
 /** What a turn settles besides the loop's own result. */
 interface TurnExtras {
