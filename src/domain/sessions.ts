@@ -68,6 +68,9 @@ export function messageIds(sessionId: string, messages: Message[], taken: Readon
   });
 }
 
+const createdConcurrently = (sessionId: string) =>
+  new DomainError('ABORTED', 'SESSION_CREATED_CONCURRENTLY', `session "${sessionId}" was created concurrently; retry the request`, { session_id: sessionId });
+
 export const MAX_METADATA_ENTRIES = 64;
 export const MAX_METADATA_BYTES = 4096;
 
@@ -105,16 +108,26 @@ export class SessionService {
       throw notFound('PARENT_NOT_FOUND', `parent session "${parentSessionId}" does not exist; open it first`, { session_id: sessionId, parent_session_id: parentSessionId });
     }
 
+    // Two common cases need no writer (and so never wait for a running turn): creating a session
+    // (the insert is the guard; nobody else writes a session that does not exist yet), and a
+    // resume that changes nothing (no revision is written, as for any read).
+    if (!imported) {
+      const existing = await this.store.getHead(ctx.tenantId, sessionId);
+      if (!existing) {
+        const head = await this.createNew(ctx, sessionId, req, parentSessionId);
+        if (head) return { head, created: true };
+        // Another call created it meanwhile: go on as for an existing session.
+      } else if (req.openMode === 'resume' && !this.resumeChanges(existing, req, parentSessionId)) {
+        return { head: await this.makeResident(ctx, existing), created: false };
+      }
+    }
+
     return this.withWriter(ctx, sessionId, async () => {
       const existing = await this.store.getHead(ctx.tenantId, sessionId);
-      if (existing && req.mode && existing.mode !== req.mode && req.openMode === 'resume') {
-        throw precondition('MODE_MISMATCH', `session "${sessionId}" was created in mode ${existing.mode}; open it with that mode or open it fresh`, { session_id: sessionId });
-      }
-      if (existing && parentSessionId && existing.parentSessionId !== parentSessionId && req.openMode === 'resume') {
-        throw precondition('PARENT_MISMATCH', `session "${sessionId}" has parent "${existing.parentSessionId ?? ''}", not "${parentSessionId}"`, { session_id: sessionId });
-      }
       if (req.openMode === 'resume' && existing) {
-        return { head: await this.resume(ctx, existing, req), created: false };
+        const head = this.resumeChanges(existing, req, parentSessionId);
+        const current = head ? await this.commit(ctx, { expectedRevision: existing.headRevision, kind: 'open', head, graph: { kind: 'none' }, frames: [] }) : existing;
+        return { head: await this.makeResident(ctx, current), created: false };
       }
       if (existing && parentSessionId && existing.parentSessionId !== parentSessionId) await this.refuseParentCycle(ctx, sessionId, parentSessionId);
       const base = imported ? this.headFromState(ctx, imported.doc, existing) : this.emptyHead(ctx, sessionId, existing, req.mode, parentSessionId);
@@ -123,15 +136,16 @@ export class SessionService {
       // fresh and with_state start a new session (over the old one, if any).
       const created = req.openMode !== 'resume';
       let expected = existing?.headRevision;
+      if (!existing && !imported) {
+        const fresh = await this.createNew(ctx, sessionId, req, parentSessionId);
+        if (!fresh) throw createdConcurrently(sessionId);
+        return { head: fresh, created: true };
+      }
       if (!existing) {
-        const initial = frame ?? this.initialFrame(head.currentFrameId);
-        const seed = imported ? { ...head, currentFrameId: initial.frameId, leafNodeId: undefined, turnIndex: 0n } : head;
-        if (!(await this.store.create(seed, initial))) throw new DomainError('ABORTED', 'SESSION_CREATED_CONCURRENTLY', `session "${sessionId}" was created concurrently; retry the request`, { session_id: sessionId });
+        // with_state of a new id: an empty row first, then the import replaces its graph.
+        const initial = this.initialFrame(head.currentFrameId);
+        if (!(await this.store.create({ ...head, currentFrameId: initial.frameId, leafNodeId: undefined, turnIndex: 0n }, initial))) throw createdConcurrently(sessionId);
         expected = 0n;
-        if (!imported) {
-          this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
-          return { head: seed, created: true };
-        }
       }
       // fresh or with_state: one commit replaces the stored graph entirely.
       const nodes = imported?.nodes ?? [];
@@ -329,33 +343,48 @@ export class SessionService {
     this.resident.put(key, { head, graph: { nodes, leafNodeId: head.leafNodeId }, frames, healed: false });
   }
 
-  private async resume(ctx: RequestContext, existing: SessionHead, req: OpenRequest): Promise<SessionHead> {
-    const head = this.applyOpenFields(existing, req, existing.parentSessionId);
-    const changed = stableJson(stripVolatile(head)) !== stableJson(stripVolatile(existing));
-    let current = existing;
-    if (changed) {
-      current = await this.commit(ctx, { expectedRevision: existing.headRevision, kind: 'open', head, graph: { kind: 'none' }, frames: [] });
-    } else if (existing.status === 'parked') {
-      await this.store.setStatus(ctx.tenantId, existing.sessionId, 'idle');
-      current = { ...existing, status: 'idle' };
-    }
-    // A resident copy at this revision is already healed; otherwise loading makes the session
-    // resident and runs the heal path when needed.
-    const cached = this.resident.get(ResidentCache.key(ctx.tenantId, current.sessionId), current.headRevision);
-    if (cached) return { ...cached.head, status: current.status };
-    const loaded = await this.loadUnlocked(ctx, current);
-    return loaded.head;
-  }
-
-  private async loadUnlocked(ctx: RequestContext, head: SessionHead): Promise<LoadedSession> {
-    const loaded = await this.loadFromStore(ctx, head);
-    if (loaded.healed) return this.persistHeal(ctx, loaded);
-    this.resident.put(ResidentCache.key(ctx.tenantId, head.sessionId), loaded);
-    return loaded;
+  /** Inserts a new empty session at revision 0; undefined if the id was taken meanwhile. */
+  private async createNew(ctx: RequestContext, sessionId: string, req: OpenRequest, parentSessionId: string | undefined): Promise<SessionHead | undefined> {
+    const head = this.applyOpenFields(this.emptyHead(ctx, sessionId, undefined, req.mode, parentSessionId), req, parentSessionId);
+    if (!(await this.store.create(head, this.initialFrame(head.currentFrameId)))) return undefined;
+    this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+    return head;
   }
 
   /**
-   * Readers may hold no writer (and writers may not take theirs twice), so a heal found by `load`
+   * The head a resume would commit, or undefined when it changes nothing. Refuses a resume that
+   * names another mode or parent than the session has.
+   */
+  private resumeChanges(existing: SessionHead, req: OpenRequest, parentSessionId: string | undefined): SessionHead | undefined {
+    const sessionId = existing.sessionId;
+    if (req.mode && existing.mode !== req.mode) {
+      throw precondition('MODE_MISMATCH', `session "${sessionId}" was created in mode ${existing.mode}; open it with that mode or open it fresh`, { session_id: sessionId });
+    }
+    if (parentSessionId && existing.parentSessionId !== parentSessionId) {
+      throw precondition('PARENT_MISMATCH', `session "${sessionId}" has parent "${existing.parentSessionId ?? ''}", not "${parentSessionId}"`, { session_id: sessionId });
+    }
+    const head = this.applyOpenFields(existing, req, existing.parentSessionId);
+    return stableJson(stripVolatile(head)) !== stableJson(stripVolatile(existing)) ? head : undefined;
+  }
+
+  /** Makes the session resident (unparking it, healing a dangling leaf) and returns its head. */
+  private async makeResident(ctx: RequestContext, head: SessionHead): Promise<SessionHead> {
+    let current = head;
+    if (current.status === 'parked') {
+      await this.store.setStatus(ctx.tenantId, current.sessionId, 'idle');
+      current = { ...current, status: 'idle' };
+    }
+    // A resident copy at this revision is already healed.
+    const cached = this.resident.get(ResidentCache.key(ctx.tenantId, current.sessionId), current.headRevision);
+    if (cached) return { ...cached.head, status: current.status };
+    const loaded = await this.loadFromStore(ctx, current);
+    if (loaded.healed) return (await this.healOrKeep(ctx, loaded)).head;
+    this.resident.put(ResidentCache.key(ctx.tenantId, current.sessionId), loaded);
+    return loaded.head;
+  }
+
+  /**
+   * Readers may hold no writer (and writers may not take theirs twice), so a heal found by a load
    * relies on the revision check alone: if another writer moved the head meanwhile, the healed
    * copy is returned unpersisted and the next load looks again.
    */
