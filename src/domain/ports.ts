@@ -62,8 +62,8 @@ export interface SessionStore {
   getHead(tenantId: string, sessionId: string): Promise<SessionHead | undefined>;
   /** The head plus whether a turn holds a live writer lease (admin writes do not count), in one read. */
   describe(tenantId: string, sessionId: string): Promise<{ head: SessionHead; leased: boolean } | undefined>;
-  /** Inserts a new session; returns false if the id is already taken. */
-  create(head: SessionHead, initialFrame: AgentFrame): Promise<boolean>;
+  /** Inserts a new session (with its first nodes, if any) at once; false if the id is already taken. */
+  create(head: SessionHead, initialFrame: AgentFrame, nodes?: GraphNode[]): Promise<boolean>;
   /** Loads nodes (insertion order) and frames; `active_path_only` loads only the leaf's ancestry. */
   loadGraph(tenantId: string, sessionId: string, leafNodeId: string | undefined, residency: Residency): Promise<{ nodes: GraphNode[]; frames: AgentFrame[] }>;
   /** Applies a commit atomically; returns the new revision or throws an ABORTED conflict. */

@@ -43,6 +43,8 @@ export interface OpenRequest {
   metadata?: Record<string, string>;
   /** Usage source under which a child's usage rolls up into its parent. */
   usageSource?: string;
+  /** Messages a newly created session starts with (ids already checked); ignored if it exists. */
+  seed?: Message[];
 }
 
 export interface ReadView {
@@ -343,10 +345,12 @@ export class SessionService {
     this.resident.put(key, { head, graph: { nodes, leafNodeId: head.leafNodeId }, frames, healed: false });
   }
 
-  /** Inserts a new empty session at revision 0; undefined if the id was taken meanwhile. */
+  /** Inserts a new session at revision 0, with its seed messages; undefined if the id was taken meanwhile. */
   private async createNew(ctx: RequestContext, sessionId: string, req: OpenRequest, parentSessionId: string | undefined): Promise<SessionHead | undefined> {
-    const head = this.applyOpenFields(this.emptyHead(ctx, sessionId, undefined, req.mode, parentSessionId), req, parentSessionId);
-    if (!(await this.store.create(head, this.initialFrame(head.currentFrameId)))) return undefined;
+    const empty = this.applyOpenFields(this.emptyHead(ctx, sessionId, undefined, req.mode, parentSessionId), req, parentSessionId);
+    const nodes = chainMessages(req.seed ?? [], undefined, empty.currentFrameId);
+    const head = nodes.length ? { ...empty, leafNodeId: nodes[nodes.length - 1]!.nodeId } : empty;
+    if (!(await this.store.create(head, this.initialFrame(head.currentFrameId), nodes))) return undefined;
     this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
     return head;
   }

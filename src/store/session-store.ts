@@ -41,11 +41,12 @@ export class OrmSessionStore implements SessionStore {
     return row ? { head: headFromRaw(row), leased: row.leased === true } : undefined;
   }
 
-  async create(head: SessionHead, initialFrame: AgentFrame): Promise<boolean> {
+  async create(head: SessionHead, initialFrame: AgentFrame, nodes: GraphNode[] = []): Promise<boolean> {
     try {
       await this.db.em().transactional(async (em) => {
         await em.insert(SessionRow, headToRow(head));
         await em.insert(FrameRow, frameToRow(head, initialFrame));
+        if (nodes.length > 0) await em.insertMany(NodeRow, nodes.map((n) => nodeToRow(head.tenantId, head.sessionId, n)));
       });
       return true;
     } catch (err) {

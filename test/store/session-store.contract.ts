@@ -43,6 +43,17 @@ export function describeSessionStoreContract(engine: EngineTarget) {
       expect(await store.getHead('other-tenant', 's1')).toBeUndefined();
     });
 
+    it('creates a session together with its first nodes, in order', async () => {
+      const t = 't-seed'; // its own tenant: other cases list the tenant's sessions
+      const h = head('seeded', { tenantId: t, leafNodeId: 'n2' });
+      expect(await store.create(h, { frameId: h.currentFrameId, status: 'active', reason: 'initial', createdAt: new Date() }, [msg('n1'), msg('n2', 'n1')])).toBe(true);
+      expect((await store.getHead(t, 'seeded'))?.headRevision).toBe(0n);
+      expect((await store.loadGraph(t, 'seeded', 'n2', 'keep_all')).nodes.map((n) => n.nodeId)).toEqual(['n1', 'n2']);
+      // A taken id inserts nothing, nodes included.
+      expect(await store.create({ ...h, leafNodeId: 'n3' }, { frameId: h.currentFrameId, status: 'active', reason: 'initial', createdAt: new Date() }, [msg('n3')])).toBe(false);
+      expect((await store.loadGraph(t, 'seeded', 'n2', 'keep_all')).nodes.map((n) => n.nodeId)).toEqual(['n1', 'n2']);
+    });
+
     it('a commit repeating a stored node id is ALREADY_EXISTS NODE_ID_TAKEN and writes nothing', async () => {
       const t = 't-dup'; // its own tenant: other cases list the tenant's sessions
       const h = head('s-dup', { tenantId: t });

@@ -44,9 +44,11 @@ export class ChildSessions {
     const { head, created } = await this.sessions.open(ctx, {
       sessionId: req.childSessionId, parentSessionId: req.parentSessionId, openMode: 'resume', mode: req.mode, policy: req.policy,
       residency: req.residency, finalAnswerFormat: req.finalAnswerFormat, metadata: req.metadata, usageSource: req.source || 'child',
+      // The seed lands with the row itself: no window where the child exists without it.
+      seed: seed.map((m, i) => ({ ...m, id: ids[i]! })),
     });
     if (!created) throw new DomainError('ALREADY_EXISTS', 'CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
-    return seed.length ? this.sessions.appendMessages(ctx, req.childSessionId, seed.map((m, i) => ({ ...m, id: ids[i]! }))) : head;
+    return head;
   }
 
   private async seedMessages(ctx: RequestContext, req: CreateChild): Promise<Message[]> {
