@@ -1,6 +1,8 @@
 // PostgreSQL LISTEN/NOTIFY bus: every replica listens on one channel with a dedicated
-// connection (reconnecting with backoff); publishing is a pg_notify on the shared pool.
+// connection (reconnecting with backoff); publishing is a pg_notify on the shared pool. This
+// replica's own subscribers are served at once, in process; its own echo is skipped.
 
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { EventBus } from '../domain/ports.js';
@@ -13,6 +15,8 @@ export class PgBus implements EventBus {
   private client?: pg.Client;
   private closed = false;
   private ready: Promise<void>;
+  /** Marks this process's messages so their echo from PostgreSQL is not delivered twice. */
+  private readonly origin = randomBytes(6).toString('hex');
 
   constructor(
     private readonly url: string,
@@ -33,8 +37,8 @@ export class PgBus implements EventBus {
     client.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
       try {
-        const { t, p } = JSON.parse(msg.payload) as { t: string; p: Record<string, unknown> };
-        void this.local.publish(t, p);
+        const { t, p, o } = JSON.parse(msg.payload) as { t: string; p: Record<string, unknown>; o?: string };
+        if (o !== this.origin) void this.local.publish(t, p);
       } catch (err) {
         this.log.warn({ err }, 'ignoring malformed bus message');
       }
@@ -61,7 +65,8 @@ export class PgBus implements EventBus {
   }
 
   async publish(topic: string, payload: Record<string, unknown>): Promise<void> {
-    await this.notify(JSON.stringify({ t: topic, p: payload }));
+    void this.local.publish(topic, payload);
+    await this.notify(JSON.stringify({ t: topic, p: payload, o: this.origin }));
   }
 
   subscribe(topic: string, handler: (p: Record<string, unknown>) => void): () => void {
@@ -77,5 +82,5 @@ export class PgBus implements EventBus {
   }
 }
 
-/** The channel; messages on it are JSON `{ t: topic, p: payload }` (DbFeedStore writes `feed` ones in SQL). */
+/** The channel; messages on it are JSON `{ t: topic, p: payload, o?: origin }` (DbFeedStore writes `feed` ones, without origin, in SQL). */
 export const BUS_CHANNEL = CHANNEL;
