@@ -134,8 +134,9 @@ export interface QueueStore {
   listPending(tenantId: string, sessionId: string): Promise<QueueBatch[]>;
   cancel(tenantId: string, sessionId: string, batchId: string): Promise<{ outcome: 'cancelled' | 'not_found' | 'already_claimed' | 'already_done'; batch?: QueueBatch }>;
   /**
-   * Locks the session's open batches (skipping locked ones), lets `select` choose among them in
-   * order, and claims them. Call only as the session's writer: claims of other owners are taken over.
+   * Lets `select` choose among the session's claimable batches (pending, or claimed by another
+   * owner), in order, and claims exactly the chosen ones, all or none, with new fencing tokens.
+   * Call only as the session's writer: claims of other owners are taken over.
    */
   claim(tenantId: string, sessionId: string, owner: string, ttlMs: number, select: (pending: QueueBatch[]) => QueueBatch[]): Promise<QueueBatch[]>;
   renew(claims: { batchId: string; token: bigint }[], ttlMs: number): Promise<void>;

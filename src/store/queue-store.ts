@@ -86,11 +86,17 @@ export class DbQueueStore implements QueueStore {
 
   async claim(tenantId: string, sessionId: string, owner: string, ttlMs: number, select: (pending: QueueBatch[]) => QueueBatch[]) {
     // Every turn asks at its start and at each checkpoint, and usually nothing is claimable (the
-    // queue is empty, its head is no command, the batches are ours already): the choice is first
-    // made on an unlocked read, and only a non-empty choice pays for the locking transaction, which
-    // chooses again on what it locked. A batch enqueued just after the read is taken at the next
-    // checkpoint or start, as it would be had it come after the claim.
-    if (select(this.claimable(await this.openBatches(tenantId, sessionId), owner)).length === 0) return [];
+    // queue is empty, its head is no command, the batches are ours already): the choice is made
+    // on an unlocked read. A non-empty choice is then taken in one statement if none of the
+    // chosen rows changed since the read (state and claim token as the version); otherwise the
+    // locking transaction below chooses again on what it locked. A batch enqueued just after the
+    // read is taken at the next checkpoint or start, as it would be had it come after the claim.
+    const open = await this.openRows(tenantId, sessionId);
+    const chosenNow = select(this.claimable(open.map(fromRow), owner));
+    if (chosenNow.length === 0) return [];
+    const seen = new Map(open.map((r) => [r.batch_id, r]));
+    const taken = await this.claimIfUnchanged(chosenNow.map((b) => seen.get(b.batchId)!), owner, ttlMs);
+    if (taken) return taken;
     return this.db.em().transactional(async (em) => {
       const conn = em.getConnection();
       const tx = em.getTransactionContext();
@@ -110,11 +116,26 @@ export class DbQueueStore implements QueueStore {
     });
   }
 
-  private async openBatches(tenantId: string, sessionId: string): Promise<QueueBatch[]> {
+  private async openRows(tenantId: string, sessionId: string): Promise<Row[]> {
     const rows = await this.conn().execute<Row[]>(
       `select ${COLUMNS} from queue_batches where tenant_id = ? and session_id = ? and state in ('pending', 'claimed') order by enqueue_seq`, [tenantId, sessionId],
     );
-    return (rows as Row[]).map(fromRow);
+    return rows as Row[];
+  }
+
+  /** Claims exactly these rows if every one is as it was read; undefined (and nothing claimed) otherwise. */
+  private async claimIfUnchanged(rows: Row[], owner: string, ttlMs: number): Promise<QueueBatch[] | undefined> {
+    const updated = await this.conn().execute<Row[]>(
+      `with seen as (
+         select batch_id from queue_batches where (batch_id, claim_token, state) in (${rows.map(() => '(?, ?::bigint, ?)').join(', ')}) for update)
+       update queue_batches set state = 'claimed', claim_owner = ?, claim_token = claim_token + 1, claim_expires_at = now() + make_interval(secs => ?)
+        where batch_id in (select batch_id from seen) and (select count(*) from seen) = ?
+       returning ${COLUMNS}`,
+      [...rows.flatMap((r) => [r.batch_id, String(r.claim_token), r.state]), owner, ttlMs / 1000, rows.length],
+    );
+    if ((updated as Row[]).length !== rows.length) return undefined;
+    const byId = new Map((updated as Row[]).map((r) => [r.batch_id, fromRow(r)]));
+    return rows.map((r) => byId.get(r.batch_id)!);
   }
 
   /**
