@@ -173,7 +173,9 @@ export class TurnService {
     if (running && !running.settled) return this.follow(running, options);
     const stamp = options.drainId ? await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId) : undefined;
     if (stamp) return resultFromJson(stamp.result);
-    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    // A caller hears about a missing session at once; a queue worker found it with ready work, and
+    // should it vanish meanwhile, loading it under the writer reports that.
+    if (!options.skipIfBusy && !(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
     const turn = new RunningTurn(ctx.tenantId, sessionId, turnId, hash);
     turn.serverGeneratedId = !options.drainId;
     this.registry.add(turn, 60_000);
@@ -259,13 +261,17 @@ export class TurnService {
       if (cancelled) turn.cancel();
       let session = loaded;
       if (open && open !== turn.turnId) this.deps.feed.append(ctx.tenantId, req.sessionId, session.head.headRevision, { kind: 'turn_interrupted', turnId: open });
-      session = await this.applyHeadCommands(ctx, req.sessionId, turn, session);
+      // A drain's input batches are chosen by the same queue read that looks for head commands.
+      const inputs = drain ? (pending: QueueBatch[]) => selectClaim(pending, { boundary: 'idle', now: new Date(), exactIds: drain.exactIds, joinLimit: this.deps.joinLimit }) : undefined;
+      const applied = await this.applyHeadCommands(ctx, req.sessionId, turn, session, inputs);
+      session = applied.session;
       const claims: Claim[] = [];
       const renew = setInterval(() => void this.deps.queue.renew(claims, this.deps.claimTtlMs).catch(() => {}), Math.max(250, Math.floor(this.deps.claimTtlMs / 3)));
       renew.unref();
       try {
         if (drain) {
-          const batches = await this.claim(ctx, req.sessionId, turn, session.head.headRevision, 'idle', drain.exactIds);
+          const batches = applied.claimed;
+          this.announceClaim(ctx, req.sessionId, session.head.headRevision, batches);
           claims.push(...batches.map((b) => ({ batchId: b.batchId, token: b.claim!.token })));
           if (!batches.some((b) => b.items.some((i) => i.payload.kind === 'input'))) {
             // Only a command arrived since the head was applied: give it back for the next start.
@@ -290,12 +296,16 @@ export class TurnService {
    * Claims batches for this writer and announces it in the feed. `revision` is the head the turn
    * started from: it cannot move while the turn holds the writer.
    */
-  private async claim(ctx: RequestContext, sessionId: string, turn: RunningTurn, revision: bigint, boundary: 'idle' | 'checkpoint', exactIds?: string[]): Promise<QueueBatch[]> {
+  private async claim(ctx: RequestContext, sessionId: string, turn: RunningTurn, revision: bigint, boundary: 'idle' | 'checkpoint'): Promise<QueueBatch[]> {
     const batches = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) =>
-      selectClaim(pending, { boundary, now: new Date(), exactIds, joinLimit: this.deps.joinLimit }),
+      selectClaim(pending, { boundary, now: new Date(), joinLimit: this.deps.joinLimit }),
     );
-    if (batches.length) this.deps.feed.append(ctx.tenantId, sessionId, revision, { kind: 'queue_changed', change: 'claimed', batchIds: batches.map((b) => b.batchId) });
+    this.announceClaim(ctx, sessionId, revision, batches);
     return batches;
+  }
+
+  private announceClaim(ctx: RequestContext, sessionId: string, revision: bigint, batches: QueueBatch[]): void {
+    if (batches.length) this.deps.feed.append(ctx.tenantId, sessionId, revision, { kind: 'queue_changed', change: 'claimed', batchIds: batches.map((b) => b.batchId) });
   }
 
   private async queueDone(ctx: RequestContext, sessionId: string, revision: bigint, claims: Claim[]): Promise<void> {
@@ -305,15 +315,21 @@ export class TurnService {
     await this.deps.bus.publish('queue.changed', { tenantId: ctx.tenantId, sessionId, batchIds });
   }
 
-  /** Session commands at the head of the queue apply before the next turn or drain, each in its own commit. */
-  private async applyHeadCommands(ctx: RequestContext, sessionId: string, turn: RunningTurn, session: LoadedSession): Promise<LoadedSession> {
+  /**
+   * Session commands at the head of the queue apply before the next turn or drain, each in its
+   * own commit. With `inputs` (a drain), the read that finds no command at the head claims the
+   * input batches `inputs` chooses, and returns them.
+   */
+  private async applyHeadCommands(ctx: RequestContext, sessionId: string, turn: RunningTurn, session: LoadedSession, inputs?: (pending: QueueBatch[]) => QueueBatch[]): Promise<{ session: LoadedSession; claimed: QueueBatch[] }> {
     for (;;) {
-      const [batch] = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) => {
+      const claimed = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) => {
         const head = pending.find((b) => b.availableAt <= new Date());
-        return head?.items.some((i) => i.payload.kind === 'command') ? [head] : [];
+        if (head?.items.some((i) => i.payload.kind === 'command')) return [head];
+        return inputs ? inputs(pending) : [];
       });
+      const batch = claimed.length === 1 ? claimed[0] : undefined;
       const command = batch?.items.find((i) => i.payload.kind === 'command')?.payload;
-      if (!batch || command?.kind !== 'command') return session;
+      if (!batch || command?.kind !== 'command') return { session, claimed };
       const claims = [{ batchId: batch.batchId, token: batch.claim!.token }];
       const h = session.head;
       if (command.command.kind === 'reset') {
