@@ -3,12 +3,10 @@
 
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { SessionServiceServer } from '../../gen/lash/v1/session_service.js';
-import { invalid } from '../domain/errors.js';
-import type { PolicyPatch } from '../domain/policy.js';
 import type { SessionService } from '../domain/sessions.js';
 import { unary, type CallEnv } from './call.js';
 import { messageToPb, usageToPb } from './mappers/common.js';
-import { modelFromPb, openRequestFromPb, promptFromPb, sessionToPb } from './mappers/session.js';
+import { configPatchFromPb, openRequestFromPb, sessionToPb } from './mappers/session.js';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { FeedMessage as PbFeedMessage } from '../../gen/lash/v1/feed.js';
 import type { ObserveSessionRequest, ObserveSessionResponse } from '../../gen/lash/v1/session_service.js';
@@ -22,7 +20,6 @@ import { BatchingWriter } from './stream.js';
 type FeedMessage = PbFeedMessage;
 
 const DOMAIN = 'lash.v1.SessionService';
-const CONFIG_PATHS = new Set(['model', 'provider_id', 'prompt']);
 
 export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, feedBufferLimit: number, onShutdown: (fn: () => void) => void): SessionServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
@@ -54,25 +51,7 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
         bySourceAndModel: r.bySourceAndModel.map((x) => ({ source: x.source, model: x.model, usage: usageToPb(x.usage) })),
       };
     }),
-    updateSessionConfig: rpc('UpdateSessionConfig', async (req, ctx) => {
-      const mask = req.updateMask ?? [];
-      for (const path of mask) {
-        if (!CONFIG_PATHS.has(path)) throw invalid('UPDATE_MASK_INVALID', `update_mask path "${path}" is not updatable; use model, provider_id or prompt`, { path });
-      }
-      const wants = (path: string, present: boolean) => (mask.length === 0 ? present : mask.includes(path));
-      const patch: PolicyPatch = {};
-      if (wants('model', req.model !== undefined)) {
-        if (!req.model?.id) throw invalid('MODEL_ID_MISSING', 'model.id is required when updating the model');
-        patch.model = modelFromPb(req.model, 'model');
-      }
-      if (wants('provider_id', req.providerId !== '')) {
-        if (!req.providerId) throw invalid('PROVIDER_ID_MISSING', 'provider_id must not be empty when it is in update_mask');
-        patch.providerId = req.providerId;
-      }
-      if (wants('prompt', req.prompt !== undefined)) patch.prompt = req.prompt ? promptFromPb(req.prompt, 'prompt') : { slots: [] };
-      if (Object.keys(patch).length === 0) throw invalid('NOTHING_TO_UPDATE', 'set model, provider_id or prompt (and optionally update_mask) to change the session config');
-      return { session: sessionToPb(await sessions.updateConfig(ctx, req.sessionId, patch)) };
-    }),
+    updateSessionConfig: rpc('UpdateSessionConfig', async (req, ctx) => ({ session: sessionToPb(await sessions.updateConfig(ctx, req.sessionId, configPatchFromPb(req))) })),
     exportSessionState: rpc('ExportSessionState', async (req, ctx) => {
       const document = await sessions.exportState(ctx, req.sessionId);
       return { state: { version: document.version, sessionId: document.sessionId, document } };

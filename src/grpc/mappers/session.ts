@@ -12,7 +12,7 @@ import {
   type Session as PbSession,
   type SessionSpec,
 } from '../../../gen/lash/v1/session.js';
-import type { OpenSessionRequest } from '../../../gen/lash/v1/session_service.js';
+import type { OpenSessionRequest, UpdateSessionConfigRequest } from '../../../gen/lash/v1/session_service.js';
 import { invalid } from '../../domain/errors.js';
 import type { ModelSpec, PolicyPatch, SessionPolicy } from '../../domain/policy.js';
 import type { PromptLayer, PromptSlot, TemplateSection } from '../../domain/prompt.js';
@@ -136,4 +136,30 @@ export function sessionToPb(h: SessionHead): PbSession {
     metadata: h.metadata,
     frameId: h.currentFrameId,
   };
+}
+
+const CONFIG_PATHS = new Set(['model', 'provider_id', 'prompt']);
+
+/**
+ * UpdateSessionConfig's fields under its update mask as a policy patch: with a mask, exactly the
+ * named paths (an unset field in the mask clears or is refused); without one, the fields that are set.
+ */
+export function configPatchFromPb(req: UpdateSessionConfigRequest): PolicyPatch {
+  const mask = req.updateMask ?? [];
+  for (const path of mask) {
+    if (!CONFIG_PATHS.has(path)) throw invalid('UPDATE_MASK_INVALID', `update_mask path "${path}" is not updatable; use model, provider_id or prompt`, { path });
+  }
+  const wants = (path: string, present: boolean) => (mask.length === 0 ? present : mask.includes(path));
+  const patch: PolicyPatch = {};
+  if (wants('model', req.model !== undefined)) {
+    if (!req.model?.id) throw invalid('MODEL_ID_MISSING', 'model.id is required when updating the model');
+    patch.model = modelFromPb(req.model, 'model');
+  }
+  if (wants('provider_id', req.providerId !== '')) {
+    if (!req.providerId) throw invalid('PROVIDER_ID_MISSING', 'provider_id must not be empty when it is in update_mask');
+    patch.providerId = req.providerId;
+  }
+  if (wants('prompt', req.prompt !== undefined)) patch.prompt = req.prompt ? promptFromPb(req.prompt, 'prompt') : { slots: [] };
+  if (Object.keys(patch).length === 0) throw invalid('NOTHING_TO_UPDATE', 'set model, provider_id or prompt (and optionally update_mask) to change the session config');
+  return patch;
 }
