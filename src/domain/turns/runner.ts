@@ -25,6 +25,7 @@ import type { CodeRunner, SandboxLimits } from './code-runner.js';
 import type { JsonValue } from '../messages.js';
 import type { ModelProvider, RetryPolicy } from './model.js';
 import { compactSession } from './compaction.js';
+import { mergeInputs, TurnQueueWork } from './queue-work.js';
 import { contentHashOf, normaliseInput, turnIdOf, validateTurnRequest } from './input.js';
 import { RunningTurn, TurnRegistry } from './registry.js';
 import { resultFromJson, resultToJson, type TurnEvent, type TurnEventKind, type TurnRequest, type TurnResult } from './types.js';
@@ -75,9 +76,11 @@ export type TurnStatus = { status: 'running' } | { status: 'committed'; result: 
 
 export class TurnService {
   readonly registry = new TurnRegistry();
+  private readonly queueWork: TurnQueueWork;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly deps: TurnDeps) {
+    this.queueWork = new TurnQueueWork(deps);
     // Cancels published by any replica reach the turns running here.
     this.unsubscribe.push(
       deps.bus.subscribe('turn.cancel', (p) => {
@@ -263,7 +266,7 @@ export class TurnService {
       if (open && open !== turn.turnId) this.deps.feed.append(ctx.tenantId, req.sessionId, session.head.headRevision, { kind: 'turn_interrupted', turnId: open });
       // A drain's input batches are chosen by the same queue read that looks for head commands.
       const inputs = drain ? (pending: QueueBatch[]) => selectClaim(pending, { boundary: 'idle', now: new Date(), exactIds: drain.exactIds, joinLimit: this.deps.joinLimit }) : undefined;
-      const applied = await this.applyHeadCommands(ctx, req.sessionId, turn, session, inputs);
+      const applied = await this.queueWork.applyHeadCommands(ctx, req.sessionId, turn, session, inputs);
       session = applied.session;
       const claims: Claim[] = [];
       const renew = setInterval(() => void this.deps.queue.renew(claims, this.deps.claimTtlMs).catch(() => {}), Math.max(250, Math.floor(this.deps.claimTtlMs / 3)));
@@ -271,7 +274,7 @@ export class TurnService {
       try {
         if (drain) {
           const batches = applied.claimed;
-          this.announceClaim(ctx, req.sessionId, session.head.headRevision, batches);
+          this.queueWork.announceClaim(ctx, req.sessionId, session.head.headRevision, batches);
           claims.push(...batches.map((b) => ({ batchId: b.batchId, token: b.claim!.token })));
           if (!batches.some((b) => b.items.some((i) => i.payload.kind === 'input'))) {
             // Only a command arrived since the head was applied: give it back for the next start.
@@ -281,7 +284,7 @@ export class TurnService {
           req = { ...req, input: mergeInputs(batches) };
         }
         const result = await this.runLoaded(ctx, req, turn, session, claims, drain ? claims.map((c) => c.batchId) : undefined);
-        await this.queueDone(ctx, req.sessionId, session.head.headRevision, claims);
+        await this.queueWork.done(ctx, req.sessionId, session.head.headRevision, claims);
         return result;
       } catch (err) {
         await this.deps.queue.release(claims).catch(() => {});
@@ -290,58 +293,6 @@ export class TurnService {
         clearInterval(renew);
       }
     }, { key: turn.turnId, skipIfBusy: drain?.skipIfBusy ?? false, signal: turn.controller.signal, onAbort: 'proceed' });
-  }
-
-  /**
-   * Claims batches for this writer and announces it in the feed. `revision` is the head the turn
-   * started from: it cannot move while the turn holds the writer.
-   */
-  private async claim(ctx: RequestContext, sessionId: string, turn: RunningTurn, revision: bigint, boundary: 'idle' | 'checkpoint'): Promise<QueueBatch[]> {
-    const batches = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) =>
-      selectClaim(pending, { boundary, now: new Date(), joinLimit: this.deps.joinLimit }),
-    );
-    this.announceClaim(ctx, sessionId, revision, batches);
-    return batches;
-  }
-
-  private announceClaim(ctx: RequestContext, sessionId: string, revision: bigint, batches: QueueBatch[]): void {
-    if (batches.length) this.deps.feed.append(ctx.tenantId, sessionId, revision, { kind: 'queue_changed', change: 'claimed', batchIds: batches.map((b) => b.batchId) });
-  }
-
-  private async queueDone(ctx: RequestContext, sessionId: string, revision: bigint, claims: Claim[]): Promise<void> {
-    if (claims.length === 0) return;
-    const batchIds = claims.map((c) => c.batchId);
-    this.deps.feed.append(ctx.tenantId, sessionId, revision, { kind: 'queue_changed', change: 'done', batchIds });
-    await this.deps.bus.publish('queue.changed', { tenantId: ctx.tenantId, sessionId, batchIds });
-  }
-
-  /**
-   * Session commands at the head of the queue apply before the next turn or drain, each in its
-   * own commit. With `inputs` (a drain), the read that finds no command at the head claims the
-   * input batches `inputs` chooses, and returns them.
-   */
-  private async applyHeadCommands(ctx: RequestContext, sessionId: string, turn: RunningTurn, session: LoadedSession, inputs?: (pending: QueueBatch[]) => QueueBatch[]): Promise<{ session: LoadedSession; claimed: QueueBatch[] }> {
-    for (;;) {
-      const claimed = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) => {
-        const head = pending.find((b) => b.availableAt <= new Date());
-        if (head?.items.some((i) => i.payload.kind === 'command')) return [head];
-        return inputs ? inputs(pending) : [];
-      });
-      const batch = claimed.length === 1 ? claimed[0] : undefined;
-      const command = batch?.items.find((i) => i.payload.kind === 'command')?.payload;
-      if (!batch || command?.kind !== 'command') return { session, claimed };
-      const claims = [{ batchId: batch.batchId, token: batch.claim!.token }];
-      const h = session.head;
-      if (command.command.kind === 'reset') {
-        const frameId = randomUUID();
-        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'reset', head: { ...h, turnIndex: 0n, leafNodeId: undefined, currentFrameId: frameId, lastPromptUsage: undefined }, graph: { kind: 'replace', nodes: [] }, frames: [{ frameId, status: 'active', reason: 'initial', createdAt: new Date() }], claims });
-        this.deps.feed.append(ctx.tenantId, sessionId, h.headRevision + 1n, { kind: 'agent_frame_switched', frameId });
-      } else {
-        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'refresh_tool_catalog', head: { ...h, toolState: { ...h.toolState, generation: h.toolState.generation + 1n } }, graph: { kind: 'none' }, frames: [], claims });
-      }
-      await this.queueDone(ctx, sessionId, h.headRevision + 1n, claims);
-      session = await this.deps.sessions.load(ctx, sessionId);
-    }
   }
 
   private async runLoaded(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, claims: Claim[], drainedBatchIds?: string[]): Promise<TurnResult> {
@@ -360,7 +311,7 @@ export class TurnService {
     const children = new ChildUsageLedger(emit);
     // Early injection: earliest_safe_boundary batches join the running turn at its checkpoints.
     const absorb = async (checkpoint: string) => {
-      const batches = await this.claim(ctx, req.sessionId, turn, head.headRevision, 'checkpoint');
+      const batches = await this.queueWork.claim(ctx, req.sessionId, turn, head.headRevision, 'checkpoint');
       claims.push(...batches.map((b) => ({ batchId: b.batchId, token: b.claim!.token })));
       const inputs = batches.map((b) => ({ id: b.batchId, message: normaliseInput({ ...req, input: mergeInputs([b]) }).message }));
       if (inputs.length) emit({ kind: 'queued_input_accepted', checkpoint, inputs });
@@ -427,20 +378,6 @@ export class TurnService {
       }
     }
   }
-}
-
-/** One turn input from the items of several batches, in enqueue order. */
-function mergeInputs(batches: QueueBatch[]): TurnRequest['input'] {
-  const items: TurnRequest['input']['items'] = [];
-  const imageBlobs: TurnRequest['input']['imageBlobs'] = {};
-  for (const b of batches) {
-    for (const item of b.items) {
-      if (item.payload.kind !== 'input') continue;
-      items.push(...item.payload.input.items);
-      Object.assign(imageBlobs, item.payload.input.imageBlobs);
-    }
-  }
-  return { items, imageBlobs };
 }
 
 function turnIdReused(sessionId: string, turnId: string) {
