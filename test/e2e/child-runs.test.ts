@@ -8,6 +8,7 @@ import { CreateChildSessionRequest } from '../../gen/lash/v1/admin_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { OpenMode, SessionMode } from '../../gen/lash/v1/session.js';
 import { StopReason, type TurnEvent } from '../../gen/lash/v1/turn.js';
+import { MAX_CHILD_DEPTH } from '../../src/domain/tools/run-child.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
@@ -164,6 +165,24 @@ for (const engine of engines) {
       expect(t.result?.outcome).toMatchObject({ $case: 'finished', value: { answer: { $case: 'submittedValue', value: { value: 42 } } } });
       expect(ofKind(t.events, 'childUsage')).toEqual([{ sessionId: 'calc', source: 'child', model: 'fake-model', usage: tokens(5n, 5n), cumulative: tokens(5n, 5n) }]);
       expect((await s.clients.sessions.getSession({ sessionId: 'calc' })).session?.mode).toBe(SessionMode.SESSION_MODE_RLM);
+    });
+
+    it('delegation nests at most MAX_CHILD_DEPTH levels: deeper, run_child is a tool error and creates nothing', async () => {
+      let leaf = await open();
+      for (let level = 1; level <= MAX_CHILD_DEPTH; level++) {
+        await s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: leaf, childSessionId: `${leaf}.${level}` }));
+        leaf = `${leaf}.${level}`;
+      }
+      fake.script(
+        { steps: [{ toolCall: { name: 'run_child', args: { child_session_id: `${leaf}.too-deep`, task: 'go deeper' } } }] },
+        { steps: [{ text: 'then I do it myself' }] },
+      );
+      const t = await runTurn(s.clients, { sessionId: leaf, input: textInput('delegate') });
+      const call = ofKind(t.events, 'toolCallCompleted')[0]!;
+      expect(call.isError).toBe(true);
+      expect(JSON.stringify(call.output)).toContain(`at most ${MAX_CHILD_DEPTH} levels`);
+      expect((await rejection(s.clients.sessions.getSession({ sessionId: `${leaf}.too-deep` }))).code).toBe(status.NOT_FOUND);
+      expect(t.result?.outcome?.$case).toBe('finished');
     });
 
     it('a session cannot become its own descendant', async () => {

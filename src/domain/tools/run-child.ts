@@ -15,6 +15,9 @@ import type { ToolContext, ToolDefinition, ToolOutcome } from './types.js';
 
 export const RUN_CHILD_TOOL = 'run_child';
 
+/** Deepest nesting run_child builds (a root's child is depth 1): delegation cannot recurse without end. */
+export const MAX_CHILD_DEPTH = 8;
+
 export interface RunChildDeps {
   sessions: SessionService;
   children: ChildSessions;
@@ -75,6 +78,9 @@ async function childSession(deps: RunChildDeps, req: { tenantId: string }, paren
     return existing;
   }
   const parent = await deps.sessions.get(req, parentId);
+  let depth = 1;
+  for (let up = parent.parentSessionId; up && depth <= MAX_CHILD_DEPTH; depth++) up = (await deps.sessions.get(req, up)).parentSessionId;
+  if (depth > MAX_CHILD_DEPTH) throw new DomainError('FAILED_PRECONDITION', 'CHILD_DEPTH_EXCEEDED', `a new child here would be ${depth} levels below its root session; run_child nests at most ${MAX_CHILD_DEPTH} levels, so do this work yourself`);
   return deps.children.create(req, { parentSessionId: parentId, childSessionId: childId, mode: parent.mode, policy: { model: parent.policy.model, providerId: parent.policy.providerId } }).catch(async (err: unknown) => {
     // Two calls raced to create the same child: use the one that won.
     if (err instanceof DomainError && err.reason === 'CHILD_ID_TAKEN') return childSession(deps, req, parentId, childId);
