@@ -77,7 +77,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     availableProviders: config.availableProviders,
   }, new SessionWriters(leases, replicaId, config.leaseTtlMs));
   const bus = db.engine === 'postgresql'
-    ? new PgBus(config.databaseUrl!, async (payload) => void (await db.em().getConnection().execute('select pg_notify(?, ?)', [BUS_CHANNEL, payload])), log.child({ component: 'bus' }))
+    ? new PgBus(config.databaseUrl!, async (payload) => void (await db.conn().execute('select pg_notify(?, ?)', [BUS_CHANNEL, payload])), log.child({ component: 'bus' }))
     : new MemoryBus();
   if (bus instanceof PgBus) await bus.whenReady();
   const completions = new OrmCompletionStore(db, bus);

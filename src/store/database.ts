@@ -26,7 +26,10 @@ export interface DatabaseOptions {
 export interface Database {
   engine: Engine;
   orm: MikroORM;
+  /** A fresh EntityManager (own identity map and unit of work), for ORM operations. */
   em(): EntityManager;
+  /** The shared connection, for plain SQL: no EntityManager fork per statement. */
+  conn(): ReturnType<EntityManager['getConnection']>;
   close(): Promise<void>;
 }
 
@@ -69,6 +72,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     engine,
     orm,
     em: () => orm.em.fork(),
+    conn: () => orm.em.getConnection(),
     async close() {
       await orm.close(true);
       if (pglite && !pglite.closed) await pglite.close();

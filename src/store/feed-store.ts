@@ -34,7 +34,7 @@ export class DbFeedStore implements FeedStore {
     // One statement, so one round trip and its own transaction: the counter row's lock orders
     // concurrent appenders (across replicas too) and the events take the numbers it hands out.
     const values = payloads.map(() => '(?::bigint, ?::jsonb)').join(', ');
-    const rows = await this.db.em().getConnection().execute<{ last_seq: string }[]>(
+    const rows = await this.db.conn().execute<{ last_seq: string }[]>(
       `with head as (
          insert into feed_heads as h (tenant_id, session_id, last_seq, last_committed_seq, open_turn_id)
          values (?, ?, ?::bigint, case when ?::bigint >= 0 then ?::bigint + 1 else 0 end, case when ? = 'open' then ?::text end)
@@ -63,7 +63,7 @@ export class DbFeedStore implements FeedStore {
 
   async read(tenantId: string, sessionId: string, afterSeq: bigint, limit: number): Promise<FeedRecord[]> {
     // The payload as text: one JSON.parse here instead of the driver's parse plus a revival copy.
-    const rows = await this.db.em().getConnection().execute<{ seq: string; revision: string; created_at: Date | string; payload: string }[]>(
+    const rows = await this.db.conn().execute<{ seq: string; revision: string; created_at: Date | string; payload: string }[]>(
       'select seq, revision, created_at, payload::text as payload from feed_events where tenant_id = ? and session_id = ? and seq > ? order by seq limit ?',
       [tenantId, sessionId, afterSeq.toString(), limit],
     );
@@ -76,7 +76,7 @@ export class DbFeedStore implements FeedStore {
   }
 
   async head(tenantId: string, sessionId: string) {
-    const rows = await this.db.em().getConnection().execute<{ last_seq: string; trimmed_through: string }[]>(
+    const rows = await this.db.conn().execute<{ last_seq: string; trimmed_through: string }[]>(
       'select last_seq, trimmed_through from feed_heads where tenant_id = ? and session_id = ?', [tenantId, sessionId],
     );
     const r = (rows as { last_seq: string; trimmed_through: string }[])[0];
@@ -85,7 +85,7 @@ export class DbFeedStore implements FeedStore {
 
   /** The turn whose events were appended last without a commit or interruption after them. */
   async openTurn(tenantId: string, sessionId: string): Promise<string | undefined> {
-    const rows = await this.db.em().getConnection().execute<{ open_turn_id: string | null }[]>('select open_turn_id from feed_heads where tenant_id = ? and session_id = ?', [tenantId, sessionId]);
+    const rows = await this.db.conn().execute<{ open_turn_id: string | null }[]>('select open_turn_id from feed_heads where tenant_id = ? and session_id = ?', [tenantId, sessionId]);
     return (rows as { open_turn_id: string | null }[])[0]?.open_turn_id ?? undefined;
   }
 

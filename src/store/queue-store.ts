@@ -38,7 +38,7 @@ export class DbQueueStore implements QueueStore {
   constructor(private readonly db: Database) {}
 
   private conn() {
-    return this.db.em().getConnection();
+    return this.db.conn();
   }
 
   async enqueue(b: QueueBatch) {

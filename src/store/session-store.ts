@@ -19,19 +19,19 @@ export class OrmSessionStore implements SessionStore {
   constructor(private readonly db: Database) {}
 
   async ping(): Promise<void> {
-    await this.db.em().getConnection().execute('select 1');
+    await this.db.conn().execute('select 1');
   }
 
   // The head read is the hottest query (every RPC): plain SQL, no unit of work (measured: the ORM
   // read cost 2-3x the query itself).
   async getHead(tenantId: string, sessionId: string): Promise<SessionHead | undefined> {
-    const rows = await this.db.em().getConnection().execute<Record<string, unknown>[]>(`select ${HEAD_COLUMNS} from sessions where tenant_id = ? and session_id = ?`, [tenantId, sessionId]);
+    const rows = await this.db.conn().execute<Record<string, unknown>[]>(`select ${HEAD_COLUMNS} from sessions where tenant_id = ? and session_id = ?`, [tenantId, sessionId]);
     const row = (rows as Record<string, unknown>[])[0];
     return row ? headFromRaw(row) : undefined;
   }
 
   async describe(tenantId: string, sessionId: string): Promise<{ head: SessionHead; leased: boolean } | undefined> {
-    const rows = await this.db.em().getConnection().execute<Record<string, unknown>[]>(
+    const rows = await this.db.conn().execute<Record<string, unknown>[]>(
       `select ${HEAD_COLUMNS}, exists (select 1 from session_leases l where l.tenant_id = s.tenant_id and l.session_id = s.session_id and l.expires_at >= now() and l.owner not like ?) as leased
          from sessions s where s.tenant_id = ? and s.session_id = ?`,
       // A lease held by an admin write is not a running turn.
@@ -193,7 +193,7 @@ export class OrmSessionStore implements SessionStore {
     params.push(c.tenantId, c.sessionId, revision.toString(), c.kind, c.graph.kind, c.turnId ?? null, c.contentHash ?? null, c.result === undefined ? null : JSON.stringify(c.result), now);
     let rows: unknown;
     try {
-      rows = await this.db.em().getConnection().execute(sql, params);
+      rows = await this.db.conn().execute(sql, params);
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('ALREADY_EXISTS', 'NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
       throw err;
@@ -249,7 +249,7 @@ export class OrmSessionStore implements SessionStore {
   async usage(tenantId: string, sessionId: string): Promise<UsageDelta[]> {
     // Own usage by source, plus the usage of every descendant (children, their children…) under
     // that session's usage source. `union` (not `union all`) keeps the walk finite on any cycle.
-    const rows = await this.db.em().getConnection().execute<Record<string, unknown>[]>(
+    const rows = await this.db.conn().execute<Record<string, unknown>[]>(
       `with recursive descendants (session_id, source) as (
            select s.session_id, coalesce(s.usage_source, 'child') from sessions s
             where s.tenant_id = ? and s.parent_session_id = ?

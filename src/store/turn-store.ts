@@ -12,7 +12,7 @@ export class OrmLeaseStore implements LeaseStore {
 
   async acquire(tenantId: string, sessionId: string, owner: string, ttlMs: number): Promise<bigint | undefined> {
     // Take the lease when it is free, expired, or ours; every take bumps the fencing token.
-    const rows = await this.db.em().getConnection().execute<{ token: string }[]>(
+    const rows = await this.db.conn().execute<{ token: string }[]>(
       `insert into session_leases (tenant_id, session_id, owner, token, expires_at)
          values (?, ?, ?, 1, now() + make_interval(secs => ?))
        on conflict (tenant_id, session_id) do update
@@ -26,7 +26,7 @@ export class OrmLeaseStore implements LeaseStore {
   }
 
   async renew(tenantId: string, sessionId: string, owner: string, token: bigint, ttlMs: number): Promise<boolean> {
-    const n = await this.db.em().getConnection().execute(
+    const n = await this.db.conn().execute(
       `update session_leases set expires_at = now() + make_interval(secs => ?) where tenant_id = ? and session_id = ? and owner = ? and token = ?`,
       [ttlMs / 1000, tenantId, sessionId, owner, token.toString()], 'run',
     );
@@ -38,7 +38,7 @@ export class OrmLeaseStore implements LeaseStore {
   }
 
   async holder(tenantId: string, sessionId: string) {
-    const rows = await this.db.em().getConnection().execute<{ owner: string; token: string }[]>(
+    const rows = await this.db.conn().execute<{ owner: string; token: string }[]>(
       'select owner, token from session_leases where tenant_id = ? and session_id = ? and expires_at >= now()', [tenantId, sessionId],
     );
     const row = (rows as { owner: string; token: string }[])[0];
@@ -77,7 +77,7 @@ export class OrmCompletionStore implements CompletionStore {
   ) {}
 
   async register(key: string, owner: { tenantId: string; sessionId: string; turnId: string; callId: string }): Promise<void> {
-    await this.db.em().getConnection().execute(
+    await this.db.conn().execute(
       `insert into completions (tenant_id, completion_key, session_id, turn_id, call_id, status, created_at) values (?, ?, ?, ?, ?, 'pending', now()) on conflict do nothing`,
       [owner.tenantId, key, owner.sessionId, owner.turnId, owner.callId], 'run',
     );
