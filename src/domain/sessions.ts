@@ -207,9 +207,16 @@ export class SessionService {
   async close(ctx: RequestContext, sessionId: string): Promise<void> {
     await this.get(ctx, sessionId);
     await this.withWriter(ctx, sessionId, async () => {
+      const head = await this.get(ctx, sessionId);
       await this.store.setStatus(ctx.tenantId, sessionId, 'parked');
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+      this.announce(ctx, head, 'parked');
     });
+  }
+
+  /** Names a change that is no commit of the session (parking, a child created or closed) in its feed. */
+  announce(ctx: RequestContext, head: SessionHead, what: string): void {
+    this.feed.append(ctx.tenantId, head.sessionId, head.headRevision, { kind: 'session_changed', what });
   }
 
   /**

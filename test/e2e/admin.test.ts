@@ -63,6 +63,8 @@ for (const engine of engines) {
 
     it('45: child sessions: create, duplicate id ALREADY_EXISTS, usage rolls into the parent report, list and close; deleting the parent removes its children', async () => {
       const parent = await open();
+      const feed = observe(s.clients, parent);
+      await feed.waitFor((m) => m.length >= 1);
       const child = await s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-child`, source: 'research' }));
       expect(child.session).toMatchObject({ sessionId: `${parent}-child`, parentSessionId: parent });
       expect(child.session?.finalAnswerFormat?.kind?.$case).toBe('rawSubmitValue');
@@ -75,8 +77,17 @@ for (const engine of engines) {
       expect(report.bySource).toEqual([{ source: 'research', usage: { inputTokens: 7n, outputTokens: 3n, cachedInputTokens: 0n, reasoningTokens: 0n } }]);
       const listed = await s.clients.admin.listChildSessions({ sessionId: parent, pageSize: 0, pageToken: '' });
       expect(listed.sessions.map((x) => x.sessionId)).toEqual([`${parent}-child`]);
+      const childFeed = observe(s.clients, `${parent}-child`);
+      await childFeed.waitFor((m) => m.length >= 1);
       await s.clients.admin.closeChildSession({ sessionId: parent, childSessionId: `${parent}-child` });
       expect((await s.clients.sessions.getSession({ sessionId: `${parent}-child` })).session?.status).toBe(3 /* PARKED */);
+      // Creating and closing a child are named in the parent's feed; parking in the child's.
+      const changes = (o: ReturnType<typeof observe>) => o.events().flatMap((m) => (m.kind?.$case === 'event' && m.kind.value.payload?.$case === 'sessionChanged' ? [m.kind.value.payload.value.what] : []));
+      await feed.waitFor(() => changes(feed).includes('child_closed'));
+      expect(changes(feed)).toEqual(['child_created', 'child_closed']);
+      await childFeed.waitFor(() => changes(childFeed).includes('parked'));
+      feed.close();
+      childFeed.close();
       expect((await rejection(s.clients.admin.closeChildSession({ sessionId: 'someone-else', childSessionId: `${parent}-child` }))).reason).toBe('CHILD_NOT_FOUND');
       expect((await rejection(s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: 'no-parent', childSessionId: 'c' })))).code).toBe(status.NOT_FOUND);
       await s.clients.sessions.deleteSession({ sessionId: parent });

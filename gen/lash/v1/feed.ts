@@ -231,7 +231,10 @@ export interface TurnInterrupted {
 
 /** A non-turn change of the session. */
 export interface SessionChanged {
-  /** What changed, e.g. "config", "tool_state", "messages", "branch", "deleted". */
+  /**
+   * What changed: the commit kind for committed changes ("config", "append_messages",
+   * "branch", "compaction", …), or "parked", "child_created", "child_closed".
+   */
   what: string;
 }
 

@@ -32,7 +32,7 @@ export class ChildSessions {
   async create(ctx: RequestContext, req: CreateChild): Promise<SessionHead> {
     requireId('session_id', req.parentSessionId);
     requireId('child_session_id', req.childSessionId);
-    await this.sessions.get(ctx, req.parentSessionId);
+    const parent = await this.sessions.get(ctx, req.parentSessionId);
     if (req.source !== undefined && req.source !== '') requireId('source', req.source);
     const existing = await this.sessions.get(ctx, req.childSessionId).catch(() => undefined);
     if (existing) {
@@ -48,6 +48,7 @@ export class ChildSessions {
       seed: seed.map((m, i) => ({ ...m, id: ids[i]! })),
     });
     if (!created) throw new DomainError('ALREADY_EXISTS', 'CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
+    this.sessions.announce(ctx, parent, 'child_created');
     return head;
   }
 
@@ -76,5 +77,6 @@ export class ChildSessions {
       throw notFound('CHILD_NOT_FOUND', `session "${childSessionId}" is not a child of "${parentSessionId}"`, { session_id: parentSessionId, child_session_id: childSessionId });
     }
     await this.sessions.close(ctx, childSessionId);
+    this.sessions.announce(ctx, await this.sessions.get(ctx, parentSessionId), 'child_closed');
   }
 }
