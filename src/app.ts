@@ -33,11 +33,15 @@ import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
 import { ChildSessions } from './domain/admin/children.js';
 import { SessionWriters } from './domain/session-writers.js';
+import { measuredFeedStore } from './metrics/measured-feed-store.js';
+import { LashMetrics } from './metrics/metrics.js';
+import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { runChildTool } from './domain/tools/run-child.js';
 import { TurnService } from './domain/turns/runner.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
+import type { FeedStore } from './domain/ports.js';
 import { FeedObservations } from './domain/feed/observation.js';
 import { DbFeedStore } from './store/feed-store.js';
 import { hostname } from 'node:os';
@@ -53,8 +57,10 @@ export interface App {
   db: Database;
   sessions: SessionService;
   turns: TurnService;
-  feed: { store: DbFeedStore; appender: FeedAppender };
+  feed: { store: FeedStore; appender: FeedAppender };
   replicaId: string;
+  /** Where GET /metrics is served, when LASH_METRICS_LISTEN is set. */
+  metricsAddress?: string;
   /** Graceful stop: NOT_SERVING → drain calls → close the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -82,14 +88,17 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   if (bus instanceof PgBus) await bus.whenReady();
   const completions = new OrmCompletionStore(db, bus);
   // On PostgreSQL the feed append sends the bus's wake-up itself (same statement, same format).
-  const feedStore = new DbFeedStore(db, bus instanceof PgBus ? BUS_CHANNEL : undefined);
-  const hub = new FeedHub(feedStore);
+  const queueStore = new DbQueueStore(db);
+  const dbFeedStore = new DbFeedStore(db, bus instanceof PgBus ? BUS_CHANNEL : undefined);
+  const hub = new FeedHub(dbFeedStore);
+  // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
+  const metrics = config.metricsListen ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount }) : undefined;
+  const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
   const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));
   sessions.feed = appender;
   const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: Math.max(10, Math.min(1_000, Math.floor(config.feed.observerBuffer / 2))) });
   const shutdownHooks = new Set<() => void>();
-  const queueStore = new DbQueueStore(db);
   const codeRunner = new ThreadedRunner();
   const remoteTools = new RemoteToolHosts();
   const children = new ChildSessions(sessions);
@@ -118,6 +127,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     maxIterations: config.maxIterations,
     codeRunner,
     sandboxLimits: config.sandbox,
+    onCommitted: metrics ? (result, seconds) => metrics.turn(result, seconds) : undefined,
     onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
   });
   late.turns = turns;
@@ -130,7 +140,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
   });
   const health = new HealthState(LASH_SERVICES);
-  const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT };
+  const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT, observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
 
   const server = new Server({
     // Keepalives detect half-open connections on long streams; clients may ping every 10 s.
@@ -159,6 +169,16 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     throw new Error(`cannot listen on ${target}: ${(err as Error).message}; set LASH_LISTEN to a free host:port`);
   }
   const address = `${config.listen.host}:${port}`;
+  let metricsServer: MetricsServer | undefined;
+  if (metrics && config.metricsListen) {
+    try {
+      metricsServer = await startMetricsServer(config.metricsListen, metrics.registry, (err) => log.warn({ err }, 'metrics collection failed'));
+    } catch (err) {
+      server.forceShutdown();
+      await db.close();
+      throw new Error(`cannot serve metrics on ${config.metricsListen.host}:${config.metricsListen.port}: ${(err as Error).message}; set LASH_METRICS_LISTEN to a free host:port`);
+    }
+  }
 
   // Health follows the store: a failed probe flips every service to NOT_SERVING until it recovers.
   const probe = setInterval(() => {
@@ -184,7 +204,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const purger = setInterval(() => void queueStore.purgeFinished(new Date(Date.now() - config.queue.retentionHours * 3_600_000)).catch(() => {}), 600_000);
   purger.unref();
 
-  log.info({ address, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
+  log.info({ address, metrics: metricsServer?.address, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -219,11 +239,12 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       turns.close();
       await appender.drain();
       offFeed();
+      await metricsServer?.close();
       await codeRunner.close();
       await bus.close();
       await db.close();
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, feed: { store: feedStore, appender }, replicaId, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, feed: { store: feedStore, appender }, replicaId, metricsAddress: metricsServer?.address, stop };
 }

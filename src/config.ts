@@ -14,6 +14,8 @@ export interface ProviderCredentials {
 
 export interface Config {
   listen: { host: string; port: number };
+  /** Where GET /metrics is served (LASH_METRICS_LISTEN); unset: no metrics endpoint. */
+  metricsListen?: { host: string; port: number };
   dataDir: string;
   databaseUrl?: string;
   logLevel: LogLevel;
@@ -73,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const tls = loadTls(env);
   return {
     listen,
+    metricsListen: env.LASH_METRICS_LISTEN ? parseListen(env.LASH_METRICS_LISTEN, 'LASH_METRICS_LISTEN') : undefined,
     dataDir: env.LASH_DATA_DIR || './.lash',
     databaseUrl: env.DATABASE_URL || undefined,
     logLevel,
@@ -124,10 +127,10 @@ function parseModes(value: string): ('standard' | 'rlm')[] {
   return modes as ('standard' | 'rlm')[];
 }
 
-function parseListen(value: string): { host: string; port: number } {
+function parseListen(value: string, name = 'LASH_LISTEN'): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new ConfigError(`LASH_LISTEN must be host:port, e.g. 127.0.0.1:50051 or 0.0.0.0:50051 (got "${value}")`);
+  if (!m || port > 65535) throw new ConfigError(`${name} must be host:port, e.g. 127.0.0.1:${name === 'LASH_LISTEN' ? 50051 : 9464} or 0.0.0.0:${name === 'LASH_LISTEN' ? 50051 : 9464} (got "${value}")`);
   return { host: m[1]!, port };
 }
 

@@ -1,7 +1,7 @@
 // Adapters from grpc-js handlers to async functions: request ids, tenant context, structured
 // logs per call, and the error exit. Handlers stay one line: decode, call the domain, encode.
 
-import type { Metadata, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { status, type Metadata, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../domain/ports.js';
@@ -23,7 +23,12 @@ export interface CallEnv {
   log: Logger;
   /** Resolves the tenant of a call (authentication lands later: one default tenant). */
   tenantOf(metadata: Metadata): string;
+  /** Records a finished call (`service/Method`, status code name, seconds), e.g. for metrics. */
+  observe?(method: string, code: string, seconds: number): void;
 }
+
+/** The status code name of a finished call, as metrics and logs name it. */
+export const codeName = (code: number): string => status[code] ?? String(code);
 
 export function rpcContext(env: CallEnv, method: string, metadata: Metadata, signal: AbortSignal): RpcContext {
   const given = metadata.get('x-request-id')[0];
@@ -45,12 +50,14 @@ export function unary<Req, Res>(env: CallEnv, domain: string, method: string, fn
     fn(call.request, ctx).then(
       (response) => {
         ctx.log.debug({ code: 'OK', ms: +(performance.now() - started).toFixed(2) }, 'rpc');
+        env.observe?.(`${domain}/${method}`, 'OK', (performance.now() - started) / 1000);
         callback(null, response);
       },
       (err: unknown) => {
         const { error, correlationId } = toServiceError(err, domain);
         if (correlationId) ctx.log.error({ err, correlationId }, 'rpc failed with an internal error');
         else ctx.log.info({ code: error.code, reason: reasonOf(error), message: error.details, ms: +(performance.now() - started).toFixed(2) }, 'rpc rejected');
+        env.observe?.(`${domain}/${method}`, codeName(error.code ?? status.UNKNOWN), (performance.now() - started) / 1000);
         callback(error, null);
       },
     );

@@ -1,7 +1,7 @@
 // lash.v1.TurnService handlers: run (streamed, batched), start/get/cancel, completions and the
 // remote tool host stream. The turn logic lives in domain/turns.
 
-import type { ServerDuplexStream, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { status, type ServerDuplexStream, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { OnDisconnect, type TurnActivity } from '../../gen/lash/v1/turn.js';
 import {
   ResolveCompletionOutcome,
@@ -21,7 +21,7 @@ import type { HostAnswer, RemoteToolHosts } from '../domain/tools/remote-hosts.j
 import type { CompletionStore } from '../domain/tools/types.js';
 import type { TurnService } from '../domain/turns/runner.js';
 import type { TurnRequest, TurnResult } from '../domain/turns/types.js';
-import { callSignal, rpcContext, unary, type CallEnv } from './call.js';
+import { callSignal, codeName, rpcContext, unary, type CallEnv } from './call.js';
 import { toServiceError } from './errors.js';
 import { decodeEnum } from './mappers/enums.js';
 import { eventToPb, overridesFromPb, resolutionFromPb, resolutionToPb, resultToPb, rlmFromPb, turnInputFromPb } from './mappers/turn.js';
@@ -45,6 +45,8 @@ export function streamTurn(
 ): void {
   const clientGone = callSignal(call);
   const ctx = rpcContext(env, `${domain}/${method}`, call.metadata, clientGone);
+  const started = performance.now();
+  const observe = (code: string) => env.observe?.(`${domain}/${method}`, code, (performance.now() - started) / 1000);
   let sequence = 0n;
   const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }));
   const push = (item: TurnActivity['item']) => out.push({ sequence: ++sequence, item });
@@ -52,11 +54,13 @@ export function streamTurn(
     (last) => {
       if (last) push(last);
       out.end();
+      observe('OK');
     },
     (err: unknown) => {
       const { error, correlationId } = toServiceError(err, domain);
       if (correlationId) ctx.log.error({ err, correlationId }, 'stream failed with an internal error');
       out.fail(error);
+      observe(codeName(error.code ?? status.UNKNOWN));
     },
   );
 }

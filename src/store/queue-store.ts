@@ -148,6 +148,12 @@ export class DbQueueStore implements QueueStore {
     return open.filter((b) => isPending(b, now) || (b.state === 'claimed' && b.claim?.owner !== owner));
   }
 
+  /** Open batches of every session by state (for the queue-depth metric). */
+  async depth(): Promise<{ state: string; count: number }[]> {
+    const rows = await this.conn().execute<{ state: string; n: number }[]>(`select state, count(*)::int as n from queue_batches where state in ('pending', 'claimed') group by state`);
+    return (rows as { state: string; n: number }[]).map((r) => ({ state: r.state, count: Number(r.n) }));
+  }
+
   async renew(claims: { batchId: string; token: bigint }[], ttlMs: number) {
     for (const c of claims) {
       await this.conn().execute(`update queue_batches set claim_expires_at = now() + make_interval(secs => ?) where batch_id = ? and claim_token = ? and state = 'claimed'`, [ttlMs / 1000, c.batchId, c.token.toString()], 'run');

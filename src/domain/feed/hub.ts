@@ -18,6 +18,13 @@ export class FeedHub {
 
   constructor(private readonly store: FeedStore) {}
 
+  /** Listeners connected in this process, over all sessions. */
+  get listenerCount(): number {
+    let n = 0;
+    for (const tail of this.tails.values()) n += tail.listeners.size;
+    return n;
+  }
+
   private static key(tenantId: string, sessionId: string) {
     return `${tenantId}\u0000${sessionId}`;
   }

@@ -61,6 +61,8 @@ export interface TurnDeps {
   codeRunner: CodeRunner;
   sandboxLimits: SandboxLimits;
   onError?(err: unknown, context: Record<string, unknown>): void;
+  /** Called once per committed turn or drain, with the seconds since it was accepted. */
+  onCommitted?(result: TurnResult, seconds: number): void;
 }
 
 export interface RunOptions {
@@ -183,7 +185,7 @@ export class TurnService {
     turn.serverGeneratedId = !options.drainId;
     this.registry.add(turn, 60_000);
     void this.execute(ctx, { sessionId, turnId, input: { items: [], imageBlobs: {} }, overrides: {} }, turn, { exactIds: options.exactIds, skipIfBusy: options.skipIfBusy }).then(
-      (result) => turn.settle({ result }),
+      (result) => this.settled(turn, result),
       (error: unknown) => {
         this.deps.onError?.(error, { sessionId, turnId, drain: true });
         turn.settle({ error });
@@ -218,13 +220,18 @@ export class TurnService {
     turn.serverGeneratedId = !clientChosenId;
     this.registry.add(turn, 60_000);
     void this.execute(ctx, req, turn).then(
-      (result) => turn.settle({ result }),
+      (result) => this.settled(turn, result),
       (error: unknown) => {
         this.deps.onError?.(error, { sessionId: req.sessionId, turnId });
         turn.settle({ error });
       },
     );
     return { turn };
+  }
+
+  private settled(turn: RunningTurn, result: TurnResult | undefined): void {
+    if (result) this.deps.onCommitted?.(result, (Date.now() - turn.registeredAt.getTime()) / 1000);
+    turn.settle({ result });
   }
 
   private async follow(turn: RunningTurn, options: RunOptions): Promise<TurnResult>;

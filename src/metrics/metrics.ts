@@ -1,0 +1,76 @@
+// Prometheus metrics (prom-client) of one server: calls, turns, model tokens, feed appends and
+// how far the durable feed trails live turns, queue depth and observers, plus the process
+// defaults. The adapters and the composition root record them; the domain never sees them.
+
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { TurnResult } from '../domain/turns/types.js';
+
+export interface MetricSources {
+  /** Open queue batches by state, read at scrape time. */
+  queueDepth(): Promise<{ state: string; count: number }[]>;
+  /** Observers connected to this process. */
+  observers(): number;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export class LashMetrics {
+  readonly registry = new Registry();
+  private readonly calls: Counter<'method' | 'code'>;
+  private readonly callSeconds: Histogram<'method'>;
+  private readonly turns: Counter<'outcome' | 'reason'>;
+  private readonly turnSeconds: Histogram;
+  private readonly tokens: Counter<'kind'>;
+  private readonly feedEvents: Counter;
+  private readonly feedAppendSeconds: Histogram;
+  private readonly feedLagSeconds: Histogram;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.calls = new Counter({ name: 'lash_rpc_total', help: 'Finished gRPC calls by method and status code.', labelNames: ['method', 'code'], registers });
+    this.callSeconds = new Histogram({ name: 'lash_rpc_duration_seconds', help: 'Duration of gRPC calls (streams: until they end).', labelNames: ['method'], buckets: LATENCY_BUCKETS, registers });
+    this.turns = new Counter({ name: 'lash_turns_total', help: 'Committed turns and drains by outcome (finished, stopped, agent_frame_switch) and stop reason.', labelNames: ['outcome', 'reason'], registers });
+    this.turnSeconds = new Histogram({ name: 'lash_turn_duration_seconds', help: 'Time from accepting a turn to its commit, waiting for the writer included.', buckets: LATENCY_BUCKETS, registers });
+    this.tokens = new Counter({ name: 'lash_model_tokens_total', help: 'Model tokens of committed turns (children included) by kind.', labelNames: ['kind'], registers });
+    this.feedEvents = new Counter({ name: 'lash_feed_events_total', help: 'Events appended to session feeds by this process.', registers });
+    this.feedAppendSeconds = new Histogram({ name: 'lash_feed_append_duration_seconds', help: 'Duration of one feed append (a batch of events, one statement).', buckets: LATENCY_BUCKETS, registers });
+    this.feedLagSeconds = new Histogram({ name: 'lash_feed_lag_seconds', help: 'How far the durable feed trails a live turn: from a turn event being emitted to it being stored.', buckets: LATENCY_BUCKETS, registers });
+    new Gauge({
+      name: 'lash_queue_batches', help: 'Open queue batches (all sessions, all replicas) by state.', labelNames: ['state'], registers,
+      async collect() {
+        const rows = await sources.queueDepth();
+        this.reset();
+        for (const state of ['pending', 'claimed']) this.set({ state }, rows.find((r) => r.state === state)?.count ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'lash_feed_observers', help: 'ObserveSession streams connected to this process.', registers,
+      collect() {
+        this.set(sources.observers());
+      },
+    });
+  }
+
+  call(method: string, code: string, seconds: number): void {
+    this.calls.inc({ method, code });
+    this.callSeconds.observe({ method }, seconds);
+  }
+
+  turn(result: TurnResult, seconds: number): void {
+    const o = result.outcome;
+    this.turns.inc({ outcome: o.type, reason: o.type === 'stopped' ? o.reason : '' });
+    this.turnSeconds.observe(seconds);
+    const u = result.usage.total;
+    this.tokens.inc({ kind: 'input' }, Number(u.inputTokens));
+    this.tokens.inc({ kind: 'output' }, Number(u.outputTokens));
+    this.tokens.inc({ kind: 'cached_input' }, Number(u.cachedInputTokens));
+    this.tokens.inc({ kind: 'reasoning' }, Number(u.reasoningTokens));
+  }
+
+  feedAppend(events: number, seconds: number, lagsSeconds: number[]): void {
+    this.feedEvents.inc(events);
+    this.feedAppendSeconds.observe(seconds);
+    for (const lag of lagsSeconds) this.feedLagSeconds.observe(Math.max(0, lag));
+  }
+}

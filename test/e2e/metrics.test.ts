@@ -1,0 +1,77 @@
+// The Prometheus endpoint over real HTTP next to a real gRPC server: call counts by method and
+// code, committed turns and tokens, queue depth, observers and feed appends, process defaults.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
+import { loadConfig } from '../../src/config.js';
+import { engines } from '../support/engines.js';
+import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { observe } from '../support/observe.js';
+import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { runTurn, textInput, until } from '../support/turns.js';
+
+/** The value of one sample line, e.g. sample(text, 'lash_rpc_total{method="…",code="OK"}'). */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+for (const engine of engines) {
+  describe.skipIf(!engine.enabled)(`metrics on ${engine.name}`, () => {
+    let s: TestServer;
+    let fake: FakeModelServer;
+    const scrape = async () => (await fetch(`http://${s.app.metricsAddress}/metrics`)).text();
+    beforeAll(async () => {
+      fake = await startFakeModelServer();
+      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0', LASH_METRICS_LISTEN: '127.0.0.1:0' });
+    });
+    afterAll(async () => {
+      await s?.close();
+      await fake?.close();
+    });
+
+    it('counts calls by method and code, committed turns and their tokens, open queue batches, observers and feed appends', async () => {
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'm1' }));
+      const o = observe(s.clients, 'm1');
+      await o.waitFor((m) => m.length >= 1);
+      fake.script({ steps: [{ text: 'measured' }], usage: { input: 7, output: 3 } });
+      const t = await runTurn(s.clients, { sessionId: 'm1', input: textInput('count me') });
+      expect(t.result?.outcome?.$case).toBe('finished');
+      await rejection(s.clients.sessions.getSession({ sessionId: 'no-such-session' }));
+      await s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId: 'm1', id: 'later', input: textInput('waits in the queue') }));
+      await o.waitFor((m) => m.some((x) => x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'queueChanged'));
+
+      const text = await scrape();
+      expect(sample(text, 'lash_rpc_total{method="lash.v1.TurnService/RunTurn",code="OK"}')).toBe(1);
+      expect(sample(text, 'lash_rpc_total{method="lash.v1.SessionService/GetSession",code="NOT_FOUND"}')).toBe(1);
+      expect(sample(text, 'lash_rpc_duration_seconds_count{method="lash.v1.SessionService/OpenSession"}')).toBe(1);
+      expect(sample(text, 'lash_turns_total{outcome="finished",reason=""}')).toBe(1);
+      expect(sample(text, 'lash_turn_duration_seconds_count')).toBe(1);
+      expect(sample(text, 'lash_model_tokens_total{kind="input"}')).toBe(7);
+      expect(sample(text, 'lash_model_tokens_total{kind="output"}')).toBe(3);
+      expect(sample(text, 'lash_queue_batches{state="pending"}')).toBe(1);
+      expect(sample(text, 'lash_queue_batches{state="claimed"}')).toBe(0);
+      expect(sample(text, 'lash_feed_observers')).toBe(1);
+      expect(sample(text, 'lash_feed_events_total')).toBeGreaterThanOrEqual(t.events.length);
+      expect(sample(text, 'lash_feed_lag_seconds_count')).toBe(t.events.length);
+      expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
+      o.close();
+      await until(async () => sample(await scrape(), 'lash_feed_observers') === 0);
+    });
+
+    it('serves only GET /metrics', async () => {
+      const other = await fetch(`http://${s.app.metricsAddress}/other`);
+      expect(other.status).toBe(404);
+      await other.text();
+    });
+  });
+}
+
+describe('LASH_METRICS_LISTEN', () => {
+  it('is off unless set, and a bad value names the variable', () => {
+    expect(loadConfig({}).metricsListen).toBeUndefined();
+    expect(loadConfig({ LASH_METRICS_LISTEN: '0.0.0.0:9464' }).metricsListen).toEqual({ host: '0.0.0.0', port: 9464 });
+    expect(() => loadConfig({ LASH_METRICS_LISTEN: '9464' })).toThrow(/LASH_METRICS_LISTEN must be host:port/);
+  });
+});
