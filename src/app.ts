@@ -36,6 +36,7 @@ import { SessionWriters } from './domain/session-writers.js';
 import { measuredFeedStore } from './metrics/measured-feed-store.js';
 import { LashMetrics } from './metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
+import { startTracing } from './telemetry/otel.js';
 import { runChildTool } from './domain/tools/run-child.js';
 import { TurnService } from './domain/turns/runner.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
@@ -101,6 +102,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const shutdownHooks = new Set<() => void>();
   const codeRunner = new ThreadedRunner();
   const remoteTools = new RemoteToolHosts();
+  const tracing = config.tracing ? startTracing(config.tracing) : undefined;
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
   const late: { turns?: TurnService } = {};
@@ -127,6 +129,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     maxIterations: config.maxIterations,
     codeRunner,
     sandboxLimits: config.sandbox,
+    tracer: tracing?.tracer,
     onCommitted: metrics ? (result, seconds) => metrics.turn(result, seconds) : undefined,
     onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
   });
@@ -204,7 +207,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const purger = setInterval(() => void queueStore.purgeFinished(new Date(Date.now() - config.queue.retentionHours * 3_600_000)).catch(() => {}), 600_000);
   purger.unref();
 
-  log.info({ address, metrics: metricsServer?.address, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
+  log.info({ address, metrics: metricsServer?.address, traces: config.tracing?.url, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -240,6 +243,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await appender.drain();
       offFeed();
       await metricsServer?.close();
+      await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'trace export at shutdown failed'));
       await codeRunner.close();
       await bus.close();
       await db.close();

@@ -16,6 +16,8 @@ export interface Config {
   listen: { host: string; port: number };
   /** Where GET /metrics is served (LASH_METRICS_LISTEN); unset: no metrics endpoint. */
   metricsListen?: { host: string; port: number };
+  /** OTLP/HTTP trace export (standard OTEL_* variables); unset: no tracing. */
+  tracing?: { url: string; serviceName: string; scheduledDelayMs: number };
   dataDir: string;
   databaseUrl?: string;
   logLevel: LogLevel;
@@ -76,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     listen,
     metricsListen: env.LASH_METRICS_LISTEN ? parseListen(env.LASH_METRICS_LISTEN, 'LASH_METRICS_LISTEN') : undefined,
+    tracing: tracingFrom(env),
     dataDir: env.LASH_DATA_DIR || './.lash',
     databaseUrl: env.DATABASE_URL || undefined,
     logLevel,
@@ -125,6 +128,16 @@ function parseModes(value: string): ('standard' | 'rlm')[] {
   const bad = modes.filter((m) => m !== 'standard' && m !== 'rlm');
   if (bad.length || modes.length === 0) throw new ConfigError(`LASH_MODES must list standard and/or rlm, comma-separated (got "${value}")`);
   return modes as ('standard' | 'rlm')[];
+}
+
+/** Tracing follows the OpenTelemetry conventions: an OTLP endpoint turns it on, `none` turns it off. */
+function tracingFrom(env: NodeJS.ProcessEnv): Config['tracing'] {
+  if (env.OTEL_TRACES_EXPORTER === 'none' || env.OTEL_SDK_DISABLED === 'true') return undefined;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
+  const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (base ? `${base}/v1/traces` : undefined);
+  if (!url) return undefined;
+  if (!/^https?:\/\//.test(url)) throw new ConfigError(`OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL, e.g. http://127.0.0.1:4318 (got "${url}")`);
+  return { url, serviceName: env.OTEL_SERVICE_NAME || 'lash-grpc', scheduledDelayMs: intVar(env, 'OTEL_BSP_SCHEDULE_DELAY', 5_000, 0, 600_000) };
 }
 
 function parseListen(value: string, name = 'LASH_LISTEN'): { host: string; port: number } {

@@ -1,7 +1,7 @@
 // lash.v1.TurnService handlers: run (streamed, batched), start/get/cancel, completions and the
 // remote tool host stream. The turn logic lives in domain/turns.
 
-import { status, type ServerDuplexStream, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { status, type Metadata, type ServerDuplexStream, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { OnDisconnect, type TurnActivity } from '../../gen/lash/v1/turn.js';
 import {
   ResolveCompletionOutcome,
@@ -31,8 +31,10 @@ const DOMAIN = 'lash.v1.TurnService';
 const ON_DISCONNECT: Record<number, 'cancel' | 'continue'> = { [OnDisconnect.ON_DISCONNECT_UNSPECIFIED]: 'cancel', [OnDisconnect.ON_DISCONNECT_CANCEL]: 'cancel', [OnDisconnect.ON_DISCONNECT_CONTINUE]: 'continue' };
 const SCHEDULING: Record<number, 'parallel' | 'serial'> = { [ToolScheduling.TOOL_SCHEDULING_UNSPECIFIED]: 'parallel', [ToolScheduling.TOOL_SCHEDULING_PARALLEL]: 'parallel', [ToolScheduling.TOOL_SCHEDULING_SERIAL]: 'serial' };
 
-export function turnRequestFromPb(r: StartTurnRequest | RunTurnRequest): TurnRequest {
-  return { sessionId: r.sessionId, turnId: r.turnId || undefined, input: turnInputFromPb(r.input), overrides: overridesFromPb(r.overrides), rlm: rlmFromPb(r.rlm) };
+/** The request as a domain turn; the caller's W3C `traceparent` metadata, if any, joins its trace. */
+export function turnRequestFromPb(r: StartTurnRequest | RunTurnRequest, metadata?: Metadata): TurnRequest {
+  const traceparent = metadata?.get('traceparent')[0];
+  return { sessionId: r.sessionId, turnId: r.turnId || undefined, input: turnInputFromPb(r.input), overrides: overridesFromPb(r.overrides), rlm: rlmFromPb(r.rlm), traceparent: typeof traceparent === 'string' ? traceparent : undefined };
 }
 
 /** Streams one turn's activities to a call: events as they happen, the result last. */
@@ -71,7 +73,7 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
     runTurn(call: ServerWritableStream<RunTurnRequest, RunTurnResponse>) {
       streamTurn(env, DOMAIN, call as ServerWritableStream<unknown, RunTurnResponse>, 'RunTurn', async ({ onEvent, clientGone, ctx }) => {
         const onDisconnect = decodeEnum('on_disconnect', call.request.onDisconnect, ON_DISCONNECT, 'OnDisconnect');
-        const req = turnRequestFromPb(call.request);
+        const req = turnRequestFromPb(call.request, call.metadata);
         const result = await turns.run(ctx, req, {
           onEvent: (e) => onEvent({ $case: 'event', value: eventToPb(e) }),
           // A client that goes away cancels its turn unless it asked the turn to continue.
@@ -81,7 +83,7 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
         return resultItem(result);
       });
     },
-    startTurn: unary(env, DOMAIN, 'StartTurn', async (req: StartTurnRequest, ctx) => ({ turnId: await turns.start(ctx, turnRequestFromPb(req)) })),
+    startTurn: unary(env, DOMAIN, 'StartTurn', async (req: StartTurnRequest, ctx) => ({ turnId: await turns.start(ctx, turnRequestFromPb(req, ctx.metadata)) })),
     getTurn: unary(env, DOMAIN, 'GetTurn', async (req, ctx) => {
       const s = await turns.get(ctx, req.sessionId, req.turnId);
       return s.status === 'running' ? { status: TurnStatus.TURN_STATUS_RUNNING, result: undefined } : { status: TurnStatus.TURN_STATUS_COMMITTED, result: resultToPb(s.result) };

@@ -5,6 +5,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { JsonValue } from '../messages.js';
 import type { TurnEventKind, ToolCallRecord } from '../turns/types.js';
+import type { Span } from '../tracing.js';
 import type { ChildUsageReport, CompletionStore, ToolDefinition, ToolOutcome } from './types.js';
 
 export interface ToolCallRequest {
@@ -29,6 +30,8 @@ export interface DispatchEnv {
   emit(event: TurnEventKind, correlationId: string): void;
   /** Receives child-session usage reported by tools; `callId` is the reporting tool call. */
   reportChildUsage(report: ChildUsageReport, callId: string): void;
+  /** The turn's span: each tool call becomes a child. */
+  span: Span;
 }
 
 const ajv = new Ajv({ allErrors: false, strict: false });
@@ -66,11 +69,15 @@ async function runOne(call: ToolCallRequest, tools: Map<string, ToolDefinition>,
     outcome = { kind: 'error', message: `invalid arguments for ${call.toolName}: ${(err as Error).message}` };
   }
   env.emit({ kind: 'tool_call_started', callId: call.callId, name: call.toolName, args }, call.callId);
+  const span = env.span.child('lash.tool_call', { 'lash.tool.name': call.toolName, 'lash.tool.call_id': call.callId });
   outcome ??= await execute(call, args, tools, env);
   const durationMs = Math.round(performance.now() - started);
   const isError = outcome.kind === 'error' || outcome.kind === 'terminal_error';
   const output: JsonValue =
     outcome.kind === 'ok' ? outcome.output : outcome.kind === 'error' ? { error: outcome.message } : outcome.kind === 'pending' ? null : outcome.value;
+  if (isError) span.fail(outcome.kind === 'error' ? outcome.message : 'the tool ended the turn with an error');
+  span.set({ 'lash.tool.outcome': outcome.kind });
+  span.end();
   env.emit({ kind: 'tool_call_completed', callId: call.callId, name: call.toolName, args, output, isError, durationMs }, call.callId);
   return { record: { callId: call.callId, tool: call.toolName, args, output, isError, durationMs }, outcome };
 }

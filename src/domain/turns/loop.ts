@@ -9,6 +9,7 @@ import { dispatchBatch, type DispatchEnv, type ToolCallRequest } from '../tools/
 import type { ChildUsageReport, CompletionStore, ToolDefinition } from '../tools/types.js';
 import { addUsage, zeroUsage, type Usage } from '../usage.js';
 import { ProviderError, type FinishReason, type ModelAssistantPart, type ModelMessage, type ModelProvider, type RetryPolicy } from './model.js';
+import type { Span } from '../tracing.js';
 import type { ToolCallRecord, TurnEventKind, TurnIssue, TurnOutcome } from './types.js';
 
 export const TURN_LIMIT_MESSAGE = 'Turn limit reached: the model made the maximum number of calls allowed for one turn.';
@@ -29,6 +30,8 @@ export interface LoopEnv {
   emit(event: TurnEventKind, correlationId?: string): void;
   /** Child-session usage reported by a tool call of this turn. */
   reportChildUsage(report: ChildUsageReport, callId: string): void;
+  /** The turn's span: model and tool calls become its children. */
+  span: Span;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   /** Early injection at a checkpoint: queued user messages to add, if any (transient). */
   absorb?(checkpoint: string): Promise<Message[]>;
@@ -144,8 +147,8 @@ export async function runStandardLoop(env: LoopEnv, history: ModelMessage[], use
 
 /** What tool dispatch needs of the turn, for either mode's loop. */
 export function dispatchEnvOf(env: LoopEnv): DispatchEnv {
-  const { tenantId, sessionId, turnId, signal, completions, cancelGraceMs } = env;
-  return { tenantId, sessionId, turnId, signal, completions, cancelGraceMs, emit: (e, c) => env.emit(e, c), reportChildUsage: (r, c) => env.reportChildUsage(r, c) };
+  const { tenantId, sessionId, turnId, signal, completions, cancelGraceMs, span } = env;
+  return { tenantId, sessionId, turnId, signal, completions, cancelGraceMs, span, emit: (e, c) => env.emit(e, c), reportChildUsage: (r, c) => env.reportChildUsage(r, c) };
 }
 
 /**
@@ -186,7 +189,22 @@ function safeArgs(json: string): Record<string, JsonValue> {
   }
 }
 
+/** One model call (retries included) as a child span of the turn. */
 export async function callWithRetries(env: LoopEnv, messages: ModelMessage[], iteration: number, partial: { text: string }): Promise<IterationOutput> {
+  const span = env.span.child('lash.model_call', { 'lash.iteration': iteration, 'gen_ai.system': env.provider.id, 'gen_ai.request.model': env.model.id });
+  try {
+    const out = await callWithRetriesUntraced(env, messages, iteration, partial);
+    span.set({ 'gen_ai.usage.input_tokens': Number(out.usage.inputTokens), 'gen_ai.usage.output_tokens': Number(out.usage.outputTokens), 'gen_ai.response.finish_reasons': out.finishReason, 'lash.tool_calls': out.toolCalls.length });
+    return out;
+  } catch (err) {
+    span.fail(err instanceof Cancelled ? 'cancelled' : (err as Error).message);
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+async function callWithRetriesUntraced(env: LoopEnv, messages: ModelMessage[], iteration: number, partial: { text: string }): Promise<IterationOutput> {
   for (let attempt = 1; ; attempt++) {
     let emittedDelta = false;
     try {

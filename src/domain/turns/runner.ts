@@ -30,6 +30,7 @@ import { contentHashOf, normaliseInput, turnIdOf, validateTurnRequest } from './
 import { RunningTurn, TurnRegistry } from './registry.js';
 import { resultFromJson, resultToJson, type TurnEvent, type TurnEventKind, type TurnRequest, type TurnResult } from './types.js';
 import { sleep } from '../sleep.js';
+import { noTracer, type Span, type Tracer } from '../tracing.js';
 
 export interface TurnDeps {
   sessions: SessionService;
@@ -61,6 +62,8 @@ export interface TurnDeps {
   codeRunner: CodeRunner;
   sandboxLimits: SandboxLimits;
   onError?(err: unknown, context: Record<string, unknown>): void;
+  /** Spans of turns, model calls and tool calls; none when unset. */
+  tracer?: Tracer;
   /** Called once per committed turn or drain, with the seconds since it was accepted. */
   onCommitted?(result: TurnResult, seconds: number): void;
 }
@@ -302,7 +305,24 @@ export class TurnService {
     }, { key: turn.turnId, skipIfBusy: drain?.skipIfBusy ?? false, signal: turn.controller.signal, onAbort: 'proceed' });
   }
 
+  /** Runs and commits a loaded turn inside its `lash.turn` span. */
   private async runLoaded(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, claims: Claim[], drainedBatchIds?: string[]): Promise<TurnResult> {
+    const span = (this.deps.tracer ?? noTracer).start('lash.turn', { 'lash.session_id': req.sessionId, 'lash.turn_id': turn.turnId, 'lash.mode': session.head.mode, 'lash.drain': drainedBatchIds !== undefined }, req.traceparent);
+    try {
+      const result = await this.runTraced(ctx, req, turn, session, claims, span, drainedBatchIds);
+      const o = result.outcome;
+      span.set({ 'lash.outcome': o.type, 'lash.turn_index': Number(result.turnIndex), 'gen_ai.usage.input_tokens': Number(result.usage.total.inputTokens), 'gen_ai.usage.output_tokens': Number(result.usage.total.outputTokens) });
+      if (o.type === 'stopped') span.fail(`stopped: ${o.reason}${o.message ? ` (${o.message})` : ''}`);
+      return result;
+    } catch (err) {
+      span.fail((err as Error).message);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async runTraced(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, claims: Claim[], span: Span, drainedBatchIds?: string[]): Promise<TurnResult> {
     const head = session.head;
     const policy = effectivePolicy(head.policy, req);
     this.deps.sessions.requireProvider(req.sessionId, policy.providerId);
@@ -339,7 +359,7 @@ export class TurnService {
       const frameMessagesNow = frameMessages(activePath(session.graph), currentFrame(session));
       const history = await toModelMessages(frameMessagesNow, (id) => this.deps.blobs.load(id));
       const userMessage = (await toModelMessages([input.message], async (id) => input.blobs.find((b) => b.hash === id)))[0] ?? { role: 'user' as const, parts: [] };
-      const loopEnv = { tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools, maxTurns: policy.maxTurns ?? this.deps.maxIterations, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions, cancelGraceMs: this.deps.cancelGraceMs, emit, reportChildUsage: children.report.bind(children), sleep, absorb };
+      const loopEnv = { tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools, maxTurns: policy.maxTurns ?? this.deps.maxIterations, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions, cancelGraceMs: this.deps.cancelGraceMs, emit, reportChildUsage: children.report.bind(children), span, sleep, absorb };
       if (head.mode === 'rlm') {
         const options = req.rlm ?? { requireSubmit: false, proseOrSubmit: false };
         system = [system, rlmInstructions(tools, head.finalAnswerFormat, options)].filter(Boolean).join('\n\n');

@@ -36,6 +36,8 @@ export interface TurnRequest {
   input: TurnInput;
   overrides: TurnOverrides;
   rlm?: RlmTurnOptions;
+  /** W3C trace context of the caller (`traceparent` metadata): the turn's span joins that trace. */
+  traceparent?: string;
 }
 
 export const STOP_REASONS = ['cancelled', 'invalid_input', 'incomplete', 'provider_error', 'max_turns', 'tool_failure', 'plugin_abort', 'runtime_error', 'submitted_error', 'tool_error'] as const;
