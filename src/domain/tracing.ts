@@ -11,6 +11,8 @@ export interface Span {
   /** Marks the span failed, with a message that says why. */
   fail(message: string): void;
   end(): void;
+  /** This span as a W3C `traceparent`, to make work started elsewhere its child; none when not traced. */
+  traceparent(): string | undefined;
 }
 
 export interface Tracer {
@@ -18,5 +20,5 @@ export interface Tracer {
   start(name: string, attributes?: SpanAttributes, traceparent?: string): Span;
 }
 
-export const noSpan: Span = { child: () => noSpan, set: () => {}, fail: () => {}, end: () => {} };
+export const noSpan: Span = { child: () => noSpan, set: () => {}, fail: () => {}, end: () => {}, traceparent: () => undefined };
 export const noTracer: Tracer = { start: () => noSpan };

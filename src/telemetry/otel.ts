@@ -41,6 +41,10 @@ function adapt(otel: OtelTracer): Tracer {
     set: (attributes: SpanAttributes) => void span.setAttributes(attributes),
     fail: (message) => void span.setStatus({ code: SpanStatusCode.ERROR, message }),
     end: () => span.end(),
+    traceparent: () => {
+      const c = span.spanContext();
+      return `00-${c.traceId}-${c.spanId}-${(c.traceFlags & 1) === 1 ? '01' : '00'}`;
+    },
   });
   return {
     start(name, attributes, traceparent) {

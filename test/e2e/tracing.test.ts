@@ -49,7 +49,7 @@ for (const engine of engines) {
     beforeAll(async () => {
       fake = await startFakeModelServer();
       collector = await startCollector();
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'calculate', LASH_QUEUE_WORKERS: '0', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_SERVICE_NAME: 'lash-under-test' });
+      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'calculate,run_child', LASH_QUEUE_WORKERS: '0', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_SERVICE_NAME: 'lash-under-test' });
     });
     afterAll(async () => {
       await s?.close();
@@ -82,6 +82,23 @@ for (const engine of engines) {
       const tool = inTrace.find((x) => x.name === 'lash.tool_call')!;
       expect([tool.parentSpanId, attr(tool, 'lash.tool.name'), attr(tool, 'lash.tool.outcome')]).toEqual([turn.spanId, 'calculate', 'ok']);
       expect(collector.services).toContain('lash-under-test');
+    });
+
+    it('a child run by run_child is traced under the tool call that ran it: one tree', async () => {
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'traced-parent' }));
+      fake.script(
+        { steps: [{ toolCall: { name: 'run_child', args: { child_session_id: 'traced-kid', task: 'say hi' } } }] },
+        { steps: [{ text: 'hi' }] },
+        { steps: [{ text: 'the child said hi' }] },
+      );
+      await startRunTurn(s.clients, { sessionId: 'traced-parent', turnId: 'tree', input: textInput('delegate') }).done;
+      const turnOf = (sessionId: string) => collector.spans.find((x) => x.name === 'lash.turn' && attr(x, 'lash.session_id') === sessionId);
+      await until(() => turnOf('traced-parent') !== undefined && turnOf('traced-kid') !== undefined);
+      const parent = turnOf('traced-parent')!;
+      const tool = collector.spans.find((x) => x.name === 'lash.tool_call' && x.parentSpanId === parent.spanId)!;
+      expect(attr(tool, 'lash.tool.name')).toBe('run_child');
+      const child = turnOf('traced-kid')!;
+      expect([child.traceId, child.parentSpanId]).toEqual([parent.traceId, tool.spanId]);
     });
 
     it('a failing tool and a stopped turn are error spans that say why', async () => {

@@ -70,7 +70,7 @@ async function runOne(call: ToolCallRequest, tools: Map<string, ToolDefinition>,
   }
   env.emit({ kind: 'tool_call_started', callId: call.callId, name: call.toolName, args }, call.callId);
   const span = env.span.child('lash.tool_call', { 'lash.tool.name': call.toolName, 'lash.tool.call_id': call.callId });
-  outcome ??= await execute(call, args, tools, env);
+  outcome ??= await execute(call, args, tools, env, span.traceparent());
   const durationMs = Math.round(performance.now() - started);
   const isError = outcome.kind === 'error' || outcome.kind === 'terminal_error';
   const output: JsonValue =
@@ -82,7 +82,7 @@ async function runOne(call: ToolCallRequest, tools: Map<string, ToolDefinition>,
   return { record: { callId: call.callId, tool: call.toolName, args, output, isError, durationMs }, outcome };
 }
 
-async function execute(call: ToolCallRequest, args: Record<string, JsonValue>, tools: Map<string, ToolDefinition>, env: DispatchEnv): Promise<ToolOutcome> {
+async function execute(call: ToolCallRequest, args: Record<string, JsonValue>, tools: Map<string, ToolDefinition>, env: DispatchEnv, traceparent: string | undefined): Promise<ToolOutcome> {
   const tool = tools.get(call.toolName);
   if (!tool) return { kind: 'error', message: `unknown tool "${call.toolName}"; available tools: ${[...tools.keys()].join(', ') || 'none'}` };
   const validate = validatorFor(tool);
@@ -92,7 +92,7 @@ async function execute(call: ToolCallRequest, args: Record<string, JsonValue>, t
   }
   if (env.signal.aborted) return { kind: 'error', message: 'cancelled before the tool started' };
   try {
-    const outcome = await withCancelGrace(tool.execute(args, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId, signal: env.signal, reportChildUsage: (r) => env.reportChildUsage(r, call.callId) }), env, tool.name);
+    const outcome = await withCancelGrace(tool.execute(args, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId, signal: env.signal, reportChildUsage: (r) => env.reportChildUsage(r, call.callId), traceparent }), env, tool.name);
     if (outcome.kind !== 'pending') return outcome;
     await env.completions.register(outcome.completionKey, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId });
     const resolution = await env.completions.wait(env.tenantId, outcome.completionKey, env.signal);

@@ -56,7 +56,8 @@ async function runChild(deps: RunChildDeps, childId: string, task: string, ctx: 
   const source = child.usageSource ?? 'child';
   // One child turn per parent tool call: a repeated call id attaches instead of running twice.
   const turnId = `child-${createHash('sha256').update(`${ctx.turnId}\u0000${ctx.callId}`).digest('hex').slice(0, 32)}`;
-  const result = await deps.turns().run(req, { sessionId: childId, turnId, input: { items: [{ kind: 'text', text: task }], imageBlobs: {} }, overrides: {} }, {
+  // The child's turn span hangs under this tool call's span: one trace for the whole delegation.
+  const result = await deps.turns().run(req, { sessionId: childId, turnId, input: { items: [{ kind: 'text', text: task }], imageBlobs: {} }, overrides: {}, traceparent: ctx.traceparent }, {
     signal: ctx.signal,
     onEvent: ({ event }) => {
       if (event.kind === 'usage') ctx.reportChildUsage({ sessionId: childId, source, model: child.policy.model.id, usage: event.usage });

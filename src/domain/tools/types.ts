@@ -26,6 +26,8 @@ export interface ToolContext {
   signal: AbortSignal;
   /** Books model usage of a child session run by this tool into the turn (`child_usage` events). */
   reportChildUsage(report: ChildUsageReport): void;
+  /** The tool call's span as W3C trace context, for work it starts (a child turn); none when not traced. */
+  traceparent?: string;
 }
 
 /** Usage of one model call of a child session (or of its descendants), as a tool reports it. */
