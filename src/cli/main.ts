@@ -1,0 +1,70 @@
+// The lash-grpc command-line client: open and inspect sessions, run turns and chat with streamed
+// output, follow a session's feed from a cursor, queue input. A plain gRPC client of the server
+// (`--address`, default LASH_ADDRESS or 127.0.0.1:50051).
+
+import { parseArgs } from 'node:util';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { connect } from '../client/promised.js';
+import { errorInfoOf } from '../grpc/errors.js';
+import { COMMANDS, UsageError } from './commands.js';
+
+const USAGE = `usage: lash-grpc [--address host:port] [--tls-ca file] <command> [options]
+
+  sessions list [--parent ID]              list sessions (roots, or the children of ID)
+  sessions open ID [--mode standard|rlm] [--provider P] [--model M] [--fresh]
+  sessions get ID                          one session, as JSON
+  sessions delete ID                       delete it (and its children)
+  turn ID TEXT… [--turn-id T]              run one turn; the answer streams to stdout
+  chat ID                                  one turn per line read from stdin
+  observe ID [--cursor C] [--count N]      follow the session's feed (one JSON line per message)
+  queue enqueue ID TEXT… [--id BATCH]      queue input for the session
+  queue list ID                            its open batches
+
+Exit codes: 0 done, 1 the server refused (code, reason and message on stderr), 2 usage,
+3 a turn that stopped instead of finishing.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      address: { type: 'string' }, 'tls-ca': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      parent: { type: 'string' }, mode: { type: 'string' }, provider: { type: 'string' }, model: { type: 'string' }, fresh: { type: 'boolean' },
+      'turn-id': { type: 'string' }, cursor: { type: 'string' }, count: { type: 'string' }, id: { type: 'string' },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(`${USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const address = values.address ?? process.env.LASH_ADDRESS ?? '127.0.0.1:50051';
+  const creds = values['tls-ca'] ? credentials.createSsl(readFileSync(values['tls-ca'])) : credentials.createInsecure();
+  const clients = connect(address, creds);
+  try {
+    const [group, verb] = positionals;
+    const command = COMMANDS[`${group} ${verb}`] ? { run: COMMANDS[`${group} ${verb}`]!, args: positionals.slice(2) } : COMMANDS[group!] ? { run: COMMANDS[group!]!, args: positionals.slice(1) } : undefined;
+    if (!command) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
+    return await command.run(clients, command.args, values);
+  } finally {
+    clients.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => (process.exitCode = code),
+  (err: unknown) => {
+    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const e = err as ServiceError;
+    if (typeof e.code === 'number') {
+      const info = errorInfoOf(e);
+      process.stderr.write(`error: ${e.code} ${info?.reason ?? ''} ${e.details}\n`.replace(/ {2,}/g, ' '));
+    } else process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);
