@@ -41,8 +41,8 @@ import { startChildServer, type ChildServer } from '../test/support/child-server
 import { startFakeModelServer, type FakeModelServer, type ScriptStep } from '../test/support/fake-model-server.js';
 import { textInput } from '../test/support/turns.js';
 import {
-  channels, countRows, cpuMeter, header, intEnv, statementCounter, listEnv, loopDelay, machineLoad, percentiles, provisionStore, redact, round, runBench, startBenchApp,
-  observe, startRawStream, table, waitUntil, type BenchRun, type BenchStore, type MachineLoad,
+  channels, countRows, cpuMeter, header, intEnv, statementCounter, listEnv, loopDelay, machineLoad, percentiles, openBenchStore, round, runBench, startBenchApp,
+  observe, startRawStream, table, waitUntil, type BenchRun, type MachineLoad,
 } from './harness.js';
 
 const FANOUT_TARGET = 0.5;
@@ -133,12 +133,8 @@ async function headSeq(app: App, sessionId: string): Promise<number> {
 // --- The bench ----------------------------------------------------------------------------------
 
 async function body(o: Options, run: BenchRun): Promise<string> {
-  const databaseUrl = process.env.DATABASE_URL || undefined;
-  const startLoad = machineLoad();
-  const store: BenchStore = await provisionStore(databaseUrl);
-  run.defer(() => store.cleanup());
+  const { store, startLoad } = await openBenchStore('feed', run);
   const engine = store.engine;
-  process.stderr.write(`bench: feed on ${engine}${databaseUrl ? ` (${redact(store.env.DATABASE_URL!)})` : ` (${store.env.LASH_DATA_DIR})`}, load average ${startLoad.load1} on ${startLoad.cores} cores\n`);
 
   const fake: FakeModelServer = await startFakeModelServer();
   run.defer(() => fake.close());

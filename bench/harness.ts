@@ -221,6 +221,20 @@ async function adminQuery(databaseUrl: string, sql: string): Promise<void> {
 }
 
 /** The URL without its password, for messages. */
+/**
+ * The common start of a bench: the machine load before it, a throw-away store (DATABASE_URL or a
+ * temp PGlite folder) removed when the run ends, and a progress line on stderr.
+ */
+export async function openBenchStore(name: string, run: BenchRun, detail = ''): Promise<{ store: BenchStore; startLoad: MachineLoad }> {
+  const databaseUrl = process.env.DATABASE_URL || undefined;
+  const startLoad = machineLoad();
+  const store = await provisionStore(databaseUrl);
+  run.defer(() => store.cleanup());
+  const where = databaseUrl ? redact(store.env.DATABASE_URL!) : store.env.LASH_DATA_DIR;
+  process.stderr.write(`bench: ${name} on ${store.engine} (${where})${detail ? `, ${detail}` : ''}, load average ${startLoad.load1} on ${startLoad.cores} cores\n`);
+  return { store, startLoad };
+}
+
 export function redact(databaseUrl: string): string {
   try {
     const url = new URL(databaseUrl);

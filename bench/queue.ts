@@ -28,7 +28,7 @@ import { OpenSessionRequest } from '../gen/lash/v1/session_service.js';
 import type { App } from '../src/app.js';
 import { textInput } from '../test/support/turns.js';
 import {
-  channels, cpuMeter, header, intEnv, loopDelay, machineLoad, observe, percentiles, provisionStore, Recorder, redact, round, runBench, startBenchApp,
+  channels, cpuMeter, header, intEnv, loopDelay, machineLoad, observe, percentiles, openBenchStore, Recorder, round, runBench, startBenchApp,
   statementCounter, table, waitUntil, type BenchRun, type BenchStore, type MachineLoad, type Observer,
 } from './harness.js';
 
@@ -86,12 +86,8 @@ async function rawRows(app: App, store: BenchStore, concurrency: number, run: Be
 }
 
 async function body(o: Options, run: BenchRun): Promise<string> {
-  const databaseUrl = process.env.DATABASE_URL || undefined;
-  const startLoad = machineLoad();
-  const store: BenchStore = await provisionStore(databaseUrl);
-  run.defer(() => store.cleanup());
+  const { store, startLoad } = await openBenchStore('queue', run, `${o.workers} workers`);
   const engine = store.engine;
-  process.stderr.write(`bench: queue on ${engine}${databaseUrl ? ` (${redact(store.env.DATABASE_URL!)})` : ` (${store.env.LASH_DATA_DIR})`}, ${o.workers} workers, load average ${startLoad.load1} on ${startLoad.cores} cores\n`);
   const { app, clients } = await startBenchApp(store, { LASH_QUEUE_WORKERS: String(o.workers), LASH_FEED_HEARTBEAT_MS: '300000' }, run);
 
   const rows: Row[] = [];

@@ -31,8 +31,8 @@ import type { LashClients } from '../src/client/promised.js';
 import { startFakeModelServer, type FakeModelServer, type ScriptStep } from '../test/support/fake-model-server.js';
 import { textInput } from '../test/support/turns.js';
 import {
-  compare, countRows, cpuMeter, header, loopDelay, statementCounter, intEnv, listEnv, machineLoad, percentiles, provisionStore, redact, round, runBench,
-  startBenchApp, startRawStream, table, warm, type BenchRun, type BenchStore, type LoadOptions, type MachineLoad, type RawStream,
+  compare, countRows, cpuMeter, header, loopDelay, statementCounter, intEnv, listEnv, machineLoad, percentiles, openBenchStore, round, runBench,
+  startBenchApp, startRawStream, table, warm, type BenchRun, type LoadOptions, type MachineLoad, type RawStream,
 } from './harness.js';
 
 const TURN_TARGET = 0.25;
@@ -107,12 +107,8 @@ function runTurnCall(clients: LashClients, sessionId: string, input: string, mea
 }
 
 async function body(o: Options, run: BenchRun): Promise<string> {
-  const databaseUrl = process.env.DATABASE_URL || undefined;
-  const startLoad = machineLoad();
-  const store: BenchStore = await provisionStore(databaseUrl);
-  run.defer(() => store.cleanup());
+  const { store, startLoad } = await openBenchStore('turns', run);
   const engine = store.engine;
-  process.stderr.write(`bench: turns on ${engine}${databaseUrl ? ` (${redact(store.env.DATABASE_URL!)})` : ` (${store.env.LASH_DATA_DIR})`}, load average ${startLoad.load1} on ${startLoad.cores} cores\n`);
 
   const fake: FakeModelServer = await startFakeModelServer();
   run.defer(() => fake.close());
