@@ -39,7 +39,7 @@ const TURN_TARGET = 0.25;
 const TURN_TARGET_CONCURRENCY = 16;
 const DELTA_P99_TARGET_MS = 5;
 const CALL_DEADLINE_MS = 120_000;
-const ROW_TABLES = ['session_nodes', 'session_commits', 'usage_entries', 'feed_events'] as const;
+const ROW_TABLES = ['session_nodes', 'session_commits', 'usage_entries', 'feed_batches'] as const;
 const PHASES = ['turns', 'deltas'] as const;
 type Phase = (typeof PHASES)[number];
 

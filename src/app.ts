@@ -93,9 +93,11 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const dbFeedStore = new DbFeedStore(db, bus instanceof PgBus ? BUS_CHANNEL : undefined);
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
-  const metrics = config.metricsListen ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount }) : undefined;
+  const metrics = config.metricsListen
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }) })
+    : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
-  const appender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
+  const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
   const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));
   sessions.feed = appender;
   const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: Math.max(10, Math.min(1_000, Math.floor(config.feed.observerBuffer / 2))) });
