@@ -29,7 +29,7 @@ for (const engine of engines) {
 
     beforeAll(async () => {
       fake = await startFakeModelServer();
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_PROVIDER_BACKOFF_MS: '20' });
+      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_PROVIDER_BACKOFF_MS: '20', LASH_TOOLS: 'calculate' });
     });
     afterAll(async () => {
       await s?.close();
@@ -87,6 +87,24 @@ for (const engine of engines) {
       await obs.waitFor((m) => m.filter((x) => payloadCase(x) === 'committed').length >= 2);
       expect(obs.events().map(payloadCase)).not.toContain('turnInterrupted');
       obs.close();
+    });
+
+    it('a tool result that overflows to Infinity reads "Infinity" in the stream, GetTurn, the read view, the export and the model request', async () => {
+      const sessionId = await open();
+      fake.script({ steps: [{ toolCall: { name: 'calculate', args: { op: 'multiply', a: 1e308, b: 10 }, id: 'c1' } }] }, { steps: [{ text: 'big' }] });
+      const t = await runTurn(s.clients, { sessionId, turnId: 'inf', input: textInput('multiply') });
+      expect(t.error).toBeUndefined();
+      const completed = t.events.find((e) => e.kind?.$case === 'toolCallCompleted');
+      const streamed = completed?.kind?.$case === 'toolCallCompleted' ? completed.kind.value.output : undefined;
+      expect(streamed).toEqual({ result: 'Infinity' });
+      const got = await s.clients.turns.getTurn({ sessionId, turnId: 'inf' });
+      expect(got.result?.toolCalls[0]?.output).toEqual({ result: 'Infinity' });
+      const view = await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' });
+      const results = view.messages.flatMap((m) => m.parts.flatMap((p) => (p.kind?.$case === 'toolResult' ? [p.kind.value.output] : [])));
+      expect(results).toEqual([{ result: 'Infinity' }]);
+      expect(JSON.stringify((await s.clients.sessions.exportSessionState({ sessionId })).state)).toContain('"result":"Infinity"');
+      // The second model call carries the tool result as the model sees it.
+      expect(JSON.stringify(fake.requests[1]?.body.messages)).toContain('Infinity');
     });
   });
 }
