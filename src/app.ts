@@ -24,6 +24,7 @@ import { QueueWorkers } from './domain/queue/workers.js';
 import { turnServiceHandlers } from './grpc/turn-service.js';
 import { openDatabase, type Database } from './store/database.js';
 import { OrmSessionStore } from './store/session-store.js';
+import { DbAdmissionStore } from './store/admission-store.js';
 import { OrmBlobStore, OrmCancelStore, OrmCompletionStore, OrmLeaseStore } from './store/turn-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
@@ -113,6 +114,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     sessions,
     store,
     leases,
+    admissions: new DbAdmissionStore(db),
     cancels: new OrmCancelStore(db),
     blobs: new OrmBlobStore(db),
     completions,
@@ -125,7 +127,6 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     queue: queueStore,
     claimTtlMs: config.queue.claimTtlMs,
     joinLimit: config.queue.joinLimit,
-    openTurn: (tenantId, sessionId) => feedStore.openTurn(tenantId, sessionId),
     retry: config.providerRetry,
     cancelGraceMs: config.cancelGraceMs,
     maxIterations: config.maxIterations,

@@ -9,7 +9,7 @@ import type { Message } from './messages.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
 import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
-import type { SessionWriters } from './session-writers.js';
+import type { SessionWriters, WriterLease } from './session-writers.js';
 import {
   currentFrame,
   defaultFinalAnswerFormat,
@@ -92,7 +92,7 @@ export class SessionService {
    * Runs an admin mutation as the only writer of the session on every replica: it waits for a
    * running turn (here or elsewhere) and fails with CANCELLED if the call ends while waiting.
    */
-  withWriter<T>(ctx: RequestContext, sessionId: string, fn: () => Promise<T>): Promise<T> {
+  withWriter<T>(ctx: RequestContext, sessionId: string, fn: (lease: WriterLease) => Promise<T>): Promise<T> {
     return this.writers.run(ctx.tenantId, sessionId, fn, { signal: ctx.signal, onAbort: 'throw' });
   }
 
@@ -239,7 +239,13 @@ export class SessionService {
 
   /** Loads the session under its residency policy, healing a dangling leaf. */
   async load(ctx: RequestContext, sessionId: string): Promise<LoadedSession> {
-    let head = await this.get(ctx, sessionId);
+    return this.loadAt(ctx, await this.get(ctx, sessionId));
+  }
+
+  /** Loads the session whose head was just read (by a writer's admission): no second head read. */
+  async loadAt(ctx: RequestContext, stored: SessionHead): Promise<LoadedSession> {
+    const sessionId = stored.sessionId;
+    let head = stored;
     if (head.status === 'parked') {
       // Any RPC that needs a parked session makes it resident again.
       await this.store.setStatus(ctx.tenantId, sessionId, 'idle');
@@ -274,10 +280,10 @@ export class SessionService {
   async updateConfig(ctx: RequestContext, sessionId: string, patch: PolicyPatch): Promise<SessionHead> {
     await this.get(ctx, sessionId);
     if (patch.providerId) this.requireProvider(sessionId, patch.providerId);
-    return this.withWriter(ctx, sessionId, async () => {
+    return this.withWriter(ctx, sessionId, async (lease) => {
       const head = await this.get(ctx, sessionId);
       const policy = applyPolicyPatch(head.policy, patch);
-      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'config', head: { ...head, policy }, graph: { kind: 'none' }, frames: [] });
+      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'config', head: { ...head, policy }, graph: { kind: 'none' }, frames: [] }, lease);
     });
   }
 
@@ -291,25 +297,26 @@ export class SessionService {
   async appendMessages(ctx: RequestContext, sessionId: string, messages: Message[]): Promise<SessionHead> {
     requireId('session_id', sessionId);
     if (messages.length === 0) throw invalid('NO_MESSAGES', 'messages must contain at least one message');
-    return this.withWriter(ctx, sessionId, async () => {
+    return this.withWriter(ctx, sessionId, async (lease) => {
       const session = await this.load(ctx, sessionId);
       const ids = messageIds(sessionId, messages, new Set(session.graph.nodes.map((n) => n.nodeId)));
       const nodes = chainMessages(messages.map((message, i) => ({ ...message, id: ids[i]! })), session.head.leafNodeId, session.head.currentFrameId);
       const parent = nodes[nodes.length - 1]!.nodeId;
-      return this.commit(ctx, { expectedRevision: session.head.headRevision, kind: 'append_messages', head: { ...session.head, leafNodeId: parent }, graph: { kind: 'append', nodes }, frames: [] });
+      // The writer's only write: it also ends the writer lease.
+      return this.commit(ctx, { expectedRevision: session.head.headRevision, kind: 'append_messages', head: { ...session.head, leafNodeId: parent }, graph: { kind: 'append', nodes }, frames: [] }, lease);
     });
   }
 
   async branchToNode(ctx: RequestContext, sessionId: string, nodeId: string): Promise<SessionHead> {
     requireId('session_id', sessionId);
     requireId('node_id', nodeId);
-    return this.withWriter(ctx, sessionId, async () => {
+    return this.withWriter(ctx, sessionId, async (lease) => {
       const head = await this.get(ctx, sessionId);
       const { nodes } = await this.store.loadGraph(ctx.tenantId, sessionId, head.leafNodeId, 'keep_all');
       if (!nodes.some((n) => n.nodeId === nodeId)) {
         throw notFound('NODE_NOT_FOUND', `node "${nodeId}" is not in the graph of session "${sessionId}"`, { session_id: sessionId, node_id: nodeId });
       }
-      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'branch', head: { ...head, leafNodeId: nodeId }, graph: { kind: 'none' }, frames: [] });
+      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'branch', head: { ...head, leafNodeId: nodeId }, graph: { kind: 'none' }, frames: [] }, lease);
     });
   }
 
@@ -320,10 +327,15 @@ export class SessionService {
     }
   }
 
-  /** Commits and refreshes the resident copy's head. */
-  async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage'> & Partial<Pick<CommitRequest, 'usage'>>): Promise<SessionHead> {
+  /**
+   * Commits and refreshes the resident copy's head. With `lease` (the writer's last write), the
+   * same statement ends the writer lease.
+   */
+  async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage' | 'releaseLease'> & Partial<Pick<CommitRequest, 'usage'>>, lease?: WriterLease): Promise<SessionHead> {
     const head = { ...c.head, updatedAt: new Date(), status: 'idle' as const };
-    const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId });
+    const releaseLease = lease?.token !== undefined && !lease.released ? { owner: lease.owner, token: lease.token } : undefined;
+    const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId, releaseLease });
+    if (releaseLease) lease!.released = true;
     this.advanceResident(ctx.tenantId, c, { ...head, headRevision: revision });
     this.feed.append(ctx.tenantId, head.sessionId, revision, { kind: 'committed', revision, turnId: c.turnId });
     // Changes other than turns are named in the feed, so observers know what to refetch.

@@ -7,17 +7,25 @@ import { DomainError, sessionNotFound } from '../errors.js';
 import { activePath, chainMessages, frameMessages } from '../graph.js';
 import { requireId } from '../ids.js';
 import type { Message } from '../messages.js';
-import type { RequestContext } from '../ports.js';
+import type { BlobStore, FeedSink, RequestContext, SessionStore } from '../ports.js';
+import type { SessionService } from '../sessions.js';
 import { currentFrame } from '../session.js';
 import { zeroUsage } from '../usage.js';
 import { toModelMessages } from './conversation.js';
-import { ProviderError } from './model.js';
+import { ProviderError, type ModelProvider } from './model.js';
 import { RunningTurn, type TurnRegistry } from './registry.js';
-import type { TurnDeps } from './runner.js';
+
+export interface CompactionDeps {
+  sessions: Pick<SessionService, 'writers' | 'load' | 'requireProvider' | 'commit'>;
+  store: Pick<SessionStore, 'getHead'>;
+  providers: Map<string, ModelProvider>;
+  blobs: BlobStore;
+  feed: FeedSink;
+}
 
 const SUMMARY_INSTRUCTIONS = 'Summarise the conversation so far for your own later use: keep facts, decisions, names, numbers and open tasks; drop pleasantries. Write the summary only.';
 
-export async function compactSession(deps: TurnDeps, registry: TurnRegistry, ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
+export async function compactSession(deps: CompactionDeps, registry: TurnRegistry, ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
   requireId('session_id', sessionId);
   if (!(await deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
   // Registered like a turn so the session reads as running and CancelRunningTurns reaches it.
