@@ -369,8 +369,10 @@ export class SessionService {
     const empty = this.applyOpenFields(this.emptyHead(ctx, sessionId, undefined, req.mode, parentSessionId), req, parentSessionId);
     const nodes = chainMessages(req.seed ?? [], undefined, empty.currentFrameId);
     const head = nodes.length ? { ...empty, leafNodeId: nodes[nodes.length - 1]!.nodeId } : empty;
-    if (!(await this.store.create(head, this.initialFrame(head.currentFrameId), nodes))) return undefined;
-    this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+    const frame = this.initialFrame(head.currentFrameId);
+    if (!(await this.store.create(head, frame, nodes))) return undefined;
+    // Resident at once, exactly as stored: the first turn loads nothing.
+    this.resident.put(ResidentCache.key(ctx.tenantId, sessionId), { head, graph: { nodes, leafNodeId: head.leafNodeId }, frames: [frame], healed: false });
     return head;
   }
 
