@@ -1,7 +1,9 @@
 // Turn admission in one statement: the writer lease is taken (or found held) and, in the same
 // round trip, everything a turn starts from is read — the head, the commit of the turn id if it
 // already landed, a pending cancel, the turn a crash left open in the feed, and the session's
-// open queue batches. One prepared statement instead of the five a turn used to send.
+// open queue batches. One prepared statement instead of the five a turn used to send. The open
+// turn counts only when it never committed: its commit marker may still be on its way to the
+// feed when the next turn starts.
 
 import type { Admission, AdmissionStore } from '../domain/ports.js';
 import type { Database } from './database.js';
@@ -16,7 +18,8 @@ const ADMIT = `with lease as (${TAKE_LEASE})
     (select token from lease) as lease_token,
     exists (select 1 from turn_cancels k where k.tenant_id = $1 and k.session_id = $2
              and (k.turn_id = $5 or (k.turn_id = '*' and k.requested_at >= $6::timestamptz))) as cancelled,
-    (select f.open_turn_id from feed_heads f where f.tenant_id = $1 and f.session_id = $2) as open_turn_id,
+    (select f.open_turn_id from feed_heads f where f.tenant_id = $1 and f.session_id = $2
+        and not exists (select 1 from session_commits o where o.tenant_id = $1 and o.session_id = $2 and o.turn_id = f.open_turn_id)) as open_turn_id,
     (select json_agg(q order by q.enqueue_seq) from (
        select ${QUEUE_COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and state in ('pending', 'claimed')) q) as queue
   from (select 1) one
