@@ -34,8 +34,12 @@ export interface Admitted {
 export class TurnAdmission {
   constructor(private readonly deps: AdmissionDeps) {}
 
-  /** Validates a RunTurn/StartTurn request and answers retries, in at most one read. */
-  async check(ctx: RequestContext, req: TurnRequest, registry: TurnRegistry): Promise<Checked> {
+  /**
+   * Validates a RunTurn/StartTurn request and answers retries, in at most one read. With
+   * `deferReads` (a caller that waits for the turn anyway, and no turn of the session running
+   * here to wait behind) the read is left to the admission, which checks the same things.
+   */
+  async check(ctx: RequestContext, req: TurnRequest, registry: TurnRegistry, deferReads = false): Promise<Checked> {
     requireId('session_id', req.sessionId);
     optionalId('turn_id', req.turnId);
     validateTurnRequest(req);
@@ -47,6 +51,7 @@ export class TurnAdmission {
       if (!running.settled) return { running };
     }
     const clientChosenId = Boolean(req.turnId || req.input.traceTurnId);
+    if (deferReads) return { turnId, contentHash: hash, clientChosenId };
     // Only an id the client chose can have been committed before (a retry after a lost response).
     const { head, turn: stamp } = await this.deps.store.headAndTurn(ctx.tenantId, req.sessionId, clientChosenId ? turnId : undefined);
     if (stamp) {
@@ -79,7 +84,7 @@ export class TurnAdmission {
    * Resolves with the committed result instead when another replica committed the same
    * client-chosen turn id meanwhile; undefined when `skipIfBusy` and the writer is busy.
    */
-  async underWriter<T>(ctx: RequestContext, turn: RunningTurn, options: { skipIfBusy?: boolean }, fn: (admitted: Admitted) => Promise<T>): Promise<T | TurnResult | undefined> {
+  async underWriter<T>(ctx: RequestContext, turn: RunningTurn, options: { skipIfBusy?: boolean; providerId?: string }, fn: (admitted: Admitted) => Promise<T>): Promise<T | TurnResult | undefined> {
     let admission: Admission | undefined;
     const take = async (owner: string, ttlMs: number) => {
       admission = await this.deps.admissions.admit({
@@ -91,9 +96,14 @@ export class TurnAdmission {
     // A cancel while waiting for the writer still commits the turn (as cancelled).
     return this.deps.sessions.writers.run(ctx.tenantId, turn.sessionId, async (lease) => {
       const a = admission!;
-      if (a.turn) return resultFromJson(a.turn.result);
-      if (a.cancelled) turn.cancel();
+      if (a.turn) {
+        // Committed meanwhile (another replica), or before (a retry whose check was deferred).
+        if (a.turn.contentHash !== turn.contentHash) throw turnIdReused(turn.sessionId, turn.turnId);
+        return resultFromJson(a.turn.result);
+      }
       if (!a.head) throw sessionNotFound(turn.sessionId);
+      if (options.providerId !== undefined) this.deps.sessions.requireProvider(turn.sessionId, options.providerId || a.head.policy.providerId);
+      if (a.cancelled) turn.cancel();
       const session = await this.deps.sessions.loadAt(ctx, a.head);
       // A turn whose events reached the feed but which never committed died with its process.
       if (a.openTurnId && a.openTurnId !== turn.turnId) this.deps.feed.append(ctx.tenantId, turn.sessionId, session.head.headRevision, { kind: 'turn_interrupted', turnId: a.openTurnId });

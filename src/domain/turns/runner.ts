@@ -106,7 +106,9 @@ export class TurnService {
 
   /** Runs a turn (or attaches to / returns the same turn id) and resolves with its result. */
   async run(ctx: RequestContext, req: TurnRequest, options: RunOptions = {}): Promise<TurnResult> {
-    const begun = await this.begin(ctx, req);
+    // The caller waits for the turn anyway: when nothing of the session runs here, the admission
+    // (taken at once) does the start read too, and its refusals reach the caller the same way.
+    const begun = await this.begin(ctx, req, this.registry.active(ctx.tenantId, req.sessionId).length === 0);
     if ('result' in begun) return begun.result;
     return (await this.follow(begun.turn, options))!;
   }
@@ -184,20 +186,20 @@ export class TurnService {
     return this.follow(turn, options);
   }
 
-  private async begin(ctx: RequestContext, req: TurnRequest): Promise<{ result: TurnResult } | { turn: RunningTurn }> {
-    const checked = await this.admission.check(ctx, req, this.registry);
+  private async begin(ctx: RequestContext, req: TurnRequest, deferReads = false): Promise<{ result: TurnResult } | { turn: RunningTurn }> {
+    const checked = await this.admission.check(ctx, req, this.registry, deferReads);
     if ('result' in checked) return checked;
     if ('running' in checked) return { turn: checked.running };
     const turn = new RunningTurn(ctx.tenantId, req.sessionId, checked.turnId, checked.contentHash);
     turn.serverGeneratedId = !checked.clientChosenId;
-    this.launch(ctx, req, turn);
+    this.launch(ctx, req, turn, undefined, deferReads);
     return { turn };
   }
 
   /** Registers the turn and runs it detached; its callers follow it through the registry. */
-  private launch(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, drain?: Drain): void {
+  private launch(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, drain?: Drain, admissionChecks = false): void {
     this.registry.add(turn, 60_000);
-    void this.execute(ctx, req, turn, drain).then(
+    void this.execute(ctx, req, turn, drain, admissionChecks).then(
       (result) => {
         if (result) this.deps.onCommitted?.(result, (Date.now() - turn.registeredAt.getTime()) / 1000);
         turn.settle({ result });
@@ -230,11 +232,12 @@ export class TurnService {
   }
 
   /** Admission → head commands (and a drain's claim) → execution → commit → claims reported done. */
-  private async execute(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, drain?: Drain): Promise<TurnResult | undefined> {
+  private async execute(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, drain?: Drain, admissionChecks = false): Promise<TurnResult | undefined> {
     // Subscribed before the admission reads the queue: an enqueue after that read is announced.
     const watch = this.queueWork.watchEnqueues(ctx.tenantId, req.sessionId);
     try {
-      return await this.admission.underWriter(ctx, turn, { skipIfBusy: drain?.skipIfBusy }, async ({ session: loaded, lease, queue }) => {
+      const providerId = admissionChecks ? req.overrides.providerId ?? '' : undefined;
+      return await this.admission.underWriter(ctx, turn, { skipIfBusy: drain?.skipIfBusy, providerId }, async ({ session: loaded, lease, queue }) => {
         // A drain's input batches are chosen by the same queue read that looks for head commands.
         const inputs = drain ? (pending: QueueBatch[]) => selectClaim(pending, { boundary: 'idle', now: new Date(), exactIds: drain.exactIds, joinLimit: this.deps.joinLimit }) : undefined;
         const applied = await this.queueWork.applyHeadCommands(ctx, req.sessionId, turn, loaded, queue, inputs);
