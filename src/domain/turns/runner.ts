@@ -1,8 +1,9 @@
 // The turn service: runs, starts, follows, finds and cancels turns and drains queued work. It
 // wires the parts that each do one job — admission (idempotency, writer, start reads),
 // execution (the loops), commit, and the queue work of drains and checkpoints — and gives each
-// only the dependencies it uses. Per turn on an idle queue: one read before the writer, one
-// statement that takes the writer and reads the start, one commit that also ends the writer.
+// only the dependencies it uses (each part declares its own slice of the bag). A RunTurn on an
+// idle queue sends two statements besides its feed appends: the admission, which takes the writer
+// and reads the start, and the commit, which also ends the writer.
 
 import { randomUUID } from 'node:crypto';
 import { DomainError, notFound, sessionNotFound } from '../errors.js';
