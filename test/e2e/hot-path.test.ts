@@ -1,14 +1,16 @@
 // The turn's hot path as the store counts it (deterministic, per database): an echo turn on a
 // resident session with an idle queue sends at most 4 statements besides its feed appends (the
-// lease take and the commit are its only writes); the writer lease is gone when the turn returns. And free text is
+// lease take and the commit are its only writes); the writer lease is gone when the turn returns.
+// A drained batch adds only its claim. And free text is
 // stored losslessly: NUL (and other text jsonb refuses) round-trips through the read view and
 // the export, whether it came by AppendMessages or as RunTurn input.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AwaitStatus, EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { runTurn, textInput } from '../support/turns.js';
+import { drainQueue, runTurn, textInput } from '../support/turns.js';
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`hot path on ${engine.name}`, () => {
@@ -57,6 +59,20 @@ for (const engine of engines) {
         expect(c.writes - c.feed).toBe(2);
         expect(c.feed).toBeGreaterThan(0);
       }
+      expect(await s.app.turns['deps'].leases.holder('default', sessionId)).toBeUndefined();
+    });
+
+    it('a drained batch sends at most 4 statements besides its feed appends and bus notice: start read, admission, claim, commit', async () => {
+      const sessionId = await open();
+      await runTurn(s.clients, { sessionId, input: textInput('warm') });
+      const enqueued = await s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput('queued work') }));
+      const c = await counted(async () => {
+        const d = await drainQueue(s.clients, { sessionId });
+        expect(d.result?.outcome?.$case).toBe('finished');
+      });
+      const own = c.other.filter((t) => !/pg_notify/.test(t));
+      expect(own.length, own.join('\n')).toBeLessThanOrEqual(4);
+      expect((await s.clients.queue.awaitQueuedWorkBatch({ sessionId, batchId: enqueued.batch!.batchId })).status).toBe(AwaitStatus.AWAIT_STATUS_DONE);
       expect(await s.app.turns['deps'].leases.holder('default', sessionId)).toBeUndefined();
     });
 
