@@ -92,9 +92,29 @@ export class SessionService {
    * Runs an admin mutation as the only writer of the session on every replica: it waits for a
    * running turn (here or elsewhere) and fails with CANCELLED if the call ends while waiting.
    */
-  withWriter<T>(ctx: RequestContext, sessionId: string, fn: (lease: WriterLease) => Promise<T>): Promise<T> {
-    return this.writers.run(ctx.tenantId, sessionId, fn, { signal: ctx.signal, onAbort: 'throw' });
+  withWriter<T>(ctx: RequestContext, sessionId: string, fn: (lease: WriterLease, current: () => Promise<SessionHead>) => Promise<T>): Promise<T> {
+    const admit = this.admit;
+    let admitted: SessionHead | undefined;
+    let read = false;
+    // With the admission statement, the head comes with the lease (one round trip, not two).
+    const take = admit
+      ? async (owner: string, ttlMs: number) => {
+          const a = await admit(ctx.tenantId, sessionId, owner, ttlMs);
+          admitted = a.head;
+          read = true;
+          return a.token;
+        }
+      : undefined;
+    const current = async () => {
+      if (!read) return this.get(ctx, sessionId);
+      if (!admitted) throw sessionNotFound(sessionId);
+      return admitted;
+    };
+    return this.writers.run(ctx.tenantId, sessionId, (lease) => fn(lease, current), { signal: ctx.signal, onAbort: 'throw', take });
   }
+
+  /** Set by the composition root: takes a writer lease and reads the head in one statement. */
+  admit?: (tenantId: string, sessionId: string, owner: string, ttlMs: number) => Promise<{ token?: bigint; head?: SessionHead }>;
 
   async open(ctx: RequestContext, req: OpenRequest): Promise<{ head: SessionHead; created: boolean }> {
     const sessionId = requireId('session_id', req.sessionId);
@@ -206,8 +226,8 @@ export class SessionService {
 
   async close(ctx: RequestContext, sessionId: string): Promise<void> {
     await this.get(ctx, sessionId);
-    await this.withWriter(ctx, sessionId, async () => {
-      const head = await this.get(ctx, sessionId);
+    await this.withWriter(ctx, sessionId, async (_lease, current) => {
+      const head = await current();
       await this.store.setStatus(ctx.tenantId, sessionId, 'parked');
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
       this.announce(ctx, head, 'parked');
@@ -280,8 +300,8 @@ export class SessionService {
   async updateConfig(ctx: RequestContext, sessionId: string, patch: PolicyPatch): Promise<SessionHead> {
     await this.get(ctx, sessionId);
     if (patch.providerId) this.requireProvider(sessionId, patch.providerId);
-    return this.withWriter(ctx, sessionId, async (lease) => {
-      const head = await this.get(ctx, sessionId);
+    return this.withWriter(ctx, sessionId, async (lease, current) => {
+      const head = await current();
       const policy = applyPolicyPatch(head.policy, patch);
       return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'config', head: { ...head, policy }, graph: { kind: 'none' }, frames: [] }, lease);
     });
@@ -297,8 +317,8 @@ export class SessionService {
   async appendMessages(ctx: RequestContext, sessionId: string, messages: Message[]): Promise<SessionHead> {
     requireId('session_id', sessionId);
     if (messages.length === 0) throw invalid('NO_MESSAGES', 'messages must contain at least one message');
-    return this.withWriter(ctx, sessionId, async (lease) => {
-      const session = await this.load(ctx, sessionId);
+    return this.withWriter(ctx, sessionId, async (lease, current) => {
+      const session = await this.loadAt(ctx, await current());
       const ids = messageIds(sessionId, messages, new Set(session.graph.nodes.map((n) => n.nodeId)));
       const nodes = chainMessages(messages.map((message, i) => ({ ...message, id: ids[i]! })), session.head.leafNodeId, session.head.currentFrameId);
       const parent = nodes[nodes.length - 1]!.nodeId;
@@ -310,8 +330,8 @@ export class SessionService {
   async branchToNode(ctx: RequestContext, sessionId: string, nodeId: string): Promise<SessionHead> {
     requireId('session_id', sessionId);
     requireId('node_id', nodeId);
-    return this.withWriter(ctx, sessionId, async (lease) => {
-      const head = await this.get(ctx, sessionId);
+    return this.withWriter(ctx, sessionId, async (lease, current) => {
+      const head = await current();
       const { nodes } = await this.store.loadGraph(ctx.tenantId, sessionId, head.leafNodeId, 'keep_all');
       if (!nodes.some((n) => n.nodeId === nodeId)) {
         throw notFound('NODE_NOT_FOUND', `node "${nodeId}" is not in the graph of session "${sessionId}"`, { session_id: sessionId, node_id: nodeId });

@@ -1,7 +1,7 @@
 // The turn's hot path as the store counts it (deterministic, per database): an echo turn on a
 // resident session with an idle queue sends at most 4 statements besides its feed appends (the
 // lease take and the commit are its only writes); the writer lease is gone when the turn returns.
-// A drained batch adds only its claim. And free text is
+// A drained batch adds only its claim; an admin write costs what a turn does. And free text is
 // stored losslessly: NUL (and other text jsonb refuses) round-trips through the read view and
 // the export, whether it came by AppendMessages or as RunTurn input.
 
@@ -73,6 +73,15 @@ for (const engine of engines) {
       const own = c.other.filter((t) => !/pg_notify/.test(t));
       expect(own.length, own.join('\n')).toBeLessThanOrEqual(4);
       expect((await s.clients.queue.awaitQueuedWorkBatch({ sessionId, batchId: enqueued.batch!.batchId })).status).toBe(AwaitStatus.AWAIT_STATUS_DONE);
+      expect(await s.app.turns['deps'].leases.holder('default', sessionId)).toBeUndefined();
+    });
+
+    it('an admin write (AppendMessages) takes its writer with the head read and ends it with its commit: 2 statements besides feed appends', async () => {
+      const sessionId = await open();
+      const append = (id: string) => s.clients.admin.appendMessages({ sessionId, messages: [{ id, role: 1, parts: [{ kind: { $case: 'text', value: { text: id } } }] }] });
+      await append('first');
+      const c = await counted(() => append('second'));
+      expect(c.other.length, c.other.join('\n')).toBe(2);
       expect(await s.app.turns['deps'].leases.holder('default', sessionId)).toBeUndefined();
     });
 

@@ -32,7 +32,7 @@ export async function compactSession(deps: CompactionDeps, registry: TurnRegistr
   const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${randomUUID()}`, 'compaction');
   registry.add(turn, 1_000);
   try {
-    return await deps.sessions.writers.run(ctx.tenantId, sessionId, async () => {
+    return await deps.sessions.writers.run(ctx.tenantId, sessionId, async (lease) => {
       const session = await deps.sessions.load(ctx, sessionId);
       const head = session.head;
       const messages = frameMessages(activePath(session.graph), currentFrame(session));
@@ -65,7 +65,7 @@ export async function compactSession(deps: CompactionDeps, registry: TurnRegistr
         graph: { kind: 'append', nodes: chainMessages([seed], head.leafNodeId, frameId) },
         frames: [...(old ? [{ ...old, status: 'superseded' as const }] : []), { frameId, previousFrameId: old?.frameId, status: 'active', reason: 'compaction', createdAt: new Date() }],
         usage: [{ source: 'compaction', model: head.policy.model.id, usage }],
-      });
+      }, lease);
       deps.feed.append(ctx.tenantId, sessionId, committed.headRevision, { kind: 'agent_frame_switched', frameId });
       return { compacted: true, frameId };
     }, { key: turn.turnId, signal: ctx.signal, onAbort: 'throw' });
