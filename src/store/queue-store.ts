@@ -44,41 +44,40 @@ export class DbQueueStore implements QueueStore {
 
   async enqueue(b: QueueBatch) {
     try {
-      const rows = await this.conn().execute<Row[]>(
+      const { rows } = await this.db.sql.query<Row>(
         `insert into queue_batches (batch_id, tenant_id, session_id, idem_key, source_key, delivery_policy, slot_policy, merge_key, available_at, enqueued_at, items, state)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending') returning ${COLUMNS}`,
-        [b.batchId, b.tenantId, b.sessionId, b.id ?? null, b.sourceKey ?? null, b.deliveryPolicy, b.slotPolicy, b.mergeKey ?? null, b.availableAt, b.enqueuedAt, itemsJson(b)],
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9::timestamptz, $10::timestamptz, $11, 'pending') returning ${COLUMNS}`,
+        [b.batchId, b.tenantId, b.sessionId, b.id ?? null, b.sourceKey ?? null, b.deliveryPolicy, b.slotPolicy, b.mergeKey ?? null, b.availableAt.toISOString(), b.enqueuedAt.toISOString(), itemsJson(b)],
       );
-      return { batch: fromRow((rows as Row[])[0]!), deduplicated: false };
+      return { batch: fromRow(rows[0]!), deduplicated: false };
     } catch (err) {
       if (!isUniqueViolation(err) || !b.id) throw err;
-      const rows = await this.conn().execute<Row[]>(`select ${COLUMNS} from queue_batches where tenant_id = ? and session_id = ? and idem_key = ?`, [b.tenantId, b.sessionId, b.id]);
-      return { batch: fromRow((rows as Row[])[0]!), deduplicated: true };
+      const { rows } = await this.db.sql.query<Row>(`select ${COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and idem_key = $3`, [b.tenantId, b.sessionId, b.id]);
+      return { batch: fromRow(rows[0]!), deduplicated: true };
     }
   }
 
   async get(tenantId: string, sessionId: string, batchId: string) {
-    const rows = await this.conn().execute<Row[]>(`select ${COLUMNS} from queue_batches where tenant_id = ? and session_id = ? and batch_id = ?`, [tenantId, sessionId, batchId]);
-    const r = (rows as Row[])[0];
-    return r ? fromRow(r) : undefined;
+    const { rows } = await this.db.sql.query<Row>(`select ${COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and batch_id = $3`, [tenantId, sessionId, batchId]);
+    return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
   async listPending(tenantId: string, sessionId: string) {
-    const rows = await this.conn().execute<Row[]>(
-      `select ${COLUMNS} from queue_batches where tenant_id = ? and session_id = ? and (state = 'pending' or (state = 'claimed' and claim_expires_at <= now())) order by enqueue_seq`,
+    const { rows } = await this.db.sql.query<Row>(
+      `select ${COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and (state = 'pending' or (state = 'claimed' and claim_expires_at <= now())) order by enqueue_seq`,
       [tenantId, sessionId],
     );
-    return (rows as Row[]).map(fromRow);
+    return rows.map(fromRow);
   }
 
   async cancel(tenantId: string, sessionId: string, batchId: string) {
-    const rows = await this.conn().execute<Row[]>(
+    const { rows } = await this.db.sql.query<Row>(
       `update queue_batches set state = 'cancelled', finished_at = now(), claim_owner = null, claim_expires_at = null
-        where tenant_id = ? and session_id = ? and batch_id = ? and (state = 'pending' or (state = 'claimed' and claim_expires_at <= now()))
+        where tenant_id = $1 and session_id = $2 and batch_id = $3 and (state = 'pending' or (state = 'claimed' and claim_expires_at <= now()))
         returning ${COLUMNS}`,
       [tenantId, sessionId, batchId],
     );
-    const r = (rows as Row[])[0];
+    const r = rows[0];
     if (r) return { outcome: 'cancelled' as const, batch: fromRow(r) };
     const current = await this.get(tenantId, sessionId, batchId);
     if (!current) return { outcome: 'not_found' as const };
@@ -174,14 +173,14 @@ export class DbQueueStore implements QueueStore {
   }
 
   async readySessions(limit: number) {
-    const rows = await this.conn().execute<{ tenant_id: string; session_id: string }[]>(
+    const { rows } = await this.db.sql.query<{ tenant_id: string; session_id: string }>(
       `select distinct q.tenant_id, q.session_id from queue_batches q
         where (q.state = 'pending' or (q.state = 'claimed' and q.claim_expires_at <= now())) and q.available_at <= now()
           and not exists (select 1 from session_leases l where l.tenant_id = q.tenant_id and l.session_id = q.session_id and l.expires_at > now())
-        limit ?`,
+        limit $1::int`,
       [limit],
     );
-    return (rows as { tenant_id: string; session_id: string }[]).map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id }));
+    return rows.map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id }));
   }
 
   async purgeFinished(olderThan: Date) {
