@@ -73,6 +73,17 @@ for (const engine of engines) {
       fake = await startFakeModelServer();
       s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_PROVIDER_BACKOFF_MS: '20' });
     });
+    /** Every message of the read view, page after page. */
+    const readView = async (sessionId: string) => {
+      const all = [];
+      let pageToken = '';
+      do {
+        const page = await s.clients.sessions.getReadView({ sessionId, pageSize: 100, pageToken });
+        all.push(...page.messages);
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      return all;
+    };
     afterAll(async () => {
       await s?.close();
       await fake?.close();
@@ -97,8 +108,7 @@ for (const engine of engines) {
         expect(t.result?.assistantOutput?.rawText, where).toBe(answer);
         const got = await s.clients.turns.getTurn({ sessionId, turnId });
         expect(got.result, where).toEqual(t.result);
-        const view = await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' });
-        const [user, assistant] = view.messages.slice(-2);
+        const [user, assistant] = (await readView(sessionId)).slice(-2);
         expect(textOfParts(user!.parts), where).toBe(input);
         expect(textOfParts(assistant!.parts), where).toBe(answer);
         await obs.waitFor((m) => m.some((x) => payloadCase(x) === 'committed' && x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'committed' && x.kind.value.payload.value.turnId === turnId));
@@ -108,7 +118,7 @@ for (const engine of engines) {
       // Strings that look like the old bigint spelling ("5n") must stay strings.
       const values = ['5n', { count: '-12n', list: ['7n'] }, ...Array.from({ length: 6 }, () => randomJson(next, 12))];
       let call = 0;
-      const host = await connectToolHost(s.clients, { sessionId, tools: [{ name: 'oracle' }], reply: () => ({ success: values[call++] }) });
+      const host = await connectToolHost(s.clients, { sessionId, tools: [{ name: 'oracle' }], reply: (c) => { call++; return { success: values[Number(c.callId.slice(1))] }; } });
       try {
         for (let i = 0; i < values.length; i++) {
           const turnId = `tool${i}`;
@@ -119,9 +129,8 @@ for (const engine of engines) {
           const streamed = completed?.kind?.$case === 'toolCallCompleted' ? completed.kind.value.output : undefined;
           expect(streamed, where).toEqual(values[i]);
           expect((await s.clients.turns.getTurn({ sessionId, turnId })).result?.toolCalls[0]?.output, where).toEqual(values[i]);
-          const view = await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' });
-          const results = view.messages.flatMap((m) => m.parts.flatMap((p) => (p.kind?.$case === 'toolResult' ? [p.kind.value.output] : [])));
-          expect(results.at(-1), where).toEqual(values[i]);
+          const results = (await readView(sessionId)).flatMap((m) => m.parts.flatMap((p) => (p.kind?.$case === 'toolResult' && p.kind.value.callId === `c${i}` ? [p.kind.value.output] : [])));
+          expect(results, where).toEqual([values[i]]);
           await obs.waitFor((m) => m.some((x) => x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'committed' && x.kind.value.payload.value.turnId === turnId));
           const fed = obs.events().flatMap((m) => {
             const p = m.kind?.$case === 'event' ? m.kind.value.payload : undefined;
@@ -129,13 +138,13 @@ for (const engine of engines) {
           });
           expect(fed, where).toEqual([values[i]]);
         }
+        expect(call).toBe(values.length); // each tool call reached the host once
       } finally {
         host.close();
       }
       // The export holds the same texts, byte for byte.
       const exported = await s.clients.sessions.exportSessionState({ sessionId });
-      const view = await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' });
-      const texts = view.messages.map((m) => textOfParts(m.parts)).filter(Boolean);
+      const texts = (await readView(sessionId)).map((m) => textOfParts(m.parts)).filter(Boolean);
       const exportedJson = JSON.stringify(exported.state);
       for (const text of texts) expect(exportedJson).toContain(JSON.stringify(text).slice(1, -1));
       expect(obs.events().map(payloadCase)).not.toContain('turnInterrupted');
