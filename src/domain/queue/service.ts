@@ -31,6 +31,7 @@ export class QueueService {
     requireId('session_id', req.sessionId);
     const id = optionalId('id', req.id);
     if (req.mergeKey !== undefined && Buffer.byteLength(req.mergeKey) > 256) throw invalid('MERGE_KEY_TOO_LONG', 'merge_key must be at most 256 bytes');
+    optionalId('merge_key', req.mergeKey);
     validateTurnRequest({ sessionId: req.sessionId, input: req.input, overrides: {} });
     return this.insert(ctx, req.sessionId, { id, deliveryPolicy: req.deliveryPolicy, slotPolicy: req.slotPolicy, mergeKey: req.mergeKey || undefined, availableAt: req.availableAt, items: [{ itemId: randomUUID(), payload: { kind: 'input', input: req.input } }] });
   }
