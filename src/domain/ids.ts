@@ -49,3 +49,12 @@ export function requireLabel(field: string, value: string): string {
   if (LABEL_CONTROL.test(value)) throw invalid('TEXT_NOT_PRINTABLE', `${field} must not contain NUL or control characters (tab and line breaks are allowed)`, { field });
   return value;
 }
+
+/**
+ * Throws INVALID_ARGUMENT when configuration text (prompt layers, answer guidance, command
+ * reasons, compaction instructions) holds NUL, which the store cannot keep. Conversation text
+ * (input, messages, tool results) is not refused: it is stored losslessly instead.
+ */
+export function requireNoNul(field: string, value: string | undefined): void {
+  if (value?.includes('\u0000')) throw invalid('TEXT_HAS_NUL', `${field} must not contain NUL (U+0000)`, { field });
+}

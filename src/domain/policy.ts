@@ -3,7 +3,7 @@
 
 import { invalid } from './errors.js';
 import { optionalId, requireId } from './ids.js';
-import type { PromptLayer } from './prompt.js';
+import { validatePromptLayer, type PromptLayer } from './prompt.js';
 
 export interface ModelSpec {
   id: string;
@@ -53,6 +53,7 @@ export function validatePolicy(policy: SessionPolicy): void {
   requireId('spec.model.id', policy.model.id);
   optionalId('spec.model.variant', policy.model.variant);
   requireId('spec.provider_id', policy.providerId);
+  if (policy.prompt) validatePromptLayer(policy.prompt, 'spec.prompt');
   if (!(policy.model.contextWindowTokens > 0)) {
     throw invalid('CONTEXT_WINDOW_INVALID', 'spec.model.context_window_tokens must be greater than 0');
   }

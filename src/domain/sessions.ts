@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from './errors.js';
 import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
-import { isId, optionalId, requireId, requireLabel } from './ids.js';
+import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.js';
 import { requirePartNames, type Message } from './messages.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
 import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
@@ -105,6 +105,7 @@ export class SessionService {
     }
     if (req.policy.providerId) this.requireProvider(sessionId, req.policy.providerId);
     validateMetadata(req.metadata);
+    if (req.finalAnswerFormat?.kind === 'custom') requireNoNul('final_answer_format.custom.guidance', req.finalAnswerFormat.guidance);
     const imported = req.openMode === 'with_state' ? this.decodeState(sessionId, req.state) : undefined;
     if (parentSessionId && !(await this.store.getHead(ctx.tenantId, parentSessionId))) {
       throw notFound('PARENT_NOT_FOUND', `parent session "${parentSessionId}" does not exist; open it first`, { session_id: sessionId, parent_session_id: parentSessionId });

@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { DomainError, invalid, sessionNotFound } from '../errors.js';
-import { optionalId, requireId } from '../ids.js';
+import { optionalId, requireId, requireNoNul } from '../ids.js';
 import type { EventBus, FeedSink, QueueStore, RequestContext, SessionStore } from '../ports.js';
 import { validateTurnRequest } from '../turns/input.js';
 import { waitForCondition } from '../wake.js';
@@ -41,6 +41,7 @@ export class QueueService {
     requireId('session_id', sessionId);
     if (!key) throw invalid('IDEMPOTENCY_KEY_REQUIRED', 'idempotency_key must not be empty: a retried command with the same key is applied once');
     requireId('idempotency_key', key);
+    requireNoNul('reason', command.reason);
     const sourceKey = `command:${command.kind}:${key}`;
     return this.insert(ctx, sessionId, { id: sourceKey, sourceKey, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive', items: [{ itemId: randomUUID(), payload: { kind: 'command', command } }] });
   }

@@ -4,6 +4,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { invalid } from '../errors.js';
 import { optionalId, requireId } from '../ids.js';
+import { validatePromptLayer } from '../prompt.js';
 import type { Message, Part } from '../messages.js';
 import type { TurnRequest } from './types.js';
 
@@ -17,6 +18,7 @@ export function validateTurnRequest(req: TurnRequest): void {
   if (req.overrides.model?.id) requireId('overrides.model.id', req.overrides.model.id);
   optionalId('overrides.model.variant', req.overrides.model?.variant);
   optionalId('overrides.provider_id', req.overrides.providerId);
+  if (req.overrides.prompt) validatePromptLayer(req.overrides.prompt, 'overrides.prompt');
   for (const [i, item] of req.input.items.entries()) if (item.kind === 'image_ref') optionalId(`input.items[${i}].image_ref.id`, item.id);
   for (const [id, blob] of Object.entries(req.input.imageBlobs)) {
     requireId('input.image_blobs key', id);

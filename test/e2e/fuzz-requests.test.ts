@@ -1,0 +1,138 @@
+// A seeded corpus of hostile requests across all 35 lash.v1 RPCs, sent as raw bytes to a real
+// server: no answer may be INTERNAL or UNKNOWN, every INVALID_ARGUMENT carries an ErrorInfo
+// reason, and a rejected call leaves every stored row exactly as it was.
+
+import { Client, credentials, Metadata, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MessageRole } from '../../gen/lash/v1/common.js';
+import { OpenMode } from '../../gen/lash/v1/session.js';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { errorInfoOf } from '../../src/grpc/errors.js';
+import { engines } from '../support/engines.js';
+import { hostileCorpus, KNOWN, type HostileCase } from '../support/hostile-requests.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/** Fixed, so a failure names a case that reproduces. */
+const SEED = 20261127;
+const RANDOM_PER_METHOD = 24;
+const identity = (b: Buffer) => b;
+
+interface Outcome {
+  code: number;
+  reason?: string;
+  details: string;
+  /** The call did what it was asked (OK, or a stream we cut off after its first message). */
+  accepted: boolean;
+}
+
+function send(client: Client, c: HostileCase): Promise<Outcome> {
+  const deadline = Date.now() + 5_000;
+  const outcome = (s: Pick<StatusObject, 'code' | 'details' | 'metadata'>, accepted = s.code === status.OK): Outcome => ({ code: s.code, details: s.details, reason: errorInfoOf(s)?.reason, accepted });
+  const body = Buffer.from(c.bodies[0]!);
+  return new Promise((resolve) => {
+    if (c.method.kind === 'unary') {
+      client.makeUnaryRequest(c.method.path, identity, identity, body, new Metadata(), { deadline }, (err: ServiceError | null) =>
+        resolve(err ? outcome(err) : { code: status.OK, details: '', accepted: true }));
+      return;
+    }
+    let gotData = false;
+    const call = c.method.kind === 'server_streaming'
+      ? client.makeServerStreamRequest(c.method.path, identity, identity, body, new Metadata(), { deadline })
+      : client.makeBidiStreamRequest(c.method.path, identity, identity, new Metadata(), { deadline });
+    call.on('data', () => {
+      // A stream that answers at all accepted the request; the rest of it is not this test's business.
+      if (!gotData && c.method.kind === 'server_streaming') call.cancel();
+      gotData = true;
+    });
+    call.on('error', () => {});
+    call.on('status', (s: StatusObject) => resolve(outcome(s, s.code === status.OK || (gotData && s.code === status.CANCELLED))));
+    if (c.method.kind === 'bidi_streaming') {
+      const duplex = call as ReturnType<Client['makeBidiStreamRequest']>;
+      for (const b of c.bodies) duplex.write(Buffer.from(b));
+      duplex.end();
+    }
+  });
+}
+
+for (const engine of engines) {
+  describe.skipIf(!engine.enabled)(`hostile requests on ${engine.name}`, () => {
+    let s: TestServer;
+    let client: Client;
+    let tables: string[] = [];
+
+    /** One hash over every row of every table, in one statement. */
+    const rowsHash = async () => {
+      const conn = s.app.db.em().getConnection();
+      const parts = tables.map((t) => `select '${t}' as t, count(*)::int as n, md5(coalesce(string_agg(x::text, '|' order by x::text), '')) as h from "${t}" x`);
+      const rows = (await conn.execute(parts.join(' union all '))) as { t: string; n: number; h: string }[];
+      return rows.map((r) => `${r.t}:${r.n}:${r.h}`).join(',');
+    };
+    /** Waits until nothing the server accepted is still writing (turns, feed batches). */
+    const settle = async () => {
+      for (let i = 0; i < 200 && s.app.turns.registry.all().length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await s.app.feed.appender.drain();
+    };
+
+    beforeAll(async () => {
+      // No background queue workers: queued work only runs when a request drains it.
+      s = await startTestServer(engine, { LASH_QUEUE_WORKERS: '0', LASH_TOOLS: 'calculate' });
+      client = new Client(s.app.address, credentials.createInsecure());
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: KNOWN.sessionId }));
+      await s.clients.admin.appendMessages({ sessionId: KNOWN.sessionId, messages: [{ id: '', role: MessageRole.MESSAGE_ROLE_USER, parts: [{ kind: { $case: 'text', value: { text: 'hello' } } }] }] });
+      await s.clients.admin.createChildSession({ sessionId: KNOWN.sessionId, childSessionId: KNOWN.childSessionId, mode: 0, residency: 0, source: '', metadata: {}, start: 0 });
+      const rows = (await s.app.db.em().getConnection().execute(`select table_name as t from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1`)) as { t: string }[];
+      tables = rows.map((r) => r.t);
+    });
+    afterAll(async () => {
+      client?.close();
+      await s?.close();
+    });
+
+    it('a corpus over every RPC: 0 INTERNAL, 0 UNKNOWN, reasons on INVALID_ARGUMENT, no row changed by a rejected call', async () => {
+      const exported = await s.clients.sessions.exportSessionState({ sessionId: KNOWN.sessionId });
+      const doc = exported.state!.document as Record<string, unknown> & { toolState: Record<string, unknown>; policy: { model: Record<string, unknown> } };
+      const withState = (label: string, document: unknown): HostileCase => ({
+        method: corpus.find((c) => c.method.name === 'OpenSession')!.method,
+        label: `with_state: ${label}`,
+        bodies: [OpenSessionRequest.encode(OpenSessionRequest.fromPartial({ sessionId: KNOWN.sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: { sessionId: KNOWN.sessionId, version: 1, document: document as never } })).finish()],
+      });
+      const corpus = hostileCorpus(SEED, RANDOM_PER_METHOD);
+      corpus.push(
+        withState('a turn index beyond 64 bits', { ...doc, turnIndex: '99999999999999999999999' }),
+        withState('a tool-state generation beyond 64 bits', { ...doc, toolState: { ...doc.toolState, generation: '18446744073709551616' } }),
+        withState('a context window of 1e30', { ...doc, policy: { ...doc.policy, model: { ...doc.policy.model, contextWindowTokens: 1e30 } } }),
+        withState('NUL in a metadata key', { ...doc, metadata: { 'a\u0000': 'b' } }),
+        withState('NUL in the current frame id', { ...doc, currentFrameId: 'f\u0000' }),
+      );
+      expect(corpus.length).toBeGreaterThan(2_000);
+      expect(new Set(corpus.map((c) => c.method.path)).size).toBe(35);
+
+      const bad: string[] = [];
+      const counts = new Map<string, number>();
+      await settle();
+      let before = await rowsHash();
+      for (const c of corpus) {
+        const o = await send(client, c);
+        counts.set(status[o.code]!, (counts.get(status[o.code]!) ?? 0) + 1);
+        const where = `${c.method.name} [${c.label}]`;
+        if (o.code === status.INTERNAL || o.code === status.UNKNOWN) bad.push(`${where}: ${status[o.code]} ${o.details}`);
+        else if (o.code === status.INVALID_ARGUMENT && !o.reason) bad.push(`${where}: INVALID_ARGUMENT without a reason: ${o.details}`);
+        if (o.accepted || o.code === status.DEADLINE_EXCEEDED) {
+          await settle();
+          before = await rowsHash();
+          continue;
+        }
+        const after = await rowsHash();
+        if (after !== before) {
+          bad.push(`${where}: rejected with ${status[o.code]} ${o.reason ?? ''} but changed stored rows`);
+          await settle();
+          before = await rowsHash();
+        }
+      }
+      // A summary in the report helps to see what the corpus exercised.
+      console.info(`${engine.name}: ${corpus.length} hostile requests`, Object.fromEntries(counts));
+      expect(bad).toEqual([]);
+      expect(counts.get('INVALID_ARGUMENT') ?? 0).toBeGreaterThan(1_000);
+    }, 240_000);
+  });
+}
