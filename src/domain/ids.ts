@@ -16,8 +16,8 @@ const LABEL_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 
 type IdProblem = 'MISSING_ID' | 'ID_TOO_LONG' | 'ID_NOT_PRINTABLE';
 
-function idProblem(value: string | undefined): IdProblem | undefined {
-  if (value === undefined || value.length === 0) return 'MISSING_ID';
+function idProblem(value: string | null | undefined): IdProblem | undefined {
+  if (value === undefined || value === null || value.length === 0) return 'MISSING_ID';
   if (Buffer.byteLength(value, 'utf8') > MAX_ID_BYTES) return 'ID_TOO_LONG';
   if (CONTROL.test(value) || value.trim().length === 0) return 'ID_NOT_PRINTABLE';
   return undefined;
@@ -37,8 +37,9 @@ export function requireId(field: string, value: string | undefined): string {
 }
 
 /** Like requireId, but an empty value means "not given". */
-export function optionalId(field: string, value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : requireId(field, value);
+export function optionalId(field: string, value: string | null | undefined): string | undefined {
+  // Stored documents may carry null for an unset optional name.
+  return value === undefined || value === null || value === '' ? undefined : requireId(field, value);
 }
 
 /** Whether `value` would pass requireLabel. */
@@ -55,6 +56,6 @@ export function requireLabel(field: string, value: string): string {
  * reasons, compaction instructions) holds NUL, which the store cannot keep. Conversation text
  * (input, messages, tool results) is not refused: it is stored losslessly instead.
  */
-export function requireNoNul(field: string, value: string | undefined): void {
+export function requireNoNul(field: string, value: string | null | undefined): void {
   if (value?.includes('\u0000')) throw invalid('TEXT_HAS_NUL', `${field} must not contain NUL (U+0000)`, { field });
 }

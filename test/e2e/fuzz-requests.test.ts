@@ -3,6 +3,7 @@
 // reason, and a rejected call leaves every stored row exactly as it was.
 
 import { Client, credentials, Metadata, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { appendFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageRole } from '../../gen/lash/v1/common.js';
 import { OpenMode } from '../../gen/lash/v1/session.js';
@@ -67,9 +68,15 @@ for (const engine of engines) {
       const rows = (await conn.execute(parts.join(' union all '))) as { t: string; n: number; h: string }[];
       return rows.map((r) => `${r.t}:${r.n}:${r.h}`).join(',');
     };
+    /** The sessions the corpus names, recreated when an accepted call deleted or closed them. */
+    const fixture = async () => {
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: KNOWN.sessionId }));
+      await s.clients.admin.createChildSession({ sessionId: KNOWN.sessionId, childSessionId: KNOWN.childSessionId, mode: 0, residency: 0, source: '', metadata: {}, start: 0 }).catch(() => undefined);
+    };
     /** Waits until nothing the server accepted is still writing (turns, feed batches). */
     const settle = async () => {
       for (let i = 0; i < 200 && s.app.turns.registry.all().length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await fixture();
       await s.app.feed.appender.drain();
     };
 
@@ -77,9 +84,8 @@ for (const engine of engines) {
       // No background queue workers: queued work only runs when a request drains it.
       s = await startTestServer(engine, { LASH_QUEUE_WORKERS: '0', LASH_TOOLS: 'calculate' });
       client = new Client(s.app.address, credentials.createInsecure());
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: KNOWN.sessionId }));
+      await fixture();
       await s.clients.admin.appendMessages({ sessionId: KNOWN.sessionId, messages: [{ id: '', role: MessageRole.MESSAGE_ROLE_USER, parts: [{ kind: { $case: 'text', value: { text: 'hello' } } }] }] });
-      await s.clients.admin.createChildSession({ sessionId: KNOWN.sessionId, childSessionId: KNOWN.childSessionId, mode: 0, residency: 0, source: '', metadata: {}, start: 0 });
       const rows = (await s.app.db.em().getConnection().execute(`select table_name as t from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1`)) as { t: string }[];
       tables = rows.map((r) => r.t);
     });
@@ -115,6 +121,7 @@ for (const engine of engines) {
         const o = await send(client, c);
         counts.set(status[o.code]!, (counts.get(status[o.code]!) ?? 0) + 1);
         const where = `${c.method.name} [${c.label}]`;
+        if (process.env.FUZZ_REPORT) appendFileSync(process.env.FUZZ_REPORT, `${where}\t${status[o.code]}\t${o.reason ?? ''}\t${o.details.slice(0, 160)}\n`);
         if (o.code === status.INTERNAL || o.code === status.UNKNOWN) bad.push(`${where}: ${status[o.code]} ${o.details}`);
         else if (o.code === status.INVALID_ARGUMENT && !o.reason) bad.push(`${where}: INVALID_ARGUMENT without a reason: ${o.details}`);
         if (o.accepted || o.code === status.DEADLINE_EXCEEDED) {

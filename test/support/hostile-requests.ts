@@ -237,13 +237,39 @@ function randomScalar(field: DescField & { scalar: ScalarType }, rng: () => numb
   }
 }
 
+/** A plausible value: the case then fails (or passes) on the field under test, not on another. */
+function tameScalar(field: DescField & { scalar: ScalarType }, rng: () => number): bigint | string | Uint8Array | number {
+  switch (field.scalar) {
+    case ScalarType.STRING: {
+      const n = field.name;
+      if (/page_token|cursor|^parent_session_id$/.test(n)) return '';
+      if (n === 'paths') return pick(rng, ['model', 'provider_id', 'prompt']);
+      if (/session_id$/.test(n)) return n.startsWith('child') ? KNOWN.childSessionId : KNOWN.sessionId;
+      if (n === 'provider_id' || (n === 'id' && field.parent.typeName === 'lash.v1.ModelSpec')) return 'echo';
+      if (/name$|requires_tool/.test(n)) return KNOWN.tool;
+      if (n === 'mime_type') return 'image/png';
+      return `v${Math.floor(rng() * 1e6)}`;
+    }
+    case ScalarType.BYTES: return Uint8Array.of(1, 2, 3);
+    case ScalarType.DOUBLE: case ScalarType.FLOAT: return 1.5;
+    case ScalarType.BOOL: return pick(rng, [0n, 1n]);
+    default: return BigInt(1 + Math.floor(rng() * 5));
+  }
+}
+
 class Generator {
-  constructor(private readonly rng: () => number, private readonly target?: Target) {}
+  /** `tame` draws plausible values everywhere except at the target. */
+  constructor(private readonly rng: () => number, private readonly target?: Target, private readonly tame = false) {}
+
+  private scalar(field: DescField & { scalar: ScalarType }) {
+    return this.tame ? tameScalar(field, this.rng) : randomScalar(field, this.rng);
+  }
 
   message(desc: DescMessage, depth: number): Uint8Array {
     const w = new Writer();
-    if (desc.typeName === 'google.protobuf.Struct') return encodeStruct(randomJson(this.rng, 2) as { [k: string]: Json } ?? {});
-    if (desc.typeName === 'google.protobuf.Value') return encodeValue(randomJson(this.rng, 1));
+    if (desc.typeName === 'google.protobuf.Struct') return encodeStruct(this.tame ? { a: 1, b: 'two' } : { v: randomJson(this.rng, 2) });
+    if (desc.typeName === 'google.protobuf.Value') return encodeValue(this.tame ? 'value' : randomJson(this.rng, 1));
+    if (desc.typeName === 'google.protobuf.Timestamp' && this.tame) return new Writer().tag(1, 0).varint(BigInt(Math.floor(Date.now() / 1000))).finish();
     if (desc.typeName === 'google.protobuf.Timestamp') {
       return new Writer().tag(1, 0).varint(pick(this.rng, [0n, 1_700_000_000n, 4_102_444_800n, 2n ** 62n, -(2n ** 40n)])).tag(2, 0).varint(pick(this.rng, [0n, 999_999_999n, 2n ** 31n])).finish();
     }
@@ -251,13 +277,15 @@ class Generator {
     const chosen = new Map<string, DescField>();
     for (const o of desc.oneofs) {
       const toward = o.fields.find((f) => this.leads(f));
-      const member = toward ?? (this.rng() < 0.85 ? pick(this.rng, o.fields) : undefined);
+      const member = toward ?? (this.tame || this.rng() < 0.85 ? pick(this.rng, o.fields) : undefined);
       if (member) chosen.set(o.name, member);
     }
     for (const f of desc.fields) {
       if (f.oneof && chosen.get(f.oneof.name) !== f) continue;
       const forced = this.leads(f);
-      if (!forced && (depth > 4 || this.rng() < (/session_id$|^input$|^items$|^messages$|^parts$|^text$/.test(f.name) ? 0.1 : 0.45))) continue;
+      const likely = /session_id$|^input$|^items$|^messages$|^parts$|^text$|^role$|^state$|^resolution$|^message$/.test(f.name);
+      const skip = this.tame ? (f.fieldKind === 'message' || f.fieldKind === 'list' || f.fieldKind === 'map' ? 0.5 : 0.1) : 0.45;
+      if (!forced && (depth > 4 || this.rng() < (likely ? 0.1 : skip))) continue;
       if (this.target && fieldKey(f) === this.target.key) {
         this.target.encode(w, f);
         continue;
@@ -277,12 +305,12 @@ class Generator {
   private field(w: Writer, f: DescField, depth: number): void {
     const count = 1 + (this.rng() < 0.3 ? 1 : 0);
     switch (f.fieldKind) {
-      case 'scalar': writeScalar(w, f.number, f.scalar, randomScalar(f, this.rng)); return;
+      case 'scalar': writeScalar(w, f.number, f.scalar, this.scalar(f)); return;
       case 'enum': w.tag(f.number, 0).varint(this.enumValue(f.enum.values.map((v) => v.number))); return;
       case 'message': w.bytes(f.number, this.message(f.message, depth + 1)); return;
       case 'list':
         for (let i = 0; i < count; i++) {
-          if (f.listKind === 'scalar') writeScalar(w, f.number, f.scalar, randomScalar(f as DescField & { scalar: ScalarType }, this.rng));
+          if (f.listKind === 'scalar') writeScalar(w, f.number, f.scalar, this.scalar(f as DescField & { scalar: ScalarType }));
           else if (f.listKind === 'enum') w.tag(f.number, 0).varint(this.enumValue(f.enum.values.map((v) => v.number)));
           else w.bytes(f.number, this.message(f.message, depth + 1));
         }
@@ -291,7 +319,7 @@ class Generator {
         for (let i = 0; i < count; i++) {
           const entry = new Writer();
           writeScalar(entry, 1, f.mapKey, f.mapKey === ScalarType.STRING ? this.mapKey(f) : numberFor(f as never, this.rng));
-          if (f.mapKind === 'scalar') writeScalar(entry, 2, f.scalar, randomScalar(f as DescField & { scalar: ScalarType }, this.rng));
+          if (f.mapKind === 'scalar') writeScalar(entry, 2, f.scalar, this.scalar(f as DescField & { scalar: ScalarType }));
           else if (f.mapKind === 'enum') entry.tag(2, 0).varint(this.enumValue(f.enum.values.map((v) => v.number)));
           else entry.bytes(2, this.message(f.message, depth + 1));
           w.bytes(f.number, entry.finish());
@@ -301,12 +329,15 @@ class Generator {
   }
 
   private mapKey(f: DescField): string {
+    if (this.tame) return f.name === 'availability' || f.name === 'overrides' ? KNOWN.tool : `k${Math.floor(this.rng() * 100)}`;
     if (f.name === 'availability' || f.name === 'overrides') return this.rng() < 0.6 ? KNOWN.tool : pick(this.rng, NASTY_STRINGS);
     return this.rng() < 0.6 ? `k${Math.floor(this.rng() * 100)}` : pick(this.rng, NASTY_STRINGS);
   }
 
   private enumValue(known: number[]): bigint {
     const r = this.rng();
+    // Tame enums avoid 0 (UNSPECIFIED), which many fields refuse.
+    if (this.tame) return BigInt(pick(this.rng, known.length > 1 ? known.filter((v) => v !== 0) : known));
     if (r < 0.8) return BigInt(pick(this.rng, known));
     return pick(this.rng, [99n, -1n, 2n ** 31n - 1n]);
   }
@@ -347,18 +378,29 @@ function damaged(bytes: Uint8Array, rng: () => number): { label: string; body: U
   return out;
 }
 
+/** A ServeTools hello that registers one tool for the known session. */
+const HELLO = new Writer().bytes(1, new Writer()
+  .bytes(1, new Writer().bytes(1, utf8('fz_tool')).bytes(2, utf8('a fuzz tool')).finish())
+  .bytes(2, new Writer().bytes(1, utf8(KNOWN.sessionId)).finish())
+  .finish()).finish();
+
 /** The whole corpus, deterministic for a seed. `randomPerMethod` random messages per RPC. */
 export function hostileCorpus(seed: number, randomPerMethod: number): HostileCase[] {
   const rng = seeded(seed);
   const cases: HostileCase[] = [];
   for (const method of lashMethods()) {
-    const add = (label: string, body: Uint8Array) => cases.push({ method, label, bodies: [body] });
+    const add = (label: string, body: Uint8Array) => {
+      cases.push({ method, label, bodies: [body] });
+      // ServeTools only reads tool results after a hello: each body is sent after one as well.
+      if (method.kind === 'bidi_streaming') cases.push({ method, label: `after hello: ${label}`, bodies: [HELLO, body] });
+    };
     const fields = reachableFields(method.input);
     for (let i = 0; i < randomPerMethod; i++) add(`random message #${i}`, new Generator(rng).message(method.input, 0));
+    for (let i = 0; i < randomPerMethod / 2; i++) add(`plausible message #${i}`, new Generator(rng, undefined, true).message(method.input, 0));
     for (const d of damaged(new Generator(rng).message(method.input, 0), rng)) add(d.label, d.body);
     for (const f of fields) {
       const key = fieldKey(f);
-      const withTarget = (label: string, encode: Target['encode']) => add(`${key}: ${label}`, new Generator(rng, { key, encode }).message(method.input, 0));
+      const withTarget = (label: string, encode: Target['encode']) => add(`${key}: ${label}`, new Generator(rng, { key, encode }, true).message(method.input, 0));
       const isString = (f.fieldKind === 'scalar' || f.fieldKind === 'list') && f.scalar === ScalarType.STRING;
       if (isString && !CONVERSATION_TEXT.has(key)) {
         withTarget('NUL inside', (w) => writeScalar(w, f.number, ScalarType.STRING, 'ok\u0000id'));
