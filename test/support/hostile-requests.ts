@@ -6,8 +6,10 @@
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Metadata, status, type Client, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { createFileRegistry, fromBinary, ScalarType, type DescField, type DescMessage } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import { errorInfoOf } from '../../src/grpc/errors.js';
 
 export interface LashMethod {
   /** `/lash.v1.Service/Method` */
@@ -438,6 +440,48 @@ export function hostileCorpus(seed: number, randomPerMethod: number): HostileCas
     }
   }
   return cases;
+}
+
+// ---------------------------------------------------------------- sending
+
+const identity = (b: Buffer) => b;
+
+export interface RawOutcome {
+  code: number;
+  reason?: string;
+  details: string;
+  /** The call did what it was asked (OK, or a stream we cut off after its first message). */
+  accepted: boolean;
+}
+
+/** Sends raw request bodies to a method and reports how the call ended. */
+export function sendRaw(client: Client, method: Pick<LashMethod, 'path' | 'kind'>, bodies: Uint8Array[]): Promise<RawOutcome> {
+  const deadline = Date.now() + 5_000;
+  const outcome = (s: Pick<StatusObject, 'code' | 'details' | 'metadata'>, accepted = s.code === status.OK): RawOutcome => ({ code: s.code, details: s.details, reason: errorInfoOf(s)?.reason, accepted });
+  const body = Buffer.from(bodies[0]!);
+  return new Promise((resolve) => {
+    if (method.kind === 'unary') {
+      client.makeUnaryRequest(method.path, identity, identity, body, new Metadata(), { deadline }, (err: ServiceError | null) =>
+        resolve(err ? outcome(err) : { code: status.OK, details: '', accepted: true }));
+      return;
+    }
+    let gotData = false;
+    const call = method.kind === 'server_streaming'
+      ? client.makeServerStreamRequest(method.path, identity, identity, body, new Metadata(), { deadline })
+      : client.makeBidiStreamRequest(method.path, identity, identity, new Metadata(), { deadline });
+    call.on('data', () => {
+      // A stream that answers at all accepted the request; the rest of it is not this test's business.
+      if (!gotData && method.kind === 'server_streaming') call.cancel();
+      gotData = true;
+    });
+    call.on('error', () => {});
+    call.on('status', (s: StatusObject) => resolve(outcome(s, s.code === status.OK || (gotData && s.code === status.CANCELLED))));
+    if (method.kind === 'bidi_streaming') {
+      const duplex = call as ReturnType<Client['makeBidiStreamRequest']>;
+      for (const b of bodies) duplex.write(Buffer.from(b));
+      duplex.end();
+    }
+  });
 }
 
 export { encodeStruct, Writer };
