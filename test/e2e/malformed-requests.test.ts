@@ -70,12 +70,9 @@ for (const engine of engines) {
     const cases: [string, () => Promise<unknown>, number, string][] = [
       // Forged cursors and page tokens.
       ['a cursor that is base64 of JSON null', () => observe(b64(null)), status.INVALID_ARGUMENT, 'CURSOR_MALFORMED'],
-      ['a cursor that is base64 of an array', () => observe(b64([1, 2])), status.INVALID_ARGUMENT, 'CURSOR_MALFORMED'],
       ['a cursor with a sequence beyond 64 bits', () => observe(b64({ v: 1, s: 'existing', e: 1, q: '99999999999999999999999', r: '0' })), status.INVALID_ARGUMENT, 'CURSOR_MALFORMED'],
       ['a forged read-view token with a negative offset', () => s.clients.sessions.getReadView({ sessionId: 'existing', pageSize: 0, pageToken: b64({ l: 'read_view', a: '-3' }) }), status.INVALID_ARGUMENT, 'PAGE_TOKEN_INVALID'],
       ['a forged read-view token that is no number', () => s.clients.sessions.getReadView({ sessionId: 'existing', pageSize: 0, pageToken: b64({ l: 'read_view', a: 'abc' }) }), status.INVALID_ARGUMENT, 'PAGE_TOKEN_INVALID'],
-      ['a read-view token of JSON null', () => s.clients.sessions.getReadView({ sessionId: 'existing', pageSize: 0, pageToken: b64(null) }), status.INVALID_ARGUMENT, 'PAGE_TOKEN_INVALID'],
-      ['a list token of another listing', () => s.clients.sessions.listSessions({ pageSize: 0, pageToken: b64({ l: 'read_view', a: '0' }), filter: undefined }), status.INVALID_ARGUMENT, 'PAGE_TOKEN_INVALID'],
       ['a forged list token holding NUL', () => s.clients.sessions.listSessions({ pageSize: 0, pageToken: b64({ l: 'list_sessions', a: 'a\u0000' }), filter: undefined }), status.INVALID_ARGUMENT, 'PAGE_TOKEN_INVALID'],
       // Numbers beyond what the store holds.
       ['an imported turn index beyond 64 bits', async () => withState({ ...(await exported()), turnIndex: '99999999999999999999999' }), status.INVALID_ARGUMENT, 'STATE_DOCUMENT_INVALID'],
@@ -91,8 +88,6 @@ for (const engine of engines) {
       [nulIn('a ListSessions metadata filter'), () => s.clients.sessions.listSessions({ pageSize: 0, pageToken: '', filter: { parentSessionId: '', metadata: { k: '\u0000' } } }), status.INVALID_ARGUMENT, 'TEXT_NOT_PRINTABLE'],
       [nulIn('a model id'), () => s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId: 'existing', model: { id: 'echo\u0000' } })), status.INVALID_ARGUMENT, 'ID_NOT_PRINTABLE'],
       [nulIn('a prompt contribution'), () => s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId: 'existing', prompt: { slots: [{ slot: 1, reset: false, contributions: [{ content: 'x\u0000' }] }] } })), status.INVALID_ARGUMENT, 'TEXT_HAS_NUL'],
-      [nulIn('a tool name'), () => s.clients.admin.setToolAvailability({ sessionId: 'existing', availability: { 'calc\u0000': 1 } }), status.INVALID_ARGUMENT, 'ID_NOT_PRINTABLE'],
-      [nulIn('a completion key'), () => s.clients.turns.resolveCompletion({ completionKey: 'k\u0000', resolution: { outcome: { $case: 'timeout', value: {} } } }), status.INVALID_ARGUMENT, 'ID_NOT_PRINTABLE'],
       [nulIn('a merge key'), () => s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId: 'existing', mergeKey: 'm\u0000', input: { items: [{ item: { $case: 'text', value: { text: 'hi' } } }] } })), status.INVALID_ARGUMENT, 'ID_NOT_PRINTABLE'],
       [nulIn('an appended tool call name'), () => s.clients.admin.appendMessages({ sessionId: 'existing', messages: [{ id: '', role: MessageRole.MESSAGE_ROLE_ASSISTANT, parts: [{ kind: { $case: 'toolCall', value: { callId: 'c1', toolName: 'calc\u0000', args: {} } } }] }] }), status.INVALID_ARGUMENT, 'ID_NOT_PRINTABLE'],
       [nulIn('a reset reason'), () => s.clients.admin.resetSession({ sessionId: 'existing', reason: 'r\u0000', idempotencyKey: 'k1' }), status.INVALID_ARGUMENT, 'TEXT_HAS_NUL'],
