@@ -79,6 +79,7 @@ for (const engine of engines) {
       ['an imported tool-state generation beyond 64 bits', async () => { const d = await exported(); return withState({ ...d, toolState: { ...d.toolState, generation: '18446744073709551616' } }); }, status.INVALID_ARGUMENT, 'STATE_DOCUMENT_INVALID'],
       ['an imported context window of 1e30', async () => { const d = await exported(); return withState({ ...d, policy: { ...d.policy, model: { ...d.policy.model, contextWindowTokens: 1e30 } } }); }, status.INVALID_ARGUMENT, 'STATE_DOCUMENT_INVALID'],
       ['a restored tool-state generation beyond 2^53', () => s.clients.admin.restoreToolState({ sessionId: 'existing', state: { generation: 2n ** 64n - 1n, overrides: {}, knownTools: [] } }), status.INVALID_ARGUMENT, 'GENERATION_OUT_OF_RANGE'],
+      ['an available_at beyond any date', () => s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId: 'existing', availableAt: new Date(8.64e15), input: { items: [{ item: { $case: 'text', value: { text: 'hi' } } }] } })), status.INVALID_ARGUMENT, 'AVAILABLE_AT_INVALID'],
       // trace_turn_id is a turn id.
       ['a trace_turn_id with a newline', () => startTurn({ traceTurnId: 'a\nb' }), status.INVALID_ARGUMENT, 'ID_NOT_PRINTABLE'],
       ['a trace_turn_id of 9,000 bytes', () => startTurn({ traceTurnId: 't'.repeat(9000) }), status.INVALID_ARGUMENT, 'ID_TOO_LONG'],

@@ -287,7 +287,9 @@ class Generator {
       const forced = this.leads(f);
       const likely = /session_id$|^input$|^items$|^messages$|^parts$|^text$|^role$|^state$|^resolution$|^message$/.test(f.name);
       const skip = this.tame ? (f.fieldKind === 'message' || f.fieldKind === 'list' || f.fieldKind === 'map' ? 0.5 : 0.1) : 0.45;
-      if (!forced && (depth > 4 || this.rng() < (likely ? 0.1 : skip))) continue;
+      // Plausible messages keep the fields most requests need and the oneof member they chose.
+      const keep = this.tame && (likely || f.oneof !== undefined);
+      if (!forced && !keep && (depth > 4 || this.rng() < (likely ? 0.1 : skip))) continue;
       if (this.target && fieldKey(f) === this.target.key) {
         this.target.encode(w, f);
         continue;
