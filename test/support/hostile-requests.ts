@@ -246,6 +246,8 @@ function tameScalar(field: DescField & { scalar: ScalarType }, rng: () => number
       const n = field.name;
       if (/page_token|cursor|^parent_session_id$/.test(n)) return '';
       if (n === 'paths') return pick(rng, ['model', 'provider_id', 'prompt']);
+      // A child to create must be new; a child to close or list must exist.
+      if (n === 'child_session_id' && field.parent.typeName === 'lash.v1.CreateChildSessionRequest') return `fz-c${Math.floor(rng() * 1e9)}`;
       if (/session_id$/.test(n)) return n.startsWith('child') ? KNOWN.childSessionId : KNOWN.sessionId;
       if (n === 'provider_id' || (n === 'id' && field.parent.typeName === 'lash.v1.ModelSpec')) return 'echo';
       if (/name$|requires_tool/.test(n)) return KNOWN.tool;
