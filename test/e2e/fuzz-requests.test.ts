@@ -15,6 +15,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
 /** Fixed, so a failure names a case that reproduces. */
 const SEED = 20261127;
 const RANDOM_PER_METHOD = 16;
+
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`hostile requests on ${engine.name}`, () => {
     let s: TestServer;
@@ -33,7 +34,7 @@ for (const engine of engines) {
       const rows = (await conn.execute(parts.join(' union all '))) as { t: string; n: number; h: string }[];
       return rows.map((r) => `${r.t}:${r.n}:${r.h}`).join(',');
     };
-    /** The sessions the corpus names, recreated when an accepted call deleted or closed them. */
+    /** The sessions the corpus names, recreated after an accepted DeleteSession. */
     const fixture = async () => {
       // Failures here are the corpus's business (its own cases report them), not the fixture's.
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: KNOWN.sessionId })).catch(() => undefined);
@@ -87,6 +88,7 @@ for (const engine of engines) {
         const o = await sendRaw(client, c.method, c.bodies);
         counts.set(status[o.code]!, (counts.get(status[o.code]!) ?? 0) + 1);
         const where = `${c.method.name} [${c.label}]`;
+        // FUZZ_REPORT=<file> writes every case and its answer, one per line, to see what a change reaches.
         if (process.env.FUZZ_REPORT) appendFileSync(process.env.FUZZ_REPORT, `${where}\t${status[o.code]}\t${o.reason ?? ''}\t${o.details.slice(0, 160)}\n`);
         if (o.code === status.INTERNAL || o.code === status.UNKNOWN) bad.push(`${where}: ${status[o.code]} ${o.details}`);
         else if (o.code === status.INVALID_ARGUMENT && !o.reason) bad.push(`${where}: INVALID_ARGUMENT without a reason: ${o.details}`);

@@ -488,4 +488,3 @@ export function sendRaw(client: Client, method: Pick<LashMethod, 'path' | 'kind'
   });
 }
 
-export { encodeStruct, Writer };
