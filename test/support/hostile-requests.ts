@@ -412,6 +412,7 @@ export function hostileCorpus(seed: number, randomPerMethod: number): HostileCas
         withTarget('NUL inside', (w) => writeScalar(w, f.number, ScalarType.STRING, 'ok\u0000id'));
         withTarget('control characters', (w) => writeScalar(w, f.number, ScalarType.STRING, 'a\u0001\u001fb'));
         withTarget('9,000 bytes', (w) => writeScalar(w, f.number, ScalarType.STRING, 'y'.repeat(9000)));
+        withTarget('4,000 multi-byte characters', (w) => writeScalar(w, f.number, ScalarType.STRING, 'é😀'.repeat(2000)));
         withTarget('invalid UTF-8', (w) => writeScalar(w, f.number, ScalarType.BYTES, Uint8Array.of(0x61, 0xc3, 0x28, 0xed, 0xa0, 0x80)));
         if (/page_token|cursor/.test(f.name)) for (const t of FORGED_TOKENS) withTarget(`forged token ${t.slice(0, 24)}`, (w) => writeScalar(w, f.number, ScalarType.STRING, t));
       }
@@ -425,6 +426,7 @@ export function hostileCorpus(seed: number, randomPerMethod: number): HostileCas
         };
         withTarget('NUL in a map key', entry('k\u0000'));
         withTarget('a 4,000-byte map key', entry('k'.repeat(4000)));
+        withTarget('a map key of 3,000 multi-byte characters', entry('é😀'.repeat(1500)));
         if (f.mapKind === 'scalar') withTarget('NUL in a map value', entry('k', 'v\u0000'));
       }
       const numeric = f.fieldKind === 'scalar' && f.scalar !== ScalarType.STRING && f.scalar !== ScalarType.BYTES && f.scalar !== ScalarType.BOOL;
