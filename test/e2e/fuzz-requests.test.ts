@@ -94,6 +94,8 @@ for (const engine of engines) {
         // Every refusal is the server's own, with a reason: one without (say RESOURCE_EXHAUSTED on
         // the response headers) means the answer itself broke on the way to the client.
         else if (o.code !== status.OK && o.code !== status.CANCELLED && o.code !== status.DEADLINE_EXCEEDED && !o.reason) bad.push(`${where}: ${status[o.code]} without a reason: ${o.details}`);
+        // gRPC C-core clients refuse response headers over 8 KiB by default: an error must fit.
+        if (o.statusBytes > 8_192) bad.push(`${where}: ${status[o.code]} status of ${o.statusBytes} bytes`);
         if (o.accepted || o.code === status.DEADLINE_EXCEEDED) {
           await settle(c.method.name === 'DeleteSession');
           before = await rowsHash();

@@ -458,17 +458,26 @@ export interface RawOutcome {
   details: string;
   /** The call did what it was asked (OK, or a stream we cut off after its first message). */
   accepted: boolean;
+  /** Roughly what the status took on the wire: the percent-encoded message and the metadata. */
+  statusBytes: number;
+}
+
+/** Bytes of a status's headers as sent: grpc-message percent-encoded, binary values in base64. */
+function statusSize(s: Pick<StatusObject, 'details' | 'metadata'>): number {
+  let n = Buffer.byteLength(encodeURIComponent(s.details ?? ''));
+  for (const [k, v] of Object.entries(s.metadata?.getMap() ?? {})) n += k.length + (typeof v === 'string' ? v.length : Math.ceil((v.length * 4) / 3));
+  return n;
 }
 
 /** Sends raw request bodies to a method and reports how the call ended. */
 export function sendRaw(client: Client, method: Pick<LashMethod, 'path' | 'kind'>, bodies: Uint8Array[]): Promise<RawOutcome> {
   const deadline = Date.now() + 5_000;
-  const outcome = (s: Pick<StatusObject, 'code' | 'details' | 'metadata'>, accepted = s.code === status.OK): RawOutcome => ({ code: s.code, details: s.details, reason: errorInfoOf(s)?.reason, accepted });
+  const outcome = (s: Pick<StatusObject, 'code' | 'details' | 'metadata'>, accepted = s.code === status.OK): RawOutcome => ({ code: s.code, details: s.details, reason: errorInfoOf(s)?.reason, accepted, statusBytes: statusSize(s) });
   const body = Buffer.from(bodies[0]!);
   return new Promise((resolve) => {
     if (method.kind === 'unary') {
       client.makeUnaryRequest(method.path, identity, identity, body, new Metadata(), { deadline }, (err: ServiceError | null) =>
-        resolve(err ? outcome(err) : { code: status.OK, details: '', accepted: true }));
+        resolve(err ? outcome(err) : { code: status.OK, details: '', accepted: true, statusBytes: 0 }));
       return;
     }
     let gotData = false;
