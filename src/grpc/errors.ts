@@ -45,7 +45,7 @@ export interface MappedError {
 export const QUOTE_CHARS = 64;
 /** Ids are at most 256 bytes: metadata longer than that quotes a bad value, so it is cut too. */
 const METADATA_CHARS = 256;
-const MESSAGE_CHARS = 1024;
+const MESSAGE_CHARS = 512;
 
 /** The first `max` characters of `value` and "…" when it is longer (never splitting a surrogate pair). */
 export function shorten(value: string, max: number): string {
