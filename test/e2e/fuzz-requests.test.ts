@@ -14,7 +14,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
 
 /** Fixed, so a failure names a case that reproduces. */
 const SEED = 20261127;
-const RANDOM_PER_METHOD = 16;
+const RANDOM_PER_METHOD = 12;
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`hostile requests on ${engine.name}`, () => {

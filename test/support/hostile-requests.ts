@@ -158,7 +158,8 @@ function stringFor(field: DescField, rng: () => number): string {
   if (n === 'id' && field.parent.typeName === 'lash.v1.ModelSpec') return r < 0.5 ? 'echo' : pick(rng, NASTY_STRINGS);
   if (/name$|requires_tool/.test(n)) return r < 0.5 ? KNOWN.tool : pick(rng, NASTY_STRINGS);
   if (r < 0.5) return `v${Math.floor(rng() * 1e6)}`;
-  return pick(rng, NASTY_STRINGS);
+  // NUL in conversation text is stored losslessly by other work, not refused: left out here too.
+  return pick(rng, CONVERSATION_TEXT.has(`${field.parent.typeName}.${field.name}`) ? NASTY_STRINGS.filter((x) => !x.includes('\u0000')) : NASTY_STRINGS);
 }
 
 function numberFor(field: DescField & { scalar: ScalarType }, rng: () => number): bigint {
