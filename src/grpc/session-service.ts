@@ -13,6 +13,7 @@ import type { ObserveSessionRequest, ObserveSessionResponse } from '../../gen/la
 import { DomainError } from '../domain/errors.js';
 import type { FeedObservations } from '../domain/feed/observation.js';
 import { callSignal, rpcContext } from './call.js';
+import { wellFormed } from './decode-guard.js';
 import { toServiceError } from './errors.js';
 import { feedMessageToPb } from './mappers/feed.js';
 import { BatchingWriter } from './stream.js';
@@ -72,8 +73,9 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
         out.fail(error);
       };
       call.on('cancelled', () => observer?.close());
-      feed
-        .observe(ctx, sessionId, call.request.cursor || undefined, (m) => out.push(feedMessageToPb(m, sessionId)), fail, () => out.whenFlushed())
+      Promise.resolve()
+        .then(() => wellFormed(call.request))
+        .then(() => feed.observe(ctx, sessionId, call.request.cursor || undefined, (m) => out.push(feedMessageToPb(m, sessionId)), fail, () => out.whenFlushed()))
         .then((o) => {
           observer = o;
           if (out.isClosed) o.close();
