@@ -11,7 +11,7 @@ import { HealthService } from '../gen/grpc/health/v1/health.js';
 import type { Config } from './config.js';
 import { DEFAULT_CONTEXT_WINDOW } from './domain/policy.js';
 import { DomainError } from './domain/errors.js';
-import { SessionService } from './domain/sessions.js';
+import { SESSION_DELETED_TOPIC, SessionService } from './domain/sessions.js';
 import { adminServiceHandlers } from './grpc/admin-service.js';
 import { DEFAULT_TENANT, type CallEnv } from './grpc/call.js';
 import { HealthState, healthHandlers } from './grpc/health.js';
@@ -97,6 +97,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
   const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));
+  // A delete on any replica ends this replica's observers of that session.
+  const offDeleted = bus.subscribe(SESSION_DELETED_TOPIC, (p) => hub.deleted(String(p.tenantId), String(p.sessionId), Number(p.epoch)));
+  sessions.announceDeleted = (d) => void bus.publish(SESSION_DELETED_TOPIC, { ...d }).catch((err: unknown) => log.warn({ err }, 'announcing a delete failed'));
   sessions.feed = appender;
   const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: Math.max(10, Math.min(1_000, Math.floor(config.feed.observerBuffer / 2))) });
   const shutdownHooks = new Set<() => void>();
@@ -135,6 +138,12 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   });
   late.turns = turns;
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
+  // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0027.
+  sessions.stopTurns = async (ctx, sessionId) => {
+    await turns.cancelRunning(ctx, sessionId).catch((err: unknown) => {
+      if (!(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND')) throw err;
+    });
+  };
   const queue = new QueueService({ store: queueStore, sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000) });
   const workers = new QueueWorkers(queueStore, bus, {
     workers: config.queueWorkers,
@@ -242,6 +251,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       turns.close();
       await appender.drain();
       offFeed();
+      offDeleted();
       await metricsServer?.close();
       await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'trace export at shutdown failed'));
       await codeRunner.close();

@@ -1,8 +1,9 @@
 // One observer of a session's feed: a snapshot (or the replay after a cursor), then live events,
 // each exactly once and in order, with heartbeats when idle and an explicit gap for cursors
-// outside the retained window.
+// outside the retained window. Deleting the session ends the observation with SESSION_DELETED.
 
 import { activePath, frameMessages } from '../graph.js';
+import { DomainError } from '../errors.js';
 import { requireId } from '../ids.js';
 import type { FeedStore, RequestContext } from '../ports.js';
 import { currentFrame } from '../session.js';
@@ -23,6 +24,10 @@ export interface Observer {
   /** Stops delivery and releases the subscription. */
   close(): void;
 }
+
+/** How an observation ends when its session is deleted: the subject is gone (NOT_FOUND). */
+export const sessionDeleted = (sessionId: string) =>
+  new DomainError('NOT_FOUND', 'SESSION_DELETED', `session "${sessionId}" was deleted while observed; its feed is gone`, { session_id: sessionId });
 
 export class FeedObservations {
   constructor(
@@ -95,6 +100,10 @@ export class FeedObservations {
           fail(err);
         }
       }
+    }, (deletedEpoch) => {
+      if (closed || deletedEpoch !== epoch) return;
+      stop();
+      fail(sessionDeleted(sessionId));
     });
     const heartbeat = setInterval(() => {
       if (!catchingUp && Date.now() - lastSent >= this.options.heartbeatMs) emit({ kind: 'heartbeat', cursor: cursorAt(delivered), seq: delivered });
