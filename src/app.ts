@@ -229,22 +229,34 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       const stoppingWorkers = workers.stop();
       // Observers end cleanly (OK) and resume from their cursor on another replica.
       shutdownHooks.forEach((fn) => fn());
-      server.drain(address, config.shutdownGraceMs);
+      // The listener stays open while turns run, so health checks read NOT_SERVING rather than
+      // a refused connection. Turns still running when the cancel grace plus a second is all that
+      // is left are cancelled, so they commit as cancelled and their callers receive that result
+      // before the calls are closed.
+      const graceEnd = Date.now() + config.shutdownGraceMs;
+      const running = () => turns.registry.all();
+      const settledOrAt = (deadline: number) => Promise.race([Promise.all(running().map((t) => t.done)), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+      await settledOrAt(graceEnd - config.cancelGraceMs - 1_000);
+      const toCancel = running();
+      if (toCancel.length) log.info({ turns: toCancel.length }, 'cancelling turns still running');
+      toCancel.forEach((t) => t.cancel());
+      await settledOrAt(graceEnd);
+      // Now close: calls that are finishing (a result being written) get the rest of the grace.
+      server.drain(address, Math.max(250, graceEnd - Date.now()));
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           log.warn('grace period over: cancelling the remaining calls');
           server.forceShutdown();
           resolve();
-        }, config.shutdownGraceMs);
+        }, Math.max(250, graceEnd - Date.now()));
         force.unref();
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();
         });
       });
-      // Turns still running after the drain (detached ones) are cancelled and commit as such.
+      // Turns still running after the drain are cancelled and commit as such.
       const left = turns.registry.all();
-      if (left.length) log.info({ turns: left.length }, 'cancelling turns still running');
       left.forEach((t) => t.cancel());
       await Promise.race([Promise.all(left.map((t) => t.done)), new Promise((r) => setTimeout(r, 5_000).unref())]);
       await stoppingWorkers;

@@ -2,7 +2,9 @@
 // committed, and the session is usable after a restart. Also: SIGTERM drains gracefully.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { HealthCheckResponse_ServingStatus as Serving } from '../../gen/grpc/health/v1/health.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { StopReason } from '../../gen/lash/v1/turn.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { killAllChildServers, startChildServer } from '../support/child-server.js';
@@ -84,6 +86,36 @@ for (const engine of engines) {
       try {
         const turn = await d.clients.turns.getTurn({ sessionId: 'drained', turnId: 'on-term' });
         expect(turn.result?.outcome?.$case).toBe('stopped');
+      } finally {
+        await d.kill('SIGKILL');
+      }
+    }, 240_000);
+
+    it('SIGTERM: the RunTurn caller receives the cancelled result that was committed, and health answers NOT_SERVING meanwhile', async () => {
+      // The turn is cancelled when the cancel grace plus a second is what is left of the shutdown grace.
+      const c = await startChildServer({ ...env(), LASH_SHUTDOWN_GRACE_MS: '4000', LASH_CANCEL_GRACE_MS: '200' });
+      await c.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'term-result' }));
+      fake.reset();
+      fake.script({ steps: [{ text: 'working on it ' }, { hang: true }] });
+      const inflight = startRunTurn(c.clients, { sessionId: 'term-result', turnId: 'cut', input: textInput('x') });
+      await inflight.firstEvent;
+      c.process.kill('SIGTERM');
+      // Health reads SERVING until the signal is handled, then NOT_SERVING (not a refused call).
+      let seen: Serving | string = Serving.SERVING;
+      await until(async () => {
+        seen = await c.clients.health.check({ service: '' }).then((r) => r.status, (e: { code: number }) => `error ${e.code}`);
+        return seen !== Serving.SERVING;
+      });
+      expect(seen).toBe(Serving.NOT_SERVING);
+      const t = await inflight.done;
+      expect(t.error).toBeUndefined();
+      expect(t.result?.turnId).toBe('cut');
+      expect(t.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
+      expect((await c.exited).code).toBe(0);
+      const d = await startChildServer(env());
+      try {
+        const turn = await d.clients.turns.getTurn({ sessionId: 'term-result', turnId: 'cut' });
+        expect(turn.result?.headRevision).toBe(t.result!.headRevision);
       } finally {
         await d.kill('SIGKILL');
       }
