@@ -39,6 +39,7 @@ import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startTracing } from './telemetry/otel.js';
 import { runChildTool } from './domain/tools/run-child.js';
 import { TurnService } from './domain/turns/runner.js';
+import { interruptedTurns } from './domain/turns/interrupted.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
@@ -127,6 +128,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     claimTtlMs: config.queue.claimTtlMs,
     joinLimit: config.queue.joinLimit,
     openTurn: (tenantId, sessionId) => feedStore.openTurn(tenantId, sessionId),
+    wasInterrupted: interruptedTurns(feedStore),
     retry: config.providerRetry,
     cancelGraceMs: config.cancelGraceMs,
     maxIterations: config.maxIterations,

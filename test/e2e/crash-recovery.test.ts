@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HealthCheckResponse_ServingStatus as Serving } from '../../gen/grpc/health/v1/health.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { StopReason } from '../../gen/lash/v1/turn.js';
+import { TurnStatus } from '../../gen/lash/v1/turn_service.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { killAllChildServers, startChildServer } from '../support/child-server.js';
@@ -66,6 +67,39 @@ for (const engine of engines) {
         expect(interrupted?.kind).toMatchObject({ value: { payload: { value: { turnId: 'lost' } } } });
         expect(sequenceProblems(after.messages)).toEqual([]);
         after.close();
+      } finally {
+        await b.kill('SIGKILL');
+      }
+    }, 240_000);
+
+    it('GetTurn of a turn whose server was killed says RUNNING while the dead lease lasts, then INTERRUPTED, also after the next turn', async () => {
+      const a = await startChildServer(env());
+      await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'orphan' }));
+      fake.reset();
+      fake.script({ steps: [{ text: 'never finished' }, { hang: true }] });
+      // The turn's first events must be stored before the kill (they mark it as open in the feed).
+      const seen = observe(a.clients, 'orphan');
+      await seen.waitFor((m) => m.length >= 1);
+      const inflight = startRunTurn(a.clients, { sessionId: 'orphan', turnId: 'dead', input: textInput('go') });
+      inflight.call.on('error', () => {});
+      await seen.waitFor((m) => m.some((x) => payloadCase(x) === 'turnActivity'));
+      seen.close();
+      await a.kill('SIGKILL');
+      const b = await startChildServer(env());
+      try {
+        const statuses: (TurnStatus | string)[] = [];
+        await until(async () => {
+          const s = await b.clients.turns.getTurn({ sessionId: 'orphan', turnId: 'dead' }).then((r) => r.status, (e: { code: number }) => `error ${e.code}`);
+          if (statuses[statuses.length - 1] !== s) statuses.push(s);
+          return s !== TurnStatus.TURN_STATUS_RUNNING;
+        }, 30_000);
+        // Never NOT_FOUND: running (the lease of the dead process may still hold), then interrupted.
+        expect(statuses.filter((x) => x !== TurnStatus.TURN_STATUS_RUNNING)).toEqual([TurnStatus.TURN_STATUS_INTERRUPTED]);
+        fake.reset();
+        expect((await runTurn(b.clients, { sessionId: 'orphan', input: textInput('again') })).result?.outcome?.$case).toBe('finished');
+        // The next turn reported it in the feed: the answer stays INTERRUPTED.
+        expect((await b.clients.turns.getTurn({ sessionId: 'orphan', turnId: 'dead' })).status).toBe(TurnStatus.TURN_STATUS_INTERRUPTED);
+        await expect(b.clients.turns.getTurn({ sessionId: 'orphan', turnId: 'never-ran' })).rejects.toMatchObject({ code: 5 });
       } finally {
         await b.kill('SIGKILL');
       }
