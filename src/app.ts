@@ -102,7 +102,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const offDeleted = bus.subscribe(SESSION_DELETED_TOPIC, (p) => hub.deleted(String(p.tenantId), String(p.sessionId), Number(p.epoch)));
   sessions.announceDeleted = (d) => void bus.publish(SESSION_DELETED_TOPIC, { ...d }).catch((err: unknown) => log.warn({ err }, 'announcing a delete failed'));
   sessions.feed = appender;
-  const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: Math.max(10, Math.min(1_000, Math.floor(config.feed.observerBuffer / 2))) });
+  const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: 1_000 });
   const shutdownHooks = new Set<() => void>();
   const codeRunner = new ThreadedRunner();
   const remoteTools = new RemoteToolHosts();
@@ -164,7 +164,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
-  server.addService(SessionServiceService, sessionServiceHandlers(env, sessions, observations, config.feed.observerBuffer, (fn) => shutdownHooks.add(fn)));
+  server.addService(SessionServiceService, sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
   server.addService(TurnServiceService, turnServiceHandlers(env, turns, remoteTools, completions));
   server.addService(QueueServiceService, queueServiceHandlers(env, queue, turns));
   server.addService(AdminServiceService, adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));

@@ -16,8 +16,21 @@ export interface ObserveOptions {
   heartbeatMs: number;
   /** Messages of the current frame a snapshot carries (the newest ones). */
   snapshotMessages: number;
-  /** Events read per page when replaying a backlog (below the observer buffer limit). */
+  /** Most events read from the store at once when the observer is behind. */
   replayPage: number;
+}
+
+/** Where an observation delivers, and how much it may hand over before the client takes some. */
+export interface ObserverSink {
+  send(m: FeedMessage): void;
+  /** Ends the observation with an error (after what was sent). */
+  fail(err: unknown): void;
+  /** Whether the client has taken enough that more events may be sent. */
+  hasRoom(): boolean;
+  /** How many more events fit now. */
+  room(): number;
+  /** Resolves once `hasRoom` is true again (or the client is gone). */
+  whenRoom(): Promise<void>;
 }
 
 export interface Observer {
@@ -38,11 +51,13 @@ export class FeedObservations {
   ) {}
 
   /**
-   * Starts observing; `send` receives messages in order. Validation errors reject before anything
-   * is sent; later failures go to `fail`. `pace` resolves when the client has taken what was sent
-   * (the backlog replay waits for it between pages).
+   * Starts observing. Validation errors reject before anything is sent; later failures go to
+   * `sink.fail`. Live events are handed over while the client keeps up; when it has not taken
+   * enough (`sink.hasRoom()` false), or a live batch does not follow on, the observer falls
+   * behind: it drops live batches and reads from the store at the client's pace until it has
+   * caught up. So no burst is held in memory per observer, and none cuts off a client that reads.
    */
-  async observe(ctx: RequestContext, sessionId: string, rawCursor: string | undefined, send: (m: FeedMessage) => void, fail: (err: unknown) => void, pace: () => Promise<void> = async () => {}): Promise<Observer> {
+  async observe(ctx: RequestContext, sessionId: string, rawCursor: string | undefined, sink: ObserverSink): Promise<Observer> {
     requireId('session_id', sessionId);
     const cursor = rawCursor ? decodeCursor(rawCursor, sessionId) : undefined;
     const session = await this.sessions.get(ctx, sessionId); // NOT_FOUND for unknown sessions
@@ -53,22 +68,26 @@ export class FeedObservations {
     const cursorAt = (seq: bigint) => encodeCursor({ sessionId, epoch, seq, revision });
 
     let closed = false;
-    let catchingUp = true;
-    const parked: FeedRecord[] = [];
+    /** Live: broadcasts are delivered as they come. Behind: the catch-up loop reads the store. */
+    let live = false;
+    let catching = false;
     let lastSent = Date.now();
     const emit = (m: FeedMessage) => {
       if (closed) return;
       lastSent = Date.now();
-      send(m);
+      sink.send(m);
     };
-    const emitRecords = (records: FeedRecord[]) => {
+    /** Emits the records that follow on while there is room: all of them, or where it stopped. */
+    const emitWhileRoom = (records: FeedRecord[]): 'all' | 'full' | 'hole' => {
       for (const r of records) {
         if (r.seq <= delivered) continue;
-        if (r.seq !== delivered + 1n) throw new Error(`feed hole: expected ${delivered + 1n}, got ${r.seq}`);
+        if (r.seq !== delivered + 1n) return 'hole';
+        if (!sink.hasRoom()) return 'full';
         delivered = r.seq;
         revision = r.revision;
         emit({ kind: 'event', cursor: cursorAt(r.seq), record: r, epoch });
       }
+      return 'all';
     };
 
     // A cursor of an earlier incarnation of this id (deleted, then re-created) is unavailable.
@@ -88,53 +107,61 @@ export class FeedObservations {
       emit({ ...snapshot, cursor: cursorAt(delivered) });
     }
 
-    // Subscribe before catching up, so nothing appended meanwhile is missed.
-    const unsubscribe = this.hub.subscribe(ctx.tenantId, sessionId, delivered, (records) => {
-      if (closed) return;
-      if (catchingUp) parked.push(...records);
-      else {
-        try {
-          emitRecords(records);
-        } catch (err) {
-          stop();
-          fail(err);
-        }
-      }
-    }, (deletedEpoch) => {
-      if (closed || deletedEpoch !== epoch) return;
-      stop();
-      fail(sessionDeleted(sessionId));
-    });
-    const heartbeat = setInterval(() => {
-      if (!catchingUp && Date.now() - lastSent >= this.options.heartbeatMs) emit({ kind: 'heartbeat', cursor: cursorAt(delivered), seq: delivered });
-    }, Math.max(50, Math.floor(this.options.heartbeatMs / 4)));
-    heartbeat.unref();
     const stop = () => {
       closed = true;
       clearInterval(heartbeat);
       unsubscribe();
     };
+    const failWith = (err: unknown) => {
+      if (closed) return;
+      stop();
+      sink.fail(err);
+    };
 
-    void (async () => {
-      try {
-        for (;;) {
-          const page = await this.store.read(ctx.tenantId, sessionId, delivered, this.options.replayPage);
-          if (closed) return;
-          emitRecords(page);
-          if (page.length < this.options.replayPage) break;
-          // Replay at the pace the client reads: the observer buffer limit is for live events.
-          await pace();
+    // Reads the store from `delivered` at the client's pace until two reads in a row find
+    // nothing left; the second one covers anything announced while the first was in flight.
+    const catchUp = () => {
+      if (catching || closed) return;
+      catching = true;
+      void (async () => {
+        try {
+          for (;;) {
+            await sink.whenRoom();
+            if (closed) return;
+            const limit = Math.max(1, Math.min(this.options.replayPage, sink.room()));
+            const page = await this.store.read(ctx.tenantId, sessionId, delivered, limit);
+            if (closed) return;
+            const outcome = emitWhileRoom(page);
+            // The store's events are gap-free; a hole here means they were trimmed under us.
+            if (outcome === 'hole') throw new Error(`feed hole: expected ${delivered + 1n}, got ${page.find((r) => r.seq > delivered)!.seq}`);
+            if (outcome === 'full' || page.length >= limit) live = false;
+            else if (live) break; // caught up, and nothing fell in between
+            else live = true;
+          }
+          catching = false;
+        } catch (err) {
+          catching = false;
+          failWith(err);
         }
-        catchingUp = false;
-        emitRecords(parked.splice(0));
-        // Anything stored after our read but announced before we subscribed is fetched now.
-        const tail = await this.store.read(ctx.tenantId, sessionId, delivered, 1000);
-        emitRecords(tail);
-      } catch (err) {
-        stop();
-        fail(err);
+      })();
+    };
+
+    // Subscribe before catching up, so nothing appended meanwhile is missed.
+    const unsubscribe = this.hub.subscribe(ctx.tenantId, sessionId, delivered, (records) => {
+      if (closed || !live) return; // behind: the catch-up loop reads these from the store
+      if (emitWhileRoom(records) !== 'all') {
+        live = false;
+        catchUp();
       }
-    })();
+    }, (deletedEpoch) => {
+      if (deletedEpoch === epoch) failWith(sessionDeleted(sessionId));
+    });
+    const heartbeat = setInterval(() => {
+      if (live && !catching && Date.now() - lastSent >= this.options.heartbeatMs) emit({ kind: 'heartbeat', cursor: cursorAt(delivered), seq: delivered });
+    }, Math.max(50, Math.floor(this.options.heartbeatMs / 4)));
+    heartbeat.unref();
+
+    catchUp();
     return { close: stop };
   }
 
