@@ -140,7 +140,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   });
   late.turns = turns;
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
-  // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0027.
+  // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0028.
   sessions.stopTurns = async (ctx, sessionId) => {
     await turns.cancelRunning(ctx, sessionId).catch((err: unknown) => {
       if (!(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND')) throw err;

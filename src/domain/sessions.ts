@@ -247,7 +247,7 @@ export class SessionService {
       for (const child of children) await this.delete(ctx, child.sessionId);
     }
     // A running turn is cancelled rather than waited for: it commits as cancelled (its caller
-    // gets that result), then the delete takes the writer. See docs/adr/0027.
+    // gets that result), then the delete takes the writer. See docs/adr/0028.
     await this.stopTurns(ctx, sessionId);
     return this.withWriter(ctx, sessionId, async () => {
       const head = await this.store.getHead(ctx.tenantId, sessionId);
