@@ -14,7 +14,7 @@
 //     p99 < 150 ms.
 //  c. backlog: ObserveSession from a cursor followed by a backlog of BENCH_BACKLOG events, time to
 //     the last one. Target < 250 ms.
-//  d. rows: feed_events rows and bytes (payload as text, stored datum, relation growth) per turn
+//  d. rows: feed_batches rows and bytes (payload as text, stored datum, relation growth) per turn
 //     of BENCH_ROWS_DELTAS deltas.
 //
 //   npm run bench:feed                                   # PGlite in a temp folder
@@ -290,15 +290,15 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     const conn = app.db.em().getConnection();
     const sizes = async () => {
       const [r] = (await conn.execute(
-        `select pg_total_relation_size('feed_events')::bigint as total, pg_relation_size('feed_events')::bigint as heap,
-                (select count(*) from feed_events where session_id = ?)::bigint as n,
-                (select coalesce(sum(octet_length(payload::text)), 0) from feed_events where session_id = ?)::bigint as text_bytes,
-                (select coalesce(sum(pg_column_size(payload)), 0) from feed_events where session_id = ?)::bigint as stored_bytes`,
+        `select pg_total_relation_size('feed_batches')::bigint as total, pg_relation_size('feed_batches')::bigint as heap,
+                (select count(*) from feed_batches where session_id = ?)::bigint as n,
+                (select coalesce(sum(octet_length(events)), 0) from feed_batches where session_id = ?)::bigint as text_bytes,
+                (select coalesce(sum(pg_column_size(events)), 0) from feed_batches where session_id = ?)::bigint as stored_bytes`,
         [sessionId, sessionId, sessionId],
       )) as Record<string, string | number>[];
       return Object.fromEntries(Object.entries(r!).map(([k, v]) => [k, Number(v)]));
     };
-    const tables = ['session_nodes', 'session_commits', 'usage_entries', 'feed_events'] as const;
+    const tables = ['session_nodes', 'session_commits', 'usage_entries', 'feed_batches'] as const;
     await app.feed.appender.drain();
     const before = await sizes();
     const rowsBefore = await countRows(app, tables);
@@ -310,7 +310,7 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     const after = await sizes();
     const rowsAfter = await countRows(app, tables);
     const per = (k: string) => round((after[k]! - before[k]!) / o.rowsTurns, 1);
-    const otherRows = round(tables.filter((t) => t !== 'feed_events').reduce((s, t) => s + rowsAfter[t]! - rowsBefore[t]!, 0) / o.rowsTurns, 1);
+    const otherRows = round(tables.filter((t) => t !== 'feed_batches').reduce((s, t) => s + rowsAfter[t]! - rowsBefore[t]!, 0) / o.rowsTurns, 1);
     emit({
       op: 'rows_per_turn', deltas_per_turn: o.rowsDeltas, turns: o.rowsTurns, feed_rows: per('n'), payload_text_bytes: per('text_bytes'), payload_stored_bytes: per('stored_bytes'),
       relation_bytes: per('total'), heap_bytes: per('heap'), bytes_per_event: round((after.total! - before.total!) / Math.max(1, after.n! - before.n!), 0), other_rows: otherRows,
@@ -444,9 +444,9 @@ function summary(engine: string, o: Options, rows: Row[], start: MachineLoad, en
   if (r) {
     lines.push('', table(
       ['per turn of deltas', 'deltas', 'feed rows', 'payload text B', 'payload stored B', 'relation B', 'B per event', 'other rows'],
-      [['feed_events', String(r.deltas_per_turn), String(r.feed_rows), String(r.payload_text_bytes), String(r.payload_stored_bytes), String(r.relation_bytes), String(r.bytes_per_event), String(r.other_rows)]],
+      [['feed_batches', String(r.deltas_per_turn), String(r.feed_rows), String(r.payload_text_bytes), String(r.payload_stored_bytes), String(r.relation_bytes), String(r.bytes_per_event), String(r.other_rows)]],
     ));
-    lines.push('relation B = growth of pg_total_relation_size(feed_events) (heap, indexes, TOAST); other rows = session_nodes + session_commits + usage_entries.');
+    lines.push('relation B = growth of pg_total_relation_size(feed_batches) (heap, indexes, TOAST); other rows = session_nodes + session_commits + usage_entries.');
   }
   lines.push('', `load average ${start.load1} at start, ${end.load1} at end, ${end.cores} cores; cpu = this process's CPU seconds ÷ wall seconds; loop = its event-loop delay (clients and server share it).`);
   lines.push(...notes);

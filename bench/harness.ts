@@ -577,6 +577,15 @@ export function observe(client: Client, sessionId: string, cursor: string | unde
 // --- SQL statements sent to the store, counted at the driver -------------------------------------
 
 let statements = 0;
+let writes = 0;
+let begins = 0;
+
+/** Classifies one statement's SQL text (string or `{ text }` config). */
+function classify(arg: unknown): void {
+  const text = typeof arg === 'string' ? arg : typeof (arg as { text?: unknown })?.text === 'string' ? (arg as { text: string }).text : '';
+  if (/^\s*(begin|start transaction)\b/i.test(text)) begins++;
+  else if (/\b(insert|update|delete)\b/i.test(text)) writes++;
+}
 
 type Fn = (this: unknown, ...args: unknown[]) => unknown;
 
@@ -585,6 +594,7 @@ function countCalls(proto: object, name: string, wrap?: (original: Fn) => Fn): v
   const original = target[name]!;
   target[name] = wrap ? wrap(original) : function (this: unknown, ...args: unknown[]) {
     statements++;
+    classify(args[0]);
     return original.apply(this, args);
   };
 }
@@ -598,11 +608,13 @@ countCalls(PGlite.prototype, 'query');
 countCalls(PGlite.prototype, 'exec');
 countCalls(PGlite.prototype, 'transaction', (original) => function (this: unknown, ...args: unknown[]) {
   statements += 2;
+  begins++;
   const [callback, ...rest] = args as [(tx: { query: Fn }) => unknown, ...unknown[]];
   return original.call(this, (tx: { query: Fn }) => {
     const query = tx.query;
     tx.query = function (this: unknown, ...a: unknown[]) {
       statements++;
+      classify(a[0]);
       return query.apply(tx, a);
     };
     return callback(tx);
@@ -613,6 +625,13 @@ countCalls(PGlite.prototype, 'transaction', (original) => function (this: unknow
  * Statements this process sends to the store over a span: `const stop = statementCounter(); …;
  * stop()`. Counts the bench's own queries too, so keep them out of the span.
  */
+export function sqlMeter(): () => { statements: number; writes: number; begins: number } {
+  const s0 = statements;
+  const w0 = writes;
+  const b0 = begins;
+  return () => ({ statements: statements - s0, writes: writes - w0, begins: begins - b0 });
+}
+
 export function statementCounter(): () => number {
   const start = statements;
   return () => statements - start;

@@ -10,8 +10,12 @@
 //     streaming BENCH_DELTAS text deltas per turn with small pauses, the time from the fake server
 //     writing each delta to the gRPC client receiving the assistant_prose_delta that carries it,
 //     at BENCH_DELTA_CONCURRENCY turns at once. Target: p99 < 5 ms.
-//  3. rows_per_turn: rows added to session_nodes, session_commits, usage_entries and feed_events
+//  3. rows_per_turn: rows added to session_nodes, session_commits, usage_entries and feed_batches
 //     per echo turn and per turn of the delta phase.
+//  4. workload (turn-workload.ts): the comparison workload of issue 11 — BENCH_WL_TOKENS tokens
+//     per turn, BENCH_WL_TURNS turns per session back to back, at BENCH_WL_SESSIONS sessions, with
+//     the in-process `scripted` model and with the fake OpenAI-compatible server; then a turn on a
+//     fresh session against one with BENCH_HISTORY turns of history.
 //
 //   npm run bench:turns                                   # PGlite in a temp folder
 //   DATABASE_URL=postgresql://… npm run bench:turns       # a throw-away lash_bench_<random> database
@@ -19,7 +23,9 @@
 // Tuning (env): BENCH_CONCURRENCY ("1,16,64"), BENCH_TURNS (measured turns per session, one value
 // per concurrency, "40,16,4"), BENCH_WARMUP (unmeasured turns per session, 1), BENCH_ROUNDS (4),
 // BENCH_MAX_SECONDS (45, per concurrency), BENCH_DELTA_CONCURRENCY (16), BENCH_DELTAS (50),
-// BENCH_DELTA_DELAY_MS (10), BENCH_DELTA_ROUNDS (3), BENCH_PHASES (turns,deltas). Output: one JSON
+// BENCH_DELTA_DELAY_MS (10), BENCH_DELTA_ROUNDS (3), BENCH_PHASES (turns,deltas,workload),
+// BENCH_WL_TOKENS (50), BENCH_WL_TURNS (20), BENCH_WL_SESSIONS ("1,16,64"), BENCH_WL_MODELS
+// ("scripted,fake"), BENCH_HISTORY (5000; 0 skips). Output: one JSON
 // line per measurement on stdout, then a table. Exit 0 whether or not a target was met; 1 when a
 // call failed, 2 on bad options.
 
@@ -30,6 +36,7 @@ import type { App } from '../src/app.js';
 import type { LashClients } from '../src/client/promised.js';
 import { startFakeModelServer, type FakeModelServer, type ScriptStep } from '../test/support/fake-model-server.js';
 import { textInput } from '../test/support/turns.js';
+import { workloadPhase, type WorkloadOptions } from './turn-workload.js';
 import {
   compare, countRows, cpuMeter, header, loopDelay, statementCounter, intEnv, listEnv, machineLoad, percentiles, openBenchStore, round, runBench,
   startBenchApp, startRawStream, table, warm, type BenchRun, type LoadOptions, type MachineLoad, type RawStream,
@@ -39,8 +46,8 @@ const TURN_TARGET = 0.25;
 const TURN_TARGET_CONCURRENCY = 16;
 const DELTA_P99_TARGET_MS = 5;
 const CALL_DEADLINE_MS = 120_000;
-const ROW_TABLES = ['session_nodes', 'session_commits', 'usage_entries', 'feed_events'] as const;
-const PHASES = ['turns', 'deltas'] as const;
+const ROW_TABLES = ['session_nodes', 'session_commits', 'usage_entries', 'feed_batches'] as const;
+const PHASES = ['turns', 'deltas', 'workload'] as const;
 type Phase = (typeof PHASES)[number];
 
 /** Ten words: the echo model streams them back in three deltas. */
@@ -58,6 +65,7 @@ interface Options {
   deltaDelayMs: number;
   deltaRounds: number;
   phases: Phase[];
+  workload: WorkloadOptions;
 }
 
 type Row = Record<string, unknown> & { bench: 'turns'; engine: string; op: string };
@@ -80,6 +88,14 @@ function prepare(): Options {
     deltaDelayMs: intEnv('BENCH_DELTA_DELAY_MS', 10, 0),
     deltaRounds: intEnv('BENCH_DELTA_ROUNDS', 3, 1),
     phases,
+    workload: {
+      tokens: intEnv('BENCH_WL_TOKENS', 50, 1),
+      turnsPerSession: intEnv('BENCH_WL_TURNS', 20, 1),
+      sessions: listEnv('BENCH_WL_SESSIONS', [1, 16, 64]),
+      models: (process.env.BENCH_WL_MODELS || 'scripted,fake').split(',').map((m) => m.trim()) as WorkloadOptions['models'],
+      history: intEnv('BENCH_HISTORY', 5000, 0),
+      maxSeconds: intEnv('BENCH_MAX_SECONDS', 45, 1),
+    },
   };
 }
 
@@ -112,7 +128,7 @@ async function body(o: Options, run: BenchRun): Promise<string> {
 
   const fake: FakeModelServer = await startFakeModelServer();
   run.defer(() => fake.close());
-  const { app, clients } = await startBenchApp(store, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0' }, run);
+  const { app, clients } = await startBenchApp(store, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0', LASH_SCRIPTED_PROVIDER: '1' }, run);
   const raw: RawStream = await startRawStream();
   run.defer(() => raw.stop());
 
@@ -189,6 +205,7 @@ async function body(o: Options, run: BenchRun): Promise<string> {
   }
 
   if (o.phases.includes('deltas')) await deltaPhase(o, app, clients, fake, open, emit);
+  if (o.phases.includes('workload')) await workloadPhase(o.workload, app, clients, fake, raw, emit, notes);
 
   return summary(engine, o, rows, startLoad, machineLoad(), notes);
 }
@@ -308,6 +325,17 @@ function summary(engine: string, o: Options, rows: Row[], start: MachineLoad, en
   if (perTurnRows.length) {
     lines.push('', table(['rows written per turn', 'turns', ...ROW_TABLES, 'total', 'SQL statements'], perTurnRows.map((r) => [String(r.model), String(r.turns), ...ROW_TABLES.map((t) => String(r[t])), String(r.total), String(r.statements)])));
     lines.push('SQL statements = statements this process sent to the store per measured turn, BEGIN/COMMIT included (raw reference calls send none).');
+  }
+  const wl = rows.filter((r) => r.op === 'workload');
+  if (wl.length) {
+    lines.push('', table(
+      ['workload', 'sessions', 'turns', 'turns/s', 'p50 ms', 'p99 ms', '1st delta ms', 'raw 1st ms', 'cpu ms/turn', 'stmts', 'writes', 'BEGINs', 'rows', 'bytes', 'raw calls/s'],
+      wl.map((r) => [`${String(r.model)} K=${String(r.tokens)}`, String(r.sessions), String(r.turns), String(r.turns_per_s), String(r.p50_ms), String(r.p99_ms), String(r.first_delta_p50_ms), String(r.reference_first_message_p50_ms), String(r.process_cpu_ms_per_turn), String(r.statements_per_turn), String(r.write_statements_per_turn), String(r.begins_per_turn), String(r.rows_per_turn), String(r.bytes_per_turn), String(r.reference_calls_per_s)]),
+    ));
+    lines.push('per turn: stmts = SQL statements sent (BEGIN/COMMIT included), writes = those with insert/update/delete (SELECT … FOR UPDATE too), rows/bytes = rows inserted and their pg_column_size in every session table (updates in place not counted); cpu = this process (client, server and fake model share it) ÷ turns and raw calls.');
+    for (const b of rows.filter((r) => r.op === 'bytes_by_turn')) lines.push(`bytes of one session's turns (${String(b.model)}): ${JSON.stringify(Object.fromEntries(Object.entries(b).filter(([k]) => k.endsWith('_bytes'))))}`);
+    const h = rows.find((r) => r.op === 'history');
+    if (h) lines.push(`history: turn p50 ${String(h.fresh_p50_ms)} ms fresh vs ${String(h.long_p50_ms)} ms after ${String(h.history_turns)} turns (×${String(h.latency_ratio)}); cpu ${String(h.fresh_cpu_ms)} vs ${String(h.long_cpu_ms)} ms (×${String(h.cpu_ratio)}); statements ${String(h.fresh_statements)} vs ${String(h.long_statements)} (target ≤ ×1.3)`);
   }
   lines.push('', `load average ${start.load1} at start, ${end.load1} at end, ${end.cores} cores; cpu = this process's CPU seconds ÷ wall seconds over the measurement; loop = event-loop delay of this process (client, server and fake model share it).`);
   lines.push(...notes);

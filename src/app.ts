@@ -94,9 +94,11 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const dbFeedStore = new DbFeedStore(db, bus instanceof PgBus ? BUS_CHANNEL : undefined);
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
-  const metrics = config.metricsListen ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount }) : undefined;
+  const metrics = config.metricsListen
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }) })
+    : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
-  const appender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
+  const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
   const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));
   // A delete on any replica ends this replica's observers of that session.
   const offDeleted = bus.subscribe(SESSION_DELETED_TOPIC, (p) => hub.deleted(String(p.tenantId), String(p.sessionId), Number(p.epoch)));

@@ -10,6 +10,8 @@ export interface ProviderCredentials {
   openaiBaseUrl?: string;
   anthropicApiKey?: string;
   googleApiKey?: string;
+  /** The `scripted` load-test model (LASH_SCRIPTED_PROVIDER=1). */
+  scripted?: boolean;
 }
 
 export interface Config {
@@ -62,6 +64,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     openaiBaseUrl: env.OPENAI_BASE_URL || undefined,
     anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
     googleApiKey: env.GOOGLE_GENERATIVE_AI_API_KEY || undefined,
+    scripted: boolVar(env, 'LASH_SCRIPTED_PROVIDER'),
   };
   if (providers.openaiBaseUrl && !/^https?:\/\//.test(providers.openaiBaseUrl)) throw new ConfigError(`OPENAI_BASE_URL must be an http(s) URL (got "${providers.openaiBaseUrl}")`);
   const availableProviders = ['echo'];
@@ -69,7 +72,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (providers.openaiBaseUrl) availableProviders.push('openai-compatible');
   if (providers.anthropicApiKey) availableProviders.push('anthropic');
   if (providers.googleApiKey) availableProviders.push('google');
+  // Built-in models need no credentials and are never picked as the default by themselves.
   const credentialed = availableProviders.filter((p) => p !== 'echo');
+  if (providers.scripted) availableProviders.push('scripted');
   const defaultProvider = env.LASH_DEFAULT_PROVIDER || (providers.openaiBaseUrl ? 'openai-compatible' : credentialed[0]) || 'echo';
   if (!availableProviders.includes(defaultProvider)) {
     throw new ConfigError(`LASH_DEFAULT_PROVIDER is "${defaultProvider}" but that provider has no credentials here; available: ${availableProviders.join(', ')}`);
@@ -147,6 +152,13 @@ function parseListen(value: string, name = 'LASH_LISTEN'): { host: string; port:
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535) throw new ConfigError(`${name} must be host:port, e.g. 127.0.0.1:${name === 'LASH_LISTEN' ? 50051 : 9464} or 0.0.0.0:${name === 'LASH_LISTEN' ? 50051 : 9464} (got "${value}")`);
   return { host: m[1]!, port };
+}
+
+function boolVar(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new ConfigError(`${name} must be 1 or 0 (got "${raw}")`);
 }
 
 function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

@@ -10,6 +10,8 @@ export interface MetricSources {
   queueDepth(): Promise<{ state: string; count: number }[]>;
   /** Observers connected to this process. */
   observers(): number;
+  /** Feed events accepted and not yet stored, and lanes whose writes are failing. */
+  feedBacklog(): { events: number; failingSessions: number };
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -42,6 +44,18 @@ export class LashMetrics {
         const rows = await sources.queueDepth();
         this.reset();
         for (const state of ['pending', 'claimed']) this.set({ state }, rows.find((r) => r.state === state)?.count ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'lash_feed_pending_events', help: 'Feed events accepted by this process and not yet stored (grows while the store refuses writes; nothing is dropped).', registers,
+      collect() {
+        this.set(sources.feedBacklog().events);
+      },
+    });
+    new Gauge({
+      name: 'lash_feed_failing_sessions', help: 'Sessions whose last feed write failed and is being retried.', registers,
+      collect() {
+        this.set(sources.feedBacklog().failingSessions);
       },
     });
     new Gauge({

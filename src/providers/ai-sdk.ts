@@ -5,6 +5,7 @@ import { APICallError, type LanguageModelV4, type LanguageModelV4Prompt, type La
 import type { JsonValue } from '../domain/messages.js';
 import { ProviderError, type FinishReason, type ModelMessage, type ModelProvider, type ModelRequest, type ModelStreamPart } from '../domain/turns/model.js';
 import type { Usage } from '../domain/usage.js';
+import { LoneSurrogateError, SurrogateJoiner } from './surrogates.js';
 
 export class AiSdkProvider implements ModelProvider {
   constructor(
@@ -26,6 +27,9 @@ export class AiSdkProvider implements ModelProvider {
       throw toProviderError(this.id, err);
     }
     const reader = stream.getReader();
+    // Text and reasoning are separate character streams: each keeps its own pending half.
+    const text = new SurrogateJoiner();
+    const reasoning = new SurrogateJoiner();
     try {
       for (;;) {
         let next: ReadableStreamReadResult<LanguageModelV4StreamPart>;
@@ -34,19 +38,29 @@ export class AiSdkProvider implements ModelProvider {
         } catch (err) {
           throw toProviderError(this.id, err);
         }
-        if (next.done) return;
+        if (next.done) {
+          text.end();
+          reasoning.end();
+          return;
+        }
         const part = next.value;
         switch (part.type) {
-          case 'text-delta':
-            yield { type: 'text_delta', text: part.delta };
+          case 'text-delta': {
+            const whole = text.push(part.delta);
+            if (whole) yield { type: 'text_delta', text: whole };
             break;
-          case 'reasoning-delta':
-            yield { type: 'reasoning_delta', text: part.delta };
+          }
+          case 'reasoning-delta': {
+            const whole = reasoning.push(part.delta);
+            if (whole) yield { type: 'reasoning_delta', text: whole };
             break;
+          }
           case 'tool-call':
             yield { type: 'tool_call', callId: part.toolCallId, toolName: part.toolName, argsJson: part.input };
             break;
           case 'finish':
+            text.end();
+            reasoning.end();
             yield { type: 'finish', usage: toUsage(part.usage), finishReason: toFinishReason(part.finishReason.unified) };
             break;
           case 'error':
@@ -55,6 +69,8 @@ export class AiSdkProvider implements ModelProvider {
             break;
         }
       }
+    } catch (err) {
+      throw toProviderError(this.id, err);
     } finally {
       reader.releaseLock();
     }
@@ -109,6 +125,8 @@ function toFinishReason(r: string): FinishReason {
 
 function toProviderError(providerId: string, err: unknown): ProviderError {
   if (err instanceof ProviderError) return err;
+  // Broken text from the provider: a retry may well stream it whole.
+  if (err instanceof LoneSurrogateError) return new ProviderError(`${providerId} stream: ${err.message}`, true);
   if (APICallError.isInstance(err)) {
     const detail = providerMessage(err.responseBody) ?? err.message;
     return new ProviderError(`${providerId} returned ${err.statusCode ?? 'an error'}: ${detail}`, err.isRetryable, err.statusCode);

@@ -9,9 +9,11 @@ import type { ProviderCredentials } from '../config.js';
 import type { ModelProvider } from '../domain/turns/model.js';
 import { AiSdkProvider } from './ai-sdk.js';
 import { EchoProvider } from './echo.js';
+import { ScriptedProvider } from './scripted.js';
 
 export function buildProviders(creds: ProviderCredentials): Map<string, ModelProvider> {
   const providers = new Map<string, ModelProvider>([['echo', new EchoProvider()]]);
+  if (creds.scripted) providers.set('scripted', new ScriptedProvider());
   if (creds.openaiApiKey) {
     const openai = createOpenAI({ apiKey: creds.openaiApiKey, baseURL: creds.openaiBaseUrl });
     // Chat completions: the protocol every OpenAI-compatible server speaks as well.

@@ -1,9 +1,11 @@
 // FeedStore on the database: a counter row per session hands out gap-free sequence numbers
 // (its row lock orders concurrent appenders, also across replicas); a batch of events takes its
-// numbers and is inserted in the same single statement.
+// numbers and is inserted as ONE row (a sequence range, its events encoded by the feed codec) in
+// the same single statement.
 
 import type { FeedStore } from '../domain/ports.js';
-import { payloadFromText, payloadToText, type FeedPayload, type FeedRecord } from '../domain/feed/types.js';
+import { decodeBatch, encodeBatch } from '../domain/feed/codec.js';
+import type { FeedPayload, FeedRecord } from '../domain/feed/types.js';
 import type { Database } from './database.js';
 
 export class DbFeedStore implements FeedStore {
@@ -21,9 +23,11 @@ export class DbFeedStore implements FeedStore {
     this.wakesReplicas = notifyChannel !== undefined;
   }
 
-  async append(tenantId: string, sessionId: string, revision: bigint, payloads: FeedPayload[]): Promise<FeedRecord[]> {
-    if (payloads.length === 0) return [];
+  async append(tenantId: string, sessionId: string, revision: bigint, input: FeedPayload[]): Promise<FeedRecord[]> {
+    if (input.length === 0) return [];
     const now = new Date();
+    // Encoding cannot fail for one event's sake: an unencodable event becomes an error event.
+    const { text, payloads } = encodeBatch(input, now);
     const n = payloads.length;
     // The newest durable-through marker of the batch raises the retention floor.
     const committedIdx = payloads.map((p) => p.kind === 'committed').lastIndexOf(true);
@@ -32,8 +36,7 @@ export class DbFeedStore implements FeedStore {
     const turnId = !turnMark ? null : turnMark.kind === 'turn_activity' || turnMark.kind === 'turn_interrupted' ? turnMark.turnId : turnMark.kind === 'committed' ? turnMark.turnId! : null;
     const turnAction = !turnMark ? 'keep' : turnMark.kind === 'turn_activity' ? 'open' : 'close';
     // One statement, so one round trip and its own transaction: the counter row's lock orders
-    // concurrent appenders (across replicas too) and the events take the numbers it hands out.
-    const values = payloads.map(() => '(?::bigint, ?::jsonb)').join(', ');
+    // concurrent appenders (across replicas too) and the batch row takes the numbers it hands out.
     const rows = await this.db.conn().execute<{ last_seq: string }[]>(
       `with head as (
          insert into feed_heads as h (tenant_id, session_id, last_seq, last_committed_seq, open_turn_id)
@@ -43,16 +46,15 @@ export class DbFeedStore implements FeedStore {
            last_committed_seq = case when ?::bigint >= 0 then greatest(h.last_committed_seq, h.last_seq + ?::bigint + 1) else h.last_committed_seq end,
            open_turn_id = case ? when 'open' then ?::text when 'close' then (case when h.open_turn_id = ?::text then null else h.open_turn_id end) else h.open_turn_id end
          returning h.last_seq
-       ), events as (
-         insert into feed_events (tenant_id, session_id, seq, revision, created_at, payload)
-         select ?, ?, head.last_seq - ?::bigint + v.ord, ?::bigint, ?::timestamptz, v.payload from head cross join (values ${values}) as v (ord, payload)
+       ), batch as (
+         insert into feed_batches (tenant_id, session_id, first_seq, last_seq, revision, created_at, events)
+         select ?, ?, head.last_seq - ?::bigint + 1, head.last_seq, ?::bigint, ?::timestamptz, ?::text from head
        )
        select last_seq${this.notifyChannel === undefined ? '' : `, pg_notify(?, json_build_object('t', 'feed', 'p', json_build_object('tenantId', ?::text, 'sessionId', ?::text, 'upTo', last_seq::text))::text)`} from head`,
       [
         tenantId, sessionId, n, committedIdx, committedIdx, turnAction, turnId,
         committedIdx, committedIdx, turnAction, turnId, turnId,
-        tenantId, sessionId, n, revision.toString(), now,
-        ...payloads.flatMap((p, i) => [i + 1, payloadToText(p)]),
+        tenantId, sessionId, n, revision.toString(), now, text,
         ...(this.notifyChannel === undefined ? [] : [this.notifyChannel, tenantId, sessionId]),
       ],
     );
@@ -62,17 +64,22 @@ export class DbFeedStore implements FeedStore {
   }
 
   async read(tenantId: string, sessionId: string, afterSeq: bigint, limit: number): Promise<FeedRecord[]> {
-    // The payload as text: one JSON.parse here instead of the driver's parse plus a revival copy.
-    const rows = await this.db.conn().execute<{ seq: string; revision: string; created_at: Date | string; payload: string }[]>(
-      'select seq, revision, created_at, payload::text as payload from feed_events where tenant_id = ? and session_id = ? and seq > ? order by seq limit ?',
-      [tenantId, sessionId, afterSeq.toString(), limit],
+    // Sequences are gap-free above the retention floor, so the batches holding (after, after +
+    // limit] are exactly the ones needed (from the floor on, if retention passed the cursor).
+    const rows = await this.db.conn().execute<{ first_seq: string; revision: string; created_at: Date | string; events: string }[]>(
+      `select first_seq, revision, created_at, events from feed_batches
+        where tenant_id = ? and session_id = ? and last_seq > ?
+          and first_seq <= greatest(?::bigint, coalesce((select trimmed_through from feed_heads where tenant_id = ? and session_id = ?), 0)) + ?
+        order by last_seq`,
+      [tenantId, sessionId, afterSeq.toString(), afterSeq.toString(), tenantId, sessionId, limit],
     );
-    return (rows as { seq: string; revision: string; created_at: Date | string; payload: string }[]).map((r) => ({
-      seq: BigInt(r.seq),
-      revision: BigInt(r.revision),
-      time: new Date(r.created_at),
-      payload: payloadFromText(r.payload),
-    }));
+    const out: FeedRecord[] = [];
+    for (const r of rows as { first_seq: string; revision: string; created_at: Date | string; events: string }[]) {
+      for (const record of decodeBatch(r.events, new Date(r.created_at), BigInt(r.first_seq), BigInt(r.revision))) {
+        if (record.seq > afterSeq && out.length < limit) out.push(record);
+      }
+    }
+    return out;
   }
 
   async head(tenantId: string, sessionId: string) {
@@ -93,17 +100,18 @@ export class DbFeedStore implements FeedStore {
     return this.db.em().transactional(async (em) => {
       const conn = em.getConnection();
       const tx = em.getTransactionContext();
-      // Never past the last "committed" marker: what a client may still need to replay stays.
+      // Whole batches, never past the last "committed" marker: what a client may still need to
+      // replay stays.
       const res = await conn.execute(
-        `delete from feed_events e using feed_heads h
-          where e.tenant_id = h.tenant_id and e.session_id = h.session_id
-            and e.seq < h.last_committed_seq
-            and (e.created_at < ? or e.seq <= h.last_seq - ?)`,
+        `delete from feed_batches b using feed_heads h
+          where b.tenant_id = h.tenant_id and b.session_id = h.session_id
+            and b.last_seq < h.last_committed_seq
+            and (b.created_at < ? or b.last_seq <= h.last_seq - ?)`,
         [olderThan, keepPerSession], 'run', tx,
       );
       await conn.execute(
-        `update feed_heads h set trimmed_through = coalesce((select min(seq) - 1 from feed_events e where e.tenant_id = h.tenant_id and e.session_id = h.session_id), h.last_seq)
-          where h.trimmed_through < coalesce((select min(seq) - 1 from feed_events e where e.tenant_id = h.tenant_id and e.session_id = h.session_id), h.last_seq)`,
+        `update feed_heads h set trimmed_through = coalesce((select min(first_seq) - 1 from feed_batches b where b.tenant_id = h.tenant_id and b.session_id = h.session_id), h.last_seq)
+          where h.trimmed_through < coalesce((select min(first_seq) - 1 from feed_batches b where b.tenant_id = h.tenant_id and b.session_id = h.session_id), h.last_seq)`,
         [], 'run', tx,
       );
       return Number((res as { affectedRows?: number }).affectedRows ?? 0);

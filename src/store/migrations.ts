@@ -188,10 +188,34 @@ class Migration005Sandbox extends Migration {
   }
 }
 
+class Migration006FeedBatches extends Migration {
+  override name = '006_feed_batches';
+
+  override up(): void {
+    // One row per flushed batch (a sequence range), its events as JSON text: a streamed turn
+    // writes a few rows instead of one per delta, and text (unlike jsonb) takes any string.
+    this.addSql(`create table feed_batches (
+      tenant_id text not null,
+      session_id text not null,
+      first_seq bigint not null,
+      last_seq bigint not null,
+      revision bigint not null,
+      created_at timestamptz not null,
+      events text not null,
+      primary key (tenant_id, session_id, last_seq))`);
+    this.addSql(`create index feed_batches_age_idx on feed_batches (created_at)`);
+    // Rows of the old table become one-event batches (the codec still reads their payload form).
+    this.addSql(`insert into feed_batches (tenant_id, session_id, first_seq, last_seq, revision, created_at, events)
+      select tenant_id, session_id, seq, seq, revision, created_at, '[' || payload::text || ']' from feed_events`);
+    this.addSql(`drop table feed_events`);
+  }
+}
+
 export const migrationsList = [
   { name: '001_sessions', class: Migration001Sessions },
   { name: '002_turns', class: Migration002Turns },
   { name: '003_feed', class: Migration003Feed },
   { name: '004_queue', class: Migration004Queue },
   { name: '005_sandbox', class: Migration005Sandbox },
+  { name: '006_feed_batches', class: Migration006FeedBatches },
 ];

@@ -234,7 +234,7 @@ export class OrmSessionStore implements SessionStore {
       await em.nativeDelete(CompletionRow, key);
       const raw = em.getConnection();
       const tx = em.getTransactionContext();
-      await raw.execute('delete from feed_events where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
+      await raw.execute('delete from feed_batches where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
       await raw.execute('delete from feed_heads where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
       await raw.execute('delete from queue_batches where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
       // Blobs are shared by content; drop the ones nobody references any more.

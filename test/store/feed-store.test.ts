@@ -1,6 +1,7 @@
 // Contract of the FeedStore port on each engine: gap-free sequence numbers (also under concurrent
-// appenders), open-turn tracking, retention that never trims past the last committed marker, and
-// (PostgreSQL) the wake-up sent by the append itself.
+// appenders), one row per appended batch with reads from any cursor inside it, open-turn
+// tracking, retention by whole batches that never trims past the last committed marker, lossless
+// payloads, and (PostgreSQL) the wake-up sent by the append itself.
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,11 +10,18 @@ import type { TurnEvent } from '../../src/domain/turns/types.js';
 import { DbFeedStore } from '../../src/store/feed-store.js';
 import { engines, openTestDatabase } from '../support/engines.js';
 
+let counter = 0;
 const activity = (turnId: string, text: string): FeedPayload => {
-  const event: TurnEvent = { id: text, correlationId: text, sequence: 1, time: new Date(), event: { kind: 'assistant_prose_delta', text } };
+  const id = `ev-${(counter += 1)}`;
+  const event: TurnEvent = { id, correlationId: `corr-${turnId}`, sequence: counter, time: new Date(1_700_000_000_000 + counter), event: { kind: 'assistant_prose_delta', text } };
   return { kind: 'turn_activity', turnId, event };
 };
 const changed = (what: string): FeedPayload => ({ kind: 'session_changed', what });
+
+async function countRows(opened: Awaited<ReturnType<typeof openTestDatabase>>, sessionId: string): Promise<number> {
+  const rows = await opened.db.conn().execute<{ n: string | number }[]>('select count(*) as n from feed_batches where session_id = ?', [sessionId]);
+  return Number((rows as { n: string | number }[])[0]!.n);
+}
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`FeedStore contract on ${engine.name}`, () => {
@@ -77,14 +85,76 @@ for (const engine of engines) {
       }
     });
 
-    it('retention keeps everything from the last committed marker on, whatever the age', async () => {
+    it('retention drops whole batches and keeps every batch from the last committed marker on, whatever the age', async () => {
       await store.append('t', 'keep', 0n, [changed('old-1'), changed('old-2')]);
       await store.append('t', 'keep', 1n, [changed('before'), { kind: 'committed', revision: 1n }, changed('after')]);
       await store.append('t', 'keep', 1n, [changed('uncommitted')]);
       await store.trim(new Date(Date.now() + 60_000), 0);
       const left = await store.read('t', 'keep', 0n, 100);
-      expect(left.map((r) => r.seq)).toEqual([4n, 5n, 6n]);
-      expect((await store.head('t', 'keep')).trimmedThrough).toBe(3n);
+      // The batch holding the marker stays whole, so "before" (seq 3) is kept with it.
+      expect(left.map((r) => r.seq)).toEqual([3n, 4n, 5n, 6n]);
+      expect((await store.head('t', 'keep')).trimmedThrough).toBe(2n);
+    });
+
+    it('stores a batch as one row and resumes from every cursor inside it, each later event exactly once', async () => {
+      const rowsBefore = await countRows(opened, 'multi');
+      const first = await store.append('t', 'multi', 1n, Array.from({ length: 7 }, (_, i) => activity('turn-m', `d${i}`)));
+      await store.append('t', 'multi', 2n, [{ kind: 'committed', revision: 2n, turnId: 'turn-m' }, changed('after')]);
+      expect(await countRows(opened, 'multi')).toBe(rowsBefore + 2);
+      expect(first.map((r) => r.seq)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n]);
+      const all = await store.read('t', 'multi', 0n, 100);
+      expect(all.map((r) => r.seq)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n]);
+      for (let after = 0n; after <= 9n; after++) {
+        for (const limit of [1, 2, 3, 100]) {
+          const page = await store.read('t', 'multi', after, limit);
+          const expected = all.filter((r) => r.seq > after).slice(0, limit);
+          expect(page).toEqual(expected);
+        }
+      }
+      // Paging through with a small limit visits every event once, across the batch boundary.
+      const seen: bigint[] = [];
+      for (let after = 0n; ;) {
+        const page = await store.read('t', 'multi', after, 2);
+        if (page.length === 0) break;
+        seen.push(...page.map((r) => r.seq));
+        after = page[page.length - 1]!.seq;
+      }
+      expect(seen).toEqual(all.map((r) => r.seq));
+    });
+
+    it('after a trim, a read from before the floor starts at the first retained event', async () => {
+      await store.append('t', 'floor', 1n, [changed('a'), changed('b')]);
+      await store.append('t', 'floor', 1n, [changed('c'), { kind: 'committed', revision: 1n }]);
+      await store.append('t', 'floor', 2n, [changed('d'), changed('e'), changed('f')]);
+      await store.append('t', 'floor', 3n, [{ kind: 'committed', revision: 3n }]);
+      await store.trim(new Date(Date.now() + 60_000), 0);
+      expect((await store.head('t', 'floor')).trimmedThrough).toBe(7n);
+      expect((await store.read('t', 'floor', 0n, 2)).map((r) => r.seq)).toEqual([8n]);
+    });
+
+    it('keeps every string exactly (NUL, lone surrogates, "5n"-like text), revives bigints only where the schema has them', async () => {
+      const texts = ['nul \u0000 inside', 'high \ud83d alone', 'low \udc68 alone', '5n', '-12n', "'quoted", '\u200f rtl \u0301 mark', '😀 whole'];
+      const usage = { inputTokens: 9_007_199_254_740_993n, outputTokens: 2n, cachedInputTokens: 0n, reasoningTokens: 1n };
+      const ev: TurnEvent = { id: 'u1', correlationId: 'u1', sequence: 9, time: new Date(1_700_000_000_123), event: { kind: 'usage', iteration: 1, usage, cumulative: usage } };
+      const toolEv: TurnEvent = { id: 'tc', correlationId: 'call-1', sequence: 10, time: new Date(1_700_000_000_124), event: { kind: 'tool_call_completed', callId: 'call-1', name: 'x', args: { a: '7n', nul: '\u0000' }, output: { n: 1.5, s: '\ud800' }, isError: false, durationMs: 3 } };
+      const payloads: FeedPayload[] = [...texts.map((t) => activity('turn-l', t)), { kind: 'turn_activity', turnId: 'turn-l', event: ev }, { kind: 'turn_activity', turnId: '3n', event: toolEv }, { kind: 'queue_changed', change: 'enqueued', batchIds: ['42n'] }, { kind: 'committed', revision: 77n, turnId: '3n' }];
+      const appended = await store.append('t', 'lossless', 5n, payloads);
+      expect(appended.map((r) => r.payload)).toEqual(payloads);
+      const read = await store.read('t', 'lossless', 0n, 100);
+      expect(read.map((r) => r.payload)).toEqual(payloads);
+    });
+
+    it('an event too large to store is replaced by an error event in its slot; its neighbours are stored', async () => {
+      const huge = activity('turn-h', 'x'.repeat(1_100_000));
+      const records = await store.append('t', 'huge', 1n, [activity('turn-h', 'before'), huge, activity('turn-h', 'after')]);
+      const read = await store.read('t', 'huge', 0n, 10);
+      expect(read).toEqual(records);
+      expect(read.map((r) => r.seq)).toEqual([1n, 2n, 3n]);
+      const texts = read.map((r) => (r.payload.kind === 'turn_activity' ? r.payload.event.event : undefined));
+      expect(texts[0]).toEqual({ kind: 'assistant_prose_delta', text: 'before' });
+      expect(texts[1]).toMatchObject({ kind: 'error', message: expect.stringContaining('could not be stored') as unknown });
+      expect(texts[2]).toEqual({ kind: 'assistant_prose_delta', text: 'after' });
+      expect(read[1]!.payload.kind === 'turn_activity' && read[1]!.payload.event.id).toBe(huge.kind === 'turn_activity' && huge.event.id);
     });
   });
 }

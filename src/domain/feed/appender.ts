@@ -1,19 +1,18 @@
 // Appends feed events per session in order, in small batches: the first event after a quiet
 // spell is written at once; token deltas that follow are coalesced for up to `lingerMs`, so a
 // streaming turn costs a few transactions, not one per token. After each write the events go to
-// local observers and a wake-up goes to other replicas.
+// local observers and a wake-up goes to other replicas. Nothing accepted is ever dropped: a failed
+// write is retried (with a capped back-off) until the store takes it, and the events wait in
+// their lane meanwhile, in order. Only a shutdown past its deadline gives up, and says so.
 
 import type { EventBus, FeedStore } from '../ports.js';
 import type { FeedHub } from './hub.js';
 import type { FeedPayload, FeedRecord } from './types.js';
 
-interface Pending {
-  revision: bigint;
-  payload: FeedPayload;
-}
-
 interface Lane {
-  queue: Pending[];
+  // Two parallel arrays rather than an object per event: deltas are most of the traffic.
+  queue: FeedPayload[];
+  revisions: bigint[];
   running: boolean;
   timer?: NodeJS.Timeout;
   lastFlushAt: number;
@@ -24,12 +23,19 @@ export interface AppenderOptions {
   lingerMs: number;
   maxBatch: number;
   onError(err: unknown): void;
+  /** Longest wait between retries of a failed write. */
+  maxRetryDelayMs?: number;
 }
 
 const isDelta = (p: FeedPayload) => p.kind === 'turn_activity' && (p.event.event.kind === 'assistant_prose_delta' || p.event.event.kind === 'reasoning_delta');
 
 export class FeedAppender {
   private readonly lanes = new Map<string, Lane>();
+  /** Events accepted and not yet stored, over all sessions (a gauge). */
+  pendingEvents = 0;
+  /** Lanes whose last write failed and that are waiting to retry (a gauge; > 0 means the store refuses). */
+  failingLanes = 0;
+  private givingUp = false;
 
   constructor(
     private readonly store: FeedStore,
@@ -41,8 +47,10 @@ export class FeedAppender {
   append(tenantId: string, sessionId: string, revision: bigint, payload: FeedPayload): void {
     const key = `${tenantId}\u0000${sessionId}`;
     let lane = this.lanes.get(key);
-    if (!lane) this.lanes.set(key, (lane = { queue: [], running: false, lastFlushAt: 0, idle: [] }));
-    lane.queue.push({ revision, payload });
+    if (!lane) this.lanes.set(key, (lane = { queue: [], revisions: [], running: false, lastFlushAt: 0, idle: [] }));
+    lane.queue.push(payload);
+    lane.revisions.push(revision);
+    this.pendingEvents++;
     this.schedule(key, lane, tenantId, sessionId, isDelta(payload));
   }
 
@@ -58,12 +66,23 @@ export class FeedAppender {
     return new Promise((resolve) => lane.idle.push(resolve));
   }
 
-  /** Waits for every lane (shutdown). */
-  async drain(): Promise<void> {
-    await Promise.all([...this.lanes.keys()].map((k) => {
+  /**
+   * Waits for every lane (shutdown). Past `deadlineMs` a lane that still cannot write stops
+   * retrying: its events are reported through `onError` as lost, since the process is ending.
+   */
+  async drain(deadlineMs = 10_000): Promise<void> {
+    const all = Promise.all([...this.lanes.keys()].map((k) => {
       const [t, s] = k.split('\u0000') as [string, string];
       return this.flushed(t, s);
     }));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)));
+    await Promise.race([all, late]);
+    clearTimeout(timer);
+    if (this.pendingEvents > 0) {
+      this.givingUp = true;
+      await all;
+    }
   }
 
   private schedule(key: string, lane: Lane, tenantId: string, sessionId: string, delta: boolean): void {
@@ -81,24 +100,33 @@ export class FeedAppender {
     if (lane.running || lane.queue.length === 0) return;
     lane.running = true;
     const batch = lane.queue.splice(0, this.options.maxBatch);
+    // One revision per batch: the newest, since events of a batch are consecutive.
+    const revision = lane.revisions.splice(0, batch.length)[batch.length - 1]!;
     let records: FeedRecord[] | undefined;
     for (let attempt = 0; !records; attempt++) {
       try {
-        // One revision per batch: the newest, since events of a batch are consecutive.
-        records = await this.store.append(tenantId, sessionId, batch[batch.length - 1]!.revision, batch.map((b) => b.payload));
+        records = await this.store.append(tenantId, sessionId, revision, batch);
       } catch (err) {
         this.options.onError(err);
-        if (attempt >= 5) break; // give up on this batch after retries; observers see a gap-free feed of what was stored
-        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+        if (this.givingUp) {
+          this.options.onError(new Error(`shutting down: ${batch.length} feed events of session ${sessionId} were not stored`));
+          break;
+        }
+        // The store is unreachable or refusing: keep the batch (and everything behind it) and
+        // try again; observers resume by cursor, so order matters more than latency here.
+        if (attempt === 0) this.failingLanes++;
+        await new Promise((r) => setTimeout(r, Math.min(this.options.maxRetryDelayMs ?? 2_000, 50 * 2 ** Math.min(attempt, 10))));
       }
+      if (records && attempt > 0) this.failingLanes--;
     }
+    this.pendingEvents -= batch.length;
     lane.lastFlushAt = Date.now();
     lane.running = false;
     if (records?.length) {
       this.hub.deliver(tenantId, sessionId, records);
       if (!this.store.wakesReplicas) void this.bus.publish('feed', { tenantId, sessionId, upTo: records[records.length - 1]!.seq.toString() }).catch((err: unknown) => this.options.onError(err));
     }
-    if (lane.queue.length > 0) this.schedule(key, lane, tenantId, sessionId, lane.queue.every((p) => isDelta(p.payload)));
+    if (lane.queue.length > 0) this.schedule(key, lane, tenantId, sessionId, lane.queue.every(isDelta));
     else {
       lane.idle.splice(0).forEach((r) => r());
       if (!lane.timer) this.lanes.delete(key);

@@ -36,16 +36,3 @@ export type FeedMessage =
   | { kind: 'event'; cursor: string; record: FeedRecord; epoch: number }
   | { kind: 'gap'; cursor: string; seq: bigint; requestedCursor: string; reason: 'trimmed' | 'unavailable'; latestRevision: bigint }
   | { kind: 'heartbeat'; cursor: string; seq: bigint };
-
-/** Payload as JSON text for storage (bigints as `"123n"`), in one pass. */
-export function payloadToText(p: FeedPayload): string {
-  return JSON.stringify(p, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
-}
-
-/** Reads a payload stored as JSON text (bigints as `"123n"`), in one parse. */
-export function payloadFromText(text: string): FeedPayload {
-  const revive = (_k: string, v: unknown) => (typeof v === 'string' && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v);
-  const p = JSON.parse(text, revive) as FeedPayload;
-  if (p.kind === 'turn_activity') p.event.time = new Date(p.event.time);
-  return p;
-}

@@ -3,6 +3,7 @@
 // failures become error results the model sees.
 
 import { Ajv, type ValidateFunction } from 'ajv';
+import { portableJson } from '../json-values.js';
 import type { JsonValue } from '../messages.js';
 import type { TurnEventKind, ToolCallRecord } from '../turns/types.js';
 import type { Span } from '../tracing.js';
@@ -60,7 +61,7 @@ export async function dispatchBatch(calls: ToolCallRequest[], tools: ToolDefinit
 async function runOne(call: ToolCallRequest, tools: Map<string, ToolDefinition>, env: DispatchEnv): Promise<DispatchedCall> {
   const started = performance.now();
   let args: Record<string, JsonValue> = {};
-  let outcome: ToolOutcome;
+  let outcome: ToolOutcome | undefined;
   try {
     const parsed: unknown = call.argsJson.trim() === '' ? {} : JSON.parse(call.argsJson);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('arguments must be a JSON object');
@@ -70,7 +71,7 @@ async function runOne(call: ToolCallRequest, tools: Map<string, ToolDefinition>,
   }
   env.emit({ kind: 'tool_call_started', callId: call.callId, name: call.toolName, args }, call.callId);
   const span = env.span.child('lash.tool_call', { 'lash.tool.name': call.toolName, 'lash.tool.call_id': call.callId });
-  outcome ??= await execute(call, args, tools, env, span.traceparent());
+  outcome = portableOutcome(outcome ?? (await execute(call, args, tools, env, span.traceparent())));
   const durationMs = Math.round(performance.now() - started);
   const isError = outcome.kind === 'error' || outcome.kind === 'terminal_error';
   const output: JsonValue =
@@ -106,6 +107,19 @@ async function execute(call: ToolCallRequest, args: Record<string, JsonValue>, t
     if (env.signal.aborted) return { kind: 'error', message: `${tool.name} was cancelled` };
     return { kind: 'error', message: `${tool.name} failed: ${(err as Error).message}` };
   }
+}
+
+/** One spelling of non-finite numbers for the stream, the result, the store and the model. */
+function portableOutcome(o: ToolOutcome): ToolOutcome {
+  if (o.kind === 'ok') {
+    const output = portableJson(o.output);
+    return output === o.output ? o : { ...o, output };
+  }
+  if (o.kind === 'terminal_value' || o.kind === 'terminal_error') {
+    const value = portableJson(o.value);
+    return value === o.value ? o : { ...o, value };
+  }
+  return o;
 }
 
 /** Resolves with the tool's outcome, or with a cancellation error once the grace period after a cancel is over. */

@@ -1,0 +1,93 @@
+// The feed appender never loses an accepted event: writes that fail are retried, in order, until
+// the store takes them, and observers then receive every event once. Against an in-memory store
+// that fails on demand (the database contract itself is test/store/feed-store.test.ts).
+
+import { describe, expect, it } from 'vitest';
+import { FeedAppender } from '../../src/domain/feed/appender.js';
+import { decodeBatch, encodeBatch } from '../../src/domain/feed/codec.js';
+import { FeedHub } from '../../src/domain/feed/hub.js';
+import type { FeedPayload, FeedRecord } from '../../src/domain/feed/types.js';
+import type { EventBus, FeedStore } from '../../src/domain/ports.js';
+
+class FlakyStore implements FeedStore {
+  readonly wakesReplicas = true;
+  records: FeedRecord[] = [];
+  failures = 0;
+  attempts = 0;
+  async append(_t: string, _s: string, revision: bigint, payloads: FeedPayload[]) {
+    this.attempts++;
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('connection refused');
+    }
+    const { payloads: stored } = encodeBatch(payloads, new Date());
+    const out = stored.map((payload, i) => ({ seq: BigInt(this.records.length + i + 1), time: new Date(), revision, payload }));
+    this.records.push(...out);
+    return out;
+  }
+  async read(_t: string, _s: string, after: bigint, limit: number) {
+    return this.records.filter((r) => r.seq > after).slice(0, limit);
+  }
+  async head() {
+    return { lastSeq: BigInt(this.records.length), trimmedThrough: 0n };
+  }
+  async openTurn() {
+    return undefined;
+  }
+  async trim() {
+    return 0;
+  }
+}
+
+const bus: EventBus = { publish: async () => {}, subscribe: () => () => {} } as unknown as EventBus;
+const changed = (what: string): FeedPayload => ({ kind: 'session_changed', what });
+
+describe('feed appender', () => {
+  it('keeps retrying a failing store and then stores and delivers every event once, in order', async () => {
+    const store = new FlakyStore();
+    store.failures = 8; // more than the old give-up count of six
+    const hub = new FeedHub(store);
+    const seen: bigint[] = [];
+    hub.subscribe('t', 's', 0n, (rs) => seen.push(...rs.map((r) => r.seq)));
+    const errors: unknown[] = [];
+    const appender = new FeedAppender(store, bus, hub, { lingerMs: 1, maxBatch: 3, maxRetryDelayMs: 5, onError: (e) => errors.push(e) });
+    for (let i = 0; i < 10; i++) appender.append('t', 's', 1n, changed(`e${i}`));
+    expect(appender.pendingEvents).toBe(10);
+    await appender.flushed('t', 's');
+    expect(store.records.map((r) => (r.payload.kind === 'session_changed' ? r.payload.what : '?'))).toEqual(Array.from({ length: 10 }, (_, i) => `e${i}`));
+    expect(errors).toHaveLength(8);
+    expect(appender.pendingEvents).toBe(0);
+    expect(appender.failingLanes).toBe(0);
+    for (let i = 0; i < 20 && seen.length < 10; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(seen).toEqual(Array.from({ length: 10 }, (_, i) => BigInt(i + 1)));
+  });
+
+  it('on shutdown past the deadline, a lane that still cannot write gives up and reports it', async () => {
+    const store = new FlakyStore();
+    store.failures = Number.POSITIVE_INFINITY;
+    const errors: string[] = [];
+    const appender = new FeedAppender(store, bus, new FeedHub(store), { lingerMs: 1, maxBatch: 10, maxRetryDelayMs: 5, onError: (e) => errors.push((e as Error).message) });
+    appender.append('t', 's', 1n, changed('x'));
+    await appender.drain(30);
+    expect(errors.at(-1)).toMatch(/shutting down: 1 feed events of session s were not stored/);
+  });
+});
+
+describe('feed batch codec', () => {
+  it('reads rows stored before batches (one jsonb payload each, bigints as "123n")', () => {
+    const legacy = '[{"kind": "committed", "revision": "12n", "turnId": "t1"}]';
+    expect(decodeBatch(legacy, new Date(0), 4n, 12n)).toEqual([{ seq: 4n, time: new Date(0), revision: 12n, payload: { kind: 'committed', revision: 12n, turnId: 't1' } }]);
+  });
+
+  it('writes a streamed delta in far fewer bytes than its full JSON form', () => {
+    const time = new Date(1_700_000_000_000);
+    const payloads: FeedPayload[] = Array.from({ length: 50 }, (_, i) => ({
+      kind: 'turn_activity', turnId: '0f8e1c9a-3b7d-4e2a-9c1f-5a6b7c8d9e0f',
+      event: { id: `2b9c7f0e-1d3a-4c5b-8e6f-7a8b9c0d1e${String(i).padStart(2, '0')}`, correlationId: 'prose-1', sequence: i + 2, time, event: { kind: 'assistant_prose_delta', text: 'tok ' } },
+    }));
+    const { text } = encodeBatch(payloads, time);
+    const full = payloads.map((p) => JSON.stringify(p)).join(',').length;
+    expect(text.length).toBeLessThan(full / 2);
+    expect(decodeBatch(text, time, 1n, 1n).map((r) => r.payload)).toEqual(payloads);
+  });
+});
