@@ -238,6 +238,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       // is left are cancelled, so they commit as cancelled and their callers receive that result
       // before the calls are closed.
       const graceEnd = Date.now() + config.shutdownGraceMs;
+      // Even an idle server keeps the port open for the notice, so a probe sees NOT_SERVING.
+      const noticeEnd = Date.now() + Math.min(config.shutdownNoticeMs, config.shutdownGraceMs);
       const running = () => turns.registry.all();
       const settledOrAt = (deadline: number) => Promise.race([Promise.all(running().map((t) => t.done)), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
       await settledOrAt(graceEnd - config.cancelGraceMs - 1_000);
@@ -245,6 +247,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       if (toCancel.length) log.info({ turns: toCancel.length }, 'cancelling turns still running');
       toCancel.forEach((t) => t.cancel());
       await settledOrAt(graceEnd);
+      await new Promise((r) => setTimeout(r, Math.max(0, noticeEnd - Date.now())));
       // Now close: calls that are finishing (a result being written) get the rest of the grace.
       server.drain(address, Math.max(250, graceEnd - Date.now()));
       await new Promise<void>((resolve) => {

@@ -42,6 +42,8 @@ export interface Config {
   sandbox: { memoryBytes: number; timeMs: number; outputBytes: number; toolCalls: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
   shutdownGraceMs: number;
+  /** After SIGTERM, the port stays open at least this long (health answers NOT_SERVING). */
+  shutdownNoticeMs: number;
   healthProbeMs: number;
 }
 
@@ -126,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     // Below Docker's default 10 s stop timeout, so the store is closed before a SIGKILL.
     shutdownGraceMs: intVar(env, 'LASH_SHUTDOWN_GRACE_MS', 8_000, 0, 600_000),
+    shutdownNoticeMs: intVar(env, 'LASH_SHUTDOWN_NOTICE_MS', 1_000, 0, 60_000),
     healthProbeMs: intVar(env, 'LASH_HEALTH_PROBE_MS', 5_000, 100, 600_000),
   };
 }

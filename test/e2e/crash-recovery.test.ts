@@ -125,6 +125,18 @@ for (const engine of engines) {
       }
     }, 240_000);
 
+    it('SIGTERM of an idle server: health answers NOT_SERVING before the port closes', async () => {
+      const c = await startChildServer(env());
+      c.process.kill('SIGTERM');
+      let seen: Serving | string = Serving.SERVING;
+      await until(async () => {
+        seen = await c.clients.health.check({ service: '' }).then((r) => r.status, (e: { code: number }) => `error ${e.code}`);
+        return seen !== Serving.SERVING;
+      });
+      expect(seen).toBe(Serving.NOT_SERVING);
+      expect((await c.exited).code).toBe(0);
+    }, 240_000);
+
     it('SIGTERM: the RunTurn caller receives the cancelled result that was committed, and health answers NOT_SERVING meanwhile', async () => {
       // The turn is cancelled when the cancel grace plus a second is what is left of the shutdown grace.
       const c = await startChildServer({ ...env(), LASH_SHUTDOWN_GRACE_MS: '4000', LASH_CANCEL_GRACE_MS: '200' });
