@@ -161,6 +161,11 @@ export class FeedObservations {
     }, Math.max(50, Math.floor(this.options.heartbeatMs / 4)));
     heartbeat.unref();
 
+    // A delete that landed between the first read and the subscription sent its notice to nobody.
+    void this.sessions.get(ctx, sessionId).then(
+      (now) => now.createdAt.getTime() !== epoch && failWith(sessionDeleted(sessionId)),
+      (err: unknown) => failWith(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND' ? sessionDeleted(sessionId) : err),
+    );
     catchUp();
     return { close: stop };
   }
