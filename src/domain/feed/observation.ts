@@ -129,12 +129,14 @@ export class FeedObservations {
             await sink.whenRoom();
             if (closed) return;
             const limit = Math.max(1, Math.min(this.options.replayPage, sink.room()));
+            const before = delivered;
             const page = await this.store.read(ctx.tenantId, sessionId, delivered, limit);
             if (closed) return;
             const outcome = emitWhileRoom(page);
             // The store's events are gap-free; a hole here means they were trimmed under us.
             if (outcome === 'hole') throw new Error(`feed hole: expected ${delivered + 1n}, got ${page.find((r) => r.seq > delivered)!.seq}`);
-            if (outcome === 'full' || page.length >= limit) live = false;
+            // A full page that moved us on may have more behind it.
+            if (outcome === 'full' || (page.length >= limit && delivered > before)) live = false;
             else if (live) break; // caught up, and nothing fell in between
             else live = true;
           }

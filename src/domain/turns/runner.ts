@@ -134,7 +134,7 @@ export class TurnService {
     if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
     // No process runs it and no commit holds it: if its events reached the feed, it died. The
     // stamp is read again because a commit clears the feed's open-turn mark only a linger later.
-    if ((await this.deps.wasInterrupted?.(ctx.tenantId, sessionId, turnId)) && !local) {
+    if (!local && (await this.deps.wasInterrupted?.(ctx.tenantId, sessionId, turnId))) {
       const late = await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId);
       return late ? { status: 'committed', result: resultFromJson(late.result) } : { status: 'interrupted' };
     }
