@@ -24,6 +24,7 @@ import { QueueWorkers } from './domain/queue/workers.js';
 import { turnServiceHandlers } from './grpc/turn-service.js';
 import { openDatabase, type Database } from './store/database.js';
 import { OrmSessionStore } from './store/session-store.js';
+import { DbAdmissionStore } from './store/admission-store.js';
 import { OrmBlobStore, OrmCancelStore, OrmCompletionStore, OrmLeaseStore } from './store/turn-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
@@ -117,6 +118,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     sessions,
     store,
     leases,
+    admissions: new DbAdmissionStore(db),
     cancels: new OrmCancelStore(db),
     blobs: new OrmBlobStore(db),
     completions,
@@ -129,7 +131,6 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     queue: queueStore,
     claimTtlMs: config.queue.claimTtlMs,
     joinLimit: config.queue.joinLimit,
-    openTurn: (tenantId, sessionId) => feedStore.openTurn(tenantId, sessionId),
     wasInterrupted: interruptedTurns(feedStore),
     retry: config.providerRetry,
     cancelGraceMs: config.cancelGraceMs,
@@ -141,8 +142,11 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
   });
   late.turns = turns;
+  // Admin writers take their lease and read the head in one statement, as turns do.
+  const admissions = new DbAdmissionStore(db);
+  sessions.admit = (tenantId, sessionId, owner, ttlMs) => admissions.admit({ tenantId, sessionId, owner, ttlMs });
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
-  // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0028.
+  // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0031.
   sessions.stopTurns = async (ctx, sessionId) => {
     await turns.cancelRunning(ctx, sessionId).catch((err: unknown) => {
       if (!(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND')) throw err;

@@ -9,7 +9,7 @@ import type { Message } from './messages.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
 import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
-import type { SessionWriters } from './session-writers.js';
+import type { SessionWriters, WriterLease } from './session-writers.js';
 import {
   currentFrame,
   defaultFinalAnswerFormat,
@@ -102,9 +102,29 @@ export class SessionService {
    * Runs an admin mutation as the only writer of the session on every replica: it waits for a
    * running turn (here or elsewhere) and fails with CANCELLED if the call ends while waiting.
    */
-  withWriter<T>(ctx: RequestContext, sessionId: string, fn: () => Promise<T>): Promise<T> {
-    return this.writers.run(ctx.tenantId, sessionId, fn, { signal: ctx.signal, onAbort: 'throw' });
+  withWriter<T>(ctx: RequestContext, sessionId: string, fn: (lease: WriterLease, current: () => Promise<SessionHead>) => Promise<T>): Promise<T> {
+    const admit = this.admit;
+    let admitted: SessionHead | undefined;
+    let read = false;
+    // With the admission statement, the head comes with the lease (one round trip, not two).
+    const take = admit
+      ? async (owner: string, ttlMs: number) => {
+          const a = await admit(ctx.tenantId, sessionId, owner, ttlMs);
+          admitted = a.head;
+          read = true;
+          return a.token;
+        }
+      : undefined;
+    const current = async () => {
+      if (!read) return this.get(ctx, sessionId);
+      if (!admitted) throw sessionNotFound(sessionId);
+      return admitted;
+    };
+    return this.writers.run(ctx.tenantId, sessionId, (lease) => fn(lease, current), { signal: ctx.signal, onAbort: 'throw', take });
   }
+
+  /** Set by the composition root: takes a writer lease and reads the head in one statement. */
+  admit?: (tenantId: string, sessionId: string, owner: string, ttlMs: number) => Promise<{ token?: bigint; head?: SessionHead }>;
 
   async open(ctx: RequestContext, req: OpenRequest): Promise<{ head: SessionHead; created: boolean }> {
     const sessionId = requireId('session_id', req.sessionId);
@@ -222,8 +242,8 @@ export class SessionService {
 
   async close(ctx: RequestContext, sessionId: string): Promise<void> {
     await this.get(ctx, sessionId);
-    await this.withWriter(ctx, sessionId, async () => {
-      const head = await this.get(ctx, sessionId);
+    await this.withWriter(ctx, sessionId, async (_lease, current) => {
+      const head = await current();
       await this.store.setStatus(ctx.tenantId, sessionId, 'parked');
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
       this.announce(ctx, head, 'parked');
@@ -247,10 +267,14 @@ export class SessionService {
       for (const child of children) await this.delete(ctx, child.sessionId);
     }
     // A running turn is cancelled rather than waited for: it commits as cancelled (its caller
-    // gets that result), then the delete takes the writer. See docs/adr/0028.
+    // gets that result), then the delete takes the writer. See docs/adr/0031.
     await this.stopTurns(ctx, sessionId);
-    return this.withWriter(ctx, sessionId, async () => {
-      const head = await this.store.getHead(ctx.tenantId, sessionId);
+    return this.withWriter(ctx, sessionId, async (_lease, current) => {
+      // The head (from the writer's admission, when there is one) names the incarnation that goes.
+      const head = await current().catch((err: unknown) => {
+        if (err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND') return undefined;
+        throw err;
+      });
       const deleted = await this.store.delete(ctx.tenantId, sessionId);
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
       // The epoch tells a re-created session's observers that the message is not about them.
@@ -261,7 +285,13 @@ export class SessionService {
 
   /** Loads the session under its residency policy, healing a dangling leaf. */
   async load(ctx: RequestContext, sessionId: string): Promise<LoadedSession> {
-    let head = await this.get(ctx, sessionId);
+    return this.loadAt(ctx, await this.get(ctx, sessionId));
+  }
+
+  /** Loads the session whose head was just read (by a writer's admission): no second head read. */
+  async loadAt(ctx: RequestContext, stored: SessionHead): Promise<LoadedSession> {
+    const sessionId = stored.sessionId;
+    let head = stored;
     if (head.status === 'parked') {
       // Any RPC that needs a parked session makes it resident again.
       await this.store.setStatus(ctx.tenantId, sessionId, 'idle');
@@ -296,10 +326,10 @@ export class SessionService {
   async updateConfig(ctx: RequestContext, sessionId: string, patch: PolicyPatch): Promise<SessionHead> {
     await this.get(ctx, sessionId);
     if (patch.providerId) this.requireProvider(sessionId, patch.providerId);
-    return this.withWriter(ctx, sessionId, async () => {
-      const head = await this.get(ctx, sessionId);
+    return this.withWriter(ctx, sessionId, async (lease, current) => {
+      const head = await current();
       const policy = applyPolicyPatch(head.policy, patch);
-      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'config', head: { ...head, policy }, graph: { kind: 'none' }, frames: [] });
+      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'config', head: { ...head, policy }, graph: { kind: 'none' }, frames: [] }, lease);
     });
   }
 
@@ -313,25 +343,26 @@ export class SessionService {
   async appendMessages(ctx: RequestContext, sessionId: string, messages: Message[]): Promise<SessionHead> {
     requireId('session_id', sessionId);
     if (messages.length === 0) throw invalid('NO_MESSAGES', 'messages must contain at least one message');
-    return this.withWriter(ctx, sessionId, async () => {
-      const session = await this.load(ctx, sessionId);
+    return this.withWriter(ctx, sessionId, async (lease, current) => {
+      const session = await this.loadAt(ctx, await current());
       const ids = messageIds(sessionId, messages, new Set(session.graph.nodes.map((n) => n.nodeId)));
       const nodes = chainMessages(messages.map((message, i) => ({ ...message, id: ids[i]! })), session.head.leafNodeId, session.head.currentFrameId);
       const parent = nodes[nodes.length - 1]!.nodeId;
-      return this.commit(ctx, { expectedRevision: session.head.headRevision, kind: 'append_messages', head: { ...session.head, leafNodeId: parent }, graph: { kind: 'append', nodes }, frames: [] });
+      // The writer's only write: it also ends the writer lease.
+      return this.commit(ctx, { expectedRevision: session.head.headRevision, kind: 'append_messages', head: { ...session.head, leafNodeId: parent }, graph: { kind: 'append', nodes }, frames: [] }, lease);
     });
   }
 
   async branchToNode(ctx: RequestContext, sessionId: string, nodeId: string): Promise<SessionHead> {
     requireId('session_id', sessionId);
     requireId('node_id', nodeId);
-    return this.withWriter(ctx, sessionId, async () => {
-      const head = await this.get(ctx, sessionId);
+    return this.withWriter(ctx, sessionId, async (lease, current) => {
+      const head = await current();
       const { nodes } = await this.store.loadGraph(ctx.tenantId, sessionId, head.leafNodeId, 'keep_all');
       if (!nodes.some((n) => n.nodeId === nodeId)) {
         throw notFound('NODE_NOT_FOUND', `node "${nodeId}" is not in the graph of session "${sessionId}"`, { session_id: sessionId, node_id: nodeId });
       }
-      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'branch', head: { ...head, leafNodeId: nodeId }, graph: { kind: 'none' }, frames: [] });
+      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'branch', head: { ...head, leafNodeId: nodeId }, graph: { kind: 'none' }, frames: [] }, lease);
     });
   }
 
@@ -342,10 +373,15 @@ export class SessionService {
     }
   }
 
-  /** Commits and refreshes the resident copy's head. */
-  async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage'> & Partial<Pick<CommitRequest, 'usage'>>): Promise<SessionHead> {
+  /**
+   * Commits and refreshes the resident copy's head. With `lease` (the writer's last write), the
+   * same statement ends the writer lease.
+   */
+  async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage' | 'releaseLease'> & Partial<Pick<CommitRequest, 'usage'>>, lease?: WriterLease): Promise<SessionHead> {
     const head = { ...c.head, updatedAt: new Date(), status: 'idle' as const };
-    const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId });
+    const releaseLease = lease?.token !== undefined && !lease.released ? { owner: lease.owner, token: lease.token } : undefined;
+    const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId, releaseLease });
+    if (releaseLease) lease!.released = true;
     this.advanceResident(ctx.tenantId, c, { ...head, headRevision: revision });
     this.feed.append(ctx.tenantId, head.sessionId, revision, { kind: 'committed', revision, turnId: c.turnId });
     // Changes other than turns are named in the feed, so observers know what to refetch.
@@ -379,8 +415,10 @@ export class SessionService {
     const empty = this.applyOpenFields(this.emptyHead(ctx, sessionId, undefined, req.mode, parentSessionId), req, parentSessionId);
     const nodes = chainMessages(req.seed ?? [], undefined, empty.currentFrameId);
     const head = nodes.length ? { ...empty, leafNodeId: nodes[nodes.length - 1]!.nodeId } : empty;
-    if (!(await this.store.create(head, this.initialFrame(head.currentFrameId), nodes))) return undefined;
-    this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+    const frame = this.initialFrame(head.currentFrameId);
+    if (!(await this.store.create(head, frame, nodes))) return undefined;
+    // Resident at once, exactly as stored: the first turn loads nothing.
+    this.resident.put(ResidentCache.key(ctx.tenantId, sessionId), { head, graph: { nodes, leafNodeId: head.leafNodeId }, frames: [frame], healed: false });
     return head;
   }
 

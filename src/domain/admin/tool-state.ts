@@ -71,13 +71,13 @@ export class ToolAdmin {
 
   private async change(ctx: RequestContext, sessionId: string, expected: bigint | undefined, next: (h: SessionHead) => SessionHead['toolState']): Promise<bigint> {
     requireId('session_id', sessionId);
-    return this.sessions.withWriter(ctx, sessionId, async () => {
-      const head = await this.sessions.get(ctx, sessionId);
+    return this.sessions.withWriter(ctx, sessionId, async (lease, current) => {
+      const head = await current();
       if (expected !== undefined && expected !== head.toolState.generation) {
         throw new DomainError('ABORTED', 'GENERATION_CONFLICT', `tool state of session "${sessionId}" is at generation ${head.toolState.generation}, not ${expected}; read it again (GetToolState) and retry`, { session_id: sessionId, generation: String(head.toolState.generation) });
       }
       const toolState = next(head);
-      await this.sessions.commit(ctx, { expectedRevision: head.headRevision, kind: 'tool_state', head: { ...head, toolState }, graph: { kind: 'none' }, frames: [] });
+      await this.sessions.commit(ctx, { expectedRevision: head.headRevision, kind: 'tool_state', head: { ...head, toolState }, graph: { kind: 'none' }, frames: [] }, lease);
       return toolState.generation;
     });
   }
