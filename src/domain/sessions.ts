@@ -47,6 +47,16 @@ export interface OpenRequest {
   seed?: Message[];
 }
 
+/** Bus topic of SessionDeleted messages (observers and queue waiters of every replica end). */
+export const SESSION_DELETED_TOPIC = 'session.deleted';
+
+/** A session that was deleted: its id and the creation time of the incarnation that is gone. */
+export interface SessionDeleted {
+  tenantId: string;
+  sessionId: string;
+  epoch: number;
+}
+
 export interface ReadView {
   messages: Message[];
   nextPageToken: string;
@@ -213,6 +223,12 @@ export class SessionService {
   /** Set by the composition root: whether a turn of the session is running or waiting in this process. */
   runningHere: (tenantId: string, sessionId: string) => boolean = () => false;
 
+  /** Set by the composition root: cancels the session's running turns on every replica (before a delete). */
+  stopTurns: (ctx: RequestContext, sessionId: string) => Promise<void> = async () => {};
+
+  /** Set by the composition root: tells every replica that a session is gone (its observers and waiters end). */
+  announceDeleted: (deleted: SessionDeleted) => void = () => {};
+
   async list(ctx: RequestContext, filter: SessionListFilter, pageSize: number, pageToken: string): Promise<{ sessions: SessionHead[]; nextPageToken: string }> {
     const size = pageSizeOf(pageSize);
     const after = decodePageToken(pageToken, 'list_sessions', isId);
@@ -251,9 +267,19 @@ export class SessionService {
       if (children.length === 0) break;
       for (const child of children) await this.delete(ctx, child.sessionId);
     }
-    return this.withWriter(ctx, sessionId, async () => {
+    // A running turn is cancelled rather than waited for: it commits as cancelled (its caller
+    // gets that result), then the delete takes the writer. See docs/adr/0031.
+    await this.stopTurns(ctx, sessionId);
+    return this.withWriter(ctx, sessionId, async (_lease, current) => {
+      // The head (from the writer's admission, when there is one) names the incarnation that goes.
+      const head = await current().catch((err: unknown) => {
+        if (err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND') return undefined;
+        throw err;
+      });
       const deleted = await this.store.delete(ctx.tenantId, sessionId);
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+      // The epoch tells a re-created session's observers that the message is not about them.
+      if (head) this.announceDeleted({ tenantId: ctx.tenantId, sessionId, epoch: head.createdAt.getTime() });
       return deleted;
     });
   }

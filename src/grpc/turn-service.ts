@@ -92,7 +92,9 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
     startTurn: unary(env, DOMAIN, 'StartTurn', async (req: StartTurnRequest, ctx) => ({ turnId: await turns.start(ctx, turnRequestFromPb(req, ctx.metadata)) })),
     getTurn: unary(env, DOMAIN, 'GetTurn', async (req, ctx) => {
       const s = await turns.get(ctx, req.sessionId, req.turnId);
-      return s.status === 'running' ? { status: TurnStatus.TURN_STATUS_RUNNING, result: undefined } : { status: TurnStatus.TURN_STATUS_COMMITTED, result: resultToPb(s.result) };
+      if (s.status === 'running') return { status: TurnStatus.TURN_STATUS_RUNNING, result: undefined };
+      if (s.status === 'interrupted') return { status: TurnStatus.TURN_STATUS_INTERRUPTED, result: undefined };
+      return { status: TurnStatus.TURN_STATUS_COMMITTED, result: resultToPb(s.result) };
     }),
     cancelTurn: unary(env, DOMAIN, 'CancelTurn', async (req, ctx) => ({ signalled: await turns.cancel(ctx, req.sessionId, req.turnId) })),
     cancelRunningTurns: unary(env, DOMAIN, 'CancelRunningTurns', async (req, ctx) => ({ cancelledCount: await turns.cancelRunning(ctx, req.sessionId) })),

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { DomainError, invalid, sessionNotFound } from '../errors.js';
 import { optionalId, requireId, requireNoNul } from '../ids.js';
 import type { EventBus, FeedSink, QueueStore, RequestContext, SessionStore } from '../ports.js';
+import { SESSION_DELETED_TOPIC } from '../sessions.js';
 import { validateTurnRequest } from '../turns/input.js';
 import { waitForCondition } from '../wake.js';
 import type { TurnInput } from '../turns/types.js';
@@ -101,6 +102,8 @@ export class QueueService {
       bus: this.deps.bus,
       topic: 'queue.changed',
       relevant: (p) => p.tenantId === ctx.tenantId && p.sessionId === sessionId && Array.isArray(p.batchIds) && p.batchIds.includes(batchId),
+      // Deleting the session deletes its queue: the re-check then answers unknown at once.
+      also: [{ topic: SESSION_DELETED_TOPIC, relevant: (p) => p.tenantId === ctx.tenantId && p.sessionId === sessionId }],
       check,
       pollMs: this.deps.pollMs,
       signal,

@@ -48,6 +48,8 @@ export interface TurnDeps {
   claimTtlMs: number;
   /** Most join batches claimed together. */
   joinLimit: number;
+  /** Whether the feed shows this turn as left unfinished by a crash (see interrupted.ts). */
+  wasInterrupted?(tenantId: string, sessionId: string, turnId: string): Promise<boolean>;
   retry: RetryPolicy;
   /** How long in-flight tools get after a cancel before the turn commits without them. */
   cancelGraceMs: number;
@@ -72,7 +74,7 @@ export interface RunOptions {
   waitSignal?: AbortSignal;
 }
 
-export type TurnStatus = { status: 'running' } | { status: 'committed'; result: TurnResult };
+export type TurnStatus = { status: 'running' } | { status: 'committed'; result: TurnResult } | { status: 'interrupted' };
 
 export class TurnService {
   readonly registry = new TurnRegistry();
@@ -131,6 +133,12 @@ export class TurnService {
     const holder = await this.deps.leases.holder(ctx.tenantId, sessionId);
     if (holder && holder.owner.endsWith(`/${turnId}`)) return { status: 'running' };
     if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    // No process runs it and no commit holds it: if its events reached the feed, it died. The
+    // stamp is read again because a commit clears the feed's open-turn mark only a linger later.
+    if (!local && (await this.deps.wasInterrupted?.(ctx.tenantId, sessionId, turnId))) {
+      const late = await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId);
+      return late ? { status: 'committed', result: resultFromJson(late.result) } : { status: 'interrupted' };
+    }
     throw notFound('TURN_NOT_FOUND', `turn "${turnId}" of session "${sessionId}" is neither running nor committed`, { session_id: sessionId, turn_id: turnId });
   }
 
