@@ -64,7 +64,9 @@ for (const engine of engines) {
       fake.script({ steps: [{ text: 'Hel' }, { text: 'lo, world' }], usage: { input: 12, output: 4 } });
       const t = await runTurn(s.clients, { sessionId, input: textInput('greet me') });
       const deltas = t.events.filter((e) => e.kind?.$case === 'assistantProseDelta');
-      expect(deltas.map((e) => (e.kind as { value: { text: string } }).value.text)).toEqual(['Hel', 'lo, world']);
+      // Chunks that arrive together may travel as one delta (coalesced once, for stream and feed).
+      expect(deltas.map((e) => (e.kind as { value: { text: string } }).value.text).join('')).toBe('Hello, world');
+      expect(deltas.length).toBeGreaterThanOrEqual(1);
       expect(new Set(deltas.map((d) => d.correlationId)).size).toBe(1);
       expect(t.result?.outcome?.$case === 'finished' && t.result.outcome.value.answer).toEqual({ $case: 'assistantMessage', value: { text: 'Hello, world' } });
       expect(t.result?.usage?.total).toMatchObject({ inputTokens: 12n, outputTokens: 4n });

@@ -15,6 +15,7 @@ import type { CompletionStore, ToolSource } from '../tools/types.js';
 import type { Span } from '../tracing.js';
 import { zeroUsage } from '../usage.js';
 import { ChildUsageLedger } from './child-usage.js';
+import { DeltaCoalescer } from './delta-coalescer.js';
 import type { CodeRunner, SandboxLimits } from './code-runner.js';
 import type { TurnOutput } from './commit.js';
 import { toModelMessages } from './conversation.js';
@@ -53,12 +54,26 @@ export class TurnExecution {
     this.deps.sessions.requireProvider(req.sessionId, policy.providerId);
     const provider = this.deps.providers.get(policy.providerId)!;
     let sequence = 0;
-    const emit = (event: TurnEventKind, correlationId?: string) => {
+    // One event per coalesced delta, shared by the turn's stream and the feed.
+    const coalescer = new DeltaCoalescer((event: TurnEventKind, correlationId?: string) => {
       const id = randomUUID();
       const e = { id, correlationId: correlationId ?? id, sequence: ++sequence, time: new Date(), event };
       turn.push(e);
       this.deps.feed.append(ctx.tenantId, req.sessionId, head.headRevision, { kind: 'turn_activity', turnId: turn.turnId, event: e });
-    };
+    });
+    const emit = coalescer.emit;
+    try {
+      return await this.runWith(ctx, req, turn, session, span, absorb, emit, policy, provider, drainedBatchIds);
+    } finally {
+      coalescer.flush();
+    }
+  }
+
+  private async runWith(
+    ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, span: Span, absorb: Absorb,
+    emit: (event: TurnEventKind, correlationId?: string) => void, policy: SessionPolicy, provider: ModelProvider, drainedBatchIds?: string[],
+  ): Promise<TurnOutput> {
+    const head = session.head;
     if (drainedBatchIds) emit({ kind: 'queued_work_started', boundary: 'idle', batchIds: drainedBatchIds });
     const children = new ChildUsageLedger(emit);
     const input = normaliseInput(req);

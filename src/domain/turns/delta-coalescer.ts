@@ -1,0 +1,54 @@
+// Coalesces a turn's streamed text once, for the RunTurn stream and the feed alike. Deltas of the
+// same kind and correlation that arrive within one turn of the event loop (a provider that sends
+// several chunks in one network read, or a model that streams faster than we run) become one
+// event; an idle stream still sends each delta at once (the wait is one `setImmediate`). Any other
+// event first flushes what is pending, so order is kept; the turn flushes before it finishes.
+
+import type { TurnEventKind } from './types.js';
+
+type Emit = (event: TurnEventKind, correlationId?: string) => void;
+type DeltaKind = 'assistant_prose_delta' | 'reasoning_delta';
+
+/** Text held at most before it goes out regardless (keeps one event well under message limits). */
+const MAX_PENDING_CHARS = 16 * 1024;
+
+export class DeltaCoalescer {
+  private kind: DeltaKind | undefined;
+  private text = '';
+  private correlationId: string | undefined;
+  private scheduled = false;
+
+  constructor(private readonly out: Emit) {}
+
+  emit: Emit = (event, correlationId) => {
+    if (event.kind === 'assistant_prose_delta' || event.kind === 'reasoning_delta') {
+      if (this.kind !== event.kind || this.correlationId !== correlationId) {
+        this.flush();
+        this.kind = event.kind;
+        this.correlationId = correlationId;
+      }
+      this.text += event.text;
+      if (this.text.length >= MAX_PENDING_CHARS) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flush();
+        });
+      }
+      return;
+    }
+    this.flush();
+    this.out(event, correlationId);
+  };
+
+  /** Sends what is pending now. */
+  flush(): void {
+    if (this.kind === undefined) return;
+    const kind = this.kind;
+    const text = this.text;
+    this.kind = undefined;
+    this.text = '';
+    if (text) this.out({ kind, text }, this.correlationId);
+  }
+}
