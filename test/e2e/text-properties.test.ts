@@ -12,20 +12,9 @@ import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer, type ScriptStep } from '../support/fake-model-server.js';
 import { observe, payloadCase } from '../support/observe.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { seeded as rng } from '../support/hostile-requests.js';
 import { connectToolHost } from '../support/tool-host.js';
 import { deltasText, runTurn, textInput } from '../support/turns.js';
-
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const POOL = ['a', 'Z', ' ', '\n', '\t', '\u0000', '\u0001', '\u001f', '\u007f', 'é', 'e\u0301', '\u05d0', '\u202e', '\u200f', '\u200d', '中', '😀', '👨‍👩‍👧', '𝄞', '\ufeff', '"', '\\', '5n', "'"];
 
