@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from './errors.js';
 import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
-import { optionalId, requireId } from './ids.js';
-import type { Message } from './messages.js';
+import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.js';
+import { requirePartNames, type Message } from './messages.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
 import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
@@ -21,7 +21,7 @@ import {
 } from './session.js';
 import { exportState, parseState, type StateDocument } from './state.js';
 import { buildUsageReport, type UsageReport } from './usage.js';
-import { decodePageToken, encodePageToken, pageSizeOf } from './paging.js';
+import { decodeOffsetToken, decodePageToken, encodePageToken, pageSizeOf } from './paging.js';
 
 export interface SessionDefaults {
   policy: SessionPolicy;
@@ -135,6 +135,7 @@ export class SessionService {
     }
     if (req.policy.providerId) this.requireProvider(sessionId, req.policy.providerId);
     validateMetadata(req.metadata);
+    if (req.finalAnswerFormat?.kind === 'custom') requireNoNul('final_answer_format.custom.guidance', req.finalAnswerFormat.guidance);
     const imported = req.openMode === 'with_state' ? this.decodeState(sessionId, req.state) : undefined;
     if (parentSessionId && !(await this.store.getHead(ctx.tenantId, parentSessionId))) {
       throw notFound('PARENT_NOT_FOUND', `parent session "${parentSessionId}" does not exist; open it first`, { session_id: sessionId, parent_session_id: parentSessionId });
@@ -230,7 +231,7 @@ export class SessionService {
 
   async list(ctx: RequestContext, filter: SessionListFilter, pageSize: number, pageToken: string): Promise<{ sessions: SessionHead[]; nextPageToken: string }> {
     const size = pageSizeOf(pageSize);
-    const after = decodePageToken(pageToken, 'list_sessions');
+    const after = decodePageToken(pageToken, 'list_sessions', isId);
     // An empty parent id lists root sessions only.
     if (filter.parentSessionId) requireId('filter.parent_session_id', filter.parentSessionId);
     validateMetadata(filter.metadata);
@@ -308,8 +309,7 @@ export class SessionService {
 
   async readView(ctx: RequestContext, sessionId: string, pageSize: number, pageToken: string): Promise<ReadView> {
     const size = pageSizeOf(pageSize, 1000);
-    const offsetToken = decodePageToken(pageToken, 'read_view');
-    const offset = offsetToken ? Number(offsetToken) : 0;
+    const offset = decodeOffsetToken(pageToken, 'read_view');
     const session = await this.load(ctx, sessionId);
     const frame = currentFrame(session);
     const all = frameMessages(activePath(session.graph), frame);
@@ -343,6 +343,7 @@ export class SessionService {
   async appendMessages(ctx: RequestContext, sessionId: string, messages: Message[]): Promise<SessionHead> {
     requireId('session_id', sessionId);
     if (messages.length === 0) throw invalid('NO_MESSAGES', 'messages must contain at least one message');
+    requirePartNames(messages);
     return this.withWriter(ctx, sessionId, async (lease, current) => {
       const session = await this.loadAt(ctx, await current());
       const ids = messageIds(sessionId, messages, new Set(session.graph.nodes.map((n) => n.nodeId)));
@@ -583,6 +584,8 @@ function validateMetadata(metadata: Record<string, string> | undefined): void {
   let bytes = 0;
   for (const [k, v] of entries) {
     if (!k) throw invalid('METADATA_KEY_EMPTY', 'metadata keys must not be empty');
+    requireId('metadata key', k);
+    requireLabel('metadata value', v);
     bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
   }
   if (bytes > MAX_METADATA_BYTES) throw invalid('METADATA_TOO_LARGE', `metadata is ${bytes} bytes; use at most ${MAX_METADATA_BYTES}`);

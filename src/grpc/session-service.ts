@@ -13,6 +13,7 @@ import type { ObserveSessionRequest, ObserveSessionResponse } from '../../gen/la
 import { DomainError } from '../domain/errors.js';
 import type { FeedObservations, ObserverSink } from '../domain/feed/observation.js';
 import { callSignal, rpcContext } from './call.js';
+import { wellFormed } from './decode-guard.js';
 import { toServiceError } from './errors.js';
 import { feedMessageToPb } from './mappers/feed.js';
 import { BatchingWriter } from './stream.js';
@@ -80,14 +81,17 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
         room: () => out.room(),
         whenRoom: () => out.whenRoom(),
       };
-      feed.observe(ctx, sessionId, call.request.cursor || undefined, sink).then((o) => {
-        observer = o;
-        if (out.isClosed) o.close();
-        onShutdown(() => {
-          o.close();
-          out.end();
-        });
-      }, fail);
+      Promise.resolve()
+        .then(() => wellFormed(call.request))
+        .then(() => feed.observe(ctx, sessionId, call.request.cursor || undefined, sink))
+        .then((o) => {
+          observer = o;
+          if (out.isClosed) o.close();
+          onShutdown(() => {
+            o.close();
+            out.end();
+          });
+        }, fail);
     },
   };
 }

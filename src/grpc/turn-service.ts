@@ -22,6 +22,7 @@ import type { CompletionStore } from '../domain/tools/types.js';
 import type { TurnService } from '../domain/turns/runner.js';
 import type { TurnRequest, TurnResult } from '../domain/turns/types.js';
 import { callSignal, codeName, rpcContext, unary, type CallEnv } from './call.js';
+import { wellFormed } from './decode-guard.js';
 import { toServiceError } from './errors.js';
 import { decodeEnum } from './mappers/enums.js';
 import { eventToPb, overridesFromPb, resolutionFromPb, resolutionToPb, resultToPb, rlmFromPb, turnInputFromPb } from './mappers/turn.js';
@@ -47,12 +48,17 @@ export function streamTurn(
 ): void {
   const clientGone = callSignal(call);
   const ctx = rpcContext(env, `${domain}/${method}`, call.metadata, clientGone);
+  const request = call.request;
   const started = performance.now();
   const observe = (code: string) => env.observe?.(`${domain}/${method}`, code, (performance.now() - started) / 1000);
   let sequence = 0n;
   const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }));
   const push = (item: TurnActivity['item']) => out.push({ sequence: ++sequence, item });
-  run({ onEvent: push, clientGone, ctx }).then(
+  // A request that failed to decode is refused here, like any other bad input.
+  new Promise<TurnActivity['item'] | undefined>((resolve) => {
+    wellFormed(request);
+    resolve(run({ onEvent: push, clientGone, ctx }));
+  }).then(
     (last) => {
       if (last) push(last);
       out.end();
@@ -109,7 +115,7 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
       };
       call.on('data', (msg: ServeToolsRequest) => {
         try {
-          const m = msg.message;
+          const m = wellFormed(msg).message;
           if (!handle) {
             if (m?.$case !== 'hello') throw invalid('HELLO_REQUIRED', 'the first ServeTools message must be hello (tool definitions and scope)');
             const target = m.value.scope?.target;

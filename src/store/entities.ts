@@ -13,9 +13,11 @@ export const SessionRow = defineEntity({
     mode: p.string(),
     parentSessionId: p.string().nullable(),
     usageSource: p.string().nullable(),
-    policy: p.json<Record<string, unknown>>(),
+    /** JSON text (prompt contributions are client text; see migration 007). */
+    policy: p.text(),
     residency: p.string(),
-    finalAnswerFormat: p.json<Record<string, unknown>>(),
+    /** JSON text (schemas carry client text). */
+    finalAnswerFormat: p.text(),
     metadata: p.json<Record<string, string>>(),
     headRevision: p.bigint(),
     turnIndex: p.bigint(),
@@ -25,7 +27,8 @@ export const SessionRow = defineEntity({
     toolGeneration: p.bigint(),
     toolOverrides: p.json<Record<string, string>>(),
     lastPromptUsage: p.json<Record<string, number>>().nullable(),
-    sandboxState: p.json<Record<string, unknown>>().nullable(),
+    /** JSON text (rlm globals hold model and tool values). */
+    sandboxState: p.text().nullable(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
   },

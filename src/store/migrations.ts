@@ -223,6 +223,11 @@ class Migration007TextPayloads extends Migration {
     this.addSql(`alter table session_commits alter column result type text using result::text`);
     this.addSql(`alter table completions alter column resolution type text using resolution::text`);
     this.addSql(`alter table queue_batches alter column items type text using items::text`);
+    // Session columns that carry client or model text (prompt contributions, answer schemas, rlm
+    // globals); metadata stays jsonb (filtered with @>), its values are checked labels.
+    this.addSql(`alter table sessions alter column policy type text using policy::text`);
+    this.addSql(`alter table sessions alter column final_answer_format type text using final_answer_format::text`);
+    this.addSql(`alter table sessions alter column sandbox_state type text using sandbox_state::text`);
   }
 }
 

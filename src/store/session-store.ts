@@ -169,12 +169,12 @@ export class OrmSessionStore implements SessionStore {
          where q.state = 'claimed' for update of q), `;
     }
     sql += `h as (
-        update sessions set mode = ${$(h.mode)}, parent_session_id = ${$(h.parentSessionId)}, usage_source = ${$(h.usageSource)}, policy = ${$(JSON.stringify(h.policy))}::jsonb,
-          residency = ${$(h.residency)}, final_answer_format = ${$(JSON.stringify(h.finalAnswerFormat))}::jsonb, metadata = ${$(JSON.stringify(h.metadata))}::jsonb,
+        update sessions set mode = ${$(h.mode)}, parent_session_id = ${$(h.parentSessionId)}, usage_source = ${$(h.usageSource)}, policy = ${$(h.policy)},
+          residency = ${$(h.residency)}, final_answer_format = ${$(h.finalAnswerFormat)}, metadata = ${$(JSON.stringify(h.metadata))}::jsonb,
           head_revision = ${$(revision.toString())}::bigint, turn_index = ${$(String(h.turnIndex))}::bigint, leaf_node_id = ${$(h.leafNodeId)}, current_frame_id = ${$(h.currentFrameId)},
           status = ${$(h.status)}, tool_generation = ${$(String(h.toolGeneration))}::bigint, tool_overrides = ${$(JSON.stringify(h.toolOverrides))}::jsonb,
           last_prompt_usage = ${$(h.lastPromptUsage === null ? null : JSON.stringify(h.lastPromptUsage))}::jsonb,
-          sandbox_state = ${$(h.sandboxState === null ? null : JSON.stringify(h.sandboxState))}::jsonb, updated_at = ${$((h.updatedAt as Date).toISOString())}::timestamptz
+          sandbox_state = ${$(h.sandboxState)}, updated_at = ${$((h.updatedAt as Date).toISOString())}::timestamptz
          where tenant_id = ${$(c.tenantId)} and session_id = ${$(c.sessionId)} and head_revision = ${$(c.expectedRevision.toString())}::bigint`;
     sql += claims.length > 0 ? ` and (select count(*) from held) = ${$(claims.length)}::int returning 1)` : ' returning 1)';
     // The session's own key, bound once and reused by every part below.
@@ -340,10 +340,10 @@ const usageFromJson = (u: Record<string, number>): Usage => ({ inputTokens: BigI
 function headToRow(h: SessionHead): SessionRowData {
   return {
     tenantId: h.tenantId, sessionId: h.sessionId, mode: h.mode, parentSessionId: h.parentSessionId ?? null, usageSource: h.usageSource ?? null,
-    policy: h.policy as unknown as Record<string, unknown>, residency: h.residency, finalAnswerFormat: h.finalAnswerFormat as unknown as Record<string, unknown>,
+    policy: JSON.stringify(h.policy), residency: h.residency, finalAnswerFormat: JSON.stringify(h.finalAnswerFormat),
     metadata: h.metadata, headRevision: h.headRevision, turnIndex: h.turnIndex, leafNodeId: h.leafNodeId ?? null, currentFrameId: h.currentFrameId,
     status: h.status, toolGeneration: h.toolState.generation, toolOverrides: h.toolState.overrides,
-    lastPromptUsage: h.lastPromptUsage ? usageToJson(h.lastPromptUsage) : null, sandboxState: (h.sandbox ?? null) as Record<string, unknown> | null, createdAt: h.createdAt, updatedAt: h.updatedAt,
+    lastPromptUsage: h.lastPromptUsage ? usageToJson(h.lastPromptUsage) : null, sandboxState: h.sandbox ? JSON.stringify(h.sandbox) : null, createdAt: h.createdAt, updatedAt: h.updatedAt,
   } as SessionRowData;
 }
 
@@ -368,11 +368,11 @@ export function headFromRaw(r: Record<string, unknown>): SessionHead {
 function headFromRow(r: SessionRowData): SessionHead {
   return {
     tenantId: r.tenantId, sessionId: r.sessionId, mode: r.mode as SessionHead['mode'], parentSessionId: r.parentSessionId ?? undefined,
-    usageSource: r.usageSource ?? undefined, policy: r.policy as unknown as SessionHead['policy'], residency: r.residency as Residency,
-    finalAnswerFormat: r.finalAnswerFormat as unknown as SessionHead['finalAnswerFormat'], metadata: r.metadata ?? {},
+    usageSource: r.usageSource ?? undefined, policy: json<SessionHead['policy']>(r.policy), residency: r.residency as Residency,
+    finalAnswerFormat: json<SessionHead['finalAnswerFormat']>(r.finalAnswerFormat), metadata: r.metadata ?? {},
     headRevision: BigInt(r.headRevision), turnIndex: BigInt(r.turnIndex), leafNodeId: r.leafNodeId ?? undefined, currentFrameId: r.currentFrameId,
     status: r.status as SessionHead['status'], toolState: { generation: BigInt(r.toolGeneration), overrides: r.toolOverrides ?? {} },
-    lastPromptUsage: r.lastPromptUsage ? usageFromJson(r.lastPromptUsage) : undefined, sandbox: (r.sandboxState ?? undefined) as SessionHead['sandbox'], createdAt: new Date(r.createdAt), updatedAt: new Date(r.updatedAt),
+    lastPromptUsage: r.lastPromptUsage ? usageFromJson(r.lastPromptUsage) : undefined, sandbox: r.sandboxState == null ? undefined : json<SessionHead['sandbox']>(r.sandboxState), createdAt: new Date(r.createdAt), updatedAt: new Date(r.updatedAt),
   };
 }
 

@@ -7,7 +7,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwaitStatus, EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
-import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { OpenSessionRequest, UpdateSessionConfigRequest } from '../../gen/lash/v1/session_service.js';
+import { PromptSlot } from '../../gen/lash/v1/session.js';
 import { engines } from '../support/engines.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { drainQueue, runTurn, textInput } from '../support/turns.js';
@@ -101,6 +102,10 @@ for (const engine of engines) {
       const doc = JSON.stringify(state.state?.document);
       expect(doc).toContain(JSON.stringify(appended).slice(1, -1));
       expect(doc).toContain(JSON.stringify(input).slice(1, -1));
+      // A prompt contribution (session policy, also JSON text) keeps its NUL too.
+      const guide = 'guide:\u0000:end';
+      await s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId, prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [{ priority: 0, content: guide }] }] } }));
+      expect(JSON.stringify((await s.clients.sessions.getSession({ sessionId })).session?.spec, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).toContain(JSON.stringify(guide).slice(1, -1));
       // GetTurn reads the committed result (JSON text too).
       const got = await s.clients.turns.getTurn({ sessionId, turnId: t.result!.turnId });
       expect(got.result?.assistantOutput?.rawText).toContain('\u0000');

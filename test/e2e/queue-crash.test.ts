@@ -15,7 +15,7 @@ import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { startChildServer, type ChildServer } from '../support/child-server.js';
 import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
-import { rejection } from '../support/server.js';
+import { TurnStatus } from '../../gen/lash/v1/turn_service.js';
 import { drainQueue, textInput, until } from '../support/turns.js';
 
 
@@ -158,8 +158,8 @@ for (const engine of engines) {
         const retried = await b.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, id: 'job-1', input: textInput(text) }));
         expect(retried.deduplicated).toBe(true);
         expect(retried.batch).toMatchObject({ batchId, turnId });
-        // A's drain never committed, and the feed reports it as interrupted.
-        expect((await rejection(b.clients.turns.getTurn({ sessionId, turnId: 'drain-on-a' }))).reason).toBe('TURN_NOT_FOUND');
+        // A's drain never committed: GetTurn and the feed report it as interrupted.
+        expect((await b.clients.turns.getTurn({ sessionId, turnId: 'drain-on-a' })).status).toBe(TurnStatus.TURN_STATUS_INTERRUPTED);
         const after = observe(b.clients, sessionId, cursor);
         await after.waitFor((m) => m.some((x) => payloadCase(x) === 'committed'));
         const interrupted = after.events().filter((m) => payloadCase(m) === 'turnInterrupted');

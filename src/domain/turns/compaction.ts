@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError, sessionNotFound } from '../errors.js';
 import { activePath, chainMessages, frameMessages } from '../graph.js';
-import { requireId } from '../ids.js';
+import { requireId, requireNoNul } from '../ids.js';
 import type { Message } from '../messages.js';
 import type { BlobStore, FeedSink, RequestContext, SessionStore } from '../ports.js';
 import type { SessionService } from '../sessions.js';
@@ -27,6 +27,7 @@ const SUMMARY_INSTRUCTIONS = 'Summarise the conversation so far for your own lat
 
 export async function compactSession(deps: CompactionDeps, registry: TurnRegistry, ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
   requireId('session_id', sessionId);
+  requireNoNul('instructions', instructions);
   if (!(await deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
   // Registered like a turn so the session reads as running and CancelRunningTurns reaches it.
   const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${randomUUID()}`, 'compaction');

@@ -3,12 +3,11 @@
 // what the commit writes; touches no store except blob reads for image history.
 
 import { randomUUID } from 'node:crypto';
-import { activePath, frameMessages } from '../graph.js';
 import type { JsonValue, Message } from '../messages.js';
 import { applyPolicyPatch, type SessionPolicy } from '../policy.js';
 import type { BlobStore, FeedSink, RequestContext } from '../ports.js';
 import { renderPrompt, stackPromptLayers, type PromptLayer } from '../prompt.js';
-import { currentFrame, type LoadedSession } from '../session.js';
+import type { LoadedSession } from '../session.js';
 import type { SessionService } from '../sessions.js';
 import { sleep } from '../sleep.js';
 import { catalogFor } from '../tools/catalog.js';
@@ -19,6 +18,7 @@ import { ChildUsageLedger } from './child-usage.js';
 import type { CodeRunner, SandboxLimits } from './code-runner.js';
 import type { TurnOutput } from './commit.js';
 import { toModelMessages } from './conversation.js';
+import { frameHistory } from './history.js';
 import { normaliseInput } from './input.js';
 import { runStandardLoop, type LoopResult } from './loop.js';
 import type { ModelProvider, RetryPolicy } from './model.js';
@@ -73,8 +73,8 @@ export class TurnExecution {
     } else {
       const tools = catalogFor(this.deps.toolSources, ctx.tenantId, req.sessionId, head.toolState.overrides);
       let system = renderPrompt(stackPromptLayers([this.deps.serverPrompt, head.policy.prompt, req.overrides.prompt]), (name) => tools.some((t) => t.name === name));
-      const frameMessagesNow = frameMessages(activePath(session.graph), currentFrame(session));
-      const history = await toModelMessages(frameMessagesNow, (id) => this.deps.blobs.load(id));
+      // Incremental: only what the previous turn appended is walked and converted.
+      const { messages: frameMessagesNow, model: history } = await frameHistory(session, (id) => this.deps.blobs.load(id));
       const userMessage = (await toModelMessages([input.message], async (id) => input.blobs.find((b) => b.hash === id)))[0] ?? { role: 'user' as const, parts: [] };
       const loopEnv = {
         tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools,

@@ -1,12 +1,12 @@
 // The turn service: runs, starts, follows, finds and cancels turns and drains queued work. It
 // wires the parts that each do one job — admission (idempotency, writer, start reads),
-// execution (the loops), commit, and the queue work of drains and checkpoints — and gives each
-// only the dependencies it uses (each part declares its own slice of the bag). A RunTurn on an
-// idle queue sends two statements besides its feed appends: the admission, which takes the writer
-// and reads the start, and the commit, which also ends the writer.
+// execution (the loops), commit, the queue work of drains and checkpoints, and control (status
+// and cancels) — and gives each only the dependencies it uses (each part declares its own slice
+// of the bag). A RunTurn on an idle queue sends two statements besides its feed appends: the
+// admission, which takes the writer and reads the start, and the commit, which also ends it.
 
 import { randomUUID } from 'node:crypto';
-import { DomainError, notFound, sessionNotFound } from '../errors.js';
+import { DomainError } from '../errors.js';
 import { requireId } from '../ids.js';
 import type { AdmissionStore, BlobStore, CancelStore, EventBus, FeedSink, LeaseStore, QueueStore, RequestContext, SessionStore } from '../ports.js';
 import type { PromptLayer } from '../prompt.js';
@@ -14,18 +14,19 @@ import { selectClaim } from '../queue/claim-rules.js';
 import type { Claim, QueueBatch } from '../queue/types.js';
 import type { LoadedSession } from '../session.js';
 import type { SessionService } from '../sessions.js';
-import { SessionWriters, type WriterLease } from '../session-writers.js';
+import type { WriterLease } from '../session-writers.js';
 import type { CompletionStore, ToolSource } from '../tools/types.js';
 import { noTracer, type Tracer } from '../tracing.js';
 import { TurnAdmission } from './admission.js';
 import type { CodeRunner, SandboxLimits } from './code-runner.js';
 import { commitTurn } from './commit.js';
+import { TurnControl, type TurnStatus } from './control.js';
 import { compactSession } from './compaction.js';
 import { TurnExecution } from './execution.js';
 import type { ModelProvider, RetryPolicy } from './model.js';
 import { mergeInputs, TurnQueueWork } from './queue-work.js';
 import { RunningTurn, TurnRegistry } from './registry.js';
-import { resultFromJson, type TurnEvent, type TurnRequest, type TurnResult } from './types.js';
+import type { TurnEvent, TurnRequest, TurnResult } from './types.js';
 
 export interface TurnDeps {
   sessions: SessionService;
@@ -74,19 +75,21 @@ export interface RunOptions {
   waitSignal?: AbortSignal;
 }
 
-export type TurnStatus = { status: 'running' } | { status: 'committed'; result: TurnResult } | { status: 'interrupted' };
+export type { TurnStatus } from './control.js';
 
 export class TurnService {
   readonly registry = new TurnRegistry();
   private readonly admission: TurnAdmission;
   private readonly execution: TurnExecution;
   private readonly queueWork: TurnQueueWork;
+  private readonly control: TurnControl;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly deps: TurnDeps) {
     this.admission = new TurnAdmission(deps);
     this.execution = new TurnExecution(deps);
     this.queueWork = new TurnQueueWork(deps);
+    this.control = new TurnControl(deps, this.registry);
     // Cancels published by any replica reach the turns running here.
     this.unsubscribe.push(
       deps.bus.subscribe('turn.cancel', (p) => {
@@ -122,55 +125,19 @@ export class TurnService {
     return 'result' in begun ? begun.result.turnId : begun.turn.turnId;
   }
 
-  async get(ctx: RequestContext, sessionId: string, turnId: string): Promise<TurnStatus> {
-    requireId('session_id', sessionId);
-    requireId('turn_id', turnId);
-    const local = this.registry.get(ctx.tenantId, sessionId, turnId);
-    if (local && !local.settled) return { status: 'running' };
-    const stamp = await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId);
-    if (stamp) return { status: 'committed', result: resultFromJson(stamp.result) };
-    if (local?.settled?.error) throw local.settled.error;
-    const holder = await this.deps.leases.holder(ctx.tenantId, sessionId);
-    if (holder && holder.owner.endsWith(`/${turnId}`)) return { status: 'running' };
-    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
-    // No process runs it and no commit holds it: if its events reached the feed, it died. The
-    // stamp is read again because a commit clears the feed's open-turn mark only a linger later.
-    if (!local && (await this.deps.wasInterrupted?.(ctx.tenantId, sessionId, turnId))) {
-      const late = await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId);
-      return late ? { status: 'committed', result: resultFromJson(late.result) } : { status: 'interrupted' };
-    }
-    throw notFound('TURN_NOT_FOUND', `turn "${turnId}" of session "${sessionId}" is neither running nor committed`, { session_id: sessionId, turn_id: turnId });
+  /** Running here, committed, interrupted (its process died), or running elsewhere (its writer lease says so). */
+  get(ctx: RequestContext, sessionId: string, turnId: string): Promise<TurnStatus> {
+    return this.control.get(ctx, sessionId, turnId);
   }
 
   /** Cancels one turn wherever it runs, also before it starts. False if it already committed. */
-  async cancel(ctx: RequestContext, sessionId: string, turnId: string): Promise<boolean> {
-    requireId('session_id', sessionId);
-    requireId('turn_id', turnId);
-    const local = this.registry.get(ctx.tenantId, sessionId, turnId);
-    if (local && !local.settled) return local.cancel() || local.cancelRequested;
-    if (await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId)) return false;
-    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
-    await this.deps.cancels.request(ctx.tenantId, sessionId, turnId);
-    await this.deps.bus.publish('turn.cancel', { tenantId: ctx.tenantId, sessionId, turnId });
-    return true;
+  cancel(ctx: RequestContext, sessionId: string, turnId: string): Promise<boolean> {
+    return this.control.cancel(ctx, sessionId, turnId);
   }
 
   /** The stop button: cancels every running or waiting turn of the session. */
-  async cancelRunning(ctx: RequestContext, sessionId: string): Promise<number> {
-    requireId('session_id', sessionId);
-    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
-    let count = 0;
-    for (const t of this.registry.active(ctx.tenantId, sessionId)) if (t.cancel()) count++;
-    const holder = await this.deps.leases.holder(ctx.tenantId, sessionId);
-    // An admin write holding the writer elsewhere is not a turn to stop.
-    const remote = holder !== undefined && !holder.owner.startsWith(`${this.deps.replicaId}/`) && !SessionWriters.isAdminOwner(holder.owner);
-    if (remote) {
-      // A turn of another replica holds the writer: signal it (and its waiters) over the bus.
-      await this.deps.cancels.request(ctx.tenantId, sessionId, '*');
-      await this.deps.bus.publish('turn.cancel', { tenantId: ctx.tenantId, sessionId, turnId: '*' });
-      count++;
-    }
-    return count;
+  cancelRunning(ctx: RequestContext, sessionId: string): Promise<number> {
+    return this.control.cancelRunning(ctx, sessionId);
   }
 
   /**
