@@ -61,7 +61,7 @@ export interface App {
   db: Database;
   sessions: SessionService;
   turns: TurnService;
-  feed: { store: FeedStore; appender: FeedAppender };
+  feed: { store: FeedStore; appender: FeedAppender; hub: FeedHub };
   replicaId: string;
   /** Where GET /metrics is served, when LASH_METRICS_LISTEN is set. */
   metricsAddress?: string;
@@ -284,5 +284,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, feed: { store: feedStore, appender }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
 }

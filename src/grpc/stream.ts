@@ -94,9 +94,15 @@ export class BatchingWriter<Item, Response> {
   private watchStall(): void {
     if (this.hasRoom() || this.stall || !this.onOverflow || this.limits.stallMs === undefined) return;
     this.stall = setTimeout(() => {
-      this.stall = undefined;
-      if (!this.hasRoom() && !this.closed && !this.ending) this.onOverflow!();
+      // Timers run before I/O in an event-loop turn: after a busy spell, completed writes may be
+      // waiting. Decide only after this turn's I/O (setImmediate runs after it).
+      setImmediate(() => {
+        if (this.stall !== armed) return; // progress was made meanwhile
+        this.stall = undefined;
+        if (!this.hasRoom() && !this.closed && !this.ending) this.onOverflow!();
+      });
     }, this.limits.stallMs);
+    const armed = this.stall;
     this.stall.unref();
   }
 

@@ -126,7 +126,8 @@ for (const engine of engines) {
     }, 240_000);
 
     it('SIGTERM of an idle server: health answers NOT_SERVING before the port closes', async () => {
-      const c = await startChildServer(env());
+      // A notice long enough that a loaded test machine's polling client surely lands inside it.
+      const c = await startChildServer({ ...env(), LASH_SHUTDOWN_NOTICE_MS: '5000' });
       c.process.kill('SIGTERM');
       let seen: Serving | string = Serving.SERVING;
       await until(async () => {

@@ -9,6 +9,7 @@ import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
+import { observeRaw } from '../support/raw-observer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, textInput, until } from '../support/turns.js';
 
@@ -17,8 +18,9 @@ for (const engine of engines) {
     let s: TestServer;
     let fake: FakeModelServer;
     let n = 0;
-    // The smallest event bound the server accepts, and a short stall time for the stuck reader.
-    const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_FEED_OBSERVER_BUFFER: '100', LASH_FEED_OBSERVER_STALL_MS: '500' });
+    // The smallest event bound the server accepts, and a stall time short enough for the stuck
+    // reader, long enough for a busy test process (server and clients share one event loop).
+    const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_FEED_OBSERVER_BUFFER: '100', LASH_FEED_OBSERVER_STALL_MS: '2000' });
     const open = async (server: TestServer) => {
       const sessionId = `bp-${++n}`;
       await server.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
@@ -53,26 +55,26 @@ for (const engine of engines) {
 
     it('a stuck reader is cut off with OBSERVER_TOO_SLOW, and resuming from its last cursor misses nothing', async () => {
       const sessionId = await open(s);
-      const slow = observe(s.clients, sessionId);
-      await slow.waitFor((m) => m.length >= 1);
-      slow.call.pause(); // takes nothing: the transport window fills, then the server's bound
-      // Three turns of 3,000 deltas: more than the paused client's own buffers absorb.
+      const slow = observeRaw(s.app.address, sessionId);
+      await until(() => slow.messages.length >= 1);
+      slow.pause(); // stops granting flow-control window: what the server sends stays untaken
       let events = 0;
-      for (let i = 0; i < 3; i++) {
-        fake.script(burst(3000, 300));
+      for (let i = 0; i < 2; i++) {
+        fake.script(burst(2000, 100));
         const t = await runTurn(s.clients, { sessionId, input: textInput(`flood ${i}`) });
         expect(t.result?.outcome?.$case).toBe('finished');
         events += t.events.length;
       }
-      slow.call.resume();
-      await until(() => slow.error !== undefined || slow.ended, 30_000);
-      expect(slow.error?.code).toBe(status.RESOURCE_EXHAUSTED);
-      expect(slow.error?.details).toContain('untaken');
-      // What this client processed before it saw the error (more may still be buffered): resume from there.
+      // The server gives up on it after the stall time (its subscription ends), then it reads again.
+      await until(() => s.app.feed.hub.listenerCount === 0, 30_000);
+      slow.resume();
+      await until(() => slow.status !== undefined, 30_000);
+      expect(slow.status?.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(slow.status?.message).toContain('untaken');
       const received = slow.messages.slice();
-      const last = received[received.length - 1]!.cursor;
-      const again = observe(s.clients, sessionId, last);
-      await again.waitFor((m) => [...received, ...m].filter((x) => payloadCase(x) === 'committed').length >= 3, 60_000);
+      slow.close();
+      const again = observe(s.clients, sessionId, received[received.length - 1]!.cursor);
+      await again.waitFor((m) => [...received, ...m].filter((x) => payloadCase(x) === 'committed').length >= 2, 60_000);
       expect(again.messages.some((m) => m.kind?.$case === 'gap' || m.kind?.$case === 'snapshot')).toBe(false);
       const all = [...received, ...again.messages];
       expect(sequenceProblems(all)).toEqual([]);
@@ -84,16 +86,18 @@ for (const engine of engines) {
       const other = await startTestServer(engine, { ...env(), LASH_FEED_OBSERVER_BUFFER: '1000000', LASH_FEED_OBSERVER_BUFFER_BYTES: '65536' });
       try {
         const sessionId = await open(other);
-        const slow = observe(other.clients, sessionId);
-        await slow.waitFor((m) => m.length >= 1);
-        slow.call.pause();
-        for (let i = 0; i < 3; i++) {
-          fake.script(burst(3000, 300));
+        const slow = observeRaw(other.app.address, sessionId);
+        await until(() => slow.messages.length >= 1);
+        slow.pause();
+        for (let i = 0; i < 2; i++) {
+          fake.script(burst(2000, 100));
           await runTurn(other.clients, { sessionId, input: textInput(`flood ${i}`) });
         }
-        slow.call.resume();
-        await until(() => slow.error !== undefined || slow.ended, 30_000);
-        expect(slow.error?.code).toBe(status.RESOURCE_EXHAUSTED);
+        await until(() => other.app.feed.hub.listenerCount === 0, 30_000);
+        slow.resume();
+        await until(() => slow.status !== undefined, 30_000);
+        expect(slow.status?.code).toBe(status.RESOURCE_EXHAUSTED);
+        slow.close();
       } finally {
         await other.close();
       }
