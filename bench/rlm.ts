@@ -8,7 +8,7 @@ import { ThreadedRunner } from '../src/sandbox/threaded.js';
 import { intEnv, machineLoad, percentiles, round, table } from './harness.js';
 
 const blocks = intEnv('BENCH_BLOCKS', 300, 10);
-const limits = { memoryBytes: 32 * 1024 * 1024, timeMs: 10_000, outputBytes: 65_536, toolCalls: 50 };
+const limits = { memoryBytes: 32 * 1024 * 1024, timeMs: 10_000, outputBytes: 65_536, toolCalls: 50, globalsBytes: 1_048_576 };
 const request = (code: string): CodeRunRequest => ({
   code, globals: { counter: 1 }, history: [], toolNames: ['echo'], limits, signal: new AbortController().signal,
   callTool: async (_name, args) => ({ output: args, isError: false, callId: 'c' }),

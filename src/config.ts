@@ -39,7 +39,7 @@ export interface Config {
   maxIterations: number;
   /** Session modes this server offers (LASH_MODES). */
   modes: ('standard' | 'rlm')[];
-  sandbox: { memoryBytes: number; timeMs: number; outputBytes: number; toolCalls: number };
+  sandbox: { memoryBytes: number; timeMs: number; outputBytes: number; toolCalls: number; globalsBytes: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number };
   shutdownGraceMs: number;
   healthProbeMs: number;
@@ -114,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeMs: intVar(env, 'LASH_SANDBOX_TIME_MS', 10_000, 50, 600_000),
       outputBytes: intVar(env, 'LASH_SANDBOX_OUTPUT_BYTES', 65_536, 256, 16 * 1024 * 1024),
       toolCalls: intVar(env, 'LASH_SANDBOX_TOOL_CALLS', 50, 1, 10_000),
+      globalsBytes: intVar(env, 'LASH_SANDBOX_GLOBALS_BYTES', 1_048_576, 1_024, 256 * 1024 * 1024),
     },
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),

@@ -7,7 +7,7 @@ import { QuickJsRunner } from '../../src/sandbox/quickjs.js';
 import { ThreadedRunner } from '../../src/sandbox/threaded.js';
 
 const runner = new QuickJsRunner();
-const limits = { memoryBytes: 16 * 1024 * 1024, timeMs: 1000, outputBytes: 4096, toolCalls: 5 };
+const limits = { memoryBytes: 16 * 1024 * 1024, timeMs: 1000, outputBytes: 4096, toolCalls: 5, globalsBytes: 65_536 };
 const run = (code: string, extra: Partial<CodeRunRequest> = {}) =>
   runner.run({ code, globals: {}, history: [], toolNames: [], callTool: async () => ({ output: null, isError: false, callId: 'x' }), limits, signal: new AbortController().signal, ...extra });
 
@@ -67,6 +67,19 @@ describe('QuickJS sandbox', () => {
     const r = await run('for (let i = 0; i < 50; i++) await t({});', { toolNames: ['t'], callTool: async () => ({ output: 1, isError: false, callId: 'c' }) });
     expect(r.success).toBe(false);
     expect(r.error).toContain('tool call limit');
+  });
+
+  it('globals past the size limit fail the block and keep the previous snapshot, multi-byte text counted in bytes', async () => {
+    for (const code of ['globalThis.small = 2; globalThis.big = "y".repeat(70000); submit(1);', 'globalThis.small = 2; globalThis.wide = "\u00e9".repeat(40000);']) {
+      const r = await run(code, { globals: { kept: 1 } });
+      expect(r.success).toBe(false);
+      expect(r.globalsOverLimit).toBe(true);
+      expect(r.error).toMatch(/globals limit of 65536 bytes exceeded/);
+      expect(r.globals).toEqual({ kept: 1 });
+    }
+    const fits = await run('globalThis.big = "y".repeat(60000);', { globals: { kept: 1 } });
+    expect(fits.success).toBe(true);
+    expect(Object.keys(fits.globals)).toEqual(['kept', 'big']);
   });
 
   it('syntax errors are reported as failed blocks', async () => {
