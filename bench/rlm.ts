@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ bench: 'rlm', op: 'plain_async_call', per_second: round(reference.perSecond, 0), p50_ms: round(reference.p50, 4), load }));
 
   const bootStart = performance.now();
-  const threaded = new ThreadedRunner(1);
+  const threaded = new ThreadedRunner({ idleThreads: 1 });
   await threaded.run(request('submit(1);'));
   const bootMs = performance.now() - bootStart;
   console.log(JSON.stringify({ bench: 'rlm', op: 'thread_boot_and_first_block', ms: round(bootMs, 1), load }));

@@ -58,6 +58,8 @@ export interface App {
   db: Database;
   sessions: SessionService;
   turns: TurnService;
+  /** The rlm sandbox's thread pool (its stats show what it holds and refused). */
+  sandbox: ThreadedRunner;
   feed: { store: FeedStore; appender: FeedAppender };
   replicaId: string;
   /** Where GET /metrics is served, when LASH_METRICS_LISTEN is set. */
@@ -94,7 +96,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }) })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats() })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
@@ -102,7 +104,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   sessions.feed = appender;
   const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: Math.max(10, Math.min(1_000, Math.floor(config.feed.observerBuffer / 2))) });
   const shutdownHooks = new Set<() => void>();
-  const codeRunner = new ThreadedRunner();
+  const codeRunner = new ThreadedRunner({ ...config.sandboxPool, idleThreads: Math.min(2, config.sandboxPool.maxThreads) });
   const remoteTools = new RemoteToolHosts();
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
   const children = new ChildSessions(sessions);
@@ -252,5 +254,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, feed: { store: feedStore, appender }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, feed: { store: feedStore, appender }, replicaId, metricsAddress: metricsServer?.address, stop };
 }

@@ -40,6 +40,8 @@ export interface Config {
   /** Session modes this server offers (LASH_MODES). */
   modes: ('standard' | 'rlm')[];
   sandbox: { memoryBytes: number; timeMs: number; outputBytes: number; toolCalls: number; globalsBytes: number };
+  /** The rlm sandbox's thread pool: at most `maxThreads`, then a bounded queue with a wait limit. */
+  sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number };
   shutdownGraceMs: number;
   healthProbeMs: number;
@@ -115,6 +117,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       outputBytes: intVar(env, 'LASH_SANDBOX_OUTPUT_BYTES', 65_536, 256, 16 * 1024 * 1024),
       toolCalls: intVar(env, 'LASH_SANDBOX_TOOL_CALLS', 50, 1, 10_000),
       globalsBytes: intVar(env, 'LASH_SANDBOX_GLOBALS_BYTES', 1_048_576, 1_024, 256 * 1024 * 1024),
+    },
+    sandboxPool: {
+      maxThreads: intVar(env, 'LASH_SANDBOX_THREADS', 8, 1, 256),
+      maxQueued: intVar(env, 'LASH_SANDBOX_QUEUE', 64, 0, 100_000),
+      queueWaitMs: intVar(env, 'LASH_SANDBOX_QUEUE_WAIT_MS', 10_000, 0, 600_000),
     },
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),

@@ -4,6 +4,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TurnResult } from '../domain/turns/types.js';
+import type { PoolStats } from '../sandbox/threaded.js';
 
 export interface MetricSources {
   /** Open queue batches by state, read at scrape time. */
@@ -12,6 +13,8 @@ export interface MetricSources {
   observers(): number;
   /** Feed events accepted and not yet stored, and lanes whose writes are failing. */
   feedBacklog(): { events: number; failingSessions: number };
+  /** The rlm sandbox pool: threads in use and blocks refused by a limit. */
+  sandbox(): PoolStats;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -56,6 +59,24 @@ export class LashMetrics {
       name: 'lash_feed_failing_sessions', help: 'Sessions whose last feed write failed and is being retried.', registers,
       collect() {
         this.set(sources.feedBacklog().failingSessions);
+      },
+    });
+    new Gauge({
+      name: 'lash_sandbox_threads', help: 'rlm sandbox threads of this process by state: busy (running a block), alive (busy, idle or exiting; at most LASH_SANDBOX_THREADS), queued (blocks waiting for a thread).', labelNames: ['state'], registers,
+      collect() {
+        const s = sources.sandbox();
+        this.set({ state: 'busy' }, s.busy);
+        this.set({ state: 'alive' }, s.threads);
+        this.set({ state: 'queued' }, s.queued);
+      },
+    });
+    new Counter({
+      name: 'lash_limit_rejections_total', help: 'Work refused because a resource limit was reached, by limit: sandbox_threads (no thread free in time), rlm_globals (a block left more than LASH_SANDBOX_GLOBALS_BYTES).', labelNames: ['limit'], registers,
+      collect() {
+        const s = sources.sandbox();
+        this.reset();
+        this.inc({ limit: 'sandbox_threads' }, s.rejectedBusy);
+        this.inc({ limit: 'rlm_globals' }, s.rejectedGlobals);
       },
     });
     new Gauge({
