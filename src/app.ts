@@ -110,7 +110,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
   const late: { turns?: TurnService } = {};
-  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns! })]), remoteTools];
+  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined })]), remoteTools];
   const turns = new TurnService({
     sessions,
     store,

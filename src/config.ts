@@ -42,6 +42,8 @@ export interface Config {
   sandbox: { memoryBytes: number; timeMs: number; outputBytes: number; toolCalls: number; globalsBytes: number };
   /** The rlm sandbox's thread pool: at most `maxThreads`, then a bounded queue with a wait limit. */
   sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
+  /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
+  children: { perTurn: number; perRoot: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number };
   shutdownGraceMs: number;
   healthProbeMs: number;
@@ -122,6 +124,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxThreads: intVar(env, 'LASH_SANDBOX_THREADS', 8, 1, 256),
       maxQueued: intVar(env, 'LASH_SANDBOX_QUEUE', 64, 0, 100_000),
       queueWaitMs: intVar(env, 'LASH_SANDBOX_QUEUE_WAIT_MS', 10_000, 0, 600_000),
+    },
+    children: {
+      perTurn: intVar(env, 'LASH_CHILDREN_PER_TURN', 16, 1, 10_000),
+      perRoot: intVar(env, 'LASH_CHILDREN_PER_ROOT', 100, 1, 100_000),
     },
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),

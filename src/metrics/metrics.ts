@@ -29,6 +29,8 @@ export class LashMetrics {
   private readonly feedEvents: Counter;
   private readonly feedAppendSeconds: Histogram;
   private readonly feedLagSeconds: Histogram;
+  /** Refusals reported as they happen (the sandbox's are read from its stats at scrape time). */
+  private readonly rejections = new Map<string, number>();
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -70,13 +72,15 @@ export class LashMetrics {
         this.set({ state: 'queued' }, s.queued);
       },
     });
+    const counted = this.rejections;
     new Counter({
-      name: 'lash_limit_rejections_total', help: 'Work refused because a resource limit was reached, by limit: sandbox_threads (no thread free in time), rlm_globals (a block left more than LASH_SANDBOX_GLOBALS_BYTES).', labelNames: ['limit'], registers,
+      name: 'lash_limit_rejections_total', help: 'Work refused because a resource limit was reached, by limit: sandbox_threads (no thread free in time), rlm_globals (a block left more than LASH_SANDBOX_GLOBALS_BYTES), children_per_turn, children_per_root (run_child refused to create a child).', labelNames: ['limit'], registers,
       collect() {
         const s = sources.sandbox();
         this.reset();
         this.inc({ limit: 'sandbox_threads' }, s.rejectedBusy);
         this.inc({ limit: 'rlm_globals' }, s.rejectedGlobals);
+        for (const [limit, n] of counted) this.inc({ limit }, n);
       },
     });
     new Gauge({
@@ -101,6 +105,11 @@ export class LashMetrics {
     this.tokens.inc({ kind: 'output' }, Number(u.outputTokens));
     this.tokens.inc({ kind: 'cached_input' }, Number(u.cachedInputTokens));
     this.tokens.inc({ kind: 'reasoning' }, Number(u.reasoningTokens));
+  }
+
+  /** One piece of work refused at a resource limit. */
+  rejected(limit: string): void {
+    this.rejections.set(limit, (this.rejections.get(limit) ?? 0) + 1);
   }
 
   feedAppend(events: number, seconds: number, lagsSeconds: number[]): void {
