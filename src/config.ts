@@ -42,6 +42,8 @@ export interface Config {
   sandbox: { memoryBytes: number; timeMs: number; outputBytes: number; toolCalls: number; globalsBytes: number };
   /** The rlm sandbox's thread pool: at most `maxThreads`, then a bounded queue with a wait limit. */
   sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
+  /** Admission of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
+  turnAdmission: { maxRunning: number; maxWaiting: number; waitMs: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number };
@@ -124,6 +126,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxThreads: intVar(env, 'LASH_SANDBOX_THREADS', 8, 1, 256),
       maxQueued: intVar(env, 'LASH_SANDBOX_QUEUE', 64, 0, 100_000),
       queueWaitMs: intVar(env, 'LASH_SANDBOX_QUEUE_WAIT_MS', 10_000, 0, 600_000),
+    },
+    turnAdmission: {
+      maxRunning: intVar(env, 'LASH_MAX_RUNNING_TURNS', 256, 1, 100_000),
+      maxWaiting: intVar(env, 'LASH_TURN_QUEUE', 1_024, 0, 1_000_000),
+      waitMs: intVar(env, 'LASH_TURN_QUEUE_WAIT_MS', 5_000, 0, 600_000),
     },
     children: {
       perTurn: intVar(env, 'LASH_CHILDREN_PER_TURN', 16, 1, 10_000),

@@ -12,6 +12,7 @@ import { SessionMode } from '../../gen/lash/v1/session.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer, type RecordedRequest } from '../support/fake-model-server.js';
+import { errorInfoOf } from '../../src/grpc/errors.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, startRunTurn, textInput, until as waitFor, type StreamedTurn } from '../support/turns.js';
 
@@ -156,6 +157,43 @@ for (const engine of engines) {
       const t = await running.done;
       expect(t.result?.outcome).toMatchObject({ $case: 'stopped' });
       await settled(kid);
+    });
+  });
+
+  describe.skipIf(!engine.enabled)(`turn admission on ${engine.name}`, () => {
+    let s: TestServer;
+    let fake: FakeModelServer;
+
+    beforeAll(async () => {
+      fake = await startFakeModelServer();
+      s = await startTestServer(engine, {
+        OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0',
+        LASH_MAX_RUNNING_TURNS: '1', LASH_TURN_QUEUE: '1', LASH_TURN_QUEUE_WAIT_MS: '60000',
+      });
+      for (const id of ['adm-a', 'adm-b', 'adm-c']) await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: id }));
+    });
+    afterAll(async () => {
+      await s?.close();
+      await fake?.close();
+    });
+
+    it('past LASH_MAX_RUNNING_TURNS a turn waits; past LASH_TURN_QUEUE it is refused with RESOURCE_EXHAUSTED, TOO_MANY_TURNS and a retry hint, and runs nothing', async () => {
+      fake.script({ steps: [{ hang: true }] });
+      const a = startRunTurn(s.clients, { sessionId: 'adm-a', turnId: 'a', input: textInput('hang') });
+      await waitFor(() => fake.requests.length === 1);
+      const b = startRunTurn(s.clients, { sessionId: 'adm-b', input: textInput('b waits') });
+      await waitFor(() => s.app.admission.stats().waiting === 1);
+      const c = await startRunTurn(s.clients, { sessionId: 'adm-c', input: textInput('c is refused') }).done;
+      expect(c.error?.code).toBe(status.RESOURCE_EXHAUSTED);
+      const info = errorInfoOf(c.error!);
+      expect(info).toMatchObject({ reason: 'TOO_MANY_TURNS', metadata: { retry_after_ms: '1000', max_running_turns: '1' } });
+      expect(fake.requests).toHaveLength(1);
+      expect((await s.clients.sessions.getSession({ sessionId: 'adm-c' })).session?.turnIndex).toBe(0n);
+      // When the running turn ends, the waiting one starts.
+      await s.clients.turns.cancelTurn({ sessionId: 'adm-a', turnId: 'a' });
+      expect((await a.done).result?.outcome?.$case).toBe('stopped');
+      expect((await b.done).result?.outcome).toMatchObject({ $case: 'finished', value: { answer: { $case: 'assistantMessage', value: { text: 'b waits' } } } });
+      expect(s.app.admission.stats()).toEqual({ running: 0, waiting: 0, rejected: 1 });
     });
   });
 }
