@@ -33,7 +33,11 @@ const SNAPSHOT = (limitBytes: number) => `JSON.stringify((() => {
       size += JSON.stringify(k).length + s.length + 2;
       if (size > ${limitBytes}) return { over: k };
       globals[k] = JSON.parse(s);
-    } catch (e) { dropped.push(k); }
+    } catch (e) {
+      // Out of memory while serialising (QuickJS throws null): too big to keep, not unkeepable.
+      if (e === null || /memory/i.test(String(e && e.message))) return { over: k };
+      dropped.push(k);
+    }
   }
   return { globals, dropped };
 })())`;
@@ -167,8 +171,12 @@ export class QuickJsRunner implements CodeRunner {
         }
         ({ globals, dropped } = taken);
       } else {
+        // Typically out of memory while serialising a huge value: the block must not pass as
+        // if its globals were kept.
+        const cause = describe(vm.dump(snap.error));
         snap.error.dispose();
         globals = req.globals;
+        if (!error) return { ...result(`${globalsLimitMessage(req.limits.globalsBytes, '')} (taking the snapshot failed: ${cause === 'null' ? 'out of memory' : cause})`, globals, []), globalsOverLimit: true };
       }
       return result(error, globals, dropped);
     } catch (err) {

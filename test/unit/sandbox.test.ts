@@ -77,6 +77,10 @@ describe('QuickJS sandbox', () => {
       expect(r.error).toMatch(/globals limit of 65536 bytes exceeded/);
       expect(r.globals).toEqual({ kept: 1 });
     }
+    // Too big to even serialise within the memory limit: still a failed block, nothing kept.
+    const huge = await run('globalThis.big = "y".repeat(14000000);', { globals: { kept: 1 } });
+    expect(huge).toMatchObject({ success: false, globalsOverLimit: true, globals: { kept: 1 } });
+    expect(huge.error).toMatch(/globals limit of 65536 bytes exceeded/);
     const fits = await run('globalThis.big = "y".repeat(60000);', { globals: { kept: 1 } });
     expect(fits.success).toBe(true);
     expect(Object.keys(fits.globals)).toEqual(['kept', 'big']);
