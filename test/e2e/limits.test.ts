@@ -20,11 +20,6 @@ const js = (code: string) => ({ steps: [{ text: '```js\n' + code + '\n```' }] })
 const lastUser = (r: RecordedRequest) => String((r.body.messages as { role: string; content: string }[]).filter((m) => m.role === 'user').at(-1)?.content ?? '');
 const blockErrors = (t: StreamedTurn) => t.events.filter((e) => e.kind?.$case === 'codeBlockCompleted').map((e) => (e.kind as { value: { error?: string } }).value.error ?? '');
 
-async function until(what: () => boolean): Promise<void> {
-  for (let i = 0; i < 3_000 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(what()).toBe(true);
-}
-
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`resource limits on ${engine.name}`, () => {
     let s: TestServer;
@@ -59,7 +54,7 @@ for (const engine of engines) {
         spinning.push({ sessionId, turnId, done: startRunTurn(s.clients, { sessionId, turnId, input: textInput('spin') }).done });
       }
       // Two blocks spin on the two threads, the third waits in the one-place queue.
-      await until(() => s.app.sandbox.stats().busy === 2 && s.app.sandbox.stats().queued === 1);
+      await waitFor(() => s.app.sandbox.stats().busy === 2 && s.app.sandbox.stats().queued === 1);
       const extra = await startRunTurn(s.clients, { sessionId: await open(), input: textInput('spin'), rlm: { proseOrSubmit: true } }).done;
       expect(blockErrors(extra)[0]).toMatch(/^sandbox busy: all 2 sandbox threads are running and 1 blocks are already waiting/);
       expect(extra.result?.outcome).toMatchObject({ $case: 'finished', value: { answer: { $case: 'assistantMessage', value: { text: 'gave up' } } } });
