@@ -39,7 +39,7 @@ import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startTracing } from './telemetry/otel.js';
 import { runChildTool } from './domain/tools/run-child.js';
 import { TurnService } from './domain/turns/runner.js';
-import { AdmittedTurns, TurnAdmission } from './domain/turns/admission.js';
+import { LimitedTurns, TurnSlots } from './domain/turns/turn-slots.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
@@ -59,8 +59,8 @@ export interface App {
   db: Database;
   sessions: SessionService;
   turns: TurnService;
-  /** Admission of RunTurn/StartTurn (its stats show turns running, waiting and refused). */
-  admission: TurnAdmission;
+  /** Slots of RunTurn/StartTurn turns (its stats show turns running, waiting and refused). */
+  turnSlots: TurnSlots;
   /** The rlm sandbox's thread pool (its stats show what it holds and refused). */
   sandbox: ThreadedRunner;
   feed: { store: FeedStore; appender: FeedAppender };
@@ -99,7 +99,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), admission: () => admission.stats() })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats() })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
@@ -107,7 +107,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   sessions.feed = appender;
   const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: Math.max(10, Math.min(1_000, Math.floor(config.feed.observerBuffer / 2))) });
   const shutdownHooks = new Set<() => void>();
-  const admission = new TurnAdmission(config.turnAdmission);
+  const turnSlots = new TurnSlots(config.turnSlots);
   const codeRunner = new ThreadedRunner({ ...config.sandboxPool, idleThreads: Math.min(2, config.sandboxPool.maxThreads) });
   const remoteTools = new RemoteToolHosts();
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
@@ -162,7 +162,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
   server.addService(SessionServiceService, sessionServiceHandlers(env, sessions, observations, config.feed.observerBuffer, (fn) => shutdownHooks.add(fn)));
-  server.addService(TurnServiceService, turnServiceHandlers(env, turns, remoteTools, completions, new AdmittedTurns(turns, admission)));
+  server.addService(TurnServiceService, turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
   server.addService(QueueServiceService, queueServiceHandlers(env, queue, turns));
   server.addService(AdminServiceService, adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
   server.addService(HealthService, healthHandlers(health));
@@ -258,5 +258,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, admission, feed: { store: feedStore, appender }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, feed: { store: feedStore, appender }, replicaId, metricsAddress: metricsServer?.address, stop };
 }

@@ -42,8 +42,8 @@ export interface Config {
   sandbox: { memoryBytes: number; timeMs: number; outputBytes: number; toolCalls: number; globalsBytes: number };
   /** The rlm sandbox's thread pool: at most `maxThreads`, then a bounded queue with a wait limit. */
   sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
-  /** Admission of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
-  turnAdmission: { maxRunning: number; maxWaiting: number; waitMs: number };
+  /** Turn slots of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
+  turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number };
@@ -127,7 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxQueued: intVar(env, 'LASH_SANDBOX_QUEUE', 64, 0, 100_000),
       queueWaitMs: intVar(env, 'LASH_SANDBOX_QUEUE_WAIT_MS', 10_000, 0, 600_000),
     },
-    turnAdmission: {
+    turnSlots: {
       maxRunning: intVar(env, 'LASH_MAX_RUNNING_TURNS', 256, 1, 100_000),
       maxWaiting: intVar(env, 'LASH_TURN_QUEUE', 1_024, 0, 1_000_000),
       waitMs: intVar(env, 'LASH_TURN_QUEUE_WAIT_MS', 5_000, 0, 600_000),

@@ -19,7 +19,7 @@ import { requireId } from '../domain/ids.js';
 import type { JsonValue } from '../domain/messages.js';
 import type { HostAnswer, RemoteToolHosts } from '../domain/tools/remote-hosts.js';
 import type { CompletionStore } from '../domain/tools/types.js';
-import type { AdmittedTurns } from '../domain/turns/admission.js';
+import type { LimitedTurns } from '../domain/turns/turn-slots.js';
 import type { TurnService } from '../domain/turns/runner.js';
 import type { TurnRequest, TurnResult } from '../domain/turns/types.js';
 import { callSignal, codeName, rpcContext, unary, type CallEnv } from './call.js';
@@ -68,7 +68,7 @@ export function streamTurn(
   );
 }
 
-export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, completions: CompletionStore, admitted: AdmittedTurns): TurnServiceServer & UntypedServiceImplementation {
+export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, completions: CompletionStore, admitted: LimitedTurns): TurnServiceServer & UntypedServiceImplementation {
   const resultItem = (r: TurnResult): TurnActivity['item'] => ({ $case: 'result', value: resultToPb(r) });
   return {
     runTurn(call: ServerWritableStream<RunTurnRequest, RunTurnResponse>) {

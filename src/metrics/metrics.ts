@@ -4,7 +4,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TurnResult } from '../domain/turns/types.js';
-import type { AdmissionStats } from '../domain/turns/admission.js';
+import type { TurnSlotStats } from '../domain/turns/turn-slots.js';
 import type { PoolStats } from '../sandbox/threaded.js';
 
 export interface MetricSources {
@@ -16,8 +16,8 @@ export interface MetricSources {
   feedBacklog(): { events: number; failingSessions: number };
   /** The rlm sandbox pool: threads in use and blocks refused by a limit. */
   sandbox(): PoolStats;
-  /** Admission of RunTurn/StartTurn: turns running and waiting, calls refused. */
-  admission(): AdmissionStats;
+  /** Slots of RunTurn/StartTurn turns: running, waiting, calls refused. */
+  turnSlots(): TurnSlotStats;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -77,20 +77,20 @@ export class LashMetrics {
     });
     const counted = this.rejections;
     new Counter({
-      name: 'lash_limit_rejections_total', help: 'Work refused because a resource limit was reached, by limit: sandbox_threads (no thread free in time), rlm_globals (a block left more than LASH_SANDBOX_GLOBALS_BYTES), children_per_turn, children_per_root (run_child refused to create a child), running_turns (RunTurn/StartTurn refused at admission).', labelNames: ['limit'], registers,
+      name: 'lash_limit_rejections_total', help: 'Work refused because a resource limit was reached, by limit: sandbox_threads (no thread free in time), rlm_globals (a block left more than LASH_SANDBOX_GLOBALS_BYTES), children_per_turn, children_per_root (run_child refused to create a child), running_turns (RunTurn/StartTurn refused: no turn slot free in time).', labelNames: ['limit'], registers,
       collect() {
         const s = sources.sandbox();
         this.reset();
         this.inc({ limit: 'sandbox_threads' }, s.rejectedBusy);
         this.inc({ limit: 'rlm_globals' }, s.rejectedGlobals);
-        this.inc({ limit: 'running_turns' }, sources.admission().rejected);
+        this.inc({ limit: 'running_turns' }, sources.turnSlots().rejected);
         for (const [limit, n] of counted) this.inc({ limit }, n);
       },
     });
     new Gauge({
-      name: 'lash_admitted_turns', help: 'RunTurn/StartTurn turns of this process by state: running (at most LASH_MAX_RUNNING_TURNS), waiting (to start).', labelNames: ['state'], registers,
+      name: 'lash_turn_slots', help: 'RunTurn/StartTurn turns of this process by state: running (at most LASH_MAX_RUNNING_TURNS), waiting (to start).', labelNames: ['state'], registers,
       collect() {
-        const a = sources.admission();
+        const a = sources.turnSlots();
         this.set({ state: 'running' }, a.running);
         this.set({ state: 'waiting' }, a.waiting);
       },

@@ -155,7 +155,7 @@ for (const engine of engines) {
     });
   });
 
-  describe.skipIf(!engine.enabled)(`turn admission on ${engine.name}`, () => {
+  describe.skipIf(!engine.enabled)(`turn slots on ${engine.name}`, () => {
     let s: TestServer;
     let fake: FakeModelServer;
 
@@ -177,7 +177,7 @@ for (const engine of engines) {
       const a = startRunTurn(s.clients, { sessionId: 'adm-a', turnId: 'a', input: textInput('hang') });
       await waitFor(() => fake.requests.length === 1);
       const b = startRunTurn(s.clients, { sessionId: 'adm-b', input: textInput('b waits') });
-      await waitFor(() => s.app.admission.stats().waiting === 1);
+      await waitFor(() => s.app.turnSlots.stats().waiting === 1);
       const c = await startRunTurn(s.clients, { sessionId: 'adm-c', input: textInput('c is refused') }).done;
       expect(c.error?.code).toBe(status.RESOURCE_EXHAUSTED);
       const info = errorInfoOf(c.error!);
@@ -188,7 +188,7 @@ for (const engine of engines) {
       await s.clients.turns.cancelTurn({ sessionId: 'adm-a', turnId: 'a' });
       expect((await a.done).result?.outcome?.$case).toBe('stopped');
       expect((await b.done).result?.outcome).toMatchObject({ $case: 'finished', value: { answer: { $case: 'assistantMessage', value: { text: 'b waits' } } } });
-      expect(s.app.admission.stats()).toEqual({ running: 0, waiting: 0, rejected: 1 });
+      expect(s.app.turnSlots.stats()).toEqual({ running: 0, waiting: 0, rejected: 1 });
     });
   });
 }

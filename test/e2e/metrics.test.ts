@@ -72,8 +72,8 @@ for (const engine of engines) {
       expect(sample(text, 'lash_limit_rejections_total{limit="running_turns"}')).toBe(0);
       expect(sample(text, 'lash_sandbox_threads{state="busy"}')).toBe(0);
       expect(sample(text, 'lash_sandbox_threads{state="alive"}')).toBeGreaterThanOrEqual(1);
-      expect(sample(text, 'lash_admitted_turns{state="running"}')).toBe(0);
-      expect(sample(text, 'lash_admitted_turns{state="waiting"}')).toBe(0);
+      expect(sample(text, 'lash_turn_slots{state="running"}')).toBe(0);
+      expect(sample(text, 'lash_turn_slots{state="waiting"}')).toBe(0);
     });
 
     it('serves only GET /metrics', async () => {

@@ -1,7 +1,7 @@
-// Admission of client-started turns (RunTurn, StartTurn): at most `maxRunning` run at once in
+// Slots for client-started turns (RunTurn, StartTurn): at most `maxRunning` run at once in
 // this process; the next ones wait in a bounded queue for a bounded time, and past that the call
 // is refused with RESOURCE_EXHAUSTED (reason TOO_MANY_TURNS) and a retry hint. Child turns
-// (run_child) and queue drains are not admitted here: they are bounded by their parent turn and
+// (run_child) and queue drains take no slot: they are bounded by their parent turn and
 // by LASH_QUEUE_WORKERS, and making a child wait for a slot its own parent holds could deadlock.
 
 import { DomainError } from '../errors.js';
@@ -9,13 +9,13 @@ import type { RequestContext } from '../ports.js';
 import type { RunOptions, TurnService } from './runner.js';
 import type { TurnRequest, TurnResult } from './types.js';
 
-export interface AdmissionLimits {
+export interface TurnSlotLimits {
   maxRunning: number;
   maxWaiting: number;
   waitMs: number;
 }
 
-export interface AdmissionStats {
+export interface TurnSlotStats {
   running: number;
   waiting: number;
   rejected: number;
@@ -24,14 +24,14 @@ export interface AdmissionStats {
 /** What a refused caller is told to wait before retrying. */
 const RETRY_AFTER_MS = 1_000;
 
-export class TurnAdmission {
+export class TurnSlots {
   private running = 0;
   private rejected = 0;
   private readonly queue: (() => void)[] = [];
 
-  constructor(private readonly limits: AdmissionLimits) {}
+  constructor(private readonly limits: TurnSlotLimits) {}
 
-  stats(): AdmissionStats {
+  stats(): TurnSlotStats {
     return { running: this.running, waiting: this.queue.length, rejected: this.rejected };
   }
 
@@ -81,12 +81,12 @@ export class TurnAdmission {
   }
 }
 
-/** RunTurn and StartTurn through admission; everything else goes straight to the turn service. */
-export class AdmittedTurns {
-  constructor(private readonly turns: TurnService, readonly admission: TurnAdmission) {}
+/** RunTurn and StartTurn, each holding a slot while its turn runs. */
+export class LimitedTurns {
+  constructor(private readonly turns: TurnService, readonly slots: TurnSlots) {}
 
   async run(ctx: RequestContext, req: TurnRequest, options: RunOptions = {}): Promise<TurnResult> {
-    const release = await this.admission.acquire(ctx.signal);
+    const release = await this.slots.acquire(ctx.signal);
     try {
       return await this.turns.run(ctx, req, options);
     } finally {
@@ -96,7 +96,7 @@ export class AdmittedTurns {
 
   /** The slot is held until the detached turn settles, not just until it is accepted. */
   async start(ctx: RequestContext, req: TurnRequest): Promise<string> {
-    const release = await this.admission.acquire(ctx.signal);
+    const release = await this.slots.acquire(ctx.signal);
     try {
       const turnId = await this.turns.start(ctx, req);
       const running = this.turns.registry.get(ctx.tenantId, req.sessionId, turnId);
