@@ -11,8 +11,9 @@ import { HealthService } from '../gen/grpc/health/v1/health.js';
 import type { Config } from './config.js';
 import { DEFAULT_CONTEXT_WINDOW } from './domain/policy.js';
 import { DomainError } from './domain/errors.js';
-import { SessionService } from './domain/sessions.js';
+import { SESSION_DELETED_TOPIC, SessionService } from './domain/sessions.js';
 import { adminServiceHandlers } from './grpc/admin-service.js';
+import { guardDecoding } from './grpc/decode-guard.js';
 import { DEFAULT_TENANT, type CallEnv } from './grpc/call.js';
 import { HealthState, healthHandlers } from './grpc/health.js';
 import { addReflection } from './grpc/reflection.js';
@@ -24,6 +25,7 @@ import { QueueWorkers } from './domain/queue/workers.js';
 import { turnServiceHandlers } from './grpc/turn-service.js';
 import { openDatabase, type Database } from './store/database.js';
 import { OrmSessionStore } from './store/session-store.js';
+import { DbAdmissionStore } from './store/admission-store.js';
 import { OrmBlobStore, OrmCancelStore, OrmCompletionStore, OrmLeaseStore } from './store/turn-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
@@ -40,6 +42,7 @@ import { startTracing } from './telemetry/otel.js';
 import { runChildTool } from './domain/tools/run-child.js';
 import { TurnService } from './domain/turns/runner.js';
 import { LimitedTurns, TurnSlots } from './domain/turns/turn-slots.js';
+import { interruptedTurns } from './domain/turns/interrupted.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
@@ -104,8 +107,11 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
   const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));
+  // A delete on any replica ends this replica's observers of that session.
+  const offDeleted = bus.subscribe(SESSION_DELETED_TOPIC, (p) => hub.deleted(String(p.tenantId), String(p.sessionId), Number(p.epoch)));
+  sessions.announceDeleted = (d) => void bus.publish(SESSION_DELETED_TOPIC, { ...d }).catch((err: unknown) => log.warn({ err }, 'announcing a delete failed'));
   sessions.feed = appender;
-  const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: Math.max(10, Math.min(1_000, Math.floor(config.feed.observerBuffer / 2))) });
+  const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: 1_000 });
   const shutdownHooks = new Set<() => void>();
   const turnSlots = new TurnSlots(config.turnSlots);
   const codeRunner = new ThreadedRunner({ ...config.sandboxPool, idleThreads: Math.min(2, config.sandboxPool.maxThreads) });
@@ -119,6 +125,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     sessions,
     store,
     leases,
+    admissions: new DbAdmissionStore(db),
     cancels: new OrmCancelStore(db),
     blobs: new OrmBlobStore(db),
     completions,
@@ -131,7 +138,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     queue: queueStore,
     claimTtlMs: config.queue.claimTtlMs,
     joinLimit: config.queue.joinLimit,
-    openTurn: (tenantId, sessionId) => feedStore.openTurn(tenantId, sessionId),
+    wasInterrupted: interruptedTurns(feedStore),
     retry: config.providerRetry,
     cancelGraceMs: config.cancelGraceMs,
     maxIterations: config.maxIterations,
@@ -142,7 +149,16 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
   });
   late.turns = turns;
+  // Admin writers take their lease and read the head in one statement, as turns do.
+  const admissions = new DbAdmissionStore(db);
+  sessions.admit = (tenantId, sessionId, owner, ttlMs) => admissions.admit({ tenantId, sessionId, owner, ttlMs });
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
+  // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0031.
+  sessions.stopTurns = async (ctx, sessionId) => {
+    await turns.cancelRunning(ctx, sessionId).catch((err: unknown) => {
+      if (!(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND')) throw err;
+    });
+  };
   const queue = new QueueService({ store: queueStore, sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000) });
   const workers = new QueueWorkers(queueStore, bus, {
     workers: config.queueWorkers,
@@ -161,10 +177,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
-  server.addService(SessionServiceService, sessionServiceHandlers(env, sessions, observations, config.feed.observerBuffer, (fn) => shutdownHooks.add(fn)));
-  server.addService(TurnServiceService, turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
-  server.addService(QueueServiceService, queueServiceHandlers(env, queue, turns));
-  server.addService(AdminServiceService, adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
+  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
+  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
+  server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
+  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
   server.addService(HealthService, healthHandlers(health));
   addReflection(server);
 
@@ -228,28 +244,44 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       const stoppingWorkers = workers.stop();
       // Observers end cleanly (OK) and resume from their cursor on another replica.
       shutdownHooks.forEach((fn) => fn());
-      server.drain(address, config.shutdownGraceMs);
+      // The listener stays open while turns run, so health checks read NOT_SERVING rather than
+      // a refused connection. Turns still running when the cancel grace plus a second is all that
+      // is left are cancelled, so they commit as cancelled and their callers receive that result
+      // before the calls are closed.
+      const graceEnd = Date.now() + config.shutdownGraceMs;
+      // Even an idle server keeps the port open for the notice, so a probe sees NOT_SERVING.
+      const noticeEnd = Date.now() + Math.min(config.shutdownNoticeMs, config.shutdownGraceMs);
+      const running = () => turns.registry.all();
+      const settledOrAt = (deadline: number) => Promise.race([Promise.all(running().map((t) => t.done)), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+      await settledOrAt(graceEnd - config.cancelGraceMs - 1_000);
+      const toCancel = running();
+      if (toCancel.length) log.info({ turns: toCancel.length }, 'cancelling turns still running');
+      toCancel.forEach((t) => t.cancel());
+      await settledOrAt(graceEnd);
+      await new Promise((r) => setTimeout(r, Math.max(0, noticeEnd - Date.now())));
+      // Now close: calls that are finishing (a result being written) get the rest of the grace.
+      server.drain(address, Math.max(250, graceEnd - Date.now()));
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           log.warn('grace period over: cancelling the remaining calls');
           server.forceShutdown();
           resolve();
-        }, config.shutdownGraceMs);
+        }, Math.max(250, graceEnd - Date.now()));
         force.unref();
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();
         });
       });
-      // Turns still running after the drain (detached ones) are cancelled and commit as such.
+      // Turns still running after the drain are cancelled and commit as such.
       const left = turns.registry.all();
-      if (left.length) log.info({ turns: left.length }, 'cancelling turns still running');
       left.forEach((t) => t.cancel());
       await Promise.race([Promise.all(left.map((t) => t.done)), new Promise((r) => setTimeout(r, 5_000).unref())]);
       await stoppingWorkers;
       turns.close();
       await appender.drain();
       offFeed();
+      offDeleted();
       await metricsServer?.close();
       await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'trace export at shutdown failed'));
       await codeRunner.close();

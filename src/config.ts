@@ -46,8 +46,10 @@ export interface Config {
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
-  feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number };
+  feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
   shutdownGraceMs: number;
+  /** After SIGTERM, the port stays open at least this long (health answers NOT_SERVING). */
+  shutdownNoticeMs: number;
   healthProbeMs: number;
 }
 
@@ -142,9 +144,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retentionHours: intVar(env, 'LASH_FEED_RETENTION_HOURS', 24, 1, 24 * 365),
       retentionEvents: intVar(env, 'LASH_FEED_RETENTION_EVENTS', 100_000, 100, 100_000_000),
       observerBuffer: intVar(env, 'LASH_FEED_OBSERVER_BUFFER', 10_000, 100, 1_000_000),
+      observerBufferBytes: intVar(env, 'LASH_FEED_OBSERVER_BUFFER_BYTES', 8 * 1024 * 1024, 65_536, 1024 * 1024 * 1024),
+      observerStallMs: intVar(env, 'LASH_FEED_OBSERVER_STALL_MS', 10_000, 100, 600_000),
     },
     // Below Docker's default 10 s stop timeout, so the store is closed before a SIGKILL.
     shutdownGraceMs: intVar(env, 'LASH_SHUTDOWN_GRACE_MS', 8_000, 0, 600_000),
+    shutdownNoticeMs: intVar(env, 'LASH_SHUTDOWN_NOTICE_MS', 1_000, 0, 60_000),
     healthProbeMs: intVar(env, 'LASH_HEALTH_PROBE_MS', 5_000, 100, 600_000),
   };
 }

@@ -1,5 +1,7 @@
 // Conversation messages as clients read them: a role and typed parts.
 
+import { optionalId } from './ids.js';
+
 export type MessageRole = 'user' | 'assistant' | 'system' | 'event';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -19,4 +21,23 @@ export interface Message {
   id: string;
   role: MessageRole;
   parts: Part[];
+}
+
+/**
+ * Refuses NUL and control characters in the names a message part carries (call ids, tool names,
+ * attachment ids, mime types, code languages); free text (text, code, output, JSON) is not checked here.
+ */
+export function requirePartNames(messages: Message[], field = 'messages'): void {
+  messages.forEach((m, i) => m.parts.forEach((p, j) => {
+    const at = (name: string) => `${field}[${i}].parts[${j}].${name}`;
+    if (p.kind === 'tool_call' || p.kind === 'tool_result') {
+      optionalId(at('call_id'), p.callId);
+      optionalId(at('tool_name'), p.toolName);
+    } else if (p.kind === 'image') {
+      optionalId(at('attachment_id'), p.attachmentId);
+      optionalId(at('mime_type'), p.mimeType);
+    } else if (p.kind === 'code') {
+      optionalId(at('language'), p.language);
+    }
+  }));
 }

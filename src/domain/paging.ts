@@ -15,14 +15,28 @@ export function encodePageToken(listing: string, after: string): string {
   return Buffer.from(JSON.stringify({ l: listing, a: after }), 'utf8').toString('base64url');
 }
 
-/** Returns the position after which the page starts, or undefined for the first page. */
-export function decodePageToken(token: string, listing: string): string | undefined {
+const invalidToken = () => invalid('PAGE_TOKEN_INVALID', 'page_token is not a token this listing returned; pass next_page_token unchanged, or omit it for the first page');
+
+/**
+ * Returns the position after which the page starts, or undefined for the first page. `accepts`
+ * checks the position's shape, so a forged token is refused instead of reaching the store.
+ */
+export function decodePageToken(token: string, listing: string, accepts: (after: string) => boolean): string | undefined {
   if (!token) return undefined;
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { l?: unknown; a?: unknown };
-    if (parsed.l === listing && typeof parsed.a === 'string') return parsed.a;
+    if (!/^[A-Za-z0-9_-]+$/.test(token)) throw new Error('not base64url');
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
   } catch {
-    // fall through to the error below
+    throw invalidToken();
   }
-  throw invalid('PAGE_TOKEN_INVALID', 'page_token is not a token this listing returned; pass next_page_token unchanged, or omit it for the first page');
+  const t = typeof parsed === 'object' && parsed !== null ? (parsed as { l?: unknown; a?: unknown }) : {};
+  if (t.l === listing && typeof t.a === 'string' && accepts(t.a)) return t.a;
+  throw invalidToken();
+}
+
+/** A page token holding an offset into a listing; 0 for the first page. */
+export function decodeOffsetToken(token: string, listing: string): number {
+  const after = decodePageToken(token, listing, (a) => /^(0|[1-9]\d{0,8})$/.test(a));
+  return after === undefined ? 0 : Number(after);
 }

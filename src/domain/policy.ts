@@ -2,7 +2,8 @@
 // part of a policy: a policy names the provider *kind*, the server config holds the secrets.
 
 import { invalid } from './errors.js';
-import type { PromptLayer } from './prompt.js';
+import { optionalId, requireId } from './ids.js';
+import { validatePromptLayer, type PromptLayer } from './prompt.js';
 
 export interface ModelSpec {
   id: string;
@@ -49,6 +50,10 @@ export function applyPolicyPatch(base: SessionPolicy, patch: PolicyPatch): Sessi
 
 export function validatePolicy(policy: SessionPolicy): void {
   if (!policy.model.id) throw invalid('MODEL_ID_MISSING', 'spec.model.id must not be empty');
+  requireId('spec.model.id', policy.model.id);
+  optionalId('spec.model.variant', policy.model.variant);
+  requireId('spec.provider_id', policy.providerId);
+  if (policy.prompt) validatePromptLayer(policy.prompt, 'spec.prompt');
   if (!(policy.model.contextWindowTokens > 0)) {
     throw invalid('CONTEXT_WINDOW_INVALID', 'spec.model.context_window_tokens must be greater than 0');
   }

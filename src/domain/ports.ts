@@ -39,6 +39,8 @@ export interface CommitRequest {
   claims?: { batchId: string; token: bigint }[];
   /** Content-addressed blobs first referenced by this commit (stored once, shared). */
   blobs?: { hash: string; mimeType: string; data: Uint8Array }[];
+  /** The writer lease this commit ends: released by the same statement when the commit lands. */
+  releaseLease?: { owner: string; token: bigint };
 }
 
 export interface CommitRecord {
@@ -60,6 +62,8 @@ export interface SessionStore {
   /** Cheap liveness probe for health checks. */
   ping(): Promise<void>;
   getHead(tenantId: string, sessionId: string): Promise<SessionHead | undefined>;
+  /** The head and, when `turnId` is given, the commit that stamped that turn id: one read. */
+  headAndTurn(tenantId: string, sessionId: string, turnId: string | undefined): Promise<{ head?: SessionHead; turn?: CommitRecord }>;
   /** The head plus whether a turn holds a live writer lease (admin writes do not count), in one read. */
   describe(tenantId: string, sessionId: string): Promise<{ head: SessionHead; leased: boolean } | undefined>;
   /** Inserts a new session (with its first nodes, if any) at once; false if the id is already taken. */
@@ -95,6 +99,29 @@ export interface LeaseStore {
   release(tenantId: string, sessionId: string, owner: string, token: bigint): Promise<void>;
   /** The current holder, if the lease is live. */
   holder(tenantId: string, sessionId: string): Promise<{ owner: string; token: bigint } | undefined>;
+}
+
+/** What a writer starts from, read by the statement that takes its lease. */
+export interface Admission {
+  /** Fencing token of the writer lease; undefined while another writer holds it. */
+  token?: bigint;
+  head?: SessionHead;
+  /** The commit stamped with the asked turn id, if any. */
+  turn?: CommitRecord;
+  /** The asked turn, or every turn of the session since `cancelledSince`, was cancelled. */
+  cancelled: boolean;
+  /** The turn whose feed events were left open by a crash (see FeedStore.openTurn). */
+  openTurnId?: string;
+  /** The session's open batches (pending or claimed), in enqueue order. */
+  queue: QueueBatch[];
+}
+
+/**
+ * Turn admission in one statement: takes (or re-takes) the writer lease and reads what a turn
+ * starts from, whether or not the lease was free (a cancelled turn may proceed without it).
+ */
+export interface AdmissionStore {
+  admit(req: { tenantId: string; sessionId: string; owner: string; ttlMs: number; turnId?: string; cancelledSince?: Date }): Promise<Admission>;
 }
 
 export interface CancelStore {
@@ -136,9 +163,10 @@ export interface QueueStore {
   /**
    * Lets `select` choose among the session's claimable batches (pending, or claimed by another
    * owner), in order, and claims exactly the chosen ones, all or none, with new fencing tokens.
-   * Call only as the session's writer: claims of other owners are taken over.
+   * Call only as the session's writer: claims of other owners are taken over. `known`: the open
+   * batches as just read (by the admission), chosen from instead of reading them again.
    */
-  claim(tenantId: string, sessionId: string, owner: string, ttlMs: number, select: (pending: QueueBatch[]) => QueueBatch[]): Promise<QueueBatch[]>;
+  claim(tenantId: string, sessionId: string, owner: string, ttlMs: number, select: (pending: QueueBatch[]) => QueueBatch[], known?: QueueBatch[]): Promise<QueueBatch[]>;
   renew(claims: { batchId: string; token: bigint }[], ttlMs: number): Promise<void>;
   /** Gives claims back (the drain ended without a commit). */
   release(claims: { batchId: string; token: bigint }[]): Promise<void>;

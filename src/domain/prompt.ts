@@ -2,6 +2,8 @@
 // server default → session → turn; a higher `reset` hides the lower contributions of that slot
 // and a higher template replaces the lower ones.
 
+import { optionalId, requireId, requireNoNul } from './ids.js';
+
 export const PROMPT_SLOTS = ['intro', 'execution', 'guidance', 'project_instructions', 'runtime_context', 'environment'] as const;
 export type PromptSlot = (typeof PROMPT_SLOTS)[number];
 
@@ -24,6 +26,20 @@ export type TemplateSection = { text: string } | { builtin: string } | { slot: P
 export interface PromptLayer {
   template?: TemplateSection[];
   slots: SlotLayer[];
+}
+
+/** Refuses what a prompt layer cannot hold: NUL in its text, control characters in the names it gives. */
+export function validatePromptLayer(layer: PromptLayer, field: string): void {
+  layer.template?.forEach((s, i) => {
+    if ('text' in s) requireNoNul(`${field}.template.sections[${i}].text`, s.text);
+    if ('builtin' in s) requireId(`${field}.template.sections[${i}].builtin_block`, s.builtin);
+  });
+  layer.slots.forEach((s, i) => s.contributions.forEach((c, j) => {
+    const at = `${field}.slots[${i}].contributions[${j}]`;
+    requireNoNul(`${at}.title`, c.title);
+    requireNoNul(`${at}.content`, c.content);
+    optionalId(`${at}.requires_tool`, c.requiresTool);
+  }));
 }
 
 export interface ResolvedPrompt {

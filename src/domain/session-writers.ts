@@ -1,7 +1,9 @@
 // One writer per session across the deployment. Inside this process callers queue on a keyed
 // mutex (cheap, fair); around the work they hold the session lease, so writers on other replicas
 // wait too. Turns, compaction and every admin mutation run under it. Not re-entrant: code under a
-// writer must not ask for the same session's writer again.
+// writer must not ask for the same session's writer again. The lease may be taken by the
+// caller's own statement (`take`: a turn reads what it starts from in the same round trip) and
+// released by its final commit (`WriterLease.released`), so a turn pays no round trip for either.
 
 import { DomainError } from './errors.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -23,6 +25,17 @@ export interface WriterOptions {
    * still commits its stopped result, guarded by the head revision); `throw` fails with CANCELLED.
    */
   onAbort?: 'proceed' | 'throw';
+  /** Takes the lease (returns its token, undefined while held elsewhere); default `LeaseStore.acquire`. */
+  take?(owner: string, ttlMs: number): Promise<bigint | undefined>;
+}
+
+/** The lease a writer holds: a commit may end it (`SessionService.commit` with `lease`). */
+export interface WriterLease {
+  readonly owner: string;
+  /** Undefined when the writer proceeds without it (cancelled while waiting). */
+  readonly token?: bigint;
+  /** Set when a commit released it; the writer then sends no release of its own. */
+  released: boolean;
 }
 
 export class SessionWriters {
@@ -44,17 +57,18 @@ export class SessionWriters {
     return owner.endsWith(`/${ADMIN_WRITER_KEY}`);
   }
 
-  run<T>(tenantId: string, sessionId: string, fn: () => Promise<T>, options: WriterOptions & { skipIfBusy: true }): Promise<T | undefined>;
-  run<T>(tenantId: string, sessionId: string, fn: () => Promise<T>, options?: WriterOptions): Promise<T>;
-  async run<T>(tenantId: string, sessionId: string, fn: () => Promise<T>, options: WriterOptions = {}): Promise<T | undefined> {
+  run<T>(tenantId: string, sessionId: string, fn: (lease: WriterLease) => Promise<T>, options: WriterOptions & { skipIfBusy: true }): Promise<T | undefined>;
+  run<T>(tenantId: string, sessionId: string, fn: (lease: WriterLease) => Promise<T>, options?: WriterOptions): Promise<T>;
+  async run<T>(tenantId: string, sessionId: string, fn: (lease: WriterLease) => Promise<T>, options: WriterOptions = {}): Promise<T | undefined> {
     return this.local.run(`${tenantId}\u0000${sessionId}`, () => this.underLease(tenantId, sessionId, fn, options));
   }
 
-  private async underLease<T>(tenantId: string, sessionId: string, fn: () => Promise<T>, options: WriterOptions): Promise<T | undefined> {
+  private async underLease<T>(tenantId: string, sessionId: string, fn: (lease: WriterLease) => Promise<T>, options: WriterOptions): Promise<T | undefined> {
     const owner = this.ownerOf(options.key ?? ADMIN_WRITER_KEY);
+    const take = options.take ?? ((o: string, ttl: number) => this.leases.acquire(tenantId, sessionId, o, ttl));
     let token: bigint | undefined;
     for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
-      token = await this.leases.acquire(tenantId, sessionId, owner, this.ttlMs);
+      token = await take(owner, this.ttlMs);
       if (token !== undefined) break;
       if (options.skipIfBusy) return undefined;
       if (options.signal?.aborted) {
@@ -63,15 +77,16 @@ export class SessionWriters {
       }
       await sleep(wait, options.signal);
     }
+    const lease: WriterLease = { owner, token, released: false };
     const renew = setInterval(() => {
-      if (token !== undefined) void this.leases.renew(tenantId, sessionId, owner, token, this.ttlMs).catch(() => {});
+      if (token !== undefined && !lease.released) void this.leases.renew(tenantId, sessionId, owner, token, this.ttlMs).catch(() => {});
     }, Math.max(250, Math.floor(this.ttlMs / 3)));
     renew.unref();
     try {
-      return await fn();
+      return await fn(lease);
     } finally {
       clearInterval(renew);
-      if (token !== undefined) await this.leases.release(tenantId, sessionId, owner, token).catch(() => {});
+      if (token !== undefined && !lease.released) await this.leases.release(tenantId, sessionId, owner, token).catch(() => {});
     }
   }
 }

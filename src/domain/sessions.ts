@@ -4,12 +4,12 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from './errors.js';
 import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
-import { optionalId, requireId } from './ids.js';
-import type { Message } from './messages.js';
+import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.js';
+import { requirePartNames, type Message } from './messages.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
 import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
-import type { SessionWriters } from './session-writers.js';
+import type { SessionWriters, WriterLease } from './session-writers.js';
 import {
   currentFrame,
   defaultFinalAnswerFormat,
@@ -21,7 +21,7 @@ import {
 } from './session.js';
 import { exportState, parseState, type StateDocument } from './state.js';
 import { buildUsageReport, type UsageReport } from './usage.js';
-import { decodePageToken, encodePageToken, pageSizeOf } from './paging.js';
+import { decodeOffsetToken, decodePageToken, encodePageToken, pageSizeOf } from './paging.js';
 
 export interface SessionDefaults {
   policy: SessionPolicy;
@@ -45,6 +45,16 @@ export interface OpenRequest {
   usageSource?: string;
   /** Messages a newly created session starts with (ids already checked); ignored if it exists. */
   seed?: Message[];
+}
+
+/** Bus topic of SessionDeleted messages (observers and queue waiters of every replica end). */
+export const SESSION_DELETED_TOPIC = 'session.deleted';
+
+/** A session that was deleted: its id and the creation time of the incarnation that is gone. */
+export interface SessionDeleted {
+  tenantId: string;
+  sessionId: string;
+  epoch: number;
 }
 
 export interface ReadView {
@@ -92,9 +102,29 @@ export class SessionService {
    * Runs an admin mutation as the only writer of the session on every replica: it waits for a
    * running turn (here or elsewhere) and fails with CANCELLED if the call ends while waiting.
    */
-  withWriter<T>(ctx: RequestContext, sessionId: string, fn: () => Promise<T>): Promise<T> {
-    return this.writers.run(ctx.tenantId, sessionId, fn, { signal: ctx.signal, onAbort: 'throw' });
+  withWriter<T>(ctx: RequestContext, sessionId: string, fn: (lease: WriterLease, current: () => Promise<SessionHead>) => Promise<T>): Promise<T> {
+    const admit = this.admit;
+    let admitted: SessionHead | undefined;
+    let read = false;
+    // With the admission statement, the head comes with the lease (one round trip, not two).
+    const take = admit
+      ? async (owner: string, ttlMs: number) => {
+          const a = await admit(ctx.tenantId, sessionId, owner, ttlMs);
+          admitted = a.head;
+          read = true;
+          return a.token;
+        }
+      : undefined;
+    const current = async () => {
+      if (!read) return this.get(ctx, sessionId);
+      if (!admitted) throw sessionNotFound(sessionId);
+      return admitted;
+    };
+    return this.writers.run(ctx.tenantId, sessionId, (lease) => fn(lease, current), { signal: ctx.signal, onAbort: 'throw', take });
   }
+
+  /** Set by the composition root: takes a writer lease and reads the head in one statement. */
+  admit?: (tenantId: string, sessionId: string, owner: string, ttlMs: number) => Promise<{ token?: bigint; head?: SessionHead }>;
 
   async open(ctx: RequestContext, req: OpenRequest): Promise<{ head: SessionHead; created: boolean }> {
     const sessionId = requireId('session_id', req.sessionId);
@@ -105,6 +135,7 @@ export class SessionService {
     }
     if (req.policy.providerId) this.requireProvider(sessionId, req.policy.providerId);
     validateMetadata(req.metadata);
+    if (req.finalAnswerFormat?.kind === 'custom') requireNoNul('final_answer_format.custom.guidance', req.finalAnswerFormat.guidance);
     const imported = req.openMode === 'with_state' ? this.decodeState(sessionId, req.state) : undefined;
     if (parentSessionId && !(await this.store.getHead(ctx.tenantId, parentSessionId))) {
       throw notFound('PARENT_NOT_FOUND', `parent session "${parentSessionId}" does not exist; open it first`, { session_id: sessionId, parent_session_id: parentSessionId });
@@ -192,9 +223,15 @@ export class SessionService {
   /** Set by the composition root: whether a turn of the session is running or waiting in this process. */
   runningHere: (tenantId: string, sessionId: string) => boolean = () => false;
 
+  /** Set by the composition root: cancels the session's running turns on every replica (before a delete). */
+  stopTurns: (ctx: RequestContext, sessionId: string) => Promise<void> = async () => {};
+
+  /** Set by the composition root: tells every replica that a session is gone (its observers and waiters end). */
+  announceDeleted: (deleted: SessionDeleted) => void = () => {};
+
   async list(ctx: RequestContext, filter: SessionListFilter, pageSize: number, pageToken: string): Promise<{ sessions: SessionHead[]; nextPageToken: string }> {
     const size = pageSizeOf(pageSize);
-    const after = decodePageToken(pageToken, 'list_sessions');
+    const after = decodePageToken(pageToken, 'list_sessions', isId);
     // An empty parent id lists root sessions only.
     if (filter.parentSessionId) requireId('filter.parent_session_id', filter.parentSessionId);
     validateMetadata(filter.metadata);
@@ -206,8 +243,8 @@ export class SessionService {
 
   async close(ctx: RequestContext, sessionId: string): Promise<void> {
     await this.get(ctx, sessionId);
-    await this.withWriter(ctx, sessionId, async () => {
-      const head = await this.get(ctx, sessionId);
+    await this.withWriter(ctx, sessionId, async (_lease, current) => {
+      const head = await current();
       await this.store.setStatus(ctx.tenantId, sessionId, 'parked');
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
       this.announce(ctx, head, 'parked');
@@ -230,16 +267,32 @@ export class SessionService {
       if (children.length === 0) break;
       for (const child of children) await this.delete(ctx, child.sessionId);
     }
-    return this.withWriter(ctx, sessionId, async () => {
+    // A running turn is cancelled rather than waited for: it commits as cancelled (its caller
+    // gets that result), then the delete takes the writer. See docs/adr/0031.
+    await this.stopTurns(ctx, sessionId);
+    return this.withWriter(ctx, sessionId, async (_lease, current) => {
+      // The head (from the writer's admission, when there is one) names the incarnation that goes.
+      const head = await current().catch((err: unknown) => {
+        if (err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND') return undefined;
+        throw err;
+      });
       const deleted = await this.store.delete(ctx.tenantId, sessionId);
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+      // The epoch tells a re-created session's observers that the message is not about them.
+      if (head) this.announceDeleted({ tenantId: ctx.tenantId, sessionId, epoch: head.createdAt.getTime() });
       return deleted;
     });
   }
 
   /** Loads the session under its residency policy, healing a dangling leaf. */
   async load(ctx: RequestContext, sessionId: string): Promise<LoadedSession> {
-    let head = await this.get(ctx, sessionId);
+    return this.loadAt(ctx, await this.get(ctx, sessionId));
+  }
+
+  /** Loads the session whose head was just read (by a writer's admission): no second head read. */
+  async loadAt(ctx: RequestContext, stored: SessionHead): Promise<LoadedSession> {
+    const sessionId = stored.sessionId;
+    let head = stored;
     if (head.status === 'parked') {
       // Any RPC that needs a parked session makes it resident again.
       await this.store.setStatus(ctx.tenantId, sessionId, 'idle');
@@ -256,8 +309,7 @@ export class SessionService {
 
   async readView(ctx: RequestContext, sessionId: string, pageSize: number, pageToken: string): Promise<ReadView> {
     const size = pageSizeOf(pageSize, 1000);
-    const offsetToken = decodePageToken(pageToken, 'read_view');
-    const offset = offsetToken ? Number(offsetToken) : 0;
+    const offset = decodeOffsetToken(pageToken, 'read_view');
     const session = await this.load(ctx, sessionId);
     const frame = currentFrame(session);
     const all = frameMessages(activePath(session.graph), frame);
@@ -274,10 +326,10 @@ export class SessionService {
   async updateConfig(ctx: RequestContext, sessionId: string, patch: PolicyPatch): Promise<SessionHead> {
     await this.get(ctx, sessionId);
     if (patch.providerId) this.requireProvider(sessionId, patch.providerId);
-    return this.withWriter(ctx, sessionId, async () => {
-      const head = await this.get(ctx, sessionId);
+    return this.withWriter(ctx, sessionId, async (lease, current) => {
+      const head = await current();
       const policy = applyPolicyPatch(head.policy, patch);
-      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'config', head: { ...head, policy }, graph: { kind: 'none' }, frames: [] });
+      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'config', head: { ...head, policy }, graph: { kind: 'none' }, frames: [] }, lease);
     });
   }
 
@@ -291,25 +343,27 @@ export class SessionService {
   async appendMessages(ctx: RequestContext, sessionId: string, messages: Message[]): Promise<SessionHead> {
     requireId('session_id', sessionId);
     if (messages.length === 0) throw invalid('NO_MESSAGES', 'messages must contain at least one message');
-    return this.withWriter(ctx, sessionId, async () => {
-      const session = await this.load(ctx, sessionId);
+    requirePartNames(messages);
+    return this.withWriter(ctx, sessionId, async (lease, current) => {
+      const session = await this.loadAt(ctx, await current());
       const ids = messageIds(sessionId, messages, new Set(session.graph.nodes.map((n) => n.nodeId)));
       const nodes = chainMessages(messages.map((message, i) => ({ ...message, id: ids[i]! })), session.head.leafNodeId, session.head.currentFrameId);
       const parent = nodes[nodes.length - 1]!.nodeId;
-      return this.commit(ctx, { expectedRevision: session.head.headRevision, kind: 'append_messages', head: { ...session.head, leafNodeId: parent }, graph: { kind: 'append', nodes }, frames: [] });
+      // The writer's only write: it also ends the writer lease.
+      return this.commit(ctx, { expectedRevision: session.head.headRevision, kind: 'append_messages', head: { ...session.head, leafNodeId: parent }, graph: { kind: 'append', nodes }, frames: [] }, lease);
     });
   }
 
   async branchToNode(ctx: RequestContext, sessionId: string, nodeId: string): Promise<SessionHead> {
     requireId('session_id', sessionId);
     requireId('node_id', nodeId);
-    return this.withWriter(ctx, sessionId, async () => {
-      const head = await this.get(ctx, sessionId);
+    return this.withWriter(ctx, sessionId, async (lease, current) => {
+      const head = await current();
       const { nodes } = await this.store.loadGraph(ctx.tenantId, sessionId, head.leafNodeId, 'keep_all');
       if (!nodes.some((n) => n.nodeId === nodeId)) {
         throw notFound('NODE_NOT_FOUND', `node "${nodeId}" is not in the graph of session "${sessionId}"`, { session_id: sessionId, node_id: nodeId });
       }
-      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'branch', head: { ...head, leafNodeId: nodeId }, graph: { kind: 'none' }, frames: [] });
+      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'branch', head: { ...head, leafNodeId: nodeId }, graph: { kind: 'none' }, frames: [] }, lease);
     });
   }
 
@@ -320,10 +374,15 @@ export class SessionService {
     }
   }
 
-  /** Commits and refreshes the resident copy's head. */
-  async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage'> & Partial<Pick<CommitRequest, 'usage'>>): Promise<SessionHead> {
+  /**
+   * Commits and refreshes the resident copy's head. With `lease` (the writer's last write), the
+   * same statement ends the writer lease.
+   */
+  async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage' | 'releaseLease'> & Partial<Pick<CommitRequest, 'usage'>>, lease?: WriterLease): Promise<SessionHead> {
     const head = { ...c.head, updatedAt: new Date(), status: 'idle' as const };
-    const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId });
+    const releaseLease = lease?.token !== undefined && !lease.released ? { owner: lease.owner, token: lease.token } : undefined;
+    const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId, releaseLease });
+    if (releaseLease) lease!.released = true;
     this.advanceResident(ctx.tenantId, c, { ...head, headRevision: revision });
     this.feed.append(ctx.tenantId, head.sessionId, revision, { kind: 'committed', revision, turnId: c.turnId });
     // Changes other than turns are named in the feed, so observers know what to refetch.
@@ -357,8 +416,10 @@ export class SessionService {
     const empty = this.applyOpenFields(this.emptyHead(ctx, sessionId, undefined, req.mode, parentSessionId), req, parentSessionId);
     const nodes = chainMessages(req.seed ?? [], undefined, empty.currentFrameId);
     const head = nodes.length ? { ...empty, leafNodeId: nodes[nodes.length - 1]!.nodeId } : empty;
-    if (!(await this.store.create(head, this.initialFrame(head.currentFrameId), nodes))) return undefined;
-    this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+    const frame = this.initialFrame(head.currentFrameId);
+    if (!(await this.store.create(head, frame, nodes))) return undefined;
+    // Resident at once, exactly as stored: the first turn loads nothing.
+    this.resident.put(ResidentCache.key(ctx.tenantId, sessionId), { head, graph: { nodes, leafNodeId: head.leafNodeId }, frames: [frame], healed: false });
     return head;
   }
 
@@ -523,6 +584,8 @@ function validateMetadata(metadata: Record<string, string> | undefined): void {
   let bytes = 0;
   for (const [k, v] of entries) {
     if (!k) throw invalid('METADATA_KEY_EMPTY', 'metadata keys must not be empty');
+    requireId('metadata key', k);
+    requireLabel('metadata value', v);
     bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
   }
   if (bytes > MAX_METADATA_BYTES) throw invalid('METADATA_TOO_LARGE', `metadata is ${bytes} bytes; use at most ${MAX_METADATA_BYTES}`);

@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { invalid } from './errors.js';
+import { isId, isLabel } from './ids.js';
 import type { AgentFrame, GraphNode } from './graph.js';
 import type { SessionHead } from './session.js';
 import { PROMPT_SLOTS } from './prompt.js';
@@ -10,43 +11,54 @@ import { PROMPT_SLOTS } from './prompt.js';
 export const STATE_FORMAT = 'lash-grpc.session-state';
 export const STATE_VERSION = 1;
 
+/** The largest counter (turn index, tool-state generation) a client may set: it still counts up safely. */
+export const MAX_CLIENT_COUNTER = BigInt(Number.MAX_SAFE_INTEGER);
+
+// Ids and names inside a document obey the same rules as ids in requests; counters and sizes fit
+// the store's 64-bit columns, so a document is refused as a whole before anything is written.
+const id = z.string().refine(isId, 'must be a non-empty printable id of at most 256 bytes');
+const name = z.string().refine((v) => v === '' || isId(v), 'must be a printable name of at most 256 bytes');
+const label = z.string().refine(isLabel, 'must not contain NUL or control characters other than tab and line breaks');
+const counter = z.string().regex(/^\d{1,16}$/).refine((v) => BigInt(v) <= MAX_CLIENT_COUNTER, `must be at most ${MAX_CLIENT_COUNTER}`);
+const size = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
 const json: z.ZodType<unknown> = z.lazy(() => z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(json), z.record(z.string(), json)]));
 
 const part = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('text'), text: z.string() }),
-  z.object({ kind: z.literal('image'), attachmentId: z.string(), mimeType: z.string() }),
-  z.object({ kind: z.literal('code'), language: z.string(), code: z.string() }),
+  z.object({ kind: z.literal('image'), attachmentId: name, mimeType: name }),
+  z.object({ kind: z.literal('code'), language: name, code: z.string() }),
   z.object({ kind: z.literal('output'), text: z.string() }),
   z.object({ kind: z.literal('error'), message: z.string() }),
   z.object({ kind: z.literal('prose'), text: z.string() }),
-  z.object({ kind: z.literal('tool_call'), callId: z.string(), toolName: z.string(), args: z.record(z.string(), json) }),
-  z.object({ kind: z.literal('tool_result'), callId: z.string(), toolName: z.string(), output: json, isError: z.boolean() }),
+  z.object({ kind: z.literal('tool_call'), callId: name, toolName: name, args: z.record(z.string(), json) }),
+  z.object({ kind: z.literal('tool_result'), callId: name, toolName: name, output: json, isError: z.boolean() }),
   z.object({ kind: z.literal('reasoning'), text: z.string() }),
 ]);
 
-const message = z.object({ id: z.string().min(1), role: z.enum(['user', 'assistant', 'system', 'event']), parts: z.array(part) });
+const message = z.object({ id, role: z.enum(['user', 'assistant', 'system', 'event']), parts: z.array(part) });
 
 const node = z.object({
-  nodeId: z.string().min(1),
-  parentNodeId: z.string().optional(),
-  causedBy: z.string().optional(),
-  agentFrameId: z.string().optional(),
+  nodeId: id,
+  parentNodeId: id.optional(),
+  causedBy: id.optional(),
+  agentFrameId: id.optional(),
   timestamp: z.iso.datetime(),
   payload: z.discriminatedUnion('type', [
     z.object({ type: z.literal('message'), message }),
-    z.object({ type: z.literal('event'), name: z.string(), data: json.optional() }),
+    z.object({ type: z.literal('event'), name, data: json.optional() }),
   ]),
 });
 
 const frame = z.object({
-  frameId: z.string().min(1),
-  previousFrameId: z.string().optional(),
+  frameId: id,
+  previousFrameId: id.optional(),
   status: z.enum(['active', 'superseded']),
   reason: z.string(),
   createdAt: z.iso.datetime(),
 });
 
-const contribution = z.object({ title: z.string().optional(), priority: z.number(), content: z.string(), requiresTool: z.string().optional() });
+const contribution = z.object({ title: z.string().optional(), priority: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1), content: z.string(), requiresTool: name.optional() });
 const promptLayer = z.object({
   template: z.array(z.union([z.object({ text: z.string() }), z.object({ builtin: z.string() }), z.object({ slot: z.enum(PROMPT_SLOTS) })])).optional(),
   slots: z.array(z.object({ slot: z.enum(PROMPT_SLOTS), reset: z.boolean(), contributions: z.array(contribution) })),
@@ -55,27 +67,27 @@ const promptLayer = z.object({
 const documentSchema = z.object({
   format: z.literal(STATE_FORMAT),
   version: z.literal(STATE_VERSION),
-  sessionId: z.string().min(1),
+  sessionId: id,
   mode: z.enum(['standard', 'rlm']),
-  parentSessionId: z.string().optional(),
+  parentSessionId: id.optional(),
   residency: z.enum(['keep_all', 'active_path_only']),
   finalAnswerFormat: z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('markdown') }),
     z.object({ kind: z.literal('custom'), guidance: z.string() }),
     z.object({ kind: z.literal('raw_submit_value') }),
   ]),
-  metadata: z.record(z.string(), z.string()),
+  metadata: z.record(id, label),
   policy: z.object({
-    model: z.object({ id: z.string().min(1), variant: z.string().optional(), contextWindowTokens: z.number().positive(), maxOutputTokens: z.number().positive().optional() }),
-    providerId: z.string().min(1),
-    maxTurns: z.number().int().positive().optional(),
+    model: z.object({ id, variant: name.optional(), contextWindowTokens: size, maxOutputTokens: size.optional() }),
+    providerId: id,
+    maxTurns: z.number().int().positive().max(2 ** 32 - 1).optional(),
     prompt: promptLayer.optional(),
     autonomous: z.boolean(),
   }),
-  turnIndex: z.string().regex(/^\d+$/),
-  leafNodeId: z.string().optional(),
-  currentFrameId: z.string().min(1),
-  toolState: z.object({ generation: z.string().regex(/^\d+$/), overrides: z.record(z.string(), z.string()) }),
+  turnIndex: counter,
+  leafNodeId: id.optional(),
+  currentFrameId: id,
+  toolState: z.object({ generation: counter, overrides: z.record(id, z.enum(['off', 'searchable', 'callable', 'showcased'])) }),
   nodes: z.array(node),
   frames: z.array(frame).min(1),
 });

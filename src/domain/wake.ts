@@ -8,6 +8,8 @@ export interface WakeOptions<T> {
   topic: string;
   /** Which bus messages are worth a re-check. */
   relevant(payload: Record<string, unknown>): boolean;
+  /** Further bus topics worth a re-check (e.g. the subject was deleted). */
+  also?: { topic: string; relevant(payload: Record<string, unknown>): boolean }[];
   /** Reads the condition; a value ends the wait. */
   check(): Promise<T | undefined>;
   pollMs: number;
@@ -33,7 +35,8 @@ export function waitForCondition<T>(o: WakeOptions<T>): Promise<T> {
         (v) => v !== undefined && finish({ value: v }),
         (error: unknown) => finish({ error }),
       );
-    const off = o.bus.subscribe(o.topic, (p) => o.relevant(p) && poke());
+    const offs = [o.bus.subscribe(o.topic, (p) => o.relevant(p) && poke()), ...(o.also ?? []).map((a) => o.bus.subscribe(a.topic, (p) => a.relevant(p) && poke()))];
+    const off = () => offs.forEach((f) => f());
     const poll = setInterval(poke, o.pollMs);
     poll.unref();
     const onAbort = () => finish(o.onAbort());

@@ -5,6 +5,7 @@ import { status, type Metadata, type sendUnaryData, type ServerUnaryCall } from 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../domain/ports.js';
+import { wellFormed } from './decode-guard.js';
 import { errorInfoOf, toServiceError } from './errors.js';
 
 const reasonOf = (error: { metadata?: Metadata }) => errorInfoOf(error)?.reason;
@@ -47,7 +48,8 @@ export function unary<Req, Res>(env: CallEnv, domain: string, method: string, fn
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     const started = performance.now();
     const ctx = rpcContext(env, `${domain}/${method}`, call.metadata, callSignal(call));
-    fn(call.request, ctx).then(
+    // A request that failed to decode is refused here, like any other bad input.
+    new Promise<Res>((resolve) => resolve(fn(wellFormed(call.request), ctx))).then(
       (response) => {
         ctx.log.debug({ code: 'OK', ms: +(performance.now() - started).toFixed(2) }, 'rpc');
         env.observe?.(`${domain}/${method}`, 'OK', (performance.now() - started) / 1000);

@@ -41,8 +41,37 @@ export interface MappedError {
   correlationId?: string;
 }
 
+/** How much of a client's value an error quotes: enough to recognise it, never the whole value. */
+export const QUOTE_CHARS = 64;
+/** Ids are at most 256 bytes: metadata longer than that quotes a bad value, so it is cut too. */
+const METADATA_CHARS = 256;
+const MESSAGE_CHARS = 512;
+
+/** The first `max` characters of `value` and "…" when it is longer (never splitting a surrogate pair). */
+export function shorten(value: string, max: number): string {
+  if (value.length <= max) return value;
+  const cut = /[\ud800-\udbff]/.test(value[max - 1]!) ? max - 1 : max;
+  return `${value.slice(0, cut)}…`;
+}
+
+/**
+ * Bounds what an error echoes of the request: every "quoted" value in the message to a short
+ * prefix, the message itself, and each metadata value. A long bad value would otherwise be sent
+ * three times (grpc-message, the Status copy, ErrorInfo) and overflow the client's header limit.
+ */
+function bounded(message: string, metadata: Record<string, string>): { message: string; metadata: Record<string, string> } {
+  const quoted = message.replace(/"([^"]*)"/g, (whole, inner: string) => (inner.length > QUOTE_CHARS ? `"${shorten(inner, QUOTE_CHARS)}"` : whole));
+  return {
+    message: shorten(quoted, MESSAGE_CHARS),
+    metadata: Object.fromEntries(Object.entries(metadata).map(([k, v]) => [shorten(k, QUOTE_CHARS), shorten(v, METADATA_CHARS)])),
+  };
+}
+
 export function toServiceError(err: unknown, domain: string): MappedError {
-  if (err instanceof DomainError) return { error: build(CODES[err.errorClass], err.message, err.reason, domain, err.metadata) };
+  if (err instanceof DomainError) {
+    const { message, metadata } = bounded(err.message, err.metadata);
+    return { error: build(CODES[err.errorClass], message, err.reason, domain, metadata) };
+  }
   if (isStoreUnavailable(err)) {
     return { error: build(status.UNAVAILABLE, 'the session store is unreachable right now; retry with backoff', 'STORE_UNAVAILABLE', domain, {}) };
   }

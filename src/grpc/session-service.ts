@@ -8,11 +8,12 @@ import { unary, type CallEnv } from './call.js';
 import { messageToPb, usageToPb } from './mappers/common.js';
 import { configPatchFromPb, openRequestFromPb, sessionToPb } from './mappers/session.js';
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import type { FeedMessage as PbFeedMessage } from '../../gen/lash/v1/feed.js';
+import { FeedMessage as PbFeedMessage } from '../../gen/lash/v1/feed.js';
 import type { ObserveSessionRequest, ObserveSessionResponse } from '../../gen/lash/v1/session_service.js';
 import { DomainError } from '../domain/errors.js';
-import type { FeedObservations } from '../domain/feed/observation.js';
+import type { FeedObservations, ObserverSink } from '../domain/feed/observation.js';
 import { callSignal, rpcContext } from './call.js';
+import { wellFormed } from './decode-guard.js';
 import { toServiceError } from './errors.js';
 import { feedMessageToPb } from './mappers/feed.js';
 import { BatchingWriter } from './stream.js';
@@ -21,7 +22,7 @@ type FeedMessage = PbFeedMessage;
 
 const DOMAIN = 'lash.v1.SessionService';
 
-export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, feedBufferLimit: number, onShutdown: (fn: () => void) => void): SessionServiceServer & UntypedServiceImplementation {
+export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, limits: { items: number; bytes: number; stallMs: number }, onShutdown: (fn: () => void) => void): SessionServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     openSession: rpc('OpenSession', async (req, ctx) => {
@@ -60,10 +61,11 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
       const ctx = rpcContext(env, `${DOMAIN}/ObserveSession`, call.metadata, callSignal(call));
       const sessionId = call.request.sessionId;
       let observer: { close(): void } | undefined;
-      // A slow observer is cut off (it resumes from its last cursor) instead of slowing anyone.
-      const out = new BatchingWriter<FeedMessage, ObserveSessionResponse>(call as ServerWritableStream<unknown, ObserveSessionResponse>, (messages) => ({ messages }), feedBufferLimit, () => {
+      // The observation paces itself by what the client has taken; one that takes nothing for the
+      // stall time while at the limit is cut off (it resumes from its last cursor).
+      const out = new BatchingWriter<FeedMessage, ObserveSessionResponse>(call as ServerWritableStream<unknown, ObserveSessionResponse>, (messages) => ({ messages }), { ...limits, sizeOf: (m) => PbFeedMessage.encode(m as FeedMessage).finish().length }, () => {
         observer?.close();
-        out.fail(toServiceError(new DomainError('RESOURCE_EXHAUSTED', 'OBSERVER_TOO_SLOW', `this observer fell more than ${feedBufferLimit} messages behind; reconnect with the cursor of the last message you processed`, { session_id: sessionId }), DOMAIN).error);
+        out.fail(toServiceError(new DomainError('RESOURCE_EXHAUSTED', 'OBSERVER_TOO_SLOW', `this observer left ${limits.items} messages or ${limits.bytes} bytes untaken for ${limits.stallMs} ms; reconnect with the cursor of the last message you processed`, { session_id: sessionId }), DOMAIN).error);
       });
       const fail = (err: unknown) => {
         observer?.close();
@@ -72,8 +74,16 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
         out.fail(error);
       };
       call.on('cancelled', () => observer?.close());
-      feed
-        .observe(ctx, sessionId, call.request.cursor || undefined, (m) => out.push(feedMessageToPb(m, sessionId)), fail, () => out.whenFlushed())
+      const sink: ObserverSink = {
+        send: (m) => out.push(feedMessageToPb(m, sessionId)),
+        fail,
+        hasRoom: () => out.hasRoom(),
+        room: () => out.room(),
+        whenRoom: () => out.whenRoom(),
+      };
+      Promise.resolve()
+        .then(() => wellFormed(call.request))
+        .then(() => feed.observe(ctx, sessionId, call.request.cursor || undefined, sink))
         .then((o) => {
           observer = o;
           if (out.isClosed) o.close();

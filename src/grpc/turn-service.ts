@@ -23,6 +23,7 @@ import type { LimitedTurns } from '../domain/turns/turn-slots.js';
 import type { TurnService } from '../domain/turns/runner.js';
 import type { TurnRequest, TurnResult } from '../domain/turns/types.js';
 import { callSignal, codeName, rpcContext, unary, type CallEnv } from './call.js';
+import { wellFormed } from './decode-guard.js';
 import { toServiceError } from './errors.js';
 import { decodeEnum } from './mappers/enums.js';
 import { eventToPb, overridesFromPb, resolutionFromPb, resolutionToPb, resultToPb, rlmFromPb, turnInputFromPb } from './mappers/turn.js';
@@ -48,12 +49,17 @@ export function streamTurn(
 ): void {
   const clientGone = callSignal(call);
   const ctx = rpcContext(env, `${domain}/${method}`, call.metadata, clientGone);
+  const request = call.request;
   const started = performance.now();
   const observe = (code: string) => env.observe?.(`${domain}/${method}`, code, (performance.now() - started) / 1000);
   let sequence = 0n;
   const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }));
   const push = (item: TurnActivity['item']) => out.push({ sequence: ++sequence, item });
-  run({ onEvent: push, clientGone, ctx }).then(
+  // A request that failed to decode is refused here, like any other bad input.
+  new Promise<TurnActivity['item'] | undefined>((resolve) => {
+    wellFormed(request);
+    resolve(run({ onEvent: push, clientGone, ctx }));
+  }).then(
     (last) => {
       if (last) push(last);
       out.end();
@@ -87,7 +93,9 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
     startTurn: unary(env, DOMAIN, 'StartTurn', async (req: StartTurnRequest, ctx) => ({ turnId: await admitted.start(ctx, turnRequestFromPb(req, ctx.metadata)) })),
     getTurn: unary(env, DOMAIN, 'GetTurn', async (req, ctx) => {
       const s = await turns.get(ctx, req.sessionId, req.turnId);
-      return s.status === 'running' ? { status: TurnStatus.TURN_STATUS_RUNNING, result: undefined } : { status: TurnStatus.TURN_STATUS_COMMITTED, result: resultToPb(s.result) };
+      if (s.status === 'running') return { status: TurnStatus.TURN_STATUS_RUNNING, result: undefined };
+      if (s.status === 'interrupted') return { status: TurnStatus.TURN_STATUS_INTERRUPTED, result: undefined };
+      return { status: TurnStatus.TURN_STATUS_COMMITTED, result: resultToPb(s.result) };
     }),
     cancelTurn: unary(env, DOMAIN, 'CancelTurn', async (req, ctx) => ({ signalled: await turns.cancel(ctx, req.sessionId, req.turnId) })),
     cancelRunningTurns: unary(env, DOMAIN, 'CancelRunningTurns', async (req, ctx) => ({ cancelledCount: await turns.cancelRunning(ctx, req.sessionId) })),
@@ -108,7 +116,7 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
       };
       call.on('data', (msg: ServeToolsRequest) => {
         try {
-          const m = msg.message;
+          const m = wellFormed(msg).message;
           if (!handle) {
             if (m?.$case !== 'hello') throw invalid('HELLO_REQUIRED', 'the first ServeTools message must be hello (tool definitions and scope)');
             const target = m.value.scope?.target;

@@ -1,6 +1,8 @@
 // Opens the database: embedded PGlite in a local folder by default, PostgreSQL when a URL is
 // given. Runs the migrations at start-up; on PostgreSQL under an advisory lock so replicas that
-// start together do not race.
+// start together do not race. Besides MikroORM (entities, migrations, cold paths) it hands out
+// `sql`, the hot-path door with real bind parameters (see bound-sql.ts), and counts every
+// statement either path sends.
 
 import { join } from 'node:path';
 import { MikroORM, type EntityManager } from '@mikro-orm/core';
@@ -11,6 +13,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { allEntities as entities } from './entities.js';
 import { migrationsList } from './migrations.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { countOrmStatements, pgliteSql, postgresSql, StatementStats, type BoundSql } from './bound-sql.js';
 
 export type Engine = 'pglite' | 'postgresql';
 
@@ -30,6 +33,10 @@ export interface Database {
   em(): EntityManager;
   /** The shared connection, for plain SQL: no EntityManager fork per statement. */
   conn(): ReturnType<EntityManager['getConnection']>;
+  /** Hot-path SQL with real bind parameters (`$1`…), prepared on PostgreSQL. */
+  sql: BoundSql;
+  /** Statements and writing transactions sent to this database, by either path. */
+  stats: StatementStats;
   close(): Promise<void>;
 }
 
@@ -68,9 +75,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     }
   }
   const engine: Engine = options.databaseUrl ? 'postgresql' : 'pglite';
+  const stats = new StatementStats();
+  countOrmStatements(orm.em.getConnection(), stats);
+  const sql = pglite
+    ? pgliteSql(pglite, stats)
+    : postgresSql(await (orm.em.getConnection() as unknown as { getNativeClient(): Promise<import('pg').Pool> }).getNativeClient(), stats);
   return {
     engine,
     orm,
+    sql,
+    stats,
     em: () => orm.em.fork(),
     conn: () => orm.em.getConnection(),
     async close() {

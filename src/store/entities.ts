@@ -44,7 +44,8 @@ export const NodeRow = defineEntity({
     causedBy: p.string().nullable(),
     agentFrameId: p.string().nullable(),
     createdAt: p.datetime(),
-    payload: p.json<Record<string, unknown>>(),
+    /** JSON text (lossless for any string; see migration 006). */
+    payload: p.text(),
   },
 });
 
@@ -73,7 +74,8 @@ export const CommitRow = defineEntity({
     graphWrite: p.string(),
     turnId: p.string().nullable(),
     contentHash: p.string().nullable(),
-    result: p.json<unknown>().nullable(),
+    /** JSON text. */
+    result: p.text().nullable(),
     createdAt: p.datetime(),
   },
 });
@@ -154,7 +156,8 @@ export const CompletionRow = defineEntity({
     turnId: p.string(),
     callId: p.string(),
     status: p.string(),
-    resolution: p.json<unknown>().nullable(),
+    /** JSON text. */
+    resolution: p.text().nullable(),
     createdAt: p.datetime(),
     resolvedAt: p.datetime().nullable(),
   },

@@ -37,28 +37,24 @@ export class DbFeedStore implements FeedStore {
     const turnAction = !turnMark ? 'keep' : turnMark.kind === 'turn_activity' ? 'open' : 'close';
     // One statement, so one round trip and its own transaction: the counter row's lock orders
     // concurrent appenders (across replicas too) and the batch row takes the numbers it hands out.
-    const rows = await this.db.conn().execute<{ last_seq: string }[]>(
+    const notify = this.notifyChannel === undefined ? '' : `, pg_notify($10, json_build_object('t', 'feed', 'p', json_build_object('tenantId', $1::text, 'sessionId', $2::text, 'upTo', last_seq::text))::text)`;
+    const { rows } = await this.db.sql.query<{ last_seq: string }>(
       `with head as (
          insert into feed_heads as h (tenant_id, session_id, last_seq, last_committed_seq, open_turn_id)
-         values (?, ?, ?::bigint, case when ?::bigint >= 0 then ?::bigint + 1 else 0 end, case when ? = 'open' then ?::text end)
+         values ($1, $2, $3::bigint, case when $4::bigint >= 0 then $4::bigint + 1 else 0 end, case when $5::text = 'open' then $6::text end)
          on conflict (tenant_id, session_id) do update set
            last_seq = h.last_seq + excluded.last_seq,
-           last_committed_seq = case when ?::bigint >= 0 then greatest(h.last_committed_seq, h.last_seq + ?::bigint + 1) else h.last_committed_seq end,
-           open_turn_id = case ? when 'open' then ?::text when 'close' then (case when h.open_turn_id = ?::text then null else h.open_turn_id end) else h.open_turn_id end
+           last_committed_seq = case when $4::bigint >= 0 then greatest(h.last_committed_seq, h.last_seq + $4::bigint + 1) else h.last_committed_seq end,
+           open_turn_id = case $5::text when 'open' then $6::text when 'close' then (case when h.open_turn_id = $6::text then null else h.open_turn_id end) else h.open_turn_id end
          returning h.last_seq
        ), batch as (
          insert into feed_batches (tenant_id, session_id, first_seq, last_seq, revision, created_at, events)
-         select ?, ?, head.last_seq - ?::bigint + 1, head.last_seq, ?::bigint, ?::timestamptz, ?::text from head
+         select $1, $2, head.last_seq - $3::bigint + 1, head.last_seq, $7::bigint, $8::timestamptz, $9::text from head
        )
-       select last_seq${this.notifyChannel === undefined ? '' : `, pg_notify(?, json_build_object('t', 'feed', 'p', json_build_object('tenantId', ?::text, 'sessionId', ?::text, 'upTo', last_seq::text))::text)`} from head`,
-      [
-        tenantId, sessionId, n, committedIdx, committedIdx, turnAction, turnId,
-        committedIdx, committedIdx, turnAction, turnId, turnId,
-        tenantId, sessionId, n, revision.toString(), now, text,
-        ...(this.notifyChannel === undefined ? [] : [this.notifyChannel, tenantId, sessionId]),
-      ],
+       select last_seq${notify} from head`,
+      [tenantId, sessionId, n, committedIdx, turnAction, turnId, revision.toString(), now, text, ...(this.notifyChannel === undefined ? [] : [this.notifyChannel])],
     );
-    const last = BigInt((rows as { last_seq: string }[])[0]!.last_seq);
+    const last = BigInt(rows[0]!.last_seq);
     const first = last - BigInt(n) + 1n;
     return payloads.map((payload, i) => ({ seq: first + BigInt(i), time: now, revision, payload }));
   }
@@ -66,15 +62,15 @@ export class DbFeedStore implements FeedStore {
   async read(tenantId: string, sessionId: string, afterSeq: bigint, limit: number): Promise<FeedRecord[]> {
     // Sequences are gap-free above the retention floor, so the batches holding (after, after +
     // limit] are exactly the ones needed (from the floor on, if retention passed the cursor).
-    const rows = await this.db.conn().execute<{ first_seq: string; revision: string; created_at: Date | string; events: string }[]>(
+    const { rows } = await this.db.sql.query<{ first_seq: string; revision: string; created_at: Date | string; events: string }>(
       `select first_seq, revision, created_at, events from feed_batches
-        where tenant_id = ? and session_id = ? and last_seq > ?
-          and first_seq <= greatest(?::bigint, coalesce((select trimmed_through from feed_heads where tenant_id = ? and session_id = ?), 0)) + ?
+        where tenant_id = $1 and session_id = $2 and last_seq > $3::bigint
+          and first_seq <= greatest($3::bigint, coalesce((select trimmed_through from feed_heads where tenant_id = $1 and session_id = $2), 0)) + $4::bigint
         order by last_seq`,
-      [tenantId, sessionId, afterSeq.toString(), afterSeq.toString(), tenantId, sessionId, limit],
+      [tenantId, sessionId, afterSeq.toString(), limit],
     );
     const out: FeedRecord[] = [];
-    for (const r of rows as { first_seq: string; revision: string; created_at: Date | string; events: string }[]) {
+    for (const r of rows) {
       for (const record of decodeBatch(r.events, new Date(r.created_at), BigInt(r.first_seq), BigInt(r.revision))) {
         if (record.seq > afterSeq && out.length < limit) out.push(record);
       }
@@ -83,17 +79,15 @@ export class DbFeedStore implements FeedStore {
   }
 
   async head(tenantId: string, sessionId: string) {
-    const rows = await this.db.conn().execute<{ last_seq: string; trimmed_through: string }[]>(
-      'select last_seq, trimmed_through from feed_heads where tenant_id = ? and session_id = ?', [tenantId, sessionId],
-    );
-    const r = (rows as { last_seq: string; trimmed_through: string }[])[0];
+    const { rows } = await this.db.sql.query<{ last_seq: string; trimmed_through: string }>('select last_seq, trimmed_through from feed_heads where tenant_id = $1 and session_id = $2', [tenantId, sessionId]);
+    const r = rows[0];
     return { lastSeq: BigInt(r?.last_seq ?? 0), trimmedThrough: BigInt(r?.trimmed_through ?? 0) };
   }
 
   /** The turn whose events were appended last without a commit or interruption after them. */
   async openTurn(tenantId: string, sessionId: string): Promise<string | undefined> {
-    const rows = await this.db.conn().execute<{ open_turn_id: string | null }[]>('select open_turn_id from feed_heads where tenant_id = ? and session_id = ?', [tenantId, sessionId]);
-    return (rows as { open_turn_id: string | null }[])[0]?.open_turn_id ?? undefined;
+    const { rows } = await this.db.sql.query<{ open_turn_id: string | null }>('select open_turn_id from feed_heads where tenant_id = $1 and session_id = $2', [tenantId, sessionId]);
+    return rows[0]?.open_turn_id ?? undefined;
   }
 
   async trim(olderThan: Date, keepPerSession: number): Promise<number> {

@@ -211,6 +211,21 @@ class Migration006FeedBatches extends Migration {
   }
 }
 
+class Migration007TextPayloads extends Migration {
+  override name = '007_text_payloads';
+
+  override up(): void {
+    // Client, model and tool content is stored as JSON text: jsonb refuses NUL (\u0000) and lone
+    // surrogates, JSON.stringify escapes both, so any JS string round-trips. Nothing queries inside
+    // these columns (metadata, which ListSessions filters with @>, stays jsonb), and text skips
+    // the server's jsonb parse on every commit. Existing rows convert as their JSON text.
+    this.addSql(`alter table session_nodes alter column payload type text using payload::text`);
+    this.addSql(`alter table session_commits alter column result type text using result::text`);
+    this.addSql(`alter table completions alter column resolution type text using resolution::text`);
+    this.addSql(`alter table queue_batches alter column items type text using items::text`);
+  }
+}
+
 export const migrationsList = [
   { name: '001_sessions', class: Migration001Sessions },
   { name: '002_turns', class: Migration002Turns },
@@ -218,4 +233,5 @@ export const migrationsList = [
   { name: '004_queue', class: Migration004Queue },
   { name: '005_sandbox', class: Migration005Sandbox },
   { name: '006_feed_batches', class: Migration006FeedBatches },
+  { name: '007_text_payloads', class: Migration007TextPayloads },
 ];

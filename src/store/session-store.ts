@@ -22,12 +22,22 @@ export class OrmSessionStore implements SessionStore {
     await this.db.conn().execute('select 1');
   }
 
-  // The head read is the hottest query (every RPC): plain SQL, no unit of work (measured: the ORM
-  // read cost 2-3x the query itself).
+  // The head read is the hottest query (every RPC): bound SQL, prepared, no unit of work.
   async getHead(tenantId: string, sessionId: string): Promise<SessionHead | undefined> {
-    const rows = await this.db.conn().execute<Record<string, unknown>[]>(`select ${HEAD_COLUMNS} from sessions where tenant_id = ? and session_id = ?`, [tenantId, sessionId]);
-    const row = (rows as Record<string, unknown>[])[0];
-    return row ? headFromRaw(row) : undefined;
+    const { rows } = await this.db.sql.query(`select ${HEAD_COLUMNS} from sessions where tenant_id = $1 and session_id = $2`, [tenantId, sessionId]);
+    return rows[0] ? headFromRaw(rows[0]) : undefined;
+  }
+
+  async headAndTurn(tenantId: string, sessionId: string, turnId: string | undefined): Promise<{ head?: SessionHead; turn?: CommitRecord }> {
+    if (turnId === undefined) return { head: await this.getHead(tenantId, sessionId) };
+    const { rows } = await this.db.sql.query(
+      `select ${HEAD_COLUMNS_S}, ${TURN_COLUMNS_C}
+         from sessions s left join session_commits c on c.tenant_id = s.tenant_id and c.session_id = s.session_id and c.turn_id = $3
+        where s.tenant_id = $1 and s.session_id = $2`,
+      [tenantId, sessionId, turnId],
+    );
+    const row = rows[0];
+    return row ? { head: headFromRaw(row), turn: turnFromRaw(row) } : {};
   }
 
   async describe(tenantId: string, sessionId: string): Promise<{ head: SessionHead; leased: boolean } | undefined> {
@@ -127,8 +137,11 @@ export class OrmSessionStore implements SessionStore {
       }
       await em.insert(CommitRow, {
         tenantId: c.tenantId, sessionId: c.sessionId, revision, kind: c.kind, graphWrite: c.graph.kind,
-        turnId: c.turnId ?? null, contentHash: c.contentHash ?? null, result: c.result ?? null, createdAt: now,
+        turnId: c.turnId ?? null, contentHash: c.contentHash ?? null, result: c.result === undefined ? null : JSON.stringify(c.result), createdAt: now,
       });
+      if (c.releaseLease) {
+        await em.getConnection().execute('delete from session_leases where tenant_id = ? and session_id = ? and owner = ? and token = ?', [c.tenantId, c.sessionId, c.releaseLease.owner, c.releaseLease.token.toString()], 'run', em.getTransactionContext());
+      }
     });
     return revision;
   }
@@ -138,67 +151,77 @@ export class OrmSessionStore implements SessionStore {
    * or only moving the head) as one statement: the head update is the compare-and-set, guarded
    * also by every claim still being held (those rows are locked first), and every other write
    * selects from it, so on a stale revision or claim nothing is written. One round trip instead
-   * of six or more; atomic as one statement.
+   * of six or more; atomic as one statement. Rows travel as arrays (unnest), so the text depends
+   * only on which parts are present and is prepared once per connection.
    */
   private async commitInOneStatement(c: CommitRequest, revision: bigint, now: Date): Promise<bigint> {
     const h = headToRow({ ...c.head, headRevision: revision });
     const nodes = c.graph.kind === 'append' ? c.graph.nodes : [];
-    const params: unknown[] = [
-      h.mode, h.parentSessionId, h.usageSource, JSON.stringify(h.policy), h.residency, JSON.stringify(h.finalAnswerFormat), JSON.stringify(h.metadata),
-      revision.toString(), String(h.turnIndex), h.leafNodeId, h.currentFrameId, h.status, String(h.toolGeneration), JSON.stringify(h.toolOverrides),
-      h.lastPromptUsage === null ? null : JSON.stringify(h.lastPromptUsage), h.sandboxState === null ? null : JSON.stringify(h.sandboxState), h.updatedAt,
-      c.tenantId, c.sessionId, c.expectedRevision.toString(),
-    ];
+    const params: unknown[] = [];
+    const $ = (v: unknown) => `$${params.push(v)}`;
     const claims = c.claims ?? [];
-    let sql = '';
+    const now$ = now.toISOString();
+    let sql = 'with ';
     if (claims.length > 0) {
-      sql += `with held as (
-        select batch_id from queue_batches where state = 'claimed' and (batch_id, claim_token) in (${claims.map(() => '(?, ?::bigint)').join(', ')}) for update), `;
-      params.unshift(...claims.flatMap((cl) => [cl.batchId, cl.token.toString()]));
-    } else sql += 'with ';
+      sql += `held as (
+        select q.batch_id from queue_batches q join unnest(${$(claims.map((cl) => cl.batchId))}::text[], ${$(claims.map((cl) => cl.token.toString()))}::bigint[]) as k (batch_id, token)
+          on q.batch_id = k.batch_id and q.claim_token = k.token
+         where q.state = 'claimed' for update of q), `;
+    }
     sql += `h as (
-        update sessions set mode = ?, parent_session_id = ?, usage_source = ?, policy = ?::jsonb, residency = ?, final_answer_format = ?::jsonb,
-          metadata = ?::jsonb, head_revision = ?::bigint, turn_index = ?::bigint, leaf_node_id = ?, current_frame_id = ?, status = ?,
-          tool_generation = ?::bigint, tool_overrides = ?::jsonb, last_prompt_usage = ?::jsonb, sandbox_state = ?::jsonb, updated_at = ?::timestamptz
-         where tenant_id = ? and session_id = ? and head_revision = ?::bigint${claims.length > 0 ? ' and (select count(*) from held) = ?' : ''}
-        returning 1)`;
+        update sessions set mode = ${$(h.mode)}, parent_session_id = ${$(h.parentSessionId)}, usage_source = ${$(h.usageSource)}, policy = ${$(JSON.stringify(h.policy))}::jsonb,
+          residency = ${$(h.residency)}, final_answer_format = ${$(JSON.stringify(h.finalAnswerFormat))}::jsonb, metadata = ${$(JSON.stringify(h.metadata))}::jsonb,
+          head_revision = ${$(revision.toString())}::bigint, turn_index = ${$(String(h.turnIndex))}::bigint, leaf_node_id = ${$(h.leafNodeId)}, current_frame_id = ${$(h.currentFrameId)},
+          status = ${$(h.status)}, tool_generation = ${$(String(h.toolGeneration))}::bigint, tool_overrides = ${$(JSON.stringify(h.toolOverrides))}::jsonb,
+          last_prompt_usage = ${$(h.lastPromptUsage === null ? null : JSON.stringify(h.lastPromptUsage))}::jsonb,
+          sandbox_state = ${$(h.sandboxState === null ? null : JSON.stringify(h.sandboxState))}::jsonb, updated_at = ${$((h.updatedAt as Date).toISOString())}::timestamptz
+         where tenant_id = ${$(c.tenantId)} and session_id = ${$(c.sessionId)} and head_revision = ${$(c.expectedRevision.toString())}::bigint`;
+    sql += claims.length > 0 ? ` and (select count(*) from held) = ${$(claims.length)}::int returning 1)` : ' returning 1)';
+    // The session's own key, bound once and reused by every part below.
+    const t = $(c.tenantId);
+    const s = $(c.sessionId);
     if (claims.length > 0) {
-      params.push(claims.length);
       sql += `, done as (
-        update queue_batches set state = 'done', turn_id = ?, finished_at = now(), claim_expires_at = null
+        update queue_batches set state = 'done', turn_id = ${$(c.turnId ?? null)}, finished_at = now(), claim_expires_at = null
          where batch_id in (select batch_id from held) and exists (select 1 from h))`;
-      params.push(c.turnId ?? null);
     }
     if (nodes.length > 0) {
       // `order by ord`: node seq (insertion order, the graph's order) follows the given order.
       sql += `, n as (
         insert into session_nodes (tenant_id, session_id, node_id, parent_node_id, caused_by, agent_frame_id, created_at, payload)
-        select ?, ?, v.node_id, v.parent_node_id, v.caused_by, v.agent_frame_id, v.created_at, v.payload
-          from h cross join (values ${nodes.map(() => '(?::int, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::jsonb)').join(', ')})
-            as v (ord, node_id, parent_node_id, caused_by, agent_frame_id, created_at, payload)
+        select ${t}, ${s}, v.node_id, v.parent_node_id, v.caused_by, v.agent_frame_id, v.created_at, v.payload
+          from h cross join unnest(${$(nodes.map((n) => n.nodeId))}::text[], ${$(nodes.map((n) => n.parentNodeId ?? null))}::text[], ${$(nodes.map((n) => n.causedBy ?? null))}::text[],
+            ${$(nodes.map((n) => n.agentFrameId ?? null))}::text[], ${$(nodes.map((n) => n.timestamp.toISOString()))}::timestamptz[], ${$(nodes.map((n) => JSON.stringify(n.payload)))}::text[])
+            with ordinality as v (node_id, parent_node_id, caused_by, agent_frame_id, created_at, payload, ord)
          order by v.ord)`;
-      params.push(c.tenantId, c.sessionId, ...nodes.flatMap((n, i) => [i, n.nodeId, n.parentNodeId ?? null, n.causedBy ?? null, n.agentFrameId ?? null, n.timestamp, JSON.stringify(n.payload)]));
     }
     if (c.usage.length > 0) {
+      const col = (f: (u: CommitRequest['usage'][number]) => unknown) => $(c.usage.map(f));
       sql += `, u as (
         insert into usage_entries (tenant_id, session_id, revision, turn_id, source, model, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, created_at)
-        select ?, ?, ?::bigint, ?, v.source, v.model, v.i, v.o, v.c, v.r, ?::timestamptz
-          from h cross join (values ${c.usage.map(() => '(?::text, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::bigint)').join(', ')}) as v (source, model, i, o, c, r))`;
-      params.push(c.tenantId, c.sessionId, revision.toString(), c.turnId ?? null, now, ...c.usage.flatMap((u) => [u.source, u.model, ...[u.usage.inputTokens, u.usage.outputTokens, u.usage.cachedInputTokens, u.usage.reasoningTokens].map(String)]));
+        select ${t}, ${s}, ${$(revision.toString())}::bigint, ${$(c.turnId ?? null)}, v.source, v.model, v.i, v.o, v.c, v.r, ${$(now$)}::timestamptz
+          from h cross join unnest(${col((u) => u.source)}::text[], ${col((u) => u.model)}::text[], ${col((u) => u.usage.inputTokens.toString())}::bigint[],
+            ${col((u) => u.usage.outputTokens.toString())}::bigint[], ${col((u) => u.usage.cachedInputTokens.toString())}::bigint[], ${col((u) => u.usage.reasoningTokens.toString())}::bigint[])
+            as v (source, model, i, o, c, r))`;
+    }
+    if (c.releaseLease) {
+      // The writer's lease ends with its commit (same statement): no separate release round trip.
+      sql += `, rel as (
+        delete from session_leases where tenant_id = ${t} and session_id = ${s} and owner = ${$(c.releaseLease.owner)} and token = ${$(c.releaseLease.token.toString())}::bigint and exists (select 1 from h))`;
     }
     sql += `, log as (
         insert into session_commits (tenant_id, session_id, revision, kind, graph_write, turn_id, content_hash, result, created_at)
-        select ?, ?, ?::bigint, ?, ?, ?, ?, ?::jsonb, ?::timestamptz from h)
+        select ${t}, ${s}, ${$(revision.toString())}::bigint, ${$(c.kind)}, ${$(c.graph.kind)}, ${$(c.turnId ?? null)}, ${$(c.contentHash ?? null)},
+          ${$(c.result === undefined ? null : JSON.stringify(c.result))}, ${$(now$)}::timestamptz from h)
       select (select count(*) from h)::int as updated${claims.length > 0 ? ', (select count(*) from held)::int as held' : ''}`;
-    params.push(c.tenantId, c.sessionId, revision.toString(), c.kind, c.graph.kind, c.turnId ?? null, c.contentHash ?? null, c.result === undefined ? null : JSON.stringify(c.result), now);
-    let rows: unknown;
+    let rows: { updated: number; held?: number }[];
     try {
-      rows = await this.db.conn().execute(sql, params);
+      rows = (await this.db.sql.query<{ updated: number; held?: number }>(sql, params)).rows;
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('ALREADY_EXISTS', 'NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
       throw err;
     }
-    const row = (rows as { updated: number; held?: number }[])[0];
+    const row = rows[0];
     if (claims.length > 0 && Number(row?.held) !== claims.length) {
       const lost = claims.length - Number(row?.held ?? 0);
       throw new DomainError('ABORTED', 'STALE_CLAIM', `${lost} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`, { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') });
@@ -282,15 +305,27 @@ export class OrmSessionStore implements SessionStore {
   }
 
   async findTurn(tenantId: string, sessionId: string, turnId: string): Promise<CommitRecord | undefined> {
-    const row = await this.db.em().findOne(CommitRow, { tenantId, sessionId, turnId }, { disableIdentityMap: true });
-    return row ? commitFromRow(row) : undefined;
+    const { rows } = await this.db.sql.query(`select ${TURN_COLUMNS_C} from session_commits c where c.tenant_id = $1 and c.session_id = $2 and c.turn_id = $3`, [tenantId, sessionId, turnId]);
+    return rows[0] ? turnFromRaw(rows[0]) : undefined;
   }
 }
 
 function commitFromRow(r: InferEntity<typeof CommitRow>): CommitRecord {
   return {
     revision: BigInt(r.revision), kind: r.kind, graphWrite: r.graphWrite as CommitRecord['graphWrite'],
-    turnId: r.turnId ?? undefined, contentHash: r.contentHash ?? undefined, result: r.result ?? undefined, createdAt: new Date(r.createdAt),
+    turnId: r.turnId ?? undefined, contentHash: r.contentHash ?? undefined, result: r.result == null ? undefined : JSON.parse(r.result), createdAt: new Date(r.createdAt),
+  };
+}
+
+/** The commit columns of a turn read, prefixed so they can sit next to a head row. */
+export const TURN_COLUMNS_C = 'c.revision as c_revision, c.kind as c_kind, c.graph_write as c_graph_write, c.turn_id as c_turn_id, c.content_hash as c_content_hash, c.result as c_result, c.created_at as c_created_at';
+
+export function turnFromRaw(r: Record<string, unknown>): CommitRecord | undefined {
+  if (r.c_revision === null || r.c_revision === undefined) return undefined;
+  return {
+    revision: BigInt(r.c_revision as string), kind: String(r.c_kind), graphWrite: r.c_graph_write as CommitRecord['graphWrite'],
+    turnId: (r.c_turn_id as string | null) ?? undefined, contentHash: (r.c_content_hash as string | null) ?? undefined,
+    result: r.c_result == null ? undefined : JSON.parse(r.c_result as string), createdAt: new Date(r.c_created_at as string),
   };
 }
 
@@ -312,11 +347,14 @@ function headToRow(h: SessionHead): SessionRowData {
   } as SessionRowData;
 }
 
+const HEAD_COLUMN_NAMES = ['tenant_id', 'session_id', 'mode', 'parent_session_id', 'usage_source', 'policy', 'residency', 'final_answer_format', 'metadata', 'head_revision', 'turn_index', 'leaf_node_id', 'current_frame_id', 'status', 'tool_generation', 'tool_overrides', 'last_prompt_usage', 'sandbox_state', 'created_at', 'updated_at'];
+/** The head columns of `sessions s`, for reads that join it. */
+export const HEAD_COLUMNS_S = HEAD_COLUMN_NAMES.map((c) => `s.${c}`).join(', ');
 const HEAD_COLUMNS = 'tenant_id, session_id, mode, parent_session_id, usage_source, policy, residency, final_answer_format, metadata, head_revision, turn_index, leaf_node_id, current_frame_id, status, tool_generation, tool_overrides, last_prompt_usage, sandbox_state, created_at, updated_at';
 
 const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
 
-function headFromRaw(r: Record<string, unknown>): SessionHead {
+export function headFromRaw(r: Record<string, unknown>): SessionHead {
   return headFromRow({
     tenantId: r.tenant_id, sessionId: r.session_id, mode: r.mode, parentSessionId: r.parent_session_id, usageSource: r.usage_source,
     policy: json(r.policy), residency: r.residency, finalAnswerFormat: json(r.final_answer_format), metadata: json(r.metadata),
@@ -341,14 +379,14 @@ function headFromRow(r: SessionRowData): SessionHead {
 function nodeToRow(tenantId: string, sessionId: string, n: GraphNode): NodeRowData {
   return {
     tenantId, sessionId, nodeId: n.nodeId, parentNodeId: n.parentNodeId ?? null, causedBy: n.causedBy ?? null,
-    agentFrameId: n.agentFrameId ?? null, createdAt: n.timestamp, payload: n.payload as unknown as Record<string, unknown>,
+    agentFrameId: n.agentFrameId ?? null, createdAt: n.timestamp, payload: JSON.stringify(n.payload),
   } as NodeRowData;
 }
 
 function nodeFromRow(r: NodeRowData): GraphNode {
   return {
     nodeId: r.nodeId, parentNodeId: r.parentNodeId ?? undefined, causedBy: r.causedBy ?? undefined, agentFrameId: r.agentFrameId ?? undefined,
-    timestamp: new Date(r.createdAt), payload: r.payload as unknown as GraphNode['payload'],
+    timestamp: new Date(r.createdAt), payload: JSON.parse(r.payload) as GraphNode['payload'],
   };
 }
 

@@ -5,46 +5,47 @@ import type { BlobStore, CancelStore, EventBus, LeaseStore } from '../domain/por
 import type { CompletionResolution, CompletionStore } from '../domain/tools/types.js';
 import { waitForCondition } from '../domain/wake.js';
 import type { Database } from './database.js';
-import { BlobRow, CancelRow, CompletionRow, LeaseRow } from './entities.js';
+import { BlobRow, CancelRow, CompletionRow } from './entities.js';
 
 export class OrmLeaseStore implements LeaseStore {
   constructor(private readonly db: Database) {}
 
   async acquire(tenantId: string, sessionId: string, owner: string, ttlMs: number): Promise<bigint | undefined> {
-    // Take the lease when it is free, expired, or ours; every take bumps the fencing token.
-    const rows = await this.db.conn().execute<{ token: string }[]>(
-      `insert into session_leases (tenant_id, session_id, owner, token, expires_at)
-         values (?, ?, ?, 1, now() + make_interval(secs => ?))
-       on conflict (tenant_id, session_id) do update
-         set owner = excluded.owner, token = session_leases.token + 1, expires_at = excluded.expires_at
-         where session_leases.expires_at < now() or session_leases.owner = excluded.owner
-       returning token`,
-      [tenantId, sessionId, owner, ttlMs / 1000],
-    );
-    const row = (rows as { token: string }[])[0];
-    return row ? BigInt(row.token) : undefined;
+    const { rows } = await this.db.sql.query<{ token: string }>(`with lease as (${TAKE_LEASE}) select token from lease`, [tenantId, sessionId, owner, ttlMs / 1000]);
+    return rows[0] ? BigInt(rows[0].token) : undefined;
   }
 
   async renew(tenantId: string, sessionId: string, owner: string, token: bigint, ttlMs: number): Promise<boolean> {
-    const n = await this.db.conn().execute(
-      `update session_leases set expires_at = now() + make_interval(secs => ?) where tenant_id = ? and session_id = ? and owner = ? and token = ?`,
-      [ttlMs / 1000, tenantId, sessionId, owner, token.toString()], 'run',
+    const { rowCount } = await this.db.sql.query(
+      'update session_leases set expires_at = now() + make_interval(secs => $1::float8) where tenant_id = $2 and session_id = $3 and owner = $4 and token = $5::bigint',
+      [ttlMs / 1000, tenantId, sessionId, owner, token.toString()],
     );
-    return (n as { affectedRows?: number }).affectedRows === 1;
+    return rowCount === 1;
   }
 
   async release(tenantId: string, sessionId: string, owner: string, token: bigint): Promise<void> {
-    await this.db.em().nativeDelete(LeaseRow, { tenantId, sessionId, owner, token });
+    await this.db.sql.query('delete from session_leases where tenant_id = $1 and session_id = $2 and owner = $3 and token = $4::bigint', [tenantId, sessionId, owner, token.toString()]);
   }
 
   async holder(tenantId: string, sessionId: string) {
-    const rows = await this.db.conn().execute<{ owner: string; token: string }[]>(
-      'select owner, token from session_leases where tenant_id = ? and session_id = ? and expires_at >= now()', [tenantId, sessionId],
+    const { rows } = await this.db.sql.query<{ owner: string; token: string }>(
+      'select owner, token from session_leases where tenant_id = $1 and session_id = $2 and expires_at >= now()', [tenantId, sessionId],
     );
-    const row = (rows as { owner: string; token: string }[])[0];
+    const row = rows[0];
     return row ? { owner: row.owner, token: BigInt(row.token) } : undefined;
   }
 }
+
+/**
+ * Takes the lease of ($1 tenant, $2 session) for owner $3 and $4 seconds when it is free, expired,
+ * or ours; every take bumps the fencing token. Returns the token, no row when it is held.
+ */
+export const TAKE_LEASE = `insert into session_leases as l (tenant_id, session_id, owner, token, expires_at)
+         values ($1, $2, $3, 1, now() + make_interval(secs => $4::float8))
+       on conflict (tenant_id, session_id) do update
+         set owner = excluded.owner, token = l.token + 1, expires_at = excluded.expires_at
+         where l.expires_at < now() or l.owner = excluded.owner
+       returning l.token`;
 
 export class OrmCancelStore implements CancelStore {
   constructor(private readonly db: Database) {}
@@ -85,20 +86,20 @@ export class OrmCompletionStore implements CompletionStore {
 
   async resolve(tenantId: string, key: string, resolution: CompletionResolution) {
     const em = this.db.em();
-    const updated = await em.nativeUpdate(CompletionRow, { tenantId, completionKey: key, status: 'pending' }, { status: 'resolved', resolution, resolvedAt: new Date() });
+    const updated = await em.nativeUpdate(CompletionRow, { tenantId, completionKey: key, status: 'pending' }, { status: 'resolved', resolution: JSON.stringify(resolution), resolvedAt: new Date() });
     if (updated === 1) {
       await this.bus.publish('completion', { tenantId, key });
       return { outcome: 'accepted' as const };
     }
     const row = await em.findOne(CompletionRow, { tenantId, completionKey: key }, { disableIdentityMap: true });
     if (!row) return { outcome: 'unknown' as const };
-    return { outcome: 'already_resolved' as const, first: row.resolution as CompletionResolution };
+    return { outcome: 'already_resolved' as const, first: parseResolution(row.resolution) };
   }
 
   async wait(tenantId: string, key: string, signal: AbortSignal): Promise<CompletionResolution> {
     const check = async () => {
       const row = await this.db.em().findOne(CompletionRow, { tenantId, completionKey: key }, { disableIdentityMap: true });
-      return row?.status === 'resolved' ? (row.resolution as CompletionResolution) : undefined;
+      return row?.status === 'resolved' ? parseResolution(row.resolution) : undefined;
     };
     return waitForCondition<CompletionResolution>({
       bus: this.bus,
@@ -111,3 +112,6 @@ export class OrmCompletionStore implements CompletionStore {
     });
   }
 }
+
+// Stored as JSON text (lossless for any string; see migration 006).
+const parseResolution = (text: string | null | undefined): CompletionResolution => JSON.parse(text ?? 'null') as CompletionResolution;

@@ -2,7 +2,10 @@
 // committed, and the session is usable after a restart. Also: SIGTERM drains gracefully.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { HealthCheckResponse_ServingStatus as Serving } from '../../gen/grpc/health/v1/health.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { StopReason } from '../../gen/lash/v1/turn.js';
+import { TurnStatus } from '../../gen/lash/v1/turn_service.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { killAllChildServers, startChildServer } from '../support/child-server.js';
@@ -69,6 +72,39 @@ for (const engine of engines) {
       }
     }, 240_000);
 
+    it('GetTurn of a turn whose server was killed says RUNNING while the dead lease lasts, then INTERRUPTED, also after the next turn', async () => {
+      const a = await startChildServer(env());
+      await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'orphan' }));
+      fake.reset();
+      fake.script({ steps: [{ text: 'never finished' }, { hang: true }] });
+      // The turn's first events must be stored before the kill (they mark it as open in the feed).
+      const seen = observe(a.clients, 'orphan');
+      await seen.waitFor((m) => m.length >= 1);
+      const inflight = startRunTurn(a.clients, { sessionId: 'orphan', turnId: 'dead', input: textInput('go') });
+      inflight.call.on('error', () => {});
+      await seen.waitFor((m) => m.some((x) => payloadCase(x) === 'turnActivity'));
+      seen.close();
+      await a.kill('SIGKILL');
+      const b = await startChildServer(env());
+      try {
+        const statuses: (TurnStatus | string)[] = [];
+        await until(async () => {
+          const s = await b.clients.turns.getTurn({ sessionId: 'orphan', turnId: 'dead' }).then((r) => r.status, (e: { code: number }) => `error ${e.code}`);
+          if (statuses[statuses.length - 1] !== s) statuses.push(s);
+          return s !== TurnStatus.TURN_STATUS_RUNNING;
+        }, 30_000);
+        // Never NOT_FOUND: running (the lease of the dead process may still hold), then interrupted.
+        expect(statuses.filter((x) => x !== TurnStatus.TURN_STATUS_RUNNING)).toEqual([TurnStatus.TURN_STATUS_INTERRUPTED]);
+        fake.reset();
+        expect((await runTurn(b.clients, { sessionId: 'orphan', input: textInput('again') })).result?.outcome?.$case).toBe('finished');
+        // The next turn reported it in the feed: the answer stays INTERRUPTED.
+        expect((await b.clients.turns.getTurn({ sessionId: 'orphan', turnId: 'dead' })).status).toBe(TurnStatus.TURN_STATUS_INTERRUPTED);
+        await expect(b.clients.turns.getTurn({ sessionId: 'orphan', turnId: 'never-ran' })).rejects.toMatchObject({ code: 5 });
+      } finally {
+        await b.kill('SIGKILL');
+      }
+    }, 240_000);
+
     it('SIGTERM drains: a turn that outlives the grace period is cancelled and committed, and the process exits 0', async () => {
       const c = await startChildServer({ ...env(), LASH_SHUTDOWN_GRACE_MS: '500' });
       await c.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'drained' }));
@@ -84,6 +120,48 @@ for (const engine of engines) {
       try {
         const turn = await d.clients.turns.getTurn({ sessionId: 'drained', turnId: 'on-term' });
         expect(turn.result?.outcome?.$case).toBe('stopped');
+      } finally {
+        await d.kill('SIGKILL');
+      }
+    }, 240_000);
+
+    it('SIGTERM of an idle server: health answers NOT_SERVING before the port closes', async () => {
+      const c = await startChildServer(env());
+      c.process.kill('SIGTERM');
+      let seen: Serving | string = Serving.SERVING;
+      await until(async () => {
+        seen = await c.clients.health.check({ service: '' }).then((r) => r.status, (e: { code: number }) => `error ${e.code}`);
+        return seen !== Serving.SERVING;
+      });
+      expect(seen).toBe(Serving.NOT_SERVING);
+      expect((await c.exited).code).toBe(0);
+    }, 240_000);
+
+    it('SIGTERM: the RunTurn caller receives the cancelled result that was committed, and health answers NOT_SERVING meanwhile', async () => {
+      // The turn is cancelled when the cancel grace plus a second is what is left of the shutdown grace.
+      const c = await startChildServer({ ...env(), LASH_SHUTDOWN_GRACE_MS: '4000', LASH_CANCEL_GRACE_MS: '200' });
+      await c.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'term-result' }));
+      fake.reset();
+      fake.script({ steps: [{ text: 'working on it ' }, { hang: true }] });
+      const inflight = startRunTurn(c.clients, { sessionId: 'term-result', turnId: 'cut', input: textInput('x') });
+      await inflight.firstEvent;
+      c.process.kill('SIGTERM');
+      // Health reads SERVING until the signal is handled, then NOT_SERVING (not a refused call).
+      let seen: Serving | string = Serving.SERVING;
+      await until(async () => {
+        seen = await c.clients.health.check({ service: '' }).then((r) => r.status, (e: { code: number }) => `error ${e.code}`);
+        return seen !== Serving.SERVING;
+      });
+      expect(seen).toBe(Serving.NOT_SERVING);
+      const t = await inflight.done;
+      expect(t.error).toBeUndefined();
+      expect(t.result?.turnId).toBe('cut');
+      expect(t.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
+      expect((await c.exited).code).toBe(0);
+      const d = await startChildServer(env());
+      try {
+        const turn = await d.clients.turns.getTurn({ sessionId: 'term-result', turnId: 'cut' });
+        expect(turn.result?.headRevision).toBe(t.result!.headRevision);
       } finally {
         await d.kill('SIGKILL');
       }

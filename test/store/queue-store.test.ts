@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueBatch } from '../../src/domain/queue/types.js';
-import { DbQueueStore } from '../../src/store/queue-store.js';
+import { DbQueueStore, fromRow, type Row } from '../../src/store/queue-store.js';
 import { engines, openTestDatabase } from '../support/engines.js';
 
 const batch = (sessionId: string, batchId: string): QueueBatch => ({
@@ -13,7 +13,7 @@ const batch = (sessionId: string, batchId: string): QueueBatch => ({
 });
 const first = (pending: QueueBatch[]) => pending.slice(0, 1);
 // The store's private steps, to drive the race between its read and its claim deterministically.
-type Internals = { openRows(t: string, s: string): Promise<unknown[]>; claimIfUnchanged(rows: unknown[], owner: string, ttlMs: number): Promise<QueueBatch[] | undefined> };
+type Internals = { openRows(t: string, s: string): Promise<Row[]>; claimIfUnchanged(batches: QueueBatch[], owner: string, ttlMs: number): Promise<QueueBatch[] | undefined> };
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`QueueStore claim contract on ${engine.name}`, () => {
@@ -44,7 +44,7 @@ for (const engine of engines) {
       await store.enqueue(batch('race', 'r1'));
       await store.enqueue(batch('race', 'r2'));
       const internals = store as unknown as Internals;
-      const rows = await internals.openRows('t', 'race');
+      const rows = (await internals.openRows('t', 'race')).map(fromRow);
       expect((await store.cancel('t', 'race', 'r2')).outcome).toBe('cancelled');
       expect(await internals.claimIfUnchanged(rows, 'w1', 30_000)).toBeUndefined();
       expect((await store.get('t', 'race', 'r1'))?.state).toBe('pending');

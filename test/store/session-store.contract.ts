@@ -122,5 +122,22 @@ export function describeSessionStoreContract(engine: EngineTarget) {
       expect(await store.getHead(tenant, 's2')).toBeDefined();
       expect(await store.delete(tenant, 's1')).toBe(false);
     });
+
+    it('stores any string losslessly: NUL and lone surrogates round-trip through a commit, the graph, the turn lookup and the one-statement and transactional paths', async () => {
+      const t = 't-text'; // its own tenant: other cases list the tenant's sessions
+      const hard = 'nul:\u0000 lone-high:\ud83d lone-low:\udc68 pair:\u{1F468} end';
+      const node = (id: string, parent?: string): GraphNode => ({ ...msg(id, parent), payload: { type: 'message', message: { id, role: 'user', parts: [{ kind: 'text', text: `${id} ${hard}` }] } } });
+      const h = head('s-text', { tenantId: t });
+      await store.create(h, { frameId: h.currentFrameId, status: 'active', reason: 'initial', createdAt: new Date() }, [node('a')]);
+      // One statement (append) and the transactional path (replace).
+      await store.commit({ tenantId: t, sessionId: 's-text', expectedRevision: 0n, kind: 'turn', head: { ...h, leafNodeId: 'b', headRevision: 1n }, graph: { kind: 'append', nodes: [node('b', 'a')] }, frames: [], usage: [], turnId: 'turn-1', result: { text: hard } });
+      expect((await store.findTurn(t, 's-text', 'turn-1'))?.result).toEqual({ text: hard });
+      const texts = async () => (await store.loadGraph(t, 's-text', 'b', 'keep_all')).nodes.map((n) => (n.payload as { message: { parts: { text: string }[] } }).message.parts[0]!.text);
+      expect(await texts()).toEqual([`a ${hard}`, `b ${hard}`]);
+      await store.commit({ tenantId: t, sessionId: 's-text', expectedRevision: 1n, kind: 'heal', head: { ...h, leafNodeId: 'b', headRevision: 2n }, graph: { kind: 'replace', nodes: [node('a'), node('b', 'a')] }, frames: [], usage: [], turnId: 'turn-2', result: { text: hard } });
+      expect(await texts()).toEqual([`a ${hard}`, `b ${hard}`]);
+      expect((await store.headAndTurn(t, 's-text', 'turn-2')).turn?.result).toEqual({ text: hard });
+      expect((await store.loadGraph(t, 's-text', 'b', 'active_path_only')).nodes.map((n) => n.nodeId)).toEqual(['a', 'b']);
+    });
   });
 }

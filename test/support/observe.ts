@@ -9,6 +9,8 @@ import { until } from './turns.js';
 export interface Observed {
   call: ClientReadableStream<ObserveSessionResponse>;
   messages: FeedMessage[];
+  /** How many feed messages each response carried. */
+  responseSizes: number[];
   error?: { code: number; details: string };
   ended: boolean;
   /** Event messages only. */
@@ -22,6 +24,7 @@ export function observe(clients: LashClients, sessionId: string, cursor?: string
   const o: Observed = {
     call,
     messages: [],
+    responseSizes: [],
     ended: false,
     events: () => o.messages.filter((m) => m.kind?.$case === 'event'),
     waitFor: (p, timeoutMs = 10_000) => until(() => p(o.messages) || o.error !== undefined || o.ended, timeoutMs).then(() => {
@@ -29,7 +32,10 @@ export function observe(clients: LashClients, sessionId: string, cursor?: string
     }),
     close: () => call.cancel(),
   };
-  call.on('data', (r: ObserveSessionResponse) => o.messages.push(...r.messages));
+  call.on('data', (r: ObserveSessionResponse) => {
+    o.responseSizes.push(r.messages.length);
+    o.messages.push(...r.messages);
+  });
   call.on('error', (e: { code: number; details: string }) => (o.error = e));
   call.on('end', () => (o.ended = true));
   return o;

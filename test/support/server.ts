@@ -31,6 +31,8 @@ async function startOn(target: Awaited<ReturnType<EngineTarget['provision']>>, e
     LASH_DATA_DIR: target.dataDir,
     LASH_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
     LASH_SHUTDOWN_GRACE_MS: '2000',
+    // In-process test servers stop at once when idle (the SIGTERM tests run real processes).
+    LASH_SHUTDOWN_NOTICE_MS: '0',
     ...(target.databaseUrl ? { DATABASE_URL: target.databaseUrl } : {}),
     ...env,
   });

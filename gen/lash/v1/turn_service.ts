@@ -50,6 +50,12 @@ export enum TurnStatus {
   TURN_STATUS_RUNNING = 1,
   /** TURN_STATUS_COMMITTED - The turn committed; its result is available. */
   TURN_STATUS_COMMITTED = 2,
+  /**
+   * TURN_STATUS_INTERRUPTED - The server running the turn died before the turn committed (its writer lease expired, or
+   * the session's feed reports it interrupted); nothing of it was committed and it never will
+   * be. Run the input again (the same turn id may be used).
+   */
+  TURN_STATUS_INTERRUPTED = 3,
 }
 
 export function turnStatusFromJSON(object: any): TurnStatus {
@@ -63,6 +69,9 @@ export function turnStatusFromJSON(object: any): TurnStatus {
     case 2:
     case "TURN_STATUS_COMMITTED":
       return TurnStatus.TURN_STATUS_COMMITTED;
+    case 3:
+    case "TURN_STATUS_INTERRUPTED":
+      return TurnStatus.TURN_STATUS_INTERRUPTED;
     default:
       throw new globalThis.Error("Unrecognized enum value " + object + " for enum TurnStatus");
   }
@@ -76,6 +85,8 @@ export function turnStatusToJSON(object: TurnStatus): string {
       return "TURN_STATUS_RUNNING";
     case TurnStatus.TURN_STATUS_COMMITTED:
       return "TURN_STATUS_COMMITTED";
+    case TurnStatus.TURN_STATUS_INTERRUPTED:
+      return "TURN_STATUS_INTERRUPTED";
     default:
       throw new globalThis.Error("Unrecognized enum value " + object + " for enum TurnStatus");
   }

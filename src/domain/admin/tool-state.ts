@@ -6,6 +6,7 @@ import { DomainError, invalid } from '../errors.js';
 import { requireId } from '../ids.js';
 import type { RequestContext } from '../ports.js';
 import type { SessionHead } from '../session.js';
+import { MAX_CLIENT_COUNTER } from '../state.js';
 import type { SessionService } from '../sessions.js';
 import { type Availability, type ToolManifest, type ToolSource } from '../tools/types.js';
 
@@ -48,7 +49,7 @@ export class ToolAdmin {
 
   async setAvailability(ctx: RequestContext, sessionId: string, levels: Record<string, Availability>, expectedGeneration?: bigint): Promise<bigint> {
     if (Object.keys(levels).length === 0) throw invalid('AVAILABILITY_EMPTY', 'availability must name at least one tool');
-    Object.keys(levels).forEach((name) => requireId('availability key (tool name)', name));
+    requireToolNames('availability', levels);
     return this.change(ctx, sessionId, expectedGeneration, (h) => ({ generation: h.toolState.generation + 1n, overrides: { ...h.toolState.overrides, ...levels } }));
   }
 
@@ -59,11 +60,15 @@ export class ToolAdmin {
 
   /** Replaces the overrides, only if the caller saw the current generation. */
   async apply(ctx: RequestContext, sessionId: string, overrides: Record<string, Availability>, expectedGeneration: bigint): Promise<bigint> {
+    requireToolNames('state.overrides', overrides);
     return this.change(ctx, sessionId, expectedGeneration, (h) => ({ generation: h.toolState.generation + 1n, overrides }));
   }
 
   /** Restores a saved state: its generation is adopted; overrides of unknown tools are kept and reported. */
   async restore(ctx: RequestContext, sessionId: string, overrides: Record<string, Availability>, generation: bigint): Promise<{ generation: bigint; orphaned: string[] }> {
+    requireToolNames('state.overrides', overrides);
+    // The adopted generation keeps counting up afterwards: it must leave room in the store's 64-bit column.
+    if (generation > MAX_CLIENT_COUNTER) throw invalid('GENERATION_OUT_OF_RANGE', `state.generation must be at most ${MAX_CLIENT_COUNTER}; pass a generation GetToolState returned`, { field: 'state.generation' });
     const g = await this.change(ctx, sessionId, undefined, () => ({ generation, overrides }));
     const catalog = this.catalog(ctx.tenantId, sessionId);
     return { generation: g, orphaned: Object.keys(overrides).filter((n) => !catalog.has(n)).sort() };
@@ -71,15 +76,19 @@ export class ToolAdmin {
 
   private async change(ctx: RequestContext, sessionId: string, expected: bigint | undefined, next: (h: SessionHead) => SessionHead['toolState']): Promise<bigint> {
     requireId('session_id', sessionId);
-    return this.sessions.withWriter(ctx, sessionId, async () => {
-      const head = await this.sessions.get(ctx, sessionId);
+    return this.sessions.withWriter(ctx, sessionId, async (lease, current) => {
+      const head = await current();
       if (expected !== undefined && expected !== head.toolState.generation) {
         throw new DomainError('ABORTED', 'GENERATION_CONFLICT', `tool state of session "${sessionId}" is at generation ${head.toolState.generation}, not ${expected}; read it again (GetToolState) and retry`, { session_id: sessionId, generation: String(head.toolState.generation) });
       }
       const toolState = next(head);
-      await this.sessions.commit(ctx, { expectedRevision: head.headRevision, kind: 'tool_state', head: { ...head, toolState }, graph: { kind: 'none' }, frames: [] });
+      await this.sessions.commit(ctx, { expectedRevision: head.headRevision, kind: 'tool_state', head: { ...head, toolState }, graph: { kind: 'none' }, frames: [] }, lease);
       return toolState.generation;
     });
   }
 }
 
+/** Tool names are ids: the keys of an override map are checked before anything is stored. */
+function requireToolNames(field: string, overrides: Record<string, unknown>): void {
+  Object.keys(overrides).forEach((name) => requireId(`${field} key (tool name)`, name));
+}

@@ -1,15 +1,18 @@
 // Live fan-out of one session's feed to the observers in this process: one tail per session,
 // fed by local appends and by notifications from other replicas, read from the store once and
-// handed to every observer in sequence order.
+// handed to every observer in sequence order. A deleted session's observers are told so.
 
 import type { FeedStore } from '../ports.js';
 import type { FeedRecord } from './types.js';
 
 type Listener = (records: FeedRecord[]) => void;
+/** Called when a session is deleted, with the creation time of the incarnation that is gone. */
+type DeletedListener = (epoch: number) => void;
 
 interface Tail {
   lastSeq: bigint;
   listeners: Set<Listener>;
+  onDeleted: Map<Listener, DeletedListener>;
   chain: Promise<void>;
 }
 
@@ -30,15 +33,25 @@ export class FeedHub {
   }
 
   /** Listens for records after `fromSeq`; the caller catches up on older ones itself. */
-  subscribe(tenantId: string, sessionId: string, fromSeq: bigint, listener: Listener): () => void {
+  subscribe(tenantId: string, sessionId: string, fromSeq: bigint, listener: Listener, onDeleted?: DeletedListener): () => void {
     const key = FeedHub.key(tenantId, sessionId);
     let tail = this.tails.get(key);
-    if (!tail) this.tails.set(key, (tail = { lastSeq: fromSeq, listeners: new Set(), chain: Promise.resolve() }));
+    if (!tail) this.tails.set(key, (tail = { lastSeq: fromSeq, listeners: new Set(), onDeleted: new Map(), chain: Promise.resolve() }));
     tail.listeners.add(listener);
+    if (onDeleted) tail.onDeleted.set(listener, onDeleted);
     return () => {
       tail.listeners.delete(listener);
+      tail.onDeleted.delete(listener);
       if (tail.listeners.size === 0 && this.tails.get(key) === tail) this.tails.delete(key);
     };
+  }
+
+  /** The session was deleted (here or on another replica): its observers end. */
+  deleted(tenantId: string, sessionId: string, epoch: number): void {
+    const tail = this.tails.get(FeedHub.key(tenantId, sessionId));
+    if (!tail) return;
+    // Each observer compares the epoch with its own: one of a re-created session stays.
+    for (const fn of [...tail.onDeleted.values()]) fn(epoch);
   }
 
   /** Records this process just appended (contiguous ones go out without a read). */

@@ -1,8 +1,9 @@
 // One observer of a session's feed: a snapshot (or the replay after a cursor), then live events,
 // each exactly once and in order, with heartbeats when idle and an explicit gap for cursors
-// outside the retained window.
+// outside the retained window. Deleting the session ends the observation with SESSION_DELETED.
 
 import { activePath, frameMessages } from '../graph.js';
+import { DomainError } from '../errors.js';
 import { requireId } from '../ids.js';
 import type { FeedStore, RequestContext } from '../ports.js';
 import { currentFrame } from '../session.js';
@@ -15,14 +16,31 @@ export interface ObserveOptions {
   heartbeatMs: number;
   /** Messages of the current frame a snapshot carries (the newest ones). */
   snapshotMessages: number;
-  /** Events read per page when replaying a backlog (below the observer buffer limit). */
+  /** Most events read from the store at once when the observer is behind. */
   replayPage: number;
+}
+
+/** Where an observation delivers, and how much it may hand over before the client takes some. */
+export interface ObserverSink {
+  send(m: FeedMessage): void;
+  /** Ends the observation with an error (after what was sent). */
+  fail(err: unknown): void;
+  /** Whether the client has taken enough that more events may be sent. */
+  hasRoom(): boolean;
+  /** How many more events fit now. */
+  room(): number;
+  /** Resolves once `hasRoom` is true again (or the client is gone). */
+  whenRoom(): Promise<void>;
 }
 
 export interface Observer {
   /** Stops delivery and releases the subscription. */
   close(): void;
 }
+
+/** How an observation ends when its session is deleted: the subject is gone (NOT_FOUND). */
+export const sessionDeleted = (sessionId: string) =>
+  new DomainError('NOT_FOUND', 'SESSION_DELETED', `session "${sessionId}" was deleted while observed; its feed is gone`, { session_id: sessionId });
 
 export class FeedObservations {
   constructor(
@@ -33,11 +51,13 @@ export class FeedObservations {
   ) {}
 
   /**
-   * Starts observing; `send` receives messages in order. Validation errors reject before anything
-   * is sent; later failures go to `fail`. `pace` resolves when the client has taken what was sent
-   * (the backlog replay waits for it between pages).
+   * Starts observing. Validation errors reject before anything is sent; later failures go to
+   * `sink.fail`. Live events are handed over while the client keeps up; when it has not taken
+   * enough (`sink.hasRoom()` false), or a live batch does not follow on, the observer falls
+   * behind: it drops live batches and reads from the store at the client's pace until it has
+   * caught up. So no burst is held in memory per observer, and none cuts off a client that reads.
    */
-  async observe(ctx: RequestContext, sessionId: string, rawCursor: string | undefined, send: (m: FeedMessage) => void, fail: (err: unknown) => void, pace: () => Promise<void> = async () => {}): Promise<Observer> {
+  async observe(ctx: RequestContext, sessionId: string, rawCursor: string | undefined, sink: ObserverSink): Promise<Observer> {
     requireId('session_id', sessionId);
     const cursor = rawCursor ? decodeCursor(rawCursor, sessionId) : undefined;
     const session = await this.sessions.get(ctx, sessionId); // NOT_FOUND for unknown sessions
@@ -48,22 +68,26 @@ export class FeedObservations {
     const cursorAt = (seq: bigint) => encodeCursor({ sessionId, epoch, seq, revision });
 
     let closed = false;
-    let catchingUp = true;
-    const parked: FeedRecord[] = [];
+    /** Live: broadcasts are delivered as they come. Behind: the catch-up loop reads the store. */
+    let live = false;
+    let catching = false;
     let lastSent = Date.now();
     const emit = (m: FeedMessage) => {
       if (closed) return;
       lastSent = Date.now();
-      send(m);
+      sink.send(m);
     };
-    const emitRecords = (records: FeedRecord[]) => {
+    /** Emits the records that follow on while there is room: all of them, or where it stopped. */
+    const emitWhileRoom = (records: FeedRecord[]): 'all' | 'full' | 'hole' => {
       for (const r of records) {
         if (r.seq <= delivered) continue;
-        if (r.seq !== delivered + 1n) throw new Error(`feed hole: expected ${delivered + 1n}, got ${r.seq}`);
+        if (r.seq !== delivered + 1n) return 'hole';
+        if (!sink.hasRoom()) return 'full';
         delivered = r.seq;
         revision = r.revision;
         emit({ kind: 'event', cursor: cursorAt(r.seq), record: r, epoch });
       }
+      return 'all';
     };
 
     // A cursor of an earlier incarnation of this id (deleted, then re-created) is unavailable.
@@ -83,49 +107,68 @@ export class FeedObservations {
       emit({ ...snapshot, cursor: cursorAt(delivered) });
     }
 
-    // Subscribe before catching up, so nothing appended meanwhile is missed.
-    const unsubscribe = this.hub.subscribe(ctx.tenantId, sessionId, delivered, (records) => {
-      if (closed) return;
-      if (catchingUp) parked.push(...records);
-      else {
-        try {
-          emitRecords(records);
-        } catch (err) {
-          stop();
-          fail(err);
-        }
-      }
-    });
-    const heartbeat = setInterval(() => {
-      if (!catchingUp && Date.now() - lastSent >= this.options.heartbeatMs) emit({ kind: 'heartbeat', cursor: cursorAt(delivered), seq: delivered });
-    }, Math.max(50, Math.floor(this.options.heartbeatMs / 4)));
-    heartbeat.unref();
     const stop = () => {
       closed = true;
       clearInterval(heartbeat);
       unsubscribe();
     };
+    const failWith = (err: unknown) => {
+      if (closed) return;
+      stop();
+      sink.fail(err);
+    };
 
-    void (async () => {
-      try {
-        for (;;) {
-          const page = await this.store.read(ctx.tenantId, sessionId, delivered, this.options.replayPage);
-          if (closed) return;
-          emitRecords(page);
-          if (page.length < this.options.replayPage) break;
-          // Replay at the pace the client reads: the observer buffer limit is for live events.
-          await pace();
+    // Reads the store from `delivered` at the client's pace until two reads in a row find
+    // nothing left; the second one covers anything announced while the first was in flight.
+    const catchUp = () => {
+      if (catching || closed) return;
+      catching = true;
+      void (async () => {
+        try {
+          for (;;) {
+            await sink.whenRoom();
+            if (closed) return;
+            const limit = Math.max(1, Math.min(this.options.replayPage, sink.room()));
+            const before = delivered;
+            const page = await this.store.read(ctx.tenantId, sessionId, delivered, limit);
+            if (closed) return;
+            const outcome = emitWhileRoom(page);
+            // The store's events are gap-free; a hole here means they were trimmed under us.
+            if (outcome === 'hole') throw new Error(`feed hole: expected ${delivered + 1n}, got ${page.find((r) => r.seq > delivered)!.seq}`);
+            // A full page that moved us on may have more behind it.
+            if (outcome === 'full' || (page.length >= limit && delivered > before)) live = false;
+            else if (live) break; // caught up, and nothing fell in between
+            else live = true;
+          }
+          catching = false;
+        } catch (err) {
+          catching = false;
+          failWith(err);
         }
-        catchingUp = false;
-        emitRecords(parked.splice(0));
-        // Anything stored after our read but announced before we subscribed is fetched now.
-        const tail = await this.store.read(ctx.tenantId, sessionId, delivered, 1000);
-        emitRecords(tail);
-      } catch (err) {
-        stop();
-        fail(err);
+      })();
+    };
+
+    // Subscribe before catching up, so nothing appended meanwhile is missed.
+    const unsubscribe = this.hub.subscribe(ctx.tenantId, sessionId, delivered, (records) => {
+      if (closed || !live) return; // behind: the catch-up loop reads these from the store
+      if (emitWhileRoom(records) !== 'all') {
+        live = false;
+        catchUp();
       }
-    })();
+    }, (deletedEpoch) => {
+      if (deletedEpoch === epoch) failWith(sessionDeleted(sessionId));
+    });
+    const heartbeat = setInterval(() => {
+      if (live && !catching && Date.now() - lastSent >= this.options.heartbeatMs) emit({ kind: 'heartbeat', cursor: cursorAt(delivered), seq: delivered });
+    }, Math.max(50, Math.floor(this.options.heartbeatMs / 4)));
+    heartbeat.unref();
+
+    // A delete that landed between the first read and the subscription sent its notice to nobody.
+    void this.sessions.get(ctx, sessionId).then(
+      (now) => now.createdAt.getTime() !== epoch && failWith(sessionDeleted(sessionId)),
+      (err: unknown) => failWith(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND' ? sessionDeleted(sessionId) : err),
+    );
+    catchUp();
     return { close: stop };
   }
 

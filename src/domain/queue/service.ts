@@ -3,8 +3,9 @@
 
 import { randomUUID } from 'node:crypto';
 import { DomainError, invalid, sessionNotFound } from '../errors.js';
-import { optionalId, requireId } from '../ids.js';
+import { optionalId, requireId, requireNoNul } from '../ids.js';
 import type { EventBus, FeedSink, QueueStore, RequestContext, SessionStore } from '../ports.js';
+import { SESSION_DELETED_TOPIC } from '../sessions.js';
 import { validateTurnRequest } from '../turns/input.js';
 import { waitForCondition } from '../wake.js';
 import type { TurnInput } from '../turns/types.js';
@@ -22,6 +23,9 @@ export interface EnqueueRequest {
 
 export type AwaitResult = { status: 'done'; turnId?: string } | { status: 'cancelled' } | { status: 'unknown' };
 
+const EARLIEST_AVAILABLE_AT = Date.parse('0001-01-01T00:00:00Z');
+const LATEST_AVAILABLE_AT = Date.parse('9999-12-31T23:59:59.999Z');
+
 export class QueueService {
   constructor(
     private readonly deps: { store: QueueStore; sessions: SessionStore; feed: FeedSink; bus: EventBus; pollMs: number },
@@ -31,6 +35,12 @@ export class QueueService {
     requireId('session_id', req.sessionId);
     const id = optionalId('id', req.id);
     if (req.mergeKey !== undefined && Buffer.byteLength(req.mergeKey) > 256) throw invalid('MERGE_KEY_TOO_LONG', 'merge_key must be at most 256 bytes');
+    optionalId('merge_key', req.mergeKey);
+    // The store keeps timestamps of years 1 to 9999; anything else (or no date at all) is refused here.
+    const at = req.availableAt?.getTime();
+    if (at !== undefined && !(at >= EARLIEST_AVAILABLE_AT && at <= LATEST_AVAILABLE_AT)) {
+      throw invalid('AVAILABLE_AT_INVALID', 'available_at must be a time between the years 1 and 9999 (omit it to mean now)', { field: 'available_at' });
+    }
     validateTurnRequest({ sessionId: req.sessionId, input: req.input, overrides: {} });
     return this.insert(ctx, req.sessionId, { id, deliveryPolicy: req.deliveryPolicy, slotPolicy: req.slotPolicy, mergeKey: req.mergeKey || undefined, availableAt: req.availableAt, items: [{ itemId: randomUUID(), payload: { kind: 'input', input: req.input } }] });
   }
@@ -40,6 +50,7 @@ export class QueueService {
     requireId('session_id', sessionId);
     if (!key) throw invalid('IDEMPOTENCY_KEY_REQUIRED', 'idempotency_key must not be empty: a retried command with the same key is applied once');
     requireId('idempotency_key', key);
+    requireNoNul('reason', command.reason);
     const sourceKey = `command:${command.kind}:${key}`;
     return this.insert(ctx, sessionId, { id: sourceKey, sourceKey, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive', items: [{ itemId: randomUUID(), payload: { kind: 'command', command } }] });
   }
@@ -91,6 +102,8 @@ export class QueueService {
       bus: this.deps.bus,
       topic: 'queue.changed',
       relevant: (p) => p.tenantId === ctx.tenantId && p.sessionId === sessionId && Array.isArray(p.batchIds) && p.batchIds.includes(batchId),
+      // Deleting the session deletes its queue: the re-check then answers unknown at once.
+      also: [{ topic: SESSION_DELETED_TOPIC, relevant: (p) => p.tenantId === ctx.tenantId && p.sessionId === sessionId }],
       check,
       pollMs: this.deps.pollMs,
       signal,

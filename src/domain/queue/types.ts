@@ -32,6 +32,8 @@ export interface QueueBatch {
   state: BatchState;
   claim?: { owner: string; token: bigint; expiresAt: Date };
   turnId?: string;
+  /** The claim token as read (also after a release): the row version an optimistic claim checks. */
+  version?: bigint;
 }
 
 /** A batch counts as pending when unclaimed or when its claim has expired. */

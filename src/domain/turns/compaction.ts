@@ -5,26 +5,35 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError, sessionNotFound } from '../errors.js';
 import { activePath, chainMessages, frameMessages } from '../graph.js';
-import { requireId } from '../ids.js';
+import { requireId, requireNoNul } from '../ids.js';
 import type { Message } from '../messages.js';
-import type { RequestContext } from '../ports.js';
+import type { BlobStore, FeedSink, RequestContext, SessionStore } from '../ports.js';
+import type { SessionService } from '../sessions.js';
 import { currentFrame } from '../session.js';
 import { zeroUsage } from '../usage.js';
 import { toModelMessages } from './conversation.js';
-import { ProviderError } from './model.js';
+import { ProviderError, type ModelProvider } from './model.js';
 import { RunningTurn, type TurnRegistry } from './registry.js';
-import type { TurnDeps } from './runner.js';
+
+export interface CompactionDeps {
+  sessions: Pick<SessionService, 'writers' | 'load' | 'requireProvider' | 'commit'>;
+  store: Pick<SessionStore, 'getHead'>;
+  providers: Map<string, ModelProvider>;
+  blobs: BlobStore;
+  feed: FeedSink;
+}
 
 const SUMMARY_INSTRUCTIONS = 'Summarise the conversation so far for your own later use: keep facts, decisions, names, numbers and open tasks; drop pleasantries. Write the summary only.';
 
-export async function compactSession(deps: TurnDeps, registry: TurnRegistry, ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
+export async function compactSession(deps: CompactionDeps, registry: TurnRegistry, ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
   requireId('session_id', sessionId);
+  requireNoNul('instructions', instructions);
   if (!(await deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
   // Registered like a turn so the session reads as running and CancelRunningTurns reaches it.
   const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${randomUUID()}`, 'compaction');
   registry.add(turn, 1_000);
   try {
-    return await deps.sessions.writers.run(ctx.tenantId, sessionId, async () => {
+    return await deps.sessions.writers.run(ctx.tenantId, sessionId, async (lease) => {
       const session = await deps.sessions.load(ctx, sessionId);
       const head = session.head;
       const messages = frameMessages(activePath(session.graph), currentFrame(session));
@@ -57,7 +66,7 @@ export async function compactSession(deps: TurnDeps, registry: TurnRegistry, ctx
         graph: { kind: 'append', nodes: chainMessages([seed], head.leafNodeId, frameId) },
         frames: [...(old ? [{ ...old, status: 'superseded' as const }] : []), { frameId, previousFrameId: old?.frameId, status: 'active', reason: 'compaction', createdAt: new Date() }],
         usage: [{ source: 'compaction', model: head.policy.model.id, usage }],
-      });
+      }, lease);
       deps.feed.append(ctx.tenantId, sessionId, committed.headRevision, { kind: 'agent_frame_switched', frameId });
       return { compacted: true, frameId };
     }, { key: turn.turnId, signal: ctx.signal, onAbort: 'throw' });

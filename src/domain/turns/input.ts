@@ -3,13 +3,27 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import { invalid } from '../errors.js';
+import { optionalId, requireId } from '../ids.js';
+import { validatePromptLayer } from '../prompt.js';
 import type { Message, Part } from '../messages.js';
 import type { TurnRequest } from './types.js';
 
 export const MAX_INPUT_ITEMS = 256;
 export const MAX_TEXT_BYTES = 1024 * 1024;
 
+/** Refuses a request shape error before anything runs: ids are checked like every other id. */
 export function validateTurnRequest(req: TurnRequest): void {
+  // trace_turn_id becomes the turn id when turn_id is unset, so it obeys the same rules.
+  optionalId('input.trace_turn_id', req.input.traceTurnId);
+  if (req.overrides.model?.id) requireId('overrides.model.id', req.overrides.model.id);
+  optionalId('overrides.model.variant', req.overrides.model?.variant);
+  optionalId('overrides.provider_id', req.overrides.providerId);
+  if (req.overrides.prompt) validatePromptLayer(req.overrides.prompt, 'overrides.prompt');
+  for (const [i, item] of req.input.items.entries()) if (item.kind === 'image_ref') optionalId(`input.items[${i}].image_ref.id`, item.id);
+  for (const [id, blob] of Object.entries(req.input.imageBlobs)) {
+    requireId('input.image_blobs key', id);
+    optionalId('input.image_blobs mime_type', blob.mimeType);
+  }
   if (req.input.items.length === 0) throw invalid('INPUT_EMPTY', 'input.items must contain at least one text or image_ref item');
   if (req.input.items.length > MAX_INPUT_ITEMS) throw invalid('INPUT_TOO_LARGE', `input.items has ${req.input.items.length} items; use at most ${MAX_INPUT_ITEMS}`);
   let bytes = 0;

@@ -1,18 +1,66 @@
-// The queue side of a turn: session commands applied at the head of the queue, batches claimed
-// for a drain or at a checkpoint (and announced in the feed), claims reported done after the
-// commit, and the turn input made of claimed batches.
+// The queue side of a turn (drains and early injection): session commands applied at the head of
+// the queue, batches claimed for a drain or at a checkpoint (and announced in the feed), claims
+// reported done after the commit, and the turn input made of claimed batches. A running turn
+// reads the queue at a checkpoint only when the bus announced an enqueue for its session since
+// its admission read the queue (or that read found open batches): an idle queue costs nothing.
 
 import { randomUUID } from 'node:crypto';
-import type { RequestContext } from '../ports.js';
+import type { Message } from '../messages.js';
+import type { EventBus, FeedSink, QueueStore, RequestContext } from '../ports.js';
 import { selectClaim } from '../queue/claim-rules.js';
 import type { Claim, QueueBatch } from '../queue/types.js';
 import type { LoadedSession } from '../session.js';
+import type { SessionService } from '../sessions.js';
+import type { Absorb } from './execution.js';
+import { normaliseInput } from './input.js';
 import type { RunningTurn } from './registry.js';
-import type { TurnDeps } from './runner.js';
 import type { TurnRequest } from './types.js';
 
+export interface QueueWorkDeps {
+  queue: QueueStore;
+  feed: FeedSink;
+  bus: EventBus;
+  sessions: Pick<SessionService, 'commit' | 'load'>;
+  replicaId: string;
+  /** Lease of queue claims, renewed while the drain runs. */
+  claimTtlMs: number;
+  /** Most join batches claimed together. */
+  joinLimit: number;
+}
+
+/** Whether an enqueue was announced for one session since the watch began. */
+export interface EnqueueWatch {
+  seen: boolean;
+  stop(): void;
+}
+
 export class TurnQueueWork {
-  constructor(private readonly deps: TurnDeps) {}
+  constructor(private readonly deps: QueueWorkDeps) {}
+
+  /** Starts watching the session's enqueue announcements (before the read it guards is sent). */
+  watchEnqueues(tenantId: string, sessionId: string): EnqueueWatch {
+    const watch: EnqueueWatch = { seen: false, stop: () => {} };
+    watch.stop = this.deps.bus.subscribe('queue.enqueued', (p) => {
+      if (p.tenantId === tenantId && p.sessionId === sessionId) watch.seen = true;
+    });
+    return watch;
+  }
+
+  /**
+   * Early injection: earliest_safe_boundary batches join the running turn at its checkpoints.
+   * `queueWasOpen`: the admission read found open batches (some may become claimable without a
+   * new enqueue, e.g. a delayed one): then every checkpoint reads, as before.
+   */
+  absorber(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, revision: bigint, claims: Claim[], watch: EnqueueWatch, queueWasOpen: boolean): Absorb {
+    return async (checkpoint, emit): Promise<Message[]> => {
+      if (!queueWasOpen && !watch.seen) return [];
+      const batches = await this.claim(ctx, req.sessionId, turn, revision, 'checkpoint');
+      claims.push(...batches.map((b) => ({ batchId: b.batchId, token: b.claim!.token })));
+      const inputs = batches.map((b) => ({ id: b.batchId, message: normaliseInput({ ...req, input: mergeInputs([b]) }).message }));
+      if (inputs.length) emit({ kind: 'queued_input_accepted', checkpoint, inputs });
+      return inputs.map((i) => i.message);
+    };
+  }
 
   /**
    * Claims batches for this writer and announces it in the feed. `revision` is the head the turn
@@ -42,13 +90,14 @@ export class TurnQueueWork {
    * own commit. With `inputs` (a drain), the read that finds no command at the head claims the
    * input batches `inputs` chooses, and returns them.
    */
-  async applyHeadCommands(ctx: RequestContext, sessionId: string, turn: RunningTurn, session: LoadedSession, inputs?: (pending: QueueBatch[]) => QueueBatch[]): Promise<{ session: LoadedSession; claimed: QueueBatch[] }> {
-    for (;;) {
+  async applyHeadCommands(ctx: RequestContext, sessionId: string, turn: RunningTurn, session: LoadedSession, known: QueueBatch[], inputs?: (pending: QueueBatch[]) => QueueBatch[]): Promise<{ session: LoadedSession; claimed: QueueBatch[] }> {
+    // The first choice is made on the admission's read; after a command commits, read again.
+    for (let read: QueueBatch[] | undefined = known; ; read = undefined) {
       const claimed = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) => {
         const head = pending.find((b) => b.availableAt <= new Date());
         if (head?.items.some((i) => i.payload.kind === 'command')) return [head];
         return inputs ? inputs(pending) : [];
-      });
+      }, read);
       const batch = claimed.length === 1 ? claimed[0] : undefined;
       const command = batch?.items.find((i) => i.payload.kind === 'command')?.payload;
       if (!batch || command?.kind !== 'command') return { session, claimed };

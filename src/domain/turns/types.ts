@@ -117,6 +117,22 @@ export function resultToJson(r: TurnResult): JsonValue {
   return JSON.parse(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))) as JsonValue;
 }
 
+/**
+ * Reads a stored result. Bigints are revived only where the result has them (turn index, head
+ * revision, usage counters), so a tool output or answer that reads like "5n" stays a string.
+ */
 export function resultFromJson(json: unknown): TurnResult {
-  return JSON.parse(JSON.stringify(json), (_k, v: unknown) => (typeof v === 'string' && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v)) as TurnResult;
+  const r = (typeof json === 'string' ? JSON.parse(json) : structuredClone(json)) as Record<string, unknown>;
+  const big = (v: unknown) => (typeof v === 'string' ? BigInt(v.endsWith('n') ? v.slice(0, -1) : v) : typeof v === 'number' ? BigInt(v) : 0n);
+  const usage = (u: unknown): Usage => {
+    const x = (u ?? {}) as Record<string, unknown>;
+    return { inputTokens: big(x.inputTokens), outputTokens: big(x.outputTokens), cachedInputTokens: big(x.cachedInputTokens), reasoningTokens: big(x.reasoningTokens) };
+  };
+  const u = (r.usage ?? {}) as { parent?: unknown; total?: unknown; children?: { source: string; model: string; usage: unknown }[] };
+  return {
+    ...(r as unknown as TurnResult),
+    turnIndex: big(r.turnIndex),
+    headRevision: big(r.headRevision),
+    usage: { parent: usage(u.parent), total: usage(u.total), children: (u.children ?? []).map((c) => ({ ...c, usage: usage(c.usage) })) },
+  };
 }

@@ -1,0 +1,47 @@
+// Turn admission in one statement: the writer lease is taken (or found held) and, in the same
+// round trip, everything a turn starts from is read — the head, the commit of the turn id if it
+// already landed, a pending cancel, the turn a crash left open in the feed, and the session's
+// open queue batches. One prepared statement instead of the five a turn used to send. The open
+// turn counts only when it never committed: its commit marker may still be on its way to the
+// feed when the next turn starts.
+
+import type { Admission, AdmissionStore } from '../domain/ports.js';
+import type { Database } from './database.js';
+import { COLUMNS as QUEUE_COLUMNS, fromRow as batchFromRow, type Row as BatchRow } from './queue-store.js';
+import { HEAD_COLUMNS_S, TURN_COLUMNS_C, headFromRaw, turnFromRaw } from './session-store.js';
+import { TAKE_LEASE } from './turn-store.js';
+
+// `(select 1) one left join`: one row whether or not the session exists, so the lease token and
+// the other reads come back even for a missing session (the caller reports it).
+const ADMIT = `with lease as (${TAKE_LEASE})
+  select ${HEAD_COLUMNS_S}, ${TURN_COLUMNS_C},
+    (select token from lease) as lease_token,
+    exists (select 1 from turn_cancels k where k.tenant_id = $1 and k.session_id = $2
+             and (k.turn_id = $5 or (k.turn_id = '*' and k.requested_at >= $6::timestamptz))) as cancelled,
+    (select f.open_turn_id from feed_heads f where f.tenant_id = $1 and f.session_id = $2
+        and not exists (select 1 from session_commits o where o.tenant_id = $1 and o.session_id = $2 and o.turn_id = f.open_turn_id)) as open_turn_id,
+    (select json_agg(q order by q.enqueue_seq) from (
+       select ${QUEUE_COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and state in ('pending', 'claimed')) q) as queue
+  from (select 1) one
+    left join sessions s on s.tenant_id = $1 and s.session_id = $2
+    left join session_commits c on c.tenant_id = $1 and c.session_id = $2 and c.turn_id = $5`;
+
+export class DbAdmissionStore implements AdmissionStore {
+  constructor(private readonly db: Database) {}
+
+  async admit(req: { tenantId: string; sessionId: string; owner: string; ttlMs: number; turnId?: string; cancelledSince?: Date }): Promise<Admission> {
+    const { rows } = await this.db.sql.query(ADMIT, [
+      req.tenantId, req.sessionId, req.owner, req.ttlMs / 1000, req.turnId ?? null, req.cancelledSince?.toISOString() ?? null,
+    ]);
+    const r = rows[0]!;
+    const queue = typeof r.queue === 'string' ? (JSON.parse(r.queue) as BatchRow[]) : ((r.queue as BatchRow[] | null) ?? []);
+    return {
+      token: r.lease_token === null || r.lease_token === undefined ? undefined : BigInt(r.lease_token as string),
+      head: r.session_id === null || r.session_id === undefined ? undefined : headFromRaw(r),
+      turn: turnFromRaw(r),
+      cancelled: r.cancelled === true,
+      openTurnId: (r.open_turn_id as string | null) ?? undefined,
+      queue: queue.map(batchFromRow),
+    };
+  }
+}

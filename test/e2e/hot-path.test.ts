@@ -1,0 +1,109 @@
+// The turn's hot path as the store counts it (deterministic, per database): an echo turn on a
+// resident session with an idle queue sends at most 4 statements besides its feed appends (the
+// lease take and the commit are its only writes); the writer lease is gone when the turn returns.
+// A drained batch adds only its claim; an admin write costs what a turn does. And free text is
+// stored losslessly: NUL (and other text jsonb refuses) round-trips through the read view and
+// the export, whether it came by AppendMessages or as RunTurn input.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AwaitStatus, EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { engines } from '../support/engines.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { drainQueue, runTurn, textInput } from '../support/turns.js';
+
+for (const engine of engines) {
+  describe.skipIf(!engine.enabled)(`hot path on ${engine.name}`, () => {
+    let s: TestServer;
+    let n = 0;
+    const open = async () => {
+      const sessionId = `hot-${++n}`;
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      return sessionId;
+    };
+
+    /** Statements the store saw while `fn` ran (feed appends drained first and listed apart). */
+    const counted = async (fn: () => Promise<unknown>) => {
+      const stats = s.app.db.stats;
+      await s.app.feed.appender.drain();
+      const trace: string[] = [];
+      stats.trace = trace;
+      const before = { statements: stats.statements, writes: stats.writeTransactions };
+      await fn();
+      await s.app.feed.appender.drain();
+      stats.trace = undefined;
+      const feed = trace.filter((t) => /\bfeed_(events|heads)\b/.test(t) && !/\bsession_leases\b/.test(t));
+      return { total: stats.statements - before.statements, writes: stats.writeTransactions - before.writes, feed: feed.length, other: trace.filter((t) => !feed.includes(t)), trace };
+    };
+
+    beforeAll(async () => {
+      // Echo model; no queue workers, and a health probe too slow to land inside a measurement.
+      s = await startTestServer(engine, { LASH_DEFAULT_PROVIDER: 'echo', LASH_QUEUE_WORKERS: '0', LASH_HEALTH_PROBE_MS: '600000' });
+    });
+    afterAll(async () => {
+      await s?.close();
+    });
+
+    it('an echo turn on an idle queue sends at most 4 statements besides its feed appends, two writing (lease take, commit), and leaves no lease', async () => {
+      const sessionId = await open();
+      for (const turnId of ['', 'client-chosen-1']) {
+        const c = await counted(async () => {
+          const t = await runTurn(s.clients, { sessionId, turnId, input: textInput('hello hot path') });
+          expect(t.result?.outcome?.$case).toBe('finished');
+        });
+        // What the turn itself sent: the admission (lease + start reads) and the commit (+ lease end).
+        expect(c.other.length, c.other.join('\n')).toBeLessThanOrEqual(4);
+        expect(c.other.length, c.other.join('\n')).toBe(2);
+        expect(c.other.some((t) => /\bqueue_batches\b/.test(t) && !/\bsession_leases\b/.test(t))).toBe(false);
+        // Two statements write: the lease take (admission) and the commit; feed appends apart.
+        expect(c.writes - c.feed).toBe(2);
+        expect(c.feed).toBeGreaterThan(0);
+      }
+      expect(await s.app.turns['deps'].leases.holder('default', sessionId)).toBeUndefined();
+    });
+
+    it('a drained batch sends at most 4 statements besides its feed appends and bus notice: start read, admission, claim, commit', async () => {
+      const sessionId = await open();
+      await runTurn(s.clients, { sessionId, input: textInput('warm') });
+      const enqueued = await s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput('queued work') }));
+      const c = await counted(async () => {
+        const d = await drainQueue(s.clients, { sessionId });
+        expect(d.result?.outcome?.$case).toBe('finished');
+      });
+      const own = c.other.filter((t) => !/pg_notify/.test(t));
+      expect(own.length, own.join('\n')).toBeLessThanOrEqual(4);
+      expect((await s.clients.queue.awaitQueuedWorkBatch({ sessionId, batchId: enqueued.batch!.batchId })).status).toBe(AwaitStatus.AWAIT_STATUS_DONE);
+      expect(await s.app.turns['deps'].leases.holder('default', sessionId)).toBeUndefined();
+    });
+
+    it('an admin write (AppendMessages) takes its writer with the head read and ends it with its commit: 2 statements besides feed appends', async () => {
+      const sessionId = await open();
+      const append = (id: string) => s.clients.admin.appendMessages({ sessionId, messages: [{ id, role: 1, parts: [{ kind: { $case: 'text', value: { text: id } } }] }] });
+      await append('first');
+      const c = await counted(() => append('second'));
+      expect(c.other.length, c.other.join('\n')).toBe(2);
+      expect(await s.app.turns['deps'].leases.holder('default', sessionId)).toBeUndefined();
+    });
+
+    it('NUL and other hard text round-trip exactly through the read view and the export, from AppendMessages and from RunTurn input', async () => {
+      const sessionId = await open();
+      const appended = 'nul:\u0000|tab:\t|astral:\u{1F468}\u200D\u{1F469}|rtl:\u05D0|combining:e\u0301|end';
+      const input = 'turn nul:\u0000\u0000 done';
+      await s.clients.admin.appendMessages({ sessionId, messages: [{ id: 'm-nul', role: 1, parts: [{ kind: { $case: 'text', value: { text: appended } } }] }] });
+      const t = await runTurn(s.clients, { sessionId, input: textInput(input) });
+      expect(t.error).toBeUndefined();
+      expect(t.result?.outcome?.$case).toBe('finished');
+      const view = await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' });
+      const texts = view.messages.flatMap((m) => m.parts.map((p) => (p.kind?.$case === 'text' ? p.kind.value.text : '')));
+      expect(texts).toContain(appended);
+      expect(texts).toContain(input);
+      const state = await s.clients.sessions.exportSessionState({ sessionId });
+      const doc = JSON.stringify(state.state?.document);
+      expect(doc).toContain(JSON.stringify(appended).slice(1, -1));
+      expect(doc).toContain(JSON.stringify(input).slice(1, -1));
+      // GetTurn reads the committed result (JSON text too).
+      const got = await s.clients.turns.getTurn({ sessionId, turnId: t.result!.turnId });
+      expect(got.result?.assistantOutput?.rawText).toContain('\u0000');
+    });
+  });
+}
