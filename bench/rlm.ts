@@ -8,7 +8,7 @@ import { ThreadedRunner } from '../src/sandbox/threaded.js';
 import { intEnv, machineLoad, percentiles, round, table } from './harness.js';
 
 const blocks = intEnv('BENCH_BLOCKS', 300, 10);
-const limits = { memoryBytes: 32 * 1024 * 1024, timeMs: 10_000, outputBytes: 65_536, toolCalls: 50 };
+const limits = { memoryBytes: 32 * 1024 * 1024, timeMs: 10_000, outputBytes: 65_536, toolCalls: 50, globalsBytes: 1_048_576 };
 const request = (code: string): CodeRunRequest => ({
   code, globals: { counter: 1 }, history: [], toolNames: ['echo'], limits, signal: new AbortController().signal,
   callTool: async (_name, args) => ({ output: args, isError: false, callId: 'c' }),
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ bench: 'rlm', op: 'plain_async_call', per_second: round(reference.perSecond, 0), p50_ms: round(reference.p50, 4), load }));
 
   const bootStart = performance.now();
-  const threaded = new ThreadedRunner(1);
+  const threaded = new ThreadedRunner({ idleThreads: 1 });
   await threaded.run(request('submit(1);'));
   const bootMs = performance.now() - bootStart;
   console.log(JSON.stringify({ bench: 'rlm', op: 'thread_boot_and_first_block', ms: round(bootMs, 1), load }));

@@ -41,6 +41,7 @@ import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startTracing } from './telemetry/otel.js';
 import { runChildTool } from './domain/tools/run-child.js';
 import { TurnService } from './domain/turns/runner.js';
+import { LimitedTurns, TurnSlots } from './domain/turns/turn-slots.js';
 import { interruptedTurns } from './domain/turns/interrupted.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
@@ -61,6 +62,10 @@ export interface App {
   db: Database;
   sessions: SessionService;
   turns: TurnService;
+  /** Slots of RunTurn/StartTurn turns (its stats show turns running, waiting and refused). */
+  turnSlots: TurnSlots;
+  /** The rlm sandbox's thread pool (its stats show what it holds and refused). */
+  sandbox: ThreadedRunner;
   feed: { store: FeedStore; appender: FeedAppender; hub: FeedHub };
   replicaId: string;
   /** Where GET /metrics is served, when LASH_METRICS_LISTEN is set. */
@@ -97,7 +102,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }) })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats() })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
@@ -108,13 +113,14 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   sessions.feed = appender;
   const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: 1_000 });
   const shutdownHooks = new Set<() => void>();
-  const codeRunner = new ThreadedRunner();
+  const turnSlots = new TurnSlots(config.turnSlots);
+  const codeRunner = new ThreadedRunner({ ...config.sandboxPool, idleThreads: Math.min(2, config.sandboxPool.maxThreads) });
   const remoteTools = new RemoteToolHosts();
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
   const late: { turns?: TurnService } = {};
-  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns! })]), remoteTools];
+  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined })]), remoteTools];
   const turns = new TurnService({
     sessions,
     store,
@@ -147,7 +153,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const admissions = new DbAdmissionStore(db);
   sessions.admit = (tenantId, sessionId, owner, ttlMs) => admissions.admit({ tenantId, sessionId, owner, ttlMs });
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
-  // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0031.
+  // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0033.
   sessions.stopTurns = async (ctx, sessionId) => {
     await turns.cancelRunning(ctx, sessionId).catch((err: unknown) => {
       if (!(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND')) throw err;
@@ -172,7 +178,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
   server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
-  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions));
+  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
   server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
   server.addService(HealthService, healthHandlers(health));
@@ -284,5 +290,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
 }

@@ -39,7 +39,13 @@ export interface Config {
   maxIterations: number;
   /** Session modes this server offers (LASH_MODES). */
   modes: ('standard' | 'rlm')[];
-  sandbox: { memoryBytes: number; timeMs: number; outputBytes: number; toolCalls: number };
+  sandbox: { memoryBytes: number; timeMs: number; outputBytes: number; toolCalls: number; globalsBytes: number };
+  /** The rlm sandbox's thread pool: at most `maxThreads`, then a bounded queue with a wait limit. */
+  sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
+  /** Turn slots of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
+  turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
+  /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
+  children: { perTurn: number; perRoot: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
   shutdownGraceMs: number;
   /** After SIGTERM, the port stays open at least this long (health answers NOT_SERVING). */
@@ -116,6 +122,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeMs: intVar(env, 'LASH_SANDBOX_TIME_MS', 10_000, 50, 600_000),
       outputBytes: intVar(env, 'LASH_SANDBOX_OUTPUT_BYTES', 65_536, 256, 16 * 1024 * 1024),
       toolCalls: intVar(env, 'LASH_SANDBOX_TOOL_CALLS', 50, 1, 10_000),
+      globalsBytes: intVar(env, 'LASH_SANDBOX_GLOBALS_BYTES', 1_048_576, 1_024, 256 * 1024 * 1024),
+    },
+    sandboxPool: {
+      maxThreads: intVar(env, 'LASH_SANDBOX_THREADS', 8, 1, 256),
+      maxQueued: intVar(env, 'LASH_SANDBOX_QUEUE', 64, 0, 100_000),
+      queueWaitMs: intVar(env, 'LASH_SANDBOX_QUEUE_WAIT_MS', 10_000, 0, 600_000),
+    },
+    turnSlots: {
+      maxRunning: intVar(env, 'LASH_MAX_RUNNING_TURNS', 256, 1, 100_000),
+      maxWaiting: intVar(env, 'LASH_TURN_QUEUE', 1_024, 0, 1_000_000),
+      waitMs: intVar(env, 'LASH_TURN_QUEUE_WAIT_MS', 5_000, 0, 600_000),
+    },
+    children: {
+      perTurn: intVar(env, 'LASH_CHILDREN_PER_TURN', 16, 1, 10_000),
+      perRoot: intVar(env, 'LASH_CHILDREN_PER_ROOT', 100, 1, 100_000),
     },
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),

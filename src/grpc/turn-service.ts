@@ -19,6 +19,7 @@ import { requireId } from '../domain/ids.js';
 import type { JsonValue } from '../domain/messages.js';
 import type { HostAnswer, RemoteToolHosts } from '../domain/tools/remote-hosts.js';
 import type { CompletionStore } from '../domain/tools/types.js';
+import type { LimitedTurns } from '../domain/turns/turn-slots.js';
 import type { TurnService } from '../domain/turns/runner.js';
 import type { TurnRequest, TurnResult } from '../domain/turns/types.js';
 import { callSignal, codeName, rpcContext, unary, type CallEnv } from './call.js';
@@ -73,14 +74,14 @@ export function streamTurn(
   );
 }
 
-export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, completions: CompletionStore): TurnServiceServer & UntypedServiceImplementation {
+export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, completions: CompletionStore, admitted: LimitedTurns): TurnServiceServer & UntypedServiceImplementation {
   const resultItem = (r: TurnResult): TurnActivity['item'] => ({ $case: 'result', value: resultToPb(r) });
   return {
     runTurn(call: ServerWritableStream<RunTurnRequest, RunTurnResponse>) {
       streamTurn(env, DOMAIN, call as ServerWritableStream<unknown, RunTurnResponse>, 'RunTurn', async ({ onEvent, clientGone, ctx }) => {
         const onDisconnect = decodeEnum('on_disconnect', call.request.onDisconnect, ON_DISCONNECT, 'OnDisconnect');
         const req = turnRequestFromPb(call.request, call.metadata);
-        const result = await turns.run(ctx, req, {
+        const result = await admitted.run(ctx, req, {
           onEvent: (e) => onEvent({ $case: 'event', value: eventToPb(e) }),
           // A client that goes away cancels its turn unless it asked the turn to continue.
           signal: onDisconnect === 'cancel' ? clientGone : undefined,
@@ -89,7 +90,7 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
         return resultItem(result);
       });
     },
-    startTurn: unary(env, DOMAIN, 'StartTurn', async (req: StartTurnRequest, ctx) => ({ turnId: await turns.start(ctx, turnRequestFromPb(req, ctx.metadata)) })),
+    startTurn: unary(env, DOMAIN, 'StartTurn', async (req: StartTurnRequest, ctx) => ({ turnId: await admitted.start(ctx, turnRequestFromPb(req, ctx.metadata)) })),
     getTurn: unary(env, DOMAIN, 'GetTurn', async (req, ctx) => {
       const s = await turns.get(ctx, req.sessionId, req.turnId);
       if (s.status === 'running') return { status: TurnStatus.TURN_STATUS_RUNNING, result: undefined };

@@ -4,6 +4,8 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TurnResult } from '../domain/turns/types.js';
+import type { TurnSlotStats } from '../domain/turns/turn-slots.js';
+import type { PoolStats } from '../sandbox/threaded.js';
 
 export interface MetricSources {
   /** Open queue batches by state, read at scrape time. */
@@ -12,6 +14,10 @@ export interface MetricSources {
   observers(): number;
   /** Feed events accepted and not yet stored, and lanes whose writes are failing. */
   feedBacklog(): { events: number; failingSessions: number };
+  /** The rlm sandbox pool: threads in use and blocks refused by a limit. */
+  sandbox(): PoolStats;
+  /** Slots of RunTurn/StartTurn turns: running, waiting, calls refused. */
+  turnSlots(): TurnSlotStats;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -26,6 +32,8 @@ export class LashMetrics {
   private readonly feedEvents: Counter;
   private readonly feedAppendSeconds: Histogram;
   private readonly feedLagSeconds: Histogram;
+  /** Refusals reported as they happen (the sandbox's are read from its stats at scrape time). */
+  private readonly rejections = new Map<string, number>();
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -59,6 +67,35 @@ export class LashMetrics {
       },
     });
     new Gauge({
+      name: 'lash_sandbox_threads', help: 'rlm sandbox threads of this process by state: busy (running a block), alive (busy, idle or exiting; at most LASH_SANDBOX_THREADS), queued (blocks waiting for a thread).', labelNames: ['state'], registers,
+      collect() {
+        const s = sources.sandbox();
+        this.set({ state: 'busy' }, s.busy);
+        this.set({ state: 'alive' }, s.threads);
+        this.set({ state: 'queued' }, s.queued);
+      },
+    });
+    const counted = this.rejections;
+    new Counter({
+      name: 'lash_limit_rejections_total', help: 'Work refused because a resource limit was reached, by limit: sandbox_threads (no thread free in time), rlm_globals (a block left more than LASH_SANDBOX_GLOBALS_BYTES), children_per_turn, children_per_root (run_child refused to create a child), running_turns (RunTurn/StartTurn refused: no turn slot free in time).', labelNames: ['limit'], registers,
+      collect() {
+        const s = sources.sandbox();
+        this.reset();
+        this.inc({ limit: 'sandbox_threads' }, s.rejectedBusy);
+        this.inc({ limit: 'rlm_globals' }, s.rejectedGlobals);
+        this.inc({ limit: 'running_turns' }, sources.turnSlots().rejected);
+        for (const [limit, n] of counted) this.inc({ limit }, n);
+      },
+    });
+    new Gauge({
+      name: 'lash_turn_slots', help: 'RunTurn/StartTurn turns of this process by state: running (at most LASH_MAX_RUNNING_TURNS), waiting (to start).', labelNames: ['state'], registers,
+      collect() {
+        const a = sources.turnSlots();
+        this.set({ state: 'running' }, a.running);
+        this.set({ state: 'waiting' }, a.waiting);
+      },
+    });
+    new Gauge({
       name: 'lash_feed_observers', help: 'ObserveSession streams connected to this process.', registers,
       collect() {
         this.set(sources.observers());
@@ -80,6 +117,11 @@ export class LashMetrics {
     this.tokens.inc({ kind: 'output' }, Number(u.outputTokens));
     this.tokens.inc({ kind: 'cached_input' }, Number(u.cachedInputTokens));
     this.tokens.inc({ kind: 'reasoning' }, Number(u.reasoningTokens));
+  }
+
+  /** One piece of work refused at a resource limit. */
+  rejected(limit: string): void {
+    this.rejections.set(limit, (this.rejections.get(limit) ?? 0) + 1);
   }
 
   feedAppend(events: number, seconds: number, lagsSeconds: number[]): void {

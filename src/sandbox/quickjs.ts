@@ -19,15 +19,25 @@ for (const name of JSON.parse(__toolNames)) {
 globalThis.__base = new Set([...globalThis.__base, ...JSON.parse(__toolNames), '__base']);
 `;
 
-const SNAPSHOT = `JSON.stringify((() => {
+// Stops at the first value that takes the snapshot past the limit, so an oversize global is
+// never copied out of the runtime (characters count as at least one byte each).
+const SNAPSHOT = (limitBytes: number) => `JSON.stringify((() => {
   const globals = {}, dropped = [];
+  let size = 2;
   for (const k of Object.keys(globalThis)) {
     if (__base.has(k)) continue;
     try {
       const v = globalThis[k];
       const s = typeof v === 'function' ? undefined : JSON.stringify(v);
-      if (s === undefined) dropped.push(k); else globals[k] = JSON.parse(s);
-    } catch (e) { dropped.push(k); }
+      if (s === undefined) { dropped.push(k); continue; }
+      size += JSON.stringify(k).length + s.length + 2;
+      if (size > ${limitBytes}) return { over: k };
+      globals[k] = JSON.parse(s);
+    } catch (e) {
+      // Out of memory while serialising (QuickJS throws null): too big to keep, not unkeepable.
+      if (e === null || /memory/i.test(String(e && e.message))) return { over: k };
+      dropped.push(k);
+    }
   }
   return { globals, dropped };
 })())`;
@@ -149,15 +159,24 @@ export class QuickJsRunner implements CodeRunner {
       // QuickJS throws a bare null when an allocation fails at the memory limit.
       if (error === 'null' || (error && /out of memory/i.test(error))) error = `memory limit of ${Math.round(req.limits.memoryBytes / 1048576)} MB exceeded (out of memory)`;
       if (outputOver && !error) error = `output limit of ${req.limits.outputBytes} bytes exceeded`;
-      const snap = vm.evalCode(SNAPSHOT);
+      const snap = vm.evalCode(SNAPSHOT(req.limits.globalsBytes));
       let globals: Record<string, JsonValue> = {};
       let dropped: string[] = [];
       if (!snap.error) {
-        ({ globals, dropped } = JSON.parse(vm.getString(snap.value)) as { globals: Record<string, JsonValue>; dropped: string[] });
+        const taken = JSON.parse(vm.getString(snap.value)) as { globals: Record<string, JsonValue>; dropped: string[] } | { over: string };
         snap.value.dispose();
+        // Characters undercount multi-byte text: the UTF-8 size is checked once more here.
+        if ('over' in taken || Buffer.byteLength(JSON.stringify(taken.globals)) > req.limits.globalsBytes) {
+          return { ...result(globalsLimitMessage(req.limits.globalsBytes, 'over' in taken ? taken.over : ''), req.globals, []), globalsOverLimit: true };
+        }
+        ({ globals, dropped } = taken);
       } else {
+        // Typically out of memory while serialising a huge value: the block must not pass as
+        // if its globals were kept.
+        const cause = describe(vm.dump(snap.error));
         snap.error.dispose();
         globals = req.globals;
+        if (!error) return { ...result(`${globalsLimitMessage(req.limits.globalsBytes, '')} (taking the snapshot failed: ${cause === 'null' ? 'out of memory' : cause})`, globals, []), globalsOverLimit: true };
       }
       return result(error, globals, dropped);
     } catch (err) {
@@ -169,6 +188,11 @@ export class QuickJsRunner implements CodeRunner {
       runtime.dispose();
     }
   }
+}
+
+/** What the model reads when a block's globals outgrow the per-session limit. */
+function globalsLimitMessage(limitBytes: number, key: string): string {
+  return `globals limit of ${limitBytes} bytes exceeded${key ? ` (at globalThis.${key})` : ''}: nothing this block assigned to globalThis was kept, and the block failed; keep large data out of globalThis (recompute it, or keep only what you need)`;
 }
 
 function unwrap(vm: QuickJSContext, r: ReturnType<QuickJSContext['evalCode']>): QuickJSHandle {

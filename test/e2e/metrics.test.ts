@@ -2,6 +2,7 @@
 // code, committed turns and tokens, queue depth, observers and feed appends, process defaults.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionMode } from '../../gen/lash/v1/session.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { loadConfig } from '../../src/config.js';
@@ -58,6 +59,21 @@ for (const engine of engines) {
       expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
       o.close();
       await until(async () => sample(await scrape(), 'lash_feed_observers') === 0);
+    });
+
+    it('shows resource limits: sandbox threads and admitted turns in use, refusals by limit', async () => {
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'm-rlm', mode: SessionMode.SESSION_MODE_RLM }));
+      fake.script({ steps: [{ text: '```js\nglobalThis.big = "y".repeat(2000000);\n```' }] }, { steps: [{ text: '```js\nsubmit(1);\n```' }] });
+      const t = await runTurn(s.clients, { sessionId: 'm-rlm', input: textInput('too much') });
+      expect(t.result?.outcome?.$case).toBe('finished');
+      const text = await scrape();
+      expect(sample(text, 'lash_limit_rejections_total{limit="rlm_globals"}')).toBe(1);
+      expect(sample(text, 'lash_limit_rejections_total{limit="sandbox_threads"}')).toBe(0);
+      expect(sample(text, 'lash_limit_rejections_total{limit="running_turns"}')).toBe(0);
+      expect(sample(text, 'lash_sandbox_threads{state="busy"}')).toBe(0);
+      expect(sample(text, 'lash_sandbox_threads{state="alive"}')).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'lash_turn_slots{state="running"}')).toBe(0);
+      expect(sample(text, 'lash_turn_slots{state="waiting"}')).toBe(0);
     });
 
     it('serves only GET /metrics', async () => {

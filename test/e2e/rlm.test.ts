@@ -20,7 +20,7 @@ for (const engine of engines) {
     let s: TestServer;
     let fake: FakeModelServer;
     let n = 0;
-    const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'calculate', LASH_SANDBOX_TIME_MS: '1000', LASH_SANDBOX_MEMORY_MB: '16', LASH_SANDBOX_OUTPUT_BYTES: '2048', LASH_SANDBOX_TOOL_CALLS: '5', LASH_QUEUE_WORKERS: '0' });
+    const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'calculate', LASH_SANDBOX_TIME_MS: '1000', LASH_SANDBOX_MEMORY_MB: '16', LASH_SANDBOX_OUTPUT_BYTES: '2048', LASH_SANDBOX_TOOL_CALLS: '5', LASH_SANDBOX_GLOBALS_BYTES: '65536', LASH_QUEUE_WORKERS: '0' });
     const open = async (extra = {}) => {
       const sessionId = `rlm-${++n}`;
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, mode: SessionMode.SESSION_MODE_RLM, ...extra }));
@@ -119,6 +119,26 @@ for (const engine of engines) {
       fake.script(js('notes.push("second"); print(JSON.stringify(notes)); submit(notes);'));
       const t = await runTurn(s.clients, { sessionId, input: textInput('recall') });
       expect(t.result?.outcome).toMatchObject({ $case: 'finished', value: { answer: { $case: 'submittedValue', value: { value: ['first', 'second'] } } } });
+    });
+
+    it('globals past LASH_SANDBOX_GLOBALS_BYTES fail the block, keep nothing of it, and the next turn starts from the earlier snapshot', async () => {
+      const sessionId = await open();
+      fake.script(js('globalThis.notes = ["kept"]; submit("ok");'));
+      await runTurn(s.clients, { sessionId, input: textInput('remember') });
+      fake.script(js('globalThis.notes.push("lost"); globalThis.big = "y".repeat(100000); submit("too big");'), js('print(typeof big, JSON.stringify(notes)); submit(notes);'));
+      const t = await runTurn(s.clients, { sessionId, input: textInput('grow') });
+      const blocks = t.events.filter((e) => e.kind?.$case === 'codeBlockCompleted').map((e) => (e.kind as { value: { success: boolean; error?: string; output: string } }).value);
+      expect(blocks[0]).toMatchObject({ success: false, error: expect.stringMatching(/globals limit of 65536 bytes exceeded \(at globalThis\.big\)/) });
+      // The model is told, and the failed block's submit did not end the turn.
+      expect(JSON.stringify(fake.requests[2]!.body.messages)).toContain('globals limit of 65536 bytes exceeded');
+      expect(blocks[1]!.output).toBe('undefined ["kept"]\n');
+      expect(t.result?.outcome).toMatchObject({ $case: 'finished', value: { answer: { $case: 'submittedValue', value: { value: ['kept'] } } } });
+      const head = await s.app.sessions.get({ tenantId: 'default' }, sessionId);
+      expect(head.sandbox?.globals).toEqual({ notes: ['kept'] });
+      fake.script(js('globalThis.n = 1; print(Object.keys(globalThis).filter((k) => k === "big" || k === "notes").join(",")); submit("fine");'));
+      const next = await runTurn(s.clients, { sessionId, input: textInput('again') });
+      expect(next.result?.outcome).toMatchObject({ $case: 'finished', value: { answer: { $case: 'submittedValue', value: { value: 'fine' } } } });
+      expect((next.events.find((e) => e.kind?.$case === 'codeBlockCompleted')!.kind as { value: { output: string } }).value.output).toBe('notes\n');
     });
 
     it('the echo model runs a fenced block from the input, and submits plain input', async () => {

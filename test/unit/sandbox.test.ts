@@ -7,7 +7,7 @@ import { QuickJsRunner } from '../../src/sandbox/quickjs.js';
 import { ThreadedRunner } from '../../src/sandbox/threaded.js';
 
 const runner = new QuickJsRunner();
-const limits = { memoryBytes: 16 * 1024 * 1024, timeMs: 1000, outputBytes: 4096, toolCalls: 5 };
+const limits = { memoryBytes: 16 * 1024 * 1024, timeMs: 1000, outputBytes: 4096, toolCalls: 5, globalsBytes: 65_536 };
 const run = (code: string, extra: Partial<CodeRunRequest> = {}) =>
   runner.run({ code, globals: {}, history: [], toolNames: [], callTool: async () => ({ output: null, isError: false, callId: 'x' }), limits, signal: new AbortController().signal, ...extra });
 
@@ -69,6 +69,23 @@ describe('QuickJS sandbox', () => {
     expect(r.error).toContain('tool call limit');
   });
 
+  it('globals past the size limit fail the block and keep the previous snapshot, multi-byte text counted in bytes', async () => {
+    for (const code of ['globalThis.small = 2; globalThis.big = "y".repeat(70000); submit(1);', 'globalThis.small = 2; globalThis.wide = "\u00e9".repeat(40000);']) {
+      const r = await run(code, { globals: { kept: 1 } });
+      expect(r.success).toBe(false);
+      expect(r.globalsOverLimit).toBe(true);
+      expect(r.error).toMatch(/globals limit of 65536 bytes exceeded/);
+      expect(r.globals).toEqual({ kept: 1 });
+    }
+    // Too big to even serialise within the memory limit: still a failed block, nothing kept.
+    const huge = await run('globalThis.big = "y".repeat(14000000);', { globals: { kept: 1 } });
+    expect(huge).toMatchObject({ success: false, globalsOverLimit: true, globals: { kept: 1 } });
+    expect(huge.error).toMatch(/globals limit of 65536 bytes exceeded/);
+    const fits = await run('globalThis.big = "y".repeat(60000);', { globals: { kept: 1 } });
+    expect(fits.success).toBe(true);
+    expect(Object.keys(fits.globals)).toEqual(['kept', 'big']);
+  });
+
   it('syntax errors are reported as failed blocks', async () => {
     const r = await run('this is not javascript');
     expect(r.success).toBe(false);
@@ -103,6 +120,46 @@ describe('threaded sandbox', () => {
       expect(ticks).toBeGreaterThan(3);
     } finally {
       clearInterval(ticker);
+      await threaded.close();
+    }
+  });
+
+  it('more concurrent endless blocks than LASH_SANDBOX_THREADS never run on more threads; the queue is bounded and the overflow fails as busy', async () => {
+    const threaded = new ThreadedRunner({ maxThreads: 2, maxQueued: 1, queueWaitMs: 60_000, idleThreads: 2 });
+    const seen: number[] = [];
+    const sampler = setInterval(() => seen.push(threaded.stats().threads), 5);
+    try {
+      const block = () => threaded.run({ code: 'while (true) {}', globals: { before: 1 }, history: [], toolNames: [], limits: { ...limits, timeMs: 200 }, signal: new AbortController().signal, callTool: async () => ({ output: null, isError: false, callId: '' }) });
+      const runs = Array.from({ length: 5 }, block);
+      expect(threaded.stats()).toMatchObject({ busy: 2, queued: 1, rejectedBusy: 2 });
+      const results = await Promise.all(runs);
+      // Two ran at once, the third waited for a thread, the last two were refused without running.
+      expect(results.map((r) => r.error?.startsWith('sandbox busy') ?? false)).toEqual([false, false, false, true, true]);
+      expect(results.slice(0, 3).every((r) => /time limit/.test(r.error ?? ''))).toBe(true);
+      expect(results[3]!.globals).toEqual({ before: 1 });
+      expect(threaded.stats().peakThreads).toBe(2);
+      expect(Math.max(...seen)).toBeLessThanOrEqual(2);
+    } finally {
+      clearInterval(sampler);
+      await threaded.close();
+    }
+  });
+
+  it('a block waiting for a thread fails as busy once LASH_SANDBOX_QUEUE_WAIT_MS passes, and a cancelled one leaves the queue', async () => {
+    const threaded = new ThreadedRunner({ maxThreads: 1, maxQueued: 5, queueWaitMs: 50, idleThreads: 1 });
+    try {
+      const base = { globals: {}, history: [], toolNames: [], limits: { ...limits, timeMs: 1000 }, callTool: async () => ({ output: null, isError: false, callId: '' }) };
+      const long = threaded.run({ ...base, code: 'while (true) {}', signal: new AbortController().signal });
+      const waiting = await threaded.run({ ...base, code: 'submit(1)', signal: new AbortController().signal });
+      expect(waiting.error).toMatch(/sandbox busy: no sandbox thread came free within 50 ms/);
+      const ac = new AbortController();
+      const cancelled = threaded.run({ ...base, code: 'submit(1)', signal: ac.signal });
+      expect(threaded.stats().queued).toBe(1);
+      ac.abort();
+      expect((await cancelled).error).toBe('cancelled');
+      expect(threaded.stats()).toMatchObject({ queued: 0, rejectedBusy: 1 });
+      expect((await long).error).toMatch(/time limit/);
+    } finally {
       await threaded.close();
     }
   });

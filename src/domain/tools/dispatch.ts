@@ -7,6 +7,7 @@ import { portableJson } from '../json-values.js';
 import type { JsonValue } from '../messages.js';
 import type { TurnEventKind, ToolCallRecord } from '../turns/types.js';
 import type { Span } from '../tracing.js';
+import type { TurnScope } from '../turns/turn-scope.js';
 import type { ChildUsageReport, CompletionStore, ToolDefinition, ToolOutcome } from './types.js';
 
 export interface ToolCallRequest {
@@ -33,6 +34,8 @@ export interface DispatchEnv {
   reportChildUsage(report: ChildUsageReport, callId: string): void;
   /** The turn's span: each tool call becomes a child. */
   span: Span;
+  /** Per-turn state the tools share (held child turns, counters). */
+  scope: TurnScope;
 }
 
 const ajv = new Ajv({ allErrors: false, strict: false });
@@ -93,7 +96,7 @@ async function execute(call: ToolCallRequest, args: Record<string, JsonValue>, t
   }
   if (env.signal.aborted) return { kind: 'error', message: 'cancelled before the tool started' };
   try {
-    const outcome = await withCancelGrace(tool.execute(args, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId, signal: env.signal, reportChildUsage: (r) => env.reportChildUsage(r, call.callId), traceparent }), env, tool.name);
+    const outcome = await withCancelGrace(tool.execute(args, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId, signal: env.signal, reportChildUsage: (r) => env.reportChildUsage(r, call.callId), traceparent, scope: env.scope }), env, tool.name);
     if (outcome.kind !== 'pending') return outcome;
     await env.completions.register(outcome.completionKey, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId });
     const resolution = await env.completions.wait(env.tenantId, outcome.completionKey, env.signal);

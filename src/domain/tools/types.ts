@@ -2,6 +2,7 @@
 // remote tool hosts both provide these.
 
 import type { JsonValue } from '../messages.js';
+import type { TurnScope } from '../turns/turn-scope.js';
 import type { Usage } from '../usage.js';
 
 export type Availability = 'off' | 'searchable' | 'callable' | 'showcased';
@@ -28,6 +29,8 @@ export interface ToolContext {
   reportChildUsage(report: ChildUsageReport): void;
   /** The tool call's span as W3C trace context, for work it starts (a child turn); none when not traced. */
   traceparent?: string;
+  /** Shared by the tool calls of this turn: work the turn must wait for, per-turn counters. */
+  scope: TurnScope;
 }
 
 /** Usage of one model call of a child session (or of its descendants), as a tool reports it. */

@@ -9,6 +9,8 @@ export interface SandboxLimits {
   timeMs: number;
   outputBytes: number;
   toolCalls: number;
+  /** Size of the globals snapshot (JSON, UTF-8) a block may leave for the session: a larger one fails the block and keeps the previous snapshot. */
+  globalsBytes: number;
 }
 
 export interface CodeRunRequest {
@@ -32,6 +34,8 @@ export interface CodeRunResult {
   globals: Record<string, JsonValue>;
   /** Globals that could not be kept (functions, cyclic values…): reported to the model. */
   dropped: string[];
+  /** The block left more globals than `limits.globalsBytes`: it failed and `globals` is the previous snapshot. */
+  globalsOverLimit?: boolean;
   toolCallIds: string[];
   durationMs: number;
 }

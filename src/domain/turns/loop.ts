@@ -10,6 +10,7 @@ import type { ChildUsageReport, CompletionStore, ToolDefinition } from '../tools
 import { addUsage, zeroUsage, type Usage } from '../usage.js';
 import { ProviderError, type FinishReason, type ModelAssistantPart, type ModelMessage, type ModelProvider, type RetryPolicy } from './model.js';
 import type { Span } from '../tracing.js';
+import { TurnScope, withTurnScope } from './turn-scope.js';
 import type { ToolCallRecord, TurnEventKind, TurnIssue, TurnOutcome } from './types.js';
 
 export const TURN_LIMIT_MESSAGE = 'Turn limit reached: the model made the maximum number of calls allowed for one turn.';
@@ -35,6 +36,8 @@ export interface LoopEnv {
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   /** Early injection at a checkpoint: queued user messages to add, if any (transient). */
   absorb?(checkpoint: string): Promise<Message[]>;
+  /** Shared by the turn's tool calls; set by the loop itself when not given. */
+  scope?: TurnScope;
 }
 
 export interface LoopResult {
@@ -57,7 +60,12 @@ export interface IterationOutput {
 
 export class Cancelled extends Error {}
 
-export async function runStandardLoop(env: LoopEnv, history: ModelMessage[], userMessage: ModelMessage): Promise<LoopResult> {
+/** The standard loop; it returns only after child turns it started have committed. */
+export function runStandardLoop(env: LoopEnv, history: ModelMessage[], userMessage: ModelMessage): Promise<LoopResult> {
+  return withTurnScope(env, (scoped) => standardLoop(scoped, history, userMessage));
+}
+
+async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: ModelMessage): Promise<LoopResult> {
   const messages: ModelMessage[] = [...history, userMessage];
   const newMessages: Message[] = [];
   const toolCalls: ToolCallRecord[] = [];
@@ -146,9 +154,10 @@ export async function runStandardLoop(env: LoopEnv, history: ModelMessage[], use
 }
 
 /** What tool dispatch needs of the turn, for either mode's loop. */
-export function dispatchEnvOf(env: LoopEnv): DispatchEnv {
-  const { tenantId, sessionId, turnId, signal, completions, cancelGraceMs, span } = env;
-  return { tenantId, sessionId, turnId, signal, completions, cancelGraceMs, span, emit: (e, c) => env.emit(e, c), reportChildUsage: (r, c) => env.reportChildUsage(r, c) };
+export function dispatchEnvOf(env: LoopEnv, signal = env.signal): DispatchEnv {
+  const { tenantId, sessionId, turnId, completions, cancelGraceMs, span } = env;
+  const scope = env.scope ?? new TurnScope();
+  return { tenantId, sessionId, turnId, signal, completions, cancelGraceMs, span, scope, emit: (e, c) => env.emit(e, c), reportChildUsage: (r, c) => env.reportChildUsage(r, c) };
 }
 
 /**

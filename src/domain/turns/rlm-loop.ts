@@ -12,6 +12,7 @@ import { addUsage, zeroUsage, type Usage } from '../usage.js';
 import type { CodeRunner, SandboxLimits } from './code-runner.js';
 import { callWithRetries, Cancelled, dispatchEnvOf, TURN_LIMIT_MESSAGE, type LoopEnv, type LoopResult } from './loop.js';
 import { ProviderError, type ModelMessage } from './model.js';
+import { withTurnScope } from './turn-scope.js';
 import type { RlmTurnOptions, ToolCallRecord, TurnIssue, TurnOutcome } from './types.js';
 
 export interface RlmEnv extends LoopEnv {
@@ -52,7 +53,12 @@ export function rlmInstructions(tools: ToolDefinition[], format: FinalAnswerForm
   ].filter(Boolean).join('\n\n');
 }
 
-export async function runRlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelMessage): Promise<RlmResult> {
+/** The rlm loop; it returns only after child turns it started have committed. */
+export function runRlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelMessage): Promise<RlmResult> {
+  return withTurnScope(env, (scoped) => rlmLoop(scoped, history, userMessage));
+}
+
+async function rlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelMessage): Promise<RlmResult> {
   const messages: ModelMessage[] = [...history, userMessage];
   const newMessages: Message[] = [];
   const toolCalls: ToolCallRecord[] = [];
@@ -105,15 +111,28 @@ export async function runRlmLoop(env: RlmEnv, history: ModelMessage[], userMessa
       const corr = `${iteration}:code`;
       env.emit({ kind: 'code_block_started', language, code }, corr);
       hadCodeExecution = true;
+      // Tool calls live no longer than the block that made them: when it ends (time limit,
+      // error, or without awaiting them) the calls still running, child turns included, are
+      // cancelled, and the loop goes on only once they have stopped.
+      const blockScope = new AbortController();
+      const endBlock = () => blockScope.abort();
+      env.signal.addEventListener('abort', endBlock, { once: true });
+      const calls = new Set<Promise<unknown>>();
       const run = await env.runner.run({
         code, globals, history: env.history, toolNames: env.tools.map((t) => t.name), limits: env.limits, signal: env.signal,
-        callTool: async (name, args) => {
+        callTool: (name, args) => {
           const callId = randomUUID();
-          const [d] = await dispatchBatch([{ callId, toolName: name, argsJson: JSON.stringify(args) }], env.tools, dispatchEnvOf(env));
-          toolCalls.push(d!.record);
-          return { output: d!.record.output, isError: d!.record.isError, callId };
+          const call = dispatchBatch([{ callId, toolName: name, argsJson: JSON.stringify(args) }], env.tools, dispatchEnvOf(env, blockScope.signal)).then(([d]) => {
+            toolCalls.push(d!.record);
+            return { output: d!.record.output, isError: d!.record.isError, callId };
+          });
+          calls.add(call);
+          return call;
         },
       });
+      endBlock();
+      env.signal.removeEventListener('abort', endBlock);
+      await Promise.allSettled(calls);
       globals = run.globals;
       env.emit({ kind: 'code_block_completed', language, output: run.output, error: run.error, success: run.success, durationMs: run.durationMs, toolCallIds: run.toolCallIds }, corr);
       // Tool calls made by code live on the code step (events, result), not as message parts.
