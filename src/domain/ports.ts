@@ -151,6 +151,8 @@ export interface FeedStore {
 /** Where domain services publish feed events (implemented by the feed appender). */
 export interface FeedSink {
   append(tenantId: string, sessionId: string, revision: bigint, payload: FeedPayload): void;
+  /** Resolves when everything appended so far for the session is stored. */
+  flushed?(tenantId: string, sessionId: string): Promise<void>;
 }
 
 export interface QueueStore {
