@@ -18,9 +18,10 @@ for (const engine of engines) {
     let s: TestServer;
     let fake: FakeModelServer;
     let n = 0;
-    // The smallest event bound the server accepts, and a stall time short enough for the stuck
-    // reader, long enough for a busy test process (server and clients share one event loop).
-    const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_FEED_OBSERVER_BUFFER: '100', LASH_FEED_OBSERVER_STALL_MS: '2000' });
+    // The smallest event and byte bounds the server accepts (a burst's deltas may be coalesced
+    // into a few large events, so the byte bound is what a stuck reader hits), and a stall time
+    // short enough for the stuck reader, long enough for a busy test process.
+    const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_FEED_OBSERVER_BUFFER: '100', LASH_FEED_OBSERVER_BUFFER_BYTES: '65536', LASH_FEED_OBSERVER_STALL_MS: '2000' });
     const open = async (server: TestServer) => {
       const sessionId = `bp-${++n}`;
       await server.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));

@@ -10,7 +10,7 @@ import { AwaitStatus, EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_se
 import { OpenSessionRequest, UpdateSessionConfigRequest } from '../../gen/lash/v1/session_service.js';
 import { PromptSlot } from '../../gen/lash/v1/session.js';
 import { engines } from '../support/engines.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { drainQueue, runTurn, textInput } from '../support/turns.js';
 
 for (const engine of engines) {
@@ -102,8 +102,10 @@ for (const engine of engines) {
       const doc = JSON.stringify(state.state?.document);
       expect(doc).toContain(JSON.stringify(appended).slice(1, -1));
       expect(doc).toContain(JSON.stringify(input).slice(1, -1));
-      // A prompt contribution (session policy, also JSON text) keeps its NUL too.
-      const guide = 'guide:\u0000:end';
+      // A prompt contribution is configuration text: NUL is refused there (TEXT_HAS_NUL, see the
+      // README), while other hard characters are kept exactly in the session policy (JSON text).
+      expect((await rejection(s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId, prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [{ priority: 0, content: 'guide:\u0000:end' }] }] } })))).reason).toBe('TEXT_HAS_NUL');
+      const guide = 'guide:\u0001 \u202e 😀 5n:end';
       await s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId, prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [{ priority: 0, content: guide }] }] } }));
       expect(JSON.stringify((await s.clients.sessions.getSession({ sessionId })).session?.spec, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).toContain(JSON.stringify(guide).slice(1, -1));
       // GetTurn reads the committed result (JSON text too).
