@@ -18,7 +18,7 @@ export const MAX_PROMPT_LAYER_BYTES = 256 * KiB;
 /** One imported state document (OpenSession with_state, CreateChildSession snapshot), as JSON. */
 export const MAX_STATE_BYTES = 2 * MiB;
 /** One remote tool result (ServeTools success value, ResolveCompletion value or error), as JSON. */
-export const MAX_TOOL_RESULT_BYTES = 1 * MiB;
+export const MAX_TOOL_RESULT_BYTES = 512 * KiB;
 
 /** A GetReadView page closes once its messages hold this many bytes (one message always fits). */
 export const MAX_READ_VIEW_PAGE_BYTES = 2 * MiB;
