@@ -3,6 +3,7 @@
 // and a higher template replaces the lower ones.
 
 import { optionalId, requireId, requireNoNul } from './ids.js';
+import { MAX_PROMPT_LAYER_BYTES, requireWithin, utf8Bytes } from './limits.js';
 
 export const PROMPT_SLOTS = ['intro', 'execution', 'guidance', 'project_instructions', 'runtime_context', 'environment'] as const;
 export type PromptSlot = (typeof PROMPT_SLOTS)[number];
@@ -40,6 +41,11 @@ export function validatePromptLayer(layer: PromptLayer, field: string): void {
     requireNoNul(`${at}.content`, c.content);
     optionalId(`${at}.requires_tool`, c.requiresTool);
   }));
+  // The layer is sent with every model call of every turn it applies to: bounded as a whole.
+  let bytes = 0;
+  layer.template?.forEach((s) => ('text' in s ? (bytes += utf8Bytes(s.text)) : undefined));
+  layer.slots.forEach((s) => s.contributions.forEach((c) => (bytes += utf8Bytes(c.title ?? '') + utf8Bytes(c.content))));
+  requireWithin('PROMPT_TOO_LARGE', field, bytes, MAX_PROMPT_LAYER_BYTES);
 }
 
 export interface ResolvedPrompt {

@@ -6,6 +6,7 @@ import { DomainError, invalid, notFound, precondition, sessionNotFound } from '.
 import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
 import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.js';
 import { requirePartNames, type Message } from './messages.js';
+import { countWithin, MAX_APPEND_BYTES, MAX_READ_VIEW_PAGE_BYTES, messagesBytes, requireWithin } from './limits.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
 import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
@@ -316,8 +317,10 @@ export class SessionService {
     const session = await this.load(ctx, sessionId);
     const frame = currentFrame(session);
     const all = frameMessages(activePath(session.graph), frame);
-    const messages = all.slice(offset, offset + size);
-    const nextPageToken = offset + size < all.length ? encodePageToken('read_view', String(offset + size)) : '';
+    // A page ends at page_size messages or at about MAX_READ_VIEW_PAGE_BYTES, whichever comes first.
+    const taken = countWithin(all.slice(offset), size, MAX_READ_VIEW_PAGE_BYTES);
+    const messages = all.slice(offset, offset + taken);
+    const nextPageToken = offset + taken < all.length ? encodePageToken('read_view', String(offset + taken)) : '';
     return { messages, nextPageToken, turnIndex: session.head.turnIndex, lastPromptUsage: session.head.lastPromptUsage, frameId: session.head.currentFrameId, policy: session.head.policy };
   }
 
@@ -347,6 +350,7 @@ export class SessionService {
     requireId('session_id', sessionId);
     if (messages.length === 0) throw invalid('NO_MESSAGES', 'messages must contain at least one message');
     requirePartNames(messages);
+    requireWithin('MESSAGES_TOO_LARGE', 'messages', messagesBytes(messages), MAX_APPEND_BYTES);
     return this.withWriter(ctx, sessionId, async (lease, current) => {
       const session = await this.loadAt(ctx, await current());
       const ids = messageIds(sessionId, messages, new Set(session.graph.nodes.map((n) => n.nodeId)));

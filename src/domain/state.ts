@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { invalid } from './errors.js';
 import { isId, isLabel } from './ids.js';
+import { jsonBytes, MAX_STATE_BYTES, requireWithin } from './limits.js';
 import type { AgentFrame, GraphNode } from './graph.js';
 import type { SessionHead } from './session.js';
 import { PROMPT_SLOTS } from './prompt.js';
@@ -126,6 +127,7 @@ export function exportState(head: SessionHead, nodes: GraphNode[], frames: Agent
 
 /** Validates a client-supplied document; every problem is INVALID_ARGUMENT naming the field. */
 export function parseState(document: unknown): ImportedState {
+  requireWithin('STATE_TOO_LARGE', 'state.document', jsonBytes(document), MAX_STATE_BYTES);
   const parsed = documentSchema.safeParse(document);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

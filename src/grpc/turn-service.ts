@@ -2,7 +2,7 @@
 // remote tool host stream. The turn logic lives in domain/turns.
 
 import { status, type Metadata, type ServerDuplexStream, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { OnDisconnect, type TurnActivity } from '../../gen/lash/v1/turn.js';
+import { OnDisconnect, TurnActivity } from '../../gen/lash/v1/turn.js';
 import {
   ResolveCompletionOutcome,
   TurnStatus,
@@ -15,6 +15,7 @@ import {
 } from '../../gen/lash/v1/turn_service.js';
 import { ToolScheduling } from '../../gen/lash/v1/tool.js';
 import { invalid } from '../domain/errors.js';
+import { requireToolResultWithin } from '../domain/limits.js';
 import { requireId } from '../domain/ids.js';
 import type { JsonValue } from '../domain/messages.js';
 import type { HostAnswer, RemoteToolHosts } from '../domain/tools/remote-hosts.js';
@@ -53,7 +54,8 @@ export function streamTurn(
   const started = performance.now();
   const observe = (code: string) => env.observe?.(`${domain}/${method}`, code, (performance.now() - started) / 1000);
   let sequence = 0n;
-  const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }));
+  // sizeOf makes the writer close a response at about 64 KiB, so big items never share one message.
+  const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }), { sizeOf: (a) => TurnActivity.encode(a as TurnActivity).finish().length });
   const push = (item: TurnActivity['item']) => out.push({ sequence: ++sequence, item });
   // A request that failed to decode is refused here, like any other bad input.
   new Promise<TurnActivity['item'] | undefined>((resolve) => {
@@ -140,6 +142,7 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
             : o?.$case === 'pending' ? { kind: 'pending', completionKey: requireId('tool_result.pending.completion_key', o.value.completionKey) }
             : undefined;
           if (!answer) throw invalid('TOOL_RESULT_EMPTY', `tool_result for call "${m.value.callId}" must set success, failure, cancelled or pending`);
+          if (answer.kind === 'success' || answer.kind === 'failure') requireToolResultWithin('tool_result', answer.kind === 'success' ? answer.value : null, answer.kind === 'failure' ? answer.message : '');
           if (!handle.answer(m.value.callId, answer)) ctx.log.warn({ callId: m.value.callId }, 'tool result for an unknown or finished call ignored');
         } catch (err) {
           fail(err);

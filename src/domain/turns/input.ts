@@ -5,11 +5,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { invalid } from '../errors.js';
 import { optionalId, requireId } from '../ids.js';
 import { validatePromptLayer } from '../prompt.js';
+import { MAX_INPUT_TEXT_BYTES, requireWithin, utf8Bytes } from '../limits.js';
 import type { Message, Part } from '../messages.js';
 import type { TurnRequest } from './types.js';
 
 export const MAX_INPUT_ITEMS = 256;
-export const MAX_TEXT_BYTES = 1024 * 1024;
 
 /** Refuses a request shape error before anything runs: ids are checked like every other id. */
 export function validateTurnRequest(req: TurnRequest): void {
@@ -27,8 +27,8 @@ export function validateTurnRequest(req: TurnRequest): void {
   if (req.input.items.length === 0) throw invalid('INPUT_EMPTY', 'input.items must contain at least one text or image_ref item');
   if (req.input.items.length > MAX_INPUT_ITEMS) throw invalid('INPUT_TOO_LARGE', `input.items has ${req.input.items.length} items; use at most ${MAX_INPUT_ITEMS}`);
   let bytes = 0;
-  for (const item of req.input.items) if (item.kind === 'text') bytes += Buffer.byteLength(item.text);
-  if (bytes > MAX_TEXT_BYTES) throw invalid('INPUT_TOO_LARGE', `input text is ${bytes} bytes; use at most ${MAX_TEXT_BYTES}`);
+  for (const item of req.input.items) if (item.kind === 'text') bytes += utf8Bytes(item.text);
+  requireWithin('INPUT_TOO_LARGE', 'input text', bytes, MAX_INPUT_TEXT_BYTES);
 }
 
 export const turnIdOf = (req: TurnRequest): string => req.turnId || req.input.traceTurnId || randomUUID();

@@ -11,6 +11,7 @@ import {
   type TurnResult as PbResult,
 } from '../../../gen/lash/v1/turn.js';
 import { invalid } from '../../domain/errors.js';
+import { requireToolResultWithin } from '../../domain/limits.js';
 import type { JsonValue } from '../../domain/messages.js';
 import type { InputItem, RlmTurnOptions, StopReason, TurnEvent, TurnInput, TurnOverrides, TurnResult } from '../../domain/turns/types.js';
 import type { CompletionResolution } from '../../domain/tools/types.js';
@@ -92,6 +93,8 @@ export function resultToPb(r: TurnResult): PbResult {
 }
 
 export function resolutionFromPb(r: PbResolution | undefined): CompletionResolution {
+  if (r?.outcome?.$case === 'value') requireToolResultWithin('resolution.value', r.outcome.value);
+  if (r?.outcome?.$case === 'error') requireToolResultWithin('resolution.error', r.outcome.value.details, r.outcome.value.message);
   switch (r?.outcome?.$case) {
     case 'value': return { kind: 'value', value: (r.outcome.value ?? null) as JsonValue };
     case 'error': return { kind: 'error', message: r.outcome.value.message, details: r.outcome.value.details as JsonValue | undefined };

@@ -1,0 +1,74 @@
+// Size limits of what clients hand in: one documented byte limit per entry point, checked before
+// anything runs or is stored. They are chosen so that any one response or stream message that
+// echoes an accepted value (a turn result repeats its answer text three times, a read-view page
+// holds whole messages) stays well under the 4 MiB a gRPC client accepts by default (ADR 0041).
+
+import { invalid } from './errors.js';
+import type { JsonValue, Message, Part } from './messages.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Text of one turn input (RunTurn, StartTurn, EnqueueTurnInput), all text items together. */
+export const MAX_INPUT_TEXT_BYTES = 1 * MiB;
+/** Everything one AppendMessages request adds: text, code, output and JSON of all its parts. */
+export const MAX_APPEND_BYTES = 1 * MiB;
+/** One prompt layer (session spec, UpdateSessionConfig, turn overrides): all its texts. */
+export const MAX_PROMPT_LAYER_BYTES = 256 * KiB;
+/** One imported state document (OpenSession with_state, CreateChildSession snapshot), as JSON. */
+export const MAX_STATE_BYTES = 2 * MiB;
+/** One remote tool result (ServeTools success value, ResolveCompletion value or error), as JSON. */
+export const MAX_TOOL_RESULT_BYTES = 512 * KiB;
+
+/** A GetReadView page closes once its messages hold this many bytes (one message always fits). */
+export const MAX_READ_VIEW_PAGE_BYTES = 2 * MiB;
+
+export const utf8Bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
+
+/** Bytes of a JSON value as JSON text (what is stored and echoed). */
+export const jsonBytes = (value: unknown): number => (value === undefined ? 0 : utf8Bytes(JSON.stringify(value) ?? ''));
+
+/** Refuses a value of `bytes` bytes past `limit` with INVALID_ARGUMENT and `reason`. */
+export function requireWithin(reason: string, field: string, bytes: number, limit: number): void {
+  if (bytes > limit) throw invalid(reason, `${field} is ${bytes} bytes; use at most ${limit} bytes`, { field, limit_bytes: String(limit) });
+}
+
+/** Refuses a remote tool result (a value, or an error's message and details) past MAX_TOOL_RESULT_BYTES. */
+export function requireToolResultWithin(field: string, value: unknown, message = ''): void {
+  requireWithin('TOOL_RESULT_TOO_LARGE', field, jsonBytes(value) + utf8Bytes(message), MAX_TOOL_RESULT_BYTES);
+}
+
+/** Bytes a message part carries in free text and JSON (names are bounded as ids elsewhere). */
+export function partBytes(p: Part): number {
+  switch (p.kind) {
+    case 'text':
+    case 'prose':
+    case 'output':
+    case 'reasoning':
+      return utf8Bytes(p.text);
+    case 'code':
+      return utf8Bytes(p.code);
+    case 'error':
+      return utf8Bytes(p.message);
+    case 'tool_call':
+      return jsonBytes(p.args);
+    case 'tool_result':
+      return jsonBytes(p.output as JsonValue);
+    case 'image':
+      return 0;
+  }
+}
+
+/** How many of `messages` (at least one, at most `count`) fit in `budget` bytes. */
+export function countWithin(messages: Message[], count: number, budget: number): number {
+  let n = 0;
+  let bytes = 0;
+  while (n < Math.min(count, messages.length)) {
+    bytes += messagesBytes([messages[n]!]);
+    if (n > 0 && bytes > budget) break;
+    n++;
+  }
+  return n;
+}
+
+export const messagesBytes = (messages: Message[]): number => messages.reduce((sum, m) => sum + m.parts.reduce((s, p) => s + partBytes(p), 0), 0);
