@@ -126,8 +126,10 @@ for (const engine of engines) {
     }, 240_000);
 
     it('SIGTERM of an idle server: health answers NOT_SERVING before the port closes', async () => {
-      // A notice long enough that a loaded test machine's polling client surely lands inside it.
-      const c = await startChildServer({ ...env(), LASH_SHUTDOWN_NOTICE_MS: '5000' });
+      // A notice long enough that a loaded test machine's polling client surely lands inside it,
+      // and a channel already connected, so the probe's time goes to the answer, not the connect.
+      const c = await startChildServer({ ...env(), LASH_SHUTDOWN_NOTICE_MS: '15000', LASH_SHUTDOWN_GRACE_MS: '20000' });
+      expect((await c.clients.health.check({ service: '' })).status).toBe(Serving.SERVING);
       c.process.kill('SIGTERM');
       let seen: Serving | string = Serving.SERVING;
       await until(async () => {
