@@ -46,6 +46,9 @@ export class RunningTurn {
 
 export class TurnRegistry {
   private readonly turns = new Map<string, RunningTurn>();
+  // Unsettled turns by session: settled ones stay in `turns` for a while (late attachers), so a
+  // scan of `turns` would grow with the process's recent turn rate on every turn start.
+  private readonly unsettled = new Map<string, Set<RunningTurn>>();
 
   static key(tenantId: string, sessionId: string, turnId: string): string {
     return `${tenantId}\u0000${sessionId}\u0000${turnId}`;
@@ -57,8 +60,14 @@ export class TurnRegistry {
 
   add(turn: RunningTurn, keepSettledMs: number): void {
     const key = TurnRegistry.key(turn.tenantId, turn.sessionId, turn.turnId);
+    const sessionKey = `${turn.tenantId}\u0000${turn.sessionId}`;
     this.turns.set(key, turn);
+    let set = this.unsettled.get(sessionKey);
+    if (!set) this.unsettled.set(sessionKey, (set = new Set()));
+    set.add(turn);
     void turn.done.then(() => {
+      set.delete(turn);
+      if (set.size === 0 && this.unsettled.get(sessionKey) === set) this.unsettled.delete(sessionKey);
       const t = setTimeout(() => {
         if (this.turns.get(key) === turn) this.turns.delete(key);
       }, keepSettledMs);
@@ -68,10 +77,13 @@ export class TurnRegistry {
 
   /** Unsettled turns of a session (running or waiting for the writer). */
   active(tenantId: string, sessionId: string): RunningTurn[] {
-    return [...this.turns.values()].filter((t) => t.tenantId === tenantId && t.sessionId === sessionId && !t.settled);
+    const set = this.unsettled.get(`${tenantId}\u0000${sessionId}`);
+    return set ? [...set].filter((t) => !t.settled) : [];
   }
 
   all(): RunningTurn[] {
-    return [...this.turns.values()].filter((t) => !t.settled);
+    const out: RunningTurn[] = [];
+    for (const set of this.unsettled.values()) for (const t of set) if (!t.settled) out.push(t);
+    return out;
   }
 }
