@@ -144,6 +144,8 @@ export interface FeedStore {
   head(tenantId: string, sessionId: string): Promise<FeedHead>;
   /** The turn whose events were appended last with no commit or interruption after them (a crash victim); set by appending its activity. */
   openTurn(tenantId: string, sessionId: string): Promise<string | undefined>;
+  /** Whether a retained `turn_interrupted` event names the turn (one statement, no decoding). */
+  reportedInterrupted(tenantId: string, sessionId: string, turnId: string): Promise<boolean>;
   /** Drops events older than `olderThan` or beyond `keepPerSession`, never past the last commit marker. */
   trim(olderThan: Date, keepPerSession: number): Promise<number>;
 }

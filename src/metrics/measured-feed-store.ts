@@ -21,6 +21,7 @@ export function measuredFeedStore(inner: FeedStore, metrics: LashMetrics): FeedS
     read: (...args) => inner.read(...args),
     head: (...args) => inner.head(...args),
     openTurn: (...args) => inner.openTurn(...args),
+    reportedInterrupted: (...args) => inner.reportedInterrupted(...args),
     trim: (...args) => inner.trim(...args),
   };
 }

@@ -4,7 +4,7 @@
 // the same single statement.
 
 import type { FeedStore } from '../domain/ports.js';
-import { decodeBatch, encodeBatch } from '../domain/feed/codec.js';
+import { decodeBatch, encodeBatch, interruptedEntryText } from '../domain/feed/codec.js';
 import type { FeedPayload, FeedRecord } from '../domain/feed/types.js';
 import type { Database } from './database.js';
 
@@ -88,6 +88,17 @@ export class DbFeedStore implements FeedStore {
   async openTurn(tenantId: string, sessionId: string): Promise<string | undefined> {
     const { rows } = await this.db.sql.query<{ open_turn_id: string | null }>('select open_turn_id from feed_heads where tenant_id = $1 and session_id = $2', [tenantId, sessionId]);
     return rows[0]?.open_turn_id ?? undefined;
+  }
+
+  async reportedInterrupted(tenantId: string, sessionId: string, turnId: string): Promise<boolean> {
+    // The codec writes an interrupted-turn entry as one fixed text, so a substring test finds the
+    // few batches that may hold it without reading the feed into this process; decoding those
+    // confirms it (the same text could sit inside a tool's JSON arguments).
+    const { rows } = await this.db.sql.query<{ first_seq: string; revision: string; created_at: Date | string; events: string }>(
+      'select first_seq, revision, created_at, events from feed_batches where tenant_id = $1 and session_id = $2 and strpos(events, $3) > 0 order by last_seq desc limit 16',
+      [tenantId, sessionId, interruptedEntryText(turnId)],
+    );
+    return rows.some((r) => decodeBatch(r.events, new Date(r.created_at), BigInt(r.first_seq), BigInt(r.revision)).some((e) => e.payload.kind === 'turn_interrupted' && e.payload.turnId === turnId));
   }
 
   async trim(olderThan: Date, keepPerSession: number): Promise<number> {

@@ -96,6 +96,15 @@ for (const engine of engines) {
       expect((await store.head('t', 'keep')).trimmedThrough).toBe(2n);
     });
 
+    it('tells whether a retained turn_interrupted event names a turn, not fooled by the same text inside a tool call', async () => {
+      const lookalike: TurnEvent = { id: 'tc', correlationId: 'tc', sequence: 1, time: new Date(), event: { kind: 'tool_call_started', callId: 'c', name: 'x', args: { k: 'i', t: 'ghost' } } };
+      await store.append('t', 'intr', 1n, [activity('next', 'a'), { kind: 'turn_interrupted', turnId: 'dead' }, { kind: 'turn_activity', turnId: 'next', event: lookalike }]);
+      expect(await store.reportedInterrupted('t', 'intr', 'dead')).toBe(true);
+      expect(await store.reportedInterrupted('t', 'intr', 'ghost')).toBe(false);
+      expect(await store.reportedInterrupted('t', 'intr', 'next')).toBe(false);
+      expect(await store.reportedInterrupted('t', 'other', 'dead')).toBe(false);
+    });
+
     it('stores a batch as one row and resumes from every cursor inside it, each later event exactly once', async () => {
       const rowsBefore = await countRows(opened, 'multi');
       const first = await store.append('t', 'multi', 1n, Array.from({ length: 7 }, (_, i) => activity('turn-m', `d${i}`)));

@@ -34,6 +34,9 @@ class FlakyStore implements FeedStore {
   async openTurn() {
     return undefined;
   }
+  async reportedInterrupted() {
+    return false;
+  }
   async trim() {
     return 0;
   }

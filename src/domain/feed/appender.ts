@@ -110,6 +110,7 @@ export class FeedAppender {
         this.options.onError(err);
         if (this.givingUp) {
           this.options.onError(new Error(`shutting down: ${batch.length} feed events of session ${sessionId} were not stored`));
+          if (attempt > 0) this.failingLanes--;
           break;
         }
         // The store is unreachable or refusing: keep the batch (and everything behind it) and

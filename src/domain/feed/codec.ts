@@ -33,7 +33,7 @@ interface ActivityEntry {
   /** Any other event, with usage counters as decimal strings. */
   e?: unknown;
 }
-type Entry = ActivityEntry | { k: 'c'; v: string; t?: string } | { k: 'x'; p: FeedPayload };
+type Entry = ActivityEntry | { k: 'c'; v: string; t?: string } | { k: 'i'; t: string } | { k: 'x'; p: FeedPayload };
 
 export interface EncodedBatch {
   text: string;
@@ -84,6 +84,7 @@ export function encodeBatch(payloads: FeedPayload[], time: Date, maxEventBytes =
 
 function toEntry(p: FeedPayload, now: number, prevTurn: string | undefined, prevCorr: string | undefined): Entry {
   if (p.kind === 'committed') return p.turnId === undefined ? { k: 'c', v: p.revision.toString() } : { k: 'c', v: p.revision.toString(), t: p.turnId };
+  if (p.kind === 'turn_interrupted') return { k: 'i', t: p.turnId };
   if (p.kind !== 'turn_activity') return { k: 'x', p };
   const ev = p.event;
   const entry: ActivityEntry = { k: 'a', i: ev.id, s: ev.sequence, m: now - ev.time.getTime() };
@@ -103,6 +104,12 @@ function unstorable(p: FeedPayload, err: unknown): FeedPayload {
   return { kind: 'session_changed', what: `${p.kind} ${why}` };
 }
 
+/**
+ * The exact text an interrupted-turn entry has in a stored batch: the store can find it without
+ * decoding (one `strpos` per retained batch row).
+ */
+export const interruptedEntryText = (turnId: string): string => JSON.stringify({ k: 'i', t: turnId });
+
 /** Decodes a stored batch whose first event has sequence `firstSeq`. */
 export function decodeBatch(text: string, time: Date, firstSeq: bigint, revision: bigint): { seq: bigint; time: Date; revision: bigint; payload: FeedPayload }[] {
   const entries = JSON.parse(text) as (Entry | LegacyPayload)[];
@@ -113,6 +120,7 @@ export function decodeBatch(text: string, time: Date, firstSeq: bigint, revision
     let payload: FeedPayload;
     if ('kind' in raw) payload = legacyPayload(raw);
     else if (raw.k === 'c') payload = raw.t === undefined ? { kind: 'committed', revision: BigInt(raw.v) } : { kind: 'committed', revision: BigInt(raw.v), turnId: raw.t };
+    else if (raw.k === 'i') payload = { kind: 'turn_interrupted', turnId: raw.t };
     else if (raw.k === 'x') payload = raw.p;
     else {
       turn = raw.t ?? turn;
