@@ -1,6 +1,7 @@
 // Ports the domain needs from the outside world. Implementations live in src/store (MikroORM)
 // and src/providers; tests may substitute their own.
 
+import type { Principal } from './auth/principal.js';
 import type { FeedHead, FeedPayload, FeedRecord } from './feed/types.js';
 import type { QueueBatch } from './queue/types.js';
 import type { AgentFrame, GraphNode } from './graph.js';
@@ -9,6 +10,8 @@ import type { UsageDelta } from './usage.js';
 
 export interface RequestContext {
   tenantId: string;
+  /** The authenticated caller; absent for work the server does on its own (drains, wakes, children). */
+  principal?: Principal;
   /** Fires when the caller is gone (cancelled, deadline passed); long waits stop on it. */
   signal?: AbortSignal;
 }
