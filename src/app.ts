@@ -35,7 +35,7 @@ import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
 import { ChildSessions } from './domain/admin/children.js';
 import { SessionWriters } from './domain/session-writers.js';
-import { measuredFeedStore } from './metrics/measured-feed-store.js';
+import { feedLags, measuredFeedStore } from './metrics/measured-feed-store.js';
 import { LashMetrics } from './metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startTracing } from './telemetry/otel.js';
@@ -83,7 +83,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const started = performance.now();
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: options.inMemory, log: (m) => log.debug({ component: 'orm' }, m) });
   log.info({ engine: db.engine, ms: Math.round(performance.now() - started) }, 'store ready, migrations applied');
-  const store = new OrmSessionStore(db);
+  // On PostgreSQL the feed append sends the bus's wake-up itself (same statement, same format);
+  // a commit can carry its turn's last feed events (one write fewer per turn).
+  const dbFeedStore = new DbFeedStore(db, db.engine === 'postgresql' ? BUS_CHANNEL : undefined);
+  const store = new OrmSessionStore(db, dbFeedStore);
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const leases = new OrmLeaseStore(db);
   const sessions = new SessionService(store, {
@@ -96,16 +99,19 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     : new MemoryBus();
   if (bus instanceof PgBus) await bus.whenReady();
   const completions = new OrmCompletionStore(db, bus);
-  // On PostgreSQL the feed append sends the bus's wake-up itself (same statement, same format).
   const queueStore = new DbQueueStore(db);
-  const dbFeedStore = new DbFeedStore(db, bus instanceof PgBus ? BUS_CHANNEL : undefined);
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
     ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats() })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
-  const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
+  const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, {
+    lingerMs: config.feed.lingerMs,
+    maxBatch: 500,
+    onError: (err) => log.warn({ err }, 'feed append failed; retrying'),
+    onCarried: metrics ? (payloads, records) => metrics.feedAppend(records.length, undefined, feedLags(payloads)) : undefined,
+  });
   const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));
   // A delete on any replica ends this replica's observers of that session.
   const offDeleted = bus.subscribe(SESSION_DELETED_TOPIC, (p) => hub.deleted(String(p.tenantId), String(p.sessionId), Number(p.epoch)));

@@ -44,6 +44,18 @@ export interface CommitRequest {
   blobs?: { hash: string; mimeType: string; data: Uint8Array }[];
   /** The writer lease this commit ends: released by the same statement when the commit lands. */
   releaseLease?: { owner: string; token: bigint };
+  /**
+   * Feed events the commit may store itself, as one batch with the new revision, numbered after
+   * everything the session's feed holds (the turn's last deltas and its `committed` marker). A
+   * store that cannot carry them in this commit says so with `feed` absent from the outcome.
+   */
+  feed?: FeedPayload[];
+}
+
+export interface CommitOutcome {
+  revision: bigint;
+  /** The carried feed events as stored, when the commit carried them. */
+  feed?: FeedRecord[];
 }
 
 export interface CommitRecord {
@@ -74,7 +86,7 @@ export interface SessionStore {
   /** Loads nodes (insertion order) and frames; `active_path_only` loads only the leaf's ancestry. */
   loadGraph(tenantId: string, sessionId: string, leafNodeId: string | undefined, residency: Residency): Promise<{ nodes: GraphNode[]; frames: AgentFrame[] }>;
   /** Applies a commit atomically; returns the new revision or throws an ABORTED conflict. */
-  commit(request: CommitRequest): Promise<bigint>;
+  commit(request: CommitRequest): Promise<CommitOutcome>;
   /** Sets the parked/idle flag without a new revision. */
   setStatus(tenantId: string, sessionId: string, status: 'idle' | 'parked'): Promise<void>;
   list(tenantId: string, filter: SessionListFilter, afterSessionId: string | undefined, limit: number): Promise<SessionHead[]>;
@@ -158,6 +170,21 @@ export interface FeedSink {
   append(tenantId: string, sessionId: string, revision: bigint, payload: FeedPayload): void;
   /** Resolves when everything appended so far for the session is stored. */
   flushed?(tenantId: string, sessionId: string): Promise<void>;
+  /**
+   * Hands a commit the session's events not yet stored, so its statement can store them; the
+   * session's lane writes nothing until `settle`. Undefined when they cannot be handed over now
+   * (the lane is retrying a failed write): the commit then leaves the feed to the sink.
+   */
+  hold?(tenantId: string, sessionId: string): Promise<HeldFeed | undefined>;
+}
+
+/** Events a commit took from the feed sink; settle exactly once. */
+export interface HeldFeed {
+  payloads: FeedPayload[];
+  /** The commit stored them (and whatever it added after them) as `records`. */
+  stored(records: FeedRecord[]): void;
+  /** The commit failed or did not carry them: they go back to the front of the lane. */
+  release(): void;
 }
 
 export interface QueueStore {

@@ -8,6 +8,7 @@ import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.j
 import { requirePartNames, type Message } from './messages.js';
 import { countWithin, MAX_APPEND_BYTES, MAX_READ_VIEW_PAGE_BYTES, messagesBytes, requireWithin } from './limits.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
+import type { FeedPayload } from './feed/types.js';
 import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
 import type { SessionWriters, WriterLease } from './session-writers.js';
@@ -388,12 +389,27 @@ export class SessionService {
   async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage' | 'releaseLease'> & Partial<Pick<CommitRequest, 'usage'>>, lease?: WriterLease): Promise<SessionHead> {
     const head = { ...c.head, updatedAt: new Date(), status: 'idle' as const };
     const releaseLease = lease?.token !== undefined && !lease.released ? { owner: lease.owner, token: lease.token } : undefined;
-    const revision = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId, releaseLease });
+    const next = c.expectedRevision + 1n;
+    // Changes other than turns are named in the feed, so observers know what to refetch.
+    const marks: FeedPayload[] = [{ kind: 'committed', revision: next, turnId: c.turnId }, ...(c.kind !== 'turn' ? [{ kind: 'session_changed' as const, what: c.kind }] : [])];
+    // The events still waiting in the feed (a turn's last deltas) and the markers are stored by
+    // the commit statement itself when the store can: one write fewer per turn.
+    const held = await this.feed.hold?.(ctx.tenantId, head.sessionId);
+    let outcome;
+    try {
+      outcome = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId, releaseLease, feed: held ? [...held.payloads, ...marks] : undefined });
+    } catch (err) {
+      held?.release();
+      throw err;
+    }
+    const { revision } = outcome;
     if (releaseLease) lease!.released = true;
     this.advanceResident(ctx.tenantId, c, { ...head, headRevision: revision });
-    this.feed.append(ctx.tenantId, head.sessionId, revision, { kind: 'committed', revision, turnId: c.turnId });
-    // Changes other than turns are named in the feed, so observers know what to refetch.
-    if (c.kind !== 'turn') this.feed.append(ctx.tenantId, head.sessionId, revision, { kind: 'session_changed', what: c.kind });
+    if (held && outcome.feed) held.stored(outcome.feed);
+    else {
+      held?.release();
+      for (const mark of marks) this.feed.append(ctx.tenantId, head.sessionId, revision, mark);
+    }
     return { ...head, headRevision: revision };
   }
 

@@ -5,6 +5,12 @@ import type { FeedStore } from '../domain/ports.js';
 import type { FeedPayload } from '../domain/feed/types.js';
 import type { LashMetrics } from './metrics.js';
 
+/** Seconds from each turn event's emission to now (its lag behind the live turn). */
+export function feedLags(payloads: FeedPayload[]): number[] {
+  const now = Date.now();
+  return payloads.flatMap((p) => (p.kind === 'turn_activity' ? [(now - p.event.time.getTime()) / 1000] : []));
+}
+
 export function measuredFeedStore(inner: FeedStore, metrics: LashMetrics): FeedStore {
   return {
     get wakesReplicas() {
@@ -13,9 +19,7 @@ export function measuredFeedStore(inner: FeedStore, metrics: LashMetrics): FeedS
     async append(tenantId: string, sessionId: string, revision: bigint, payloads: FeedPayload[]) {
       const started = performance.now();
       const records = await inner.append(tenantId, sessionId, revision, payloads);
-      const now = Date.now();
-      const lags = payloads.flatMap((p) => (p.kind === 'turn_activity' ? [(now - p.event.time.getTime()) / 1000] : []));
-      metrics.feedAppend(records.length, (performance.now() - started) / 1000, lags);
+      metrics.feedAppend(records.length, (performance.now() - started) / 1000, feedLags(payloads));
       return records;
     },
     read: (...args) => inner.read(...args),

@@ -124,9 +124,10 @@ export class LashMetrics {
     this.rejections.set(limit, (this.rejections.get(limit) ?? 0) + 1);
   }
 
-  feedAppend(events: number, seconds: number, lagsSeconds: number[]): void {
+  /** Feed events stored; `seconds` is the append's own duration, absent when a commit carried them. */
+  feedAppend(events: number, seconds: number | undefined, lagsSeconds: number[]): void {
     this.feedEvents.inc(events);
-    this.feedAppendSeconds.observe(seconds);
+    if (seconds !== undefined) this.feedAppendSeconds.observe(seconds);
     for (const lag of lagsSeconds) this.feedLagSeconds.observe(Math.max(0, lag));
   }
 }

@@ -8,6 +8,13 @@ import { decodeBatch, encodeBatch, interruptedEntryText } from '../domain/feed/c
 import type { FeedPayload, FeedRecord } from '../domain/feed/types.js';
 import type { Database } from './database.js';
 
+/** One feed append as statement parts; see `DbFeedStore.appendPart`. */
+export interface FeedAppendPart {
+  ctes: string;
+  notify: string;
+  records(lastSeq: bigint): FeedRecord[];
+}
+
 export class DbFeedStore implements FeedStore {
   readonly wakesReplicas: boolean;
 
@@ -25,7 +32,23 @@ export class DbFeedStore implements FeedStore {
 
   async append(tenantId: string, sessionId: string, revision: bigint, input: FeedPayload[]): Promise<FeedRecord[]> {
     if (input.length === 0) return [];
-    const now = new Date();
+    const params: unknown[] = [];
+    const bind = (v: unknown) => `$${params.push(v)}`;
+    const part = this.appendPart(bind, bind(tenantId), bind(sessionId), input, revision, new Date());
+    // One statement, so one round trip and its own transaction: the counter row's lock orders
+    // concurrent appenders (across replicas too) and the batch row takes the numbers it hands out.
+    const { rows } = await this.db.sql.query<{ last_seq: string }>(`with ${part.ctes} select last_seq${part.notify ? `, ${part.notify}` : ''} from fhead`, params);
+    return part.records(BigInt(rows[0]!.last_seq));
+  }
+
+  /**
+   * One append as two CTEs (`fhead` hands out the numbers and returns `last_seq`, `fbatch` stores
+   * the batch), for `append` and for a commit statement that stores its turn's last events itself
+   * (then `guard` names the commit's CTE that has a row only when the commit lands). `tenant` and
+   * `session` are placeholders already bound. `notify` is a select-list item over `fhead` sending the
+   * bus's wake-up, empty without a channel.
+   */
+  appendPart(bind: (v: unknown) => string, tenant: string, session: string, input: FeedPayload[], revision: bigint, now: Date, guard?: string): FeedAppendPart {
     // Encoding cannot fail for one event's sake: an unencodable event becomes an error event.
     const { text, payloads } = encodeBatch(input, now);
     const n = payloads.length;
@@ -35,28 +58,30 @@ export class DbFeedStore implements FeedStore {
     const turnMark = [...payloads].reverse().find((p) => p.kind === 'turn_activity' || (p.kind === 'committed' && p.turnId) || p.kind === 'turn_interrupted');
     const turnId = !turnMark ? null : turnMark.kind === 'turn_activity' || turnMark.kind === 'turn_interrupted' ? turnMark.turnId : turnMark.kind === 'committed' ? turnMark.turnId! : null;
     const turnAction = !turnMark ? 'keep' : turnMark.kind === 'turn_activity' ? 'open' : 'close';
-    // One statement, so one round trip and its own transaction: the counter row's lock orders
-    // concurrent appenders (across replicas too) and the batch row takes the numbers it hands out.
-    const notify = this.notifyChannel === undefined ? '' : `, pg_notify($10, json_build_object('t', 'feed', 'p', json_build_object('tenantId', $1::text, 'sessionId', $2::text, 'upTo', last_seq::text))::text)`;
-    const { rows } = await this.db.sql.query<{ last_seq: string }>(
-      `with head as (
-         insert into feed_heads as h (tenant_id, session_id, last_seq, last_committed_seq, open_turn_id)
-         values ($1, $2, $3::bigint, case when $4::bigint >= 0 then $4::bigint + 1 else 0 end, case when $5::text = 'open' then $6::text end)
+    const [count, committed, action, turn] = [bind(n), bind(committedIdx), bind(turnAction), bind(turnId)];
+    const ctes = `fhead as (
+         insert into feed_heads as fh (tenant_id, session_id, last_seq, last_committed_seq, open_turn_id)
+         select ${tenant}, ${session}, ${count}::bigint, case when ${committed}::bigint >= 0 then ${committed}::bigint + 1 else 0 end, case when ${action}::text = 'open' then ${turn}::text end${guard ? ` from ${guard}` : ''}
          on conflict (tenant_id, session_id) do update set
-           last_seq = h.last_seq + excluded.last_seq,
-           last_committed_seq = case when $4::bigint >= 0 then greatest(h.last_committed_seq, h.last_seq + $4::bigint + 1) else h.last_committed_seq end,
-           open_turn_id = case $5::text when 'open' then $6::text when 'close' then (case when h.open_turn_id = $6::text then null else h.open_turn_id end) else h.open_turn_id end
-         returning h.last_seq
-       ), batch as (
+           last_seq = fh.last_seq + excluded.last_seq,
+           last_committed_seq = case when ${committed}::bigint >= 0 then greatest(fh.last_committed_seq, fh.last_seq + ${committed}::bigint + 1) else fh.last_committed_seq end,
+           open_turn_id = case ${action}::text when 'open' then ${turn}::text when 'close' then (case when fh.open_turn_id = ${turn}::text then null else fh.open_turn_id end) else fh.open_turn_id end
+         returning fh.last_seq
+       ), fbatch as (
          insert into feed_batches (tenant_id, session_id, first_seq, last_seq, revision, created_at, events)
-         select $1, $2, head.last_seq - $3::bigint + 1, head.last_seq, $7::bigint, $8::timestamptz, $9::text from head
-       )
-       select last_seq${notify} from head`,
-      [tenantId, sessionId, n, committedIdx, turnAction, turnId, revision.toString(), now, text, ...(this.notifyChannel === undefined ? [] : [this.notifyChannel])],
-    );
-    const last = BigInt(rows[0]!.last_seq);
-    const first = last - BigInt(n) + 1n;
-    return payloads.map((payload, i) => ({ seq: first + BigInt(i), time: now, revision, payload }));
+         select ${tenant}, ${session}, fhead.last_seq - ${count}::bigint + 1, fhead.last_seq, ${bind(revision.toString())}::bigint, ${bind(now)}::timestamptz, ${bind(text)}::text from fhead
+       )`;
+    const notify = this.notifyChannel === undefined
+      ? ''
+      : `pg_notify(${bind(this.notifyChannel)}, json_build_object('t', 'feed', 'p', json_build_object('tenantId', ${tenant}::text, 'sessionId', ${session}::text, 'upTo', fhead.last_seq::text))::text)`;
+    return {
+      ctes,
+      notify,
+      records: (last) => {
+        const first = last - BigInt(n) + 1n;
+        return payloads.map((payload, i) => ({ seq: first + BigInt(i), time: now, revision, payload }));
+      },
+    };
   }
 
   async read(tenantId: string, sessionId: string, afterSeq: bigint, limit: number): Promise<FeedRecord[]> {

@@ -4,19 +4,24 @@
 import type { InferEntity } from '@mikro-orm/core';
 import { ADMIN_WRITER_KEY } from '../domain/session-writers.js';
 import type { AgentFrame, GraphNode } from '../domain/graph.js';
-import type { CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../domain/ports.js';
+import type { CommitOutcome, CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../domain/ports.js';
 import type { Residency, SessionHead } from '../domain/session.js';
 import { DomainError, revisionConflict } from '../domain/errors.js';
 import type { Usage, UsageDelta } from '../domain/usage.js';
 import { CancelRow, CommitRow, CompletionRow, FrameRow, LeaseRow, NodeRow, SessionBlobRow, SessionRow, UsageRow } from './entities.js';
 import type { Database } from './database.js';
+import type { DbFeedStore } from './feed-store.js';
 
 type SessionRowData = InferEntity<typeof SessionRow>;
 type NodeRowData = InferEntity<typeof NodeRow>;
 type FrameRowData = InferEntity<typeof FrameRow>;
 
 export class OrmSessionStore implements SessionStore {
-  constructor(private readonly db: Database) {}
+  /** With a feed store, single-statement commits can carry the turn's last feed events. */
+  constructor(
+    private readonly db: Database,
+    private readonly feed?: Pick<DbFeedStore, 'appendPart'>,
+  ) {}
 
   async ping(): Promise<void> {
     await this.db.conn().execute('select 1');
@@ -86,7 +91,7 @@ export class OrmSessionStore implements SessionStore {
     return { nodes: rows.map(nodeFromRow), frames };
   }
 
-  async commit(c: CommitRequest): Promise<bigint> {
+  async commit(c: CommitRequest): Promise<CommitOutcome> {
     const revision = c.expectedRevision + 1n;
     const now = new Date();
     if (c.graph.kind !== 'replace' && c.frames.length === 0 && !c.blobs?.length) return this.commitInOneStatement(c, revision, now);
@@ -143,7 +148,8 @@ export class OrmSessionStore implements SessionStore {
         await em.getConnection().execute('delete from session_leases where tenant_id = ? and session_id = ? and owner = ? and token = ?', [c.tenantId, c.sessionId, c.releaseLease.owner, c.releaseLease.token.toString()], 'run', em.getTransactionContext());
       }
     });
-    return revision;
+    // Rare shapes (replace, frames, blobs): the feed events go through the appender as usual.
+    return { revision };
   }
 
   /**
@@ -154,7 +160,7 @@ export class OrmSessionStore implements SessionStore {
    * of six or more; atomic as one statement. Rows travel as arrays (unnest), so the text depends
    * only on which parts are present and is prepared once per connection.
    */
-  private async commitInOneStatement(c: CommitRequest, revision: bigint, now: Date): Promise<bigint> {
+  private async commitInOneStatement(c: CommitRequest, revision: bigint, now: Date): Promise<CommitOutcome> {
     const h = headToRow({ ...c.head, headRevision: revision });
     const nodes = c.graph.kind === 'append' ? c.graph.nodes : [];
     const params: unknown[] = [];
@@ -209,14 +215,19 @@ export class OrmSessionStore implements SessionStore {
       sql += `, rel as (
         delete from session_leases where tenant_id = ${t} and session_id = ${s} and owner = ${$(c.releaseLease.owner)} and token = ${$(c.releaseLease.token.toString())}::bigint and exists (select 1 from h))`;
     }
+    // The turn's last feed events and its `committed` marker ride in the same statement: one
+    // write transaction fewer per turn, stored only if the commit lands.
+    const feed = c.feed?.length && this.feed ? this.feed.appendPart($, t, s, c.feed, revision, now, 'h') : undefined;
+    if (feed) sql += `, ${feed.ctes}`;
     sql += `, log as (
         insert into session_commits (tenant_id, session_id, revision, kind, graph_write, turn_id, content_hash, result, created_at)
         select ${t}, ${s}, ${$(revision.toString())}::bigint, ${$(c.kind)}, ${$(c.graph.kind)}, ${$(c.turnId ?? null)}, ${$(c.contentHash ?? null)},
           ${$(c.result === undefined ? null : JSON.stringify(c.result))}, ${$(now$)}::timestamptz from h)
       select (select count(*) from h)::int as updated${claims.length > 0 ? ', (select count(*) from held)::int as held' : ''}`;
-    let rows: { updated: number; held?: number }[];
+    if (feed) sql += `, (select last_seq from fhead)::text as feed_last_seq${feed.notify ? `, (select ${feed.notify} from fhead) as feed_notified` : ''}`;
+    let rows: { updated: number; held?: number; feed_last_seq?: string | null }[];
     try {
-      rows = (await this.db.sql.query<{ updated: number; held?: number }>(sql, params)).rows;
+      rows = (await this.db.sql.query<{ updated: number; held?: number; feed_last_seq?: string | null }>(sql, params)).rows;
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('ALREADY_EXISTS', 'NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
       throw err;
@@ -227,7 +238,7 @@ export class OrmSessionStore implements SessionStore {
       throw new DomainError('ABORTED', 'STALE_CLAIM', `${lost} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`, { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') });
     }
     if (Number(row?.updated) !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
-    return revision;
+    return { revision, feed: feed && row?.feed_last_seq ? feed.records(BigInt(row.feed_last_seq)) : undefined };
   }
 
   async setStatus(tenantId: string, sessionId: string, status: 'idle' | 'parked'): Promise<void> {

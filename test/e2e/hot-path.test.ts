@@ -1,6 +1,7 @@
 // The turn's hot path as the store counts it (deterministic, per database): an echo turn on a
 // resident session with an idle queue sends at most 4 statements besides its feed appends (the
-// lease take and the commit are its only writes); the writer lease is gone when the turn returns.
+// lease take and the commit are its only writes, and the commit also stores the feed's tail); the
+// writer lease is gone when the turn returns.
 // A drained batch adds only its claim; an admin write costs what a turn does. And free text is
 // stored losslessly: NUL (and other text jsonb refuses) round-trips through the read view and
 // the export, whether it came by AppendMessages or as RunTurn input.
@@ -45,7 +46,7 @@ for (const engine of engines) {
       await s?.close();
     });
 
-    it('an echo turn on an idle queue sends at most 4 statements besides its feed appends, two writing (lease take, commit), and leaves no lease', async () => {
+    it('an echo turn on an idle queue sends at most 4 statements besides its feed appends, two writing (lease take, commit with the feed\'s tail), and leaves no lease', async () => {
       const sessionId = await open();
       for (const turnId of ['', 'client-chosen-1']) {
         const c = await counted(async () => {
@@ -56,9 +57,12 @@ for (const engine of engines) {
         expect(c.other.length, c.other.join('\n')).toBeLessThanOrEqual(4);
         expect(c.other.length, c.other.join('\n')).toBe(2);
         expect(c.other.some((t) => /\bqueue_batches\b/.test(t) && !/\bsession_leases\b/.test(t))).toBe(false);
-        // Two statements write: the lease take (admission) and the commit; feed appends apart.
+        // Two statements write: the lease take (admission) and the commit, which also stores the
+        // feed events still waiting and the committed marker: no feed append follows it.
         expect(c.writes - c.feed).toBe(2);
-        expect(c.feed).toBeGreaterThan(0);
+        const commitAt = c.trace.findIndex((t) => /^with h as \( update sessions\b/.test(t));
+        expect(commitAt, c.trace.join('\n')).toBeGreaterThanOrEqual(0);
+        expect(c.trace.slice(commitAt + 1).filter((t) => /\bfeed_heads\b/.test(t)), c.trace.join('\n')).toEqual([]);
       }
       expect(await s.app.turns['deps'].leases.holder('default', sessionId)).toBeUndefined();
     });

@@ -5,6 +5,8 @@ import type { SessionStore } from '../../src/domain/ports.js';
 import type { SessionHead } from '../../src/domain/session.js';
 import type { GraphNode } from '../../src/domain/graph.js';
 import { OrmSessionStore } from '../../src/store/session-store.js';
+import { DbFeedStore } from '../../src/store/feed-store.js';
+import type { FeedPayload } from '../../src/domain/feed/types.js';
 import { openTestDatabase, type EngineTarget } from '../support/engines.js';
 
 const tenant = 't1';
@@ -25,11 +27,34 @@ const msg = (id: string, parent?: string): GraphNode => ({
 export function describeSessionStoreContract(engine: EngineTarget) {
   describe.skipIf(!engine.enabled)(`SessionStore contract on ${engine.name}`, () => {
     let store: SessionStore;
+    let feed: DbFeedStore;
     let close: () => Promise<void>;
     beforeAll(async () => {
       const opened = await openTestDatabase(engine);
-      store = new OrmSessionStore(opened.db);
+      feed = new DbFeedStore(opened.db);
+      store = new OrmSessionStore(opened.db, feed);
       close = opened.close;
+    });
+
+    it('a commit carries feed events: stored after the feed\'s own, with the new revision, and only if the commit lands', async () => {
+      const t = 't-carry';
+      const h = head('s-carry', { tenantId: t });
+      await store.create(h, { frameId: h.currentFrameId, status: 'active', reason: 'initial', createdAt: new Date() });
+      await feed.append(t, 's-carry', 0n, [{ kind: 'session_changed', what: 'open' }]);
+      const carried: FeedPayload[] = [{ kind: 'session_changed', what: 'config' }, { kind: 'committed', revision: 1n, turnId: 'turn-c' }];
+      const out = await store.commit({ tenantId: t, sessionId: 's-carry', expectedRevision: 0n, kind: 'turn', head: { ...h, leafNodeId: 'a' }, graph: { kind: 'append', nodes: [msg('a')] }, frames: [], usage: [], turnId: 'turn-c', feed: carried });
+      expect(out.revision).toBe(1n);
+      expect(out.feed?.map((r) => [r.seq, r.revision, r.payload.kind])).toEqual([[2n, 1n, 'session_changed'], [3n, 1n, 'committed']]);
+      const read = await feed.read(t, 's-carry', 0n, 10);
+      expect(read.map((r) => [r.seq, r.payload])).toEqual([[1n, { kind: 'session_changed', what: 'open' }], [2n, carried[0]], [3n, carried[1]]]);
+      expect(await feed.openTurn(t, 's-carry')).toBeUndefined();
+      // A stale revision writes nothing, the carried events included.
+      await expect(store.commit({ tenantId: t, sessionId: 's-carry', expectedRevision: 0n, kind: 'turn', head: { ...h, leafNodeId: 'b' }, graph: { kind: 'append', nodes: [msg('b', 'a')] }, frames: [], usage: [], turnId: 'turn-d', feed: carried })).rejects.toMatchObject({ reason: 'REVISION_CONFLICT' });
+      expect((await feed.head(t, 's-carry')).lastSeq).toBe(3n);
+      // A commit the single statement cannot take (a replace) leaves the events to the caller.
+      const replaced = await store.commit({ tenantId: t, sessionId: 's-carry', expectedRevision: 1n, kind: 'heal', head: { ...h, leafNodeId: 'x' }, graph: { kind: 'replace', nodes: [msg('x')] }, frames: [], usage: [], feed: carried });
+      expect(replaced).toEqual({ revision: 2n });
+      expect((await feed.head(t, 's-carry')).lastSeq).toBe(3n);
     });
     afterAll(async () => close?.());
 
@@ -70,7 +95,7 @@ export function describeSessionStoreContract(engine: EngineTarget) {
     it('commits atomically and rejects a stale revision without writing', async () => {
       const h = (await store.getHead(tenant, 's1'))!;
       const r1 = await store.commit({ tenantId: tenant, sessionId: 's1', expectedRevision: 0n, kind: 'test', head: { ...h, leafNodeId: 'b' }, graph: { kind: 'append', nodes: [msg('a'), msg('b', 'a')] }, frames: [], usage: [{ source: 'turn', model: 'echo', usage: { inputTokens: 3n, outputTokens: 4n, cachedInputTokens: 0n, reasoningTokens: 0n } }], turnId: 'turn-1' });
-      expect(r1).toBe(1n);
+      expect(r1.revision).toBe(1n);
       await expect(store.commit({ tenantId: tenant, sessionId: 's1', expectedRevision: 0n, kind: 'test', head: h, graph: { kind: 'append', nodes: [msg('zzz')] }, frames: [], usage: [] })).rejects.toMatchObject({ reason: 'REVISION_CONFLICT' });
       const { nodes } = await store.loadGraph(tenant, 's1', 'b', 'keep_all');
       expect(nodes.map((n) => n.nodeId)).toEqual(['a', 'b']);

@@ -94,3 +94,61 @@ describe('feed batch codec', () => {
     expect(decodeBatch(text, time, 1n, 1n).map((r) => r.payload)).toEqual(payloads);
   });
 });
+
+describe('feed appender: a commit holding the lane', () => {
+  const whats = (rs: FeedRecord[]) => rs.map((r) => (r.payload.kind === 'session_changed' ? r.payload.what : '?'));
+  // The store a commit would be: numbers the carried events after what the feed holds.
+  const carry = (store: FlakyStore, payloads: FeedPayload[]) => {
+    const out = payloads.map((payload, i) => ({ seq: BigInt(store.records.length + i + 1), time: new Date(), revision: 2n, payload }));
+    store.records.push(...out);
+    return out;
+  };
+
+  it('waits for the write in flight, takes what waits behind it, writes nothing meanwhile, and delivers the carried events once', async () => {
+    const store = new FlakyStore();
+    const hub = new FeedHub(store);
+    const seen: string[] = [];
+    hub.subscribe('t', 's', 0n, (rs) => seen.push(...whats(rs)));
+    const appender = new FeedAppender(store, bus, hub, { lingerMs: 50, maxBatch: 100, onError: () => {} });
+    appender.append('t', 's', 1n, changed('first')); // written at once
+    await new Promise((r) => setImmediate(r));
+    appender.append('t', 's', 1n, changed('second')); // waits behind the write in flight
+    const held = await appender.hold('t', 's');
+    expect(held?.payloads.map((p) => (p.kind === 'session_changed' ? p.what : '?'))).toEqual(['second']);
+    appender.append('t', 's', 1n, changed('after')); // queued behind the hold: not written yet
+    await new Promise((r) => setTimeout(r, 80));
+    expect(whats(store.records)).toEqual(['first']);
+    held!.stored(carry(store, [...held!.payloads, changed('marker')]));
+    await appender.flushed('t', 's');
+    expect(whats(store.records)).toEqual(['first', 'second', 'marker', 'after']);
+    expect(seen).toEqual(['first', 'second', 'marker', 'after']);
+    expect(appender.pendingEvents).toBe(0);
+  });
+
+  it('a released hold puts the events back in front, in order', async () => {
+    const store = new FlakyStore();
+    const appender = new FeedAppender(store, bus, new FeedHub(store), { lingerMs: 1, maxBatch: 100, onError: () => {} });
+    const held = await appender.hold('t', 's');
+    expect(held?.payloads).toEqual([]);
+    appender.append('t', 's', 1n, changed('a'));
+    held!.release();
+    const again = await appender.hold('t', 's');
+    appender.append('t', 's', 1n, changed('b'));
+    again!.release();
+    appender.append('t', 's', 1n, changed('c'));
+    await appender.flushed('t', 's');
+    expect(whats(store.records)).toEqual(['a', 'b', 'c']);
+    expect(() => again!.release()).toThrow(/settled twice/);
+  });
+
+  it('a lane retrying a failed write is not held: the commit leaves the feed to the appender', async () => {
+    const store = new FlakyStore();
+    store.failures = 3;
+    const appender = new FeedAppender(store, bus, new FeedHub(store), { lingerMs: 1, maxBatch: 100, maxRetryDelayMs: 20, onError: () => {} });
+    appender.append('t', 's', 1n, changed('a'));
+    while (store.attempts < 2) await new Promise((r) => setTimeout(r, 5));
+    expect(await appender.hold('t', 's')).toBeUndefined();
+    await appender.flushed('t', 's');
+    expect(whats(store.records)).toEqual(['a']);
+  });
+});

@@ -4,8 +4,10 @@
 // local observers and a wake-up goes to other replicas. Nothing accepted is ever dropped: a failed
 // write is retried (with a capped back-off) until the store takes it, and the events wait in
 // their lane meanwhile, in order. Only a shutdown past its deadline gives up, and says so.
+// A commit may hold a lane: it takes the events still waiting and stores them (with its
+// `committed` marker) in its own statement, so a short turn's feed costs no write of its own.
 
-import type { EventBus, FeedStore } from '../ports.js';
+import type { EventBus, FeedStore, HeldFeed } from '../ports.js';
 import type { FeedHub } from './hub.js';
 import type { FeedPayload, FeedRecord } from './types.js';
 
@@ -14,9 +16,15 @@ interface Lane {
   queue: FeedPayload[];
   revisions: bigint[];
   running: boolean;
+  /** A commit took the lane's events and will store them itself: write nothing until it settles. */
+  held: boolean;
+  /** The write in flight has failed at least once (the lane is retrying). */
+  failing: boolean;
   timer?: NodeJS.Timeout;
   lastFlushAt: number;
   idle: (() => void)[];
+  /** Waiting for the write in flight to end (a commit about to hold the lane). */
+  turnover: (() => void)[];
 }
 
 export interface AppenderOptions {
@@ -25,6 +33,8 @@ export interface AppenderOptions {
   onError(err: unknown): void;
   /** Longest wait between retries of a failed write. */
   maxRetryDelayMs?: number;
+  /** Events a commit stored for the feed (they never pass through `store.append`), e.g. for metrics. */
+  onCarried?(payloads: FeedPayload[], records: FeedRecord[]): void;
 }
 
 const isDelta = (p: FeedPayload) => p.kind === 'turn_activity' && (p.event.event.kind === 'assistant_prose_delta' || p.event.event.kind === 'reasoning_delta');
@@ -44,10 +54,15 @@ export class FeedAppender {
     private readonly options: AppenderOptions,
   ) {}
 
+  private lane(key: string): Lane {
+    let lane = this.lanes.get(key);
+    if (!lane) this.lanes.set(key, (lane = { queue: [], revisions: [], running: false, held: false, failing: false, lastFlushAt: 0, idle: [], turnover: [] }));
+    return lane;
+  }
+
   append(tenantId: string, sessionId: string, revision: bigint, payload: FeedPayload): void {
     const key = `${tenantId}\u0000${sessionId}`;
-    let lane = this.lanes.get(key);
-    if (!lane) this.lanes.set(key, (lane = { queue: [], revisions: [], running: false, lastFlushAt: 0, idle: [] }));
+    const lane = this.lane(key);
     lane.queue.push(payload);
     lane.revisions.push(revision);
     this.pendingEvents++;
@@ -57,7 +72,7 @@ export class FeedAppender {
   /** Resolves when everything appended so far for the session is stored. */
   flushed(tenantId: string, sessionId: string): Promise<void> {
     const lane = this.lanes.get(`${tenantId}\u0000${sessionId}`);
-    if (!lane || (!lane.running && lane.queue.length === 0)) return Promise.resolve();
+    if (!lane || (!lane.running && !lane.held && lane.queue.length === 0)) return Promise.resolve();
     if (lane.timer) {
       clearTimeout(lane.timer);
       lane.timer = undefined;
@@ -85,8 +100,69 @@ export class FeedAppender {
     }
   }
 
+  /**
+   * Hands the lane's waiting events to a commit that stores them in its own statement (see
+   * `FeedSink.hold`). A write in flight is waited for (order); a lane that is retrying a failed
+   * write is not held, since the commit would wait on the store's trouble.
+   */
+  async hold(tenantId: string, sessionId: string): Promise<HeldFeed | undefined> {
+    const key = `${tenantId}\u0000${sessionId}`;
+    let lane = this.lane(key);
+    while (lane.running || lane.held) {
+      if (lane.failing || this.givingUp) return undefined;
+      await new Promise<void>((resolve) => lane.turnover.push(resolve));
+      lane = this.lane(key);
+    }
+    if (lane.timer) {
+      clearTimeout(lane.timer);
+      lane.timer = undefined;
+    }
+    lane.held = true;
+    const payloads = lane.queue.splice(0);
+    const revisions = lane.revisions.splice(0);
+    let settled = false;
+    const settle = () => {
+      if (settled) throw new Error('a held feed lane was settled twice');
+      settled = true;
+      lane.held = false;
+      lane.turnover.splice(0).forEach((r) => r());
+    };
+    return {
+      payloads,
+      stored: (records) => {
+        settle();
+        this.pendingEvents -= payloads.length;
+        lane.lastFlushAt = Date.now();
+        this.options.onCarried?.(payloads, records);
+        this.delivered(tenantId, sessionId, records);
+        this.next(key, lane, tenantId, sessionId);
+      },
+      release: () => {
+        settle();
+        lane.queue.unshift(...payloads);
+        lane.revisions.unshift(...revisions);
+        this.next(key, lane, tenantId, sessionId);
+      },
+    };
+  }
+
+  private delivered(tenantId: string, sessionId: string, records: FeedRecord[]): void {
+    if (records.length === 0) return;
+    this.hub.deliver(tenantId, sessionId, records);
+    if (!this.store.wakesReplicas) void this.bus.publish('feed', { tenantId, sessionId, upTo: records[records.length - 1]!.seq.toString() }).catch((err: unknown) => this.options.onError(err));
+  }
+
+  /** After a write or a hold ends: schedule what queued meanwhile, or let the lane go. */
+  private next(key: string, lane: Lane, tenantId: string, sessionId: string): void {
+    if (lane.queue.length > 0) this.schedule(key, lane, tenantId, sessionId, lane.queue.every(isDelta));
+    else if (!lane.running && !lane.held) {
+      lane.idle.splice(0).forEach((r) => r());
+      if (!lane.timer && this.lanes.get(key) === lane) this.lanes.delete(key);
+    }
+  }
+
   private schedule(key: string, lane: Lane, tenantId: string, sessionId: string, delta: boolean): void {
-    if (lane.running || lane.timer) return;
+    if (lane.running || lane.held || lane.timer) return;
     const wait = delta ? Math.max(0, this.options.lingerMs - (Date.now() - lane.lastFlushAt)) : 0;
     const go = () => {
       lane.timer = undefined;
@@ -97,7 +173,7 @@ export class FeedAppender {
   }
 
   private async flush(key: string, lane: Lane, tenantId: string, sessionId: string): Promise<void> {
-    if (lane.running || lane.queue.length === 0) return;
+    if (lane.running || lane.held || lane.queue.length === 0) return;
     lane.running = true;
     const batch = lane.queue.splice(0, this.options.maxBatch);
     // One revision per batch: the newest, since events of a batch are consecutive.
@@ -116,6 +192,7 @@ export class FeedAppender {
         // The store is unreachable or refusing: keep the batch (and everything behind it) and
         // try again; observers resume by cursor, so order matters more than latency here.
         if (attempt === 0) this.failingLanes++;
+        lane.failing = true;
         await new Promise((r) => setTimeout(r, Math.min(this.options.maxRetryDelayMs ?? 2_000, 50 * 2 ** Math.min(attempt, 10))));
       }
       if (records && attempt > 0) this.failingLanes--;
@@ -123,14 +200,11 @@ export class FeedAppender {
     this.pendingEvents -= batch.length;
     lane.lastFlushAt = Date.now();
     lane.running = false;
-    if (records?.length) {
-      this.hub.deliver(tenantId, sessionId, records);
-      if (!this.store.wakesReplicas) void this.bus.publish('feed', { tenantId, sessionId, upTo: records[records.length - 1]!.seq.toString() }).catch((err: unknown) => this.options.onError(err));
-    }
-    if (lane.queue.length > 0) this.schedule(key, lane, tenantId, sessionId, lane.queue.every(isDelta));
-    else {
-      lane.idle.splice(0).forEach((r) => r());
-      if (!lane.timer) this.lanes.delete(key);
-    }
+    lane.failing = false;
+    if (records) this.delivered(tenantId, sessionId, records);
+    // A commit waiting to hold the lane wakes first (a microtask, before any scheduled write) and
+    // takes what queued meanwhile.
+    lane.turnover.splice(0).forEach((r) => r());
+    this.next(key, lane, tenantId, sessionId);
   }
 }
