@@ -14,6 +14,7 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { ObserveSessionRequest, ObserveSessionResponse, SessionServiceService } from '../gen/lash/v1/session_service.js';
 import { startApp, type App } from '../src/app.js';
+import { preparedStatementText } from '../src/store/bound-sql.js';
 import { connect, type LashClients } from '../src/client/promised.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
@@ -619,6 +620,21 @@ countCalls(PGlite.prototype, 'transaction', (original) => function (this: unknow
     };
     return callback(tx);
   }, ...rest);
+});
+
+// Hot-path statements on PGlite are prepared once and then run by a bind message sent through
+// `execProtocol` (src/store/bound-sql.ts): count each bind as one statement, classified by the
+// text its statement name stands for. The one-off parse/describe exchange is not a statement run.
+countCalls(PGlite.prototype, 'execProtocol', (original) => function (this: unknown, ...args: unknown[]) {
+  const message = args[0] as Uint8Array;
+  if (message[0] === 0x42 /* 'B' */) {
+    // Bind: type, int32 length, portal name (C string), statement name (C string).
+    const portalEnd = message.indexOf(0, 5);
+    const nameEnd = message.indexOf(0, portalEnd + 1);
+    statements++;
+    classify(preparedStatementText(Buffer.from(message.subarray(portalEnd + 1, nameEnd)).toString('utf8')) ?? '');
+  }
+  return original.apply(this, args);
 });
 
 /**

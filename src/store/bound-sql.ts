@@ -6,7 +6,7 @@
 // params)`. Also the statement counter every path reports to (the ORM's included).
 
 import type { Pool, PoolClient } from 'pg';
-import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite';
+import { parse, protocol, type PGlite, type Transaction as PgliteTransaction } from '@electric-sql/pglite';
 
 export interface SqlResult<R> {
   rows: R[];
@@ -50,11 +50,16 @@ const WRITES = /\binsert\s+into\b|\bupdate\s+(?!of\b)\w+(\s+(as\s+)?\w+)?\s+set\
 
 /** Names of prepared statements, one per distinct text (the same on every connection). */
 const names = new Map<string, string>();
+const texts = new Map<string, string>();
+
+/** The text a prepared statement name stands for (for tools that count statements at the driver). */
+export const preparedStatementText = (name: string): string | undefined => texts.get(name);
 function statementName(text: string): string {
   let name = names.get(text);
   if (!name) {
     name = `lash_${names.size.toString(36)}`;
     names.set(text, name);
+    texts.set(name, text);
   }
   return name;
 }
@@ -103,10 +108,11 @@ export function pgliteSql(db: PGlite, stats: StatementStats): BoundSql {
     const res = await client.query<R>(text, params as unknown[]);
     return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
   };
+  const prepared = pglitePrepared(db);
   return {
     async query<R>(text: string, params?: readonly unknown[]) {
       if (stats.count(text)) stats.writeTransactions++;
-      return run<R>(db, text, params);
+      return prepared<R>(text, params ?? []);
     },
     async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
       let wrote = false;
@@ -129,6 +135,41 @@ export function pgliteSql(db: PGlite, stats: StatementStats): BoundSql {
       }
     },
   };
+}
+
+/**
+ * Named prepared statements on PGlite. Its `query` parses and plans the text on every call (an
+ * unnamed statement, five protocol exchanges); here each distinct text is parsed once (with its
+ * parameter types learnt from a describe), and each call sends bind, describe, execute and sync
+ * in ONE protocol exchange. Run under PGlite's own locks, as its `query` is, so a statement
+ * never lands inside another caller's transaction.
+ */
+function pglitePrepared(db: PGlite) {
+  const paramTypes = new Map<string, number[]>();
+  const bytes = (...parts: Uint8Array[]) => Buffer.concat(parts);
+  const prepare = async (text: string) => {
+    const name = statementName(text);
+    const { messages } = await db.execProtocol(bytes(protocol.serialize.parse({ name, text }), protocol.serialize.describe({ type: 'S', name }), protocol.serialize.sync()));
+    const types = parse.parseDescribeStatementResults(messages);
+    paramTypes.set(text, types);
+    return types;
+  };
+  return <R>(text: string, params: readonly unknown[]): Promise<SqlResult<R>> =>
+    db._runExclusiveTransaction(() =>
+      db._runExclusiveQuery(async () => {
+        const types = paramTypes.get(text) ?? (await prepare(text));
+        const values = params.map((v, i) => {
+          if (v === null || v === undefined) return null;
+          const serialize = db.serializers[types[i]!];
+          return serialize ? serialize(v) : String(v);
+        });
+        const { messages } = await db.execProtocol(
+          bytes(protocol.serialize.bind({ statement: statementName(text), values }), protocol.serialize.describe({ type: 'P' }), protocol.serialize.execute({}), protocol.serialize.sync()),
+        );
+        const res = parse.parseResults(messages, db.parsers)[0] as { rows: R[]; affectedRows?: number } | undefined;
+        return { rows: res?.rows ?? [], rowCount: res?.affectedRows ?? res?.rows.length ?? 0 };
+      }),
+    );
 }
 
 type OrmConnection = {
