@@ -118,7 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     logFormat,
     hostName: env.LASH_HOST_NAME || hostname(),
-    lockHeartbeatMs: intVar(env, 'LASH_LOCK_HEARTBEAT_MS', 2_000, 100, 60_000),
+    lockHeartbeatMs: intVar(env, 'LASH_LOCK_HEARTBEAT_MS', 3_000, 100, 60_000),
     grpc: {
       keepaliveMs: intVar(env, 'LASH_GRPC_KEEPALIVE_MS', 30_000, 1_000, 3_600_000),
       keepaliveTimeoutMs: intVar(env, 'LASH_GRPC_KEEPALIVE_TIMEOUT_MS', 10_000, 1_000, 600_000),

@@ -87,9 +87,11 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
         .then((o) => {
           observer = o;
           if (out.isClosed) o.close();
+          // A draining replica ends observers with UNAVAILABLE, the status clients, proxies and
+          // meshes retry; the observer resumes from its cursor on another replica (ADR 0051).
           onShutdown(() => {
             o.close();
-            out.end();
+            out.fail(toServiceError(new DomainError('UNAVAILABLE', 'SERVER_DRAINING', 'this replica is shutting down; reconnect and resume from the cursor of the last message you processed', { session_id: sessionId }), DOMAIN).error);
           });
         }, fail);
     },

@@ -33,7 +33,7 @@ export interface LockRecord {
 
 /** A foreign lock is stale after this many heartbeats without a change. */
 export const STALE_BEATS = 5;
-export const DEFAULT_HEARTBEAT_MS = 2_000;
+export const DEFAULT_HEARTBEAT_MS = 3_000;
 
 /** Folders locked by this very process (a pid check cannot tell those apart). */
 const heldHere = new Set<string>();

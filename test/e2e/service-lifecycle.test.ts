@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MIN_NODE, nodeVersionProblem } from '../../src/node-version.js';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { postgresUrl } from '../support/engines.js';
+import { killAllChildServers, startChildServer } from '../support/child-server.js';
 import { eventually, isAlive, killAllSpawned, spawnProcess } from '../support/process.js';
 
 const dirs: string[] = [];
@@ -22,7 +24,10 @@ function freshDir(): string {
 const serverEnv = (dataDir: string) => ({ LASH_DATA_DIR: dataDir, LASH_LISTEN: '127.0.0.1:0', DATABASE_URL: '', LASH_LOG_FORMAT: 'json', LASH_SHUTDOWN_NOTICE_MS: '0' });
 const SERVING = /"address":"([^"]+)".*"msg":"lash-grpc serving"/;
 
-afterEach(() => killAllSpawned());
+afterEach(() => {
+  killAllSpawned();
+  killAllChildServers();
+});
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /** The pid of the only child of `pid` (npm's script process). */
@@ -150,4 +155,22 @@ describe('Node version', () => {
     expect((await node.exited).code).toBe(2);
     expect(node.output().trim()).toBe(`lash-grpc: ${nodeVersionProblem(systemVersion)}`);
   }, 60_000);
+});
+
+describe('crash recovery of the embedded store on a shared volume', () => {
+  it('a server on another host name takes the folder over after the previous one was killed, with its data', async () => {
+    const dir = freshDir();
+    const env = { ...serverEnv(dir), LASH_LOCK_HEARTBEAT_MS: '500' };
+    const a = await startChildServer({ ...env, LASH_HOST_NAME: 'pod-a' });
+    await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'kept-over-takeover' }));
+    expect(await a.kill('SIGKILL')).toMatchObject({ signal: 'SIGKILL' });
+    const b = await startChildServer({ ...env, LASH_HOST_NAME: 'pod-b' });
+    try {
+      expect(b.output()).toContain('took over the embedded data folder from a process whose heartbeat stopped');
+      expect(b.output()).toContain('"host":"pod-a"');
+      expect((await b.clients.sessions.getSession({ sessionId: 'kept-over-takeover' })).session?.sessionId).toBe('kept-over-takeover');
+    } finally {
+      await b.kill('SIGTERM');
+    }
+  }, 300_000);
 });
