@@ -32,7 +32,7 @@ export function siteConfig(replicas: string[], ports: { balanced: number; pinned
   const servers = (list: string[]) => list.map((r) => `    server ${r};`).join('\n');
   const pinned = replicas.map((r, i) => `upstream lash_replica_${i} {\n${servers([r])}\n    keepalive 8;\n}\nserver {\n    listen 127.0.0.1:${ports.pinned[i]} http2;\n    include lash-grpc-locations.conf;\n    location / { grpc_pass grpc://lash_replica_${i}; }\n}`).join('\n');
   return template
-    .replace('    server lash-0.lash-grpc:50051;\n    server lash-1.lash-grpc:50051;', servers(replicas))
+    .replace('    server 10.0.0.11:50051;\n    server 10.0.0.12:50051;', servers(replicas))
     .replace('listen 8080 http2;', `listen 127.0.0.1:${ports.balanced} http2;`) + `\n${pinned}\n`;
 }
 
