@@ -95,6 +95,15 @@ export function grpcServerOptions(g: Config['grpc']): Record<string, number> {
   return options;
 }
 
+/**
+ * How long an observer may stream: unbounded, unless connections age out with a bounded grace.
+ * Then a stream started before its connection's GOAWAY ends by itself (UNAVAILABLE) within
+ * 80 % of the grace, so the grace never cuts it.
+ */
+export function observerLifetime(g: Config['grpc']): number | undefined {
+  return g.maxConnectionAgeMs !== undefined && g.maxConnectionAgeGraceMs !== undefined ? Math.floor(g.maxConnectionAgeGraceMs * 0.8) : undefined;
+}
+
 export interface AppOptions {
   /** Embedded engine without a folder (tests). */
   inMemory?: boolean;
@@ -192,7 +201,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT, observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
 
   const server = new Server(grpcServerOptions(config.grpc));
-  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
+  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn)));
   server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
   server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));

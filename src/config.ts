@@ -123,7 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keepaliveMs: intVar(env, 'LASH_GRPC_KEEPALIVE_MS', 30_000, 1_000, 3_600_000),
       keepaliveTimeoutMs: intVar(env, 'LASH_GRPC_KEEPALIVE_TIMEOUT_MS', 10_000, 1_000, 600_000),
       maxConnectionAgeMs: optionalIntVar(env, 'LASH_GRPC_MAX_CONNECTION_AGE_MS', 1_000, 365 * 86_400_000),
-      maxConnectionAgeGraceMs: optionalIntVar(env, 'LASH_GRPC_MAX_CONNECTION_AGE_GRACE_MS', 0, 365 * 86_400_000),
+      maxConnectionAgeGraceMs: optionalIntVar(env, 'LASH_GRPC_MAX_CONNECTION_AGE_GRACE_MS', 1_000, 365 * 86_400_000),
       maxConnectionIdleMs: optionalIntVar(env, 'LASH_GRPC_MAX_CONNECTION_IDLE_MS', 1_000, 365 * 86_400_000),
     },
     tls,

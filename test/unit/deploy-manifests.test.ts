@@ -69,7 +69,7 @@ describe('deploy/k8s manifests', () => {
     expect(config.databaseUrl).toMatch(/^postgresql:\/\//);
     expect(config.listen).toEqual({ host: '0.0.0.0', port: 50051 });
     // The mesh-facing connection settings reach grpc-js.
-    expect(grpcServerOptions(config.grpc)).toMatchObject({ 'grpc.max_connection_age_ms': 300_000, 'grpc.max_connection_age_grace_ms': 30_000, 'grpc.keepalive_time_ms': 30_000 });
+    expect(grpcServerOptions(config.grpc)).toMatchObject({ 'grpc.max_connection_age_ms': 300_000, 'grpc.max_connection_age_grace_ms': 600_000, 'grpc.keepalive_time_ms': 30_000 });
   });
 
   it('the container takes the ConfigMap and Secret, and names the ports the server listens on', () => {

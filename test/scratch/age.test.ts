@@ -1,0 +1,30 @@
+import { it } from 'vitest';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { connect } from '../../src/client/promised.js';
+import { engines } from '../support/engines.js';
+import { startTestServer } from '../support/server.js';
+import { startNginx } from '../support/nginx.js';
+import { observe } from '../support/observe.js';
+
+it('age', async () => {
+  const s = await startTestServer(engines[0]!, { LASH_GRPC_MAX_CONNECTION_AGE_MS: '3000', LASH_GRPC_MAX_CONNECTION_AGE_GRACE_MS: '1000', LASH_FEED_HEARTBEAT_MS: '500', LASH_SHUTDOWN_GRACE_MS: '3000' });
+  const proxy = await startNginx([s.app.address]);
+  const c = connect(proxy.pinned[0]!);
+  await c.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'x' }));
+  const o = observe(c, 'x');
+  const t0 = Date.now();
+  o.call.on('error', (e: { code: number; details: string }) => console.log('AGE error', Date.now() - t0, e.code, e.details));
+  o.call.on('end', () => console.log('AGE end', Date.now() - t0));
+  await new Promise((r) => setTimeout(r, 8000));
+  console.log('AGE msgs', o.messages.length, o.error, o.ended);
+  const o2 = observe(connect(proxy.pinned[0]!), 'x');
+  o2.call.on('error', (e: { code: number; details: string }) => console.log('DRAIN error', Date.now() - t0, e.code, e.details));
+  o2.call.on('end', () => console.log('DRAIN end', Date.now() - t0));
+  await new Promise((r) => setTimeout(r, 1000));
+  await s.app.stop();
+  await new Promise((r) => setTimeout(r, 3000));
+  console.log('DRAIN msgs', o2.messages.length, o2.error, o2.ended);
+  console.log(proxy.errorLog());
+  await proxy.stop();
+  await s.close();
+}, 120_000);
