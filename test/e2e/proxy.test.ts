@@ -33,10 +33,11 @@ function resumingObserver(connectTo: () => LashClients, sessionId: string) {
     o.call.on('data', () => {
       all.push(...o.messages.splice(0));
     });
-    o.call.on('end', () => endings.push({ code: status.OK }));
-    o.call.on('error', (e: { code: number; metadata: import('@grpc/grpc-js').Metadata }) => {
-      endings.push({ code: e.code, reason: errorInfoOf(e)?.reason });
-      if (!stopped && e.code === status.UNAVAILABLE) setTimeout(() => attach(all.at(-1)?.cursor), 100);
+    // Every stream ends with exactly one status (OK included); errors also emit 'error'.
+    o.call.on('error', () => {});
+    o.call.on('status', (st: { code: number; metadata: import('@grpc/grpc-js').Metadata }) => {
+      endings.push({ code: st.code, reason: errorInfoOf(st)?.reason });
+      if (!stopped && st.code === status.UNAVAILABLE) setTimeout(() => attach(all.at(-1)?.cursor), 100);
     });
   };
   attach();
