@@ -89,7 +89,8 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
     expect(opened.created).toBe(true);
     // Round-robin: consecutive calls reach both replicas; both read the same database.
     for (let i = 0; i < 4; i++) expect((await viaProxy.sessions.getSession({ sessionId: 'px-basic' })).session?.metadata).toEqual({ via: 'nginx' });
-    const o = observe(viaProxy, 'px-basic');
+    // The observer on replica A (B recycles its streams every few seconds, see below).
+    const o = observe(viaA, 'px-basic');
     await o.waitFor((m) => m.length >= 1, 30_000);
     fake.script({ steps: [{ text: 'through ' }, { delayMs: 20 }, { text: 'the proxy' }] });
     const t = await runTurn(viaProxy, { sessionId: 'px-basic', turnId: 'p1', input: textInput('hi') });
@@ -143,11 +144,17 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
 
   it('a replica draining (SIGTERM): its observer ends with UNAVAILABLE SERVER_DRAINING and resumes on the other replica without a gap', async () => {
     await viaProxy.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'px-drain' }));
-    await runTurn(viaB, { sessionId: 'px-drain', input: textInput('before') });
     // Pinned to A for the first attach; the resumes go through the balanced listener.
     let attached = 0;
     const r = resumingObserver(() => fresh(attached++ === 0 ? proxy.pinned[0]! : proxy.balanced), 'px-drain');
-    await until(() => r.all.some((m) => payloadCase(m) === 'committed'), 30_000);
+    const seen = () => `endings ${JSON.stringify(r.endings)}, ${r.all.length} messages: ${r.all.map(payloadCase).join(' ')}`;
+    await until(() => r.all.length >= 1, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}; ${seen()}`);
+    });
+    await runTurn(viaB, { sessionId: 'px-drain', input: textInput('before') });
+    await until(() => r.all.some((m) => payloadCase(m) === 'committed'), 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}; ${seen()}`);
+    });
     const stopping = a.kill('SIGTERM');
     await until(() => r.endings.length >= 1, 60_000).catch((err: Error) => {
       throw new Error(`${err.message}; endings ${JSON.stringify(r.endings)}; replica A said:\n${a.output().slice(-3000)}\nnginx:\n${proxy.errorLog().slice(-3000)}`);
@@ -156,7 +163,9 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
     // While A stops and after, turns commit on B; the resumed observer sees every one.
     for (let i = 0; i < 3; i++) expect((await runTurn(viaB, { sessionId: 'px-drain', input: textInput(`during ${i}`) })).result?.outcome?.$case).toBe('finished');
     expect((await stopping).code).toBe(0);
-    await until(() => r.all.filter((m) => payloadCase(m) === 'committed').length >= 4, 60_000);
+    await until(() => r.all.filter((m) => payloadCase(m) === 'committed').length >= 4, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}; ${seen()}`);
+    });
     r.close();
     expect(sequenceProblems(r.all)).toEqual([]);
     // With A gone, the balanced listener still serves every call from B.
