@@ -24,7 +24,7 @@ describe('logger', () => {
   it('pretty prints time, level, message and fields on one line, without colour off a terminal', () => {
     const c = capture(false);
     createLogger('debug', c.out, 'pretty').info({ address: '127.0.0.1:1', providers: ['echo'], note: 'two words' }, 'lash-grpc serving');
-    expect(c.text()).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  lash-grpc serving address=127\.0\.0\.1:1 providers=\["echo"\] note="two words"\n$/);
+    expect(c.text()).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}lash-grpc serving address=127\.0\.0\.1:1 providers=\["echo"\] note="two words"\n$/);
   });
 
   it('auto is pretty (coloured) on a terminal and JSON elsewhere', () => {
