@@ -74,6 +74,36 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/**
+ * grpc-js connection management. Keepalives detect half-open connections on long streams (clients
+ * may ping every 10 s). A maximum connection age makes clients reconnect now and then, so a load
+ * balancer or mesh spreads them over new replicas; the age grace lets calls in flight finish, and
+ * streams still open after it end with UNAVAILABLE, which clients retry (observers resume from
+ * their cursor).
+ */
+export function grpcServerOptions(g: Config['grpc']): Record<string, number> {
+  const options: Record<string, number> = {
+    'grpc.keepalive_time_ms': g.keepaliveMs,
+    'grpc.keepalive_timeout_ms': g.keepaliveTimeoutMs,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  };
+  if (g.maxConnectionAgeMs !== undefined) options['grpc.max_connection_age_ms'] = g.maxConnectionAgeMs;
+  if (g.maxConnectionAgeGraceMs !== undefined) options['grpc.max_connection_age_grace_ms'] = g.maxConnectionAgeGraceMs;
+  if (g.maxConnectionIdleMs !== undefined) options['grpc.max_connection_idle_ms'] = g.maxConnectionIdleMs;
+  return options;
+}
+
+/**
+ * How long an observer may stream: unbounded, unless connections age out with a bounded grace.
+ * Then a stream started before its connection's GOAWAY ends by itself (UNAVAILABLE) within
+ * 80 % of the grace, so the grace never cuts it.
+ */
+export function observerLifetime(g: Config['grpc']): number | undefined {
+  return g.maxConnectionAgeMs !== undefined && g.maxConnectionAgeGraceMs !== undefined ? Math.floor(g.maxConnectionAgeGraceMs * 0.8) : undefined;
+}
+
 export interface AppOptions {
   /** Embedded engine without a folder (tests). */
   inMemory?: boolean;
@@ -81,7 +111,8 @@ export interface AppOptions {
 
 export async function startApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
   const started = performance.now();
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: options.inMemory, log: (m) => log.debug({ component: 'orm' }, m) });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: options.inMemory, log: (m) => log.debug({ component: 'orm' }, m),
+    lock: { heartbeatMs: config.lockHeartbeatMs, host: config.hostName, onTakeover: (previous) => log.warn({ previous }, 'took over the embedded data folder from a process whose heartbeat stopped') } });
   log.info({ engine: db.engine, ms: Math.round(performance.now() - started) }, 'store ready, migrations applied');
   // On PostgreSQL the feed append sends the bus's wake-up itself (same statement, same format);
   // a commit can carry its turn's last feed events (one write fewer per turn).
@@ -175,15 +206,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const health = new HealthState(LASH_SERVICES);
   const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT, observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
 
-  const server = new Server({
-    // Keepalives detect half-open connections on long streams; clients may ping every 10 s.
-    'grpc.keepalive_time_ms': 30_000,
-    'grpc.keepalive_timeout_ms': 10_000,
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
-  });
-  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
+  const server = new Server(grpcServerOptions(config.grpc));
+  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn)));
   server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
   server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));

@@ -2,8 +2,16 @@
 // with a message naming the variable. Secrets stay here: the domain only sees provider kinds.
 
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { BUILTIN_TOOLS } from './tools/builtin.js';
+import { RUN_CHILD_TOOL } from './domain/tools/run-child.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** `auto`: pretty when stdout is a terminal, JSON lines otherwise. */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/** Every model provider this server knows; which of them can be used depends on credentials. */
+export const KNOWN_PROVIDERS = ['echo', 'openai', 'openai-compatible', 'anthropic', 'google', 'scripted'];
 
 export interface ProviderCredentials {
   openaiApiKey?: string;
@@ -23,6 +31,13 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** The host name the embedded folder's lock records (LASH_HOST_NAME; default the OS host name). */
+  hostName: string;
+  /** The embedded folder lock's heartbeat (LASH_LOCK_HEARTBEAT_MS). */
+  lockHeartbeatMs: number;
+  /** grpc-js connection management, for load balancing behind proxies and meshes. */
+  grpc: { keepaliveMs: number; keepaliveTimeoutMs: number; maxConnectionAgeMs?: number; maxConnectionAgeGraceMs?: number; maxConnectionIdleMs?: number };
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   providers: ProviderCredentials;
   /** Provider kinds this server can call, echo always included. */
@@ -67,6 +82,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const listen = parseListen(env.LASH_LISTEN ?? '127.0.0.1:50051');
   const logLevel = (env.LASH_LOG_LEVEL ?? 'info') as LogLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`LASH_LOG_LEVEL must be debug, info, warn or error (got "${env.LASH_LOG_LEVEL}")`);
+  const logFormat = (env.LASH_LOG_FORMAT || 'auto') as LogFormat;
+  if (!['auto', 'json', 'pretty'].includes(logFormat)) throw new ConfigError(`LASH_LOG_FORMAT must be auto, json or pretty (got "${env.LASH_LOG_FORMAT}")`);
+  const databaseUrl = env.DATABASE_URL ? checkDatabaseUrl(env.DATABASE_URL) : undefined;
   const providers: ProviderCredentials = {
     openaiApiKey: env.OPENAI_API_KEY || undefined,
     openaiBaseUrl: env.OPENAI_BASE_URL || undefined,
@@ -84,6 +102,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const credentialed = availableProviders.filter((p) => p !== 'echo');
   if (providers.scripted) availableProviders.push('scripted');
   const defaultProvider = env.LASH_DEFAULT_PROVIDER || (providers.openaiBaseUrl ? 'openai-compatible' : credentialed[0]) || 'echo';
+  if (!KNOWN_PROVIDERS.includes(defaultProvider)) {
+    throw new ConfigError(`LASH_DEFAULT_PROVIDER "${defaultProvider}" is no provider this server knows; use one of ${KNOWN_PROVIDERS.join(', ')}`);
+  }
   if (!availableProviders.includes(defaultProvider)) {
     throw new ConfigError(`LASH_DEFAULT_PROVIDER is "${defaultProvider}" but that provider has no credentials here; available: ${availableProviders.join(', ')}`);
   }
@@ -93,8 +114,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsListen: env.LASH_METRICS_LISTEN ? parseListen(env.LASH_METRICS_LISTEN, 'LASH_METRICS_LISTEN') : undefined,
     tracing: tracingFrom(env),
     dataDir: env.LASH_DATA_DIR || './.lash',
-    databaseUrl: env.DATABASE_URL || undefined,
+    databaseUrl,
     logLevel,
+    logFormat,
+    hostName: env.LASH_HOST_NAME || hostname(),
+    lockHeartbeatMs: intVar(env, 'LASH_LOCK_HEARTBEAT_MS', 3_000, 100, 60_000),
+    grpc: {
+      keepaliveMs: intVar(env, 'LASH_GRPC_KEEPALIVE_MS', 30_000, 1_000, 3_600_000),
+      keepaliveTimeoutMs: intVar(env, 'LASH_GRPC_KEEPALIVE_TIMEOUT_MS', 10_000, 1_000, 600_000),
+      maxConnectionAgeMs: optionalIntVar(env, 'LASH_GRPC_MAX_CONNECTION_AGE_MS', 1_000, 365 * 86_400_000),
+      maxConnectionAgeGraceMs: optionalIntVar(env, 'LASH_GRPC_MAX_CONNECTION_AGE_GRACE_MS', 1_000, 365 * 86_400_000),
+      maxConnectionIdleMs: optionalIntVar(env, 'LASH_GRPC_MAX_CONNECTION_IDLE_MS', 1_000, 365 * 86_400_000),
+    },
     tls,
     providers,
     availableProviders,
@@ -107,7 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       joinLimit: intVar(env, 'LASH_QUEUE_JOIN_LIMIT', 16, 1, 1_000),
       retentionHours: intVar(env, 'LASH_QUEUE_RETENTION_HOURS', 168, 1, 24 * 365),
     },
-    tools: (env.LASH_TOOLS ?? '').split(',').map((t) => t.trim()).filter(Boolean),
+    tools: parseTools(env.LASH_TOOLS ?? ''),
     providerRetry: {
       maxAttempts: intVar(env, 'LASH_PROVIDER_MAX_ATTEMPTS', 3, 1, 10),
       initialBackoffMs: intVar(env, 'LASH_PROVIDER_BACKOFF_MS', 500, 0, 60_000),
@@ -152,6 +183,44 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownNoticeMs: intVar(env, 'LASH_SHUTDOWN_NOTICE_MS', 1_000, 0, 60_000),
     healthProbeMs: intVar(env, 'LASH_HEALTH_PROBE_MS', 5_000, 100, 600_000),
   };
+}
+
+/** Names LASH_TOOLS may list: the built-in examples and the runtime tools the app adds. */
+export const KNOWN_TOOLS = [...BUILTIN_TOOLS.map((t) => t.name), RUN_CHILD_TOOL];
+
+function parseTools(value: string): string[] {
+  const tools = value.split(',').map((t) => t.trim()).filter(Boolean);
+  const unknown = tools.filter((t) => !KNOWN_TOOLS.includes(t));
+  if (unknown.length) throw new ConfigError(`LASH_TOOLS names unknown tools: ${unknown.join(', ')}; known: ${KNOWN_TOOLS.join(', ')}`);
+  return tools;
+}
+
+/**
+ * DATABASE_URL must be a PostgreSQL URL with a user, a host and a database, so that a typo fails
+ * here, before anything connects, instead of as a driver error later.
+ */
+function checkDatabaseUrl(value: string): string {
+  const example = 'e.g. postgresql://lash:secret@db.example:5432/lash';
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new ConfigError(`DATABASE_URL is not a URL; ${example}`);
+  }
+  const shown = (() => {
+    if (u.password) u.password = '***';
+    return u.toString();
+  })();
+  if (u.protocol !== 'postgresql:' && u.protocol !== 'postgres:') throw new ConfigError(`DATABASE_URL must start with postgresql:// (got ${u.protocol}//…); only PostgreSQL is supported (unset it for the embedded store); ${example}`);
+  if (!u.hostname && !u.searchParams.get('host')) throw new ConfigError(`DATABASE_URL names no host (${shown}); ${example}`);
+  if (!u.username) throw new ConfigError(`DATABASE_URL names no user (${shown}); put it before the host: ${example}`);
+  if (u.port && !(Number(u.port) >= 1 && Number(u.port) <= 65535)) throw new ConfigError(`DATABASE_URL has a bad port (${shown}); ${example}`);
+  if (!u.pathname.replace(/^\//, '')) throw new ConfigError(`DATABASE_URL names no database (${shown}); add it as the path: ${example}`);
+  return value;
+}
+
+function optionalIntVar(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
+  return env[name] === undefined || env[name] === '' ? undefined : intVar(env, name, 0, min, max);
 }
 
 function parseModes(value: string): ('standard' | 'rlm')[] {

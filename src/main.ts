@@ -1,7 +1,11 @@
-// Process entry point: parse config, start the app, stop gracefully on SIGTERM/SIGINT.
+// Process entry point: check the Node version and the whole configuration (exit 2, before the
+// store opens), start the app, stop gracefully on SIGTERM/SIGINT or when the npm process that
+// started us goes away.
 
-import { loadConfig, ConfigError } from './config.js';
+import { loadConfig, ConfigError, type Config } from './config.js';
+import { assertListenable } from './listen-check.js';
 import { createLogger } from './logger.js';
+import { nodeVersionProblem } from './node-version.js';
 
 // Provider libraries read some variables when they are imported and reject empty strings; we
 // treat empty as unset, so drop those before the app (and the libraries) load.
@@ -9,34 +13,51 @@ for (const name of ['OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL', 'OPENAI_API_KEY', '
   if (process.env[name] === '') delete process.env[name];
 }
 
+function configError(err: unknown): never {
+  if (err instanceof ConfigError) {
+    console.error(`lash-grpc: configuration error: ${err.message}`);
+    process.exit(2);
+  }
+  throw err;
+}
+
 async function main(): Promise<void> {
-  const { startApp } = await import('./app.js');
-  let config;
+  const tooOld = nodeVersionProblem();
+  if (tooOld) {
+    console.error(`lash-grpc: ${tooOld}`);
+    process.exit(2);
+  }
+  let config: Config;
   try {
     config = loadConfig();
+    await assertListenable('LASH_LISTEN', config.listen.host, config.listen.port);
+    if (config.metricsListen) await assertListenable('LASH_METRICS_LISTEN', config.metricsListen.host, config.metricsListen.port);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`lash-grpc: configuration error: ${err.message}`);
-      process.exit(2);
-    }
-    throw err;
+    configError(err);
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, config.logFormat);
   if (config.defaultProvider === 'echo') log.warn('no model credentials configured: sessions use the built-in "echo" model, which repeats the input');
+  const { startApp } = await import('./app.js');
   let app;
   try {
     app = await startApp(config, log);
   } catch (err) {
+    if (err instanceof ConfigError) {
+      log.fatal({ err: err.message }, 'failed to start: configuration error');
+      configError(err);
+    }
     log.fatal({ err: (err as Error).message }, 'failed to start');
     process.exit(1);
   }
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
+  let firstSignalAt = 0;
+  const onSignal = (signal: NodeJS.Signals | 'parent exited') => {
+    if (firstSignalAt > 0) {
+      // npm forwards the terminal's Ctrl-C that already reached us: one keypress, two signals.
+      if (Date.now() - firstSignalAt < 1_000) return;
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
+    firstSignalAt = Date.now();
     log.info({ signal }, 'signal received');
     app.stop().then(
       () => process.exit(0),
@@ -48,6 +69,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  watchNpmParent(() => onSignal('parent exited'));
+}
+
+/**
+ * Started by an npm script, the server stops when npm goes away (killed with SIGKILL, or an npm
+ * that does not forward signals): otherwise it would keep the port and the data folder, orphaned.
+ * Not done when started directly, so `nohup node …` keeps its meaning.
+ */
+function watchNpmParent(onGone: () => void): void {
+  if (!process.env.npm_lifecycle_event) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      onGone();
+    }
+  }, 500);
+  timer.unref();
 }
 
 void main();

@@ -22,7 +22,7 @@ type FeedMessage = PbFeedMessage;
 
 const DOMAIN = 'lash.v1.SessionService';
 
-export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, limits: { items: number; bytes: number; stallMs: number }, onShutdown: (fn: () => void) => void): SessionServiceServer & UntypedServiceImplementation {
+export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number }, onShutdown: (fn: () => void) => void): SessionServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     openSession: rpc('OpenSession', async (req, ctx) => {
@@ -87,10 +87,20 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
         .then((o) => {
           observer = o;
           if (out.isClosed) o.close();
-          onShutdown(() => {
+          const endRetryable = (reason: string, why: string) => {
             o.close();
-            out.end();
-          });
+            out.fail(toServiceError(new DomainError('UNAVAILABLE', reason, `${why}; reconnect and resume from the cursor of the last message you processed`, { session_id: sessionId }), DOMAIN).error);
+          };
+          // A draining replica ends observers with UNAVAILABLE, the status clients, proxies and
+          // meshes retry; the observer resumes from its cursor on another replica (ADR 0052).
+          onShutdown(() => endRetryable('SERVER_DRAINING', 'this replica is shutting down'));
+          // With a connection age grace, an observer ends itself before the grace could cut its
+          // connection (a cut stream reaches the client as INTERNAL through proxies).
+          if (limits.maxStreamMs !== undefined) {
+            const recycle = setTimeout(() => out.isClosed || endRetryable('STREAM_RECYCLED', 'this stream is recycled before its connection reaches its maximum age'), limits.maxStreamMs);
+            recycle.unref();
+            call.on('cancelled', () => clearTimeout(recycle));
+          }
         }, fail);
     },
   };

@@ -12,7 +12,8 @@ import { Migrator } from '@mikro-orm/migrations';
 import { PGlite } from '@electric-sql/pglite';
 import { allEntities as entities } from './entities.js';
 import { migrationsList } from './migrations.js';
-import { lockDataDir } from './data-dir-lock.js';
+import { lockDataDir, type LockOptions } from './data-dir-lock.js';
+import { unreachableStore } from './connection-errors.js';
 import { countOrmStatements, pgliteSql, postgresSql, StatementStats, type BoundSql } from './bound-sql.js';
 
 export type Engine = 'pglite' | 'postgresql';
@@ -24,6 +25,8 @@ export interface DatabaseOptions {
   inMemory?: boolean;
   poolMax?: number;
   log?: (message: string) => void;
+  /** The embedded folder's lock: heartbeat and host name (see data-dir-lock.ts). */
+  lock?: LockOptions;
 }
 
 export interface Database {
@@ -59,10 +62,19 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   let release: () => void = () => {};
   let pglite: PGlite | undefined;
   if (options.databaseUrl) {
-    orm = await MikroORM.init({ ...common, driver: PostgreSqlDriver, clientUrl: options.databaseUrl, pool: { min: 0, max: options.poolMax ?? 10 } } as never);
-    await migratePostgres(orm);
+    try {
+      orm = await MikroORM.init({ ...common, driver: PostgreSqlDriver, clientUrl: options.databaseUrl, pool: { min: 0, max: options.poolMax ?? 10 } } as never);
+    } catch (err) {
+      throw unreachableStore(err, options.databaseUrl);
+    }
+    try {
+      await migratePostgres(orm);
+    } catch (err) {
+      await orm.close(true).catch(() => {});
+      throw unreachableStore(err, options.databaseUrl);
+    }
   } else {
-    if (!options.inMemory) release = lockDataDir(options.dataDir);
+    if (!options.inMemory) release = await lockDataDir(options.dataDir, options.lock);
     try {
       pglite = await PGlite.create(options.inMemory ? {} : { dataDir: join(options.dataDir, 'pgdata') });
       const instance = pglite;
