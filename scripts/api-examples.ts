@@ -53,18 +53,25 @@ export const EXAMPLE_BODIES: Record<string, unknown> = {
 /** Extra client-library examples: "Service/Method" → [language, snippet]. */
 export const EXAMPLE_SNIPPETS: Record<string, [string, string][]> = {
   'TurnService/RunTurn': [
+    ['ts', `const turn = client.runTurn({ sessionId: 'support-42', turnId: 'turn-0001', input: { items: [{ item: { $case: 'text', value: { text: 'Where is my order 1234?' } } }] } });\nfor await (const delta of turn.deltas()) process.stdout.write(delta);\nconst result = await turn.done();`],
     ['python', `turn = client.turn("support-42", "Where is my order 1234?", turn_id="turn-0001")\nfor delta in turn:\n    print(delta, end="", flush=True)\nprint(turn.result.turn_index)`],
   ],
   'SessionService/ObserveSession': [
+    ['ts', `// Resumes from its last cursor across disconnects and server restarts.\nfor await (const m of client.observe('support-42', { signal })) console.log(m.sequence, m.kind?.$case);`],
     ['python', `# Resumes from its last cursor across disconnects and server restarts.\nfor message in client.observe("support-42"):\n    print(message.sequence, message.WhichOneof("kind"))`],
   ],
   'TurnService/ServeTools': [
     ['python', `host = ToolHost(client, session_id="support-42")\n\n@host.tool(description="Looks a word up", schema={"type": "object", "properties": {"word": {"type": "string"}}})\ndef lookup(word: str) -> dict:\n    return {"word": word}\n\nhost.serve()`],
   ],
+  'QueueService/EnqueueTurnInput': [
+    ['ts', `// Retried after UNAVAILABLE: the id makes a repeat return the same batch.\nconst { batch, deduplicated } = await client.queue.enqueueTurnInput({ sessionId: 'support-42', id: 'ticket-981', input });`],
+    ['python', `client.enqueue("support-42", "New ticket #981 arrived.", id="ticket-981")`],
+  ],
   'QueueService/RunQueuedTurn': [
     ['python', `turn = client.drain("support-42")\nturn.wait()\nprint("nothing to do" if turn.nothing_to_do else turn.result.turn_id)`],
   ],
   'SessionService/GetSession': [
+    ['ts', `try {\n  const { session } = await client.sessions.getSession({ sessionId: 'support-42' }, { deadlineMs: 5_000 });\n} catch (err) {\n  if (err instanceof LashError && err.reason === 'SESSION_NOT_FOUND') { /* open it first */ }\n}`],
     ['python', `try:\n    session = client.sessions.GetSession(pb.session_service_pb2.GetSessionRequest(session_id="support-42")).session\nexcept NotFound as err:\n    print(err.reason, err.metadata)  # SESSION_NOT_FOUND {'session_id': 'support-42'}`],
   ],
 };
