@@ -107,6 +107,17 @@ _CLASSES: dict[grpc.StatusCode, type[LashError]] = {
 }
 
 
+# Codes a new connection may cure. CANCELLED/INTERNAL/UNKNOWN without an ErrorInfo reason come
+# from the transport (a stream reset while the server stops), not from the service.
+_TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL,
+              grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def is_transient(err: LashError) -> bool:
+    """True for a lost connection (worth reconnecting), False for the service's own refusals."""
+    return err.code in _TRANSIENT and (err.reason is None or err.code == grpc.StatusCode.UNAVAILABLE)
+
+
 def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     """The ErrorInfo detail of a failed call's google.rpc.Status, or None when it has none."""
     trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None

@@ -14,16 +14,7 @@ from typing import Any, Callable, Iterator
 import grpc
 
 from . import _stubs as pb
-from .errors import LashError, Unavailable
-
-# Codes a new connection may cure. CANCELLED/INTERNAL without an ErrorInfo reason come from the
-# transport (a stream reset while the server stops), not from the service.
-_TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL,
-              grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
-
-
-def _transient(err: LashError) -> bool:
-    return err.code in _TRANSIENT and (err.reason is None or err.code == grpc.StatusCode.UNAVAILABLE)
+from .errors import LashError, Unavailable, is_transient
 
 
 def observe(client: Any, session_id: str, *, cursor: str | None = None, heartbeats: bool = False,
@@ -64,7 +55,7 @@ def observe(client: Any, session_id: str, *, cursor: str | None = None, heartbea
                         continue
                     yield message
         except LashError as err:
-            if not _transient(err):
+            if not is_transient(err):
                 raise
             error = err
         finally:

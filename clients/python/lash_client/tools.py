@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 from google.protobuf import json_format, struct_pb2
 
 from . import _stubs as pb
-from .errors import LashError
+from .errors import LashError, is_transient
 
 _CLOSE = object()
 
@@ -140,10 +140,11 @@ class ToolHost:
                             pool.submit(lambda c=message.tool_call, o=outbox: o.put(self._answer(c)))
                         elif which == "cancel":
                             self.cancelled.append(message.cancel.call_id)
-                except LashError:
-                    if self._closed or not reconnect:
-                        if self._closed:
-                            return
+                except LashError as err:
+                    if self._closed:
+                        return
+                    # Only a lost connection is worth a reconnect; a refused hello is not.
+                    if not reconnect or not is_transient(err):
                         raise
                 self.ready.clear()
                 if self._closed or not reconnect:
