@@ -1,7 +1,8 @@
 // The Python client (clients/python) against a real server: its examples and checks run under
 // /usr/bin/python3 as separate processes. Proves the turn helper's streamed deltas, typed errors,
 // the observer resuming across a server restart without gap or duplicate, a Python tool host
-// answering inside a turn and the queue worker draining a batch. No skip when Python lacks grpc:
+// answering inside a turn (and again after a server restart) and the queue worker draining a
+// batch. No skip when Python lacks grpc:
 // preparePythonClient throws, so a machine without it fails here (CI installs it).
 
 import { createServer } from 'node:net';
@@ -100,6 +101,21 @@ for (const engine of engines) {
       expect(JSON.stringify(calls.divide!.output)).toContain('cannot divide by zero');
       expect(JSON.stringify(fake.requests[0]!.body.tools)).toContain('Looks a word up in the glossary.');
       expect(host.stdout()).toContain('call lookup word=lash');
+      host.child.kill('SIGTERM');
+      expect(await host.exited).toBe(0);
+    });
+
+    it('a Python tool host registers again after a server restart and answers the next turn', async () => {
+      const sessionId = await open('tools-restart');
+      const host = runPython('examples/tool_host.py', [sessionId], env);
+      const readies = () => host.stdout().split('\n').filter((l) => l.startsWith('ready host_id=')).length;
+      await host.waitFor(() => readies() === 1, 'the host registered');
+      await s.stop();
+      s = await s.restart();
+      await host.waitFor(() => readies() === 2, 'the host registered again');
+      fake.script({ steps: [{ toolCall: { name: 'lookup', args: { word: 'again' } } }] }, { steps: [{ text: 'ok' }] });
+      const t = await runTurn(s.clients, { sessionId, input: textInput('define again') });
+      expect(t.result?.toolCalls[0]).toMatchObject({ tool: 'lookup', isError: false, output: { word: 'again', letters: 5 } });
       host.child.kill('SIGTERM');
       expect(await host.exited).toBe(0);
     });

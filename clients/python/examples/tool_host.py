@@ -18,7 +18,9 @@ from lash_client import ToolFailure, ToolHost
 def main() -> int:
     session_id = sys.argv[1] if len(sys.argv) > 1 else "tools"
     with connect() as client:
-        host = ToolHost(client, session_id=session_id)
+        # Registered again by itself after a lost connection (a server restart, a redeploy).
+        host = ToolHost(client, session_id=session_id,
+                        on_ready=lambda host_id: say(f"ready host_id={host_id} tools=divide,lookup"))
 
         @host.tool(description="Looks a word up in the glossary.",
                    schema={"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]})
@@ -36,7 +38,6 @@ def main() -> int:
 
         signal.signal(signal.SIGTERM, lambda *_: host.close())
         host.start()
-        say(f"ready host_id={host.host_id} tools={','.join(sorted(['lookup', 'divide']))}")
         try:
             while host._thread is not None and host._thread.is_alive():
                 host._thread.join(timeout=0.5)

@@ -59,6 +59,8 @@ class ToolHost:
     session_id: str | None = None
     tenant_wide: bool = False
     workers: int = 8
+    #: Called with the host id each time the server registers the tools (again after a reconnect).
+    on_ready: Callable[[str], None] | None = None
     #: Set once the server acknowledged the hello; `host_id` is then known.
     ready: threading.Event = field(default_factory=threading.Event)
     host_id: str | None = None
@@ -135,6 +137,8 @@ class ToolHost:
                             self.host_id = message.ready.host_id
                             self.ready.set()
                             backoff = 0.1
+                            if self.on_ready:
+                                self.on_ready(self.host_id)
                         elif which == "tool_call":
                             outbox = self._outbox
                             pool.submit(lambda c=message.tool_call, o=outbox: o.put(self._answer(c)))
