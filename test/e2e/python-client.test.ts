@@ -2,8 +2,8 @@
 // /usr/bin/python3 as separate processes. Proves the turn helper's streamed deltas, typed errors,
 // the observer resuming across a server restart without gap or duplicate, a Python tool host
 // answering inside a turn (and again after a server restart) and the queue worker draining a
-// batch. No skip when Python lacks grpc:
-// preparePythonClient throws, so a machine without it fails here (CI installs it).
+// batch. No skip when Python lacks grpc: preparePythonClient throws, so a machine without it
+// fails here (CI installs it).
 
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
