@@ -186,12 +186,13 @@ function writeEnum(full: string, e: EnumDescriptorProto, path: number[], comment
 // invalid/notFound/precondition helpers, the size-limit helper and the transport's own statuses.
 const reasons = new Map<string, { code: string; files: Set<string> }>();
 const patterns: [RegExp, (m: RegExpMatchArray) => [string, string]][] = [
-  [/new DomainError\(\s*'([A-Z_]+)',\s*'([A-Z0-9_]+)'/g, (m) => [m[1]!, m[2]!]],
+  // The class may be a literal or a choice between literals (`retryable ? 'UNAVAILABLE' : '…'`).
+  [/new DomainError\(\s*([^,()]*?),\s*'([A-Z0-9_]+)'/g, (m) => [[...m[1]!.matchAll(/'([A-Z_]+)'/g)].map((c) => c[1]).join(' or '), m[2]!]],
   [/\binvalid\(\s*'([A-Z0-9_]+)'/g, (m) => ['INVALID_ARGUMENT', m[1]!]],
   [/\bnotFound\(\s*'([A-Z0-9_]+)'/g, (m) => ['NOT_FOUND', m[1]!]],
   [/\bprecondition\(\s*'([A-Z0-9_]+)'/g, (m) => ['FAILED_PRECONDITION', m[1]!]],
   [/\brequireWithin\(\s*'([A-Z0-9_]+)'/g, (m) => ['INVALID_ARGUMENT', m[1]!]],
-  [/\bbuild\(\s*status\.([A-Z_]+),[^;]*?'([A-Z0-9_]+)',\s*domain/g, (m) => [m[1]!, m[2]!]],
+  [/\bbuild\(\s*status\.([A-Z_]+),[^\n]*?'([A-Z0-9_]+)',\s*domain/g, (m) => [m[1]!, m[2]!]],
 ];
 const walkSrc = (dir: string): string[] => readdirSync(dir).flatMap((n) => {
   const p = join(dir, n);
