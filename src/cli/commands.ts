@@ -1,16 +1,13 @@
-// The CLI's commands: each takes the connected clients, its positional arguments and the parsed
+// The CLI's commands: each takes the client (src/client), its positional arguments and the parsed
 // options, prints to stdout (data) and stderr (progress, tool calls, outcomes), and returns the
 // exit code.
 
 import { createInterface } from 'node:readline';
-import type { LashClients } from '../client/promised.js';
+import type { LashClient } from '../client/lash-client.js';
 import { FeedMessage } from '../../gen/lash/v1/feed.js';
 import { QueueBatch } from '../../gen/lash/v1/queue.js';
-import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { OpenMode, Session, SessionMode, SessionStatus } from '../../gen/lash/v1/session.js';
-import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
-import { stopReasonToJSON, type TurnActivity, type TurnResult } from '../../gen/lash/v1/turn.js';
-import { RunTurnRequest, type RunTurnResponse } from '../../gen/lash/v1/turn_service.js';
+import { stopReasonToJSON, type TurnEvent } from '../../gen/lash/v1/turn.js';
 
 export class UsageError extends Error {}
 
@@ -26,7 +23,7 @@ export interface Options {
   id?: string;
 }
 
-type Command = (clients: LashClients, args: string[], options: Options) => Promise<number>;
+type Command = (client: LashClient, args: string[], options: Options) => Promise<number>;
 
 const one = (args: string[], what: string): string => {
   if (!args[0]) throw new UsageError(`missing ${what}`);
@@ -57,7 +54,7 @@ export const COMMANDS: Record<string, Command> = {
     const mode = o.mode === undefined ? SessionMode.SESSION_MODE_UNSPECIFIED : MODES[o.mode];
     if (mode === undefined) throw new UsageError(`--mode must be standard or rlm (got "${o.mode}")`);
     const spec = o.provider || o.model ? { providerId: o.provider ?? '', model: o.model ? { id: o.model } : undefined } : undefined;
-    const r = await c.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: one(args, 'session ID'), mode, spec, openMode: o.fresh ? OpenMode.OPEN_MODE_FRESH : OpenMode.OPEN_MODE_RESUME }));
+    const r = await c.sessions.openSession({ sessionId: one(args, 'session ID'), mode, spec, openMode: o.fresh ? OpenMode.OPEN_MODE_FRESH : OpenMode.OPEN_MODE_RESUME });
     json({ created: r.created, session: Session.toJSON(r.session!) });
     return 0;
   },
@@ -93,25 +90,18 @@ export const COMMANDS: Record<string, Command> = {
     const sessionId = one(args, 'session ID');
     const count = o.count === undefined ? Infinity : Number(o.count);
     if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count must be a positive integer (got "${o.count}")`);
-    const call = c.sessions.raw.observeSession({ sessionId, cursor: o.cursor ?? '' });
+    // Follows the feed across disconnects and server restarts (the client resumes from its cursor).
     let seen = 0;
-    return new Promise<number>((resolve, reject) => {
-      call.on('data', (r: { messages: FeedMessage[] }) => {
-        for (const m of r.messages) {
-          if (seen >= count) break;
-          json(FeedMessage.toJSON(m));
-          seen++;
-        }
-        if (seen >= count) call.cancel();
-      });
-      call.on('error', (err: { code?: number }) => (seen >= count && err.code === 1 /* CANCELLED by us */ ? resolve(0) : reject(err)));
-      call.on('end', () => resolve(0));
-    });
+    for await (const m of c.observe(sessionId, { cursor: o.cursor, heartbeats: true, onReconnect: (at) => process.stderr.write(`[reconnecting after cursor ${at ?? '(none)'}]\n`) })) {
+      json(FeedMessage.toJSON(m));
+      if (++seen >= count) break;
+    }
+    return 0;
   },
 
   async 'queue enqueue'(c, args, o) {
     const sessionId = one(args, 'session ID');
-    const r = await c.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, id: o.id ?? '', input: input(textOf(args.slice(1))) }));
+    const r = await c.queue.enqueueTurnInput({ sessionId, id: o.id ?? '', input: input(textOf(args.slice(1))) });
     json({ deduplicated: r.deduplicated, batch: QueueBatch.toJSON(r.batch!) });
     return 0;
   },
@@ -124,46 +114,35 @@ export const COMMANDS: Record<string, Command> = {
 };
 
 /** Streams one turn: prose to stdout as it arrives, tool calls and the outcome to stderr. */
-function runTurn(c: LashClients, sessionId: string, text: string, turnId?: string): Promise<number> {
-  const call = c.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, turnId: turnId ?? '', input: input(text) }));
-  let result: TurnResult | undefined;
+async function runTurn(c: LashClient, sessionId: string, text: string, turnId?: string): Promise<number> {
+  const turn = c.runTurn({ sessionId, turnId: turnId ?? '', input: input(text) });
   let streamed = false;
-  return new Promise<number>((resolve, reject) => {
-    call.on('data', (r: RunTurnResponse) => {
-      for (const a of r.activities) show(a.item);
-    });
-    call.on('error', reject);
-    call.on('end', () => {
-      if (streamed) process.stdout.write('\n');
-      if (!result) return reject(new Error('the turn stream ended without a result'));
-      const o = result.outcome;
-      const u = result.usage?.total;
-      const usage = u ? `tokens in=${u.inputTokens} out=${u.outputTokens}` : '';
-      if (o?.$case === 'finished') {
-        const a = o.value.answer;
-        if (a?.$case !== 'assistantMessage' && a) process.stdout.write(`${JSON.stringify(a.value.value ?? null)}\n`);
-        process.stderr.write(`[turn ${result.turnId}: finished, ${usage}]\n`);
-        return resolve(0);
-      }
-      const why = o?.$case === 'stopped' ? `stopped: ${stopReasonToJSON(o.value.reason).replace('STOP_REASON_', '').toLowerCase()}${o.value.message ? ` (${o.value.message})` : ''}` : o?.$case ?? 'no outcome';
-      process.stderr.write(`[turn ${result.turnId}: ${why}, ${usage}]\n`);
-      resolve(3);
-    });
-  });
-
-  function show(item: TurnActivity['item']): void {
-    if (item?.$case === 'result') {
-      result = item.value;
-      return;
-    }
-    if (item?.$case !== 'event') return;
-    const k = item.value.kind;
-    if (k?.$case === 'assistantProseDelta') {
-      process.stdout.write(k.value.text);
-      streamed = true;
-    } else if (k?.$case === 'toolCallStarted') process.stderr.write(`[tool ${k.value.name} ${JSON.stringify(k.value.args ?? {})}]\n`);
-    else if (k?.$case === 'toolCallCompleted') process.stderr.write(`[tool ${k.value.name} → ${k.value.isError ? 'error ' : ''}${JSON.stringify(k.value.output ?? null)}]\n`);
-    else if (k?.$case === 'retryStatus') process.stderr.write(`[retry ${k.value.attempt}/${k.value.maxAttempts} in ${k.value.waitSeconds}s: ${k.value.reason}]\n`);
-    else if (k?.$case === 'error') process.stderr.write(`[error ${k.value.message}]\n`);
+  for await (const event of turn) streamed = show(event.kind) || streamed;
+  if (streamed) process.stdout.write('\n');
+  const result = turn.result!;
+  const o = result.outcome;
+  const u = result.usage?.total;
+  const usage = u ? `tokens in=${u.inputTokens} out=${u.outputTokens}` : '';
+  if (o?.$case === 'finished') {
+    const a = o.value.answer;
+    if (a?.$case !== 'assistantMessage' && a) process.stdout.write(`${JSON.stringify(a.value.value ?? null)}\n`);
+    process.stderr.write(`[turn ${result.turnId}: finished, ${usage}]\n`);
+    return 0;
   }
+  const why = o?.$case === 'stopped' ? `stopped: ${stopReasonToJSON(o.value.reason).replace('STOP_REASON_', '').toLowerCase()}${o.value.message ? ` (${o.value.message})` : ''}` : o?.$case ?? 'no outcome';
+  process.stderr.write(`[turn ${result.turnId}: ${why}, ${usage}]\n`);
+  return 3;
+}
+
+/** Prints one event; true when it wrote prose to stdout. */
+function show(k: TurnEvent['kind']): boolean {
+  if (k?.$case === 'assistantProseDelta') {
+    process.stdout.write(k.value.text);
+    return true;
+  }
+  if (k?.$case === 'toolCallStarted') process.stderr.write(`[tool ${k.value.name} ${JSON.stringify(k.value.args ?? {})}]\n`);
+  else if (k?.$case === 'toolCallCompleted') process.stderr.write(`[tool ${k.value.name} → ${k.value.isError ? 'error ' : ''}${JSON.stringify(k.value.output ?? null)}]\n`);
+  else if (k?.$case === 'retryStatus') process.stderr.write(`[retry ${k.value.attempt}/${k.value.maxAttempts} in ${k.value.waitSeconds}s: ${k.value.reason}]\n`);
+  else if (k?.$case === 'error') process.stderr.write(`[error ${k.value.message}]\n`);
+  return false;
 }

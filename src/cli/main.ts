@@ -1,15 +1,16 @@
 // The lash-grpc command-line client: open and inspect sessions, run turns and chat with streamed
 // output, follow a session's feed from a cursor, queue input. A plain gRPC client of the server
-// (`--address`, default LASH_ADDRESS or 127.0.0.1:50051).
+// (`--address`, default LASH_ADDRESS or 127.0.0.1:50051) built on the client library src/client.
 
 import { parseArgs } from 'node:util';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import { connect } from '../client/promised.js';
-import { errorInfoOf } from '../grpc/errors.js';
+import { LashClient } from '../client/lash-client.js';
+import { LashError } from '../client/errors.js';
 import { COMMANDS, UsageError } from './commands.js';
 
-const USAGE = `usage: lash-grpc [--address host:port] [--tls-ca file] <command> [options]
+const USAGE = `usage: lash-grpc [--address host:port] [--tls-ca file] [--token T] <command> [options]
+
+  --token defaults to LASH_TOKEN; it is sent as "authorization: Bearer T".
 
   sessions list [--parent ID]              list sessions (roots, or the children of ID)
   sessions open ID [--mode standard|rlm] [--provider P] [--model M] [--fresh]
@@ -30,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
     options: {
-      address: { type: 'string' }, 'tls-ca': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      address: { type: 'string' }, 'tls-ca': { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       parent: { type: 'string' }, mode: { type: 'string' }, provider: { type: 'string' }, model: { type: 'string' }, fresh: { type: 'boolean' },
       'turn-id': { type: 'string' }, cursor: { type: 'string' }, count: { type: 'string' }, id: { type: 'string' },
     },
@@ -39,9 +40,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
-  const address = values.address ?? process.env.LASH_ADDRESS ?? '127.0.0.1:50051';
-  const creds = values['tls-ca'] ? credentials.createSsl(readFileSync(values['tls-ca'])) : credentials.createInsecure();
-  const clients = connect(address, creds);
+  const clients = new LashClient({
+    address: values.address ?? process.env.LASH_ADDRESS ?? '127.0.0.1:50051',
+    tls: values['tls-ca'] ? { ca: readFileSync(values['tls-ca']) } : false,
+    token: values.token ?? process.env.LASH_TOKEN,
+  });
   try {
     const [group, verb] = positionals;
     const command = COMMANDS[`${group} ${verb}`] ? { run: COMMANDS[`${group} ${verb}`]!, args: positionals.slice(2) } : COMMANDS[group!] ? { run: COMMANDS[group!]!, args: positionals.slice(1) } : undefined;
@@ -60,10 +63,8 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
       return;
     }
-    const e = err as ServiceError;
-    if (typeof e.code === 'number') {
-      const info = errorInfoOf(e);
-      process.stderr.write(`error: ${e.code} ${info?.reason ?? ''} ${e.details}\n`.replace(/ {2,}/g, ' '));
+    if (err instanceof LashError) {
+      process.stderr.write(`error: ${err.code} ${err.reason ?? ''} ${err.details}\n`.replace(/ {2,}/g, ' '));
     } else process.stderr.write(`error: ${(err as Error).message}\n`);
     process.exitCode = 1;
   },

@@ -12,15 +12,10 @@ export const protobufPackage = "google.protobuf";
 export const protobufFileName = "google/protobuf/struct.proto";
 
 /**
- * Represents a JSON `null`.
+ * `NullValue` is a singleton enumeration to represent the null value for the
+ * `Value` type union.
  *
- * `NullValue` is a sentinel, using an enum with only one value to represent
- * the null value for the `Value` type union.
- *
- * A field of type `NullValue` with any value other than `0` is considered
- * invalid. Most ProtoJSON serializers will emit a `Value` with a `null_value`
- * set as a JSON `null` regardless of the integer value, and so will round trip
- * to a `0` value.
+ *  The JSON representation for `NullValue` is JSON `null`.
  */
 export enum NullValue {
   /** NULL_VALUE - Null value. */
@@ -47,19 +42,14 @@ export function nullValueToJSON(object: NullValue): string {
 }
 
 /**
- * Represents a JSON object.
+ * `Struct` represents a structured data value, consisting of fields
+ * which map to dynamically typed values. In some languages, `Struct`
+ * might be supported by a native representation. For example, in
+ * scripting languages like JS a struct is represented as an
+ * object. The details of that representation are described together
+ * with the proto support for the language.
  *
- * An unordered key-value map, intending to perfectly capture the semantics of a
- * JSON object. This enables parsing any arbitrary JSON payload as a message
- * field in ProtoJSON format.
- *
- * This follows RFC 8259 guidelines for interoperable JSON: notably this type
- * cannot represent large Int64 values or `NaN`/`Infinity` numbers,
- * since the JSON format generally does not support those values in its number
- * type.
- *
- * If you do not intend to parse arbitrary JSON into your message, a custom
- * typed message should be preferred instead of using this type.
+ * The JSON representation for `Struct` is JSON object.
  */
 export interface Struct {
   /** Unordered map of dynamically typed values. */
@@ -72,43 +62,42 @@ export interface Struct_FieldsEntry {
 }
 
 /**
- * Represents a JSON value.
- *
  * `Value` represents a dynamically typed value which can be either
  * null, a number, a string, a boolean, a recursive struct value, or a
  * list of values. A producer of value is expected to set one of these
- * variants. Absence of any variant is an invalid state.
+ * variants. Absence of any variant indicates an error.
+ *
+ * The JSON representation for `Value` is JSON value.
  */
 export interface Value {
   /** The kind of value. */
   kind?:
     | //
-    /** Represents a JSON `null`. */
+    /** Represents a null value. */
     { $case: "nullValue"; value: NullValue }
     | //
-    /**
-     * Represents a JSON number. Must not be `NaN`, `Infinity` or
-     * `-Infinity`, since those are not supported in JSON. This also cannot
-     * represent large Int64 values, since JSON format generally does not
-     * support them in its number type.
-     */
+    /** Represents a double value. */
     { $case: "numberValue"; value: number }
     | //
-    /** Represents a JSON string. */
+    /** Represents a string value. */
     { $case: "stringValue"; value: string }
     | //
-    /** Represents a JSON boolean (`true` or `false` literal in JSON). */
+    /** Represents a boolean value. */
     { $case: "boolValue"; value: boolean }
     | //
-    /** Represents a JSON object. */
+    /** Represents a structured value. */
     { $case: "structValue"; value: { [key: string]: any } | undefined }
     | //
-    /** Represents a JSON array. */
+    /** Represents a repeated `Value`. */
     { $case: "listValue"; value: Array<any> | undefined }
     | undefined;
 }
 
-/** Represents a JSON array. */
+/**
+ * `ListValue` is a wrapper around a repeated field of values.
+ *
+ * The JSON representation for `ListValue` is JSON array.
+ */
 export interface ListValue {
   /** Repeated field of dynamically typed values. */
   values: any[];

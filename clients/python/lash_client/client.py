@@ -1,0 +1,46 @@
+"""lash_client.Client: the connection plus helpers for the common paths (open a session, run a
+turn, enqueue and drain work, observe). Everything else is one call on `client.sessions`,
+`client.turns`, `client.queue` or `client.admin` with the generated request messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+from . import _stubs as pb
+from .channel import Connection
+from .observe import observe as _observe
+from .turns import TurnStream, text_input
+
+
+class Client(Connection):
+    def open_session(self, session_id: str, **fields: Any) -> Any:
+        """OpenSession (creates or resumes); returns the lash.v1.Session. `fields` are request fields."""
+        return self.sessions.OpenSession(pb.session_service_pb2.OpenSessionRequest(session_id=session_id, **fields)).session
+
+    def turn(self, session_id: str, text: str, *, turn_id: str = "", continue_on_disconnect: bool = False,
+             timeout: float | None = None) -> TurnStream:
+        """RunTurn with a text input; iterate the result for deltas, then read `.result`.
+
+        Pass a turn_id to make retries safe: the same id returns the committed result or attaches
+        to the running turn. With continue_on_disconnect the turn goes on if this stream drops.
+        """
+        policy = pb.turn_pb2.ON_DISCONNECT_CONTINUE if continue_on_disconnect else pb.turn_pb2.ON_DISCONNECT_UNSPECIFIED
+        request = pb.turn_service_pb2.RunTurnRequest(session_id=session_id, turn_id=turn_id, input=text_input(text),
+                                                     on_disconnect=policy)
+        return TurnStream(self.turns.RunTurn(request, timeout=timeout))
+
+    def enqueue(self, session_id: str, text: str, *, id: str = "", **fields: Any) -> Any:  # noqa: A002 - the proto's name
+        """EnqueueTurnInput with a text input; `id` deduplicates retries. Returns the response."""
+        return self.queue.EnqueueTurnInput(pb.queue_service_pb2.EnqueueTurnInputRequest(
+            session_id=session_id, input=text_input(text), id=id, **fields))
+
+    def drain(self, session_id: str, *, drain_id: str = "", batch_ids: Sequence[str] = (),
+              timeout: float | None = None) -> TurnStream:
+        """RunQueuedTurn: claims ready work and runs it as one turn (`nothing_to_do` when none)."""
+        request = pb.queue_service_pb2.RunQueuedTurnRequest(session_id=session_id, drain_id=drain_id, batch_ids=list(batch_ids))
+        return TurnStream(self.queue.RunQueuedTurn(request, timeout=timeout))
+
+    def observe(self, session_id: str, **kwargs: Any) -> Iterator[Any]:
+        """The session feed, resuming across disconnects; see lash_client.observe.observe."""
+        return _observe(self, session_id, **kwargs)

@@ -1,0 +1,168 @@
+// The Python client (clients/python) against a real server: its examples and checks run under
+// /usr/bin/python3 as separate processes. Proves the turn helper's streamed deltas, typed errors,
+// the observer resuming across a server restart without gap or duplicate, a Python tool host
+// answering inside a turn (and again after a server restart) and the queue worker draining a
+// batch. No skip when Python lacks grpc: preparePythonClient throws, so a machine without it
+// fails here (CI installs it).
+
+import { createServer } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { engines } from '../support/engines.js';
+import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { killPythons, preparePythonClient, pythonOutput, runPython } from '../support/python.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { runTurn, textInput } from '../support/turns.js';
+
+/** A port nobody listens on now, so a restarted server can come back at the same address. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+for (const engine of engines) {
+  describe.skipIf(!engine.enabled)(`Python client on ${engine.name}`, () => {
+    let s: TestServer;
+    let fake: FakeModelServer;
+    let env: Record<string, string>;
+    let n = 0;
+    const open = async (prefix: string) => {
+      const sessionId = `py-${prefix}-${++n}`;
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      return sessionId;
+    };
+
+    beforeAll(async () => {
+      preparePythonClient();
+      fake = await startFakeModelServer();
+      const address = `127.0.0.1:${await freePort()}`;
+      s = await startTestServer(engine, { LASH_LISTEN: address, OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model',
+        // No built-in queue workers: the Python worker is the one that drains.
+        LASH_QUEUE_WORKERS: '0',
+      });
+      env = { LASH_ADDRESS: address };
+    });
+    afterAll(async () => {
+      killPythons();
+      await s?.close();
+      await fake?.close();
+    });
+    beforeEach(() => fake.reset());
+    afterEach(() => killPythons());
+
+    it('the turn helper yields the streamed deltas, then returns the committed result; a retried turn id returns it again', async () => {
+      fake.script({ steps: [{ text: 'Hello' }, { delayMs: 30 }, { text: ', Python' }, { delayMs: 30 }, { text: ' client.' }] });
+      const out = JSON.parse(await pythonOutput('tests/turn_check.py', [`py-turn-${++n}`, 'greet me'], env)) as { deltas: string[]; text: string; turn_id: string; retry_turn_id: string; retry_text: string };
+      expect(out.deltas.length).toBeGreaterThanOrEqual(1);
+      expect(out.deltas.join('')).toBe('Hello, Python client.');
+      expect(out.text).toBe('Hello, Python client.');
+      expect(out.retry_turn_id).toBe(out.turn_id);
+      expect(out.retry_text).toBe(out.text);
+      expect(fake.requests).toHaveLength(1);
+    });
+
+    it('the chat example streams an answer per line typed', async () => {
+      fake.script({ steps: [{ text: 'first ' }, { text: 'answer' }] }, { steps: [{ text: 'second answer' }] });
+      const out = await pythonOutput('examples/chat.py', [`py-chat-${++n}`], env, 'one\ntwo\n');
+      expect(out).toContain('lash> first answer\n');
+      expect(out).toContain('lash> second answer\n');
+      expect(out.match(/\[turn [^:]+: \d+ deltas/g)).toHaveLength(2);
+      expect(fake.requests.map((r) => JSON.stringify(r.body.messages))).toEqual([expect.stringContaining('one'), expect.stringContaining('two')]);
+    });
+
+    it('typed errors: NotFound, InvalidArgument and AlreadyExists carry the ErrorInfo reason and ids', async () => {
+      const sessionId = `py-errors-${++n}`;
+      const out = JSON.parse(await pythonOutput('tests/errors_check.py', [sessionId], env)) as Record<string, { class: string; code: string; reason: string; domain: string; metadata: Record<string, string>; message: string; is_not_found: boolean; is_invalid: boolean; is_already_exists: boolean }>;
+      expect(out.unknown_session).toMatchObject({ class: 'NotFound', code: 'NOT_FOUND', reason: 'SESSION_NOT_FOUND', is_not_found: true, metadata: { session_id: `${sessionId}-never-opened` } });
+      expect(out.unknown_session!.domain).toBeTruthy();
+      expect(out.missing_id).toMatchObject({ class: 'InvalidArgument', code: 'INVALID_ARGUMENT', is_invalid: true });
+      expect(out.missing_id!.reason).toMatch(/^[A-Z_]+$/);
+      expect(out.turn_id_reused).toMatchObject({ class: 'AlreadyExists', code: 'ALREADY_EXISTS', reason: 'TURN_ID_REUSED', is_already_exists: true, metadata: { session_id: sessionId, turn_id: `${sessionId}-t1` } });
+      expect(out.bad_cursor).toMatchObject({ class: 'InvalidArgument', reason: 'CURSOR_MALFORMED' });
+    });
+
+    it('a Python tool host answers tool calls inside a turn, failures included', async () => {
+      const sessionId = await open('tools');
+      const host = runPython('examples/tool_host.py', [sessionId], env);
+      await host.waitFor(() => host.stdout().includes('ready host_id='), 'the host registered');
+      fake.script(
+        { steps: [{ toolCall: { name: 'lookup', args: { word: 'lash' } } }, { toolCall: { name: 'divide', args: { a: 1, b: 0 } } }] },
+        { steps: [{ text: 'looked it up' }] },
+      );
+      const t = await runTurn(s.clients, { sessionId, input: textInput('define lash, then divide 1 by 0') });
+      expect(t.error).toBeUndefined();
+      const calls = Object.fromEntries((t.result?.toolCalls ?? []).map((c) => [c.tool, c]));
+      expect(calls.lookup).toMatchObject({ isError: false, output: { word: 'lash', letters: 4 } });
+      expect(calls.divide).toMatchObject({ isError: true });
+      expect(JSON.stringify(calls.divide!.output)).toContain('cannot divide by zero');
+      expect(JSON.stringify(fake.requests[0]!.body.tools)).toContain('Looks a word up in the glossary.');
+      expect(host.stdout()).toContain('call lookup word=lash');
+      host.child.kill('SIGTERM');
+      expect(await host.exited).toBe(0);
+    });
+
+    it('a Python tool host registers again after a server restart and answers the next turn', async () => {
+      const sessionId = await open('tools-restart');
+      const host = runPython('examples/tool_host.py', [sessionId], env);
+      const readies = () => host.stdout().split('\n').filter((l) => l.startsWith('ready host_id=')).length;
+      await host.waitFor(() => readies() === 1, 'the host registered');
+      await s.stop();
+      s = await s.restart();
+      await host.waitFor(() => readies() === 2, 'the host registered again');
+      fake.script({ steps: [{ toolCall: { name: 'lookup', args: { word: 'again' } } }] }, { steps: [{ text: 'ok' }] });
+      const t = await runTurn(s.clients, { sessionId, input: textInput('define again') });
+      expect(t.result?.toolCalls[0]).toMatchObject({ tool: 'lookup', isError: false, output: { word: 'again', letters: 5 } });
+      host.child.kill('SIGTERM');
+      expect(await host.exited).toBe(0);
+    });
+
+    it('the queue worker drains every enqueued batch and stops on an empty queue', async () => {
+      const sessionId = await open('queue');
+      const ids = ['job-a', 'job-b', 'job-c'];
+      for (const id of ids) await s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, id, input: textInput(`work on ${id}`) }));
+      const out = await pythonOutput('examples/worker.py', [sessionId, '--until-empty'], env);
+      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { batch_ids?: string[]; turn_id?: string; drained?: number; empty?: boolean });
+      const last = lines.at(-1)!;
+      expect(last).toMatchObject({ empty: true, drained: lines.length - 1 });
+      const drainedBatches = lines.flatMap((l) => l.batch_ids ?? []);
+      expect(lines.length, out).toBeGreaterThan(1);
+      const batches = (await s.clients.queue.listQueuedWork({ sessionId })).batches;
+      expect(batches).toEqual([]);
+      expect(drainedBatches).toHaveLength(ids.length);
+      expect(new Set(drainedBatches).size).toBe(ids.length);
+      expect(fake.requests.map((r) => JSON.stringify(r.body.messages)).join()).toContain('work on job-c');
+    });
+
+    it('the observer resumes across a server restart without a gap or a duplicate', async () => {
+      const sessionId = await open('observer');
+      const observer = runPython('examples/observer.py', [sessionId], env);
+      const committed = (turnId: string) => () => observer.jsonLines().some((l) => l.payload === 'committed' && l.turn_id === turnId);
+      await observer.waitFor(() => observer.jsonLines().some((l) => l.kind === 'snapshot'), 'the snapshot');
+      fake.script({ steps: [{ text: 'before ' }, { text: 'restart' }] });
+      await runTurn(s.clients, { sessionId, turnId: 'before-restart', input: textInput('one') });
+      await observer.waitFor(committed('before-restart'), 'the first commit');
+
+      await s.stop();
+      await observer.waitFor(() => observer.stderr().includes('reconnecting_after'), 'a reconnect attempt');
+      s = await s.restart();
+
+      fake.script({ steps: [{ text: 'after ' }, { text: 'restart' }] });
+      await runTurn(s.clients, { sessionId, turnId: 'after-restart', input: textInput('two') });
+      await observer.waitFor(committed('after-restart'), 'the commit after the restart');
+      observer.child.kill('SIGTERM');
+
+      const lines = observer.jsonLines();
+      expect(lines.filter((l) => l.kind === 'snapshot')).toHaveLength(1);
+      const seqs = lines.filter((l) => l.kind === 'event').map((l) => Number(l.sequence));
+      const jumps = seqs.slice(1).flatMap((q, i) => (q === seqs[i]! + 1 ? [] : [`${seqs[i]} → ${q}`]));
+      expect(jumps).toEqual([]);
+      const deltas = (turnId: string) => lines.filter((l) => l.turn_id === turnId && typeof l.delta === 'string').map((l) => l.delta).join('');
+      expect(deltas('before-restart')).toBe('before restart');
+      expect(deltas('after-restart')).toBe('after restart');
+    });
+  });
+}
