@@ -30,7 +30,10 @@ import { OrmBlobStore, OrmCancelStore, OrmCompletionStore, OrmLeaseStore } from 
 import { MemoryBus } from './bus/memory-bus.js';
 import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
 import { buildProviders } from './providers/registry.js';
-import { BuiltinTools } from './tools/builtin.js';
+import { BUILTIN_TOOLS, BuiltinTools } from './tools/builtin.js';
+import { ToolHostRules } from './domain/tools/bindings.js';
+import { ToolHostGate } from './domain/tools/host-gate.js';
+import { testPrincipalOf } from './grpc/test-principal.js';
 import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
 import { ChildSessions } from './domain/admin/children.js';
@@ -77,6 +80,12 @@ export interface App {
 export interface AppOptions {
   /** Embedded engine without a folder (tests). */
   inMemory?: boolean;
+  /**
+   * TEST SEAM, never set from configuration: take each call's identity from the
+   * `x-lash-test-principal` header ("tenant/subject"), see grpc/test-principal.ts. Replaced by
+   * real authentication.
+   */
+  testPrincipalHeader?: boolean;
 }
 
 export async function startApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
@@ -120,7 +129,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
   const late: { turns?: TurnService } = {};
-  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined })]), remoteTools];
+  const runtimeTools = [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined })];
+  // Built-ins come first: the catalog keeps the first tool of a name, so no remote host shadows one.
+  const toolSources = [new BuiltinTools(config.tools, runtimeTools), remoteTools];
+  const hostGate = new ToolHostGate(new ToolHostRules(new Set([...BUILTIN_TOOLS, ...runtimeTools].map((t) => t.name)), config.tenantWideTools), sessions);
   const turns = new TurnService({
     sessions,
     store,
@@ -167,7 +179,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
   });
   const health = new HealthState(LASH_SERVICES);
-  const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT, observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
+  const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT, principalOf: options.testPrincipalHeader ? testPrincipalOf : undefined, observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
 
   const server = new Server({
     // Keepalives detect half-open connections on long streams; clients may ping every 10 s.
@@ -178,7 +190,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
   server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
-  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
+  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new LimitedTurns(turns, turnSlots)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
   server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
   server.addService(HealthService, healthHandlers(health));

@@ -2,6 +2,7 @@
 // with a message naming the variable. Secrets stay here: the domain only sees provider kinds.
 
 import { readFileSync } from 'node:fs';
+import { parseTenantWideTools, type TenantWideTool } from './domain/tools/bindings.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -33,6 +34,8 @@ export interface Config {
   queue: { pollMs: number; claimTtlMs: number; joinLimit: number; retentionHours: number };
   /** Built-in example tools to enable (LASH_TOOLS, comma-separated). */
   tools: string[];
+  /** Tools tenant-wide ServeTools hosts may serve, per tenant (LASH_TENANT_WIDE_TOOLS). */
+  tenantWideTools: TenantWideTool[];
   providerRetry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
   leaseTtlMs: number;
   cancelGraceMs: number;
@@ -108,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retentionHours: intVar(env, 'LASH_QUEUE_RETENTION_HOURS', 168, 1, 24 * 365),
     },
     tools: (env.LASH_TOOLS ?? '').split(',').map((t) => t.trim()).filter(Boolean),
+    tenantWideTools: tenantWideToolsFrom(env.LASH_TENANT_WIDE_TOOLS ?? ''),
     providerRetry: {
       maxAttempts: intVar(env, 'LASH_PROVIDER_MAX_ATTEMPTS', 3, 1, 10),
       initialBackoffMs: intVar(env, 'LASH_PROVIDER_BACKOFF_MS', 500, 0, 60_000),
@@ -152,6 +156,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownNoticeMs: intVar(env, 'LASH_SHUTDOWN_NOTICE_MS', 1_000, 0, 60_000),
     healthProbeMs: intVar(env, 'LASH_HEALTH_PROBE_MS', 5_000, 100, 600_000),
   };
+}
+
+function tenantWideToolsFrom(value: string): TenantWideTool[] {
+  const parsed = parseTenantWideTools(value);
+  if (typeof parsed === 'string') throw new ConfigError(`LASH_TENANT_WIDE_TOOLS must list tenant:tool or tenant:tool@host entries, comma-separated: ${parsed}`);
+  return parsed;
 }
 
 function parseModes(value: string): ('standard' | 'rlm')[] {

@@ -13,7 +13,7 @@ import { ChildStart } from '../../gen/lash/v1/admin_service.js';
 import { decodeEnum } from './mappers/enums.js';
 import type { ChildSessions } from '../domain/admin/children.js';
 import type { ToolAdmin } from '../domain/admin/tool-state.js';
-import { invalid } from '../domain/errors.js';
+import { DomainError, invalid } from '../domain/errors.js';
 import type { QueueService } from '../domain/queue/service.js';
 import type { SessionService } from '../domain/sessions.js';
 import type { TurnService } from '../domain/turns/runner.js';
@@ -84,6 +84,9 @@ export function adminServiceHandlers(env: CallEnv, sessions: SessionService, que
     closeChildSession: rpc<CloseChildSessionRequest, CloseChildSessionResponse>('CloseChildSession', async (req, ctx) => {
       await children.close(ctx, req.sessionId, req.childSessionId);
       return {};
+    }),
+    listAuditRecords: rpc('ListAuditRecords', async () => {
+      throw new DomainError('UNIMPLEMENTED', 'NOT_YET', 'not yet');
     }),
   };
 }
