@@ -45,6 +45,9 @@ import { startTracing } from './telemetry/otel.js';
 import { runChildTool } from './domain/tools/run-child.js';
 import { TurnService } from './domain/turns/runner.js';
 import { LimitedTurns, TurnSlots } from './domain/turns/turn-slots.js';
+import { TenantLimits } from './domain/tenants/tenant-limits.js';
+import { queueStoreWithQuota, sessionStoreWithQuota, TenantLimitedTurns } from './domain/tenants/limited-ports.js';
+import { DbTenantUsageStore } from './store/tenant-usage-store.js';
 import { interruptedTurns } from './domain/turns/interrupted.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
@@ -67,6 +70,8 @@ export interface App {
   turns: TurnService;
   /** Slots of RunTurn/StartTurn turns (its stats show turns running, waiting and refused). */
   turnSlots: TurnSlots;
+  /** Per-tenant limits (its stats show what each tenant holds and was refused). */
+  tenantLimits: TenantLimits;
   /** The rlm sandbox's thread pool (its stats show what it holds and refused). */
   sandbox: ThreadedRunner;
   feed: { store: FeedStore; appender: FeedAppender; hub: FeedHub };
@@ -93,9 +98,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: options.inMemory, log: (m) => log.debug({ component: 'orm' }, m) });
   log.info({ engine: db.engine, ms: Math.round(performance.now() - started) }, 'store ready, migrations applied');
   const store = new OrmSessionStore(db);
+  const tenantLimits = new TenantLimits(config.tenantLimits, new DbTenantUsageStore(db));
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const leases = new OrmLeaseStore(db);
-  const sessions = new SessionService(store, {
+  const sessions = new SessionService(sessionStoreWithQuota(store, tenantLimits), {
     policy: { model: { id: config.defaultModel, contextWindowTokens: DEFAULT_CONTEXT_WINDOW }, providerId: config.defaultProvider, autonomous: false },
     availableModes: config.modes,
     availableProviders: config.availableProviders,
@@ -111,7 +117,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats() })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats() })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
@@ -171,7 +177,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       if (!(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND')) throw err;
     });
   };
-  const queue = new QueueService({ store: queueStore, sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000) });
+  const queue = new QueueService({ store: queueStoreWithQuota(queueStore, tenantLimits), sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000) });
   const workers = new QueueWorkers(queueStore, bus, {
     workers: config.queueWorkers,
     pollMs: config.queue.pollMs,
@@ -189,8 +195,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
-  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
-  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new LimitedTurns(turns, turnSlots)));
+  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId)));
+  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
   server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
   server.addService(HealthService, healthHandlers(health));
@@ -302,5 +308,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, tenantLimits, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
 }

@@ -47,6 +47,8 @@ export interface Config {
   sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
   /** Turn slots of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
+  /** Per-tenant limits (turns and observers per process, sessions and open batches in the store). */
+  tenantLimits: { runningTurns: number; observers: number; queuedBatches: number; sessions: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
@@ -137,6 +139,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxRunning: intVar(env, 'LASH_MAX_RUNNING_TURNS', 256, 1, 100_000),
       maxWaiting: intVar(env, 'LASH_TURN_QUEUE', 1_024, 0, 1_000_000),
       waitMs: intVar(env, 'LASH_TURN_QUEUE_WAIT_MS', 5_000, 0, 600_000),
+    },
+    tenantLimits: {
+      runningTurns: intVar(env, 'LASH_TENANT_MAX_RUNNING_TURNS', 128, 1, 100_000),
+      observers: intVar(env, 'LASH_TENANT_MAX_OBSERVERS', 1_000, 1, 1_000_000),
+      queuedBatches: intVar(env, 'LASH_TENANT_MAX_QUEUED_BATCHES', 100_000, 1, 100_000_000),
+      sessions: intVar(env, 'LASH_TENANT_MAX_SESSIONS', 1_000_000, 1, 1_000_000_000),
     },
     children: {
       perTurn: intVar(env, 'LASH_CHILDREN_PER_TURN', 16, 1, 10_000),

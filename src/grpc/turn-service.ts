@@ -22,7 +22,7 @@ import type { JsonValue } from '../domain/messages.js';
 import type { ToolHostGate } from '../domain/tools/host-gate.js';
 import type { HostAnswer, HostScope, RemoteToolHosts } from '../domain/tools/remote-hosts.js';
 import type { CompletionStore } from '../domain/tools/types.js';
-import type { LimitedTurns } from '../domain/turns/turn-slots.js';
+import type { ClientTurns } from '../domain/tenants/limited-ports.js';
 import type { TurnService } from '../domain/turns/runner.js';
 import type { TurnRequest, TurnResult } from '../domain/turns/types.js';
 import { callSignal, codeName, rpcContext, unary, type CallEnv } from './call.js';
@@ -78,7 +78,7 @@ export function streamTurn(
   );
 }
 
-export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, gate: ToolHostGate, completions: CompletionStore, admitted: LimitedTurns): TurnServiceServer & UntypedServiceImplementation {
+export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, gate: ToolHostGate, completions: CompletionStore, admitted: ClientTurns): TurnServiceServer & UntypedServiceImplementation {
   const resultItem = (r: TurnResult): TurnActivity['item'] => ({ $case: 'result', value: resultToPb(r) });
   return {
     runTurn(call: ServerWritableStream<RunTurnRequest, RunTurnResponse>) {
