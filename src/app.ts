@@ -48,6 +48,9 @@ import { LimitedTurns, TurnSlots } from './domain/turns/turn-slots.js';
 import { TenantLimits } from './domain/tenants/tenant-limits.js';
 import { queueStoreWithQuota, sessionStoreWithQuota, TenantLimitedTurns } from './domain/tenants/limited-ports.js';
 import { DbTenantUsageStore } from './store/tenant-usage-store.js';
+import { DbAuditStore } from './store/audit-store.js';
+import { AuditRecorder } from './domain/audit/recorder.js';
+import { auditHook } from './grpc/audit.js';
 import { interruptedTurns } from './domain/turns/interrupted.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
@@ -70,6 +73,8 @@ export interface App {
   turns: TurnService;
   /** Slots of RunTurn/StartTurn turns (its stats show turns running, waiting and refused). */
   turnSlots: TurnSlots;
+  /** The audit trail's writer (drain it to see every record so far in the store). */
+  audit: AuditRecorder;
   /** Per-tenant limits (its stats show what each tenant holds and was refused). */
   tenantLimits: TenantLimits;
   /** The rlm sandbox's thread pool (its stats show what it holds and refused). */
@@ -99,6 +104,16 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   log.info({ engine: db.engine, ms: Math.round(performance.now() - started) }, 'store ready, migrations applied');
   const store = new OrmSessionStore(db);
   const tenantLimits = new TenantLimits(config.tenantLimits, new DbTenantUsageStore(db));
+  // Writes are audited off the request path: a bounded buffer, stored in batches (ADR 0046).
+  const auditStore = new DbAuditStore(db);
+  const auditLog = log.child({ component: 'audit' });
+  const audit = new AuditRecorder(auditStore, {
+    maxBuffered: config.audit.buffer,
+    maxBatch: 200,
+    lingerMs: 200,
+    onRecord: (r) => auditLog.info({ tenant: r.tenantId, subject: r.subject, identitySource: r.identitySource, auditedMethod: r.method, sessionId: r.sessionId, turnId: r.turnId, batchId: r.batchId, code: r.code, reason: r.reason, requestId: r.requestId }, 'audit'),
+    onError: (err, records) => auditLog.warn({ err, records }, 'storing audit records failed; they are lost from the store (their log lines remain)'),
+  });
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const leases = new OrmLeaseStore(db);
   const sessions = new SessionService(sessionStoreWithQuota(store, tenantLimits), {
@@ -117,7 +132,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats() })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats(), audit: () => audit.stats() })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
@@ -185,7 +200,12 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
   });
   const health = new HealthState(LASH_SERVICES);
-  const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT, principalOf: options.testPrincipalHeader ? testPrincipalOf : undefined, observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
+  const env: CallEnv = {
+    log,
+    tenantOf: () => DEFAULT_TENANT,
+    principalOf: options.testPrincipalHeader ? testPrincipalOf : undefined,
+    audit: auditHook((r) => audit.record(r), (err) => auditLog.warn({ err }, 'audit hook failed')),
+    observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
 
   const server = new Server({
     // Keepalives detect half-open connections on long streams; clients may ping every 10 s.
@@ -198,7 +218,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId)));
   server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
-  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
+  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore));
   server.addService(HealthService, healthHandlers(health));
   addReflection(server);
 
@@ -238,7 +258,12 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   probe.unref();
 
   // Feed retention: trimmed in the background, never past a session's last commit marker.
+  // Audit retention by age, on the same clock.
   const trimmer = setInterval(() => {
+    auditStore.trim(new Date(Date.now() - config.audit.retentionHours * 3_600_000)).then(
+      (n) => n > 0 && log.info({ trimmed: n }, 'audit retention trimmed records'),
+      (err: unknown) => log.warn({ err: (err as Error).message }, 'audit trim failed'),
+    );
     feedStore.trim(new Date(Date.now() - config.feed.retentionHours * 3_600_000), config.feed.retentionEvents).then(
       (n) => n > 0 && log.info({ trimmed: n }, 'feed retention trimmed events'),
       (err: unknown) => log.warn({ err: (err as Error).message }, 'feed trim failed'),
@@ -298,6 +323,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await stoppingWorkers;
       turns.close();
       await appender.drain();
+      await audit.drain();
       offFeed();
       offDeleted();
       await metricsServer?.close();
@@ -308,5 +334,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, tenantLimits, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, tenantLimits, audit, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
 }

@@ -47,6 +47,8 @@ export interface Config {
   sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
   /** Turn slots of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
+  /** The audit trail: how long records are kept, how many may wait to be stored. */
+  audit: { retentionHours: number; buffer: number };
   /** Per-tenant limits (turns and observers per process, sessions and open batches in the store). */
   tenantLimits: { runningTurns: number; observers: number; queuedBatches: number; sessions: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
@@ -139,6 +141,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxRunning: intVar(env, 'LASH_MAX_RUNNING_TURNS', 256, 1, 100_000),
       maxWaiting: intVar(env, 'LASH_TURN_QUEUE', 1_024, 0, 1_000_000),
       waitMs: intVar(env, 'LASH_TURN_QUEUE_WAIT_MS', 5_000, 0, 600_000),
+    },
+    audit: {
+      retentionHours: intVar(env, 'LASH_AUDIT_RETENTION_HOURS', 2_160, 1, 24 * 365 * 10),
+      buffer: intVar(env, 'LASH_AUDIT_BUFFER', 10_000, 100, 1_000_000),
     },
     tenantLimits: {
       runningTurns: intVar(env, 'LASH_TENANT_MAX_RUNNING_TURNS', 128, 1, 100_000),

@@ -6,14 +6,16 @@ import type {
   AdminServiceServer, AppendMessagesRequest, AppendMessagesResponse, ApplyToolStateRequest, ApplyToolStateResponse, BranchToNodeRequest, BranchToNodeResponse,
   ClearToolAvailabilityOverrideRequest, ClearToolAvailabilityOverrideResponse, CloseChildSessionRequest, CloseChildSessionResponse, CompactContextRequest,
   CompactContextResponse, CreateChildSessionRequest, CreateChildSessionResponse, GetToolStateRequest, GetToolStateResponse, ListChildSessionsRequest,
-  ListChildSessionsResponse, RefreshToolCatalogRequest, RefreshToolCatalogResponse, ResetSessionRequest, ResetSessionResponse, RestoreToolStateRequest,
+  ListChildSessionsResponse, ListAuditRecordsRequest, ListAuditRecordsResponse, RefreshToolCatalogRequest, RefreshToolCatalogResponse, ResetSessionRequest, ResetSessionResponse, RestoreToolStateRequest,
   RestoreToolStateResponse, SetToolAvailabilityRequest, SetToolAvailabilityResponse,
 } from '../../gen/lash/v1/admin_service.js';
 import { ChildStart } from '../../gen/lash/v1/admin_service.js';
 import { decodeEnum } from './mappers/enums.js';
 import type { ChildSessions } from '../domain/admin/children.js';
 import type { ToolAdmin } from '../domain/admin/tool-state.js';
-import { DomainError, invalid } from '../domain/errors.js';
+import { invalid } from '../domain/errors.js';
+import { listAuditRecords } from '../domain/audit/listing.js';
+import type { AuditStore } from '../domain/audit/types.js';
 import type { QueueService } from '../domain/queue/service.js';
 import type { SessionService } from '../domain/sessions.js';
 import type { TurnService } from '../domain/turns/runner.js';
@@ -33,7 +35,7 @@ function childStartFromPb(start: number, document: unknown) {
   return { kind, document };
 }
 
-export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService, tools: ToolAdmin, children: ChildSessions, turns: TurnService): AdminServiceServer & UntypedServiceImplementation {
+export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService, tools: ToolAdmin, children: ChildSessions, turns: TurnService, audit: AuditStore): AdminServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     appendMessages: rpc<AppendMessagesRequest, AppendMessagesResponse>('AppendMessages', async (req, ctx) => {
@@ -85,8 +87,12 @@ export function adminServiceHandlers(env: CallEnv, sessions: SessionService, que
       await children.close(ctx, req.sessionId, req.childSessionId);
       return {};
     }),
-    listAuditRecords: rpc('ListAuditRecords', async () => {
-      throw new DomainError('UNIMPLEMENTED', 'NOT_YET', 'not yet');
+    listAuditRecords: rpc<ListAuditRecordsRequest, ListAuditRecordsResponse>('ListAuditRecords', async (req, ctx) => {
+      const page = await listAuditRecords(audit, ctx, { sessionId: req.sessionId || undefined, method: req.method || undefined, since: req.since, until: req.until }, req.pageSize, req.pageToken);
+      return {
+        records: page.records.map((r) => ({ time: r.at, subject: r.subject, identitySource: r.identitySource, method: r.method, sessionId: r.sessionId ?? '', turnId: r.turnId ?? '', batchId: r.batchId ?? '', code: r.code, reason: r.reason ?? '', requestId: r.requestId })),
+        nextPageToken: page.nextPageToken,
+      };
     }),
   };
 }

@@ -68,12 +68,15 @@ export function streamTurn(
       if (last) push(last);
       out.end();
       observe('OK');
+      env.audit?.({ method: `${domain}/${method}`, ctx, request, response: last?.$case === 'result' ? last.value : undefined, code: 'OK' });
     },
     (err: unknown) => {
       const { error, correlationId } = toServiceError(err, domain);
       if (correlationId) ctx.log.error({ err, correlationId }, 'stream failed with an internal error');
       out.fail(error);
-      observe(codeName(error.code ?? status.UNKNOWN));
+      const code = codeName(error.code ?? status.UNKNOWN);
+      observe(code);
+      env.audit?.({ method: `${domain}/${method}`, ctx, request, code, reason: errorInfoOf(error)?.reason });
     },
   );
 }

@@ -7,6 +7,7 @@ import type { TurnResult } from '../domain/turns/types.js';
 import type { TurnSlotStats } from '../domain/turns/turn-slots.js';
 import type { PoolStats } from '../sandbox/threaded.js';
 import type { TenantResourceStats } from '../domain/tenants/tenant-limits.js';
+import type { AuditRecorderStats } from '../domain/audit/recorder.js';
 
 export interface MetricSources {
   /** Open queue batches by state, read at scrape time. */
@@ -21,6 +22,8 @@ export interface MetricSources {
   turnSlots(): TurnSlotStats;
   /** Per-tenant resources in use and refusals at the tenant limits. */
   tenants?(): TenantResourceStats[];
+  /** Audit records stored, dropped (buffer full) and lost (store write failed). */
+  audit?(): AuditRecorderStats;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -110,6 +113,17 @@ export class LashMetrics {
       collect() {
         this.reset();
         for (const t of sources.tenants?.() ?? []) if (t.rejected > 0) this.inc({ tenant: t.tenantId, resource: t.resource }, t.rejected);
+      },
+    });
+    new Counter({
+      name: 'lash_audit_records_total', help: 'Audit records of this process by outcome: stored, dropped (the buffer of LASH_AUDIT_BUFFER records was full), failed (the store refused the write; the log line remains).', labelNames: ['outcome'], registers,
+      collect() {
+        const a = sources.audit?.();
+        this.reset();
+        if (!a) return;
+        this.inc({ outcome: 'stored' }, a.stored);
+        this.inc({ outcome: 'dropped' }, a.dropped);
+        this.inc({ outcome: 'failed' }, a.failed);
       },
     });
     new Gauge({
