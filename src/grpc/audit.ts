@@ -23,7 +23,7 @@ function idAt(source: unknown, ...path: string[]): string | undefined {
   let v: unknown = source;
   for (const key of path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
   // NUL cannot be stored in a text column; one bad id must not sink the batch it is written with.
-  return typeof v === 'string' && v.length > 0 ? shorten(v, ID_CHARS).replace(/\u0000/g, '\ufffd') : undefined;
+  return typeof v === 'string' && v.length > 0 ? shorten(v, ID_CHARS).replaceAll('\u0000', '\ufffd') : undefined;
 }
 
 /** The audit record of a finished call, or undefined when the method is not a write. */

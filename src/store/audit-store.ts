@@ -24,11 +24,15 @@ export class DbAuditStore implements AuditStore {
   async list(tenantId: string, filter: AuditFilter, beforeId: bigint | undefined, limit: number): Promise<StoredAuditRecord[]> {
     const where = ['tenant_id = ?'];
     const params: unknown[] = [tenantId];
-    if (filter.sessionId !== undefined) (where.push('session_id = ?'), params.push(filter.sessionId));
-    if (filter.method !== undefined) (where.push('method = ?'), params.push(filter.method));
-    if (filter.since !== undefined) (where.push('at >= ?'), params.push(filter.since));
-    if (filter.until !== undefined) (where.push('at < ?'), params.push(filter.until));
-    if (beforeId !== undefined) (where.push('id < ?'), params.push(String(beforeId)));
+    const add = (condition: string, value: unknown) => {
+      where.push(condition);
+      params.push(value);
+    };
+    if (filter.sessionId !== undefined) add('session_id = ?', filter.sessionId);
+    if (filter.method !== undefined) add('method = ?', filter.method);
+    if (filter.since !== undefined) add('at >= ?', filter.since);
+    if (filter.until !== undefined) add('at < ?', filter.until);
+    if (beforeId !== undefined) add('id < ?', String(beforeId));
     params.push(limit);
     const rows = (await this.db.conn().execute<Row[]>(`select id, ${COLUMNS} from audit_records where ${where.join(' and ')} order by id desc limit ?`, params)) as Row[];
     return rows.map((r) => ({
