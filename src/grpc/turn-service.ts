@@ -119,17 +119,20 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
       let handle: ReturnType<RemoteToolHosts['connect']> | undefined;
       let closed = false;
       let helloSeen = false;
+      /** The session a hello addressed, for the audit record of a refused hello. */
+      let helloSession = '';
       const fail = (err: unknown) => {
         handle?.disconnect();
         handle = undefined;
         const { error } = toServiceError(err, DOMAIN);
         // A refused hello is the connect attempt the audit trail records.
-        if (!helloSeen) env.audit?.({ method, ctx, request: undefined, code: codeName(error.code ?? status.UNKNOWN), reason: errorInfoOf(error)?.reason });
+        if (!helloSeen) env.audit?.({ method, ctx, request: { sessionId: helloSession }, code: codeName(error.code ?? status.UNKNOWN), reason: errorInfoOf(error)?.reason });
         helloSeen = true;
         call.emit('error', error);
       };
       const hello = async (m: ToolHostHello) => {
         const target = m.scope?.target;
+        if (target?.$case === 'sessionId') helloSession = target.value;
         const scope: HostScope | undefined = target?.$case === 'sessionId' ? { kind: 'session', sessionId: requireId('hello.scope.session_id', target.value) } : target?.$case === 'tenantWide' && target.value ? { kind: 'tenant' } : undefined;
         if (!scope) throw invalid('SCOPE_REQUIRED', 'hello.scope must name a session_id or set tenant_wide');
         const specs = m.tools.map((t, i) => ({ name: t.name, description: t.description, inputSchema: (t.inputSchema ?? {}) as Record<string, JsonValue>, scheduling: decodeEnum(`hello.tools[${i}].scheduling`, t.scheduling, SCHEDULING, 'ToolScheduling') }));
@@ -140,7 +143,7 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
           cancel: (callId, reason) => call.write({ message: { $case: 'cancel', value: { callId, reason } } }),
         });
         helloSeen = true;
-        env.audit?.({ method, ctx, request: { sessionId: scope.kind === 'session' ? scope.sessionId : '' }, code: 'OK' });
+        env.audit?.({ method, ctx, request: { sessionId: helloSession }, code: 'OK' });
         ctx.log.info({ hostId: handle.hostId, subject, tools: specs.map((s) => s.name), scope }, 'tool host connected');
         call.write({ message: { $case: 'ready', value: { hostId: handle.hostId } } });
       };

@@ -69,7 +69,7 @@ for (const engine of engines) {
       expect(by('EnqueueTurnInput')).toMatchObject({ sessionId: 'a1', batchId: queued.batch!.batchId });
       expect(by('CancelQueuedWorkBatch')).toMatchObject({ sessionId: 'a1', batchId: queued.batch!.batchId });
       expect(by('DeleteSession')).toMatchObject({ sessionId: 'no-such', code: 'OK' });
-      expect(by('ServeTools')).toMatchObject({ sessionId: '', code: 'PERMISSION_DENIED', reason: 'TOOL_NOT_BOUND' });
+      expect(by('ServeTools')).toMatchObject({ sessionId: 'a1', code: 'PERMISSION_DENIED', reason: 'TOOL_NOT_BOUND' });
       expect(by('ResolveCompletion')).toMatchObject({ sessionId: '', code: 'OK' });
       // The other tenant sees its own write only.
       expect((await list(mallory)).map((r) => [method(r), r.subject])).toEqual([['OpenSession', 'mallory']]);
