@@ -44,6 +44,7 @@ export const EXAMPLE_BODIES: Record<string, unknown> = {
   'AdminService/CreateChildSession': { sessionId: 'support-42', childSessionId: 'support-42-research', start: 'CHILD_START_PARENT' },
   'AdminService/ListChildSessions': { sessionId: 'support-42' },
   'AdminService/CloseChildSession': { sessionId: 'support-42', childSessionId: 'support-42-research' },
+  'AdminService/ListAuditRecords': { sessionId: 'support-42', method: 'lash.v1.SessionService/DeleteSession', since: '2026-11-01T00:00:00Z', pageSize: 50 },
   // grpc.health.v1
   'Health/Check': { service: '' },
   'Health/List': {},

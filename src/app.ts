@@ -30,7 +30,10 @@ import { OrmBlobStore, OrmCancelStore, OrmCompletionStore, OrmLeaseStore } from 
 import { MemoryBus } from './bus/memory-bus.js';
 import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
 import { buildProviders } from './providers/registry.js';
-import { BuiltinTools } from './tools/builtin.js';
+import { BUILTIN_TOOLS, BuiltinTools } from './tools/builtin.js';
+import { ToolHostRules } from './domain/tools/bindings.js';
+import { ToolHostGate } from './domain/tools/host-gate.js';
+import { testPrincipalOf } from './grpc/test-principal.js';
 import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
 import { ChildSessions } from './domain/admin/children.js';
@@ -42,6 +45,12 @@ import { startTracing } from './telemetry/otel.js';
 import { runChildTool } from './domain/tools/run-child.js';
 import { TurnService } from './domain/turns/runner.js';
 import { LimitedTurns, TurnSlots } from './domain/turns/turn-slots.js';
+import { TenantLimits } from './domain/tenants/tenant-limits.js';
+import { queueStoreWithQuota, sessionStoreWithQuota, TenantLimitedTurns } from './domain/tenants/limited-ports.js';
+import { DbTenantUsageStore } from './store/tenant-usage-store.js';
+import { DbAuditStore } from './store/audit-store.js';
+import { AuditRecorder } from './domain/audit/recorder.js';
+import { auditHook } from './grpc/audit.js';
 import { interruptedTurns } from './domain/turns/interrupted.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
@@ -64,6 +73,10 @@ export interface App {
   turns: TurnService;
   /** Slots of RunTurn/StartTurn turns (its stats show turns running, waiting and refused). */
   turnSlots: TurnSlots;
+  /** The audit trail's writer (drain it to see every record so far in the store). */
+  audit: AuditRecorder;
+  /** Per-tenant limits (its stats show what each tenant holds and was refused). */
+  tenantLimits: TenantLimits;
   /** The rlm sandbox's thread pool (its stats show what it holds and refused). */
   sandbox: ThreadedRunner;
   feed: { store: FeedStore; appender: FeedAppender; hub: FeedHub };
@@ -107,6 +120,12 @@ export function observerLifetime(g: Config['grpc']): number | undefined {
 export interface AppOptions {
   /** Embedded engine without a folder (tests). */
   inMemory?: boolean;
+  /**
+   * TEST SEAM, never set from configuration: take each call's identity from the
+   * `x-lash-test-principal` header ("tenant/subject"), see grpc/test-principal.ts. Replaced by
+   * real authentication.
+   */
+  testPrincipalHeader?: boolean;
 }
 
 export async function startApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
@@ -118,9 +137,20 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   // a commit can carry its turn's last feed events (one write fewer per turn).
   const dbFeedStore = new DbFeedStore(db, db.engine === 'postgresql' ? BUS_CHANNEL : undefined);
   const store = new OrmSessionStore(db, dbFeedStore);
+  const tenantLimits = new TenantLimits(config.tenantLimits, new DbTenantUsageStore(db));
+  // Writes are audited off the request path: a bounded buffer, stored in batches (ADR 0046).
+  const auditStore = new DbAuditStore(db);
+  const auditLog = log.child({ component: 'audit' });
+  const audit = new AuditRecorder(auditStore, {
+    maxBuffered: config.audit.buffer,
+    maxBatch: 200,
+    lingerMs: 200,
+    onRecord: (r) => auditLog.info({ tenant: r.tenantId, subject: r.subject, identitySource: r.identitySource, auditedMethod: r.method, sessionId: r.sessionId, turnId: r.turnId, batchId: r.batchId, code: r.code, reason: r.reason, requestId: r.requestId }, 'audit'),
+    onError: (err, records) => auditLog.warn({ err, records }, 'storing audit records failed; they are lost from the store (their log lines remain)'),
+  });
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const leases = new OrmLeaseStore(db);
-  const sessions = new SessionService(store, {
+  const sessions = new SessionService(sessionStoreWithQuota(store, tenantLimits), {
     policy: { model: { id: config.defaultModel, contextWindowTokens: DEFAULT_CONTEXT_WINDOW }, providerId: config.defaultProvider, autonomous: false },
     availableModes: config.modes,
     availableProviders: config.availableProviders,
@@ -134,7 +164,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats() })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats(), audit: () => audit.stats() })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, {
@@ -157,7 +187,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
   const late: { turns?: TurnService } = {};
-  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined })]), remoteTools];
+  const runtimeTools = [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined })];
+  // Built-ins come first: the catalog keeps the first tool of a name, so no remote host shadows one.
+  const toolSources = [new BuiltinTools(config.tools, runtimeTools), remoteTools];
+  const hostGate = new ToolHostGate(new ToolHostRules(new Set([...BUILTIN_TOOLS, ...runtimeTools].map((t) => t.name)), config.tenantWideTools), sessions);
   const turns = new TurnService({
     sessions,
     store,
@@ -196,7 +229,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       if (!(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND')) throw err;
     });
   };
-  const queue = new QueueService({ store: queueStore, sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000) });
+  const queue = new QueueService({ store: queueStoreWithQuota(queueStore, tenantLimits), sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000) });
   const workers = new QueueWorkers(queueStore, bus, {
     workers: config.queueWorkers,
     pollMs: config.queue.pollMs,
@@ -204,13 +237,18 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
   });
   const health = new HealthState(LASH_SERVICES);
-  const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT, observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
+  const env: CallEnv = {
+    log,
+    tenantOf: () => DEFAULT_TENANT,
+    principalOf: options.testPrincipalHeader ? testPrincipalOf : undefined,
+    audit: auditHook((r) => audit.record(r), (err) => auditLog.warn({ err }, 'audit hook failed')),
+    observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
 
   const server = new Server(grpcServerOptions(config.grpc));
-  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn)));
-  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
+  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId)));
+  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
-  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
+  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore));
   server.addService(HealthService, healthHandlers(health));
   addReflection(server);
 
@@ -250,7 +288,12 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   probe.unref();
 
   // Feed retention: trimmed in the background, never past a session's last commit marker.
+  // Audit retention by age, on the same clock.
   const trimmer = setInterval(() => {
+    auditStore.trim(new Date(Date.now() - config.audit.retentionHours * 3_600_000)).then(
+      (n) => n > 0 && log.info({ trimmed: n }, 'audit retention trimmed records'),
+      (err: unknown) => log.warn({ err: (err as Error).message }, 'audit trim failed'),
+    );
     feedStore.trim(new Date(Date.now() - config.feed.retentionHours * 3_600_000), config.feed.retentionEvents).then(
       (n) => n > 0 && log.info({ trimmed: n }, 'feed retention trimmed events'),
       (err: unknown) => log.warn({ err: (err as Error).message }, 'feed trim failed'),
@@ -310,6 +353,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await stoppingWorkers;
       turns.close();
       await appender.drain();
+      await audit.drain();
       offFeed();
       offDeleted();
       await metricsServer?.close();
@@ -320,5 +364,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, tenantLimits, audit, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { BUILTIN_TOOLS } from './tools/builtin.js';
 import { RUN_CHILD_TOOL } from './domain/tools/run-child.js';
+import { parseTenantWideTools, type TenantWideTool } from './domain/tools/bindings.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 /** `auto`: pretty when stdout is a terminal, JSON lines otherwise. */
@@ -48,6 +49,8 @@ export interface Config {
   queue: { pollMs: number; claimTtlMs: number; joinLimit: number; retentionHours: number };
   /** Built-in example tools to enable (LASH_TOOLS, comma-separated). */
   tools: string[];
+  /** Tools tenant-wide ServeTools hosts may serve, per tenant (LASH_TENANT_WIDE_TOOLS). */
+  tenantWideTools: TenantWideTool[];
   providerRetry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
   leaseTtlMs: number;
   cancelGraceMs: number;
@@ -59,6 +62,10 @@ export interface Config {
   sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
   /** Turn slots of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
+  /** The audit trail: how long records are kept, how many may wait to be stored. */
+  audit: { retentionHours: number; buffer: number };
+  /** Per-tenant limits (turns and observers per process, sessions and open batches in the store). */
+  tenantLimits: { runningTurns: number; observers: number; queuedBatches: number; sessions: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
@@ -139,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retentionHours: intVar(env, 'LASH_QUEUE_RETENTION_HOURS', 168, 1, 24 * 365),
     },
     tools: parseTools(env.LASH_TOOLS ?? ''),
+    tenantWideTools: tenantWideToolsFrom(env.LASH_TENANT_WIDE_TOOLS ?? ''),
     providerRetry: {
       maxAttempts: intVar(env, 'LASH_PROVIDER_MAX_ATTEMPTS', 3, 1, 10),
       initialBackoffMs: intVar(env, 'LASH_PROVIDER_BACKOFF_MS', 500, 0, 60_000),
@@ -164,6 +172,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxRunning: intVar(env, 'LASH_MAX_RUNNING_TURNS', 256, 1, 100_000),
       maxWaiting: intVar(env, 'LASH_TURN_QUEUE', 1_024, 0, 1_000_000),
       waitMs: intVar(env, 'LASH_TURN_QUEUE_WAIT_MS', 5_000, 0, 600_000),
+    },
+    audit: {
+      retentionHours: intVar(env, 'LASH_AUDIT_RETENTION_HOURS', 2_160, 1, 24 * 365 * 10),
+      buffer: intVar(env, 'LASH_AUDIT_BUFFER', 10_000, 100, 1_000_000),
+    },
+    tenantLimits: {
+      runningTurns: intVar(env, 'LASH_TENANT_MAX_RUNNING_TURNS', 128, 1, 100_000),
+      observers: intVar(env, 'LASH_TENANT_MAX_OBSERVERS', 1_000, 1, 1_000_000),
+      queuedBatches: intVar(env, 'LASH_TENANT_MAX_QUEUED_BATCHES', 100_000, 1, 100_000_000),
+      sessions: intVar(env, 'LASH_TENANT_MAX_SESSIONS', 1_000_000, 1, 1_000_000_000),
     },
     children: {
       perTurn: intVar(env, 'LASH_CHILDREN_PER_TURN', 16, 1, 10_000),
@@ -221,6 +239,12 @@ function checkDatabaseUrl(value: string): string {
 
 function optionalIntVar(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
   return env[name] === undefined || env[name] === '' ? undefined : intVar(env, name, 0, min, max);
+}
+
+function tenantWideToolsFrom(value: string): TenantWideTool[] {
+  const parsed = parseTenantWideTools(value);
+  if (typeof parsed === 'string') throw new ConfigError(`LASH_TENANT_WIDE_TOOLS must list tenant:tool or tenant:tool@host entries, comma-separated: ${parsed}`);
+  return parsed;
 }
 
 function parseModes(value: string): ('standard' | 'rlm')[] {

@@ -4,6 +4,7 @@
 import { invalid } from './errors.js';
 import { optionalId, requireId } from './ids.js';
 import { validatePromptLayer, type PromptLayer } from './prompt.js';
+import { validateBindings, type RemoteToolBinding } from './tools/bindings.js';
 
 export interface ModelSpec {
   id: string;
@@ -18,6 +19,8 @@ export interface SessionPolicy {
   maxTurns?: number;
   prompt?: PromptLayer;
   autonomous: boolean;
+  /** Remote tools the session accepts from tool hosts (absent: none). */
+  remoteTools?: RemoteToolBinding[];
 }
 
 /** What an open request may set; unset fields keep the persisted (or default) value. */
@@ -27,6 +30,8 @@ export interface PolicyPatch {
   maxTurns?: number;
   prompt?: PromptLayer;
   autonomous?: boolean;
+  /** Replaces the whole list when set. */
+  remoteTools?: RemoteToolBinding[];
 }
 
 export const DEFAULT_CONTEXT_WINDOW = 128_000;
@@ -44,6 +49,7 @@ export function applyPolicyPatch(base: SessionPolicy, patch: PolicyPatch): Sessi
   if (patch.maxTurns !== undefined) next.maxTurns = patch.maxTurns;
   if (patch.prompt !== undefined) next.prompt = patch.prompt;
   if (patch.autonomous !== undefined) next.autonomous = patch.autonomous;
+  if (patch.remoteTools !== undefined) next.remoteTools = patch.remoteTools.length ? patch.remoteTools : undefined;
   validatePolicy(next);
   return next;
 }
@@ -54,6 +60,7 @@ export function validatePolicy(policy: SessionPolicy): void {
   optionalId('spec.model.variant', policy.model.variant);
   requireId('spec.provider_id', policy.providerId);
   if (policy.prompt) validatePromptLayer(policy.prompt, 'spec.prompt');
+  if (policy.remoteTools) validateBindings(policy.remoteTools, 'spec.remote_tools.bindings');
   if (!(policy.model.contextWindowTokens > 0)) {
     throw invalid('CONTEXT_WINDOW_INVALID', 'spec.model.context_window_tokens must be greater than 0');
   }

@@ -84,6 +84,7 @@ const documentSchema = z.object({
     maxTurns: z.number().int().positive().max(2 ** 32 - 1).optional(),
     prompt: promptLayer.optional(),
     autonomous: z.boolean(),
+    remoteTools: z.array(z.object({ name: id, host: id.optional() })).optional(),
   }),
   turnIndex: counter,
   leafNodeId: id.optional(),

@@ -6,7 +6,7 @@ import type {
   AdminServiceServer, AppendMessagesRequest, AppendMessagesResponse, ApplyToolStateRequest, ApplyToolStateResponse, BranchToNodeRequest, BranchToNodeResponse,
   ClearToolAvailabilityOverrideRequest, ClearToolAvailabilityOverrideResponse, CloseChildSessionRequest, CloseChildSessionResponse, CompactContextRequest,
   CompactContextResponse, CreateChildSessionRequest, CreateChildSessionResponse, GetToolStateRequest, GetToolStateResponse, ListChildSessionsRequest,
-  ListChildSessionsResponse, RefreshToolCatalogRequest, RefreshToolCatalogResponse, ResetSessionRequest, ResetSessionResponse, RestoreToolStateRequest,
+  ListChildSessionsResponse, ListAuditRecordsRequest, ListAuditRecordsResponse, RefreshToolCatalogRequest, RefreshToolCatalogResponse, ResetSessionRequest, ResetSessionResponse, RestoreToolStateRequest,
   RestoreToolStateResponse, SetToolAvailabilityRequest, SetToolAvailabilityResponse,
 } from '../../gen/lash/v1/admin_service.js';
 import { ChildStart } from '../../gen/lash/v1/admin_service.js';
@@ -14,6 +14,8 @@ import { decodeEnum } from './mappers/enums.js';
 import type { ChildSessions } from '../domain/admin/children.js';
 import type { ToolAdmin } from '../domain/admin/tool-state.js';
 import { invalid } from '../domain/errors.js';
+import { listAuditRecords } from '../domain/audit/listing.js';
+import type { AuditStore } from '../domain/audit/types.js';
 import type { QueueService } from '../domain/queue/service.js';
 import type { SessionService } from '../domain/sessions.js';
 import type { TurnService } from '../domain/turns/runner.js';
@@ -33,7 +35,7 @@ function childStartFromPb(start: number, document: unknown) {
   return { kind, document };
 }
 
-export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService, tools: ToolAdmin, children: ChildSessions, turns: TurnService): AdminServiceServer & UntypedServiceImplementation {
+export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService, tools: ToolAdmin, children: ChildSessions, turns: TurnService, audit: AuditStore): AdminServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     appendMessages: rpc<AppendMessagesRequest, AppendMessagesResponse>('AppendMessages', async (req, ctx) => {
@@ -84,6 +86,13 @@ export function adminServiceHandlers(env: CallEnv, sessions: SessionService, que
     closeChildSession: rpc<CloseChildSessionRequest, CloseChildSessionResponse>('CloseChildSession', async (req, ctx) => {
       await children.close(ctx, req.sessionId, req.childSessionId);
       return {};
+    }),
+    listAuditRecords: rpc<ListAuditRecordsRequest, ListAuditRecordsResponse>('ListAuditRecords', async (req, ctx) => {
+      const page = await listAuditRecords(audit, ctx, { sessionId: req.sessionId || undefined, method: req.method || undefined, since: req.since, until: req.until }, req.pageSize, req.pageToken);
+      return {
+        records: page.records.map((r) => ({ time: r.at, subject: r.subject, identitySource: r.identitySource, method: r.method, sessionId: r.sessionId ?? '', turnId: r.turnId ?? '', batchId: r.batchId ?? '', code: r.code, reason: r.reason ?? '', requestId: r.requestId })),
+        nextPageToken: page.nextPageToken,
+      };
     }),
   };
 }

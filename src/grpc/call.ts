@@ -4,6 +4,7 @@
 import { status, type Metadata, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Principal } from '../domain/auth/principal.js';
 import type { RequestContext } from '../domain/ports.js';
 import { wellFormed } from './decode-guard.js';
 import { errorInfoOf, toServiceError } from './errors.js';
@@ -24,6 +25,10 @@ export interface CallEnv {
   log: Logger;
   /** Resolves the tenant of a call (authentication lands later: one default tenant). */
   tenantOf(metadata: Metadata): string;
+  /** The caller's identity, when one is known; its tenant wins over `tenantOf`. */
+  principalOf?(metadata: Metadata): Principal | undefined;
+  /** Records a finished mutating call in the audit trail (never blocks, never throws). */
+  audit?(call: AuditedCall): void;
   /** Records a finished call (`service/Method`, status code name, seconds), e.g. for metrics. */
   observe?(method: string, code: string, seconds: number): void;
 }
@@ -31,10 +36,21 @@ export interface CallEnv {
 /** The status code name of a finished call, as metrics and logs name it. */
 export const codeName = (code: number): string => status[code] ?? String(code);
 
+/** One finished call as the audit hook sees it: the request and response only to pick ids from. */
+export interface AuditedCall {
+  method: string;
+  ctx: RpcContext;
+  request: unknown;
+  response?: unknown;
+  code: string;
+  reason?: string;
+}
+
 export function rpcContext(env: CallEnv, method: string, metadata: Metadata, signal: AbortSignal): RpcContext {
   const given = metadata.get('x-request-id')[0];
   const requestId = typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
-  return { tenantId: env.tenantOf(metadata), requestId, log: env.log.child({ requestId, method }), signal, metadata };
+  const principal = env.principalOf?.(metadata);
+  return { tenantId: principal?.tenantId ?? env.tenantOf(metadata), principal, requestId, log: env.log.child({ requestId, method }), signal, metadata };
 }
 
 export function callSignal(call: { on(event: 'cancelled', fn: () => void): unknown }): AbortSignal {
@@ -53,6 +69,7 @@ export function unary<Req, Res>(env: CallEnv, domain: string, method: string, fn
       (response) => {
         ctx.log.debug({ code: 'OK', ms: +(performance.now() - started).toFixed(2) }, 'rpc');
         env.observe?.(`${domain}/${method}`, 'OK', (performance.now() - started) / 1000);
+        env.audit?.({ method: `${domain}/${method}`, ctx, request: call.request, response, code: 'OK' });
         callback(null, response);
       },
       (err: unknown) => {
@@ -60,6 +77,7 @@ export function unary<Req, Res>(env: CallEnv, domain: string, method: string, fn
         if (correlationId) ctx.log.error({ err, correlationId }, 'rpc failed with an internal error');
         else ctx.log.info({ code: error.code, reason: reasonOf(error), message: error.details, ms: +(performance.now() - started).toFixed(2) }, 'rpc rejected');
         env.observe?.(`${domain}/${method}`, codeName(error.code ?? status.UNKNOWN), (performance.now() - started) / 1000);
+        env.audit?.({ method: `${domain}/${method}`, ctx, request: call.request, code: codeName(error.code ?? status.UNKNOWN), reason: reasonOf(error) });
         callback(error, null);
       },
     );

@@ -22,7 +22,8 @@ type FeedMessage = PbFeedMessage;
 
 const DOMAIN = 'lash.v1.SessionService';
 
-export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number }, onShutdown: (fn: () => void) => void): SessionServiceServer & UntypedServiceImplementation {
+/** `holdObserver`: takes one of the tenant's observer places (throws past the limit); its result gives it back. */
+export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number }, onShutdown: (fn: () => void) => void, holdObserver?: (tenantId: string) => () => void): SessionServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     openSession: rpc('OpenSession', async (req, ctx) => {
@@ -81,9 +82,16 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
         room: () => out.room(),
         whenRoom: () => out.whenRoom(),
       };
+      let release: (() => void) | undefined;
+      // The place is given back however the stream ends.
+      for (const event of ['close', 'finish', 'cancelled', 'error']) call.once(event, () => release?.());
       Promise.resolve()
         .then(() => wellFormed(call.request))
-        .then(() => feed.observe(ctx, sessionId, call.request.cursor || undefined, sink))
+        .then(() => {
+          release = holdObserver?.(ctx.tenantId);
+          if (out.isClosed) release?.(); // gone before the place was taken
+          return feed.observe(ctx, sessionId, call.request.cursor || undefined, sink);
+        })
         .then((o) => {
           observer = o;
           if (out.isClosed) o.close();

@@ -11,6 +11,7 @@ import {
   type ServeToolsRequest,
   type ServeToolsResponse,
   type StartTurnRequest,
+  type ToolHostHello,
   type TurnServiceServer,
 } from '../../gen/lash/v1/turn_service.js';
 import { ToolScheduling } from '../../gen/lash/v1/tool.js';
@@ -18,14 +19,15 @@ import { invalid } from '../domain/errors.js';
 import { requireToolResultWithin } from '../domain/limits.js';
 import { requireId } from '../domain/ids.js';
 import type { JsonValue } from '../domain/messages.js';
-import type { HostAnswer, RemoteToolHosts } from '../domain/tools/remote-hosts.js';
+import type { ToolHostGate } from '../domain/tools/host-gate.js';
+import type { HostAnswer, HostScope, RemoteToolHosts } from '../domain/tools/remote-hosts.js';
 import type { CompletionStore } from '../domain/tools/types.js';
-import type { LimitedTurns } from '../domain/turns/turn-slots.js';
+import type { ClientTurns } from '../domain/tenants/limited-ports.js';
 import type { TurnService } from '../domain/turns/runner.js';
 import type { TurnRequest, TurnResult } from '../domain/turns/types.js';
 import { callSignal, codeName, rpcContext, unary, type CallEnv } from './call.js';
 import { wellFormed } from './decode-guard.js';
-import { toServiceError } from './errors.js';
+import { errorInfoOf, toServiceError } from './errors.js';
 import { decodeEnum } from './mappers/enums.js';
 import { eventToPb, overridesFromPb, resolutionFromPb, resolutionToPb, resultToPb, rlmFromPb, turnInputFromPb } from './mappers/turn.js';
 import { BatchingWriter } from './stream.js';
@@ -66,17 +68,20 @@ export function streamTurn(
       if (last) push(last);
       out.end();
       observe('OK');
+      env.audit?.({ method: `${domain}/${method}`, ctx, request, response: last?.$case === 'result' ? last.value : undefined, code: 'OK' });
     },
     (err: unknown) => {
       const { error, correlationId } = toServiceError(err, domain);
       if (correlationId) ctx.log.error({ err, correlationId }, 'stream failed with an internal error');
       out.fail(error);
-      observe(codeName(error.code ?? status.UNKNOWN));
+      const code = codeName(error.code ?? status.UNKNOWN);
+      observe(code);
+      env.audit?.({ method: `${domain}/${method}`, ctx, request, code, reason: errorInfoOf(error)?.reason });
     },
   );
 }
 
-export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, completions: CompletionStore, admitted: LimitedTurns): TurnServiceServer & UntypedServiceImplementation {
+export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, gate: ToolHostGate, completions: CompletionStore, admitted: ClientTurns): TurnServiceServer & UntypedServiceImplementation {
   const resultItem = (r: TurnResult): TurnActivity['item'] => ({ $case: 'result', value: resultToPb(r) });
   return {
     runTurn(call: ServerWritableStream<RunTurnRequest, RunTurnResponse>) {
@@ -109,46 +114,69 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
       return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN, firstResolution: undefined };
     }),
     serveTools(call: ServerDuplexStream<ServeToolsRequest, ServeToolsResponse>) {
-      const ctx = rpcContext(env, `${DOMAIN}/ServeTools`, call.metadata, callSignal(call));
+      const method = `${DOMAIN}/ServeTools`;
+      const ctx = rpcContext(env, method, call.metadata, callSignal(call));
       let handle: ReturnType<RemoteToolHosts['connect']> | undefined;
+      let closed = false;
+      let helloSeen = false;
+      /** The session a hello addressed, for the audit record of a refused hello. */
+      let helloSession = '';
       const fail = (err: unknown) => {
         handle?.disconnect();
         handle = undefined;
-        call.emit('error', toServiceError(err, DOMAIN).error);
+        const { error } = toServiceError(err, DOMAIN);
+        // A refused hello is the connect attempt the audit trail records.
+        if (!helloSeen) env.audit?.({ method, ctx, request: { sessionId: helloSession }, code: codeName(error.code ?? status.UNKNOWN), reason: errorInfoOf(error)?.reason });
+        helloSeen = true;
+        call.emit('error', error);
       };
-      call.on('data', (msg: ServeToolsRequest) => {
-        try {
-          const m = wellFormed(msg).message;
-          if (!handle) {
-            if (m?.$case !== 'hello') throw invalid('HELLO_REQUIRED', 'the first ServeTools message must be hello (tool definitions and scope)');
-            const target = m.value.scope?.target;
-            const scope = target?.$case === 'sessionId' ? { kind: 'session' as const, sessionId: requireId('hello.scope.session_id', target.value) } : target?.$case === 'tenantWide' && target.value ? { kind: 'tenant' as const } : undefined;
-            if (!scope) throw invalid('SCOPE_REQUIRED', 'hello.scope must name a session_id or set tenant_wide');
-            const specs = m.value.tools.map((t, i) => ({ name: t.name, description: t.description, inputSchema: (t.inputSchema ?? {}) as Record<string, JsonValue>, scheduling: decodeEnum(`hello.tools[${i}].scheduling`, t.scheduling, SCHEDULING, 'ToolScheduling') }));
-            handle = hosts.connect(ctx.tenantId, scope, specs, {
-              call: (c) => call.write({ message: { $case: 'toolCall', value: c } }),
-              cancel: (callId, reason) => call.write({ message: { $case: 'cancel', value: { callId, reason } } }),
-            });
-            ctx.log.info({ hostId: handle.hostId, tools: specs.map((s) => s.name), scope }, 'tool host connected');
-            call.write({ message: { $case: 'ready', value: { hostId: handle.hostId } } });
-            return;
-          }
-          if (m?.$case !== 'toolResult') throw invalid('TOOL_RESULT_EXPECTED', 'after hello, send only tool_result messages');
-          const o = m.value.outcome;
-          const answer: HostAnswer | undefined =
-            o?.$case === 'success' ? { kind: 'success', value: (o.value ?? null) as JsonValue }
-            : o?.$case === 'failure' ? { kind: 'failure', message: o.value.message }
-            : o?.$case === 'cancelled' ? { kind: 'cancelled' }
-            : o?.$case === 'pending' ? { kind: 'pending', completionKey: requireId('tool_result.pending.completion_key', o.value.completionKey) }
-            : undefined;
-          if (!answer) throw invalid('TOOL_RESULT_EMPTY', `tool_result for call "${m.value.callId}" must set success, failure, cancelled or pending`);
-          if (answer.kind === 'success' || answer.kind === 'failure') requireToolResultWithin('tool_result', answer.kind === 'success' ? answer.value : null, answer.kind === 'failure' ? answer.message : '');
-          if (!handle.answer(m.value.callId, answer)) ctx.log.warn({ callId: m.value.callId }, 'tool result for an unknown or finished call ignored');
-        } catch (err) {
-          fail(err);
+      const hello = async (m: ToolHostHello) => {
+        const target = m.scope?.target;
+        if (target?.$case === 'sessionId') helloSession = target.value;
+        const scope: HostScope | undefined = target?.$case === 'sessionId' ? { kind: 'session', sessionId: requireId('hello.scope.session_id', target.value) } : target?.$case === 'tenantWide' && target.value ? { kind: 'tenant' } : undefined;
+        if (!scope) throw invalid('SCOPE_REQUIRED', 'hello.scope must name a session_id or set tenant_wide');
+        const specs = m.tools.map((t, i) => ({ name: t.name, description: t.description, inputSchema: (t.inputSchema ?? {}) as Record<string, JsonValue>, scheduling: decodeEnum(`hello.tools[${i}].scheduling`, t.scheduling, SCHEDULING, 'ToolScheduling') }));
+        const subject = await gate.admit(ctx, scope, specs);
+        if (closed) return;
+        handle = hosts.connect(ctx.tenantId, subject, scope, specs, {
+          call: (c) => call.write({ message: { $case: 'toolCall', value: c } }),
+          cancel: (callId, reason) => call.write({ message: { $case: 'cancel', value: { callId, reason } } }),
+        });
+        helloSeen = true;
+        env.audit?.({ method, ctx, request: { sessionId: helloSession }, code: 'OK' });
+        ctx.log.info({ hostId: handle.hostId, subject, tools: specs.map((s) => s.name), scope }, 'tool host connected');
+        call.write({ message: { $case: 'ready', value: { hostId: handle.hostId } } });
+      };
+      const onMessage = async (msg: ServeToolsRequest) => {
+        if (closed) return;
+        const m = wellFormed(msg).message;
+        if (!handle) {
+          if (m?.$case !== 'hello') throw invalid('HELLO_REQUIRED', 'the first ServeTools message must be hello (tool definitions and scope)');
+          return hello(m.value);
         }
+        if (m?.$case !== 'toolResult') throw invalid('TOOL_RESULT_EXPECTED', 'after hello, send only tool_result messages');
+        const o = m.value.outcome;
+        const answer: HostAnswer | undefined =
+          o?.$case === 'success' ? { kind: 'success', value: (o.value ?? null) as JsonValue }
+          : o?.$case === 'failure' ? { kind: 'failure', message: o.value.message }
+          : o?.$case === 'cancelled' ? { kind: 'cancelled' }
+          : o?.$case === 'pending' ? { kind: 'pending', completionKey: requireId('tool_result.pending.completion_key', o.value.completionKey) }
+          : undefined;
+        if (!answer) throw invalid('TOOL_RESULT_EMPTY', `tool_result for call "${m.value.callId}" must set success, failure, cancelled or pending`);
+        if (answer.kind === 'success' || answer.kind === 'failure') requireToolResultWithin('tool_result', answer.kind === 'success' ? answer.value : null, answer.kind === 'failure' ? answer.message : '');
+        if (!handle.answer(m.value.callId, answer)) ctx.log.warn({ callId: m.value.callId }, 'tool result for an unknown or finished call ignored');
+      };
+      // Messages are handled in order: the hello's checks read the store, and nothing after it
+      // may be taken before the host is admitted.
+      let chain = Promise.resolve();
+      call.on('data', (msg: ServeToolsRequest) => {
+        chain = chain.then(() => onMessage(msg)).catch((err: unknown) => {
+          if (!closed) fail(err);
+          closed = true;
+        });
       });
       const gone = () => {
+        closed = true;
         if (handle) ctx.log.info({ hostId: handle.hostId }, 'tool host disconnected');
         handle?.disconnect();
         handle = undefined;

@@ -6,6 +6,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { TurnResult } from '../domain/turns/types.js';
 import type { TurnSlotStats } from '../domain/turns/turn-slots.js';
 import type { PoolStats } from '../sandbox/threaded.js';
+import type { TenantResourceStats } from '../domain/tenants/tenant-limits.js';
+import type { AuditRecorderStats } from '../domain/audit/recorder.js';
 
 export interface MetricSources {
   /** Open queue batches by state, read at scrape time. */
@@ -18,6 +20,10 @@ export interface MetricSources {
   sandbox(): PoolStats;
   /** Slots of RunTurn/StartTurn turns: running, waiting, calls refused. */
   turnSlots(): TurnSlotStats;
+  /** Per-tenant resources in use and refusals at the tenant limits. */
+  tenants?(): TenantResourceStats[];
+  /** Audit records stored, dropped (buffer full) and lost (store write failed). */
+  audit?(): AuditRecorderStats;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -93,6 +99,31 @@ export class LashMetrics {
         const a = sources.turnSlots();
         this.set({ state: 'running' }, a.running);
         this.set({ state: 'waiting' }, a.waiting);
+      },
+    });
+    new Gauge({
+      name: 'lash_tenant_resources', help: 'Per-tenant resources in use, by tenant and resource: running_turns and observers held in this process now; sessions and queued_batches as last counted in the store (at the last create/enqueue of the tenant).', labelNames: ['tenant', 'resource'], registers,
+      collect() {
+        this.reset();
+        for (const t of sources.tenants?.() ?? []) this.set({ tenant: t.tenantId, resource: t.resource }, t.inUse);
+      },
+    });
+    new Counter({
+      name: 'lash_tenant_limit_rejections_total', help: 'Calls refused at a per-tenant limit (RESOURCE_EXHAUSTED, reasons TENANT_*_LIMIT), by tenant and resource.', labelNames: ['tenant', 'resource'], registers,
+      collect() {
+        this.reset();
+        for (const t of sources.tenants?.() ?? []) if (t.rejected > 0) this.inc({ tenant: t.tenantId, resource: t.resource }, t.rejected);
+      },
+    });
+    new Counter({
+      name: 'lash_audit_records_total', help: 'Audit records of this process by outcome: stored, dropped (the buffer of LASH_AUDIT_BUFFER records was full), failed (the store refused the write; the log line remains).', labelNames: ['outcome'], registers,
+      collect() {
+        const a = sources.audit?.();
+        this.reset();
+        if (!a) return;
+        this.inc({ outcome: 'stored' }, a.stored);
+        this.inc({ outcome: 'dropped' }, a.dropped);
+        this.inc({ outcome: 'failed' }, a.failed);
       },
     });
     new Gauge({

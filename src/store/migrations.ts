@@ -231,6 +231,31 @@ class Migration007TextPayloads extends Migration {
   }
 }
 
+class Migration008AuditRecords extends Migration {
+  override name = '008_audit_records';
+
+  override up(): void {
+    // The audit trail of writes (who, what, when, outcome); no request bodies, no credentials.
+    // Listed per tenant newest first, optionally by session; trimmed by age.
+    this.addSql(`create table audit_records (
+      id bigint generated always as identity primary key,
+      tenant_id text not null,
+      at timestamptz not null,
+      subject text not null,
+      identity_source text not null,
+      method text not null,
+      session_id text null,
+      turn_id text null,
+      batch_id text null,
+      code text not null,
+      reason text null,
+      request_id text not null)`);
+    this.addSql(`create index audit_records_tenant_idx on audit_records (tenant_id, id)`);
+    this.addSql(`create index audit_records_session_idx on audit_records (tenant_id, session_id, id) where session_id is not null`);
+    this.addSql(`create index audit_records_age_idx on audit_records (at)`);
+  }
+}
+
 export const migrationsList = [
   { name: '001_sessions', class: Migration001Sessions },
   { name: '002_turns', class: Migration002Turns },
@@ -239,4 +264,5 @@ export const migrationsList = [
   { name: '005_sandbox', class: Migration005Sandbox },
   { name: '006_feed_batches', class: Migration006FeedBatches },
   { name: '007_text_payloads', class: Migration007TextPayloads },
+  { name: '008_audit_records', class: Migration008AuditRecords },
 ];

@@ -30,7 +30,8 @@ for (const engine of engines) {
     let n = 0;
     const open = async () => {
       const sessionId = `size-${++n}`;
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      // The remote tool "big" is bound, so a session-scoped host may serve it (ADR 0047).
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: { remoteTools: { bindings: [{ name: 'big' }] } } }));
       return sessionId;
     };
     const revision = async (sessionId: string) => (await s.clients.sessions.getSession({ sessionId })).session!.headRevision;

@@ -81,7 +81,7 @@ for (const engine of engines) {
     it('model output, user input and remote tool results agree exactly in the stream, GetTurn, the feed, the read view and the export', async () => {
       const next = rng(20261127);
       const sessionId = 'props';
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: { remoteTools: { bindings: [{ name: 'oracle' }] } } }));
       const obs = observe(s.clients, sessionId);
       await obs.waitFor((m) => m.length >= 1);
       let turn = 0;

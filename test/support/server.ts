@@ -2,7 +2,7 @@
 // given engine, with real gRPC clients connected to it.
 
 import { loadConfig } from '../../src/config.js';
-import { startApp, type App } from '../../src/app.js';
+import { startApp, type App, type AppOptions } from '../../src/app.js';
 import { createLogger } from '../../src/logger.js';
 import { connect, type LashClients } from '../../src/client/promised.js';
 import type { EngineTarget } from './engines.js';
@@ -20,12 +20,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(engine: EngineTarget, env: Record<string, string> = {}): Promise<TestServer> {
+/** `options`: app options such as the test principal header (see src/grpc/test-principal.ts). */
+export async function startTestServer(engine: EngineTarget, env: Record<string, string> = {}, options: AppOptions = {}): Promise<TestServer> {
   const target = await engine.provision();
-  return startOn(target, env);
+  return startOn(target, env, options);
 }
 
-async function startOn(target: Awaited<ReturnType<EngineTarget['provision']>>, env: Record<string, string>): Promise<TestServer> {
+async function startOn(target: Awaited<ReturnType<EngineTarget['provision']>>, env: Record<string, string>, options: AppOptions = {}): Promise<TestServer> {
   const config = loadConfig({
     LASH_LISTEN: '127.0.0.1:0',
     LASH_DATA_DIR: target.dataDir,
@@ -36,7 +37,7 @@ async function startOn(target: Awaited<ReturnType<EngineTarget['provision']>>, e
     ...(target.databaseUrl ? { DATABASE_URL: target.databaseUrl } : {}),
     ...env,
   });
-  const app = await startApp(config, createLogger(config.logLevel));
+  const app = await startApp(config, createLogger(config.logLevel), options);
   const clients = connect(app.address);
   let stopped = false;
   const stop = async () => {
@@ -51,7 +52,7 @@ async function startOn(target: Awaited<ReturnType<EngineTarget['provision']>>, e
     databaseUrl: target.databaseUrl,
     dataDir: target.dataDir,
     stop,
-    restart: (more = {}) => startOn({ ...target, cleanup: async () => {} }, { ...env, ...more }),
+    restart: (more = {}) => startOn({ ...target, cleanup: async () => {} }, { ...env, ...more }, options),
     async close() {
       await stop();
       await target.cleanup();

@@ -312,7 +312,31 @@ export interface SessionSpec {
     | PromptLayer
     | undefined;
   /** Whether the agent acts without asking the user for confirmation; unset keeps the stored value. */
-  autonomous?: boolean | undefined;
+  autonomous?:
+    | boolean
+    | undefined;
+  /**
+   * Remote tools (ServeTools hosts) this session accepts; unset keeps the stored list. A host
+   * serves the session only the tools named here, and only if it is the host named.
+   */
+  remoteTools?: RemoteTools | undefined;
+}
+
+/** The remote tools a session accepts from tool hosts. */
+export interface RemoteTools {
+  /** Every binding; an empty list accepts no session-scoped remote tool. */
+  bindings: RemoteToolBinding[];
+}
+
+/** One remote tool a session accepts, and from which host. */
+export interface RemoteToolBinding {
+  /** Name of the tool as the host announces it; a built-in tool name is refused. */
+  name: string;
+  /**
+   * Identity (principal subject) of the only host that may serve it; empty accepts any host of
+   * the session's tenant allowed to serve tools.
+   */
+  host: string;
 }
 
 /** Identifies a model and its limits. */
@@ -866,7 +890,14 @@ export const Session_MetadataEntry: MessageFns<Session_MetadataEntry> = {
 };
 
 function createBaseSessionSpec(): SessionSpec {
-  return { model: undefined, providerId: "", maxTurns: undefined, prompt: undefined, autonomous: undefined };
+  return {
+    model: undefined,
+    providerId: "",
+    maxTurns: undefined,
+    prompt: undefined,
+    autonomous: undefined,
+    remoteTools: undefined,
+  };
 }
 
 export const SessionSpec: MessageFns<SessionSpec> = {
@@ -885,6 +916,9 @@ export const SessionSpec: MessageFns<SessionSpec> = {
     }
     if (message.autonomous !== undefined) {
       writer.uint32(40).bool(message.autonomous);
+    }
+    if (message.remoteTools !== undefined) {
+      RemoteTools.encode(message.remoteTools, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -942,6 +976,14 @@ export const SessionSpec: MessageFns<SessionSpec> = {
             message.autonomous = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.remoteTools = RemoteTools.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -969,6 +1011,11 @@ export const SessionSpec: MessageFns<SessionSpec> = {
         : undefined,
       prompt: isSet(object.prompt) ? PromptLayer.fromJSON(object.prompt) : undefined,
       autonomous: isSet(object.autonomous) ? globalThis.Boolean(object.autonomous) : undefined,
+      remoteTools: isSet(object.remoteTools)
+        ? RemoteTools.fromJSON(object.remoteTools)
+        : isSet(object.remote_tools)
+        ? RemoteTools.fromJSON(object.remote_tools)
+        : undefined,
     };
   },
 
@@ -989,6 +1036,9 @@ export const SessionSpec: MessageFns<SessionSpec> = {
     if (message.autonomous !== undefined) {
       obj.autonomous = message.autonomous;
     }
+    if (message.remoteTools !== undefined) {
+      obj.remoteTools = RemoteTools.toJSON(message.remoteTools);
+    }
     return obj;
   },
 
@@ -1006,6 +1056,165 @@ export const SessionSpec: MessageFns<SessionSpec> = {
       ? PromptLayer.fromPartial(object.prompt)
       : undefined;
     message.autonomous = object.autonomous ?? undefined;
+    message.remoteTools = (object.remoteTools !== undefined && object.remoteTools !== null)
+      ? RemoteTools.fromPartial(object.remoteTools)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRemoteTools(): RemoteTools {
+  return { bindings: [] };
+}
+
+export const RemoteTools: MessageFns<RemoteTools> = {
+  encode(message: RemoteTools, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.bindings) {
+      RemoteToolBinding.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoteTools {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoteTools();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bindings.push(RemoteToolBinding.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoteTools {
+    return {
+      bindings: globalThis.Array.isArray(object?.bindings)
+        ? object.bindings.map((e: any) => RemoteToolBinding.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RemoteTools): unknown {
+    const obj: any = {};
+    if (message.bindings?.length) {
+      obj.bindings = message.bindings.map((e) => RemoteToolBinding.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoteTools>): RemoteTools {
+    return RemoteTools.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoteTools>): RemoteTools {
+    const message = createBaseRemoteTools();
+    message.bindings = object.bindings?.map((e) => RemoteToolBinding.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRemoteToolBinding(): RemoteToolBinding {
+  return { name: "", host: "" };
+}
+
+export const RemoteToolBinding: MessageFns<RemoteToolBinding> = {
+  encode(message: RemoteToolBinding, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.host !== "") {
+      writer.uint32(18).string(message.host);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoteToolBinding {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoteToolBinding();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoteToolBinding {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+    };
+  },
+
+  toJSON(message: RemoteToolBinding): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoteToolBinding>): RemoteToolBinding {
+    return RemoteToolBinding.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoteToolBinding>): RemoteToolBinding {
+    const message = createBaseRemoteToolBinding();
+    message.name = object.name ?? "";
+    message.host = object.host ?? "";
     return message;
   },
 };

@@ -30,6 +30,7 @@ import {
   openModeFromJSON,
   openModeToJSON,
   PromptLayer,
+  RemoteTools,
   ResidencyPolicy,
   residencyPolicyFromJSON,
   residencyPolicyToJSON,
@@ -246,8 +247,12 @@ export interface UpdateSessionConfigRequest {
   prompt?:
     | PromptLayer
     | undefined;
-  /** Fields to change: "model", "provider_id", "prompt". Empty changes every field that is set. */
-  updateMask?: string[] | undefined;
+  /** Fields to change: "model", "provider_id", "prompt", "remote_tools". Empty changes every field that is set. */
+  updateMask?:
+    | string[]
+    | undefined;
+  /** New remote tool bindings (replace the stored list as a whole). */
+  remoteTools?: RemoteTools | undefined;
 }
 
 /** Response of UpdateSessionConfig. */
@@ -2268,7 +2273,14 @@ export const UsageBySourceAndModel: MessageFns<UsageBySourceAndModel> = {
 };
 
 function createBaseUpdateSessionConfigRequest(): UpdateSessionConfigRequest {
-  return { sessionId: "", model: undefined, providerId: "", prompt: undefined, updateMask: undefined };
+  return {
+    sessionId: "",
+    model: undefined,
+    providerId: "",
+    prompt: undefined,
+    updateMask: undefined,
+    remoteTools: undefined,
+  };
 }
 
 export const UpdateSessionConfigRequest: MessageFns<UpdateSessionConfigRequest> = {
@@ -2287,6 +2299,9 @@ export const UpdateSessionConfigRequest: MessageFns<UpdateSessionConfigRequest> 
     }
     if (message.updateMask !== undefined) {
       FieldMask.encode(FieldMask.wrap(message.updateMask), writer.uint32(42).fork()).join();
+    }
+    if (message.remoteTools !== undefined) {
+      RemoteTools.encode(message.remoteTools, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2344,6 +2359,14 @@ export const UpdateSessionConfigRequest: MessageFns<UpdateSessionConfigRequest> 
             message.updateMask = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.remoteTools = RemoteTools.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2375,6 +2398,11 @@ export const UpdateSessionConfigRequest: MessageFns<UpdateSessionConfigRequest> 
         : isSet(object.update_mask)
         ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
         : undefined,
+      remoteTools: isSet(object.remoteTools)
+        ? RemoteTools.fromJSON(object.remoteTools)
+        : isSet(object.remote_tools)
+        ? RemoteTools.fromJSON(object.remote_tools)
+        : undefined,
     };
   },
 
@@ -2395,6 +2423,9 @@ export const UpdateSessionConfigRequest: MessageFns<UpdateSessionConfigRequest> 
     if (message.updateMask !== undefined) {
       obj.updateMask = FieldMask.toJSON(FieldMask.wrap(message.updateMask));
     }
+    if (message.remoteTools !== undefined) {
+      obj.remoteTools = RemoteTools.toJSON(message.remoteTools);
+    }
     return obj;
   },
 
@@ -2412,6 +2443,9 @@ export const UpdateSessionConfigRequest: MessageFns<UpdateSessionConfigRequest> 
       ? PromptLayer.fromPartial(object.prompt)
       : undefined;
     message.updateMask = object.updateMask ?? undefined;
+    message.remoteTools = (object.remoteTools !== undefined && object.remoteTools !== null)
+      ? RemoteTools.fromPartial(object.remoteTools)
+      : undefined;
     return message;
   },
 };

@@ -291,10 +291,13 @@ export interface ToolHostScope {
   /** The scope; exactly one is set. */
   target?:
     | //
-    /** Only this session. */
+    /** Only this session, and only the tools its spec.remote_tools binds to this host. */
     { $case: "sessionId"; value: string }
     | //
-    /** Every session of the caller's tenant (must be true). */
+    /**
+     * Every session of the caller's tenant (must be true); only tools the operator opted in for
+     * tenant-wide hosts (LASH_TENANT_WIDE_TOOLS).
+     */
     { $case: "tenantWide"; value: boolean }
     | undefined;
 }

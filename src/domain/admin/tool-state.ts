@@ -28,9 +28,10 @@ export class ToolAdmin {
     private readonly sources: ToolSource[],
   ) {}
 
-  private catalog(tenantId: string, sessionId: string): Map<string, ToolManifest> {
+  private catalog(tenantId: string, head: SessionHead): Map<string, ToolManifest> {
     const byName = new Map<string, ToolManifest>();
-    for (const s of this.sources) for (const t of s.toolsFor(tenantId, sessionId)) byName.set(t.name, t);
+    // The same precedence as a turn's catalog: the first source (built-ins) wins a name.
+    for (const s of this.sources) for (const t of s.toolsFor(tenantId, head.sessionId, head.policy.remoteTools)) if (!byName.has(t.name)) byName.set(t.name, t);
     return byName;
   }
 
@@ -40,7 +41,7 @@ export class ToolAdmin {
   }
 
   private view(ctx: RequestContext, head: SessionHead): ToolStateView {
-    const catalog = this.catalog(ctx.tenantId, head.sessionId);
+    const catalog = this.catalog(ctx.tenantId, head);
     const overrides = head.toolState.overrides as Record<string, Availability>;
     const tools: ToolEntry[] = [...catalog.values()].map((m) => ({ manifest: m, orphaned: false, override: overrides[m.name], effective: overrides[m.name] ?? m.availability }));
     for (const [name, level] of Object.entries(overrides)) if (!catalog.has(name)) tools.push({ manifest: { name }, orphaned: true, override: level, effective: level });
@@ -70,7 +71,7 @@ export class ToolAdmin {
     // The adopted generation keeps counting up afterwards: it must leave room in the store's 64-bit column.
     if (generation > MAX_CLIENT_COUNTER) throw invalid('GENERATION_OUT_OF_RANGE', `state.generation must be at most ${MAX_CLIENT_COUNTER}; pass a generation GetToolState returned`, { field: 'state.generation' });
     const g = await this.change(ctx, sessionId, undefined, () => ({ generation, overrides }));
-    const catalog = this.catalog(ctx.tenantId, sessionId);
+    const catalog = this.catalog(ctx.tenantId, await this.sessions.get(ctx, sessionId));
     return { generation: g, orphaned: Object.keys(overrides).filter((n) => !catalog.has(n)).sort() };
   }
 

@@ -1,10 +1,13 @@
 // Remote tool hosts: clients in any language that hold a ServeTools stream, advertise tools for
 // a session (or their whole tenant) and answer calls. A host that disconnects fails its
-// in-flight calls as tool errors and its tools leave the catalog.
+// in-flight calls as tool errors and its tools leave the catalog. Which host may serve what is
+// decided by bindings.ts: a session-scoped host's tools reach a session only while the session
+// binds them to that host; a session-scoped host wins over a tenant-wide one of the same name.
 
 import { randomUUID } from 'node:crypto';
 import { invalid } from '../errors.js';
 import type { JsonValue } from '../messages.js';
+import { isBound, TOOL_NAME, type RemoteToolBinding } from './bindings.js';
 import type { Scheduling, ToolDefinition, ToolOutcome, ToolSource } from './types.js';
 
 export interface RemoteToolSpec {
@@ -30,18 +33,21 @@ export type HostAnswer = { kind: 'success'; value: JsonValue } | { kind: 'failur
 interface Host {
   id: string;
   tenantId: string;
+  /** Identity of the host's caller (principal subject; "anonymous" without authentication). */
+  subject: string;
   scope: HostScope;
   tools: ToolDefinition[];
   inFlight: Map<string, (outcome: ToolOutcome) => void>;
 }
 
-const NAME = /^[a-zA-Z_][\w-]{0,63}$/;
+const NAME = TOOL_NAME;
 
 export class RemoteToolHosts implements ToolSource {
   private readonly hosts = new Map<string, Host>();
 
   /** Registers a host; `send` delivers calls and cancels to it. Returns its handle. */
-  connect(tenantId: string, scope: HostScope, specs: RemoteToolSpec[], send: { call(c: OutgoingCall): void; cancel(callId: string, reason: string): void }) {
+  /** The shape checks of a hello (before its bindings are checked). */
+  static validate(specs: RemoteToolSpec[]): void {
     if (specs.length === 0) throw invalid('TOOLS_EMPTY', 'hello.tools must advertise at least one tool');
     const seen = new Set<string>();
     for (const [i, s] of specs.entries()) {
@@ -49,7 +55,12 @@ export class RemoteToolHosts implements ToolSource {
       if (seen.has(s.name)) throw invalid('TOOL_NAME_DUPLICATE', `hello.tools[${i}].name "${s.name}" is advertised twice`);
       seen.add(s.name);
     }
-    const host: Host = { id: randomUUID(), tenantId, scope, tools: [], inFlight: new Map() };
+  }
+
+  /** Registers a host whose hello passed the binding rules; `send` delivers calls and cancels to it. Returns its handle. */
+  connect(tenantId: string, subject: string, scope: HostScope, specs: RemoteToolSpec[], send: { call(c: OutgoingCall): void; cancel(callId: string, reason: string): void }) {
+    RemoteToolHosts.validate(specs);
+    const host: Host = { id: randomUUID(), tenantId, subject, scope, tools: [], inFlight: new Map() };
     host.tools = specs.map((s) => ({
       name: s.name,
       description: s.description,
@@ -90,11 +101,18 @@ export class RemoteToolHosts implements ToolSource {
     };
   }
 
-  toolsFor(tenantId: string, sessionId: string): ToolDefinition[] {
-    const out: ToolDefinition[] = [];
-    // Tenant-wide hosts first so a session-scoped host can shadow them.
-    for (const h of this.hosts.values()) if (h.tenantId === tenantId && h.scope.kind === 'tenant') out.push(...h.tools);
-    for (const h of this.hosts.values()) if (h.tenantId === tenantId && h.scope.kind === 'session' && h.scope.sessionId === sessionId) out.push(...h.tools);
-    return out;
+  toolsFor(tenantId: string, sessionId: string, bindings?: readonly RemoteToolBinding[]): ToolDefinition[] {
+    const byName = new Map<string, ToolDefinition>();
+    // Session-scoped hosts the session binds come first (the latest connected wins a name), then
+    // tenant-wide hosts (opted in at hello) for names no session host serves.
+    for (const h of this.hosts.values()) {
+      if (h.tenantId !== tenantId || h.scope.kind !== 'session' || h.scope.sessionId !== sessionId) continue;
+      for (const t of h.tools) if (isBound(bindings, t.name, h.subject)) byName.set(t.name, t);
+    }
+    for (const h of this.hosts.values()) {
+      if (h.tenantId !== tenantId || h.scope.kind !== 'tenant') continue;
+      for (const t of h.tools) if (!byName.has(t.name)) byName.set(t.name, t);
+    }
+    return [...byName.values()];
   }
 }

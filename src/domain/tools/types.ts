@@ -2,6 +2,7 @@
 // remote tool hosts both provide these.
 
 import type { JsonValue } from '../messages.js';
+import type { RemoteToolBinding } from './bindings.js';
 import type { TurnScope } from '../turns/turn-scope.js';
 import type { Usage } from '../usage.js';
 
@@ -58,7 +59,8 @@ export interface ToolDefinition extends ToolManifest {
 
 /** Anything that contributes tools to a session's catalog (built-ins, remote hosts). */
 export interface ToolSource {
-  toolsFor(tenantId: string, sessionId: string): ToolDefinition[];
+  /** `bindings`: the remote tools the session's policy accepts (remote sources offer only those). */
+  toolsFor(tenantId: string, sessionId: string, bindings?: readonly RemoteToolBinding[]): ToolDefinition[];
 }
 
 export type CompletionResolution =

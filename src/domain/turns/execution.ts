@@ -86,7 +86,7 @@ export class TurnExecution {
     } else if (turn.controller.signal.aborted) {
       loop = { outcome: { type: 'stopped', reason: 'cancelled', message: 'cancelled before the turn started' }, rawText: '', newMessages: [], toolCalls: [], usage: zeroUsage(), issues: [] };
     } else {
-      const tools = catalogFor(this.deps.toolSources, ctx.tenantId, req.sessionId, head.toolState.overrides);
+      const tools = catalogFor(this.deps.toolSources, ctx.tenantId, req.sessionId, head.toolState.overrides, head.policy.remoteTools);
       let system = renderPrompt(stackPromptLayers([this.deps.serverPrompt, head.policy.prompt, req.overrides.prompt]), (name) => tools.some((t) => t.name === name));
       // Incremental: only what the previous turn appended is walked and converted.
       const { messages: frameMessagesNow, model: history } = await frameHistory(session, (id) => this.deps.blobs.load(id));

@@ -9,6 +9,7 @@ import {
   type FinalAnswerFormat as PbFaf,
   type ModelSpec as PbModel,
   type PromptLayer as PbPrompt,
+  type RemoteTools as PbRemoteTools,
   type Session as PbSession,
   type SessionSpec,
 } from '../../../gen/lash/v1/session.js';
@@ -16,6 +17,7 @@ import type { OpenSessionRequest, UpdateSessionConfigRequest } from '../../../ge
 import { invalid } from '../../domain/errors.js';
 import type { ModelSpec, PolicyPatch, SessionPolicy } from '../../domain/policy.js';
 import type { PromptLayer, PromptSlot, TemplateSection } from '../../domain/prompt.js';
+import type { RemoteToolBinding } from '../../domain/tools/bindings.js';
 import type { FinalAnswerFormat, Residency, SessionHead, SessionMode } from '../../domain/session.js';
 import type { OpenMode, OpenRequest } from '../../domain/sessions.js';
 import { decodeEnum, encodeTable } from './enums.js';
@@ -56,7 +58,12 @@ export function specFromPb(spec: SessionSpec | undefined, field: string): Policy
     maxTurns: spec.maxTurns,
     prompt: spec.prompt ? promptFromPb(spec.prompt, `${field}.prompt`) : undefined,
     autonomous: spec.autonomous,
+    remoteTools: spec.remoteTools ? bindingsFromPb(spec.remoteTools) : undefined,
   };
+}
+
+function bindingsFromPb(r: PbRemoteTools): RemoteToolBinding[] {
+  return r.bindings.map((b) => ({ name: b.name, host: b.host || undefined }));
 }
 
 export function modelFromPb(m: PbModel, field: string): Partial<ModelSpec> {
@@ -117,6 +124,7 @@ export function policyToPb(p: SessionPolicy): SessionSpec {
     maxTurns: p.maxTurns,
     prompt: p.prompt ? promptToPb(p.prompt) : undefined,
     autonomous: p.autonomous,
+    remoteTools: p.remoteTools ? { bindings: p.remoteTools.map((b) => ({ name: b.name, host: b.host ?? '' })) } : undefined,
   };
 }
 
@@ -138,7 +146,7 @@ export function sessionToPb(h: SessionHead): PbSession {
   };
 }
 
-const CONFIG_PATHS = new Set(['model', 'provider_id', 'prompt']);
+const CONFIG_PATHS = new Set(['model', 'provider_id', 'prompt', 'remote_tools']);
 
 /**
  * UpdateSessionConfig's fields under its update mask as a policy patch: with a mask, exactly the
@@ -147,7 +155,7 @@ const CONFIG_PATHS = new Set(['model', 'provider_id', 'prompt']);
 export function configPatchFromPb(req: UpdateSessionConfigRequest): PolicyPatch {
   const mask = req.updateMask ?? [];
   for (const path of mask) {
-    if (!CONFIG_PATHS.has(path)) throw invalid('UPDATE_MASK_INVALID', `update_mask path "${path}" is not updatable; use model, provider_id or prompt`, { path });
+    if (!CONFIG_PATHS.has(path)) throw invalid('UPDATE_MASK_INVALID', `update_mask path "${path}" is not updatable; use model, provider_id, prompt or remote_tools`, { path });
   }
   const wants = (path: string, present: boolean) => (mask.length === 0 ? present : mask.includes(path));
   const patch: PolicyPatch = {};
@@ -160,6 +168,7 @@ export function configPatchFromPb(req: UpdateSessionConfigRequest): PolicyPatch 
     patch.providerId = req.providerId;
   }
   if (wants('prompt', req.prompt !== undefined)) patch.prompt = req.prompt ? promptFromPb(req.prompt, 'prompt') : { slots: [] };
-  if (Object.keys(patch).length === 0) throw invalid('NOTHING_TO_UPDATE', 'set model, provider_id or prompt (and optionally update_mask) to change the session config');
+  if (wants('remote_tools', req.remoteTools !== undefined)) patch.remoteTools = req.remoteTools ? bindingsFromPb(req.remoteTools) : [];
+  if (Object.keys(patch).length === 0) throw invalid('NOTHING_TO_UPDATE', 'set model, provider_id, prompt or remote_tools (and optionally update_mask) to change the session config');
   return patch;
 }
