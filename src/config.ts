@@ -2,17 +2,11 @@
 // with a message naming the variable. Secrets stay here: the domain only sees provider kinds.
 
 import { readFileSync } from 'node:fs';
+import { loadProviderCredentials, type ProviderCredentials } from './provider-config.js';
+
+export type { ProviderCredentials } from './provider-config.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-export interface ProviderCredentials {
-  openaiApiKey?: string;
-  openaiBaseUrl?: string;
-  anthropicApiKey?: string;
-  googleApiKey?: string;
-  /** The `scripted` load-test model (LASH_SCRIPTED_PROVIDER=1). */
-  scripted?: boolean;
-}
 
 export interface Config {
   listen: { host: string; port: number };
@@ -67,14 +61,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const listen = parseListen(env.LASH_LISTEN ?? '127.0.0.1:50051');
   const logLevel = (env.LASH_LOG_LEVEL ?? 'info') as LogLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`LASH_LOG_LEVEL must be debug, info, warn or error (got "${env.LASH_LOG_LEVEL}")`);
-  const providers: ProviderCredentials = {
-    openaiApiKey: env.OPENAI_API_KEY || undefined,
-    openaiBaseUrl: env.OPENAI_BASE_URL || undefined,
-    anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
-    googleApiKey: env.GOOGLE_GENERATIVE_AI_API_KEY || undefined,
-    scripted: boolVar(env, 'LASH_SCRIPTED_PROVIDER'),
-  };
-  if (providers.openaiBaseUrl && !/^https?:\/\//.test(providers.openaiBaseUrl)) throw new ConfigError(`OPENAI_BASE_URL must be an http(s) URL (got "${providers.openaiBaseUrl}")`);
+  const providers: ProviderCredentials = loadProviderCredentials(env, (message) => {
+    throw new ConfigError(message);
+  }, boolVar(env, 'LASH_SCRIPTED_PROVIDER'));
   const availableProviders = ['echo'];
   if (providers.openaiApiKey) availableProviders.push('openai');
   if (providers.openaiBaseUrl) availableProviders.push('openai-compatible');

@@ -231,6 +231,16 @@ class Migration007TextPayloads extends Migration {
   }
 }
 
+class Migration008CacheWriteTokens extends Migration {
+  override name = '008_cache_write_tokens';
+
+  override up(): void {
+    // Prompt-cache writes (Anthropic cache creation) are their own token class: billed apart from
+    // reads and plain input. Rows written before this column existed recorded none.
+    this.addSql(`alter table usage_entries add column cache_write_tokens bigint not null default 0`);
+  }
+}
+
 export const migrationsList = [
   { name: '001_sessions', class: Migration001Sessions },
   { name: '002_turns', class: Migration002Turns },
@@ -239,4 +249,5 @@ export const migrationsList = [
   { name: '005_sandbox', class: Migration005Sandbox },
   { name: '006_feed_batches', class: Migration006FeedBatches },
   { name: '007_text_payloads', class: Migration007TextPayloads },
+  { name: '008_cache_write_tokens', class: Migration008CacheWriteTokens },
 ];
