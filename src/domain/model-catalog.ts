@@ -67,11 +67,14 @@ interface CheckedModel {
 /** Refuses a model spec the named model cannot serve. */
 export function checkAgainstCatalog(providerId: string, model: CheckedModel): void {
   const details = { provider_id: providerId, model_id: model.id };
+  const known = knownModel(providerId, model.id);
+  if (known) checkKnown(providerId, model, known, details);
   if (model.maxOutputTokens !== undefined && model.maxOutputTokens >= model.contextWindowTokens) {
     throw invalid('MAX_OUTPUT_EXCEEDS_CONTEXT_WINDOW', `model.max_output_tokens (${model.maxOutputTokens}) must be smaller than model.context_window_tokens (${model.contextWindowTokens}): the prompt needs room too`, details);
   }
-  const known = knownModel(providerId, model.id);
-  if (!known) return;
+}
+
+function checkKnown(providerId: string, model: CheckedModel, known: KnownModel, details: Record<string, string>): void {
   if (model.contextWindowTokens > known.contextWindowTokens) {
     throw invalid('CONTEXT_WINDOW_TOO_LARGE', `${providerId} model "${model.id}" has a context window of ${known.contextWindowTokens} tokens; set model.context_window_tokens to at most that (got ${model.contextWindowTokens})`, { ...details, limit: String(known.contextWindowTokens) });
   }
