@@ -175,9 +175,12 @@ for (const engine of engines) {
         const tooMuch = await rejection(open({ spec: { model: { id: fake.model, maxOutputTokens: 5_000_000n } } }));
         expect(tooMuch).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MAX_OUTPUT_TOKENS_TOO_LARGE' });
         const sessionId = await open();
+        const before = (await s.clients.sessions.getSession({ sessionId })).session!;
         const turn = await runTurn(s.clients, { sessionId, input: textInput('x'), overrides: { model: { contextWindowTokens: 90_000_000n } } });
         expect(turn.error?.code).toBe(status.INVALID_ARGUMENT);
         expect(turn.error?.details).toContain('context window');
+        // Refused before anything was stored: no turn, no revision.
+        expect((await s.clients.sessions.getSession({ sessionId })).session).toMatchObject({ headRevision: before.headRevision, turnIndex: 0n });
         const plain = { openai: 'gpt-4o-mini', anthropic: 'claude-3-5-haiku', google: 'gemini-2.0-flash' }[provider];
         const effort = await rejection(open({ spec: { model: { id: plain, reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } } }));
         expect(effort).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'REASONING_UNSUPPORTED' });

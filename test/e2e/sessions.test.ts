@@ -174,7 +174,7 @@ for (const engine of engines) {
     it('usage report of a session without turns is all zeros', async () => {
       await open('usage0');
       const r = await s.clients.sessions.getUsageReport({ sessionId: 'usage0' });
-      expect(r.total).toEqual({ inputTokens: 0n, outputTokens: 0n, cachedInputTokens: 0n, reasoningTokens: 0n });
+      expect(r.total).toEqual({ inputTokens: 0n, outputTokens: 0n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n });
       expect(r.bySource).toEqual([]);
     });
   });
