@@ -128,6 +128,8 @@ for (const engine of engines) {
         const retries = t.events.flatMap((e) => (e.kind?.$case === 'retryStatus' ? [e.kind.value] : []));
         expect(retries.map((r) => r.attempt)).toEqual(errors.map((_, i) => i + 1));
         expect(retries[0]!.reason).toMatch(/429/);
+        // The 429 said retry-after: 0, which wins over our backoff (10 ms here).
+        expect(retries[0]!.waitSeconds).toBe(0);
         expect(fake.seen()).toHaveLength(errors.length + 1);
       });
 
