@@ -77,6 +77,17 @@ for (const engine of engines) {
         const started = t.events.find((e) => e.kind?.$case === 'modelRequestStarted')?.kind;
         expect(started).toMatchObject({ value: { providerId: provider, modelId: fake.model, reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH, promptCache: true } });
         expect(t.result?.usage?.parent).toEqual(expectedUsage(fake, TOKENS));
+
+        // A turn override changes the effort for that turn only; with history, the conversation
+        // so far gets its own breakpoint.
+        fake.script({ text: ['again'] }, { text: ['and again'] });
+        const low = await runTurn(s.clients, { sessionId, input: textInput('once more'), overrides: { model: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } } });
+        expect(low.events.find((e) => e.kind?.$case === 'modelRequestStarted')?.kind).toMatchObject({ value: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } });
+        expect(fake.seen()[1]!.reasoning).not.toEqual(seen.reasoning);
+        expect(fake.seen()[1]!.cacheBreakpoints).toBe(provider === 'anthropic' ? 2 : 0);
+        const next = await runTurn(s.clients, { sessionId, input: textInput('last') });
+        expect(next.events.find((e) => e.kind?.$case === 'modelRequestStarted')?.kind).toMatchObject({ value: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH } });
+        expect(fake.seen()[2]!.reasoning).toEqual(seen.reasoning);
       });
 
       it('runs a parallel tool round and sends both results back; usage report, turn results and usage events add up', async () => {
