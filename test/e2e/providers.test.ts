@@ -122,6 +122,23 @@ for (const engine of engines) {
         expect(report.byModel).toEqual([{ model: fake.model, usage: report.total }]);
       });
 
+      it('adds up across providers: a turn switched to echo is booked under its own model, and the total is the sum of the results', async () => {
+        const sessionId = await open();
+        fake.script({ text: ['from the provider'], usage: TOKENS });
+        const a = await runTurn(s.clients, { sessionId, input: textInput('one') });
+        const b = await runTurn(s.clients, { sessionId, input: textInput('two'), overrides: { providerId: 'echo', model: { id: 'echo' } } });
+        expect(finished(b)).toEqual({ $case: 'assistantMessage', value: { text: 'two' } });
+        const report = await s.clients.sessions.getUsageReport({ sessionId });
+        expect(report.byModel.map((m) => m.model).sort()).toEqual(['echo', fake.model].sort());
+        expect(report.byModel.find((m) => m.model === fake.model)!.usage).toEqual(expectedUsage(fake, TOKENS));
+        expect(report.byModel.find((m) => m.model === 'echo')!.usage).toEqual(b.result!.usage!.total);
+        const total = report.total!;
+        const ua = a.result!.usage!.total!;
+        const ub = b.result!.usage!.total!;
+        expect(total).toEqual({ inputTokens: ua.inputTokens + ub.inputTokens, outputTokens: ua.outputTokens + ub.outputTokens, cachedInputTokens: ua.cachedInputTokens + ub.cachedInputTokens, cacheWriteTokens: ua.cacheWriteTokens + ub.cacheWriteTokens, reasoningTokens: ua.reasoningTokens + ub.reasoningTokens });
+        expect(report.bySource.map((x) => x.source)).toEqual(['turn']);
+      });
+
       it('sends an image input as the provider image part', async () => {
         const sessionId = await open();
         fake.script({ text: ['a dot'] });
