@@ -6,6 +6,9 @@ import { hostname } from 'node:os';
 import { BUILTIN_TOOLS } from './tools/builtin.js';
 import { RUN_CHILD_TOOL } from './domain/tools/run-child.js';
 import { parseTenantWideTools, type TenantWideTool } from './domain/tools/bindings.js';
+import { loadProviderCredentials, type ProviderCredentials } from './provider-config.js';
+
+export type { ProviderCredentials } from './provider-config.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 /** `auto`: pretty when stdout is a terminal, JSON lines otherwise. */
@@ -13,15 +16,6 @@ export type LogFormat = 'auto' | 'json' | 'pretty';
 
 /** Every model provider this server knows; which of them can be used depends on credentials. */
 export const KNOWN_PROVIDERS = ['echo', 'openai', 'openai-compatible', 'anthropic', 'google', 'scripted'];
-
-export interface ProviderCredentials {
-  openaiApiKey?: string;
-  openaiBaseUrl?: string;
-  anthropicApiKey?: string;
-  googleApiKey?: string;
-  /** The `scripted` load-test model (LASH_SCRIPTED_PROVIDER=1). */
-  scripted?: boolean;
-}
 
 export interface Config {
   listen: { host: string; port: number };
@@ -92,14 +86,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logFormat = (env.LASH_LOG_FORMAT || 'auto') as LogFormat;
   if (!['auto', 'json', 'pretty'].includes(logFormat)) throw new ConfigError(`LASH_LOG_FORMAT must be auto, json or pretty (got "${env.LASH_LOG_FORMAT}")`);
   const databaseUrl = env.DATABASE_URL ? checkDatabaseUrl(env.DATABASE_URL) : undefined;
-  const providers: ProviderCredentials = {
-    openaiApiKey: env.OPENAI_API_KEY || undefined,
-    openaiBaseUrl: env.OPENAI_BASE_URL || undefined,
-    anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
-    googleApiKey: env.GOOGLE_GENERATIVE_AI_API_KEY || undefined,
-    scripted: boolVar(env, 'LASH_SCRIPTED_PROVIDER'),
-  };
-  if (providers.openaiBaseUrl && !/^https?:\/\//.test(providers.openaiBaseUrl)) throw new ConfigError(`OPENAI_BASE_URL must be an http(s) URL (got "${providers.openaiBaseUrl}")`);
+  const providers: ProviderCredentials = loadProviderCredentials(env, (message) => {
+    throw new ConfigError(message);
+  }, boolVar(env, 'LASH_SCRIPTED_PROVIDER'));
   const availableProviders = ['echo'];
   if (providers.openaiApiKey) availableProviders.push('openai');
   if (providers.openaiBaseUrl) availableProviders.push('openai-compatible');

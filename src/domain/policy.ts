@@ -3,14 +3,23 @@
 
 import { invalid } from './errors.js';
 import { optionalId, requireId } from './ids.js';
+import { checkAgainstCatalog, knownModel } from './model-catalog.js';
 import { validatePromptLayer, type PromptLayer } from './prompt.js';
 import { validateBindings, type RemoteToolBinding } from './tools/bindings.js';
+
+/** How hard a reasoning model thinks; each provider maps it to its own setting. */
+export const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max'] as const;
+export type ReasoningEffort = (typeof REASONING_EFFORTS)[number];
 
 export interface ModelSpec {
   id: string;
   variant?: string;
   contextWindowTokens: number;
   maxOutputTokens?: number;
+  /** Unset: the provider's default. */
+  reasoningEffort?: ReasoningEffort;
+  /** Mark the stable prompt prefix as a prompt-cache breakpoint (where the provider takes them). */
+  promptCache?: boolean;
 }
 
 export interface SessionPolicy {
@@ -38,14 +47,16 @@ export const DEFAULT_CONTEXT_WINDOW = 128_000;
 
 export function applyPolicyPatch(base: SessionPolicy, patch: PolicyPatch): SessionPolicy {
   const next: SessionPolicy = { ...base };
+  if (patch.providerId) next.providerId = patch.providerId;
   if (patch.model && patch.model.id) {
-    // A new model id starts from the model defaults; the same id keeps the other knobs.
-    const start: ModelSpec = patch.model.id === base.model.id ? base.model : { id: patch.model.id, contextWindowTokens: DEFAULT_CONTEXT_WINDOW };
+    // A new model id starts from the model defaults (its catalog window when it is a known
+    // model); the same id keeps the other knobs.
+    const window = knownModel(next.providerId, patch.model.id)?.contextWindowTokens ?? DEFAULT_CONTEXT_WINDOW;
+    const start: ModelSpec = patch.model.id === base.model.id ? base.model : { id: patch.model.id, contextWindowTokens: window };
     next.model = { ...start, ...definedOnly(patch.model) } as ModelSpec;
   } else if (patch.model) {
     next.model = { ...base.model, ...definedOnly(patch.model) } as ModelSpec;
   }
-  if (patch.providerId) next.providerId = patch.providerId;
   if (patch.maxTurns !== undefined) next.maxTurns = patch.maxTurns;
   if (patch.prompt !== undefined) next.prompt = patch.prompt;
   if (patch.autonomous !== undefined) next.autonomous = patch.autonomous;
@@ -70,6 +81,7 @@ export function validatePolicy(policy: SessionPolicy): void {
   if (policy.maxTurns !== undefined && !(policy.maxTurns > 0)) {
     throw invalid('MAX_TURNS_INVALID', 'spec.max_turns must be greater than 0 when set');
   }
+  checkAgainstCatalog(policy.providerId, policy.model);
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -8,6 +8,7 @@ import { jsonBytes, MAX_STATE_BYTES, requireWithin } from './limits.js';
 import type { AgentFrame, GraphNode } from './graph.js';
 import type { SessionHead } from './session.js';
 import { PROMPT_SLOTS } from './prompt.js';
+import { REASONING_EFFORTS } from './policy.js';
 
 export const STATE_FORMAT = 'lash-grpc.session-state';
 export const STATE_VERSION = 1;
@@ -79,7 +80,7 @@ const documentSchema = z.object({
   ]),
   metadata: z.record(id, label),
   policy: z.object({
-    model: z.object({ id, variant: name.optional(), contextWindowTokens: size, maxOutputTokens: size.optional() }),
+    model: z.object({ id, variant: name.optional(), contextWindowTokens: size, maxOutputTokens: size.optional(), reasoningEffort: z.enum(REASONING_EFFORTS).optional(), promptCache: z.boolean().optional() }),
     providerId: id,
     maxTurns: z.number().int().positive().max(2 ** 32 - 1).optional(),
     prompt: promptLayer.optional(),

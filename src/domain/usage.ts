@@ -1,13 +1,15 @@
-// Token usage: the four counters, their arithmetic, and the report shapes.
+// Token usage: the five counters, their arithmetic, and the report shapes.
 
 export interface Usage {
   inputTokens: bigint;
   outputTokens: bigint;
   cachedInputTokens: bigint;
   reasoningTokens: bigint;
+  /** Part of inputTokens written to the provider's prompt cache (Anthropic cache creation). */
+  cacheWriteTokens: bigint;
 }
 
-export const zeroUsage = (): Usage => ({ inputTokens: 0n, outputTokens: 0n, cachedInputTokens: 0n, reasoningTokens: 0n });
+export const zeroUsage = (): Usage => ({ inputTokens: 0n, outputTokens: 0n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n });
 
 export function addUsage(a: Usage, b: Usage): Usage {
   return {
@@ -15,6 +17,7 @@ export function addUsage(a: Usage, b: Usage): Usage {
     outputTokens: a.outputTokens + b.outputTokens,
     cachedInputTokens: a.cachedInputTokens + b.cachedInputTokens,
     reasoningTokens: a.reasoningTokens + b.reasoningTokens,
+    cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
   };
 }
 

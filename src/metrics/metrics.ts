@@ -148,6 +148,7 @@ export class LashMetrics {
     this.tokens.inc({ kind: 'output' }, Number(u.outputTokens));
     this.tokens.inc({ kind: 'cached_input' }, Number(u.cachedInputTokens));
     this.tokens.inc({ kind: 'reasoning' }, Number(u.reasoningTokens));
+    this.tokens.inc({ kind: 'cache_write' }, Number(u.cacheWriteTokens));
   }
 
   /** One piece of work refused at a resource limit. */

@@ -1,30 +1,46 @@
 // Adapter from the AI SDK provider packages (LanguageModelV4 streaming) to our model port.
-// The provider libraries handle the wire protocols; we translate prompts, parts and errors.
+// The provider libraries handle the wire protocols; we translate prompts, parts and errors,
+// bound each call by the request timeout, and redact secrets out of every error we pass on.
 
 import { APICallError, type LanguageModelV4, type LanguageModelV4Prompt, type LanguageModelV4StreamPart, type LanguageModelV4Usage } from '@ai-sdk/provider';
 import type { JsonValue } from '../domain/messages.js';
 import { ProviderError, type FinishReason, type ModelMessage, type ModelProvider, type ModelRequest, type ModelStreamPart } from '../domain/turns/model.js';
 import type { Usage } from '../domain/usage.js';
+import { redact } from './redact.js';
 import { LoneSurrogateError, SurrogateJoiner } from './surrogates.js';
+
+export interface AiSdkOptions {
+  /** Configured keys and header values, removed verbatim from error text. */
+  secrets: string[];
+  /** One call, stream included, is aborted after this long (a retryable failure). */
+  timeoutMs: number;
+  /** The provider takes explicit prompt-cache breakpoints (Anthropic cache_control). */
+  cacheBreakpoints?: boolean;
+}
 
 export class AiSdkProvider implements ModelProvider {
   constructor(
     readonly id: string,
     private readonly modelFor: (modelId: string) => LanguageModelV4,
+    private readonly options: AiSdkOptions,
   ) {}
 
   async *stream(request: ModelRequest): AsyncIterable<ModelStreamPart> {
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    const fail = (err: unknown) => (timeout.aborted && !request.signal.aborted ? new ProviderError(`${this.id} call timed out after ${this.options.timeoutMs} ms`, true) : toProviderError(this.id, err, this.options.secrets));
     const model = this.modelFor(request.model.id);
+    const cache = Boolean(request.model.promptCache && this.options.cacheBreakpoints);
     let stream: ReadableStream<LanguageModelV4StreamPart>;
     try {
       ({ stream } = await model.doStream({
-        prompt: toPrompt(request),
+        prompt: toPrompt(request, cache),
         tools: request.tools.length ? request.tools.map((t) => ({ type: 'function' as const, name: t.name, description: t.description, inputSchema: t.inputSchema as never })) : undefined,
         maxOutputTokens: request.model.maxOutputTokens,
-        abortSignal: request.signal,
+        reasoning: request.model.reasoningEffort,
+        abortSignal: AbortSignal.any([request.signal, timeout]),
       }));
     } catch (err) {
-      throw toProviderError(this.id, err);
+      throw fail(err);
     }
     const reader = stream.getReader();
     // Text and reasoning are separate character streams: each keeps its own pending half.
@@ -36,7 +52,7 @@ export class AiSdkProvider implements ModelProvider {
         try {
           next = await reader.read();
         } catch (err) {
-          throw toProviderError(this.id, err);
+          throw fail(err);
         }
         if (next.done) {
           text.end();
@@ -64,23 +80,34 @@ export class AiSdkProvider implements ModelProvider {
             yield { type: 'finish', usage: toUsage(part.usage), finishReason: toFinishReason(part.finishReason.unified) };
             break;
           case 'error':
-            throw toProviderError(this.id, part.error);
+            throw fail(part.error);
           default:
             break;
         }
       }
     } catch (err) {
-      throw toProviderError(this.id, err);
+      throw fail(err);
     } finally {
       reader.releaseLock();
     }
   }
 }
 
-function toPrompt(request: ModelRequest): LanguageModelV4Prompt {
+/** Anthropic's ephemeral cache breakpoint, as the SDK takes it. */
+const BREAKPOINT = { anthropic: { cacheControl: { type: 'ephemeral' } } };
+
+/**
+ * With `cache`, two breakpoints mark the stable prefix: the system prompt (tools come before it,
+ * so they are cached with it) and the last message before the newest one (the conversation so
+ * far, unchanged since the previous call).
+ */
+function toPrompt(request: ModelRequest, cache: boolean): LanguageModelV4Prompt {
   const prompt: LanguageModelV4Prompt = [];
-  if (request.system) prompt.push({ role: 'system', content: request.system });
-  for (const m of request.messages) prompt.push(toMessage(m));
+  if (request.system) prompt.push({ role: 'system', content: request.system, ...(cache ? { providerOptions: BREAKPOINT } : {}) });
+  request.messages.forEach((m, i) => {
+    const message = toMessage(m);
+    prompt.push(cache && i === request.messages.length - 2 ? { ...message, providerOptions: BREAKPOINT } : message);
+  });
   return prompt;
 }
 
@@ -109,7 +136,7 @@ function toMessage(m: ModelMessage): LanguageModelV4Prompt[number] {
 
 function toUsage(u: LanguageModelV4Usage): Usage {
   const n = (v: number | undefined) => BigInt(v ?? 0);
-  return { inputTokens: n(u.inputTokens.total), outputTokens: n(u.outputTokens.total), cachedInputTokens: n(u.inputTokens.cacheRead), reasoningTokens: n(u.outputTokens.reasoning) };
+  return { inputTokens: n(u.inputTokens.total), outputTokens: n(u.outputTokens.total), cachedInputTokens: n(u.inputTokens.cacheRead), reasoningTokens: n(u.outputTokens.reasoning), cacheWriteTokens: n(u.inputTokens.cacheWrite) };
 }
 
 function toFinishReason(r: string): FinishReason {
@@ -123,18 +150,32 @@ function toFinishReason(r: string): FinishReason {
   }
 }
 
-function toProviderError(providerId: string, err: unknown): ProviderError {
+/** Our error for any failure of a call; its text is redacted here, the one place errors enter. */
+function toProviderError(providerId: string, err: unknown, secrets: string[]): ProviderError {
   if (err instanceof ProviderError) return err;
   // Broken text from the provider: a retry may well stream it whole.
   if (err instanceof LoneSurrogateError) return new ProviderError(`${providerId} stream: ${err.message}`, true);
   if (APICallError.isInstance(err)) {
     const detail = providerMessage(err.responseBody) ?? err.message;
-    return new ProviderError(`${providerId} returned ${err.statusCode ?? 'an error'}: ${detail}`, err.isRetryable, err.statusCode);
+    return new ProviderError(redact(`${providerId} returned ${err.statusCode ?? 'an error'}: ${detail}`, secrets), err.isRetryable, err.statusCode, retryAfterMs(err.responseHeaders));
   }
   const e = err as { name?: string; message?: string; cause?: { code?: string } };
   // Network-level failures (connection refused/reset, timeouts) are worth a retry.
   const network = e?.name === 'TypeError' || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'UND_ERR_SOCKET'].includes(e?.cause?.code ?? '');
-  return new ProviderError(`${providerId} call failed: ${e?.message ?? String(err)}`, network);
+  return new ProviderError(redact(`${providerId} call failed: ${e?.message ?? String(err)}`, secrets), network);
+}
+
+/** The provider's `retry-after` (seconds or an HTTP date; Anthropic and OpenAI also send `retry-after-ms`). */
+function retryAfterMs(headers: Record<string, string> | undefined): number | undefined {
+  if (!headers) return undefined;
+  const ms = Number(headers['retry-after-ms']);
+  if (headers['retry-after-ms'] && Number.isFinite(ms) && ms >= 0) return ms;
+  const raw = headers['retry-after'];
+  if (!raw) return undefined;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(raw);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 function providerMessage(body: string | undefined): string | undefined {

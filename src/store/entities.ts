@@ -98,6 +98,7 @@ export const UsageRow = defineEntity({
     outputTokens: p.bigint(),
     cachedInputTokens: p.bigint(),
     reasoningTokens: p.bigint(),
+    cacheWriteTokens: p.bigint(),
     createdAt: p.datetime(),
   },
 });

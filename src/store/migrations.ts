@@ -256,6 +256,16 @@ class Migration008AuditRecords extends Migration {
   }
 }
 
+class Migration010CacheWriteTokens extends Migration {
+  override name = '010_cache_write_tokens';
+
+  override up(): void {
+    // Prompt-cache writes (Anthropic cache creation) are their own token class: billed apart from
+    // reads and plain input. Rows written before this column existed recorded none.
+    this.addSql(`alter table usage_entries add column cache_write_tokens bigint not null default 0`);
+  }
+}
+
 export const migrationsList = [
   { name: '001_sessions', class: Migration001Sessions },
   { name: '002_turns', class: Migration002Turns },
@@ -265,4 +275,5 @@ export const migrationsList = [
   { name: '006_feed_batches', class: Migration006FeedBatches },
   { name: '007_text_payloads', class: Migration007TextPayloads },
   { name: '008_audit_records', class: Migration008AuditRecords },
+  { name: '010_cache_write_tokens', class: Migration010CacheWriteTokens },
 ];

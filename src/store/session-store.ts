@@ -115,7 +115,7 @@ export class OrmSessionStore implements SessionStore {
       if (c.usage.length > 0) {
         await em.insertMany(UsageRow, c.usage.map((u) => ({
           tenantId: c.tenantId, sessionId: c.sessionId, revision, turnId: c.turnId ?? null, source: u.source, model: u.model,
-          inputTokens: u.usage.inputTokens, outputTokens: u.usage.outputTokens, cachedInputTokens: u.usage.cachedInputTokens, reasoningTokens: u.usage.reasoningTokens, createdAt: now,
+          inputTokens: u.usage.inputTokens, outputTokens: u.usage.outputTokens, cachedInputTokens: u.usage.cachedInputTokens, reasoningTokens: u.usage.reasoningTokens, cacheWriteTokens: u.usage.cacheWriteTokens, createdAt: now,
         })));
       }
       if (c.claims && c.claims.length > 0) {
@@ -204,11 +204,12 @@ export class OrmSessionStore implements SessionStore {
     if (c.usage.length > 0) {
       const col = (f: (u: CommitRequest['usage'][number]) => unknown) => $(c.usage.map(f));
       sql += `, u as (
-        insert into usage_entries (tenant_id, session_id, revision, turn_id, source, model, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, created_at)
-        select ${t}, ${s}, ${$(revision.toString())}::bigint, ${$(c.turnId ?? null)}, v.source, v.model, v.i, v.o, v.c, v.r, ${$(now$)}::timestamptz
+        insert into usage_entries (tenant_id, session_id, revision, turn_id, source, model, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cache_write_tokens, created_at)
+        select ${t}, ${s}, ${$(revision.toString())}::bigint, ${$(c.turnId ?? null)}, v.source, v.model, v.i, v.o, v.c, v.r, v.w, ${$(now$)}::timestamptz
           from h cross join unnest(${col((u) => u.source)}::text[], ${col((u) => u.model)}::text[], ${col((u) => u.usage.inputTokens.toString())}::bigint[],
-            ${col((u) => u.usage.outputTokens.toString())}::bigint[], ${col((u) => u.usage.cachedInputTokens.toString())}::bigint[], ${col((u) => u.usage.reasoningTokens.toString())}::bigint[])
-            as v (source, model, i, o, c, r))`;
+            ${col((u) => u.usage.outputTokens.toString())}::bigint[], ${col((u) => u.usage.cachedInputTokens.toString())}::bigint[], ${col((u) => u.usage.reasoningTokens.toString())}::bigint[],
+            ${col((u) => u.usage.cacheWriteTokens.toString())}::bigint[])
+            as v (source, model, i, o, c, r, w))`;
     }
     if (c.releaseLease) {
       // The writer's lease ends with its commit (same statement): no separate release round trip.
@@ -292,12 +293,12 @@ export class OrmSessionStore implements SessionStore {
              join descendants d on s.parent_session_id = d.session_id
             where s.tenant_id = ?
          )
-       select source, model, sum(input_tokens) as i, sum(output_tokens) as o, sum(cached_input_tokens) as c, sum(reasoning_tokens) as r
+       select source, model, sum(input_tokens) as i, sum(output_tokens) as o, sum(cached_input_tokens) as c, sum(reasoning_tokens) as r, sum(cache_write_tokens) as w
          from (
-           select u.source, u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens
+           select u.source, u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens, u.cache_write_tokens
              from usage_entries u where u.tenant_id = ? and u.session_id = ?
            union all
-           select d.source, u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens
+           select d.source, u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens, u.cache_write_tokens
              from descendants d join usage_entries u on u.tenant_id = ? and u.session_id = d.session_id
             where d.session_id <> ?
          ) all_usage group by source, model`,
@@ -306,7 +307,7 @@ export class OrmSessionStore implements SessionStore {
     return (rows as Record<string, unknown>[]).map((r) => ({
       source: String(r.source),
       model: String(r.model),
-      usage: { inputTokens: BigInt(r.i as string), outputTokens: BigInt(r.o as string), cachedInputTokens: BigInt(r.c as string), reasoningTokens: BigInt(r.r as string) },
+      usage: { inputTokens: BigInt(r.i as string), outputTokens: BigInt(r.o as string), cachedInputTokens: BigInt(r.c as string), reasoningTokens: BigInt(r.r as string), cacheWriteTokens: BigInt(r.w as string) },
     }));
   }
 
@@ -345,8 +346,8 @@ export function isUniqueViolation(err: unknown): boolean {
   return e?.name === 'UniqueConstraintViolationException' || e?.code === '23505' || e?.cause?.code === '23505';
 }
 
-const usageToJson = (u: Usage) => ({ inputTokens: Number(u.inputTokens), outputTokens: Number(u.outputTokens), cachedInputTokens: Number(u.cachedInputTokens), reasoningTokens: Number(u.reasoningTokens) });
-const usageFromJson = (u: Record<string, number>): Usage => ({ inputTokens: BigInt(u.inputTokens ?? 0), outputTokens: BigInt(u.outputTokens ?? 0), cachedInputTokens: BigInt(u.cachedInputTokens ?? 0), reasoningTokens: BigInt(u.reasoningTokens ?? 0) });
+const usageToJson = (u: Usage) => ({ inputTokens: Number(u.inputTokens), outputTokens: Number(u.outputTokens), cachedInputTokens: Number(u.cachedInputTokens), reasoningTokens: Number(u.reasoningTokens), cacheWriteTokens: Number(u.cacheWriteTokens) });
+const usageFromJson = (u: Record<string, number>): Usage => ({ inputTokens: BigInt(u.inputTokens ?? 0), outputTokens: BigInt(u.outputTokens ?? 0), cachedInputTokens: BigInt(u.cachedInputTokens ?? 0), reasoningTokens: BigInt(u.reasoningTokens ?? 0), cacheWriteTokens: BigInt(u.cacheWriteTokens ?? 0) });
 
 function headToRow(h: SessionHead): SessionRowData {
   return {

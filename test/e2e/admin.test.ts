@@ -74,7 +74,7 @@ for (const engine of engines) {
       fake.script({ steps: [{ text: 'child answer' }], usage: { input: 7, output: 3 } });
       await runTurn(s.clients, { sessionId: `${parent}-child`, input: textInput('work') });
       const report = await s.clients.sessions.getUsageReport({ sessionId: parent });
-      expect(report.bySource).toEqual([{ source: 'research', usage: { inputTokens: 7n, outputTokens: 3n, cachedInputTokens: 0n, reasoningTokens: 0n } }]);
+      expect(report.bySource).toEqual([{ source: 'research', usage: { inputTokens: 7n, outputTokens: 3n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n } }]);
       const listed = await s.clients.admin.listChildSessions({ sessionId: parent, pageSize: 0, pageToken: '' });
       expect(listed.sessions.map((x) => x.sessionId)).toEqual([`${parent}-child`]);
       const childFeed = observe(s.clients, `${parent}-child`);

@@ -14,7 +14,7 @@ import { startFakeModelServer, type FakeModelServer } from '../support/fake-mode
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 
-const tokens = (input: bigint, output: bigint) => ({ inputTokens: input, outputTokens: output, cachedInputTokens: 0n, reasoningTokens: 0n });
+const tokens = (input: bigint, output: bigint) => ({ inputTokens: input, outputTokens: output, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n });
 type EventKind = NonNullable<TurnEvent['kind']>;
 type EventValue<K> = Extract<EventKind, { $case: K }>['value'];
 function ofKind<K extends EventKind['$case']>(events: TurnEvent[], kind: K): EventValue<K>[] {

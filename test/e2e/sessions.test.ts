@@ -161,7 +161,7 @@ for (const engine of engines) {
 
     it('updates the config at once and keeps it on resume; close parks, any read resumes', async () => {
       await open('cfg', { spec: { maxTurns: 3 } });
-      const updated = await s.clients.sessions.updateSessionConfig({ sessionId: 'cfg', model: { id: 'echo-2', variant: '', contextWindowTokens: 5000n }, providerId: '', updateMask: ['model'] });
+      const updated = await s.clients.sessions.updateSessionConfig({ sessionId: 'cfg', model: { id: 'echo-2', variant: '', contextWindowTokens: 5000n, reasoningEffort: 0 }, providerId: '', updateMask: ['model'] });
       expect(updated.session?.spec?.model).toMatchObject({ id: 'echo-2', contextWindowTokens: 5000n });
       expect(updated.session?.spec?.maxTurns).toBe(3);
       const resumed = await open('cfg');
@@ -174,7 +174,7 @@ for (const engine of engines) {
     it('usage report of a session without turns is all zeros', async () => {
       await open('usage0');
       const r = await s.clients.sessions.getUsageReport({ sessionId: 'usage0' });
-      expect(r.total).toEqual({ inputTokens: 0n, outputTokens: 0n, cachedInputTokens: 0n, reasoningTokens: 0n });
+      expect(r.total).toEqual({ inputTokens: 0n, outputTokens: 0n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n });
       expect(r.bySource).toEqual([]);
     });
   });

@@ -143,7 +143,7 @@ for (const engine of engines) {
 
     it('keeps every string exactly (NUL, lone surrogates, "5n"-like text), revives bigints only where the schema has them', async () => {
       const texts = ['nul \u0000 inside', 'high \ud83d alone', 'low \udc68 alone', '5n', '-12n', "'quoted", '\u200f rtl \u0301 mark', '😀 whole'];
-      const usage = { inputTokens: 9_007_199_254_740_993n, outputTokens: 2n, cachedInputTokens: 0n, reasoningTokens: 1n };
+      const usage = { inputTokens: 9_007_199_254_740_993n, outputTokens: 2n, cachedInputTokens: 0n, reasoningTokens: 1n, cacheWriteTokens: 9_007_199_254_740_995n };
       const ev: TurnEvent = { id: 'u1', correlationId: 'u1', sequence: 9, time: new Date(1_700_000_000_123), event: { kind: 'usage', iteration: 1, usage, cumulative: usage } };
       const toolEv: TurnEvent = { id: 'tc', correlationId: 'call-1', sequence: 10, time: new Date(1_700_000_000_124), event: { kind: 'tool_call_completed', callId: 'call-1', name: 'x', args: { a: '7n', nul: '\u0000' }, output: { n: 1.5, s: '\ud800' }, isError: false, durationMs: 3 } };
       const payloads: FeedPayload[] = [...texts.map((t) => activity('turn-l', t)), { kind: 'turn_activity', turnId: 'turn-l', event: ev }, { kind: 'turn_activity', turnId: '3n', event: toolEv }, { kind: 'queue_changed', change: 'enqueued', batchIds: ['42n'] }, { kind: 'committed', revision: 77n, turnId: '3n' }];

@@ -84,7 +84,7 @@ export function describeSessionStoreContract(engine: EngineTarget) {
       const h = head('s-dup', { tenantId: t });
       await store.create(h, { frameId: h.currentFrameId, status: 'active', reason: 'initial', createdAt: new Date() });
       await store.commit({ tenantId: t, sessionId: 's-dup', expectedRevision: 0n, kind: 'test', head: { ...h, leafNodeId: 'a' }, graph: { kind: 'append', nodes: [msg('a')] }, frames: [], usage: [] });
-      const usage = [{ source: 'turn', model: 'echo', usage: { inputTokens: 1n, outputTokens: 1n, cachedInputTokens: 0n, reasoningTokens: 0n } }];
+      const usage = [{ source: 'turn', model: 'echo', usage: { inputTokens: 1n, outputTokens: 1n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n } }];
       await expect(store.commit({ tenantId: t, sessionId: 's-dup', expectedRevision: 1n, kind: 'test', head: { ...h, leafNodeId: 'a' }, graph: { kind: 'append', nodes: [msg('b', 'a'), msg('a', 'b')] }, frames: [], usage, turnId: 'dup' })).rejects.toMatchObject({ reason: 'NODE_ID_TAKEN' });
       expect((await store.getHead(t, 's-dup'))?.headRevision).toBe(1n);
       expect((await store.loadGraph(t, 's-dup', 'a', 'keep_all')).nodes.map((n) => n.nodeId)).toEqual(['a']);
@@ -94,14 +94,14 @@ export function describeSessionStoreContract(engine: EngineTarget) {
 
     it('commits atomically and rejects a stale revision without writing', async () => {
       const h = (await store.getHead(tenant, 's1'))!;
-      const r1 = await store.commit({ tenantId: tenant, sessionId: 's1', expectedRevision: 0n, kind: 'test', head: { ...h, leafNodeId: 'b' }, graph: { kind: 'append', nodes: [msg('a'), msg('b', 'a')] }, frames: [], usage: [{ source: 'turn', model: 'echo', usage: { inputTokens: 3n, outputTokens: 4n, cachedInputTokens: 0n, reasoningTokens: 0n } }], turnId: 'turn-1' });
+      const r1 = await store.commit({ tenantId: tenant, sessionId: 's1', expectedRevision: 0n, kind: 'test', head: { ...h, leafNodeId: 'b' }, graph: { kind: 'append', nodes: [msg('a'), msg('b', 'a')] }, frames: [], usage: [{ source: 'turn', model: 'echo', usage: { inputTokens: 3n, outputTokens: 4n, cachedInputTokens: 2n, reasoningTokens: 1n, cacheWriteTokens: 1n } }], turnId: 'turn-1' });
       expect(r1.revision).toBe(1n);
       await expect(store.commit({ tenantId: tenant, sessionId: 's1', expectedRevision: 0n, kind: 'test', head: h, graph: { kind: 'append', nodes: [msg('zzz')] }, frames: [], usage: [] })).rejects.toMatchObject({ reason: 'REVISION_CONFLICT' });
       const { nodes } = await store.loadGraph(tenant, 's1', 'b', 'keep_all');
       expect(nodes.map((n) => n.nodeId)).toEqual(['a', 'b']);
       expect((await store.getHead(tenant, 's1'))?.headRevision).toBe(1n);
       const usage = await store.usage(tenant, 's1');
-      expect(usage).toEqual([{ source: 'turn', model: 'echo', usage: { inputTokens: 3n, outputTokens: 4n, cachedInputTokens: 0n, reasoningTokens: 0n } }]);
+      expect(usage).toEqual([{ source: 'turn', model: 'echo', usage: { inputTokens: 3n, outputTokens: 4n, cachedInputTokens: 2n, reasoningTokens: 1n, cacheWriteTokens: 1n } }]);
       expect((await store.commits(tenant, 's1', 10))[0]).toMatchObject({ revision: 1n, kind: 'test', graphWrite: 'append', turnId: 'turn-1' });
     });
 
@@ -133,9 +133,9 @@ export function describeSessionStoreContract(engine: EngineTarget) {
 
     it('rolls child usage into the parent under the child source', async () => {
       const child = (await store.getHead(tenant, 's2'))!;
-      await store.commit({ tenantId: tenant, sessionId: 's2', expectedRevision: 0n, kind: 'turn', head: child, graph: { kind: 'none' }, frames: [], usage: [{ source: 'turn', model: 'm2', usage: { inputTokens: 1n, outputTokens: 1n, cachedInputTokens: 0n, reasoningTokens: 0n } }] });
+      await store.commit({ tenantId: tenant, sessionId: 's2', expectedRevision: 0n, kind: 'turn', head: child, graph: { kind: 'none' }, frames: [], usage: [{ source: 'turn', model: 'm2', usage: { inputTokens: 1n, outputTokens: 1n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 5n } }] });
       const usage = await store.usage(tenant, 's1');
-      expect(usage.find((u) => u.source === 'child')).toMatchObject({ model: 'm2', usage: { inputTokens: 1n } });
+      expect(usage.find((u) => u.source === 'child')).toMatchObject({ model: 'm2', usage: { inputTokens: 1n, cacheWriteTokens: 5n } });
     });
 
     it('deletes every row of a session and nothing of others', async () => {

@@ -44,7 +44,7 @@ export interface ScriptedResponse {
    * Answer with this HTTP status and an OpenAI error body (`{ error: { message, type, param, code } }`)
    * instead of a completion. 408/409/429/5xx are what the AI SDK treats as retryable.
    */
-  error?: { status: number; message: string; type?: string };
+  error?: { status: number; message: string; type?: string; /** Sent as the retry-after header. */ retryAfterSeconds?: number };
   /** Wait this long before sending the response headers (or the error). */
   headersDelayMs?: number;
 }
@@ -232,8 +232,8 @@ class FakeModelServerImpl implements FakeModelServer {
     if (exchange.closed) return;
 
     if (response.error) {
-      const { status, message, type } = response.error;
-      sendError(res, status, message, type ?? defaultErrorType(status));
+      const { status, message, type, retryAfterSeconds } = response.error;
+      sendError(res, status, message, type ?? defaultErrorType(status), retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) });
       return;
     }
 
@@ -455,14 +455,14 @@ function defaultErrorType(status: number): string {
   return 'invalid_request_error';
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(value);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
-function sendError(res: ServerResponse, status: number, message: string, type: string): void {
-  sendJson(res, status, { error: { message, type, param: null, code: type } });
+function sendError(res: ServerResponse, status: number, message: string, type: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { error: { message, type, param: null, code: type } }, headers);
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -191,6 +191,8 @@ export interface Usage {
   cachedInputTokens: bigint;
   /** Part of output_tokens spent on reasoning. */
   reasoningTokens: bigint;
+  /** Part of input_tokens written to the provider's prompt cache (billed apart from cache reads). */
+  cacheWriteTokens: bigint;
 }
 
 function createBaseMessage(): Message {
@@ -1298,7 +1300,7 @@ export const ReasoningPart: MessageFns<ReasoningPart> = {
 };
 
 function createBaseUsage(): Usage {
-  return { inputTokens: 0n, outputTokens: 0n, cachedInputTokens: 0n, reasoningTokens: 0n };
+  return { inputTokens: 0n, outputTokens: 0n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n };
 }
 
 export const Usage: MessageFns<Usage> = {
@@ -1326,6 +1328,12 @@ export const Usage: MessageFns<Usage> = {
         throw new globalThis.Error("value provided for field message.reasoningTokens of type int64 too large");
       }
       writer.uint32(32).int64(message.reasoningTokens);
+    }
+    if (message.cacheWriteTokens !== 0n) {
+      if (BigInt.asIntN(64, message.cacheWriteTokens) !== message.cacheWriteTokens) {
+        throw new globalThis.Error("value provided for field message.cacheWriteTokens of type int64 too large");
+      }
+      writer.uint32(40).int64(message.cacheWriteTokens);
     }
     return writer;
   },
@@ -1375,6 +1383,14 @@ export const Usage: MessageFns<Usage> = {
             message.reasoningTokens = reader.int64() as bigint;
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.cacheWriteTokens = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1409,6 +1425,11 @@ export const Usage: MessageFns<Usage> = {
         : isSet(object.reasoning_tokens)
         ? BigInt(object.reasoning_tokens)
         : 0n,
+      cacheWriteTokens: isSet(object.cacheWriteTokens)
+        ? BigInt(object.cacheWriteTokens)
+        : isSet(object.cache_write_tokens)
+        ? BigInt(object.cache_write_tokens)
+        : 0n,
     };
   },
 
@@ -1425,6 +1446,9 @@ export const Usage: MessageFns<Usage> = {
     }
     if (message.reasoningTokens !== 0n) {
       obj.reasoningTokens = message.reasoningTokens.toString();
+    }
+    if (message.cacheWriteTokens !== 0n) {
+      obj.cacheWriteTokens = message.cacheWriteTokens.toString();
     }
     return obj;
   },
@@ -1445,6 +1469,9 @@ export const Usage: MessageFns<Usage> = {
       : 0n;
     message.reasoningTokens = (object.reasoningTokens !== undefined && object.reasoningTokens !== null)
       ? BigInt(object.reasoningTokens)
+      : 0n;
+    message.cacheWriteTokens = (object.cacheWriteTokens !== undefined && object.cacheWriteTokens !== null)
+      ? BigInt(object.cacheWriteTokens)
       : 0n;
     return message;
   },

@@ -15,6 +15,83 @@ export const protobufFileName = "lash/v1/session.proto";
 
 /** Session resources of the lash.v1 contract: the session, its policy and its exported state. */
 
+/**
+ * How hard a reasoning model thinks before answering; the provider maps it to its own setting
+ * (OpenAI reasoning_effort, Anthropic thinking budget or effort, Gemini thinking budget or level).
+ */
+export enum ReasoningEffort {
+  /** REASONING_EFFORT_UNSPECIFIED - Not set: the provider's default. */
+  REASONING_EFFORT_UNSPECIFIED = 0,
+  /** REASONING_EFFORT_NONE - No reasoning where the model allows turning it off. */
+  REASONING_EFFORT_NONE = 1,
+  /** REASONING_EFFORT_MINIMAL - The least reasoning the model offers. */
+  REASONING_EFFORT_MINIMAL = 2,
+  /** REASONING_EFFORT_LOW - Little reasoning. */
+  REASONING_EFFORT_LOW = 3,
+  /** REASONING_EFFORT_MEDIUM - Moderate reasoning. */
+  REASONING_EFFORT_MEDIUM = 4,
+  /** REASONING_EFFORT_HIGH - Much reasoning. */
+  REASONING_EFFORT_HIGH = 5,
+  /** REASONING_EFFORT_XHIGH - More than high, where the model offers it. */
+  REASONING_EFFORT_XHIGH = 6,
+  /** REASONING_EFFORT_MAX - The most reasoning the model offers. */
+  REASONING_EFFORT_MAX = 7,
+}
+
+export function reasoningEffortFromJSON(object: any): ReasoningEffort {
+  switch (object) {
+    case 0:
+    case "REASONING_EFFORT_UNSPECIFIED":
+      return ReasoningEffort.REASONING_EFFORT_UNSPECIFIED;
+    case 1:
+    case "REASONING_EFFORT_NONE":
+      return ReasoningEffort.REASONING_EFFORT_NONE;
+    case 2:
+    case "REASONING_EFFORT_MINIMAL":
+      return ReasoningEffort.REASONING_EFFORT_MINIMAL;
+    case 3:
+    case "REASONING_EFFORT_LOW":
+      return ReasoningEffort.REASONING_EFFORT_LOW;
+    case 4:
+    case "REASONING_EFFORT_MEDIUM":
+      return ReasoningEffort.REASONING_EFFORT_MEDIUM;
+    case 5:
+    case "REASONING_EFFORT_HIGH":
+      return ReasoningEffort.REASONING_EFFORT_HIGH;
+    case 6:
+    case "REASONING_EFFORT_XHIGH":
+      return ReasoningEffort.REASONING_EFFORT_XHIGH;
+    case 7:
+    case "REASONING_EFFORT_MAX":
+      return ReasoningEffort.REASONING_EFFORT_MAX;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum ReasoningEffort");
+  }
+}
+
+export function reasoningEffortToJSON(object: ReasoningEffort): string {
+  switch (object) {
+    case ReasoningEffort.REASONING_EFFORT_UNSPECIFIED:
+      return "REASONING_EFFORT_UNSPECIFIED";
+    case ReasoningEffort.REASONING_EFFORT_NONE:
+      return "REASONING_EFFORT_NONE";
+    case ReasoningEffort.REASONING_EFFORT_MINIMAL:
+      return "REASONING_EFFORT_MINIMAL";
+    case ReasoningEffort.REASONING_EFFORT_LOW:
+      return "REASONING_EFFORT_LOW";
+    case ReasoningEffort.REASONING_EFFORT_MEDIUM:
+      return "REASONING_EFFORT_MEDIUM";
+    case ReasoningEffort.REASONING_EFFORT_HIGH:
+      return "REASONING_EFFORT_HIGH";
+    case ReasoningEffort.REASONING_EFFORT_XHIGH:
+      return "REASONING_EFFORT_XHIGH";
+    case ReasoningEffort.REASONING_EFFORT_MAX:
+      return "REASONING_EFFORT_MAX";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum ReasoningEffort");
+  }
+}
+
 /** How the model drives a session. */
 export enum SessionMode {
   /** SESSION_MODE_UNSPECIFIED - Not set: a new session is standard; a resumed session keeps its mode. */
@@ -350,7 +427,16 @@ export interface ModelSpec {
     | bigint
     | undefined;
   /** Cap on tokens generated per model call (> 0); unset means the provider's default. */
-  maxOutputTokens?: bigint | undefined;
+  maxOutputTokens?:
+    | bigint
+    | undefined;
+  /** Reasoning effort for models that reason; unset keeps the current (or provider default) one. */
+  reasoningEffort: ReasoningEffort;
+  /**
+   * Mark the stable prompt prefix (tools, system prompt, earlier conversation) as a prompt-cache
+   * breakpoint where the provider takes explicit breakpoints (Anthropic); others cache on their own.
+   */
+  promptCache?: boolean | undefined;
 }
 
 /** One layer of the system prompt. Layers stack server default, then session, then turn. */
@@ -1220,7 +1306,14 @@ export const RemoteToolBinding: MessageFns<RemoteToolBinding> = {
 };
 
 function createBaseModelSpec(): ModelSpec {
-  return { id: "", variant: "", contextWindowTokens: undefined, maxOutputTokens: undefined };
+  return {
+    id: "",
+    variant: "",
+    contextWindowTokens: undefined,
+    maxOutputTokens: undefined,
+    reasoningEffort: 0,
+    promptCache: undefined,
+  };
 }
 
 export const ModelSpec: MessageFns<ModelSpec> = {
@@ -1242,6 +1335,12 @@ export const ModelSpec: MessageFns<ModelSpec> = {
         throw new globalThis.Error("value provided for field message.maxOutputTokens of type int64 too large");
       }
       writer.uint32(32).int64(message.maxOutputTokens);
+    }
+    if (message.reasoningEffort !== 0) {
+      writer.uint32(40).int32(message.reasoningEffort);
+    }
+    if (message.promptCache !== undefined) {
+      writer.uint32(48).bool(message.promptCache);
     }
     return writer;
   },
@@ -1291,6 +1390,22 @@ export const ModelSpec: MessageFns<ModelSpec> = {
             message.maxOutputTokens = reader.int64() as bigint;
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.reasoningEffort = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.promptCache = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1317,6 +1432,16 @@ export const ModelSpec: MessageFns<ModelSpec> = {
         : isSet(object.max_output_tokens)
         ? BigInt(object.max_output_tokens)
         : undefined,
+      reasoningEffort: isSet(object.reasoningEffort)
+        ? reasoningEffortFromJSON(object.reasoningEffort)
+        : isSet(object.reasoning_effort)
+        ? reasoningEffortFromJSON(object.reasoning_effort)
+        : 0,
+      promptCache: isSet(object.promptCache)
+        ? globalThis.Boolean(object.promptCache)
+        : isSet(object.prompt_cache)
+        ? globalThis.Boolean(object.prompt_cache)
+        : undefined,
     };
   },
 
@@ -1334,6 +1459,12 @@ export const ModelSpec: MessageFns<ModelSpec> = {
     if (message.maxOutputTokens !== undefined) {
       obj.maxOutputTokens = message.maxOutputTokens.toString();
     }
+    if (message.reasoningEffort !== 0) {
+      obj.reasoningEffort = reasoningEffortToJSON(message.reasoningEffort);
+    }
+    if (message.promptCache !== undefined) {
+      obj.promptCache = message.promptCache;
+    }
     return obj;
   },
 
@@ -1350,6 +1481,8 @@ export const ModelSpec: MessageFns<ModelSpec> = {
     message.maxOutputTokens = (object.maxOutputTokens !== undefined && object.maxOutputTokens !== null)
       ? BigInt(object.maxOutputTokens)
       : undefined;
+    message.reasoningEffort = object.reasoningEffort ?? 0;
+    message.promptCache = object.promptCache ?? undefined;
     return message;
   },
 };

@@ -9,7 +9,7 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Struct, Value } from "../../google/protobuf/struct.js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Message, Usage } from "./common.js";
-import { ModelSpec, PromptLayer } from "./session.js";
+import { ModelSpec, PromptLayer, ReasoningEffort, reasoningEffortFromJSON, reasoningEffortToJSON } from "./session.js";
 
 export const protobufPackage = "lash.v1";
 
@@ -416,6 +416,14 @@ export interface QueuedWorkStarted {
 export interface ModelRequestStarted {
   /** 1-based number of the model call within the turn. */
   iteration: number;
+  /** Provider kind the call goes to, e.g. "anthropic". */
+  providerId: string;
+  /** Model id of the call. */
+  modelId: string;
+  /** Reasoning effort sent with the call; unspecified when the provider default applies. */
+  reasoningEffort: ReasoningEffort;
+  /** True when the call marked the stable prompt prefix as a prompt-cache breakpoint. */
+  promptCache: boolean;
 }
 
 /** A fragment of assistant prose; fragments concatenate in sequence order. */
@@ -2288,13 +2296,25 @@ export const QueuedWorkStarted: MessageFns<QueuedWorkStarted> = {
 };
 
 function createBaseModelRequestStarted(): ModelRequestStarted {
-  return { iteration: 0 };
+  return { iteration: 0, providerId: "", modelId: "", reasoningEffort: 0, promptCache: false };
 }
 
 export const ModelRequestStarted: MessageFns<ModelRequestStarted> = {
   encode(message: ModelRequestStarted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.iteration !== 0) {
       writer.uint32(8).uint32(message.iteration);
+    }
+    if (message.providerId !== "") {
+      writer.uint32(18).string(message.providerId);
+    }
+    if (message.modelId !== "") {
+      writer.uint32(26).string(message.modelId);
+    }
+    if (message.reasoningEffort !== 0) {
+      writer.uint32(32).int32(message.reasoningEffort);
+    }
+    if (message.promptCache !== false) {
+      writer.uint32(40).bool(message.promptCache);
     }
     return writer;
   },
@@ -2320,6 +2340,38 @@ export const ModelRequestStarted: MessageFns<ModelRequestStarted> = {
             message.iteration = reader.uint32();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.providerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.modelId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.reasoningEffort = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.promptCache = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2333,13 +2385,47 @@ export const ModelRequestStarted: MessageFns<ModelRequestStarted> = {
   },
 
   fromJSON(object: any): ModelRequestStarted {
-    return { iteration: isSet(object.iteration) ? globalThis.Number(object.iteration) : 0 };
+    return {
+      iteration: isSet(object.iteration) ? globalThis.Number(object.iteration) : 0,
+      providerId: isSet(object.providerId)
+        ? globalThis.String(object.providerId)
+        : isSet(object.provider_id)
+        ? globalThis.String(object.provider_id)
+        : "",
+      modelId: isSet(object.modelId)
+        ? globalThis.String(object.modelId)
+        : isSet(object.model_id)
+        ? globalThis.String(object.model_id)
+        : "",
+      reasoningEffort: isSet(object.reasoningEffort)
+        ? reasoningEffortFromJSON(object.reasoningEffort)
+        : isSet(object.reasoning_effort)
+        ? reasoningEffortFromJSON(object.reasoning_effort)
+        : 0,
+      promptCache: isSet(object.promptCache)
+        ? globalThis.Boolean(object.promptCache)
+        : isSet(object.prompt_cache)
+        ? globalThis.Boolean(object.prompt_cache)
+        : false,
+    };
   },
 
   toJSON(message: ModelRequestStarted): unknown {
     const obj: any = {};
     if (message.iteration !== 0) {
       obj.iteration = Math.round(message.iteration);
+    }
+    if (message.providerId !== "") {
+      obj.providerId = message.providerId;
+    }
+    if (message.modelId !== "") {
+      obj.modelId = message.modelId;
+    }
+    if (message.reasoningEffort !== 0) {
+      obj.reasoningEffort = reasoningEffortToJSON(message.reasoningEffort);
+    }
+    if (message.promptCache !== false) {
+      obj.promptCache = message.promptCache;
     }
     return obj;
   },
@@ -2350,6 +2436,10 @@ export const ModelRequestStarted: MessageFns<ModelRequestStarted> = {
   fromPartial(object: DeepPartial<ModelRequestStarted>): ModelRequestStarted {
     const message = createBaseModelRequestStarted();
     message.iteration = object.iteration ?? 0;
+    message.providerId = object.providerId ?? "";
+    message.modelId = object.modelId ?? "";
+    message.reasoningEffort = object.reasoningEffort ?? 0;
+    message.promptCache = object.promptCache ?? false;
     return message;
   },
 };

@@ -41,9 +41,9 @@ export interface EncodedBatch {
   payloads: FeedPayload[];
 }
 
-const USAGE_KEYS = ['inputTokens', 'outputTokens', 'cachedInputTokens', 'reasoningTokens'] as const;
+const USAGE_KEYS = ['inputTokens', 'outputTokens', 'cachedInputTokens', 'reasoningTokens', 'cacheWriteTokens'] as const;
 const usageOut = (u: Usage) => Object.fromEntries(USAGE_KEYS.map((k) => [k, u[k].toString()]));
-const usageIn = (u: Record<string, string>): Usage => ({ inputTokens: BigInt(u.inputTokens ?? 0), outputTokens: BigInt(u.outputTokens ?? 0), cachedInputTokens: BigInt(u.cachedInputTokens ?? 0), reasoningTokens: BigInt(u.reasoningTokens ?? 0) });
+const usageIn = (u: Record<string, string>): Usage => ({ inputTokens: BigInt(u.inputTokens ?? 0), outputTokens: BigInt(u.outputTokens ?? 0), cachedInputTokens: BigInt(u.cachedInputTokens ?? 0), reasoningTokens: BigInt(u.reasoningTokens ?? 0), cacheWriteTokens: BigInt(u.cacheWriteTokens ?? 0) });
 
 function encodeEvent(e: TurnEventKind): unknown {
   if (e.kind === 'usage' || e.kind === 'child_usage') return { ...e, usage: usageOut(e.usage), cumulative: usageOut(e.cumulative) };

@@ -78,7 +78,7 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
 
   for (let iteration = 1; ; iteration++) {
     if (env.signal.aborted) return finish({ type: 'stopped', reason: 'cancelled' });
-    env.emit({ kind: 'model_request_started', iteration });
+    env.emit(modelRequestStarted(env, iteration));
     let out: IterationOutput;
     const partial = { text: '' };
     try {
@@ -151,6 +151,12 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
       return finish({ type: 'stopped', reason: 'max_turns', message: `max_turns (${env.maxTurns}) reached` });
     }
   }
+}
+
+/** The start of a model call, recording what it is sent with (provider, model, reasoning, caching). */
+export function modelRequestStarted(env: LoopEnv, iteration: number): TurnEventKind {
+  const { id, reasoningEffort, promptCache } = env.model;
+  return { kind: 'model_request_started', iteration, providerId: env.provider.id, modelId: id, reasoningEffort, promptCache: promptCache ?? false };
 }
 
 /** What tool dispatch needs of the turn, for either mode's loop. */
@@ -227,7 +233,10 @@ async function callWithRetriesUntraced(env: LoopEnv, messages: ModelMessage[], i
         }
         throw err;
       }
-      const waitMs = Math.min(env.retry.maxBackoffMs, env.retry.initialBackoffMs * 2 ** (attempt - 1));
+      // The provider's retry-after, when it gave one, wins over our backoff (within the same cap).
+      const backoffMs = env.retry.initialBackoffMs * 2 ** (attempt - 1);
+      const asked = err instanceof ProviderError ? err.retryAfterMs : undefined;
+      const waitMs = Math.min(env.retry.maxBackoffMs, asked ?? backoffMs);
       env.emit({ kind: 'retry_status', waitSeconds: waitMs / 1000, attempt, maxAttempts: env.retry.maxAttempts, reason: (err as Error).message });
       await env.sleep(waitMs, env.signal);
       if (env.signal.aborted) throw new Cancelled();

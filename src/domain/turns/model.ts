@@ -43,6 +43,8 @@ export class ProviderError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly statusCode?: number,
+    /** How long the provider asked us to wait before retrying (its retry-after), if it said. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'ProviderError';

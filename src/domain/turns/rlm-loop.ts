@@ -10,7 +10,7 @@ import { dispatchBatch } from '../tools/dispatch.js';
 import type { ToolDefinition } from '../tools/types.js';
 import { addUsage, zeroUsage, type Usage } from '../usage.js';
 import type { CodeRunner, SandboxLimits } from './code-runner.js';
-import { callWithRetries, Cancelled, dispatchEnvOf, TURN_LIMIT_MESSAGE, type LoopEnv, type LoopResult } from './loop.js';
+import { callWithRetries, Cancelled, dispatchEnvOf, modelRequestStarted, TURN_LIMIT_MESSAGE, type LoopEnv, type LoopResult } from './loop.js';
 import { ProviderError, type ModelMessage } from './model.js';
 import { withTurnScope } from './turn-scope.js';
 import type { RlmTurnOptions, ToolCallRecord, TurnIssue, TurnOutcome } from './types.js';
@@ -74,7 +74,7 @@ async function rlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelM
 
   for (let iteration = 1; ; iteration++) {
     if (env.signal.aborted) return finish({ type: 'stopped', reason: 'cancelled' });
-    env.emit({ kind: 'model_request_started', iteration });
+    env.emit(modelRequestStarted(env, iteration));
     let text: string;
     try {
       const out = await callWithRetries(modelEnv, messages, iteration, { text: '' });

@@ -1,7 +1,7 @@
 // Turn vocabulary: input, streamed events, outcomes and the settled result (DOMAIN.md §2).
 
 import type { JsonValue, Message } from '../messages.js';
-import type { ModelSpec } from '../policy.js';
+import type { ModelSpec, ReasoningEffort } from '../policy.js';
 import type { PromptLayer } from '../prompt.js';
 import type { Usage } from '../usage.js';
 
@@ -45,7 +45,7 @@ export type StopReason = (typeof STOP_REASONS)[number];
 
 export type TurnEventKind =
   | { kind: 'queued_work_started'; boundary: 'idle' | 'checkpoint'; batchIds: string[] }
-  | { kind: 'model_request_started'; iteration: number }
+  | { kind: 'model_request_started'; iteration: number; providerId?: string; modelId?: string; reasoningEffort?: ReasoningEffort; promptCache?: boolean }
   | { kind: 'assistant_prose_delta'; text: string }
   | { kind: 'reasoning_delta'; text: string }
   | { kind: 'code_block_started'; language: string; code: string }
@@ -126,7 +126,7 @@ export function resultFromJson(json: unknown): TurnResult {
   const big = (v: unknown) => (typeof v === 'string' ? BigInt(v.endsWith('n') ? v.slice(0, -1) : v) : typeof v === 'number' ? BigInt(v) : 0n);
   const usage = (u: unknown): Usage => {
     const x = (u ?? {}) as Record<string, unknown>;
-    return { inputTokens: big(x.inputTokens), outputTokens: big(x.outputTokens), cachedInputTokens: big(x.cachedInputTokens), reasoningTokens: big(x.reasoningTokens) };
+    return { inputTokens: big(x.inputTokens), outputTokens: big(x.outputTokens), cachedInputTokens: big(x.cachedInputTokens), reasoningTokens: big(x.reasoningTokens), cacheWriteTokens: big(x.cacheWriteTokens) };
   };
   const u = (r.usage ?? {}) as { parent?: unknown; total?: unknown; children?: { source: string; model: string; usage: unknown }[] };
   return {

@@ -2,6 +2,7 @@
 
 import {
   OpenMode as PbOpenMode,
+  ReasoningEffort as PbEffort,
   PromptSlot as PbSlot,
   ResidencyPolicy,
   SessionMode as PbMode,
@@ -15,7 +16,7 @@ import {
 } from '../../../gen/lash/v1/session.js';
 import type { OpenSessionRequest, UpdateSessionConfigRequest } from '../../../gen/lash/v1/session_service.js';
 import { invalid } from '../../domain/errors.js';
-import type { ModelSpec, PolicyPatch, SessionPolicy } from '../../domain/policy.js';
+import type { ModelSpec, PolicyPatch, ReasoningEffort, SessionPolicy } from '../../domain/policy.js';
 import type { PromptLayer, PromptSlot, TemplateSection } from '../../domain/prompt.js';
 import type { RemoteToolBinding } from '../../domain/tools/bindings.js';
 import type { FinalAnswerFormat, Residency, SessionHead, SessionMode } from '../../domain/session.js';
@@ -30,6 +31,13 @@ const SLOTS: Record<number, PromptSlot> = {
   [PbSlot.PROMPT_SLOT_PROJECT_INSTRUCTIONS]: 'project_instructions', [PbSlot.PROMPT_SLOT_RUNTIME_CONTEXT]: 'runtime_context', [PbSlot.PROMPT_SLOT_ENVIRONMENT]: 'environment',
 };
 const MODE_OUT = encodeTable(MODES);
+const EFFORTS: Record<number, ReasoningEffort | undefined> = {
+  [PbEffort.REASONING_EFFORT_UNSPECIFIED]: undefined, [PbEffort.REASONING_EFFORT_NONE]: 'none', [PbEffort.REASONING_EFFORT_MINIMAL]: 'minimal', [PbEffort.REASONING_EFFORT_LOW]: 'low',
+  [PbEffort.REASONING_EFFORT_MEDIUM]: 'medium', [PbEffort.REASONING_EFFORT_HIGH]: 'high', [PbEffort.REASONING_EFFORT_XHIGH]: 'xhigh', [PbEffort.REASONING_EFFORT_MAX]: 'max',
+};
+const EFFORT_OUT = encodeTable(EFFORTS);
+
+export const effortToPb = (e: ReasoningEffort | undefined): PbEffort => (e ? EFFORT_OUT.get(e)! : PbEffort.REASONING_EFFORT_UNSPECIFIED);
 const RESIDENCY_OUT = encodeTable(RESIDENCY);
 const SLOT_OUT = encodeTable(SLOTS);
 
@@ -72,7 +80,8 @@ export function modelFromPb(m: PbModel, field: string): Partial<ModelSpec> {
     if (v <= 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid('MODEL_SPEC_INVALID', `${field}.${name} must be greater than 0`, { field: `${field}.${name}` });
     return Number(v);
   };
-  return { id: m.id || undefined, variant: m.variant || undefined, contextWindowTokens: num('context_window_tokens', m.contextWindowTokens), maxOutputTokens: num('max_output_tokens', m.maxOutputTokens) };
+  return { id: m.id || undefined, variant: m.variant || undefined, contextWindowTokens: num('context_window_tokens', m.contextWindowTokens), maxOutputTokens: num('max_output_tokens', m.maxOutputTokens),
+    reasoningEffort: decodeEnum(`${field}.reasoning_effort`, m.reasoningEffort, EFFORTS, 'ReasoningEffort'), promptCache: m.promptCache };
 }
 
 export function promptFromPb(p: PbPrompt, field: string): PromptLayer {
@@ -119,7 +128,7 @@ export function promptToPb(p: PromptLayer): PbPrompt {
 
 export function policyToPb(p: SessionPolicy): SessionSpec {
   return {
-    model: { id: p.model.id, variant: p.model.variant ?? '', contextWindowTokens: BigInt(p.model.contextWindowTokens), maxOutputTokens: p.model.maxOutputTokens !== undefined ? BigInt(p.model.maxOutputTokens) : undefined },
+    model: { id: p.model.id, variant: p.model.variant ?? '', contextWindowTokens: BigInt(p.model.contextWindowTokens), maxOutputTokens: p.model.maxOutputTokens !== undefined ? BigInt(p.model.maxOutputTokens) : undefined, reasoningEffort: effortToPb(p.model.reasoningEffort), promptCache: p.model.promptCache },
     providerId: p.providerId,
     maxTurns: p.maxTurns,
     prompt: p.prompt ? promptToPb(p.prompt) : undefined,

@@ -17,7 +17,7 @@ import type { InputItem, RlmTurnOptions, StopReason, TurnEvent, TurnInput, TurnO
 import type { CompletionResolution } from '../../domain/tools/types.js';
 import type { CompletionResolution as PbResolution } from '../../../gen/lash/v1/turn.js';
 import { messageToPb, usageToPb } from './common.js';
-import { modelFromPb, promptFromPb } from './session.js';
+import { effortToPb, modelFromPb, promptFromPb } from './session.js';
 
 const STOP_OUT: Record<StopReason, PbStop> = {
   cancelled: PbStop.STOP_REASON_CANCELLED, invalid_input: PbStop.STOP_REASON_INVALID_INPUT, incomplete: PbStop.STOP_REASON_INCOMPLETE,
@@ -52,7 +52,7 @@ export function eventToPb(e: TurnEvent): PbEvent {
   const ev = e.event;
   switch (ev.kind) {
     case 'queued_work_started': return { ...base, kind: { $case: 'queuedWorkStarted', value: { boundary: ev.boundary === 'idle' ? QueueBoundary.QUEUE_BOUNDARY_IDLE : QueueBoundary.QUEUE_BOUNDARY_CHECKPOINT, batchIds: ev.batchIds } } };
-    case 'model_request_started': return { ...base, kind: { $case: 'modelRequestStarted', value: { iteration: ev.iteration } } };
+    case 'model_request_started': return { ...base, kind: { $case: 'modelRequestStarted', value: { iteration: ev.iteration, providerId: ev.providerId ?? '', modelId: ev.modelId ?? '', reasoningEffort: effortToPb(ev.reasoningEffort), promptCache: ev.promptCache ?? false } } };
     case 'assistant_prose_delta': return { ...base, kind: { $case: 'assistantProseDelta', value: { text: ev.text } } };
     case 'reasoning_delta': return { ...base, kind: { $case: 'reasoningDelta', value: { text: ev.text } } };
     case 'code_block_started': return { ...base, kind: { $case: 'codeBlockStarted', value: { language: ev.language, code: ev.code } } };
