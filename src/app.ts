@@ -40,6 +40,9 @@ import { LashMetrics } from './metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startTracing } from './telemetry/otel.js';
 import { runChildTool } from './domain/tools/run-child.js';
+import { buildProcesses, type ProcessParts } from './app-processes.js';
+import { processTools } from './domain/processes/tools.js';
+import { processHandlers } from './grpc/process-handlers.js';
 import { TurnService } from './domain/turns/runner.js';
 import { LimitedTurns, TurnSlots } from './domain/turns/turn-slots.js';
 import { interruptedTurns } from './domain/turns/interrupted.js';
@@ -62,6 +65,8 @@ export interface App {
   db: Database;
   sessions: SessionService;
   turns: TurnService;
+  /** Background processes and triggers, and this replica's process runners. */
+  processes: ProcessParts;
   /** Slots of RunTurn/StartTurn turns (its stats show turns running, waiting and refused). */
   turnSlots: TurnSlots;
   /** The rlm sandbox's thread pool (its stats show what it holds and refused). */
@@ -119,8 +124,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
-  const late: { turns?: TurnService } = {};
-  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined })]), remoteTools];
+  const late: { turns?: TurnService; processes?: ProcessParts } = {};
+  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined }), ...processTools(() => late.processes!.processes)]), remoteTools];
   const turns = new TurnService({
     sessions,
     store,
@@ -166,6 +171,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     drain: (ctx, sessionId) => turns.drain(ctx, sessionId, { skipIfBusy: true }),
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
   });
+  const processParts = (late.processes = buildProcesses({ config, db, log, bus, feed: appender, store, sessions, queue, turns: () => turns, replicaId }));
   const health = new HealthState(LASH_SERVICES);
   const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT, observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
 
@@ -177,10 +183,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
-  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
+  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn), (ctx, id) => processParts.processes.detachSession(ctx, id)));
   server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
-  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
+  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, processHandlers(env, processParts.processes, processParts.triggers)));
   server.addService(HealthService, healthHandlers(health));
   addReflection(server);
 
@@ -228,6 +234,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   }, 60_000);
   trimmer.unref();
   workers.start();
+  processParts.runners.start();
   const purger = setInterval(() => void queueStore.purgeFinished(new Date(Date.now() - config.queue.retentionHours * 3_600_000)).catch(() => {}), 600_000);
   purger.unref();
 
@@ -242,6 +249,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       clearInterval(trimmer);
       clearInterval(purger);
       const stoppingWorkers = workers.stop();
+      const stoppingRunners = processParts.runners.stop();
       // Observers end cleanly (OK) and resume from their cursor on another replica.
       shutdownHooks.forEach((fn) => fn());
       // The listener stays open while turns run, so health checks read NOT_SERVING rather than
@@ -278,6 +286,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       left.forEach((t) => t.cancel());
       await Promise.race([Promise.all(left.map((t) => t.done)), new Promise((r) => setTimeout(r, 5_000).unref())]);
       await stoppingWorkers;
+      await stoppingRunners;
       turns.close();
       await appender.drain();
       offFeed();
@@ -290,5 +299,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, processes: processParts, sandbox: codeRunner, turnSlots, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
 }

@@ -46,6 +46,8 @@ export interface Config {
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
+  /** Background processes: runners on this replica, their claims, polls and limits (LASH_PROCESS_*). */
+  processes: { runners: number; claimTtlMs: number; pollMs: number; perSession: number; perTenant: number; defaultRunMs: number; maxRunMs: number; subscriptionsPerTenant: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
   shutdownGraceMs: number;
   /** After SIGTERM, the port stays open at least this long (health answers NOT_SERVING). */
@@ -137,6 +139,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     children: {
       perTurn: intVar(env, 'LASH_CHILDREN_PER_TURN', 16, 1, 10_000),
       perRoot: intVar(env, 'LASH_CHILDREN_PER_ROOT', 100, 1, 100_000),
+    },
+    processes: {
+      runners: intVar(env, 'LASH_PROCESS_RUNNERS', 4, 0, 256),
+      claimTtlMs: intVar(env, 'LASH_PROCESS_CLAIM_TTL_MS', 30_000, 500, 3_600_000),
+      pollMs: intVar(env, 'LASH_PROCESS_POLL_MS', 1_000, 20, 60_000),
+      perSession: intVar(env, 'LASH_PROCESSES_PER_SESSION', 16, 1, 100_000),
+      perTenant: intVar(env, 'LASH_PROCESSES_PER_TENANT', 1_000, 1, 10_000_000),
+      defaultRunMs: intVar(env, 'LASH_PROCESS_RUN_MS', 3_600_000, 1_000, 604_800_000),
+      maxRunMs: intVar(env, 'LASH_PROCESS_MAX_RUN_MS', 86_400_000, 1_000, 604_800_000),
+      subscriptionsPerTenant: intVar(env, 'LASH_TRIGGER_SUBSCRIPTIONS_PER_TENANT', 1_000, 1, 1_000_000),
     },
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),
