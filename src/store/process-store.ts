@@ -121,16 +121,21 @@ export class DbProcessStore implements ProcessStore {
   }
 
   async appendEvent(tenantId: string, processId: string, kind: string, idempotencyKey: string, payload: JsonValue) {
-    const { rows } = await this.db.sql.query<EventRow>(
-      `with s as (update processes set event_seq = event_seq + 1, updated_at = now() where tenant_id = $1 and process_id = $2
-                    and not exists (select 1 from process_events where tenant_id = $1 and process_id = $2 and idem_key = $4) returning event_seq)
-       insert into process_events (tenant_id, process_id, seq, kind, idem_key, payload, created_at) select $1, $2, s.event_seq, $3, $4, $5, now() from s
-       on conflict do nothing returning process_id, seq, kind, idem_key, payload, created_at`,
-      [tenantId, processId, kind, idempotencyKey, JSON.stringify(payload)],
-    );
-    if (rows[0]) return eventFromRow(rows[0]);
-    const { rows: existing } = await this.db.sql.query<EventRow>(`select process_id, seq, kind, idem_key, payload, created_at from process_events where tenant_id = $1 and process_id = $2 and idem_key = $3`, [tenantId, processId, idempotencyKey]);
-    return existing[0] ? eventFromRow(existing[0]) : undefined;
+    // The process row is locked first, so concurrent appends (a retried signal racing the first)
+    // see each other's events: the sequence stays gap-free and a known key adds nothing.
+    return this.db.sql.transaction(async (tx) => {
+      const locked = await tx.query(`select event_seq from processes where tenant_id = $1 and process_id = $2 for update`, [tenantId, processId]);
+      if (locked.rows.length === 0) return undefined;
+      const known = await tx.query<EventRow>(`select process_id, seq, kind, idem_key, payload, created_at from process_events where tenant_id = $1 and process_id = $2 and idem_key = $3`, [tenantId, processId, idempotencyKey]);
+      if (known.rows[0]) return eventFromRow(known.rows[0]);
+      const { rows } = await tx.query<EventRow>(
+        `with s as (update processes set event_seq = event_seq + 1, updated_at = now() where tenant_id = $1 and process_id = $2 returning event_seq)
+         insert into process_events (tenant_id, process_id, seq, kind, idem_key, payload, created_at) select $1, $2, s.event_seq, $3, $4, $5, now() from s
+         returning process_id, seq, kind, idem_key, payload, created_at`,
+        [tenantId, processId, kind, idempotencyKey, JSON.stringify(payload)],
+      );
+      return eventFromRow(rows[0]!);
+    });
   }
 
   async events(tenantId: string, processId: string, afterSeq: bigint, limit: number) {
