@@ -9,7 +9,7 @@ import { ProcessKind, ProcessOrigin, ProcessStatus, type Process } from '../../g
 import { MessageRole } from '../../gen/lash/v1/common.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import type { LashClients } from '../../src/client/promised.js';
-import { killAllChildServers, startChildServer, type ChildServer } from '../support/child-server.js';
+import { killAllChildServers, startChildServer } from '../support/child-server.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { finished, processWhen } from '../support/processes.js';
