@@ -11,7 +11,7 @@ import type {
 import { invalid } from '../domain/errors.js';
 import { requireId } from '../domain/ids.js';
 import type { JsonValue } from '../domain/messages.js';
-import type { ProcessService } from '../domain/processes/service.js';
+import { requireSeq, type ProcessService } from '../domain/processes/service.js';
 import type { TriggerService } from '../domain/processes/triggers.js';
 import { followProcess } from '../domain/processes/watch.js';
 import { callSignal, rpcContext, unary, type CallEnv } from './call.js';
@@ -23,8 +23,8 @@ const DOMAIN = 'lash.v1.AdminService';
 /** Largest run-time limit a request can name before the domain's own check (fits a JS number exactly). */
 const MAX_MS = BigInt(Number.MAX_SAFE_INTEGER);
 
-function msOf(field: string, v: bigint): number {
-  if (v > MAX_MS) throw invalid('MAX_RUN_TIME_INVALID', `${field} is too large`, { field });
+function msOf(field: string, v: bigint, reason: string): number {
+  if (v > MAX_MS) throw invalid(reason, `${field} is too large`, { field });
   return Number(v);
 }
 
@@ -34,7 +34,7 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
     startProcess: rpc<StartProcessRequest, StartProcessResponse>('StartProcess', async (req, ctx) => {
       const r = await processes.start(ctx, {
         kind: kindFromPb('kind', req.kind), input: inputFromPb(req.input), scopeSessionId: req.scopeSessionId || undefined, wakeSessionId: req.wakeSessionId || undefined,
-        idempotencyKey: req.idempotencyKey || undefined, maxRunMs: msOf('max_run_ms', req.maxRunMs), startedBy: 'host',
+        idempotencyKey: req.idempotencyKey || undefined, maxRunMs: msOf('max_run_ms', req.maxRunMs, 'MAX_RUN_TIME_INVALID'), startedBy: 'host',
       });
       return { process: processToPb(r.process), deduplicated: r.deduplicated };
     }),
@@ -71,6 +71,7 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
         .then(async () => {
           const req = wellFormed(call.request);
           requireId('process_id', req.processId);
+          requireSeq(req.afterSeq);
           await processes.get(ctx, req.processId);
           await followProcess({ store: processes.deps.store, bus: processes.deps.bus, pollMs: processes.deps.pollMs }, ctx, req.processId, req.afterSeq, {
             closed: () => closed,
@@ -88,7 +89,7 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
     putTriggerSubscription: rpc<PutTriggerSubscriptionRequest, PutTriggerSubscriptionResponse>('PutTriggerSubscription', async (req, ctx) => {
       const s = req.subscription;
       if (!s) throw invalid('SUBSCRIPTION_REQUIRED', 'subscription is required', { field: 'subscription' });
-      const intervalMs = s.intervalMs === 0n ? undefined : msOf('subscription.interval_ms', s.intervalMs);
+      const intervalMs = s.intervalMs === 0n ? undefined : msOf('subscription.interval_ms', s.intervalMs, 'INTERVAL_INVALID');
       return { subscription: subscriptionToPb(await triggers.subscribe(ctx, { subscriptionId: s.subscriptionId, sourceType: s.sourceType, sourceKey: s.sourceKey, template: templateFromPb(s.template), intervalMs, firstDueAt: req.firstDueTime })) };
     }),
     listTriggerSubscriptions: rpc<ListTriggerSubscriptionsRequest, ListTriggerSubscriptionsResponse>('ListTriggerSubscriptions', async (req, ctx) => {

@@ -20,3 +20,5 @@ export const MAX_TASK_BYTES = 64 * 1024;
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 /** Shortest schedule interval (a subscription cannot fire more often). */
 export const MIN_INTERVAL_MS = 1_000;
+/** Longest schedule interval, and how far from now a first due time may be. */
+export const MAX_INTERVAL_MS = 366 * 86_400_000;

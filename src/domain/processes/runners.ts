@@ -39,7 +39,9 @@ export class ProcessRunners {
     private readonly o: RunnerOptions,
   ) {}
 
+  /** With concurrency 0 this replica runs nothing in the background: no claims, sweeps or schedules. */
   start(): void {
+    if (this.o.concurrency === 0) return;
     this.offs.push(this.deps.bus.subscribe(PROCESS_STARTED_TOPIC, () => this.wake()));
     // A process finished elsewhere (cancelled, failed past its deadline) stops its run here.
     this.offs.push(this.deps.bus.subscribe(PROCESS_CHANGED_TOPIC, (m) => {

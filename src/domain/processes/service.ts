@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from '../errors.js';
-import { optionalId, requireId } from '../ids.js';
+import { isId, optionalId, requireId, requireNoNul } from '../ids.js';
 import { jsonBytes, requireWithin, utf8Bytes } from '../limits.js';
 import type { JsonValue } from '../messages.js';
 import { decodePageToken, encodePageToken, pageSizeOf } from '../paging.js';
@@ -101,7 +101,7 @@ export class ProcessService {
     optionalId('scope_session_id', filter.scopeSessionId);
     optionalId('session_id', filter.sessionId);
     const size = pageSizeOf(pageSize);
-    const after = decodePageToken(pageToken, 'processes', (a) => a.startsWith('p-'));
+    const after = decodePageToken(pageToken, 'processes', (a) => a.startsWith('p-') && isId(a));
     const rows = await this.deps.store.list(ctx.tenantId, filter, after, size + 1);
     const page = rows.slice(0, size);
     return { processes: page, nextPageToken: rows.length > size ? encodePageToken('processes', page[page.length - 1]!.processId) : '' };
@@ -137,6 +137,7 @@ export class ProcessService {
 
   /** Cancels an active process (its runner stops on every replica); a finished one answers as it is. */
   async cancel(ctx: RequestContext, processId: string, reason: string): Promise<{ process: ProcessRecord; cancelled: boolean }> {
+    requireNoNul('reason', reason);
     const p = await this.get(ctx, processId);
     if (isTerminal(p.status)) return { process: p, cancelled: false };
     const done = await this.deps.store.finish(ctx.tenantId, processId, { status: 'cancelled', error: reason || 'cancelled by request' }, undefined);
@@ -147,7 +148,8 @@ export class ProcessService {
 
   /** Cancels every active process in a session's scope. */
   async cancelScope(ctx: RequestContext, sessionId: string, reason: string): Promise<string[]> {
-    requireId('session_id', sessionId);
+    requireId('scope_session_id', sessionId);
+    requireNoNul('reason', reason);
     const cancelled: string[] = [];
     for (let after: string | undefined; ;) {
       const page = await this.deps.store.list(ctx.tenantId, { scopeSessionId: sessionId }, after, 200);
@@ -179,6 +181,7 @@ export class ProcessService {
   }
 
   async events(ctx: RequestContext, processId: string, afterSeq: bigint, limit: number): Promise<ProcessEvent[]> {
+    requireSeq(afterSeq);
     await this.get(ctx, processId);
     return this.deps.store.events(ctx.tenantId, processId, afterSeq, limit);
   }
@@ -198,4 +201,11 @@ export class ProcessService {
       if (head) this.deps.feed.append(p.tenantId, sessionId, head.headRevision, { kind: 'process_changed', processId: p.processId, state: p.status });
     }
   }
+}
+
+/** Largest sequence the store can hold (bigint). */
+const MAX_SEQ = 2n ** 63n - 1n;
+
+export function requireSeq(afterSeq: bigint): void {
+  if (afterSeq < 0n || afterSeq > MAX_SEQ) throw invalid('AFTER_SEQ_INVALID', `after_seq must be between 0 and ${MAX_SEQ}`, { field: 'after_seq' });
 }

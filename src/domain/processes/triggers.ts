@@ -9,7 +9,7 @@ import { isId, optionalId, requireId } from '../ids.js';
 import { jsonBytes, requireWithin, utf8Bytes } from '../limits.js';
 import { decodePageToken, encodePageToken, pageSizeOf } from '../paging.js';
 import type { RequestContext } from '../ports.js';
-import { MAX_PAYLOAD_BYTES, MAX_TASK_BYTES, MIN_INTERVAL_MS } from './limits.js';
+import { MAX_INTERVAL_MS, MAX_PAYLOAD_BYTES, MAX_TASK_BYTES, MIN_INTERVAL_MS } from './limits.js';
 import type { TriggerStore } from './ports.js';
 import type { ProcessService } from './service.js';
 import { keyMatches, type Occurrence, type ProcessTemplate, type Subscription } from './trigger-types.js';
@@ -53,9 +53,12 @@ export class TriggerService {
     if (t.task !== undefined) requireWithin('TASK_TOO_LARGE', 'template.task', utf8Bytes(t.task), MAX_TASK_BYTES);
     if (t.kind === 'session_turn' && !t.task?.trim()) throw invalid('TASK_REQUIRED', 'a session_turn template needs template.task (it may use {{payload}} and {{key}})', { field: 'template.task' });
     if (req.intervalMs !== undefined) {
-      if (!Number.isInteger(req.intervalMs) || req.intervalMs < MIN_INTERVAL_MS) throw invalid('INTERVAL_INVALID', `interval_ms must be at least ${MIN_INTERVAL_MS}`, { field: 'interval_ms' });
+      if (!Number.isInteger(req.intervalMs) || req.intervalMs < MIN_INTERVAL_MS || req.intervalMs > MAX_INTERVAL_MS) throw invalid('INTERVAL_INVALID', `interval_ms must be between ${MIN_INTERVAL_MS} and ${MAX_INTERVAL_MS} (366 days)`, { field: 'interval_ms' });
       if (req.sourceType !== SCHEDULE_SOURCE) throw invalid('SCHEDULE_SOURCE_REQUIRED', `a subscription with interval_ms must have source_type "${SCHEDULE_SOURCE}"`, { field: 'source_type' });
     }
+    const first = req.firstDueAt?.getTime();
+    if (first !== undefined && !(first >= Date.now() - MAX_INTERVAL_MS && first <= Date.now() + MAX_INTERVAL_MS)) throw invalid('FIRST_DUE_TIME_INVALID', 'first_due_time must be within 366 days of now (omit it to mean now + interval_ms)', { field: 'first_due_time' });
+    if (first !== undefined && req.intervalMs === undefined) throw invalid('SCHEDULE_INTERVAL_REQUIRED', 'first_due_time needs interval_ms', { field: 'first_due_time' });
     const existing = await this.deps.store.get(ctx.tenantId, req.subscriptionId);
     if (!existing && (await this.deps.store.count(ctx.tenantId)) >= this.deps.maxSubscriptions) {
       throw new DomainError('RESOURCE_EXHAUSTED', 'SUBSCRIPTION_LIMIT', `this tenant already has ${this.deps.maxSubscriptions} trigger subscriptions; delete one first`);
