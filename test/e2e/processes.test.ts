@@ -174,6 +174,14 @@ for (const engine of engines) {
       expect(replay.events.map((e) => e.seq)).toEqual([1n, 2n, 3n]);
     });
 
+    it('a process past its run time fails visibly and wakes its session with the error', async () => {
+      const sessionId = await open();
+      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeSessionId: sessionId, wakeSessionId: sessionId, idempotencyKey: '', maxRunMs: 1000n });
+      const p = await processWhen(s.clients, process!.processId, finished);
+      expect(p).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_FAILED, error: 'the process ran past its run-time limit' });
+      await until(async () => JSON.stringify((await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages).includes(`[process ${p.processId} (external) failed]`), 20_000);
+    });
+
     it('bad input is refused precisely and stores nothing', async () => {
       const base = { input: undefined, scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n };
       expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_UNSPECIFIED }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PROCESS_KIND_REQUIRED' });
