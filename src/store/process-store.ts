@@ -146,6 +146,11 @@ export class DbProcessStore implements ProcessStore {
     return rows.map(eventFromRow);
   }
 
+  async eventByKey(tenantId: string, processId: string, key: string) {
+    const { rows } = await this.db.sql.query<EventRow>(`select process_id, seq, kind, idem_key, payload, created_at from process_events where tenant_id = $1 and process_id = $2 and idem_key = $3`, [tenantId, processId, key]);
+    return rows[0] ? eventFromRow(rows[0]) : undefined;
+  }
+
   async failOverdue(limit: number) {
     const error = 'the process ran past its run-time limit';
     const { rows } = await this.db.sql.query<Row>(

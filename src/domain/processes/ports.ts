@@ -28,6 +28,8 @@ export interface ProcessStore {
   /** Appends an event (no-op for a known idempotency key); returns the stored event. */
   appendEvent(tenantId: string, processId: string, kind: string, idempotencyKey: string, payload: JsonValue): Promise<ProcessEvent | undefined>;
   events(tenantId: string, processId: string, afterSeq: bigint, limit: number): Promise<ProcessEvent[]>;
+  /** The event stored under this idempotency key, if any. */
+  eventByKey(tenantId: string, processId: string, idempotencyKey: string): Promise<ProcessEvent | undefined>;
   /** Active processes past their run-time deadline, failed; returns them. */
   failOverdue(limit: number): Promise<ProcessRecord[]>;
   /** Finished processes whose wake is still to deliver. */

@@ -170,7 +170,7 @@ export class ProcessService {
     const p = await this.get(ctx, processId);
     const awaited = p.kind === 'external' ? (p.input.awaitSignal ?? DEFAULT_SIGNAL) : undefined;
     const key = `signal:${idempotencyKey}`;
-    const known = (await this.deps.store.events(ctx.tenantId, processId, 0n, 10_000)).find((e) => e.idempotencyKey === key);
+    const known = await this.deps.store.eventByKey(ctx.tenantId, processId, key);
     if (known) return { process: p, event: known };
     if (isTerminal(p.status)) throw precondition('PROCESS_FINISHED', `process "${processId}" is already ${p.status}; signals reach active processes only`, { process_id: processId });
     if (awaited !== name) throw precondition('SIGNAL_NOT_AWAITED', `process "${processId}" does not wait for a signal named "${name}"${awaited ? `; it waits for "${awaited}"` : ''}`, { process_id: processId, signal: name });
