@@ -43,6 +43,9 @@ import { LashMetrics } from './metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startTracing } from './telemetry/otel.js';
 import { runChildTool } from './domain/tools/run-child.js';
+import { buildProcesses, type ProcessParts } from './app-processes.js';
+import { processTools } from './domain/processes/tools.js';
+import { processHandlers } from './grpc/process-handlers.js';
 import { TurnService } from './domain/turns/runner.js';
 import { LimitedTurns, TurnSlots } from './domain/turns/turn-slots.js';
 import { TenantLimits } from './domain/tenants/tenant-limits.js';
@@ -71,6 +74,8 @@ export interface App {
   db: Database;
   sessions: SessionService;
   turns: TurnService;
+  /** Background processes and triggers, and this replica's process runners. */
+  processes: ProcessParts;
   /** Slots of RunTurn/StartTurn turns (its stats show turns running, waiting and refused). */
   turnSlots: TurnSlots;
   /** The audit trail's writer (drain it to see every record so far in the store). */
@@ -186,8 +191,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
-  const late: { turns?: TurnService } = {};
-  const runtimeTools = [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined })];
+  const late: { turns?: TurnService; processes?: ProcessParts } = {};
+  const runtimeTools = [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined }), ...processTools(() => late.processes!.processes)];
   // Built-ins come first: the catalog keeps the first tool of a name, so no remote host shadows one.
   const toolSources = [new BuiltinTools(config.tools, runtimeTools), remoteTools];
   const hostGate = new ToolHostGate(new ToolHostRules(new Set([...BUILTIN_TOOLS, ...runtimeTools].map((t) => t.name)), config.tenantWideTools), sessions);
@@ -236,6 +241,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     drain: (ctx, sessionId) => turns.drain(ctx, sessionId, { skipIfBusy: true }),
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
   });
+  const processParts = (late.processes = buildProcesses({ config, db, log, bus, feed: appender, store, sessions, queue, turns: () => turns, replicaId }));
   const health = new HealthState(LASH_SERVICES);
   const env: CallEnv = {
     log,
@@ -245,10 +251,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
 
   const server = new Server(grpcServerOptions(config.grpc));
-  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId)));
+  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId), (ctx, id) => processParts.processes.detachSession(ctx, id)));
   server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
-  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore));
+  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore, processHandlers(env, processParts.processes, processParts.triggers)));
   server.addService(HealthService, healthHandlers(health));
   addReflection(server);
 
@@ -301,6 +307,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   }, 60_000);
   trimmer.unref();
   workers.start();
+  processParts.runners.start();
   const purger = setInterval(() => void queueStore.purgeFinished(new Date(Date.now() - config.queue.retentionHours * 3_600_000)).catch(() => {}), 600_000);
   purger.unref();
 
@@ -315,6 +322,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       clearInterval(trimmer);
       clearInterval(purger);
       const stoppingWorkers = workers.stop();
+      const stoppingRunners = processParts.runners.stop();
       // Observers end cleanly (OK) and resume from their cursor on another replica.
       shutdownHooks.forEach((fn) => fn());
       // The listener stays open while turns run, so health checks read NOT_SERVING rather than
@@ -351,6 +359,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       left.forEach((t) => t.cancel());
       await Promise.race([Promise.all(left.map((t) => t.done)), new Promise((r) => setTimeout(r, 5_000).unref())]);
       await stoppingWorkers;
+      await stoppingRunners;
       turns.close();
       await appender.drain();
       await audit.drain();
@@ -364,5 +373,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, tenantLimits, audit, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, processes: processParts, sandbox: codeRunner, turnSlots, tenantLimits, audit, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
 }

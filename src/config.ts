@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { BUILTIN_TOOLS } from './tools/builtin.js';
 import { RUN_CHILD_TOOL } from './domain/tools/run-child.js';
+import { LIST_PROCESSES_TOOL, START_PROCESS_TOOL } from './domain/processes/tools.js';
 import { parseTenantWideTools, type TenantWideTool } from './domain/tools/bindings.js';
 import { loadProviderCredentials, type ProviderCredentials } from './provider-config.js';
 
@@ -62,6 +63,8 @@ export interface Config {
   tenantLimits: { runningTurns: number; observers: number; queuedBatches: number; sessions: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
+  /** Background processes: runners on this replica, their claims, polls and limits (LASH_PROCESS_*). */
+  processes: { runners: number; claimTtlMs: number; pollMs: number; perSession: number; perTenant: number; defaultRunMs: number; maxRunMs: number; subscriptionsPerTenant: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
   shutdownGraceMs: number;
   /** After SIGTERM, the port stays open at least this long (health answers NOT_SERVING). */
@@ -176,6 +179,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       perTurn: intVar(env, 'LASH_CHILDREN_PER_TURN', 16, 1, 10_000),
       perRoot: intVar(env, 'LASH_CHILDREN_PER_ROOT', 100, 1, 100_000),
     },
+    processes: {
+      runners: intVar(env, 'LASH_PROCESS_RUNNERS', 4, 0, 256),
+      claimTtlMs: intVar(env, 'LASH_PROCESS_CLAIM_TTL_MS', 30_000, 500, 3_600_000),
+      pollMs: intVar(env, 'LASH_PROCESS_POLL_MS', 1_000, 20, 60_000),
+      perSession: intVar(env, 'LASH_PROCESSES_PER_SESSION', 16, 1, 100_000),
+      perTenant: intVar(env, 'LASH_PROCESSES_PER_TENANT', 1_000, 1, 10_000_000),
+      defaultRunMs: intVar(env, 'LASH_PROCESS_RUN_MS', 3_600_000, 1_000, 604_800_000),
+      maxRunMs: intVar(env, 'LASH_PROCESS_MAX_RUN_MS', 86_400_000, 1_000, 604_800_000),
+      subscriptionsPerTenant: intVar(env, 'LASH_TRIGGER_SUBSCRIPTIONS_PER_TENANT', 1_000, 1, 1_000_000),
+    },
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),
       lingerMs: intVar(env, 'LASH_FEED_LINGER_MS', 10, 0, 1_000),
@@ -193,7 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** Names LASH_TOOLS may list: the built-in examples and the runtime tools the app adds. */
-export const KNOWN_TOOLS = [...BUILTIN_TOOLS.map((t) => t.name), RUN_CHILD_TOOL];
+export const KNOWN_TOOLS = [...BUILTIN_TOOLS.map((t) => t.name), RUN_CHILD_TOOL, START_PROCESS_TOOL, LIST_PROCESSES_TOOL];
 
 function parseTools(value: string): string[] {
   const tools = value.split(',').map((t) => t.trim()).filter(Boolean);

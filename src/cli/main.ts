@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { LashClient } from '../client/lash-client.js';
 import { LashError } from '../client/errors.js';
 import { COMMANDS, UsageError } from './commands.js';
+import { PROCESS_COMMANDS, ProcessUsageError } from './process-commands.js';
 
 const USAGE = `usage: lash-grpc [--address host:port] [--tls-ca file] [--token T] <command> [options]
 
@@ -21,6 +22,15 @@ const USAGE = `usage: lash-grpc [--address host:port] [--tls-ca file] [--token T
   observe ID [--cursor C] [--count N]      follow the session's feed (one JSON line per message)
   queue enqueue ID TEXT… [--id BATCH]      queue input for the session
   queue list ID                            its open batches
+  processes start KIND [TASK…] [--scope S] [--wake S] [--key K] [--session S] [--signal NAME] [--payload JSON]
+  processes list [--status S] [--scope S] [--session S]
+  processes get|await|cancel ID [--wait-ms N] [--reason R]
+  processes cancel-scope SESSION_ID        cancel every active process of a session's scope
+  processes signal ID NAME --key K [--payload JSON]
+  processes events ID [--after SEQ] [--follow]
+  triggers put ID SOURCE_TYPE KEY KIND [TASK…] [--wake S] [--session S] [--interval-ms N]
+  triggers list [--source-type T] | triggers delete ID
+  triggers emit SOURCE_TYPE KEY --key K [--payload JSON]
 
 Exit codes: 0 done, 1 the server refused (code, reason and message on stderr), 2 usage,
 3 a turn that stopped instead of finishing.`;
@@ -34,6 +44,9 @@ async function main(argv: string[]): Promise<number> {
       address: { type: 'string' }, 'tls-ca': { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       parent: { type: 'string' }, mode: { type: 'string' }, provider: { type: 'string' }, model: { type: 'string' }, fresh: { type: 'boolean' },
       'turn-id': { type: 'string' }, cursor: { type: 'string' }, count: { type: 'string' }, id: { type: 'string' },
+      status: { type: 'string' }, scope: { type: 'string' }, wake: { type: 'string' }, key: { type: 'string' }, session: { type: 'string' }, signal: { type: 'string' },
+      'wait-ms': { type: 'string' }, reason: { type: 'string' }, after: { type: 'string' }, follow: { type: 'boolean' }, 'interval-ms': { type: 'string' },
+      'source-type': { type: 'string' }, payload: { type: 'string' },
     },
   });
   if (values.help || positionals.length === 0) {
@@ -47,7 +60,8 @@ async function main(argv: string[]): Promise<number> {
   });
   try {
     const [group, verb] = positionals;
-    const command = COMMANDS[`${group} ${verb}`] ? { run: COMMANDS[`${group} ${verb}`]!, args: positionals.slice(2) } : COMMANDS[group!] ? { run: COMMANDS[group!]!, args: positionals.slice(1) } : undefined;
+    const all = { ...COMMANDS, ...PROCESS_COMMANDS } as typeof COMMANDS;
+    const command = all[`${group} ${verb}`] ? { run: all[`${group} ${verb}`]!, args: positionals.slice(2) } : all[group!] ? { run: all[group!]!, args: positionals.slice(1) } : undefined;
     if (!command) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
     return await command.run(clients, command.args, values);
   } finally {
@@ -58,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (err: unknown) => {
-    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    if (err instanceof UsageError || err instanceof ProcessUsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
       process.exitCode = 2;
       return;

@@ -20,6 +20,7 @@ import type { QueueService } from '../domain/queue/service.js';
 import type { SessionService } from '../domain/sessions.js';
 import type { TurnService } from '../domain/turns/runner.js';
 import { unary, type CallEnv } from './call.js';
+import type { processHandlers } from './process-handlers.js';
 import { messageFromPb } from './mappers/common.js';
 import { fafFromPb, modeFromPb, residencyFromPb, sessionToPb, specFromPb } from './mappers/session.js';
 import { availabilityMapFromPb, toolEntryToPb } from './mappers/tools.js';
@@ -35,9 +36,10 @@ function childStartFromPb(start: number, document: unknown) {
   return { kind, document };
 }
 
-export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService, tools: ToolAdmin, children: ChildSessions, turns: TurnService, audit: AuditStore): AdminServiceServer & UntypedServiceImplementation {
+export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService, tools: ToolAdmin, children: ChildSessions, turns: TurnService, audit: AuditStore, processes: ReturnType<typeof processHandlers>): AdminServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
+    ...processes,
     appendMessages: rpc<AppendMessagesRequest, AppendMessagesResponse>('AppendMessages', async (req, ctx) => {
       const messages = req.messages.map((m, i) => messageFromPb(m, `messages[${i}]`));
       return { headRevision: (await sessions.appendMessages(ctx, req.sessionId, messages)).headRevision };

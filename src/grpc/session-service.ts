@@ -3,6 +3,7 @@
 
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { SessionServiceServer } from '../../gen/lash/v1/session_service.js';
+import type { RequestContext } from '../domain/ports.js';
 import type { SessionService } from '../domain/sessions.js';
 import { unary, type CallEnv } from './call.js';
 import { messageToPb, usageToPb } from './mappers/common.js';
@@ -23,7 +24,7 @@ type FeedMessage = PbFeedMessage;
 const DOMAIN = 'lash.v1.SessionService';
 
 /** `holdObserver`: takes one of the tenant's observer places (throws past the limit); its result gives it back. */
-export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number }, onShutdown: (fn: () => void) => void, holdObserver?: (tenantId: string) => () => void): SessionServiceServer & UntypedServiceImplementation {
+export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number }, onShutdown: (fn: () => void) => void, holdObserver?: (tenantId: string) => () => void, detachProcesses: (ctx: RequestContext, sessionId: string) => Promise<{ orphaned: string[]; kept: string[] }> = async () => ({ orphaned: [], kept: [] })): SessionServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     openSession: rpc('OpenSession', async (req, ctx) => {
@@ -39,7 +40,12 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
       await sessions.close(ctx, req.sessionId);
       return {};
     }),
-    deleteSession: rpc('DeleteSession', async (req, ctx) => ({ deleted: await sessions.delete(ctx, req.sessionId) })),
+    deleteSession: rpc('DeleteSession', async (req, ctx) => {
+      const deleted = await sessions.delete(ctx, req.sessionId);
+      // Its processes are never cancelled by a delete: their wakes and grants are revoked and they are reported.
+      const processes = await detachProcesses(ctx, req.sessionId);
+      return { deleted, orphanedProcessIds: processes.orphaned, keptProcessIds: processes.kept };
+    }),
     getReadView: rpc('GetReadView', async (req, ctx) => {
       const view = await sessions.readView(ctx, req.sessionId, req.pageSize, req.pageToken);
       return { messages: view.messages.map(messageToPb), nextPageToken: view.nextPageToken, turnIndex: view.turnIndex, lastPromptUsage: view.lastPromptUsage && usageToPb(view.lastPromptUsage), frameId: view.frameId };

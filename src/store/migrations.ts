@@ -2,6 +2,7 @@
 // Plain, portable PostgreSQL (15+) so both engines run exactly the same DDL.
 
 import { Migration } from '@mikro-orm/migrations';
+import { Migration009Processes } from './migration-009-processes.js';
 
 class Migration001Sessions extends Migration {
   override name = '001_sessions';
@@ -275,5 +276,6 @@ export const migrationsList = [
   { name: '006_feed_batches', class: Migration006FeedBatches },
   { name: '007_text_payloads', class: Migration007TextPayloads },
   { name: '008_audit_records', class: Migration008AuditRecords },
+  { name: '009_processes', class: Migration009Processes },
   { name: '010_cache_write_tokens', class: Migration010CacheWriteTokens },
 ];

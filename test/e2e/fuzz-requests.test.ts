@@ -48,8 +48,8 @@ for (const engine of engines) {
     };
 
     beforeAll(async () => {
-      // No background queue workers: queued work only runs when a request drains it.
-      s = await startTestServer(engine, { LASH_QUEUE_WORKERS: '0', LASH_TOOLS: 'calculate' });
+      // No background queue workers or process runners: queued work only runs when a request drains it, processes stay as started.
+      s = await startTestServer(engine, { LASH_QUEUE_WORKERS: '0', LASH_PROCESS_RUNNERS: '0', LASH_TOOLS: 'calculate' });
       client = new Client(s.app.address, credentials.createInsecure());
       await fixture();
       await s.clients.admin.appendMessages({ sessionId: KNOWN.sessionId, messages: [{ id: '', role: MessageRole.MESSAGE_ROLE_USER, parts: [{ kind: { $case: 'text', value: { text: 'hello' } } }] }] });
@@ -79,7 +79,7 @@ for (const engine of engines) {
         withState('NUL in the current frame id', { ...doc, currentFrameId: 'f\u0000' }),
       );
       expect(corpus.length).toBeGreaterThan(2_000);
-      expect(new Set(corpus.map((c) => c.method.path)).size).toBe(36);
+      expect(new Set(corpus.map((c) => c.method.path)).size).toBe(49);
 
       const bad: string[] = [];
       const counts = new Map<string, number>();

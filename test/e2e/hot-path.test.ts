@@ -42,7 +42,7 @@ for (const engine of engines) {
 
     beforeAll(async () => {
       // Echo model; no queue workers, and a health probe too slow to land inside a measurement.
-      s = await startTestServer(engine, { LASH_DEFAULT_PROVIDER: 'echo', LASH_QUEUE_WORKERS: '0', LASH_HEALTH_PROBE_MS: '600000' });
+      s = await startTestServer(engine, { LASH_DEFAULT_PROVIDER: 'echo', LASH_QUEUE_WORKERS: '0', LASH_PROCESS_RUNNERS: '0', LASH_HEALTH_PROBE_MS: '600000' });
     });
     afterAll(async () => {
       await s?.close();

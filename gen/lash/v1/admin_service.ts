@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -20,6 +22,34 @@ import {
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Message } from "./common.js";
+import {
+  AwaitProcessRequest,
+  AwaitProcessResponse,
+  CancelProcessesRequest,
+  CancelProcessesResponse,
+  CancelProcessRequest,
+  CancelProcessResponse,
+  DeleteTriggerSubscriptionRequest,
+  DeleteTriggerSubscriptionResponse,
+  EmitTriggerRequest,
+  EmitTriggerResponse,
+  GetProcessRequest,
+  GetProcessResponse,
+  ListProcessesRequest,
+  ListProcessesResponse,
+  ListProcessEventsRequest,
+  ListProcessEventsResponse,
+  ListTriggerSubscriptionsRequest,
+  ListTriggerSubscriptionsResponse,
+  PutTriggerSubscriptionRequest,
+  PutTriggerSubscriptionResponse,
+  SignalProcessRequest,
+  SignalProcessResponse,
+  StartProcessRequest,
+  StartProcessResponse,
+  WatchProcessEventsRequest,
+  WatchProcessEventsResponse,
+} from "./process_admin.js";
 import {
   FinalAnswerFormat,
   ResidencyPolicy,
@@ -3933,6 +3963,158 @@ export const AdminServiceService = {
       Buffer.from(ListAuditRecordsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListAuditRecordsResponse => ListAuditRecordsResponse.decode(value),
   },
+  /** Starts a background process (idempotent by key); RESOURCE_EXHAUSTED past the process limits. */
+  startProcess: {
+    path: "/lash.v1.AdminService/StartProcess" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartProcessRequest): Buffer => Buffer.from(StartProcessRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartProcessRequest => StartProcessRequest.decode(value),
+    responseSerialize: (value: StartProcessResponse): Buffer =>
+      Buffer.from(StartProcessResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartProcessResponse => StartProcessResponse.decode(value),
+  },
+  /** Returns a process. */
+  getProcess: {
+    path: "/lash.v1.AdminService/GetProcess" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetProcessRequest): Buffer => Buffer.from(GetProcessRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetProcessRequest => GetProcessRequest.decode(value),
+    responseSerialize: (value: GetProcessResponse): Buffer => Buffer.from(GetProcessResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetProcessResponse => GetProcessResponse.decode(value),
+  },
+  /** Lists processes, filtered by status, scope session or involved session, page by page. */
+  listProcesses: {
+    path: "/lash.v1.AdminService/ListProcesses" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListProcessesRequest): Buffer => Buffer.from(ListProcessesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListProcessesRequest => ListProcessesRequest.decode(value),
+    responseSerialize: (value: ListProcessesResponse): Buffer =>
+      Buffer.from(ListProcessesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListProcessesResponse => ListProcessesResponse.decode(value),
+  },
+  /** Waits up to wait_ms for a process to finish and returns it. */
+  awaitProcess: {
+    path: "/lash.v1.AdminService/AwaitProcess" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AwaitProcessRequest): Buffer => Buffer.from(AwaitProcessRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AwaitProcessRequest => AwaitProcessRequest.decode(value),
+    responseSerialize: (value: AwaitProcessResponse): Buffer =>
+      Buffer.from(AwaitProcessResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AwaitProcessResponse => AwaitProcessResponse.decode(value),
+  },
+  /** Cancels an active process; its runner stops on whatever replica runs it. */
+  cancelProcess: {
+    path: "/lash.v1.AdminService/CancelProcess" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelProcessRequest): Buffer => Buffer.from(CancelProcessRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelProcessRequest => CancelProcessRequest.decode(value),
+    responseSerialize: (value: CancelProcessResponse): Buffer =>
+      Buffer.from(CancelProcessResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelProcessResponse => CancelProcessResponse.decode(value),
+  },
+  /** Cancels every active process in a session's scope. */
+  cancelProcesses: {
+    path: "/lash.v1.AdminService/CancelProcesses" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelProcessesRequest): Buffer =>
+      Buffer.from(CancelProcessesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelProcessesRequest => CancelProcessesRequest.decode(value),
+    responseSerialize: (value: CancelProcessesResponse): Buffer =>
+      Buffer.from(CancelProcessesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelProcessesResponse => CancelProcessesResponse.decode(value),
+  },
+  /** Delivers a named signal to a process that waits for it (idempotent by key). */
+  signalProcess: {
+    path: "/lash.v1.AdminService/SignalProcess" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SignalProcessRequest): Buffer => Buffer.from(SignalProcessRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SignalProcessRequest => SignalProcessRequest.decode(value),
+    responseSerialize: (value: SignalProcessResponse): Buffer =>
+      Buffer.from(SignalProcessResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SignalProcessResponse => SignalProcessResponse.decode(value),
+  },
+  /** Returns a page of a process's event log after a sequence number. */
+  listProcessEvents: {
+    path: "/lash.v1.AdminService/ListProcessEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListProcessEventsRequest): Buffer =>
+      Buffer.from(ListProcessEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListProcessEventsRequest => ListProcessEventsRequest.decode(value),
+    responseSerialize: (value: ListProcessEventsResponse): Buffer =>
+      Buffer.from(ListProcessEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListProcessEventsResponse => ListProcessEventsResponse.decode(value),
+  },
+  /** Streams a process's events after a sequence number, live, until it has finished. */
+  watchProcessEvents: {
+    path: "/lash.v1.AdminService/WatchProcessEvents" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchProcessEventsRequest): Buffer =>
+      Buffer.from(WatchProcessEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchProcessEventsRequest => WatchProcessEventsRequest.decode(value),
+    responseSerialize: (value: WatchProcessEventsResponse): Buffer =>
+      Buffer.from(WatchProcessEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchProcessEventsResponse => WatchProcessEventsResponse.decode(value),
+  },
+  /** Creates or replaces a trigger subscription (optionally scheduled). */
+  putTriggerSubscription: {
+    path: "/lash.v1.AdminService/PutTriggerSubscription" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutTriggerSubscriptionRequest): Buffer =>
+      Buffer.from(PutTriggerSubscriptionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutTriggerSubscriptionRequest => PutTriggerSubscriptionRequest.decode(value),
+    responseSerialize: (value: PutTriggerSubscriptionResponse): Buffer =>
+      Buffer.from(PutTriggerSubscriptionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PutTriggerSubscriptionResponse =>
+      PutTriggerSubscriptionResponse.decode(value),
+  },
+  /** Lists trigger subscriptions, page by page. */
+  listTriggerSubscriptions: {
+    path: "/lash.v1.AdminService/ListTriggerSubscriptions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListTriggerSubscriptionsRequest): Buffer =>
+      Buffer.from(ListTriggerSubscriptionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListTriggerSubscriptionsRequest =>
+      ListTriggerSubscriptionsRequest.decode(value),
+    responseSerialize: (value: ListTriggerSubscriptionsResponse): Buffer =>
+      Buffer.from(ListTriggerSubscriptionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListTriggerSubscriptionsResponse =>
+      ListTriggerSubscriptionsResponse.decode(value),
+  },
+  /** Deletes a trigger subscription (processes it started are unaffected). */
+  deleteTriggerSubscription: {
+    path: "/lash.v1.AdminService/DeleteTriggerSubscription" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteTriggerSubscriptionRequest): Buffer =>
+      Buffer.from(DeleteTriggerSubscriptionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteTriggerSubscriptionRequest =>
+      DeleteTriggerSubscriptionRequest.decode(value),
+    responseSerialize: (value: DeleteTriggerSubscriptionResponse): Buffer =>
+      Buffer.from(DeleteTriggerSubscriptionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteTriggerSubscriptionResponse =>
+      DeleteTriggerSubscriptionResponse.decode(value),
+  },
+  /** Emits an occurrence: starts one process per matching subscription, once per idempotency key. */
+  emitTrigger: {
+    path: "/lash.v1.AdminService/EmitTrigger" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EmitTriggerRequest): Buffer => Buffer.from(EmitTriggerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EmitTriggerRequest => EmitTriggerRequest.decode(value),
+    responseSerialize: (value: EmitTriggerResponse): Buffer => Buffer.from(EmitTriggerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EmitTriggerResponse => EmitTriggerResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -3970,6 +4152,32 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * newest first.
    */
   listAuditRecords: handleUnaryCall<ListAuditRecordsRequest, ListAuditRecordsResponse>;
+  /** Starts a background process (idempotent by key); RESOURCE_EXHAUSTED past the process limits. */
+  startProcess: handleUnaryCall<StartProcessRequest, StartProcessResponse>;
+  /** Returns a process. */
+  getProcess: handleUnaryCall<GetProcessRequest, GetProcessResponse>;
+  /** Lists processes, filtered by status, scope session or involved session, page by page. */
+  listProcesses: handleUnaryCall<ListProcessesRequest, ListProcessesResponse>;
+  /** Waits up to wait_ms for a process to finish and returns it. */
+  awaitProcess: handleUnaryCall<AwaitProcessRequest, AwaitProcessResponse>;
+  /** Cancels an active process; its runner stops on whatever replica runs it. */
+  cancelProcess: handleUnaryCall<CancelProcessRequest, CancelProcessResponse>;
+  /** Cancels every active process in a session's scope. */
+  cancelProcesses: handleUnaryCall<CancelProcessesRequest, CancelProcessesResponse>;
+  /** Delivers a named signal to a process that waits for it (idempotent by key). */
+  signalProcess: handleUnaryCall<SignalProcessRequest, SignalProcessResponse>;
+  /** Returns a page of a process's event log after a sequence number. */
+  listProcessEvents: handleUnaryCall<ListProcessEventsRequest, ListProcessEventsResponse>;
+  /** Streams a process's events after a sequence number, live, until it has finished. */
+  watchProcessEvents: handleServerStreamingCall<WatchProcessEventsRequest, WatchProcessEventsResponse>;
+  /** Creates or replaces a trigger subscription (optionally scheduled). */
+  putTriggerSubscription: handleUnaryCall<PutTriggerSubscriptionRequest, PutTriggerSubscriptionResponse>;
+  /** Lists trigger subscriptions, page by page. */
+  listTriggerSubscriptions: handleUnaryCall<ListTriggerSubscriptionsRequest, ListTriggerSubscriptionsResponse>;
+  /** Deletes a trigger subscription (processes it started are unaffected). */
+  deleteTriggerSubscription: handleUnaryCall<DeleteTriggerSubscriptionRequest, DeleteTriggerSubscriptionResponse>;
+  /** Emits an occurrence: starts one process per matching subscription, once per idempotency key. */
+  emitTrigger: handleUnaryCall<EmitTriggerRequest, EmitTriggerResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -4199,6 +4407,208 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListAuditRecordsResponse) => void,
+  ): ClientUnaryCall;
+  /** Starts a background process (idempotent by key); RESOURCE_EXHAUSTED past the process limits. */
+  startProcess(
+    request: StartProcessRequest,
+    callback: (error: ServiceError | null, response: StartProcessResponse) => void,
+  ): ClientUnaryCall;
+  startProcess(
+    request: StartProcessRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartProcessResponse) => void,
+  ): ClientUnaryCall;
+  startProcess(
+    request: StartProcessRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartProcessResponse) => void,
+  ): ClientUnaryCall;
+  /** Returns a process. */
+  getProcess(
+    request: GetProcessRequest,
+    callback: (error: ServiceError | null, response: GetProcessResponse) => void,
+  ): ClientUnaryCall;
+  getProcess(
+    request: GetProcessRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetProcessResponse) => void,
+  ): ClientUnaryCall;
+  getProcess(
+    request: GetProcessRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetProcessResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists processes, filtered by status, scope session or involved session, page by page. */
+  listProcesses(
+    request: ListProcessesRequest,
+    callback: (error: ServiceError | null, response: ListProcessesResponse) => void,
+  ): ClientUnaryCall;
+  listProcesses(
+    request: ListProcessesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListProcessesResponse) => void,
+  ): ClientUnaryCall;
+  listProcesses(
+    request: ListProcessesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListProcessesResponse) => void,
+  ): ClientUnaryCall;
+  /** Waits up to wait_ms for a process to finish and returns it. */
+  awaitProcess(
+    request: AwaitProcessRequest,
+    callback: (error: ServiceError | null, response: AwaitProcessResponse) => void,
+  ): ClientUnaryCall;
+  awaitProcess(
+    request: AwaitProcessRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AwaitProcessResponse) => void,
+  ): ClientUnaryCall;
+  awaitProcess(
+    request: AwaitProcessRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AwaitProcessResponse) => void,
+  ): ClientUnaryCall;
+  /** Cancels an active process; its runner stops on whatever replica runs it. */
+  cancelProcess(
+    request: CancelProcessRequest,
+    callback: (error: ServiceError | null, response: CancelProcessResponse) => void,
+  ): ClientUnaryCall;
+  cancelProcess(
+    request: CancelProcessRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelProcessResponse) => void,
+  ): ClientUnaryCall;
+  cancelProcess(
+    request: CancelProcessRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelProcessResponse) => void,
+  ): ClientUnaryCall;
+  /** Cancels every active process in a session's scope. */
+  cancelProcesses(
+    request: CancelProcessesRequest,
+    callback: (error: ServiceError | null, response: CancelProcessesResponse) => void,
+  ): ClientUnaryCall;
+  cancelProcesses(
+    request: CancelProcessesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelProcessesResponse) => void,
+  ): ClientUnaryCall;
+  cancelProcesses(
+    request: CancelProcessesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelProcessesResponse) => void,
+  ): ClientUnaryCall;
+  /** Delivers a named signal to a process that waits for it (idempotent by key). */
+  signalProcess(
+    request: SignalProcessRequest,
+    callback: (error: ServiceError | null, response: SignalProcessResponse) => void,
+  ): ClientUnaryCall;
+  signalProcess(
+    request: SignalProcessRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SignalProcessResponse) => void,
+  ): ClientUnaryCall;
+  signalProcess(
+    request: SignalProcessRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SignalProcessResponse) => void,
+  ): ClientUnaryCall;
+  /** Returns a page of a process's event log after a sequence number. */
+  listProcessEvents(
+    request: ListProcessEventsRequest,
+    callback: (error: ServiceError | null, response: ListProcessEventsResponse) => void,
+  ): ClientUnaryCall;
+  listProcessEvents(
+    request: ListProcessEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListProcessEventsResponse) => void,
+  ): ClientUnaryCall;
+  listProcessEvents(
+    request: ListProcessEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListProcessEventsResponse) => void,
+  ): ClientUnaryCall;
+  /** Streams a process's events after a sequence number, live, until it has finished. */
+  watchProcessEvents(
+    request: WatchProcessEventsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchProcessEventsResponse>;
+  watchProcessEvents(
+    request: WatchProcessEventsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchProcessEventsResponse>;
+  /** Creates or replaces a trigger subscription (optionally scheduled). */
+  putTriggerSubscription(
+    request: PutTriggerSubscriptionRequest,
+    callback: (error: ServiceError | null, response: PutTriggerSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  putTriggerSubscription(
+    request: PutTriggerSubscriptionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PutTriggerSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  putTriggerSubscription(
+    request: PutTriggerSubscriptionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PutTriggerSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists trigger subscriptions, page by page. */
+  listTriggerSubscriptions(
+    request: ListTriggerSubscriptionsRequest,
+    callback: (error: ServiceError | null, response: ListTriggerSubscriptionsResponse) => void,
+  ): ClientUnaryCall;
+  listTriggerSubscriptions(
+    request: ListTriggerSubscriptionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTriggerSubscriptionsResponse) => void,
+  ): ClientUnaryCall;
+  listTriggerSubscriptions(
+    request: ListTriggerSubscriptionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTriggerSubscriptionsResponse) => void,
+  ): ClientUnaryCall;
+  /** Deletes a trigger subscription (processes it started are unaffected). */
+  deleteTriggerSubscription(
+    request: DeleteTriggerSubscriptionRequest,
+    callback: (error: ServiceError | null, response: DeleteTriggerSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  deleteTriggerSubscription(
+    request: DeleteTriggerSubscriptionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteTriggerSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  deleteTriggerSubscription(
+    request: DeleteTriggerSubscriptionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteTriggerSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  /** Emits an occurrence: starts one process per matching subscription, once per idempotency key. */
+  emitTrigger(
+    request: EmitTriggerRequest,
+    callback: (error: ServiceError | null, response: EmitTriggerResponse) => void,
+  ): ClientUnaryCall;
+  emitTrigger(
+    request: EmitTriggerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EmitTriggerResponse) => void,
+  ): ClientUnaryCall;
+  emitTrigger(
+    request: EmitTriggerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EmitTriggerResponse) => void,
   ): ClientUnaryCall;
 }
 

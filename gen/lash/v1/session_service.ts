@@ -159,6 +159,13 @@ export interface DeleteSessionRequest {
 export interface DeleteSessionResponse {
   /** False when there was nothing to delete. */
   deleted: boolean;
+  /**
+   * Processes the session started that are still active: they keep running, without a scope
+   * and without waking this session (deleting never cancels them; CancelProcesses does).
+   */
+  orphanedProcessIds: string[];
+  /** Finished processes the session started: their records are kept (GetProcess). */
+  keptProcessIds: string[];
 }
 
 /** Request of GetReadView. */
@@ -1466,13 +1473,19 @@ export const DeleteSessionRequest: MessageFns<DeleteSessionRequest> = {
 };
 
 function createBaseDeleteSessionResponse(): DeleteSessionResponse {
-  return { deleted: false };
+  return { deleted: false, orphanedProcessIds: [], keptProcessIds: [] };
 }
 
 export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
   encode(message: DeleteSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.deleted !== false) {
       writer.uint32(8).bool(message.deleted);
+    }
+    for (const v of message.orphanedProcessIds) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.keptProcessIds) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
@@ -1498,6 +1511,22 @@ export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
             message.deleted = reader.bool();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.orphanedProcessIds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.keptProcessIds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1511,13 +1540,31 @@ export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
   },
 
   fromJSON(object: any): DeleteSessionResponse {
-    return { deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false };
+    return {
+      deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false,
+      orphanedProcessIds: globalThis.Array.isArray(object?.orphanedProcessIds)
+        ? object.orphanedProcessIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.orphaned_process_ids)
+        ? object.orphaned_process_ids.map((e: any) => globalThis.String(e))
+        : [],
+      keptProcessIds: globalThis.Array.isArray(object?.keptProcessIds)
+        ? object.keptProcessIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.kept_process_ids)
+        ? object.kept_process_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
   },
 
   toJSON(message: DeleteSessionResponse): unknown {
     const obj: any = {};
     if (message.deleted !== false) {
       obj.deleted = message.deleted;
+    }
+    if (message.orphanedProcessIds?.length) {
+      obj.orphanedProcessIds = message.orphanedProcessIds;
+    }
+    if (message.keptProcessIds?.length) {
+      obj.keptProcessIds = message.keptProcessIds;
     }
     return obj;
   },
@@ -1528,6 +1575,8 @@ export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
   fromPartial(object: DeepPartial<DeleteSessionResponse>): DeleteSessionResponse {
     const message = createBaseDeleteSessionResponse();
     message.deleted = object.deleted ?? false;
+    message.orphanedProcessIds = object.orphanedProcessIds?.map((e) => e) || [];
+    message.keptProcessIds = object.keptProcessIds?.map((e) => e) || [];
     return message;
   },
 };

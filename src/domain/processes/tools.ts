@@ -1,0 +1,68 @@
+// Session tools for processes: `start_process` starts a background process in the calling
+// session's scope (the handle is granted to that session: it sees it in later turns) and, by
+// default, asks for a wake when it finishes; `list_processes` shows the handles the session holds.
+// In rlm mode both are functions of the program, like every tool.
+
+import { createHash } from 'node:crypto';
+import { DomainError } from '../errors.js';
+import type { JsonValue } from '../messages.js';
+import type { ToolDefinition, ToolOutcome } from '../tools/types.js';
+import { processSessionId } from './executors.js';
+import type { ProcessService } from './service.js';
+import type { ProcessRecord } from './types.js';
+
+export const START_PROCESS_TOOL = 'start_process';
+export const LIST_PROCESSES_TOOL = 'list_processes';
+
+const base = { availability: 'callable', activation: 'always', retry: { maxAttempts: 1, initialBackoffMs: 0 } } as const;
+
+export function handleOf(p: ProcessRecord): Record<string, JsonValue> {
+  const h: Record<string, JsonValue> = { process_id: p.processId, kind: p.kind, status: p.status };
+  if (p.kind === 'session_turn') h.session_id = processSessionId(p);
+  if (p.input.task !== undefined) h.task = p.input.task;
+  if (p.output !== undefined) h.output = p.output;
+  if (p.error !== undefined) h.error = p.error;
+  return h;
+}
+
+export function processTools(processes: () => ProcessService): ToolDefinition[] {
+  return [
+    {
+      ...base,
+      name: START_PROCESS_TOOL,
+      description: 'Starts a background process that outlives this turn and returns its handle at once. kind "session_turn": a sub-agent runs `task` as one turn in a session of its own. kind "external": a job done elsewhere; it finishes when its result arrives. With wake (default true) this session is woken with the result when the process finishes.',
+      inputSchema: {
+        type: 'object',
+        properties: { kind: { enum: ['session_turn', 'external'] }, task: { type: 'string', minLength: 1 }, wake: { type: 'boolean' } },
+        required: ['kind', 'task'],
+        additionalProperties: false,
+      },
+      scheduling: 'parallel',
+      execute: async (args, ctx): Promise<ToolOutcome> => {
+        // One process per tool call: a retried call (same turn and call id) gets the same handle.
+        const key = `tool:${createHash('sha256').update(`${ctx.sessionId}\u0000${ctx.turnId}\u0000${ctx.callId}`).digest('hex')}`;
+        try {
+          const { process } = await processes().start({ tenantId: ctx.tenantId }, {
+            kind: args.kind as 'session_turn' | 'external', input: { task: String(args.task) }, scopeSessionId: ctx.sessionId,
+            wakeSessionId: args.wake === false ? undefined : ctx.sessionId, idempotencyKey: key, startedBy: 'session',
+          });
+          return { kind: 'ok', output: handleOf(process) };
+        } catch (err) {
+          if (err instanceof DomainError) return { kind: 'error', message: err.message };
+          throw err;
+        }
+      },
+    },
+    {
+      ...base,
+      name: LIST_PROCESSES_TOOL,
+      description: 'Lists the background processes this session started (its handles), newest last, with status and, once finished, output or error.',
+      inputSchema: { type: 'object', properties: { status: { enum: ['pending', 'running', 'completed', 'failed', 'cancelled'] } }, additionalProperties: false },
+      scheduling: 'parallel',
+      execute: async (args, ctx): Promise<ToolOutcome> => {
+        const { processes: page } = await processes().list({ tenantId: ctx.tenantId }, { scopeSessionId: ctx.sessionId, status: args.status as ProcessRecord['status'] | undefined }, 100, '');
+        return { kind: 'ok', output: { processes: page.map(handleOf) } };
+      },
+    },
+  ];
+}

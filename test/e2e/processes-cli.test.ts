@@ -1,0 +1,56 @@
+// The `processes` and `triggers` CLI commands as a user runs them (a separate process against a
+// real server): start an external process, signal it, await and read its events; put a
+// subscription, emit to it twice with one key, list and delete it.
+
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engines } from '../support/engines.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+function cli(address: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--address', address, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+const lines = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+
+for (const engine of engines) {
+  describe.skipIf(!engine.enabled)(`processes and triggers CLI on ${engine.name}`, () => {
+    let s: TestServer;
+    const run = (...args: string[]) => cli(s.app.address, args);
+    beforeAll(async () => {
+      s = await startTestServer(engine, { LASH_PROCESS_POLL_MS: '100' });
+    });
+    afterAll(async () => s?.close());
+
+    it('starts, signals, awaits and lists a process; puts, emits to, lists and deletes a subscription', async () => {
+      const started = await run('processes', 'start', 'external', 'render', 'the', 'report', '--signal', 'done', '--key', 'cli-k');
+      expect(started.code).toBe(0);
+      const p = lines(started.stdout)[0]!.process as { processId: string; status: string };
+      expect(p.status).toBe('PROCESS_STATUS_RUNNING');
+      expect((await run('processes', 'await', p.processId, '--wait-ms', '10')).code).toBe(3);
+      expect(await run('processes', 'signal', p.processId, 'done', '--payload', '{"pages":3}')).toMatchObject({ code: 2, stderr: expect.stringContaining('--key') });
+      expect((await run('processes', 'signal', p.processId, 'done', '--payload', '{"pages":3}', '--key', 's1')).code).toBe(0);
+      const awaited = await run('processes', 'await', p.processId);
+      expect(lines(awaited.stdout)[0]).toMatchObject({ finished: true, process: { status: 'PROCESS_STATUS_COMPLETED', output: { pages: 3 } } });
+      expect(lines((await run('processes', 'events', p.processId, '--follow')).stdout).map((e) => e.kind)).toEqual(['created', 'signal', 'completed']);
+      expect(lines((await run('processes', 'list', '--status', 'completed')).stdout).map((x) => x.processId)).toContain(p.processId);
+      const missing = await run('processes', 'get', 'p-none');
+      expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining('PROCESS_NOT_FOUND') });
+
+      expect((await run('triggers', 'put', 'hook', 'webhook', 'build-*', 'notify', 'built {{key}}')).code).toBe(0);
+      const first = lines((await run('triggers', 'emit', 'webhook', 'build-9', '--key', 'e1')).stdout);
+      const again = lines((await run('triggers', 'emit', 'webhook', 'build-9', '--key', 'e1')).stdout);
+      expect(first).toEqual([expect.objectContaining({ subscriptionId: 'hook', process: expect.objectContaining({ input: expect.objectContaining({ task: 'built build-9' }) }) })]);
+      expect(again[0]).toMatchObject({ deduplicated: true, process: { processId: (first[0]!.process as { processId: string }).processId } });
+      expect(lines((await run('triggers', 'list')).stdout).map((x) => x.subscriptionId)).toEqual(['hook']);
+      expect(lines((await run('triggers', 'delete', 'hook')).stdout)[0]).toEqual({ deleted: true });
+    }, 180_000);
+  });
+}
