@@ -6,7 +6,7 @@ import { DomainError, invalid, notFound, precondition, sessionNotFound } from '.
 import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
 import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.js';
 import { requirePartNames, type Message } from './messages.js';
-import { countWithin, MAX_APPEND_BYTES, MAX_READ_VIEW_PAGE_BYTES, messagesBytes, requireWithin } from './limits.js';
+import { countWithin, jsonBytes, MAX_APPEND_BYTES, MAX_READ_VIEW_PAGE_BYTES, MAX_UNCHUNKED_STATE_BYTES, messagesBytes, requireWithin } from './limits.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
 import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
@@ -21,6 +21,7 @@ import {
   type SessionMode,
 } from './session.js';
 import { exportState, parseState, type StateDocument } from './state.js';
+import { chunkAt, decodeChunkToken, type StateChunk } from './state-chunks.js';
 import { buildUsageReport, type UsageReport } from './usage.js';
 import { decodeOffsetToken, decodePageToken, encodePageToken, pageSizeOf } from './paging.js';
 
@@ -339,11 +340,28 @@ export class SessionService {
     });
   }
 
+  /** The whole document in one answer, while it fits one client message (else STATE_NEEDS_CHUNKS). */
   async exportState(ctx: RequestContext, sessionId: string): Promise<StateDocument> {
+    const { document } = await this.exportDocument(ctx, sessionId);
+    const bytes = jsonBytes(document);
+    if (bytes > MAX_UNCHUNKED_STATE_BYTES) {
+      throw precondition('STATE_NEEDS_CHUNKS', `the state document of session "${sessionId}" is ${bytes} bytes, more than one answer holds (${MAX_UNCHUNKED_STATE_BYTES}); export it with ExportSessionStateChunk`, { session_id: sessionId, limit_bytes: String(MAX_UNCHUNKED_STATE_BYTES) });
+    }
+    return document;
+  }
+
+  /** One piece of the document's JSON text, continued with the returned page token (ADR 0053). */
+  async exportStateChunk(ctx: RequestContext, sessionId: string, pageToken: string): Promise<StateChunk & { version: number }> {
+    const from = decodeChunkToken(pageToken);
+    const { revision, document } = await this.exportDocument(ctx, sessionId);
+    return { version: document.version, ...chunkAt(sessionId, Buffer.from(JSON.stringify(document), 'utf8'), revision, from) };
+  }
+
+  private async exportDocument(ctx: RequestContext, sessionId: string): Promise<{ revision: bigint; document: StateDocument }> {
     const head = await this.get(ctx, sessionId);
     // Export is self-contained: always the full graph, whatever the residency policy.
     const { nodes, frames } = await this.store.loadGraph(ctx.tenantId, sessionId, head.leafNodeId, 'keep_all');
-    return exportState(head, nodes, frames);
+    return { revision: head.headRevision, document: exportState(head, nodes, frames) };
   }
 
   async appendMessages(ctx: RequestContext, sessionId: string, messages: Message[]): Promise<SessionHead> {
