@@ -39,7 +39,7 @@ import { measuredFeedStore } from './metrics/measured-feed-store.js';
 import { LashMetrics } from './metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startTracing } from './telemetry/otel.js';
-import { runChildTool } from './domain/tools/run-child.js';
+import { ChildTurnsInFlight, runChildTool } from './domain/tools/run-child.js';
 import { TurnService } from './domain/turns/runner.js';
 import { LimitedTurns, TurnSlots } from './domain/turns/turn-slots.js';
 import { interruptedTurns } from './domain/turns/interrupted.js';
@@ -48,6 +48,7 @@ import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
 import type { FeedStore } from './domain/ports.js';
 import { FeedObservations } from './domain/feed/observation.js';
+import { limitedObserve, SubscriptionLimits } from './domain/feed/subscription-limits.js';
 import { DbFeedStore } from './store/feed-store.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -102,7 +103,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats() })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), subscriptions: () => subscriptionLimits.stats(), childTurns: () => childTurns })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
@@ -112,15 +113,18 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   sessions.announceDeleted = (d) => void bus.publish(SESSION_DELETED_TOPIC, { ...d }).catch((err: unknown) => log.warn({ err }, 'announcing a delete failed'));
   sessions.feed = appender;
   const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: 1_000 });
+  const subscriptionLimits = new SubscriptionLimits(config.subscriptions);
+  const observe = limitedObserve(subscriptionLimits, (ctx, id, cursor, sink) => observations.observe(ctx, id, cursor, sink));
   const shutdownHooks = new Set<() => void>();
   const turnSlots = new TurnSlots(config.turnSlots);
+  const childTurns = new ChildTurnsInFlight();
   const codeRunner = new ThreadedRunner({ ...config.sandboxPool, idleThreads: Math.min(2, config.sandboxPool.maxThreads) });
   const remoteTools = new RemoteToolHosts();
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
   const late: { turns?: TurnService } = {};
-  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined })]), remoteTools];
+  const toolSources = [new BuiltinTools(config.tools, [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined, inFlight: childTurns })]), remoteTools];
   const turns = new TurnService({
     sessions,
     store,
@@ -177,7 +181,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
-  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
+  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, { observe }, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
   server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
   server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));

@@ -46,6 +46,8 @@ export interface Config {
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
+  /** ObserveSession subscriptions of this process: open at once, new ones per second, burst. */
+  subscriptions: { maxConcurrent: number; ratePerSecond: number; burst: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
   shutdownGraceMs: number;
   /** After SIGTERM, the port stays open at least this long (health answers NOT_SERVING). */
@@ -137,6 +139,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     children: {
       perTurn: intVar(env, 'LASH_CHILDREN_PER_TURN', 16, 1, 10_000),
       perRoot: intVar(env, 'LASH_CHILDREN_PER_ROOT', 100, 1, 100_000),
+    },
+    subscriptions: {
+      maxConcurrent: intVar(env, 'LASH_MAX_OBSERVERS', 10_000, 1, 1_000_000),
+      ratePerSecond: intVar(env, 'LASH_OBSERVE_RATE', 500, 1, 1_000_000),
+      burst: intVar(env, 'LASH_OBSERVE_BURST', 2_000, 1, 1_000_000),
     },
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),

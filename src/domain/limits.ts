@@ -23,6 +23,8 @@ export const MAX_STATE_BYTES = 12 * MiB;
 /** One remote tool result (ServeTools success value, ResolveCompletion value or error), as JSON. */
 export const MAX_TOOL_RESULT_BYTES = 512 * KiB;
 
+/** One message of an imported state document: at most what one read-view page holds. */
+export const MAX_STATE_MESSAGE_BYTES = 2 * MiB;
 /** An unchunked ExportSessionState answers with the whole document only up to this many JSON bytes. */
 export const MAX_UNCHUNKED_STATE_BYTES = 4 * MiB;
 /** One piece of a chunked ExportSessionState: this many bytes of the document's JSON text. */

@@ -24,7 +24,7 @@ const DOMAIN = 'lash.v1.SessionService';
 /** An unchunked export answers in one message only below the client's 4 MiB, with room to spare. */
 const MAX_UNCHUNKED_STATE_MESSAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 
-export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, limits: { items: number; bytes: number; stallMs: number }, onShutdown: (fn: () => void) => void): SessionServiceServer & UntypedServiceImplementation {
+export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: Pick<FeedObservations, 'observe'>, limits: { items: number; bytes: number; stallMs: number }, onShutdown: (fn: () => void) => void): SessionServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     openSession: rpc('OpenSession', async (req, ctx) => {

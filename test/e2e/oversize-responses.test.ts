@@ -112,6 +112,10 @@ for (const engine of engines) {
       expect(await rejection(withState({ sessionId, documentJson: Buffer.from([0xff, 0xfe]) }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'STATE_DOCUMENT_INVALID' });
       expect(await rejection(withState({ sessionId, documentJson: Buffer.from('['.repeat(100_000)) }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'STATE_DOCUMENT_INVALID' });
       expect(await rejection(withState({ sessionId, documentJson: json, document: { a: 1 } }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'STATE_DOCUMENT_INVALID' });
+      // One message larger than a read-view page could hold is refused: the session must stay readable.
+      const doc = JSON.parse(json.toString('utf8')) as { nodes: { payload: { message?: { parts: { text?: string }[] } } }[] };
+      doc.nodes.find((x) => x.payload.message)!.payload.message!.parts[0]!.text = text(2 * 1024 * 1024 + 1);
+      expect(await rejection(withState({ sessionId, documentJson: Buffer.from(JSON.stringify(doc)) }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'STATE_TOO_LARGE' });
       expect((await s.clients.sessions.getSession({ sessionId })).session!.headRevision).toBe(revision);
     }, 120_000);
 

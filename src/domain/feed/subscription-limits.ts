@@ -45,17 +45,18 @@ export class SubscriptionLimits {
   /** Admits one subscription (call the returned function once, when it ends) or refuses it. */
   admit(): () => void {
     const { maxConcurrent, ratePerSecond, burst } = this.settings;
-    if (this.inUse >= maxConcurrent) {
-      this.rejectedConcurrent++;
-      throw refuse('TOO_MANY_OBSERVERS', `${maxConcurrent} observers are connected to this process, the most it serves (LASH_MAX_OBSERVERS)`, FULL_RETRY_AFTER_MS, { max_observers: String(maxConcurrent) });
-    }
     const t = this.now();
     this.tokens = Math.min(burst, this.tokens + ((t - this.refilledAt) / 1000) * ratePerSecond);
     this.refilledAt = t;
+    // The rate is checked first and a token is only spent on an admitted subscription.
     if (this.tokens < 1) {
       this.rejectedRate++;
       const waitMs = Math.ceil(((1 - this.tokens) / ratePerSecond) * 1000);
       throw refuse('OBSERVE_RATE_EXCEEDED', `this process admits ${ratePerSecond} new observers per second (bursts of ${burst}; LASH_OBSERVE_RATE, LASH_OBSERVE_BURST)`, waitMs, { observe_rate: String(ratePerSecond) });
+    }
+    if (this.inUse >= maxConcurrent) {
+      this.rejectedConcurrent++;
+      throw refuse('TOO_MANY_OBSERVERS', `${maxConcurrent} observers are connected to this process, the most it serves (LASH_MAX_OBSERVERS)`, FULL_RETRY_AFTER_MS, { max_observers: String(maxConcurrent) });
     }
     this.tokens -= 1;
     this.inUse++;
