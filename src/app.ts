@@ -57,6 +57,8 @@ export const LASH_SERVICES = ['lash.v1.SessionService', 'lash.v1.TurnService', '
 
 export interface App {
   port: number;
+  /** Per-session things held in memory, by kind (also the lash_live_entries metric). */
+  liveEntries(): Record<string, number>;
   address: string;
   engine: Database['engine'];
   health: HealthState;
@@ -103,7 +105,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), subscriptions: () => subscriptionLimits.stats(), childTurns: () => childTurns })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), subscriptions: () => subscriptionLimits.stats(), childTurns: () => childTurns, liveEntries: () => liveEntries() })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, { lingerMs: config.feed.lingerMs, maxBatch: 500, onError: (err) => log.warn({ err }, 'feed append failed; retrying') });
@@ -156,6 +158,16 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   // Admin writers take their lease and read the head in one statement, as turns do.
   const admissions = new DbAdmissionStore(db);
   sessions.admit = (tenantId, sessionId, owner, ttlMs) => admissions.admit({ tenantId, sessionId, owner, ttlMs });
+  sessions.released = (tenantId, sessionId) => turns.registry.forget(tenantId, sessionId);
+  /** Per-session things this process holds in memory, by kind (a metric and a test seam). */
+  const liveEntries = (): Record<string, number> => ({
+    resident_sessions: sessions.residentCount,
+    turn_registry: turns.registry.counts.turns,
+    sessions_running: turns.registry.counts.sessionsRunning,
+    feed_tails: hub.tailCount,
+    feed_lanes: appender.laneCount,
+    observers: hub.listenerCount,
+  });
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
   // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0033.
   sessions.stopTurns = async (ctx, sessionId) => {
@@ -294,5 +306,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, liveEntries, stop };
 }

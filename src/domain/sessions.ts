@@ -230,6 +230,13 @@ export class SessionService {
 
   /** Set by the composition root: tells every replica that a session is gone (its observers and waiters end). */
   announceDeleted: (deleted: SessionDeleted) => void = () => {};
+  /** Sessions whose graphs are held in memory (the resident cache). */
+  get residentCount(): number {
+    return this.resident.size;
+  }
+
+  /** Told when a session was parked or deleted here, so per-session memory elsewhere is dropped. */
+  released: (tenantId: string, sessionId: string) => void = () => {};
 
   async list(ctx: RequestContext, filter: SessionListFilter, pageSize: number, pageToken: string): Promise<{ sessions: SessionHead[]; nextPageToken: string }> {
     const size = pageSizeOf(pageSize);
@@ -249,6 +256,7 @@ export class SessionService {
       const head = await current();
       await this.store.setStatus(ctx.tenantId, sessionId, 'parked');
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+      this.released(ctx.tenantId, sessionId);
       this.announce(ctx, head, 'parked');
     });
   }
@@ -283,6 +291,7 @@ export class SessionService {
       await this.feed.flushed?.(ctx.tenantId, sessionId);
       const deleted = await this.store.delete(ctx.tenantId, sessionId);
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+      this.released(ctx.tenantId, sessionId);
       // The epoch tells a re-created session's observers that the message is not about them.
       if (head) this.announceDeleted({ tenantId: ctx.tenantId, sessionId, epoch: head.createdAt.getTime() });
       return deleted;

@@ -23,6 +23,8 @@ export interface MetricSources {
   subscriptions(): SubscriptionStats;
   /** Child turns run by run_child in this process: running now, started in all. */
   childTurns(): { running: number; started: number };
+  /** Per-session things held in memory by kind (resident graphs, turn registry, feed tails and lanes, observers). */
+  liveEntries(): Record<string, number>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -113,6 +115,13 @@ export class LashMetrics {
       name: 'lash_child_turns_running', help: 'Child turns started by run_child in this process that have not settled yet.', registers,
       collect() {
         this.set(sources.childTurns().running);
+      },
+    });
+    new Gauge({
+      name: 'lash_live_entries', help: 'Per-session things this process holds in memory, by kind: resident_sessions (loaded graphs), turn_registry (running and recently settled turns), sessions_running, feed_tails (observed sessions), feed_lanes (sessions with events being stored), observers.', labelNames: ['kind'], registers,
+      collect() {
+        this.reset();
+        for (const [kind, n] of Object.entries(sources.liveEntries())) this.set({ kind }, n);
       },
     });
     new Counter({

@@ -44,6 +44,11 @@ export class FeedAppender {
     private readonly options: AppenderOptions,
   ) {}
 
+  /** Sessions with events on their way to the store (a lane each; dropped once idle). */
+  get laneCount(): number {
+    return this.lanes.size;
+  }
+
   append(tenantId: string, sessionId: string, revision: bigint, payload: FeedPayload): void {
     const key = `${tenantId}\u0000${sessionId}`;
     let lane = this.lanes.get(key);
