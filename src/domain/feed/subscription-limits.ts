@@ -73,15 +73,50 @@ function refuse(reason: string, why: string, retryAfterMs: number, metadata: Rec
   return new DomainError('RESOURCE_EXHAUSTED', reason, `the server is busy: ${why}; retry after ${retryAfterMs} ms`, { retry_after_ms: String(retryAfterMs), ...metadata });
 }
 
+/** Subscriptions starting at once (reading their session and snapshot) in this process. */
+const MAX_STARTING = 8;
+
+/** A counting gate: at most `size` inside, the rest wait in arrival order. */
+class StartGate {
+  private inside = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly size: number) {}
+
+  async enter(): Promise<void> {
+    if (this.inside < this.size) {
+      this.inside++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  leave(): void {
+    const next = this.waiting.shift();
+    // The place passes straight to the next in line.
+    if (next) next();
+    else this.inside--;
+  }
+}
+
 type Observe = (ctx: RequestContext, sessionId: string, cursor: string | undefined, sink: ObserverSink) => Promise<Observer>;
 
 /**
  * `observe` behind the limits: the subscription holds its place until the observer is closed or
  * fails, and gives it back at once when the observation is refused.
  */
-export function limitedObserve(limits: SubscriptionLimits, observe: Observe): Observe {
+export function limitedObserve(limits: SubscriptionLimits, observe: Observe, maxStarting = MAX_STARTING): Observe {
+  const starting = new StartGate(maxStarting);
   return async (ctx, sessionId, cursor, sink) => {
     const release = limits.admit();
+    // Starts (session read, snapshot or replay) run a few at a time: a burst of subscribers then
+    // queues here, not in the store's connection queue ahead of every other call (ADR 0054).
+    await starting.enter();
+    if (ctx.signal?.aborted) {
+      starting.leave();
+      release();
+      throw new DomainError('CANCELLED', 'CALL_CANCELLED', 'the call was cancelled while its subscription waited to start');
+    }
     const ending: ObserverSink = {
       send: (m) => sink.send(m),
       fail: (err) => {
@@ -93,7 +128,7 @@ export function limitedObserve(limits: SubscriptionLimits, observe: Observe): Ob
       whenRoom: () => sink.whenRoom(),
     };
     try {
-      const observer = await observe(ctx, sessionId, cursor, ending);
+      const observer = await observe(ctx, sessionId, cursor, ending).finally(() => starting.leave());
       return {
         close: () => {
           release();
