@@ -11,7 +11,7 @@
 // Tuning (env): BURST_TURNS (500), BURST_SUBSCRIPTIONS (2000), BURST_IDLE_CALLS (300). Output:
 // one JSON line on stdout. Indicative only: run it on a quiet machine, once.
 
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { OpenSessionRequest, type ObserveSessionResponse } from '../gen/lash/v1/session_service.js';
 import { RunTurnRequest } from '../gen/lash/v1/turn_service.js';
@@ -67,9 +67,12 @@ async function main(): Promise<number> {
   const store = await provisionStore(process.env.DATABASE_URL || undefined);
   const config = loadConfig({ LASH_LISTEN: '127.0.0.1:0', LASH_LOG_LEVEL: 'error', LASH_QUEUE_WORKERS: '0', LASH_SHUTDOWN_GRACE_MS: '2000', ...store.env });
   const app = await startApp(config, createLogger(config.logLevel, process.stderr));
-  // Burst and side traffic on separate channels: the side call measures the server, not a shared connection.
-  const burst = connect(app.address);
-  const side = connect(app.address);
+  // Burst and side traffic on separate connections: grpc-js shares one connection between clients
+  // of the same target unless told otherwise, and a side call would then wait for a stream slot
+  // behind 2,000 open subscriptions (what made a first run show 40 s), measuring the client.
+  const own = { 'grpc.use_local_subchannel_pool': 1 };
+  const burst = connect(app.address, credentials.createInsecure(), own);
+  const side = connect(app.address, credentials.createInsecure(), own);
   try {
     process.stderr.write(`bench: burst on ${store.engine}: ${turns} turns, ${subscriptions} subscriptions\n`);
     const ids = Array.from({ length: turns }, (_, i) => `burst-${i}`);
