@@ -75,6 +75,8 @@ function refuse(reason: string, why: string, retryAfterMs: number, metadata: Rec
 
 /** Subscriptions starting at once (reading their session and snapshot) in this process. */
 const MAX_STARTING = 8;
+/** Longest a started subscription keeps its start place while its first catch-up waits. */
+const START_HOLD_MS = 1_000;
 
 /** A counting gate: at most `size` inside, the rest wait in arrival order. */
 class StartGate {
@@ -128,7 +130,21 @@ export function limitedObserve(limits: SubscriptionLimits, observe: Observe, max
       whenRoom: () => sink.whenRoom(),
     };
     try {
-      const observer = await observe(ctx, sessionId, cursor, ending).finally(() => starting.leave());
+      const observer = await observe(ctx, sessionId, cursor, ending).catch((err: unknown) => {
+        starting.leave();
+        throw err;
+      });
+      // The place is held through the start's own store reads after the snapshot, but not for a
+      // client that does not read (its catch-up waits for room): at most START_HOLD_MS.
+      let left = false;
+      const leave = () => {
+        if (left) return;
+        left = true;
+        clearTimeout(timer);
+        starting.leave();
+      };
+      const timer = setTimeout(leave, START_HOLD_MS);
+      void (observer.started ?? Promise.resolve()).then(leave, leave);
       return {
         close: () => {
           release();
