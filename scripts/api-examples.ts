@@ -15,6 +15,7 @@ export const EXAMPLE_BODIES: Record<string, unknown> = {
   'SessionService/GetUsageReport': { sessionId: 'support-42' },
   'SessionService/UpdateSessionConfig': { sessionId: 'support-42', model: { id: 'gpt-4o' }, updateMask: 'model' },
   'SessionService/ExportSessionState': { sessionId: 'support-42' },
+  'SessionService/ExportSessionStateChunk': { sessionId: 'support-42', pageToken: '' },
   'SessionService/ObserveSession': { sessionId: 'support-42' },
   // TurnService
   'TurnService/RunTurn': { sessionId: 'support-42', turnId: 'turn-0001', input: { items: [{ text: { text: 'Where is my order 1234?' } }] } },

@@ -42,7 +42,7 @@ import { feedLags, measuredFeedStore } from './metrics/measured-feed-store.js';
 import { LashMetrics } from './metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startTracing } from './telemetry/otel.js';
-import { runChildTool } from './domain/tools/run-child.js';
+import { ChildTurnsInFlight, runChildTool } from './domain/tools/run-child.js';
 import { buildProcesses, type ProcessParts } from './app-processes.js';
 import { processTools } from './domain/processes/tools.js';
 import { processHandlers } from './grpc/process-handlers.js';
@@ -60,6 +60,7 @@ import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
 import type { FeedStore } from './domain/ports.js';
 import { FeedObservations } from './domain/feed/observation.js';
+import { limitedObserve, SubscriptionLimits } from './domain/feed/subscription-limits.js';
 import { DbFeedStore } from './store/feed-store.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -68,6 +69,8 @@ export const LASH_SERVICES = ['lash.v1.SessionService', 'lash.v1.TurnService', '
 
 export interface App {
   port: number;
+  /** Per-session things held in memory, by kind (also the lash_live_entries metric). */
+  liveEntries(): Record<string, number>;
   address: string;
   engine: Database['engine'];
   health: HealthState;
@@ -169,7 +172,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats(), audit: () => audit.stats() })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats(), audit: () => audit.stats(), subscriptions: () => subscriptionLimits.stats(), childTurns: () => childTurns, liveEntries: () => liveEntries() })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, {
@@ -184,15 +187,18 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   sessions.announceDeleted = (d) => void bus.publish(SESSION_DELETED_TOPIC, { ...d }).catch((err: unknown) => log.warn({ err }, 'announcing a delete failed'));
   sessions.feed = appender;
   const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: 1_000 });
+  const subscriptionLimits = new SubscriptionLimits(config.subscriptions);
+  const observe = limitedObserve(subscriptionLimits, (ctx, id, cursor, sink) => observations.observe(ctx, id, cursor, sink));
   const shutdownHooks = new Set<() => void>();
   const turnSlots = new TurnSlots(config.turnSlots);
+  const childTurns = new ChildTurnsInFlight();
   const codeRunner = new ThreadedRunner({ ...config.sandboxPool, idleThreads: Math.min(2, config.sandboxPool.maxThreads) });
   const remoteTools = new RemoteToolHosts();
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
   const late: { turns?: TurnService; processes?: ProcessParts } = {};
-  const runtimeTools = [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined }), ...processTools(() => late.processes!.processes)];
+  const runtimeTools = [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined, inFlight: childTurns }), ...processTools(() => late.processes!.processes)];
   // Built-ins come first: the catalog keeps the first tool of a name, so no remote host shadows one.
   const toolSources = [new BuiltinTools(config.tools, runtimeTools), remoteTools];
   const hostGate = new ToolHostGate(new ToolHostRules(new Set([...BUILTIN_TOOLS, ...runtimeTools].map((t) => t.name)), config.tenantWideTools), sessions);
@@ -227,6 +233,16 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   // Admin writers take their lease and read the head in one statement, as turns do.
   const admissions = new DbAdmissionStore(db);
   sessions.admit = (tenantId, sessionId, owner, ttlMs) => admissions.admit({ tenantId, sessionId, owner, ttlMs });
+  sessions.released = (tenantId, sessionId) => turns.registry.forget(tenantId, sessionId);
+  /** Per-session things this process holds in memory, by kind (a metric and a test seam). */
+  const liveEntries = (): Record<string, number> => ({
+    resident_sessions: sessions.residentCount,
+    turn_registry: turns.registry.counts.turns,
+    sessions_running: turns.registry.counts.sessionsRunning,
+    feed_tails: hub.tailCount,
+    feed_lanes: appender.laneCount,
+    observers: hub.listenerCount,
+  });
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
   // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0033.
   sessions.stopTurns = async (ctx, sessionId) => {
@@ -251,7 +267,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
 
   const server = new Server(grpcServerOptions(config.grpc));
-  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId), (ctx, id) => processParts.processes.detachSession(ctx, id)));
+  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, { observe }, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId), (ctx, id) => processParts.processes.detachSession(ctx, id)));
   server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits)));
   server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
   server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore, processHandlers(env, processParts.processes, processParts.triggers)));
@@ -373,5 +389,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, processes: processParts, sandbox: codeRunner, turnSlots, tenantLimits, audit, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, processes: processParts, sandbox: codeRunner, turnSlots, tenantLimits, audit, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, liveEntries, stop };
 }

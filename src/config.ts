@@ -65,6 +65,8 @@ export interface Config {
   children: { perTurn: number; perRoot: number };
   /** Background processes: runners on this replica, their claims, polls and limits (LASH_PROCESS_*). */
   processes: { runners: number; claimTtlMs: number; pollMs: number; perSession: number; perTenant: number; defaultRunMs: number; maxRunMs: number; subscriptionsPerTenant: number };
+  /** ObserveSession subscriptions of this process: open at once, new ones per second, burst. */
+  subscriptions: { maxConcurrent: number; ratePerSecond: number; burst: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
   shutdownGraceMs: number;
   /** After SIGTERM, the port stays open at least this long (health answers NOT_SERVING). */
@@ -188,6 +190,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultRunMs: intVar(env, 'LASH_PROCESS_RUN_MS', 3_600_000, 1_000, 604_800_000),
       maxRunMs: intVar(env, 'LASH_PROCESS_MAX_RUN_MS', 86_400_000, 1_000, 604_800_000),
       subscriptionsPerTenant: intVar(env, 'LASH_TRIGGER_SUBSCRIPTIONS_PER_TENANT', 1_000, 1, 1_000_000),
+    },
+    subscriptions: {
+      maxConcurrent: intVar(env, 'LASH_MAX_OBSERVERS', 10_000, 1, 1_000_000),
+      ratePerSecond: intVar(env, 'LASH_OBSERVE_RATE', 500, 1, 1_000_000),
+      burst: intVar(env, 'LASH_OBSERVE_BURST', 2_000, 1, 1_000_000),
     },
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),

@@ -15,10 +15,31 @@ export const MAX_INPUT_TEXT_BYTES = 1 * MiB;
 export const MAX_APPEND_BYTES = 1 * MiB;
 /** One prompt layer (session spec, UpdateSessionConfig, turn overrides): all its texts. */
 export const MAX_PROMPT_LAYER_BYTES = 256 * KiB;
-/** One imported state document (OpenSession with_state, CreateChildSession snapshot), as JSON. */
-export const MAX_STATE_BYTES = 2 * MiB;
+/**
+ * One imported state document (OpenSession with_state, CreateChildSession snapshot), as JSON. Under
+ * the server's 16 MiB request limit with room for the request around it (ADR 0053); exports page.
+ */
+export const MAX_STATE_BYTES = 12 * MiB;
 /** One remote tool result (ServeTools success value, ResolveCompletion value or error), as JSON. */
 export const MAX_TOOL_RESULT_BYTES = 512 * KiB;
+
+/** One message of an imported state document: at most what one read-view page holds. */
+export const MAX_STATE_MESSAGE_BYTES = 2 * MiB;
+/** An unchunked ExportSessionState answers with the whole document only up to this many JSON bytes. */
+export const MAX_UNCHUNKED_STATE_BYTES = 4 * MiB;
+/** One piece of a chunked ExportSessionState: this many bytes of the document's JSON text. */
+export const STATE_CHUNK_BYTES = 2 * MiB;
+/**
+ * What a turn result (RunTurn's result item, GetTurn) may hold in total as JSON; tool call records
+ * past it keep their name and id but not their output and arguments (ADR 0053).
+ */
+export const MAX_TURN_RESULT_BYTES = 3 * MiB + 512 * KiB;
+
+/**
+ * The tool results of one model step are stored as event messages of at most this many bytes each
+ * (a result alone may pass it), so one stored message, and so a read-view page, fits a client.
+ */
+export const MAX_TOOL_RESULTS_MESSAGE_BYTES = 1 * MiB;
 
 /** A GetReadView page closes once its messages hold this many bytes (one message always fits). */
 export const MAX_READ_VIEW_PAGE_BYTES = 2 * MiB;
@@ -72,3 +93,21 @@ export function countWithin(messages: Message[], count: number, budget: number):
 }
 
 export const messagesBytes = (messages: Message[]): number => messages.reduce((sum, m) => sum + m.parts.reduce((s, p) => s + partBytes(p), 0), 0);
+
+/** `items` in order, grouped so each group holds at most `budget` bytes (an item alone may pass it). */
+export function groupWithin<T>(items: T[], bytesOf: (item: T) => number, budget: number): T[][] {
+  const groups: T[][] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const b = bytesOf(item);
+    const last = groups[groups.length - 1];
+    if (last && bytes + b <= budget) {
+      last.push(item);
+      bytes += b;
+    } else {
+      groups.push([item]);
+      bytes = b;
+    }
+  }
+  return groups;
+}

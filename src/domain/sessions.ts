@@ -6,7 +6,7 @@ import { DomainError, invalid, notFound, precondition, sessionNotFound } from '.
 import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
 import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.js';
 import { requirePartNames, type Message } from './messages.js';
-import { countWithin, MAX_APPEND_BYTES, MAX_READ_VIEW_PAGE_BYTES, messagesBytes, requireWithin } from './limits.js';
+import { countWithin, jsonBytes, MAX_APPEND_BYTES, MAX_READ_VIEW_PAGE_BYTES, MAX_UNCHUNKED_STATE_BYTES, messagesBytes, requireWithin } from './limits.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
 import type { FeedPayload } from './feed/types.js';
 import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
@@ -22,6 +22,7 @@ import {
   type SessionMode,
 } from './session.js';
 import { exportState, parseState, type StateDocument } from './state.js';
+import { chunkAt, decodeChunkToken, type StateChunk } from './state-chunks.js';
 import { buildUsageReport, type UsageReport } from './usage.js';
 import { decodeOffsetToken, decodePageToken, encodePageToken, pageSizeOf } from './paging.js';
 
@@ -230,6 +231,13 @@ export class SessionService {
 
   /** Set by the composition root: tells every replica that a session is gone (its observers and waiters end). */
   announceDeleted: (deleted: SessionDeleted) => void = () => {};
+  /** Sessions whose graphs are held in memory (the resident cache). */
+  get residentCount(): number {
+    return this.resident.size;
+  }
+
+  /** Told when a session was parked or deleted here, so per-session memory elsewhere is dropped. */
+  released: (tenantId: string, sessionId: string) => void = () => {};
 
   async list(ctx: RequestContext, filter: SessionListFilter, pageSize: number, pageToken: string): Promise<{ sessions: SessionHead[]; nextPageToken: string }> {
     const size = pageSizeOf(pageSize);
@@ -249,6 +257,7 @@ export class SessionService {
       const head = await current();
       await this.store.setStatus(ctx.tenantId, sessionId, 'parked');
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+      this.released(ctx.tenantId, sessionId);
       this.announce(ctx, head, 'parked');
     });
   }
@@ -283,6 +292,7 @@ export class SessionService {
       await this.feed.flushed?.(ctx.tenantId, sessionId);
       const deleted = await this.store.delete(ctx.tenantId, sessionId);
       this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+      this.released(ctx.tenantId, sessionId);
       // The epoch tells a re-created session's observers that the message is not about them.
       if (head) this.announceDeleted({ tenantId: ctx.tenantId, sessionId, epoch: head.createdAt.getTime() });
       return deleted;
@@ -340,11 +350,28 @@ export class SessionService {
     });
   }
 
+  /** The whole document in one answer, while it fits one client message (else STATE_NEEDS_CHUNKS). */
   async exportState(ctx: RequestContext, sessionId: string): Promise<StateDocument> {
+    const { document } = await this.exportDocument(ctx, sessionId);
+    const bytes = jsonBytes(document);
+    if (bytes > MAX_UNCHUNKED_STATE_BYTES) {
+      throw precondition('STATE_NEEDS_CHUNKS', `the state document of session "${sessionId}" is ${bytes} bytes, more than one answer holds (${MAX_UNCHUNKED_STATE_BYTES}); export it with ExportSessionStateChunk`, { session_id: sessionId, limit_bytes: String(MAX_UNCHUNKED_STATE_BYTES) });
+    }
+    return document;
+  }
+
+  /** One piece of the document's JSON text, continued with the returned page token (ADR 0053). */
+  async exportStateChunk(ctx: RequestContext, sessionId: string, pageToken: string): Promise<StateChunk & { version: number }> {
+    const from = decodeChunkToken(pageToken);
+    const { revision, document } = await this.exportDocument(ctx, sessionId);
+    return { version: document.version, ...chunkAt(sessionId, Buffer.from(JSON.stringify(document), 'utf8'), revision, from) };
+  }
+
+  private async exportDocument(ctx: RequestContext, sessionId: string): Promise<{ revision: bigint; document: StateDocument }> {
     const head = await this.get(ctx, sessionId);
     // Export is self-contained: always the full graph, whatever the residency policy.
     const { nodes, frames } = await this.store.loadGraph(ctx.tenantId, sessionId, head.leafNodeId, 'keep_all');
-    return exportState(head, nodes, frames);
+    return { revision: head.headRevision, document: exportState(head, nodes, frames) };
   }
 
   async appendMessages(ctx: RequestContext, sessionId: string, messages: Message[]): Promise<SessionHead> {

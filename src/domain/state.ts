@@ -4,8 +4,9 @@
 import { z } from 'zod';
 import { invalid } from './errors.js';
 import { isId, isLabel } from './ids.js';
-import { jsonBytes, MAX_STATE_BYTES, requireWithin } from './limits.js';
+import { jsonBytes, MAX_STATE_BYTES, MAX_STATE_MESSAGE_BYTES, messagesBytes, requireWithin } from './limits.js';
 import type { AgentFrame, GraphNode } from './graph.js';
+import type { Message } from './messages.js';
 import type { SessionHead } from './session.js';
 import { PROMPT_SLOTS } from './prompt.js';
 import { REASONING_EFFORTS } from './policy.js';
@@ -137,6 +138,10 @@ export function parseState(document: unknown): ImportedState {
     throw invalid('STATE_DOCUMENT_INVALID', `state.document is not a valid ${STATE_FORMAT} v${STATE_VERSION} document: ${where}: ${issue.message}; pass back the document ExportSessionState returned, unchanged`, { path: where });
   }
   const doc = parsed.data;
+  // Each message must fit a read-view page, so the imported session stays readable.
+  doc.nodes.forEach((n, i) => {
+    if (n.payload.type === 'message') requireWithin('STATE_TOO_LARGE', `state.document.nodes[${i}]`, messagesBytes([n.payload.message as Message]), MAX_STATE_MESSAGE_BYTES);
+  });
   const ids = new Set<string>();
   for (const n of doc.nodes) {
     if (ids.has(n.nodeId)) throw invalid('STATE_DOCUMENT_INVALID', `state.document.nodes repeats node id "${n.nodeId}"`);

@@ -22,7 +22,7 @@ import type { TurnService } from '../domain/turns/runner.js';
 import { unary, type CallEnv } from './call.js';
 import type { processHandlers } from './process-handlers.js';
 import { messageFromPb } from './mappers/common.js';
-import { fafFromPb, modeFromPb, residencyFromPb, sessionToPb, specFromPb } from './mappers/session.js';
+import { fafFromPb, modeFromPb, residencyFromPb, sessionToPb, specFromPb, stateDocumentFromPb } from './mappers/session.js';
 import { availabilityMapFromPb, toolEntryToPb } from './mappers/tools.js';
 
 const DOMAIN = 'lash.v1.AdminService';
@@ -78,7 +78,7 @@ export function adminServiceHandlers(env: CallEnv, sessions: SessionService, que
       session: sessionToPb(await children.create(ctx, {
         parentSessionId: req.sessionId, childSessionId: req.childSessionId, mode: modeFromPb('mode', req.mode), policy: specFromPb(req.spec, 'spec'),
         residency: residencyFromPb('residency', req.residency), finalAnswerFormat: fafFromPb(req.finalAnswerFormat), source: req.source || undefined, metadata: req.metadata,
-        start: childStartFromPb(req.start, req.snapshot?.document),
+        start: childStartFromPb(req.start, req.snapshot && stateDocumentFromPb('snapshot', req.snapshot)),
       })),
     })),
     listChildSessions: rpc<ListChildSessionsRequest, ListChildSessionsResponse>('ListChildSessions', async (req, ctx) => {

@@ -10,8 +10,8 @@ import { messageToPb, usageToPb } from './mappers/common.js';
 import { configPatchFromPb, openRequestFromPb, sessionToPb } from './mappers/session.js';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { FeedMessage as PbFeedMessage } from '../../gen/lash/v1/feed.js';
-import type { ObserveSessionRequest, ObserveSessionResponse } from '../../gen/lash/v1/session_service.js';
-import { DomainError } from '../domain/errors.js';
+import { ExportSessionStateResponse, type ExportSessionStateChunkRequest, type ObserveSessionRequest, type ObserveSessionResponse } from '../../gen/lash/v1/session_service.js';
+import { DomainError, precondition } from '../domain/errors.js';
 import type { FeedObservations, ObserverSink } from '../domain/feed/observation.js';
 import { callSignal, rpcContext } from './call.js';
 import { wellFormed } from './decode-guard.js';
@@ -22,9 +22,11 @@ import { BatchingWriter } from './stream.js';
 type FeedMessage = PbFeedMessage;
 
 const DOMAIN = 'lash.v1.SessionService';
+/** An unchunked export answers in one message only below the client's 4 MiB, with room to spare. */
+const MAX_UNCHUNKED_STATE_MESSAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 
 /** `holdObserver`: takes one of the tenant's observer places (throws past the limit); its result gives it back. */
-export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: FeedObservations, limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number }, onShutdown: (fn: () => void) => void, holdObserver?: (tenantId: string) => () => void, detachProcesses: (ctx: RequestContext, sessionId: string) => Promise<{ orphaned: string[]; kept: string[] }> = async () => ({ orphaned: [], kept: [] })): SessionServiceServer & UntypedServiceImplementation {
+export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: Pick<FeedObservations, 'observe'>, limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number }, onShutdown: (fn: () => void) => void, holdObserver?: (tenantId: string) => () => void, detachProcesses: (ctx: RequestContext, sessionId: string) => Promise<{ orphaned: string[]; kept: string[] }> = async () => ({ orphaned: [], kept: [] })): SessionServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     openSession: rpc('OpenSession', async (req, ctx) => {
@@ -62,7 +64,15 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
     updateSessionConfig: rpc('UpdateSessionConfig', async (req, ctx) => ({ session: sessionToPb(await sessions.updateConfig(ctx, req.sessionId, configPatchFromPb(req))) })),
     exportSessionState: rpc('ExportSessionState', async (req, ctx) => {
       const document = await sessions.exportState(ctx, req.sessionId);
-      return { state: { version: document.version, sessionId: document.sessionId, document } };
+      const res: ExportSessionStateResponse = { state: { version: document.version, sessionId: document.sessionId, document, documentJson: Buffer.alloc(0) } };
+      // As a Struct a document can be several times its JSON size (every number takes 9 bytes).
+      const size = ExportSessionStateResponse.encode(res).finish().length;
+      if (size > MAX_UNCHUNKED_STATE_MESSAGE_BYTES) throw precondition('STATE_NEEDS_CHUNKS', `the state of session "${req.sessionId}" encodes to ${size} bytes, more than one answer holds; export it with ExportSessionStateChunk`, { session_id: req.sessionId });
+      return res;
+    }),
+    exportSessionStateChunk: rpc('ExportSessionStateChunk', async (req: ExportSessionStateChunkRequest, ctx) => {
+      const piece = await sessions.exportStateChunk(ctx, req.sessionId, req.pageToken);
+      return { sessionId: req.sessionId, version: piece.version, chunk: Buffer.from(piece.chunk.buffer, piece.chunk.byteOffset, piece.chunk.byteLength), nextPageToken: piece.nextPageToken, totalBytes: BigInt(piece.totalBytes) };
     }),
     observeSession(call: ServerWritableStream<ObserveSessionRequest, ObserveSessionResponse>) {
       const ctx = rpcContext(env, `${DOMAIN}/ObserveSession`, call.metadata, callSignal(call));

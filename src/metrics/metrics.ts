@@ -4,6 +4,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TurnResult } from '../domain/turns/types.js';
+import type { SubscriptionStats } from '../domain/feed/subscription-limits.js';
 import type { TurnSlotStats } from '../domain/turns/turn-slots.js';
 import type { PoolStats } from '../sandbox/threaded.js';
 import type { TenantResourceStats } from '../domain/tenants/tenant-limits.js';
@@ -24,6 +25,12 @@ export interface MetricSources {
   tenants?(): TenantResourceStats[];
   /** Audit records stored, dropped (buffer full) and lost (store write failed). */
   audit?(): AuditRecorderStats;
+  /** ObserveSession subscriptions of this process: open, refused by the concurrency or rate limit. */
+  subscriptions(): SubscriptionStats;
+  /** Child turns run by run_child in this process: running now, started in all. */
+  childTurns(): { running: number; started: number };
+  /** Per-session things held in memory by kind (resident graphs, turn registry, feed tails and lanes, observers). */
+  liveEntries(): Record<string, number>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -83,13 +90,16 @@ export class LashMetrics {
     });
     const counted = this.rejections;
     new Counter({
-      name: 'lash_limit_rejections_total', help: 'Work refused because a resource limit was reached, by limit: sandbox_threads (no thread free in time), rlm_globals (a block left more than LASH_SANDBOX_GLOBALS_BYTES), children_per_turn, children_per_root (run_child refused to create a child), running_turns (RunTurn/StartTurn refused: no turn slot free in time).', labelNames: ['limit'], registers,
+      name: 'lash_limit_rejections_total', help: 'Work refused because a resource limit was reached, by limit: sandbox_threads (no thread free in time), rlm_globals (a block left more than LASH_SANDBOX_GLOBALS_BYTES), children_per_turn, children_per_root (run_child refused to create a child), running_turns (RunTurn/StartTurn refused: no turn slot free in time), observers (ObserveSession refused: LASH_MAX_OBSERVERS open), observe_rate (ObserveSession refused: LASH_OBSERVE_RATE exceeded).', labelNames: ['limit'], registers,
       collect() {
         const s = sources.sandbox();
         this.reset();
         this.inc({ limit: 'sandbox_threads' }, s.rejectedBusy);
         this.inc({ limit: 'rlm_globals' }, s.rejectedGlobals);
         this.inc({ limit: 'running_turns' }, sources.turnSlots().rejected);
+        const sub = sources.subscriptions();
+        this.inc({ limit: 'observers' }, sub.rejectedConcurrent);
+        this.inc({ limit: 'observe_rate' }, sub.rejectedRate);
         for (const [limit, n] of counted) this.inc({ limit }, n);
       },
     });
@@ -124,6 +134,32 @@ export class LashMetrics {
         this.inc({ outcome: 'stored' }, a.stored);
         this.inc({ outcome: 'dropped' }, a.dropped);
         this.inc({ outcome: 'failed' }, a.failed);
+      },
+    });
+    new Gauge({
+      name: 'lash_observe_subscriptions', help: 'ObserveSession subscriptions admitted by this process and not yet ended (at most LASH_MAX_OBSERVERS).', registers,
+      collect() {
+        this.set(sources.subscriptions().inUse);
+      },
+    });
+    new Gauge({
+      name: 'lash_child_turns_running', help: 'Child turns started by run_child in this process that have not settled yet.', registers,
+      collect() {
+        this.set(sources.childTurns().running);
+      },
+    });
+    new Gauge({
+      name: 'lash_live_entries', help: 'Per-session things this process holds in memory, by kind: resident_sessions (loaded graphs), turn_registry (running and recently settled turns), sessions_running, feed_tails (observed sessions), feed_lanes (sessions with events being stored), observers.', labelNames: ['kind'], registers,
+      collect() {
+        this.reset();
+        for (const [kind, n] of Object.entries(sources.liveEntries())) this.set({ kind }, n);
+      },
+    });
+    new Counter({
+      name: 'lash_child_turns_total', help: 'Child turns started by run_child in this process.', registers,
+      collect() {
+        this.reset();
+        this.inc(sources.childTurns().started);
       },
     });
     new Gauge({

@@ -538,7 +538,14 @@ export interface SessionState {
    * The state document written by the server. Clients must treat it as opaque and pass it back
    * unchanged.
    */
-  document?: { [key: string]: any } | undefined;
+  document?:
+    | { [key: string]: any }
+    | undefined;
+  /**
+   * The same document as UTF-8 JSON text, instead of document: what the pieces of a chunked
+   * ExportSessionState make when concatenated. Set at most one of the two.
+   */
+  documentJson: Buffer;
 }
 
 function createBaseSession(): Session {
@@ -2295,7 +2302,7 @@ export const FinalAnswerFormat_RawSubmitValue: MessageFns<FinalAnswerFormat_RawS
 };
 
 function createBaseSessionState(): SessionState {
-  return { version: 0, sessionId: "", document: undefined };
+  return { version: 0, sessionId: "", document: undefined, documentJson: Buffer.alloc(0) };
 }
 
 export const SessionState: MessageFns<SessionState> = {
@@ -2308,6 +2315,9 @@ export const SessionState: MessageFns<SessionState> = {
     }
     if (message.document !== undefined) {
       Struct.encode(Struct.wrap(message.document), writer.uint32(26).fork()).join();
+    }
+    if (message.documentJson.length !== 0) {
+      writer.uint32(34).bytes(message.documentJson);
     }
     return writer;
   },
@@ -2349,6 +2359,14 @@ export const SessionState: MessageFns<SessionState> = {
             message.document = Struct.unwrap(Struct.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.documentJson = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2370,6 +2388,11 @@ export const SessionState: MessageFns<SessionState> = {
         ? globalThis.String(object.session_id)
         : "",
       document: isObject(object.document) ? object.document : undefined,
+      documentJson: isSet(object.documentJson)
+        ? Buffer.from(bytesFromBase64(object.documentJson))
+        : isSet(object.document_json)
+        ? Buffer.from(bytesFromBase64(object.document_json))
+        : Buffer.alloc(0),
     };
   },
 
@@ -2384,6 +2407,9 @@ export const SessionState: MessageFns<SessionState> = {
     if (message.document !== undefined) {
       obj.document = message.document;
     }
+    if (message.documentJson.length !== 0) {
+      obj.documentJson = base64FromBytes(message.documentJson);
+    }
     return obj;
   },
 
@@ -2395,9 +2421,18 @@ export const SessionState: MessageFns<SessionState> = {
     message.version = object.version ?? 0;
     message.sessionId = object.sessionId ?? "";
     message.document = object.document ?? undefined;
+    message.documentJson = object.documentJson ?? Buffer.alloc(0);
     return message;
   },
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 

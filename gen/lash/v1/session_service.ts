@@ -280,6 +280,34 @@ export interface ExportSessionStateResponse {
   state?: SessionState | undefined;
 }
 
+/** Request of ExportSessionStateChunk. */
+export interface ExportSessionStateChunkRequest {
+  /** Id of the session. */
+  sessionId: string;
+  /** The next_page_token of the previous piece; empty for the first piece. */
+  pageToken: string;
+}
+
+/** Response of ExportSessionStateChunk. */
+export interface ExportSessionStateChunkResponse {
+  /** Id of the exported session. */
+  sessionId: string;
+  /** Format version of the document. */
+  version: number;
+  /**
+   * The next piece of the state document's UTF-8 JSON text, at most 2 MiB. Concatenate the
+   * pieces in order and pass the bytes back as SessionState.document_json.
+   */
+  chunk: Buffer;
+  /**
+   * Pass as page_token for the next piece; empty after the last one. A session that changes
+   * between pieces is ABORTED / STATE_CHANGED_DURING_EXPORT: start again without a token.
+   */
+  nextPageToken: string;
+  /** Size of the whole document's JSON text in bytes. */
+  totalBytes: bigint;
+}
+
 /** Request of ObserveSession. */
 export interface ObserveSessionRequest {
   /** Id of the session. */
@@ -2710,6 +2738,249 @@ export const ExportSessionStateResponse: MessageFns<ExportSessionStateResponse> 
   },
 };
 
+function createBaseExportSessionStateChunkRequest(): ExportSessionStateChunkRequest {
+  return { sessionId: "", pageToken: "" };
+}
+
+export const ExportSessionStateChunkRequest: MessageFns<ExportSessionStateChunkRequest> = {
+  encode(message: ExportSessionStateChunkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportSessionStateChunkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportSessionStateChunkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportSessionStateChunkRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ExportSessionStateChunkRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportSessionStateChunkRequest>): ExportSessionStateChunkRequest {
+    return ExportSessionStateChunkRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportSessionStateChunkRequest>): ExportSessionStateChunkRequest {
+    const message = createBaseExportSessionStateChunkRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseExportSessionStateChunkResponse(): ExportSessionStateChunkResponse {
+  return { sessionId: "", version: 0, chunk: Buffer.alloc(0), nextPageToken: "", totalBytes: 0n };
+}
+
+export const ExportSessionStateChunkResponse: MessageFns<ExportSessionStateChunkResponse> = {
+  encode(message: ExportSessionStateChunkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint32(message.version);
+    }
+    if (message.chunk.length !== 0) {
+      writer.uint32(26).bytes(message.chunk);
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(34).string(message.nextPageToken);
+    }
+    if (message.totalBytes !== 0n) {
+      if (BigInt.asUintN(64, message.totalBytes) !== message.totalBytes) {
+        throw new globalThis.Error("value provided for field message.totalBytes of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.totalBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportSessionStateChunkResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportSessionStateChunkResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.chunk = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalBytes = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportSessionStateChunkResponse {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      chunk: isSet(object.chunk) ? Buffer.from(bytesFromBase64(object.chunk)) : Buffer.alloc(0),
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+      totalBytes: isSet(object.totalBytes)
+        ? BigInt(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? BigInt(object.total_bytes)
+        : 0n,
+    };
+  },
+
+  toJSON(message: ExportSessionStateChunkResponse): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.chunk.length !== 0) {
+      obj.chunk = base64FromBytes(message.chunk);
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    if (message.totalBytes !== 0n) {
+      obj.totalBytes = message.totalBytes.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportSessionStateChunkResponse>): ExportSessionStateChunkResponse {
+    return ExportSessionStateChunkResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportSessionStateChunkResponse>): ExportSessionStateChunkResponse {
+    const message = createBaseExportSessionStateChunkResponse();
+    message.sessionId = object.sessionId ?? "";
+    message.version = object.version ?? 0;
+    message.chunk = object.chunk ?? Buffer.alloc(0);
+    message.nextPageToken = object.nextPageToken ?? "";
+    message.totalBytes = (object.totalBytes !== undefined && object.totalBytes !== null)
+      ? BigInt(object.totalBytes)
+      : 0n;
+    return message;
+  },
+};
+
 function createBaseObserveSessionRequest(): ObserveSessionRequest {
   return { sessionId: "", cursor: undefined };
 }
@@ -2972,6 +3243,22 @@ export const SessionServiceService = {
       Buffer.from(ExportSessionStateResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExportSessionStateResponse => ExportSessionStateResponse.decode(value),
   },
+  /**
+   * Exports the same document as JSON text, one bounded piece per call: for sessions whose state
+   * no longer fits one message (ExportSessionState then answers STATE_NEEDS_CHUNKS).
+   */
+  exportSessionStateChunk: {
+    path: "/lash.v1.SessionService/ExportSessionStateChunk" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExportSessionStateChunkRequest): Buffer =>
+      Buffer.from(ExportSessionStateChunkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportSessionStateChunkRequest => ExportSessionStateChunkRequest.decode(value),
+    responseSerialize: (value: ExportSessionStateChunkResponse): Buffer =>
+      Buffer.from(ExportSessionStateChunkResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportSessionStateChunkResponse =>
+      ExportSessionStateChunkResponse.decode(value),
+  },
   /** Streams the session feed: a snapshot or the events after a cursor, then live events. */
   observeSession: {
     path: "/lash.v1.SessionService/ObserveSession" as const,
@@ -3005,6 +3292,11 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
   updateSessionConfig: handleUnaryCall<UpdateSessionConfigRequest, UpdateSessionConfigResponse>;
   /** Exports a versioned, self-contained state that OpenSession can start from. */
   exportSessionState: handleUnaryCall<ExportSessionStateRequest, ExportSessionStateResponse>;
+  /**
+   * Exports the same document as JSON text, one bounded piece per call: for sessions whose state
+   * no longer fits one message (ExportSessionState then answers STATE_NEEDS_CHUNKS).
+   */
+  exportSessionStateChunk: handleUnaryCall<ExportSessionStateChunkRequest, ExportSessionStateChunkResponse>;
   /** Streams the session feed: a snapshot or the events after a cursor, then live events. */
   observeSession: handleServerStreamingCall<ObserveSessionRequest, ObserveSessionResponse>;
 }
@@ -3154,6 +3446,25 @@ export interface SessionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExportSessionStateResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Exports the same document as JSON text, one bounded piece per call: for sessions whose state
+   * no longer fits one message (ExportSessionState then answers STATE_NEEDS_CHUNKS).
+   */
+  exportSessionStateChunk(
+    request: ExportSessionStateChunkRequest,
+    callback: (error: ServiceError | null, response: ExportSessionStateChunkResponse) => void,
+  ): ClientUnaryCall;
+  exportSessionStateChunk(
+    request: ExportSessionStateChunkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExportSessionStateChunkResponse) => void,
+  ): ClientUnaryCall;
+  exportSessionStateChunk(
+    request: ExportSessionStateChunkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExportSessionStateChunkResponse) => void,
+  ): ClientUnaryCall;
   /** Streams the session feed: a snapshot or the events after a cursor, then live events. */
   observeSession(
     request: ObserveSessionRequest,
@@ -3174,6 +3485,14 @@ export const SessionServiceClient = makeGenericClientConstructor(
   service: typeof SessionServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 

@@ -60,6 +60,11 @@ export class FeedAppender {
     return lane;
   }
 
+  /** Sessions with events on their way to the store (a lane each; dropped once idle). */
+  get laneCount(): number {
+    return this.lanes.size;
+  }
+
   append(tenantId: string, sessionId: string, revision: bigint, payload: FeedPayload): void {
     const key = `${tenantId}\u0000${sessionId}`;
     const lane = this.lane(key);

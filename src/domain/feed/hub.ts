@@ -22,6 +22,11 @@ export class FeedHub {
   constructor(private readonly store: FeedStore) {}
 
   /** Listeners connected in this process, over all sessions. */
+  /** Sessions with at least one live listener here (each holds a tail). */
+  get tailCount(): number {
+    return this.tails.size;
+  }
+
   get listenerCount(): number {
     let n = 0;
     for (const tail of this.tails.values()) n += tail.listeners.size;

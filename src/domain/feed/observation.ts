@@ -36,6 +36,8 @@ export interface ObserverSink {
 export interface Observer {
   /** Stops delivery and releases the subscription. */
   close(): void;
+  /** Settles once the start's own store reads are done (first catch-up, delete check). */
+  started?: Promise<void>;
 }
 
 /** How an observation ends when its session is deleted: the subject is gone (NOT_FOUND). */
@@ -120,6 +122,8 @@ export class FeedObservations {
 
     // Reads the store from `delivered` at the client's pace until two reads in a row find
     // nothing left; the second one covers anything announced while the first was in flight.
+    let caughtUp!: () => void;
+    const firstCatchUp = new Promise<void>((resolve) => (caughtUp = resolve));
     const catchUp = () => {
       if (catching || closed) return;
       catching = true;
@@ -144,6 +148,8 @@ export class FeedObservations {
         } catch (err) {
           catching = false;
           failWith(err);
+        } finally {
+          caughtUp();
         }
       })();
     };
@@ -164,12 +170,12 @@ export class FeedObservations {
     heartbeat.unref();
 
     // A delete that landed between the first read and the subscription sent its notice to nobody.
-    void this.sessions.get(ctx, sessionId).then(
-      (now) => now.createdAt.getTime() !== epoch && failWith(sessionDeleted(sessionId)),
+    const checked = this.sessions.get(ctx, sessionId).then(
+      (now) => void (now.createdAt.getTime() !== epoch && failWith(sessionDeleted(sessionId))),
       (err: unknown) => failWith(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND' ? sessionDeleted(sessionId) : err),
     );
     catchUp();
-    return { close: stop };
+    return { close: stop, started: Promise.all([checked, firstCatchUp]).then(() => {}) };
   }
 
   private async snapshot(ctx: RequestContext, sessionId: string, seq: bigint) {

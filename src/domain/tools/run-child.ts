@@ -38,6 +38,20 @@ export interface RunChildDeps {
   limits?: ChildLimits;
   /** Told each time a limit refuses a child (for metrics). */
   onRejected?(limit: 'children_per_turn' | 'children_per_root'): void;
+  /** Counts child turns in flight in this process (for metrics). */
+  inFlight?: ChildTurnsInFlight;
+}
+
+/** Child turns started by run_child that have not settled yet, in this process. */
+export class ChildTurnsInFlight {
+  running = 0;
+  started = 0;
+
+  track(turn: Promise<unknown>): void {
+    this.running++;
+    this.started++;
+    void turn.then(() => {}, () => {}).finally(() => this.running--);
+  }
 }
 
 const CREATED = 'run_child.created';
@@ -90,6 +104,7 @@ async function runChild(deps: Tool, childId: string, task: string, ctx: ToolCont
   });
   // Even when this call is abandoned (cancel grace over), the parent commits after the child.
   ctx.scope.hold(running);
+  deps.inFlight?.track(running);
   return outcomeOf(childId, await running);
 }
 

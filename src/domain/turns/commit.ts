@@ -15,6 +15,7 @@ import { addUsage } from '../usage.js';
 import type { ChildUsageEntry } from './child-usage.js';
 import type { LoopResult } from './loop.js';
 import type { RunningTurn } from './registry.js';
+import { withinResultBudget } from './result-budget.js';
 import { resultToJson, type TurnResult } from './types.js';
 
 /** What a turn settles besides the loop's own result. */
@@ -66,7 +67,7 @@ export async function commitTurn(sessions: Pick<SessionService, 'commit' | 'load
 
 function buildResult(sessionId: string, turnId: string, turnIndex: bigint, headRevision: bigint, loop: LoopResult, extra: TurnExtras): TurnResult {
   const safeText = loop.outcome.type === 'finished' && loop.outcome.answer.kind === 'assistant_message' ? loop.outcome.answer.text : loop.rawText;
-  return {
+  return withinResultBudget({
     sessionId,
     turnId,
     turnIndex,
@@ -78,5 +79,5 @@ function buildResult(sessionId: string, turnId: string, turnIndex: bigint, headR
     hadCodeExecution: extra.hadCodeExecution,
     issues: loop.issues,
     headRevision,
-  };
+  });
 }

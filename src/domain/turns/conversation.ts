@@ -1,5 +1,6 @@
 // Conversion between persisted messages and what a model call sees. Tool results are stored as
-// `event` messages with tool_result parts and travel to the model as tool messages.
+// `event` messages with tool_result parts and travel to the model as tool messages (consecutive
+// ones merged: one step's results may be stored over several messages).
 
 import type { Message } from '../messages.js';
 import type { ModelAssistantPart, ModelMessage, ModelUserPart } from './model.js';
@@ -30,7 +31,10 @@ export async function toModelMessages(messages: Message[], loadImage: ImageLoade
       if (parts.length) out.push({ role: 'assistant', parts });
     } else if (m.role === 'event') {
       const results = m.parts.flatMap((p) => (p.kind === 'tool_result' ? [{ callId: p.callId, toolName: p.toolName, output: p.output, isError: p.isError }] : []));
-      if (results.length) out.push({ role: 'tool', results });
+      // One model step's results may be stored over several messages: the model sees them as one.
+      const previous = out[out.length - 1];
+      if (results.length && previous?.role === 'tool') previous.results = previous.results.concat(results);
+      else if (results.length) out.push({ role: 'tool', results });
       const notes = m.parts.flatMap((p) => (p.kind === 'output' ? [p.text] : p.kind === 'error' ? [`error: ${p.message}`] : []));
       if (notes.length) out.push({ role: 'user', parts: [{ type: 'text', text: notes.join('\n') }] });
     } else {

@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { JsonValue, Message, Part } from '../messages.js';
+import { groupWithin, MAX_TOOL_RESULTS_MESSAGE_BYTES, partBytes } from '../limits.js';
 import type { ModelSpec } from '../policy.js';
 import { dispatchBatch, type DispatchEnv, type ToolCallRequest } from '../tools/dispatch.js';
 import type { ChildUsageReport, CompletionStore, ToolDefinition } from '../tools/types.js';
@@ -132,7 +133,8 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
     const dispatched = await dispatchBatch(out.toolCalls, env.tools, dispatchEnvOf(env));
     toolCalls.push(...dispatched.map((d) => d.record));
     const results = dispatched.map((d) => ({ callId: d.record.callId, toolName: d.record.tool, output: d.record.output, isError: d.record.isError }));
-    newMessages.push({ id: randomUUID(), role: 'event', parts: results.map((r): Part => ({ kind: 'tool_result', ...r })) });
+    // Large results are split over several event messages, so no stored message outgrows a client's limit.
+    for (const parts of groupWithin(results.map((r): Part => ({ kind: 'tool_result', ...r })), partBytes, MAX_TOOL_RESULTS_MESSAGE_BYTES)) newMessages.push({ id: randomUUID(), role: 'event', parts });
     messages.push({ role: 'tool', results });
     afterToolResults = true;
 

@@ -75,6 +75,20 @@ export class TurnRegistry {
     });
   }
 
+  /**
+   * Drops the settled turns of a session that was deleted or parked: they are kept only for late
+   * attachers, and a retry of a committed turn still finds its result in the store.
+   */
+  forget(tenantId: string, sessionId: string): void {
+    const prefix = `${tenantId}\u0000${sessionId}\u0000`;
+    for (const [key, turn] of this.turns) if (turn.settled && key.startsWith(prefix)) this.turns.delete(key);
+  }
+
+  /** Entries held: turns kept (running or recently settled) and sessions with unsettled turns. */
+  get counts(): { turns: number; sessionsRunning: number } {
+    return { turns: this.turns.size, sessionsRunning: this.unsettled.size };
+  }
+
   /** Unsettled turns of a session (running or waiting for the writer). */
   active(tenantId: string, sessionId: string): RunningTurn[] {
     const set = this.unsettled.get(`${tenantId}\u0000${sessionId}`);

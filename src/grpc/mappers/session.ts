@@ -14,6 +14,7 @@ import {
   type Session as PbSession,
   type SessionSpec,
 } from '../../../gen/lash/v1/session.js';
+import type { SessionState } from '../../../gen/lash/v1/session.js';
 import type { OpenSessionRequest, UpdateSessionConfigRequest } from '../../../gen/lash/v1/session_service.js';
 import { invalid } from '../../domain/errors.js';
 import type { ModelSpec, PolicyPatch, ReasoningEffort, SessionPolicy } from '../../domain/policy.js';
@@ -21,6 +22,7 @@ import type { PromptLayer, PromptSlot, TemplateSection } from '../../domain/prom
 import type { RemoteToolBinding } from '../../domain/tools/bindings.js';
 import type { FinalAnswerFormat, Residency, SessionHead, SessionMode } from '../../domain/session.js';
 import type { OpenMode, OpenRequest } from '../../domain/sessions.js';
+import { stateFromJsonText } from '../../domain/state-chunks.js';
 import { decodeEnum, encodeTable } from './enums.js';
 
 const MODES: Record<number, SessionMode | undefined> = { [PbMode.SESSION_MODE_UNSPECIFIED]: undefined, [PbMode.SESSION_MODE_STANDARD]: 'standard', [PbMode.SESSION_MODE_RLM]: 'rlm' };
@@ -44,12 +46,19 @@ const SLOT_OUT = encodeTable(SLOTS);
 export const modeFromPb = (field: string, v: number) => decodeEnum(field, v, MODES, 'SessionMode');
 export const residencyFromPb = (field: string, v: number) => decodeEnum(field, v, RESIDENCY, 'ResidencyPolicy');
 
+/** The document of a state given as a Struct (`document`) or as JSON text (`document_json`), not both. */
+export function stateDocumentFromPb(field: string, state: SessionState): unknown {
+  if (state.documentJson.length === 0) return state.document;
+  if (state.document !== undefined) throw invalid('STATE_DOCUMENT_INVALID', `${field} sets both document and document_json; set one of them`, { field });
+  return stateFromJsonText(`${field}.document_json`, state.documentJson);
+}
+
 export function openRequestFromPb(r: OpenSessionRequest): OpenRequest {
   return {
     sessionId: r.sessionId,
     mode: modeFromPb('mode', r.mode),
     openMode: decodeEnum('open_mode', r.openMode, OPEN_MODES, 'OpenMode'),
-    state: r.state ? { sessionId: r.state.sessionId, document: r.state.document } : undefined,
+    state: r.state ? { sessionId: r.state.sessionId, document: stateDocumentFromPb('state', r.state) } : undefined,
     parentSessionId: r.parentSessionId || undefined,
     policy: specFromPb(r.spec, 'spec'),
     residency: residencyFromPb('residency', r.residency),

@@ -1,0 +1,154 @@
+// Fairness under bursts (issue 18): while 500 RunTurn calls start at once, and then while 2,000
+// ObserveSession subscriptions start at once, a side client on its own channel keeps calling
+// GetSession one call at a time. Reported: the side call's p50/p99 during each burst as a ratio to
+// the same call on the idle server in the same run, how long the burst took, refusals (turn
+// slots, observer limits), and the process RSS before, at its peak during, and after the bursts.
+// Server and clients share this process (as in the other benches), so RSS includes the clients.
+//
+//   npm run bench:burst                              # PGlite in a temp folder
+//   DATABASE_URL=postgresql://… npm run bench:burst  # a throw-away lash_bench_<random> database
+//
+// Tuning (env): BURST_TURNS (500), BURST_SUBSCRIPTIONS (2000), BURST_IDLE_CALLS (300). Output:
+// one JSON line on stdout. Indicative only: run it on a quiet machine, once.
+
+import { credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
+import { OpenSessionRequest, type ObserveSessionResponse } from '../gen/lash/v1/session_service.js';
+import { RunTurnRequest } from '../gen/lash/v1/turn_service.js';
+import { startApp } from '../src/app.js';
+import { connect } from '../src/client/promised.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { intEnv, percentile, provisionStore, round } from './harness.js';
+
+const MiB = 1024 * 1024;
+
+interface Side {
+  stop(): Promise<{ calls: number; p50: number; p99: number; max: number }>;
+}
+
+/** GetSession in a loop on its own channel until stopped; latencies in ms. */
+function sideLoop(call: () => Promise<unknown>): Side {
+  const times: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t = performance.now();
+      await call();
+      times.push(performance.now() - t);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      const sorted = Float64Array.from(times).sort();
+      return { calls: times.length, p50: round(percentile(sorted, 0.5), 2), p99: round(percentile(sorted, 0.99), 2), max: round(sorted[sorted.length - 1] ?? 0, 2) };
+    },
+  };
+}
+
+/** Highest RSS seen while running, sampled every 50 ms. */
+function rssPeak(): { stop(): number } {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.round(peak / MiB);
+    },
+  };
+}
+
+async function main(): Promise<number> {
+  const turns = intEnv('BURST_TURNS', 500, 1);
+  const subscriptions = intEnv('BURST_SUBSCRIPTIONS', 2000, 1);
+  const idleCalls = intEnv('BURST_IDLE_CALLS', 300, 10);
+  const store = await provisionStore(process.env.DATABASE_URL || undefined);
+  const config = loadConfig({ LASH_LISTEN: '127.0.0.1:0', LASH_LOG_LEVEL: 'error', LASH_QUEUE_WORKERS: '0', LASH_SHUTDOWN_GRACE_MS: '2000', ...store.env });
+  const app = await startApp(config, createLogger(config.logLevel, process.stderr));
+  // Burst and side traffic on separate connections: grpc-js shares one connection between clients
+  // of the same target unless told otherwise, and a side call would then wait for a stream slot
+  // behind 2,000 open subscriptions (what made a first run show 40 s), measuring the client.
+  const own = { 'grpc.use_local_subchannel_pool': 1 };
+  const burst = connect(app.address, credentials.createInsecure(), own);
+  const side = connect(app.address, credentials.createInsecure(), own);
+  try {
+    process.stderr.write(`bench: burst on ${store.engine}: ${turns} turns, ${subscriptions} subscriptions\n`);
+    const ids = Array.from({ length: turns }, (_, i) => `burst-${i}`);
+    for (const sessionId of ids) await burst.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+    await side.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'side' }));
+    const get = () => side.sessions.getSession({ sessionId: 'side' });
+    for (let i = 0; i < 50; i++) await get();
+    const rssBefore = Math.round(process.memoryUsage.rss() / MiB);
+
+    const idleTimes: number[] = [];
+    for (let i = 0; i < idleCalls; i++) {
+      const t = performance.now();
+      await get();
+      idleTimes.push(performance.now() - t);
+    }
+    const idleSorted = Float64Array.from(idleTimes).sort();
+    const idle = { p50: round(percentile(idleSorted, 0.5), 2), p99: round(percentile(idleSorted, 0.99), 2) };
+
+    // 1. All turns at once, each on its own session (echo model).
+    const peak = rssPeak();
+    let sideRun = sideLoop(get);
+    let refusedTurns = 0;
+    let t0 = performance.now();
+    await Promise.all(ids.map((sessionId, i) => new Promise<void>((resolve) => {
+      const call = burst.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, turnId: `t-${i}`, input: { items: [{ item: { $case: 'text', value: { text: `burst turn ${i}` } } }] } }));
+      call.on('data', () => {});
+      call.on('error', (e: ServiceError) => {
+        if (e.code === status.RESOURCE_EXHAUSTED) refusedTurns++;
+        resolve();
+      });
+      call.on('end', resolve);
+    })));
+    const turnSeconds = round((performance.now() - t0) / 1000, 2);
+    const duringTurns = await sideRun.stop();
+
+    // 2. All subscriptions at once, spread over the sessions; each counts once its snapshot arrived.
+    sideRun = sideLoop(get);
+    let refusedSubs = 0;
+    const calls: { cancel(): void }[] = [];
+    t0 = performance.now();
+    await Promise.all(Array.from({ length: subscriptions }, (_, i) => new Promise<void>((resolve) => {
+      const call = burst.sessions.raw.observeSession({ sessionId: ids[i % ids.length]! });
+      calls.push(call);
+      call.once('data', (_m: ObserveSessionResponse) => resolve());
+      call.on('error', (e: ServiceError) => {
+        if (e.code === status.RESOURCE_EXHAUSTED) refusedSubs++;
+        resolve();
+      });
+    })));
+    const subSeconds = round((performance.now() - t0) / 1000, 2);
+    const duringSubs = await sideRun.stop();
+    for (const c of calls) c.cancel();
+    const rssPeakMb = peak.stop();
+
+    await new Promise((r) => setTimeout(r, 3_000));
+    (globalThis as { gc?: () => void }).gc?.();
+    const rssAfter = Math.round(process.memoryUsage.rss() / MiB);
+
+    const row = {
+      bench: 'burst', engine: store.engine, turns, subscriptions,
+      idle_get_p50_ms: idle.p50, idle_get_p99_ms: idle.p99,
+      turns_seconds: turnSeconds, turns_refused: refusedTurns, turns_get_p50_ms: duringTurns.p50, turns_get_p99_ms: duringTurns.p99, turns_get_calls: duringTurns.calls, turns_p99_ratio: round(duringTurns.p99 / idle.p99, 1),
+      subs_seconds: subSeconds, subs_refused: refusedSubs, subs_get_p50_ms: duringSubs.p50, subs_get_p99_ms: duringSubs.p99, subs_get_calls: duringSubs.calls, subs_p99_ratio: round(duringSubs.p99 / idle.p99, 1),
+      rss_before_mb: rssBefore, rss_peak_mb: rssPeakMb, rss_after_mb: rssAfter,
+    };
+    process.stdout.write(`${JSON.stringify(row)}\n`);
+    return 0;
+  } finally {
+    burst.close();
+    side.close();
+    await app.stop();
+    await store.cleanup();
+  }
+}
+
+main().then((code) => process.exit(code), (err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
