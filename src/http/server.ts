@@ -50,7 +50,10 @@ export function routes(services: RegisteredService[]): (router: ConnectRouter) =
   };
 }
 
-/** Client- and bidi-streaming methods (ServeTools) need HTTP/2 end to end: gRPC port only. */
+/**
+ * Client- and bidi-streaming methods (ServeTools) need full duplex: gRPC port only. Over HTTP/1.1
+ * Connect answers a bidi call 505 before this runs; a client-streaming call would reach it.
+ */
 function notOverHttp(method: DescMethod) {
   // eslint-disable-next-line require-yield
   return async function* () {

@@ -1,6 +1,6 @@
 // The lash.v1 API over the HTTP listener (LASH_HTTP_LISTEN): a unary call with real curl, errors
 // with the same code and ErrorInfo reason as over gRPC, a streamed turn and ObserveSession through
-// the Connect client, a gRPC-web call, CORS, and the bidi method answering UNIMPLEMENTED.
+// the Connect client, a gRPC-web call, CORS, and the bidi method refused (it needs HTTP/2).
 
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -13,6 +13,9 @@ import { ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorInfo } from '../../gen/google/rpc/error_details.js';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { RunTurnRequest } from '../../gen/lash/v1/turn_service.js';
+import { metadataOf } from '../../src/http/grpc-bridge.js';
 import { engines } from '../support/engines.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 
@@ -72,7 +75,7 @@ for (const engine of engines) {
       expect(info.reason).toBe(grpc.reason);
       expect(info.reason).toBe('SESSION_NOT_FOUND');
       // A bad id is INVALID_ARGUMENT with the gRPC reason, not something Connect made up.
-      const badGrpc = await rejection(s.clients.sessions.openSession({ sessionId: '' }));
+      const badGrpc = await rejection(s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: '' })));
       const bad = await curl(base, '/lash.v1.SessionService/OpenSession', { sessionId: '' });
       expect(bad.body.code).toBe('invalid_argument');
       expect(ErrorInfo.decode(Buffer.from((bad.body.details as { value: string }[])[0]!.value, 'base64')).reason).toBe(badGrpc.reason);
@@ -106,7 +109,7 @@ for (const engine of engines) {
               seen.push(m);
               if (m.snapshot && !started) {
                 started = true;
-                void s.clients.turns.runTurn({ sessionId: 'observe-1', input: { items: [{ item: { $case: 'text', value: { text: 'watched' } } }], imageBlobs: {} }, onDisconnect: 0 }).on('data', () => {}).on('error', () => {});
+                s.clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId: 'observe-1', input: { items: [{ item: { $case: 'text', value: { text: 'watched' } } }] } })).on('data', () => {}).on('error', () => {});
               }
               if ((m.event as JsonObject | undefined)?.committed) return;
             }
@@ -131,7 +134,15 @@ for (const engine of engines) {
       expect(ErrorInfo.decode(err!.details[0]!.value as Uint8Array).reason).toBe('SESSION_NOT_FOUND');
     });
 
-    it('passes HTTP headers on as metadata (x-request-id) and allows only the configured CORS origins', async () => {
+    it('hands the caller\'s HTTP headers on as gRPC metadata, without the transport\'s own', () => {
+      const md = metadataOf(new Headers({ authorization: 'Bearer t', 'x-request-id': 'r-1', 'content-type': 'application/json', 'connect-protocol-version': '1' }));
+      expect(md.get('authorization')).toEqual(['Bearer t']);
+      expect(md.get('x-request-id')).toEqual(['r-1']);
+      expect(md.get('content-type')).toEqual([]);
+      expect(md.get('connect-protocol-version')).toEqual([]);
+    });
+
+    it('allows only the configured CORS origins', async () => {
       const allowed = await run('curl', ['-sS', '-i', '-X', 'OPTIONS', '-H', 'origin: https://ops.example.com', '-H', 'access-control-request-method: POST', `${base}/lash.v1.SessionService/GetSession`]);
       expect(allowed.stdout).toMatch(/^HTTP\/1\.1 204/);
       expect(allowed.stdout.toLowerCase()).toContain('access-control-allow-origin: https://ops.example.com');
@@ -140,11 +151,13 @@ for (const engine of engines) {
       expect(other.stdout.toLowerCase()).not.toContain('access-control-allow-origin');
     });
 
-    it('answers UNIMPLEMENTED for the bidi ServeTools, which needs the gRPC port', async () => {
-      const err = await (async () => {
-        for await (const _ of turns.serveTools((async function* () {})())) void _;
-      })().then(() => undefined, (e: unknown) => ConnectError.from(e));
-      expect(err?.code).toBe(status.UNIMPLEMENTED);
+    it('refuses the bidi ServeTools with 505: it needs HTTP/2, i.e. the gRPC port', async () => {
+      // A Connect streaming request: one empty enveloped message (flags 0, length 0).
+      const res = await fetch(`${base}/lash.v1.TurnService/ServeTools`, { method: 'POST', headers: { 'content-type': 'application/connect+json' }, body: new Uint8Array(5) });
+      expect(res.status).toBe(505);
+      // Other calls still work afterwards (the listener closed only that connection).
+      const r = await curl(base, '/lash.v1.SessionService/GetSession', { sessionId: 'curl-1' });
+      expect(r.httpStatus).toBe(200);
     });
   });
 }
