@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { createFileRegistry, fromBinary, toJson, type DescService, type JsonObject } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
-import { ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { ConnectError, createClient, type CallOptions } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorInfo } from '../../gen/google/rpc/error_details.js';
@@ -25,6 +25,17 @@ const service = (name: string) => registry.getService(name)!;
 const SESSIONS = service('lash.v1.SessionService');
 const TURNS = service('lash.v1.TurnService');
 
+/** The methods used here, typed loosely: the services are built at run time from the descriptors. */
+interface HttpSessions {
+  openSession(request: object): Promise<{ session?: { sessionId: string } }>;
+  getSession(request: object): Promise<unknown>;
+  observeSession(request: object, options?: CallOptions): AsyncIterable<unknown>;
+}
+interface HttpTurns {
+  runTurn(request: object): AsyncIterable<unknown>;
+}
+const sessionsClient = (transport: Parameters<typeof createClient>[1]) => createClient(SESSIONS, transport) as unknown as HttpSessions;
+
 /** POSTs a Connect unary call as JSON with curl; returns the HTTP status and the parsed body. */
 async function curl(base: string, path: string, body: unknown, headers: string[] = []): Promise<{ httpStatus: number; body: Record<string, unknown> }> {
   const args = ['-sS', '-w', '\n%{http_code}', '-H', 'content-type: application/json', ...headers.flatMap((h) => ['-H', h]), '-d', JSON.stringify(body), `${base}${path}`];
@@ -39,16 +50,16 @@ for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`HTTP access (Connect, gRPC-web) on ${engine.name}`, () => {
     let s: TestServer;
     let base: string;
-    let sessions: Client<typeof SESSIONS>;
-    let turns: Client<typeof TURNS>;
+    let sessions: HttpSessions;
+    let turns: HttpTurns;
     const json = (desc: DescService, method: string, message: unknown) => toJson(desc.methods.find((m) => m.name === method)!.output, message as never) as JsonObject;
 
     beforeAll(async () => {
       s = await startTestServer(engine, { LASH_HTTP_LISTEN: '127.0.0.1:0', LASH_HTTP_CORS_ORIGINS: 'https://ops.example.com' });
       base = `http://${s.app.httpAddress}`;
       const transport = createConnectTransport({ baseUrl: base, httpVersion: '1.1' });
-      sessions = createClient(SESSIONS, transport);
-      turns = createClient(TURNS, transport);
+      sessions = sessionsClient(transport);
+      turns = createClient(TURNS, transport) as unknown as HttpTurns;
     });
     afterAll(async () => {
       await s?.close();
@@ -126,7 +137,7 @@ for (const engine of engines) {
     });
 
     it('answers a gRPC-web call', async () => {
-      const web = createClient(SESSIONS, createGrpcWebTransport({ baseUrl: base, httpVersion: '1.1' }));
+      const web = sessionsClient(createGrpcWebTransport({ baseUrl: base, httpVersion: '1.1' }));
       const r = await web.openSession({ sessionId: 'web-1', spec: echoSpec });
       expect(r.session?.sessionId).toBe('web-1');
       const err = await web.getSession({ sessionId: 'web-missing' }).then(() => undefined, (e: unknown) => ConnectError.from(e));
