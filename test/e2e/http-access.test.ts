@@ -18,6 +18,7 @@ import { RunTurnRequest } from '../../gen/lash/v1/turn_service.js';
 import { metadataOf } from '../../src/http/grpc-bridge.js';
 import { engines } from '../support/engines.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { until } from '../support/turns.js';
 
 const run = promisify(execFile);
 const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(fileURLToPath(new URL('../../gen/descriptors.binpb', import.meta.url)))));
@@ -169,6 +170,22 @@ for (const engine of engines) {
       // Other calls still work afterwards (the listener closed only that connection).
       const r = await curl(base, '/lash.v1.SessionService/GetSession', { sessionId: 'curl-1' });
       expect(r.httpStatus).toBe(200);
+    });
+
+    // Last: it stops the server.
+    it('ends an HTTP observer with unavailable / SERVER_DRAINING when the server shuts down', async () => {
+      await sessions.openSession({ sessionId: 'drain-1', spec: echoSpec });
+      let snapshot = false;
+      const ended = (async () => {
+        for await (const response of sessions.observeSession({ sessionId: 'drain-1' })) {
+          if (((json(SESSIONS, 'ObserveSession', response).messages ?? []) as JsonObject[]).some((m) => m.snapshot)) snapshot = true;
+        }
+      })().then(() => undefined, (e: unknown) => ConnectError.from(e));
+      await until(() => snapshot);
+      await s.stop();
+      const err = await ended;
+      expect(err?.code).toBe(status.UNAVAILABLE);
+      expect(ErrorInfo.decode(err!.details[0]!.value as Uint8Array).reason).toBe('SERVER_DRAINING');
     });
   });
 }
