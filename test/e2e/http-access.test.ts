@@ -93,6 +93,22 @@ for (const engine of engines) {
       expect(ErrorInfo.decode(Buffer.from((bad.body.details as { value: string }[])[0]!.value, 'base64')).reason).toBe(badGrpc.reason);
     });
 
+    it('applies the gRPC decode guards to HTTP requests (nesting limit, unknown enum values)', async () => {
+      await curl(base, '/lash.v1.SessionService/OpenSession', { sessionId: 'guarded', spec: echoSpec });
+      let args: unknown = 'leaf';
+      for (let i = 0; i < 40; i++) args = { a: args };
+      const deep = await curl(base, '/lash.v1.AdminService/AppendMessages', { sessionId: 'guarded', messages: [{ role: 'MESSAGE_ROLE_ASSISTANT', parts: [{ toolCall: { callId: 'c1', toolName: 'calc', args } }] }] });
+      expect(deep.body.code).toBe('invalid_argument');
+      expect(ErrorInfo.decode(Buffer.from((deep.body.details as { value: string }[])[0]!.value, 'base64')).reason).toBe('REQUEST_TOO_DEEP');
+      const mode = await curl(base, '/lash.v1.SessionService/OpenSession', { sessionId: 'guarded-2', mode: 99 });
+      expect(mode.body.code).toBe('invalid_argument');
+      expect(ErrorInfo.decode(Buffer.from((mode.body.details as { value: string }[])[0]!.value, 'base64')).reason).toBe('ENUM_VALUE_UNKNOWN');
+      // Nothing was stored by either.
+      expect((await rejection(s.clients.sessions.getSession({ sessionId: 'guarded-2' }))).reason).toBe('SESSION_NOT_FOUND');
+      const view = await s.clients.sessions.getReadView({ sessionId: 'guarded', pageSize: 0, pageToken: '' });
+      expect(view.messages).toHaveLength(0);
+    });
+
     it('streams a turn with its deltas through the Connect client', async () => {
       await sessions.openSession({ sessionId: 'stream-1', spec: echoSpec });
       const activities: JsonObject[] = [];
