@@ -13,6 +13,7 @@ import { ConnectError, createClient, type CallOptions } from '@connectrpc/connec
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorInfo } from '../../gen/google/rpc/error_details.js';
+import { loadConfig } from '../../src/config.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { RunTurnRequest } from '../../gen/lash/v1/turn_service.js';
 import { metadataOf } from '../../src/http/grpc-bridge.js';
@@ -205,3 +206,13 @@ for (const engine of engines) {
     });
   });
 }
+
+describe('LASH_HTTP_LISTEN and LASH_HTTP_CORS_ORIGINS', () => {
+  it('are off unless set, and bad values name the variable', () => {
+    expect(loadConfig({}).http).toBeUndefined();
+    expect(loadConfig({ LASH_HTTP_LISTEN: '127.0.0.1:8080' }).http).toEqual({ listen: { host: '127.0.0.1', port: 8080 }, corsOrigins: [] });
+    expect(loadConfig({ LASH_HTTP_LISTEN: '127.0.0.1:8080', LASH_HTTP_CORS_ORIGINS: 'https://a.example.com, http://localhost:5173' }).http?.corsOrigins).toEqual(['https://a.example.com', 'http://localhost:5173']);
+    expect(() => loadConfig({ LASH_HTTP_LISTEN: '8080' })).toThrow(/LASH_HTTP_LISTEN must be host:port, e.g. 127.0.0.1:8080/);
+    expect(() => loadConfig({ LASH_HTTP_LISTEN: '127.0.0.1:8080', LASH_HTTP_CORS_ORIGINS: 'https://a.example.com/app' })).toThrow(/LASH_HTTP_CORS_ORIGINS entries must be origins/);
+  });
+});
