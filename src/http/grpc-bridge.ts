@@ -61,13 +61,6 @@ export class SyntheticCall extends EventEmitter {
     if (signal.aborted) queueMicrotask(cancel);
     else signal.addEventListener('abort', cancel, { once: true });
   }
-  getPeer(): string {
-    return 'http';
-  }
-  getDeadline(): number {
-    return Infinity;
-  }
-  sendMetadata(): void {}
 }
 
 function decodeRequest(method: DescMethod, definition: AnyDefinition, message: unknown): unknown {
