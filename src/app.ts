@@ -46,6 +46,7 @@ import { ChildTurnsInFlight, runChildTool } from './domain/tools/run-child.js';
 import { buildProcesses, type ProcessParts } from './app-processes.js';
 import { processTools } from './domain/processes/tools.js';
 import { processHandlers } from './grpc/process-handlers.js';
+import { startHttpServer, type HttpServer, type RegisteredService } from './http/server.js';
 import { TurnService } from './domain/turns/runner.js';
 import { LimitedTurns, TurnSlots } from './domain/turns/turn-slots.js';
 import { TenantLimits } from './domain/tenants/tenant-limits.js';
@@ -89,11 +90,16 @@ export interface App {
   sandbox: ThreadedRunner;
   feed: { store: FeedStore; appender: FeedAppender; hub: FeedHub };
   replicaId: string;
+  /** Where the Connect / gRPC-web listener is, when LASH_HTTP_LISTEN is set. */
+  httpAddress?: string;
   /** Where GET /metrics is served, when LASH_METRICS_LISTEN is set. */
   metricsAddress?: string;
   /** Graceful stop: NOT_SERVING → drain calls → close the store. Idempotent. */
   stop(): Promise<void>;
 }
+
+/** The largest request accepted, over gRPC and over HTTP alike. */
+export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 
 /**
  * grpc-js connection management. Keepalives detect half-open connections on long streams (clients
@@ -108,7 +114,7 @@ export function grpcServerOptions(g: Config['grpc']): Record<string, number> {
     'grpc.keepalive_timeout_ms': g.keepaliveTimeoutMs,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
   };
   if (g.maxConnectionAgeMs !== undefined) options['grpc.max_connection_age_ms'] = g.maxConnectionAgeMs;
   if (g.maxConnectionAgeGraceMs !== undefined) options['grpc.max_connection_age_grace_ms'] = g.maxConnectionAgeGraceMs;
@@ -267,10 +273,14 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
 
   const server = new Server(grpcServerOptions(config.grpc));
-  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, { observe }, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId), (ctx, id) => processParts.processes.detachSession(ctx, id)));
-  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits)));
-  server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
-  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore, processHandlers(env, processParts.processes, processParts.triggers)));
+  // The lash.v1 services, each served over gRPC and (when configured) over HTTP by the same handlers.
+  const lashServices: RegisteredService[] = [
+    { definition: guardDecoding(SessionServiceService), handlers: sessionServiceHandlers(env, sessions, { observe }, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId), (ctx, id) => processParts.processes.detachSession(ctx, id)) },
+    { definition: guardDecoding(TurnServiceService), handlers: turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits)) },
+    { definition: guardDecoding(QueueServiceService), handlers: queueServiceHandlers(env, queue, turns) },
+    { definition: guardDecoding(AdminServiceService), handlers: adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore, processHandlers(env, processParts.processes, processParts.triggers)) },
+  ];
+  for (const s of lashServices) server.addService(s.definition, s.handlers);
   server.addService(HealthService, healthHandlers(health));
   addReflection(server);
 
@@ -294,6 +304,18 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       server.forceShutdown();
       await db.close();
       throw new Error(`cannot serve metrics on ${config.metricsListen.host}:${config.metricsListen.port}: ${(err as Error).message}; set LASH_METRICS_LISTEN to a free host:port`);
+    }
+  }
+
+  let httpServer: HttpServer | undefined;
+  if (config.http) {
+    try {
+      httpServer = await startHttpServer({ ...config.http, maxRequestBytes: MAX_REQUEST_BYTES }, lashServices);
+    } catch (err) {
+      server.forceShutdown();
+      await metricsServer?.close();
+      await db.close();
+      throw new Error(`cannot serve HTTP on ${config.http.listen.host}:${config.http.listen.port}: ${(err as Error).message}; set LASH_HTTP_LISTEN to a free host:port`);
     }
   }
 
@@ -327,7 +349,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const purger = setInterval(() => void queueStore.purgeFinished(new Date(Date.now() - config.queue.retentionHours * 3_600_000)).catch(() => {}), 600_000);
   purger.unref();
 
-  log.info({ address, metrics: metricsServer?.address, traces: config.tracing?.url, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
+  log.info({ address, http: httpServer?.address, metrics: metricsServer?.address, traces: config.tracing?.url, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -370,6 +392,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
           resolve();
         });
       });
+      await httpServer?.close();
       // Turns still running after the drain are cancelled and commit as such.
       const left = turns.registry.all();
       left.forEach((t) => t.cancel());
@@ -389,5 +412,5 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, processes: processParts, sandbox: codeRunner, turnSlots, tenantLimits, audit, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, liveEntries, stop };
+  return { port, address, engine: db.engine, health, db, sessions, turns, processes: processParts, sandbox: codeRunner, turnSlots, tenantLimits, audit, feed: { store: feedStore, appender, hub }, replicaId, httpAddress: httpServer?.address, metricsAddress: metricsServer?.address, liveEntries, stop };
 }

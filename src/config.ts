@@ -22,6 +22,8 @@ export interface Config {
   listen: { host: string; port: number };
   /** Where GET /metrics is served (LASH_METRICS_LISTEN); unset: no metrics endpoint. */
   metricsListen?: { host: string; port: number };
+  /** The Connect / gRPC-web HTTP listener (LASH_HTTP_LISTEN) and its CORS origins; unset: off. */
+  http?: { listen: { host: string; port: number }; corsOrigins: string[] };
   /** OTLP/HTTP trace export (standard OTEL_* variables); unset: no tracing. */
   tracing?: { url: string; serviceName: string; scheduledDelayMs: number };
   dataDir: string;
@@ -113,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     listen,
     metricsListen: env.LASH_METRICS_LISTEN ? parseListen(env.LASH_METRICS_LISTEN, 'LASH_METRICS_LISTEN') : undefined,
+    http: env.LASH_HTTP_LISTEN ? { listen: parseListen(env.LASH_HTTP_LISTEN, 'LASH_HTTP_LISTEN'), corsOrigins: corsOrigins(env.LASH_HTTP_CORS_ORIGINS) } : undefined,
     tracing: tracingFrom(env),
     dataDir: env.LASH_DATA_DIR || './.lash',
     databaseUrl,
@@ -273,11 +276,23 @@ function tracingFrom(env: NodeJS.ProcessEnv): Config['tracing'] {
   return { url, serviceName: env.OTEL_SERVICE_NAME || 'lash-grpc', scheduledDelayMs: intVar(env, 'OTEL_BSP_SCHEDULE_DELAY', 5_000, 0, 600_000) };
 }
 
+const EXAMPLE_PORTS: Record<string, number> = { LASH_LISTEN: 50051, LASH_METRICS_LISTEN: 9464, LASH_HTTP_LISTEN: 8080 };
+
 function parseListen(value: string, name = 'LASH_LISTEN'): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new ConfigError(`${name} must be host:port, e.g. 127.0.0.1:${name === 'LASH_LISTEN' ? 50051 : 9464} or 0.0.0.0:${name === 'LASH_LISTEN' ? 50051 : 9464} (got "${value}")`);
+  const example = EXAMPLE_PORTS[name] ?? 8080;
+  if (!m || port > 65535) throw new ConfigError(`${name} must be host:port, e.g. 127.0.0.1:${example} or 0.0.0.0:${example} (got "${value}")`);
   return { host: m[1]!, port };
+}
+
+/** Comma-separated origins allowed to call the HTTP listener from a browser ("*" for any); empty: none. */
+function corsOrigins(raw: string | undefined): string[] {
+  const origins = (raw ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0);
+  for (const o of origins) {
+    if (o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError(`LASH_HTTP_CORS_ORIGINS entries must be origins like https://ops.example.com or http://localhost:5173 (no path), or *; got "${o}"`);
+  }
+  return origins;
 }
 
 function boolVar(env: NodeJS.ProcessEnv, name: string): boolean {

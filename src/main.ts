@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     config = loadConfig();
     await assertListenable('LASH_LISTEN', config.listen.host, config.listen.port);
     if (config.metricsListen) await assertListenable('LASH_METRICS_LISTEN', config.metricsListen.host, config.metricsListen.port);
+    if (config.http) await assertListenable('LASH_HTTP_LISTEN', config.http.listen.host, config.http.listen.port);
   } catch (err) {
     configError(err);
   }
