@@ -1,7 +1,7 @@
 // The composition root: config → store → domain services → gRPC handlers → server. main.ts runs
 // it as a process; tests start it in-process on port 0.
 
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdminServiceService } from '../gen/lash/v1/admin_service.js';
 import { QueueServiceService } from '../gen/lash/v1/queue_service.js';
@@ -14,7 +14,9 @@ import { DomainError } from './domain/errors.js';
 import { SESSION_DELETED_TOPIC, SessionService } from './domain/sessions.js';
 import { adminServiceHandlers } from './grpc/admin-service.js';
 import { guardDecoding } from './grpc/decode-guard.js';
-import { DEFAULT_TENANT, type CallEnv } from './grpc/call.js';
+import type { CallEnv } from './grpc/call.js';
+import { Authenticator } from './auth/authenticator.js';
+import { guardService, principalOf, type GuardEnv } from './auth/guard.js';
 import { HealthState, healthHandlers } from './grpc/health.js';
 import { addReflection } from './grpc/reflection.js';
 import { sessionServiceHandlers } from './grpc/session-service.js';
@@ -167,7 +169,14 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
   });
   const health = new HealthState(LASH_SERVICES);
-  const env: CallEnv = { log, tenantOf: () => DEFAULT_TENANT, observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
+  const observe = metrics ? (method: string, code: string, seconds: number) => metrics.call(method, code, seconds) : undefined;
+  const env: CallEnv = { log, principalOf, observe };
+  // Every service is registered through the guard: no handler runs before its caller is known.
+  const authenticator = new Authenticator(config.auth, log.child({ component: 'auth' }));
+  const guard: GuardEnv = { authenticator, log: log.child({ component: 'auth' }), observe };
+  if (config.auth.mode === 'anonymous') {
+    log.warn({ because: config.auth.anonymousBecause, listen: `${config.listen.host}:${config.listen.port}` }, 'AUTHENTICATION IS OFF: every caller is anonymous with all roles in tenant "default"; configure LASH_AUTH_TOKENS_FILE, LASH_AUTH_JWKS or LASH_AUTH_IDENTITIES_FILE before exposing this server');
+  }
 
   const server = new Server({
     // Keepalives detect half-open connections on long streams; clients may ping every 10 s.
@@ -177,12 +186,13 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
-  server.addService(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
-  server.addService(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
-  server.addService(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
-  server.addService(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
-  server.addService(HealthService, healthHandlers(health));
-  addReflection(server);
+  const add = (definition: ServiceDefinition, impl: UntypedServiceImplementation, open = false) => server.addService(definition, guardService(guard, definition, impl, open));
+  add(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, observations, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs }, (fn) => shutdownHooks.add(fn)));
+  add(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, completions, new LimitedTurns(turns, turnSlots)));
+  add(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns));
+  add(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns));
+  add(HealthService, healthHandlers(health), config.auth.open.health);
+  addReflection({ addService: (definition, impl) => add(definition, impl, config.auth.open.reflection) });
 
   const credentials = config.tls
     ? ServerCredentials.createSsl(config.tls.clientCa ?? null, [{ private_key: config.tls.key, cert_chain: config.tls.cert }], config.tls.clientCa !== undefined)
@@ -192,6 +202,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   try {
     port = await new Promise<number>((resolve, reject) => server.bindAsync(target, credentials, (err, p) => (err ? reject(err) : resolve(p))));
   } catch (err) {
+    authenticator.close();
     await db.close();
     throw new Error(`cannot listen on ${target}: ${(err as Error).message}; set LASH_LISTEN to a free host:port`);
   }
@@ -231,7 +242,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const purger = setInterval(() => void queueStore.purgeFinished(new Date(Date.now() - config.queue.retentionHours * 3_600_000)).catch(() => {}), 600_000);
   purger.unref();
 
-  log.info({ address, metrics: metricsServer?.address, traces: config.tracing?.url, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
+  log.info({ address, metrics: metricsServer?.address, traces: config.tracing?.url, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), auth: authSummary(config.auth), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -286,9 +297,16 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'trace export at shutdown failed'));
       await codeRunner.close();
       await bus.close();
+      authenticator.close();
       await db.close();
       log.info('stopped');
     })());
 
   return { port, address, engine: db.engine, health, db, sessions, turns, sandbox: codeRunner, turnSlots, feed: { store: feedStore, appender, hub }, replicaId, metricsAddress: metricsServer?.address, stop };
+}
+
+/** What the start-up log says about authentication (names of mechanisms, never secrets). */
+function authSummary(auth: Config['auth']): string[] {
+  if (auth.mode === 'anonymous') return [`anonymous (${auth.anonymousBecause})`];
+  return [auth.forwarded && 'forwarded', auth.mtls && 'mtls', auth.tokens && `static_tokens(${auth.tokens.entries.length})`, auth.jwt && 'jwt'].filter((x): x is string => Boolean(x));
 }

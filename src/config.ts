@@ -2,6 +2,7 @@
 // with a message naming the variable. Secrets stay here: the domain only sees provider kinds.
 
 import { readFileSync } from 'node:fs';
+import { loadAuthConfig, type AuthConfig } from './auth/config.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -24,6 +25,8 @@ export interface Config {
   databaseUrl?: string;
   logLevel: LogLevel;
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  /** Who may call (LASH_AUTH*): identity mechanisms, or anonymous mode. */
+  auth: AuthConfig;
   providers: ProviderCredentials;
   /** Provider kinds this server can call, echo always included. */
   availableProviders: string[];
@@ -88,7 +91,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`LASH_DEFAULT_PROVIDER is "${defaultProvider}" but that provider has no credentials here; available: ${availableProviders.join(', ')}`);
   }
   const tls = loadTls(env);
+  const auth = loadAuthConfig(env, listen.host, tls?.clientCa !== undefined, (message) => new ConfigError(message));
   return {
+    auth,
     listen,
     metricsListen: env.LASH_METRICS_LISTEN ? parseListen(env.LASH_METRICS_LISTEN, 'LASH_METRICS_LISTEN') : undefined,
     tracing: tracingFrom(env),
