@@ -10,7 +10,6 @@ for (const name of ['OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL', 'OPENAI_API_KEY', '
 }
 
 async function main(): Promise<void> {
-  const { startApp } = await import('./app.js');
   let config;
   try {
     config = loadConfig();
@@ -21,6 +20,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // The app (and its heavy imports) loads only once the configuration is known to be usable.
+  const { startApp } = await import('./app.js');
   const log = createLogger(config.logLevel);
   if (config.defaultProvider === 'echo') log.warn('no model credentials configured: sessions use the built-in "echo" model, which repeats the input');
   let app;

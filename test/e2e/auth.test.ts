@@ -311,5 +311,5 @@ describe('start-up without authentication', () => {
     } finally {
       await open.kill('SIGTERM');
     }
-  });
+  }, 300_000);
 });

@@ -87,7 +87,7 @@ export function rawCall(client: Client, path: string, kind: MethodKind, md: Reco
     call.on('data', () => {});
     call.on('error', () => {});
     call.on('status', (s) => resolve(outcome(s)));
-    if (kind === 'bidi') (call as { end(): void }).end();
+    if (kind === 'bidi') (call as unknown as { end(): void }).end();
   });
 }
 
