@@ -1,15 +1,21 @@
 // The lash-grpc command-line client: open and inspect sessions, run turns and chat with streamed
 // output, follow a session's feed from a cursor, queue input. A plain gRPC client of the server
-// (`--address`, default LASH_ADDRESS or 127.0.0.1:50051).
+// (`--address`, default LASH_ADDRESS or 127.0.0.1:50051), authenticated by a bearer token
+// (`--token` / LASH_TOKEN) and/or a client certificate (`--tls-cert` / `--tls-key`).
 
 import { parseArgs } from 'node:util';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import { withToken } from '../client/bearer.js';
 import { connect } from '../client/promised.js';
 import { errorInfoOf } from '../grpc/errors.js';
 import { COMMANDS, UsageError } from './commands.js';
 
-const USAGE = `usage: lash-grpc [--address host:port] [--tls-ca file] <command> [options]
+const USAGE = `usage: lash-grpc [--address host:port] [--token T] [--tls-ca file] [--tls-cert file --tls-key file] <command> [options]
+
+  --token T        bearer token sent with every call (default: LASH_TOKEN)
+  --tls-ca FILE    connect with TLS, trusting this CA (default: LASH_TLS_CA)
+  --tls-cert FILE  client certificate for mTLS, with --tls-key (defaults: LASH_TLS_CLIENT_CERT, LASH_TLS_CLIENT_KEY)
 
   sessions list [--parent ID]              list sessions (roots, or the children of ID)
   sessions open ID [--mode standard|rlm] [--provider P] [--model M] [--fresh]
@@ -30,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
     options: {
-      address: { type: 'string' }, 'tls-ca': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      address: { type: 'string' }, 'tls-ca': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       parent: { type: 'string' }, mode: { type: 'string' }, provider: { type: 'string' }, model: { type: 'string' }, fresh: { type: 'boolean' },
       'turn-id': { type: 'string' }, cursor: { type: 'string' }, count: { type: 'string' }, id: { type: 'string' },
     },
@@ -40,8 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const address = values.address ?? process.env.LASH_ADDRESS ?? '127.0.0.1:50051';
-  const creds = values['tls-ca'] ? credentials.createSsl(readFileSync(values['tls-ca'])) : credentials.createInsecure();
-  const clients = connect(address, creds);
+  const clients = connect(address, channelCredentials(values), withToken(values.token ?? (process.env.LASH_TOKEN || undefined)));
   try {
     const [group, verb] = positionals;
     const command = COMMANDS[`${group} ${verb}`] ? { run: COMMANDS[`${group} ${verb}`]!, args: positionals.slice(2) } : COMMANDS[group!] ? { run: COMMANDS[group!]!, args: positionals.slice(1) } : undefined;
@@ -50,6 +55,23 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     clients.close();
   }
+}
+
+/** Plaintext, TLS (a CA to trust) or mTLS (plus a client certificate and key). */
+function channelCredentials(values: { 'tls-ca'?: string; 'tls-cert'?: string; 'tls-key'?: string }) {
+  const ca = values['tls-ca'] ?? (process.env.LASH_TLS_CA || undefined);
+  const cert = values['tls-cert'] ?? (process.env.LASH_TLS_CLIENT_CERT || undefined);
+  const key = values['tls-key'] ?? (process.env.LASH_TLS_CLIENT_KEY || undefined);
+  if (Boolean(cert) !== Boolean(key)) throw new UsageError('--tls-cert and --tls-key go together (a client certificate and its private key)');
+  if (!ca && !cert) return credentials.createInsecure();
+  const read = (what: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new UsageError(`${what}: cannot read ${path}: ${(err as Error).message}`);
+    }
+  };
+  return credentials.createSsl(ca ? read('--tls-ca', ca) : null, key ? read('--tls-key', key) : null, cert ? read('--tls-cert', cert) : null);
 }
 
 main(process.argv.slice(2)).then(

@@ -194,6 +194,27 @@ for (const engine of engines) {
       await waitFor('the original tokens again', async () => (await outcome('tok-observer-1')).code === status.OK);
     });
 
+    it('the CLI sends --token or LASH_TOKEN; without one the server refuses it', async () => {
+      const cli = (args: string[], env: Record<string, string> = {}) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--address', s.app.address, ...args], { env: { ...process.env, LASH_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+          child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code, stdout, stderr }));
+        });
+      const opened = await cli(['--token', 'tok-runner-1', 'sessions', 'open', 'auth-cli-1']);
+      expect(opened.code).toBe(0);
+      expect(JSON.parse(opened.stdout)).toMatchObject({ created: true });
+      const listed = await cli(['sessions', 'list'], { LASH_TOKEN: 'tok-observer-1' });
+      expect(listed.stdout).toMatch(/^auth-cli-1\t/m);
+      const refused = await cli(['sessions', 'list']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/CREDENTIALS_MISSING/);
+    }, 120_000);
+
     it('believes a forwarded identity only from a trusted proxy address', async () => {
       const xfcc = { 'x-forwarded-client-cert': 'By=spiffe://lash.test/lash;Hash=0a1b;Subject="CN=app,O=x";URI=spiffe://lash.test/ns/a/sa/app' };
       await connect(s.app.address).sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'auth-fwd-1' }), { metadata: md(xfcc) });
