@@ -40,10 +40,17 @@ function splitOutsideQuotes(text: string, sep: string): string[] {
   let quoted = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
-    if (c === '\\' && quoted && i + 1 < text.length) current += c + text[++i];
-    else if (c === '"') (quoted = !quoted), (current += c);
-    else if (c === sep && !quoted) parts.push(current), (current = '');
-    else current += c;
+    if (c === '\\' && quoted && i + 1 < text.length) {
+      current += c + text[++i];
+    } else if (c === '"') {
+      quoted = !quoted;
+      current += c;
+    } else if (c === sep && !quoted) {
+      parts.push(current);
+      current = '';
+    } else {
+      current += c;
+    }
   }
   parts.push(current);
   return parts;
@@ -63,11 +70,13 @@ export function xfccNames(value: string): Names | undefined {
     const i = pair.indexOf('=');
     if (i <= 0) continue;
     const key = pair.slice(0, i).trim().toLowerCase();
-    const v = unquote(pair.slice(i + 1).trim());
-    if (key === 'uri') names.uri.push(v);
-    else if (key === 'dns') names.dns.push(v);
+    const raw = pair.slice(i + 1).trim();
+    if (key === 'uri') names.uri.push(unquote(raw));
+    else if (key === 'dns') names.dns.push(unquote(raw));
     else if (key === 'subject') {
-      const cn = /(?:^|,)\s*CN=((?:\\.|[^,])*)/.exec(v);
+      // A distinguished name keeps its own escapes (`\,` inside a value): only the quoting is undone first.
+      const dn = raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1).replace(/\\"/g, '"') : raw;
+      const cn = /(?:^|,)\s*CN=((?:\\.|[^,])*)/.exec(dn);
       if (cn) names.cn.push(cn[1]!.replace(/\\(.)/g, '$1'));
     }
   }

@@ -1,5 +1,7 @@
-// The transport peer's IP address from grpc-js's peer string (`1.2.3.4:5678`, `[::1]:5678`,
-// optionally prefixed `ipv4:` / `ipv6:`), for checking it against the trusted proxies.
+// The transport peer's IP address from grpc-js's peer string, for checking it against the trusted
+// proxies. grpc-js writes `${remoteAddress}:${remotePort}` without brackets, so `::1:5555` is the
+// IPv6 address ::1 on port 5555: the last `:digits` is always the port. A string that does not
+// leave a valid address is no address (and so never a trusted proxy).
 
 import { isIP } from 'node:net';
 
@@ -7,8 +9,7 @@ export function peerAddress(peer: string): { ip: string; family: 'ipv4' | 'ipv6'
   let p = peer.replace(/^ipv[46]:/, '');
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(p);
   if (bracketed) p = bracketed[1]!;
-  else if ((p.match(/:/g) ?? []).length === 1) p = p.slice(0, p.indexOf(':'));
-  else if (!isIP(p)) p = p.slice(0, p.lastIndexOf(':'));
+  else p = p.replace(/:\d+$/, '');
   // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d.
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(p);
   if (mapped) p = mapped[1]!;
