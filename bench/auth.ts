@@ -2,7 +2,9 @@
 // against the same call with a static bearer token, with a JWT (verified once, then served from
 // the verified-token cache), and with a JWT verified on every call (LASH_AUTH_CACHE_MS=0). Three
 // servers in this process (one per mode, each on its own throw-away store), measured alternately
-// in the same run; printed as ratios to the anonymous call.
+// in the same run; printed as ratios to the anonymous call. Then the authentication step alone,
+// in process (no gRPC, no store): microseconds per authenticate() with each credential, which
+// stays readable on a loaded machine where call rates are noisy.
 //
 //   npm run bench:auth                              # PGlite in temp folders
 //   DATABASE_URL=postgresql://… npm run bench:auth  # throw-away lash_bench_<random> databases
@@ -23,6 +25,7 @@ import { withToken } from '../src/client/bearer.js';
 import { connect, type LashClients } from '../src/client/promised.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
+import { Authenticator } from '../src/auth/authenticator.js';
 import { compare, intEnv, listEnv, provisionStore, round, table, warm, type Call, type LoadOptions } from './harness.js';
 
 const DEADLINE_MS = 10_000;
@@ -48,6 +51,7 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
   const rows: { op: string; concurrency: number; rps: number; p50: number; p99: number; anonRps: number; ratio: number }[] = [];
   let engine = databaseUrl ? 'postgresql' : 'pglite';
+  const steps: string[][] = [];
   try {
     // Credentials: a tokens file and an ES256 key whose JWKS is a file.
     const dir = mkdtempSync(join(tmpdir(), 'lash-bench-auth-'));
@@ -97,6 +101,22 @@ async function main(): Promise<number> {
         process.stdout.write(`${JSON.stringify({ bench: 'auth', engine, ...row })}\n`);
       }
     }
+    // The authentication step alone, on the same credentials.
+    const step = async (label: string, env: Record<string, string>, bearer: string) => {
+      const auth = new Authenticator(loadConfig({ LASH_LISTEN: '127.0.0.1:0', ...authEnv, ...env }).auth, { info() {}, error() {} });
+      const facts = { metadata: { get: (k: string) => (k === 'authorization' ? [`Bearer ${bearer}`] : []) }, peer: '127.0.0.1:1' };
+      const n = Math.max(200, load.calls);
+      for (let i = 0; i < 100; i++) await auth.authenticate(facts);
+      const started = performance.now();
+      for (let i = 0; i < n; i++) await auth.authenticate(facts);
+      const us = ((performance.now() - started) * 1000) / n;
+      auth.close();
+      steps.push([label, us.toFixed(1)]);
+      process.stdout.write(`${JSON.stringify({ bench: 'auth', step: label, us_per_call: round(us, 2) })}\n`);
+    };
+    await step('static bearer token', {}, token);
+    await step('JWT, cached', {}, jwt);
+    await step('JWT, verified (ES256)', { LASH_AUTH_CACHE_MS: '0' }, jwt);
   } catch (err) {
     process.stderr.write(`bench: failed: ${(err as Error).stack ?? String(err)}\n`);
     await cleanup();
@@ -105,7 +125,8 @@ async function main(): Promise<number> {
   await cleanup();
   const cpu = cpus();
   process.stdout.write(`\nauth bench — engine ${engine}, ${load.calls} calls after ${load.warmup} warm-up, ${load.rounds} rounds alternating with the anonymous call, loopback, node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}\n\n`);
-  process.stdout.write(`${table(['GetSession with', 'conc', 'calls/s', 'p50 ms', 'p99 ms', 'anonymous calls/s', 'ratio'], rows.map((r) => [LABEL[r.op as Mode], String(r.concurrency), r.rps.toFixed(0), r.p50.toFixed(3), r.p99.toFixed(3), r.anonRps.toFixed(0), r.ratio.toFixed(3)]))}\n\nratio = calls/s with the credential ÷ anonymous calls/s at the same concurrency, same run.\n`);
+  process.stdout.write(`${table(['GetSession with', 'conc', 'calls/s', 'p50 ms', 'p99 ms', 'anonymous calls/s', 'ratio'], rows.map((r) => [LABEL[r.op as Mode], String(r.concurrency), r.rps.toFixed(0), r.p50.toFixed(3), r.p99.toFixed(3), r.anonRps.toFixed(0), r.ratio.toFixed(3)]))}\n\nratio = calls/s with the credential ÷ anonymous calls/s at the same concurrency, same run.\n\n`);
+  process.stdout.write(`${table(['authenticate() alone with', 'µs per call'], steps)}\n`);
   return 0;
 }
 
