@@ -20,6 +20,7 @@ export const principalOf = (metadata: Metadata): Principal | undefined => princi
 
 interface GuardedCall {
   metadata: Metadata;
+  readonly cancelled?: boolean;
   getPeer(): string;
   getAuthContext?(): { sslPeerCertificate?: PeerCertificate };
   emit(event: 'error', err: unknown): boolean;
@@ -66,7 +67,9 @@ export function guardService(env: GuardEnv, definition: ServiceDefinition, impl:
         authorised(call, ANONYMOUS);
         return go();
       }
-      admit(call).then((p) => authorised(call, p)).then(go, (err: unknown) => fail(refuse(call, err, started)));
+      // A client that gave up while it was being authenticated has no handler run for it (its
+      // 'cancelled' event fired before the handler could listen for it).
+      admit(call).then((p) => authorised(call, p)).then(() => (call.cancelled ? undefined : go()), (err: unknown) => fail(refuse(call, err, started)));
     };
     guarded[name] = (streaming
       ? (call: GuardedCall) => run(call, () => (handler as (c: unknown) => void)(call), (error) => call.emit('error', error))
