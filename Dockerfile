@@ -32,6 +32,8 @@ COPY --from=build /app/gen ./gen
 COPY --from=build /app/src ./src
 RUN mkdir -p /data && chown node:node /data && rm -rf /root/.npm
 USER node
+# Listening on 0.0.0.0 needs authentication (LASH_AUTH_TOKENS_FILE, LASH_AUTH_JWKS, …) or an
+# explicit LASH_AUTH=none; without either the server exits with code 2 (see README, Authentication).
 ENV LASH_LISTEN=0.0.0.0:50051 LASH_DATA_DIR=/data LASH_LOG_FORMAT=json
 VOLUME ["/data"]
 EXPOSE 50051

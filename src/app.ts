@@ -1,7 +1,7 @@
 // The composition root: config → store → domain services → gRPC handlers → server. main.ts runs
 // it as a process; tests start it in-process on port 0.
 
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdminServiceService } from '../gen/lash/v1/admin_service.js';
 import { QueueServiceService } from '../gen/lash/v1/queue_service.js';
@@ -14,7 +14,9 @@ import { DomainError } from './domain/errors.js';
 import { SESSION_DELETED_TOPIC, SessionService } from './domain/sessions.js';
 import { adminServiceHandlers } from './grpc/admin-service.js';
 import { guardDecoding } from './grpc/decode-guard.js';
-import { DEFAULT_TENANT, type CallEnv } from './grpc/call.js';
+import type { CallEnv } from './grpc/call.js';
+import { Authenticator } from './auth/authenticator.js';
+import { guardService, principalOf, type GuardEnv } from './auth/guard.js';
 import { HealthState, healthHandlers } from './grpc/health.js';
 import { addReflection } from './grpc/reflection.js';
 import { sessionServiceHandlers } from './grpc/session-service.js';
@@ -265,24 +267,34 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   });
   const processParts = (late.processes = buildProcesses({ config, db, log, bus, feed: appender, store, sessions, queue, turns: () => turns, replicaId }));
   const health = new HealthState(LASH_SERVICES);
+  const observeCall = metrics ? (method: string, code: string, seconds: number) => metrics.call(method, code, seconds) : undefined;
+  // Every service is registered through the guard: no handler runs before its caller is known.
+  const authenticator = new Authenticator(config.auth, log.child({ component: 'auth' }));
+  const guard: GuardEnv = { authenticator, log: log.child({ component: 'auth' }), observe: observeCall };
+  if (config.auth.mode === 'anonymous') {
+    log.warn({ because: config.auth.anonymousBecause, listen: `${config.listen.host}:${config.listen.port}` }, 'AUTHENTICATION IS OFF: every caller is anonymous with all roles in tenant "default"; configure LASH_AUTH_TOKENS_FILE, LASH_AUTH_JWKS or LASH_AUTH_IDENTITIES_FILE before exposing this server');
+  }
   const env: CallEnv = {
     log,
-    tenantOf: () => DEFAULT_TENANT,
-    principalOf: options.testPrincipalHeader ? testPrincipalOf : undefined,
+    // Tests only (never from configuration): a header that names the caller's tenant and subject.
+    principalOf: options.testPrincipalHeader ? (metadata) => testPrincipalOf(metadata) ?? principalOf(metadata) : principalOf,
     audit: auditHook((r) => audit.record(r), (err) => auditLog.warn({ err }, 'audit hook failed')),
-    observe: metrics ? (method, code, seconds) => metrics.call(method, code, seconds) : undefined };
+    observe: observeCall,
+  };
 
   const server = new Server(grpcServerOptions(config.grpc));
-  // The lash.v1 services, each served over gRPC and (when configured) over HTTP by the same handlers.
+  // The lash.v1 services, each served over gRPC and (when configured) over HTTP by the same
+  // handlers, behind the same guard.
+  const guarded = (definition: ServiceDefinition, impl: UntypedServiceImplementation): RegisteredService => ({ definition, handlers: guardService(guard, definition, impl) });
   const lashServices: RegisteredService[] = [
-    { definition: guardDecoding(SessionServiceService), handlers: sessionServiceHandlers(env, sessions, { observe }, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId), (ctx, id) => processParts.processes.detachSession(ctx, id)) },
-    { definition: guardDecoding(TurnServiceService), handlers: turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits)) },
-    { definition: guardDecoding(QueueServiceService), handlers: queueServiceHandlers(env, queue, turns) },
-    { definition: guardDecoding(AdminServiceService), handlers: adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore, processHandlers(env, processParts.processes, processParts.triggers)) },
+    guarded(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, { observe }, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId), (ctx, id) => processParts.processes.detachSession(ctx, id))),
+    guarded(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits))),
+    guarded(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns)),
+    guarded(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore, processHandlers(env, processParts.processes, processParts.triggers))),
   ];
   for (const s of lashServices) server.addService(s.definition, s.handlers);
-  server.addService(HealthService, healthHandlers(health));
-  addReflection(server);
+  server.addService(HealthService, guardService(guard, HealthService, healthHandlers(health), config.auth.open.health));
+  addReflection({ addService: (definition, impl) => server.addService(definition, guardService(guard, definition, impl, config.auth.open.reflection)) });
 
   const credentials = config.tls
     ? ServerCredentials.createSsl(config.tls.clientCa ?? null, [{ private_key: config.tls.key, cert_chain: config.tls.cert }], config.tls.clientCa !== undefined)
@@ -292,6 +304,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   try {
     port = await new Promise<number>((resolve, reject) => server.bindAsync(target, credentials, (err, p) => (err ? reject(err) : resolve(p))));
   } catch (err) {
+    authenticator.close();
     await db.close();
     throw new Error(`cannot listen on ${target}: ${(err as Error).message}; set LASH_LISTEN to a free host:port`);
   }
@@ -349,7 +362,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const purger = setInterval(() => void queueStore.purgeFinished(new Date(Date.now() - config.queue.retentionHours * 3_600_000)).catch(() => {}), 600_000);
   purger.unref();
 
-  log.info({ address, http: httpServer?.address, metrics: metricsServer?.address, traces: config.tracing?.url, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
+  log.info({ address, http: httpServer?.address, metrics: metricsServer?.address, traces: config.tracing?.url, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), auth: authSummary(config.auth), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -408,9 +421,16 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'trace export at shutdown failed'));
       await codeRunner.close();
       await bus.close();
+      authenticator.close();
       await db.close();
       log.info('stopped');
     })());
 
   return { port, address, engine: db.engine, health, db, sessions, turns, processes: processParts, sandbox: codeRunner, turnSlots, tenantLimits, audit, feed: { store: feedStore, appender, hub }, replicaId, httpAddress: httpServer?.address, metricsAddress: metricsServer?.address, liveEntries, stop };
+}
+
+/** What the start-up log says about authentication (names of mechanisms, never secrets). */
+function authSummary(auth: Config['auth']): string[] {
+  if (auth.mode === 'anonymous') return [`anonymous (${auth.anonymousBecause})`];
+  return [auth.forwarded && 'forwarded', auth.mtls && 'mtls', auth.tokens && `static_tokens(${auth.tokens.entries.length})`, auth.jwt && 'jwt'].filter((x): x is string => Boolean(x));
 }

@@ -10,6 +10,7 @@ import { parseTenantWideTools, type TenantWideTool } from './domain/tools/bindin
 import { loadProviderCredentials, type ProviderCredentials } from './provider-config.js';
 
 export type { ProviderCredentials } from './provider-config.js';
+import { loadAuthConfig, type AuthConfig } from './auth/config.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 /** `auto`: pretty when stdout is a terminal, JSON lines otherwise. */
@@ -37,6 +38,8 @@ export interface Config {
   /** grpc-js connection management, for load balancing behind proxies and meshes. */
   grpc: { keepaliveMs: number; keepaliveTimeoutMs: number; maxConnectionAgeMs?: number; maxConnectionAgeGraceMs?: number; maxConnectionIdleMs?: number };
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  /** Who may call (LASH_AUTH*): identity mechanisms, or anonymous mode. */
+  auth: AuthConfig;
   providers: ProviderCredentials;
   /** Provider kinds this server can call, echo always included. */
   availableProviders: string[];
@@ -112,7 +115,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`LASH_DEFAULT_PROVIDER is "${defaultProvider}" but that provider has no credentials here; available: ${availableProviders.join(', ')}`);
   }
   const tls = loadTls(env);
+  const auth = loadAuthConfig(env, listen.host, tls?.clientCa !== undefined, (message) => new ConfigError(message));
   return {
+    auth,
     listen,
     metricsListen: env.LASH_METRICS_LISTEN ? parseListen(env.LASH_METRICS_LISTEN, 'LASH_METRICS_LISTEN') : undefined,
     http: env.LASH_HTTP_LISTEN ? { listen: parseListen(env.LASH_HTTP_LISTEN, 'LASH_HTTP_LISTEN'), corsOrigins: corsOrigins(env.LASH_HTTP_CORS_ORIGINS) } : undefined,

@@ -1,17 +1,22 @@
 // The lash-grpc command-line client: open and inspect sessions, run turns and chat with streamed
 // output, follow a session's feed from a cursor, queue input. A plain gRPC client of the server
-// (`--address`, default LASH_ADDRESS or 127.0.0.1:50051) built on the client library src/client.
+// (`--address`, default LASH_ADDRESS or 127.0.0.1:50051) built on the client library src/client,
+// authenticated by a bearer token (`--token` / LASH_TOKEN) and/or a client certificate
+// (`--tls-cert` / `--tls-key`).
 
 import { parseArgs } from 'node:util';
+import { credentials } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { LashClient } from '../client/lash-client.js';
 import { LashError } from '../client/errors.js';
 import { COMMANDS, UsageError } from './commands.js';
 import { PROCESS_COMMANDS, ProcessUsageError } from './process-commands.js';
 
-const USAGE = `usage: lash-grpc [--address host:port] [--tls-ca file] [--token T] <command> [options]
+const USAGE = `usage: lash-grpc [--address host:port] [--token T] [--tls-ca file] [--tls-cert file --tls-key file] <command> [options]
 
-  --token defaults to LASH_TOKEN; it is sent as "authorization: Bearer T".
+  --token T        bearer token sent with every call (default: LASH_TOKEN)
+  --tls-ca FILE    connect with TLS, trusting this CA (default: LASH_TLS_CA)
+  --tls-cert FILE  client certificate for mTLS, with --tls-key (defaults: LASH_TLS_CLIENT_CERT, LASH_TLS_CLIENT_KEY)
 
   sessions list [--parent ID]              list sessions (roots, or the children of ID)
   sessions open ID [--mode standard|rlm] [--provider P] [--model M] [--fresh]
@@ -41,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
     options: {
-      address: { type: 'string' }, 'tls-ca': { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      address: { type: 'string' }, 'tls-ca': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       parent: { type: 'string' }, mode: { type: 'string' }, provider: { type: 'string' }, model: { type: 'string' }, fresh: { type: 'boolean' },
       'turn-id': { type: 'string' }, cursor: { type: 'string' }, count: { type: 'string' }, id: { type: 'string' },
       status: { type: 'string' }, scope: { type: 'string' }, wake: { type: 'string' }, key: { type: 'string' }, session: { type: 'string' }, signal: { type: 'string' },
@@ -55,8 +60,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const clients = new LashClient({
     address: values.address ?? process.env.LASH_ADDRESS ?? '127.0.0.1:50051',
-    tls: values['tls-ca'] ? { ca: readFileSync(values['tls-ca']) } : false,
-    token: values.token ?? process.env.LASH_TOKEN,
+    tls: channelCredentials(values),
+    token: values.token ?? (process.env.LASH_TOKEN || undefined),
   });
   try {
     const [group, verb] = positionals;
@@ -67,6 +72,23 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     clients.close();
   }
+}
+
+/** Plaintext, TLS (a CA to trust) or mTLS (plus a client certificate and key). */
+function channelCredentials(values: { 'tls-ca'?: string; 'tls-cert'?: string; 'tls-key'?: string }) {
+  const ca = values['tls-ca'] ?? (process.env.LASH_TLS_CA || undefined);
+  const cert = values['tls-cert'] ?? (process.env.LASH_TLS_CLIENT_CERT || undefined);
+  const key = values['tls-key'] ?? (process.env.LASH_TLS_CLIENT_KEY || undefined);
+  if (Boolean(cert) !== Boolean(key)) throw new UsageError('--tls-cert and --tls-key go together (a client certificate and its private key)');
+  if (!ca && !cert) return credentials.createInsecure();
+  const read = (what: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new UsageError(`${what}: cannot read ${path}: ${(err as Error).message}`);
+    }
+  };
+  return credentials.createSsl(ca ? read('--tls-ca', ca) : null, key ? read('--tls-key', key) : null, cert ? read('--tls-cert', cert) : null);
 }
 
 main(process.argv.slice(2)).then(

@@ -12,6 +12,7 @@ import { errorInfoOf, toServiceError } from './errors.js';
 const reasonOf = (error: { metadata?: Metadata }) => errorInfoOf(error)?.reason;
 
 export interface RpcContext extends RequestContext {
+  principal: Principal;
   requestId: string;
   log: Logger;
   /** Fires when the client cancels or the deadline passes. */
@@ -23,10 +24,11 @@ export const DEFAULT_TENANT = 'default';
 
 export interface CallEnv {
   log: Logger;
-  /** Resolves the tenant of a call (authentication lands later: one default tenant). */
-  tenantOf(metadata: Metadata): string;
-  /** The caller's identity, when one is known; its tenant wins over `tenantOf`. */
-  principalOf?(metadata: Metadata): Principal | undefined;
+  /**
+   * The caller admitted for a call (src/auth/guard.ts authenticates before the handler runs and
+   * keys the principal by the call's metadata); undefined means the call was never admitted.
+   */
+  principalOf(metadata: Metadata): Principal | undefined;
   /** Records a finished mutating call in the audit trail (never blocks, never throws). */
   audit?(call: AuditedCall): void;
   /** Records a finished call (`service/Method`, status code name, seconds), e.g. for metrics. */
@@ -49,8 +51,10 @@ export interface AuditedCall {
 export function rpcContext(env: CallEnv, method: string, metadata: Metadata, signal: AbortSignal): RpcContext {
   const given = metadata.get('x-request-id')[0];
   const requestId = typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
-  const principal = env.principalOf?.(metadata);
-  return { tenantId: principal?.tenantId ?? env.tenantOf(metadata), principal, requestId, log: env.log.child({ requestId, method }), signal, metadata };
+  const principal = env.principalOf(metadata);
+  // Fail closed: a handler reached without the guard must not run as anybody.
+  if (!principal) throw new Error(`${method} was called without an authenticated principal; register the service through guardService`);
+  return { tenantId: principal.tenantId, principal, requestId, log: env.log.child({ requestId, method, tenant: principal.tenantId }), signal, metadata };
 }
 
 export function callSignal(call: { on(event: 'cancelled', fn: () => void): unknown }): AbortSignal {

@@ -21,7 +21,8 @@ function fileDescriptorProtos(set: Uint8Array): Buffer[] {
   return files;
 }
 
-export function addReflection(server: Server): void {
+/** Registers reflection through `server.addService` (the caller may guard it). */
+export function addReflection(server: Pick<Server, 'addService'>): void {
   const files = fileDescriptorProtos(readFileSync(DESCRIPTORS));
   const pkg = { descriptors: { fileDescriptorProtos: files } };
   new ReflectionService(pkg as never).addToServer(server);

@@ -49,6 +49,10 @@ export function toConnectError(err: unknown): ConnectError {
 /** The subset of a grpc-js server call our handlers use, fed from a Connect call. */
 export class SyntheticCall extends EventEmitter {
   cancelled = false;
+  /** No transport peer a guard could trust (forwarded identities are refused; tokens work). */
+  getPeer(): string {
+    return 'http';
+  }
   constructor(readonly request: unknown, readonly metadata: Metadata, signal: AbortSignal) {
     super();
     // 'error' is how a handler ends a stream with a status; it is handled by the stream bridge.

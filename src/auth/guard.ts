@@ -1,0 +1,79 @@
+// Puts authentication and the role check in front of every method of a service, where services
+// are registered: the handler runs only after the caller is known and holds the role the method
+// needs (roles.ts). The principal is handed to the handler's request context through the call's
+// metadata object (principalOf), so handlers and their wrappers stay as they were.
+
+import type { Metadata, sendUnaryData, ServiceDefinition, ServiceError, UntypedHandleCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
+import type { Principal } from '../domain/auth/principal.js';
+import { DomainError } from '../domain/errors.js';
+import { codeName } from '../grpc/call.js';
+import { errorInfoOf, toServiceError } from '../grpc/errors.js';
+import { ANONYMOUS, type Authenticator } from './authenticator.js';
+import { roleRequired } from './failures.js';
+import { METHOD_ROLES, satisfies, type Requirement } from './roles.js';
+
+const principals = new WeakMap<Metadata, Principal>();
+
+/** The principal admitted for a call (by its metadata object); undefined if it was not guarded. */
+export const principalOf = (metadata: Metadata): Principal | undefined => principals.get(metadata);
+
+interface GuardedCall {
+  metadata: Metadata;
+  readonly cancelled?: boolean;
+  getPeer(): string;
+  getAuthContext?(): { sslPeerCertificate?: PeerCertificate };
+  emit(event: 'error', err: unknown): boolean;
+}
+
+export interface GuardEnv {
+  authenticator: Authenticator;
+  log: { info(o: object, m: string): void; error(o: object, m: string): void };
+  observe?(method: string, code: string, seconds: number): void;
+}
+
+/**
+ * A copy of `impl` whose methods first authenticate and check the role. `open`: the service is
+ * callable without credentials (health, reflection). lash.v1 methods must be in the role table.
+ */
+export function guardService(env: GuardEnv, definition: ServiceDefinition, impl: UntypedServiceImplementation, open = false): UntypedServiceImplementation {
+  if (open) return impl;
+  const guarded: UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(definition)) {
+    const handler = impl[name];
+    if (!handler) continue;
+    const path = method.path;
+    const needed: Requirement | undefined = METHOD_ROLES[path] ?? (path.startsWith('/lash.') ? undefined : 'authenticated');
+    if (!needed) throw new Error(`${path} has no entry in the role table (src/auth/roles.ts)`);
+    const service = path.slice(1, path.lastIndexOf('/'));
+    const methodName = path.slice(path.lastIndexOf('/') + 1);
+    const streaming = method.requestStream || method.responseStream;
+    const admit = (call: GuardedCall) => env.authenticator.authenticate({ metadata: call.metadata, peer: call.getPeer(), certificate: call.getAuthContext?.().sslPeerCertificate });
+    const authorised = (call: GuardedCall, principal: Principal) => {
+      if (!satisfies(principal.roles, needed)) throw roleRequired(needed, methodName);
+      principals.set(call.metadata, principal);
+    };
+    const refuse = (call: GuardedCall, err: unknown, started: number): Partial<ServiceError> => {
+      const { error, correlationId } = toServiceError(err, service);
+      if (correlationId) env.log.error({ err, correlationId, method: `${service}/${methodName}` }, 'authentication failed with an internal error');
+      else if (err instanceof DomainError) env.log.info({ method: `${service}/${methodName}`, code: codeName(error.code!), reason: errorInfoOf(error)?.reason, peer: call.getPeer() }, 'rpc refused: authentication');
+      env.observe?.(`${service}/${methodName}`, codeName(error.code!), (performance.now() - started) / 1000);
+      return error;
+    };
+    const run = (call: GuardedCall, go: () => void, fail: (error: Partial<ServiceError>) => void) => {
+      const started = performance.now();
+      // Anonymous mode decides at once: no promise, no extra turn of the event loop.
+      if (env.authenticator.anonymous) {
+        authorised(call, ANONYMOUS);
+        return go();
+      }
+      // A client that gave up while it was being authenticated has no handler run for it (its
+      // 'cancelled' event fired before the handler could listen for it).
+      admit(call).then((p) => authorised(call, p)).then(() => (call.cancelled ? undefined : go()), (err: unknown) => fail(refuse(call, err, started)));
+    };
+    guarded[name] = (streaming
+      ? (call: GuardedCall) => run(call, () => (handler as (c: unknown) => void)(call), (error) => call.emit('error', error))
+      : (call: GuardedCall, callback: sendUnaryData<unknown>) => run(call, () => (handler as (c: unknown, cb: unknown) => void)(call, callback), (error) => callback(error as ServiceError, null))) as UntypedHandleCall;
+  }
+  return guarded;
+}
