@@ -14,7 +14,7 @@ import { DomainError } from './domain/errors.js';
 import { SESSION_DELETED_TOPIC, SessionService } from './domain/sessions.js';
 import { adminServiceHandlers } from './grpc/admin-service.js';
 import { guardDecoding } from './grpc/decode-guard.js';
-import type { CallEnv } from './grpc/call.js';
+import { requestIdOf, type CallEnv } from './grpc/call.js';
 import { Authenticator } from './auth/authenticator.js';
 import { guardService, principalOf, type GuardEnv } from './auth/guard.js';
 import { HealthState, healthHandlers } from './grpc/health.js';
@@ -270,7 +270,15 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const observeCall = metrics ? (method: string, code: string, seconds: number) => metrics.call(method, code, seconds) : undefined;
   // Every service is registered through the guard: no handler runs before its caller is known.
   const authenticator = new Authenticator(config.auth, log.child({ component: 'auth' }));
-  const guard: GuardEnv = { authenticator, log: log.child({ component: 'auth' }), observe: observeCall };
+  const auditCall = auditHook((r) => audit.record(r), (err) => auditLog.warn({ err }, 'audit hook failed'));
+  const guard: GuardEnv = {
+    authenticator,
+    log: log.child({ component: 'auth' }),
+    observe: observeCall,
+    // A write refused for a missing role is audited in the caller's tenant, like its other writes.
+    refused: ({ method, principal, metadata, request, code, reason }) =>
+      auditCall({ method, ctx: { tenantId: principal.tenantId, principal, requestId: requestIdOf(metadata), log, signal: new AbortController().signal, metadata }, request, code, reason }),
+  };
   if (config.auth.mode === 'anonymous') {
     log.warn({ because: config.auth.anonymousBecause, listen: `${config.listen.host}:${config.listen.port}` }, 'AUTHENTICATION IS OFF: every caller is anonymous with all roles in tenant "default"; configure LASH_AUTH_TOKENS_FILE, LASH_AUTH_JWKS or LASH_AUTH_IDENTITIES_FILE before exposing this server');
   }
@@ -278,7 +286,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     log,
     // Tests only (never from configuration): a header that names the caller's tenant and subject.
     principalOf: options.testPrincipalHeader ? (metadata) => testPrincipalOf(metadata) ?? principalOf(metadata) : principalOf,
-    audit: auditHook((r) => audit.record(r), (err) => auditLog.warn({ err }, 'audit hook failed')),
+    audit: auditCall,
     observe: observeCall,
   };
 

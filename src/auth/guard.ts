@@ -30,6 +30,12 @@ export interface GuardEnv {
   authenticator: Authenticator;
   log: { info(o: object, m: string): void; error(o: object, m: string): void };
   observe?(method: string, code: string, seconds: number): void;
+  /**
+   * A write refused for a missing role, for the audit trail: the caller is known (tenant and
+   * subject), so the attempt is recorded like any other outcome. A call without a valid identity
+   * has no tenant to record it under; its log line is its trace.
+   */
+  refused?(call: { method: string; principal: Principal; metadata: Metadata; request: unknown; code: string; reason?: string }): void;
 }
 
 /**
@@ -50,7 +56,11 @@ export function guardService(env: GuardEnv, definition: ServiceDefinition, impl:
     const streaming = method.requestStream || method.responseStream;
     const admit = (call: GuardedCall) => env.authenticator.authenticate({ metadata: call.metadata, peer: call.getPeer(), certificate: call.getAuthContext?.().sslPeerCertificate });
     const authorised = (call: GuardedCall, principal: Principal) => {
-      if (!satisfies(principal.roles, needed)) throw roleRequired(needed, methodName);
+      if (!satisfies(principal.roles, needed)) {
+        const err = roleRequired(needed, methodName);
+        env.refused?.({ method: `${service}/${methodName}`, principal, metadata: call.metadata, request: (call as { request?: unknown }).request, code: codeName(toServiceError(err, service).error.code!), reason: err.reason });
+        throw err;
+      }
       principals.set(call.metadata, principal);
     };
     const refuse = (call: GuardedCall, err: unknown, started: number): Partial<ServiceError> => {

@@ -48,9 +48,14 @@ export interface AuditedCall {
   reason?: string;
 }
 
-export function rpcContext(env: CallEnv, method: string, metadata: Metadata, signal: AbortSignal): RpcContext {
+/** The caller's `x-request-id` when it is usable, else a fresh one. */
+export function requestIdOf(metadata: Metadata): string {
   const given = metadata.get('x-request-id')[0];
-  const requestId = typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+  return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+}
+
+export function rpcContext(env: CallEnv, method: string, metadata: Metadata, signal: AbortSignal): RpcContext {
+  const requestId = requestIdOf(metadata);
   const principal = env.principalOf(metadata);
   // Fail closed: a handler reached without the guard must not run as anybody.
   if (!principal) throw new Error(`${method} was called without an authenticated principal; register the service through guardService`);

@@ -18,6 +18,7 @@ import { jwksServer, LASH_METHODS, mint, rawCall, rawClient, signingKey, writeTo
 import { engines } from '../support/engines.js';
 import { killAllChildServers, startChildServer } from '../support/child-server.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { until } from '../support/turns.js';
 
 const ISSUER = 'https://issuer.lash.test';
 const AUDIENCE = 'lash-api';
@@ -162,6 +163,8 @@ for (const engine of engines) {
       // Roles come from the claim: an observer token may read but not open.
       const reader = await mint(k1, { org: 't1', 'lash.roles': ['observer'] }, { issuer: ISSUER, audience: AUDIENCE });
       expect(await rejection(as(reader).sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'auth-jwt-2' })))).toMatchObject({ code: status.PERMISSION_DENIED, reason: 'ROLE_REQUIRED', metadata: { required_role: 'runner' } });
+      // The refused write is in the audit trail of the caller's tenant, with who tried it.
+      await until(async () => (await s.app.db.em().getConnection().execute(`select count(*)::int as n from audit_records where tenant_id = 't1' and session_id = 'auth-jwt-2' and code = 'PERMISSION_DENIED' and reason = 'ROLE_REQUIRED' and identity_source = 'jwt'`))[0].n === 1, 10_000);
 
       // Rotation: the issuer publishes k2 and signs with it; the server fetches the set again.
       const rotated = await mint(k2, { org: 't1', 'lash.roles': ['observer'] }, { issuer: ISSUER, audience: AUDIENCE });
