@@ -1,7 +1,8 @@
 // Tenant isolation over real gRPC: tenant B, authenticated with its own static token, calls every
 // RPC of the four services with tenant A's session, turn, batch, child, node and completion ids
 // and A's feed cursor. Each answer is exactly what an id that never existed gets (NOT_FOUND, no
-// hint), and a hash of every row of every table is the same before and after. Both tenants use
+// hint), also for chunked export and background processes, and a hash of every row of every
+// table is the same before and after. Both tenants use
 // the same session id without meeting, and B's tenant-wide tool host never sees A's tool calls.
 
 import { createHash } from 'node:crypto';
@@ -12,6 +13,8 @@ import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageRole } from '../../gen/lash/v1/common.js';
 import { ToolAvailability } from '../../gen/lash/v1/tool.js';
+import { ProcessKind } from '../../gen/lash/v1/process.js';
+import { ListProcessesRequest, StartProcessRequest } from '../../gen/lash/v1/process_admin.js';
 import {
   AppendMessagesRequest, ApplyToolStateRequest, BranchToNodeRequest, ClearToolAvailabilityOverrideRequest, CloseChildSessionRequest, CompactContextRequest, CreateChildSessionRequest,
   GetToolStateRequest, ListChildSessionsRequest, RefreshToolCatalogRequest, ResetSessionRequest, RestoreToolStateRequest, SetToolAvailabilityRequest,
@@ -152,8 +155,10 @@ for (const engine of engines) {
         call.on('error', (e: { code: number }) => e.code !== 1 && reject(e));
       });
       const toolState = await a.admin.getToolState(GetToolStateRequest.fromPartial({ sessionId: 'a-main' }));
-      const ids = { session: 'a-main', turn: 'a-turn', batch: batch.batchId, child: 'a-child', node: nodeId, completion: 'a-completion', cursor: firstFeed.cursor };
-      const never = { session: 'zz-main', turn: 'zz-turn', batch: '00000000-0000-4000-8000-000000000000', child: 'zz-child', node: 'zz-node', completion: 'zz-completion', cursor: '' };
+      // A background process of A's, waiting for a signal (it stays active through the sweep).
+      const proc = (await a.admin.startProcess(StartProcessRequest.fromPartial({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { awaitSignal: 'go' }, scopeSessionId: 'a-main', idempotencyKey: 'a-proc' }))).process!;
+      const ids = { session: 'a-main', turn: 'a-turn', batch: batch.batchId, child: 'a-child', node: nodeId, completion: 'a-completion', cursor: firstFeed.cursor, process: proc.processId };
+      const never = { session: 'zz-main', turn: 'zz-turn', batch: '00000000-0000-4000-8000-000000000000', child: 'zz-child', node: 'zz-node', completion: 'zz-completion', cursor: '', process: '00000000-0000-4000-8000-000000000001' };
 
       // Every RPC of the four services, as tenant B, on a set of ids.
       const calls = (i: typeof ids): [string, () => Promise<unknown>][] => [
@@ -190,6 +195,15 @@ for (const engine of engines) {
         ['CreateChildSession', () => b.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: i.session, childSessionId: 'b-child' }))],
         ['ListChildSessions', () => b.admin.listChildSessions(ListChildSessionsRequest.fromPartial({ sessionId: i.session }))],
         ['CloseChildSession', () => b.admin.closeChildSession(CloseChildSessionRequest.fromPartial({ sessionId: i.session, childSessionId: i.child }))],
+        ['ExportSessionStateChunk', () => b.sessions.exportSessionStateChunk({ sessionId: i.session, pageToken: '' })],
+        ['GetProcess', () => b.admin.getProcess({ processId: i.process })],
+        ['AwaitProcess', () => b.admin.awaitProcess({ processId: i.process, waitMs: 10 })],
+        ['CancelProcess', () => b.admin.cancelProcess({ processId: i.process, reason: 'b' })],
+        ['SignalProcess', () => b.admin.signalProcess({ processId: i.process, name: 'go', payload: 'from b', idempotencyKey: 'b-signal' })],
+        ['ListProcessEvents', () => b.admin.listProcessEvents({ processId: i.process, afterSeq: 0n, pageSize: 10 })],
+        ['WatchProcessEvents', () => streamStatus(b.admin.raw.watchProcessEvents({ processId: i.process, afterSeq: 0n }))],
+        ['ListProcesses', () => b.admin.listProcesses(ListProcessesRequest.fromPartial({ scopeSessionId: i.session }))],
+        ['CancelProcesses', () => b.admin.cancelProcesses({ scopeSessionId: i.session, reason: 'b' })],
       ];
 
       const before = await quietHash();
@@ -209,12 +223,16 @@ for (const engine of engines) {
         ['DeleteSession', 0, { deleted: false, keptProcessIds: [], orphanedProcessIds: [] }],
         ['ResolveCompletion', 0, expect.objectContaining({ outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN })],
         ['AwaitQueuedWorkBatch', 0, expect.objectContaining({ status: AwaitStatus.AWAIT_STATUS_UNKNOWN })],
+        // Filters by a session: B's own processes in that scope, of which it has none.
+        ['ListProcesses', 0, { processes: [], nextPageToken: '' }],
+        ['CancelProcesses', 0, { cancelledProcessIds: [] }],
       ]);
       // B's listings show none of A's sessions.
       expect((await b.sessions.listSessions(ListSessionsRequest.fromPartial({ pageSize: 100 }))).sessions).toEqual([]);
       // A's rows are all still there.
       expect((await a.queue.listQueuedWork(ListQueuedWorkRequest.fromPartial({ sessionId: 'a-main' }))).batches.map((x) => x.batchId)).toEqual([batch.batchId]);
       expect((await a.admin.listChildSessions(ListChildSessionsRequest.fromPartial({ sessionId: 'a-main' }))).sessions.map((x) => x.sessionId)).toEqual(['a-child']);
+      expect((await a.admin.getProcess({ processId: proc.processId })).process?.status).toBe(proc.status);
     });
 
     it('both tenants use the same session id without meeting', async () => {
