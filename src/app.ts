@@ -35,7 +35,6 @@ import { buildProviders } from './providers/registry.js';
 import { BUILTIN_TOOLS, BuiltinTools } from './tools/builtin.js';
 import { ToolHostRules } from './domain/tools/bindings.js';
 import { ToolHostGate } from './domain/tools/host-gate.js';
-import { testPrincipalOf } from './grpc/test-principal.js';
 import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
 import { ChildSessions } from './domain/admin/children.js';
@@ -136,12 +135,6 @@ export function observerLifetime(g: Config['grpc']): number | undefined {
 export interface AppOptions {
   /** Embedded engine without a folder (tests). */
   inMemory?: boolean;
-  /**
-   * TEST SEAM, never set from configuration: take each call's identity from the
-   * `x-lash-test-principal` header ("tenant/subject"), see grpc/test-principal.ts. Replaced by
-   * real authentication.
-   */
-  testPrincipalHeader?: boolean;
 }
 
 export async function startApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
@@ -284,8 +277,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   }
   const env: CallEnv = {
     log,
-    // Tests only (never from configuration): a header that names the caller's tenant and subject.
-    principalOf: options.testPrincipalHeader ? (metadata) => testPrincipalOf(metadata) ?? principalOf(metadata) : principalOf,
+    principalOf,
     audit: auditCall,
     observe: observeCall,
   };

@@ -11,12 +11,12 @@ import { OpenSessionRequest, UpdateSessionConfigRequest } from '../../gen/lash/v
 import { StartTurnRequest } from '../../gen/lash/v1/turn_service.js';
 import type { LashClients } from '../../src/client/promised.js';
 import { engines } from '../support/engines.js';
-import { clientsAs } from '../support/principals.js';
+import { clientsAs, identityEnv } from '../support/principals.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { connectToolHost } from '../support/tool-host.js';
 import { runTurn, textInput, until } from '../support/turns.js';
 
-const SECRET_TOKEN = 'Bearer sekrit-token-4711';
+const SECRET_KEY = 'sekrit-api-key-4711';
 const SECRET_BODY = 'body-secret-text-0815';
 
 for (const engine of engines) {
@@ -28,7 +28,7 @@ for (const engine of engines) {
     const method = (r: AuditRecord) => r.method.split('/')[1];
 
     beforeAll(async () => {
-      s = await startTestServer(engine, { LASH_DEFAULT_PROVIDER: 'echo', LASH_QUEUE_WORKERS: '0' }, { testPrincipalHeader: true });
+      s = await startTestServer(engine, { LASH_DEFAULT_PROVIDER: 'echo', LASH_QUEUE_WORKERS: '0', ...(await identityEnv()) }, { clients: (address) => clientsAs(address, 'default', 'default-client') });
       alice = clientsAs(s.app.address, 'acme', 'alice');
       mallory = clientsAs(s.app.address, 'globex', 'mallory');
     });
@@ -41,7 +41,8 @@ for (const engine of engines) {
     it('every write leaves one record with who, what, when and the outcome; reads leave none; each tenant sees only its own', async () => {
       const before = new Date(Date.now() - 1_000);
       const secret = new Metadata();
-      secret.set('authorization', SECRET_TOKEN);
+      // Credentials travel in metadata: the caller's JWT (authorization) and, here, an API key.
+      secret.set('x-api-key', SECRET_KEY);
       await alice.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'a1', metadata: { note: 'x' } }), { metadata: secret });
       await alice.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId: 'a1', providerId: 'echo' }));
       await runTurn(alice, { sessionId: 'a1', turnId: 'turn-1', input: textInput(SECRET_BODY) });
@@ -60,7 +61,7 @@ for (const engine of engines) {
 
       const records = (await list(alice)).reverse();
       expect(records.map(method)).toEqual(['OpenSession', 'UpdateSessionConfig', 'RunTurn', 'StartTurn', 'EnqueueTurnInput', 'CancelQueuedWorkBatch', 'AppendMessages', 'DeleteSession', 'ServeTools', 'ResolveCompletion']);
-      for (const r of records) expect(r).toMatchObject({ subject: 'alice', identitySource: 'anonymous', requestId: expect.any(String) });
+      for (const r of records) expect(r).toMatchObject({ subject: 'alice', identitySource: 'jwt', requestId: expect.any(String) });
       for (const r of records) expect(r.time!.getTime()).toBeGreaterThanOrEqual(before.getTime());
       const by = (m: string) => records.find((r) => method(r) === m)!;
       expect(by('OpenSession')).toMatchObject({ method: 'lash.v1.SessionService/OpenSession', sessionId: 'a1', code: 'OK', reason: '' });
@@ -78,7 +79,7 @@ for (const engine of engines) {
       const rows = await s.app.db.conn().execute<{ row: string }[]>(`select a::text as row from audit_records a`);
       const stored = (rows as { row: string }[]).map((r) => r.row).join('\n');
       expect(stored).toContain('alice');
-      for (const secretText of ['sekrit', SECRET_BODY, 'secret-completion-key', 'note']) expect(stored).not.toContain(secretText);
+      for (const secretText of ['sekrit', SECRET_BODY, 'secret-completion-key', 'note', 'eyJ' /* any JWT, e.g. the callers' own */]) expect(stored).not.toContain(secretText);
     });
 
     it('filters by session, method and time, pages newest first, and refuses bad filters precisely', async () => {

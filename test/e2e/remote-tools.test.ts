@@ -8,7 +8,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenSessionRequest, UpdateSessionConfigRequest } from '../../gen/lash/v1/session_service.js';
 import type { LashClients } from '../../src/client/promised.js';
-import { clientsAs } from '../support/principals.js';
+import { clientsAs, identityEnv } from '../support/principals.js';
 import { ResolveCompletionOutcome, ServeToolsRequest } from '../../gen/lash/v1/turn_service.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
@@ -38,8 +38,8 @@ for (const engine of engines) {
       fake = await startFakeModelServer();
       s = await startTestServer(engine, {
         OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'calculate',
-        LASH_TENANT_WIDE_TOOLS: 'default:strict,default:shared,acme:lookup@svc-lookup',
-      }, { testPrincipalHeader: true });
+        LASH_TENANT_WIDE_TOOLS: 'default:strict,default:shared,acme:lookup@svc-lookup', ...(await identityEnv()),
+      }, { clients: (address) => clientsAs(address, 'default', 'default-client') });
     });
     afterAll(async () => {
       others.forEach((c) => c.close());

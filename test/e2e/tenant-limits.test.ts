@@ -14,7 +14,7 @@ import type { LashClients } from '../../src/client/promised.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { observe } from '../support/observe.js';
-import { clientsAs } from '../support/principals.js';
+import { clientsAs, identityEnv } from '../support/principals.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 
@@ -35,8 +35,8 @@ for (const engine of engines) {
       fake = await startFakeModelServer();
       s = await startTestServer(engine, {
         OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0', LASH_METRICS_LISTEN: '127.0.0.1:0',
-        LASH_TENANT_MAX_SESSIONS: '3', LASH_TENANT_MAX_QUEUED_BATCHES: '2', LASH_TENANT_MAX_RUNNING_TURNS: '1', LASH_TENANT_MAX_OBSERVERS: '2',
-      }, { testPrincipalHeader: true });
+        LASH_TENANT_MAX_SESSIONS: '3', LASH_TENANT_MAX_QUEUED_BATCHES: '2', LASH_TENANT_MAX_RUNNING_TURNS: '1', LASH_TENANT_MAX_OBSERVERS: '2', ...(await identityEnv()),
+      }, { clients: (address) => clientsAs(address, 'default', 'default-client') });
     });
     afterAll(async () => {
       clients.forEach((c) => c.close());

@@ -20,13 +20,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** `options`: app options such as the test principal header (see src/grpc/test-principal.ts). */
-export async function startTestServer(engine: EngineTarget, env: Record<string, string> = {}, options: AppOptions = {}): Promise<TestServer> {
+/** Options of a test server: the app's, and how its default `clients` connect (e.g. with an identity). */
+export interface TestServerOptions extends AppOptions {
+  clients?: (address: string) => LashClients;
+}
+
+export async function startTestServer(engine: EngineTarget, env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const target = await engine.provision();
   return startOn(target, env, options);
 }
 
-async function startOn(target: Awaited<ReturnType<EngineTarget['provision']>>, env: Record<string, string>, options: AppOptions = {}): Promise<TestServer> {
+async function startOn(target: Awaited<ReturnType<EngineTarget['provision']>>, env: Record<string, string>, options: TestServerOptions = {}): Promise<TestServer> {
   const config = loadConfig({
     LASH_LISTEN: '127.0.0.1:0',
     LASH_DATA_DIR: target.dataDir,
@@ -38,7 +42,7 @@ async function startOn(target: Awaited<ReturnType<EngineTarget['provision']>>, e
     ...env,
   });
   const app = await startApp(config, createLogger(config.logLevel), options);
-  const clients = connect(app.address);
+  const clients = options.clients ? options.clients(app.address) : connect(app.address);
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
