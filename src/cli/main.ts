@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
   });
   try {
     const [group, verb] = positionals;
-    const all = { ...COMMANDS, ...PROCESS_COMMANDS } as typeof COMMANDS;
+    const all = { ...COMMANDS, ...PROCESS_COMMANDS };
     const command = all[`${group} ${verb}`] ? { run: all[`${group} ${verb}`]!, args: positionals.slice(2) } : all[group!] ? { run: all[group!]!, args: positionals.slice(1) } : undefined;
     if (!command) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
     return await command.run(clients, command.args, values);

@@ -2,9 +2,8 @@
 // cancel, signal and follow processes; put, list, delete subscriptions and emit occurrences.
 // Each prints JSON lines to stdout.
 
-import type { LashClients } from '../client/promised.js';
+import type { LashClient } from '../client/lash-client.js';
 import { Process, ProcessEvent, ProcessKind, ProcessStatus, TriggerDelivery, TriggerSubscription } from '../../gen/lash/v1/process.js';
-import type { WatchProcessEventsResponse } from '../../gen/lash/v1/process_admin.js';
 
 export class ProcessUsageError extends Error {}
 
@@ -24,7 +23,7 @@ export interface ProcessOptions {
   payload?: string;
 }
 
-type Command = (clients: LashClients, args: string[], options: ProcessOptions) => Promise<number>;
+type Command = (clients: LashClient, args: string[], options: ProcessOptions) => Promise<number>;
 
 const json = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
 const need = (args: string[], i: number, what: string): string => {
@@ -105,12 +104,9 @@ export const PROCESS_COMMANDS: Record<string, Command> = {
       for (const e of (await c.admin.listProcessEvents({ processId, afterSeq, pageSize: 1000 })).events) json(ProcessEvent.toJSON(e));
       return 0;
     }
-    const call = c.admin.raw.watchProcessEvents({ processId, afterSeq });
-    return new Promise<number>((resolve, reject) => {
-      call.on('data', (r: WatchProcessEventsResponse) => r.events.forEach((e) => json(ProcessEvent.toJSON(e))));
-      call.on('error', reject);
-      call.on('end', () => resolve(0));
-    });
+    // Live until the process has finished (the server ends the stream then).
+    for await (const r of c.admin.watchProcessEvents({ processId, afterSeq })) r.events.forEach((e) => json(ProcessEvent.toJSON(e)));
+    return 0;
   },
   async 'triggers put'(c, args, o) {
     const interval = intOf('interval-ms', o['interval-ms'], 0);

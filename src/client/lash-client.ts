@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { ChannelCredentials, Client, credentials, Metadata } from '@grpc/grpc-js';
 import * as adminMessages from '../../gen/lash/v1/admin_service.js';
+import * as processAdminMessages from '../../gen/lash/v1/process_admin.js';
 import { AdminServiceService } from '../../gen/lash/v1/admin_service.js';
 import * as queueMessages from '../../gen/lash/v1/queue_service.js';
 import { QueueServiceService, type RunQueuedTurnRequest } from '../../gen/lash/v1/queue_service.js';
@@ -66,7 +67,8 @@ export class LashClient {
     this.sessions = serviceApi(SessionServiceService, sessionMessages, ctx);
     this.turns = serviceApi(TurnServiceService, turnMessages, ctx);
     this.queue = serviceApi(QueueServiceService, queueMessages, ctx);
-    this.admin = serviceApi(AdminServiceService, adminMessages, ctx);
+    // AdminService's process and trigger requests live in their own proto file.
+    this.admin = serviceApi(AdminServiceService, { ...adminMessages, ...processAdminMessages }, ctx);
   }
 
   /** Call metadata: the bearer token (if any) and `extra`. */

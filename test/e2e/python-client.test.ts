@@ -32,7 +32,9 @@ for (const engine of engines) {
     let n = 0;
     const open = async (prefix: string) => {
       const sessionId = `py-${prefix}-${++n}`;
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      // Tool hosts serve a session only the remote tools it binds (ADR 0047): the example's two.
+      const spec = prefix.startsWith('tools') ? { remoteTools: { bindings: [{ name: 'divide' }, { name: 'lookup' }] } } : undefined;
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec }));
       return sessionId;
     };
 

@@ -3,7 +3,9 @@
 
     /usr/bin/python3 clients/python/examples/tool_host.py my-session
 
-The server offers the tools to the model for every turn of the session while this process is
+The session must bind the tools first (its spec's remote_tools lists `lookup` and `divide`,
+set by OpenSession or UpdateSessionConfig): a host serves only what a session binds. The server
+then offers the tools to the model for every turn of the session while this process is
 connected; each call arrives here, runs, and its return value becomes the tool's output.
 """
 
