@@ -103,7 +103,7 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
   }, 120_000);
 
   it('ServeTools passes through: a tool host connected via the proxy serves a turn on its replica', async () => {
-    await viaA.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'px-tools' }));
+    await viaA.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'px-tools', spec: { remoteTools: { bindings: [{ name: 'lookup' }] } } }));
     const host = await connectToolHost(viaA, { sessionId: 'px-tools', tools: [{ name: 'lookup' }], reply: (c) => ({ success: { found: c.args } }) });
     fake.script({ steps: [{ toolCall: { name: 'lookup', args: { q: 'proxy' } } }] }, { steps: [{ text: 'found it' }] });
     const t = await runTurn(viaA, { sessionId: 'px-tools', input: textInput('look it up') });
