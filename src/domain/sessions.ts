@@ -431,12 +431,13 @@ export class SessionService {
     }
     const { revision } = outcome;
     if (releaseLease) lease!.released = true;
-    this.advanceResident(ctx.tenantId, c, { ...head, headRevision: revision });
+    // The held lane is settled first: nothing after the commit may leave it held.
     if (held && outcome.feed) held.stored(outcome.feed);
     else {
       held?.release();
       for (const mark of marks) this.feed.append(ctx.tenantId, head.sessionId, revision, mark);
     }
+    this.advanceResident(ctx.tenantId, c, { ...head, headRevision: revision });
     return { ...head, headRevision: revision };
   }
 

@@ -4,6 +4,7 @@
 
 import type { QueueStore, RequestContext, SessionStore } from '../ports.js';
 import type { RunOptions, TurnService } from '../turns/runner.js';
+import { startHolding } from '../turns/turn-slots.js';
 import type { TurnRequest, TurnResult } from '../turns/types.js';
 import type { TenantLimits } from './tenant-limits.js';
 
@@ -62,16 +63,6 @@ export class TenantLimitedTurns implements ClientTurns {
   }
 
   async start(ctx: RequestContext, req: TurnRequest): Promise<string> {
-    const release = this.limits.hold('running_turns', ctx.tenantId);
-    try {
-      const turnId = await this.inner.start(ctx, req);
-      const running = this.turns.registry.get(ctx.tenantId, req.sessionId, turnId);
-      if (running) void running.done.finally(release);
-      else release();
-      return turnId;
-    } catch (err) {
-      release();
-      throw err;
-    }
+    return startHolding(this.turns, ctx, req, this.limits.hold('running_turns', ctx.tenantId), () => this.inner.start(ctx, req));
   }
 }

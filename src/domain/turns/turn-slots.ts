@@ -82,6 +82,23 @@ export class TurnSlots {
 }
 
 /** RunTurn and StartTurn, each holding a slot while its turn runs. */
+/**
+ * Starts a detached turn with `start` while holding something (a slot, a tenant's place) that
+ * `release` gives back: when the turn settles, or at once if it never started.
+ */
+export async function startHolding(turns: Pick<TurnService, 'registry'>, ctx: RequestContext, req: TurnRequest, release: () => void, start: () => Promise<string>): Promise<string> {
+  try {
+    const turnId = await start();
+    const running = turns.registry.get(ctx.tenantId, req.sessionId, turnId);
+    if (running) void running.done.finally(release);
+    else release();
+    return turnId;
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
 export class LimitedTurns {
   constructor(private readonly turns: TurnService, readonly slots: TurnSlots) {}
 
@@ -96,16 +113,6 @@ export class LimitedTurns {
 
   /** The slot is held until the detached turn settles, not just until it is accepted. */
   async start(ctx: RequestContext, req: TurnRequest): Promise<string> {
-    const release = await this.slots.acquire(ctx.signal);
-    try {
-      const turnId = await this.turns.start(ctx, req);
-      const running = this.turns.registry.get(ctx.tenantId, req.sessionId, turnId);
-      if (running) void running.done.finally(release);
-      else release();
-      return turnId;
-    } catch (err) {
-      release();
-      throw err;
-    }
+    return startHolding(this.turns, ctx, req, await this.slots.acquire(ctx.signal), () => this.turns.start(ctx, req));
   }
 }
