@@ -1,28 +1,27 @@
-// Contract of the ProcessStore and TriggerStore on each engine: idempotent creation, claims with
+// Contract of the ProcessStore and TriggerStore on each store (memory, PGlite, PostgreSQL): idempotent creation, claims with
 // fencing tokens (a stale runner can neither renew nor finish), takeover of expired claims,
 // gap-free idempotent event logs, overdue processes failed once, detaching a deleted session,
 // and each schedule due time taken by exactly one of several concurrent callers.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewProcess } from '../../src/domain/processes/types.js';
-import { DbProcessStore } from '../../src/store/process-store.js';
-import { DbTriggerStore } from '../../src/store/trigger-store.js';
-import { engines, openTestDatabase } from '../support/engines.js';
+import type { ProcessStore, TriggerStore } from '../../src/domain/processes/ports.js';
+import { storeEngines } from '../support/store-engines.js';
 
 let n = 0;
 const proc = (over: Partial<NewProcess> = {}): NewProcess => ({
   tenantId: 't', processId: `p-${String(++n).padStart(6, '0')}`, kind: 'notify', input: { task: 'x' }, startedBy: 'host', deadlineAt: new Date(Date.now() + 60_000), status: 'pending', ...over,
 });
 
-for (const engine of engines) {
+for (const engine of storeEngines) {
   describe.skipIf(!engine.enabled)(`process and trigger store contract on ${engine.name}`, () => {
-    let store: DbProcessStore;
-    let triggers: DbTriggerStore;
+    let store: ProcessStore;
+    let triggers: TriggerStore;
     let close: () => Promise<void>;
     beforeAll(async () => {
-      const opened = await openTestDatabase(engine);
-      store = new DbProcessStore(opened.db);
-      triggers = new DbTriggerStore(opened.db);
+      const opened = await engine.open();
+      store = opened.processes;
+      triggers = opened.triggers;
       close = opened.close;
     });
     afterAll(async () => close?.());

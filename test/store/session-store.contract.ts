@@ -1,13 +1,12 @@
-// Contract of the SessionStore port, run against every engine (see session-store.test.ts).
+// Contract of the SessionStore port, run against every store: in memory, PGlite and PostgreSQL
+// (see session-store.test.ts).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SessionStore } from '../../src/domain/ports.js';
+import type { FeedStore, SessionStore } from '../../src/domain/ports.js';
 import type { SessionHead } from '../../src/domain/session.js';
 import type { GraphNode } from '../../src/domain/graph.js';
-import { OrmSessionStore } from '../../src/store/session-store.js';
-import { DbFeedStore } from '../../src/store/feed-store.js';
 import type { FeedPayload } from '../../src/domain/feed/types.js';
-import { openTestDatabase, type EngineTarget } from '../support/engines.js';
+import type { StoreEngine } from '../support/store-engines.js';
 
 const tenant = 't1';
 
@@ -24,15 +23,15 @@ const msg = (id: string, parent?: string): GraphNode => ({
   nodeId: id, parentNodeId: parent, timestamp: new Date(), payload: { type: 'message', message: { id, role: 'user', parts: [{ kind: 'text', text: id }] } },
 });
 
-export function describeSessionStoreContract(engine: EngineTarget) {
+export function describeSessionStoreContract(engine: StoreEngine) {
   describe.skipIf(!engine.enabled)(`SessionStore contract on ${engine.name}`, () => {
     let store: SessionStore;
-    let feed: DbFeedStore;
+    let feed: FeedStore;
     let close: () => Promise<void>;
     beforeAll(async () => {
-      const opened = await openTestDatabase(engine);
-      feed = new DbFeedStore(opened.db);
-      store = new OrmSessionStore(opened.db, feed);
+      const opened = await engine.open();
+      feed = opened.feed;
+      store = opened.sessions;
       close = opened.close;
     });
 

@@ -5,12 +5,13 @@
 import { systemClock, type Clock } from '../../domain/clock.js';
 import type { EventBus } from '../../domain/ports.js';
 import { MemoryFeedStore } from './feed-store.js';
+import { MemoryProcessStore, MemoryTriggerStore } from './process-store.js';
 import { MemoryQueueStore } from './queue-store.js';
 import { MemorySessionStore } from './session-store.js';
 import { MemoryTables } from './tables.js';
 import { MemoryAdmissionStore, MemoryBlobStore, MemoryCancelStore, MemoryCompletionStore, MemoryLeaseStore } from './turn-stores.js';
 
-export { MemoryFeedStore, MemoryQueueStore, MemorySessionStore, MemoryTables };
+export { MemoryFeedStore, MemoryProcessStore, MemoryQueueStore, MemorySessionStore, MemoryTables, MemoryTriggerStore };
 export { MemoryAdmissionStore, MemoryBlobStore, MemoryCancelStore, MemoryCompletionStore, MemoryLeaseStore };
 
 export interface MemoryStores {
@@ -22,6 +23,8 @@ export interface MemoryStores {
   cancels: MemoryCancelStore;
   admissions: MemoryAdmissionStore;
   blobs: MemoryBlobStore;
+  processes: MemoryProcessStore;
+  triggers: MemoryTriggerStore;
   completions(bus: EventBus): MemoryCompletionStore;
 }
 
@@ -37,6 +40,8 @@ export function openMemoryStores(clock: Clock = systemClock): MemoryStores {
     leases: new MemoryLeaseStore(tables),
     admissions: new MemoryAdmissionStore(tables, sessions, queue, cancels),
     blobs: new MemoryBlobStore(sessions),
+    processes: new MemoryProcessStore(clock),
+    triggers: new MemoryTriggerStore(clock),
     completions: (bus) => new MemoryCompletionStore(tables, bus),
   };
 }

@@ -14,6 +14,8 @@ export class MemoryQueueStore implements QueueStore {
       const existing = this.rows(b.tenantId, b.sessionId).find((r) => r.batch.id === b.id);
       if (existing) return { batch: this.out(existing), deduplicated: true };
     }
+    // Batch ids are unique across the store, as the database's key is.
+    if (this.tables.queue.has(b.batchId)) throw new Error(`queue batch id "${b.batchId}" is already taken`);
     const row: QueueRow = { batch: { ...copy(b), enqueueSeq: ++this.tables.queueSeq, state: 'pending', claim: undefined, turnId: undefined }, token: 0n };
     this.tables.queue.set(b.batchId, row);
     return { batch: this.out(row), deduplicated: false };
