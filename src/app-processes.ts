@@ -25,7 +25,7 @@ export function buildProcesses(deps: { config: Config; db: Database; log: Logger
   const c = deps.config.processes;
   const store = new DbProcessStore(deps.db);
   const log = deps.log.child({ component: 'processes' });
-  const processes = new ProcessService({ store, sessions: deps.store, feed: deps.feed, bus: deps.bus, pollMs: Math.max(c.pollMs, 1_000), limits: { perSession: c.perSession, perTenant: c.perTenant, defaultRunMs: c.defaultRunMs, maxRunMs: c.maxRunMs, subscriptionsPerTenant: c.subscriptionsPerTenant } });
+  const processes = new ProcessService({ store, sessions: deps.store, feed: deps.feed, bus: deps.bus, pollMs: Math.max(c.pollMs, 1_000), runtime: deps.sessions.runtime, limits: { perSession: c.perSession, perTenant: c.perTenant, defaultRunMs: c.defaultRunMs, maxRunMs: c.maxRunMs, subscriptionsPerTenant: c.subscriptionsPerTenant } });
   const triggers = new TriggerService({ store: new DbTriggerStore(deps.db), processes, maxSubscriptions: c.subscriptionsPerTenant, onError: (err) => log.warn({ err }, 'scheduled trigger started nothing') });
   const runners = new ProcessRunners({ store, service: processes, wakes: new ProcessWakes({ store, queue: deps.queue }), bus: deps.bus }, {
     owner: deps.replicaId,

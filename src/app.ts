@@ -9,6 +9,7 @@ import { SessionServiceService } from '../gen/lash/v1/session_service.js';
 import { TurnServiceService } from '../gen/lash/v1/turn_service.js';
 import { HealthService } from '../gen/grpc/health/v1/health.js';
 import type { Config } from './config.js';
+import { systemClock, systemIds, type Runtime } from './domain/clock.js';
 import { DEFAULT_CONTEXT_WINDOW } from './domain/policy.js';
 import { DomainError } from './domain/errors.js';
 import { SESSION_DELETED_TOPIC, SessionService } from './domain/sessions.js';
@@ -158,12 +159,14 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onError: (err, records) => auditLog.warn({ err, records }, 'storing audit records failed; they are lost from the store (their log lines remain)'),
   });
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  // The domain's clock, timers and id source: the system's, handed to every service here.
+  const runtime: Runtime = { clock: systemClock, ids: systemIds };
   const leases = new OrmLeaseStore(db);
   const sessions = new SessionService(sessionStoreWithQuota(store, tenantLimits), {
     policy: { model: { id: config.defaultModel, contextWindowTokens: DEFAULT_CONTEXT_WINDOW }, providerId: config.defaultProvider, autonomous: false },
     availableModes: config.modes,
     availableProviders: config.availableProviders,
-  }, new SessionWriters(leases, replicaId, config.leaseTtlMs));
+  }, new SessionWriters(leases, replicaId, config.leaseTtlMs, runtime.clock), undefined, runtime);
   const bus = db.engine === 'postgresql'
     ? new PgBus(config.databaseUrl!, async (payload) => void (await db.conn().execute('select pg_notify(?, ?)', [BUS_CHANNEL, payload])), log.child({ component: 'bus' }))
     : new MemoryBus();
@@ -229,6 +232,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     tracer: tracing?.tracer,
     onCommitted: metrics ? (result, seconds) => metrics.turn(result, seconds) : undefined,
     onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
+    clock: runtime.clock,
+    ids: runtime.ids,
   });
   late.turns = turns;
   // Admin writers take their lease and read the head in one statement, as turns do.
@@ -251,12 +256,13 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       if (!(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND')) throw err;
     });
   };
-  const queue = new QueueService({ store: queueStoreWithQuota(queueStore, tenantLimits), sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000) });
+  const queue = new QueueService({ store: queueStoreWithQuota(queueStore, tenantLimits), sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000), runtime });
   const workers = new QueueWorkers(queueStore, bus, {
     workers: config.queueWorkers,
     pollMs: config.queue.pollMs,
     drain: (ctx, sessionId) => turns.drain(ctx, sessionId, { skipIfBusy: true }),
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
+    clock: runtime.clock,
   });
   const processParts = (late.processes = buildProcesses({ config, db, log, bus, feed: appender, store, sessions, queue, turns: () => turns, replicaId }));
   const health = new HealthState(LASH_SERVICES);

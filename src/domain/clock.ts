@@ -122,3 +122,11 @@ export class CountingIds implements Ids {
     return (++this.n).toString(16).padStart(bytes * 2, '0');
   }
 }
+
+/** Time and ids together, as the services take them. */
+export interface Runtime {
+  clock: Clock;
+  ids: Ids;
+}
+
+export const systemRuntime: Runtime = { clock: systemClock, ids: systemIds };

@@ -73,10 +73,9 @@ export function frameMessages(path: GraphNode[], frame: AgentFrame | undefined):
     .flatMap((n) => (n.payload.type === 'message' ? [n.payload.message] : []));
 }
 
-/** Links messages into graph nodes under `leaf`, in order, in agent frame `frameId`. */
-export function chainMessages(messages: Message[], leaf: string | undefined, frameId: string): GraphNode[] {
+/** Links messages into graph nodes under `leaf`, in order, in agent frame `frameId`, stamped `now`. */
+export function chainMessages(messages: Message[], leaf: string | undefined, frameId: string, now: Date): GraphNode[] {
   let parent = leaf;
-  const now = new Date();
   return messages.map((message) => {
     const node: GraphNode = { nodeId: message.id, parentNodeId: parent, agentFrameId: frameId, timestamp: now, payload: { type: 'message', message } };
     parent = node.nodeId;

@@ -5,6 +5,7 @@
 // caller's own statement (`take`: a turn reads what it starts from in the same round trip) and
 // released by its final commit (`WriterLease.released`), so a turn pays no round trip for either.
 
+import { systemClock, type Clock } from './clock.js';
 import { DomainError } from './errors.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { LeaseStore } from './ports.js';
@@ -45,6 +46,8 @@ export class SessionWriters {
     private readonly leases: LeaseStore,
     readonly replicaId: string,
     private readonly ttlMs: number,
+    /** Paces the lease renewals and the waits for a busy lease. */
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** The lease owner string of a writer key on this replica. */
@@ -75,17 +78,16 @@ export class SessionWriters {
         if (options.onAbort === 'proceed') break;
         throw new DomainError('CANCELLED', 'WRITER_WAIT_CANCELLED', `the call ended while waiting for the running turn of session "${sessionId}" to finish; nothing was changed`, { session_id: sessionId });
       }
-      await sleep(wait, options.signal);
+      await sleep(wait, options.signal, this.clock);
     }
     const lease: WriterLease = { owner, token, released: false };
-    const renew = setInterval(() => {
+    const renew = this.clock.every(Math.max(250, Math.floor(this.ttlMs / 3)), () => {
       if (token !== undefined && !lease.released) void this.leases.renew(tenantId, sessionId, owner, token, this.ttlMs).catch(() => {});
-    }, Math.max(250, Math.floor(this.ttlMs / 3)));
-    renew.unref();
+    });
     try {
       return await fn(lease);
     } finally {
-      clearInterval(renew);
+      renew.cancel();
       if (token !== undefined && !lease.released) await this.leases.release(tenantId, sessionId, owner, token).catch(() => {});
     }
   }

@@ -1,7 +1,7 @@
 // Session use cases: open (resume / fresh / with_state), read, list, config, park, delete,
 // export, append messages and branch. Every mutation is one commit guarded by the head revision.
 
-import { randomUUID } from 'node:crypto';
+import { systemRuntime, type Ids, type Runtime } from './clock.js';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from './errors.js';
 import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
 import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.js';
@@ -73,10 +73,10 @@ export interface ReadView {
  * The graph node ids of messages to append (a message's id is its node id, so clients can branch
  * to it): the given id, checked, or a fresh one. Throws before anything is written.
  */
-export function messageIds(sessionId: string, messages: Message[], taken: ReadonlySet<string>): string[] {
+export function messageIds(sessionId: string, messages: Message[], taken: ReadonlySet<string>, ids: Ids): string[] {
   const seen = new Set(taken);
   return messages.map((message, i) => {
-    const id = message.id ? requireId(`messages[${i}].id`, message.id) : randomUUID();
+    const id = message.id ? requireId(`messages[${i}].id`, message.id) : ids.uuid();
     if (seen.has(id)) throw new DomainError('ALREADY_EXISTS', 'MESSAGE_ID_TAKEN', `messages[${i}].id "${id}" is already a node of session "${sessionId}"; omit the id to get a fresh one`, { session_id: sessionId, node_id: id });
     seen.add(id);
     return id;
@@ -97,6 +97,8 @@ export class SessionService {
     private readonly defaults: SessionDefaults,
     readonly writers: SessionWriters,
     residentCapacity = 1000,
+    /** The clock and id source of every head, frame and node this service writes. */
+    readonly runtime: Runtime = systemRuntime,
   ) {
     this.resident = new ResidentCache(residentCapacity);
   }
@@ -381,8 +383,8 @@ export class SessionService {
     requireWithin('MESSAGES_TOO_LARGE', 'messages', messagesBytes(messages), MAX_APPEND_BYTES);
     return this.withWriter(ctx, sessionId, async (lease, current) => {
       const session = await this.loadAt(ctx, await current());
-      const ids = messageIds(sessionId, messages, new Set(session.graph.nodes.map((n) => n.nodeId)));
-      const nodes = chainMessages(messages.map((message, i) => ({ ...message, id: ids[i]! })), session.head.leafNodeId, session.head.currentFrameId);
+      const ids = messageIds(sessionId, messages, new Set(session.graph.nodes.map((n) => n.nodeId)), this.runtime.ids);
+      const nodes = chainMessages(messages.map((message, i) => ({ ...message, id: ids[i]! })), session.head.leafNodeId, session.head.currentFrameId, this.runtime.clock.now());
       const parent = nodes[nodes.length - 1]!.nodeId;
       // The writer's only write: it also ends the writer lease.
       return this.commit(ctx, { expectedRevision: session.head.headRevision, kind: 'append_messages', head: { ...session.head, leafNodeId: parent }, graph: { kind: 'append', nodes }, frames: [] }, lease);
@@ -414,7 +416,7 @@ export class SessionService {
    * same statement ends the writer lease.
    */
   async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage' | 'releaseLease'> & Partial<Pick<CommitRequest, 'usage'>>, lease?: WriterLease): Promise<SessionHead> {
-    const head = { ...c.head, updatedAt: new Date(), status: 'idle' as const };
+    const head = { ...c.head, updatedAt: this.runtime.clock.now(), status: 'idle' as const };
     const releaseLease = lease?.token !== undefined && !lease.released ? { owner: lease.owner, token: lease.token } : undefined;
     const next = c.expectedRevision + 1n;
     // Changes other than turns are named in the feed, so observers know what to refetch.
@@ -465,7 +467,7 @@ export class SessionService {
   /** Inserts a new session at revision 0, with its seed messages; undefined if the id was taken meanwhile. */
   private async createNew(ctx: RequestContext, sessionId: string, req: OpenRequest, parentSessionId: string | undefined): Promise<SessionHead | undefined> {
     const empty = this.applyOpenFields(this.emptyHead(ctx, sessionId, undefined, req.mode, parentSessionId), req, parentSessionId);
-    const nodes = chainMessages(req.seed ?? [], undefined, empty.currentFrameId);
+    const nodes = chainMessages(req.seed ?? [], undefined, empty.currentFrameId, this.runtime.clock.now());
     const head = nodes.length ? { ...empty, leafNodeId: nodes[nodes.length - 1]!.nodeId } : empty;
     const frame = this.initialFrame(head.currentFrameId);
     if (!(await this.store.create(head, frame, nodes))) return undefined;
@@ -561,7 +563,7 @@ export class SessionService {
   }
 
   private emptyHead(ctx: RequestContext, sessionId: string, existing: SessionHead | undefined, mode: SessionMode | undefined, parentSessionId: string | undefined): SessionHead {
-    const now = new Date();
+    const now = this.runtime.clock.now();
     return {
       tenantId: ctx.tenantId,
       sessionId,
@@ -574,7 +576,7 @@ export class SessionService {
       headRevision: existing?.headRevision ?? 0n,
       turnIndex: 0n,
       leafNodeId: undefined,
-      currentFrameId: randomUUID(),
+      currentFrameId: this.runtime.ids.uuid(),
       status: 'idle',
       toolState: { generation: (existing?.toolState.generation ?? 0n) + (existing ? 1n : 0n), overrides: {} },
       createdAt: existing?.createdAt ?? now,
@@ -583,7 +585,7 @@ export class SessionService {
   }
 
   private headFromState(ctx: RequestContext, doc: StateDocument, existing: SessionHead | undefined): SessionHead {
-    const now = new Date();
+    const now = this.runtime.clock.now();
     return {
       tenantId: ctx.tenantId,
       sessionId: doc.sessionId,
@@ -617,7 +619,7 @@ export class SessionService {
   }
 
   private initialFrame(frameId: string): AgentFrame {
-    return { frameId, status: 'active', reason: 'initial', createdAt: new Date() };
+    return { frameId, status: 'active', reason: 'initial', createdAt: this.runtime.clock.now() };
   }
 }
 

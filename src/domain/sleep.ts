@@ -1,10 +1,13 @@
-// Waiting a while, cut short by an abort signal (resolves either way; callers check the signal).
+// Waiting a while on a clock, cut short by an abort signal (resolves either way; callers check
+// the signal).
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+import { systemClock, type Clock } from './clock.js';
+
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
+    const t = clock.after(ms, done);
     function done() {
-      clearTimeout(t);
+      t.cancel();
       signal?.removeEventListener('abort', done);
       resolve();
     }

@@ -33,7 +33,7 @@ describe('frame history', () => {
     let nodes: GraphNode[] = [];
     let leaf: string | undefined;
     const append = (messages: Message[]) => {
-      const added = chainMessages(messages, leaf, current);
+      const added = chainMessages(messages, leaf, current, new Date());
       nodes = [...nodes, ...added]; // what a resident session does after a commit
       leaf = added[added.length - 1]!.nodeId;
     };
@@ -71,12 +71,12 @@ describe('frame history', () => {
 
   it('a turn converts only what its predecessor appended (older messages come from the memo)', async () => {
     const f = [frame('m')];
-    let nodes = chainMessages(turn('first'), undefined, 'm');
+    let nodes = chainMessages(turn('first'), undefined, 'm', new Date());
     await frameHistory(session(nodes, nodes.at(-1)!.nodeId, f, 'm'), loadImage);
     // Changed behind the memo's back: a full recomputation would see this, the memo does not.
     const first = nodes[0]!.payload.type === 'message' ? nodes[0]!.payload.message : undefined;
     first!.parts = [{ kind: 'text', text: 'changed' }];
-    const added = chainMessages(turn('second'), nodes.at(-1)!.nodeId, 'm');
+    const added = chainMessages(turn('second'), nodes.at(-1)!.nodeId, 'm', new Date());
     nodes = [...nodes, ...added];
     const got = await frameHistory(session(nodes, nodes.at(-1)!.nodeId, f, 'm'), loadImage);
     expect(got.model[0]).toEqual({ role: 'user', parts: [{ type: 'text', text: 'first' }] });

@@ -40,7 +40,7 @@ export class ChildSessions {
     }
     // Everything that can be refused is checked before the child exists.
     const seed = await this.seedMessages(ctx, req);
-    const ids = messageIds(req.childSessionId, seed, new Set());
+    const ids = messageIds(req.childSessionId, seed, new Set(), this.sessions.runtime.ids);
     const { head, created } = await this.sessions.open(ctx, {
       sessionId: req.childSessionId, parentSessionId: req.parentSessionId, openMode: 'resume', mode: req.mode, policy: req.policy,
       residency: req.residency, finalAnswerFormat: req.finalAnswerFormat, metadata: req.metadata, usageSource: req.source || 'child',

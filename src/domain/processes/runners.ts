@@ -39,6 +39,11 @@ export class ProcessRunners {
     private readonly o: RunnerOptions,
   ) {}
 
+  /** The service's clock paces heartbeats, deadlines and polls. */
+  private get clock() {
+    return this.deps.service.runtime.clock;
+  }
+
   /** With concurrency 0 this replica runs nothing in the background: no claims, sweeps or schedules. */
   start(): void {
     if (this.o.concurrency === 0) return;
@@ -58,7 +63,7 @@ export class ProcessRunners {
     this.wake();
     await this.loopDone;
     for (const c of this.running.values()) c.abort();
-    await Promise.race([Promise.all([...this.runs]), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    await Promise.race([Promise.all([...this.runs]), new Promise((r) => this.clock.after(5_000, () => r(undefined)))]);
   }
 
   get active(): number {
@@ -91,12 +96,11 @@ export class ProcessRunners {
   private idle(): Promise<void> {
     return new Promise<void>((resolve) => {
       const done = () => {
-        clearTimeout(t);
+        t.cancel();
         this.wakers.delete(done);
         resolve();
       };
-      const t = setTimeout(done, this.o.pollMs);
-      t.unref();
+      const t = this.clock.after(this.o.pollMs, done);
       this.wakers.add(done);
     });
   }
@@ -114,18 +118,16 @@ export class ProcessRunners {
     this.running.set(key, stop);
     const token = p.claim!.token;
     // Heartbeats: a renewal refused means the claim is gone (finished elsewhere, taken over): stop.
-    const beat = setInterval(() => {
+    const beat = this.clock.every(Math.max(100, Math.floor(this.o.claimTtlMs / 3)), () => {
       this.deps.store.renew(p.tenantId, p.processId, token, this.o.claimTtlMs).then(
         (ok) => ok || stop.abort(),
         (err: unknown) => this.o.onError(err, { processId: p.processId }),
       );
-    }, Math.max(100, Math.floor(this.o.claimTtlMs / 3)));
-    beat.unref();
-    const overdue = setTimeout(() => stop.abort(), Math.max(0, p.deadlineAt.getTime() - Date.now()));
-    overdue.unref();
+    });
+    const overdue = this.clock.after(Math.max(0, p.deadlineAt.getTime() - this.clock.nowMs()), () => stop.abort());
     const run = this.execute(p, token, stop.signal).finally(() => {
-      clearInterval(beat);
-      clearTimeout(overdue);
+      beat.cancel();
+      overdue.cancel();
       this.running.delete(key);
       this.runs.delete(run);
       this.wake();
@@ -148,7 +150,7 @@ export class ProcessRunners {
       if (signal.aborted) {
         // Stopped from outside: past its deadline it fails; otherwise it was cancelled or taken
         // over (already recorded), or this replica is shutting down (another one takes it over).
-        if (Date.now() < p.deadlineAt.getTime()) return;
+        if (this.clock.nowMs() < p.deadlineAt.getTime()) return;
         outcome = { status: 'failed', error: 'the process ran past its run-time limit' };
       }
       // Fenced: only the runner whose claim still holds finishes the process.

@@ -3,7 +3,7 @@
 // Every state change is announced on the bus (runners and waiters on every replica) and as
 // `process_changed` in the feeds of the sessions involved.
 
-import { randomBytes } from 'node:crypto';
+import { systemRuntime, type Runtime } from '../clock.js';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from '../errors.js';
 import { isId, optionalId, requireId, requireNoNul } from '../ids.js';
 import { jsonBytes, requireWithin, utf8Bytes } from '../limits.js';
@@ -39,15 +39,21 @@ export interface ProcessDeps {
   bus: EventBus;
   limits: ProcessLimits;
   pollMs: number;
+  /** Deadlines, waits and process ids (default: the system clock and random ids). */
+  runtime?: Runtime;
 }
 
 const DEFAULT_SIGNAL = 'result';
 
 /** Process ids sort by start time (page order), then random. */
-export const newProcessId = () => `p-${Date.now().toString(36).padStart(10, '0')}-${randomBytes(6).toString('hex')}`;
+export const newProcessId = (runtime: Runtime) => `p-${runtime.clock.nowMs().toString(36).padStart(10, '0')}-${runtime.ids.hex(6)}`;
 
 export class ProcessService {
-  constructor(readonly deps: ProcessDeps) {}
+  readonly runtime: Runtime;
+
+  constructor(readonly deps: ProcessDeps) {
+    this.runtime = deps.runtime ?? systemRuntime;
+  }
 
   async start(ctx: RequestContext, req: StartRequest): Promise<{ process: ProcessRecord; deduplicated: boolean }> {
     if (!PROCESS_KINDS.includes(req.kind)) throw invalid('PROCESS_KIND_INVALID', `kind must be one of ${PROCESS_KINDS.join(', ')}`, { field: 'kind' });
@@ -68,8 +74,8 @@ export class ProcessService {
     if (scope && active.scope >= l.perSession) throw new DomainError('RESOURCE_EXHAUSTED', 'PROCESS_LIMIT_PER_SESSION', `session "${scope}" already has ${l.perSession} active processes, the most one session may have; wait for one to finish or cancel one`, { session_id: scope });
     if (active.tenant >= l.perTenant) throw new DomainError('RESOURCE_EXHAUSTED', 'PROCESS_LIMIT_PER_TENANT', `this tenant already has ${l.perTenant} active processes; wait for some to finish or cancel some`);
     const r = await this.deps.store.create({
-      tenantId: ctx.tenantId, processId: newProcessId(), kind: req.kind, input: req.input, scopeSessionId: scope, startedBy: req.startedBy, wakeSessionId: wake,
-      idempotencyKey: key, deadlineAt: new Date(Date.now() + runMs), status: req.kind === 'external' ? 'running' : 'pending',
+      tenantId: ctx.tenantId, processId: newProcessId(this.runtime), kind: req.kind, input: req.input, scopeSessionId: scope, startedBy: req.startedBy, wakeSessionId: wake,
+      idempotencyKey: key, deadlineAt: new Date(this.runtime.clock.nowMs() + runMs), status: req.kind === 'external' ? 'running' : 'pending',
     });
     if (!r.deduplicated) {
       await this.changed(r.process);
@@ -113,7 +119,7 @@ export class ProcessService {
     let p = await this.get(ctx, processId);
     if (isTerminal(p.status) || waitMs === 0) return { process: p, finished: isTerminal(p.status) };
     const timer = new AbortController();
-    const t = setTimeout(() => timer.abort(), waitMs);
+    const t = this.runtime.clock.after(waitMs, () => timer.abort());
     const both = AbortSignal.any([signal, timer.signal]);
     try {
       p = await waitForCondition<ProcessRecord>({
@@ -129,7 +135,7 @@ export class ProcessService {
         onAbort: () => (signal.aborted ? { error: new DomainError('CANCELLED', 'AWAIT_ABANDONED', `the caller stopped waiting for process "${processId}"; the process is unaffected`, { process_id: processId }) } : { value: p }),
       });
     } finally {
-      clearTimeout(t);
+      t.cancel();
     }
     if (!isTerminal(p.status)) p = await this.get(ctx, processId);
     return { process: p, finished: isTerminal(p.status) };

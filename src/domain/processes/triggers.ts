@@ -57,14 +57,14 @@ export class TriggerService {
       if (req.sourceType !== SCHEDULE_SOURCE) throw invalid('SCHEDULE_SOURCE_REQUIRED', `a subscription with interval_ms must have source_type "${SCHEDULE_SOURCE}"`, { field: 'source_type' });
     }
     const first = req.firstDueAt?.getTime();
-    if (first !== undefined && !(first >= Date.now() - MAX_INTERVAL_MS && first <= Date.now() + MAX_INTERVAL_MS)) throw invalid('FIRST_DUE_TIME_INVALID', 'first_due_time must be within 366 days of now (omit it to mean now + interval_ms)', { field: 'first_due_time' });
+    if (first !== undefined && !(first >= this.deps.processes.runtime.clock.nowMs() - MAX_INTERVAL_MS && first <= this.deps.processes.runtime.clock.nowMs() + MAX_INTERVAL_MS)) throw invalid('FIRST_DUE_TIME_INVALID', 'first_due_time must be within 366 days of now (omit it to mean now + interval_ms)', { field: 'first_due_time' });
     if (first !== undefined && req.intervalMs === undefined) throw invalid('SCHEDULE_INTERVAL_REQUIRED', 'first_due_time needs interval_ms', { field: 'first_due_time' });
     const existing = await this.deps.store.get(ctx.tenantId, req.subscriptionId);
     if (!existing && (await this.deps.store.count(ctx.tenantId)) >= this.deps.maxSubscriptions) {
       throw new DomainError('RESOURCE_EXHAUSTED', 'SUBSCRIPTION_LIMIT', `this tenant already has ${this.deps.maxSubscriptions} trigger subscriptions; delete one first`);
     }
-    const nextDueAt = req.intervalMs === undefined ? undefined : (req.firstDueAt ?? new Date(Date.now() + req.intervalMs));
-    return this.deps.store.put({ tenantId: ctx.tenantId, subscriptionId: req.subscriptionId, sourceType: req.sourceType, sourceKey: req.sourceKey, template: t, intervalMs: req.intervalMs, nextDueAt, createdAt: new Date() });
+    const nextDueAt = req.intervalMs === undefined ? undefined : (req.firstDueAt ?? new Date(this.deps.processes.runtime.clock.nowMs() + req.intervalMs));
+    return this.deps.store.put({ tenantId: ctx.tenantId, subscriptionId: req.subscriptionId, sourceType: req.sourceType, sourceKey: req.sourceKey, template: t, intervalMs: req.intervalMs, nextDueAt, createdAt: this.deps.processes.runtime.clock.now() });
   }
 
   async get(ctx: RequestContext, subscriptionId: string): Promise<Subscription> {

@@ -2,6 +2,7 @@
 // written (woken by the bus on any replica, with a slow poll as a safety net), until the
 // finishing event has been sent. Resuming is asking again after the last sequence seen.
 
+import { systemClock, type Clock } from '../clock.js';
 import type { EventBus, RequestContext } from '../ports.js';
 import type { ProcessStore } from './ports.js';
 import { PROCESS_CHANGED_TOPIC } from './service.js';
@@ -15,7 +16,7 @@ export interface FollowSink {
   closed(): boolean;
 }
 
-export async function followProcess(deps: { store: ProcessStore; bus: EventBus; pollMs: number }, ctx: RequestContext, processId: string, afterSeq: bigint, sink: FollowSink, signal: AbortSignal): Promise<void> {
+export async function followProcess(deps: { store: ProcessStore; bus: EventBus; pollMs: number; clock?: Clock }, ctx: RequestContext, processId: string, afterSeq: bigint, sink: FollowSink, signal: AbortSignal): Promise<void> {
   let seq = afterSeq;
   let poke: () => void = () => {};
   const off = deps.bus.subscribe(PROCESS_CHANGED_TOPIC, (m) => m.tenantId === ctx.tenantId && m.processId === processId && poke());
@@ -31,9 +32,9 @@ export async function followProcess(deps: { store: ProcessStore; bus: EventBus; 
       }
       if (!p || isTerminal(p.status)) return;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(done, deps.pollMs);
+        const t = (deps.clock ?? systemClock).after(deps.pollMs, done);
         function done() {
-          clearTimeout(t);
+          t.cancel();
           signal.removeEventListener('abort', done);
           resolve();
         }

@@ -1,7 +1,7 @@
 // Queue use cases: enqueue (idempotent by id), list, cancel, await until done, session commands,
 // and the explicit drain (RunQueuedTurn) which runs through the turn service as the writer.
 
-import { randomUUID } from 'node:crypto';
+import { systemRuntime, type Runtime } from '../clock.js';
 import { DomainError, invalid, sessionNotFound } from '../errors.js';
 import { optionalId, requireId, requireNoNul } from '../ids.js';
 import type { EventBus, FeedSink, QueueStore, RequestContext, SessionStore } from '../ports.js';
@@ -27,9 +27,13 @@ const EARLIEST_AVAILABLE_AT = Date.parse('0001-01-01T00:00:00Z');
 const LATEST_AVAILABLE_AT = Date.parse('9999-12-31T23:59:59.999Z');
 
 export class QueueService {
+  private readonly runtime: Runtime;
+
   constructor(
-    private readonly deps: { store: QueueStore; sessions: SessionStore; feed: FeedSink; bus: EventBus; pollMs: number },
-  ) {}
+    private readonly deps: { store: QueueStore; sessions: SessionStore; feed: FeedSink; bus: EventBus; pollMs: number; runtime?: Runtime },
+  ) {
+    this.runtime = deps.runtime ?? systemRuntime;
+  }
 
   async enqueue(ctx: RequestContext, req: EnqueueRequest): Promise<{ batch: QueueBatch; deduplicated: boolean }> {
     requireId('session_id', req.sessionId);
@@ -42,7 +46,7 @@ export class QueueService {
       throw invalid('AVAILABLE_AT_INVALID', 'available_at must be a time between the years 1 and 9999 (omit it to mean now)', { field: 'available_at' });
     }
     validateTurnRequest({ sessionId: req.sessionId, input: req.input, overrides: {} });
-    return this.insert(ctx, req.sessionId, { id, deliveryPolicy: req.deliveryPolicy, slotPolicy: req.slotPolicy, mergeKey: req.mergeKey || undefined, availableAt: req.availableAt, items: [{ itemId: randomUUID(), payload: { kind: 'input', input: req.input } }] });
+    return this.insert(ctx, req.sessionId, { id, deliveryPolicy: req.deliveryPolicy, slotPolicy: req.slotPolicy, mergeKey: req.mergeKey || undefined, availableAt: req.availableAt, items: [{ itemId: this.runtime.ids.uuid(), payload: { kind: 'input', input: req.input } }] });
   }
 
   /** Session commands ride the queue as exclusive after-commit work keyed `command:{kind}:{key}`. */
@@ -52,14 +56,14 @@ export class QueueService {
     requireId('idempotency_key', key);
     requireNoNul('reason', command.reason);
     const sourceKey = `command:${command.kind}:${key}`;
-    return this.insert(ctx, sessionId, { id: sourceKey, sourceKey, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive', items: [{ itemId: randomUUID(), payload: { kind: 'command', command } }] });
+    return this.insert(ctx, sessionId, { id: sourceKey, sourceKey, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive', items: [{ itemId: this.runtime.ids.uuid(), payload: { kind: 'command', command } }] });
   }
 
   private async insert(ctx: RequestContext, sessionId: string, b: Pick<QueueBatch, 'id' | 'deliveryPolicy' | 'slotPolicy' | 'mergeKey' | 'items'> & { sourceKey?: string; availableAt?: Date }) {
     const head = await this.deps.sessions.getHead(ctx.tenantId, sessionId);
     if (!head) throw sessionNotFound(sessionId);
-    const now = new Date();
-    const result = await this.deps.store.enqueue({ ...b, batchId: randomUUID(), tenantId: ctx.tenantId, sessionId, enqueueSeq: 0n, enqueuedAt: now, availableAt: b.availableAt ?? now, state: 'pending' });
+    const now = this.runtime.clock.now();
+    const result = await this.deps.store.enqueue({ ...b, batchId: this.runtime.ids.uuid(), tenantId: ctx.tenantId, sessionId, enqueueSeq: 0n, enqueuedAt: now, availableAt: b.availableAt ?? now, state: 'pending' });
     if (!result.deduplicated) {
       this.deps.feed.append(ctx.tenantId, sessionId, head.headRevision, { kind: 'queue_changed', change: 'enqueued', batchIds: [result.batch.batchId] });
       await this.deps.bus.publish('queue.enqueued', { tenantId: ctx.tenantId, sessionId });

@@ -2,6 +2,7 @@
 // replica (bus) and by a slow poll; claims use SKIP LOCKED and the session lease, so replicas
 // never drain one batch twice.
 
+import { systemClock, type Clock } from '../clock.js';
 import type { EventBus, QueueStore, RequestContext } from '../ports.js';
 
 export interface WorkerOptions {
@@ -9,6 +10,8 @@ export interface WorkerOptions {
   pollMs: number;
   drain(ctx: RequestContext, sessionId: string): Promise<unknown>;
   onError(err: unknown): void;
+  /** Paces the poll (default: the system clock). */
+  clock?: Clock;
 }
 
 export class QueueWorkers {
@@ -71,12 +74,11 @@ export class QueueWorkers {
       if (!worked && !this.stopped) {
         await new Promise<void>((resolve) => {
           const done = () => {
-            clearTimeout(t);
+            t.cancel();
             this.wakers.delete(done);
             resolve();
           };
-          const t = setTimeout(done, this.options.pollMs);
-          t.unref();
+          const t = (this.options.clock ?? systemClock).after(this.options.pollMs, done);
           this.wakers.add(done);
         });
       }

@@ -9,6 +9,7 @@ import type { Admission, AdmissionStore, FeedSink, RequestContext, SessionStore 
 import type { LoadedSession } from '../session.js';
 import type { SessionService } from '../sessions.js';
 import type { WriterLease } from '../session-writers.js';
+import type { Ids } from '../clock.js';
 import { contentHashOf, turnIdOf, validateTurnRequest } from './input.js';
 import type { RunningTurn, TurnRegistry } from './registry.js';
 import { resultFromJson, type TurnRequest, type TurnResult } from './types.js';
@@ -18,6 +19,7 @@ export interface AdmissionDeps {
   store: Pick<SessionStore, 'headAndTurn'>;
   admissions: AdmissionStore;
   feed: FeedSink;
+  ids: Ids;
 }
 
 /** A turn that passed the checks before the writer: new, or the same turn id already running here. */
@@ -43,7 +45,7 @@ export class TurnAdmission {
     requireId('session_id', req.sessionId);
     optionalId('turn_id', req.turnId);
     validateTurnRequest(req);
-    const turnId = turnIdOf(req);
+    const turnId = turnIdOf(req, this.deps.ids);
     const hash = contentHashOf(req);
     const running = registry.get(ctx.tenantId, req.sessionId, turnId);
     if (running && (!running.settled || running.settled.error === undefined)) {

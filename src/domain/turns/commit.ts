@@ -34,13 +34,13 @@ export interface TurnOutput {
   extras: TurnExtras;
 }
 
-export async function commitTurn(sessions: Pick<SessionService, 'commit' | 'load'>, ctx: RequestContext, turn: RunningTurn, session: LoadedSession, out: TurnOutput, claims: Claim[], lease: WriterLease): Promise<TurnResult> {
+export async function commitTurn(sessions: Pick<SessionService, 'commit' | 'load' | 'runtime'>, ctx: RequestContext, turn: RunningTurn, session: LoadedSession, out: TurnOutput, claims: Claim[], lease: WriterLease): Promise<TurnResult> {
   const { loop, extras } = out;
   for (let attempt = 1; ; attempt++) {
     // On a revision conflict (an admin change landed meanwhile) the turn's nodes are appended
     // on top of the newer head instead of being lost.
     const head = attempt === 1 ? session.head : (await sessions.load(ctx, turn.sessionId)).head;
-    const nodes = chainMessages([out.userMessage, ...loop.newMessages], head.leafNodeId, head.currentFrameId);
+    const nodes = chainMessages([out.userMessage, ...loop.newMessages], head.leafNodeId, head.currentFrameId, sessions.runtime.clock.now());
     const revision = head.headRevision + 1n;
     const turnIndex = head.turnIndex + 1n;
     const result = buildResult(turn.sessionId, turn.turnId, turnIndex, revision, loop, extras);

@@ -2,7 +2,7 @@
 // `compaction` frame seeded with the summary becomes current. Old content stays in the graph;
 // the model usage is booked under the source `compaction`.
 
-import { randomUUID } from 'node:crypto';
+import type { Clock, Ids } from '../clock.js';
 import { DomainError, sessionNotFound } from '../errors.js';
 import { activePath, chainMessages, frameMessages } from '../graph.js';
 import { requireId, requireNoNul } from '../ids.js';
@@ -21,6 +21,8 @@ export interface CompactionDeps {
   providers: Map<string, ModelProvider>;
   blobs: BlobStore;
   feed: FeedSink;
+  clock: Clock;
+  ids: Ids;
 }
 
 const SUMMARY_INSTRUCTIONS = 'Summarise the conversation so far for your own later use: keep facts, decisions, names, numbers and open tasks; drop pleasantries. Write the summary only.';
@@ -30,7 +32,7 @@ export async function compactSession(deps: CompactionDeps, registry: TurnRegistr
   requireNoNul('instructions', instructions);
   if (!(await deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
   // Registered like a turn so the session reads as running and CancelRunningTurns reaches it.
-  const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${randomUUID()}`, 'compaction');
+  const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${deps.ids.uuid()}`, 'compaction', deps.clock.now());
   registry.add(turn, 1_000);
   try {
     return await deps.sessions.writers.run(ctx.tenantId, sessionId, async (lease) => {
@@ -56,15 +58,15 @@ export async function compactSession(deps: CompactionDeps, registry: TurnRegistr
         throw new DomainError(err.retryable ? 'UNAVAILABLE' : 'FAILED_PRECONDITION', 'COMPACTION_PROVIDER_ERROR', `the model could not summarise session "${sessionId}": ${err.message}; nothing was changed${err.retryable ? ', retry later' : ''}`, { session_id: sessionId, provider_id: provider.id });
       }
       if (!summary.trim()) throw new DomainError('UNAVAILABLE', 'COMPACTION_EMPTY', `the model returned no summary for session "${sessionId}"; nothing was changed, retry later`, { session_id: sessionId });
-      const frameId = randomUUID();
-      const seed: Message = { id: randomUUID(), role: 'system', parts: [{ kind: 'text', text: `Summary of the earlier conversation:\n${summary}` }] };
+      const frameId = deps.ids.uuid();
+      const seed: Message = { id: deps.ids.uuid(), role: 'system', parts: [{ kind: 'text', text: `Summary of the earlier conversation:\n${summary}` }] };
       const old = currentFrame(session);
       const committed = await deps.sessions.commit(ctx, {
         expectedRevision: head.headRevision,
         kind: 'compaction',
         head: { ...head, currentFrameId: frameId, leafNodeId: seed.id },
-        graph: { kind: 'append', nodes: chainMessages([seed], head.leafNodeId, frameId) },
-        frames: [...(old ? [{ ...old, status: 'superseded' as const }] : []), { frameId, previousFrameId: old?.frameId, status: 'active', reason: 'compaction', createdAt: new Date() }],
+        graph: { kind: 'append', nodes: chainMessages([seed], head.leafNodeId, frameId, deps.clock.now()) },
+        frames: [...(old ? [{ ...old, status: 'superseded' as const }] : []), { frameId, previousFrameId: old?.frameId, status: 'active', reason: 'compaction', createdAt: deps.clock.now() }],
         usage: [{ source: 'compaction', model: head.policy.model.id, usage }],
       }, lease);
       deps.feed.append(ctx.tenantId, sessionId, committed.headRevision, { kind: 'agent_frame_switched', frameId });

@@ -2,7 +2,7 @@
 // standard or rlm loop run with its events streamed to the turn's callers and the feed. Produces
 // what the commit writes; touches no store except blob reads for image history.
 
-import { randomUUID } from 'node:crypto';
+import type { Clock, Ids } from '../clock.js';
 import type { JsonValue, Message } from '../messages.js';
 import { applyPolicyPatch, type SessionPolicy } from '../policy.js';
 import type { BlobStore, FeedSink, RequestContext } from '../ports.js';
@@ -40,6 +40,8 @@ export interface ExecutionDeps {
   maxIterations: number;
   codeRunner: CodeRunner;
   sandboxLimits: SandboxLimits;
+  clock: Clock;
+  ids: Ids;
 }
 
 /** Early injection: queued input that joins the turn at a checkpoint (already claimed). */
@@ -56,8 +58,8 @@ export class TurnExecution {
     let sequence = 0;
     // One event per coalesced delta, shared by the turn's stream and the feed.
     const coalescer = new DeltaCoalescer((event: TurnEventKind, correlationId?: string) => {
-      const id = randomUUID();
-      const e = { id, correlationId: correlationId ?? id, sequence: ++sequence, time: new Date(), event };
+      const id = this.deps.ids.uuid();
+      const e = { id, correlationId: correlationId ?? id, sequence: ++sequence, time: this.deps.clock.now(), event };
       turn.push(e);
       this.deps.feed.append(ctx.tenantId, req.sessionId, head.headRevision, { kind: 'turn_activity', turnId: turn.turnId, event: e });
     });
@@ -76,7 +78,7 @@ export class TurnExecution {
     const head = session.head;
     if (drainedBatchIds) emit({ kind: 'queued_work_started', boundary: 'idle', batchIds: drainedBatchIds });
     const children = new ChildUsageLedger(emit);
-    const input = normaliseInput(req);
+    const input = normaliseInput(req, this.deps.ids);
     let loop: LoopResult;
     let sandbox = head.sandbox;
     let hadCodeExecution = false;
@@ -94,7 +96,7 @@ export class TurnExecution {
       const loopEnv = {
         tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools,
         maxTurns: policy.maxTurns ?? this.deps.maxIterations, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions,
-        cancelGraceMs: this.deps.cancelGraceMs, emit, reportChildUsage: children.report.bind(children), span, sleep, absorb: (checkpoint: string) => absorb(checkpoint, emit),
+        cancelGraceMs: this.deps.cancelGraceMs, ids: this.deps.ids, emit, reportChildUsage: children.report.bind(children), span, sleep: (ms: number, signal: AbortSignal) => sleep(ms, signal, this.deps.clock), absorb: (checkpoint: string) => absorb(checkpoint, emit),
       };
       if (head.mode === 'rlm') {
         const options = req.rlm ?? { requireSubmit: false, proseOrSubmit: false };

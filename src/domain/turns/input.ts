@@ -1,7 +1,8 @@
 // Turn input: identity (turn id, content hash for idempotency) and normalisation into the user
 // message, with images stored as content-addressed attachments.
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import type { Ids } from '../clock.js';
 import { invalid } from '../errors.js';
 import { optionalId, requireId } from '../ids.js';
 import { validatePromptLayer } from '../prompt.js';
@@ -31,7 +32,7 @@ export function validateTurnRequest(req: TurnRequest): void {
   requireWithin('INPUT_TOO_LARGE', 'input text', bytes, MAX_INPUT_TEXT_BYTES);
 }
 
-export const turnIdOf = (req: TurnRequest): string => req.turnId || req.input.traceTurnId || randomUUID();
+export const turnIdOf = (req: TurnRequest, ids: Ids): string => req.turnId || req.input.traceTurnId || ids.uuid();
 
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
 
@@ -48,7 +49,7 @@ export interface NormalisedInput {
   problem?: string;
 }
 
-export function normaliseInput(req: TurnRequest): NormalisedInput {
+export function normaliseInput(req: TurnRequest, ids: Ids): NormalisedInput {
   const parts: Part[] = [];
   const blobs: NormalisedInput['blobs'] = [];
   let problem: string | undefined;
@@ -74,5 +75,5 @@ export function normaliseInput(req: TurnRequest): NormalisedInput {
     if (!blobs.some((b) => b.hash === hash)) blobs.push({ hash, mimeType: blob.mimeType, data: blob.data });
     parts.push({ kind: 'image', attachmentId: hash, mimeType: blob.mimeType });
   }
-  return { message: { id: randomUUID(), role: 'user', parts }, blobs: problem ? [] : blobs, problem };
+  return { message: { id: ids.uuid(), role: 'user', parts }, blobs: problem ? [] : blobs, problem };
 }

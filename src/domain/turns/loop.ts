@@ -2,7 +2,7 @@
 // events, retries with visible status, tool batches, and the stop reasons. It produces the
 // messages to persist; the runner commits them.
 
-import { randomUUID } from 'node:crypto';
+import type { Ids } from '../clock.js';
 import type { JsonValue, Message, Part } from '../messages.js';
 import { groupWithin, MAX_TOOL_RESULTS_MESSAGE_BYTES, partBytes } from '../limits.js';
 import type { ModelSpec } from '../policy.js';
@@ -29,6 +29,8 @@ export interface LoopEnv {
   signal: AbortSignal;
   completions: CompletionStore;
   cancelGraceMs: number;
+  /** Ids of the messages and tool calls the loop makes. */
+  ids: Ids;
   emit(event: TurnEventKind, correlationId?: string): void;
   /** Child-session usage reported by a tool call of this turn. */
   reportChildUsage(report: ChildUsageReport, callId: string): void;
@@ -86,7 +88,7 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
       out = await callWithRetries(env, messages, iteration, partial);
     } catch (err) {
       if (err instanceof Cancelled || env.signal.aborted) {
-        if (partial.text) newMessages.push(assistantMessage(partial.text, '', []));
+        if (partial.text) newMessages.push(assistantMessage(env.ids, partial.text, '', []));
         rawText = partial.text;
         return finish({ type: 'stopped', reason: 'cancelled' });
       }
@@ -101,7 +103,7 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
     rawText = out.text;
 
     if (out.finishReason === 'length') {
-      newMessages.push(assistantMessage(out.text, out.reasoning, []));
+      newMessages.push(assistantMessage(env.ids, out.text, out.reasoning, []));
       issues.push({ kind: 'provider', terminalReason: 'incomplete', message: 'the model hit its output token limit' });
       return finish({ type: 'stopped', reason: 'incomplete', message: 'output token limit reached' });
     }
@@ -122,19 +124,19 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
         issues.push({ kind: 'provider', terminalReason: 'provider_error', message });
         return finish({ type: 'stopped', reason: 'provider_error', message });
       }
-      newMessages.push(assistantMessage(out.text, out.reasoning, []));
+      newMessages.push(assistantMessage(env.ids, out.text, out.reasoning, []));
       return finish({ type: 'finished', answer: { kind: 'assistant_message', text: out.text } });
     }
 
     // Tool calls: persist the assistant message, run the batch, feed results back.
-    const assistant = assistantMessage(out.text, out.reasoning, out.toolCalls);
+    const assistant = assistantMessage(env.ids, out.text, out.reasoning, out.toolCalls);
     newMessages.push(assistant);
     messages.push({ role: 'assistant', parts: assistant.parts.flatMap((p): ModelAssistantPart[] => (p.kind === 'text' ? [{ type: 'text' as const, text: p.text }] : p.kind === 'tool_call' ? [{ type: 'tool_call' as const, callId: p.callId, toolName: p.toolName, args: p.args }] : [])) });
     const dispatched = await dispatchBatch(out.toolCalls, env.tools, dispatchEnvOf(env));
     toolCalls.push(...dispatched.map((d) => d.record));
     const results = dispatched.map((d) => ({ callId: d.record.callId, toolName: d.record.tool, output: d.record.output, isError: d.record.isError }));
     // Large results are split over several event messages, so no stored message outgrows a client's limit.
-    for (const parts of groupWithin(results.map((r): Part => ({ kind: 'tool_result', ...r })), partBytes, MAX_TOOL_RESULTS_MESSAGE_BYTES)) newMessages.push({ id: randomUUID(), role: 'event', parts });
+    for (const parts of groupWithin(results.map((r): Part => ({ kind: 'tool_result', ...r })), partBytes, MAX_TOOL_RESULTS_MESSAGE_BYTES)) newMessages.push({ id: env.ids.uuid(), role: 'event', parts });
     messages.push({ role: 'tool', results });
     afterToolResults = true;
 
@@ -149,7 +151,7 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
     }
     await injectQueued(env, `iteration-${iteration}`, messages, newMessages);
     if (env.maxTurns !== undefined && iteration >= env.maxTurns) {
-      newMessages.push({ id: randomUUID(), role: 'system', parts: [{ kind: 'text', text: TURN_LIMIT_MESSAGE }] });
+      newMessages.push({ id: env.ids.uuid(), role: 'system', parts: [{ kind: 'text', text: TURN_LIMIT_MESSAGE }] });
       return finish({ type: 'stopped', reason: 'max_turns', message: `max_turns (${env.maxTurns}) reached` });
     }
   }
@@ -178,7 +180,7 @@ async function injectQueued(env: LoopEnv, checkpoint: string, messages: ModelMes
   const injected = await env.absorb(checkpoint);
   if (injected.length === 0) return false;
   if (answered) {
-    const assistant = assistantMessage(answered.text, answered.reasoning, []);
+    const assistant = assistantMessage(env.ids, answered.text, answered.reasoning, []);
     newMessages.push(assistant);
     messages.push({ role: 'assistant', parts: [{ type: 'text', text: answered.text }] });
   }
@@ -189,12 +191,12 @@ async function injectQueued(env: LoopEnv, checkpoint: string, messages: ModelMes
   return true;
 }
 
-function assistantMessage(text: string, reasoning: string, calls: ToolCallRequest[]): Message {
+function assistantMessage(ids: Ids, text: string, reasoning: string, calls: ToolCallRequest[]): Message {
   const parts: Part[] = [];
   if (reasoning) parts.push({ kind: 'reasoning', text: reasoning });
   if (text) parts.push({ kind: 'text', text });
   for (const c of calls) parts.push({ kind: 'tool_call', callId: c.callId, toolName: c.toolName, args: safeArgs(c.argsJson) });
-  return { id: randomUUID(), role: 'assistant', parts };
+  return { id: ids.uuid(), role: 'assistant', parts };
 }
 
 function safeArgs(json: string): Record<string, JsonValue> {
@@ -269,7 +271,7 @@ async function streamOnce(env: LoopEnv, messages: ModelMessage[], iteration: num
         env.emit({ kind: 'reasoning_delta', text: part.text }, reasoningId);
         break;
       case 'tool_call':
-        out.toolCalls.push({ callId: part.callId || randomUUID(), toolName: part.toolName, argsJson: part.argsJson });
+        out.toolCalls.push({ callId: part.callId || env.ids.uuid(), toolName: part.toolName, argsJson: part.argsJson });
         break;
       case 'finish':
         out.usage = part.usage;

@@ -4,7 +4,7 @@
 // reads the queue at a checkpoint only when the bus announced an enqueue for its session since
 // its admission read the queue (or that read found open batches): an idle queue costs nothing.
 
-import { randomUUID } from 'node:crypto';
+import type { Clock, Ids } from '../clock.js';
 import type { Message } from '../messages.js';
 import type { EventBus, FeedSink, QueueStore, RequestContext } from '../ports.js';
 import { selectClaim } from '../queue/claim-rules.js';
@@ -26,6 +26,8 @@ export interface QueueWorkDeps {
   claimTtlMs: number;
   /** Most join batches claimed together. */
   joinLimit: number;
+  clock: Clock;
+  ids: Ids;
 }
 
 /** Whether an enqueue was announced for one session since the watch began. */
@@ -56,7 +58,7 @@ export class TurnQueueWork {
       if (!queueWasOpen && !watch.seen) return [];
       const batches = await this.claim(ctx, req.sessionId, turn, revision, 'checkpoint');
       claims.push(...batches.map((b) => ({ batchId: b.batchId, token: b.claim!.token })));
-      const inputs = batches.map((b) => ({ id: b.batchId, message: normaliseInput({ ...req, input: mergeInputs([b]) }).message }));
+      const inputs = batches.map((b) => ({ id: b.batchId, message: normaliseInput({ ...req, input: mergeInputs([b]) }, this.deps.ids).message }));
       if (inputs.length) emit({ kind: 'queued_input_accepted', checkpoint, inputs });
       return inputs.map((i) => i.message);
     };
@@ -68,7 +70,7 @@ export class TurnQueueWork {
    */
   async claim(ctx: RequestContext, sessionId: string, turn: RunningTurn, revision: bigint, boundary: 'idle' | 'checkpoint'): Promise<QueueBatch[]> {
     const batches = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) =>
-      selectClaim(pending, { boundary, now: new Date(), joinLimit: this.deps.joinLimit }),
+      selectClaim(pending, { boundary, now: this.deps.clock.now(), joinLimit: this.deps.joinLimit }),
     );
     this.announceClaim(ctx, sessionId, revision, batches);
     return batches;
@@ -94,7 +96,7 @@ export class TurnQueueWork {
     // The first choice is made on the admission's read; after a command commits, read again.
     for (let read: QueueBatch[] | undefined = known; ; read = undefined) {
       const claimed = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) => {
-        const head = pending.find((b) => b.availableAt <= new Date());
+        const head = pending.find((b) => b.availableAt <= this.deps.clock.now());
         if (head?.items.some((i) => i.payload.kind === 'command')) return [head];
         return inputs ? inputs(pending) : [];
       }, read);
@@ -104,8 +106,8 @@ export class TurnQueueWork {
       const claims = [{ batchId: batch.batchId, token: batch.claim!.token }];
       const h = session.head;
       if (command.command.kind === 'reset') {
-        const frameId = randomUUID();
-        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'reset', head: { ...h, turnIndex: 0n, leafNodeId: undefined, currentFrameId: frameId, lastPromptUsage: undefined }, graph: { kind: 'replace', nodes: [] }, frames: [{ frameId, status: 'active', reason: 'initial', createdAt: new Date() }], claims });
+        const frameId = this.deps.ids.uuid();
+        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'reset', head: { ...h, turnIndex: 0n, leafNodeId: undefined, currentFrameId: frameId, lastPromptUsage: undefined }, graph: { kind: 'replace', nodes: [] }, frames: [{ frameId, status: 'active', reason: 'initial', createdAt: this.deps.clock.now() }], claims });
         this.deps.feed.append(ctx.tenantId, sessionId, h.headRevision + 1n, { kind: 'agent_frame_switched', frameId });
       } else {
         await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'refresh_tool_catalog', head: { ...h, toolState: { ...h.toolState, generation: h.toolState.generation + 1n } }, graph: { kind: 'none' }, frames: [], claims });

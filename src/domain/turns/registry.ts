@@ -2,6 +2,7 @@
 // buffered events for callers that attach with the same turn id, and the settled outcome for a
 // short while after the end (so GetTurn of a detached turn can report a failure).
 
+import { systemClock, type Clock } from '../clock.js';
 import type { TurnEvent, TurnResult } from './types.js';
 
 export const MAX_BUFFERED_EVENTS = 20_000;
@@ -10,7 +11,6 @@ export class RunningTurn {
   readonly controller = new AbortController();
   readonly events: TurnEvent[] = [];
   readonly listeners = new Set<(e: TurnEvent) => void>();
-  readonly registeredAt = new Date();
   cancelRequested = false;
   /** A fresh UUID the server generated: no earlier commit can carry it, so no stamp lookup. */
   serverGeneratedId = false;
@@ -23,6 +23,7 @@ export class RunningTurn {
     readonly sessionId: string,
     readonly turnId: string,
     readonly contentHash: string,
+    readonly registeredAt: Date,
   ) {}
 
   push(event: TurnEvent): void {
@@ -50,6 +51,8 @@ export class TurnRegistry {
   // scan of `turns` would grow with the process's recent turn rate on every turn start.
   private readonly unsettled = new Map<string, Set<RunningTurn>>();
 
+  constructor(private readonly clock: Clock = systemClock) {}
+
   static key(tenantId: string, sessionId: string, turnId: string): string {
     return `${tenantId}\u0000${sessionId}\u0000${turnId}`;
   }
@@ -68,10 +71,9 @@ export class TurnRegistry {
     void turn.done.then(() => {
       set.delete(turn);
       if (set.size === 0 && this.unsettled.get(sessionKey) === set) this.unsettled.delete(sessionKey);
-      const t = setTimeout(() => {
+      this.clock.after(keepSettledMs, () => {
         if (this.turns.get(key) === turn) this.turns.delete(key);
-      }, keepSettledMs);
-      t.unref();
+      });
     });
   }
 

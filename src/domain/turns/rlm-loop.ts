@@ -2,7 +2,6 @@
 // that runs in the sandbox, where tools are async functions; print output and errors feed the
 // next iteration; submit(value) ends the turn (checked against a JSON schema when one is given).
 
-import { randomUUID } from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { JsonValue, Message, Part } from '../messages.js';
 import type { FinalAnswerFormat } from '../session.js';
@@ -101,9 +100,9 @@ async function rlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelM
         issues.push({ kind: 'provider', terminalReason: 'provider_error', message });
         return finish({ type: 'stopped', reason: 'provider_error', message });
       }
-      newMessages.push({ id: randomUUID(), role: 'assistant', parts: [{ kind: 'prose', text }] });
+      newMessages.push({ id: env.ids.uuid(), role: 'assistant', parts: [{ kind: 'prose', text }] });
       if (env.options.proseOrSubmit) return finish({ type: 'finished', answer: { kind: 'assistant_message', text } });
-      newMessages.push({ id: randomUUID(), role: 'event', parts: [{ kind: 'error', message: CODE_REMINDER }] });
+      newMessages.push({ id: env.ids.uuid(), role: 'event', parts: [{ kind: 'error', message: CODE_REMINDER }] });
       messages.push({ role: 'user', parts: [{ type: 'text', text: CODE_REMINDER }] });
     } else {
       const language = block[1] || 'js';
@@ -121,7 +120,7 @@ async function rlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelM
       const run = await env.runner.run({
         code, globals, history: env.history, toolNames: env.tools.map((t) => t.name), limits: env.limits, signal: env.signal,
         callTool: (name, args) => {
-          const callId = randomUUID();
+          const callId = env.ids.uuid();
           const call = dispatchBatch([{ callId, toolName: name, argsJson: JSON.stringify(args) }], env.tools, dispatchEnvOf(env, blockScope.signal)).then(([d]) => {
             toolCalls.push(d!.record);
             return { output: d!.record.output, isError: d!.record.isError, callId };
@@ -137,22 +136,22 @@ async function rlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelM
       env.emit({ kind: 'code_block_completed', language, output: run.output, error: run.error, success: run.success, durationMs: run.durationMs, toolCallIds: run.toolCallIds }, corr);
       // Tool calls made by code live on the code step (events, result), not as message parts.
       const assistantParts: Part[] = [...(prose ? [{ kind: 'prose' as const, text: prose }] : []), { kind: 'code', language, code }];
-      newMessages.push({ id: randomUUID(), role: 'assistant', parts: assistantParts });
+      newMessages.push({ id: env.ids.uuid(), role: 'assistant', parts: assistantParts });
       const feedback: Part[] = [];
       if (run.output) feedback.push({ kind: 'output', text: run.output });
       if (run.error) feedback.push({ kind: 'error', message: run.error });
       if (run.dropped.length) feedback.push({ kind: 'error', message: `not kept between steps (not JSON-serialisable): ${run.dropped.join(', ')}` });
       if (env.signal.aborted) {
-        if (feedback.length) newMessages.push({ id: randomUUID(), role: 'event', parts: feedback });
+        if (feedback.length) newMessages.push({ id: env.ids.uuid(), role: 'event', parts: feedback });
         return finish({ type: 'stopped', reason: 'cancelled' });
       }
       if (run.submittedError) {
-        if (feedback.length) newMessages.push({ id: randomUUID(), role: 'event', parts: feedback });
+        if (feedback.length) newMessages.push({ id: env.ids.uuid(), role: 'event', parts: feedback });
         return finish({ type: 'stopped', reason: 'submitted_error', value: run.submittedError.value });
       }
       if (run.submitted && run.success) {
         if (!validate || validate(run.submitted.value)) {
-          if (feedback.length) newMessages.push({ id: randomUUID(), role: 'event', parts: feedback });
+          if (feedback.length) newMessages.push({ id: env.ids.uuid(), role: 'event', parts: feedback });
           env.emit({ kind: 'submitted_value', value: run.submitted.value }, corr);
           return finish({ type: 'finished', answer: { kind: 'submitted_value', value: run.submitted.value } });
         }
@@ -160,11 +159,11 @@ async function rlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelM
         feedback.push({ kind: 'error', message: `submit() value does not match the required schema: ${e ? `${e.instancePath || '(root)'} ${e.message}` : 'mismatch'}; fix it and submit again` });
       }
       if (feedback.length === 0) feedback.push({ kind: 'output', text: '(no output)' });
-      newMessages.push({ id: randomUUID(), role: 'event', parts: feedback });
+      newMessages.push({ id: env.ids.uuid(), role: 'event', parts: feedback });
       messages.push({ role: 'user', parts: [{ type: 'text', text: feedback.map((p) => (p.kind === 'output' ? `Output:\n${p.text}` : p.kind === 'error' ? `Error: ${p.message}` : '')).join('\n') }] });
     }
     if (env.maxTurns !== undefined && iteration >= env.maxTurns) {
-      newMessages.push({ id: randomUUID(), role: 'system', parts: [{ kind: 'text', text: TURN_LIMIT_MESSAGE }] });
+      newMessages.push({ id: env.ids.uuid(), role: 'system', parts: [{ kind: 'text', text: TURN_LIMIT_MESSAGE }] });
       return finish({ type: 'stopped', reason: 'max_turns', message: `max_turns (${env.maxTurns}) reached` });
     }
   }

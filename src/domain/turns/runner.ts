@@ -5,7 +5,7 @@
 // of the bag). A RunTurn on an idle queue sends two statements besides its feed appends: the
 // admission, which takes the writer and reads the start, and the commit, which also ends it.
 
-import { randomUUID } from 'node:crypto';
+import { systemClock, systemIds, type Clock, type Ids } from '../clock.js';
 import { DomainError } from '../errors.js';
 import { requireId } from '../ids.js';
 import type { AdmissionStore, BlobStore, CancelStore, EventBus, FeedSink, LeaseStore, QueueStore, RequestContext, SessionStore } from '../ports.js';
@@ -64,7 +64,14 @@ export interface TurnDeps {
   tracer?: Tracer;
   /** Called once per committed turn or drain, with the seconds since it was accepted. */
   onCommitted?(result: TurnResult, seconds: number): void;
+  /** The clock of every timestamp, timer and lease renewal of a turn (default: the system's). */
+  clock?: Clock;
+  /** Where turn, message, event and frame ids come from (default: random UUIDs). */
+  ids?: Ids;
 }
+
+/** The bag with the clock and the id source settled. */
+type ResolvedDeps = TurnDeps & { clock: Clock; ids: Ids };
 
 export interface RunOptions {
   /** Called for every event, in order (also for events buffered before an attach). */
@@ -78,14 +85,17 @@ export interface RunOptions {
 export type { TurnStatus } from './control.js';
 
 export class TurnService {
-  readonly registry = new TurnRegistry();
+  readonly registry: TurnRegistry;
+  private readonly deps: ResolvedDeps;
   private readonly admission: TurnAdmission;
   private readonly execution: TurnExecution;
   private readonly queueWork: TurnQueueWork;
   private readonly control: TurnControl;
   private readonly unsubscribe: (() => void)[] = [];
 
-  constructor(private readonly deps: TurnDeps) {
+  constructor(given: TurnDeps) {
+    const deps = (this.deps = { ...given, clock: given.clock ?? systemClock, ids: given.ids ?? systemIds });
+    this.registry = new TurnRegistry(deps.clock);
     this.admission = new TurnAdmission(deps);
     this.execution = new TurnExecution(deps);
     this.queueWork = new TurnQueueWork(deps);
@@ -148,7 +158,7 @@ export class TurnService {
   async drain(ctx: RequestContext, sessionId: string, options: RunOptions & { exactIds?: string[]; drainId?: string; skipIfBusy?: boolean } = {}): Promise<TurnResult | undefined> {
     // Workers move on instead of queueing behind a busy session.
     if (options.skipIfBusy && this.registry.active(ctx.tenantId, sessionId).length > 0) return undefined;
-    const turnId = options.drainId || randomUUID();
+    const turnId = options.drainId || this.deps.ids.uuid();
     if (options.drainId) {
       requireId('session_id', sessionId);
       const running = this.registry.get(ctx.tenantId, sessionId, turnId);
@@ -156,7 +166,7 @@ export class TurnService {
     }
     const committed = await this.admission.checkDrain(ctx, sessionId, options.drainId, options.exactIds, options.skipIfBusy ?? false);
     if (committed) return committed;
-    const turn = new RunningTurn(ctx.tenantId, sessionId, turnId, `drain:${(options.exactIds ?? []).join(',')}`);
+    const turn = new RunningTurn(ctx.tenantId, sessionId, turnId, `drain:${(options.exactIds ?? []).join(',')}`, this.deps.clock.now());
     turn.serverGeneratedId = !options.drainId;
     this.launch(ctx, { sessionId, turnId, input: { items: [], imageBlobs: {} }, overrides: {} }, turn, { exactIds: options.exactIds, skipIfBusy: options.skipIfBusy });
     return this.follow(turn, options);
@@ -166,7 +176,7 @@ export class TurnService {
     const checked = await this.admission.check(ctx, req, this.registry, deferReads);
     if ('result' in checked) return checked;
     if ('running' in checked) return { turn: checked.running };
-    const turn = new RunningTurn(ctx.tenantId, req.sessionId, checked.turnId, checked.contentHash);
+    const turn = new RunningTurn(ctx.tenantId, req.sessionId, checked.turnId, checked.contentHash, this.deps.clock.now());
     turn.serverGeneratedId = !checked.clientChosenId;
     this.launch(ctx, req, turn, undefined, deferReads);
     return { turn };
@@ -177,7 +187,7 @@ export class TurnService {
     this.registry.add(turn, 60_000);
     void this.execute(ctx, req, turn, drain, admissionChecks).then(
       (result) => {
-        if (result) this.deps.onCommitted?.(result, (Date.now() - turn.registeredAt.getTime()) / 1000);
+        if (result) this.deps.onCommitted?.(result, (this.deps.clock.nowMs() - turn.registeredAt.getTime()) / 1000);
         turn.settle({ result });
       },
       (error: unknown) => {
@@ -215,12 +225,11 @@ export class TurnService {
       const providerId = admissionChecks ? req.overrides.providerId ?? '' : undefined;
       return await this.admission.underWriter(ctx, turn, { skipIfBusy: drain?.skipIfBusy, providerId }, async ({ session: loaded, lease, queue }) => {
         // A drain's input batches are chosen by the same queue read that looks for head commands.
-        const inputs = drain ? (pending: QueueBatch[]) => selectClaim(pending, { boundary: 'idle', now: new Date(), exactIds: drain.exactIds, joinLimit: this.deps.joinLimit }) : undefined;
+        const inputs = drain ? (pending: QueueBatch[]) => selectClaim(pending, { boundary: 'idle', now: this.deps.clock.now(), exactIds: drain.exactIds, joinLimit: this.deps.joinLimit }) : undefined;
         const applied = await this.queueWork.applyHeadCommands(ctx, req.sessionId, turn, loaded, queue, inputs);
         const session = applied.session;
         const claims: Claim[] = [];
-        const renew = setInterval(() => void this.deps.queue.renew(claims, this.deps.claimTtlMs).catch(() => {}), Math.max(250, Math.floor(this.deps.claimTtlMs / 3)));
-        renew.unref();
+        const renew = this.deps.clock.every(Math.max(250, Math.floor(this.deps.claimTtlMs / 3)), () => void this.deps.queue.renew(claims, this.deps.claimTtlMs).catch(() => {}));
         try {
           if (drain) {
             const batches = applied.claimed;
@@ -243,7 +252,7 @@ export class TurnService {
           await this.deps.queue.release(claims).catch(() => {});
           throw err;
         } finally {
-          clearInterval(renew);
+          renew.cancel();
         }
       });
     } finally {
