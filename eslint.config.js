@@ -1,5 +1,6 @@
-// Lint rules: typescript-eslint recommended, plus the layering rule that keeps src/domain
-// framework-free (no generated code, no gRPC, no ORM).
+// Lint rules: typescript-eslint recommended, two type-aware rules (a promise nobody awaits or
+// handles, a switch over a union that misses a case), plus the layering rule that keeps
+// src/domain framework-free (no generated code, no gRPC, no ORM).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -10,6 +11,16 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Type information from tsconfig.json (the project service): a few rules need the types.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      // A `default` branch counts as handling the rest; a switch without one must name every case.
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
     },
   },
   {

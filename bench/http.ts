@@ -22,7 +22,7 @@ import { compare, header, intEnv, openBenchStore, round, runBench, startBenchApp
 
 const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(fileURLToPath(new URL('../gen/descriptors.binpb', import.meta.url)))));
 
-runBench('http', () => {
+await runBench('http', () => {
   const calls = intEnv('BENCH_CALLS', 1000, 10);
   return { calls, warmup: intEnv('BENCH_WARMUP', 100, 0), concurrency: intEnv('BENCH_CONCURRENCY', 8, 1), rounds: intEnv('BENCH_ROUNDS', 5, 1), maxSeconds: intEnv('BENCH_MAX_SECONDS', 60, 1) } satisfies LoadOptions;
 }, async (o, run) => {
