@@ -15,6 +15,7 @@ import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { withToken } from '../../src/client/bearer.js';
 import { connect, type LashClients } from '../../src/client/promised.js';
 import { jwksServer, LASH_METHODS, mint, rawCall, rawClient, signingKey, writeTokens, type SigningKey } from '../support/auth.js';
+import { runCli } from '../support/cli.js';
 import { engines } from '../support/engines.js';
 import { killAllChildServers, startChildServer } from '../support/child-server.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
@@ -198,16 +199,7 @@ for (const engine of engines) {
     });
 
     it('the CLI sends --token or LASH_TOKEN; without one the server refuses it', async () => {
-      const cli = (args: string[], env: Record<string, string> = {}) =>
-        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-          const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--address', s.app.address, ...args], { env: { ...process.env, LASH_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-          child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-          child.on('error', reject);
-          child.on('close', (code) => resolve({ code, stdout, stderr }));
-        });
+      const cli = (args: string[], env: Record<string, string> = {}) => runCli(s.app.address, args, { env: { LASH_TOKEN: '', ...env } });
       const opened = await cli(['--token', 'tok-runner-1', 'sessions', 'open', 'auth-cli-1']);
       expect(opened.code).toBe(0);
       expect(JSON.parse(opened.stdout)).toMatchObject({ created: true });

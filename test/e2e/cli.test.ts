@@ -1,30 +1,15 @@
 // The command-line client as a user runs it: a separate process (node + tsx) against a real
 // server, checked by its stdout, stderr and exit code.
 
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { engines } from '../support/engines.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-
-interface Ran { code: number | null; stdout: string; stderr: string }
-
-function cli(address: string, args: string[], stdin?: string): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--address', address, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`CLI on ${engine.name}`, () => {
     let s: TestServer;
-    const run = (args: string[], stdin?: string) => cli(s.app.address, args, stdin);
+    const run = (args: string[], stdin?: string) => runCli(s.app.address, args, { stdin: stdin ?? '' });
     beforeAll(async () => {
       s = await startTestServer(engine, { LASH_TOOLS: 'calculate', LASH_QUEUE_WORKERS: '0' });
     });

@@ -4,10 +4,9 @@
 // nothing lost.
 
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { describe, expect, it } from 'vitest';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
 import { observeRaw } from '../support/raw-observer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -15,36 +14,19 @@ import { runTurn, textInput, until } from '../support/turns.js';
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`observer back-pressure on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
-    let n = 0;
     // The smallest event and byte bounds the server accepts (a burst's deltas may be coalesced
     // into a few large events, so the byte bound is what a stuck reader hits), and a stall time
     // short enough for the stuck reader, long enough for a busy test process.
-    const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_FEED_OBSERVER_BUFFER: '100', LASH_FEED_OBSERVER_BUFFER_BYTES: '65536', LASH_FEED_OBSERVER_STALL_MS: '2000' });
-    const open = async (server: TestServer) => {
-      const sessionId = `bp-${++n}`;
-      await server.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
-      return sessionId;
-    };
+    const suite = fakeModelSuite(engine, { prefix: 'bp', env: { LASH_FEED_OBSERVER_BUFFER: '100', LASH_FEED_OBSERVER_BUFFER_BYTES: '65536', LASH_FEED_OBSERVER_STALL_MS: '2000' } });
+    const open = (server: TestServer) => suite.open({}, server);
     const burst = (count: number, pad = 0) => ({ steps: Array.from({ length: count }, (_, i) => ({ text: `d${i}${'x'.repeat(pad)} ` })) });
 
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      s = await startTestServer(engine, env());
-    });
-    afterAll(async () => {
-      await s?.close();
-      await fake?.close();
-    });
-    beforeEach(() => fake.reset());
-
     it('a reader that keeps up is not cut off by a burst of thousands of deltas (buffer 100), and no response carries more than 256 messages', async () => {
-      const sessionId = await open(s);
-      const o = observe(s.clients, sessionId);
+      const sessionId = await open(suite.s);
+      const o = observe(suite.s.clients, sessionId);
       await o.waitFor((m) => m.length >= 1);
-      fake.script(burst(4000));
-      const t = await runTurn(s.clients, { sessionId, input: textInput('burst') });
+      suite.fake.script(burst(4000));
+      const t = await runTurn(suite.s.clients, { sessionId, input: textInput('burst') });
       expect(t.result?.outcome?.$case).toBe('finished');
       await o.waitFor((m) => m.some((x) => payloadCase(x) === 'committed'), 60_000);
       expect(o.error).toBeUndefined();
@@ -55,26 +37,26 @@ for (const engine of engines) {
     });
 
     it('a stuck reader is cut off with OBSERVER_TOO_SLOW, and resuming from its last cursor misses nothing', async () => {
-      const sessionId = await open(s);
-      const slow = observeRaw(s.app.address, sessionId);
+      const sessionId = await open(suite.s);
+      const slow = observeRaw(suite.s.app.address, sessionId);
       await until(() => slow.messages.length >= 1);
       slow.pause(); // stops granting flow-control window: what the server sends stays untaken
       let events = 0;
       for (let i = 0; i < 2; i++) {
-        fake.script(burst(2000, 100));
-        const t = await runTurn(s.clients, { sessionId, input: textInput(`flood ${i}`) });
+        suite.fake.script(burst(2000, 100));
+        const t = await runTurn(suite.s.clients, { sessionId, input: textInput(`flood ${i}`) });
         expect(t.result?.outcome?.$case).toBe('finished');
         events += t.events.length;
       }
       // The server gives up on it after the stall time (its subscription ends), then it reads again.
-      await until(() => s.app.feed.hub.listenerCount === 0, 30_000);
+      await until(() => suite.s.app.feed.hub.listenerCount === 0, 30_000);
       slow.resume();
       await until(() => slow.status !== undefined, 30_000);
       expect(slow.status?.code).toBe(status.RESOURCE_EXHAUSTED);
       expect(slow.status?.message).toContain('untaken');
       const received = slow.messages.slice();
       slow.close();
-      const again = observe(s.clients, sessionId, received[received.length - 1]!.cursor);
+      const again = observe(suite.s.clients, sessionId, received[received.length - 1]!.cursor);
       await again.waitFor((m) => [...received, ...m].filter((x) => payloadCase(x) === 'committed').length >= 2, 60_000);
       expect(again.messages.some((m) => m.kind?.$case === 'gap' || m.kind?.$case === 'snapshot')).toBe(false);
       const all = [...received, ...again.messages];
@@ -84,14 +66,14 @@ for (const engine of engines) {
     });
 
     it('the byte bound cuts off a stuck reader that the event bound alone would let run on', async () => {
-      const other = await startTestServer(engine, { ...env(), LASH_FEED_OBSERVER_BUFFER: '1000000', LASH_FEED_OBSERVER_BUFFER_BYTES: '65536' });
+      const other = await startTestServer(engine, { ...suite.env(), LASH_FEED_OBSERVER_BUFFER: '1000000', LASH_FEED_OBSERVER_BUFFER_BYTES: '65536' });
       try {
         const sessionId = await open(other);
         const slow = observeRaw(other.app.address, sessionId);
         await until(() => slow.messages.length >= 1);
         slow.pause();
         for (let i = 0; i < 2; i++) {
-          fake.script(burst(2000, 100));
+          suite.fake.script(burst(2000, 100));
           await runTurn(other.clients, { sessionId, input: textInput(`flood ${i}`) });
         }
         await until(() => other.app.feed.hub.listenerCount === 0, 30_000);

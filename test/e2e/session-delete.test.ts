@@ -3,47 +3,29 @@
 // waiters answer UNKNOWN at once, here and on another replica (PostgreSQL).
 
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AwaitStatus, EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { StopReason } from '../../gen/lash/v1/turn.js';
 import { errorInfoOf } from '../../src/grpc/errors.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { observe, payloadCase, type Observed } from '../support/observe.js';
-import { startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 
 const reasonOf = (o: Observed) => errorInfoOf(o.error as unknown as { metadata: import('@grpc/grpc-js').Metadata })?.reason;
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`DeleteSession ends its streams on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
-    let n = 0;
     // Workers off and the safety-net poll slow: only the delete itself can end a queue waiter.
-    const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_FEED_HEARTBEAT_MS: '200', LASH_QUEUE_WORKERS: '0', LASH_QUEUE_POLL_MS: '60000' });
-    const open = async () => {
-      const sessionId = `del-${++n}`;
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
-      return sessionId;
-    };
-
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      s = await startTestServer(engine, env());
-    });
-    afterAll(async () => {
-      await s?.close();
-      await fake?.close();
-    });
-    beforeEach(() => fake.reset());
+    const suite = fakeModelSuite(engine, { prefix: 'del', env: { LASH_FEED_HEARTBEAT_MS: '200', LASH_QUEUE_WORKERS: '0', LASH_QUEUE_POLL_MS: '60000' } });
+    const open = () => suite.open();
 
     it('an attached observer ends with NOT_FOUND / SESSION_DELETED instead of heartbeating forever', async () => {
       const sessionId = await open();
-      const o = observe(s.clients, sessionId);
+      const o = observe(suite.s.clients, sessionId);
       await o.waitFor((m) => m.length >= 1);
-      expect((await s.clients.sessions.deleteSession({ sessionId })).deleted).toBe(true);
+      expect((await suite.s.clients.sessions.deleteSession({ sessionId })).deleted).toBe(true);
       await until(() => o.error !== undefined || o.ended);
       expect(o.error?.code).toBe(status.NOT_FOUND);
       expect(reasonOf(o)).toBe('SESSION_DELETED');
@@ -51,31 +33,31 @@ for (const engine of engines) {
 
     it('a delete while a turn runs cancels the turn first: its caller gets the cancelled result, the observer ends with SESSION_DELETED', async () => {
       const sessionId = await open();
-      const o = observe(s.clients, sessionId);
+      const o = observe(suite.s.clients, sessionId);
       await o.waitFor((m) => m.length >= 1);
-      fake.script({ steps: [{ text: 'partial ' }, { hang: true }] });
-      const running = startRunTurn(s.clients, { sessionId, turnId: 'doomed', input: textInput('long job') });
+      suite.fake.script({ steps: [{ text: 'partial ' }, { hang: true }] });
+      const running = startRunTurn(suite.s.clients, { sessionId, turnId: 'doomed', input: textInput('long job') });
       await running.firstEvent;
       // Without the cancel the delete would wait for a model stream that never ends.
-      expect((await s.clients.sessions.deleteSession({ sessionId })).deleted).toBe(true);
+      expect((await suite.s.clients.sessions.deleteSession({ sessionId })).deleted).toBe(true);
       const t = await running.done;
       expect(t.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
       await until(() => o.error !== undefined || o.ended);
       expect(o.error?.code).toBe(status.NOT_FOUND);
       expect(reasonOf(o)).toBe('SESSION_DELETED');
-      await expect(s.clients.sessions.getSession({ sessionId })).rejects.toMatchObject({ code: status.NOT_FOUND });
+      await expect(suite.s.clients.sessions.getSession({ sessionId })).rejects.toMatchObject({ code: status.NOT_FOUND });
     });
 
     it('an observer of the re-created id is not ended by the delete of the earlier one, and sees its events', async () => {
       const sessionId = await open();
-      const old = observe(s.clients, sessionId);
+      const old = observe(suite.s.clients, sessionId);
       await old.waitFor((m) => m.length >= 1);
-      await s.clients.sessions.deleteSession({ sessionId });
+      await suite.s.clients.sessions.deleteSession({ sessionId });
       await until(() => old.error !== undefined || old.ended);
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
-      const fresh = observe(s.clients, sessionId);
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      const fresh = observe(suite.s.clients, sessionId);
       await fresh.waitFor((m) => m.length >= 1);
-      await runTurn(s.clients, { sessionId, input: textInput('second life') });
+      await runTurn(suite.s.clients, { sessionId, input: textInput('second life') });
       await fresh.waitFor((m) => m.some((x) => payloadCase(x) === 'committed'));
       expect(fresh.error).toBeUndefined();
       fresh.close();
@@ -83,12 +65,12 @@ for (const engine of engines) {
 
     it('a queue waiter of a deleted session answers UNKNOWN when the session is deleted', async () => {
       const sessionId = await open();
-      const b = await s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput('never drained') }));
+      const b = await suite.s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput('never drained') }));
       let settled = false;
-      const waiting = s.clients.queue.awaitQueuedWorkBatch({ sessionId, batchId: b.batch!.batchId }).finally(() => (settled = true));
+      const waiting = suite.s.clients.queue.awaitQueuedWorkBatch({ sessionId, batchId: b.batch!.batchId }).finally(() => (settled = true));
       await new Promise((r) => setTimeout(r, 100));
       expect(settled).toBe(false);
-      await s.clients.sessions.deleteSession({ sessionId });
+      await suite.s.clients.sessions.deleteSession({ sessionId });
       // The safety-net poll is a minute away: only the delete's bus message can wake the waiter.
       await until(() => settled, 10_000);
       expect((await waiting).status).toBe(AwaitStatus.AWAIT_STATUS_UNKNOWN);
@@ -96,16 +78,16 @@ for (const engine of engines) {
 
     it.skipIf(engine.name !== 'postgresql')('a delete on one replica cancels the turn running on another and ends its observers and queue waiters', async () => {
       const sessionId = await open();
-      const other = await s.restart();
+      const other = await suite.s.restart();
       try {
         const o = observe(other.clients, sessionId);
         await o.waitFor((m) => m.length >= 1);
         const b = await other.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput('never drained') }));
         const waiting = other.clients.queue.awaitQueuedWorkBatch({ sessionId, batchId: b.batch!.batchId });
-        fake.script({ steps: [{ text: 'remote ' }, { hang: true }] });
+        suite.fake.script({ steps: [{ text: 'remote ' }, { hang: true }] });
         const running = startRunTurn(other.clients, { sessionId, turnId: 'remote', input: textInput('hang on the other replica') });
         await running.firstEvent;
-        expect((await s.clients.sessions.deleteSession({ sessionId })).deleted).toBe(true);
+        expect((await suite.s.clients.sessions.deleteSession({ sessionId })).deleted).toBe(true);
         expect((await running.done).result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
         await until(() => o.error !== undefined || o.ended);
         expect(o.error?.code).toBe(status.NOT_FOUND);

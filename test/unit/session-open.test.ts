@@ -35,9 +35,9 @@ describe('session open and heal (unit, in memory)', () => {
     const { head } = await d.sessions.open(d.ctx, { sessionId: 'c', openMode: 'resume', policy: {} });
     expect(head.currentFrameId).toBe('u-1');
     expect(head.createdAt.toISOString()).toBe('2030-01-02T00:00:00.000Z');
-    await d.sessions.appendMessages(d.ctx, 'c', [{ role: 'user', parts: [{ kind: 'text', text: 'x' }] }]);
+    await d.sessions.appendMessages(d.ctx, 'c', [{ id: '', role: 'user', parts: [{ kind: 'text', text: 'x' }] }]);
     clock.advance(90_000);
-    const later = await d.sessions.appendMessages(d.ctx, 'c', [{ role: 'user', parts: [{ kind: 'text', text: 'y' }] }]);
+    const later = await d.sessions.appendMessages(d.ctx, 'c', [{ id: '', role: 'user', parts: [{ kind: 'text', text: 'y' }] }]);
     expect(later.updatedAt.toISOString()).toBe('2030-01-02T00:01:30.000Z');
     const nodes = (await d.sessions.load(d.ctx, 'c')).graph.nodes;
     expect(nodes.map((n) => [n.nodeId, n.timestamp.toISOString()])).toEqual([['u-2', '2030-01-02T00:00:00.000Z'], ['u-3', '2030-01-02T00:01:30.000Z']]);
