@@ -9,7 +9,7 @@ import type { Admission, AdmissionStore } from '../domain/ports.js';
 import type { Database } from './database.js';
 import { COLUMNS as QUEUE_COLUMNS, fromRow as batchFromRow, type Row as BatchRow } from './queue-store.js';
 import { HEAD_COLUMNS_S, TURN_COLUMNS_C, headFromRaw, turnFromRaw } from './session-store.js';
-import { TAKE_LEASE } from './turn-store.js';
+import { LEASE_WRITE_NO_FLUSH, TAKE_LEASE } from './turn-store.js';
 
 // A statement reads one snapshot, taken when it starts. When the lease was held by another
 // writer whose commit (which ends its lease in the same transaction) was still in flight, the
@@ -21,7 +21,7 @@ import { TAKE_LEASE } from './turn-store.js';
 // the other reads come back even for a missing session (the caller reports it).
 const ADMIT = `with lease as (${TAKE_LEASE})
   select ${HEAD_COLUMNS_S}, ${TURN_COLUMNS_C},
-    (select token from lease) as lease_token,
+    (select token from lease) as lease_token, ${LEASE_WRITE_NO_FLUSH},
     (select h.owner from session_leases h where h.tenant_id = $1 and h.session_id = $2) as held_by,
     exists (select 1 from turn_cancels k where k.tenant_id = $1 and k.session_id = $2
              and (k.turn_id = $5 or (k.turn_id = '*' and k.requested_at >= $6::timestamptz))) as cancelled,
