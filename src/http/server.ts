@@ -10,6 +10,7 @@ import { createFileRegistry, fromBinary, type DescMethod } from '@bufbuild/proto
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, cors, type ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { checkBinaryBodies } from './binary-body.js';
 import { bridgeServerStream, bridgeUnary } from './grpc-bridge.js';
 
 const DESCRIPTORS = fileURLToPath(new URL('../../gen/descriptors.binpb', import.meta.url));
@@ -33,7 +34,7 @@ export interface HttpServer {
 }
 
 /** Registers every method of `services` on a Connect router, bridged to its gRPC handler. */
-export function routes(services: RegisteredService[]): (router: ConnectRouter) => void {
+export function routes(services: RegisteredService[], maxRequestBytes: number): (router: ConnectRouter) => void {
   const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(DESCRIPTORS)));
   return (router) => {
     for (const { definition, handlers } of services) {
@@ -45,6 +46,9 @@ export function routes(services: RegisteredService[]): (router: ConnectRouter) =
         if (method.methodKind === 'unary') router.rpc(method, bridgeUnary(method, def, handler) as never);
         else if (method.methodKind === 'server_streaming') router.rpc(method, bridgeServerStream(method, def, handler) as never);
         else router.rpc(method, notOverHttp(method) as never);
+        // The adapter reads router.handlers after this callback: the check wraps the one just added.
+        const last = router.handlers.length - 1;
+        router.handlers[last] = checkBinaryBodies(router.handlers[last]!, def, maxRequestBytes);
       }
     }
   };
@@ -80,7 +84,7 @@ function applyCors(origins: string[], req: IncomingMessage, res: ServerResponse)
 
 export async function startHttpServer(options: HttpOptions, services: RegisteredService[]): Promise<HttpServer> {
   const handler = connectNodeAdapter({
-    routes: routes(services),
+    routes: routes(services, options.maxRequestBytes),
     connect: true,
     grpcWeb: true,
     // Plain gRPC belongs on the gRPC port (HTTP/2); this listener speaks HTTP/1.1.
