@@ -1,6 +1,7 @@
 // The HTTP listener (LASH_HTTP_LISTEN): the lash.v1 services over the Connect protocol and
 // gRPC-web (@connectrpc/connect-node), served by the gRPC server's own handler objects through the
-// bridge, with CORS for the configured origins. Off unless configured.
+// bridge, with CORS for the configured origins, and the inspector page under /inspector/. Off
+// unless configured.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { createFileRegistry, fromBinary, type DescMethod } from '@bufbuild/proto
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, cors, type ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { serveInspector } from './inspector.js';
 import { checkBinaryBodies } from './binary-body.js';
 import { bridgeServerStream, bridgeUnary } from './grpc-bridge.js';
 
@@ -26,6 +28,8 @@ export interface HttpOptions {
   corsOrigins: string[];
   /** The largest request body accepted, the gRPC server's receive limit. */
   maxRequestBytes: number;
+  /** Told when the inspector page could not be built (the caller logs it). */
+  onInspectorError: (err: unknown) => void;
 }
 
 export interface HttpServer {
@@ -92,6 +96,7 @@ export async function startHttpServer(options: HttpOptions, services: Registered
     readMaxBytes: options.maxRequestBytes,
   });
   const server = createServer((req, res) => {
+    if (serveInspector(req, res, options.onInspectorError)) return;
     if (applyCors(options.corsOrigins, req, res)) return;
     handler(req, res);
   });
