@@ -1,11 +1,13 @@
 /// <reference lib="dom" />
-// A tiny element builder for the inspector (no UI framework): h('div.cls', { attrs }, children).
+// A tiny element builder for the inspector (no UI framework): h('tag#id.cls', { attrs }, children).
 
 export type Child = Node | string | number | false | null | undefined | Child[];
 
 export function h(tag: string, attrs: Record<string, string | boolean | ((e: Event) => void)> = {}, ...children: Child[]): HTMLElement {
-  const [name, ...classes] = tag.split('.');
+  const [head, ...classes] = tag.split('.');
+  const [name, id] = head!.split('#');
   const el = document.createElement(name || 'div');
+  if (id) el.id = id;
   if (classes.length) el.className = classes.join(' ');
   for (const [k, v] of Object.entries(attrs)) {
     if (typeof v === 'function') el.addEventListener(k.replace(/^on/, ''), v);

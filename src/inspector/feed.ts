@@ -37,6 +37,8 @@ export function followFeed(api: Api, sessionId: string, panel: HTMLElement, hand
       block = h('section.turn', { 'data-turn': turnId }, h('h4', {}, `turn ${turnId}`));
       turns.set(turnId, block);
       log.appendChild(block);
+      // A turn started: the session's status changed.
+      handlers.changed();
       if (turns.size > MAX_TURNS) {
         const [oldest] = turns.keys();
         turns.get(oldest!)!.remove();
