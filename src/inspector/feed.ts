@@ -64,7 +64,7 @@ export function followFeed(api: Api, sessionId: string, panel: HTMLElement, hand
       case 'reasoningDelta':
         return stream(block, 'reasoning', String(v.text ?? ''));
       case 'modelRequestStarted':
-        return line(block, 'model', `model request ${Number(v.iteration ?? 0) + 1}: ${String(v.providerId ?? '')}/${String(v.modelId ?? '')}`);
+        return line(block, 'model', `model request ${String(v.iteration ?? '')}: ${String(v.providerId ?? '')}/${String(v.modelId ?? '')}`);
       case 'toolCallStarted':
         return block.appendChild(h('div.ev.tool-call', { 'data-call': String(v.callId ?? '') }, h('span.tool-name', {}, `tool ${String(v.name)}`), h('pre.args', {}, pretty(v.args ?? {}))));
       case 'toolCallCompleted':

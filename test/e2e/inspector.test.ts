@@ -156,4 +156,18 @@ describe.skipIf(!haveChromium || !pglite.enabled)('inspector page in Chromium (P
     await turn.locator('.ev.committed').waitFor();
     expect(await turn.locator('.prose').textContent()).toBe('one two three');
   });
+
+  // Last: it restarts the server.
+  it('reconnects the live feed from its cursor after a server restart', async () => {
+    await openSessionPage('dev-agent');
+    const port = s.app.httpAddress!.split(':').pop()!;
+    await s.stop();
+    await page.locator('#feed-state.down').waitFor();
+    s = await s.restart({ LASH_HTTP_LISTEN: `127.0.0.1:${port}` });
+    await page.locator('#feed-state', { hasText: 'reconnected from cursor' }).waitFor();
+    fake.script({ steps: [{ text: 'after the restart' }] });
+    const turn = await startTurn('still there?');
+    await turn.locator('.ev.committed').waitFor();
+    expect(await turn.locator('.prose').textContent()).toBe('after the restart');
+  });
 });
