@@ -15,8 +15,7 @@ interface MalformedRequest {
 /** The protobuf decoder's nesting limit (ts-proto counts nested messages, the request included). */
 export const MAX_MESSAGE_NESTING = 100;
 
-/** The INVALID_ARGUMENT for a request body the protobuf decoder refused with `err`. */
-export function decodeFailure(err: unknown): DomainError {
+function decodeFailure(err: unknown): DomainError {
   const message = err instanceof Error ? err.message : String(err);
   if (/recursion limit/i.test(message)) {
     return invalid('REQUEST_TOO_DEEP', `the request nests more than ${MAX_MESSAGE_NESTING} protobuf messages; inside a Struct or Value each JSON object level counts 3 and each array level 2, so keep JSON values under about 30 levels`);

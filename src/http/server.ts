@@ -12,7 +12,7 @@ import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, cors, type ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { serveInspector } from './inspector.js';
-import { checkBinaryBodies } from './binary-body.js';
+import { divertUndecodableBodies } from './binary-body.js';
 import { bridgeServerStream, bridgeUnary } from './grpc-bridge.js';
 
 const DESCRIPTORS = fileURLToPath(new URL('../../gen/descriptors.binpb', import.meta.url));
@@ -52,7 +52,7 @@ export function routes(services: RegisteredService[], maxRequestBytes: number): 
         else router.rpc(method, notOverHttp(method) as never);
         // The adapter reads router.handlers after this callback: the check wraps the one just added.
         const last = router.handlers.length - 1;
-        router.handlers[last] = checkBinaryBodies(router.handlers[last]!, def, maxRequestBytes);
+        router.handlers[last] = divertUndecodableBodies(router.handlers[last]!, maxRequestBytes);
       }
     }
   };

@@ -13,6 +13,7 @@ import { ConnectError, createClient, type CallOptions } from '@connectrpc/connec
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorInfo } from '../../gen/google/rpc/error_details.js';
+import { Status } from '../../gen/google/rpc/status.js';
 import { loadConfig } from '../../src/config.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { RunTurnRequest } from '../../gen/lash/v1/turn_service.js';
@@ -129,8 +130,30 @@ for (const engine of engines) {
         expect(out.message).toBe(grpc.details);
       }
       // A well-formed binary body still works (the body read for the check is handed on).
-      const ok = await fetch(`${base}/lash.v1.SessionService/GetSession`, { method: 'POST', headers: { 'content-type': 'application/proto' }, body: new Uint8Array([0x0a, 0x06, ...Buffer.from('curl-1')]) });
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'bin-ok' }));
+      const ok = await fetch(`${base}/lash.v1.SessionService/GetSession`, { method: 'POST', headers: { 'content-type': 'application/proto' }, body: new Uint8Array([0x0a, 0x06, ...Buffer.from('bin-ok')]) });
       expect(ok.status).toBe(200);
+      // Nothing was stored.
+      expect((await rejection(s.clients.sessions.getSession({ sessionId: 'AB' }))).reason).toBe('SESSION_NOT_FOUND');
+    });
+
+    it('refuses malformed enveloped binary bodies (gRPC-web, Connect streaming) the same way', async () => {
+      const garbage = new Uint8Array([0x0a, 0x64, 0x41, 0x42, 0xff]);
+      const envelope = new Uint8Array([0, 0, 0, 0, garbage.length, ...garbage]);
+      // gRPC-web, unary: the status comes in the trailers (grpc-status 3 = INVALID_ARGUMENT).
+      const res = await fetch(`${base}/lash.v1.SessionService/GetSession`, { method: 'POST', headers: { 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1' }, body: envelope });
+      const raw = Buffer.from(await res.arrayBuffer()).toString('latin1');
+      const trailers = res.headers.get('grpc-status') ?? raw;
+      expect(trailers).toMatch(/grpc-status:\s*3|^3$/);
+      const details = res.headers.get('grpc-status-details-bin') ?? /grpc-status-details-bin:\s*([A-Za-z0-9+/=]+)/.exec(raw)?.[1];
+      expect(ErrorInfo.decode(Status.decode(Buffer.from(details!, 'base64')).details[0]!.value).reason).toBe('REQUEST_MALFORMED');
+      // Connect server streaming (ObserveSession): the end-of-stream message carries the error.
+      const stream = await fetch(`${base}/lash.v1.SessionService/ObserveSession`, { method: 'POST', headers: { 'content-type': 'application/connect+proto' }, body: envelope });
+      const body = Buffer.from(await stream.arrayBuffer());
+      const end = JSON.parse(body.subarray(5).toString('utf8')) as { error: { code: string; details: { value: string }[] } };
+      expect(body[0]).toBe(2);
+      expect(end.error.code).toBe('invalid_argument');
+      expect(ErrorInfo.decode(Buffer.from(end.error.details[0]!.value, 'base64')).reason).toBe('REQUEST_MALFORMED');
     });
 
     it('streams a turn with its deltas through the Connect client', async () => {
