@@ -1,8 +1,9 @@
 // The inspector page in a real browser: Debian's /usr/bin/chromium driven by playwright-core
 // against a real server (HTTP listener on) and the fake model server. It lists sessions and
 // filters them by label, runs a turn from the page and watches its deltas and a tool call arrive,
-// cancels a running turn, and resumes the live feed after a reload mid-turn. With
-// INSPECTOR_SCREENSHOTS=1 it also rewrites docs/inspector-*.png.
+// cancels a running turn, resumes the live feed after a reload mid-turn and reconnects it after a
+// server restart (with a retried model call). With INSPECTOR_SCREENSHOTS=1 it also rewrites
+// docs/inspector-*.png.
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -165,9 +166,11 @@ describe.skipIf(!haveChromium || !pglite.enabled)('inspector page in Chromium (P
     await page.locator('#feed-state.down').waitFor();
     s = await s.restart({ LASH_HTTP_LISTEN: `127.0.0.1:${port}` });
     await page.locator('#feed-state', { hasText: 'reconnected from cursor' }).waitFor();
-    fake.script({ steps: [{ text: 'after the restart' }] });
+    // The first model call fails retryably: the retry shows in the feed before the answer.
+    fake.script({ error: { status: 503, message: 'overloaded, try later' } }, { steps: [{ text: 'after the restart' }] });
     const turn = await startTurn('still there?');
     await turn.locator('.ev.committed').waitFor();
     expect(await turn.locator('.prose').textContent()).toBe('after the restart');
+    expect(await turn.locator('.ev.retry').textContent()).toMatch(/^retry 1\/3 in .* s: .*overloaded/);
   });
 });
