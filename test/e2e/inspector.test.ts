@@ -5,11 +5,17 @@
 // server restart (with a retried model call). With INSPECTOR_SCREENSHOTS=1 it also rewrites
 // docs/inspector-*.png.
 
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { credentials } from '@grpc/grpc-js';
+import { withToken } from '../../src/client/bearer.js';
+import { connect } from '../../src/client/promised.js';
+import { writeTokens } from '../support/auth.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -25,10 +31,18 @@ if (!haveChromium) {
   console.warn(`inspector browser tests skipped: ${CHROMIUM} is absent (apt-get install -y chromium)`);
 }
 
+/** One browser for the file (each suite has its own page and server). */
+let browser: Browser;
+beforeAll(async () => {
+  if (haveChromium && pglite.enabled) browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
 describe.skipIf(!haveChromium || !pglite.enabled)('inspector page in Chromium (PGlite)', () => {
   let fake: FakeModelServer;
   let s: TestServer;
-  let browser: Browser;
   let page: Page;
   let base: string;
 
@@ -63,13 +77,11 @@ describe.skipIf(!haveChromium || !pglite.enabled)('inspector page in Chromium (P
     base = `http://${s.app.httpAddress}`;
     await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'ops-agent', metadata: { team: 'ops' } }));
     await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'dev-agent', metadata: { team: 'dev' } }));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     page.setDefaultTimeout(15_000);
     page.on('pageerror', (err) => console.error('inspector page error:', err));
   });
   afterAll(async () => {
-    await browser?.close();
     await s?.close();
     await fake?.close();
   });
@@ -174,3 +186,53 @@ describe.skipIf(!haveChromium || !pglite.enabled)('inspector page in Chromium (P
     expect(await turn.locator('.ev.retry').textContent()).toMatch(/^retry 1\/3 in .* s: .*overloaded/);
   });
 });
+
+describe.skipIf(!haveChromium || !pglite.enabled)('inspector page with authentication on (PGlite)', () => {
+  let s: TestServer;
+  let page: Page;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lash-inspector-auth-'));
+    writeTokens(join(dir, 'tokens.json'), [
+      { name: 'ops-admin', token: 'tok-admin', tenant: 't1', roles: ['admin'] },
+      { name: 'watcher', token: 'tok-observer', tenant: 't1', roles: ['observer'] },
+    ]);
+    s = await startTestServer(pglite, { LASH_HTTP_LISTEN: '127.0.0.1:0', LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json') }, { clients: (address) => connect(address, credentials.createInsecure(), withToken('tok-admin')) });
+    await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'guarded', spec: { providerId: 'echo', model: { id: 'echo' } } }));
+    page = await browser.newPage();
+    page.setDefaultTimeout(15_000);
+  });
+  afterAll(async () => {
+    await s?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves the page without a token, but every API call needs one and the server decides each action by role', async () => {
+    const base = `http://${s.app.httpAddress}`;
+    const html = await fetch(`${base}/inspector/`);
+    expect(html.status).toBe(200);
+    await page.goto(`${base}/inspector/`);
+    // No token: the list call is refused by the normal auth, and the page says so.
+    await page.locator('p.note.error', { hasText: 'Unauthenticated' }).waitFor();
+    await page.fill('#token', 'tok-observer');
+    await page.click('#save-token');
+    await page.locator('tr[data-session="guarded"]').waitFor();
+    // An observer may look but not delete: the refusal carries the role reason.
+    page.once('dialog', (d) => void d.accept());
+    await page.goto(`${base}/inspector/#/s/guarded`);
+    await page.locator('#feed-state.live').waitFor();
+    await page.click('#delete');
+    await page.locator('#action-result.error', { hasText: 'PermissionDenied' }).waitFor();
+    expect((await s.clients.sessions.getSession({ sessionId: 'guarded' })).session?.sessionId).toBe('guarded');
+    // The admin token may.
+    await page.fill('#token', 'tok-admin');
+    await page.click('#save-token');
+    await page.locator('#feed-state.live').waitFor();
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#delete');
+    await page.waitForURL((url) => url.hash === '#/');
+    expect((await s.clients.sessions.listSessions({ pageSize: 10, pageToken: '', filter: undefined })).sessions).toHaveLength(0);
+  });
+});
+
