@@ -160,7 +160,10 @@ describe.skipIf(!haveChromium || !pglite.enabled)('inspector page in Chromium (P
     fake.script({ steps: [{ text: 'one ' }, { delayMs: 600 }, { text: 'two ' }, { delayMs: 600 }, { text: 'three' }] });
     const turn = await startTurn('count to three');
     await turn.locator('.prose', { hasText: 'one' }).waitFor();
-    if (screenshots) await page.screenshot({ path: docs('live') });
+    if (screenshots) {
+      await page.locator('#session-status.running').waitFor();
+      await page.screenshot({ path: docs('live') });
+    }
     expect(await turn.locator('.ev.committed').count()).toBe(0);
     await page.reload();
     await page.locator('#feed-state', { hasText: 'resumed from cursor' }).waitFor();
