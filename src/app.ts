@@ -323,7 +323,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   let httpServer: HttpServer | undefined;
   if (config.http) {
     try {
-      httpServer = await startHttpServer({ ...config.http, maxRequestBytes: MAX_REQUEST_BYTES }, lashServices);
+      httpServer = await startHttpServer({ ...config.http, maxRequestBytes: MAX_REQUEST_BYTES, onInspectorError: (err) => log.error({ err }, 'inspector page build failed') }, lashServices);
     } catch (err) {
       server.forceShutdown();
       await metricsServer?.close();
