@@ -77,14 +77,14 @@ export function messageIds(sessionId: string, messages: Message[], taken: Readon
   const seen = new Set(taken);
   return messages.map((message, i) => {
     const id = message.id ? requireId(`messages[${i}].id`, message.id) : randomUUID();
-    if (seen.has(id)) throw new DomainError('ALREADY_EXISTS', 'MESSAGE_ID_TAKEN', `messages[${i}].id "${id}" is already a node of session "${sessionId}"; omit the id to get a fresh one`, { session_id: sessionId, node_id: id });
+    if (seen.has(id)) throw new DomainError('MESSAGE_ID_TAKEN', `messages[${i}].id "${id}" is already a node of session "${sessionId}"; omit the id to get a fresh one`, { session_id: sessionId, node_id: id });
     seen.add(id);
     return id;
   });
 }
 
 const createdConcurrently = (sessionId: string) =>
-  new DomainError('ABORTED', 'SESSION_CREATED_CONCURRENTLY', `session "${sessionId}" was created concurrently; retry the request`, { session_id: sessionId });
+  new DomainError('SESSION_CREATED_CONCURRENTLY', `session "${sessionId}" was created concurrently; retry the request`, { session_id: sessionId });
 
 export const MAX_METADATA_ENTRIES = 64;
 export const MAX_METADATA_BYTES = 4096;

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Any } from '../../gen/google/protobuf/any.js';
 import { ErrorInfo } from '../../gen/google/rpc/error_details.js';
 import { Status } from '../../gen/google/rpc/status.js';
+import { ERROR_REASONS, type ErrorReason } from '../domain/error-reasons.js';
 import { DomainError, type ErrorClass } from '../domain/errors.js';
 
 const CODES: Record<ErrorClass, status> = {
@@ -22,6 +23,7 @@ const CODES: Record<ErrorClass, status> = {
   CANCELLED: status.CANCELLED,
   UNAVAILABLE: status.UNAVAILABLE,
   UNIMPLEMENTED: status.UNIMPLEMENTED,
+  INTERNAL: status.INTERNAL,
 };
 
 const STORE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300']);
@@ -70,7 +72,7 @@ function bounded(message: string, metadata: Record<string, string>): { message: 
 export function toServiceError(err: unknown, domain: string): MappedError {
   if (err instanceof DomainError) {
     const { message, metadata } = bounded(err.message, err.metadata);
-    return { error: build(CODES[err.errorClass], message, err.reason, domain, metadata) };
+    return { error: build(CODES[err.errorClass], message, err.reason, domain, metadata, err.retryable) };
   }
   if (isStoreUnavailable(err)) {
     return { error: build(status.UNAVAILABLE, 'the session store is unreachable right now; retry with backoff', 'STORE_UNAVAILABLE', domain, {}) };
@@ -82,8 +84,12 @@ export function toServiceError(err: unknown, domain: string): MappedError {
   };
 }
 
-export function build(code: status, message: string, reason: string, domain: string, metadata: Record<string, string>): Partial<ServiceError> {
-  const info = ErrorInfo.encode({ reason, domain, metadata }).finish();
+/**
+ * A status with its ErrorInfo. Every ErrorInfo says whether the client may retry (metadata
+ * `retryable`: "true" or "false", from the reason's catalogue entry unless the error says otherwise).
+ */
+export function build(code: status, message: string, reason: ErrorReason, domain: string, metadata: Record<string, string>, retryable = ERROR_REASONS[reason].retryable): Partial<ServiceError> {
+  const info = ErrorInfo.encode({ reason, domain, metadata: { ...metadata, retryable: String(retryable) } }).finish();
   const detail = Status.encode({
     code,
     message,

@@ -65,8 +65,8 @@ export class ProcessService {
       if (again) return { process: again, deduplicated: true };
     }
     const active = await this.deps.store.countActive(ctx.tenantId, scope);
-    if (scope && active.scope >= l.perSession) throw new DomainError('RESOURCE_EXHAUSTED', 'PROCESS_LIMIT_PER_SESSION', `session "${scope}" already has ${l.perSession} active processes, the most one session may have; wait for one to finish or cancel one`, { session_id: scope });
-    if (active.tenant >= l.perTenant) throw new DomainError('RESOURCE_EXHAUSTED', 'PROCESS_LIMIT_PER_TENANT', `this tenant already has ${l.perTenant} active processes; wait for some to finish or cancel some`);
+    if (scope && active.scope >= l.perSession) throw new DomainError('PROCESS_LIMIT_PER_SESSION', `session "${scope}" already has ${l.perSession} active processes, the most one session may have; wait for one to finish or cancel one`, { session_id: scope });
+    if (active.tenant >= l.perTenant) throw new DomainError('PROCESS_LIMIT_PER_TENANT', `this tenant already has ${l.perTenant} active processes; wait for some to finish or cancel some`);
     const r = await this.deps.store.create({
       tenantId: ctx.tenantId, processId: newProcessId(), kind: req.kind, input: req.input, scopeSessionId: scope, startedBy: req.startedBy, wakeSessionId: wake,
       idempotencyKey: key, deadlineAt: new Date(Date.now() + runMs), status: req.kind === 'external' ? 'running' : 'pending',
@@ -126,7 +126,7 @@ export class ProcessService {
         },
         pollMs: this.deps.pollMs,
         signal: both,
-        onAbort: () => (signal.aborted ? { error: new DomainError('CANCELLED', 'AWAIT_ABANDONED', `the caller stopped waiting for process "${processId}"; the process is unaffected`, { process_id: processId }) } : { value: p }),
+        onAbort: () => (signal.aborted ? { error: new DomainError('AWAIT_ABANDONED', `the caller stopped waiting for process "${processId}"; the process is unaffected`, { process_id: processId }) } : { value: p }),
       });
     } finally {
       clearTimeout(t);

@@ -107,7 +107,7 @@ export class QueueService {
       check,
       pollMs: this.deps.pollMs,
       signal,
-      onAbort: () => ({ error: new DomainError('CANCELLED', 'AWAIT_ABANDONED', `the caller stopped waiting for batch "${batchId}" (deadline or cancel); the batch itself is unaffected`, { session_id: sessionId, batch_id: batchId }) }),
+      onAbort: () => ({ error: new DomainError('AWAIT_ABANDONED', `the caller stopped waiting for batch "${batchId}" (deadline or cancel); the batch itself is unaffected`, { session_id: sessionId, batch_id: batchId }) }),
     });
   }
 }

@@ -53,9 +53,9 @@ export async function compactSession(deps: CompactionDeps, registry: TurnRegistr
       } catch (err) {
         // A model failure is the caller's to see and retry, not an internal error.
         if (!(err instanceof ProviderError)) throw err;
-        throw new DomainError(err.retryable ? 'UNAVAILABLE' : 'FAILED_PRECONDITION', 'COMPACTION_PROVIDER_ERROR', `the model could not summarise session "${sessionId}": ${err.message}; nothing was changed${err.retryable ? ', retry later' : ''}`, { session_id: sessionId, provider_id: provider.id });
+        throw new DomainError('COMPACTION_PROVIDER_ERROR', `the model could not summarise session "${sessionId}": ${err.message}; nothing was changed${err.retryable ? ', retry later' : ''}`, { session_id: sessionId, provider_id: provider.id }, !err.retryable);
       }
-      if (!summary.trim()) throw new DomainError('UNAVAILABLE', 'COMPACTION_EMPTY', `the model returned no summary for session "${sessionId}"; nothing was changed, retry later`, { session_id: sessionId });
+      if (!summary.trim()) throw new DomainError('COMPACTION_EMPTY', `the model returned no summary for session "${sessionId}"; nothing was changed, retry later`, { session_id: sessionId });
       const frameId = randomUUID();
       const seed: Message = { id: randomUUID(), role: 'system', parts: [{ kind: 'text', text: `Summary of the earlier conversation:\n${summary}` }] };
       const old = currentFrame(session);

@@ -198,7 +198,7 @@ export class TurnService {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await Promise.race([turn.done, new Promise<void>((resolve) => options.waitSignal?.addEventListener('abort', () => resolve(), { once: true }))]);
-      if (!turn.settled) throw new DomainError('DEADLINE_EXCEEDED', 'TURN_STILL_RUNNING', `turn "${turn.turnId}" is still running; fetch its result later with GetTurn`, { session_id: turn.sessionId, turn_id: turn.turnId });
+      if (!turn.settled) throw new DomainError('TURN_STILL_RUNNING', `turn "${turn.turnId}" is still running; fetch its result later with GetTurn`, { session_id: turn.sessionId, turn_id: turn.turnId });
       if (turn.settled.error !== undefined) throw turn.settled.error;
       return turn.settled.result;
     } finally {
