@@ -3,6 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from './errors.js';
+import { requireSession } from './require-session.js';
 import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
 import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.js';
 import { requirePartNames, type Message } from './messages.js';
@@ -207,9 +208,7 @@ export class SessionService {
 
   async get(ctx: RequestContext, sessionId: string): Promise<SessionHead> {
     requireId('session_id', sessionId);
-    const head = await this.store.getHead(ctx.tenantId, sessionId);
-    if (!head) throw sessionNotFound(sessionId);
-    return head;
+    return requireSession(this.store, ctx.tenantId, sessionId);
   }
 
   /** Like get, with status `running` while a turn of the session runs on any replica. */

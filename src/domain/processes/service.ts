@@ -4,7 +4,8 @@
 // `process_changed` in the feeds of the sessions involved.
 
 import { randomBytes } from 'node:crypto';
-import { DomainError, invalid, notFound, precondition, sessionNotFound } from '../errors.js';
+import { DomainError, invalid, notFound, precondition } from '../errors.js';
+import { requireSession } from '../require-session.js';
 import { isId, optionalId, requireId, requireNoNul } from '../ids.js';
 import { jsonBytes, requireWithin, utf8Bytes } from '../limits.js';
 import type { JsonValue } from '../messages.js';
@@ -58,7 +59,7 @@ export class ProcessService {
     const l = this.deps.limits;
     const runMs = req.maxRunMs || l.defaultRunMs;
     if (!Number.isInteger(runMs) || runMs < 0 || runMs > l.maxRunMs) throw invalid('MAX_RUN_TIME_INVALID', `max_run_ms must be between 1 and ${l.maxRunMs} (0 means the default ${l.defaultRunMs})`, { field: 'max_run_ms' });
-    for (const id of [scope, wake, req.input.sessionId]) if (id && !(await this.deps.sessions.getHead(ctx.tenantId, id))) throw sessionNotFound(id);
+    for (const id of [scope, wake, req.input.sessionId]) if (id) await requireSession(this.deps.sessions, ctx.tenantId, id);
     if (key) {
       // A retry returns what the first call started, even when the limits are now reached.
       const again = await this.findByKey(ctx, key);

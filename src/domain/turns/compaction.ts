@@ -3,7 +3,8 @@
 // the model usage is booked under the source `compaction`.
 
 import { randomUUID } from 'node:crypto';
-import { DomainError, sessionNotFound } from '../errors.js';
+import { DomainError } from '../errors.js';
+import { requireSession } from '../require-session.js';
 import { activePath, chainMessages, frameMessages } from '../graph.js';
 import { requireId, requireNoNul } from '../ids.js';
 import type { Message } from '../messages.js';
@@ -28,7 +29,7 @@ const SUMMARY_INSTRUCTIONS = 'Summarise the conversation so far for your own lat
 export async function compactSession(deps: CompactionDeps, registry: TurnRegistry, ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
   requireId('session_id', sessionId);
   requireNoNul('instructions', instructions);
-  if (!(await deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+  await requireSession(deps.store, ctx.tenantId, sessionId);
   // Registered like a turn so the session reads as running and CancelRunningTurns reaches it.
   const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${randomUUID()}`, 'compaction');
   registry.add(turn, 1_000);
