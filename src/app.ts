@@ -60,7 +60,7 @@ import { interruptedTurns } from './domain/turns/interrupted.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
-import type { FeedStore } from './domain/ports.js';
+import type { FeedStore, RenewalFailed } from './domain/ports.js';
 import { FeedObservations } from './domain/feed/observation.js';
 import { limitedObserve, SubscriptionLimits } from './domain/feed/subscription-limits.js';
 import { DbFeedStore } from './store/feed-store.js';
@@ -159,11 +159,13 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   });
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const leases = new OrmLeaseStore(db);
+  const onRenewFailed: RenewalFailed = ({ what, tenantId, sessionId, err }) =>
+    log.warn({ err, tenant: tenantId, sessionId }, err === undefined ? `${what} renewal refused: taken over; the commit will be refused` : `${what} renewal failed; retried at the next heartbeat`);
   const sessions = new SessionService(sessionStoreWithQuota(store, tenantLimits), {
     policy: { model: { id: config.defaultModel, contextWindowTokens: DEFAULT_CONTEXT_WINDOW }, providerId: config.defaultProvider, autonomous: false },
     availableModes: config.modes,
     availableProviders: config.availableProviders,
-  }, new SessionWriters(leases, replicaId, config.leaseTtlMs));
+  }, new SessionWriters(leases, replicaId, config.leaseTtlMs, onRenewFailed));
   const bus = db.engine === 'postgresql'
     ? new PgBus(config.databaseUrl!, async (payload) => void (await db.conn().execute('select pg_notify(?, ?)', [BUS_CHANNEL, payload])), log.child({ component: 'bus' }))
     : new MemoryBus();
@@ -219,6 +221,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     feed: appender,
     queue: queueStore,
     claimTtlMs: config.queue.claimTtlMs,
+    onRenewFailed,
     joinLimit: config.queue.joinLimit,
     wasInterrupted: interruptedTurns(feedStore),
     retry: config.providerRetry,

@@ -153,6 +153,7 @@ export const ERROR_REASONS = {
   GENERATION_CONFLICT: { code: 'ABORTED', retryable: false, meaning: 'Tool state is at another generation than expected; read it again.' },
   REVISION_CONFLICT: { code: 'ABORTED', retryable: true, meaning: 'The session changed concurrently; nothing was written.' },
   SESSION_CREATED_CONCURRENTLY: { code: 'ABORTED', retryable: true, meaning: 'The session was created by a concurrent call.' },
+  STORE_CONFLICT: { code: 'ABORTED', retryable: true, meaning: 'The store gave up a transaction that conflicted with a concurrent one; nothing was written.' },
   STALE_CLAIM: { code: 'ABORTED', retryable: true, meaning: 'A drain\'s claim on a queued batch expired and was taken over; nothing was committed.' },
   STATE_CHANGED_DURING_EXPORT: { code: 'ABORTED', retryable: false, meaning: 'The session changed during a chunked export; start it again without page_token.' },
 

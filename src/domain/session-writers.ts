@@ -7,7 +7,7 @@
 
 import { DomainError } from './errors.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import type { LeaseStore } from './ports.js';
+import type { LeaseStore, RenewalFailed } from './ports.js';
 import { sleep } from './sleep.js';
 
 /** Lease-owner key of admin writes; turns use their turn id. */
@@ -45,6 +45,7 @@ export class SessionWriters {
     private readonly leases: LeaseStore,
     readonly replicaId: string,
     private readonly ttlMs: number,
+    private readonly onRenewFailed: RenewalFailed = () => {},
   ) {}
 
   /** The lease owner string of a writer key on this replica. */
@@ -79,7 +80,11 @@ export class SessionWriters {
     }
     const lease: WriterLease = { owner, token, released: false };
     const renew = setInterval(() => {
-      if (token !== undefined && !lease.released) void this.leases.renew(tenantId, sessionId, owner, token, this.ttlMs).catch(() => {});
+      if (token === undefined || lease.released) return;
+      void this.leases.renew(tenantId, sessionId, owner, token, this.ttlMs).then(
+        (held) => held || lease.released || this.onRenewFailed({ what: 'writer lease', tenantId, sessionId }),
+        (err: unknown) => this.onRenewFailed({ what: 'writer lease', tenantId, sessionId, err }),
+      );
     }, Math.max(250, Math.floor(this.ttlMs / 3)));
     renew.unref();
     try {

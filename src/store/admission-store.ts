@@ -10,6 +10,7 @@ import type { Database } from './database.js';
 import { COLUMNS as QUEUE_COLUMNS, fromRow as batchFromRow, type Row as BatchRow } from './queue-store.js';
 import { HEAD_COLUMNS_S, TURN_COLUMNS_C, headFromRaw, turnFromRaw } from './session-store.js';
 import { TAKE_LEASE } from './turn-store.js';
+import { withTypedErrors } from './typed-errors.js';
 
 // `(select 1) one left join`: one row whether or not the session exists, so the lease token and
 // the other reads come back even for a missing session (the caller reports it).
@@ -27,7 +28,9 @@ const ADMIT = `with lease as (${TAKE_LEASE})
     left join session_commits c on c.tenant_id = $1 and c.session_id = $2 and c.turn_id = $5`;
 
 export class DbAdmissionStore implements AdmissionStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   async admit(req: { tenantId: string; sessionId: string; owner: string; ttlMs: number; turnId?: string; cancelledSince?: Date }): Promise<Admission> {
     const { rows } = await this.db.sql.query(ADMIT, [

@@ -11,6 +11,7 @@ import type { Usage, UsageDelta } from '../domain/usage.js';
 import { CancelRow, CommitRow, CompletionRow, FrameRow, LeaseRow, NodeRow, SessionBlobRow, SessionRow, UsageRow } from './entities.js';
 import type { Database } from './database.js';
 import type { DbFeedStore } from './feed-store.js';
+import { withTypedErrors } from './typed-errors.js';
 
 type SessionRowData = InferEntity<typeof SessionRow>;
 type NodeRowData = InferEntity<typeof NodeRow>;
@@ -21,7 +22,9 @@ export class OrmSessionStore implements SessionStore {
   constructor(
     private readonly db: Database,
     private readonly feed?: Pick<DbFeedStore, 'appendPart'>,
-  ) {}
+  ) {
+    return withTypedErrors(this);
+  }
 
   async ping(): Promise<void> {
     await this.db.conn().execute('select 1');
