@@ -34,6 +34,7 @@ import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
 import { buildProviders } from './providers/registry.js';
 import { BUILTIN_TOOLS, BuiltinTools } from './tools/builtin.js';
 import { ToolHostRules } from './domain/tools/bindings.js';
+import { CompletionService } from './domain/tools/completions.js';
 import { ToolHostGate } from './domain/tools/host-gate.js';
 import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
@@ -291,7 +292,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const guarded = (definition: ServiceDefinition, impl: UntypedServiceImplementation): RegisteredService => ({ definition, handlers: guardService(guard, definition, impl) });
   const lashServices: RegisteredService[] = [
     guarded(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, { observe }, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId), (ctx, id) => processParts.processes.detachSession(ctx, id))),
-    guarded(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits))),
+    guarded(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, new CompletionService(completions), new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits))),
     guarded(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns)),
     guarded(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore, processHandlers(env, processParts.processes, processParts.triggers))),
   ];
