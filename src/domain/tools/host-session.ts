@@ -69,6 +69,11 @@ export class ToolHostSession {
       });
   }
 
+  /** Settles once every message received so far has been handled. */
+  get settled(): Promise<void> {
+    return this.chain;
+  }
+
   /** The client is gone (ended, cancelled or broken): the host leaves and its calls fail. */
   end(): void {
     this.closed = true;
