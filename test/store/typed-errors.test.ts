@@ -2,12 +2,16 @@
 // real serialization failure or deadlock reported by the database becomes StoreConflict, a store
 // whose database is gone or unreachable rejects with StoreUnavailable, and the gRPC layer maps both
 // by type alone (UNAVAILABLE / STORE_UNAVAILABLE and ABORTED / STORE_CONFLICT, both retryable).
+// A writer whose lease renewal fails is told (the composition root logs it).
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { StoreConflict, StoreUnavailable } from '../../src/domain/store-errors.js';
 import { errorInfoOf, toServiceError } from '../../src/grpc/errors.js';
+import type { RenewalFailed } from '../../src/domain/ports.js';
+import { SessionWriters } from '../../src/domain/session-writers.js';
 import { OrmSessionStore } from '../../src/store/session-store.js';
+import { OrmLeaseStore } from '../../src/store/turn-store.js';
 import { typedStoreError, withTypedErrors } from '../../src/store/typed-errors.js';
 import { engines, openTestDatabase } from '../support/engines.js';
 
@@ -57,6 +61,21 @@ for (const engine of engines) {
         expect(err).toBeInstanceOf(StoreUnavailable);
         expect(wire(err)).toEqual({ code: 14, reason: 'STORE_UNAVAILABLE', retryable: 'true' });
       }
+    });
+
+    it.skipIf(engine.name !== 'pglite')('a writer whose lease renewal fails is told so (StoreUnavailable) and its work goes on', async () => {
+      const { db, close } = await openTestDatabase(engine);
+      let told!: (f: Parameters<RenewalFailed>[0]) => void;
+      const failed = new Promise<Parameters<RenewalFailed>[0]>((resolve) => (told = resolve));
+      const writers = new SessionWriters(new OrmLeaseStore(db), 'replica-1', 750, (f) => told(f));
+      const result = await writers.run('t', 's', async () => {
+        // The embedded engine stops under the writer; its next heartbeat cannot renew.
+        await (db.orm.config.get('driverOptions') as { pglite: () => { close(): Promise<void> } }).pglite().close();
+        const f = await failed;
+        return `${f.what} ${f.tenantId}/${f.sessionId} ${f.err instanceof StoreUnavailable ? 'StoreUnavailable' : String(f.err)}`;
+      });
+      expect(result).toBe('writer lease t/s StoreUnavailable');
+      await close().catch(() => {});
     });
   });
 }
