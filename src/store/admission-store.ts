@@ -10,6 +10,7 @@ import type { Database } from './database.js';
 import { COLUMNS as QUEUE_COLUMNS, fromRow as batchFromRow, type Row as BatchRow } from './queue-store.js';
 import { HEAD_COLUMNS_S, TURN_COLUMNS_C, headFromRaw, turnFromRaw } from './session-store.js';
 import { LEASE_WRITE_NO_FLUSH, TAKE_LEASE } from './turn-store.js';
+import { withTypedErrors } from './typed-errors.js';
 
 // A statement reads one snapshot, taken when it starts. When the lease was held by another
 // writer whose commit (which ends its lease in the same transaction) was still in flight, the
@@ -34,7 +35,9 @@ const ADMIT = `with lease as (${TAKE_LEASE})
     left join session_commits c on c.tenant_id = $1 and c.session_id = $2 and c.turn_id = $5`;
 
 export class DbAdmissionStore implements AdmissionStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   async admit(req: { tenantId: string; sessionId: string; owner: string; ttlMs: number; turnId?: string; cancelledSince?: Date }): Promise<Admission> {
     const params = [req.tenantId, req.sessionId, req.owner, req.ttlMs / 1000, req.turnId ?? null, req.cancelledSince?.toISOString() ?? null];

@@ -6,9 +6,12 @@ import type { CompletionResolution, CompletionStore } from '../domain/tools/type
 import { waitForCondition } from '../domain/wake.js';
 import type { Database } from './database.js';
 import { BlobRow, CancelRow, CompletionRow } from './entities.js';
+import { withTypedErrors } from './typed-errors.js';
 
 export class OrmLeaseStore implements LeaseStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   async acquire(tenantId: string, sessionId: string, owner: string, ttlMs: number): Promise<bigint | undefined> {
     const { rows } = await this.db.sql.query<{ token: string }>(`with lease as (${TAKE_LEASE}) select token, ${LEASE_WRITE_NO_FLUSH} from lease`, [tenantId, sessionId, owner, ttlMs / 1000]);
@@ -62,7 +65,9 @@ export const TAKE_LEASE = `insert into session_leases as l (tenant_id, session_i
        returning l.token`;
 
 export class OrmCancelStore implements CancelStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   async request(tenantId: string, sessionId: string, turnId: string): Promise<void> {
     await this.db.em().upsert(CancelRow, { tenantId, sessionId, turnId, requestedAt: new Date() });
@@ -75,7 +80,9 @@ export class OrmCancelStore implements CancelStore {
 }
 
 export class OrmBlobStore implements BlobStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   async load(hash: string) {
     const row = await this.db.em().findOne(BlobRow, { hash }, { disableIdentityMap: true });
@@ -89,7 +96,9 @@ export class OrmCompletionStore implements CompletionStore {
     private readonly db: Database,
     private readonly bus: EventBus,
     private readonly pollMs = 2000,
-  ) {}
+  ) {
+    return withTypedErrors(this);
+  }
 
   async register(key: string, owner: { tenantId: string; sessionId: string; turnId: string; callId: string }): Promise<void> {
     await this.db.conn().execute(
