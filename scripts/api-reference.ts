@@ -1,10 +1,11 @@
 // Writes docs/api.md, the API reference, from the contract itself: every service, RPC, message,
 // field and enum with the comments written in proto/ (read from gen/descriptors.binpb, which
-// `buf build` makes with source info), plus every ErrorInfo reason the server raises (found in
-// src/) and an example per RPC (scripts/api-examples.ts). Run by `npm run gen`; CI fails when the
-// committed file differs from what this produces, so the reference cannot drift from the contract.
+// `buf build` makes with source info), plus every ErrorInfo reason the server raises (from the
+// catalogue src/domain/error-reasons.ts) and an example per RPC (scripts/api-examples.ts). Run by
+// `npm run gen`; CI fails when the committed file differs from what this produces, so the
+// reference cannot drift from the contract.
 
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fromBinary, isFieldSet } from '@bufbuild/protobuf';
 import {
@@ -17,7 +18,9 @@ import {
   type FieldDescriptorProto,
   type FileDescriptorProto,
 } from '@bufbuild/protobuf/wkt';
+import { ERROR_REASONS } from '../src/domain/error-reasons.js';
 import { EXAMPLE_BODIES, EXAMPLE_SNIPPETS } from './api-examples.js';
+import { errorReasonsSection } from './error-reasons-table.js';
 
 const root = resolve(import.meta.dirname, '..');
 const OUT = join(root, 'docs/api.md');
@@ -182,43 +185,7 @@ function writeEnum(full: string, e: EnumDescriptorProto, path: number[], comment
   w('');
 }
 
-// ErrorInfo reasons, found where the server raises them: DomainError(class, reason), the
-// invalid/notFound/precondition helpers, the size-limit helper and the transport's own statuses.
-const reasons = new Map<string, { code: string; files: Set<string> }>();
-const patterns: [RegExp, (m: RegExpMatchArray) => [string, string]][] = [
-  // The class may be a literal or a choice between literals (`retryable ? 'UNAVAILABLE' : '…'`).
-  [/new DomainError\(\s*([^,()]*?),\s*'([A-Z0-9_]+)'/g, (m) => [[...m[1]!.matchAll(/'([A-Z_]+)'/g)].map((c) => c[1]).join(' or '), m[2]!]],
-  [/\binvalid\(\s*'([A-Z0-9_]+)'/g, (m) => ['INVALID_ARGUMENT', m[1]!]],
-  [/\bnotFound\(\s*'([A-Z0-9_]+)'/g, (m) => ['NOT_FOUND', m[1]!]],
-  [/\bprecondition\(\s*'([A-Z0-9_]+)'/g, (m) => ['FAILED_PRECONDITION', m[1]!]],
-  [/\brequireWithin\(\s*'([A-Z0-9_]+)'/g, (m) => ['INVALID_ARGUMENT', m[1]!]],
-  [/\bbuild\(\s*status\.([A-Z_]+),[^\n]*?'([A-Z0-9_]+)',\s*domain/g, (m) => [m[1]!, m[2]!]],
-];
-const walkSrc = (dir: string): string[] => readdirSync(dir).flatMap((n) => {
-  const p = join(dir, n);
-  return statSync(p).isDirectory() ? walkSrc(p) : p.endsWith('.ts') ? [p] : [];
-});
-for (const file of walkSrc(join(root, 'src')).sort()) {
-  const text = readFileSync(file, 'utf8');
-  for (const [re, pick] of patterns) {
-    for (const m of text.matchAll(re)) {
-      const [code, reason] = pick(m);
-      const entry = reasons.get(reason) ?? { code, files: new Set<string>() };
-      if (entry.code !== code && !entry.code.includes(code)) entry.code = `${entry.code}, ${code}`;
-      entry.files.add(relative(root, file));
-      reasons.set(reason, entry);
-    }
-  }
-}
-w('## Error reasons', '');
-w('`ErrorInfo.reason` values the server sends, with their gRPC status code. Branch on these (the');
-w('Python client raises a class per code with `.reason`; the TypeScript client a `LashError` with');
-w('`.reason`), never on message text. `ErrorInfo.metadata` carries the ids involved.', '');
-w('| Reason | gRPC code | Raised in |', '| --- | --- | --- |');
-for (const [reason, { code, files: where }] of [...reasons].sort(([a], [b]) => a.localeCompare(b))) {
-  w(`| \`${reason}\` | ${code} | ${[...where].map((p) => `\`${p}\``).join(', ')} |`);
-}
-w('');
+w(...errorReasonsSection());
 
 writeFileSync(OUT, out.join('\n'));
-console.log(`wrote ${relative(root, OUT)}: ${files.reduce((n, f) => n + f.service.reduce((k, s) => k + s.method.length, 0), 0)} RPCs, ${reasons.size} error reasons`);
+console.log(`wrote ${relative(root, OUT)}: ${files.reduce((n, f) => n + f.service.reduce((k, s) => k + s.method.length, 0), 0)} RPCs, ${Object.keys(ERROR_REASONS).length} error reasons`);

@@ -35,6 +35,7 @@ import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
 import { buildProviders } from './providers/registry.js';
 import { BUILTIN_TOOLS, BuiltinTools } from './tools/builtin.js';
 import { ToolHostRules } from './domain/tools/bindings.js';
+import { CompletionService } from './domain/tools/completions.js';
 import { ToolHostGate } from './domain/tools/host-gate.js';
 import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
@@ -61,7 +62,7 @@ import { interruptedTurns } from './domain/turns/interrupted.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
 import { FeedHub } from './domain/feed/hub.js';
-import type { FeedStore } from './domain/ports.js';
+import type { FeedStore, RenewalFailed } from './domain/ports.js';
 import { FeedObservations } from './domain/feed/observation.js';
 import { limitedObserve, SubscriptionLimits } from './domain/feed/subscription-limits.js';
 import { DbFeedStore } from './store/feed-store.js';
@@ -162,11 +163,13 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   // The domain's clock, timers and id source: the system's, handed to every service here.
   const runtime: Runtime = { clock: systemClock, ids: systemIds };
   const leases = new OrmLeaseStore(db);
+  const onRenewFailed: RenewalFailed = ({ what, tenantId, sessionId, err }) =>
+    log.warn({ err, tenant: tenantId, sessionId }, err === undefined ? `${what} renewal refused: taken over; the commit will be refused` : `${what} renewal failed; retried at the next heartbeat`);
   const sessions = new SessionService(sessionStoreWithQuota(store, tenantLimits), {
     policy: { model: { id: config.defaultModel, contextWindowTokens: DEFAULT_CONTEXT_WINDOW }, providerId: config.defaultProvider, autonomous: false },
     availableModes: config.modes,
     availableProviders: config.availableProviders,
-  }, new SessionWriters(leases, replicaId, config.leaseTtlMs, runtime.clock), undefined, runtime);
+  }, new SessionWriters(leases, replicaId, config.leaseTtlMs, onRenewFailed, runtime.clock), undefined, runtime);
   const bus = db.engine === 'postgresql'
     ? new PgBus(config.databaseUrl!, async (payload) => void (await db.conn().execute('select pg_notify(?, ?)', [BUS_CHANNEL, payload])), log.child({ component: 'bus' }))
     : new MemoryBus();
@@ -222,6 +225,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     feed: appender,
     queue: queueStore,
     claimTtlMs: config.queue.claimTtlMs,
+    onRenewFailed,
     joinLimit: config.queue.joinLimit,
     wasInterrupted: interruptedTurns(feedStore),
     retry: config.providerRetry,
@@ -294,7 +298,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const guarded = (definition: ServiceDefinition, impl: UntypedServiceImplementation): RegisteredService => ({ definition, handlers: guardService(guard, definition, impl) });
   const lashServices: RegisteredService[] = [
     guarded(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, { observe }, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId), (ctx, id) => processParts.processes.detachSession(ctx, id))),
-    guarded(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, completions, new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits))),
+    guarded(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, new CompletionService(completions), new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits))),
     guarded(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns)),
     guarded(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore, processHandlers(env, processParts.processes, processParts.triggers))),
   ];
@@ -329,7 +333,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   let httpServer: HttpServer | undefined;
   if (config.http) {
     try {
-      httpServer = await startHttpServer({ ...config.http, maxRequestBytes: MAX_REQUEST_BYTES }, lashServices);
+      httpServer = await startHttpServer({ ...config.http, maxRequestBytes: MAX_REQUEST_BYTES, onInspectorError: (err) => log.error({ err }, 'inspector page build failed') }, lashServices);
     } catch (err) {
       server.forceShutdown();
       await metricsServer?.close();

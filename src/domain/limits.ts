@@ -3,6 +3,7 @@
 // echoes an accepted value (a turn result repeats its answer text three times, a read-view page
 // holds whole messages) stays well under the 4 MiB a gRPC client accepts by default (ADR 0041).
 
+import type { ReasonOf } from './error-reasons.js';
 import { invalid } from './errors.js';
 import type { JsonValue, Message, Part } from './messages.js';
 
@@ -50,7 +51,7 @@ export const utf8Bytes = (text: string): number => Buffer.byteLength(text, 'utf8
 export const jsonBytes = (value: unknown): number => (value === undefined ? 0 : utf8Bytes(JSON.stringify(value) ?? ''));
 
 /** Refuses a value of `bytes` bytes past `limit` with INVALID_ARGUMENT and `reason`. */
-export function requireWithin(reason: string, field: string, bytes: number, limit: number): void {
+export function requireWithin(reason: ReasonOf<'INVALID_ARGUMENT'>, field: string, bytes: number, limit: number): void {
   if (bytes > limit) throw invalid(reason, `${field} is ${bytes} bytes; use at most ${limit} bytes`, { field, limit_bytes: String(limit) });
 }
 

@@ -8,6 +8,9 @@ import type { AgentFrame, GraphNode } from './graph.js';
 import type { Residency, SessionHead } from './session.js';
 import type { UsageDelta } from './usage.js';
 
+/** What a store adapter throws when its driver reports an outage or a conflict. */
+export { StoreConflict, StoreUnavailable } from './store-errors.js';
+
 export interface RequestContext {
   tenantId: string;
   /** The authenticated caller; absent for work the server does on its own (drains, wakes, children). */
@@ -105,6 +108,13 @@ export interface EventBus {
   publish(topic: string, payload: Record<string, unknown>): Promise<void>;
   subscribe(topic: string, handler: (payload: Record<string, unknown>) => void): () => void;
 }
+
+/**
+ * Told when renewing a writer lease or a drain's queue claims failed (the store threw, or it
+ * refused because the lease was taken over). The work goes on: a lost lease or claim is refused
+ * at commit; the report is for the operator, who would otherwise see only that refusal.
+ */
+export type RenewalFailed = (failure: { what: 'writer lease' | 'queue claims'; tenantId: string; sessionId: string; err?: unknown }) => void;
 
 /** Cross-replica exclusivity for a session's writer (a lease with a fencing token). */
 export interface LeaseStore {

@@ -8,7 +8,7 @@
 import { systemClock, type Clock } from './clock.js';
 import { DomainError } from './errors.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import type { LeaseStore } from './ports.js';
+import type { LeaseStore, RenewalFailed } from './ports.js';
 import { sleep } from './sleep.js';
 
 /** Lease-owner key of admin writes; turns use their turn id. */
@@ -46,6 +46,7 @@ export class SessionWriters {
     private readonly leases: LeaseStore,
     readonly replicaId: string,
     private readonly ttlMs: number,
+    private readonly onRenewFailed: RenewalFailed = () => {},
     /** Paces the lease renewals and the waits for a busy lease. */
     private readonly clock: Clock = systemClock,
   ) {}
@@ -76,13 +77,17 @@ export class SessionWriters {
       if (options.skipIfBusy) return undefined;
       if (options.signal?.aborted) {
         if (options.onAbort === 'proceed') break;
-        throw new DomainError('CANCELLED', 'WRITER_WAIT_CANCELLED', `the call ended while waiting for the running turn of session "${sessionId}" to finish; nothing was changed`, { session_id: sessionId });
+        throw new DomainError('WRITER_WAIT_CANCELLED', `the call ended while waiting for the running turn of session "${sessionId}" to finish; nothing was changed`, { session_id: sessionId });
       }
       await sleep(wait, options.signal, this.clock);
     }
     const lease: WriterLease = { owner, token, released: false };
     const renew = this.clock.every(Math.max(250, Math.floor(this.ttlMs / 3)), () => {
-      if (token !== undefined && !lease.released) void this.leases.renew(tenantId, sessionId, owner, token, this.ttlMs).catch(() => {});
+      if (token === undefined || lease.released) return;
+      void this.leases.renew(tenantId, sessionId, owner, token, this.ttlMs).then(
+        (held) => held || lease.released || this.onRenewFailed({ what: 'writer lease', tenantId, sessionId }),
+        (err: unknown) => this.onRenewFailed({ what: 'writer lease', tenantId, sessionId, err }),
+      );
     });
     try {
       return await fn(lease);

@@ -3,6 +3,7 @@
 
 import { systemRuntime, type Ids, type Runtime } from './clock.js';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from './errors.js';
+import { requireSession } from './require-session.js';
 import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
 import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.js';
 import { requirePartNames, type Message } from './messages.js';
@@ -77,14 +78,14 @@ export function messageIds(sessionId: string, messages: Message[], taken: Readon
   const seen = new Set(taken);
   return messages.map((message, i) => {
     const id = message.id ? requireId(`messages[${i}].id`, message.id) : ids.uuid();
-    if (seen.has(id)) throw new DomainError('ALREADY_EXISTS', 'MESSAGE_ID_TAKEN', `messages[${i}].id "${id}" is already a node of session "${sessionId}"; omit the id to get a fresh one`, { session_id: sessionId, node_id: id });
+    if (seen.has(id)) throw new DomainError('MESSAGE_ID_TAKEN', `messages[${i}].id "${id}" is already a node of session "${sessionId}"; omit the id to get a fresh one`, { session_id: sessionId, node_id: id });
     seen.add(id);
     return id;
   });
 }
 
 const createdConcurrently = (sessionId: string) =>
-  new DomainError('ABORTED', 'SESSION_CREATED_CONCURRENTLY', `session "${sessionId}" was created concurrently; retry the request`, { session_id: sessionId });
+  new DomainError('SESSION_CREATED_CONCURRENTLY', `session "${sessionId}" was created concurrently; retry the request`, { session_id: sessionId });
 
 export const MAX_METADATA_ENTRIES = 64;
 export const MAX_METADATA_BYTES = 4096;
@@ -209,9 +210,7 @@ export class SessionService {
 
   async get(ctx: RequestContext, sessionId: string): Promise<SessionHead> {
     requireId('session_id', sessionId);
-    const head = await this.store.getHead(ctx.tenantId, sessionId);
-    if (!head) throw sessionNotFound(sessionId);
-    return head;
+    return requireSession(this.store, ctx.tenantId, sessionId);
   }
 
   /** Like get, with status `running` while a turn of the session runs on any replica. */

@@ -1,13 +1,16 @@
-// The one exit for failures: DomainError → gRPC status + google.rpc.ErrorInfo detail; store
-// outages → UNAVAILABLE (retryable); anything else → INTERNAL with a correlation id that is
-// logged, never the internals themselves.
+// The one exit for failures: DomainError → gRPC status + google.rpc.ErrorInfo detail; the store
+// adapter's typed failures → UNAVAILABLE (outage) or ABORTED (conflict), both retryable; anything
+// else → INTERNAL with a correlation id that is logged, never the internals themselves. No driver
+// knowledge here: src/store/typed-errors.ts decides what an outage or a conflict is.
 
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { Any } from '../../gen/google/protobuf/any.js';
 import { ErrorInfo } from '../../gen/google/rpc/error_details.js';
 import { Status } from '../../gen/google/rpc/status.js';
+import { ERROR_REASONS, type ErrorReason } from '../domain/error-reasons.js';
 import { DomainError, type ErrorClass } from '../domain/errors.js';
+import { StoreConflict, StoreUnavailable } from '../domain/store-errors.js';
 
 const CODES: Record<ErrorClass, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
@@ -22,18 +25,8 @@ const CODES: Record<ErrorClass, status> = {
   CANCELLED: status.CANCELLED,
   UNAVAILABLE: status.UNAVAILABLE,
   UNIMPLEMENTED: status.UNIMPLEMENTED,
+  INTERNAL: status.INTERNAL,
 };
-
-const STORE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300']);
-
-export function isStoreUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; name?: string; cause?: unknown; message?: string };
-  if (!e) return false;
-  if (e.code && STORE_DOWN_CODES.has(e.code)) return true;
-  if (e.name === 'ConnectionException') return true;
-  if (typeof e.message === 'string' && /Connection terminated|connect ECONNREFUSED|PGlite is closed|timeout exceeded when trying to connect/i.test(e.message)) return true;
-  return e.cause !== undefined && e.cause !== err && isStoreUnavailable(e.cause);
-}
 
 export interface MappedError {
   error: Partial<ServiceError>;
@@ -70,10 +63,13 @@ function bounded(message: string, metadata: Record<string, string>): { message: 
 export function toServiceError(err: unknown, domain: string): MappedError {
   if (err instanceof DomainError) {
     const { message, metadata } = bounded(err.message, err.metadata);
-    return { error: build(CODES[err.errorClass], message, err.reason, domain, metadata) };
+    return { error: build(CODES[err.errorClass], message, err.reason, domain, metadata, err.retryable) };
   }
-  if (isStoreUnavailable(err)) {
+  if (err instanceof StoreUnavailable) {
     return { error: build(status.UNAVAILABLE, 'the session store is unreachable right now; retry with backoff', 'STORE_UNAVAILABLE', domain, {}) };
+  }
+  if (err instanceof StoreConflict) {
+    return { error: build(status.ABORTED, 'a concurrent change to the same data won; nothing was written, retry the request', 'STORE_CONFLICT', domain, {}) };
   }
   const correlationId = randomUUID();
   return {
@@ -82,8 +78,12 @@ export function toServiceError(err: unknown, domain: string): MappedError {
   };
 }
 
-export function build(code: status, message: string, reason: string, domain: string, metadata: Record<string, string>): Partial<ServiceError> {
-  const info = ErrorInfo.encode({ reason, domain, metadata }).finish();
+/**
+ * A status with its ErrorInfo. Every ErrorInfo says whether the client may retry (metadata
+ * `retryable`: "true" or "false", from the reason's catalogue entry unless the error says otherwise).
+ */
+export function build(code: status, message: string, reason: ErrorReason, domain: string, metadata: Record<string, string>, retryable = ERROR_REASONS[reason].retryable): Partial<ServiceError> {
+  const info = ErrorInfo.encode({ reason, domain, metadata: { ...metadata, retryable: String(retryable) } }).finish();
   const detail = Status.encode({
     code,
     message,

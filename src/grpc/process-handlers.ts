@@ -23,7 +23,7 @@ const DOMAIN = 'lash.v1.AdminService';
 /** Largest run-time limit a request can name before the domain's own check (fits a JS number exactly). */
 const MAX_MS = BigInt(Number.MAX_SAFE_INTEGER);
 
-function msOf(field: string, v: bigint, reason: string): number {
+function msOf(field: string, v: bigint, reason: 'MAX_RUN_TIME_INVALID' | 'INTERVAL_INVALID'): number {
   if (v > MAX_MS) throw invalid(reason, `${field} is too large`, { field });
   return Number(v);
 }

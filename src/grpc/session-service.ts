@@ -82,7 +82,7 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
       // stall time while at the limit is cut off (it resumes from its last cursor).
       const out = new BatchingWriter<FeedMessage, ObserveSessionResponse>(call as ServerWritableStream<unknown, ObserveSessionResponse>, (messages) => ({ messages }), { ...limits, sizeOf: (m) => PbFeedMessage.encode(m as FeedMessage).finish().length }, () => {
         observer?.close();
-        out.fail(toServiceError(new DomainError('RESOURCE_EXHAUSTED', 'OBSERVER_TOO_SLOW', `this observer left ${limits.items} messages or ${limits.bytes} bytes untaken for ${limits.stallMs} ms; reconnect with the cursor of the last message you processed`, { session_id: sessionId }), DOMAIN).error);
+        out.fail(toServiceError(new DomainError('OBSERVER_TOO_SLOW', `this observer left ${limits.items} messages or ${limits.bytes} bytes untaken for ${limits.stallMs} ms; reconnect with the cursor of the last message you processed`, { session_id: sessionId }), DOMAIN).error);
       });
       const fail = (err: unknown) => {
         observer?.close();
@@ -111,9 +111,9 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
         .then((o) => {
           observer = o;
           if (out.isClosed) o.close();
-          const endRetryable = (reason: string, why: string) => {
+          const endRetryable = (reason: 'SERVER_DRAINING' | 'STREAM_RECYCLED', why: string) => {
             o.close();
-            out.fail(toServiceError(new DomainError('UNAVAILABLE', reason, `${why}; reconnect and resume from the cursor of the last message you processed`, { session_id: sessionId }), DOMAIN).error);
+            out.fail(toServiceError(new DomainError(reason, `${why}; reconnect and resume from the cursor of the last message you processed`, { session_id: sessionId }), DOMAIN).error);
           };
           // A draining replica ends observers with UNAVAILABLE, the status clients, proxies and
           // meshes retry; the observer resumes from its cursor on another replica (ADR 0052).

@@ -11,17 +11,14 @@ import {
   type ServeToolsRequest,
   type ServeToolsResponse,
   type StartTurnRequest,
-  type ToolHostHello,
   type TurnServiceServer,
 } from '../../gen/lash/v1/turn_service.js';
 import { ToolScheduling } from '../../gen/lash/v1/tool.js';
-import { invalid } from '../domain/errors.js';
-import { requireToolResultWithin } from '../domain/limits.js';
-import { requireId } from '../domain/ids.js';
 import type { JsonValue } from '../domain/messages.js';
 import type { ToolHostGate } from '../domain/tools/host-gate.js';
 import type { HostAnswer, HostScope, RemoteToolHosts } from '../domain/tools/remote-hosts.js';
-import type { CompletionStore } from '../domain/tools/types.js';
+import type { CompletionService } from '../domain/tools/completions.js';
+import { ToolHostSession, type HostMessage } from '../domain/tools/host-session.js';
 import type { ClientTurns } from '../domain/tenants/limited-ports.js';
 import type { TurnService } from '../domain/turns/runner.js';
 import type { TurnRequest, TurnResult } from '../domain/turns/types.js';
@@ -81,7 +78,27 @@ export function streamTurn(
   );
 }
 
-export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, gate: ToolHostGate, completions: CompletionStore, admitted: ClientTurns): TurnServiceServer & UntypedServiceImplementation {
+/** One ServeTools message as the host protocol sees it (a request that failed to decode is refused here). */
+function hostMessageFromPb(msg: ServeToolsRequest): HostMessage {
+  const m = wellFormed(msg).message;
+  if (m?.$case === 'hello') {
+    const target = m.value.scope?.target;
+    const scope: HostScope | undefined = target?.$case === 'sessionId' ? { kind: 'session', sessionId: target.value } : target?.$case === 'tenantWide' && target.value ? { kind: 'tenant' } : undefined;
+    const tools = () => m.value.tools.map((t, i) => ({ name: t.name, description: t.description, inputSchema: (t.inputSchema ?? {}) as Record<string, JsonValue>, scheduling: decodeEnum(`hello.tools[${i}].scheduling`, t.scheduling, SCHEDULING, 'ToolScheduling') }));
+    return { kind: 'hello', hello: { scope, tools } };
+  }
+  if (m?.$case !== 'toolResult') return { kind: 'other' };
+  const o = m.value.outcome;
+  const answer: HostAnswer | undefined =
+    o?.$case === 'success' ? { kind: 'success', value: (o.value ?? null) as JsonValue }
+    : o?.$case === 'failure' ? { kind: 'failure', message: o.value.message }
+    : o?.$case === 'cancelled' ? { kind: 'cancelled' }
+    : o?.$case === 'pending' ? { kind: 'pending', completionKey: o.value.completionKey }
+    : undefined;
+  return { kind: 'tool_result', callId: m.value.callId, answer };
+}
+
+export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, gate: ToolHostGate, completions: CompletionService, admitted: ClientTurns): TurnServiceServer & UntypedServiceImplementation {
   const resultItem = (r: TurnResult): TurnActivity['item'] => ({ $case: 'result', value: resultToPb(r) });
   return {
     runTurn(call: ServerWritableStream<RunTurnRequest, RunTurnResponse>) {
@@ -107,86 +124,39 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
     cancelTurn: unary(env, DOMAIN, 'CancelTurn', async (req, ctx) => ({ signalled: await turns.cancel(ctx, req.sessionId, req.turnId) })),
     cancelRunningTurns: unary(env, DOMAIN, 'CancelRunningTurns', async (req, ctx) => ({ cancelledCount: await turns.cancelRunning(ctx, req.sessionId) })),
     resolveCompletion: unary(env, DOMAIN, 'ResolveCompletion', async (req, ctx) => {
-      requireId('completion_key', req.completionKey);
-      const r = await completions.resolve(ctx.tenantId, req.completionKey, resolutionFromPb(req.resolution));
+      const r = await completions.resolve(ctx, req.completionKey, resolutionFromPb(req.resolution));
       if (r.outcome === 'accepted') return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_ACCEPTED, firstResolution: undefined };
       if (r.outcome === 'already_resolved') return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_ALREADY_RESOLVED, firstResolution: resolutionToPb(r.first) };
       return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN, firstResolution: undefined };
     }),
     serveTools(call: ServerDuplexStream<ServeToolsRequest, ServeToolsResponse>) {
+      // The protocol lives in domain/tools/host-session.ts; this maps messages and carries out writes.
       const method = `${DOMAIN}/ServeTools`;
       const ctx = rpcContext(env, method, call.metadata, callSignal(call));
-      let handle: ReturnType<RemoteToolHosts['connect']> | undefined;
-      let closed = false;
-      let helloSeen = false;
-      /** The session a hello addressed, for the audit record of a refused hello. */
-      let helloSession = '';
-      const fail = (err: unknown) => {
-        handle?.disconnect();
-        handle = undefined;
-        const { error } = toServiceError(err, DOMAIN);
-        // A refused hello is the connect attempt the audit trail records.
-        if (!helloSeen) env.audit?.({ method, ctx, request: { sessionId: helloSession }, code: codeName(error.code ?? status.UNKNOWN), reason: errorInfoOf(error)?.reason });
-        helloSeen = true;
-        call.emit('error', error);
-      };
-      const hello = async (m: ToolHostHello) => {
-        const target = m.scope?.target;
-        if (target?.$case === 'sessionId') helloSession = target.value;
-        const scope: HostScope | undefined = target?.$case === 'sessionId' ? { kind: 'session', sessionId: requireId('hello.scope.session_id', target.value) } : target?.$case === 'tenantWide' && target.value ? { kind: 'tenant' } : undefined;
-        if (!scope) throw invalid('SCOPE_REQUIRED', 'hello.scope must name a session_id or set tenant_wide');
-        const specs = m.tools.map((t, i) => ({ name: t.name, description: t.description, inputSchema: (t.inputSchema ?? {}) as Record<string, JsonValue>, scheduling: decodeEnum(`hello.tools[${i}].scheduling`, t.scheduling, SCHEDULING, 'ToolScheduling') }));
-        const subject = await gate.admit(ctx, scope, specs);
-        if (closed) return;
-        handle = hosts.connect(ctx.tenantId, subject, scope, specs, {
-          call: (c) => call.write({ message: { $case: 'toolCall', value: c } }),
-          cancel: (callId, reason) => call.write({ message: { $case: 'cancel', value: { callId, reason } } }),
-        });
-        helloSeen = true;
-        env.audit?.({ method, ctx, request: { sessionId: helloSession }, code: 'OK' });
-        ctx.log.info({ hostId: handle.hostId, subject, tools: specs.map((s) => s.name), scope }, 'tool host connected');
-        call.write({ message: { $case: 'ready', value: { hostId: handle.hostId } } });
-      };
-      const onMessage = async (msg: ServeToolsRequest) => {
-        if (closed) return;
-        const m = wellFormed(msg).message;
-        if (!handle) {
-          if (m?.$case !== 'hello') throw invalid('HELLO_REQUIRED', 'the first ServeTools message must be hello (tool definitions and scope)');
-          return hello(m.value);
-        }
-        if (m?.$case !== 'toolResult') throw invalid('TOOL_RESULT_EXPECTED', 'after hello, send only tool_result messages');
-        const o = m.value.outcome;
-        const answer: HostAnswer | undefined =
-          o?.$case === 'success' ? { kind: 'success', value: (o.value ?? null) as JsonValue }
-          : o?.$case === 'failure' ? { kind: 'failure', message: o.value.message }
-          : o?.$case === 'cancelled' ? { kind: 'cancelled' }
-          : o?.$case === 'pending' ? { kind: 'pending', completionKey: requireId('tool_result.pending.completion_key', o.value.completionKey) }
-          : undefined;
-        if (!answer) throw invalid('TOOL_RESULT_EMPTY', `tool_result for call "${m.value.callId}" must set success, failure, cancelled or pending`);
-        if (answer.kind === 'success' || answer.kind === 'failure') requireToolResultWithin('tool_result', answer.kind === 'success' ? answer.value : null, answer.kind === 'failure' ? answer.message : '');
-        if (!handle.answer(m.value.callId, answer)) ctx.log.warn({ callId: m.value.callId }, 'tool result for an unknown or finished call ignored');
-      };
-      // Messages are handled in order: the hello's checks read the store, and nothing after it
-      // may be taken before the host is admitted.
-      let chain = Promise.resolve();
-      call.on('data', (msg: ServeToolsRequest) => {
-        chain = chain.then(() => onMessage(msg)).catch((err: unknown) => {
-          if (!closed) fail(err);
-          closed = true;
-        });
+      const session = new ToolHostSession(ctx, gate, hosts, {
+        call: (c) => call.write({ message: { $case: 'toolCall', value: c } }),
+        cancel: (callId, reason) => call.write({ message: { $case: 'cancel', value: { callId, reason } } }),
+        ready: ({ hostId, subject, tools, scope, sessionId }) => {
+          env.audit?.({ method, ctx, request: { sessionId }, code: 'OK' });
+          ctx.log.info({ hostId, subject, tools, scope }, 'tool host connected');
+          call.write({ message: { $case: 'ready', value: { hostId } } });
+        },
+        fail: (err, refusedHello) => {
+          const { error } = toServiceError(err, DOMAIN);
+          // A refused hello is the connect attempt the audit trail records.
+          if (refusedHello) env.audit?.({ method, ctx, request: { sessionId: refusedHello.sessionId }, code: codeName(error.code ?? status.UNKNOWN), reason: errorInfoOf(error)?.reason });
+          call.emit('error', error);
+        },
+        ignored: (callId) => ctx.log.warn({ callId }, 'tool result for an unknown or finished call ignored'),
+        disconnected: (hostId) => ctx.log.info({ hostId }, 'tool host disconnected'),
       });
-      const gone = () => {
-        closed = true;
-        if (handle) ctx.log.info({ hostId: handle.hostId }, 'tool host disconnected');
-        handle?.disconnect();
-        handle = undefined;
-      };
+      call.on('data', (msg: ServeToolsRequest) => session.receive(() => hostMessageFromPb(msg)));
       call.on('end', () => {
-        gone();
+        session.end();
         call.end();
       });
-      call.on('cancelled', gone);
-      call.on('error', gone);
+      call.on('cancelled', () => session.end());
+      call.on('error', () => session.end());
     },
   };
 }

@@ -9,6 +9,7 @@ import { Metadata, type MethodDefinition, type ServiceError } from '@grpc/grpc-j
 import { fromBinary, toBinary, type DescMessage, type DescMethod } from '@bufbuild/protobuf';
 import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import { Status } from '../../gen/google/rpc/status.js';
+import { RAW_BODY } from './binary-body.js';
 
 type AnyDefinition = MethodDefinition<unknown, unknown>;
 type Callback = (err: Partial<ServiceError> | null, response?: unknown) => void;
@@ -67,8 +68,10 @@ export class SyntheticCall extends EventEmitter {
   }
 }
 
-function decodeRequest(method: DescMethod, definition: AnyDefinition, message: unknown): unknown {
-  return definition.requestDeserialize(Buffer.from(toBinary(method.input, message as never)));
+function decodeRequest(method: DescMethod, definition: AnyDefinition, message: unknown, ctx: HandlerContext): unknown {
+  // A body Connect could not decode reached us as an empty message, the bytes kept aside.
+  const raw = ctx.values.get(RAW_BODY);
+  return definition.requestDeserialize(Buffer.from(raw ?? toBinary(method.input, message as never)));
 }
 
 function encodeResponse(output: DescMessage, definition: AnyDefinition, response: unknown) {
@@ -79,7 +82,7 @@ function encodeResponse(output: DescMessage, definition: AnyDefinition, response
 export function bridgeUnary(method: DescMethod, definition: AnyDefinition, handler: UnaryHandler) {
   return (message: unknown, ctx: HandlerContext) =>
     new Promise((resolve, reject) => {
-      const call = new SyntheticCall(decodeRequest(method, definition, message), metadataOf(ctx.requestHeader), ctx.signal);
+      const call = new SyntheticCall(decodeRequest(method, definition, message, ctx), metadataOf(ctx.requestHeader), ctx.signal);
       handler(call, (err, response) => (err ? reject(toConnectError(err)) : resolve(encodeResponse(method.output, definition, response))));
     });
 }
@@ -90,7 +93,7 @@ const HIGH_WATER = 8;
 /** A Connect server-streaming implementation that runs a grpc-js server-streaming handler. */
 export function bridgeServerStream(method: DescMethod, definition: AnyDefinition, handler: StreamHandler) {
   return async function* (message: unknown, ctx: HandlerContext) {
-    const call = new SyntheticCall(decodeRequest(method, definition, message), metadataOf(ctx.requestHeader), ctx.signal);
+    const call = new SyntheticCall(decodeRequest(method, definition, message, ctx), metadataOf(ctx.requestHeader), ctx.signal);
     const queue: { bytes: Buffer; done?: () => void }[] = [];
     let ended = false;
     let needDrain = false;

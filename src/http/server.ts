@@ -1,6 +1,7 @@
 // The HTTP listener (LASH_HTTP_LISTEN): the lash.v1 services over the Connect protocol and
 // gRPC-web (@connectrpc/connect-node), served by the gRPC server's own handler objects through the
-// bridge, with CORS for the configured origins. Off unless configured.
+// bridge, with CORS for the configured origins, and the inspector page under /inspector/. Off
+// unless configured.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { createFileRegistry, fromBinary, type DescMethod } from '@bufbuild/proto
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, cors, type ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { serveInspector } from './inspector.js';
+import { divertUndecodableBodies } from './binary-body.js';
 import { bridgeServerStream, bridgeUnary } from './grpc-bridge.js';
 
 const DESCRIPTORS = fileURLToPath(new URL('../../gen/descriptors.binpb', import.meta.url));
@@ -25,6 +28,8 @@ export interface HttpOptions {
   corsOrigins: string[];
   /** The largest request body accepted, the gRPC server's receive limit. */
   maxRequestBytes: number;
+  /** Told when the inspector page could not be built (the caller logs it). */
+  onInspectorError: (err: unknown) => void;
 }
 
 export interface HttpServer {
@@ -33,7 +38,7 @@ export interface HttpServer {
 }
 
 /** Registers every method of `services` on a Connect router, bridged to its gRPC handler. */
-export function routes(services: RegisteredService[]): (router: ConnectRouter) => void {
+export function routes(services: RegisteredService[], maxRequestBytes: number): (router: ConnectRouter) => void {
   const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(DESCRIPTORS)));
   return (router) => {
     for (const { definition, handlers } of services) {
@@ -45,6 +50,9 @@ export function routes(services: RegisteredService[]): (router: ConnectRouter) =
         if (method.methodKind === 'unary') router.rpc(method, bridgeUnary(method, def, handler) as never);
         else if (method.methodKind === 'server_streaming') router.rpc(method, bridgeServerStream(method, def, handler) as never);
         else router.rpc(method, notOverHttp(method) as never);
+        // The adapter reads router.handlers after this callback: the check wraps the one just added.
+        const last = router.handlers.length - 1;
+        router.handlers[last] = divertUndecodableBodies(router.handlers[last]!, maxRequestBytes);
       }
     }
   };
@@ -80,7 +88,7 @@ function applyCors(origins: string[], req: IncomingMessage, res: ServerResponse)
 
 export async function startHttpServer(options: HttpOptions, services: RegisteredService[]): Promise<HttpServer> {
   const handler = connectNodeAdapter({
-    routes: routes(services),
+    routes: routes(services, options.maxRequestBytes),
     connect: true,
     grpcWeb: true,
     // Plain gRPC belongs on the gRPC port (HTTP/2); this listener speaks HTTP/1.1.
@@ -88,6 +96,7 @@ export async function startHttpServer(options: HttpOptions, services: Registered
     readMaxBytes: options.maxRequestBytes,
   });
   const server = createServer((req, res) => {
+    if (serveInspector(req, res, options.onInspectorError)) return;
     if (applyCors(options.corsOrigins, req, res)) return;
     handler(req, res);
   });

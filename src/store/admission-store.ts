@@ -9,13 +9,21 @@ import type { Admission, AdmissionStore } from '../domain/ports.js';
 import type { Database } from './database.js';
 import { COLUMNS as QUEUE_COLUMNS, fromRow as batchFromRow, type Row as BatchRow } from './queue-store.js';
 import { HEAD_COLUMNS_S, TURN_COLUMNS_C, headFromRaw, turnFromRaw } from './session-store.js';
-import { TAKE_LEASE } from './turn-store.js';
+import { LEASE_WRITE_NO_FLUSH, TAKE_LEASE } from './turn-store.js';
+import { withTypedErrors } from './typed-errors.js';
 
+// A statement reads one snapshot, taken when it starts. When the lease was held by another
+// writer whose commit (which ends its lease in the same transaction) was still in flight, the
+// lease insert waits for that commit and then succeeds, but every read here still sees the
+// state from before it. `held_by` (the lease row as of the snapshot) tells that case apart: a
+// lease won from another owner is taken again in a fresh statement, which sees the commit.
+//
 // `(select 1) one left join`: one row whether or not the session exists, so the lease token and
 // the other reads come back even for a missing session (the caller reports it).
 const ADMIT = `with lease as (${TAKE_LEASE})
   select ${HEAD_COLUMNS_S}, ${TURN_COLUMNS_C},
-    (select token from lease) as lease_token,
+    (select token from lease) as lease_token, ${LEASE_WRITE_NO_FLUSH},
+    (select h.owner from session_leases h where h.tenant_id = $1 and h.session_id = $2) as held_by,
     exists (select 1 from turn_cancels k where k.tenant_id = $1 and k.session_id = $2
              and (k.turn_id = $5 or (k.turn_id = '*' and k.requested_at >= $6::timestamptz))) as cancelled,
     (select f.open_turn_id from feed_heads f where f.tenant_id = $1 and f.session_id = $2
@@ -27,13 +35,18 @@ const ADMIT = `with lease as (${TAKE_LEASE})
     left join session_commits c on c.tenant_id = $1 and c.session_id = $2 and c.turn_id = $5`;
 
 export class DbAdmissionStore implements AdmissionStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   async admit(req: { tenantId: string; sessionId: string; owner: string; ttlMs: number; turnId?: string; cancelledSince?: Date }): Promise<Admission> {
-    const { rows } = await this.db.sql.query(ADMIT, [
-      req.tenantId, req.sessionId, req.owner, req.ttlMs / 1000, req.turnId ?? null, req.cancelledSince?.toISOString() ?? null,
-    ]);
-    const r = rows[0]!;
+    const params = [req.tenantId, req.sessionId, req.owner, req.ttlMs / 1000, req.turnId ?? null, req.cancelledSince?.toISOString() ?? null];
+    let r = (await this.db.sql.query(ADMIT, params)).rows[0]!;
+    const won = r.lease_token !== null && r.lease_token !== undefined;
+    if (won && r.held_by !== null && r.held_by !== undefined && r.held_by !== req.owner) {
+      // The reads may predate the previous writer's commit: ours now, so read again.
+      r = (await this.db.sql.query(ADMIT, params)).rows[0]!;
+    }
     const queue = typeof r.queue === 'string' ? (JSON.parse(r.queue) as BatchRow[]) : ((r.queue as BatchRow[] | null) ?? []);
     return {
       token: r.lease_token === null || r.lease_token === undefined ? undefined : BigInt(r.lease_token as string),

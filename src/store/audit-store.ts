@@ -3,6 +3,7 @@
 
 import type { AuditFilter, AuditRecord, AuditStore, StoredAuditRecord } from '../domain/audit/types.js';
 import type { Database } from './database.js';
+import { withTypedErrors } from './typed-errors.js';
 
 interface Row {
   id: string | number; tenant_id: string; at: Date | string; subject: string; identity_source: string; method: string;
@@ -12,7 +13,9 @@ interface Row {
 const COLUMNS = 'tenant_id, at, subject, identity_source, method, session_id, turn_id, batch_id, code, reason, request_id';
 
 export class DbAuditStore implements AuditStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   async append(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;

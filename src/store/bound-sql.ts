@@ -157,6 +157,8 @@ function pglitePrepared(db: PGlite) {
   return <R>(text: string, params: readonly unknown[]): Promise<SqlResult<R>> =>
     db._runExclusiveTransaction(() =>
       db._runExclusiveQuery(async () => {
+        // execProtocol skips PGlite's own closed check; say what `query` would say.
+        if (db.closed) throw new Error('PGlite is closed');
         const types = paramTypes.get(text) ?? (await prepare(text));
         const values = params.map((v, i) => {
           if (v === null || v === undefined) return null;

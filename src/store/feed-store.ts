@@ -7,6 +7,7 @@ import type { FeedStore } from '../domain/ports.js';
 import { decodeBatch, encodeBatch, interruptedEntryText } from '../domain/feed/codec.js';
 import type { FeedPayload, FeedRecord } from '../domain/feed/types.js';
 import type { Database } from './database.js';
+import { withTypedErrors } from './typed-errors.js';
 
 /** One feed append as statement parts; see `DbFeedStore.appendPart`. */
 export interface FeedAppendPart {
@@ -28,6 +29,7 @@ export class DbFeedStore implements FeedStore {
     private readonly notifyChannel?: string,
   ) {
     this.wakesReplicas = notifyChannel !== undefined;
+    return withTypedErrors(this);
   }
 
   async append(tenantId: string, sessionId: string, revision: bigint, input: FeedPayload[]): Promise<FeedRecord[]> {

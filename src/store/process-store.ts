@@ -6,6 +6,7 @@ import type { JsonValue } from '../domain/messages.js';
 import type { ProcessStore } from '../domain/processes/ports.js';
 import type { Finish, NewProcess, ProcessEvent, ProcessFilter, ProcessRecord } from '../domain/processes/types.js';
 import type { Database } from './database.js';
+import { withTypedErrors } from './typed-errors.js';
 
 interface Row {
   tenant_id: string; process_id: string; kind: string; input: string; status: string; output: string | null; error: string | null;
@@ -45,7 +46,9 @@ const finishSql = (target: string, guard: string) => `with t as (${target}),
   select * from f`;
 
 export class DbProcessStore implements ProcessStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   async create(p: NewProcess) {
     const created = JSON.stringify({ kind: p.kind, started_by: p.startedBy });

@@ -5,6 +5,7 @@ import type { QueueStore } from '../domain/ports.js';
 import { isPending, type QueueBatch } from '../domain/queue/types.js';
 import type { Database } from './database.js';
 import { isUniqueViolation } from './session-store.js';
+import { withTypedErrors } from './typed-errors.js';
 
 export interface Row {
   batch_id: string; tenant_id: string; session_id: string; enqueue_seq: string; idem_key: string | null; source_key: string | null;
@@ -36,7 +37,9 @@ const itemsJson = (b: QueueBatch) =>
   JSON.stringify(b.items, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v));
 
 export class DbQueueStore implements QueueStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   private conn() {
     return this.db.conn();

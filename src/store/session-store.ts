@@ -11,6 +11,7 @@ import type { Usage, UsageDelta } from '../domain/usage.js';
 import { CancelRow, CommitRow, CompletionRow, FrameRow, LeaseRow, NodeRow, SessionBlobRow, SessionRow, UsageRow } from './entities.js';
 import type { Database } from './database.js';
 import type { DbFeedStore } from './feed-store.js';
+import { withTypedErrors } from './typed-errors.js';
 
 type SessionRowData = InferEntity<typeof SessionRow>;
 type NodeRowData = InferEntity<typeof NodeRow>;
@@ -21,7 +22,9 @@ export class OrmSessionStore implements SessionStore {
   constructor(
     private readonly db: Database,
     private readonly feed?: Pick<DbFeedStore, 'appendPart'>,
-  ) {}
+  ) {
+    return withTypedErrors(this);
+  }
 
   async ping(): Promise<void> {
     await this.db.conn().execute('select 1');
@@ -104,7 +107,7 @@ export class OrmSessionStore implements SessionStore {
         try {
           await em.insertMany(NodeRow, c.graph.nodes.map((n) => nodeToRow(c.tenantId, c.sessionId, n)));
         } catch (err) {
-          if (isUniqueViolation(err)) throw new DomainError('ALREADY_EXISTS', 'NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
+          if (isUniqueViolation(err)) throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
           throw err;
         }
       }
@@ -127,7 +130,7 @@ export class OrmSessionStore implements SessionStore {
             [c.turnId ?? null, claim.batchId, claim.token.toString()], 'run', em.getTransactionContext(),
           );
           if (Number((res as { affectedRows?: number }).affectedRows) !== 1) {
-            throw new DomainError('ABORTED', 'STALE_CLAIM', `the claim on queued batch "${claim.batchId}" is no longer held (its lease expired and it was claimed again); nothing was committed`, { session_id: c.sessionId, batch_id: claim.batchId });
+            throw new DomainError('STALE_CLAIM', `the claim on queued batch "${claim.batchId}" is no longer held (its lease expired and it was claimed again); nothing was committed`, { session_id: c.sessionId, batch_id: claim.batchId });
           }
         }
       }
@@ -230,13 +233,13 @@ export class OrmSessionStore implements SessionStore {
     try {
       rows = (await this.db.sql.query<{ updated: number; held?: number; feed_last_seq?: string | null }>(sql, params)).rows;
     } catch (err) {
-      if (isUniqueViolation(err)) throw new DomainError('ALREADY_EXISTS', 'NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
+      if (isUniqueViolation(err)) throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
       throw err;
     }
     const row = rows[0];
     if (claims.length > 0 && Number(row?.held) !== claims.length) {
       const lost = claims.length - Number(row?.held ?? 0);
-      throw new DomainError('ABORTED', 'STALE_CLAIM', `${lost} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`, { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') });
+      throw new DomainError('STALE_CLAIM', `${lost} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`, { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') });
     }
     if (Number(row?.updated) !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
     return { revision, feed: feed && row?.feed_last_seq ? feed.records(BigInt(row.feed_last_seq)) : undefined };

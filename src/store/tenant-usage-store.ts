@@ -3,9 +3,12 @@
 
 import type { TenantUsageStore } from '../domain/tenants/tenant-limits.js';
 import type { Database } from './database.js';
+import { withTypedErrors } from './typed-errors.js';
 
 export class DbTenantUsageStore implements TenantUsageStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   async sessions(tenantId: string): Promise<number> {
     const r = await this.db.sql.query<{ n: number }>('select count(*)::int as n from sessions where tenant_id = $1', [tenantId]);

@@ -4,6 +4,7 @@
 import type { TriggerStore } from '../domain/processes/ports.js';
 import type { Subscription } from '../domain/processes/trigger-types.js';
 import type { Database } from './database.js';
+import { withTypedErrors } from './typed-errors.js';
 
 interface Row {
   tenant_id: string; subscription_id: string; source_type: string; source_key: string; template: string;
@@ -18,7 +19,9 @@ const fromRow = (r: Row): Subscription => ({
 });
 
 export class DbTriggerStore implements TriggerStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    return withTypedErrors(this);
+  }
 
   async put(s: Subscription) {
     const { rows } = await this.db.sql.query<Row>(

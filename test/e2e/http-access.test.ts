@@ -6,18 +6,20 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { status } from '@grpc/grpc-js';
+import { Client, credentials, status } from '@grpc/grpc-js';
 import { createFileRegistry, fromBinary, toJson, type DescService, type JsonObject } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { ConnectError, createClient, type CallOptions } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorInfo } from '../../gen/google/rpc/error_details.js';
+import { Status } from '../../gen/google/rpc/status.js';
 import { loadConfig } from '../../src/config.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { RunTurnRequest } from '../../gen/lash/v1/turn_service.js';
 import { metadataOf } from '../../src/http/grpc-bridge.js';
 import { engines } from '../support/engines.js';
+import { sendRaw } from '../support/hostile-requests.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { until } from '../support/turns.js';
 
@@ -108,6 +110,50 @@ for (const engine of engines) {
       expect((await rejection(s.clients.sessions.getSession({ sessionId: 'guarded-2' }))).reason).toBe('SESSION_NOT_FOUND');
       const view = await s.clients.sessions.getReadView({ sessionId: 'guarded', pageSize: 0, pageToken: '' });
       expect(view.messages).toHaveLength(0);
+    });
+
+    it('refuses a malformed binary body (Connect unary, application/proto) like gRPC: INVALID_ARGUMENT / REQUEST_MALFORMED', async () => {
+      const raw = new Client(s.app.address, credentials.createInsecure());
+      const grpc = await sendRaw(raw, { path: '/lash.v1.SessionService/OpenSession', kind: 'unary' }, [Uint8Array.of(0xff)]).finally(() => raw.close());
+      expect(grpc.reason).toBe('REQUEST_MALFORMED');
+      // Field 1 (session_id), length-delimited, claiming 100 bytes but carrying 2: truncated.
+      const garbage = new Uint8Array([0x0a, 0x64, 0x41, 0x42, 0xff, 0xff, 0xff]);
+      for (const body of [garbage, new Uint8Array([0x0f, 0xff, 0xff])]) {
+        const res = await fetch(`${base}/lash.v1.SessionService/OpenSession`, { method: 'POST', headers: { 'content-type': 'application/proto' }, body });
+        expect(res.status).toBe(400);
+        const out = (await res.json()) as { code: string; message: string; details: { type: string; value: string }[] };
+        expect(out.code).toBe('invalid_argument');
+        expect(out.details[0]!.type).toBe('google.rpc.ErrorInfo');
+        const info = ErrorInfo.decode(Buffer.from(out.details[0]!.value, 'base64'));
+        expect(info.reason).toBe('REQUEST_MALFORMED');
+        expect(info.reason).toBe(grpc.reason);
+        expect(out.message).toBe(grpc.details);
+      }
+      // A well-formed binary body still works (the body read for the check is handed on).
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'bin-ok' }));
+      const ok = await fetch(`${base}/lash.v1.SessionService/GetSession`, { method: 'POST', headers: { 'content-type': 'application/proto' }, body: new Uint8Array([0x0a, 0x06, ...Buffer.from('bin-ok')]) });
+      expect(ok.status).toBe(200);
+      // Nothing was stored.
+      expect((await rejection(s.clients.sessions.getSession({ sessionId: 'AB' }))).reason).toBe('SESSION_NOT_FOUND');
+    });
+
+    it('refuses malformed enveloped binary bodies (gRPC-web, Connect streaming) the same way', async () => {
+      const garbage = new Uint8Array([0x0a, 0x64, 0x41, 0x42, 0xff]);
+      const envelope = new Uint8Array([0, 0, 0, 0, garbage.length, ...garbage]);
+      // gRPC-web, unary: the status comes in the trailers (grpc-status 3 = INVALID_ARGUMENT).
+      const res = await fetch(`${base}/lash.v1.SessionService/GetSession`, { method: 'POST', headers: { 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1' }, body: envelope });
+      const raw = Buffer.from(await res.arrayBuffer()).toString('latin1');
+      const trailers = res.headers.get('grpc-status') ?? raw;
+      expect(trailers).toMatch(/grpc-status:\s*3|^3$/);
+      const details = res.headers.get('grpc-status-details-bin') ?? /grpc-status-details-bin:\s*([A-Za-z0-9+/=]+)/.exec(raw)?.[1];
+      expect(ErrorInfo.decode(Status.decode(Buffer.from(details!, 'base64')).details[0]!.value).reason).toBe('REQUEST_MALFORMED');
+      // Connect server streaming (ObserveSession): the end-of-stream message carries the error.
+      const stream = await fetch(`${base}/lash.v1.SessionService/ObserveSession`, { method: 'POST', headers: { 'content-type': 'application/connect+proto' }, body: envelope });
+      const body = Buffer.from(await stream.arrayBuffer());
+      const end = JSON.parse(body.subarray(5).toString('utf8')) as { error: { code: string; details: { value: string }[] } };
+      expect(body[0]).toBe(2);
+      expect(end.error.code).toBe('invalid_argument');
+      expect(ErrorInfo.decode(Buffer.from(end.error.details[0]!.value, 'base64')).reason).toBe('REQUEST_MALFORMED');
     });
 
     it('streams a turn with its deltas through the Connect client', async () => {

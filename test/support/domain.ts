@@ -40,7 +40,7 @@ export function buildDomain(options: { runtime?: Runtime; tools?: string[]; leas
     policy: { model: { id: 'echo', contextWindowTokens: 100_000 }, providerId: 'echo', autonomous: false },
     availableModes: ['standard', 'rlm'],
     availableProviders: ['echo'],
-  }, new SessionWriters(stores.leases, 'unit', options.leaseTtlMs ?? 30_000, runtime.clock), undefined, runtime);
+  }, new SessionWriters(stores.leases, 'unit', options.leaseTtlMs ?? 30_000, undefined, runtime.clock), undefined, runtime);
   sessions.feed = feed;
   sessions.admit = (tenantId, sessionId, owner, ttlMs) => stores.admissions.admit({ tenantId, sessionId, owner, ttlMs });
   const toolSources = [new BuiltinTools(options.tools ?? ['calculate', 'json_echo', 'finish'])];

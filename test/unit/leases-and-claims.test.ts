@@ -17,8 +17,8 @@ describe('leases and claims on a manual clock (unit, in memory)', () => {
   it('a working writer keeps its lease across many TTLs; another replica gets it only after the writer ends', async () => {
     const clock = new ManualClock();
     const stores = openMemoryStores(clock);
-    const here = new SessionWriters(stores.leases, 'a', 1_000, clock);
-    const there = new SessionWriters(stores.leases, 'b', 1_000, clock);
+    const here = new SessionWriters(stores.leases, 'a', 1_000, undefined, clock);
+    const there = new SessionWriters(stores.leases, 'b', 1_000, undefined, clock);
     await here.run('t', 's', async () => {
       clock.advance(5_000);
       expect(await there.run('t', 's', async () => 'ran', { skipIfBusy: true })).toBeUndefined();

@@ -36,7 +36,7 @@ export class ChildSessions {
     if (req.source !== undefined && req.source !== '') requireId('source', req.source);
     const existing = await this.sessions.get(ctx, req.childSessionId).catch(() => undefined);
     if (existing) {
-      throw new DomainError('ALREADY_EXISTS', 'CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
+      throw new DomainError('CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
     }
     // Everything that can be refused is checked before the child exists.
     const seed = await this.seedMessages(ctx, req);
@@ -47,7 +47,7 @@ export class ChildSessions {
       // The seed lands with the row itself: no window where the child exists without it.
       seed: seed.map((m, i) => ({ ...m, id: ids[i]! })),
     });
-    if (!created) throw new DomainError('ALREADY_EXISTS', 'CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
+    if (!created) throw new DomainError('CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
     this.sessions.announce(ctx, parent, 'child_created');
     return head;
   }

@@ -80,7 +80,7 @@ export class ToolAdmin {
     return this.sessions.withWriter(ctx, sessionId, async (lease, current) => {
       const head = await current();
       if (expected !== undefined && expected !== head.toolState.generation) {
-        throw new DomainError('ABORTED', 'GENERATION_CONFLICT', `tool state of session "${sessionId}" is at generation ${head.toolState.generation}, not ${expected}; read it again (GetToolState) and retry`, { session_id: sessionId, generation: String(head.toolState.generation) });
+        throw new DomainError('GENERATION_CONFLICT', `tool state of session "${sessionId}" is at generation ${head.toolState.generation}, not ${expected}; read it again (GetToolState) and retry`, { session_id: sessionId, generation: String(head.toolState.generation) });
       }
       const toolState = next(head);
       await this.sessions.commit(ctx, { expectedRevision: head.headRevision, kind: 'tool_state', head: { ...head, toolState }, graph: { kind: 'none' }, frames: [] }, lease);

@@ -42,7 +42,7 @@ export interface Observer {
 
 /** How an observation ends when its session is deleted: the subject is gone (NOT_FOUND). */
 export const sessionDeleted = (sessionId: string) =>
-  new DomainError('NOT_FOUND', 'SESSION_DELETED', `session "${sessionId}" was deleted while observed; its feed is gone`, { session_id: sessionId });
+  new DomainError('SESSION_DELETED', `session "${sessionId}" was deleted while observed; its feed is gone`, { session_id: sessionId });
 
 export class FeedObservations {
   constructor(

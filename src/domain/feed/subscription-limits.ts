@@ -69,8 +69,8 @@ export class SubscriptionLimits {
   }
 }
 
-function refuse(reason: string, why: string, retryAfterMs: number, metadata: Record<string, string>): DomainError {
-  return new DomainError('RESOURCE_EXHAUSTED', reason, `the server is busy: ${why}; retry after ${retryAfterMs} ms`, { retry_after_ms: String(retryAfterMs), ...metadata });
+function refuse(reason: 'OBSERVE_RATE_EXCEEDED' | 'TOO_MANY_OBSERVERS', why: string, retryAfterMs: number, metadata: Record<string, string>): DomainError {
+  return new DomainError(reason, `the server is busy: ${why}; retry after ${retryAfterMs} ms`, { retry_after_ms: String(retryAfterMs), ...metadata });
 }
 
 /** Subscriptions starting at once (reading their session and snapshot) in this process. */
@@ -117,7 +117,7 @@ export function limitedObserve(limits: SubscriptionLimits, observe: Observe, max
     if (ctx.signal?.aborted) {
       starting.leave();
       release();
-      throw new DomainError('CANCELLED', 'CALL_CANCELLED', 'the call was cancelled while its subscription waited to start');
+      throw new DomainError('CALL_CANCELLED', 'the call was cancelled while its subscription waited to start');
     }
     const ending: ObserverSink = {
       send: (m) => sink.send(m),

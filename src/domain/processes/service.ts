@@ -4,7 +4,8 @@
 // `process_changed` in the feeds of the sessions involved.
 
 import { systemRuntime, type Runtime } from '../clock.js';
-import { DomainError, invalid, notFound, precondition, sessionNotFound } from '../errors.js';
+import { DomainError, invalid, notFound, precondition } from '../errors.js';
+import { requireSession } from '../require-session.js';
 import { isId, optionalId, requireId, requireNoNul } from '../ids.js';
 import { jsonBytes, requireWithin, utf8Bytes } from '../limits.js';
 import type { JsonValue } from '../messages.js';
@@ -64,15 +65,15 @@ export class ProcessService {
     const l = this.deps.limits;
     const runMs = req.maxRunMs || l.defaultRunMs;
     if (!Number.isInteger(runMs) || runMs < 0 || runMs > l.maxRunMs) throw invalid('MAX_RUN_TIME_INVALID', `max_run_ms must be between 1 and ${l.maxRunMs} (0 means the default ${l.defaultRunMs})`, { field: 'max_run_ms' });
-    for (const id of [scope, wake, req.input.sessionId]) if (id && !(await this.deps.sessions.getHead(ctx.tenantId, id))) throw sessionNotFound(id);
+    for (const id of [scope, wake, req.input.sessionId]) if (id) await requireSession(this.deps.sessions, ctx.tenantId, id);
     if (key) {
       // A retry returns what the first call started, even when the limits are now reached.
       const again = await this.findByKey(ctx, key);
       if (again) return { process: again, deduplicated: true };
     }
     const active = await this.deps.store.countActive(ctx.tenantId, scope);
-    if (scope && active.scope >= l.perSession) throw new DomainError('RESOURCE_EXHAUSTED', 'PROCESS_LIMIT_PER_SESSION', `session "${scope}" already has ${l.perSession} active processes, the most one session may have; wait for one to finish or cancel one`, { session_id: scope });
-    if (active.tenant >= l.perTenant) throw new DomainError('RESOURCE_EXHAUSTED', 'PROCESS_LIMIT_PER_TENANT', `this tenant already has ${l.perTenant} active processes; wait for some to finish or cancel some`);
+    if (scope && active.scope >= l.perSession) throw new DomainError('PROCESS_LIMIT_PER_SESSION', `session "${scope}" already has ${l.perSession} active processes, the most one session may have; wait for one to finish or cancel one`, { session_id: scope });
+    if (active.tenant >= l.perTenant) throw new DomainError('PROCESS_LIMIT_PER_TENANT', `this tenant already has ${l.perTenant} active processes; wait for some to finish or cancel some`);
     const r = await this.deps.store.create({
       tenantId: ctx.tenantId, processId: newProcessId(this.runtime), kind: req.kind, input: req.input, scopeSessionId: scope, startedBy: req.startedBy, wakeSessionId: wake,
       idempotencyKey: key, deadlineAt: new Date(this.runtime.clock.nowMs() + runMs), status: req.kind === 'external' ? 'running' : 'pending',
@@ -132,7 +133,7 @@ export class ProcessService {
         },
         pollMs: this.deps.pollMs,
         signal: both,
-        onAbort: () => (signal.aborted ? { error: new DomainError('CANCELLED', 'AWAIT_ABANDONED', `the caller stopped waiting for process "${processId}"; the process is unaffected`, { process_id: processId }) } : { value: p }),
+        onAbort: () => (signal.aborted ? { error: new DomainError('AWAIT_ABANDONED', `the caller stopped waiting for process "${processId}"; the process is unaffected`, { process_id: processId }) } : { value: p }),
       });
     } finally {
       t.cancel();

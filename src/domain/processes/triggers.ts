@@ -61,7 +61,7 @@ export class TriggerService {
     if (first !== undefined && req.intervalMs === undefined) throw invalid('SCHEDULE_INTERVAL_REQUIRED', 'first_due_time needs interval_ms', { field: 'first_due_time' });
     const existing = await this.deps.store.get(ctx.tenantId, req.subscriptionId);
     if (!existing && (await this.deps.store.count(ctx.tenantId)) >= this.deps.maxSubscriptions) {
-      throw new DomainError('RESOURCE_EXHAUSTED', 'SUBSCRIPTION_LIMIT', `this tenant already has ${this.deps.maxSubscriptions} trigger subscriptions; delete one first`);
+      throw new DomainError('SUBSCRIPTION_LIMIT', `this tenant already has ${this.deps.maxSubscriptions} trigger subscriptions; delete one first`);
     }
     const nextDueAt = req.intervalMs === undefined ? undefined : (req.firstDueAt ?? new Date(this.deps.processes.runtime.clock.nowMs() + req.intervalMs));
     return this.deps.store.put({ tenantId: ctx.tenantId, subscriptionId: req.subscriptionId, sourceType: req.sourceType, sourceKey: req.sourceKey, template: t, intervalMs: req.intervalMs, nextDueAt, createdAt: this.deps.processes.runtime.clock.now() });

@@ -2,7 +2,8 @@
 // and the explicit drain (RunQueuedTurn) which runs through the turn service as the writer.
 
 import { systemRuntime, type Runtime } from '../clock.js';
-import { DomainError, invalid, sessionNotFound } from '../errors.js';
+import { DomainError, invalid } from '../errors.js';
+import { requireSession } from '../require-session.js';
 import { optionalId, requireId, requireNoNul } from '../ids.js';
 import type { EventBus, FeedSink, QueueStore, RequestContext, SessionStore } from '../ports.js';
 import { SESSION_DELETED_TOPIC } from '../sessions.js';
@@ -60,8 +61,7 @@ export class QueueService {
   }
 
   private async insert(ctx: RequestContext, sessionId: string, b: Pick<QueueBatch, 'id' | 'deliveryPolicy' | 'slotPolicy' | 'mergeKey' | 'items'> & { sourceKey?: string; availableAt?: Date }) {
-    const head = await this.deps.sessions.getHead(ctx.tenantId, sessionId);
-    if (!head) throw sessionNotFound(sessionId);
+    const head = await requireSession(this.deps.sessions, ctx.tenantId, sessionId);
     const now = this.runtime.clock.now();
     const result = await this.deps.store.enqueue({ ...b, batchId: this.runtime.ids.uuid(), tenantId: ctx.tenantId, sessionId, enqueueSeq: 0n, enqueuedAt: now, availableAt: b.availableAt ?? now, state: 'pending' });
     if (!result.deduplicated) {
@@ -73,15 +73,14 @@ export class QueueService {
 
   async list(ctx: RequestContext, sessionId: string): Promise<QueueBatch[]> {
     requireId('session_id', sessionId);
-    if (!(await this.deps.sessions.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    await requireSession(this.deps.sessions, ctx.tenantId, sessionId);
     return this.deps.store.listPending(ctx.tenantId, sessionId);
   }
 
   async cancel(ctx: RequestContext, sessionId: string, batchId: string) {
     requireId('session_id', sessionId);
     requireId('batch_id', batchId);
-    const head = await this.deps.sessions.getHead(ctx.tenantId, sessionId);
-    if (!head) throw sessionNotFound(sessionId);
+    const head = await requireSession(this.deps.sessions, ctx.tenantId, sessionId);
     const r = await this.deps.store.cancel(ctx.tenantId, sessionId, batchId);
     if (r.outcome === 'cancelled') {
       this.deps.feed.append(ctx.tenantId, sessionId, head.headRevision, { kind: 'queue_changed', change: 'cancelled', batchIds: [batchId] });
@@ -111,7 +110,7 @@ export class QueueService {
       check,
       pollMs: this.deps.pollMs,
       signal,
-      onAbort: () => ({ error: new DomainError('CANCELLED', 'AWAIT_ABANDONED', `the caller stopped waiting for batch "${batchId}" (deadline or cancel); the batch itself is unaffected`, { session_id: sessionId, batch_id: batchId }) }),
+      onAbort: () => ({ error: new DomainError('AWAIT_ABANDONED', `the caller stopped waiting for batch "${batchId}" (deadline or cancel); the batch itself is unaffected`, { session_id: sessionId, batch_id: batchId }) }),
     });
   }
 }

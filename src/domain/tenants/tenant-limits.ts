@@ -6,6 +6,7 @@
 // the ErrorInfo metadata, before anything is stored. Separate from the per-process limits
 // (turn slots, observer bounds), which protect the process as a whole.
 
+import { ERROR_REASONS } from '../error-reasons.js';
 import { DomainError } from '../errors.js';
 
 export type HeldResource = 'running_turns' | 'observers';
@@ -33,11 +34,11 @@ export interface TenantResourceStats {
   rejected: number;
 }
 
-const SPEC: Record<TenantResource, { reason: string; variable: string; what: string; key: keyof TenantLimitConfig; retryable: boolean }> = {
-  running_turns: { reason: 'TENANT_TURN_LIMIT', variable: 'LASH_TENANT_MAX_RUNNING_TURNS', what: 'turns are running for this tenant on this server', key: 'runningTurns', retryable: true },
-  observers: { reason: 'TENANT_OBSERVER_LIMIT', variable: 'LASH_TENANT_MAX_OBSERVERS', what: 'ObserveSession streams are open for this tenant on this server', key: 'observers', retryable: true },
-  queued_batches: { reason: 'TENANT_QUEUE_LIMIT', variable: 'LASH_TENANT_MAX_QUEUED_BATCHES', what: 'queue batches are open (pending or claimed) for this tenant', key: 'queuedBatches', retryable: true },
-  sessions: { reason: 'TENANT_SESSION_LIMIT', variable: 'LASH_TENANT_MAX_SESSIONS', what: 'sessions exist for this tenant; delete some first', key: 'sessions', retryable: false },
+const SPEC: Record<TenantResource, { reason: 'TENANT_TURN_LIMIT' | 'TENANT_OBSERVER_LIMIT' | 'TENANT_QUEUE_LIMIT' | 'TENANT_SESSION_LIMIT'; variable: string; what: string; key: keyof TenantLimitConfig }> = {
+  running_turns: { reason: 'TENANT_TURN_LIMIT', variable: 'LASH_TENANT_MAX_RUNNING_TURNS', what: 'turns are running for this tenant on this server', key: 'runningTurns' },
+  observers: { reason: 'TENANT_OBSERVER_LIMIT', variable: 'LASH_TENANT_MAX_OBSERVERS', what: 'ObserveSession streams are open for this tenant on this server', key: 'observers' },
+  queued_batches: { reason: 'TENANT_QUEUE_LIMIT', variable: 'LASH_TENANT_MAX_QUEUED_BATCHES', what: 'queue batches are open (pending or claimed) for this tenant', key: 'queuedBatches' },
+  sessions: { reason: 'TENANT_SESSION_LIMIT', variable: 'LASH_TENANT_MAX_SESSIONS', what: 'sessions exist for this tenant; delete some first', key: 'sessions' },
 };
 
 const RETRY_AFTER_MS = 1_000;
@@ -88,11 +89,12 @@ export class TenantLimits {
     this.rejected.set(key, (this.rejected.get(key) ?? 0) + 1);
     const spec = SPEC[resource];
     const limit = this.limits[spec.key];
-    return new DomainError('RESOURCE_EXHAUSTED', spec.reason, `tenant limit reached: ${limit} ${spec.what} (${spec.variable})${spec.retryable ? `; retry after ${RETRY_AFTER_MS} ms` : ''}`, {
+    const retryable = ERROR_REASONS[spec.reason].retryable;
+    return new DomainError(spec.reason, `tenant limit reached: ${limit} ${spec.what} (${spec.variable})${retryable ? `; retry after ${RETRY_AFTER_MS} ms` : ''}`, {
       resource,
       limit: String(limit),
       limit_variable: spec.variable,
-      ...(spec.retryable ? { retry_after_ms: String(RETRY_AFTER_MS) } : {}),
+      ...(retryable ? { retry_after_ms: String(RETRY_AFTER_MS) } : {}),
     });
   }
 }

@@ -57,7 +57,7 @@ export class ToolHostRules {
   requireTenantWide(tenantId: string, names: string[], subject: string): void {
     for (const [i, name] of names.entries()) {
       if (this.tenantWide.some((t) => t.tenantId === tenantId && t.tool === name && (t.host === undefined || t.host === subject))) continue;
-      throw new DomainError('PERMISSION_DENIED', 'TOOL_NOT_OPTED_IN', `hello.tools[${i}] "${name}" is not opted in for tenant-wide hosts of this tenant (for host "${subject}"); the operator lists it in LASH_TENANT_WIDE_TOOLS, or serve it to a session that binds it`, { tool: name });
+      throw new DomainError('TOOL_NOT_OPTED_IN', `hello.tools[${i}] "${name}" is not opted in for tenant-wide hosts of this tenant (for host "${subject}"); the operator lists it in LASH_TENANT_WIDE_TOOLS, or serve it to a session that binds it`, { tool: name });
     }
   }
 
@@ -65,7 +65,7 @@ export class ToolHostRules {
   requireSessionBinding(sessionId: string, bindings: readonly RemoteToolBinding[] | undefined, names: string[], subject: string): void {
     for (const [i, name] of names.entries()) {
       if (isBound(bindings, name, subject)) continue;
-      throw new DomainError('PERMISSION_DENIED', 'TOOL_NOT_BOUND', `session "${sessionId}" does not bind remote tool "${name}" (hello.tools[${i}]) to host "${subject}"; add it to the session's spec.remote_tools (OpenSession or UpdateSessionConfig)`, { tool: name, session_id: sessionId });
+      throw new DomainError('TOOL_NOT_BOUND', `session "${sessionId}" does not bind remote tool "${name}" (hello.tools[${i}]) to host "${subject}"; add it to the session's spec.remote_tools (OpenSession or UpdateSessionConfig)`, { tool: name, session_id: sessionId });
     }
   }
 }

@@ -116,7 +116,7 @@ async function childSession(deps: Tool, req: { tenantId: string }, ctx: ToolCont
     throw err;
   });
   if (existing) {
-    if (existing.parentSessionId !== parentId) throw new DomainError('FAILED_PRECONDITION', 'NOT_A_CHILD', `session "${childId}" exists and is not a child of this session; choose another child_session_id`);
+    if (existing.parentSessionId !== parentId) throw new DomainError('NOT_A_CHILD', `session "${childId}" exists and is not a child of this session; choose another child_session_id`);
     return existing;
   }
   const parent = await deps.sessions.get(req, parentId);
@@ -126,18 +126,18 @@ async function childSession(deps: Tool, req: { tenantId: string }, ctx: ToolCont
     root = await deps.sessions.get(req, up);
     up = root.parentSessionId;
   }
-  if (depth > MAX_CHILD_DEPTH) throw new DomainError('FAILED_PRECONDITION', 'CHILD_DEPTH_EXCEEDED', `a new child here would be ${depth} levels below its root session; run_child nests at most ${MAX_CHILD_DEPTH} levels, so do this work yourself`);
+  if (depth > MAX_CHILD_DEPTH) throw new DomainError('CHILD_DEPTH_EXCEEDED', `a new child here would be ${depth} levels below its root session; run_child nests at most ${MAX_CHILD_DEPTH} levels, so do this work yourself`);
   // Reserved before anything is created, so parallel calls of one turn cannot overshoot.
   if (!ctx.scope.take(CREATED, deps.limits.perTurn)) {
     deps.onRejected?.('children_per_turn');
-    throw new DomainError('RESOURCE_EXHAUSTED', 'CHILD_LIMIT_PER_TURN', `this turn already created ${deps.limits.perTurn} child sessions, the most one turn may create; reuse one of them (same child_session_id) or do the work yourself`);
+    throw new DomainError('CHILD_LIMIT_PER_TURN', `this turn already created ${deps.limits.perTurn} child sessions, the most one turn may create; reuse one of them (same child_session_id) or do the work yourself`);
   }
   try {
     return await deps.roots.run(`${req.tenantId}\u0000${root.sessionId}`, async () => {
       const below = await countBelow(deps.sessions, req, root.sessionId, deps.limits.perRoot);
       if (below >= deps.limits.perRoot) {
         deps.onRejected?.('children_per_root');
-        throw new DomainError('RESOURCE_EXHAUSTED', 'CHILD_LIMIT_PER_ROOT', `root session "${root.sessionId}" already has ${deps.limits.perRoot} sessions below it, the most run_child may create in one tree; reuse an existing child or do the work yourself`);
+        throw new DomainError('CHILD_LIMIT_PER_ROOT', `root session "${root.sessionId}" already has ${deps.limits.perRoot} sessions below it, the most run_child may create in one tree; reuse an existing child or do the work yourself`);
       }
       return deps.children.create(req, { parentSessionId: parentId, childSessionId: childId, mode: parent.mode, policy: { model: parent.policy.model, providerId: parent.policy.providerId } });
     });

@@ -115,5 +115,5 @@ export class TurnAdmission {
 }
 
 export function turnIdReused(sessionId: string, turnId: string) {
-  return new DomainError('ALREADY_EXISTS', 'TURN_ID_REUSED', `turn "${turnId}" of session "${sessionId}" already exists with different input; use a new turn_id`, { session_id: sessionId, turn_id: turnId });
+  return new DomainError('TURN_ID_REUSED', `turn "${turnId}" of session "${sessionId}" already exists with different input; use a new turn_id`, { session_id: sessionId, turn_id: turnId });
 }

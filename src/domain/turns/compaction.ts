@@ -3,7 +3,8 @@
 // the model usage is booked under the source `compaction`.
 
 import type { Clock, Ids } from '../clock.js';
-import { DomainError, sessionNotFound } from '../errors.js';
+import { DomainError } from '../errors.js';
+import { requireSession } from '../require-session.js';
 import { activePath, chainMessages, frameMessages } from '../graph.js';
 import { requireId, requireNoNul } from '../ids.js';
 import type { Message } from '../messages.js';
@@ -30,7 +31,7 @@ const SUMMARY_INSTRUCTIONS = 'Summarise the conversation so far for your own lat
 export async function compactSession(deps: CompactionDeps, registry: TurnRegistry, ctx: RequestContext, sessionId: string, instructions: string): Promise<{ compacted: boolean; frameId: string }> {
   requireId('session_id', sessionId);
   requireNoNul('instructions', instructions);
-  if (!(await deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+  await requireSession(deps.store, ctx.tenantId, sessionId);
   // Registered like a turn so the session reads as running and CancelRunningTurns reaches it.
   const turn = new RunningTurn(ctx.tenantId, sessionId, `compaction-${deps.ids.uuid()}`, 'compaction', deps.clock.now());
   registry.add(turn, 1_000);
@@ -55,11 +56,12 @@ export async function compactSession(deps: CompactionDeps, registry: TurnRegistr
       } catch (err) {
         // A model failure is the caller's to see and retry, not an internal error.
         if (!(err instanceof ProviderError)) throw err;
-        throw new DomainError(err.retryable ? 'UNAVAILABLE' : 'FAILED_PRECONDITION', 'COMPACTION_PROVIDER_ERROR', `the model could not summarise session "${sessionId}": ${err.message}; nothing was changed${err.retryable ? ', retry later' : ''}`, { session_id: sessionId, provider_id: provider.id });
+        throw new DomainError('COMPACTION_PROVIDER_ERROR', `the model could not summarise session "${sessionId}": ${err.message}; nothing was changed${err.retryable ? ', retry later' : ''}`, { session_id: sessionId, provider_id: provider.id }, !err.retryable);
       }
-      if (!summary.trim()) throw new DomainError('UNAVAILABLE', 'COMPACTION_EMPTY', `the model returned no summary for session "${sessionId}"; nothing was changed, retry later`, { session_id: sessionId });
+      if (!summary.trim()) throw new DomainError('COMPACTION_EMPTY', `the model returned no summary for session "${sessionId}"; nothing was changed, retry later`, { session_id: sessionId });
       const frameId = deps.ids.uuid();
-      const seed: Message = { id: deps.ids.uuid(), role: 'system', parts: [{ kind: 'text', text: `Summary of the earlier conversation:\n${summary}` }] };
+      const seed: Message = { id: deps.ids.uuid(), role: 'system', parts: [{ kind: 'text', text: `Summary of the earlier conversation:
+${summary}` }] };
       const old = currentFrame(session);
       const committed = await deps.sessions.commit(ctx, {
         expectedRevision: head.headRevision,

@@ -2,7 +2,8 @@
 // holding the writer lease on another replica), cancellation of one turn (also before it
 // starts) and the stop button for a session. Cancels reach other replicas over the bus.
 
-import { notFound, sessionNotFound } from '../errors.js';
+import { notFound } from '../errors.js';
+import { requireSession } from '../require-session.js';
 import { requireId } from '../ids.js';
 import type { CancelStore, EventBus, LeaseStore, RequestContext, SessionStore } from '../ports.js';
 import { SessionWriters } from '../session-writers.js';
@@ -38,7 +39,7 @@ export class TurnControl {
     if (local?.settled?.error) throw local.settled.error;
     const holder = await this.deps.leases.holder(ctx.tenantId, sessionId);
     if (holder && holder.owner.endsWith(`/${turnId}`)) return { status: 'running' };
-    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    await requireSession(this.deps.store, ctx.tenantId, sessionId);
     // No process runs it and no commit holds it: if its events reached the feed, it died. The
     // stamp is read again because a commit clears the feed's open-turn mark only a linger later.
     if (!local && (await this.deps.wasInterrupted?.(ctx.tenantId, sessionId, turnId))) {
@@ -55,7 +56,7 @@ export class TurnControl {
     const local = this.registry.get(ctx.tenantId, sessionId, turnId);
     if (local && !local.settled) return local.cancel() || local.cancelRequested;
     if (await this.deps.store.findTurn(ctx.tenantId, sessionId, turnId)) return false;
-    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    await requireSession(this.deps.store, ctx.tenantId, sessionId);
     await this.deps.cancels.request(ctx.tenantId, sessionId, turnId);
     await this.deps.bus.publish('turn.cancel', { tenantId: ctx.tenantId, sessionId, turnId });
     return true;
@@ -64,7 +65,7 @@ export class TurnControl {
   /** The stop button: cancels every running or waiting turn of the session. */
   async cancelRunning(ctx: RequestContext, sessionId: string): Promise<number> {
     requireId('session_id', sessionId);
-    if (!(await this.deps.store.getHead(ctx.tenantId, sessionId))) throw sessionNotFound(sessionId);
+    await requireSession(this.deps.store, ctx.tenantId, sessionId);
     let count = 0;
     for (const t of this.registry.active(ctx.tenantId, sessionId)) if (t.cancel()) count++;
     const holder = await this.deps.leases.holder(ctx.tenantId, sessionId);

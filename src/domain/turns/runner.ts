@@ -8,7 +8,7 @@
 import { systemClock, systemIds, type Clock, type Ids } from '../clock.js';
 import { DomainError } from '../errors.js';
 import { requireId } from '../ids.js';
-import type { AdmissionStore, BlobStore, CancelStore, EventBus, FeedSink, LeaseStore, QueueStore, RequestContext, SessionStore } from '../ports.js';
+import type { AdmissionStore, BlobStore, CancelStore, EventBus, FeedSink, LeaseStore, QueueStore, RenewalFailed, RequestContext, SessionStore } from '../ports.js';
 import type { PromptLayer } from '../prompt.js';
 import { selectClaim } from '../queue/claim-rules.js';
 import type { Claim, QueueBatch } from '../queue/types.js';
@@ -47,6 +47,8 @@ export interface TurnDeps {
   queue: QueueStore;
   /** Lease of queue claims, renewed while the drain runs. */
   claimTtlMs: number;
+  /** Told when renewing a drain's claims failed (logged by the composition root). */
+  onRenewFailed?: RenewalFailed;
   /** Most join batches claimed together. */
   joinLimit: number;
   /** Whether the feed shows this turn as left unfinished by a crash (see interrupted.ts). */
@@ -208,7 +210,7 @@ export class TurnService {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await Promise.race([turn.done, new Promise<void>((resolve) => options.waitSignal?.addEventListener('abort', () => resolve(), { once: true }))]);
-      if (!turn.settled) throw new DomainError('DEADLINE_EXCEEDED', 'TURN_STILL_RUNNING', `turn "${turn.turnId}" is still running; fetch its result later with GetTurn`, { session_id: turn.sessionId, turn_id: turn.turnId });
+      if (!turn.settled) throw new DomainError('TURN_STILL_RUNNING', `turn "${turn.turnId}" is still running; fetch its result later with GetTurn`, { session_id: turn.sessionId, turn_id: turn.turnId });
       if (turn.settled.error !== undefined) throw turn.settled.error;
       return turn.settled.result;
     } finally {
@@ -229,7 +231,7 @@ export class TurnService {
         const applied = await this.queueWork.applyHeadCommands(ctx, req.sessionId, turn, loaded, queue, inputs);
         const session = applied.session;
         const claims: Claim[] = [];
-        const renew = this.deps.clock.every(Math.max(250, Math.floor(this.deps.claimTtlMs / 3)), () => void this.deps.queue.renew(claims, this.deps.claimTtlMs).catch(() => {}));
+        const renew = this.deps.clock.every(Math.max(250, Math.floor(this.deps.claimTtlMs / 3)), () => void this.deps.queue.renew(claims, this.deps.claimTtlMs).catch((err: unknown) => this.deps.onRenewFailed?.({ what: 'queue claims', tenantId: ctx.tenantId, sessionId: req.sessionId, err })));
         try {
           if (drain) {
             const batches = applied.claimed;

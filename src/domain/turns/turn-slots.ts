@@ -64,7 +64,7 @@ export class TurnSlots {
       };
       const onAbort = () => {
         leave();
-        reject(new DomainError('CANCELLED', 'CALL_CANCELLED', 'the call was cancelled while its turn waited to start'));
+        reject(new DomainError('CALL_CANCELLED', 'the call was cancelled while its turn waited to start'));
       };
       const timer = setTimeout(() => {
         leave();
@@ -77,7 +77,7 @@ export class TurnSlots {
 
   private refuse(why: string): DomainError {
     this.rejected++;
-    return new DomainError('RESOURCE_EXHAUSTED', 'TOO_MANY_TURNS', `the server is busy: ${why}; retry after ${RETRY_AFTER_MS} ms`, { retry_after_ms: String(RETRY_AFTER_MS), max_running_turns: String(this.limits.maxRunning) });
+    return new DomainError('TOO_MANY_TURNS', `the server is busy: ${why}; retry after ${RETRY_AFTER_MS} ms`, { retry_after_ms: String(RETRY_AFTER_MS), max_running_turns: String(this.limits.maxRunning) });
   }
 }
 

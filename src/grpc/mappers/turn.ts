@@ -11,7 +11,6 @@ import {
   type TurnResult as PbResult,
 } from '../../../gen/lash/v1/turn.js';
 import { invalid } from '../../domain/errors.js';
-import { requireToolResultWithin } from '../../domain/limits.js';
 import type { JsonValue } from '../../domain/messages.js';
 import type { InputItem, RlmTurnOptions, StopReason, TurnEvent, TurnInput, TurnOverrides, TurnResult } from '../../domain/turns/types.js';
 import type { CompletionResolution } from '../../domain/tools/types.js';
@@ -92,15 +91,14 @@ export function resultToPb(r: TurnResult): PbResult {
   };
 }
 
-export function resolutionFromPb(r: PbResolution | undefined): CompletionResolution {
-  if (r?.outcome?.$case === 'value') requireToolResultWithin('resolution.value', r.outcome.value);
-  if (r?.outcome?.$case === 'error') requireToolResultWithin('resolution.error', r.outcome.value.details, r.outcome.value.message);
+/** The resolution as sent; undefined when it sets no outcome (the domain refuses that). */
+export function resolutionFromPb(r: PbResolution | undefined): CompletionResolution | undefined {
   switch (r?.outcome?.$case) {
     case 'value': return { kind: 'value', value: (r.outcome.value ?? null) as JsonValue };
     case 'error': return { kind: 'error', message: r.outcome.value.message, details: r.outcome.value.details as JsonValue | undefined };
     case 'timeout': return { kind: 'timeout' };
     case 'cancelled': return { kind: 'cancelled' };
-    default: throw invalid('RESOLUTION_MISSING', 'resolution must set one of value, error, timeout or cancelled');
+    default: return undefined;
   }
 }
 

@@ -72,14 +72,14 @@ export class MemorySessionStore implements SessionStore {
     // Every check before any write: a refused commit leaves nothing behind.
     const lost = claims.filter((cl) => !this.queue.isHeld(cl));
     if (lost.length > 0) {
-      throw new DomainError('ABORTED', 'STALE_CLAIM', `${lost.length} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`, { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') });
+      throw new DomainError('STALE_CLAIM', `${lost.length} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`, { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') });
     }
     if (!rows || rows.head.headRevision !== c.expectedRevision) throw revisionConflict(c.sessionId, c.expectedRevision);
     const added = c.graph.kind === 'none' ? [] : c.graph.nodes;
     const ids = new Set<string>();
     for (const n of added) {
       if (ids.has(n.nodeId) || (c.graph.kind === 'append' && rows.nodes.has(n.nodeId))) {
-        throw new DomainError('ALREADY_EXISTS', 'NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
+        throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
       }
       ids.add(n.nodeId);
     }
