@@ -26,6 +26,8 @@ export class LaneGate {
   private sliceStart: number | undefined;
   private yieldScheduled = false;
   readonly stats: LaneGateStats = { granted: { interactive: 0, bulk: 0 }, queued: { interactive: 0, bulk: 0 }, yields: 0 };
+  /** Told of every grant that had to wait, in grant order (metrics, tests). */
+  onQueuedGrant: ((lane: Lane) => void) | undefined;
 
   constructor(
     private readonly sliceMs: number,
@@ -55,7 +57,10 @@ export class LaneGate {
     }
     this.stats.queued[lane]++;
     return new Promise((resolve) => {
-      this.waiting[lane].push(resolve);
+      this.waiting[lane].push(() => {
+        this.onQueuedGrant?.(lane);
+        resolve();
+      });
       this.dispatch();
     });
   }
