@@ -5,11 +5,16 @@
 // seconds. Here a holder is granted the lock directly only while the current slice (time since the
 // event loop last turned) is under `sliceMs`; past it the next grant waits for a `setImmediate`, so
 // sockets are polled in between. Waiters of the `interactive` lane (short reads a unary caller is
-// waiting for) are granted before any `bulk` waiter (turn work, snapshot catch-up, everything else).
+// waiting for) are granted before any `bulk` waiter (turn work, snapshot catch-up, everything else),
+// but never more than INTERACTIVE_RUN in a row while bulk work waits, so a flood of reads cannot
+// stall turns.
 
 import { performance } from 'node:perf_hooks';
 
 export type Lane = 'interactive' | 'bulk';
+
+/** Interactive grants in a row after which a waiting bulk statement goes first. */
+export const INTERACTIVE_RUN = 8;
 
 export interface LaneGateStats {
   /** Grants per lane, and how many of them waited for another holder or a slice end. */
@@ -25,6 +30,8 @@ export class LaneGate {
   /** When the current slice began; undefined once the event loop has turned since. */
   private sliceStart: number | undefined;
   private yieldScheduled = false;
+  /** Interactive grants since the last bulk one. */
+  private interactiveRun = 0;
   readonly stats: LaneGateStats = { granted: { interactive: 0, bulk: 0 }, queued: { interactive: 0, bulk: 0 }, yields: 0 };
   /** Told of every grant that had to wait, in grant order (metrics, tests). */
   onQueuedGrant: ((lane: Lane) => void) | undefined;
@@ -79,7 +86,9 @@ export class LaneGate {
       }
       return;
     }
-    const next = this.waiting.interactive.shift() ?? this.waiting.bulk.shift();
+    const bulkTurn = this.waiting.bulk.length > 0 && (this.waiting.interactive.length === 0 || this.interactiveRun >= INTERACTIVE_RUN);
+    this.interactiveRun = bulkTurn ? 0 : this.interactiveRun + 1;
+    const next = bulkTurn ? this.waiting.bulk.shift() : this.waiting.interactive.shift();
     this.held = true;
     next!();
   }

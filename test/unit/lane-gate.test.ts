@@ -2,7 +2,7 @@
 // ones, and a slice past which the next grant waits for the event loop to turn (ADR 0063).
 
 import { describe, expect, it } from 'vitest';
-import { LaneGate } from '../../src/store/lane-gate.js';
+import { INTERACTIVE_RUN, LaneGate } from '../../src/store/lane-gate.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -37,6 +37,19 @@ describe('LaneGate', () => {
     open!();
     await Promise.all([holder, read, ...writes]);
     expect(order).toEqual(['read', 'write-0', 'write-1', 'write-2', 'write-3', 'write-4']);
+  });
+
+  it('lets a waiting bulk statement go after INTERACTIVE_RUN interactive grants in a row', async () => {
+    const gate = new LaneGate(1_000);
+    const order: string[] = [];
+    let open: (() => void) | undefined;
+    const holder = gate.run('bulk', () => new Promise<void>((r) => (open = r)));
+    while (!open) await Promise.resolve();
+    const bulk = gate.run('bulk', async () => void order.push('bulk'));
+    const reads = Array.from({ length: INTERACTIVE_RUN + 2 }, () => gate.run('interactive', async () => void order.push('read')));
+    open();
+    await Promise.all([holder, bulk, ...reads]);
+    expect(order.indexOf('bulk')).toBe(INTERACTIVE_RUN);
   });
 
   it('lets the event loop turn once a slice is used up, and not before', async () => {
