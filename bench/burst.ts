@@ -11,7 +11,7 @@
 //   DATABASE_URL=postgresql://… npm run bench:burst  # a throw-away lash_bench_<random> database
 //
 // Tuning (env): BURST_TURNS (500), BURST_SUBSCRIPTIONS (2000), BURST_IDLE_CALLS (300),
-// BURST_SETTLE_MS (5000), BURST_LABEL (copied into the row, for A/B runs). Output: one JSON line
+// BURST_SETTLE_MS (5000), BURST_ROUNDS (1; one row each), BURST_LABEL (copied into the row, for A/B runs). Output: one JSON line
 // on stdout. Indicative only: run it on a quiet machine.
 
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
@@ -87,6 +87,7 @@ async function main(): Promise<number> {
   const subscriptions = intEnv('BURST_SUBSCRIPTIONS', 2000, 1);
   const idleCalls = intEnv('BURST_IDLE_CALLS', 300, 10);
   const settleMs = intEnv('BURST_SETTLE_MS', 5_000, 0);
+  const rounds = intEnv('BURST_ROUNDS', 1, 1);
   const store = await provisionStore(process.env.DATABASE_URL || undefined);
   const config = loadConfig({ LASH_LISTEN: '127.0.0.1:0', LASH_LOG_LEVEL: 'error', LASH_QUEUE_WORKERS: '0', LASH_SHUTDOWN_GRACE_MS: '2000',
     // One tenant sends the whole burst: its own limits (128 turns, 1,000 observers) would refuse most
@@ -118,61 +119,65 @@ async function main(): Promise<number> {
     const idleSorted = Float64Array.from(idleTimes).sort();
     const idle = { p50: round(percentile(idleSorted, 0.5), 2), p99: round(percentile(idleSorted, 0.99), 2) };
 
-    // 1. All turns at once, each on its own session (echo model).
-    const peak = memoryPeak();
-    let stall = loopStall();
-    let sideRun = sideLoop(get);
-    let refusedTurns = 0;
-    let t0 = performance.now();
-    await Promise.all(ids.map((sessionId, i) => new Promise<void>((resolve) => {
-      const call = burst.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, turnId: `t-${i}`, input: { items: [{ item: { $case: 'text', value: { text: `burst turn ${i}` } } }] } }));
-      call.on('data', () => {});
-      call.on('error', (e: ServiceError) => {
-        if (e.code === status.RESOURCE_EXHAUSTED) refusedTurns++;
-        resolve();
-      });
-      call.on('end', resolve);
-    })));
-    const turnSeconds = round((performance.now() - t0) / 1000, 2);
-    const duringTurns = await sideRun.stop();
-    const turnStall = stall.stop();
+    // Each round repeats both bursts (new turn ids): a later round's `after` close to the first's
+    // shows the memory of a burst is reused rather than accumulated.
+    for (let round_ = 1; round_ <= rounds; round_++) {
+      // 1. All turns at once, each on its own session (echo model).
+      const peak = memoryPeak();
+      let stall = loopStall();
+      let sideRun = sideLoop(get);
+      let refusedTurns = 0;
+      let t0 = performance.now();
+      await Promise.all(ids.map((sessionId, i) => new Promise<void>((resolve) => {
+        const call = burst.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, turnId: `t-${round_}-${i}`, input: { items: [{ item: { $case: 'text', value: { text: `burst turn ${i}` } } }] } }));
+        call.on('data', () => {});
+        call.on('error', (e: ServiceError) => {
+          if (e.code === status.RESOURCE_EXHAUSTED) refusedTurns++;
+          resolve();
+        });
+        call.on('end', resolve);
+      })));
+      const turnSeconds = round((performance.now() - t0) / 1000, 2);
+      const duringTurns = await sideRun.stop();
+      const turnStall = stall.stop();
 
-    // 2. All subscriptions at once, spread over the sessions; each counts once its snapshot arrived.
-    stall = loopStall();
-    sideRun = sideLoop(get);
-    let refusedSubs = 0;
-    const calls: { cancel(): void }[] = [];
-    t0 = performance.now();
-    await Promise.all(Array.from({ length: subscriptions }, (_, i) => new Promise<void>((resolve) => {
-      const call = burst.sessions.raw.observeSession({ sessionId: ids[i % ids.length]! });
-      calls.push(call);
-      call.once('data', (_m: ObserveSessionResponse) => resolve());
-      call.on('error', (e: ServiceError) => {
-        if (e.code === status.RESOURCE_EXHAUSTED) refusedSubs++;
-        resolve();
-      });
-    })));
-    const subSeconds = round((performance.now() - t0) / 1000, 2);
-    const duringSubs = await sideRun.stop();
-    const subStall = stall.stop();
-    for (const c of calls) c.cancel();
-    const during = peak.stop();
+      // 2. All subscriptions at once, spread over the sessions; each counts once its snapshot arrived.
+      stall = loopStall();
+      sideRun = sideLoop(get);
+      let refusedSubs = 0;
+      const calls: { cancel(): void }[] = [];
+      t0 = performance.now();
+      await Promise.all(Array.from({ length: subscriptions }, (_, i) => new Promise<void>((resolve) => {
+        const call = burst.sessions.raw.observeSession({ sessionId: ids[i % ids.length]! });
+        calls.push(call);
+        call.once('data', (_m: ObserveSessionResponse) => resolve());
+        call.on('error', (e: ServiceError) => {
+          if (e.code === status.RESOURCE_EXHAUSTED) refusedSubs++;
+          resolve();
+        });
+      })));
+      const subSeconds = round((performance.now() - t0) / 1000, 2);
+      const duringSubs = await sideRun.stop();
+      const subStall = stall.stop();
+      for (const c of calls) c.cancel();
+      const during = peak.stop();
 
-    // After: the subscriptions are gone; collect, let the allocator hand pages back, collect again.
-    gc();
-    await new Promise((r) => setTimeout(r, settleMs));
-    gc();
-    const after = memory();
+      // After: the subscriptions are gone; collect, let the allocator hand pages back, collect again.
+      gc();
+      await new Promise((r) => setTimeout(r, settleMs));
+      gc();
+      const after = memory();
 
-    const row = {
-      bench: 'burst', label: process.env.BURST_LABEL ?? '', engine: store.engine, turns, subscriptions,
-      idle_get_p50_ms: idle.p50, idle_get_p99_ms: idle.p99,
-      turns_seconds: turnSeconds, turns_refused: refusedTurns, turns_get_p50_ms: duringTurns.p50, turns_get_p99_ms: duringTurns.p99, turns_get_calls: duringTurns.calls, turns_p99_ratio: round(duringTurns.p99 / idle.p99, 1), turns_loop_stall_ms: turnStall,
-      subs_seconds: subSeconds, subs_refused: refusedSubs, subs_get_p50_ms: duringSubs.p50, subs_get_p99_ms: duringSubs.p99, subs_get_calls: duringSubs.calls, subs_p99_ratio: round(duringSubs.p99 / idle.p99, 1), subs_loop_stall_ms: subStall,
-      rss_before_mb: before.rss, rss_peak_mb: during.rss, rss_after_mb: after.rss,
-      heap_before_mb: before.heap, heap_peak_mb: during.heap, heap_after_mb: after.heap,
-    };
-    process.stdout.write(`${JSON.stringify(row)}\n`);
+      const row = {
+        bench: 'burst', label: process.env.BURST_LABEL ?? '', engine: store.engine, round: round_, turns, subscriptions,
+        idle_get_p50_ms: idle.p50, idle_get_p99_ms: idle.p99,
+        turns_seconds: turnSeconds, turns_refused: refusedTurns, turns_get_p50_ms: duringTurns.p50, turns_get_p99_ms: duringTurns.p99, turns_get_calls: duringTurns.calls, turns_p99_ratio: round(duringTurns.p99 / idle.p99, 1), turns_loop_stall_ms: turnStall,
+        subs_seconds: subSeconds, subs_refused: refusedSubs, subs_get_p50_ms: duringSubs.p50, subs_get_p99_ms: duringSubs.p99, subs_get_calls: duringSubs.calls, subs_p99_ratio: round(duringSubs.p99 / idle.p99, 1), subs_loop_stall_ms: subStall,
+        rss_before_mb: before.rss, rss_peak_mb: during.rss, rss_after_mb: after.rss,
+        heap_before_mb: before.heap, heap_peak_mb: during.heap, heap_after_mb: after.heap,
+      };
+      process.stdout.write(`${JSON.stringify(row)}\n`);
+    }
     return 0;
   } finally {
     burst.close();
