@@ -11,7 +11,8 @@
 //   DATABASE_URL=postgresql://… npm run bench:burst  # a throw-away lash_bench_<random> database
 //
 // Tuning (env): BURST_TURNS (500), BURST_SUBSCRIPTIONS (2000), BURST_IDLE_CALLS (300),
-// BURST_SETTLE_MS (5000), BURST_ROUNDS (1; one row each), BURST_LABEL (copied into the row, for A/B runs). Output: one JSON line
+// BURST_SETTLE_MS (5000), BURST_ROUNDS (1; one row each), BURST_LABEL (copied into the row, for A/B runs);
+// LASH_* variables reach the server. Output: one JSON line
 // on stdout. Indicative only: run it on a quiet machine.
 
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
@@ -92,7 +93,9 @@ async function main(): Promise<number> {
   const config = loadConfig({ LASH_LISTEN: '127.0.0.1:0', LASH_LOG_LEVEL: 'error', LASH_QUEUE_WORKERS: '0', LASH_SHUTDOWN_GRACE_MS: '2000',
     // One tenant sends the whole burst: its own limits (128 turns, 1,000 observers) would refuse most
     // of it at once and measure refusals, not service. The process limits still apply.
-    LASH_TENANT_MAX_RUNNING_TURNS: String(turns), LASH_TENANT_MAX_OBSERVERS: String(subscriptions), ...store.env });
+    LASH_TENANT_MAX_RUNNING_TURNS: String(turns), LASH_TENANT_MAX_OBSERVERS: String(subscriptions),
+    // Any LASH_* variable of this process overrides the above (e.g. LASH_MAX_RUNNING_TURNS).
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('LASH_'))), ...store.env });
   const app = await startApp(config, createLogger(config.logLevel, process.stderr));
   // Burst and side traffic on separate connections: grpc-js shares one connection between clients
   // of the same target unless told otherwise, and a side call would then wait for a stream slot
