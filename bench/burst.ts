@@ -11,9 +11,9 @@
 //   DATABASE_URL=postgresql://… npm run bench:burst  # a throw-away lash_bench_<random> database
 //
 // Tuning (env): BURST_TURNS (500), BURST_SUBSCRIPTIONS (2000), BURST_IDLE_CALLS (300),
-// BURST_SETTLE_MS (5000), BURST_ROUNDS (1; one row each), BURST_LABEL (copied into the row, for A/B runs);
-// LASH_* variables reach the server. Output: one JSON line
-// on stdout. Indicative only: run it on a quiet machine.
+// BURST_SETTLE_MS (5000), BURST_ROUNDS (1; one JSON line on stdout each), BURST_LABEL (copied
+// into the row, for A/B runs); LASH_* variables reach the server. Indicative only: run it on a
+// quiet machine.
 
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
