@@ -141,6 +141,7 @@ export interface AppOptions {
 export async function startApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
   const started = performance.now();
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: options.inMemory, log: (m) => log.debug({ component: 'orm' }, m),
+    sliceMs: config.store.pgliteSliceMs, interactivePoolMax: config.store.interactivePool,
     lock: { heartbeatMs: config.lockHeartbeatMs, host: config.hostName, onTakeover: (previous) => log.warn({ previous }, 'took over the embedded data folder from a process whose heartbeat stopped') } });
   log.info({ engine: db.engine, ms: Math.round(performance.now() - started) }, 'store ready, migrations applied');
   // On PostgreSQL the feed append sends the bus's wake-up itself (same statement, same format);
@@ -176,7 +177,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats(), audit: () => audit.stats(), subscriptions: () => subscriptionLimits.stats(), childTurns: () => childTurns, liveEntries: () => liveEntries() })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats(), audit: () => audit.stats(), subscriptions: () => subscriptionLimits.stats(), childTurns: () => childTurns, liveEntries: () => liveEntries(), storeGate: db.gate && (() => ({ ...db.gate!.stats, waiting: { interactive: db.gate!.depth('interactive'), bulk: db.gate!.depth('bulk') } })) })
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, {

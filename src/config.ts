@@ -61,6 +61,8 @@ export interface Config {
   /** The rlm sandbox's thread pool: at most `maxThreads`, then a bounded queue with a wait limit. */
   sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
   /** Turn slots of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
+  /** PGlite time slice and PostgreSQL interactive-lane connections (ADR 0063). */
+  store: { pgliteSliceMs: number; interactivePool: number };
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
   /** The audit trail: how long records are kept, how many may wait to be stored. */
   audit: { retentionHours: number; buffer: number };
@@ -169,6 +171,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxThreads: intVar(env, 'LASH_SANDBOX_THREADS', 8, 1, 256),
       maxQueued: intVar(env, 'LASH_SANDBOX_QUEUE', 64, 0, 100_000),
       queueWaitMs: intVar(env, 'LASH_SANDBOX_QUEUE_WAIT_MS', 10_000, 0, 600_000),
+    },
+    store: {
+      pgliteSliceMs: intVar(env, 'LASH_PGLITE_SLICE_MS', 10, 1, 1_000),
+      interactivePool: intVar(env, 'LASH_DB_INTERACTIVE_POOL', 2, 0, 64),
     },
     turnSlots: {
       maxRunning: intVar(env, 'LASH_MAX_RUNNING_TURNS', 256, 1, 100_000),

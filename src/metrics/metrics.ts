@@ -9,8 +9,11 @@ import type { TurnSlotStats } from '../domain/turns/turn-slots.js';
 import type { PoolStats } from '../sandbox/threaded.js';
 import type { TenantResourceStats } from '../domain/tenants/tenant-limits.js';
 import type { AuditRecorderStats } from '../domain/audit/recorder.js';
+import type { Lane, LaneGateStats } from '../store/lane-gate.js';
 
 export interface MetricSources {
+  /** PGlite only: the gate in front of its backend (lanes, time slices; ADR 0063). */
+  storeGate?: () => LaneGateStats & { waiting: Record<Lane, number> };
   /** Open queue batches by state, read at scrape time. */
   queueDepth(): Promise<{ state: string; count: number }[]>;
   /** Observers connected to this process. */
@@ -162,6 +165,24 @@ export class LashMetrics {
         this.inc(sources.childTurns().started);
       },
     });
+    const gate = sources.storeGate;
+    if (gate) {
+      new Gauge({
+        name: 'lash_store_gate_waiting', help: 'PGlite: statements waiting for the embedded backend, by lane: interactive (short reads a unary call waits for, served first), bulk (everything else).', labelNames: ['lane'], registers,
+        collect() {
+          const g = gate();
+          this.set({ lane: 'interactive' }, g.waiting.interactive);
+          this.set({ lane: 'bulk' }, g.waiting.bulk);
+        },
+      });
+      new Counter({
+        name: 'lash_store_gate_yields_total', help: 'PGlite: times statements were held back for one event-loop turn because they had run LASH_PGLITE_SLICE_MS back to back.', registers,
+        collect() {
+          this.reset();
+          this.inc(gate().yields);
+        },
+      });
+    }
     new Gauge({
       name: 'lash_feed_observers', help: 'ObserveSession streams connected to this process.', registers,
       collect() {

@@ -74,6 +74,11 @@ for (const engine of engines) {
       expect(sample(text, 'lash_sandbox_threads{state="alive"}')).toBeGreaterThanOrEqual(1);
       expect(sample(text, 'lash_turn_slots{state="running"}')).toBe(0);
       expect(sample(text, 'lash_turn_slots{state="waiting"}')).toBe(0);
+      // The embedded engine's gate (ADR 0063): nothing waits once the turn is over; PostgreSQL has none.
+      const gated = engine.name === 'pglite' ? 0 : undefined;
+      expect(sample(text, 'lash_store_gate_waiting{lane="interactive"}')).toBe(gated);
+      expect(sample(text, 'lash_store_gate_waiting{lane="bulk"}')).toBe(gated);
+      expect(sample(text, 'lash_store_gate_yields_total')).toSatisfy((n: number | undefined) => (engine.name === 'pglite' ? n !== undefined && n >= 0 : n === undefined));
     });
 
     it('serves only GET /metrics', async () => {
