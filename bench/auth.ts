@@ -1,17 +1,20 @@
-// What authentication adds to a call: GetSession on a resident session, anonymous (the reference)
-// against the same call with a static bearer token, with a JWT (verified once, then served from
-// the verified-token cache), and with a JWT verified on every call (LASH_AUTH_CACHE_MS=0). Three
-// servers in this process (one per mode, each on its own throw-away store), measured alternately
-// in the same run; printed as ratios to the anonymous call. Then the authentication step alone,
-// in process (no gRPC, no store): microseconds per authenticate() with each credential, which
-// stays readable on a loaded machine where call rates are noisy.
+// What authentication adds to a call: GetSession on a resident session with a static bearer
+// token, a JWT (verified once, then served from the verified-token cache) and a JWT verified on
+// every call (LASH_AUTH_CACHE_MS=0), each against the same call anonymous. Three servers in this
+// process (anonymous, authenticated, authenticated without the JWT cache), each on its own
+// throw-away store. A run is many short rounds; in each round every caller makes the same number
+// of calls, in an order that reverses every other round (anonymous first, then last), so drift in
+// the machine's load falls on both sides alike. Each round gives one ratio per credential — time
+// per call with it ÷ time per call anonymous, same round — and the run reports the median ratio
+// and its spread (quartiles, min–max) over the rounds. Then the authentication step alone, in
+// process (no gRPC, no store): microseconds per authenticate() with each credential.
 //
 //   npm run bench:auth                              # PGlite in temp folders
 //   DATABASE_URL=postgresql://… npm run bench:auth  # throw-away lash_bench_<random> databases
 //
-// Tuning (env): BENCH_CALLS (3000), BENCH_WARMUP (300), BENCH_CONCURRENCY ("1,16"), BENCH_ROUNDS
-// (5), BENCH_MAX_SECONDS (60). Output: one JSON line per measurement, then a table. Exit 0 when
-// every call succeeded, 1 on a failure, 2 on bad options.
+// Tuning (env): BENCH_ROUNDS (21), BENCH_CALLS (calls per caller per round, 200), BENCH_WARMUP
+// (300), BENCH_CONCURRENCY ("1,16"). Output: one JSON line per concurrency and credential, then
+// a table. Exit 0 when every call succeeded, 1 on a failure, 2 on bad options.
 
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,7 +29,7 @@ import { connect, type LashClients } from '../src/client/promised.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { Authenticator } from '../src/auth/authenticator.js';
-import { compare, intEnv, listEnv, provisionStore, round, table, warm, type Call, type LoadOptions } from './harness.js';
+import { intEnv, listEnv, machineLoad, provisionStore, round, table, warm, type Call } from './harness.js';
 
 const DEADLINE_MS = 10_000;
 const SESSION = 'bench-auth';
@@ -35,10 +38,10 @@ const LABEL: Record<Mode, string> = { static_token: 'static bearer token', jwt_c
 
 async function main(): Promise<number> {
   let concurrencies: number[];
-  let load: Omit<LoadOptions, 'concurrency'>;
+  let load: { calls: number; warmup: number; rounds: number };
   try {
     concurrencies = listEnv('BENCH_CONCURRENCY', [1, 16]);
-    load = { calls: intEnv('BENCH_CALLS', 3000, 1), warmup: intEnv('BENCH_WARMUP', 300, 0), maxSeconds: intEnv('BENCH_MAX_SECONDS', 60, 1), rounds: intEnv('BENCH_ROUNDS', 5, 1) };
+    load = { calls: intEnv('BENCH_CALLS', 200, 10), warmup: intEnv('BENCH_WARMUP', 300, 0), rounds: intEnv('BENCH_ROUNDS', 21, 3) };
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).message}\n`);
     return 2;
@@ -49,7 +52,8 @@ async function main(): Promise<number> {
     while (cleanups.length) await cleanups.pop()!().catch((err: unknown) => process.stderr.write(`bench: cleanup failed: ${(err as Error).message}\n`));
   };
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
-  const rows: { op: string; concurrency: number; rps: number; p50: number; p99: number; anonRps: number; ratio: number }[] = [];
+  const rows: { op: Mode; concurrency: number; msPerCall: number; anonMsPerCall: number; ratio: Spread }[] = [];
+  const loadBefore = machineLoad();
   let engine = databaseUrl ? 'postgresql' : 'pglite';
   const steps: string[][] = [];
   try {
@@ -89,16 +93,21 @@ async function main(): Promise<number> {
       const r = await c.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS });
       if (r.session?.sessionId !== SESSION) throw new Error('GetSession answered another session');
     };
-    process.stderr.write(`bench: auth on ${engine}, ${load.calls} calls after ${load.warmup} warm-up, concurrency ${concurrencies.join(', ')}\n`);
-    await warm(get(anonymous), 2 * load.warmup, 1, load.maxSeconds);
+    process.stderr.write(`bench: auth on ${engine}, ${load.rounds} rounds of ${load.calls} calls per caller after ${load.warmup} warm-up, concurrency ${concurrencies.join(', ')}\n`);
+    const callers: [Mode | 'anonymous', Call][] = [['anonymous', get(anonymous)], ...(Object.keys(subjects) as Mode[]).map((m): [Mode, Call] => [m, get(subjects[m])])];
     for (const concurrency of concurrencies) {
+      for (const [, call] of callers) await warm(call, load.warmup, concurrency, 120);
+      const perRound = new Map<string, number[]>(callers.map(([name]) => [name, []]));
+      for (let r = 0; r < load.rounds; r++) {
+        const order = r % 2 === 0 ? callers : [...callers].reverse();
+        for (const [name, call] of order) perRound.get(name)!.push(await msPerCall(call, load.calls, concurrency));
+      }
+      const anon = perRound.get('anonymous')!;
       for (const mode of Object.keys(subjects) as Mode[]) {
-        const { reference, subject } = await compare(get(anonymous), get(subjects[mode]), { ...load, concurrency });
-        const ref = reference.result();
-        const sub = subject.result();
-        const row = { op: mode, concurrency, rps: round(sub.rps, 1), p50: round(sub.p50Ms, 3), p99: round(sub.p99Ms, 3), anonRps: round(ref.rps, 1), ratio: round(sub.rps / ref.rps, 3) };
+        const times = perRound.get(mode)!;
+        const row = { op: mode, concurrency, msPerCall: median(times), anonMsPerCall: median(anon), ratio: spread(times.map((t, i) => t / anon[i]!)) };
         rows.push(row);
-        process.stdout.write(`${JSON.stringify({ bench: 'auth', engine, ...row })}\n`);
+        process.stdout.write(`${JSON.stringify({ bench: 'auth', engine, ...row, msPerCall: round(row.msPerCall, 3), anonMsPerCall: round(row.anonMsPerCall, 3) })}\n`);
       }
     }
     // The authentication step alone, on the same credentials.
@@ -124,10 +133,45 @@ async function main(): Promise<number> {
   }
   await cleanup();
   const cpu = cpus();
-  process.stdout.write(`\nauth bench — engine ${engine}, ${load.calls} calls after ${load.warmup} warm-up, ${load.rounds} rounds alternating with the anonymous call, loopback, node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}\n\n`);
-  process.stdout.write(`${table(['GetSession with', 'conc', 'calls/s', 'p50 ms', 'p99 ms', 'anonymous calls/s', 'ratio'], rows.map((r) => [LABEL[r.op as Mode], String(r.concurrency), r.rps.toFixed(0), r.p50.toFixed(3), r.p99.toFixed(3), r.anonRps.toFixed(0), r.ratio.toFixed(3)]))}\n\nratio = calls/s with the credential ÷ anonymous calls/s at the same concurrency, same run.\n\n`);
+  const loadAfter = machineLoad();
+  process.stdout.write(`\nauth bench — engine ${engine}, ${load.rounds} rounds × ${load.calls} calls per caller after ${load.warmup} warm-up, order reversed every other round, loopback, node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, load average ${JSON.stringify(loadBefore)} → ${JSON.stringify(loadAfter)}\n\n`);
+  const f = (n: number) => n.toFixed(3);
+  process.stdout.write(`${table(['GetSession with', 'conc', 'ms/call', 'anonymous ms/call', 'median ratio', 'quartiles', 'min–max'], rows.map((r) => [LABEL[r.op], String(r.concurrency), f(r.msPerCall), f(r.anonMsPerCall), f(r.ratio.median), `${f(r.ratio.p25)}–${f(r.ratio.p75)}`, `${f(r.ratio.min)}–${f(r.ratio.max)}`]))}\n\nratio = time per call with the credential ÷ time per anonymous call in the same round (1.10 = 10% more); median and spread over the rounds.\n\n`);
   process.stdout.write(`${table(['authenticate() alone with', 'µs per call'], steps)}\n`);
   return 0;
+}
+
+interface Spread {
+  median: number;
+  p25: number;
+  p75: number;
+  min: number;
+  max: number;
+}
+
+/** Wall time per call of `calls` calls at `concurrency` (so: 1 ÷ throughput), in ms. */
+async function msPerCall(call: Call, calls: number, concurrency: number): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
+    while (next < calls) {
+      next++;
+      await call(w);
+    }
+  }));
+  return (performance.now() - started) / calls;
+}
+
+const quantile = (sorted: number[], q: number) => {
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  return sorted[lo]! + (sorted[Math.ceil(at)]! - sorted[lo]!) * (at - lo);
+};
+const median = (values: number[]) => quantile([...values].sort((a, b) => a - b), 0.5);
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: quantile(sorted, 0.5), p25: quantile(sorted, 0.25), p75: quantile(sorted, 0.75), min: sorted[0]!, max: sorted.at(-1)! };
 }
 
 process.exitCode = await main();
