@@ -1,26 +1,25 @@
 // What authentication adds to a call: GetSession on a resident session with a static bearer
-// token, a JWT (verified once, then served from the verified-token cache) and a JWT verified on
-// every call (LASH_AUTH_CACHE_MS=0), each against the same call anonymous. Three servers in this
-// process (anonymous, authenticated, authenticated without the JWT cache), each on its own
-// throw-away store. A run is many short rounds; in each round every caller makes the same number
-// of calls, in an order that reverses every other round (anonymous first, then last), so drift in
-// the machine's load falls on both sides alike. Each round gives one ratio per credential — time
-// per call with it ÷ time per call anonymous, same round — and the run reports the median ratio
-// and its spread (quartiles, min–max) over the rounds. Then the authentication step alone, in
-// process (no gRPC, no store): microseconds per authenticate() with each credential.
+// token, a JWT (verified once, then served from the verified-token cache) and a fresh JWT on every
+// call (verified each time), against the same call on an anonymous server. Two servers in this
+// process (anonymous, authenticated), each on its own throw-away store. A run is many rounds; in
+// a round the four callers are interleaved call by call (each worker cycles through them), so
+// drift in the machine's load falls on all alike. Each round gives one ratio per credential —
+// median latency with it ÷ median anonymous latency, same round — and the run reports the median
+// ratio and its spread (quartiles, min–max) over the rounds. Then the authentication step alone,
+// in process (no gRPC, no store): microseconds per authenticate() with each credential.
 //
 //   npm run bench:auth                              # PGlite in temp folders
 //   DATABASE_URL=postgresql://… npm run bench:auth  # throw-away lash_bench_<random> databases
 //
 // Tuning (env): BENCH_ROUNDS (21), BENCH_CALLS (calls per caller per round, 200), BENCH_WARMUP
-// (300), BENCH_CONCURRENCY ("1,16"). Output: one JSON line per concurrency and credential, then
+// (calls per caller before measuring, 300), BENCH_CONCURRENCY ("1,16"). Output: one JSON line per concurrency and credential, then
 // a table. Exit 0 when every call succeeded, 1 on a failure, 2 on bad options.
 
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
+import { credentials, Metadata } from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { OpenSessionRequest } from '../gen/lash/v1/session_service.js';
 import { startApp, type App } from '../src/app.js';
@@ -29,12 +28,12 @@ import { connect, type LashClients } from '../src/client/promised.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { Authenticator } from '../src/auth/authenticator.js';
-import { intEnv, listEnv, machineLoad, provisionStore, round, table, warm, type Call } from './harness.js';
+import { intEnv, listEnv, machineLoad, provisionStore, round, table, type Call } from './harness.js';
 
 const DEADLINE_MS = 10_000;
 const SESSION = 'bench-auth';
 type Mode = 'static_token' | 'jwt_cached' | 'jwt_every_call';
-const LABEL: Record<Mode, string> = { static_token: 'static bearer token', jwt_cached: 'JWT (verified once, cached)', jwt_every_call: 'JWT (verified every call)' };
+const LABEL: Record<Mode, string> = { static_token: 'static bearer token', jwt_cached: 'JWT (verified once, cached)', jwt_every_call: 'fresh JWT (verified every call)' };
 
 async function main(): Promise<number> {
   let concurrencies: number[];
@@ -83,29 +82,50 @@ async function main(): Promise<number> {
     };
     const anonymousApp = await server({});
     const authApp = await server(authEnv);
-    const uncachedApp = await server({ ...authEnv, LASH_AUTH_CACHE_MS: '0' });
     const anonymous = client(anonymousApp);
-    const subjects: Record<Mode, LashClients> = { static_token: client(authApp, token), jwt_cached: client(authApp, jwt), jwt_every_call: client(uncachedApp, jwt) };
+    const bare = client(authApp);
     await anonymous.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: SESSION }));
-    await subjects.static_token.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: SESSION }));
-    await subjects.jwt_every_call.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: SESSION }));
-    const get = (c: LashClients): Call => async () => {
-      const r = await c.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS });
+    await client(authApp, token).sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: SESSION }));
+    // "Verified every call": a fresh JWT per call (distinct jti), so the verified-token cache
+    // never holds it, on the same server as the other credentials. Minted before measuring.
+    const perConcurrency = load.warmup + load.rounds * load.calls;
+    const fresh: string[] = [];
+    for (let i = 0; i < perConcurrency * concurrencies.length; i++) {
+      fresh.push(await new SignJWT({ tenant: 'bench', roles: ['observer', 'runner'] }).setProtectedHeader({ alg: 'ES256', kid: 'bench' }).setIssuer('bench-issuer').setAudience('lash').setSubject('bench').setJti(`bench-${i}`).setExpirationTime('2h').sign(privateKey));
+    }
+    const withBearer = (t: string) => {
+      const md = new Metadata();
+      md.set('authorization', `Bearer ${t}`);
+      return md;
+    };
+    const check = (r: { session?: { sessionId: string } }) => {
       if (r.session?.sessionId !== SESSION) throw new Error('GetSession answered another session');
     };
+    const staticMd = withBearer(token);
+    const jwtMd = withBearer(jwt);
+    const callers: [Mode | 'anonymous', Call][] = [
+      ['anonymous', async () => check(await anonymous.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS }))],
+      ['static_token', async () => check(await bare.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS, metadata: staticMd.clone() }))],
+      ['jwt_cached', async () => check(await bare.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS, metadata: jwtMd.clone() }))],
+      ['jwt_every_call', async () => check(await bare.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS, metadata: withBearer(fresh.pop()!) }))],
+    ];
     process.stderr.write(`bench: auth on ${engine}, ${load.rounds} rounds of ${load.calls} calls per caller after ${load.warmup} warm-up, concurrency ${concurrencies.join(', ')}\n`);
-    const callers: [Mode | 'anonymous', Call][] = [['anonymous', get(anonymous)], ...(Object.keys(subjects) as Mode[]).map((m): [Mode, Call] => [m, get(subjects[m])])];
     for (const concurrency of concurrencies) {
-      for (const [, call] of callers) await warm(call, load.warmup, concurrency, 120);
+      // Warm-up: the same interleaving, unmeasured.
+      await interleaved(callers, load.warmup, concurrency);
       const perRound = new Map<string, number[]>(callers.map(([name]) => [name, []]));
+      const pooled = new Map<string, number[]>(callers.map(([name]) => [name, []]));
       for (let r = 0; r < load.rounds; r++) {
-        const order = r % 2 === 0 ? callers : [...callers].reverse();
-        for (const [name, call] of order) perRound.get(name)!.push(await msPerCall(call, load.calls, concurrency));
+        const latencies = await interleaved(callers, load.calls, concurrency);
+        for (const [name, values] of latencies) {
+          perRound.get(name)!.push(median(values));
+          pooled.get(name)!.push(...values);
+        }
       }
       const anon = perRound.get('anonymous')!;
-      for (const mode of Object.keys(subjects) as Mode[]) {
+      for (const mode of Object.keys(LABEL) as Mode[]) {
         const times = perRound.get(mode)!;
-        const row = { op: mode, concurrency, msPerCall: median(times), anonMsPerCall: median(anon), ratio: spread(times.map((t, i) => t / anon[i]!)) };
+        const row = { op: mode, concurrency, msPerCall: median(pooled.get(mode)!), anonMsPerCall: median(pooled.get('anonymous')!), ratio: spread(times.map((t, i) => t / anon[i]!)) };
         rows.push(row);
         process.stdout.write(`${JSON.stringify({ bench: 'auth', engine, ...row, msPerCall: round(row.msPerCall, 3), anonMsPerCall: round(row.anonMsPerCall, 3) })}\n`);
       }
@@ -134,9 +154,9 @@ async function main(): Promise<number> {
   await cleanup();
   const cpu = cpus();
   const loadAfter = machineLoad();
-  process.stdout.write(`\nauth bench — engine ${engine}, ${load.rounds} rounds × ${load.calls} calls per caller after ${load.warmup} warm-up, order reversed every other round, loopback, node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, load average ${JSON.stringify(loadBefore)} → ${JSON.stringify(loadAfter)}\n\n`);
+  process.stdout.write(`\nauth bench — engine ${engine}, ${load.rounds} rounds × ${load.calls} calls per caller after ${load.warmup} warm-up, callers interleaved call by call, loopback, node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, load average ${JSON.stringify(loadBefore)} → ${JSON.stringify(loadAfter)}\n\n`);
   const f = (n: number) => n.toFixed(3);
-  process.stdout.write(`${table(['GetSession with', 'conc', 'ms/call', 'anonymous ms/call', 'median ratio', 'quartiles', 'min–max'], rows.map((r) => [LABEL[r.op], String(r.concurrency), f(r.msPerCall), f(r.anonMsPerCall), f(r.ratio.median), `${f(r.ratio.p25)}–${f(r.ratio.p75)}`, `${f(r.ratio.min)}–${f(r.ratio.max)}`]))}\n\nratio = time per call with the credential ÷ time per anonymous call in the same round (1.10 = 10% more); median and spread over the rounds.\n\n`);
+  process.stdout.write(`${table(['GetSession with', 'conc', 'ms/call', 'anonymous ms/call', 'median ratio', 'quartiles', 'min–max'], rows.map((r) => [LABEL[r.op], String(r.concurrency), f(r.msPerCall), f(r.anonMsPerCall), f(r.ratio.median), `${f(r.ratio.p25)}–${f(r.ratio.p75)}`, `${f(r.ratio.min)}–${f(r.ratio.max)}`]))}\n\nratio = median latency with the credential ÷ median anonymous latency in the same round (1.10 = 10% more); median and spread over the rounds. ms/call: median latency over all rounds.\n\n`);
   process.stdout.write(`${table(['authenticate() alone with', 'µs per call'], steps)}\n`);
   return 0;
 }
@@ -149,17 +169,26 @@ interface Spread {
   max: number;
 }
 
-/** Wall time per call of `calls` calls at `concurrency` (so: 1 ÷ throughput), in ms. */
-async function msPerCall(call: Call, calls: number, concurrency: number): Promise<number> {
+/**
+ * `calls` calls of each caller, interleaved call by call (each worker cycles through the callers,
+ * starting one further each time), so whatever the machine does meanwhile falls on all alike.
+ * Returns each caller's latencies in ms.
+ */
+async function interleaved(callers: [string, Call][], calls: number, concurrency: number): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>(callers.map(([name]) => [name, []]));
   let next = 0;
-  const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
     while (next < calls) {
-      next++;
-      await call(w);
+      const i = next++;
+      for (let k = 0; k < callers.length; k++) {
+        const [name, call] = callers[(i + k) % callers.length]!;
+        const t0 = performance.now();
+        await call(w);
+        out.get(name)!.push(performance.now() - t0);
+      }
     }
   }));
-  return (performance.now() - started) / calls;
+  return out;
 }
 
 const quantile = (sorted: number[], q: number) => {
