@@ -2,10 +2,11 @@
 // token, a JWT (verified once, then served from the verified-token cache) and a fresh JWT on every
 // call (verified each time), against the same call on an anonymous server. Two servers in this
 // process (anonymous, authenticated), each on its own throw-away store. A run is many rounds; in
-// a round the four callers are interleaved call by call (each worker cycles through them), so
-// drift in the machine's load falls on all alike. Each round gives one ratio per credential —
-// median latency with it ÷ median anonymous latency, same round — and the run reports the median
-// ratio and its spread (quartiles, min–max) over the rounds. Then the authentication step alone,
+// a round each credential in turn is interleaved call by call with the anonymous call (each
+// worker alternates between the two), so drift in the machine's load falls on both alike and both
+// servers carry the same load. Each pairing gives one ratio — median latency with the credential ÷
+// median anonymous latency of the same pairing — and the run reports the median ratio and its
+// spread (quartiles, min–max) over the rounds. Then the authentication step alone,
 // in process (no gRPC, no store): microseconds per authenticate() with each credential.
 //
 //   npm run bench:auth                              # PGlite in temp folders
@@ -113,19 +114,22 @@ async function main(): Promise<number> {
     for (const concurrency of concurrencies) {
       // Warm-up: the same interleaving, unmeasured.
       await interleaved(callers, load.warmup, concurrency);
-      const perRound = new Map<string, number[]>(callers.map(([name]) => [name, []]));
+      // Each credential is paired with the anonymous call (two callers interleaved), so both
+      // servers carry the same load; the pair's ratio is that round's figure for the credential.
+      const [anonymousCaller, ...credentialed] = callers;
+      const ratios = new Map<string, number[]>(credentialed.map(([name]) => [name, []]));
       const pooled = new Map<string, number[]>(callers.map(([name]) => [name, []]));
       for (let r = 0; r < load.rounds; r++) {
-        const latencies = await interleaved(callers, load.calls, concurrency);
-        for (const [name, values] of latencies) {
-          perRound.get(name)!.push(median(values));
-          pooled.get(name)!.push(...values);
+        for (const caller of credentialed) {
+          const latencies = await interleaved([anonymousCaller!, caller], load.calls, concurrency);
+          const [anonTimes, subjectTimes] = [latencies.get('anonymous')!, latencies.get(caller[0])!];
+          ratios.get(caller[0])!.push(median(subjectTimes) / median(anonTimes));
+          pooled.get(caller[0])!.push(...subjectTimes);
+          pooled.get('anonymous')!.push(...anonTimes);
         }
       }
-      const anon = perRound.get('anonymous')!;
       for (const mode of Object.keys(LABEL) as Mode[]) {
-        const times = perRound.get(mode)!;
-        const row = { op: mode, concurrency, msPerCall: median(pooled.get(mode)!), anonMsPerCall: median(pooled.get('anonymous')!), ratio: spread(times.map((t, i) => t / anon[i]!)) };
+        const row = { op: mode, concurrency, msPerCall: median(pooled.get(mode)!), anonMsPerCall: median(pooled.get('anonymous')!), ratio: spread(ratios.get(mode)!) };
         rows.push(row);
         process.stdout.write(`${JSON.stringify({ bench: 'auth', engine, ...row, msPerCall: round(row.msPerCall, 3), anonMsPerCall: round(row.anonMsPerCall, 3) })}\n`);
       }
@@ -154,9 +158,9 @@ async function main(): Promise<number> {
   await cleanup();
   const cpu = cpus();
   const loadAfter = machineLoad();
-  process.stdout.write(`\nauth bench — engine ${engine}, ${load.rounds} rounds × ${load.calls} calls per caller after ${load.warmup} warm-up, callers interleaved call by call, loopback, node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, load average ${JSON.stringify(loadBefore)} → ${JSON.stringify(loadAfter)}\n\n`);
+  process.stdout.write(`\nauth bench — engine ${engine}, ${load.rounds} rounds × ${load.calls} calls per caller after ${load.warmup} warm-up, each credential interleaved call by call with the anonymous call, loopback, node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, load average ${JSON.stringify(loadBefore)} → ${JSON.stringify(loadAfter)}\n\n`);
   const f = (n: number) => n.toFixed(3);
-  process.stdout.write(`${table(['GetSession with', 'conc', 'ms/call', 'anonymous ms/call', 'median ratio', 'quartiles', 'min–max'], rows.map((r) => [LABEL[r.op], String(r.concurrency), f(r.msPerCall), f(r.anonMsPerCall), f(r.ratio.median), `${f(r.ratio.p25)}–${f(r.ratio.p75)}`, `${f(r.ratio.min)}–${f(r.ratio.max)}`]))}\n\nratio = median latency with the credential ÷ median anonymous latency in the same round (1.10 = 10% more); median and spread over the rounds. ms/call: median latency over all rounds.\n\n`);
+  process.stdout.write(`${table(['GetSession with', 'conc', 'ms/call', 'anonymous ms/call', 'median ratio', 'quartiles', 'min–max'], rows.map((r) => [LABEL[r.op], String(r.concurrency), f(r.msPerCall), f(r.anonMsPerCall), f(r.ratio.median), `${f(r.ratio.p25)}–${f(r.ratio.p75)}`, `${f(r.ratio.min)}–${f(r.ratio.max)}`]))}\n\nratio = median latency with the credential ÷ median anonymous latency of the same interleaved pairing (1.10 = 10% more); median and spread over the rounds. ms/call: median latency over all rounds.\n\n`);
   process.stdout.write(`${table(['authenticate() alone with', 'µs per call'], steps)}\n`);
   return 0;
 }
