@@ -62,7 +62,7 @@ for (const engine of engines) {
       writeTokens(join(dir, 'tokens.json'), TOKENS);
       s = await startTestServer(engine, {
         LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
-        LASH_AUTH_JWKS: jwks.url, LASH_AUTH_JWT_ISSUER: ISSUER, LASH_AUTH_JWT_AUDIENCE: AUDIENCE, LASH_AUTH_JWT_CLOCK_SKEW_S: '0',
+        LASH_AUTH_JWKS: jwks.url, LASH_AUTH_JWT_ISSUER: ISSUER, LASH_AUTH_JWT_AUDIENCE: AUDIENCE, LASH_AUTH_JWT_CLOCK_SKEW_S: '0', LASH_AUTH_JWKS_COOLDOWN_MS: '0',
         LASH_AUDIT_UNAUTHENTICATED_PER_MINUTE: String(PER_MINUTE),
         LASH_METRICS_LISTEN: '127.0.0.1:0', LASH_METRICS_TENANTS: 'named', LASH_METRICS_TENANT_LABELS: '1',
       });
@@ -145,6 +145,14 @@ for (const engine of engines) {
       // However many tenants call, the tenant label takes no more values than this.
       const values = new Set([...text.matchAll(/^lash_rpc_total\{[^}]*tenant="([^"]*)"/gm)].map((m) => m[1]));
       expect([...values].sort()).toEqual(['_other', '_unauthenticated', 'named', 't1']);
+    });
+
+    it('answers UNAVAILABLE (JWKS_UNAVAILABLE, retryable) when the key set cannot be fetched, and files no refusal: the credential is not at fault', async () => {
+      const before = (await rows()).length;
+      await jwks.close();
+      const unseenKey = await mint(await signingKey('k-new'), { tenant: 't1', roles: ['runner'] }, { issuer: ISSUER, audience: AUDIENCE });
+      expect(await rejection(as(unseenKey).sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'r-jwks' })))).toMatchObject({ code: status.UNAVAILABLE, reason: 'JWKS_UNAVAILABLE' });
+      expect((await rows()).length).toBe(before);
     });
   });
 }
