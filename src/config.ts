@@ -23,6 +23,8 @@ export interface Config {
   listen: { host: string; port: number };
   /** Where GET /metrics is served (LASH_METRICS_LISTEN); unset: no metrics endpoint. */
   metricsListen?: { host: string; port: number };
+  /** Which tenants get their own metrics label: `named` always, then the first `firstSeen` others; the rest are "_other". */
+  metricsTenants: { named: string[]; firstSeen: number };
   /** The Connect / gRPC-web HTTP listener (LASH_HTTP_LISTEN) and its CORS origins; unset: off. */
   http?: { listen: { host: string; port: number }; corsOrigins: string[] };
   /** OTLP/HTTP trace export (standard OTEL_* variables); unset: no tracing. */
@@ -65,7 +67,7 @@ export interface Config {
   store: { pgliteSliceMs: number; interactivePool: number };
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
   /** The audit trail: how long records are kept, how many may wait to be stored. */
-  audit: { retentionHours: number; buffer: number };
+  audit: { retentionHours: number; buffer: number; unauthenticatedPerMinute: number };
   /** Per-tenant limits (turns and observers per process, sessions and open batches in the store). */
   tenantLimits: { runningTurns: number; observers: number; queuedBatches: number; sessions: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
@@ -122,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth,
     listen,
     metricsListen: env.LASH_METRICS_LISTEN ? parseListen(env.LASH_METRICS_LISTEN, 'LASH_METRICS_LISTEN') : undefined,
+    metricsTenants: { named: metricsTenants(env.LASH_METRICS_TENANTS), firstSeen: intVar(env, 'LASH_METRICS_TENANT_LABELS', 20, 0, 10_000) },
     http: env.LASH_HTTP_LISTEN ? { listen: parseListen(env.LASH_HTTP_LISTEN, 'LASH_HTTP_LISTEN'), corsOrigins: corsOrigins(env.LASH_HTTP_CORS_ORIGINS) } : undefined,
     tracing: tracingFrom(env),
     dataDir: env.LASH_DATA_DIR || './.lash',
@@ -184,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     audit: {
       retentionHours: intVar(env, 'LASH_AUDIT_RETENTION_HOURS', 2_160, 1, 24 * 365 * 10),
       buffer: intVar(env, 'LASH_AUDIT_BUFFER', 10_000, 100, 1_000_000),
+      unauthenticatedPerMinute: intVar(env, 'LASH_AUDIT_UNAUTHENTICATED_PER_MINUTE', 20, 0, 100_000),
     },
     tenantLimits: {
       runningTurns: intVar(env, 'LASH_TENANT_MAX_RUNNING_TURNS', 128, 1, 100_000),
@@ -311,6 +315,13 @@ function boolVar(env: NodeJS.ProcessEnv, name: string): boolean {
   if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
   if (raw === '1' || raw === 'true') return true;
   throw new ConfigError(`${name} must be 1 or 0 (got "${raw}")`);
+}
+
+/** LASH_METRICS_TENANTS: tenants that always get their own metrics label (each one a series set, so bounded). */
+function metricsTenants(raw: string | undefined): string[] {
+  const names = [...new Set((raw ?? '').split(',').map((t) => t.trim()).filter(Boolean))];
+  if (names.length > 1_000) throw new ConfigError(`LASH_METRICS_TENANTS names ${names.length} tenants; at most 1000 may have their own label (the others are counted as "_other")`);
+  return names;
 }
 
 function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

@@ -1,5 +1,5 @@
 // The Prometheus endpoint over real HTTP next to a real gRPC server: call counts by method and
-// code, committed turns and tokens, queue depth, observers and feed appends, process defaults.
+// code and tenant, committed turns and tokens, queue depth, observers and feed appends, process defaults.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionMode } from '../../gen/lash/v1/session.js';
@@ -44,9 +44,9 @@ for (const engine of engines) {
       await o.waitFor((m) => m.some((x) => x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'queueChanged'));
 
       const text = await scrape();
-      expect(sample(text, 'lash_rpc_total{method="lash.v1.TurnService/RunTurn",code="OK"}')).toBe(1);
-      expect(sample(text, 'lash_rpc_total{method="lash.v1.SessionService/GetSession",code="NOT_FOUND"}')).toBe(1);
-      expect(sample(text, 'lash_rpc_duration_seconds_count{method="lash.v1.SessionService/OpenSession"}')).toBe(1);
+      expect(sample(text, 'lash_rpc_total{method="lash.v1.TurnService/RunTurn",code="OK",tenant="default"}')).toBe(1);
+      expect(sample(text, 'lash_rpc_total{method="lash.v1.SessionService/GetSession",code="NOT_FOUND",tenant="default"}')).toBe(1);
+      expect(sample(text, 'lash_rpc_duration_seconds_count{method="lash.v1.SessionService/OpenSession",tenant="default"}')).toBe(1);
       expect(sample(text, 'lash_turns_total{outcome="finished",reason=""}')).toBe(1);
       expect(sample(text, 'lash_turn_duration_seconds_count')).toBe(1);
       expect(sample(text, 'lash_model_tokens_total{kind="input"}')).toBe(7);
