@@ -180,4 +180,13 @@ export class DbProcessStore implements ProcessStore {
       return { orphaned: ids(true), kept: ids(false) };
     });
   }
+
+  async runningIn(tenantId: string, sessionId: string) {
+    const { rows } = await this.db.sql.query<{ process_id: string }>(
+      `select process_id from processes where tenant_id = $1 and kind = 'session_turn' and ${ACTIVE}
+         and coalesce((input::jsonb)->>'sessionId', 'process-' || process_id) = $2 order by process_id`,
+      [tenantId, sessionId],
+    );
+    return rows.map((r) => r.process_id);
+  }
 }

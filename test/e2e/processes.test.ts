@@ -143,7 +143,7 @@ for (const engine of engines) {
       const done = (await startExt('done')).process!;
       await s.clients.admin.signalProcess({ processId: done.processId, name: 'result', payload: 'ok', idempotencyKey: 'x' });
       const r = await s.clients.sessions.deleteSession({ sessionId: doomed });
-      expect(r).toEqual({ deleted: true, orphanedProcessIds: [live.processId], keptProcessIds: [done.processId] });
+      expect(r).toEqual({ deleted: true, orphanedProcessIds: [live.processId], keptProcessIds: [done.processId], failedProcessIds: [] });
       const after = (await s.clients.admin.getProcess({ processId: live.processId })).process!;
       expect(after).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked' });
       // It still finishes; nothing is woken.
@@ -151,6 +151,39 @@ for (const engine of engines) {
       expect((await s.clients.admin.getProcess({ processId: live.processId })).process).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_COMPLETED, wakeState: 'revoked' });
       const events = (await s.clients.admin.listProcessEvents({ processId: live.processId, afterSeq: 0n, pageSize: 0 })).events.map((e) => e.kind);
       expect(events).toEqual(['created', 'orphaned', 'signal', 'completed']);
+    });
+
+    it('deleting a parent detaches the sub-agent processes of it and its child sessions (reported, never cancelled); a turn running in a deleted session fails saying so', async () => {
+      const parent = await open();
+      const child = `${parent}-child`;
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: child, parentSessionId: parent }));
+      fake.setDefault(() => ({ steps: [{ text: 'working' }, { hang: true }] }));
+      const start = (kind: ProcessKind, scope: string, runIn: string, key: string) => s.clients.admin.startProcess({ kind, input: { task: 'research', sessionId: runIn, awaitSignal: '', payload: undefined }, scopeSessionId: scope, wakeSessionId: scope, idempotencyKey: `${parent}-${key}`, maxRunMs: 0n });
+      // A sub-agent in a session of its own, started by the parent; an external job in the child's
+      // scope; a turn that runs in the child session itself.
+      const subAgent = (await start(ProcessKind.PROCESS_KIND_SESSION_TURN, parent, '', 'sub')).process!;
+      const external = (await start(ProcessKind.PROCESS_KIND_EXTERNAL, child, '', 'ext')).process!;
+      const inChild = (await start(ProcessKind.PROCESS_KIND_SESSION_TURN, '', child, 'in-child')).process!;
+      // Both turns are at the model.
+      await until(() => fake.requests.length >= 2);
+      const r = await s.clients.sessions.deleteSession({ sessionId: parent });
+      expect(r.deleted).toBe(true);
+      expect(r.orphanedProcessIds.sort()).toEqual([subAgent.processId, external.processId].sort());
+      expect(r.failedProcessIds).toEqual([inChild.processId]);
+      expect(r.keptProcessIds).toEqual([]);
+      // The sub-agent goes on in its own session, which the delete left alone; nothing will be woken.
+      const after = (await s.clients.admin.getProcess({ processId: subAgent.processId })).process!;
+      expect(after).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked', attempts: 1 });
+      expect((await s.clients.sessions.getSession({ sessionId: after.runSessionId })).session!.sessionId).toBe(`process-${subAgent.processId}`);
+      expect((await s.clients.admin.getProcess({ processId: external.processId })).process).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked' });
+      const failed = (await s.clients.admin.getProcess({ processId: inChild.processId })).process!;
+      expect(failed).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_FAILED, error: `session "${child}", where the process ran its turn, was deleted` });
+      const kinds = async (id: string) => (await s.clients.admin.listProcessEvents({ processId: id, afterSeq: 0n, pageSize: 0 })).events.map((e) => e.kind);
+      expect(await kinds(subAgent.processId)).toEqual(['created', 'running', 'orphaned']);
+      expect(await kinds(inChild.processId)).toEqual(['created', 'running', 'failed']);
+      // Cancelling is still the caller's to do.
+      expect((await s.clients.admin.cancelProcess({ processId: subAgent.processId, reason: 'done with it' })).cancelled).toBe(true);
+      expect((await s.clients.admin.cancelProcess({ processId: external.processId, reason: 'done with it' })).cancelled).toBe(true);
     });
 
     it('the event stream follows a process live and resumes from a sequence after a restart', async () => {

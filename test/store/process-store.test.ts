@@ -92,6 +92,17 @@ for (const engine of engines) {
       expect(after).toMatchObject({ scopeSessionId: undefined, wakeState: 'revoked' });
     });
 
+    it('finds the active session_turn processes whose turn runs in a session (named or their own)', async () => {
+      const named = (await store.create(proc({ kind: 'session_turn', input: { task: 'x', sessionId: 'host-s' } }))).process;
+      const own = (await store.create(proc({ kind: 'session_turn' }))).process;
+      await store.create(proc({ kind: 'external', status: 'running', input: { sessionId: 'host-s' } }));
+      expect(await store.runningIn('t', 'host-s')).toEqual([named.processId]);
+      expect(await store.runningIn('t', `process-${own.processId}`)).toEqual([own.processId]);
+      await store.finish('t', named.processId, { status: 'failed' }, undefined);
+      expect(await store.runningIn('t', 'host-s')).toEqual([]);
+      expect(await store.runningIn('other', `process-${own.processId}`)).toEqual([]);
+    });
+
     it('each due time of a schedule is taken by one caller only', async () => {
       await triggers.put({ tenantId: 't', subscriptionId: 'sched', sourceType: 'schedule', sourceKey: 'k', template: { kind: 'notify' }, intervalMs: 60_000, nextDueAt: new Date(Date.now() - 10), createdAt: new Date() });
       const taken = (await Promise.all([triggers.takeDue(10), triggers.takeDue(10), triggers.takeDue(10)])).flat().filter((d) => d.subscription.subscriptionId === 'sched');

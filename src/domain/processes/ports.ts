@@ -40,6 +40,8 @@ export interface ProcessStore {
    * Returns those still active (orphaned: they keep running) and those already finished (kept).
    */
   detachSession(tenantId: string, sessionId: string): Promise<{ orphaned: string[]; kept: string[] }>;
+  /** Active session_turn processes whose turn runs in this session (named, or their own `process-{id}`). */
+  runningIn(tenantId: string, sessionId: string): Promise<string[]>;
 }
 
 export interface TriggerStore {

@@ -186,11 +186,22 @@ export class ProcessService {
     return this.deps.store.events(ctx.tenantId, processId, afterSeq, limit);
   }
 
-  /** A deleted session: wakes aimed at it are revoked, its handles leave its scope; nothing is cancelled. */
-  async detachSession(ctx: RequestContext, sessionId: string): Promise<{ orphaned: string[]; kept: string[] }> {
+  /**
+   * A session is being deleted. Processes whose turn runs in it cannot go on: they fail, saying
+   * why (their runner stops on the change). Wakes aimed at it are revoked and its handles leave
+   * its scope; those processes are reported, never cancelled.
+   */
+  async detachSession(ctx: RequestContext, sessionId: string): Promise<{ orphaned: string[]; kept: string[]; failed: string[] }> {
+    const failed: string[] = [];
+    for (const id of await this.deps.store.runningIn(ctx.tenantId, sessionId)) {
+      const done = await this.deps.store.finish(ctx.tenantId, id, { status: 'failed', error: `session "${sessionId}", where the process ran its turn, was deleted` }, undefined);
+      if (!done) continue;
+      failed.push(id);
+      await this.changed(done);
+    }
     const r = await this.deps.store.detachSession(ctx.tenantId, sessionId);
     for (const id of r.orphaned) await this.deps.store.appendEvent(ctx.tenantId, id, 'orphaned', `orphaned:${sessionId}`, { session_id: sessionId });
-    return r;
+    return { ...r, kept: r.kept.filter((id) => !failed.includes(id)), failed };
   }
 
   /** Announces a state change: bus (all replicas) and the feeds of the sessions involved. */
