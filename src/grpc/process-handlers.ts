@@ -33,14 +33,14 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
   return {
     startProcess: rpc<StartProcessRequest, StartProcessResponse>('StartProcess', async (req, ctx) => {
       const r = await processes.start(ctx, {
-        kind: kindFromPb('kind', req.kind), input: inputFromPb(req.input), scopeSessionId: req.scopeSessionId || undefined, wakeSessionId: req.wakeSessionId || undefined,
+        kind: kindFromPb('kind', req.kind), input: inputFromPb(req.input), scopeSessionId: req.scopeSessionId || undefined, scopeFrameId: req.scopeFrameId || undefined, wakeSessionId: req.wakeSessionId || undefined,
         idempotencyKey: req.idempotencyKey || undefined, maxRunMs: msOf('max_run_ms', req.maxRunMs, 'MAX_RUN_TIME_INVALID'), startedBy: 'host',
       });
       return { process: processToPb(r.process), deduplicated: r.deduplicated };
     }),
     getProcess: rpc<GetProcessRequest, GetProcessResponse>('GetProcess', async (req, ctx) => ({ process: processToPb(await processes.get(ctx, req.processId)) })),
     listProcesses: rpc<ListProcessesRequest, ListProcessesResponse>('ListProcesses', async (req, ctx) => {
-      const page = await processes.list(ctx, { status: statusFromPb(req.status), scopeSessionId: req.scopeSessionId || undefined, sessionId: req.sessionId || undefined }, req.pageSize, req.pageToken);
+      const page = await processes.list(ctx, { status: statusFromPb(req.status), scopeSessionId: req.scopeSessionId || undefined, visibleInFrameId: req.visibleInFrameId || undefined, sessionId: req.sessionId || undefined }, req.pageSize, req.pageToken);
       return { processes: page.processes.map(processToPb), nextPageToken: page.nextPageToken };
     }),
     awaitProcess: rpc<AwaitProcessRequest, AwaitProcessResponse>('AwaitProcess', async (req, ctx) => {

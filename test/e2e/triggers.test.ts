@@ -24,7 +24,7 @@ async function allProcesses(clients: LashClients, sessionId: string): Promise<Pr
   const out: Process[] = [];
   let pageToken = '';
   do {
-    const page = await clients.admin.listProcesses({ status: 0, scopeSessionId: '', sessionId, pageSize: 100, pageToken });
+    const page = await clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId, pageSize: 100, pageToken });
     out.push(...page.processes);
     pageToken = page.nextPageToken;
   } while (pageToken);
@@ -120,7 +120,7 @@ for (const engine of engines) {
     it('kill -9 of the runner mid-process: another server takes it over and the sub-agent turn runs once', async () => {
       const a = await startChildServer(env());
       fake.setDefault(() => ({ steps: [{ text: 'working' }, { hang: true }] }));
-      const { process } = await a.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_SESSION_TURN, input: { task: 'long research', sessionId: '', awaitSignal: '', payload: undefined }, scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
+      const { process } = await a.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_SESSION_TURN, input: { task: 'long research', sessionId: '', awaitSignal: '', payload: undefined }, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
       const id = process!.processId;
       await until(() => fake.requests.length === 1, 30_000);
       expect((await a.kill('SIGKILL')).signal).toBe('SIGKILL');

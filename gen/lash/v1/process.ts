@@ -235,6 +235,11 @@ export interface Process {
     | undefined;
   /** The idempotency key it was started with, if any. */
   idempotencyKey: string;
+  /**
+   * The agent frame of scope_session_id the handle is granted to: the session's turns see it
+   * while that frame is current. Empty: granted to the whole session.
+   */
+  scopeFrameId: string;
 }
 
 /** One entry of a process's append-only event log. */
@@ -453,6 +458,7 @@ function createBaseProcess(): Process {
     deadline: undefined,
     finishTime: undefined,
     idempotencyKey: "",
+    scopeFrameId: "",
   };
 }
 
@@ -511,6 +517,9 @@ export const Process: MessageFns<Process> = {
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(138).string(message.idempotencyKey);
+    }
+    if (message.scopeFrameId !== "") {
+      writer.uint32(146).string(message.scopeFrameId);
     }
     return writer;
   },
@@ -664,6 +673,14 @@ export const Process: MessageFns<Process> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.scopeFrameId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -731,6 +748,11 @@ export const Process: MessageFns<Process> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      scopeFrameId: isSet(object.scopeFrameId)
+        ? globalThis.String(object.scopeFrameId)
+        : isSet(object.scope_frame_id)
+        ? globalThis.String(object.scope_frame_id)
+        : "",
     };
   },
 
@@ -787,6 +809,9 @@ export const Process: MessageFns<Process> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.scopeFrameId !== "") {
+      obj.scopeFrameId = message.scopeFrameId;
+    }
     return obj;
   },
 
@@ -816,6 +841,7 @@ export const Process: MessageFns<Process> = {
     message.deadline = object.deadline ?? undefined;
     message.finishTime = object.finishTime ?? undefined;
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.scopeFrameId = object.scopeFrameId ?? "";
     return message;
   },
 };

@@ -39,6 +39,11 @@ export interface ProcessRecord {
   error?: string;
   /** The session whose scope holds the handle (it may see and control the process). */
   scopeSessionId?: string;
+  /**
+   * Granted to this agent frame of the scope session only: the session's turns see the handle
+   * while that frame is current (a compaction or reset opens a new frame). None: the whole session.
+   */
+  scopeFrameId?: string;
   startedBy: StartedBy;
   /** The session woken (through its queue) when the process finishes. */
   wakeSessionId?: string;
@@ -67,6 +72,8 @@ export interface ProcessEvent {
 export interface ProcessFilter {
   status?: ProcessStatus;
   scopeSessionId?: string;
+  /** With scopeSessionId: only handles visible in this frame (granted to the session or to this frame). */
+  visibleInFrameId?: string;
   /** Processes that involve this session: scope, wake target or the session a turn runs in. */
   sessionId?: string;
 }
@@ -77,6 +84,7 @@ export interface NewProcess {
   kind: ProcessKind;
   input: ProcessInput;
   scopeSessionId?: string;
+  scopeFrameId?: string;
   startedBy: StartedBy;
   wakeSessionId?: string;
   idempotencyKey?: string;

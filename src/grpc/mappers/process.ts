@@ -39,7 +39,7 @@ export function processToPb(p: ProcessRecord): PbProcess {
     input: { task: p.input.task ?? '', sessionId: p.input.sessionId ?? '', awaitSignal: p.input.awaitSignal ?? '', payload: p.input.payload },
     output: p.output, error: p.error ?? '', scopeSessionId: p.scopeSessionId ?? '', wakeSessionId: p.wakeSessionId ?? '', wakeState: p.wakeState,
     runSessionId: p.kind === 'session_turn' ? processSessionId(p) : '', attempts: p.attempts, lastEventSeq: p.eventSeq,
-    createTime: p.createdAt, deadline: p.deadlineAt, finishTime: p.finishedAt, idempotencyKey: p.idempotencyKey ?? '',
+    createTime: p.createdAt, deadline: p.deadlineAt, finishTime: p.finishedAt, idempotencyKey: p.idempotencyKey ?? '', scopeFrameId: p.scopeFrameId ?? '',
   };
 }
 
