@@ -30,12 +30,12 @@ const need = (args: string[], i: number, what: string): string => {
   if (!args[i]) throw new ProcessUsageError(`missing ${what}`);
   return args[i];
 };
-const KINDS: Record<string, ProcessKind> = { session_turn: ProcessKind.PROCESS_KIND_SESSION_TURN, external: ProcessKind.PROCESS_KIND_EXTERNAL, notify: ProcessKind.PROCESS_KIND_NOTIFY };
+const KINDS: Record<string, ProcessKind> = { session_turn: ProcessKind.PROCESS_KIND_SESSION_TURN, external: ProcessKind.PROCESS_KIND_EXTERNAL, notify: ProcessKind.PROCESS_KIND_NOTIFY, rlm_program: ProcessKind.PROCESS_KIND_RLM_PROGRAM };
 const STATUSES: Record<string, ProcessStatus> = { pending: ProcessStatus.PROCESS_STATUS_PENDING, running: ProcessStatus.PROCESS_STATUS_RUNNING, completed: ProcessStatus.PROCESS_STATUS_COMPLETED, failed: ProcessStatus.PROCESS_STATUS_FAILED, cancelled: ProcessStatus.PROCESS_STATUS_CANCELLED };
 
 function kindOf(name: string): ProcessKind {
   const k = KINDS[name];
-  if (k === undefined) throw new ProcessUsageError(`KIND must be session_turn, external or notify (got "${name}")`);
+  if (k === undefined) throw new ProcessUsageError(`KIND must be session_turn, external, notify or rlm_program (got "${name}")`);
   return k;
 }
 function intOf(name: string, value: string | undefined, fallback: number): number {

@@ -28,6 +28,12 @@ export enum ProcessKind {
   PROCESS_KIND_EXTERNAL = 2,
   /** PROCESS_KIND_NOTIFY - Completes at once with its payload: an occurrence that only wakes a session. */
   PROCESS_KIND_NOTIFY = 3,
+  /**
+   * PROCESS_KIND_RLM_PROGRAM - An rlm program (input.task) run once in the rlm sandbox under its limits, with input.payload
+   * as the global `payload` and no tools; submit(v) completes it with output.value = v,
+   * submit_error, an exception or a broken limit fails it (output.printed keeps what it printed).
+   */
+  PROCESS_KIND_RLM_PROGRAM = 4,
 }
 
 export function processKindFromJSON(object: any): ProcessKind {
@@ -44,6 +50,9 @@ export function processKindFromJSON(object: any): ProcessKind {
     case 3:
     case "PROCESS_KIND_NOTIFY":
       return ProcessKind.PROCESS_KIND_NOTIFY;
+    case 4:
+    case "PROCESS_KIND_RLM_PROGRAM":
+      return ProcessKind.PROCESS_KIND_RLM_PROGRAM;
     default:
       throw new globalThis.Error("Unrecognized enum value " + object + " for enum ProcessKind");
   }
@@ -59,6 +68,8 @@ export function processKindToJSON(object: ProcessKind): string {
       return "PROCESS_KIND_EXTERNAL";
     case ProcessKind.PROCESS_KIND_NOTIFY:
       return "PROCESS_KIND_NOTIFY";
+    case ProcessKind.PROCESS_KIND_RLM_PROGRAM:
+      return "PROCESS_KIND_RLM_PROGRAM";
     default:
       throw new globalThis.Error("Unrecognized enum value " + object + " for enum ProcessKind");
   }
@@ -179,7 +190,10 @@ export function processOriginToJSON(object: ProcessOrigin): string {
 
 /** What a process is given. */
 export interface ProcessInput {
-  /** session_turn: the turn's input text (required); notify: a message. */
+  /**
+   * session_turn: the turn's input text (required); notify: a message; rlm_program: the program
+   * (required). At most 64 KiB.
+   */
   task: string;
   /** session_turn: run in this existing session instead of a new `process-{process_id}` session. */
   sessionId: string;

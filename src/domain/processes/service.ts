@@ -93,6 +93,7 @@ export class ProcessService {
     if (input.task !== undefined) requireWithin('TASK_TOO_LARGE', 'input.task', utf8Bytes(input.task), MAX_TASK_BYTES);
     if (input.payload !== undefined) requireWithin('PAYLOAD_TOO_LARGE', 'input.payload', jsonBytes(input.payload), MAX_PAYLOAD_BYTES);
     if (kind === 'session_turn' && !input.task?.trim()) throw invalid('TASK_REQUIRED', 'a session_turn process needs input.task: the text its turn starts with', { field: 'input.task' });
+    if (kind === 'rlm_program' && !input.task?.trim()) throw invalid('PROGRAM_REQUIRED', 'an rlm_program process needs input.task: the program it runs', { field: 'input.task' });
   }
 
   private findByKey(ctx: RequestContext, key: string): Promise<ProcessRecord | undefined> {

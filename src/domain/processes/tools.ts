@@ -33,10 +33,10 @@ export function processTools(processes: () => ProcessService): ToolDefinition[] 
     {
       ...base,
       name: START_PROCESS_TOOL,
-      description: 'Starts a background process that outlives this turn and returns its handle at once. kind "session_turn": a sub-agent runs `task` as one turn in a session of its own. kind "external": a job done elsewhere; it finishes when its result arrives. With wake (default true) this session is woken with the result when the process finishes. grant "session" (default): later turns see the handle; grant "frame": only turns in the current agent frame do (not after a compaction or reset).',
+      description: 'Starts a background process that outlives this turn and returns its handle at once. kind "session_turn": a sub-agent runs `task` as one turn in a session of its own. kind "external": a job done elsewhere; it finishes when its result arrives. kind "rlm_program": `task` is a program run once in the sandbox (print, submit, submit_error; no tools). With wake (default true) this session is woken with the result when the process finishes. grant "session" (default): later turns see the handle; grant "frame": only turns in the current agent frame do (not after a compaction or reset).',
       inputSchema: {
         type: 'object',
-        properties: { kind: { enum: ['session_turn', 'external'] }, task: { type: 'string', minLength: 1 }, wake: { type: 'boolean' }, grant: { enum: ['session', 'frame'] } },
+        properties: { kind: { enum: ['session_turn', 'external', 'rlm_program'] }, task: { type: 'string', minLength: 1 }, wake: { type: 'boolean' }, grant: { enum: ['session', 'frame'] } },
         required: ['kind', 'task'],
         additionalProperties: false,
       },
@@ -49,7 +49,7 @@ export function processTools(processes: () => ProcessService): ToolDefinition[] 
           // The turn holds the session's writer: the frame cannot change under it.
           const scopeFrameId = args.grant === 'frame' ? await processes().currentFrame(rc, ctx.sessionId) : undefined;
           const { process } = await processes().start(rc, {
-            kind: args.kind as 'session_turn' | 'external', input: { task: String(args.task) }, scopeSessionId: ctx.sessionId, scopeFrameId,
+            kind: args.kind as 'session_turn' | 'external' | 'rlm_program', input: { task: String(args.task) }, scopeSessionId: ctx.sessionId, scopeFrameId,
             wakeSessionId: args.wake === false ? undefined : ctx.sessionId, idempotencyKey: key, startedBy: 'session',
           });
           return { kind: 'ok', output: handleOf(process) };
