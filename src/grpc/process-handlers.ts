@@ -90,7 +90,7 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
       const s = req.subscription;
       if (!s) throw invalid('SUBSCRIPTION_REQUIRED', 'subscription is required', { field: 'subscription' });
       const intervalMs = s.intervalMs === 0n ? undefined : msOf('subscription.interval_ms', s.intervalMs, 'INTERVAL_INVALID');
-      return { subscription: subscriptionToPb(await triggers.subscribe(ctx, { subscriptionId: s.subscriptionId, sourceType: s.sourceType, sourceKey: s.sourceKey, template: templateFromPb(s.template), intervalMs, firstDueAt: req.firstDueTime })) };
+      return { subscription: subscriptionToPb(await triggers.subscribe(ctx, { subscriptionId: s.subscriptionId, sourceType: s.sourceType, sourceKey: s.sourceKey, template: templateFromPb(s.template), intervalMs, firstDueAt: req.firstDueTime, cron: s.cron || undefined, timeZone: s.timeZone || undefined })) };
     }),
     listTriggerSubscriptions: rpc<ListTriggerSubscriptionsRequest, ListTriggerSubscriptionsResponse>('ListTriggerSubscriptions', async (req, ctx) => {
       const page = await triggers.list(ctx, req.sourceType || undefined, req.pageSize, req.pageToken);

@@ -309,7 +309,17 @@ export interface TriggerSubscription {
     | Date
     | undefined;
   /** When it was created. */
-  createTime?: Date | undefined;
+  createTime?:
+    | Date
+    | undefined;
+  /**
+   * Schedule: an occurrence at each time of this cron expression, instead of interval_ms: 5 fields
+   * (minute hour day-of-month month day-of-week) or 6 with seconds first, e.g. `0 3 * * *`.
+   * Missed times collapse into one; each due time starts one process across all replicas.
+   */
+  cron: string;
+  /** IANA time zone the cron expression is read in (empty: UTC), e.g. `Europe/Berlin`. */
+  timeZone: string;
 }
 
 /** What one emission did for one matching subscription. */
@@ -1174,6 +1184,8 @@ function createBaseTriggerSubscription(): TriggerSubscription {
     intervalMs: 0n,
     nextDueTime: undefined,
     createTime: undefined,
+    cron: "",
+    timeZone: "",
   };
 }
 
@@ -1202,6 +1214,12 @@ export const TriggerSubscription: MessageFns<TriggerSubscription> = {
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(58).fork()).join();
+    }
+    if (message.cron !== "") {
+      writer.uint32(66).string(message.cron);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(74).string(message.timeZone);
     }
     return writer;
   },
@@ -1275,6 +1293,22 @@ export const TriggerSubscription: MessageFns<TriggerSubscription> = {
             message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.cron = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1320,6 +1354,12 @@ export const TriggerSubscription: MessageFns<TriggerSubscription> = {
         : isSet(object.create_time)
         ? fromJsonTimestamp(object.create_time)
         : undefined,
+      cron: isSet(object.cron) ? globalThis.String(object.cron) : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
     };
   },
 
@@ -1346,6 +1386,12 @@ export const TriggerSubscription: MessageFns<TriggerSubscription> = {
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
     }
+    if (message.cron !== "") {
+      obj.cron = message.cron;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
     return obj;
   },
 
@@ -1365,6 +1411,8 @@ export const TriggerSubscription: MessageFns<TriggerSubscription> = {
       : 0n;
     message.nextDueTime = object.nextDueTime ?? undefined;
     message.createTime = object.createTime ?? undefined;
+    message.cron = object.cron ?? "";
+    message.timeZone = object.timeZone ?? "";
     return message;
   },
 };

@@ -213,7 +213,7 @@ export interface PutTriggerSubscriptionRequest {
   subscription?:
     | TriggerSubscription
     | undefined;
-  /** Schedule: the first due time (default: now + interval_ms). */
+  /** Schedule: the first due time (default: now + interval_ms); not with cron. */
   firstDueTime?: Date | undefined;
 }
 

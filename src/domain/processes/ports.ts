@@ -54,8 +54,9 @@ export interface TriggerStore {
   /** Subscriptions of a source type (matching on the key is done by the domain). */
   bySource(tenantId: string, sourceType: string): Promise<Subscription[]>;
   /**
-   * Takes due schedules: moves each one's next due time past now (SKIP LOCKED: one replica takes
-   * a given due time) and returns the due times taken.
+   * Takes due schedules: moves each one's next due time to `next(subscription, dueAt, now)` (the
+   * store's clock; undefined: never again) under row locks taken with SKIP LOCKED, so one replica
+   * takes a given due time, and returns the due times taken.
    */
-  takeDue(limit: number): Promise<{ subscription: Subscription; dueAt: Date }[]>;
+  takeDue(limit: number, next: (s: Subscription, dueAt: Date, now: Date) => Date | undefined): Promise<{ subscription: Subscription; dueAt: Date }[]>;
 }

@@ -51,7 +51,7 @@ export function templateFromPb(t: PbTemplate | undefined): ProcessTemplate {
 }
 
 export const subscriptionToPb = (s: Subscription): PbSubscription => ({
-  subscriptionId: s.subscriptionId, sourceType: s.sourceType, sourceKey: s.sourceKey, intervalMs: BigInt(s.intervalMs ?? 0), nextDueTime: s.nextDueAt, createTime: s.createdAt,
+  subscriptionId: s.subscriptionId, sourceType: s.sourceType, sourceKey: s.sourceKey, intervalMs: BigInt(s.intervalMs ?? 0), nextDueTime: s.nextDueAt, createTime: s.createdAt, cron: s.cron ?? '', timeZone: s.timeZone ?? '',
   template: { kind: KIND_PB.get(s.template.kind)!, task: s.template.task ?? '', sessionId: s.template.sessionId ?? '', wakeSessionId: s.template.wakeSessionId ?? '', awaitSignal: s.template.awaitSignal ?? '' },
 });
 
