@@ -36,6 +36,7 @@ export function buildProcesses(deps: { config: Config; db: Database; log: Logger
     pollMs: c.pollMs,
     executors: { notify: notifyExecutor, session_turn: sessionTurnExecutor({ sessions: deps.sessions, turns: deps.turns }), rlm_program: rlmProgramExecutor({ runner: deps.sandbox, limits: deps.config.sandbox }) },
     tick: () => triggers.tick(),
+    retention: { keepMs: c.retentionMs, batch: c.retentionBatch, onPurged: (n) => log.info({ purged: n }, 'process retention deleted finished processes') },
     onError: (err, context) => log.warn({ err, ...context }, 'process runner error'),
   });
   return { processes, triggers, runners };

@@ -189,4 +189,16 @@ export class DbProcessStore implements ProcessStore {
     );
     return rows.map((r) => r.process_id);
   }
+
+  async purgeFinished(finishedBefore: Date, limit: number) {
+    // SKIP LOCKED: replicas sweeping at once delete different rows; the events go in the same statement.
+    const { rows } = await this.db.sql.query<{ n: number }>(
+      `with d as (select tenant_id, process_id from processes where finished_at < $1::timestamptz and wake_state <> 'pending' order by finished_at limit $2::int for update skip locked),
+         e as (delete from process_events pe using d where pe.tenant_id = d.tenant_id and pe.process_id = d.process_id),
+         p as (delete from processes p using d where p.tenant_id = d.tenant_id and p.process_id = d.process_id returning 1)
+       select count(*)::int as n from p`,
+      [finishedBefore.toISOString(), limit],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
 }

@@ -104,6 +104,36 @@ for (const engine of engines) {
       expect(await store.runningIn('other', `process-${own.processId}`)).toEqual([]);
     });
 
+    it('retention deletes finished processes and their events, oldest first, at most a batch per call, never one with a wake to deliver', async () => {
+      const mk = async (wake: boolean) => {
+        const p = (await store.create(proc({ tenantId: 'ret', kind: 'external', status: 'running', wakeSessionId: wake ? 'w' : undefined }))).process;
+        await store.appendEvent('ret', p.processId, 'signal', 'sig', { n: 1 });
+        await store.finish('ret', p.processId, { status: 'completed' }, undefined);
+        return p.processId;
+      };
+      const later = new Date(Date.now() + 60_000);
+      // What earlier tests left finished goes first (oldest first).
+      while ((await store.purgeFinished(later, 100)) > 0);
+      const [a, b, c] = [await mk(false), await mk(false), await mk(false)];
+      const waking = await mk(true);
+      const active = (await store.create(proc({ tenantId: 'ret', kind: 'external', status: 'running' }))).process.processId;
+      expect(await store.purgeFinished(new Date(Date.now() - 60_000), 10)).toBe(0);
+      expect(await store.purgeFinished(later, 2)).toBe(2);
+      expect(await store.get('ret', a)).toBeUndefined();
+      expect(await store.get('ret', b)).toBeUndefined();
+      expect(await store.events('ret', a, 0n, 10)).toEqual([]);
+      expect(await store.get('ret', c)).toBeDefined();
+      expect(await store.purgeFinished(later, 10)).toBe(1);
+      expect(await store.get('ret', c)).toBeUndefined();
+      // A wake still to deliver keeps its process; delivered, it may go.
+      expect(await store.get('ret', waking)).toBeDefined();
+      expect(await store.get('ret', active)).toBeDefined();
+      await store.setWakeState('ret', waking, 'delivered');
+      await store.purgeFinished(later, 10);
+      expect(await store.get('ret', waking)).toBeUndefined();
+      expect(await store.get('ret', active)).toBeDefined();
+    });
+
     it('each due time of a schedule is taken by one caller only', async () => {
       await triggers.put({ tenantId: 't', subscriptionId: 'sched', sourceType: 'schedule', sourceKey: 'k', template: { kind: 'notify' }, intervalMs: 60_000, nextDueAt: new Date(Date.now() - 10), createdAt: new Date() });
       const taken = (await Promise.all([triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue)])).flat().filter((d) => d.subscription.subscriptionId === 'sched');

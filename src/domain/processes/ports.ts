@@ -40,6 +40,11 @@ export interface ProcessStore {
    * Returns those still active (orphaned: they keep running) and those already finished (kept).
    */
   detachSession(tenantId: string, sessionId: string): Promise<{ orphaned: string[]; kept: string[] }>;
+  /**
+   * Retention: deletes up to `limit` processes finished before `finishedBefore` (oldest first),
+   * with their event logs, skipping those whose wake is still to deliver. Returns how many went.
+   */
+  purgeFinished(finishedBefore: Date, limit: number): Promise<number>;
   /** Active session_turn processes whose turn runs in this session (named, or their own `process-{id}`). */
   runningIn(tenantId: string, sessionId: string): Promise<string[]>;
 }
