@@ -19,6 +19,8 @@ export interface ProcessOptions {
   after?: string;
   follow?: boolean;
   'interval-ms'?: string;
+  cron?: string;
+  'time-zone'?: string;
   'source-type'?: string;
   payload?: string;
 }
@@ -112,7 +114,7 @@ export const PROCESS_COMMANDS: Record<string, Command> = {
     const interval = intOf('interval-ms', o['interval-ms'], 0);
     const r = await c.admin.putTriggerSubscription({
       subscription: {
-        subscriptionId: need(args, 0, 'SUBSCRIPTION_ID'), sourceType: need(args, 1, 'SOURCE_TYPE'), sourceKey: need(args, 2, 'SOURCE_KEY'), intervalMs: BigInt(interval),
+        subscriptionId: need(args, 0, 'SUBSCRIPTION_ID'), sourceType: need(args, 1, 'SOURCE_TYPE'), sourceKey: need(args, 2, 'SOURCE_KEY'), intervalMs: BigInt(interval), cron: o.cron ?? '', timeZone: o['time-zone'] ?? '',
         template: { kind: kindOf(need(args, 3, 'KIND')), task: args.slice(4).join(' '), sessionId: o.session ?? '', wakeSessionId: o.wake ?? '', awaitSignal: o.signal ?? '' },
       },
       firstDueTime: undefined,

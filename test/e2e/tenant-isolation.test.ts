@@ -220,7 +220,7 @@ for (const engine of engines) {
       // Idempotent calls answer "nothing there" instead of NOT_FOUND, the same for any unknown id.
       const answered = Object.entries(onA).filter(([, o]) => o.code !== 5).map(([name, o]) => [name, o.code, o.value]);
       expect(answered).toEqual([
-        ['DeleteSession', 0, { deleted: false, keptProcessIds: [], orphanedProcessIds: [] }],
+        ['DeleteSession', 0, { deleted: false, failedProcessIds: [], keptProcessIds: [], orphanedProcessIds: [] }],
         ['ResolveCompletion', 0, expect.objectContaining({ outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN })],
         ['AwaitQueuedWorkBatch', 0, expect.objectContaining({ status: AwaitStatus.AWAIT_STATUS_UNKNOWN })],
         // Filters by a session: B's own processes in that scope, of which it has none.
