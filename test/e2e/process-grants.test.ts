@@ -1,14 +1,16 @@
 // Frame-scope grants of process handles over real gRPC: a handle a session's turn grants to its
 // agent frame is listed by that session's turns only while the frame is current (a compaction
 // opens a new frame); a session-scope handle is listed in every frame; `all` lists both. The
-// admin API grants only to the current frame and filters by the frame a handle is visible in.
+// admin API grants only to the current frame and filters by the frame a handle is visible in. A
+// turn can also start an rlm_program process (run in the sandbox).
 
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessKind } from '../../gen/lash/v1/process.js';
+import { ProcessKind, ProcessOrigin, ProcessStatus } from '../../gen/lash/v1/process.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer, type RecordedRequest, type ScriptedResponse } from '../support/fake-model-server.js';
+import { finished, processWhen } from '../support/processes.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, textInput } from '../support/turns.js';
 
@@ -21,6 +23,7 @@ function toolByInput(req: RecordedRequest): ScriptedResponse {
   const text = JSON.stringify(last ?? '');
   const call = (name: string, args: Record<string, unknown>): ScriptedResponse => ({ steps: [{ toolCall: { name, args } }] });
   if (text.includes('start-frame')) return call('start_process', { kind: 'external', task: 'frame job', grant: 'frame', wake: false });
+  if (text.includes('start-program')) return call('start_process', { kind: 'rlm_program', task: 'print("six times seven"); submit(6 * 7)', grant: 'frame', wake: false });
   if (text.includes('start-session')) return call('start_process', { kind: 'external', task: 'session job', wake: false });
   if (text.includes('list-all')) return call('list_processes', { all: true });
   if (text.includes('list-now')) return call('list_processes', {});
@@ -77,6 +80,16 @@ for (const engine of engines) {
       expect(await visible(frame2)).toEqual([inSession.process_id]);
       // The frame's process still runs: a grant limits who sees it, not its life.
       expect((await s.clients.admin.signalProcess({ processId: inFrame.process_id, name: 'result', payload: 'ok', idempotencyKey: 'k' })).process!.output).toBe('ok');
+    });
+
+    it('a turn starts an rlm_program process granted to its frame; the program runs in the sandbox and its value is recorded', async () => {
+      const sessionId = 'grants-3';
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      const handle = (await toolOutput(sessionId, 'start-program')) as Handle & { kind: string };
+      expect(handle).toMatchObject({ kind: 'rlm_program', grant: 'frame' });
+      const p = await processWhen(s.clients, handle.process_id, finished);
+      expect(p).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_COMPLETED, origin: ProcessOrigin.PROCESS_ORIGIN_SESSION, scopeSessionId: sessionId, output: { value: 42, submitted: true } });
+      expect((p.output as { printed: string }).printed).toContain('six times seven');
     });
 
     it('StartProcess grants to the current frame only; a frame needs its session', async () => {
