@@ -267,7 +267,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     drain: (ctx, sessionId) => turns.drain(ctx, sessionId, { skipIfBusy: true }),
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
   });
-  const processParts = (late.processes = buildProcesses({ config, db, log, bus, feed: appender, store, sessions, queue, turns: () => turns, replicaId }));
+  const processParts = (late.processes = buildProcesses({ config, db, log, bus, feed: appender, store, sessions, queue, turns: () => turns, sandbox: codeRunner, replicaId }));
   const health = new HealthState(LASH_SERVICES);
   const observeCall = metrics ? (method: string, code: string, seconds: number, tenant: string) => metrics.call(method, code, seconds, tenant) : undefined;
   // Every service is registered through the guard: no handler runs before its caller is known.

@@ -73,7 +73,7 @@ export interface Config {
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
   /** Background processes: runners on this replica, their claims, polls and limits (LASH_PROCESS_*). */
-  processes: { runners: number; claimTtlMs: number; pollMs: number; perSession: number; perTenant: number; defaultRunMs: number; maxRunMs: number; subscriptionsPerTenant: number };
+  processes: { runners: number; claimTtlMs: number; pollMs: number; perSession: number; perTenant: number; defaultRunMs: number; maxRunMs: number; subscriptionsPerTenant: number; retentionMs: number; retentionBatch: number };
   /** ObserveSession subscriptions of this process: open at once, new ones per second, burst. */
   subscriptions: { maxConcurrent: number; ratePerSecond: number; burst: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
@@ -208,6 +208,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultRunMs: intVar(env, 'LASH_PROCESS_RUN_MS', 3_600_000, 1_000, 604_800_000),
       maxRunMs: intVar(env, 'LASH_PROCESS_MAX_RUN_MS', 86_400_000, 1_000, 604_800_000),
       subscriptionsPerTenant: intVar(env, 'LASH_TRIGGER_SUBSCRIPTIONS_PER_TENANT', 1_000, 1, 1_000_000),
+      retentionMs: intVar(env, 'LASH_PROCESS_RETENTION_SECONDS', 604_800, 1, 10 * 365 * 86_400) * 1_000,
+      retentionBatch: intVar(env, 'LASH_PROCESS_RETENTION_BATCH', 500, 1, 100_000),
     },
     subscriptions: {
       maxConcurrent: intVar(env, 'LASH_MAX_OBSERVERS', 10_000, 1, 1_000_000),

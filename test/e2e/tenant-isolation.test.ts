@@ -158,7 +158,7 @@ for (const engine of engines) {
       // A background process of A's, waiting for a signal (it stays active through the sweep).
       const proc = (await a.admin.startProcess(StartProcessRequest.fromPartial({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { awaitSignal: 'go' }, scopeSessionId: 'a-main', idempotencyKey: 'a-proc' }))).process!;
       // A trigger subscription of A's, matching the source keys A emits.
-      await a.admin.putTriggerSubscription({ subscription: { subscriptionId: 'a-sub', sourceType: 'webhook', sourceKey: 'a-*', template: { kind: ProcessKind.PROCESS_KIND_NOTIFY, task: 'x', sessionId: '', wakeSessionId: 'a-main', awaitSignal: '' }, intervalMs: 0n }, firstDueTime: undefined });
+      await a.admin.putTriggerSubscription({ subscription: { subscriptionId: 'a-sub', sourceType: 'webhook', sourceKey: 'a-*', template: { kind: ProcessKind.PROCESS_KIND_NOTIFY, task: 'x', sessionId: '', wakeSessionId: 'a-main', awaitSignal: '' }, intervalMs: 0n, cron: '', timeZone: '' }, firstDueTime: undefined });
       const ids = { session: 'a-main', turn: 'a-turn', batch: batch.batchId, child: 'a-child', node: nodeId, completion: 'a-completion', cursor: firstFeed.cursor, process: proc.processId, subscription: 'a-sub', sourceKey: 'a-order' };
       const never = { session: 'zz-main', turn: 'zz-turn', batch: '00000000-0000-4000-8000-000000000000', child: 'zz-child', node: 'zz-node', completion: 'zz-completion', cursor: '', process: '00000000-0000-4000-8000-000000000001', subscription: 'zz-sub', sourceKey: 'zz-order' };
 
@@ -225,7 +225,7 @@ for (const engine of engines) {
       // Idempotent calls answer "nothing there" instead of NOT_FOUND, the same for any unknown id.
       const answered = Object.entries(onA).filter(([, o]) => o.code !== 5).map(([name, o]) => [name, o.code, o.value]);
       expect(answered).toEqual([
-        ['DeleteSession', 0, { deleted: false, keptProcessIds: [], orphanedProcessIds: [] }],
+        ['DeleteSession', 0, { deleted: false, failedProcessIds: [], keptProcessIds: [], orphanedProcessIds: [] }],
         ['ResolveCompletion', 0, expect.objectContaining({ outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN })],
         ['AwaitQueuedWorkBatch', 0, expect.objectContaining({ status: AwaitStatus.AWAIT_STATUS_UNKNOWN })],
         // Filters by a session: B's own processes in that scope, of which it has none.
@@ -259,7 +259,7 @@ for (const engine of engines) {
       expect(aProcs).not.toContain(bProc.processId);
       expect((await rejection(a.admin.getProcess({ processId: bProc.processId }))).code).toBe(5);
       // B's subscription with A's id is B's own; A's stays as it was.
-      await b.admin.putTriggerSubscription({ subscription: { subscriptionId: 'a-sub', sourceType: 'webhook', sourceKey: 'b-*', template: { kind: ProcessKind.PROCESS_KIND_NOTIFY, task: 'y', sessionId: '', wakeSessionId: 'shared', awaitSignal: '' }, intervalMs: 0n }, firstDueTime: undefined });
+      await b.admin.putTriggerSubscription({ subscription: { subscriptionId: 'a-sub', sourceType: 'webhook', sourceKey: 'b-*', template: { kind: ProcessKind.PROCESS_KIND_NOTIFY, task: 'y', sessionId: '', wakeSessionId: 'shared', awaitSignal: '' }, intervalMs: 0n, cron: '', timeZone: '' }, firstDueTime: undefined });
       const keyOf = async (c: LashClients) => (await c.admin.listTriggerSubscriptions({ sourceType: '', pageSize: 10, pageToken: '' })).subscriptions.map((x) => [x.subscriptionId, x.sourceKey]);
       expect(await keyOf(a)).toEqual([['a-sub', 'a-*']]);
       expect(await keyOf(b)).toEqual([['a-sub', 'b-*']]);
