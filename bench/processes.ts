@@ -31,7 +31,7 @@ const prepare = (): Options => ({
 });
 
 const startTurnProcess = (c: LashClients, task: string) =>
-  c.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_SESSION_TURN, input: { task, sessionId: '', awaitSignal: '', payload: undefined }, scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n }, { deadlineMs: 30_000 });
+  c.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_SESSION_TURN, input: { task, sessionId: '', awaitSignal: '', payload: undefined }, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n }, { deadlineMs: 30_000 });
 
 /** Resolves with performance.now() when the process's `running` (or `taken_over`) event arrives. */
 function runningAt(c: LashClients, processId: string): Promise<number> {

@@ -54,7 +54,7 @@ export const EXAMPLE_BODIES: Record<string, unknown> = {
   'AdminService/SignalProcess': { processId: 'PROCESS_ID_FROM_START', name: 'approved', payload: { by: 'ops' }, idempotencyKey: 'approve-1' },
   'AdminService/ListProcessEvents': { processId: 'PROCESS_ID_FROM_START', afterSeq: '0', pageSize: 100 },
   'AdminService/WatchProcessEvents': { processId: 'PROCESS_ID_FROM_START', afterSeq: '0' },
-  'AdminService/PutTriggerSubscription': { subscription: { subscriptionId: 'nightly-summary', sourceType: 'schedule', sourceKey: 'nightly', template: { kind: 'PROCESS_KIND_SESSION_TURN', task: 'Summarise the day.', wakeSessionId: 'support-42' }, intervalMs: '86400000' } },
+  'AdminService/PutTriggerSubscription': { subscription: { subscriptionId: 'nightly-summary', sourceType: 'schedule', sourceKey: 'nightly', template: { kind: 'PROCESS_KIND_SESSION_TURN', task: 'Summarise the day.', wakeSessionId: 'support-42' }, cron: '0 22 * * *', timeZone: 'Europe/Berlin' } },
   'AdminService/ListTriggerSubscriptions': { sourceType: 'webhook', pageSize: 50 },
   'AdminService/DeleteTriggerSubscription': { subscriptionId: 'nightly-summary' },
   'AdminService/EmitTrigger': { sourceType: 'webhook', sourceKey: 'github/push', payload: { ref: 'main' }, idempotencyKey: 'delivery-8f2c' },

@@ -5,11 +5,13 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { EventBus, FeedSink, SessionStore } from './domain/ports.js';
 import { notifyExecutor, sessionTurnExecutor, type TurnRunner } from './domain/processes/executors.js';
+import { rlmProgramExecutor } from './domain/processes/program.js';
 import { ProcessRunners } from './domain/processes/runners.js';
 import { ProcessService } from './domain/processes/service.js';
 import { TriggerService } from './domain/processes/triggers.js';
 import { ProcessWakes } from './domain/processes/wake.js';
 import type { QueueService } from './domain/queue/service.js';
+import type { CodeRunner } from './domain/turns/code-runner.js';
 import type { SessionService } from './domain/sessions.js';
 import type { Database } from './store/database.js';
 import { DbProcessStore } from './store/process-store.js';
@@ -21,7 +23,7 @@ export interface ProcessParts {
   runners: ProcessRunners;
 }
 
-export function buildProcesses(deps: { config: Config; db: Database; log: Logger; bus: EventBus; feed: FeedSink; store: SessionStore; sessions: SessionService; queue: QueueService; turns(): TurnRunner; replicaId: string }): ProcessParts {
+export function buildProcesses(deps: { config: Config; db: Database; log: Logger; bus: EventBus; feed: FeedSink; store: SessionStore; sessions: SessionService; queue: QueueService; turns(): TurnRunner; sandbox: CodeRunner; replicaId: string }): ProcessParts {
   const c = deps.config.processes;
   const store = new DbProcessStore(deps.db);
   const log = deps.log.child({ component: 'processes' });
@@ -32,8 +34,9 @@ export function buildProcesses(deps: { config: Config; db: Database; log: Logger
     concurrency: c.runners,
     claimTtlMs: c.claimTtlMs,
     pollMs: c.pollMs,
-    executors: { notify: notifyExecutor, session_turn: sessionTurnExecutor({ sessions: deps.sessions, turns: deps.turns }) },
+    executors: { notify: notifyExecutor, session_turn: sessionTurnExecutor({ sessions: deps.sessions, turns: deps.turns }), rlm_program: rlmProgramExecutor({ runner: deps.sandbox, limits: deps.config.sandbox }) },
     tick: () => triggers.tick(),
+    retention: { keepMs: c.retentionMs, batch: c.retentionBatch, onPurged: (n) => log.info({ purged: n }, 'process retention deleted finished processes') },
     onError: (err, context) => log.warn({ err, ...context }, 'process runner error'),
   });
   return { processes, triggers, runners };

@@ -58,6 +58,8 @@ import { DbTenantUsageStore } from './store/tenant-usage-store.js';
 import { DbAuditStore } from './store/audit-store.js';
 import { AuditRecorder } from './domain/audit/recorder.js';
 import { auditHook } from './grpc/audit.js';
+import { RefusalBudget } from './domain/audit/refusal-budget.js';
+import { refusalAuditor } from './auth/refusal-audit.js';
 import { interruptedTurns } from './domain/turns/interrupted.js';
 import { ThreadedRunner } from './sandbox/threaded.js';
 import { FeedAppender } from './domain/feed/appender.js';
@@ -142,6 +144,7 @@ export interface AppOptions {
 export async function startApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
   const started = performance.now();
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: options.inMemory, log: (m) => log.debug({ component: 'orm' }, m),
+    sliceMs: config.store.pgliteSliceMs, interactivePoolMax: config.store.interactivePool,
     lock: { heartbeatMs: config.lockHeartbeatMs, host: config.hostName, onTakeover: (previous) => log.warn({ previous }, 'took over the embedded data folder from a process whose heartbeat stopped') } });
   log.info({ engine: db.engine, ms: Math.round(performance.now() - started) }, 'store ready, migrations applied');
   // On PostgreSQL the feed append sends the bus's wake-up itself (same statement, same format);
@@ -159,6 +162,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onRecord: (r) => auditLog.info({ tenant: r.tenantId, subject: r.subject, identitySource: r.identitySource, auditedMethod: r.method, sessionId: r.sessionId, turnId: r.turnId, batchId: r.batchId, code: r.code, reason: r.reason, requestId: r.requestId }, 'audit'),
     onError: (err, records) => auditLog.warn({ err, records }, 'storing audit records failed; they are lost from the store (their log lines remain)'),
   });
+  // Refusals of unauthenticated writes: rows bounded per minute, the rest logged and counted (ADR 0062).
+  const refusalBudget = new RefusalBudget(config.audit.unauthenticatedPerMinute, (n) => auditLog.warn({ suppressed: n }, 'refusals of unauthenticated writes left out of the audit table in the last minute (each was logged)'));
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   // The domain's clock, timers and id source: the system's, handed to every service here.
   const runtime: Runtime = { clock: systemClock, ids: systemIds };
@@ -179,7 +184,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats(), audit: () => audit.stats(), subscriptions: () => subscriptionLimits.stats(), childTurns: () => childTurns, liveEntries: () => liveEntries() })
+    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats(), audit: () => audit.stats(), refusals: () => refusalBudget.stats(), subscriptions: () => subscriptionLimits.stats(), childTurns: () => childTurns, liveEntries: () => liveEntries(), storeGate: db.gate && (() => ({ ...db.gate!.stats, waiting: { interactive: db.gate!.depth('interactive'), bulk: db.gate!.depth('bulk') } })) }, config.metricsTenants)
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, {
@@ -268,9 +273,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
     clock: runtime.clock,
   });
-  const processParts = (late.processes = buildProcesses({ config, db, log, bus, feed: appender, store, sessions, queue, turns: () => turns, replicaId }));
+  const processParts = (late.processes = buildProcesses({ config, db, log, bus, feed: appender, store, sessions, queue, turns: () => turns, sandbox: codeRunner, replicaId }));
   const health = new HealthState(LASH_SERVICES);
-  const observeCall = metrics ? (method: string, code: string, seconds: number) => metrics.call(method, code, seconds) : undefined;
+  const observeCall = metrics ? (method: string, code: string, seconds: number, tenant: string) => metrics.call(method, code, seconds, tenant) : undefined;
   // Every service is registered through the guard: no handler runs before its caller is known.
   const authenticator = new Authenticator(config.auth, log.child({ component: 'auth' }));
   const auditCall = auditHook((r) => audit.record(r), (err) => auditLog.warn({ err }, 'audit hook failed'));
@@ -281,6 +286,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     // A write refused for a missing role is audited in the caller's tenant, like its other writes.
     refused: ({ method, principal, metadata, request, code, reason }) =>
       auditCall({ method, ctx: { tenantId: principal.tenantId, principal, requestId: requestIdOf(metadata), log, signal: new AbortController().signal, metadata }, request, code, reason }),
+    // A write refused for its credential is audited too, bounded per minute (ADR 0062).
+    unauthenticated: refusalAuditor(refusalBudget, (r) => audit.record(r), (err) => auditLog.warn({ err }, 'audit of a refused credential failed')),
   };
   if (config.auth.mode === 'anonymous') {
     log.warn({ because: config.auth.anonymousBecause, listen: `${config.listen.host}:${config.listen.port}` }, 'AUTHENTICATION IS OFF: every caller is anonymous with all roles in tenant "default"; configure LASH_AUTH_TOKENS_FILE, LASH_AUTH_JWKS or LASH_AUTH_IDENTITIES_FILE before exposing this server');

@@ -23,6 +23,8 @@ export interface Config {
   listen: { host: string; port: number };
   /** Where GET /metrics is served (LASH_METRICS_LISTEN); unset: no metrics endpoint. */
   metricsListen?: { host: string; port: number };
+  /** Which tenants get their own metrics label: `named` always, then the first `firstSeen` others; the rest are "_other". */
+  metricsTenants: { named: string[]; firstSeen: number };
   /** The Connect / gRPC-web HTTP listener (LASH_HTTP_LISTEN) and its CORS origins; unset: off. */
   http?: { listen: { host: string; port: number }; corsOrigins: string[] };
   /** OTLP/HTTP trace export (standard OTEL_* variables); unset: no tracing. */
@@ -61,15 +63,17 @@ export interface Config {
   /** The rlm sandbox's thread pool: at most `maxThreads`, then a bounded queue with a wait limit. */
   sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
   /** Turn slots of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
+  /** PGlite time slice and PostgreSQL interactive-lane connections (ADR 0063). */
+  store: { pgliteSliceMs: number; interactivePool: number };
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
   /** The audit trail: how long records are kept, how many may wait to be stored. */
-  audit: { retentionHours: number; buffer: number };
+  audit: { retentionHours: number; buffer: number; unauthenticatedPerMinute: number };
   /** Per-tenant limits (turns and observers per process, sessions and open batches in the store). */
   tenantLimits: { runningTurns: number; observers: number; queuedBatches: number; sessions: number };
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
   /** Background processes: runners on this replica, their claims, polls and limits (LASH_PROCESS_*). */
-  processes: { runners: number; claimTtlMs: number; pollMs: number; perSession: number; perTenant: number; defaultRunMs: number; maxRunMs: number; subscriptionsPerTenant: number };
+  processes: { runners: number; claimTtlMs: number; pollMs: number; perSession: number; perTenant: number; defaultRunMs: number; maxRunMs: number; subscriptionsPerTenant: number; retentionMs: number; retentionBatch: number };
   /** ObserveSession subscriptions of this process: open at once, new ones per second, burst. */
   subscriptions: { maxConcurrent: number; ratePerSecond: number; burst: number };
   feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
@@ -120,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth,
     listen,
     metricsListen: env.LASH_METRICS_LISTEN ? parseListen(env.LASH_METRICS_LISTEN, 'LASH_METRICS_LISTEN') : undefined,
+    metricsTenants: { named: metricsTenants(env.LASH_METRICS_TENANTS), firstSeen: intVar(env, 'LASH_METRICS_TENANT_LABELS', 20, 0, 10_000) },
     http: env.LASH_HTTP_LISTEN ? { listen: parseListen(env.LASH_HTTP_LISTEN, 'LASH_HTTP_LISTEN'), corsOrigins: corsOrigins(env.LASH_HTTP_CORS_ORIGINS) } : undefined,
     tracing: tracingFrom(env),
     dataDir: env.LASH_DATA_DIR || './.lash',
@@ -170,6 +175,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxQueued: intVar(env, 'LASH_SANDBOX_QUEUE', 64, 0, 100_000),
       queueWaitMs: intVar(env, 'LASH_SANDBOX_QUEUE_WAIT_MS', 10_000, 0, 600_000),
     },
+    store: {
+      pgliteSliceMs: intVar(env, 'LASH_PGLITE_SLICE_MS', 10, 1, 1_000),
+      interactivePool: intVar(env, 'LASH_DB_INTERACTIVE_POOL', 2, 0, 64),
+    },
     turnSlots: {
       maxRunning: intVar(env, 'LASH_MAX_RUNNING_TURNS', 256, 1, 100_000),
       maxWaiting: intVar(env, 'LASH_TURN_QUEUE', 1_024, 0, 1_000_000),
@@ -178,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     audit: {
       retentionHours: intVar(env, 'LASH_AUDIT_RETENTION_HOURS', 2_160, 1, 24 * 365 * 10),
       buffer: intVar(env, 'LASH_AUDIT_BUFFER', 10_000, 100, 1_000_000),
+      unauthenticatedPerMinute: intVar(env, 'LASH_AUDIT_UNAUTHENTICATED_PER_MINUTE', 20, 0, 100_000),
     },
     tenantLimits: {
       runningTurns: intVar(env, 'LASH_TENANT_MAX_RUNNING_TURNS', 128, 1, 100_000),
@@ -198,6 +208,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultRunMs: intVar(env, 'LASH_PROCESS_RUN_MS', 3_600_000, 1_000, 604_800_000),
       maxRunMs: intVar(env, 'LASH_PROCESS_MAX_RUN_MS', 86_400_000, 1_000, 604_800_000),
       subscriptionsPerTenant: intVar(env, 'LASH_TRIGGER_SUBSCRIPTIONS_PER_TENANT', 1_000, 1, 1_000_000),
+      retentionMs: intVar(env, 'LASH_PROCESS_RETENTION_SECONDS', 604_800, 1, 10 * 365 * 86_400) * 1_000,
+      retentionBatch: intVar(env, 'LASH_PROCESS_RETENTION_BATCH', 500, 1, 100_000),
     },
     subscriptions: {
       maxConcurrent: intVar(env, 'LASH_MAX_OBSERVERS', 10_000, 1, 1_000_000),
@@ -305,6 +317,13 @@ function boolVar(env: NodeJS.ProcessEnv, name: string): boolean {
   if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
   if (raw === '1' || raw === 'true') return true;
   throw new ConfigError(`${name} must be 1 or 0 (got "${raw}")`);
+}
+
+/** LASH_METRICS_TENANTS: tenants that always get their own metrics label (each one a series set, so bounded). */
+function metricsTenants(raw: string | undefined): string[] {
+  const names = [...new Set((raw ?? '').split(',').map((t) => t.trim()).filter(Boolean))];
+  if (names.length > 1_000) throw new ConfigError(`LASH_METRICS_TENANTS names ${names.length} tenants; at most 1000 may have their own label (the others are counted as "_other")`);
+  return names;
 }
 
 function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

@@ -10,7 +10,8 @@ import { DomainError } from '../domain/errors.js';
 import { codeName } from '../grpc/call.js';
 import { errorInfoOf, toServiceError } from '../grpc/errors.js';
 import { ANONYMOUS, type Authenticator } from './authenticator.js';
-import { roleRequired } from './failures.js';
+import { roleRequired, UNAUTHENTICATED_TENANT } from './failures.js';
+import type { UnauthenticatedCall } from './refusal-audit.js';
 import { METHOD_ROLES, satisfies, type Requirement } from './roles.js';
 
 const principals = new WeakMap<Metadata, Principal>();
@@ -29,13 +30,15 @@ interface GuardedCall {
 export interface GuardEnv {
   authenticator: Authenticator;
   log: { info(o: object, m: string): void; error(o: object, m: string): void };
-  observe?(method: string, code: string, seconds: number): void;
+  /** A finished refusal (`service/Method`, code name, seconds, the caller's tenant), e.g. for metrics. */
+  observe?(method: string, code: string, seconds: number, tenant: string): void;
   /**
    * A write refused for a missing role, for the audit trail: the caller is known (tenant and
-   * subject), so the attempt is recorded like any other outcome. A call without a valid identity
-   * has no tenant to record it under; its log line is its trace.
+   * subject), so the attempt is recorded like any other outcome.
    */
   refused?(call: { method: string; principal: Principal; metadata: Metadata; request: unknown; code: string; reason?: string }): void;
+  /** A call refused for a missing or bad credential (UNAUTHENTICATED), for the audit trail (refusal-audit.ts). */
+  unauthenticated?(call: UnauthenticatedCall): void;
 }
 
 /**
@@ -63,11 +66,16 @@ export function guardService(env: GuardEnv, definition: ServiceDefinition, impl:
       }
       principals.set(call.metadata, principal);
     };
-    const refuse = (call: GuardedCall, err: unknown, started: number): Partial<ServiceError> => {
+    /** `principal`: set when the caller was known and refused for its role. */
+    const refuse = (call: GuardedCall, err: unknown, started: number, principal?: Principal): Partial<ServiceError> => {
       const { error, correlationId } = toServiceError(err, service);
+      const code = codeName(error.code!);
       if (correlationId) env.log.error({ err, correlationId, method: `${service}/${methodName}` }, 'authentication failed with an internal error');
-      else if (err instanceof DomainError) env.log.info({ method: `${service}/${methodName}`, code: codeName(error.code!), reason: errorInfoOf(error)?.reason, peer: call.getPeer() }, 'rpc refused: authentication');
-      env.observe?.(`${service}/${methodName}`, codeName(error.code!), (performance.now() - started) / 1000);
+      else if (err instanceof DomainError) env.log.info({ method: `${service}/${methodName}`, code, reason: errorInfoOf(error)?.reason, peer: call.getPeer() }, principal ? 'rpc refused: role' : 'rpc refused: authentication');
+      if (!principal && err instanceof DomainError && err.errorClass === 'UNAUTHENTICATED') {
+        env.unauthenticated?.({ method: `${service}/${methodName}`, err, code, peer: call.getPeer(), metadata: call.metadata, request: (call as { request?: unknown }).request });
+      }
+      env.observe?.(`${service}/${methodName}`, code, (performance.now() - started) / 1000, principal?.tenantId ?? UNAUTHENTICATED_TENANT);
       return error;
     };
     const run = (call: GuardedCall, go: () => void, fail: (error: Partial<ServiceError>) => void) => {
@@ -79,7 +87,8 @@ export function guardService(env: GuardEnv, definition: ServiceDefinition, impl:
       }
       // A client that gave up while it was being authenticated has no handler run for it (its
       // 'cancelled' event fired before the handler could listen for it).
-      admit(call).then((p) => authorised(call, p)).then(() => (call.cancelled ? undefined : go()), (err: unknown) => fail(refuse(call, err, started)));
+      let known: Principal | undefined;
+      admit(call).then((p) => authorised(call, (known = p))).then(() => (call.cancelled ? undefined : go()), (err: unknown) => fail(refuse(call, err, started, known)));
     };
     guarded[name] = (streaming
       ? (call: GuardedCall) => run(call, () => (handler as (c: unknown) => void)(call), (error) => call.emit('error', error))

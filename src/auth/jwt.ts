@@ -6,7 +6,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ROLES, type Principal, type Role } from '../domain/auth/principal.js';
 import type { JwtConfig } from './config.js';
-import { jwksUnavailable, unauthenticated, type AuthFailureReason } from './failures.js';
+import { jwksUnavailable, unauthenticated, withVerifiedClaims, type AuthFailureReason } from './failures.js';
 import { watchText } from './watch.js';
 
 /** Asymmetric algorithms only: a JWKS is public, so an HMAC key in it would let anyone sign. */
@@ -77,8 +77,16 @@ function rolesOf(value: unknown): Set<Role> {
 }
 
 function failure(err: unknown, config: JwtConfig): Error {
-  const e = err as { code?: string; claim?: string };
-  const fail = (reason: AuthFailureReason, message: string) => unauthenticated(reason, message);
+  const e = err as { code?: string; claim?: string; payload?: JWTPayload };
+  // jose checks claims only after the signature verified: a claim failure's payload is the issuer's.
+  const fail = (reason: AuthFailureReason, message: string) => {
+    const refused = unauthenticated(reason, message);
+    if (e.payload && (e.code === 'ERR_JWT_EXPIRED' || e.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED')) {
+      const tenant = claimAt(e.payload, config.tenantClaim);
+      withVerifiedClaims(refused, { tenantId: typeof tenant === 'string' && TENANT.test(tenant) ? tenant : undefined, subject: typeof e.payload.sub === 'string' ? e.payload.sub : undefined });
+    }
+    return refused;
+  };
   switch (e.code) {
     case 'ERR_JWT_EXPIRED':
       return fail('TOKEN_EXPIRED', 'the token has expired; get a new one');

@@ -33,7 +33,7 @@ const USAGE = `usage: lash-grpc [--address host:port] [--token T] [--tls-ca file
   processes cancel-scope SESSION_ID        cancel every active process of a session's scope
   processes signal ID NAME --key K [--payload JSON]
   processes events ID [--after SEQ] [--follow]
-  triggers put ID SOURCE_TYPE KEY KIND [TASK…] [--wake S] [--session S] [--interval-ms N]
+  triggers put ID SOURCE_TYPE KEY KIND [TASK…] [--wake S] [--session S] [--interval-ms N | --cron EXPR [--time-zone TZ]]
   triggers list [--source-type T] | triggers delete ID
   triggers emit SOURCE_TYPE KEY --key K [--payload JSON]
 
@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
       parent: { type: 'string' }, mode: { type: 'string' }, provider: { type: 'string' }, model: { type: 'string' }, fresh: { type: 'boolean' },
       'turn-id': { type: 'string' }, cursor: { type: 'string' }, count: { type: 'string' }, id: { type: 'string' },
       status: { type: 'string' }, scope: { type: 'string' }, wake: { type: 'string' }, key: { type: 'string' }, session: { type: 'string' }, signal: { type: 'string' },
-      'wait-ms': { type: 'string' }, reason: { type: 'string' }, after: { type: 'string' }, follow: { type: 'boolean' }, 'interval-ms': { type: 'string' },
+      'wait-ms': { type: 'string' }, reason: { type: 'string' }, after: { type: 'string' }, follow: { type: 'boolean' }, 'interval-ms': { type: 'string' }, cron: { type: 'string' }, 'time-zone': { type: 'string' },
       'source-type': { type: 'string' }, payload: { type: 'string' },
     },
   });

@@ -19,6 +19,8 @@ export interface ProcessOptions {
   after?: string;
   follow?: boolean;
   'interval-ms'?: string;
+  cron?: string;
+  'time-zone'?: string;
   'source-type'?: string;
   payload?: string;
 }
@@ -30,12 +32,12 @@ const need = (args: string[], i: number, what: string): string => {
   if (!args[i]) throw new ProcessUsageError(`missing ${what}`);
   return args[i];
 };
-const KINDS: Record<string, ProcessKind> = { session_turn: ProcessKind.PROCESS_KIND_SESSION_TURN, external: ProcessKind.PROCESS_KIND_EXTERNAL, notify: ProcessKind.PROCESS_KIND_NOTIFY };
+const KINDS: Record<string, ProcessKind> = { session_turn: ProcessKind.PROCESS_KIND_SESSION_TURN, external: ProcessKind.PROCESS_KIND_EXTERNAL, notify: ProcessKind.PROCESS_KIND_NOTIFY, rlm_program: ProcessKind.PROCESS_KIND_RLM_PROGRAM };
 const STATUSES: Record<string, ProcessStatus> = { pending: ProcessStatus.PROCESS_STATUS_PENDING, running: ProcessStatus.PROCESS_STATUS_RUNNING, completed: ProcessStatus.PROCESS_STATUS_COMPLETED, failed: ProcessStatus.PROCESS_STATUS_FAILED, cancelled: ProcessStatus.PROCESS_STATUS_CANCELLED };
 
 function kindOf(name: string): ProcessKind {
   const k = KINDS[name];
-  if (k === undefined) throw new ProcessUsageError(`KIND must be session_turn, external or notify (got "${name}")`);
+  if (k === undefined) throw new ProcessUsageError(`KIND must be session_turn, external, notify or rlm_program (got "${name}")`);
   return k;
 }
 function intOf(name: string, value: string | undefined, fallback: number): number {
@@ -112,7 +114,7 @@ export const PROCESS_COMMANDS: Record<string, Command> = {
     const interval = intOf('interval-ms', o['interval-ms'], 0);
     const r = await c.admin.putTriggerSubscription({
       subscription: {
-        subscriptionId: need(args, 0, 'SUBSCRIPTION_ID'), sourceType: need(args, 1, 'SOURCE_TYPE'), sourceKey: need(args, 2, 'SOURCE_KEY'), intervalMs: BigInt(interval),
+        subscriptionId: need(args, 0, 'SUBSCRIPTION_ID'), sourceType: need(args, 1, 'SOURCE_TYPE'), sourceKey: need(args, 2, 'SOURCE_KEY'), intervalMs: BigInt(interval), cron: o.cron ?? '', timeZone: o['time-zone'] ?? '',
         template: { kind: kindOf(need(args, 3, 'KIND')), task: args.slice(4).join(' '), sessionId: o.session ?? '', wakeSessionId: o.wake ?? '', awaitSignal: o.signal ?? '' },
       },
       firstDueTime: undefined,

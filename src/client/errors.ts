@@ -24,8 +24,18 @@ export class LashError extends Error {
     this.name = 'LashError';
   }
 
-  /** True when the same request may succeed later (the server or its store was unreachable). */
+  /**
+   * True when the same request may succeed if sent again later, as the server says in the
+   * ErrorInfo (`metadata.retryable`, from its reason catalogue); without one (a transport failure)
+   * only UNAVAILABLE is.
+   */
   get retryable(): boolean {
+    const said = this.metadata.retryable;
+    return said === undefined ? this.code === status.UNAVAILABLE : said === 'true';
+  }
+
+  /** The server or the connection was unreachable: the call can be re-opened as it was. */
+  get unavailable(): boolean {
     return this.code === status.UNAVAILABLE;
   }
 }

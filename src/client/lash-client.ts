@@ -116,7 +116,9 @@ export class LashClient {
         return;
       } catch (err) {
         const e = toLashError(err);
-        if (received || !e.retryable || attempt >= policy.maxAttempts) throw e;
+        // Only an unreachable server is retried on the caller's behalf; a conflict or a limit the
+        // server calls retryable is the caller's to handle (it may want to read again first).
+        if (received || !e.unavailable || attempt >= policy.maxAttempts) throw e;
         await backoff(policy, attempt, opts.signal);
       }
     }

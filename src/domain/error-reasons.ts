@@ -117,6 +117,14 @@ export const ERROR_REASONS = {
   TOOLS_EMPTY: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A tool host hello advertises no tool.' },
   UPDATE_MASK_INVALID: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'An update mask names a path that cannot be updated.' },
   WAIT_INVALID: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A wait is outside 0 to one hour.' },
+  CRON_INVALID: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A schedule cron expression is not 5 or 6 cron fields, or too long.' },
+  CRON_NEVER_DUE: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A cron expression has no future due time.' },
+  FIRST_DUE_TIME_WITH_CRON: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A first due time is given with a cron schedule (it applies to intervals).' },
+  PROGRAM_REQUIRED: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'An rlm_program process has no program in input.task.' },
+  SCHEDULE_CONFLICT: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A schedule names both an interval and a cron expression.' },
+  SCHEDULE_CRON_REQUIRED: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A time zone is given without a cron expression.' },
+  SCOPE_SESSION_REQUIRED: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A frame scope is given without the session it belongs to.' },
+  TIME_ZONE_INVALID: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A schedule time zone is not an IANA zone name.' },
 
   // NOT_FOUND: the thing named does not exist (any more).
   CHILD_NOT_FOUND: { code: 'NOT_FOUND', retryable: false, meaning: 'A session is not a child of the named parent.' },
@@ -138,6 +146,7 @@ export const ERROR_REASONS = {
   // FAILED_PRECONDITION: valid, but the server or the session's state does not allow it.
   CHILD_DEPTH_EXCEEDED: { code: 'FAILED_PRECONDITION', retryable: false, meaning: 'A new child session would nest deeper than run_child allows.' },
   DRAIN_NOT_HEAD_PREFIX: { code: 'FAILED_PRECONDITION', retryable: false, meaning: 'The batches a drain names are not the head of the queue in order.' },
+  FRAME_NOT_CURRENT: { code: 'FAILED_PRECONDITION', retryable: false, meaning: 'A frame scope is not the session\'s current agent frame.' },
   MODE_MISMATCH: { code: 'FAILED_PRECONDITION', retryable: false, meaning: 'A session is opened in another mode than it was created in.' },
   MODE_UNAVAILABLE: { code: 'FAILED_PRECONDITION', retryable: false, meaning: 'The requested mode is not offered by this server.' },
   NOT_A_CHILD: { code: 'FAILED_PRECONDITION', retryable: false, meaning: 'A run_child session id exists and is not a child of this session.' },

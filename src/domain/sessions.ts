@@ -272,13 +272,19 @@ export class SessionService {
    * Removes everything of the session, and of its child sessions (recursively): a child has no
    * meaning without its parent. False when there was nothing to delete (retry-safe).
    */
-  async delete(ctx: RequestContext, sessionId: string): Promise<boolean> {
+  /**
+   * Deletes the session and its child sessions (children first). `beforeEach` runs for every
+   * session that goes, before its turns are stopped: what depends on it (background processes)
+   * is detached while it still exists, so nothing learns of the delete from a cancelled turn.
+   */
+  async delete(ctx: RequestContext, sessionId: string, beforeEach?: (sessionId: string) => Promise<void>): Promise<boolean> {
     requireId('session_id', sessionId);
     for (;;) {
       const children = await this.store.list(ctx.tenantId, { parentSessionId: sessionId, metadata: {} }, undefined, 100);
       if (children.length === 0) break;
-      for (const child of children) await this.delete(ctx, child.sessionId);
+      for (const child of children) await this.delete(ctx, child.sessionId, beforeEach);
     }
+    await beforeEach?.(sessionId);
     // A running turn is cancelled rather than waited for: it commits as cancelled (its caller
     // gets that result), then the delete takes the writer. See docs/adr/0033.
     await this.stopTurns(ctx, sessionId);

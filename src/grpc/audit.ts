@@ -46,6 +46,40 @@ export function auditRecordOf(call: AuditedCall): AuditRecord | undefined {
   };
 }
 
+/** A write refused before any identity was established: what the guard knows of it. */
+export interface RefusedCall {
+  method: string;
+  request: unknown;
+  /** The reserved unauthenticated tenant, or the tenant an issuer-signed credential names. */
+  tenantId: string;
+  /** The verified subject, else the peer's address (`peer:<ip>`); never a credential. */
+  subject: string;
+  /** The mechanism the caller tried: none, bearer, jwt, mtls, forwarded. */
+  mechanism: string;
+  code: string;
+  reason: string;
+  requestId: string;
+}
+
+/** The audit record of a write refused for its credential, or undefined when the method is not a write. */
+export function refusalRecordOf(call: RefusedCall): AuditRecord | undefined {
+  if (!AUDITED_METHODS.has(call.method)) return undefined;
+  const { request } = call;
+  return {
+    tenantId: call.tenantId,
+    subject: shorten(call.subject, ID_CHARS).replaceAll('\u0000', '\ufffd'),
+    identitySource: call.mechanism,
+    method: call.method,
+    sessionId: idAt(request, 'sessionId'),
+    turnId: idAt(request, 'turnId'),
+    batchId: idAt(request, 'batchId'),
+    code: call.code,
+    reason: call.reason,
+    requestId: call.requestId,
+    at: new Date(),
+  };
+}
+
 /** The hook for CallEnv.audit: records writes, and swallows (and reports) its own failures. */
 export function auditHook(record: (r: AuditRecord) => void, onError: (err: unknown) => void): (call: AuditedCall) => void {
   return (call) => {

@@ -31,8 +31,8 @@ export interface CallEnv {
   principalOf(metadata: Metadata): Principal | undefined;
   /** Records a finished mutating call in the audit trail (never blocks, never throws). */
   audit?(call: AuditedCall): void;
-  /** Records a finished call (`service/Method`, status code name, seconds), e.g. for metrics. */
-  observe?(method: string, code: string, seconds: number): void;
+  /** Records a finished call (`service/Method`, status code name, seconds, the caller's tenant), e.g. for metrics. */
+  observe?(method: string, code: string, seconds: number, tenant: string): void;
 }
 
 /** The status code name of a finished call, as metrics and logs name it. */
@@ -77,7 +77,7 @@ export function unary<Req, Res>(env: CallEnv, domain: string, method: string, fn
     new Promise<Res>((resolve) => resolve(fn(wellFormed(call.request), ctx))).then(
       (response) => {
         ctx.log.debug({ code: 'OK', ms: +(performance.now() - started).toFixed(2) }, 'rpc');
-        env.observe?.(`${domain}/${method}`, 'OK', (performance.now() - started) / 1000);
+        env.observe?.(`${domain}/${method}`, 'OK', (performance.now() - started) / 1000, ctx.tenantId);
         env.audit?.({ method: `${domain}/${method}`, ctx, request: call.request, response, code: 'OK' });
         callback(null, response);
       },
@@ -85,7 +85,7 @@ export function unary<Req, Res>(env: CallEnv, domain: string, method: string, fn
         const { error, correlationId } = toServiceError(err, domain);
         if (correlationId) ctx.log.error({ err, correlationId }, 'rpc failed with an internal error');
         else ctx.log.info({ code: error.code, reason: reasonOf(error), message: error.details, ms: +(performance.now() - started).toFixed(2) }, 'rpc rejected');
-        env.observe?.(`${domain}/${method}`, codeName(error.code ?? status.UNKNOWN), (performance.now() - started) / 1000);
+        env.observe?.(`${domain}/${method}`, codeName(error.code ?? status.UNKNOWN), (performance.now() - started) / 1000, ctx.tenantId);
         env.audit?.({ method: `${domain}/${method}`, ctx, request: call.request, code: codeName(error.code ?? status.UNKNOWN), reason: reasonOf(error) });
         callback(error, null);
       },

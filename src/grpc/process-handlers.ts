@@ -33,14 +33,14 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
   return {
     startProcess: rpc<StartProcessRequest, StartProcessResponse>('StartProcess', async (req, ctx) => {
       const r = await processes.start(ctx, {
-        kind: kindFromPb('kind', req.kind), input: inputFromPb(req.input), scopeSessionId: req.scopeSessionId || undefined, wakeSessionId: req.wakeSessionId || undefined,
+        kind: kindFromPb('kind', req.kind), input: inputFromPb(req.input), scopeSessionId: req.scopeSessionId || undefined, scopeFrameId: req.scopeFrameId || undefined, wakeSessionId: req.wakeSessionId || undefined,
         idempotencyKey: req.idempotencyKey || undefined, maxRunMs: msOf('max_run_ms', req.maxRunMs, 'MAX_RUN_TIME_INVALID'), startedBy: 'host',
       });
       return { process: processToPb(r.process), deduplicated: r.deduplicated };
     }),
     getProcess: rpc<GetProcessRequest, GetProcessResponse>('GetProcess', async (req, ctx) => ({ process: processToPb(await processes.get(ctx, req.processId)) })),
     listProcesses: rpc<ListProcessesRequest, ListProcessesResponse>('ListProcesses', async (req, ctx) => {
-      const page = await processes.list(ctx, { status: statusFromPb(req.status), scopeSessionId: req.scopeSessionId || undefined, sessionId: req.sessionId || undefined }, req.pageSize, req.pageToken);
+      const page = await processes.list(ctx, { status: statusFromPb(req.status), scopeSessionId: req.scopeSessionId || undefined, visibleInFrameId: req.visibleInFrameId || undefined, sessionId: req.sessionId || undefined }, req.pageSize, req.pageToken);
       return { processes: page.processes.map(processToPb), nextPageToken: page.nextPageToken };
     }),
     awaitProcess: rpc<AwaitProcessRequest, AwaitProcessResponse>('AwaitProcess', async (req, ctx) => {
@@ -90,7 +90,7 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
       const s = req.subscription;
       if (!s) throw invalid('SUBSCRIPTION_REQUIRED', 'subscription is required', { field: 'subscription' });
       const intervalMs = s.intervalMs === 0n ? undefined : msOf('subscription.interval_ms', s.intervalMs, 'INTERVAL_INVALID');
-      return { subscription: subscriptionToPb(await triggers.subscribe(ctx, { subscriptionId: s.subscriptionId, sourceType: s.sourceType, sourceKey: s.sourceKey, template: templateFromPb(s.template), intervalMs, firstDueAt: req.firstDueTime })) };
+      return { subscription: subscriptionToPb(await triggers.subscribe(ctx, { subscriptionId: s.subscriptionId, sourceType: s.sourceType, sourceKey: s.sourceKey, template: templateFromPb(s.template), intervalMs, firstDueAt: req.firstDueTime, cron: s.cron || undefined, timeZone: s.timeZone || undefined })) };
     }),
     listTriggerSubscriptions: rpc<ListTriggerSubscriptionsRequest, ListTriggerSubscriptionsResponse>('ListTriggerSubscriptions', async (req, ctx) => {
       const page = await triggers.list(ctx, req.sourceType || undefined, req.pageSize, req.pageToken);

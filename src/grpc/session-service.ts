@@ -26,7 +26,7 @@ const DOMAIN = 'lash.v1.SessionService';
 const MAX_UNCHUNKED_STATE_MESSAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 
 /** `holdObserver`: takes one of the tenant's observer places (throws past the limit); its result gives it back. */
-export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: Pick<FeedObservations, 'observe'>, limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number }, onShutdown: (fn: () => void) => void, holdObserver?: (tenantId: string) => () => void, detachProcesses: (ctx: RequestContext, sessionId: string) => Promise<{ orphaned: string[]; kept: string[] }> = async () => ({ orphaned: [], kept: [] })): SessionServiceServer & UntypedServiceImplementation {
+export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: Pick<FeedObservations, 'observe'>, limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number }, onShutdown: (fn: () => void) => void, holdObserver?: (tenantId: string) => () => void, detachProcesses: (ctx: RequestContext, sessionId: string) => Promise<{ orphaned: string[]; kept: string[]; failed: string[] }> = async () => ({ orphaned: [], kept: [], failed: [] })): SessionServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     openSession: rpc('OpenSession', async (req, ctx) => {
@@ -43,10 +43,16 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
       return {};
     }),
     deleteSession: rpc('DeleteSession', async (req, ctx) => {
-      const deleted = await sessions.delete(ctx, req.sessionId);
-      // Its processes are never cancelled by a delete: their wakes and grants are revoked and they are reported.
-      const processes = await detachProcesses(ctx, req.sessionId);
-      return { deleted, orphanedProcessIds: processes.orphaned, keptProcessIds: processes.kept };
+      // Its processes are never cancelled by a delete: their wakes and grants are revoked and they
+      // are reported, for the session and each child session deleted with it.
+      const r = { orphaned: [] as string[], kept: [] as string[], failed: [] as string[] };
+      const deleted = await sessions.delete(ctx, req.sessionId, async (id) => {
+        const d = await detachProcesses(ctx, id);
+        r.orphaned.push(...d.orphaned);
+        r.kept.push(...d.kept);
+        r.failed.push(...d.failed);
+      });
+      return { deleted, orphanedProcessIds: r.orphaned, keptProcessIds: r.kept, failedProcessIds: r.failed };
     }),
     getReadView: rpc('GetReadView', async (req, ctx) => {
       const view = await sessions.readView(ctx, req.sessionId, req.pageSize, req.pageToken);

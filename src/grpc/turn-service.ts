@@ -51,7 +51,7 @@ export function streamTurn(
   const ctx = rpcContext(env, `${domain}/${method}`, call.metadata, clientGone);
   const request = call.request;
   const started = performance.now();
-  const observe = (code: string) => env.observe?.(`${domain}/${method}`, code, (performance.now() - started) / 1000);
+  const observe = (code: string) => env.observe?.(`${domain}/${method}`, code, (performance.now() - started) / 1000, ctx.tenantId);
   let sequence = 0n;
   // sizeOf makes the writer close a response at about 64 KiB, so big items never share one message.
   const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }), { sizeOf: (a) => TurnActivity.encode(a as TurnActivity).finish().length });

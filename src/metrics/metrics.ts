@@ -9,8 +9,13 @@ import type { TurnSlotStats } from '../domain/turns/turn-slots.js';
 import type { PoolStats } from '../sandbox/threaded.js';
 import type { TenantResourceStats } from '../domain/tenants/tenant-limits.js';
 import type { AuditRecorderStats } from '../domain/audit/recorder.js';
+import type { Lane, LaneGateStats } from '../store/lane-gate.js';
+import type { RefusalBudgetStats } from '../domain/audit/refusal-budget.js';
+import { TenantLabels } from './tenant-labels.js';
 
 export interface MetricSources {
+  /** PGlite only: the gate in front of its backend (lanes, time slices; ADR 0063). */
+  storeGate?: () => LaneGateStats & { waiting: Record<Lane, number> };
   /** Open queue batches by state, read at scrape time. */
   queueDepth(): Promise<{ state: string; count: number }[]>;
   /** Observers connected to this process. */
@@ -25,6 +30,8 @@ export interface MetricSources {
   tenants?(): TenantResourceStats[];
   /** Audit records stored, dropped (buffer full) and lost (store write failed). */
   audit?(): AuditRecorderStats;
+  /** Refusals of unauthenticated writes recorded in, or left out of, the audit trail. */
+  refusals?(): RefusalBudgetStats;
   /** ObserveSession subscriptions of this process: open, refused by the concurrency or rate limit. */
   subscriptions(): SubscriptionStats;
   /** Child turns run by run_child in this process: running now, started in all. */
@@ -37,8 +44,9 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 export class LashMetrics {
   readonly registry = new Registry();
-  private readonly calls: Counter<'method' | 'code'>;
-  private readonly callSeconds: Histogram<'method'>;
+  private readonly calls: Counter<'method' | 'code' | 'tenant'>;
+  private readonly callSeconds: Histogram<'method' | 'tenant'>;
+  private readonly tenantLabels: TenantLabels;
   private readonly turns: Counter<'outcome' | 'reason'>;
   private readonly turnSeconds: Histogram;
   private readonly tokens: Counter<'kind'>;
@@ -48,11 +56,25 @@ export class LashMetrics {
   /** Refusals reported as they happen (the sandbox's are read from its stats at scrape time). */
   private readonly rejections = new Map<string, number>();
 
-  constructor(sources: MetricSources) {
+  /** `tenants`: which tenants get their own label (tenant-labels.ts); by default the first 20 seen. */
+  constructor(sources: MetricSources, tenants: { named: readonly string[]; firstSeen: number } = { named: [], firstSeen: 20 }) {
     const registers = [this.registry];
+    const labels = (this.tenantLabels = new TenantLabels(tenants.named, tenants.firstSeen));
+    /** Per-tenant figures with the label bounded: tenants past the bound are summed as one. */
+    const byLabel = (rows: TenantResourceStats[], value: (t: TenantResourceStats) => number) => {
+      const sums = new Map<string, number>();
+      for (const t of rows) {
+        const key = JSON.stringify([labels.label(t.tenantId), t.resource]);
+        sums.set(key, (sums.get(key) ?? 0) + value(t));
+      }
+      return [...sums].map(([key, n]) => {
+        const [tenant, resource] = JSON.parse(key) as [string, string];
+        return { tenant, resource, n };
+      });
+    };
     collectDefaultMetrics({ register: this.registry });
-    this.calls = new Counter({ name: 'lash_rpc_total', help: 'Finished gRPC calls by method and status code.', labelNames: ['method', 'code'], registers });
-    this.callSeconds = new Histogram({ name: 'lash_rpc_duration_seconds', help: 'Duration of gRPC calls (streams: until they end).', labelNames: ['method'], buckets: LATENCY_BUCKETS, registers });
+    this.calls = new Counter({ name: 'lash_rpc_total', help: 'Finished gRPC calls by method, status code and the caller\'s tenant (bounded: LASH_METRICS_TENANTS and the first LASH_METRICS_TENANT_LABELS tenants by name, later ones as _other; calls refused for their credential as _unauthenticated).', labelNames: ['method', 'code', 'tenant'], registers });
+    this.callSeconds = new Histogram({ name: 'lash_rpc_duration_seconds', help: 'Duration of gRPC calls (streams: until they end) by method and tenant (bounded like lash_rpc_total).', labelNames: ['method', 'tenant'], buckets: LATENCY_BUCKETS, registers });
     this.turns = new Counter({ name: 'lash_turns_total', help: 'Committed turns and drains by outcome (finished, stopped, agent_frame_switch) and stop reason.', labelNames: ['outcome', 'reason'], registers });
     this.turnSeconds = new Histogram({ name: 'lash_turn_duration_seconds', help: 'Time from accepting a turn to its commit, waiting for the writer included.', buckets: LATENCY_BUCKETS, registers });
     this.tokens = new Counter({ name: 'lash_model_tokens_total', help: 'Model tokens of committed turns (children included) by kind.', labelNames: ['kind'], registers });
@@ -115,18 +137,18 @@ export class LashMetrics {
       name: 'lash_tenant_resources', help: 'Per-tenant resources in use, by tenant and resource: running_turns and observers held in this process now; sessions and queued_batches as last counted in the store (at the last create/enqueue of the tenant).', labelNames: ['tenant', 'resource'], registers,
       collect() {
         this.reset();
-        for (const t of sources.tenants?.() ?? []) this.set({ tenant: t.tenantId, resource: t.resource }, t.inUse);
+        for (const t of byLabel(sources.tenants?.() ?? [], (x) => x.inUse)) this.set({ tenant: t.tenant, resource: t.resource }, t.n);
       },
     });
     new Counter({
       name: 'lash_tenant_limit_rejections_total', help: 'Calls refused at a per-tenant limit (RESOURCE_EXHAUSTED, reasons TENANT_*_LIMIT), by tenant and resource.', labelNames: ['tenant', 'resource'], registers,
       collect() {
         this.reset();
-        for (const t of sources.tenants?.() ?? []) if (t.rejected > 0) this.inc({ tenant: t.tenantId, resource: t.resource }, t.rejected);
+        for (const t of byLabel(sources.tenants?.() ?? [], (x) => x.rejected)) if (t.n > 0) this.inc({ tenant: t.tenant, resource: t.resource }, t.n);
       },
     });
     new Counter({
-      name: 'lash_audit_records_total', help: 'Audit records of this process by outcome: stored, dropped (the buffer of LASH_AUDIT_BUFFER records was full), failed (the store refused the write; the log line remains).', labelNames: ['outcome'], registers,
+      name: 'lash_audit_records_total', help: 'Audit records of this process by outcome: stored, dropped (the buffer of LASH_AUDIT_BUFFER records was full), failed (the store refused the write; the log line remains), suppressed (a refusal of an unauthenticated write repeated within its minute or past LASH_AUDIT_UNAUTHENTICATED_PER_MINUTE; logged only).', labelNames: ['outcome'], registers,
       collect() {
         const a = sources.audit?.();
         this.reset();
@@ -134,6 +156,7 @@ export class LashMetrics {
         this.inc({ outcome: 'stored' }, a.stored);
         this.inc({ outcome: 'dropped' }, a.dropped);
         this.inc({ outcome: 'failed' }, a.failed);
+        this.inc({ outcome: 'suppressed' }, sources.refusals?.().suppressed ?? 0);
       },
     });
     new Gauge({
@@ -162,6 +185,24 @@ export class LashMetrics {
         this.inc(sources.childTurns().started);
       },
     });
+    const gate = sources.storeGate;
+    if (gate) {
+      new Gauge({
+        name: 'lash_store_gate_waiting', help: 'PGlite: statements waiting for the embedded backend, by lane: interactive (short reads a unary call waits for, served first), bulk (everything else).', labelNames: ['lane'], registers,
+        collect() {
+          const g = gate();
+          this.set({ lane: 'interactive' }, g.waiting.interactive);
+          this.set({ lane: 'bulk' }, g.waiting.bulk);
+        },
+      });
+      new Counter({
+        name: 'lash_store_gate_yields_total', help: 'PGlite: times statements were held back for one event-loop turn because they had run LASH_PGLITE_SLICE_MS back to back.', registers,
+        collect() {
+          this.reset();
+          this.inc(gate().yields);
+        },
+      });
+    }
     new Gauge({
       name: 'lash_feed_observers', help: 'ObserveSession streams connected to this process.', registers,
       collect() {
@@ -170,9 +211,10 @@ export class LashMetrics {
     });
   }
 
-  call(method: string, code: string, seconds: number): void {
-    this.calls.inc({ method, code });
-    this.callSeconds.observe({ method }, seconds);
+  call(method: string, code: string, seconds: number, tenantId: string): void {
+    const tenant = this.tenantLabels.label(tenantId);
+    this.calls.inc({ method, code, tenant });
+    this.callSeconds.observe({ method, tenant }, seconds);
   }
 
   turn(result: TurnResult, seconds: number): void {

@@ -7,6 +7,10 @@
 
 import type { Pool, PoolClient } from 'pg';
 import { parse, protocol, type PGlite, type Transaction as PgliteTransaction } from '@electric-sql/pglite';
+import type { Lane } from './lane-gate.js';
+
+/** Runs `fn` holding PGlite's backend, in a lane of the gate (database.ts installs it). */
+export type Exclusive = <T>(lane: Lane, fn: () => Promise<T>) => Promise<T>;
 
 export interface SqlResult<R> {
   rows: R[];
@@ -19,6 +23,11 @@ export interface SqlRunner {
 }
 
 export interface BoundSql extends SqlRunner {
+  /**
+   * The interactive lane (ADR 0063): for short reads a unary caller is waiting for. On PGlite they
+   * are run before any queued bulk statement; on PostgreSQL on connections of their own.
+   */
+  interactive: SqlRunner;
   /**
    * Runs `fn` in one transaction on one connection. Inside, use only `tx`: PGlite has a single
    * backend, so a statement started elsewhere would wait for this transaction to end.
@@ -64,7 +73,7 @@ function statementName(text: string): string {
   return name;
 }
 
-export function postgresSql(pool: Pool, stats: StatementStats): BoundSql {
+export function postgresSql(pool: Pool, stats: StatementStats, interactivePool: Pool = pool): BoundSql {
   const run = async <R>(client: Pool | PoolClient, text: string, params: readonly unknown[] | undefined) => {
     const res = await client.query({ name: statementName(text), text, values: params as unknown[] });
     return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
@@ -73,6 +82,12 @@ export function postgresSql(pool: Pool, stats: StatementStats): BoundSql {
     async query<R>(text: string, params?: readonly unknown[]) {
       if (stats.count(text)) stats.writeTransactions++;
       return run<R>(pool, text, params);
+    },
+    interactive: {
+      async query<R>(text: string, params?: readonly unknown[]) {
+        if (stats.count(text)) stats.writeTransactions++;
+        return run<R>(interactivePool, text, params);
+      },
     },
     async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
       const client = await pool.connect();
@@ -103,16 +118,22 @@ export function postgresSql(pool: Pool, stats: StatementStats): BoundSql {
   };
 }
 
-export function pgliteSql(db: PGlite, stats: StatementStats): BoundSql {
+export function pgliteSql(db: PGlite, stats: StatementStats, exclusive: Exclusive): BoundSql {
   const run = async <R>(client: PGlite | PgliteTransaction, text: string, params: readonly unknown[] | undefined) => {
     const res = await client.query<R>(text, params as unknown[]);
     return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
   };
-  const prepared = pglitePrepared(db);
+  const prepared = pglitePrepared(db, exclusive);
   return {
     async query<R>(text: string, params?: readonly unknown[]) {
       if (stats.count(text)) stats.writeTransactions++;
-      return prepared<R>(text, params ?? []);
+      return prepared<R>('bulk', text, params ?? []);
+    },
+    interactive: {
+      async query<R>(text: string, params?: readonly unknown[]) {
+        if (stats.count(text)) stats.writeTransactions++;
+        return prepared<R>('interactive', text, params ?? []);
+      },
     },
     async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
       let wrote = false;
@@ -142,9 +163,9 @@ export function pgliteSql(db: PGlite, stats: StatementStats): BoundSql {
  * unnamed statement, five protocol exchanges); here each distinct text is parsed once (with its
  * parameter types learnt from a describe), and each call sends bind, describe, execute and sync
  * in ONE protocol exchange. Run under PGlite's own locks, as its `query` is, so a statement
- * never lands inside another caller's transaction.
+ * never lands inside another caller's transaction (and through the gate's lane, as every entry is).
  */
-function pglitePrepared(db: PGlite) {
+function pglitePrepared(db: PGlite, exclusive: Exclusive) {
   const paramTypes = new Map<string, number[]>();
   const bytes = (...parts: Uint8Array[]) => Buffer.concat(parts);
   const prepare = async (text: string) => {
@@ -154,8 +175,8 @@ function pglitePrepared(db: PGlite) {
     paramTypes.set(text, types);
     return types;
   };
-  return <R>(text: string, params: readonly unknown[]): Promise<SqlResult<R>> =>
-    db._runExclusiveTransaction(() =>
+  return <R>(lane: Lane, text: string, params: readonly unknown[]): Promise<SqlResult<R>> =>
+    exclusive(lane, () =>
       db._runExclusiveQuery(async () => {
         // execProtocol skips PGlite's own closed check; say what `query` would say.
         if (db.closed) throw new Error('PGlite is closed');

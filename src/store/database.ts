@@ -14,7 +14,9 @@ import { allEntities as entities } from './entities.js';
 import { migrationsList } from './migrations.js';
 import { lockDataDir, type LockOptions } from './data-dir-lock.js';
 import { unreachableStore } from './connection-errors.js';
-import { countOrmStatements, pgliteSql, postgresSql, StatementStats, type BoundSql } from './bound-sql.js';
+import { countOrmStatements, pgliteSql, postgresSql, StatementStats, type BoundSql, type Exclusive } from './bound-sql.js';
+import { LaneGate } from './lane-gate.js';
+import pg from 'pg';
 
 export type Engine = 'pglite' | 'postgresql';
 
@@ -24,6 +26,13 @@ export interface DatabaseOptions {
   /** Folder-less in-memory PGlite (tests only). */
   inMemory?: boolean;
   poolMax?: number;
+  /**
+   * PostgreSQL: connections kept apart for the interactive lane (short reads a unary caller waits
+   * for), so they never queue behind bulk work waiting for the main pool. 0 shares the main pool.
+   */
+  interactivePoolMax?: number;
+  /** PGlite: most milliseconds statements run back to back before the event loop gets a turn. */
+  sliceMs?: number;
   log?: (message: string) => void;
   /** The embedded folder's lock: heartbeat and host name (see data-dir-lock.ts). */
   lock?: LockOptions;
@@ -38,6 +47,8 @@ export interface Database {
   conn(): ReturnType<EntityManager['getConnection']>;
   /** Hot-path SQL with real bind parameters (`$1`…), prepared on PostgreSQL. */
   sql: BoundSql;
+  /** PGlite only: the door every statement passes (lanes, time slices; ADR 0063). */
+  gate?: LaneGate;
   /** Statements and writing transactions sent to this database, by either path. */
   stats: StatementStats;
   close(): Promise<void>;
@@ -61,6 +72,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   let orm: MikroORM;
   let release: () => void = () => {};
   let pglite: PGlite | undefined;
+  let gate: LaneGate | undefined;
+  let interactivePool: pg.Pool | undefined;
+  let exclusive: Exclusive | undefined;
   if (options.databaseUrl) {
     try {
       orm = await MikroORM.init({ ...common, driver: PostgreSqlDriver, clientUrl: options.databaseUrl, pool: { min: 0, max: options.poolMax ?? 10 } } as never);
@@ -78,6 +92,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     try {
       pglite = await PGlite.create(options.inMemory ? {} : { dataDir: join(options.dataDir, 'pgdata') });
       const instance = pglite;
+      ({ gate, exclusive } = installGate(instance, options.sliceMs ?? DEFAULT_SLICE_MS));
       orm = await MikroORM.init({ ...common, driver: PgliteDriver, dbName: 'lash', driverOptions: { pglite: () => instance } } as never);
       await orm.migrator.up();
     } catch (err) {
@@ -89,22 +104,50 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const engine: Engine = options.databaseUrl ? 'postgresql' : 'pglite';
   const stats = new StatementStats();
   countOrmStatements(orm.em.getConnection(), stats);
-  const sql = pglite
-    ? pgliteSql(pglite, stats)
-    : postgresSql(await (orm.em.getConnection() as unknown as { getNativeClient(): Promise<import('pg').Pool> }).getNativeClient(), stats);
+  let sql: BoundSql;
+  if (pglite) sql = pgliteSql(pglite, stats, exclusive!);
+  else {
+    const main = await (orm.em.getConnection() as unknown as { getNativeClient(): Promise<pg.Pool> }).getNativeClient();
+    const lanes = options.interactivePoolMax ?? DEFAULT_INTERACTIVE_POOL;
+    if (lanes > 0) {
+      // The ORM's own pool options (connection, TLS, type parsers), so rows read the same on both pools.
+      const ormOptions = (orm.em.getConnection() as unknown as { mapOptions(o: object): pg.PoolConfig }).mapOptions({ min: 0, max: lanes, idleTimeoutMillis: 30_000 });
+      interactivePool = new pg.Pool(ormOptions);
+      interactivePool.on('error', (err) => log(`interactive pool: ${err.message}`));
+    }
+    sql = postgresSql(main, stats, interactivePool ?? main);
+  }
   return {
     engine,
     orm,
     sql,
     stats,
+    gate,
     em: () => orm.em.fork(),
     conn: () => orm.em.getConnection(),
     async close() {
       await orm.close(true);
+      await interactivePool?.end().catch(() => {});
       if (pglite && !pglite.closed) await pglite.close();
       release();
     },
   };
+}
+
+const DEFAULT_SLICE_MS = 10;
+const DEFAULT_INTERACTIVE_POOL = 2;
+
+/**
+ * Puts the gate in front of PGlite's own transaction lock, which every entry point takes (query,
+ * exec, transaction, the prepared path, and so MikroORM's driver): by default as bulk work; the
+ * interactive lane enters the gate directly (bound-sql.ts). PGlite's lock then never has a queue.
+ */
+function installGate(db: PGlite, sliceMs: number): { gate: LaneGate; exclusive: Exclusive } {
+  const gate = new LaneGate(sliceMs);
+  const locks = db as unknown as { _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T> };
+  const own = locks._runExclusiveTransaction.bind(db);
+  locks._runExclusiveTransaction = (fn) => gate.run('bulk', () => own(fn));
+  return { gate, exclusive: (lane, fn) => gate.run(lane, () => own(fn)) };
 }
 
 async function migratePostgres(orm: MikroORM): Promise<void> {

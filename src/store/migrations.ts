@@ -3,6 +3,7 @@
 
 import { Migration } from '@mikro-orm/migrations';
 import { Migration009Processes } from './migration-009-processes.js';
+import { Migration011ProcessGrants } from './migration-011-process-grants.js';
 
 class Migration001Sessions extends Migration {
   override name = '001_sessions';
@@ -278,4 +279,5 @@ export const migrationsList = [
   { name: '008_audit_records', class: Migration008AuditRecords },
   { name: '009_processes', class: Migration009Processes },
   { name: '010_cache_write_tokens', class: Migration010CacheWriteTokens },
+  { name: '011_process_grants', class: Migration011ProcessGrants },
 ];

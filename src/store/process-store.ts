@@ -10,21 +10,21 @@ import { withTypedErrors } from './typed-errors.js';
 
 interface Row {
   tenant_id: string; process_id: string; kind: string; input: string; status: string; output: string | null; error: string | null;
-  scope_session_id: string | null; started_by: string; wake_session_id: string | null; wake_state: string; idem_key: string | null; attempts: number;
+  scope_session_id: string | null; scope_frame_id: string | null; started_by: string; wake_session_id: string | null; wake_state: string; idem_key: string | null; attempts: number;
   claim_owner: string | null; claim_token: string; claim_expires_at: Date | string | null; deadline_at: Date | string; event_seq: string;
   created_at: Date | string; updated_at: Date | string; finished_at: Date | string | null;
 }
 
 interface EventRow { process_id: string; seq: string; kind: string; idem_key: string; payload: string; created_at: Date | string }
 
-const COLUMNS = 'tenant_id, process_id, kind, input, status, output, error, scope_session_id, started_by, wake_session_id, wake_state, idem_key, attempts, claim_owner, claim_token, claim_expires_at, deadline_at, event_seq, created_at, updated_at, finished_at';
+const COLUMNS = 'tenant_id, process_id, kind, input, status, output, error, scope_session_id, scope_frame_id, started_by, wake_session_id, wake_state, idem_key, attempts, claim_owner, claim_token, claim_expires_at, deadline_at, event_seq, created_at, updated_at, finished_at';
 const P_COLUMNS = COLUMNS.split(', ').map((c) => `p.${c}`).join(', ');
 const ACTIVE = `status in ('pending', 'running')`;
 
 function fromRow(r: Row): ProcessRecord {
   return {
     tenantId: r.tenant_id, processId: r.process_id, kind: r.kind as ProcessRecord['kind'], input: JSON.parse(r.input) as ProcessRecord['input'], status: r.status as ProcessRecord['status'],
-    output: r.output === null ? undefined : (JSON.parse(r.output) as JsonValue), error: r.error ?? undefined, scopeSessionId: r.scope_session_id ?? undefined,
+    output: r.output === null ? undefined : (JSON.parse(r.output) as JsonValue), error: r.error ?? undefined, scopeSessionId: r.scope_session_id ?? undefined, scopeFrameId: r.scope_frame_id ?? undefined,
     startedBy: r.started_by as ProcessRecord['startedBy'], wakeSessionId: r.wake_session_id ?? undefined, wakeState: r.wake_state as ProcessRecord['wakeState'],
     idempotencyKey: r.idem_key ?? undefined, attempts: Number(r.attempts),
     claim: r.claim_owner && r.claim_expires_at ? { owner: r.claim_owner, token: BigInt(r.claim_token), expiresAt: new Date(r.claim_expires_at) } : undefined,
@@ -53,11 +53,11 @@ export class DbProcessStore implements ProcessStore {
   async create(p: NewProcess) {
     const created = JSON.stringify({ kind: p.kind, started_by: p.startedBy });
     const { rows } = await this.db.sql.query<Row>(
-      `with p as (insert into processes (tenant_id, process_id, kind, input, status, scope_session_id, started_by, wake_session_id, idem_key, deadline_at, event_seq, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamptz, 1, now(), now()) on conflict do nothing returning ${COLUMNS}),
+      `with p as (insert into processes (tenant_id, process_id, kind, input, status, scope_session_id, started_by, wake_session_id, idem_key, deadline_at, event_seq, created_at, updated_at, scope_frame_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamptz, 1, now(), now(), $12) on conflict do nothing returning ${COLUMNS}),
        e as (insert into process_events (tenant_id, process_id, seq, kind, idem_key, payload, created_at) select tenant_id, process_id, 1, 'created', 'created', $11, now() from p)
        select * from p`,
-      [p.tenantId, p.processId, p.kind, JSON.stringify(p.input), p.status, p.scopeSessionId ?? null, p.startedBy, p.wakeSessionId ?? null, p.idempotencyKey ?? null, p.deadlineAt.toISOString(), created],
+      [p.tenantId, p.processId, p.kind, JSON.stringify(p.input), p.status, p.scopeSessionId ?? null, p.startedBy, p.wakeSessionId ?? null, p.idempotencyKey ?? null, p.deadlineAt.toISOString(), created, p.scopeFrameId ?? null],
     );
     if (rows[0]) return { process: fromRow(rows[0]), deduplicated: false };
     const { rows: existing } = await this.db.sql.query<Row>(`select ${COLUMNS} from processes where tenant_id = $1 and idem_key = $2`, [p.tenantId, p.idempotencyKey ?? null]);
@@ -78,8 +78,8 @@ export class DbProcessStore implements ProcessStore {
   async list(tenantId: string, f: ProcessFilter, after: string | undefined, limit: number) {
     const { rows } = await this.db.sql.query<Row>(
       `select ${COLUMNS} from processes where tenant_id = $1 and ($2::text is null or status = $2) and ($3::text is null or scope_session_id = $3)
-         and ($4::text is null or scope_session_id = $4 or wake_session_id = $4) and ($5::text is null or process_id > $5) order by process_id limit $6::int`,
-      [tenantId, f.status ?? null, f.scopeSessionId ?? null, f.sessionId ?? null, after ?? null, limit],
+         and ($4::text is null or scope_session_id = $4 or wake_session_id = $4) and ($5::text is null or process_id > $5) and ($7::text is null or scope_frame_id is null or scope_frame_id = $7) order by process_id limit $6::int`,
+      [tenantId, f.status ?? null, f.scopeSessionId ?? null, f.sessionId ?? null, after ?? null, limit, f.visibleInFrameId ?? null],
     );
     return rows.map(fromRow);
   }
@@ -177,10 +177,31 @@ export class DbProcessStore implements ProcessStore {
       await tx.query(`update processes set wake_state = 'revoked' where tenant_id = $1 and wake_session_id = $2 and wake_state in ('none', 'pending')`, [tenantId, sessionId]);
       // The session's grants go with it: the handles are no longer in any session's scope.
       const { rows } = await tx.query<{ process_id: string; status: string }>(
-        `update processes set scope_session_id = null, updated_at = now() where tenant_id = $1 and scope_session_id = $2 returning process_id, status`, [tenantId, sessionId],
+        `update processes set scope_session_id = null, scope_frame_id = null, updated_at = now() where tenant_id = $1 and scope_session_id = $2 returning process_id, status`, [tenantId, sessionId],
       );
       const ids = (active: boolean) => rows.filter((r) => (r.status === 'pending' || r.status === 'running') === active).map((r) => r.process_id).sort();
       return { orphaned: ids(true), kept: ids(false) };
     });
+  }
+
+  async runningIn(tenantId: string, sessionId: string) {
+    const { rows } = await this.db.sql.query<{ process_id: string }>(
+      `select process_id from processes where tenant_id = $1 and kind = 'session_turn' and ${ACTIVE}
+         and coalesce((input::jsonb)->>'sessionId', 'process-' || process_id) = $2 order by process_id`,
+      [tenantId, sessionId],
+    );
+    return rows.map((r) => r.process_id);
+  }
+
+  async purgeFinished(finishedBefore: Date, limit: number) {
+    // SKIP LOCKED: replicas sweeping at once delete different rows; the events go in the same statement.
+    const { rows } = await this.db.sql.query<{ n: number }>(
+      `with d as (select tenant_id, process_id from processes where finished_at < $1::timestamptz and wake_state <> 'pending' order by finished_at limit $2::int for update skip locked),
+         e as (delete from process_events pe using d where pe.tenant_id = d.tenant_id and pe.process_id = d.process_id),
+         p as (delete from processes p using d where p.tenant_id = d.tenant_id and p.process_id = d.process_id returning 1)
+       select count(*)::int as n from p`,
+      [finishedBefore.toISOString(), limit],
+    );
+    return Number(rows[0]?.n ?? 0);
   }
 }

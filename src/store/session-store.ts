@@ -49,13 +49,14 @@ export class OrmSessionStore implements SessionStore {
   }
 
   async describe(tenantId: string, sessionId: string): Promise<{ head: SessionHead; leased: boolean } | undefined> {
-    const rows = await this.db.conn().execute<Record<string, unknown>[]>(
-      `select ${HEAD_COLUMNS}, exists (select 1 from session_leases l where l.tenant_id = s.tenant_id and l.session_id = s.session_id and l.expires_at >= now() and l.owner not like ?) as leased
-         from sessions s where s.tenant_id = ? and s.session_id = ?`,
+    // GetSession's read: the interactive lane, ahead of queued turn work (ADR 0063).
+    const { rows } = await this.db.sql.interactive.query(
+      `select ${HEAD_COLUMNS}, exists (select 1 from session_leases l where l.tenant_id = s.tenant_id and l.session_id = s.session_id and l.expires_at >= now() and l.owner not like $1) as leased
+         from sessions s where s.tenant_id = $2 and s.session_id = $3`,
       // A lease held by an admin write is not a running turn.
       [`%/${ADMIN_WRITER_KEY}`, tenantId, sessionId],
     );
-    const row = (rows as Record<string, unknown>[])[0];
+    const row = rows[0];
     return row ? { head: headFromRaw(row), leased: row.leased === true } : undefined;
   }
 

@@ -8,14 +8,15 @@ import { withTypedErrors } from './typed-errors.js';
 
 interface Row {
   tenant_id: string; subscription_id: string; source_type: string; source_key: string; template: string;
-  interval_ms: string | null; next_due_at: Date | string | null; created_at: Date | string;
+  interval_ms: string | null; next_due_at: Date | string | null; created_at: Date | string; cron: string | null; time_zone: string | null;
 }
 
-const COLUMNS = 'tenant_id, subscription_id, source_type, source_key, template, interval_ms, next_due_at, created_at';
+const COLUMNS = 'tenant_id, subscription_id, source_type, source_key, template, interval_ms, next_due_at, created_at, cron, time_zone';
 
 const fromRow = (r: Row): Subscription => ({
   tenantId: r.tenant_id, subscriptionId: r.subscription_id, sourceType: r.source_type, sourceKey: r.source_key, template: JSON.parse(r.template) as Subscription['template'],
   intervalMs: r.interval_ms === null ? undefined : Number(r.interval_ms), nextDueAt: r.next_due_at ? new Date(r.next_due_at) : undefined, createdAt: new Date(r.created_at),
+  cron: r.cron ?? undefined, timeZone: r.time_zone ?? undefined,
 });
 
 export class DbTriggerStore implements TriggerStore {
@@ -25,10 +26,10 @@ export class DbTriggerStore implements TriggerStore {
 
   async put(s: Subscription) {
     const { rows } = await this.db.sql.query<Row>(
-      `insert into trigger_subscriptions (${COLUMNS}) values ($1, $2, $3, $4, $5, $6::bigint, $7::timestamptz, now())
+      `insert into trigger_subscriptions (${COLUMNS}) values ($1, $2, $3, $4, $5, $6::bigint, $7::timestamptz, now(), $8, $9)
        on conflict (tenant_id, subscription_id) do update set source_type = excluded.source_type, source_key = excluded.source_key, template = excluded.template,
-         interval_ms = excluded.interval_ms, next_due_at = excluded.next_due_at returning ${COLUMNS}`,
-      [s.tenantId, s.subscriptionId, s.sourceType, s.sourceKey, JSON.stringify(s.template), s.intervalMs ?? null, s.nextDueAt?.toISOString() ?? null],
+         interval_ms = excluded.interval_ms, next_due_at = excluded.next_due_at, cron = excluded.cron, time_zone = excluded.time_zone returning ${COLUMNS}`,
+      [s.tenantId, s.subscriptionId, s.sourceType, s.sourceKey, JSON.stringify(s.template), s.intervalMs ?? null, s.nextDueAt?.toISOString() ?? null, s.cron ?? null, s.timeZone ?? null],
     );
     return fromRow(rows[0]!);
   }
@@ -61,17 +62,26 @@ export class DbTriggerStore implements TriggerStore {
     return rows.map(fromRow);
   }
 
-  async takeDue(limit: number) {
-    // Due times missed while no replica ran are skipped (the next one is the first after now):
-    // a schedule fires once for the time it was due, not once per missed interval.
-    const { rows } = await this.db.sql.query<Row & { due_at: Date | string }>(
-      `with d as (select tenant_id, subscription_id, next_due_at from trigger_subscriptions where next_due_at <= now() order by next_due_at limit $1::int for update skip locked)
-       update trigger_subscriptions s set next_due_at = d.next_due_at + make_interval(secs => s.interval_ms / 1000.0
-              * greatest(1, ceil(extract(epoch from (now() - d.next_due_at)) * 1000 / s.interval_ms)))
-         from d where s.tenant_id = d.tenant_id and s.subscription_id = d.subscription_id
-       returning ${COLUMNS.split(', ').map((c) => `s.${c}`).join(', ')}, d.next_due_at as due_at`,
-      [limit],
-    );
-    return rows.map((r) => ({ subscription: fromRow(r), dueAt: new Date(r.due_at) }));
+  async takeDue(limit: number, next: (s: Subscription, dueAt: Date, now: Date) => Date | undefined) {
+    // The rows stay locked until the transaction ends: another replica skips them, and sees the
+    // moved due time afterwards. The next due time is the domain's (interval or cron). Runners
+    // call this on every pass: nothing due costs one plain statement, no transaction.
+    const { rows: any } = await this.db.sql.query(`select 1 from trigger_subscriptions where next_due_at <= now() limit 1`);
+    if (any.length === 0) return [];
+    return this.db.sql.transaction(async (tx) => {
+      const { rows } = await tx.query<Row & { now: Date | string }>(
+        `select ${COLUMNS}, now() as now from trigger_subscriptions where next_due_at <= now() order by next_due_at limit $1::int for update skip locked`,
+        [limit],
+      );
+      const taken: { subscription: Subscription; dueAt: Date }[] = [];
+      for (const r of rows) {
+        const s = fromRow(r);
+        const dueAt = s.nextDueAt!;
+        const following = next(s, dueAt, new Date(r.now));
+        await tx.query(`update trigger_subscriptions set next_due_at = $3::timestamptz where tenant_id = $1 and subscription_id = $2`, [s.tenantId, s.subscriptionId, following?.toISOString() ?? null]);
+        taken.push({ subscription: { ...s, nextDueAt: following }, dueAt });
+      }
+      return taken;
+    });
   }
 }

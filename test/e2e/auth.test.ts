@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { withToken } from '../../src/client/bearer.js';
 import { connect, type LashClients } from '../../src/client/promised.js';
-import { jwksServer, LASH_METHODS, mint, rawCall, rawClient, signingKey, writeTokens, type SigningKey } from '../support/auth.js';
+import { hmacJwt, jwksServer, LASH_METHODS, mint, rawCall, rawClient, signingKey, writeTokens, type SigningKey } from '../support/auth.js';
 import { runCli } from '../support/cli.js';
 import { engines } from '../support/engines.js';
 import { killAllChildServers, startChildServer } from '../support/child-server.js';
@@ -31,14 +31,16 @@ const md = (entries: Record<string, string>) => {
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** The role each method needs, written out here independently of the server's table. */
-const OBSERVER = ['GetSession', 'ListSessions', 'GetReadView', 'GetUsageReport', 'ExportSessionState', 'ObserveSession', 'GetTurn', 'ListQueuedWork', 'AwaitQueuedWorkBatch'];
-const RUNNER = ['OpenSession', 'CloseSession', 'RunTurn', 'StartTurn', 'CancelTurn', 'CancelRunningTurns', 'ResolveCompletion', 'EnqueueTurnInput', 'CancelQueuedWorkBatch', 'RunQueuedTurn'];
+const OBSERVER = ['GetSession', 'ListSessions', 'GetReadView', 'GetUsageReport', 'ExportSessionState', 'ExportSessionStateChunk', 'ObserveSession', 'GetTurn', 'ListQueuedWork', 'AwaitQueuedWorkBatch',
+  'GetProcess', 'ListProcesses', 'AwaitProcess', 'ListProcessEvents', 'WatchProcessEvents', 'ListTriggerSubscriptions'];
+const RUNNER = ['OpenSession', 'CloseSession', 'RunTurn', 'StartTurn', 'CancelTurn', 'CancelRunningTurns', 'ResolveCompletion', 'EnqueueTurnInput', 'CancelQueuedWorkBatch', 'RunQueuedTurn',
+  'StartProcess', 'CancelProcess', 'CancelProcesses', 'SignalProcess', 'EmitTrigger'];
 const expectedRole = (path: string): string => {
   const method = path.slice(path.lastIndexOf('/') + 1);
   if (method === 'ServeTools') return 'tool_host';
   if (OBSERVER.includes(method)) return 'observer';
   if (RUNNER.includes(method)) return 'runner';
-  return 'admin'; // all of AdminService, DeleteSession, UpdateSessionConfig
+  return 'admin'; // the rest of AdminService (tool state, history, children, audit, trigger subscriptions), DeleteSession, UpdateSessionConfig
 };
 const ROLE_HOLDS: Record<string, string[]> = { observer: ['observer'], runner: ['observer', 'runner'], admin: ['observer', 'runner', 'admin'], tool_host: ['tool_host'], none: [] };
 
@@ -118,6 +120,9 @@ for (const engine of engines) {
         ['TOKEN_SIGNATURE_INVALID', bearer(await jwt(rogue, good))],
         ['TOKEN_KEY_UNKNOWN', bearer(await jwt(await signingKey('k-unknown'), good))],
         ['TOKEN_TENANT_MISSING', bearer(await jwt(k1, { 'lash.roles': ['runner'] }))],
+        ['TOKEN_NOT_YET_VALID', bearer(await jwt(k1, { ...good, nbf: Math.floor(Date.now() / 1000) + 3_600 }))],
+        ['TOKEN_CLAIM_INVALID', bearer(await jwt(k1, { org: '../t1', 'lash.roles': ['runner'] }))],
+        ['TOKEN_ALGORITHM_NOT_ALLOWED', bearer(await hmacJwt(k1.kid, good, ISSUER, AUDIENCE))],
         ['FORWARDED_IDENTITY_UNMAPPED', { 'x-forwarded-client-cert': 'By=spiffe://lash.test/lash;URI=spiffe://other.test/ns/x/sa/y' }],
         ['FORWARDED_IDENTITY_MALFORMED', { 'x-forwarded-client-cert': 'Hash=abcdef' }],
       ];
@@ -135,6 +140,7 @@ for (const engine of engines) {
 
     it('gives each role exactly its methods: a missing role is PERMISSION_DENIED naming it', async () => {
       const holders: Record<string, string> = { observer: 'tok-observer-1', runner: 'tok-runner-1', admin: 'tok-admin-1', tool_host: 'tok-host-1', none: 'tok-none-1' };
+      // Every RPC of the four services, from the generated definitions (processes, triggers and the audit listing included).
       for (const [holder, token] of Object.entries(holders)) {
         for (const m of LASH_METHODS) {
           const needed = expectedRole(m.path);
@@ -258,44 +264,44 @@ function makePki(dir: string) {
   return { ca: read('ca.pem'), app: { key: read('app.key'), cert: read('app.pem') }, stranger: { key: read('stranger.key'), cert: read('stranger.pem') } };
 }
 
-const first = engines[0]!;
+for (const engine of engines) {
+  describe.skipIf(!hasOpenssl || !engine.enabled)(`mTLS identities on ${engine.name}`, () => {
+    let dir: string;
+    let s: TestServer;
+    let pki: ReturnType<typeof makePki>;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'lash-mtls-auth-'));
+      pki = makePki(dir);
+      writeFileSync(join(dir, 'identities.json'), JSON.stringify([{ uri: 'spiffe://lash.test/ns/a/*', tenant: 'ta', roles: ['runner'] }]));
+      writeTokens(join(dir, 'tokens.json'), [{ name: 'tb-runner', token: 'tok-tb', tenant: 'tb', roles: ['runner'] }]);
+      s = await startTestServer(engine, {
+        LASH_TLS_CERT: join(dir, 'server.pem'), LASH_TLS_KEY: join(dir, 'server.key'), LASH_TLS_CLIENT_CA: join(dir, 'ca.pem'),
+        LASH_AUTH_IDENTITIES_FILE: join(dir, 'identities.json'), LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
+      });
+    });
+    afterAll(async () => {
+      await s?.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
 
-describe.skipIf(!hasOpenssl || !first.enabled)('mTLS identities', () => {
-  let dir: string;
-  let s: TestServer;
-  let pki: ReturnType<typeof makePki>;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'lash-mtls-auth-'));
-    pki = makePki(dir);
-    writeFileSync(join(dir, 'identities.json'), JSON.stringify([{ uri: 'spiffe://lash.test/ns/a/*', tenant: 'ta', roles: ['runner'] }]));
-    writeTokens(join(dir, 'tokens.json'), [{ name: 'tb-runner', token: 'tok-tb', tenant: 'tb', roles: ['runner'] }]);
-    s = await startTestServer(first, {
-      LASH_TLS_CERT: join(dir, 'server.pem'), LASH_TLS_KEY: join(dir, 'server.key'), LASH_TLS_CLIENT_CA: join(dir, 'ca.pem'),
-      LASH_AUTH_IDENTITIES_FILE: join(dir, 'identities.json'), LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
+    it('maps a client certificate\'s SAN to a tenant and roles; an unmapped one needs a token', async () => {
+      const app = connect(s.app.address, credentials.createSsl(pki.ca, pki.app.key, pki.app.cert));
+      const stranger = connect(s.app.address, credentials.createSsl(pki.ca, pki.stranger.key, pki.stranger.cert));
+      const strangerWithToken = connect(s.app.address, credentials.createSsl(pki.ca, pki.stranger.key, pki.stranger.cert), withToken('tok-tb'));
+      try {
+        await app.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'mtls-1' }), { deadlineMs: 20_000 });
+        expect((await app.sessions.getSession({ sessionId: 'mtls-1' })).session?.sessionId).toBe('mtls-1');
+        expect(await rejection(app.sessions.deleteSession({ sessionId: 'mtls-1' }))).toMatchObject({ code: status.PERMISSION_DENIED, metadata: { required_role: 'admin' } });
+        expect(await rejection(stranger.sessions.getSession({ sessionId: 'mtls-1' }, { deadlineMs: 20_000 }))).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'CERTIFICATE_UNMAPPED' });
+        // The token's tenant (tb) does not see tenant ta's session, but can open its own.
+        expect((await rejection(strangerWithToken.sessions.getSession({ sessionId: 'mtls-1' }, { deadlineMs: 20_000 }))).code).toBe(status.NOT_FOUND);
+        expect((await strangerWithToken.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'mtls-1' }))).created).toBe(true);
+      } finally {
+        [app, stranger, strangerWithToken].forEach((c) => c.close());
+      }
     });
   });
-  afterAll(async () => {
-    await s?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('maps a client certificate\'s SAN to a tenant and roles; an unmapped one needs a token', async () => {
-    const app = connect(s.app.address, credentials.createSsl(pki.ca, pki.app.key, pki.app.cert));
-    const stranger = connect(s.app.address, credentials.createSsl(pki.ca, pki.stranger.key, pki.stranger.cert));
-    const strangerWithToken = connect(s.app.address, credentials.createSsl(pki.ca, pki.stranger.key, pki.stranger.cert), withToken('tok-tb'));
-    try {
-      await app.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'mtls-1' }), { deadlineMs: 20_000 });
-      expect((await app.sessions.getSession({ sessionId: 'mtls-1' })).session?.sessionId).toBe('mtls-1');
-      expect(await rejection(app.sessions.deleteSession({ sessionId: 'mtls-1' }))).toMatchObject({ code: status.PERMISSION_DENIED, metadata: { required_role: 'admin' } });
-      expect(await rejection(stranger.sessions.getSession({ sessionId: 'mtls-1' }, { deadlineMs: 20_000 }))).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'CERTIFICATE_UNMAPPED' });
-      // The token's tenant (tb) does not see tenant ta's session, but can open its own.
-      expect((await rejection(strangerWithToken.sessions.getSession({ sessionId: 'mtls-1' }, { deadlineMs: 20_000 }))).code).toBe(status.NOT_FOUND);
-      expect((await strangerWithToken.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'mtls-1' }))).created).toBe(true);
-    } finally {
-      [app, stranger, strangerWithToken].forEach((c) => c.close());
-    }
-  });
-});
+}
 
 describe('start-up without authentication', () => {
   let dataDir: string;

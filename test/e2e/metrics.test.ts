@@ -1,5 +1,5 @@
 // The Prometheus endpoint over real HTTP next to a real gRPC server: call counts by method and
-// code, committed turns and tokens, queue depth, observers and feed appends, process defaults.
+// code and tenant, committed turns and tokens, queue depth, observers and feed appends, process defaults.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionMode } from '../../gen/lash/v1/session.js';
@@ -44,9 +44,9 @@ for (const engine of engines) {
       await o.waitFor((m) => m.some((x) => x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'queueChanged'));
 
       const text = await scrape();
-      expect(sample(text, 'lash_rpc_total{method="lash.v1.TurnService/RunTurn",code="OK"}')).toBe(1);
-      expect(sample(text, 'lash_rpc_total{method="lash.v1.SessionService/GetSession",code="NOT_FOUND"}')).toBe(1);
-      expect(sample(text, 'lash_rpc_duration_seconds_count{method="lash.v1.SessionService/OpenSession"}')).toBe(1);
+      expect(sample(text, 'lash_rpc_total{method="lash.v1.TurnService/RunTurn",code="OK",tenant="default"}')).toBe(1);
+      expect(sample(text, 'lash_rpc_total{method="lash.v1.SessionService/GetSession",code="NOT_FOUND",tenant="default"}')).toBe(1);
+      expect(sample(text, 'lash_rpc_duration_seconds_count{method="lash.v1.SessionService/OpenSession",tenant="default"}')).toBe(1);
       expect(sample(text, 'lash_turns_total{outcome="finished",reason=""}')).toBe(1);
       expect(sample(text, 'lash_turn_duration_seconds_count')).toBe(1);
       expect(sample(text, 'lash_model_tokens_total{kind="input"}')).toBe(7);
@@ -74,6 +74,11 @@ for (const engine of engines) {
       expect(sample(text, 'lash_sandbox_threads{state="alive"}')).toBeGreaterThanOrEqual(1);
       expect(sample(text, 'lash_turn_slots{state="running"}')).toBe(0);
       expect(sample(text, 'lash_turn_slots{state="waiting"}')).toBe(0);
+      // The embedded engine's gate (ADR 0063): nothing waits once the turn is over; PostgreSQL has none.
+      const gated = engine.name === 'pglite' ? 0 : undefined;
+      expect(sample(text, 'lash_store_gate_waiting{lane="interactive"}')).toBe(gated);
+      expect(sample(text, 'lash_store_gate_waiting{lane="bulk"}')).toBe(gated);
+      expect(sample(text, 'lash_store_gate_yields_total')).toSatisfy((n: number | undefined) => (engine.name === 'pglite' ? n !== undefined && n >= 0 : n === undefined));
     });
 
     it('serves only GET /metrics', async () => {

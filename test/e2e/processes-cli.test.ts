@@ -40,6 +40,10 @@ for (const engine of engines) {
       expect(again[0]).toMatchObject({ deduplicated: true, process: { processId: (first[0]!.process as { processId: string }).processId } });
       expect(lines((await run('triggers', 'list')).stdout).map((x) => x.subscriptionId)).toEqual(['hook']);
       expect(lines((await run('triggers', 'delete', 'hook')).stdout)[0]).toEqual({ deleted: true });
+      const nightly = lines((await run('triggers', 'put', 'nightly', 'schedule', 'k', 'notify', 'summary time', '--cron', '0 3 * * *', '--time-zone', 'Europe/Berlin')).stdout)[0]!;
+      expect(nightly).toMatchObject({ subscriptionId: 'nightly', cron: '0 3 * * *', timeZone: 'Europe/Berlin' });
+      expect(new Date(nightly.nextDueTime as string).getTime()).toBeGreaterThan(Date.now());
+      expect((await run('triggers', 'delete', 'nightly')).code).toBe(0);
     }, 180_000);
   });
 }

@@ -88,7 +88,7 @@ for (const engine of engines) {
     });
 
     it('an external process waits for its signal; a wrong name is refused; a retried signal is delivered once', async () => {
-      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { task: 'render', sessionId: '', awaitSignal: 'done', payload: undefined }, scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
+      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { task: 'render', sessionId: '', awaitSignal: 'done', payload: undefined }, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
       const id = process!.processId;
       expect(process!.status).toBe(ProcessStatus.PROCESS_STATUS_RUNNING);
       const wrong = await rejection(s.clients.admin.signalProcess({ processId: id, name: 'other', payload: undefined, idempotencyKey: 's0' }));
@@ -104,7 +104,7 @@ for (const engine of engines) {
       expect(events.map((e) => e.kind)).toEqual(['created', 'signal', 'completed']);
       expect(events.map((e) => e.seq)).toEqual([1n, 2n, 3n]);
       // Awaiting with a short wait answers with the process as it is.
-      const { process: other } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
+      const { process: other } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
       expect(await s.clients.admin.awaitProcess({ processId: other!.processId, waitMs: 50 })).toMatchObject({ finished: false, process: { status: ProcessStatus.PROCESS_STATUS_RUNNING } });
       const c = await s.clients.admin.cancelProcess({ processId: other!.processId, reason: 'no longer needed' });
       expect(c).toMatchObject({ cancelled: true, process: { status: ProcessStatus.PROCESS_STATUS_CANCELLED, error: 'no longer needed' } });
@@ -115,7 +115,7 @@ for (const engine of engines) {
     it('cancelling a running sub-agent stops its turn; CancelProcesses cancels a whole scope; the scope limit holds', async () => {
       const scope = await open();
       fake.setDefault(() => ({ steps: [{ text: 'thinking' }, { hang: true }] }));
-      const start = (key: string) => s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_SESSION_TURN, input: { task: 'think forever', sessionId: '', awaitSignal: '', payload: undefined }, scopeSessionId: scope, wakeSessionId: '', idempotencyKey: key, maxRunMs: 0n });
+      const start = (key: string) => s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_SESSION_TURN, input: { task: 'think forever', sessionId: '', awaitSignal: '', payload: undefined }, scopeFrameId: '', scopeSessionId: scope, wakeSessionId: '', idempotencyKey: key, maxRunMs: 0n });
       const a = (await start('a')).process!;
       expect((await start('a')).deduplicated).toBe(true);
       const b = (await start('b')).process!;
@@ -129,21 +129,21 @@ for (const engine of engines) {
       expect((await s.clients.admin.getProcess({ processId: a.processId })).process!.status).toBe(ProcessStatus.PROCESS_STATUS_CANCELLED);
       const all = await s.clients.admin.cancelProcesses({ scopeSessionId: scope, reason: 'tidy up' });
       expect(all.cancelledProcessIds.sort()).toEqual([b.processId, c.processId].sort());
-      const listed = await s.clients.admin.listProcesses({ status: ProcessStatus.PROCESS_STATUS_CANCELLED, scopeSessionId: scope, sessionId: '', pageSize: 2, pageToken: '' });
+      const listed = await s.clients.admin.listProcesses({ status: ProcessStatus.PROCESS_STATUS_CANCELLED, visibleInFrameId: '', scopeSessionId: scope, sessionId: '', pageSize: 2, pageToken: '' });
       expect(listed.processes.map((p) => p.processId)).toEqual([a.processId, b.processId]);
-      const rest = await s.clients.admin.listProcesses({ status: ProcessStatus.PROCESS_STATUS_CANCELLED, scopeSessionId: scope, sessionId: '', pageSize: 2, pageToken: listed.nextPageToken });
+      const rest = await s.clients.admin.listProcesses({ status: ProcessStatus.PROCESS_STATUS_CANCELLED, visibleInFrameId: '', scopeSessionId: scope, sessionId: '', pageSize: 2, pageToken: listed.nextPageToken });
       expect(rest.processes.map((p) => p.processId)).toEqual([c.processId]);
       expect(rest.nextPageToken).toBe('');
     });
 
     it('deleting a session reports its orphaned and kept processes and revokes its wakes, cancelling nothing', async () => {
       const doomed = await open();
-      const startExt = (key: string) => s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeSessionId: doomed, wakeSessionId: doomed, idempotencyKey: `${doomed}-${key}`, maxRunMs: 0n });
+      const startExt = (key: string) => s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeFrameId: '', scopeSessionId: doomed, wakeSessionId: doomed, idempotencyKey: `${doomed}-${key}`, maxRunMs: 0n });
       const live = (await startExt('live')).process!;
       const done = (await startExt('done')).process!;
       await s.clients.admin.signalProcess({ processId: done.processId, name: 'result', payload: 'ok', idempotencyKey: 'x' });
       const r = await s.clients.sessions.deleteSession({ sessionId: doomed });
-      expect(r).toEqual({ deleted: true, orphanedProcessIds: [live.processId], keptProcessIds: [done.processId] });
+      expect(r).toEqual({ deleted: true, orphanedProcessIds: [live.processId], keptProcessIds: [done.processId], failedProcessIds: [] });
       const after = (await s.clients.admin.getProcess({ processId: live.processId })).process!;
       expect(after).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked' });
       // It still finishes; nothing is woken.
@@ -153,8 +153,41 @@ for (const engine of engines) {
       expect(events).toEqual(['created', 'orphaned', 'signal', 'completed']);
     });
 
+    it('deleting a parent detaches the sub-agent processes of it and its child sessions (reported, never cancelled); a turn running in a deleted session fails saying so', async () => {
+      const parent = await open();
+      const child = `${parent}-child`;
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: child, parentSessionId: parent }));
+      fake.setDefault(() => ({ steps: [{ text: 'working' }, { hang: true }] }));
+      const start = (kind: ProcessKind, scope: string, runIn: string, key: string) => s.clients.admin.startProcess({ kind, input: { task: 'research', sessionId: runIn, awaitSignal: '', payload: undefined }, scopeFrameId: '', scopeSessionId: scope, wakeSessionId: scope, idempotencyKey: `${parent}-${key}`, maxRunMs: 0n });
+      // A sub-agent in a session of its own, started by the parent; an external job in the child's
+      // scope; a turn that runs in the child session itself.
+      const subAgent = (await start(ProcessKind.PROCESS_KIND_SESSION_TURN, parent, '', 'sub')).process!;
+      const external = (await start(ProcessKind.PROCESS_KIND_EXTERNAL, child, '', 'ext')).process!;
+      const inChild = (await start(ProcessKind.PROCESS_KIND_SESSION_TURN, '', child, 'in-child')).process!;
+      // Both turns are at the model.
+      await until(() => fake.requests.length >= 2);
+      const r = await s.clients.sessions.deleteSession({ sessionId: parent });
+      expect(r.deleted).toBe(true);
+      expect(r.orphanedProcessIds.sort()).toEqual([subAgent.processId, external.processId].sort());
+      expect(r.failedProcessIds).toEqual([inChild.processId]);
+      expect(r.keptProcessIds).toEqual([]);
+      // The sub-agent goes on in its own session, which the delete left alone; nothing will be woken.
+      const after = (await s.clients.admin.getProcess({ processId: subAgent.processId })).process!;
+      expect(after).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked', attempts: 1 });
+      expect((await s.clients.sessions.getSession({ sessionId: after.runSessionId })).session!.sessionId).toBe(`process-${subAgent.processId}`);
+      expect((await s.clients.admin.getProcess({ processId: external.processId })).process).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked' });
+      const failed = (await s.clients.admin.getProcess({ processId: inChild.processId })).process!;
+      expect(failed).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_FAILED, error: `session "${child}", where the process ran its turn, was deleted` });
+      const kinds = async (id: string) => (await s.clients.admin.listProcessEvents({ processId: id, afterSeq: 0n, pageSize: 0 })).events.map((e) => e.kind);
+      expect(await kinds(subAgent.processId)).toEqual(['created', 'running', 'orphaned']);
+      expect(await kinds(inChild.processId)).toEqual(['created', 'running', 'failed']);
+      // Cancelling is still the caller's to do.
+      expect((await s.clients.admin.cancelProcess({ processId: subAgent.processId, reason: 'done with it' })).cancelled).toBe(true);
+      expect((await s.clients.admin.cancelProcess({ processId: external.processId, reason: 'done with it' })).cancelled).toBe(true);
+    });
+
     it('the event stream follows a process live and resumes from a sequence after a restart', async () => {
-      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
+      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
       const id = process!.processId;
       const w = watch(s, id);
       const firstEnded = w.done.catch(() => {});
@@ -176,26 +209,26 @@ for (const engine of engines) {
 
     it('a process past its run time fails visibly and wakes its session with the error', async () => {
       const sessionId = await open();
-      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeSessionId: sessionId, wakeSessionId: sessionId, idempotencyKey: '', maxRunMs: 1000n });
+      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeFrameId: '', scopeSessionId: sessionId, wakeSessionId: sessionId, idempotencyKey: '', maxRunMs: 1000n });
       const p = await processWhen(s.clients, process!.processId, finished);
       expect(p).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_FAILED, error: 'the process ran past its run-time limit' });
       await until(async () => JSON.stringify((await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages).includes(`[process ${p.processId} (external) failed]`), 20_000);
     });
 
     it('bad input is refused precisely and stores nothing', async () => {
-      const base = { input: undefined, scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n };
+      const base = { input: undefined, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n };
       expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_UNSPECIFIED }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PROCESS_KIND_REQUIRED' });
       expect(await rejection(s.clients.admin.startProcess({ ...base, kind: 99 as ProcessKind }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'ENUM_VALUE_UNKNOWN' });
       expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_SESSION_TURN }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TASK_REQUIRED' });
       expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_NOTIFY, wakeSessionId: 'nobody' }))).toMatchObject({ code: status.NOT_FOUND, reason: 'SESSION_NOT_FOUND' });
       expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_NOTIFY, maxRunMs: 10n ** 12n }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MAX_RUN_TIME_INVALID' });
       expect(await rejection(s.clients.admin.getProcess({ processId: 'p-nope' }))).toMatchObject({ code: status.NOT_FOUND, reason: 'PROCESS_NOT_FOUND' });
-      expect(await rejection(s.clients.admin.listProcesses({ status: 0, scopeSessionId: '', sessionId: '', pageSize: 0, pageToken: 'garbage!' }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PAGE_TOKEN_INVALID' });
+      expect(await rejection(s.clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId: '', pageSize: 0, pageToken: 'garbage!' }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PAGE_TOKEN_INVALID' });
       expect(await rejection(s.clients.admin.awaitProcess({ processId: 'p-nope', waitMs: 4_000_000 }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'WAIT_INVALID' });
       expect(await rejection(s.clients.admin.signalProcess({ processId: 'p-nope', name: 'x', payload: 1, idempotencyKey: '' }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MISSING_ID' });
       const stream = watch(s, 'p-nope');
       await expect(stream.done).rejects.toMatchObject({ code: status.NOT_FOUND });
-      expect((await s.clients.admin.listProcesses({ status: 0, scopeSessionId: '', sessionId: 'nobody', pageSize: 0, pageToken: '' })).processes).toEqual([]);
+      expect((await s.clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId: 'nobody', pageSize: 0, pageToken: '' })).processes).toEqual([]);
     });
   });
 }

@@ -78,8 +78,8 @@ for (const engine of engines) {
 
     it('typed errors: NotFound, InvalidArgument and AlreadyExists carry the ErrorInfo reason and ids', async () => {
       const sessionId = `py-errors-${++n}`;
-      const out = JSON.parse(await pythonOutput('tests/errors_check.py', [sessionId], env)) as Record<string, { class: string; code: string; reason: string; domain: string; metadata: Record<string, string>; message: string; is_not_found: boolean; is_invalid: boolean; is_already_exists: boolean }>;
-      expect(out.unknown_session).toMatchObject({ class: 'NotFound', code: 'NOT_FOUND', reason: 'SESSION_NOT_FOUND', is_not_found: true, metadata: { session_id: `${sessionId}-never-opened` } });
+      const out = JSON.parse(await pythonOutput('tests/errors_check.py', [sessionId], env)) as Record<string, { class: string; code: string; reason: string; domain: string; metadata: Record<string, string>; message: string; retryable: boolean; is_not_found: boolean; is_invalid: boolean; is_already_exists: boolean }>;
+      expect(out.unknown_session).toMatchObject({ class: 'NotFound', code: 'NOT_FOUND', reason: 'SESSION_NOT_FOUND', is_not_found: true, retryable: false, metadata: { session_id: `${sessionId}-never-opened`, retryable: 'false' } });
       expect(out.unknown_session!.domain).toBeTruthy();
       expect(out.missing_id).toMatchObject({ class: 'InvalidArgument', code: 'INVALID_ARGUMENT', is_invalid: true });
       expect(out.missing_id!.reason).toMatch(/^[A-Z_]+$/);

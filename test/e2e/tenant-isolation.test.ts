@@ -16,7 +16,7 @@ import { ToolAvailability } from '../../gen/lash/v1/tool.js';
 import { ProcessKind } from '../../gen/lash/v1/process.js';
 import { ListProcessesRequest, StartProcessRequest } from '../../gen/lash/v1/process_admin.js';
 import {
-  AppendMessagesRequest, ApplyToolStateRequest, BranchToNodeRequest, ClearToolAvailabilityOverrideRequest, CloseChildSessionRequest, CompactContextRequest, CreateChildSessionRequest,
+  ListAuditRecordsRequest, AppendMessagesRequest, ApplyToolStateRequest, BranchToNodeRequest, ClearToolAvailabilityOverrideRequest, CloseChildSessionRequest, CompactContextRequest, CreateChildSessionRequest,
   GetToolStateRequest, ListChildSessionsRequest, RefreshToolCatalogRequest, ResetSessionRequest, RestoreToolStateRequest, SetToolAvailabilityRequest,
 } from '../../gen/lash/v1/admin_service.js';
 import { AwaitQueuedWorkBatchRequest, AwaitStatus, CancelQueuedWorkBatchRequest, EnqueueTurnInputRequest, ListQueuedWorkRequest, RunQueuedTurnRequest } from '../../gen/lash/v1/queue_service.js';
@@ -32,7 +32,7 @@ import { errorInfoOf } from '../../src/grpc/errors.js';
 import { writeTokens } from '../support/auth.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { connectToolHost } from '../support/tool-host.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 
@@ -157,8 +157,10 @@ for (const engine of engines) {
       const toolState = await a.admin.getToolState(GetToolStateRequest.fromPartial({ sessionId: 'a-main' }));
       // A background process of A's, waiting for a signal (it stays active through the sweep).
       const proc = (await a.admin.startProcess(StartProcessRequest.fromPartial({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { awaitSignal: 'go' }, scopeSessionId: 'a-main', idempotencyKey: 'a-proc' }))).process!;
-      const ids = { session: 'a-main', turn: 'a-turn', batch: batch.batchId, child: 'a-child', node: nodeId, completion: 'a-completion', cursor: firstFeed.cursor, process: proc.processId };
-      const never = { session: 'zz-main', turn: 'zz-turn', batch: '00000000-0000-4000-8000-000000000000', child: 'zz-child', node: 'zz-node', completion: 'zz-completion', cursor: '', process: '00000000-0000-4000-8000-000000000001' };
+      // A trigger subscription of A's, matching the source keys A emits.
+      await a.admin.putTriggerSubscription({ subscription: { subscriptionId: 'a-sub', sourceType: 'webhook', sourceKey: 'a-*', template: { kind: ProcessKind.PROCESS_KIND_NOTIFY, task: 'x', sessionId: '', wakeSessionId: 'a-main', awaitSignal: '' }, intervalMs: 0n, cron: '', timeZone: '' }, firstDueTime: undefined });
+      const ids = { session: 'a-main', turn: 'a-turn', batch: batch.batchId, child: 'a-child', node: nodeId, completion: 'a-completion', cursor: firstFeed.cursor, process: proc.processId, subscription: 'a-sub', sourceKey: 'a-order' };
+      const never = { session: 'zz-main', turn: 'zz-turn', batch: '00000000-0000-4000-8000-000000000000', child: 'zz-child', node: 'zz-node', completion: 'zz-completion', cursor: '', process: '00000000-0000-4000-8000-000000000001', subscription: 'zz-sub', sourceKey: 'zz-order' };
 
       // Every RPC of the four services, as tenant B, on a set of ids.
       const calls = (i: typeof ids): [string, () => Promise<unknown>][] => [
@@ -204,6 +206,9 @@ for (const engine of engines) {
         ['WatchProcessEvents', () => streamStatus(b.admin.raw.watchProcessEvents({ processId: i.process, afterSeq: 0n }))],
         ['ListProcesses', () => b.admin.listProcesses(ListProcessesRequest.fromPartial({ scopeSessionId: i.session }))],
         ['CancelProcesses', () => b.admin.cancelProcesses({ scopeSessionId: i.session, reason: 'b' })],
+        ['ListTriggerSubscriptions', () => b.admin.listTriggerSubscriptions({ sourceType: 'webhook', pageSize: 10, pageToken: '' })],
+        ['DeleteTriggerSubscription', () => b.admin.deleteTriggerSubscription({ subscriptionId: i.subscription })],
+        ['EmitTrigger', () => b.admin.emitTrigger({ sourceType: 'webhook', sourceKey: i.sourceKey, payload: undefined, idempotencyKey: 'b-emit' })],
       ];
 
       const before = await quietHash();
@@ -220,12 +225,16 @@ for (const engine of engines) {
       // Idempotent calls answer "nothing there" instead of NOT_FOUND, the same for any unknown id.
       const answered = Object.entries(onA).filter(([, o]) => o.code !== 5).map(([name, o]) => [name, o.code, o.value]);
       expect(answered).toEqual([
-        ['DeleteSession', 0, { deleted: false, keptProcessIds: [], orphanedProcessIds: [] }],
+        ['DeleteSession', 0, { deleted: false, failedProcessIds: [], keptProcessIds: [], orphanedProcessIds: [] }],
         ['ResolveCompletion', 0, expect.objectContaining({ outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN })],
         ['AwaitQueuedWorkBatch', 0, expect.objectContaining({ status: AwaitStatus.AWAIT_STATUS_UNKNOWN })],
         // Filters by a session: B's own processes in that scope, of which it has none.
         ['ListProcesses', 0, { processes: [], nextPageToken: '' }],
         ['CancelProcesses', 0, { cancelledProcessIds: [] }],
+        // B's own subscriptions (none), nothing of B's to delete, no subscription of B's matches.
+        ['ListTriggerSubscriptions', 0, { subscriptions: [], nextPageToken: '' }],
+        ['DeleteTriggerSubscription', 0, { deleted: false }],
+        ['EmitTrigger', 0, { deliveries: [] }],
       ]);
       // B's listings show none of A's sessions.
       expect((await b.sessions.listSessions(ListSessionsRequest.fromPartial({ pageSize: 100 }))).sessions).toEqual([]);
@@ -233,9 +242,28 @@ for (const engine of engines) {
       expect((await a.queue.listQueuedWork(ListQueuedWorkRequest.fromPartial({ sessionId: 'a-main' }))).batches.map((x) => x.batchId)).toEqual([batch.batchId]);
       expect((await a.admin.listChildSessions(ListChildSessionsRequest.fromPartial({ sessionId: 'a-main' }))).sessions.map((x) => x.sessionId)).toEqual(['a-child']);
       expect((await a.admin.getProcess({ processId: proc.processId })).process?.status).toBe(proc.status);
+      expect((await a.admin.listTriggerSubscriptions({ sourceType: '', pageSize: 10, pageToken: '' })).subscriptions.map((x) => x.subscriptionId)).toEqual(['a-sub']);
+      // The audit trail: B lists only its own (refused) attempts, A none of them.
+      await s.app.audit.drain();
+      const trail = async (c: LashClients) => (await c.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial({ pageSize: 1_000 }))).records;
+      const bTrail = await trail(b);
+      expect(bTrail.length).toBeGreaterThan(10);
+      expect(new Set(bTrail.map((r) => r.subject))).toEqual(new Set(['bob']));
+      expect((await trail(a)).filter((r) => r.subject !== 'alice')).toEqual([]);
     });
 
-    it('both tenants use the same session id without meeting', async () => {
+    it('both tenants use the same session id, process idempotency key and trigger subscription id without meeting', async () => {
+      // B's StartProcess with A's idempotency key starts B's own process, not A's.
+      const bProc = (await b.admin.startProcess(StartProcessRequest.fromPartial({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { awaitSignal: 'go' }, idempotencyKey: 'a-proc' }))).process!;
+      const aProcs = (await a.admin.listProcesses(ListProcessesRequest.fromPartial({ pageSize: 100 }))).processes.map((p) => p.processId);
+      expect(aProcs).not.toContain(bProc.processId);
+      expect((await rejection(a.admin.getProcess({ processId: bProc.processId }))).code).toBe(5);
+      // B's subscription with A's id is B's own; A's stays as it was.
+      await b.admin.putTriggerSubscription({ subscription: { subscriptionId: 'a-sub', sourceType: 'webhook', sourceKey: 'b-*', template: { kind: ProcessKind.PROCESS_KIND_NOTIFY, task: 'y', sessionId: '', wakeSessionId: 'shared', awaitSignal: '' }, intervalMs: 0n, cron: '', timeZone: '' }, firstDueTime: undefined });
+      const keyOf = async (c: LashClients) => (await c.admin.listTriggerSubscriptions({ sourceType: '', pageSize: 10, pageToken: '' })).subscriptions.map((x) => [x.subscriptionId, x.sourceKey]);
+      expect(await keyOf(a)).toEqual([['a-sub', 'a-*']]);
+      expect(await keyOf(b)).toEqual([['a-sub', 'b-*']]);
+
       const opened = await b.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'shared' }));
       expect(opened.created).toBe(true);
       await a.admin.appendMessages(AppendMessagesRequest.fromPartial({ sessionId: 'shared', messages: [text('only a')] }));

@@ -18,13 +18,13 @@ import { until } from '../support/turns.js';
 
 const FAST = { LASH_QUEUE_POLL_MS: '100', LASH_PROCESS_POLL_MS: '100', LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model' };
 const notifyTemplate = (wakeSessionId: string, task = 'order {{key}}: {{payload}}') => ({ kind: ProcessKind.PROCESS_KIND_NOTIFY, task, sessionId: '', wakeSessionId, awaitSignal: '' });
-const sub = (subscriptionId: string, sourceType: string, sourceKey: string, template: ReturnType<typeof notifyTemplate>, intervalMs = 0n) => ({ subscription: { subscriptionId, sourceType, sourceKey, template, intervalMs }, firstDueTime: undefined });
+const sub = (subscriptionId: string, sourceType: string, sourceKey: string, template: ReturnType<typeof notifyTemplate>, intervalMs = 0n) => ({ subscription: { subscriptionId, sourceType, sourceKey, template, intervalMs, cron: '', timeZone: '' }, firstDueTime: undefined });
 
 async function allProcesses(clients: LashClients, sessionId: string): Promise<Process[]> {
   const out: Process[] = [];
   let pageToken = '';
   do {
-    const page = await clients.admin.listProcesses({ status: 0, scopeSessionId: '', sessionId, pageSize: 100, pageToken });
+    const page = await clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId, pageSize: 100, pageToken });
     out.push(...page.processes);
     pageToken = page.nextPageToken;
   } while (pageToken);
@@ -79,7 +79,7 @@ for (const engine of engines) {
 
     it('a scheduled subscription wakes its session once per due time', async () => {
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'nightly' }));
-      await s.clients.admin.putTriggerSubscription({ subscription: { subscriptionId: 'tick', sourceType: 'schedule', sourceKey: 'nightly', template: notifyTemplate('nightly', 'summarise the day ({{payload}})'), intervalMs: 1000n }, firstDueTime: new Date(Date.now() + 200) });
+      await s.clients.admin.putTriggerSubscription({ subscription: { subscriptionId: 'tick', sourceType: 'schedule', sourceKey: 'nightly', template: notifyTemplate('nightly', 'summarise the day ({{payload}})'), intervalMs: 1000n, cron: '', timeZone: '' }, firstDueTime: new Date(Date.now() + 200) });
       await until(async () => (await allProcesses(s.clients, 'nightly')).length >= 3, 30_000);
       await s.clients.admin.deleteTriggerSubscription({ subscriptionId: 'tick' });
       const procs = await allProcesses(s.clients, 'nightly');
@@ -90,10 +90,39 @@ for (const engine of engines) {
       expect((await wakesSeen(s.clients, 'nightly')).sort()).toEqual(procs.map((p) => p.processId).sort());
     });
 
+    it('a cron subscription wakes its session once per due time, at the cron times', async () => {
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'cron-s' }));
+      const put = await s.clients.admin.putTriggerSubscription({ subscription: { subscriptionId: 'every-second', sourceType: 'schedule', sourceKey: 'cron-s', template: notifyTemplate('cron-s', 'tick {{payload}}'), intervalMs: 0n, cron: '* * * * * *', timeZone: 'Europe/Berlin' }, firstDueTime: undefined });
+      expect(put.subscription).toMatchObject({ cron: '* * * * * *', timeZone: 'Europe/Berlin', intervalMs: 0n });
+      await until(async () => (await allProcesses(s.clients, 'cron-s')).length >= 3, 30_000);
+      await s.clients.admin.deleteTriggerSubscription({ subscriptionId: 'every-second' });
+      const procs = await allProcesses(s.clients, 'cron-s');
+      const dues = procs.map((p) => Date.parse((p.input!.payload as { due_at: string }).due_at));
+      expect(new Set(dues).size).toBe(dues.length);
+      expect(dues.every((d) => d % 1000 === 0)).toBe(true);
+      expect(procs.every((p) => p.origin === ProcessOrigin.PROCESS_ORIGIN_SCHEDULE)).toBe(true);
+      await until(async () => (await wakesSeen(s.clients, 'cron-s')).length === procs.length, 30_000);
+      expect((await wakesSeen(s.clients, 'cron-s')).sort()).toEqual(procs.map((p) => p.processId).sort());
+    });
+
+    it('bad cron schedules are refused precisely', async () => {
+      const t = notifyTemplate('nightly');
+      const put = (cron: string, timeZone = '', intervalMs = 0n, sourceType = 'schedule', firstDueTime: Date | undefined = undefined) => rejection(s.clients.admin.putTriggerSubscription({ subscription: { subscriptionId: 'bad-cron', sourceType, sourceKey: 'k', template: t, intervalMs, cron, timeZone }, firstDueTime }));
+      expect(await put('every day')).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'CRON_INVALID' });
+      expect(await put('61 * * * *')).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'CRON_INVALID' });
+      expect(await put('0 0 30 2 *')).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'CRON_NEVER_DUE' });
+      expect(await put('0 3 * * *', 'Mars/Olympus')).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TIME_ZONE_INVALID' });
+      expect(await put('', 'Europe/Berlin')).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'SCHEDULE_CRON_REQUIRED' });
+      expect(await put('0 3 * * *', '', 5000n)).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'SCHEDULE_CONFLICT' });
+      expect(await put('0 3 * * *', '', 0n, 'webhook')).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'SCHEDULE_SOURCE_REQUIRED' });
+      expect(await put('0 3 * * *', '', 0n, 'schedule', new Date(Date.now() + 60_000))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'FIRST_DUE_TIME_WITH_CRON' });
+      expect((await s.clients.admin.listTriggerSubscriptions({ sourceType: 'schedule', pageSize: 0, pageToken: '' })).subscriptions.some((x) => x.subscriptionId === 'bad-cron')).toBe(false);
+    });
+
     it('bad subscriptions and emissions are refused precisely', async () => {
       const t = notifyTemplate('nightly');
       expect(await rejection(s.clients.admin.putTriggerSubscription(sub('', 'webhook', 'x', t)))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MISSING_ID' });
-      expect(await rejection(s.clients.admin.putTriggerSubscription({ subscription: { subscriptionId: 'x', sourceType: 'webhook', sourceKey: 'k', template: undefined, intervalMs: 0n }, firstDueTime: undefined }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TEMPLATE_REQUIRED' });
+      expect(await rejection(s.clients.admin.putTriggerSubscription({ subscription: { subscriptionId: 'x', sourceType: 'webhook', sourceKey: 'k', template: undefined, intervalMs: 0n, cron: '', timeZone: '' }, firstDueTime: undefined }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TEMPLATE_REQUIRED' });
       expect(await rejection(s.clients.admin.putTriggerSubscription(sub('x', 'webhook', 'k', { ...t, kind: ProcessKind.PROCESS_KIND_SESSION_TURN, task: '' })))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TASK_REQUIRED' });
       expect(await rejection(s.clients.admin.putTriggerSubscription(sub('x', 'schedule', 'k', t, 10n)))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'INTERVAL_INVALID' });
       expect(await rejection(s.clients.admin.putTriggerSubscription(sub('x', 'webhook', 'k', t, 5000n)))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'SCHEDULE_SOURCE_REQUIRED' });
@@ -120,7 +149,7 @@ for (const engine of engines) {
     it('kill -9 of the runner mid-process: another server takes it over and the sub-agent turn runs once', async () => {
       const a = await startChildServer(env());
       fake.setDefault(() => ({ steps: [{ text: 'working' }, { hang: true }] }));
-      const { process } = await a.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_SESSION_TURN, input: { task: 'long research', sessionId: '', awaitSignal: '', payload: undefined }, scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
+      const { process } = await a.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_SESSION_TURN, input: { task: 'long research', sessionId: '', awaitSignal: '', payload: undefined }, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
       const id = process!.processId;
       await until(() => fake.requests.length === 1, 30_000);
       expect((await a.kill('SIGKILL')).signal).toBe('SIGKILL');
@@ -139,13 +168,35 @@ for (const engine of engines) {
       }
     }, 240_000);
 
+    it.skipIf(engine.name !== 'postgresql')('two replicas: a cron subscription wakes its session once per due time', async () => {
+      fake.setDefault(() => ({ steps: [{ text: 'noted' }] }));
+      const a = await startChildServer(env());
+      const b = await startChildServer(env());
+      try {
+        await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'cron-timer' }));
+        await a.clients.admin.putTriggerSubscription({ subscription: { subscriptionId: 'cron-every-second', sourceType: 'schedule', sourceKey: 'cron-timer', template: notifyTemplate('cron-timer', 'tick'), intervalMs: 0n, cron: '* * * * * *', timeZone: '' }, firstDueTime: undefined });
+        await until(async () => (await allProcesses(b.clients, 'cron-timer')).length >= 4, 30_000);
+        await b.clients.admin.deleteTriggerSubscription({ subscriptionId: 'cron-every-second' });
+        const procs = await allProcesses(a.clients, 'cron-timer');
+        const dues = procs.map((p) => Date.parse((p.input!.payload as { due_at: string }).due_at));
+        // Each cron time was taken by one replica only.
+        expect(new Set(dues).size).toBe(dues.length);
+        expect(dues.every((d) => d % 1000 === 0)).toBe(true);
+        await until(async () => (await wakesSeen(a.clients, 'cron-timer')).length === procs.length, 30_000);
+        expect((await wakesSeen(b.clients, 'cron-timer')).sort()).toEqual(procs.map((p) => p.processId).sort());
+      } finally {
+        await a.kill('SIGKILL');
+        await b.kill('SIGKILL');
+      }
+    }, 240_000);
+
     it.skipIf(engine.name !== 'postgresql')('two replicas: a scheduled subscription wakes its session once per due time', async () => {
       fake.setDefault(() => ({ steps: [{ text: 'noted' }] }));
       const a = await startChildServer(env());
       const b = await startChildServer(env());
       try {
         await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'timer' }));
-        await a.clients.admin.putTriggerSubscription({ subscription: { subscriptionId: 'every-second', sourceType: 'schedule', sourceKey: 'timer', template: notifyTemplate('timer', 'tick'), intervalMs: 1000n }, firstDueTime: new Date(Date.now() + 200) });
+        await a.clients.admin.putTriggerSubscription({ subscription: { subscriptionId: 'every-second', sourceType: 'schedule', sourceKey: 'timer', template: notifyTemplate('timer', 'tick'), intervalMs: 1000n, cron: '', timeZone: '' }, firstDueTime: new Date(Date.now() + 200) });
         await until(async () => (await allProcesses(b.clients, 'timer')).length >= 4, 30_000);
         await b.clients.admin.deleteTriggerSubscription({ subscriptionId: 'every-second' });
         const procs = await allProcesses(a.clients, 'timer');

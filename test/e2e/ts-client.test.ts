@@ -89,7 +89,13 @@ for (const engine of engines) {
 
     it('failures are LashErrors with the code, ErrorInfo reason and ids', async () => {
       const missing = await rejected(client.sessions.getSession({ sessionId: 'ts-never-opened' }));
-      expect(missing).toMatchObject({ code: status.NOT_FOUND, reason: 'SESSION_NOT_FOUND', metadata: { session_id: 'ts-never-opened' } });
+      expect(missing).toMatchObject({ code: status.NOT_FOUND, reason: 'SESSION_NOT_FOUND', metadata: { session_id: 'ts-never-opened', retryable: 'false' } });
+      expect(missing.retryable).toBe(false);
+      // The server's word decides, whatever the code: a conflict it calls retryable is; a
+      // transport failure without ErrorInfo is retryable only when UNAVAILABLE.
+      expect(new LashError(status.ABORTED, 'raced', 'REVISION_CONFLICT', 'lash', { retryable: 'true' }).retryable).toBe(true);
+      expect(new LashError(status.UNAVAILABLE, 'connection refused').retryable).toBe(true);
+      expect(new LashError(status.UNAVAILABLE, 'store down', 'STORE_UNAVAILABLE', 'lash', { retryable: 'true' }).unavailable).toBe(true);
       const bad = await rejected(client.sessions.openSession({ sessionId: '' }));
       expect(bad.code).toBe(status.INVALID_ARGUMENT);
       expect(bad.reason).toMatch(/^[A-Z_]+$/);

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewProcess } from '../../src/domain/processes/types.js';
 import type { ProcessStore, TriggerStore } from '../../src/domain/processes/ports.js';
+import { nextDue } from '../../src/domain/processes/schedule.js';
 import { storeEngines } from '../support/store-engines.js';
 
 let n = 0;
@@ -91,17 +92,73 @@ for (const engine of storeEngines) {
       expect(after).toMatchObject({ scopeSessionId: undefined, wakeState: 'revoked' });
     });
 
+    it('finds the active session_turn processes whose turn runs in a session (named or their own)', async () => {
+      const named = (await store.create(proc({ kind: 'session_turn', input: { task: 'x', sessionId: 'host-s' } }))).process;
+      const own = (await store.create(proc({ kind: 'session_turn' }))).process;
+      await store.create(proc({ kind: 'external', status: 'running', input: { sessionId: 'host-s' } }));
+      expect(await store.runningIn('t', 'host-s')).toEqual([named.processId]);
+      expect(await store.runningIn('t', `process-${own.processId}`)).toEqual([own.processId]);
+      await store.finish('t', named.processId, { status: 'failed' }, undefined);
+      expect(await store.runningIn('t', 'host-s')).toEqual([]);
+      expect(await store.runningIn('other', `process-${own.processId}`)).toEqual([]);
+    });
+
+    it('retention deletes finished processes and their events, oldest first, at most a batch per call, never one with a wake to deliver', async () => {
+      const mk = async (wake: boolean) => {
+        const p = (await store.create(proc({ tenantId: 'ret', kind: 'external', status: 'running', wakeSessionId: wake ? 'w' : undefined }))).process;
+        await store.appendEvent('ret', p.processId, 'signal', 'sig', { n: 1 });
+        await store.finish('ret', p.processId, { status: 'completed' }, undefined);
+        return p.processId;
+      };
+      const later = new Date(Date.now() + 60_000);
+      // What earlier tests left finished goes first (oldest first).
+      while ((await store.purgeFinished(later, 100)) > 0);
+      const [a, b, c] = [await mk(false), await mk(false), await mk(false)];
+      const waking = await mk(true);
+      const active = (await store.create(proc({ tenantId: 'ret', kind: 'external', status: 'running' }))).process.processId;
+      expect(await store.purgeFinished(new Date(Date.now() - 60_000), 10)).toBe(0);
+      expect(await store.purgeFinished(later, 2)).toBe(2);
+      expect(await store.get('ret', a)).toBeUndefined();
+      expect(await store.get('ret', b)).toBeUndefined();
+      expect(await store.events('ret', a, 0n, 10)).toEqual([]);
+      expect(await store.get('ret', c)).toBeDefined();
+      expect(await store.purgeFinished(later, 10)).toBe(1);
+      expect(await store.get('ret', c)).toBeUndefined();
+      // A wake still to deliver keeps its process; delivered, it may go.
+      expect(await store.get('ret', waking)).toBeDefined();
+      expect(await store.get('ret', active)).toBeDefined();
+      await store.setWakeState('ret', waking, 'delivered');
+      await store.purgeFinished(later, 10);
+      expect(await store.get('ret', waking)).toBeUndefined();
+      expect(await store.get('ret', active)).toBeDefined();
+    });
+
     it('each due time of a schedule is taken by one caller only', async () => {
       await triggers.put({ tenantId: 't', subscriptionId: 'sched', sourceType: 'schedule', sourceKey: 'k', template: { kind: 'notify' }, intervalMs: 60_000, nextDueAt: new Date(Date.now() - 10), createdAt: new Date() });
-      const taken = (await Promise.all([triggers.takeDue(10), triggers.takeDue(10), triggers.takeDue(10)])).flat().filter((d) => d.subscription.subscriptionId === 'sched');
+      const taken = (await Promise.all([triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue)])).flat().filter((d) => d.subscription.subscriptionId === 'sched');
       expect(taken).toHaveLength(1);
       expect(taken[0]!.subscription.nextDueAt!.getTime()).toBe(taken[0]!.dueAt.getTime() + 60_000);
-      expect((await triggers.takeDue(10)).filter((d) => d.subscription.subscriptionId === 'sched')).toEqual([]);
+      expect((await triggers.takeDue(10, nextDue)).filter((d) => d.subscription.subscriptionId === 'sched')).toEqual([]);
       // Missed due times collapse into one: the next is the first after now.
       await triggers.put({ tenantId: 't', subscriptionId: 'late', sourceType: 'schedule', sourceKey: 'k', template: { kind: 'notify' }, intervalMs: 1_000, nextDueAt: new Date(Date.now() - 10_500), createdAt: new Date() });
-      const [late] = (await triggers.takeDue(10)).filter((d) => d.subscription.subscriptionId === 'late');
+      const [late] = (await triggers.takeDue(10, nextDue)).filter((d) => d.subscription.subscriptionId === 'late');
       expect(late!.subscription.nextDueAt!.getTime()).toBeGreaterThan(Date.now() - 100);
       expect((late!.subscription.nextDueAt!.getTime() - late!.dueAt.getTime()) % 1_000).toBe(0);
+    });
+
+    it('a cron schedule is taken once per due time and moves to its next cron time after now', async () => {
+      const due = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 120_000);
+      await triggers.put({ tenantId: 't', subscriptionId: 'cron', sourceType: 'schedule', sourceKey: 'k', template: { kind: 'notify' }, cron: '30 * * * * *', timeZone: 'Asia/Kolkata', nextDueAt: due, createdAt: new Date() });
+      const taken = (await Promise.all([triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue)])).flat().filter((d) => d.subscription.subscriptionId === 'cron');
+      expect(taken).toHaveLength(1);
+      expect(taken[0]!.dueAt.getTime()).toBe(due.getTime());
+      // Missed times collapse: the next is the first second-30 mark after now, read back as stored.
+      const next = (await triggers.get('t', 'cron'))!;
+      expect(next).toMatchObject({ cron: '30 * * * * *', timeZone: 'Asia/Kolkata' });
+      expect(next.nextDueAt!.getTime()).toBeGreaterThan(Date.now() - 5_000);
+      expect(next.nextDueAt!.getTime() - Date.now()).toBeLessThanOrEqual(60_000);
+      expect(next.nextDueAt!.getUTCSeconds()).toBe(30);
+      expect((await triggers.takeDue(10, nextDue)).filter((d) => d.subscription.subscriptionId === 'cron')).toEqual([]);
     });
   });
 }

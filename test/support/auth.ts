@@ -7,6 +7,10 @@ import { createServer, type Server } from 'node:http';
 import { renameSync, writeFileSync } from 'node:fs';
 import { Client, credentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type CryptoKey } from 'jose';
+import { AdminServiceService } from '../../gen/lash/v1/admin_service.js';
+import { QueueServiceService } from '../../gen/lash/v1/queue_service.js';
+import { SessionServiceService } from '../../gen/lash/v1/session_service.js';
+import { TurnServiceService } from '../../gen/lash/v1/turn_service.js';
 import { errorInfoOf } from '../../src/grpc/errors.js';
 
 export const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -34,6 +38,11 @@ export function mint(key: SigningKey, claims: JWTPayload, opts: { issuer?: strin
   if (opts.audience !== undefined) jwt = jwt.setAudience(opts.audience);
   jwt = jwt.setExpirationTime(opts.expiresIn ?? '10m');
   return jwt.sign(key.privateKey);
+}
+
+/** A JWT signed with HMAC (HS256) under a key id the JWKS holds: what an attacker who read the public key set might try. */
+export function hmacJwt(kid: string, claims: JWTPayload, issuer: string, audience: string): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid }).setIssuedAt().setSubject('user-1').setIssuer(issuer).setAudience(audience).setExpirationTime('10m').sign(new TextEncoder().encode('a-shared-secret-of-32-bytes-long!'));
 }
 
 /** A JWKS over local HTTP whose keys the test changes (rotation); counts fetches. */
@@ -93,17 +102,7 @@ export function rawCall(client: Client, path: string, kind: MethodKind, md: Reco
 
 export const rawClient = (address: string, creds: ChannelCredentials = credentials.createInsecure()) => new Client(address, creds);
 
-/** Every method of the four lash.v1 services with its kind. */
-export const LASH_METHODS: { path: string; kind: MethodKind }[] = [
-  ...['OpenSession', 'GetSession', 'ListSessions', 'CloseSession', 'DeleteSession', 'GetReadView', 'GetUsageReport', 'UpdateSessionConfig', 'ExportSessionState'].map((m) => ({ path: `/lash.v1.SessionService/${m}`, kind: 'unary' as const })),
-  { path: '/lash.v1.SessionService/ObserveSession', kind: 'server' },
-  { path: '/lash.v1.TurnService/RunTurn', kind: 'server' },
-  ...['StartTurn', 'GetTurn', 'CancelTurn', 'CancelRunningTurns', 'ResolveCompletion'].map((m) => ({ path: `/lash.v1.TurnService/${m}`, kind: 'unary' as const })),
-  { path: '/lash.v1.TurnService/ServeTools', kind: 'bidi' },
-  ...['EnqueueTurnInput', 'ListQueuedWork', 'CancelQueuedWorkBatch', 'AwaitQueuedWorkBatch'].map((m) => ({ path: `/lash.v1.QueueService/${m}`, kind: 'unary' as const })),
-  { path: '/lash.v1.QueueService/RunQueuedTurn', kind: 'server' },
-  ...['GetToolState', 'SetToolAvailability', 'ClearToolAvailabilityOverride', 'ApplyToolState', 'RestoreToolState', 'RefreshToolCatalog', 'ResetSession', 'AppendMessages', 'BranchToNode', 'CompactContext', 'CreateChildSession', 'ListChildSessions', 'CloseChildSession'].map((m) => ({
-    path: `/lash.v1.AdminService/${m}`,
-    kind: 'unary' as const,
-  })),
-];
+/** Every method of the four lash.v1 services with its kind, from the generated service definitions (so a new RPC is in it). */
+export const LASH_METHODS: { path: string; kind: MethodKind }[] = [SessionServiceService, TurnServiceService, QueueServiceService, AdminServiceService].flatMap((service) =>
+  Object.values(service).map((m: { path: string; requestStream: boolean; responseStream: boolean }) => ({ path: m.path, kind: m.requestStream ? ('bidi' as const) : m.responseStream ? ('server' as const) : ('unary' as const) })),
+);

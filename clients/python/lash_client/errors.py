@@ -30,6 +30,11 @@ class LashError(Exception):
         self.reason = reason
         self.domain = domain
         self.metadata = dict(metadata or {})
+        # The server says per reason whether a retry may succeed (ErrorInfo metadata
+        # `retryable`, from its reason catalogue); the class default covers transport failures.
+        said = self.metadata.get("retryable")
+        if said is not None:
+            self.retryable = said == "true"
 
 
 class InvalidArgument(LashError):

@@ -20,7 +20,7 @@ def caught(fn) -> dict:
         fn()
     except LashError as err:
         return {"class": type(err).__name__, "code": err.code.name, "reason": err.reason, "domain": err.domain,
-                "metadata": err.metadata, "message": err.message,
+                "metadata": err.metadata, "message": err.message, "retryable": err.retryable,
                 "is_not_found": isinstance(err, NotFound), "is_invalid": isinstance(err, InvalidArgument),
                 "is_already_exists": isinstance(err, AlreadyExists)}
     return {"class": None}

@@ -28,6 +28,12 @@ export enum ProcessKind {
   PROCESS_KIND_EXTERNAL = 2,
   /** PROCESS_KIND_NOTIFY - Completes at once with its payload: an occurrence that only wakes a session. */
   PROCESS_KIND_NOTIFY = 3,
+  /**
+   * PROCESS_KIND_RLM_PROGRAM - An rlm program (input.task) run once in the rlm sandbox under its limits, with input.payload
+   * as the global `payload` and no tools; submit(v) completes it with output.value = v,
+   * submit_error, an exception or a broken limit fails it (output.printed keeps what it printed).
+   */
+  PROCESS_KIND_RLM_PROGRAM = 4,
 }
 
 export function processKindFromJSON(object: any): ProcessKind {
@@ -44,6 +50,9 @@ export function processKindFromJSON(object: any): ProcessKind {
     case 3:
     case "PROCESS_KIND_NOTIFY":
       return ProcessKind.PROCESS_KIND_NOTIFY;
+    case 4:
+    case "PROCESS_KIND_RLM_PROGRAM":
+      return ProcessKind.PROCESS_KIND_RLM_PROGRAM;
     default:
       throw new globalThis.Error("Unrecognized enum value " + object + " for enum ProcessKind");
   }
@@ -59,6 +68,8 @@ export function processKindToJSON(object: ProcessKind): string {
       return "PROCESS_KIND_EXTERNAL";
     case ProcessKind.PROCESS_KIND_NOTIFY:
       return "PROCESS_KIND_NOTIFY";
+    case ProcessKind.PROCESS_KIND_RLM_PROGRAM:
+      return "PROCESS_KIND_RLM_PROGRAM";
     default:
       throw new globalThis.Error("Unrecognized enum value " + object + " for enum ProcessKind");
   }
@@ -179,7 +190,10 @@ export function processOriginToJSON(object: ProcessOrigin): string {
 
 /** What a process is given. */
 export interface ProcessInput {
-  /** session_turn: the turn's input text (required); notify: a message. */
+  /**
+   * session_turn: the turn's input text (required); notify: a message; rlm_program: the program
+   * (required). At most 64 KiB.
+   */
   task: string;
   /** session_turn: run in this existing session instead of a new `process-{process_id}` session. */
   sessionId: string;
@@ -235,6 +249,11 @@ export interface Process {
     | undefined;
   /** The idempotency key it was started with, if any. */
   idempotencyKey: string;
+  /**
+   * The agent frame of scope_session_id the handle is granted to: the session's turns see it
+   * while that frame is current. Empty: granted to the whole session.
+   */
+  scopeFrameId: string;
 }
 
 /** One entry of a process's append-only event log. */
@@ -290,7 +309,17 @@ export interface TriggerSubscription {
     | Date
     | undefined;
   /** When it was created. */
-  createTime?: Date | undefined;
+  createTime?:
+    | Date
+    | undefined;
+  /**
+   * Schedule: an occurrence at each time of this cron expression, instead of interval_ms: 5 fields
+   * (minute hour day-of-month month day-of-week) or 6 with seconds first, e.g. `0 3 * * *`.
+   * Missed times collapse into one; each due time starts one process across all replicas.
+   */
+  cron: string;
+  /** IANA time zone the cron expression is read in (empty: UTC), e.g. `Europe/Berlin`. */
+  timeZone: string;
 }
 
 /** What one emission did for one matching subscription. */
@@ -453,6 +482,7 @@ function createBaseProcess(): Process {
     deadline: undefined,
     finishTime: undefined,
     idempotencyKey: "",
+    scopeFrameId: "",
   };
 }
 
@@ -511,6 +541,9 @@ export const Process: MessageFns<Process> = {
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(138).string(message.idempotencyKey);
+    }
+    if (message.scopeFrameId !== "") {
+      writer.uint32(146).string(message.scopeFrameId);
     }
     return writer;
   },
@@ -664,6 +697,14 @@ export const Process: MessageFns<Process> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.scopeFrameId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -731,6 +772,11 @@ export const Process: MessageFns<Process> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      scopeFrameId: isSet(object.scopeFrameId)
+        ? globalThis.String(object.scopeFrameId)
+        : isSet(object.scope_frame_id)
+        ? globalThis.String(object.scope_frame_id)
+        : "",
     };
   },
 
@@ -787,6 +833,9 @@ export const Process: MessageFns<Process> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.scopeFrameId !== "") {
+      obj.scopeFrameId = message.scopeFrameId;
+    }
     return obj;
   },
 
@@ -816,6 +865,7 @@ export const Process: MessageFns<Process> = {
     message.deadline = object.deadline ?? undefined;
     message.finishTime = object.finishTime ?? undefined;
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.scopeFrameId = object.scopeFrameId ?? "";
     return message;
   },
 };
@@ -1134,6 +1184,8 @@ function createBaseTriggerSubscription(): TriggerSubscription {
     intervalMs: 0n,
     nextDueTime: undefined,
     createTime: undefined,
+    cron: "",
+    timeZone: "",
   };
 }
 
@@ -1162,6 +1214,12 @@ export const TriggerSubscription: MessageFns<TriggerSubscription> = {
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(58).fork()).join();
+    }
+    if (message.cron !== "") {
+      writer.uint32(66).string(message.cron);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(74).string(message.timeZone);
     }
     return writer;
   },
@@ -1235,6 +1293,22 @@ export const TriggerSubscription: MessageFns<TriggerSubscription> = {
             message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.cron = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1280,6 +1354,12 @@ export const TriggerSubscription: MessageFns<TriggerSubscription> = {
         : isSet(object.create_time)
         ? fromJsonTimestamp(object.create_time)
         : undefined,
+      cron: isSet(object.cron) ? globalThis.String(object.cron) : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
     };
   },
 
@@ -1306,6 +1386,12 @@ export const TriggerSubscription: MessageFns<TriggerSubscription> = {
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
     }
+    if (message.cron !== "") {
+      obj.cron = message.cron;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
     return obj;
   },
 
@@ -1325,6 +1411,8 @@ export const TriggerSubscription: MessageFns<TriggerSubscription> = {
       : 0n;
     message.nextDueTime = object.nextDueTime ?? undefined;
     message.createTime = object.createTime ?? undefined;
+    message.cron = object.cron ?? "";
+    message.timeZone = object.timeZone ?? "";
     return message;
   },
 };

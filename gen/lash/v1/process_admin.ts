@@ -47,6 +47,11 @@ export interface StartProcessRequest {
   idempotencyKey: string;
   /** Run-time limit in ms (0: the server default); past it the process fails. */
   maxRunMs: bigint;
+  /**
+   * Grant the handle to this agent frame of scope_session_id only (it must be the session's
+   * current frame, else FRAME_NOT_CURRENT); empty: to the whole session.
+   */
+  scopeFrameId: string;
 }
 
 /** Response of StartProcess. */
@@ -83,6 +88,11 @@ export interface ListProcessesRequest {
   pageSize: number;
   /** Token of the next page, from the previous response. */
   pageToken: string;
+  /**
+   * With scope_session_id: only handles visible in this agent frame (granted to the whole session
+   * or to this frame), what the session's list_processes tool shows while the frame is current.
+   */
+  visibleInFrameId: string;
 }
 
 /** Response of ListProcesses. */
@@ -203,7 +213,7 @@ export interface PutTriggerSubscriptionRequest {
   subscription?:
     | TriggerSubscription
     | undefined;
-  /** Schedule: the first due time (default: now + interval_ms). */
+  /** Schedule: the first due time (default: now + interval_ms); not with cron. */
   firstDueTime?: Date | undefined;
 }
 
@@ -264,7 +274,15 @@ export interface EmitTriggerResponse {
 }
 
 function createBaseStartProcessRequest(): StartProcessRequest {
-  return { kind: 0, input: undefined, scopeSessionId: "", wakeSessionId: "", idempotencyKey: "", maxRunMs: 0n };
+  return {
+    kind: 0,
+    input: undefined,
+    scopeSessionId: "",
+    wakeSessionId: "",
+    idempotencyKey: "",
+    maxRunMs: 0n,
+    scopeFrameId: "",
+  };
 }
 
 export const StartProcessRequest: MessageFns<StartProcessRequest> = {
@@ -289,6 +307,9 @@ export const StartProcessRequest: MessageFns<StartProcessRequest> = {
         throw new globalThis.Error("value provided for field message.maxRunMs of type uint64 too large");
       }
       writer.uint32(48).uint64(message.maxRunMs);
+    }
+    if (message.scopeFrameId !== "") {
+      writer.uint32(58).string(message.scopeFrameId);
     }
     return writer;
   },
@@ -354,6 +375,14 @@ export const StartProcessRequest: MessageFns<StartProcessRequest> = {
             message.maxRunMs = reader.uint64() as bigint;
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.scopeFrameId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -390,6 +419,11 @@ export const StartProcessRequest: MessageFns<StartProcessRequest> = {
         : isSet(object.max_run_ms)
         ? BigInt(object.max_run_ms)
         : 0n,
+      scopeFrameId: isSet(object.scopeFrameId)
+        ? globalThis.String(object.scopeFrameId)
+        : isSet(object.scope_frame_id)
+        ? globalThis.String(object.scope_frame_id)
+        : "",
     };
   },
 
@@ -413,6 +447,9 @@ export const StartProcessRequest: MessageFns<StartProcessRequest> = {
     if (message.maxRunMs !== 0n) {
       obj.maxRunMs = message.maxRunMs.toString();
     }
+    if (message.scopeFrameId !== "") {
+      obj.scopeFrameId = message.scopeFrameId;
+    }
     return obj;
   },
 
@@ -429,6 +466,7 @@ export const StartProcessRequest: MessageFns<StartProcessRequest> = {
     message.wakeSessionId = object.wakeSessionId ?? "";
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.maxRunMs = (object.maxRunMs !== undefined && object.maxRunMs !== null) ? BigInt(object.maxRunMs) : 0n;
+    message.scopeFrameId = object.scopeFrameId ?? "";
     return message;
   },
 };
@@ -663,7 +701,7 @@ export const GetProcessResponse: MessageFns<GetProcessResponse> = {
 };
 
 function createBaseListProcessesRequest(): ListProcessesRequest {
-  return { status: 0, scopeSessionId: "", sessionId: "", pageSize: 0, pageToken: "" };
+  return { status: 0, scopeSessionId: "", sessionId: "", pageSize: 0, pageToken: "", visibleInFrameId: "" };
 }
 
 export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
@@ -682,6 +720,9 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(42).string(message.pageToken);
+    }
+    if (message.visibleInFrameId !== "") {
+      writer.uint32(50).string(message.visibleInFrameId);
     }
     return writer;
   },
@@ -739,6 +780,14 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.visibleInFrameId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -774,6 +823,11 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      visibleInFrameId: isSet(object.visibleInFrameId)
+        ? globalThis.String(object.visibleInFrameId)
+        : isSet(object.visible_in_frame_id)
+        ? globalThis.String(object.visible_in_frame_id)
+        : "",
     };
   },
 
@@ -794,6 +848,9 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.visibleInFrameId !== "") {
+      obj.visibleInFrameId = message.visibleInFrameId;
+    }
     return obj;
   },
 
@@ -807,6 +864,7 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
     message.sessionId = object.sessionId ?? "";
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.visibleInFrameId = object.visibleInFrameId ?? "";
     return message;
   },
 };

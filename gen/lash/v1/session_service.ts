@@ -166,6 +166,12 @@ export interface DeleteSessionResponse {
   orphanedProcessIds: string[];
   /** Finished processes the session started: their records are kept (GetProcess). */
   keptProcessIds: string[];
+  /**
+   * Active session_turn processes whose turn ran in the deleted session (a sub-agent's own session
+   * or a named one): they cannot go on without it, so they fail with an error naming the session.
+   * The three lists cover the deleted session and every child session deleted with it.
+   */
+  failedProcessIds: string[];
 }
 
 /** Request of GetReadView. */
@@ -1501,7 +1507,7 @@ export const DeleteSessionRequest: MessageFns<DeleteSessionRequest> = {
 };
 
 function createBaseDeleteSessionResponse(): DeleteSessionResponse {
-  return { deleted: false, orphanedProcessIds: [], keptProcessIds: [] };
+  return { deleted: false, orphanedProcessIds: [], keptProcessIds: [], failedProcessIds: [] };
 }
 
 export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
@@ -1514,6 +1520,9 @@ export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
     }
     for (const v of message.keptProcessIds) {
       writer.uint32(26).string(v!);
+    }
+    for (const v of message.failedProcessIds) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -1555,6 +1564,14 @@ export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
             message.keptProcessIds.push(reader.string());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.failedProcessIds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1580,6 +1597,11 @@ export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
         : globalThis.Array.isArray(object?.kept_process_ids)
         ? object.kept_process_ids.map((e: any) => globalThis.String(e))
         : [],
+      failedProcessIds: globalThis.Array.isArray(object?.failedProcessIds)
+        ? object.failedProcessIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.failed_process_ids)
+        ? object.failed_process_ids.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1594,6 +1616,9 @@ export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
     if (message.keptProcessIds?.length) {
       obj.keptProcessIds = message.keptProcessIds;
     }
+    if (message.failedProcessIds?.length) {
+      obj.failedProcessIds = message.failedProcessIds;
+    }
     return obj;
   },
 
@@ -1605,6 +1630,7 @@ export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
     message.deleted = object.deleted ?? false;
     message.orphanedProcessIds = object.orphanedProcessIds?.map((e) => e) || [];
     message.keptProcessIds = object.keptProcessIds?.map((e) => e) || [];
+    message.failedProcessIds = object.failedProcessIds?.map((e) => e) || [];
     return message;
   },
 };

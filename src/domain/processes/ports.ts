@@ -40,6 +40,13 @@ export interface ProcessStore {
    * Returns those still active (orphaned: they keep running) and those already finished (kept).
    */
   detachSession(tenantId: string, sessionId: string): Promise<{ orphaned: string[]; kept: string[] }>;
+  /**
+   * Retention: deletes up to `limit` processes finished before `finishedBefore` (oldest first),
+   * with their event logs, skipping those whose wake is still to deliver. Returns how many went.
+   */
+  purgeFinished(finishedBefore: Date, limit: number): Promise<number>;
+  /** Active session_turn processes whose turn runs in this session (named, or their own `process-{id}`). */
+  runningIn(tenantId: string, sessionId: string): Promise<string[]>;
 }
 
 export interface TriggerStore {
@@ -52,8 +59,9 @@ export interface TriggerStore {
   /** Subscriptions of a source type (matching on the key is done by the domain). */
   bySource(tenantId: string, sourceType: string): Promise<Subscription[]>;
   /**
-   * Takes due schedules: moves each one's next due time past now (SKIP LOCKED: one replica takes
-   * a given due time) and returns the due times taken.
+   * Takes due schedules: moves each one's next due time to `next(subscription, dueAt, now)` (the
+   * store's clock; undefined: never again) under row locks taken with SKIP LOCKED, so one replica
+   * takes a given due time, and returns the due times taken.
    */
-  takeDue(limit: number): Promise<{ subscription: Subscription; dueAt: Date }[]>;
+  takeDue(limit: number, next: (s: Subscription, dueAt: Date, now: Date) => Date | undefined): Promise<{ subscription: Subscription; dueAt: Date }[]>;
 }

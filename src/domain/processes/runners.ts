@@ -1,6 +1,6 @@
 // Process runners: on every replica, a loop claims runnable processes (SKIP LOCKED, a claim with
 // a fencing token, renewed by heartbeats) and runs them; it also fails overdue processes,
-// delivers pending wakes and fires due schedules. A runner that dies stops renewing: its claim
+// delivers pending wakes, fires due schedules and deletes finished processes past retention. A runner that dies stops renewing: its claim
 // expires and another runner takes the process over with a newer token; the dead runner's late
 // writes are refused by the token, so a process never finishes twice.
 
@@ -22,6 +22,11 @@ export interface RunnerOptions {
   executors: Partial<Record<ProcessRecord['kind'], ProcessExecutor>>;
   /** Fires due schedules (the trigger service). */
   tick?(): Promise<unknown>;
+  /**
+   * Retention of finished processes: how long they are kept, and how many one sweep deletes
+   * (bounded work per pass; a backlog goes over later passes). Swept at most once a minute.
+   */
+  retention?: { keepMs: number; batch: number; onPurged?(n: number): void };
   onError(err: unknown, context?: Record<string, unknown>): void;
 }
 
@@ -33,6 +38,7 @@ export class ProcessRunners {
   private readonly offs: (() => void)[] = [];
   /** Settles with each local run (tests and shutdown wait on them). */
   private readonly runs = new Set<Promise<void>>();
+  private lastPurge = 0;
 
   constructor(
     private readonly deps: { store: ProcessStore; service: ProcessService; wakes: ProcessWakes; bus: EventBus },
@@ -110,6 +116,12 @@ export class ProcessRunners {
     for (const p of await this.deps.store.failOverdue(50)) await this.deps.service.changed(p);
     for (const p of await this.deps.store.pendingWakes(50)) await this.deps.wakes.deliver(p).catch((err: unknown) => this.o.onError(err, { processId: p.processId }));
     await this.o.tick?.();
+    const r = this.o.retention;
+    if (r && this.clock.nowMs() - this.lastPurge >= Math.min(60_000, r.keepMs)) {
+      this.lastPurge = this.clock.nowMs();
+      const n = await this.deps.store.purgeFinished(new Date(this.clock.nowMs() - r.keepMs), r.batch);
+      if (n > 0) r.onPurged?.(n);
+    }
   }
 
   private launch(p: ProcessRecord): void {

@@ -26,6 +26,8 @@ export interface StartRequest {
   input: ProcessInput;
   /** The session whose scope holds the handle. */
   scopeSessionId?: string;
+  /** Grant the handle to this agent frame of the scope session only (it must be the current one). */
+  scopeFrameId?: string;
   wakeSessionId?: string;
   idempotencyKey?: string;
   /** Run-time limit; 0 or absent: the default. */
@@ -59,6 +61,8 @@ export class ProcessService {
   async start(ctx: RequestContext, req: StartRequest): Promise<{ process: ProcessRecord; deduplicated: boolean }> {
     if (!PROCESS_KINDS.includes(req.kind)) throw invalid('PROCESS_KIND_INVALID', `kind must be one of ${PROCESS_KINDS.join(', ')}`, { field: 'kind' });
     const scope = optionalId('scope_session_id', req.scopeSessionId);
+    const frame = optionalId('scope_frame_id', req.scopeFrameId);
+    if (frame && !scope) throw invalid('SCOPE_SESSION_REQUIRED', 'scope_frame_id names a frame of scope_session_id; set scope_session_id too', { field: 'scope_session_id' });
     const wake = optionalId('wake_session_id', req.wakeSessionId);
     const key = optionalId('idempotency_key', req.idempotencyKey);
     this.checkInput(req.kind, req.input);
@@ -66,6 +70,11 @@ export class ProcessService {
     const runMs = req.maxRunMs || l.defaultRunMs;
     if (!Number.isInteger(runMs) || runMs < 0 || runMs > l.maxRunMs) throw invalid('MAX_RUN_TIME_INVALID', `max_run_ms must be between 1 and ${l.maxRunMs} (0 means the default ${l.defaultRunMs})`, { field: 'max_run_ms' });
     for (const id of [scope, wake, req.input.sessionId]) if (id) await requireSession(this.deps.sessions, ctx.tenantId, id);
+    if (frame) {
+      // Grants go to the frame the session is in: a handle granted to a past frame would be seen by no turn.
+      const current = (await this.deps.sessions.getHead(ctx.tenantId, scope!))?.currentFrameId;
+      if (current !== frame) throw precondition('FRAME_NOT_CURRENT', `scope_frame_id "${frame}" is not the current agent frame of session "${scope}"${current ? ` ("${current}")` : ''}; grant to the current frame or to the whole session`, { field: 'scope_frame_id', session_id: scope! });
+    }
     if (key) {
       // A retry returns what the first call started, even when the limits are now reached.
       const again = await this.findByKey(ctx, key);
@@ -75,7 +84,7 @@ export class ProcessService {
     if (scope && active.scope >= l.perSession) throw new DomainError('PROCESS_LIMIT_PER_SESSION', `session "${scope}" already has ${l.perSession} active processes, the most one session may have; wait for one to finish or cancel one`, { session_id: scope });
     if (active.tenant >= l.perTenant) throw new DomainError('PROCESS_LIMIT_PER_TENANT', `this tenant already has ${l.perTenant} active processes; wait for some to finish or cancel some`);
     const r = await this.deps.store.create({
-      tenantId: ctx.tenantId, processId: newProcessId(this.runtime), kind: req.kind, input: req.input, scopeSessionId: scope, startedBy: req.startedBy, wakeSessionId: wake,
+      tenantId: ctx.tenantId, processId: newProcessId(this.runtime), kind: req.kind, input: req.input, scopeSessionId: scope, scopeFrameId: frame, startedBy: req.startedBy, wakeSessionId: wake,
       idempotencyKey: key, deadlineAt: new Date(this.runtime.clock.nowMs() + runMs), status: req.kind === 'external' ? 'running' : 'pending',
     });
     if (!r.deduplicated) {
@@ -91,6 +100,7 @@ export class ProcessService {
     if (input.task !== undefined) requireWithin('TASK_TOO_LARGE', 'input.task', utf8Bytes(input.task), MAX_TASK_BYTES);
     if (input.payload !== undefined) requireWithin('PAYLOAD_TOO_LARGE', 'input.payload', jsonBytes(input.payload), MAX_PAYLOAD_BYTES);
     if (kind === 'session_turn' && !input.task?.trim()) throw invalid('TASK_REQUIRED', 'a session_turn process needs input.task: the text its turn starts with', { field: 'input.task' });
+    if (kind === 'rlm_program' && !input.task?.trim()) throw invalid('PROGRAM_REQUIRED', 'an rlm_program process needs input.task: the program it runs', { field: 'input.task' });
   }
 
   private findByKey(ctx: RequestContext, key: string): Promise<ProcessRecord | undefined> {
@@ -106,6 +116,8 @@ export class ProcessService {
 
   async list(ctx: RequestContext, filter: ProcessFilter, pageSize: number, pageToken: string): Promise<{ processes: ProcessRecord[]; nextPageToken: string }> {
     optionalId('scope_session_id', filter.scopeSessionId);
+    optionalId('visible_in_frame_id', filter.visibleInFrameId);
+    if (filter.visibleInFrameId && !filter.scopeSessionId) throw invalid('SCOPE_SESSION_REQUIRED', 'visible_in_frame_id names a frame of scope_session_id; set scope_session_id too', { field: 'scope_session_id' });
     optionalId('session_id', filter.sessionId);
     const size = pageSizeOf(pageSize);
     const after = decodePageToken(pageToken, 'processes', (a) => a.startsWith('p-') && isId(a));
@@ -193,11 +205,27 @@ export class ProcessService {
     return this.deps.store.events(ctx.tenantId, processId, afterSeq, limit);
   }
 
-  /** A deleted session: wakes aimed at it are revoked, its handles leave its scope; nothing is cancelled. */
-  async detachSession(ctx: RequestContext, sessionId: string): Promise<{ orphaned: string[]; kept: string[] }> {
+  /**
+   * A session is being deleted. Processes whose turn runs in it cannot go on: they fail, saying
+   * why (their runner stops on the change). Wakes aimed at it are revoked and its handles leave
+   * its scope; those processes are reported, never cancelled.
+   */
+  async detachSession(ctx: RequestContext, sessionId: string): Promise<{ orphaned: string[]; kept: string[]; failed: string[] }> {
+    const failed: string[] = [];
+    for (const id of await this.deps.store.runningIn(ctx.tenantId, sessionId)) {
+      const done = await this.deps.store.finish(ctx.tenantId, id, { status: 'failed', error: `session "${sessionId}", where the process ran its turn, was deleted` }, undefined);
+      if (!done) continue;
+      failed.push(id);
+      await this.changed(done);
+    }
     const r = await this.deps.store.detachSession(ctx.tenantId, sessionId);
     for (const id of r.orphaned) await this.deps.store.appendEvent(ctx.tenantId, id, 'orphaned', `orphaned:${sessionId}`, { session_id: sessionId });
-    return r;
+    return { ...r, kept: r.kept.filter((id) => !failed.includes(id)), failed };
+  }
+
+  /** The agent frame a session is in (frame grants go to it). */
+  async currentFrame(ctx: RequestContext, sessionId: string): Promise<string> {
+    return (await requireSession(this.deps.sessions, ctx.tenantId, sessionId)).currentFrameId;
   }
 
   /** Announces a state change: bus (all replicas) and the feeds of the sessions involved. */

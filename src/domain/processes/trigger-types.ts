@@ -1,5 +1,5 @@
 // Triggers: subscriptions that start processes when a matching occurrence is emitted, or on a
-// schedule (an interval), once per occurrence.
+// schedule (an interval or a cron expression), once per occurrence.
 
 import type { JsonValue } from '../messages.js';
 import type { ProcessKind } from './types.js';
@@ -24,6 +24,9 @@ export interface Subscription {
   template: ProcessTemplate;
   /** Schedule: an occurrence every interval, the first at `nextDueAt`. */
   intervalMs?: number;
+  /** Schedule: at the times of this cron expression (instead of an interval), read in `timeZone` (default UTC). */
+  cron?: string;
+  timeZone?: string;
   nextDueAt?: Date;
   createdAt: Date;
 }

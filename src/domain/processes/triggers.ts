@@ -12,6 +12,7 @@ import type { RequestContext } from '../ports.js';
 import { MAX_INTERVAL_MS, MAX_PAYLOAD_BYTES, MAX_TASK_BYTES, MIN_INTERVAL_MS } from './limits.js';
 import type { TriggerStore } from './ports.js';
 import type { ProcessService } from './service.js';
+import { firstCronDue, nextDue } from './schedule.js';
 import { keyMatches, type Occurrence, type ProcessTemplate, type Subscription } from './trigger-types.js';
 import { PROCESS_KINDS, type ProcessRecord, type StartedBy } from './types.js';
 
@@ -32,6 +33,9 @@ export interface SubscribeRequest {
   /** Schedule: an occurrence every interval, the first at `firstDueAt` (default: now + interval). */
   intervalMs?: number;
   firstDueAt?: Date;
+  /** Schedule: at the times of a cron expression (instead of an interval), in `timeZone` (default UTC). */
+  cron?: string;
+  timeZone?: string;
 }
 
 const keyOf = (...parts: string[]) => `trigger:${createHash('sha256').update(parts.join('\u0000')).digest('hex')}`;
@@ -52,6 +56,14 @@ export class TriggerService {
     optionalId('template.await_signal', t.awaitSignal);
     if (t.task !== undefined) requireWithin('TASK_TOO_LARGE', 'template.task', utf8Bytes(t.task), MAX_TASK_BYTES);
     if (t.kind === 'session_turn' && !t.task?.trim()) throw invalid('TASK_REQUIRED', 'a session_turn template needs template.task (it may use {{payload}} and {{key}})', { field: 'template.task' });
+    if (req.cron !== undefined && req.intervalMs !== undefined) throw invalid('SCHEDULE_CONFLICT', 'a schedule is interval_ms or cron, not both; clear one', { field: 'subscription.cron' });
+    if (req.timeZone !== undefined && req.cron === undefined) throw invalid('SCHEDULE_CRON_REQUIRED', 'time_zone applies to a cron schedule; set cron or clear time_zone', { field: 'subscription.time_zone' });
+    let cronFirst: Date | undefined;
+    if (req.cron !== undefined) {
+      cronFirst = firstCronDue(req.cron, req.timeZone, this.deps.processes.runtime.clock.now());
+      if (req.sourceType !== SCHEDULE_SOURCE) throw invalid('SCHEDULE_SOURCE_REQUIRED', `a subscription with cron must have source_type "${SCHEDULE_SOURCE}"`, { field: 'source_type' });
+      if (req.firstDueAt) throw invalid('FIRST_DUE_TIME_WITH_CRON', 'first_due_time goes with interval_ms; a cron schedule is first due at its next time', { field: 'first_due_time' });
+    }
     if (req.intervalMs !== undefined) {
       if (!Number.isInteger(req.intervalMs) || req.intervalMs < MIN_INTERVAL_MS || req.intervalMs > MAX_INTERVAL_MS) throw invalid('INTERVAL_INVALID', `interval_ms must be between ${MIN_INTERVAL_MS} and ${MAX_INTERVAL_MS} (366 days)`, { field: 'interval_ms' });
       if (req.sourceType !== SCHEDULE_SOURCE) throw invalid('SCHEDULE_SOURCE_REQUIRED', `a subscription with interval_ms must have source_type "${SCHEDULE_SOURCE}"`, { field: 'source_type' });
@@ -63,8 +75,8 @@ export class TriggerService {
     if (!existing && (await this.deps.store.count(ctx.tenantId)) >= this.deps.maxSubscriptions) {
       throw new DomainError('SUBSCRIPTION_LIMIT', `this tenant already has ${this.deps.maxSubscriptions} trigger subscriptions; delete one first`);
     }
-    const nextDueAt = req.intervalMs === undefined ? undefined : (req.firstDueAt ?? new Date(this.deps.processes.runtime.clock.nowMs() + req.intervalMs));
-    return this.deps.store.put({ tenantId: ctx.tenantId, subscriptionId: req.subscriptionId, sourceType: req.sourceType, sourceKey: req.sourceKey, template: t, intervalMs: req.intervalMs, nextDueAt, createdAt: this.deps.processes.runtime.clock.now() });
+    const nextDueAt = cronFirst ?? (req.intervalMs === undefined ? undefined : (req.firstDueAt ?? new Date(this.deps.processes.runtime.clock.nowMs() + req.intervalMs)));
+    return this.deps.store.put({ tenantId: ctx.tenantId, subscriptionId: req.subscriptionId, sourceType: req.sourceType, sourceKey: req.sourceKey, template: t, intervalMs: req.intervalMs, cron: req.cron, timeZone: req.timeZone, nextDueAt, createdAt: this.deps.processes.runtime.clock.now() });
   }
 
   async get(ctx: RequestContext, subscriptionId: string): Promise<Subscription> {
@@ -103,7 +115,7 @@ export class TriggerService {
 
   /** Fires due schedules (every replica calls it; each due time is taken by one). */
   async tick(): Promise<number> {
-    const due = await this.deps.store.takeDue(20);
+    const due = await this.deps.store.takeDue(20, nextDue);
     for (const { subscription: s, dueAt } of due) {
       const at = dueAt.toISOString();
       const d = await this.deliver({ tenantId: s.tenantId }, s, { sourceType: s.sourceType, sourceKey: s.sourceKey, payload: { due_at: at }, idempotencyKey: at }, keyOf('schedule', s.subscriptionId, at), 'schedule');

@@ -3,11 +3,12 @@
 
 import type { JsonValue } from '../messages.js';
 
-export const PROCESS_KINDS = ['session_turn', 'external', 'notify'] as const;
+export const PROCESS_KINDS = ['session_turn', 'external', 'notify', 'rlm_program'] as const;
 /**
  * - session_turn: a sub-agent run: one turn in a session of its own (or in a named session).
  * - external: a job done outside the server; it waits for a signal that carries its result.
  * - notify: completes at once with its payload (a timer or event that only wakes a session).
+ * - rlm_program: an rlm program (input.task) run once in the sandbox (see program.ts).
  */
 export type ProcessKind = (typeof PROCESS_KINDS)[number];
 
@@ -16,7 +17,7 @@ export type ProcessStatus = (typeof PROCESS_STATUSES)[number];
 export const isTerminal = (s: ProcessStatus) => s === 'completed' || s === 'failed' || s === 'cancelled';
 
 export interface ProcessInput {
-  /** session_turn: the task given to the sub-agent as its turn input; notify: the message. */
+  /** session_turn: the task given to the sub-agent as its turn input; notify: the message; rlm_program: the program. */
   task?: string;
   /** session_turn: run in this existing session instead of a new one of its own. */
   sessionId?: string;
@@ -39,6 +40,11 @@ export interface ProcessRecord {
   error?: string;
   /** The session whose scope holds the handle (it may see and control the process). */
   scopeSessionId?: string;
+  /**
+   * Granted to this agent frame of the scope session only: the session's turns see the handle
+   * while that frame is current (a compaction or reset opens a new frame). None: the whole session.
+   */
+  scopeFrameId?: string;
   startedBy: StartedBy;
   /** The session woken (through its queue) when the process finishes. */
   wakeSessionId?: string;
@@ -67,6 +73,8 @@ export interface ProcessEvent {
 export interface ProcessFilter {
   status?: ProcessStatus;
   scopeSessionId?: string;
+  /** With scopeSessionId: only handles visible in this frame (granted to the session or to this frame). */
+  visibleInFrameId?: string;
   /** Processes that involve this session: scope, wake target or the session a turn runs in. */
   sessionId?: string;
 }
@@ -77,6 +85,7 @@ export interface NewProcess {
   kind: ProcessKind;
   input: ProcessInput;
   scopeSessionId?: string;
+  scopeFrameId?: string;
   startedBy: StartedBy;
   wakeSessionId?: string;
   idempotencyKey?: string;

@@ -9,7 +9,7 @@ import type { ProcessTemplate, Subscription } from '../../domain/processes/trigg
 import type { ProcessEvent, ProcessInput, ProcessKind, ProcessRecord, ProcessStatus, StartedBy } from '../../domain/processes/types.js';
 import { decodeEnum, encodeTable } from './enums.js';
 
-const KINDS: Record<number, ProcessKind> = { [PbKind.PROCESS_KIND_SESSION_TURN]: 'session_turn', [PbKind.PROCESS_KIND_EXTERNAL]: 'external', [PbKind.PROCESS_KIND_NOTIFY]: 'notify' };
+const KINDS: Record<number, ProcessKind> = { [PbKind.PROCESS_KIND_SESSION_TURN]: 'session_turn', [PbKind.PROCESS_KIND_EXTERNAL]: 'external', [PbKind.PROCESS_KIND_NOTIFY]: 'notify', [PbKind.PROCESS_KIND_RLM_PROGRAM]: 'rlm_program' };
 const STATUSES: Record<number, ProcessStatus | undefined> = {
   [PbStatus.PROCESS_STATUS_UNSPECIFIED]: undefined, [PbStatus.PROCESS_STATUS_PENDING]: 'pending', [PbStatus.PROCESS_STATUS_RUNNING]: 'running',
   [PbStatus.PROCESS_STATUS_COMPLETED]: 'completed', [PbStatus.PROCESS_STATUS_FAILED]: 'failed', [PbStatus.PROCESS_STATUS_CANCELLED]: 'cancelled',
@@ -20,7 +20,7 @@ const STATUS_PB = encodeTable(STATUSES);
 const ORIGIN_PB = encodeTable(ORIGINS);
 
 export function kindFromPb(field: string, v: number): ProcessKind {
-  if (v === PbKind.PROCESS_KIND_UNSPECIFIED) throw invalid('PROCESS_KIND_REQUIRED', `${field} is required: PROCESS_KIND_SESSION_TURN, PROCESS_KIND_EXTERNAL or PROCESS_KIND_NOTIFY`, { field });
+  if (v === PbKind.PROCESS_KIND_UNSPECIFIED) throw invalid('PROCESS_KIND_REQUIRED', `${field} is required: PROCESS_KIND_SESSION_TURN, PROCESS_KIND_EXTERNAL, PROCESS_KIND_NOTIFY or PROCESS_KIND_RLM_PROGRAM`, { field });
   return decodeEnum(field, v, KINDS, 'ProcessKind');
 }
 
@@ -39,7 +39,7 @@ export function processToPb(p: ProcessRecord): PbProcess {
     input: { task: p.input.task ?? '', sessionId: p.input.sessionId ?? '', awaitSignal: p.input.awaitSignal ?? '', payload: p.input.payload },
     output: p.output, error: p.error ?? '', scopeSessionId: p.scopeSessionId ?? '', wakeSessionId: p.wakeSessionId ?? '', wakeState: p.wakeState,
     runSessionId: p.kind === 'session_turn' ? processSessionId(p) : '', attempts: p.attempts, lastEventSeq: p.eventSeq,
-    createTime: p.createdAt, deadline: p.deadlineAt, finishTime: p.finishedAt, idempotencyKey: p.idempotencyKey ?? '',
+    createTime: p.createdAt, deadline: p.deadlineAt, finishTime: p.finishedAt, idempotencyKey: p.idempotencyKey ?? '', scopeFrameId: p.scopeFrameId ?? '',
   };
 }
 
@@ -51,7 +51,7 @@ export function templateFromPb(t: PbTemplate | undefined): ProcessTemplate {
 }
 
 export const subscriptionToPb = (s: Subscription): PbSubscription => ({
-  subscriptionId: s.subscriptionId, sourceType: s.sourceType, sourceKey: s.sourceKey, intervalMs: BigInt(s.intervalMs ?? 0), nextDueTime: s.nextDueAt, createTime: s.createdAt,
+  subscriptionId: s.subscriptionId, sourceType: s.sourceType, sourceKey: s.sourceKey, intervalMs: BigInt(s.intervalMs ?? 0), nextDueTime: s.nextDueAt, createTime: s.createdAt, cron: s.cron ?? '', timeZone: s.timeZone ?? '',
   template: { kind: KIND_PB.get(s.template.kind)!, task: s.template.task ?? '', sessionId: s.template.sessionId ?? '', wakeSessionId: s.template.wakeSessionId ?? '', awaitSignal: s.template.awaitSignal ?? '' },
 });
 

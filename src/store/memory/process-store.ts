@@ -24,7 +24,7 @@ export class MemoryProcessStore implements ProcessStore {
     if (this.rows.has(this.key(n.tenantId, n.processId))) throw new Error(`process id ${n.processId} collided`);
     const now = this.clock.now();
     const p: ProcessRecord = {
-      tenantId: n.tenantId, processId: n.processId, kind: n.kind, input: copy(n.input), status: n.status, scopeSessionId: n.scopeSessionId, startedBy: n.startedBy,
+      tenantId: n.tenantId, processId: n.processId, kind: n.kind, input: copy(n.input), status: n.status, scopeSessionId: n.scopeSessionId, scopeFrameId: n.scopeFrameId, startedBy: n.startedBy,
       wakeSessionId: n.wakeSessionId, wakeState: 'none', idempotencyKey: n.idempotencyKey, attempts: 0, deadlineAt: n.deadlineAt, eventSeq: 1n, createdAt: now, updatedAt: now,
     };
     const created: ProcessEvent = { processId: n.processId, seq: 1n, kind: 'created', idempotencyKey: 'created', payload: { kind: n.kind, started_by: n.startedBy }, createdAt: now };
@@ -123,11 +123,25 @@ export class MemoryProcessStore implements ProcessStore {
       // The session's grants go with it: the handles are no longer in any session's scope.
       if (p.scopeSessionId === sessionId) {
         p.scopeSessionId = undefined;
+        p.scopeFrameId = undefined;
         p.updatedAt = this.clock.now();
         (isActive(p) ? orphaned : kept).push(p.processId);
       }
     }
     return { orphaned: orphaned.sort(), kept: kept.sort() };
+  }
+
+  async purgeFinished(finishedBefore: Date, limit: number) {
+    const gone = [...this.rows.entries()].filter(([, r]) => r.p.finishedAt !== undefined && r.p.finishedAt < finishedBefore && r.p.wakeState !== 'pending')
+      .sort((a, b) => a[1].p.finishedAt!.getTime() - b[1].p.finishedAt!.getTime()).slice(0, limit);
+    for (const [key] of gone) this.rows.delete(key);
+    return gone.length;
+  }
+
+  async runningIn(tenantId: string, sessionId: string) {
+    return [...this.rows.values()].map((r) => r.p)
+      .filter((p) => p.tenantId === tenantId && p.kind === 'session_turn' && isActive(p) && (p.input.sessionId ?? `process-${p.processId}`) === sessionId)
+      .sort(byId).map((p) => p.processId);
   }
 
   private finishRow(row: { p: ProcessRecord; events: ProcessEvent[] }, f: Finish): ProcessRecord {
@@ -187,16 +201,14 @@ export class MemoryTriggerStore implements TriggerStore {
     return this.sorted(tenantId).filter((s) => s.sourceType === sourceType);
   }
 
-  async takeDue(limit: number) {
-    // Due times missed are skipped: a schedule fires once for the time it was due.
-    const now = this.clock.nowMs();
-    const due = [...this.rows.values()].filter((s) => s.nextDueAt !== undefined && s.nextDueAt.getTime() <= now)
+  async takeDue(limit: number, next: (s: Subscription, dueAt: Date, now: Date) => Date | undefined) {
+    // The next due time is the domain's (interval or cron), as on the database.
+    const now = this.clock.now();
+    const due = [...this.rows.values()].filter((s) => s.nextDueAt !== undefined && s.nextDueAt <= now)
       .sort((a, b) => a.nextDueAt!.getTime() - b.nextDueAt!.getTime()).slice(0, limit);
     return due.map((s) => {
       const dueAt = s.nextDueAt!;
-      const interval = s.intervalMs ?? 0;
-      const steps = interval > 0 ? Math.max(1, Math.ceil((now - dueAt.getTime()) / interval)) : 1;
-      s.nextDueAt = interval > 0 ? new Date(dueAt.getTime() + steps * interval) : undefined;
+      s.nextDueAt = next(copy(s), dueAt, now);
       return { subscription: copy(s), dueAt };
     });
   }
