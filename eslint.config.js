@@ -26,14 +26,17 @@ export default tseslint.config(
   {
     files: ['src/domain/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [
-          { group: ['**/gen/**', '../../gen/*'], message: 'src/domain must not import generated protobuf code.' },
-          { group: ['@grpc/*'], message: 'src/domain must not import gRPC.' },
-          { group: ['@mikro-orm/*'], message: 'src/domain must not import the ORM.' },
-          { group: ['**/store/**', '**/grpc/**'], message: 'src/domain depends only on its own ports.' },
-        ],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/gen/**', '../../gen/*'], message: 'src/domain must not import generated protobuf code.' },
+            { group: ['@grpc/*'], message: 'src/domain must not import gRPC.' },
+            { group: ['@mikro-orm/*'], message: 'src/domain must not import the ORM.' },
+            { group: ['**/store/**', '**/grpc/**'], message: 'src/domain depends only on its own ports.' },
+          ],
+        },
+      ],
     },
   },
 );

@@ -34,7 +34,11 @@ import { intEnv, listEnv, machineLoad, provisionStore, round, table, type Call }
 const DEADLINE_MS = 10_000;
 const SESSION = 'bench-auth';
 type Mode = 'static_token' | 'jwt_cached' | 'jwt_every_call';
-const LABEL: Record<Mode, string> = { static_token: 'static bearer token', jwt_cached: 'JWT (verified once, cached)', jwt_every_call: 'fresh JWT (verified every call)' };
+const LABEL: Record<Mode, string> = {
+  static_token: 'static bearer token',
+  jwt_cached: 'JWT (verified once, cached)',
+  jwt_every_call: 'fresh JWT (verified every call)',
+};
 
 async function main(): Promise<number> {
   let concurrencies: number[];
@@ -61,17 +65,38 @@ async function main(): Promise<number> {
     const dir = mkdtempSync(join(tmpdir(), 'lash-bench-auth-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const token = 'bench-static-token-0123456789abcdef';
-    writeFileSync(join(dir, 'tokens.json'), JSON.stringify({ tokens: [{ name: 'bench', sha256: createHash('sha256').update(token).digest('hex'), tenant: 'bench', roles: ['observer', 'runner'] }] }));
+    writeFileSync(
+      join(dir, 'tokens.json'),
+      JSON.stringify({ tokens: [{ name: 'bench', sha256: createHash('sha256').update(token).digest('hex'), tenant: 'bench', roles: ['observer', 'runner'] }] }),
+    );
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256' }] }));
-    const jwt = await new SignJWT({ tenant: 'bench', roles: ['observer', 'runner'] }).setProtectedHeader({ alg: 'ES256', kid: 'bench' }).setIssuer('bench-issuer').setAudience('lash').setSubject('bench').setExpirationTime('2h').sign(privateKey);
-    const authEnv = { LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'), LASH_AUTH_JWKS: join(dir, 'jwks.json'), LASH_AUTH_JWT_ISSUER: 'bench-issuer', LASH_AUTH_JWT_AUDIENCE: 'lash' };
+    const jwt = await new SignJWT({ tenant: 'bench', roles: ['observer', 'runner'] })
+      .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+      .setIssuer('bench-issuer')
+      .setAudience('lash')
+      .setSubject('bench')
+      .setExpirationTime('2h')
+      .sign(privateKey);
+    const authEnv = {
+      LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
+      LASH_AUTH_JWKS: join(dir, 'jwks.json'),
+      LASH_AUTH_JWT_ISSUER: 'bench-issuer',
+      LASH_AUTH_JWT_AUDIENCE: 'lash',
+    };
 
     const server = async (env: Record<string, string>): Promise<App> => {
       const store = await provisionStore(databaseUrl);
       cleanups.push(() => store.cleanup());
       engine = store.engine;
-      const config = loadConfig({ LASH_LISTEN: '127.0.0.1:0', LASH_LOG_LEVEL: 'error', LASH_SHUTDOWN_GRACE_MS: '2000', LASH_QUEUE_WORKERS: '0', ...store.env, ...env });
+      const config = loadConfig({
+        LASH_LISTEN: '127.0.0.1:0',
+        LASH_LOG_LEVEL: 'error',
+        LASH_SHUTDOWN_GRACE_MS: '2000',
+        LASH_QUEUE_WORKERS: '0',
+        ...store.env,
+        ...env,
+      });
       const app = await startApp(config, createLogger(config.logLevel, process.stderr));
       cleanups.push(() => app.stop());
       return app;
@@ -92,7 +117,16 @@ async function main(): Promise<number> {
     const perConcurrency = load.warmup + load.rounds * load.calls;
     const fresh: string[] = [];
     for (let i = 0; i < perConcurrency * concurrencies.length; i++) {
-      fresh.push(await new SignJWT({ tenant: 'bench', roles: ['observer', 'runner'] }).setProtectedHeader({ alg: 'ES256', kid: 'bench' }).setIssuer('bench-issuer').setAudience('lash').setSubject('bench').setJti(`bench-${i}`).setExpirationTime('2h').sign(privateKey));
+      fresh.push(
+        await new SignJWT({ tenant: 'bench', roles: ['observer', 'runner'] })
+          .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+          .setIssuer('bench-issuer')
+          .setAudience('lash')
+          .setSubject('bench')
+          .setJti(`bench-${i}`)
+          .setExpirationTime('2h')
+          .sign(privateKey),
+      );
     }
     const withBearer = (t: string) => {
       const md = new Metadata();
@@ -108,9 +142,14 @@ async function main(): Promise<number> {
       ['anonymous', async () => check(await anonymous.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS }))],
       ['static_token', async () => check(await bare.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS, metadata: staticMd.clone() }))],
       ['jwt_cached', async () => check(await bare.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS, metadata: jwtMd.clone() }))],
-      ['jwt_every_call', async () => check(await bare.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS, metadata: withBearer(fresh.pop()!) }))],
+      [
+        'jwt_every_call',
+        async () => check(await bare.sessions.getSession({ sessionId: SESSION }, { deadlineMs: DEADLINE_MS, metadata: withBearer(fresh.pop()!) })),
+      ],
     ];
-    process.stderr.write(`bench: auth on ${engine}, ${load.rounds} rounds of ${load.calls} calls per caller after ${load.warmup} warm-up, concurrency ${concurrencies.join(', ')}\n`);
+    process.stderr.write(
+      `bench: auth on ${engine}, ${load.rounds} rounds of ${load.calls} calls per caller after ${load.warmup} warm-up, concurrency ${concurrencies.join(', ')}\n`,
+    );
     for (const concurrency of concurrencies) {
       // Warm-up: the same interleaving, unmeasured.
       await interleaved(callers, load.warmup, concurrency);
@@ -129,9 +168,17 @@ async function main(): Promise<number> {
         }
       }
       for (const mode of Object.keys(LABEL) as Mode[]) {
-        const row = { op: mode, concurrency, msPerCall: median(pooled.get(mode)!), anonMsPerCall: median(pooled.get('anonymous')!), ratio: spread(ratios.get(mode)!) };
+        const row = {
+          op: mode,
+          concurrency,
+          msPerCall: median(pooled.get(mode)!),
+          anonMsPerCall: median(pooled.get('anonymous')!),
+          ratio: spread(ratios.get(mode)!),
+        };
         rows.push(row);
-        process.stdout.write(`${JSON.stringify({ bench: 'auth', engine, ...row, msPerCall: round(row.msPerCall, 3), anonMsPerCall: round(row.anonMsPerCall, 3) })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ bench: 'auth', engine, ...row, msPerCall: round(row.msPerCall, 3), anonMsPerCall: round(row.anonMsPerCall, 3) })}\n`,
+        );
       }
     }
     // The authentication step alone, on the same credentials.
@@ -158,9 +205,24 @@ async function main(): Promise<number> {
   await cleanup();
   const cpu = cpus();
   const loadAfter = machineLoad();
-  process.stdout.write(`\nauth bench — engine ${engine}, ${load.rounds} rounds × ${load.calls} calls per caller after ${load.warmup} warm-up, each credential interleaved call by call with the anonymous call, loopback, node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, load average ${JSON.stringify(loadBefore)} → ${JSON.stringify(loadAfter)}\n\n`);
+  process.stdout.write(
+    `\nauth bench — engine ${engine}, ${load.rounds} rounds × ${load.calls} calls per caller after ${load.warmup} warm-up, each credential interleaved call by call with the anonymous call, loopback, node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, load average ${JSON.stringify(loadBefore)} → ${JSON.stringify(loadAfter)}\n\n`,
+  );
   const f = (n: number) => n.toFixed(3);
-  process.stdout.write(`${table(['GetSession with', 'conc', 'ms/call', 'anonymous ms/call', 'median ratio', 'quartiles', 'min–max'], rows.map((r) => [LABEL[r.op], String(r.concurrency), f(r.msPerCall), f(r.anonMsPerCall), f(r.ratio.median), `${f(r.ratio.p25)}–${f(r.ratio.p75)}`, `${f(r.ratio.min)}–${f(r.ratio.max)}`]))}\n\nratio = median latency with the credential ÷ median anonymous latency of the same interleaved pairing (1.10 = 10% more); median and spread over the rounds. ms/call: median latency over all rounds.\n\n`);
+  process.stdout.write(
+    `${table(
+      ['GetSession with', 'conc', 'ms/call', 'anonymous ms/call', 'median ratio', 'quartiles', 'min–max'],
+      rows.map((r) => [
+        LABEL[r.op],
+        String(r.concurrency),
+        f(r.msPerCall),
+        f(r.anonMsPerCall),
+        f(r.ratio.median),
+        `${f(r.ratio.p25)}–${f(r.ratio.p75)}`,
+        `${f(r.ratio.min)}–${f(r.ratio.max)}`,
+      ]),
+    )}\n\nratio = median latency with the credential ÷ median anonymous latency of the same interleaved pairing (1.10 = 10% more); median and spread over the rounds. ms/call: median latency over all rounds.\n\n`,
+  );
   process.stdout.write(`${table(['authenticate() alone with', 'µs per call'], steps)}\n`);
   return 0;
 }
@@ -181,17 +243,19 @@ interface Spread {
 async function interleaved(callers: [string, Call][], calls: number, concurrency: number): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>(callers.map(([name]) => [name, []]));
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
-    while (next < calls) {
-      const i = next++;
-      for (let k = 0; k < callers.length; k++) {
-        const [name, call] = callers[(i + k) % callers.length]!;
-        const t0 = performance.now();
-        await call(w);
-        out.get(name)!.push(performance.now() - t0);
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      while (next < calls) {
+        const i = next++;
+        for (let k = 0; k < callers.length; k++) {
+          const [name, call] = callers[(i + k) % callers.length]!;
+          const t0 = performance.now();
+          await call(w);
+          out.get(name)!.push(performance.now() - t0);
+        }
       }
-    }
-  }));
+    }),
+  );
   return out;
 }
 
@@ -200,7 +264,11 @@ const quantile = (sorted: number[], q: number) => {
   const lo = Math.floor(at);
   return sorted[lo]! + (sorted[Math.ceil(at)]! - sorted[lo]!) * (at - lo);
 };
-const median = (values: number[]) => quantile([...values].sort((a, b) => a - b), 0.5);
+const median = (values: number[]) =>
+  quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 
 function spread(values: number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b);

@@ -47,7 +47,12 @@ function sideLoop(call: () => Promise<unknown>): Side {
       running = false;
       await loop;
       const sorted = Float64Array.from(times).sort();
-      return { calls: times.length, p50: round(percentile(sorted, 0.5), 2), p99: round(percentile(sorted, 0.99), 2), max: round(sorted[sorted.length - 1] ?? 0, 2) };
+      return {
+        calls: times.length,
+        p50: round(percentile(sorted, 0.5), 2),
+        p99: round(percentile(sorted, 0.99), 2),
+        max: round(sorted[sorted.length - 1] ?? 0, 2),
+      };
     },
   };
 }
@@ -90,12 +95,19 @@ async function main(): Promise<number> {
   const settleMs = intEnv('BURST_SETTLE_MS', 5_000, 0);
   const rounds = intEnv('BURST_ROUNDS', 1, 1);
   const store = await provisionStore(process.env.DATABASE_URL || undefined);
-  const config = loadConfig({ LASH_LISTEN: '127.0.0.1:0', LASH_LOG_LEVEL: 'error', LASH_QUEUE_WORKERS: '0', LASH_SHUTDOWN_GRACE_MS: '2000',
+  const config = loadConfig({
+    LASH_LISTEN: '127.0.0.1:0',
+    LASH_LOG_LEVEL: 'error',
+    LASH_QUEUE_WORKERS: '0',
+    LASH_SHUTDOWN_GRACE_MS: '2000',
     // One tenant sends the whole burst: its own limits (128 turns, 1,000 observers) would refuse most
     // of it at once and measure refusals, not service. The process limits still apply.
-    LASH_TENANT_MAX_RUNNING_TURNS: String(turns), LASH_TENANT_MAX_OBSERVERS: String(subscriptions),
+    LASH_TENANT_MAX_RUNNING_TURNS: String(turns),
+    LASH_TENANT_MAX_OBSERVERS: String(subscriptions),
     // Any LASH_* variable of this process overrides the above (e.g. LASH_MAX_RUNNING_TURNS).
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('LASH_'))), ...store.env });
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('LASH_'))),
+    ...store.env,
+  });
   const app = await startApp(config, createLogger(config.logLevel, process.stderr));
   // Burst and side traffic on separate connections: grpc-js shares one connection between clients
   // of the same target unless told otherwise, and a side call would then wait for a stream slot
@@ -131,15 +143,26 @@ async function main(): Promise<number> {
       let sideRun = sideLoop(get);
       let refusedTurns = 0;
       let t0 = performance.now();
-      await Promise.all(ids.map((sessionId, i) => new Promise<void>((resolve) => {
-        const call = burst.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, turnId: `t-${round_}-${i}`, input: { items: [{ item: { $case: 'text', value: { text: `burst turn ${i}` } } }] } }));
-        call.on('data', () => {});
-        call.on('error', (e: ServiceError) => {
-          if (e.code === status.RESOURCE_EXHAUSTED) refusedTurns++;
-          resolve();
-        });
-        call.on('end', resolve);
-      })));
+      await Promise.all(
+        ids.map(
+          (sessionId, i) =>
+            new Promise<void>((resolve) => {
+              const call = burst.turns.raw.runTurn(
+                RunTurnRequest.fromPartial({
+                  sessionId,
+                  turnId: `t-${round_}-${i}`,
+                  input: { items: [{ item: { $case: 'text', value: { text: `burst turn ${i}` } } }] },
+                }),
+              );
+              call.on('data', () => {});
+              call.on('error', (e: ServiceError) => {
+                if (e.code === status.RESOURCE_EXHAUSTED) refusedTurns++;
+                resolve();
+              });
+              call.on('end', resolve);
+            }),
+        ),
+      );
       const turnSeconds = round((performance.now() - t0) / 1000, 2);
       const duringTurns = await sideRun.stop();
       const turnStall = stall.stop();
@@ -150,15 +173,21 @@ async function main(): Promise<number> {
       let refusedSubs = 0;
       const calls: { cancel(): void }[] = [];
       t0 = performance.now();
-      await Promise.all(Array.from({ length: subscriptions }, (_, i) => new Promise<void>((resolve) => {
-        const call = burst.sessions.raw.observeSession({ sessionId: ids[i % ids.length]! });
-        calls.push(call);
-        call.once('data', (_m: ObserveSessionResponse) => resolve());
-        call.on('error', (e: ServiceError) => {
-          if (e.code === status.RESOURCE_EXHAUSTED) refusedSubs++;
-          resolve();
-        });
-      })));
+      await Promise.all(
+        Array.from(
+          { length: subscriptions },
+          (_, i) =>
+            new Promise<void>((resolve) => {
+              const call = burst.sessions.raw.observeSession({ sessionId: ids[i % ids.length]! });
+              calls.push(call);
+              call.once('data', (_m: ObserveSessionResponse) => resolve());
+              call.on('error', (e: ServiceError) => {
+                if (e.code === status.RESOURCE_EXHAUSTED) refusedSubs++;
+                resolve();
+              });
+            }),
+        ),
+      );
       const subSeconds = round((performance.now() - t0) / 1000, 2);
       const duringSubs = await sideRun.stop();
       const subStall = stall.stop();
@@ -172,12 +201,34 @@ async function main(): Promise<number> {
       const after = memory();
 
       const row = {
-        bench: 'burst', label: process.env.BURST_LABEL ?? '', engine: store.engine, round: round_, turns, subscriptions,
-        idle_get_p50_ms: idle.p50, idle_get_p99_ms: idle.p99,
-        turns_seconds: turnSeconds, turns_refused: refusedTurns, turns_get_p50_ms: duringTurns.p50, turns_get_p99_ms: duringTurns.p99, turns_get_calls: duringTurns.calls, turns_p99_ratio: round(duringTurns.p99 / idle.p99, 1), turns_loop_stall_ms: turnStall,
-        subs_seconds: subSeconds, subs_refused: refusedSubs, subs_get_p50_ms: duringSubs.p50, subs_get_p99_ms: duringSubs.p99, subs_get_calls: duringSubs.calls, subs_p99_ratio: round(duringSubs.p99 / idle.p99, 1), subs_loop_stall_ms: subStall,
-        rss_before_mb: before.rss, rss_peak_mb: during.rss, rss_after_mb: after.rss,
-        heap_before_mb: before.heap, heap_peak_mb: during.heap, heap_after_mb: after.heap,
+        bench: 'burst',
+        label: process.env.BURST_LABEL ?? '',
+        engine: store.engine,
+        round: round_,
+        turns,
+        subscriptions,
+        idle_get_p50_ms: idle.p50,
+        idle_get_p99_ms: idle.p99,
+        turns_seconds: turnSeconds,
+        turns_refused: refusedTurns,
+        turns_get_p50_ms: duringTurns.p50,
+        turns_get_p99_ms: duringTurns.p99,
+        turns_get_calls: duringTurns.calls,
+        turns_p99_ratio: round(duringTurns.p99 / idle.p99, 1),
+        turns_loop_stall_ms: turnStall,
+        subs_seconds: subSeconds,
+        subs_refused: refusedSubs,
+        subs_get_p50_ms: duringSubs.p50,
+        subs_get_p99_ms: duringSubs.p99,
+        subs_get_calls: duringSubs.calls,
+        subs_p99_ratio: round(duringSubs.p99 / idle.p99, 1),
+        subs_loop_stall_ms: subStall,
+        rss_before_mb: before.rss,
+        rss_peak_mb: during.rss,
+        rss_after_mb: after.rss,
+        heap_before_mb: before.heap,
+        heap_peak_mb: during.heap,
+        heap_after_mb: after.heap,
       };
       process.stdout.write(`${JSON.stringify(row)}\n`);
     }
@@ -190,7 +241,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

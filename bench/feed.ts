@@ -41,8 +41,26 @@ import { startChildServer, type ChildServer } from '../test/support/child-server
 import { startFakeModelServer, type FakeModelServer, type ScriptStep } from '../test/support/fake-model-server.js';
 import { textInput } from '../test/support/turns.js';
 import {
-  channels, countRows, cpuMeter, header, intEnv, statementCounter, listEnv, loopDelay, machineLoad, percentiles, openBenchStore, round, runBench, startBenchApp,
-  observe, startRawStream, table, waitUntil, type BenchRun, type MachineLoad,
+  channels,
+  countRows,
+  cpuMeter,
+  header,
+  intEnv,
+  statementCounter,
+  listEnv,
+  loopDelay,
+  machineLoad,
+  percentiles,
+  openBenchStore,
+  round,
+  runBench,
+  startBenchApp,
+  observe,
+  startRawStream,
+  table,
+  waitUntil,
+  type BenchRun,
+  type MachineLoad,
 } from './harness.js';
 
 const FANOUT_TARGET = 0.5;
@@ -111,7 +129,9 @@ function deltaSteps(deltas: number, delayMs: number, word = 'token'): ScriptStep
 /** One RunTurn to its end; `onEvent` sees every turn event id as the client receives it. */
 function runTurn(clients: LashClients, sessionId: string, onEvent?: (id: string, at: number) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const call = clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput('stream') }), new Metadata(), { deadline: Date.now() + 300_000 });
+    const call = clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput('stream') }), new Metadata(), {
+      deadline: Date.now() + 300_000,
+    });
     let outcome: string | undefined;
     call.on('data', (m: RunTurnResponse) => {
       const at = performance.now();
@@ -139,7 +159,13 @@ async function body(o: Options, run: BenchRun): Promise<string> {
   const fake: FakeModelServer = await startFakeModelServer();
   run.defer(() => fake.close());
   // No heartbeats during a measurement: they would add messages that are not events.
-  const serverEnv = { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_FEED_HEARTBEAT_MS: '300000', LASH_QUEUE_WORKERS: '0' };
+  const serverEnv = {
+    OPENAI_BASE_URL: fake.url,
+    LASH_DEFAULT_PROVIDER: 'openai-compatible',
+    LASH_DEFAULT_MODEL: 'fake-model',
+    LASH_FEED_HEARTBEAT_MS: '300000',
+    LASH_QUEUE_WORKERS: '0',
+  };
   const { app, clients } = await startBenchApp(store, serverEnv, run);
 
   const rows: Row[] = [];
@@ -213,10 +239,23 @@ async function body(o: Options, run: BenchRun): Promise<string> {
       if (rawEvents !== n * events) notes.push(`raw fan-out at ${n}: ${rawEvents} events received, ${n * events} expected`);
       const rawRate = rawEvents / rawSeconds;
       emit({
-        op: 'fanout', observers: n, channels: chans.length, turns: o.fanoutTurns, events_per_observer: events, responses_per_observer: replay.length,
-        delivered: n * events, seconds: round((t1 - t0) / 1000, 3), turns_seconds: round(turnsMs / 1000, 3), events_per_s: round(lashRate, 0),
-        reference: 'raw_stream_fanout', reference_events_per_s: round(rawRate, 0), reference_seconds: round(rawSeconds, 3), ratio: round(lashRate / rawRate, 3),
-        load1: load.load1, process_cpu: processCpu, loop_delay_p99_ms: loopMs.p99,
+        op: 'fanout',
+        observers: n,
+        channels: chans.length,
+        turns: o.fanoutTurns,
+        events_per_observer: events,
+        responses_per_observer: replay.length,
+        delivered: n * events,
+        seconds: round((t1 - t0) / 1000, 3),
+        turns_seconds: round(turnsMs / 1000, 3),
+        events_per_s: round(lashRate, 0),
+        reference: 'raw_stream_fanout',
+        reference_events_per_s: round(rawRate, 0),
+        reference_seconds: round(rawSeconds, 3),
+        ratio: round(lashRate / rawRate, 3),
+        load1: load.load1,
+        process_cpu: processCpu,
+        loop_delay_p99_ms: loopMs.p99,
       });
     }
   }
@@ -231,7 +270,13 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     const dataDir = mkdtempSync(join(tmpdir(), 'lash-bench-child-'));
     run.defer(() => rmSync(dataDir, { recursive: true, force: true }));
     const t = performance.now();
-    const child: ChildServer = await startChildServer({ DATABASE_URL: store.env.DATABASE_URL!, LASH_DATA_DIR: dataDir, LASH_QUEUE_WORKERS: '0', LASH_FEED_HEARTBEAT_MS: '300000', LASH_SHUTDOWN_GRACE_MS: '2000' });
+    const child: ChildServer = await startChildServer({
+      DATABASE_URL: store.env.DATABASE_URL!,
+      LASH_DATA_DIR: dataDir,
+      LASH_QUEUE_WORKERS: '0',
+      LASH_FEED_HEARTBEAT_MS: '300000',
+      LASH_SHUTDOWN_GRACE_MS: '2000',
+    });
     run.defer(async () => void (await child.kill('SIGTERM')));
     process.stderr.write(`bench: second server (pid ${child.process.pid}) serving at ${child.address} after ${Math.round(performance.now() - t)} ms\n`);
     await lagPhase(o, 'cross', app, clients, fake, child.address, emit, notes);
@@ -278,8 +323,17 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     chan!.close();
     const p = percentiles(times);
     emit({
-      op: 'backlog_resume', events: seq - startSeq, turns, resumes: times.length, first_event_ms: round(percentiles(firsts).p50, 1), p50_ms: round(p.p50, 1), max_ms: round(p.max, 1),
-      events_per_s: p.n ? round((seq - startSeq) / (p.p50 / 1000), 0) : null, target_ms: BACKLOG_TARGET_MS, ...(failure ? { error: failure } : {}), load1: load.load1,
+      op: 'backlog_resume',
+      events: seq - startSeq,
+      turns,
+      resumes: times.length,
+      first_event_ms: round(percentiles(firsts).p50, 1),
+      p50_ms: round(p.p50, 1),
+      max_ms: round(p.max, 1),
+      events_per_s: p.n ? round((seq - startSeq) / (p.p50 / 1000), 0) : null,
+      target_ms: BACKLOG_TARGET_MS,
+      ...(failure ? { error: failure } : {}),
+      load1: load.load1,
     });
     if (failure) notes.push(`backlog resume failed: ${failure}`);
   }
@@ -312,8 +366,16 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     const per = (k: string) => round((after[k]! - before[k]!) / o.rowsTurns, 1);
     const otherRows = round(tables.filter((t) => t !== 'feed_batches').reduce((s, t) => s + rowsAfter[t]! - rowsBefore[t]!, 0) / o.rowsTurns, 1);
     emit({
-      op: 'rows_per_turn', deltas_per_turn: o.rowsDeltas, turns: o.rowsTurns, feed_rows: per('n'), payload_text_bytes: per('text_bytes'), payload_stored_bytes: per('stored_bytes'),
-      relation_bytes: per('total'), heap_bytes: per('heap'), bytes_per_event: round((after.total! - before.total!) / Math.max(1, after.n! - before.n!), 0), other_rows: otherRows,
+      op: 'rows_per_turn',
+      deltas_per_turn: o.rowsDeltas,
+      turns: o.rowsTurns,
+      feed_rows: per('n'),
+      payload_text_bytes: per('text_bytes'),
+      payload_stored_bytes: per('stored_bytes'),
+      relation_bytes: per('total'),
+      heap_bytes: per('heap'),
+      bytes_per_event: round((after.total! - before.total!) / Math.max(1, after.n! - before.n!), 0),
+      other_rows: otherRows,
     });
   }
 
@@ -324,7 +386,16 @@ async function body(o: Options, run: BenchRun): Promise<string> {
  * Observer lag: per session one observer (on `observeAt`, this server or another one) and one
  * RunTurn client on this server; for every turn event, observer receipt − RunTurn receipt.
  */
-async function lagPhase(o: Options, op: 'lag' | 'cross', app: App, clients: LashClients, fake: FakeModelServer, observeAt: string, emit: (row: Omit<Row, 'bench' | 'engine'>) => void, notes: string[]): Promise<void> {
+async function lagPhase(
+  o: Options,
+  op: 'lag' | 'cross',
+  app: App,
+  clients: LashClients,
+  fake: FakeModelServer,
+  observeAt: string,
+  emit: (row: Omit<Row, 'bench' | 'engine'>) => void,
+  notes: string[],
+): Promise<void> {
   const sessions = Array.from({ length: o.lagSessions }, (_, i) => `feed-${op}-${i}`);
   for (const s of sessions) await clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: s }), { deadlineMs: 30_000 });
   const chans = channels(observeAt, 1);
@@ -353,19 +424,24 @@ async function lagPhase(o: Options, op: 'lag' | 'cross', app: App, clients: Lash
   await waitUntil(() => observers.every((x) => x.firstAt > 0 || x.ended), o.maxSeconds * 1000, 'the snapshots', 5);
   fake.setDefault(() => ({ steps: deltaSteps(o.lagDeltas, o.lagDelayMs) }));
   // One unmeasured turn per session first (connections, JIT, the child's first reads).
-  const turns = (measure: boolean) => Promise.all(sessions.map(async (s) => {
-    for (let t = 0; t < (measure ? o.lagTurns : 1); t++) {
-      await runTurn(clients, s, (id, at) => {
-        turnAt.set(id, at);
-        pair(id);
-      });
-    }
-  }));
+  const turns = (measure: boolean) =>
+    Promise.all(
+      sessions.map(async (s) => {
+        for (let t = 0; t < (measure ? o.lagTurns : 1); t++) {
+          await runTurn(clients, s, (id, at) => {
+            turnAt.set(id, at);
+            pair(id);
+          });
+        }
+      }),
+    );
   await turns(false);
-  await Promise.all(sessions.map(async (s, i) => {
-    const target = await headSeq(app, s);
-    await waitUntil(() => observers[i]!.lastSeq >= target || observers[i]!.ended, o.maxSeconds * 1000, 'the warm-up events');
-  }));
+  await Promise.all(
+    sessions.map(async (s, i) => {
+      const target = await headSeq(app, s);
+      await waitUntil(() => observers[i]!.lastSeq >= target || observers[i]!.ended, o.maxSeconds * 1000, 'the warm-up events');
+    }),
+  );
   lags.length = 0;
   fromEventTime.length = 0;
   // Where the lag goes: time the feed store appends of this server (the turn's events wait for
@@ -388,10 +464,12 @@ async function lagPhase(o: Options, op: 'lag' | 'cross', app: App, clients: Lash
   const loop = loopDelay();
   const sql = statementCounter();
   await turns(true);
-  await Promise.all(sessions.map(async (s, i) => {
-    const target = await headSeq(app, s);
-    await waitUntil(() => observers[i]!.lastSeq >= target || observers[i]!.ended, o.maxSeconds * 1000, `${op} observer of ${s} to reach seq ${target}`);
-  }));
+  await Promise.all(
+    sessions.map(async (s, i) => {
+      const target = await headSeq(app, s);
+      await waitUntil(() => observers[i]!.lastSeq >= target || observers[i]!.ended, o.maxSeconds * 1000, `${op} observer of ${s} to reach seq ${target}`);
+    }),
+  );
   const processCpu = cpu();
   const loopMs = loop();
   const statements = sql();
@@ -405,11 +483,27 @@ async function lagPhase(o: Options, op: 'lag' | 'cross', app: App, clients: Lash
   const e = percentiles(fromEventTime);
   const a = percentiles(appendMs);
   emit({
-    op, sessions: o.lagSessions, turns: o.lagSessions * o.lagTurns, deltas_per_turn: o.lagDeltas, delay_ms: o.lagDelayMs, events: p.n, unmatched: turnAt.size + observedAt.size,
-    p50_ms: round(p.p50, 2), p99_ms: round(p.p99, 2), max_ms: round(p.max, 2), from_event_time_p50_ms: e.p50, from_event_time_p99_ms: e.p99,
-    target_p99_ms: op === 'lag' ? LAG_TARGET_MS : CROSS_LAG_TARGET_MS, feed_appends: a.n, events_per_append: round(appendedEvents / Math.max(1, a.n), 2),
-    append_p50_ms: round(a.p50, 2), append_p99_ms: round(a.p99, 2), statements_per_event: round(statements / Math.max(1, appendedEvents), 2),
-    load1: load.load1, process_cpu: processCpu, loop_delay_p99_ms: loopMs.p99,
+    op,
+    sessions: o.lagSessions,
+    turns: o.lagSessions * o.lagTurns,
+    deltas_per_turn: o.lagDeltas,
+    delay_ms: o.lagDelayMs,
+    events: p.n,
+    unmatched: turnAt.size + observedAt.size,
+    p50_ms: round(p.p50, 2),
+    p99_ms: round(p.p99, 2),
+    max_ms: round(p.max, 2),
+    from_event_time_p50_ms: e.p50,
+    from_event_time_p99_ms: e.p99,
+    target_p99_ms: op === 'lag' ? LAG_TARGET_MS : CROSS_LAG_TARGET_MS,
+    feed_appends: a.n,
+    events_per_append: round(appendedEvents / Math.max(1, a.n), 2),
+    append_p50_ms: round(a.p50, 2),
+    append_p99_ms: round(a.p99, 2),
+    statements_per_event: round(statements / Math.max(1, appendedEvents), 2),
+    load1: load.load1,
+    process_cpu: processCpu,
+    loop_delay_p99_ms: loopMs.p99,
   });
 }
 
@@ -418,37 +512,126 @@ function summary(engine: string, o: Options, rows: Row[], start: MachineLoad, en
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   const fan = rows.filter((r) => r.op === 'fanout');
   if (fan.length) {
-    lines.push('', table(
-      ['fan-out', 'observers', 'channels', 'events', 'delivered', 'seconds', 'turns s', 'events/s', 'raw events/s', 'ratio', 'loop p99', 'cpu', 'target'],
-      fan.map((r) => ['ObserveSession', String(r.observers), String(r.channels), String(r.events_per_observer), String(r.delivered), String(r.seconds), String(r.turns_seconds), String(r.events_per_s), String(r.reference_events_per_s), Number(r.ratio).toFixed(3), String(r.loop_delay_p99_ms), String(r.process_cpu), `≥ ${FANOUT_TARGET} ${verdict(Number(r.ratio) >= FANOUT_TARGET)}`]),
-    ));
-    lines.push('events = feed events per observer; seconds = first turn start → last observer got the last event (turns s: the turns alone); raw = the same responses replayed by a raw grpc-js stream.');
+    lines.push(
+      '',
+      table(
+        ['fan-out', 'observers', 'channels', 'events', 'delivered', 'seconds', 'turns s', 'events/s', 'raw events/s', 'ratio', 'loop p99', 'cpu', 'target'],
+        fan.map((r) => [
+          'ObserveSession',
+          String(r.observers),
+          String(r.channels),
+          String(r.events_per_observer),
+          String(r.delivered),
+          String(r.seconds),
+          String(r.turns_seconds),
+          String(r.events_per_s),
+          String(r.reference_events_per_s),
+          Number(r.ratio).toFixed(3),
+          String(r.loop_delay_p99_ms),
+          String(r.process_cpu),
+          `≥ ${FANOUT_TARGET} ${verdict(Number(r.ratio) >= FANOUT_TARGET)}`,
+        ]),
+      ),
+    );
+    lines.push(
+      'events = feed events per observer; seconds = first turn start → last observer got the last event (turns s: the turns alone); raw = the same responses replayed by a raw grpc-js stream.',
+    );
   }
   const lag = rows.filter((r) => r.op === 'lag' || r.op === 'cross');
   if (lag.length) {
-    lines.push('', table(
-      ['observer lag', 'sessions', 'events', 'p50 ms', 'p99 ms', 'max ms', 'vs event.time p99', 'events/append', 'append p50', 'append p99', 'SQL/event', 'loop p99', 'cpu', 'target'],
-      lag.map((r) => [r.op === 'lag' ? 'same process' : 'other process (PG NOTIFY)', String(r.sessions), String(r.events), String(r.p50_ms), String(r.p99_ms), String(r.max_ms), String(r.from_event_time_p99_ms), String(r.events_per_append), String(r.append_p50_ms), String(r.append_p99_ms), String(r.statements_per_event), String(r.loop_delay_p99_ms), String(r.process_cpu), `p99 < ${r.target_p99_ms} ${verdict(Number(r.p99_ms) < Number(r.target_p99_ms))}`]),
-    ));
-    lines.push('append = one FeedStore.append on this server (a batch of events, one transaction), ms; SQL/event = statements this process sent per event appended (all sources, during the phase).');
-    lines.push(`lag = observer receipt − RunTurn client receipt of the same event id (${o.lagDeltas} deltas ${o.lagDelayMs} ms apart per turn); vs event.time = observer wall clock − the event's time field (ms resolution).`);
+    lines.push(
+      '',
+      table(
+        [
+          'observer lag',
+          'sessions',
+          'events',
+          'p50 ms',
+          'p99 ms',
+          'max ms',
+          'vs event.time p99',
+          'events/append',
+          'append p50',
+          'append p99',
+          'SQL/event',
+          'loop p99',
+          'cpu',
+          'target',
+        ],
+        lag.map((r) => [
+          r.op === 'lag' ? 'same process' : 'other process (PG NOTIFY)',
+          String(r.sessions),
+          String(r.events),
+          String(r.p50_ms),
+          String(r.p99_ms),
+          String(r.max_ms),
+          String(r.from_event_time_p99_ms),
+          String(r.events_per_append),
+          String(r.append_p50_ms),
+          String(r.append_p99_ms),
+          String(r.statements_per_event),
+          String(r.loop_delay_p99_ms),
+          String(r.process_cpu),
+          `p99 < ${r.target_p99_ms} ${verdict(Number(r.p99_ms) < Number(r.target_p99_ms))}`,
+        ]),
+      ),
+    );
+    lines.push(
+      'append = one FeedStore.append on this server (a batch of events, one transaction), ms; SQL/event = statements this process sent per event appended (all sources, during the phase).',
+    );
+    lines.push(
+      `lag = observer receipt − RunTurn client receipt of the same event id (${o.lagDeltas} deltas ${o.lagDelayMs} ms apart per turn); vs event.time = observer wall clock − the event's time field (ms resolution).`,
+    );
   }
   const backlog = rows.find((r) => r.op === 'backlog_resume');
   if (backlog) {
-    lines.push('', table(
-      ['resume', 'events', 'resumes', 'first event ms', 'p50 ms', 'max ms', 'events/s', 'target'],
-      [['ObserveSession from a cursor', String(backlog.events), String(backlog.resumes), String(backlog.first_event_ms), String(backlog.p50_ms), String(backlog.max_ms), String(backlog.events_per_s), backlog.error ? 'FAILED' : `< ${BACKLOG_TARGET_MS} ${verdict(Number(backlog.p50_ms) < BACKLOG_TARGET_MS)}`]],
-    ));
+    lines.push(
+      '',
+      table(
+        ['resume', 'events', 'resumes', 'first event ms', 'p50 ms', 'max ms', 'events/s', 'target'],
+        [
+          [
+            'ObserveSession from a cursor',
+            String(backlog.events),
+            String(backlog.resumes),
+            String(backlog.first_event_ms),
+            String(backlog.p50_ms),
+            String(backlog.max_ms),
+            String(backlog.events_per_s),
+            backlog.error ? 'FAILED' : `< ${BACKLOG_TARGET_MS} ${verdict(Number(backlog.p50_ms) < BACKLOG_TARGET_MS)}`,
+          ],
+        ],
+      ),
+    );
   }
   const r = rows.find((x) => x.op === 'rows_per_turn');
   if (r) {
-    lines.push('', table(
-      ['per turn of deltas', 'deltas', 'feed rows', 'payload text B', 'payload stored B', 'relation B', 'B per event', 'other rows'],
-      [['feed_batches', String(r.deltas_per_turn), String(r.feed_rows), String(r.payload_text_bytes), String(r.payload_stored_bytes), String(r.relation_bytes), String(r.bytes_per_event), String(r.other_rows)]],
-    ));
-    lines.push('relation B = growth of pg_total_relation_size(feed_batches) (heap, indexes, TOAST); other rows = session_nodes + session_commits + usage_entries.');
+    lines.push(
+      '',
+      table(
+        ['per turn of deltas', 'deltas', 'feed rows', 'payload text B', 'payload stored B', 'relation B', 'B per event', 'other rows'],
+        [
+          [
+            'feed_batches',
+            String(r.deltas_per_turn),
+            String(r.feed_rows),
+            String(r.payload_text_bytes),
+            String(r.payload_stored_bytes),
+            String(r.relation_bytes),
+            String(r.bytes_per_event),
+            String(r.other_rows),
+          ],
+        ],
+      ),
+    );
+    lines.push(
+      'relation B = growth of pg_total_relation_size(feed_batches) (heap, indexes, TOAST); other rows = session_nodes + session_commits + usage_entries.',
+    );
   }
-  lines.push('', `load average ${start.load1} at start, ${end.load1} at end, ${end.cores} cores; cpu = this process's CPU seconds ÷ wall seconds; loop = its event-loop delay (clients and server share it).`);
+  lines.push(
+    '',
+    `load average ${start.load1} at start, ${end.load1} at end, ${end.cores} cores; cpu = this process's CPU seconds ÷ wall seconds; loop = its event-loop delay (clients and server share it).`,
+  );
   lines.push(...notes);
   return lines.join('\n');
 }

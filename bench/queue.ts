@@ -28,15 +28,38 @@ import { OpenSessionRequest } from '../gen/lash/v1/session_service.js';
 import type { App } from '../src/app.js';
 import { textInput } from '../test/support/turns.js';
 import {
-  channels, cpuMeter, header, intEnv, loopDelay, machineLoad, observe, percentiles, openBenchStore, Recorder, round, runBench, startBenchApp,
-  statementCounter, table, waitUntil, type BenchRun, type BenchStore, type MachineLoad, type Observer,
+  channels,
+  cpuMeter,
+  header,
+  intEnv,
+  loopDelay,
+  machineLoad,
+  observe,
+  percentiles,
+  openBenchStore,
+  Recorder,
+  round,
+  runBench,
+  startBenchApp,
+  statementCounter,
+  table,
+  waitUntil,
+  type BenchRun,
+  type BenchStore,
+  type MachineLoad,
+  type Observer,
 } from './harness.js';
 
 const START_P50_TARGET_MS = 10;
 const DRAIN_TARGET = 0.2;
 const CALL_DEADLINE_MS = 30_000;
 /** About the size of a small queued input's items JSON. */
-const RAW_PAYLOAD = JSON.stringify([{ itemId: '00000000-0000-0000-0000-000000000000', payload: { kind: 'input', input: { items: [{ kind: 'text', text: 'queued input for the bench' }], imageBlobs: {} } } }]);
+const RAW_PAYLOAD = JSON.stringify([
+  {
+    itemId: '00000000-0000-0000-0000-000000000000',
+    payload: { kind: 'input', input: { items: [{ kind: 'text', text: 'queued input for the bench' }], imageBlobs: {} } },
+  },
+]);
 
 interface Options {
   workers: number;
@@ -116,11 +139,14 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     }),
   );
   run.defer(() => observers.forEach((x) => x.cancel()));
-  await waitUntil(() => observers.every((x) => x.firstAt > 0 || x.ended), o.maxSeconds * 1000, 'the observers\' snapshots', 5);
+  await waitUntil(() => observers.every((x) => x.firstAt > 0 || x.ended), o.maxSeconds * 1000, "the observers' snapshots", 5);
 
   let n = 0;
   const enqueue = async (sessionId: string) => {
-    const res = await clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput(`queued input ${n++} for the bench`) }), { deadlineMs: CALL_DEADLINE_MS });
+    const res = await clients.queue.enqueueTurnInput(
+      EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput(`queued input ${n++} for the bench`) }),
+      { deadlineMs: CALL_DEADLINE_MS },
+    );
     return res.batch!.batchId;
   };
   const awaitDone = async (sessionId: string, batchId: string) => {
@@ -154,8 +180,18 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     const p = percentiles(fromReturn);
     const c = percentiles(fromCall);
     emit({
-      op: 'enqueue_to_start', workers: o.workers, samples: p.n, p50_ms: round(p.p50, 2), p99_ms: round(p.p99, 2), max_ms: round(p.max, 2), from_call_p50_ms: round(c.p50, 2),
-      from_call_p99_ms: round(c.p99, 2), started_before_return: early, target_p50_ms: START_P50_TARGET_MS, load1: load.load1, loop_delay_p99_ms: loopMs.p99,
+      op: 'enqueue_to_start',
+      workers: o.workers,
+      samples: p.n,
+      p50_ms: round(p.p50, 2),
+      p99_ms: round(p.p99, 2),
+      max_ms: round(p.max, 2),
+      from_call_p50_ms: round(c.p50, 2),
+      from_call_p99_ms: round(c.p99, 2),
+      started_before_return: early,
+      target_p50_ms: START_P50_TARGET_MS,
+      load1: load.load1,
+      loop_delay_p99_ms: loopMs.p99,
     });
   }
 
@@ -182,7 +218,11 @@ async function body(o: Options, run: BenchRun): Promise<string> {
         const sessionId = sessions[issued++ % sessions.length]!;
         const batchId = await enqueue(sessionId);
         enqueuedAt.set(batchId, performance.now());
-        if (o.await) void awaitDone(sessionId, batchId).then(() => void finished++, (err: unknown) => void (failure ??= err));
+        if (o.await)
+          void awaitDone(sessionId, batchId).then(
+            () => void finished++,
+            (err: unknown) => void (failure ??= err),
+          );
       }
     };
     await Promise.all(Array.from({ length: o.enqueueConcurrency }, enqueueWorker));
@@ -207,10 +247,26 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     await rawRun.burst(raw, o.rawRows, o.workers, deadlineOf());
     const r = rawRun.result();
     emit({
-      op: 'drain', workers: o.workers, sessions: o.sessions, batches: ids.length, done, capped, seconds: round((t1 - t0) / 1000, 2), batches_per_s: round(rate, 1),
-      enqueue_per_s: round(ids.length / enqueueSeconds, 1), start_p50_ms: round(underLoad.p50, 1), start_p99_ms: round(underLoad.p99, 1), await: o.await,
-      statements_per_batch: round(statements / Math.max(1, done), 1), reference: 'raw_insert_delete', reference_rows_per_s: round(r.rps, 1), reference_p50_ms: round(r.p50Ms, 3),
-      ratio: round(rate / r.rps, 3), load1: load.load1, process_cpu: processCpu, loop_delay_p99_ms: loopMs.p99,
+      op: 'drain',
+      workers: o.workers,
+      sessions: o.sessions,
+      batches: ids.length,
+      done,
+      capped,
+      seconds: round((t1 - t0) / 1000, 2),
+      batches_per_s: round(rate, 1),
+      enqueue_per_s: round(ids.length / enqueueSeconds, 1),
+      start_p50_ms: round(underLoad.p50, 1),
+      start_p99_ms: round(underLoad.p99, 1),
+      await: o.await,
+      statements_per_batch: round(statements / Math.max(1, done), 1),
+      reference: 'raw_insert_delete',
+      reference_rows_per_s: round(r.rps, 1),
+      reference_p50_ms: round(r.p50Ms, 3),
+      ratio: round(rate / r.rps, 3),
+      load1: load.load1,
+      process_cpu: processCpu,
+      loop_delay_p99_ms: loopMs.p99,
     });
     if (capped) notes.push(`time cap (BENCH_MAX_SECONDS=${o.maxSeconds}) hit: ${done} of ${ids.length} batches drained; the rest are cancelled at shutdown`);
   }
@@ -223,22 +279,63 @@ function summary(engine: string, o: Options, rows: Row[], start: MachineLoad, en
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   const s = rows.find((r) => r.op === 'enqueue_to_start');
   if (s) {
-    lines.push('', table(
-      ['enqueue → drain start', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'from call p50', 'from call p99', 'started first', 'loop p99', 'target'],
-      [['one batch at a time', String(s.samples), String(s.p50_ms), String(s.p99_ms), String(s.max_ms), String(s.from_call_p50_ms), String(s.from_call_p99_ms), String(s.started_before_return), String(s.loop_delay_p99_ms), `p50 < ${START_P50_TARGET_MS} ${engine === 'postgresql' ? verdict(Number(s.p50_ms) < START_P50_TARGET_MS) : '(PG target)'}`]],
-    ));
-    lines.push('from EnqueueTurnInput returning to the observer receiving queue_changed CLAIMED or queued_work_started for the batch (0 when that came first: "started first"); from call = from issuing the call. Target judged on PostgreSQL.');
-    if (engine === 'pglite') lines.push('PGlite runs on the event loop: the enqueue response and the start event reach the client in the same loop turn, so read "from call" here.');
+    lines.push(
+      '',
+      table(
+        ['enqueue → drain start', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'from call p50', 'from call p99', 'started first', 'loop p99', 'target'],
+        [
+          [
+            'one batch at a time',
+            String(s.samples),
+            String(s.p50_ms),
+            String(s.p99_ms),
+            String(s.max_ms),
+            String(s.from_call_p50_ms),
+            String(s.from_call_p99_ms),
+            String(s.started_before_return),
+            String(s.loop_delay_p99_ms),
+            `p50 < ${START_P50_TARGET_MS} ${engine === 'postgresql' ? verdict(Number(s.p50_ms) < START_P50_TARGET_MS) : '(PG target)'}`,
+          ],
+        ],
+      ),
+    );
+    lines.push(
+      'from EnqueueTurnInput returning to the observer receiving queue_changed CLAIMED or queued_work_started for the batch (0 when that came first: "started first"); from call = from issuing the call. Target judged on PostgreSQL.',
+    );
+    if (engine === 'pglite')
+      lines.push('PGlite runs on the event loop: the enqueue response and the start event reach the client in the same loop turn, so read "from call" here.');
   }
   const d = rows.find((r) => r.op === 'drain');
   if (d) {
-    lines.push('', table(
-      ['drain', 'batches', 'seconds', 'batches/s', 'start p50 ms', 'SQL/batch', 'raw rows/s', 'ratio', 'loop p99', 'cpu', 'target'],
-      [[d.await ? 'enqueue + AwaitQueuedWorkBatch' : 'enqueue (done from the feed)', `${d.done}/${d.batches}`, String(d.seconds), String(d.batches_per_s), String(d.start_p50_ms), String(d.statements_per_batch), String(d.reference_rows_per_s), Number(d.ratio).toFixed(3), String(d.loop_delay_p99_ms), String(d.process_cpu), `≥ ${DRAIN_TARGET} ${verdict(Number(d.ratio) >= DRAIN_TARGET)}`]],
-    ));
-    lines.push(`ratio = drained batches/s ÷ raw single-row INSERT+DELETE pairs/s at ${o.workers} in flight (before and after the drain); SQL/batch = statements this process sent per drained batch, everything included.`);
+    lines.push(
+      '',
+      table(
+        ['drain', 'batches', 'seconds', 'batches/s', 'start p50 ms', 'SQL/batch', 'raw rows/s', 'ratio', 'loop p99', 'cpu', 'target'],
+        [
+          [
+            d.await ? 'enqueue + AwaitQueuedWorkBatch' : 'enqueue (done from the feed)',
+            `${d.done}/${d.batches}`,
+            String(d.seconds),
+            String(d.batches_per_s),
+            String(d.start_p50_ms),
+            String(d.statements_per_batch),
+            String(d.reference_rows_per_s),
+            Number(d.ratio).toFixed(3),
+            String(d.loop_delay_p99_ms),
+            String(d.process_cpu),
+            `≥ ${DRAIN_TARGET} ${verdict(Number(d.ratio) >= DRAIN_TARGET)}`,
+          ],
+        ],
+      ),
+    );
+    lines.push(
+      `ratio = drained batches/s ÷ raw single-row INSERT+DELETE pairs/s at ${o.workers} in flight (before and after the drain); SQL/batch = statements this process sent per drained batch, everything included.`,
+    );
   }
-  lines.push('', `load average ${start.load1} at start, ${end.load1} at end, ${end.cores} cores; cpu = this process's CPU seconds ÷ wall seconds; loop = its event-loop delay.`);
+  lines.push(
+    '',
+    `load average ${start.load1} at start, ${end.load1} at end, ${end.cores} cores; cpu = this process's CPU seconds ÷ wall seconds; loop = its event-loop delay.`,
+  );
   lines.push(...notes);
   return lines.join('\n');
 }

@@ -10,7 +10,12 @@ import { intEnv, machineLoad, percentiles, round, table } from './harness.js';
 const blocks = intEnv('BENCH_BLOCKS', 300, 10);
 const limits = { memoryBytes: 32 * 1024 * 1024, timeMs: 10_000, outputBytes: 65_536, toolCalls: 50, globalsBytes: 1_048_576 };
 const request = (code: string): CodeRunRequest => ({
-  code, globals: { counter: 1 }, history: [], toolNames: ['echo'], limits, signal: new AbortController().signal,
+  code,
+  globals: { counter: 1 },
+  history: [],
+  toolNames: ['echo'],
+  limits,
+  signal: new AbortController().signal,
   callTool: async (_name, args) => ({ output: args, isError: false, callId: 'c' }),
 });
 
@@ -33,7 +38,18 @@ async function main(): Promise<void> {
   const reference = await measure(blocks * 100, () => plainFn({ a: 1 }));
   const rows: string[][] = [];
   const report = (name: string, m: { perSecond: number; p50: number; p99: number }) => {
-    const line = { bench: 'rlm', op: name, n: blocks, per_second: round(m.perSecond, 1), p50_ms: round(m.p50, 3), p99_ms: round(m.p99, 3), reference: 'plain_async_call', reference_per_second: round(reference.perSecond, 0), ratio: round(m.perSecond / reference.perSecond, 6), load };
+    const line = {
+      bench: 'rlm',
+      op: name,
+      n: blocks,
+      per_second: round(m.perSecond, 1),
+      p50_ms: round(m.p50, 3),
+      p99_ms: round(m.p99, 3),
+      reference: 'plain_async_call',
+      reference_per_second: round(reference.perSecond, 0),
+      ratio: round(m.perSecond / reference.perSecond, 6),
+      load,
+    };
     console.log(JSON.stringify(line));
     rows.push([name, String(line.per_second), String(line.p50_ms), String(line.p99_ms), String(line.ratio)]);
   };
@@ -53,11 +69,16 @@ async function main(): Promise<void> {
   report('threaded block + 1 tool call', await measure(blocks, () => threaded.run(request('const r = await echo({x: 1}); submit(r.x + counter);'))));
   await threaded.close();
 
-  console.log(`\nrlm sandbox (${blocks} blocks each; reference: plain async call ${round(reference.perSecond, 0)}/s; load ${load.load1} on ${load.cores} cores)`);
+  console.log(
+    `\nrlm sandbox (${blocks} blocks each; reference: plain async call ${round(reference.perSecond, 0)}/s; load ${load.load1} on ${load.cores} cores)`,
+  );
   console.log(table(['op', 'per second', 'p50 ms', 'p99 ms', 'ratio to plain call'], rows));
 }
 
-void main().then(() => process.exit(0), (err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+void main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -20,7 +20,23 @@ import { startApp, type App } from '../src/app.js';
 import { createLogger } from '../src/logger.js';
 import { connect, type LashClients } from '../src/client/promised.js';
 import { GetSessionResponse, OpenSessionRequest } from '../gen/lash/v1/session_service.js';
-import { compare, intEnv, warm, listEnv, provisionStore, Recorder, redact, round, startEcho, table, type BenchStore, type Call, type Echo, type LoadOptions, type Measurement } from './harness.js';
+import {
+  compare,
+  intEnv,
+  warm,
+  listEnv,
+  provisionStore,
+  Recorder,
+  redact,
+  round,
+  startEcho,
+  table,
+  type BenchStore,
+  type Call,
+  type Echo,
+  type LoadOptions,
+  type Measurement,
+} from './harness.js';
 
 const GET_TARGET = 0.5;
 const CALL_DEADLINE_MS = 10_000;
@@ -57,7 +73,12 @@ async function main(): Promise<number> {
   let selected: SessionOp[];
   try {
     concurrencies = listEnv('BENCH_CONCURRENCY', [1, 16]);
-    load = { calls: intEnv('BENCH_CALLS', 3000, 1), warmup: intEnv('BENCH_WARMUP', 300, 0), maxSeconds: intEnv('BENCH_MAX_SECONDS', 60, 1), rounds: intEnv('BENCH_ROUNDS', 5, 1) };
+    load = {
+      calls: intEnv('BENCH_CALLS', 3000, 1),
+      warmup: intEnv('BENCH_WARMUP', 300, 0),
+      maxSeconds: intEnv('BENCH_MAX_SECONDS', 60, 1),
+      rounds: intEnv('BENCH_ROUNDS', 5, 1),
+    };
     selected = opsEnv();
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).message}\n`);
@@ -86,7 +107,9 @@ async function main(): Promise<number> {
     const store = await provisionStore(databaseUrl);
     cleanups.push(() => store.cleanup());
     engine = store.engine;
-    process.stderr.write(`bench: sessions on ${engine}${databaseUrl ? ` (${redact(store.env.DATABASE_URL!)})` : ` (${store.env.LASH_DATA_DIR})`}, ${load.calls} calls after ${load.warmup} warm-up, concurrency ${concurrencies.join(', ')}\n`);
+    process.stderr.write(
+      `bench: sessions on ${engine}${databaseUrl ? ` (${redact(store.env.DATABASE_URL!)})` : ` (${store.env.LASH_DATA_DIR})`}, ${load.calls} calls after ${load.warmup} warm-up, concurrency ${concurrencies.join(', ')}\n`,
+    );
 
     // Only the variables the bench means: no provider keys, no listen address from the shell.
     const config = loadConfig({ LASH_LISTEN: '127.0.0.1:0', LASH_LOG_LEVEL: 'error', LASH_SHUTDOWN_GRACE_MS: '2000', ...store.env });
@@ -111,9 +134,17 @@ async function main(): Promise<number> {
 
     const emit = (op: Op, concurrency: number, m: Measurement, reference: Measurement) => {
       const row: Row = {
-        bench: 'sessions', engine, op, concurrency, calls: m.calls,
-        rps: round(m.rps, 1), p50_ms: round(m.p50Ms, 3), p99_ms: round(m.p99Ms, 3),
-        reference: 'raw_echo', reference_rps: round(reference.rps, 1), ratio: round(m.rps / reference.rps, 3),
+        bench: 'sessions',
+        engine,
+        op,
+        concurrency,
+        calls: m.calls,
+        rps: round(m.rps, 1),
+        p50_ms: round(m.p50Ms, 3),
+        p99_ms: round(m.p99Ms, 3),
+        reference: 'raw_echo',
+        reference_rps: round(reference.rps, 1),
+        ratio: round(m.rps / reference.rps, 3),
       };
       rows.push(row);
       if (m.capped) capped.push(`${op} @${concurrency}`);
@@ -184,10 +215,21 @@ function summary(engine: string, rows: Row[], load: Omit<LoadOptions, 'concurren
     table(
       ['op', 'conc', 'calls/s', 'p50 ms', 'p99 ms', 'echo calls/s', 'ratio', 'target'],
       // Per concurrency, the pooled echo row first.
-      [...rows].sort((a, b) => a.concurrency - b.concurrency || Number(b.op === 'raw_echo') - Number(a.op === 'raw_echo')).map((r) => {
-        const target = r.op === 'get_session' ? `≥ ${GET_TARGET.toFixed(2)} ${r.ratio >= GET_TARGET ? 'met' : 'MISSED'}` : '';
-        return [OP_LABEL[r.op], String(r.concurrency), r.rps.toFixed(0), r.p50_ms.toFixed(3), r.p99_ms.toFixed(3), r.reference_rps.toFixed(0), r.ratio.toFixed(3), target];
-      }),
+      [...rows]
+        .sort((a, b) => a.concurrency - b.concurrency || Number(b.op === 'raw_echo') - Number(a.op === 'raw_echo'))
+        .map((r) => {
+          const target = r.op === 'get_session' ? `≥ ${GET_TARGET.toFixed(2)} ${r.ratio >= GET_TARGET ? 'met' : 'MISSED'}` : '';
+          return [
+            OP_LABEL[r.op],
+            String(r.concurrency),
+            r.rps.toFixed(0),
+            r.p50_ms.toFixed(3),
+            r.p99_ms.toFixed(3),
+            r.reference_rps.toFixed(0),
+            r.ratio.toFixed(3),
+            target,
+          ];
+        }),
     ),
     '',
     `ratio = op calls/s ÷ raw grpc-js echo calls/s at the same concurrency (~60-byte echo; GetSession answer is ${getResponseBytes} bytes).`,

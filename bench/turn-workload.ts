@@ -19,7 +19,17 @@ import { textInput } from '../test/support/turns.js';
 import { compare, percentiles, round, sqlMeter, type RawStream } from './harness.js';
 
 /** Tables whose rows carry a session id: what a turn can write. */
-const SESSION_TABLES = ['sessions', 'session_nodes', 'agent_frames', 'session_commits', 'usage_entries', 'session_leases', 'feed_heads', 'feed_batches', 'queue_batches'] as const;
+const SESSION_TABLES = [
+  'sessions',
+  'session_nodes',
+  'agent_frames',
+  'session_commits',
+  'usage_entries',
+  'session_leases',
+  'feed_heads',
+  'feed_batches',
+  'queue_batches',
+] as const;
 
 export interface WorkloadOptions {
   tokens: number;
@@ -45,7 +55,9 @@ function tracedTurn(clients: LashClients, sessionId: string): Promise<TurnTrace>
     let first = -1;
     let text = '';
     let outcome: string | undefined;
-    const call = clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput('go') }), new Metadata(), { deadline: Date.now() + 120_000 });
+    const call = clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput('go') }), new Metadata(), {
+      deadline: Date.now() + 120_000,
+    });
     call.on('data', (m: RunTurnResponse) => {
       for (const a of m.activities) {
         if (a.item?.$case === 'event' && a.item.value.kind?.$case === 'assistantProseDelta') {
@@ -56,23 +68,42 @@ function tracedTurn(clients: LashClients, sessionId: string): Promise<TurnTrace>
       }
     });
     call.on('error', reject);
-    call.on('end', () => (outcome === 'finished' ? resolve({ ms: performance.now() - t0, firstDeltaMs: first, text }) : reject(new Error(`turn on ${sessionId}: outcome ${outcome ?? 'none'}`))));
+    call.on('end', () =>
+      outcome === 'finished'
+        ? resolve({ ms: performance.now() - t0, firstDeltaMs: first, text })
+        : reject(new Error(`turn on ${sessionId}: outcome ${outcome ?? 'none'}`)),
+    );
   });
 }
 
 /** Rows and bytes (pg_column_size of whole rows) the sessions matching `like` hold in every table. */
 async function footprint(app: App, like: string): Promise<{ rows: number; bytes: number }> {
-  const parts = SESSION_TABLES.map((t) => `select count(*)::bigint as n, coalesce(sum(pg_column_size(x.*)), 0)::bigint as b from ${t} x where session_id like ?`);
-  const rows = (await app.db.conn().execute(`select sum(n)::bigint as n, sum(b)::bigint as b from (${parts.join(' union all ')}) s`, SESSION_TABLES.map(() => like))) as { n: string; b: string }[];
+  const parts = SESSION_TABLES.map(
+    (t) => `select count(*)::bigint as n, coalesce(sum(pg_column_size(x.*)), 0)::bigint as b from ${t} x where session_id like ?`,
+  );
+  const rows = (await app.db.conn().execute(
+    `select sum(n)::bigint as n, sum(b)::bigint as b from (${parts.join(' union all ')}) s`,
+    SESSION_TABLES.map(() => like),
+  )) as { n: string; b: string }[];
   return { rows: Number(rows[0]!.n), bytes: Number(rows[0]!.b) };
 }
 
-export async function workloadPhase(o: WorkloadOptions, app: App, clients: LashClients, fake: FakeModelServer, raw: RawStream, emit: Emit, notes: string[]): Promise<void> {
+export async function workloadPhase(
+  o: WorkloadOptions,
+  app: App,
+  clients: LashClients,
+  fake: FakeModelServer,
+  raw: RawStream,
+  emit: Emit,
+  notes: string[],
+): Promise<void> {
   const expected = scriptedText(o.tokens);
   // The fake model streams the same tokens, one chunk each.
   fake.setDefault(() => ({ steps: expected.split(/(?<= )/).map((text): ScriptStep => ({ text })) }));
-  const specOf = (model: 'scripted' | 'fake') => (model === 'scripted' ? { providerId: 'scripted', model: { id: `tokens-${o.tokens}` } } : { providerId: 'openai-compatible', model: { id: 'fake-model' } });
-  const open = (sessionId: string, model: 'scripted' | 'fake') => clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: specOf(model) }), { deadlineMs: 30_000 });
+  const specOf = (model: 'scripted' | 'fake') =>
+    model === 'scripted' ? { providerId: 'scripted', model: { id: `tokens-${o.tokens}` } } : { providerId: 'openai-compatible', model: { id: 'fake-model' } };
+  const open = (sessionId: string, model: 'scripted' | 'fake') =>
+    clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: specOf(model) }), { deadlineMs: 30_000 });
   let wrong = 0;
   const check = (t: TurnTrace) => {
     if (t.text !== expected) wrong++;
@@ -118,13 +149,29 @@ export async function workloadPhase(o: WorkloadOptions, app: App, clients: LashC
       const p = percentiles(latencies);
       const f = percentiles(firsts);
       emit({
-        op: 'workload', model, sessions, tokens: o.tokens, turns: sub.calls, turns_per_s: round(sub.rps, 1), p50_ms: round(p.p50, 2), p99_ms: round(p.p99, 2),
-        first_delta_p50_ms: round(f.p50, 2), first_delta_p99_ms: round(f.p99, 2),
+        op: 'workload',
+        model,
+        sessions,
+        tokens: o.tokens,
+        turns: sub.calls,
+        turns_per_s: round(sub.rps, 1),
+        p50_ms: round(p.p50, 2),
+        p99_ms: round(p.p99, 2),
+        first_delta_p50_ms: round(f.p50, 2),
+        first_delta_p99_ms: round(f.p99, 2),
         // Client, server and (for `fake`) the model server share this process: an upper bound on the server's share.
         process_cpu_ms_per_turn: round((cpu.user + cpu.system) / 1000 / Math.max(1, sub.calls + ref.calls), 2),
-        statements_per_turn: round(counted.statements / turns, 2), write_statements_per_turn: round(counted.writes / turns, 2), begins_per_turn: round(counted.begins / turns, 2),
-        rows_per_turn: round((after.rows - before.rows) / turns, 2), bytes_per_turn: round((after.bytes - before.bytes) / turns, 0),
-        reference: 'raw_stream', reference_calls_per_s: round(ref.rps, 1), reference_first_message_p50_ms: round(percentiles(rawFirsts).p50, 3), first_delta_ratio: round(f.p50 / Math.max(0.001, percentiles(rawFirsts).p50), 2), ratio: round(sub.rps / ref.rps, 3), capped: sub.capped,
+        statements_per_turn: round(counted.statements / turns, 2),
+        write_statements_per_turn: round(counted.writes / turns, 2),
+        begins_per_turn: round(counted.begins / turns, 2),
+        rows_per_turn: round((after.rows - before.rows) / turns, 2),
+        bytes_per_turn: round((after.bytes - before.bytes) / turns, 0),
+        reference: 'raw_stream',
+        reference_calls_per_s: round(ref.rps, 1),
+        reference_first_message_p50_ms: round(percentiles(rawFirsts).p50, 3),
+        first_delta_ratio: round(f.p50 / Math.max(0.001, percentiles(rawFirsts).p50), 2),
+        ratio: round(sub.rps / ref.rps, 3),
+        capped: sub.capped,
       });
       if (sub.capped) notes.push(`workload ${model} at ${sessions} sessions hit the time cap: ${sub.calls} turns measured`);
     }
@@ -140,7 +187,13 @@ export async function workloadPhase(o: WorkloadOptions, app: App, clients: LashC
       perTurnBytes.push(now.bytes - last.bytes);
       last = now;
     }
-    emit({ op: 'bytes_by_turn', model, turn_1_bytes: perTurnBytes[0], [`turn_${o.turnsPerSession}_bytes`]: perTurnBytes.at(-1), max_bytes: Math.max(...perTurnBytes) });
+    emit({
+      op: 'bytes_by_turn',
+      model,
+      turn_1_bytes: perTurnBytes[0],
+      [`turn_${o.turnsPerSession}_bytes`]: perTurnBytes.at(-1),
+      max_bytes: Math.max(...perTurnBytes),
+    });
   }
   if (wrong > 0) notes.push(`${wrong} turns did not deliver every delta in order`);
   emit({ op: 'delta_check', turns_with_wrong_text: wrong });
@@ -149,7 +202,14 @@ export async function workloadPhase(o: WorkloadOptions, app: App, clients: LashC
 }
 
 /** A turn on a fresh session against a turn with `history` turns behind it (scripted model). */
-async function historyPhase(o: WorkloadOptions, app: App, clients: LashClients, emit: Emit, open: (s: string, m: 'scripted') => Promise<unknown>, check: (t: TurnTrace) => void): Promise<void> {
+async function historyPhase(
+  o: WorkloadOptions,
+  app: App,
+  clients: LashClients,
+  emit: Emit,
+  open: (s: string, m: 'scripted') => Promise<unknown>,
+  check: (t: TurnTrace) => void,
+): Promise<void> {
   // The two sessions turn alternately, so whatever the database does meanwhile (autovacuum and
   // checkpoints after the build, a neighbour's load) falls on both samples alike.
   const sample = async () => {
@@ -180,7 +240,15 @@ async function historyPhase(o: WorkloadOptions, app: App, clients: LashClients, 
   await tracedTurn(clients, 'wl-fresh');
   const { fresh, long } = await sample();
   emit({
-    op: 'history', history_turns: built, fresh_p50_ms: round(fresh.p50, 2), long_p50_ms: round(long.p50, 2), latency_ratio: round(long.p50 / fresh.p50, 2),
-    fresh_cpu_ms: round(fresh.cpuMs, 2), long_cpu_ms: round(long.cpuMs, 2), cpu_ratio: round(long.cpuMs / fresh.cpuMs, 2), fresh_statements: round(fresh.statements, 1), long_statements: round(long.statements, 1),
+    op: 'history',
+    history_turns: built,
+    fresh_p50_ms: round(fresh.p50, 2),
+    long_p50_ms: round(long.p50, 2),
+    latency_ratio: round(long.p50 / fresh.p50, 2),
+    fresh_cpu_ms: round(fresh.cpuMs, 2),
+    long_cpu_ms: round(long.cpuMs, 2),
+    cpu_ratio: round(long.cpuMs / fresh.cpuMs, 2),
+    fresh_statements: round(fresh.statements, 1),
+    long_statements: round(long.statements, 1),
   });
 }

@@ -38,8 +38,27 @@ import { startFakeModelServer, type FakeModelServer, type ScriptStep } from '../
 import { textInput } from '../test/support/turns.js';
 import { workloadPhase, type WorkloadOptions } from './turn-workload.js';
 import {
-  compare, countRows, cpuMeter, header, loopDelay, statementCounter, intEnv, listEnv, machineLoad, percentiles, openBenchStore, round, runBench,
-  startBenchApp, startRawStream, table, warm, type BenchRun, type LoadOptions, type MachineLoad, type RawStream,
+  compare,
+  countRows,
+  cpuMeter,
+  header,
+  loopDelay,
+  statementCounter,
+  intEnv,
+  listEnv,
+  machineLoad,
+  percentiles,
+  openBenchStore,
+  round,
+  runBench,
+  startBenchApp,
+  startRawStream,
+  table,
+  warm,
+  type BenchRun,
+  type LoadOptions,
+  type MachineLoad,
+  type RawStream,
 } from './harness.js';
 
 const TURN_TARGET = 0.25;
@@ -105,9 +124,17 @@ interface TurnStats {
 }
 
 /** One RunTurn call to its end; fails unless the turn finished. */
-function runTurnCall(clients: LashClients, sessionId: string, input: string, measureBytes: boolean, onData?: (m: RunTurnResponse, at: number) => void): Promise<TurnStats> {
+function runTurnCall(
+  clients: LashClients,
+  sessionId: string,
+  input: string,
+  measureBytes: boolean,
+  onData?: (m: RunTurnResponse, at: number) => void,
+): Promise<TurnStats> {
   return new Promise((resolve, reject) => {
-    const call = clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput(input) }), new Metadata(), { deadline: Date.now() + CALL_DEADLINE_MS });
+    const call = clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput(input) }), new Metadata(), {
+      deadline: Date.now() + CALL_DEADLINE_MS,
+    });
     const stats: TurnStats = { messages: 0, bytes: 0 };
     let outcome: string | undefined;
     call.on('data', (m: RunTurnResponse) => {
@@ -128,7 +155,17 @@ async function body(o: Options, run: BenchRun): Promise<string> {
 
   const fake: FakeModelServer = await startFakeModelServer();
   run.defer(() => fake.close());
-  const { app, clients } = await startBenchApp(store, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0', LASH_SCRIPTED_PROVIDER: '1' }, run);
+  const { app, clients } = await startBenchApp(
+    store,
+    {
+      OPENAI_BASE_URL: fake.url,
+      LASH_DEFAULT_PROVIDER: 'openai-compatible',
+      LASH_DEFAULT_MODEL: 'fake-model',
+      LASH_QUEUE_WORKERS: '0',
+      LASH_SCRIPTED_PROVIDER: '1',
+    },
+    run,
+  );
   const raw: RawStream = await startRawStream();
   run.defer(() => raw.stop());
 
@@ -139,7 +176,8 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     rows.push(r);
     process.stdout.write(`${JSON.stringify(r)}\n`);
   };
-  const open = (sessionId: string, spec?: typeof ECHO_SPEC) => clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec }), { deadlineMs: 30_000 });
+  const open = (sessionId: string, spec?: typeof ECHO_SPEC) =>
+    clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec }), { deadlineMs: 30_000 });
 
   if (o.phases.includes('turns')) {
     // JIT: get the turn and stream paths compiled before anything is measured.
@@ -160,13 +198,18 @@ async function body(o: Options, run: BenchRun): Promise<string> {
       let messages = 0;
       let bytes = 0;
       let calls = 0;
-      await warm(async (w) => {
-        const s = await runTurnCall(clients, sessionOf(w), ECHO_TEXT, true);
-        messages += s.messages;
-        bytes += s.bytes;
-        calls++;
-        turnsRun++;
-      }, Math.max(1, o.warmup) * concurrency, concurrency, o.maxSeconds);
+      await warm(
+        async (w) => {
+          const s = await runTurnCall(clients, sessionOf(w), ECHO_TEXT, true);
+          messages += s.messages;
+          bytes += s.bytes;
+          calls++;
+          turnsRun++;
+        },
+        Math.max(1, o.warmup) * concurrency,
+        concurrency,
+        o.maxSeconds,
+      );
       const mirrorCount = Math.max(1, Math.round(messages / calls));
       const mirrorSize = Math.max(1, Math.round(bytes / messages));
       let measuredMessages = 0;
@@ -191,17 +234,45 @@ async function body(o: Options, run: BenchRun): Promise<string> {
       measuredTurns += sub.calls;
       const ratio = sub.rps / ref.rps;
       emit({
-        op: 'run_turn', concurrency, sessions: concurrency, turns: sub.calls, turns_per_s: round(sub.rps, 1), p50_ms: round(sub.p50Ms, 2), p99_ms: round(sub.p99Ms, 2),
-        messages_per_turn: round(measuredMessages / Math.max(1, sub.calls), 2), reference: 'raw_stream', reference_messages: mirrorCount, reference_bytes: mirrorSize,
-        reference_calls_per_s: round(ref.rps, 1), ratio: round(ratio, 3), capped: sub.capped, statements_per_turn: round(statements / Math.max(1, sub.calls), 1),
-        load1: load.load1, process_cpu: processCpu,
+        op: 'run_turn',
+        concurrency,
+        sessions: concurrency,
+        turns: sub.calls,
+        turns_per_s: round(sub.rps, 1),
+        p50_ms: round(sub.p50Ms, 2),
+        p99_ms: round(sub.p99Ms, 2),
+        messages_per_turn: round(measuredMessages / Math.max(1, sub.calls), 2),
+        reference: 'raw_stream',
+        reference_messages: mirrorCount,
+        reference_bytes: mirrorSize,
+        reference_calls_per_s: round(ref.rps, 1),
+        ratio: round(ratio, 3),
+        capped: sub.capped,
+        statements_per_turn: round(statements / Math.max(1, sub.calls), 1),
+        load1: load.load1,
+        process_cpu: processCpu,
       });
-      emit({ op: 'raw_stream', concurrency, calls: ref.calls, calls_per_s: round(ref.rps, 1), p50_ms: round(ref.p50Ms, 3), p99_ms: round(ref.p99Ms, 3), messages_per_call: mirrorCount, bytes_per_message: mirrorSize });
+      emit({
+        op: 'raw_stream',
+        concurrency,
+        calls: ref.calls,
+        calls_per_s: round(ref.rps, 1),
+        p50_ms: round(ref.p50Ms, 3),
+        p99_ms: round(ref.p99Ms, 3),
+        messages_per_call: mirrorCount,
+        bytes_per_message: mirrorSize,
+      });
       if (sub.capped) notes.push(`time cap (BENCH_MAX_SECONDS) hit at ${concurrency} sessions: ${sub.calls} of ${options.calls} turns measured`);
     }
     await app.feed.appender.drain();
     const after = await countRows(app, ROW_TABLES);
-    emit({ op: 'rows_per_turn', model: 'echo', turns: turnsRun, ...perTurn(before, after, turnsRun), statements: round(measuredStatements / Math.max(1, measuredTurns), 1) });
+    emit({
+      op: 'rows_per_turn',
+      model: 'echo',
+      turns: turnsRun,
+      ...perTurn(before, after, turnsRun),
+      statements: round(measuredStatements / Math.max(1, measuredTurns), 1),
+    });
   }
 
   if (o.phases.includes('deltas')) await deltaPhase(o, app, clients, fake, open, emit);
@@ -229,8 +300,12 @@ function perTurn(before: Record<string, number>, after: Record<string, number>, 
  * timestamp gets, since the write and the push follow synchronously.
  */
 async function deltaPhase(
-  o: Options, app: App, clients: LashClients, fake: FakeModelServer,
-  open: (sessionId: string) => Promise<unknown>, emit: (row: Omit<Row, 'bench' | 'engine'>) => void,
+  o: Options,
+  app: App,
+  clients: LashClients,
+  fake: FakeModelServer,
+  open: (sessionId: string) => Promise<unknown>,
+  emit: (row: Omit<Row, 'bench' | 'engine'>) => void,
 ): Promise<void> {
   const indexOf = new Map<string, number>();
   let next = 0;
@@ -261,20 +336,22 @@ async function deltaPhase(
   const latencies: number[] = [];
   let unmatched = 0;
   const round1 = async (measure: boolean) => {
-    await Promise.all(sessions.map((s) =>
-      runTurnCall(clients, s, 'stream deltas', false, (m, at) => {
-        if (!measure) return;
-        for (const a of m.activities) {
-          if (a.item?.$case !== 'event' || a.item.value.kind?.$case !== 'assistantProseDelta') continue;
-          for (const token of a.item.value.kind.value.text.split(/\s+/)) {
-            if (!token) continue;
-            const written = fake.deltaWrittenAt[indexOf.get(token) ?? -1];
-            if (written === undefined) unmatched++;
-            else latencies.push(at - written);
+    await Promise.all(
+      sessions.map((s) =>
+        runTurnCall(clients, s, 'stream deltas', false, (m, at) => {
+          if (!measure) return;
+          for (const a of m.activities) {
+            if (a.item?.$case !== 'event' || a.item.value.kind?.$case !== 'assistantProseDelta') continue;
+            for (const token of a.item.value.kind.value.text.split(/\s+/)) {
+              if (!token) continue;
+              const written = fake.deltaWrittenAt[indexOf.get(token) ?? -1];
+              if (written === undefined) unmatched++;
+              else latencies.push(at - written);
+            }
           }
-        }
-      }),
-    ));
+        }),
+      ),
+    );
   };
   await round1(false); // warm-up round: AI SDK and provider paths
   await app.feed.appender.drain();
@@ -291,53 +368,158 @@ async function deltaPhase(
   const after = await countRows(app, ROW_TABLES);
   const p = percentiles(latencies);
   emit({
-    op: 'delta_latency', concurrency: o.deltaConcurrency, deltas_per_turn: o.deltas, delay_ms: o.deltaDelayMs, turns: o.deltaRounds * sessions.length, deltas: p.n, unmatched,
-    p50_ms: round(p.p50, 3), p99_ms: round(p.p99, 3), max_ms: round(p.max, 3), target_p99_ms: DELTA_P99_TARGET_MS, load1: load.load1, process_cpu: processCpu, loop_delay_p50_ms: loopMs.p50, loop_delay_p99_ms: loopMs.p99,
+    op: 'delta_latency',
+    concurrency: o.deltaConcurrency,
+    deltas_per_turn: o.deltas,
+    delay_ms: o.deltaDelayMs,
+    turns: o.deltaRounds * sessions.length,
+    deltas: p.n,
+    unmatched,
+    p50_ms: round(p.p50, 3),
+    p99_ms: round(p.p99, 3),
+    max_ms: round(p.max, 3),
+    target_p99_ms: DELTA_P99_TARGET_MS,
+    load1: load.load1,
+    process_cpu: processCpu,
+    loop_delay_p50_ms: loopMs.p50,
+    loop_delay_p99_ms: loopMs.p99,
   });
-  emit({ op: 'rows_per_turn', model: `fake ${o.deltas} deltas`, turns: o.deltaRounds * sessions.length, ...perTurn(before, after, o.deltaRounds * sessions.length), statements: round(statements / (o.deltaRounds * sessions.length), 1) });
+  emit({
+    op: 'rows_per_turn',
+    model: `fake ${o.deltas} deltas`,
+    turns: o.deltaRounds * sessions.length,
+    ...perTurn(before, after, o.deltaRounds * sessions.length),
+    statements: round(statements / (o.deltaRounds * sessions.length), 1),
+  });
 }
 
 function summary(engine: string, o: Options, rows: Row[], start: MachineLoad, end: MachineLoad, notes: string[]): string {
   const lines = [header('turns', engine, `${o.rounds} rounds alternating with raw stream`, start), ''];
   const turns = rows.filter((r) => r.op === 'run_turn');
   if (turns.length) {
-    lines.push(table(
-      ['RunTurn (echo)', 'sessions', 'turns', 'turns/s', 'p50 ms', 'p99 ms', 'msgs/turn', 'raw calls/s', 'ratio', 'load', 'cpu', 'target'],
-      turns.map((r) => {
-        // The target is judged at 16 sessions on PostgreSQL; PGlite shows it for comparison.
-        const judged = r.concurrency === TURN_TARGET_CONCURRENCY;
-        const verdict = engine === 'postgresql' ? (Number(r.ratio) >= TURN_TARGET ? 'met' : 'MISSED') : '(PG target)';
-        const target = judged ? `≥ ${TURN_TARGET.toFixed(2)} ${verdict}` : '';
-        return ['run_turn', String(r.concurrency), String(r.turns), String(r.turns_per_s), Number(r.p50_ms).toFixed(1), Number(r.p99_ms).toFixed(1), String(r.messages_per_turn), String(r.reference_calls_per_s), Number(r.ratio).toFixed(3), String(r.load1), String(r.process_cpu), target];
-      }),
-    ));
-    lines.push('', 'ratio = turns/s ÷ raw grpc-js server-stream calls/s, each raw call sending the mean message count and size a RunTurn call received; target judged at 16 sessions on PostgreSQL.');
+    lines.push(
+      table(
+        ['RunTurn (echo)', 'sessions', 'turns', 'turns/s', 'p50 ms', 'p99 ms', 'msgs/turn', 'raw calls/s', 'ratio', 'load', 'cpu', 'target'],
+        turns.map((r) => {
+          // The target is judged at 16 sessions on PostgreSQL; PGlite shows it for comparison.
+          const judged = r.concurrency === TURN_TARGET_CONCURRENCY;
+          const verdict = engine === 'postgresql' ? (Number(r.ratio) >= TURN_TARGET ? 'met' : 'MISSED') : '(PG target)';
+          const target = judged ? `≥ ${TURN_TARGET.toFixed(2)} ${verdict}` : '';
+          return [
+            'run_turn',
+            String(r.concurrency),
+            String(r.turns),
+            String(r.turns_per_s),
+            Number(r.p50_ms).toFixed(1),
+            Number(r.p99_ms).toFixed(1),
+            String(r.messages_per_turn),
+            String(r.reference_calls_per_s),
+            Number(r.ratio).toFixed(3),
+            String(r.load1),
+            String(r.process_cpu),
+            target,
+          ];
+        }),
+      ),
+    );
+    lines.push(
+      '',
+      'ratio = turns/s ÷ raw grpc-js server-stream calls/s, each raw call sending the mean message count and size a RunTurn call received; target judged at 16 sessions on PostgreSQL.',
+    );
   }
   const delta = rows.find((r) => r.op === 'delta_latency');
   if (delta) {
-    lines.push('', table(
-      ['delta → client', 'turns at once', 'deltas', 'p50 ms', 'p99 ms', 'max ms', 'loop p99 ms', 'load', 'cpu', 'target'],
-      [[`fake write → assistant_prose_delta (${delta.deltas_per_turn} deltas, ${delta.delay_ms} ms apart)`, String(delta.concurrency), String(delta.deltas), Number(delta.p50_ms).toFixed(2), Number(delta.p99_ms).toFixed(2), Number(delta.max_ms).toFixed(2), String(delta.loop_delay_p99_ms), String(delta.load1), String(delta.process_cpu), `p99 < ${DELTA_P99_TARGET_MS} ${Number(delta.p99_ms) < DELTA_P99_TARGET_MS ? 'met' : 'MISSED'}`]],
-    ));
+    lines.push(
+      '',
+      table(
+        ['delta → client', 'turns at once', 'deltas', 'p50 ms', 'p99 ms', 'max ms', 'loop p99 ms', 'load', 'cpu', 'target'],
+        [
+          [
+            `fake write → assistant_prose_delta (${delta.deltas_per_turn} deltas, ${delta.delay_ms} ms apart)`,
+            String(delta.concurrency),
+            String(delta.deltas),
+            Number(delta.p50_ms).toFixed(2),
+            Number(delta.p99_ms).toFixed(2),
+            Number(delta.max_ms).toFixed(2),
+            String(delta.loop_delay_p99_ms),
+            String(delta.load1),
+            String(delta.process_cpu),
+            `p99 < ${DELTA_P99_TARGET_MS} ${Number(delta.p99_ms) < DELTA_P99_TARGET_MS ? 'met' : 'MISSED'}`,
+          ],
+        ],
+      ),
+    );
     if (Number(delta.unmatched) > 0) notes.push(`${delta.unmatched} received delta tokens had no recorded write time`);
   }
   const perTurnRows = rows.filter((r) => r.op === 'rows_per_turn');
   if (perTurnRows.length) {
-    lines.push('', table(['rows written per turn', 'turns', ...ROW_TABLES, 'total', 'SQL statements'], perTurnRows.map((r) => [String(r.model), String(r.turns), ...ROW_TABLES.map((t) => String(r[t])), String(r.total), String(r.statements)])));
+    lines.push(
+      '',
+      table(
+        ['rows written per turn', 'turns', ...ROW_TABLES, 'total', 'SQL statements'],
+        perTurnRows.map((r) => [String(r.model), String(r.turns), ...ROW_TABLES.map((t) => String(r[t])), String(r.total), String(r.statements)]),
+      ),
+    );
     lines.push('SQL statements = statements this process sent to the store per measured turn, BEGIN/COMMIT included (raw reference calls send none).');
   }
   const wl = rows.filter((r) => r.op === 'workload');
   if (wl.length) {
-    lines.push('', table(
-      ['workload', 'sessions', 'turns', 'turns/s', 'p50 ms', 'p99 ms', '1st delta ms', 'raw 1st ms', 'cpu ms/turn', 'stmts', 'writes', 'BEGINs', 'rows', 'bytes', 'raw calls/s'],
-      wl.map((r) => [`${String(r.model)} K=${String(r.tokens)}`, String(r.sessions), String(r.turns), String(r.turns_per_s), String(r.p50_ms), String(r.p99_ms), String(r.first_delta_p50_ms), String(r.reference_first_message_p50_ms), String(r.process_cpu_ms_per_turn), String(r.statements_per_turn), String(r.write_statements_per_turn), String(r.begins_per_turn), String(r.rows_per_turn), String(r.bytes_per_turn), String(r.reference_calls_per_s)]),
-    ));
-    lines.push('per turn: stmts = SQL statements sent (BEGIN/COMMIT included), writes = those with insert/update/delete (SELECT … FOR UPDATE too), rows/bytes = rows inserted and their pg_column_size in every session table (updates in place not counted); cpu = this process (client, server and fake model share it) ÷ turns and raw calls.');
-    for (const b of rows.filter((r) => r.op === 'bytes_by_turn')) lines.push(`bytes of one session's turns (${String(b.model)}): ${JSON.stringify(Object.fromEntries(Object.entries(b).filter(([k]) => k.endsWith('_bytes'))))}`);
+    lines.push(
+      '',
+      table(
+        [
+          'workload',
+          'sessions',
+          'turns',
+          'turns/s',
+          'p50 ms',
+          'p99 ms',
+          '1st delta ms',
+          'raw 1st ms',
+          'cpu ms/turn',
+          'stmts',
+          'writes',
+          'BEGINs',
+          'rows',
+          'bytes',
+          'raw calls/s',
+        ],
+        wl.map((r) => [
+          `${String(r.model)} K=${String(r.tokens)}`,
+          String(r.sessions),
+          String(r.turns),
+          String(r.turns_per_s),
+          String(r.p50_ms),
+          String(r.p99_ms),
+          String(r.first_delta_p50_ms),
+          String(r.reference_first_message_p50_ms),
+          String(r.process_cpu_ms_per_turn),
+          String(r.statements_per_turn),
+          String(r.write_statements_per_turn),
+          String(r.begins_per_turn),
+          String(r.rows_per_turn),
+          String(r.bytes_per_turn),
+          String(r.reference_calls_per_s),
+        ]),
+      ),
+    );
+    lines.push(
+      'per turn: stmts = SQL statements sent (BEGIN/COMMIT included), writes = those with insert/update/delete (SELECT … FOR UPDATE too), rows/bytes = rows inserted and their pg_column_size in every session table (updates in place not counted); cpu = this process (client, server and fake model share it) ÷ turns and raw calls.',
+    );
+    for (const b of rows.filter((r) => r.op === 'bytes_by_turn'))
+      lines.push(
+        `bytes of one session's turns (${String(b.model)}): ${JSON.stringify(Object.fromEntries(Object.entries(b).filter(([k]) => k.endsWith('_bytes'))))}`,
+      );
     const h = rows.find((r) => r.op === 'history');
-    if (h) lines.push(`history: turn p50 ${String(h.fresh_p50_ms)} ms fresh vs ${String(h.long_p50_ms)} ms after ${String(h.history_turns)} turns (×${String(h.latency_ratio)}); cpu ${String(h.fresh_cpu_ms)} vs ${String(h.long_cpu_ms)} ms (×${String(h.cpu_ratio)}); statements ${String(h.fresh_statements)} vs ${String(h.long_statements)} (target ≤ ×1.3)`);
+    if (h)
+      lines.push(
+        `history: turn p50 ${String(h.fresh_p50_ms)} ms fresh vs ${String(h.long_p50_ms)} ms after ${String(h.history_turns)} turns (×${String(h.latency_ratio)}); cpu ${String(h.fresh_cpu_ms)} vs ${String(h.long_cpu_ms)} ms (×${String(h.cpu_ratio)}); statements ${String(h.fresh_statements)} vs ${String(h.long_statements)} (target ≤ ×1.3)`,
+      );
   }
-  lines.push('', `load average ${start.load1} at start, ${end.load1} at end, ${end.cores} cores; cpu = this process's CPU seconds ÷ wall seconds over the measurement; loop = event-loop delay of this process (client, server and fake model share it).`);
+  lines.push(
+    '',
+    `load average ${start.load1} at start, ${end.load1} at end, ${end.cores} cores; cpu = this process's CPU seconds ÷ wall seconds over the measurement; loop = event-loop delay of this process (client, server and fake model share it).`,
+  );
   lines.push(...notes);
   return lines.join('\n');
 }

@@ -29,14 +29,22 @@ const ADDRESS = 'http://127.0.0.1:50051';
 const set = fromBinary(FileDescriptorSetSchema, readFileSync(join(root, 'gen/descriptors.binpb')));
 // Our contract and the health service; google/* are upstream types we only link to.
 const files = set.file.filter((f) => !f.name.startsWith('google/')).sort((a, b) => a.name.localeCompare(b.name));
-if (files.some((f) => !f.sourceCodeInfo?.location.length)) throw new Error('gen/descriptors.binpb has no source info; build it with `buf build -o gen/descriptors.binpb`');
+if (files.some((f) => !f.sourceCodeInfo?.location.length))
+  throw new Error('gen/descriptors.binpb has no source info; build it with `buf build -o gen/descriptors.binpb`');
 
 /** Leading comment of the element at `path` (SourceCodeInfo paths: 4 message, 2 field, 3 nested, 4 enum, 5 enum, 6 service, 2 method/value). */
 function commentsOf(file: FileDescriptorProto): (path: number[]) => string {
   const byPath = new Map<string, string>();
   for (const loc of file.sourceCodeInfo?.location ?? []) {
     const text = (loc.leadingComments || loc.trailingComments).trim();
-    if (text) byPath.set(loc.path.join('.'), text.split('\n').map((l) => l.trim()).join(' '));
+    if (text)
+      byPath.set(
+        loc.path.join('.'),
+        text
+          .split('\n')
+          .map((l) => l.trim())
+          .join(' '),
+      );
   }
   return (path) => byPath.get(path.join('.')) ?? '';
 }
@@ -62,11 +70,21 @@ for (const f of files) {
 }
 
 const SCALARS: Partial<Record<FieldDescriptorProto_Type, string>> = {
-  [FieldDescriptorProto_Type.DOUBLE]: 'double', [FieldDescriptorProto_Type.FLOAT]: 'float', [FieldDescriptorProto_Type.INT64]: 'int64',
-  [FieldDescriptorProto_Type.UINT64]: 'uint64', [FieldDescriptorProto_Type.INT32]: 'int32', [FieldDescriptorProto_Type.FIXED64]: 'fixed64',
-  [FieldDescriptorProto_Type.FIXED32]: 'fixed32', [FieldDescriptorProto_Type.BOOL]: 'bool', [FieldDescriptorProto_Type.STRING]: 'string',
-  [FieldDescriptorProto_Type.BYTES]: 'bytes', [FieldDescriptorProto_Type.UINT32]: 'uint32', [FieldDescriptorProto_Type.SFIXED32]: 'sfixed32',
-  [FieldDescriptorProto_Type.SFIXED64]: 'sfixed64', [FieldDescriptorProto_Type.SINT32]: 'sint32', [FieldDescriptorProto_Type.SINT64]: 'sint64',
+  [FieldDescriptorProto_Type.DOUBLE]: 'double',
+  [FieldDescriptorProto_Type.FLOAT]: 'float',
+  [FieldDescriptorProto_Type.INT64]: 'int64',
+  [FieldDescriptorProto_Type.UINT64]: 'uint64',
+  [FieldDescriptorProto_Type.INT32]: 'int32',
+  [FieldDescriptorProto_Type.FIXED64]: 'fixed64',
+  [FieldDescriptorProto_Type.FIXED32]: 'fixed32',
+  [FieldDescriptorProto_Type.BOOL]: 'bool',
+  [FieldDescriptorProto_Type.STRING]: 'string',
+  [FieldDescriptorProto_Type.BYTES]: 'bytes',
+  [FieldDescriptorProto_Type.UINT32]: 'uint32',
+  [FieldDescriptorProto_Type.SFIXED32]: 'sfixed32',
+  [FieldDescriptorProto_Type.SFIXED64]: 'sfixed64',
+  [FieldDescriptorProto_Type.SINT32]: 'sint32',
+  [FieldDescriptorProto_Type.SINT64]: 'sint64',
 };
 
 function typeLink(typeName: string): string {
@@ -101,7 +119,8 @@ w('(`npx buf curl`) against a local server started with `npm start`; add');
 w('`-H "authorization: Bearer $TOKEN"` when the server requires a token.', '');
 
 w('## Services', '');
-for (const f of files) for (const s of f.service) w(`- [${f.package}.${s.name}](#${anchor(`${f.package}.${s.name}`)}) — ${commentsOf(f)([6, f.service.indexOf(s)])}`);
+for (const f of files)
+  for (const s of f.service) w(`- [${f.package}.${s.name}](#${anchor(`${f.package}.${s.name}`)}) — ${commentsOf(f)([6, f.service.indexOf(s)])}`);
 w('');
 
 for (const f of files) {
@@ -129,7 +148,9 @@ for (const f of files) {
 function skeleton(fullName: string): Record<string, unknown> {
   const msg = findMessage(fullName);
   const body: Record<string, unknown> = {};
-  for (const f of msg?.field ?? []) if (SCALARS[f.type] && f.label !== FieldDescriptorProto_Label.REPEATED) body[f.jsonName] = f.type === FieldDescriptorProto_Type.STRING ? `<${f.name}>` : SCALARS[f.type] === 'bool' ? false : 0;
+  for (const f of msg?.field ?? [])
+    if (SCALARS[f.type] && f.label !== FieldDescriptorProto_Label.REPEATED)
+      body[f.jsonName] = f.type === FieldDescriptorProto_Type.STRING ? `<${f.name}>` : SCALARS[f.type] === 'bool' ? false : 0;
   return body;
 }
 
@@ -164,7 +185,8 @@ for (const f of files) {
       if (m.field.length) {
         w('| Field | Type | Description |', '| --- | --- | --- |');
         m.field.forEach((fd, fi) => {
-          const oneof = isFieldSet(fd, FieldDescriptorProtoSchema.field.oneofIndex) && !fd.proto3Optional ? ` _(oneof ${m.oneofDecl[fd.oneofIndex]!.name})_` : '';
+          const oneof =
+            isFieldSet(fd, FieldDescriptorProtoSchema.field.oneofIndex) && !fd.proto3Optional ? ` _(oneof ${m.oneofDecl[fd.oneofIndex]!.name})_` : '';
           w(`| \`${fd.name}\` = ${fd.number} | ${cell(fieldType(fd))} | ${cell(comment([...mpath, 2, fi]))}${oneof} |`);
         });
         w('');
@@ -188,4 +210,6 @@ function writeEnum(full: string, e: EnumDescriptorProto, path: number[], comment
 w(...errorReasonsSection());
 
 writeFileSync(OUT, out.join('\n'));
-console.log(`wrote ${relative(root, OUT)}: ${files.reduce((n, f) => n + f.service.reduce((k, s) => k + s.method.length, 0), 0)} RPCs, ${Object.keys(ERROR_REASONS).length} error reasons`);
+console.log(
+  `wrote ${relative(root, OUT)}: ${files.reduce((n, f) => n + f.service.reduce((k, s) => k + s.method.length, 0), 0)} RPCs, ${Object.keys(ERROR_REASONS).length} error reasons`,
+);

@@ -61,7 +61,13 @@ const visit = (v: string) => {
 for (const file of files) if (!order.has(file)) visit(file);
 
 if (cycles.length > 0) {
-  for (const c of cycles) console.error(`import cycle: ${c.map((f) => relative(process.cwd(), f)).sort().join(' <-> ')}`);
+  for (const c of cycles)
+    console.error(
+      `import cycle: ${c
+        .map((f) => relative(process.cwd(), f))
+        .sort()
+        .join(' <-> ')}`,
+    );
   process.exit(1);
 }
 console.log(`no import cycles among ${files.length} modules under ${relative(process.cwd(), root) || '.'}`);

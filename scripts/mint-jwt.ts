@@ -14,9 +14,15 @@ import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 
 const { values } = parseArgs({
   options: {
-    tenant: { type: 'string', default: 'default' }, roles: { type: 'string', default: 'runner' }, sub: { type: 'string', default: 'test-user' },
-    issuer: { type: 'string', default: 'https://issuer.lash.local' }, audience: { type: 'string', default: 'lash' }, ttl: { type: 'string', default: '1h' },
-    dir: { type: 'string', default: '.lash-jwt' }, 'tenant-claim': { type: 'string', default: 'tenant' }, 'roles-claim': { type: 'string', default: 'roles' },
+    tenant: { type: 'string', default: 'default' },
+    roles: { type: 'string', default: 'runner' },
+    sub: { type: 'string', default: 'test-user' },
+    issuer: { type: 'string', default: 'https://issuer.lash.local' },
+    audience: { type: 'string', default: 'lash' },
+    ttl: { type: 'string', default: '1h' },
+    dir: { type: 'string', default: '.lash-jwt' },
+    'tenant-claim': { type: 'string', default: 'tenant' },
+    'roles-claim': { type: 'string', default: 'roles' },
   },
 });
 
@@ -33,7 +39,13 @@ else {
 const { d: _private, ...publicJwk } = privateJwk;
 writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [publicJwk] }, null, 2));
 
-const token = await new SignJWT({ [values['tenant-claim']!]: values.tenant, [values['roles-claim']!]: values.roles!.split(',').map((r) => r.trim()).filter(Boolean) })
+const token = await new SignJWT({
+  [values['tenant-claim']!]: values.tenant,
+  [values['roles-claim']!]: values
+    .roles!.split(',')
+    .map((r) => r.trim())
+    .filter(Boolean),
+})
   .setProtectedHeader({ alg: 'ES256', kid: privateJwk.kid! })
   .setSubject(values.sub!)
   .setIssuer(values.issuer!)
@@ -42,4 +54,6 @@ const token = await new SignJWT({ [values['tenant-claim']!]: values.tenant, [val
   .setExpirationTime(values.ttl!)
   .sign(await importJWK(privateJwk, 'ES256'));
 process.stdout.write(`${token}\n`);
-process.stderr.write(`JWKS: ${join(dir, 'jwks.json')}  (LASH_AUTH_JWKS=${join(dir, 'jwks.json')} LASH_AUTH_JWT_ISSUER=${values.issuer} LASH_AUTH_JWT_AUDIENCE=${values.audience})\n`);
+process.stderr.write(
+  `JWKS: ${join(dir, 'jwks.json')}  (LASH_AUTH_JWKS=${join(dir, 'jwks.json')} LASH_AUTH_JWT_ISSUER=${values.issuer} LASH_AUTH_JWT_AUDIENCE=${values.audience})\n`,
+);

@@ -23,21 +23,59 @@ export interface ProcessParts {
   runners: ProcessRunners;
 }
 
-export function buildProcesses(deps: { config: Config; db: Database; log: Logger; bus: EventBus; feed: FeedSink; store: SessionStore; sessions: SessionService; queue: QueueService; turns(): TurnRunner; sandbox: CodeRunner; replicaId: string }): ProcessParts {
+export function buildProcesses(deps: {
+  config: Config;
+  db: Database;
+  log: Logger;
+  bus: EventBus;
+  feed: FeedSink;
+  store: SessionStore;
+  sessions: SessionService;
+  queue: QueueService;
+  turns(): TurnRunner;
+  sandbox: CodeRunner;
+  replicaId: string;
+}): ProcessParts {
   const c = deps.config.processes;
   const store = new DbProcessStore(deps.db);
   const log = deps.log.child({ component: 'processes' });
-  const processes = new ProcessService({ store, sessions: deps.store, feed: deps.feed, bus: deps.bus, pollMs: Math.max(c.pollMs, 1_000), runtime: deps.sessions.runtime, limits: { perSession: c.perSession, perTenant: c.perTenant, defaultRunMs: c.defaultRunMs, maxRunMs: c.maxRunMs, subscriptionsPerTenant: c.subscriptionsPerTenant } });
-  const triggers = new TriggerService({ store: new DbTriggerStore(deps.db), processes, maxSubscriptions: c.subscriptionsPerTenant, onError: (err) => log.warn({ err }, 'scheduled trigger started nothing') });
-  const runners = new ProcessRunners({ store, service: processes, wakes: new ProcessWakes({ store, queue: deps.queue }), bus: deps.bus }, {
-    owner: deps.replicaId,
-    concurrency: c.runners,
-    claimTtlMs: c.claimTtlMs,
-    pollMs: c.pollMs,
-    executors: { notify: notifyExecutor, session_turn: sessionTurnExecutor({ sessions: deps.sessions, turns: deps.turns }), rlm_program: rlmProgramExecutor({ runner: deps.sandbox, limits: deps.config.sandbox }) },
-    tick: () => triggers.tick(),
-    retention: { keepMs: c.retentionMs, batch: c.retentionBatch, onPurged: (n) => log.info({ purged: n }, 'process retention deleted finished processes') },
-    onError: (err, context) => log.warn({ err, ...context }, 'process runner error'),
+  const processes = new ProcessService({
+    store,
+    sessions: deps.store,
+    feed: deps.feed,
+    bus: deps.bus,
+    pollMs: Math.max(c.pollMs, 1_000),
+    runtime: deps.sessions.runtime,
+    limits: {
+      perSession: c.perSession,
+      perTenant: c.perTenant,
+      defaultRunMs: c.defaultRunMs,
+      maxRunMs: c.maxRunMs,
+      subscriptionsPerTenant: c.subscriptionsPerTenant,
+    },
   });
+  const triggers = new TriggerService({
+    store: new DbTriggerStore(deps.db),
+    processes,
+    maxSubscriptions: c.subscriptionsPerTenant,
+    onError: (err) => log.warn({ err }, 'scheduled trigger started nothing'),
+  });
+  const runners = new ProcessRunners(
+    { store, service: processes, wakes: new ProcessWakes({ store, queue: deps.queue }), bus: deps.bus },
+    {
+      owner: deps.replicaId,
+      concurrency: c.runners,
+      claimTtlMs: c.claimTtlMs,
+      pollMs: c.pollMs,
+      executors: {
+        notify: notifyExecutor,
+        session_turn: sessionTurnExecutor({ sessions: deps.sessions, turns: deps.turns }),
+        rlm_program: rlmProgramExecutor({ runner: deps.sandbox, limits: deps.config.sandbox }),
+      },
+      tick: () => triggers.tick(),
+      retention: { keepMs: c.retentionMs, batch: c.retentionBatch, onPurged: (n) => log.info({ purged: n }, 'process retention deleted finished processes') },
+      onError: (err, context) => log.warn({ err, ...context }, 'process runner error'),
+    },
+  );
   return { processes, triggers, runners };
 }

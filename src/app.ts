@@ -143,9 +143,19 @@ export interface AppOptions {
 
 export async function startApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
   const started = performance.now();
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: options.inMemory, log: (m) => log.debug({ component: 'orm' }, m),
-    sliceMs: config.store.pgliteSliceMs, interactivePoolMax: config.store.interactivePool,
-    lock: { heartbeatMs: config.lockHeartbeatMs, host: config.hostName, onTakeover: (previous) => log.warn({ previous }, 'took over the embedded data folder from a process whose heartbeat stopped') } });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    inMemory: options.inMemory,
+    log: (m) => log.debug({ component: 'orm' }, m),
+    sliceMs: config.store.pgliteSliceMs,
+    interactivePoolMax: config.store.interactivePool,
+    lock: {
+      heartbeatMs: config.lockHeartbeatMs,
+      host: config.hostName,
+      onTakeover: (previous) => log.warn({ previous }, 'took over the embedded data folder from a process whose heartbeat stopped'),
+    },
+  });
   log.info({ engine: db.engine, ms: Math.round(performance.now() - started) }, 'store ready, migrations applied');
   // On PostgreSQL the feed append sends the bus's wake-up itself (same statement, same format);
   // a commit can carry its turn's last feed events (one write fewer per turn).
@@ -159,32 +169,79 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     maxBuffered: config.audit.buffer,
     maxBatch: 200,
     lingerMs: 200,
-    onRecord: (r) => auditLog.info({ tenant: r.tenantId, subject: r.subject, identitySource: r.identitySource, auditedMethod: r.method, sessionId: r.sessionId, turnId: r.turnId, batchId: r.batchId, code: r.code, reason: r.reason, requestId: r.requestId }, 'audit'),
+    onRecord: (r) =>
+      auditLog.info(
+        {
+          tenant: r.tenantId,
+          subject: r.subject,
+          identitySource: r.identitySource,
+          auditedMethod: r.method,
+          sessionId: r.sessionId,
+          turnId: r.turnId,
+          batchId: r.batchId,
+          code: r.code,
+          reason: r.reason,
+          requestId: r.requestId,
+        },
+        'audit',
+      ),
     onError: (err, records) => auditLog.warn({ err, records }, 'storing audit records failed; they are lost from the store (their log lines remain)'),
   });
   // Refusals of unauthenticated writes: rows bounded per minute, the rest logged and counted (ADR 0062).
-  const refusalBudget = new RefusalBudget(config.audit.unauthenticatedPerMinute, (n) => auditLog.warn({ suppressed: n }, 'refusals of unauthenticated writes left out of the audit table in the last minute (each was logged)'));
+  const refusalBudget = new RefusalBudget(config.audit.unauthenticatedPerMinute, (n) =>
+    auditLog.warn({ suppressed: n }, 'refusals of unauthenticated writes left out of the audit table in the last minute (each was logged)'),
+  );
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   // The domain's clock, timers and id source: the system's, handed to every service here.
   const runtime: Runtime = { clock: systemClock, ids: systemIds };
   const leases = new OrmLeaseStore(db);
   const onRenewFailed: RenewalFailed = ({ what, tenantId, sessionId, err }) =>
-    log.warn({ err, tenant: tenantId, sessionId }, err === undefined ? `${what} renewal refused: taken over; the commit will be refused` : `${what} renewal failed; retried at the next heartbeat`);
-  const sessions = new SessionService(sessionStoreWithQuota(store, tenantLimits), {
-    policy: { model: { id: config.defaultModel, contextWindowTokens: DEFAULT_CONTEXT_WINDOW }, providerId: config.defaultProvider, autonomous: false },
-    availableModes: config.modes,
-    availableProviders: config.availableProviders,
-  }, new SessionWriters(leases, replicaId, config.leaseTtlMs, onRenewFailed, runtime.clock), undefined, runtime);
-  const bus = db.engine === 'postgresql'
-    ? new PgBus(config.databaseUrl!, async (payload) => void (await db.conn().execute('select pg_notify(?, ?)', [BUS_CHANNEL, payload])), log.child({ component: 'bus' }))
-    : new MemoryBus();
+    log.warn(
+      { err, tenant: tenantId, sessionId },
+      err === undefined ? `${what} renewal refused: taken over; the commit will be refused` : `${what} renewal failed; retried at the next heartbeat`,
+    );
+  const sessions = new SessionService(
+    sessionStoreWithQuota(store, tenantLimits),
+    {
+      policy: { model: { id: config.defaultModel, contextWindowTokens: DEFAULT_CONTEXT_WINDOW }, providerId: config.defaultProvider, autonomous: false },
+      availableModes: config.modes,
+      availableProviders: config.availableProviders,
+    },
+    new SessionWriters(leases, replicaId, config.leaseTtlMs, onRenewFailed, runtime.clock),
+    undefined,
+    runtime,
+  );
+  const bus =
+    db.engine === 'postgresql'
+      ? new PgBus(
+          config.databaseUrl!,
+          async (payload) => void (await db.conn().execute('select pg_notify(?, ?)', [BUS_CHANNEL, payload])),
+          log.child({ component: 'bus' }),
+        )
+      : new MemoryBus();
   if (bus instanceof PgBus) await bus.whenReady();
   const completions = new OrmCompletionStore(db, bus);
   const queueStore = new DbQueueStore(db);
   const hub = new FeedHub(dbFeedStore);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
-    ? new LashMetrics({ queueDepth: () => queueStore.depth(), observers: () => hub.listenerCount, feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }), sandbox: () => codeRunner.stats(), turnSlots: () => turnSlots.stats(), tenants: () => tenantLimits.stats(), audit: () => audit.stats(), refusals: () => refusalBudget.stats(), subscriptions: () => subscriptionLimits.stats(), childTurns: () => childTurns, liveEntries: () => liveEntries(), storeGate: db.gate && (() => ({ ...db.gate!.stats, waiting: { interactive: db.gate!.depth('interactive'), bulk: db.gate!.depth('bulk') } })) }, config.metricsTenants)
+    ? new LashMetrics(
+        {
+          queueDepth: () => queueStore.depth(),
+          observers: () => hub.listenerCount,
+          feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }),
+          sandbox: () => codeRunner.stats(),
+          turnSlots: () => turnSlots.stats(),
+          tenants: () => tenantLimits.stats(),
+          audit: () => audit.stats(),
+          refusals: () => refusalBudget.stats(),
+          subscriptions: () => subscriptionLimits.stats(),
+          childTurns: () => childTurns,
+          liveEntries: () => liveEntries(),
+          storeGate: db.gate && (() => ({ ...db.gate!.stats, waiting: { interactive: db.gate!.depth('interactive'), bulk: db.gate!.depth('bulk') } })),
+        },
+        config.metricsTenants,
+      )
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, {
@@ -210,7 +267,17 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
   const late: { turns?: TurnService; processes?: ProcessParts } = {};
-  const runtimeTools = [runChildTool({ sessions, children, turns: () => late.turns!, limits: config.children, onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined, inFlight: childTurns }), ...processTools(() => late.processes!.processes)];
+  const runtimeTools = [
+    runChildTool({
+      sessions,
+      children,
+      turns: () => late.turns!,
+      limits: config.children,
+      onRejected: metrics ? (limit) => metrics.rejected(limit) : undefined,
+      inFlight: childTurns,
+    }),
+    ...processTools(() => late.processes!.processes),
+  ];
   // Built-ins come first: the catalog keeps the first tool of a name, so no remote host shadows one.
   const toolSources = [new BuiltinTools(config.tools, runtimeTools), remoteTools];
   const hostGate = new ToolHostGate(new ToolHostRules(new Set([...BUILTIN_TOOLS, ...runtimeTools].map((t) => t.name)), config.tenantWideTools), sessions);
@@ -225,7 +292,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     bus,
     providers: buildProviders(config.providers),
     toolSources,
-    serverPrompt: { slots: [{ slot: 'intro', reset: false, contributions: [{ priority: 0, content: 'You are a helpful assistant. Answer accurately and concisely.' }] }] },
+    serverPrompt: {
+      slots: [{ slot: 'intro', reset: false, contributions: [{ priority: 0, content: 'You are a helpful assistant. Answer accurately and concisely.' }] }],
+    },
     replicaId,
     feed: appender,
     queue: queueStore,
@@ -240,7 +309,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     sandboxLimits: config.sandbox,
     tracer: tracing?.tracer,
     onCommitted: metrics ? (result, seconds) => metrics.turn(result, seconds) : undefined,
-    onError: (err, context) => (err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed')),
+    onError: (err, context) =>
+      err instanceof DomainError ? log.info({ reason: err.reason, ...context }, 'turn rejected') : log.error({ err, ...context }, 'turn failed'),
     clock: runtime.clock,
     ids: runtime.ids,
   });
@@ -265,7 +335,14 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       if (!(err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND')) throw err;
     });
   };
-  const queue = new QueueService({ store: queueStoreWithQuota(queueStore, tenantLimits), sessions: store, feed: appender, bus, pollMs: Math.max(config.queue.pollMs, 1_000), runtime });
+  const queue = new QueueService({
+    store: queueStoreWithQuota(queueStore, tenantLimits),
+    sessions: store,
+    feed: appender,
+    bus,
+    pollMs: Math.max(config.queue.pollMs, 1_000),
+    runtime,
+  });
   const workers = new QueueWorkers(queueStore, bus, {
     workers: config.queueWorkers,
     pollMs: config.queue.pollMs,
@@ -273,24 +350,52 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onError: (err) => log.warn({ err }, 'queue worker drain failed'),
     clock: runtime.clock,
   });
-  const processParts = (late.processes = buildProcesses({ config, db, log, bus, feed: appender, store, sessions, queue, turns: () => turns, sandbox: codeRunner, replicaId }));
+  const processParts = (late.processes = buildProcesses({
+    config,
+    db,
+    log,
+    bus,
+    feed: appender,
+    store,
+    sessions,
+    queue,
+    turns: () => turns,
+    sandbox: codeRunner,
+    replicaId,
+  }));
   const health = new HealthState(LASH_SERVICES);
   const observeCall = metrics ? (method: string, code: string, seconds: number, tenant: string) => metrics.call(method, code, seconds, tenant) : undefined;
   // Every service is registered through the guard: no handler runs before its caller is known.
   const authenticator = new Authenticator(config.auth, log.child({ component: 'auth' }));
-  const auditCall = auditHook((r) => audit.record(r), (err) => auditLog.warn({ err }, 'audit hook failed'));
+  const auditCall = auditHook(
+    (r) => audit.record(r),
+    (err) => auditLog.warn({ err }, 'audit hook failed'),
+  );
   const guard: GuardEnv = {
     authenticator,
     log: log.child({ component: 'auth' }),
     observe: observeCall,
     // A write refused for a missing role is audited in the caller's tenant, like its other writes.
     refused: ({ method, principal, metadata, request, code, reason }) =>
-      auditCall({ method, ctx: { tenantId: principal.tenantId, principal, requestId: requestIdOf(metadata), log, signal: new AbortController().signal, metadata }, request, code, reason }),
+      auditCall({
+        method,
+        ctx: { tenantId: principal.tenantId, principal, requestId: requestIdOf(metadata), log, signal: new AbortController().signal, metadata },
+        request,
+        code,
+        reason,
+      }),
     // A write refused for its credential is audited too, bounded per minute (ADR 0062).
-    unauthenticated: refusalAuditor(refusalBudget, (r) => audit.record(r), (err) => auditLog.warn({ err }, 'audit of a refused credential failed')),
+    unauthenticated: refusalAuditor(
+      refusalBudget,
+      (r) => audit.record(r),
+      (err) => auditLog.warn({ err }, 'audit of a refused credential failed'),
+    ),
   };
   if (config.auth.mode === 'anonymous') {
-    log.warn({ because: config.auth.anonymousBecause, listen: `${config.listen.host}:${config.listen.port}` }, 'AUTHENTICATION IS OFF: every caller is anonymous with all roles in tenant "default"; configure LASH_AUTH_TOKENS_FILE, LASH_AUTH_JWKS or LASH_AUTH_IDENTITIES_FILE before exposing this server');
+    log.warn(
+      { because: config.auth.anonymousBecause, listen: `${config.listen.host}:${config.listen.port}` },
+      'AUTHENTICATION IS OFF: every caller is anonymous with all roles in tenant "default"; configure LASH_AUTH_TOKENS_FILE, LASH_AUTH_JWKS or LASH_AUTH_IDENTITIES_FILE before exposing this server',
+    );
   }
   const env: CallEnv = {
     log,
@@ -302,19 +407,64 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const server = new Server(grpcServerOptions(config.grpc));
   // The lash.v1 services, each served over gRPC and (when configured) over HTTP by the same
   // handlers, behind the same guard.
-  const guarded = (definition: ServiceDefinition, impl: UntypedServiceImplementation): RegisteredService => ({ definition, handlers: guardService(guard, definition, impl) });
+  const guarded = (definition: ServiceDefinition, impl: UntypedServiceImplementation): RegisteredService => ({
+    definition,
+    handlers: guardService(guard, definition, impl),
+  });
   const lashServices: RegisteredService[] = [
-    guarded(guardDecoding(SessionServiceService), sessionServiceHandlers(env, sessions, { observe }, { items: config.feed.observerBuffer, bytes: config.feed.observerBufferBytes, stallMs: config.feed.observerStallMs, maxStreamMs: observerLifetime(config.grpc) }, (fn) => shutdownHooks.add(fn), (tenantId) => tenantLimits.hold('observers', tenantId), (ctx, id) => processParts.processes.detachSession(ctx, id))),
-    guarded(guardDecoding(TurnServiceService), turnServiceHandlers(env, turns, remoteTools, hostGate, new CompletionService(completions), new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits))),
+    guarded(
+      guardDecoding(SessionServiceService),
+      sessionServiceHandlers(
+        env,
+        sessions,
+        { observe },
+        {
+          items: config.feed.observerBuffer,
+          bytes: config.feed.observerBufferBytes,
+          stallMs: config.feed.observerStallMs,
+          maxStreamMs: observerLifetime(config.grpc),
+        },
+        (fn) => shutdownHooks.add(fn),
+        (tenantId) => tenantLimits.hold('observers', tenantId),
+        (ctx, id) => processParts.processes.detachSession(ctx, id),
+      ),
+    ),
+    guarded(
+      guardDecoding(TurnServiceService),
+      turnServiceHandlers(
+        env,
+        turns,
+        remoteTools,
+        hostGate,
+        new CompletionService(completions),
+        new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits),
+      ),
+    ),
     guarded(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns)),
-    guarded(guardDecoding(AdminServiceService), adminServiceHandlers(env, sessions, queue, new ToolAdmin(sessions, toolSources), children, turns, auditStore, processHandlers(env, processParts.processes, processParts.triggers))),
+    guarded(
+      guardDecoding(AdminServiceService),
+      adminServiceHandlers(
+        env,
+        sessions,
+        queue,
+        new ToolAdmin(sessions, toolSources),
+        children,
+        turns,
+        auditStore,
+        processHandlers(env, processParts.processes, processParts.triggers),
+      ),
+    ),
   ];
   for (const s of lashServices) server.addService(s.definition, s.handlers);
   server.addService(HealthService, guardService(guard, HealthService, healthHandlers(health), config.auth.open.health));
   addReflection({ addService: (definition, impl) => server.addService(definition, guardService(guard, definition, impl, config.auth.open.reflection)) });
 
   const credentials = config.tls
-    ? ServerCredentials.createSsl(config.tls.clientCa ?? null, [{ private_key: config.tls.key, cert_chain: config.tls.cert }], config.tls.clientCa !== undefined)
+    ? ServerCredentials.createSsl(
+        config.tls.clientCa ?? null,
+        [{ private_key: config.tls.key, cert_chain: config.tls.cert }],
+        config.tls.clientCa !== undefined,
+      )
     : ServerCredentials.createInsecure();
   const target = `${config.listen.host}:${config.listen.port}`;
   let port: number;
@@ -333,19 +483,26 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     } catch (err) {
       server.forceShutdown();
       await db.close();
-      throw new Error(`cannot serve metrics on ${config.metricsListen.host}:${config.metricsListen.port}: ${(err as Error).message}; set LASH_METRICS_LISTEN to a free host:port`);
+      throw new Error(
+        `cannot serve metrics on ${config.metricsListen.host}:${config.metricsListen.port}: ${(err as Error).message}; set LASH_METRICS_LISTEN to a free host:port`,
+      );
     }
   }
 
   let httpServer: HttpServer | undefined;
   if (config.http) {
     try {
-      httpServer = await startHttpServer({ ...config.http, maxRequestBytes: MAX_REQUEST_BYTES, onInspectorError: (err) => log.error({ err }, 'inspector page build failed') }, lashServices);
+      httpServer = await startHttpServer(
+        { ...config.http, maxRequestBytes: MAX_REQUEST_BYTES, onInspectorError: (err) => log.error({ err }, 'inspector page build failed') },
+        lashServices,
+      );
     } catch (err) {
       server.forceShutdown();
       await metricsServer?.close();
       await db.close();
-      throw new Error(`cannot serve HTTP on ${config.http.listen.host}:${config.http.listen.port}: ${(err as Error).message}; set LASH_HTTP_LISTEN to a free host:port`);
+      throw new Error(
+        `cannot serve HTTP on ${config.http.listen.host}:${config.http.listen.port}: ${(err as Error).message}; set LASH_HTTP_LISTEN to a free host:port`,
+      );
     }
   }
 
@@ -379,7 +536,22 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const purger = setInterval(() => void queueStore.purgeFinished(new Date(Date.now() - config.queue.retentionHours * 3_600_000)).catch(() => {}), 600_000);
   purger.unref();
 
-  log.info({ address, http: httpServer?.address, metrics: metricsServer?.address, traces: config.tracing?.url, tls: Boolean(config.tls), mtls: Boolean(config.tls?.clientCa), auth: authSummary(config.auth), providers: config.availableProviders, defaultProvider: config.defaultProvider, defaultModel: config.defaultModel, ms: Math.round(performance.now() - started) }, 'lash-grpc serving');
+  log.info(
+    {
+      address,
+      http: httpServer?.address,
+      metrics: metricsServer?.address,
+      traces: config.tracing?.url,
+      tls: Boolean(config.tls),
+      mtls: Boolean(config.tls?.clientCa),
+      auth: authSummary(config.auth),
+      providers: config.availableProviders,
+      defaultProvider: config.defaultProvider,
+      defaultModel: config.defaultModel,
+      ms: Math.round(performance.now() - started),
+    },
+    'lash-grpc serving',
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -401,7 +573,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       // Even an idle server keeps the port open for the notice, so a probe sees NOT_SERVING.
       const noticeEnd = Date.now() + Math.min(config.shutdownNoticeMs, config.shutdownGraceMs);
       const running = () => turns.registry.all();
-      const settledOrAt = (deadline: number) => Promise.race([Promise.all(running().map((t) => t.done)), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+      const settledOrAt = (deadline: number) =>
+        Promise.race([Promise.all(running().map((t) => t.done)), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
       await settledOrAt(graceEnd - config.cancelGraceMs - 1_000);
       const toCancel = running();
       if (toCancel.length) log.info({ turns: toCancel.length }, 'cancelling turns still running');
@@ -411,11 +584,14 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       // Now close: calls that are finishing (a result being written) get the rest of the grace.
       server.drain(address, Math.max(250, graceEnd - Date.now()));
       await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          log.warn('grace period over: cancelling the remaining calls');
-          server.forceShutdown();
-          resolve();
-        }, Math.max(250, graceEnd - Date.now()));
+        const force = setTimeout(
+          () => {
+            log.warn('grace period over: cancelling the remaining calls');
+            server.forceShutdown();
+            resolve();
+          },
+          Math.max(250, graceEnd - Date.now()),
+        );
         force.unref();
         server.tryShutdown(() => {
           clearTimeout(force);
@@ -443,11 +619,32 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       log.info('stopped');
     })());
 
-  return { port, address, engine: db.engine, health, db, sessions, turns, processes: processParts, sandbox: codeRunner, turnSlots, tenantLimits, audit, feed: { store: feedStore, appender, hub }, replicaId, httpAddress: httpServer?.address, metricsAddress: metricsServer?.address, liveEntries, stop };
+  return {
+    port,
+    address,
+    engine: db.engine,
+    health,
+    db,
+    sessions,
+    turns,
+    processes: processParts,
+    sandbox: codeRunner,
+    turnSlots,
+    tenantLimits,
+    audit,
+    feed: { store: feedStore, appender, hub },
+    replicaId,
+    httpAddress: httpServer?.address,
+    metricsAddress: metricsServer?.address,
+    liveEntries,
+    stop,
+  };
 }
 
 /** What the start-up log says about authentication (names of mechanisms, never secrets). */
 function authSummary(auth: Config['auth']): string[] {
   if (auth.mode === 'anonymous') return [`anonymous (${auth.anonymousBecause})`];
-  return [auth.forwarded && 'forwarded', auth.mtls && 'mtls', auth.tokens && `static_tokens(${auth.tokens.entries.length})`, auth.jwt && 'jwt'].filter((x): x is string => Boolean(x));
+  return [auth.forwarded && 'forwarded', auth.mtls && 'mtls', auth.tokens && `static_tokens(${auth.tokens.entries.length})`, auth.jwt && 'jwt'].filter(
+    (x): x is string => Boolean(x),
+  );
 }

@@ -73,10 +73,29 @@ export interface Config {
   /** run_child fan-out: child sessions one turn may create, sessions one root's tree may hold. */
   children: { perTurn: number; perRoot: number };
   /** Background processes: runners on this replica, their claims, polls and limits (LASH_PROCESS_*). */
-  processes: { runners: number; claimTtlMs: number; pollMs: number; perSession: number; perTenant: number; defaultRunMs: number; maxRunMs: number; subscriptionsPerTenant: number; retentionMs: number; retentionBatch: number };
+  processes: {
+    runners: number;
+    claimTtlMs: number;
+    pollMs: number;
+    perSession: number;
+    perTenant: number;
+    defaultRunMs: number;
+    maxRunMs: number;
+    subscriptionsPerTenant: number;
+    retentionMs: number;
+    retentionBatch: number;
+  };
   /** ObserveSession subscriptions of this process: open at once, new ones per second, burst. */
   subscriptions: { maxConcurrent: number; ratePerSecond: number; burst: number };
-  feed: { heartbeatMs: number; lingerMs: number; retentionHours: number; retentionEvents: number; observerBuffer: number; observerBufferBytes: number; observerStallMs: number };
+  feed: {
+    heartbeatMs: number;
+    lingerMs: number;
+    retentionHours: number;
+    retentionEvents: number;
+    observerBuffer: number;
+    observerBufferBytes: number;
+    observerStallMs: number;
+  };
   shutdownGraceMs: number;
   /** After SIGTERM, the port stays open at least this long (health answers NOT_SERVING). */
   shutdownNoticeMs: number;
@@ -96,13 +115,18 @@ const DEFAULT_MODELS: Record<string, string> = {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const listen = parseListen(env.LASH_LISTEN ?? '127.0.0.1:50051');
   const logLevel = (env.LASH_LOG_LEVEL ?? 'info') as LogLevel;
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`LASH_LOG_LEVEL must be debug, info, warn or error (got "${env.LASH_LOG_LEVEL}")`);
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
+    throw new ConfigError(`LASH_LOG_LEVEL must be debug, info, warn or error (got "${env.LASH_LOG_LEVEL}")`);
   const logFormat = (env.LASH_LOG_FORMAT || 'auto') as LogFormat;
   if (!['auto', 'json', 'pretty'].includes(logFormat)) throw new ConfigError(`LASH_LOG_FORMAT must be auto, json or pretty (got "${env.LASH_LOG_FORMAT}")`);
   const databaseUrl = env.DATABASE_URL ? checkDatabaseUrl(env.DATABASE_URL) : undefined;
-  const providers: ProviderCredentials = loadProviderCredentials(env, (message) => {
-    throw new ConfigError(message);
-  }, boolVar(env, 'LASH_SCRIPTED_PROVIDER'));
+  const providers: ProviderCredentials = loadProviderCredentials(
+    env,
+    (message) => {
+      throw new ConfigError(message);
+    },
+    boolVar(env, 'LASH_SCRIPTED_PROVIDER'),
+  );
   const availableProviders = ['echo'];
   if (providers.openaiApiKey) availableProviders.push('openai');
   if (providers.openaiBaseUrl) availableProviders.push('openai-compatible');
@@ -116,7 +140,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`LASH_DEFAULT_PROVIDER "${defaultProvider}" is no provider this server knows; use one of ${KNOWN_PROVIDERS.join(', ')}`);
   }
   if (!availableProviders.includes(defaultProvider)) {
-    throw new ConfigError(`LASH_DEFAULT_PROVIDER is "${defaultProvider}" but that provider has no credentials here; available: ${availableProviders.join(', ')}`);
+    throw new ConfigError(
+      `LASH_DEFAULT_PROVIDER is "${defaultProvider}" but that provider has no credentials here; available: ${availableProviders.join(', ')}`,
+    );
   }
   const tls = loadTls(env);
   const auth = loadAuthConfig(env, listen.host, tls?.clientCa !== undefined, (message) => new ConfigError(message));
@@ -125,7 +151,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     listen,
     metricsListen: env.LASH_METRICS_LISTEN ? parseListen(env.LASH_METRICS_LISTEN, 'LASH_METRICS_LISTEN') : undefined,
     metricsTenants: { named: metricsTenants(env.LASH_METRICS_TENANTS), firstSeen: intVar(env, 'LASH_METRICS_TENANT_LABELS', 20, 0, 10_000) },
-    http: env.LASH_HTTP_LISTEN ? { listen: parseListen(env.LASH_HTTP_LISTEN, 'LASH_HTTP_LISTEN'), corsOrigins: corsOrigins(env.LASH_HTTP_CORS_ORIGINS) } : undefined,
+    http: env.LASH_HTTP_LISTEN
+      ? { listen: parseListen(env.LASH_HTTP_LISTEN, 'LASH_HTTP_LISTEN'), corsOrigins: corsOrigins(env.LASH_HTTP_CORS_ORIGINS) }
+      : undefined,
     tracing: tracingFrom(env),
     dataDir: env.LASH_DATA_DIR || './.lash',
     databaseUrl,
@@ -236,7 +264,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export const KNOWN_TOOLS = [...BUILTIN_TOOLS.map((t) => t.name), RUN_CHILD_TOOL, START_PROCESS_TOOL, LIST_PROCESSES_TOOL];
 
 function parseTools(value: string): string[] {
-  const tools = value.split(',').map((t) => t.trim()).filter(Boolean);
+  const tools = value
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   const unknown = tools.filter((t) => !KNOWN_TOOLS.includes(t));
   if (unknown.length) throw new ConfigError(`LASH_TOOLS names unknown tools: ${unknown.join(', ')}; known: ${KNOWN_TOOLS.join(', ')}`);
   return tools;
@@ -258,7 +289,10 @@ function checkDatabaseUrl(value: string): string {
     if (u.password) u.password = '***';
     return u.toString();
   })();
-  if (u.protocol !== 'postgresql:' && u.protocol !== 'postgres:') throw new ConfigError(`DATABASE_URL must start with postgresql:// (got ${u.protocol}//…); only PostgreSQL is supported (unset it for the embedded store); ${example}`);
+  if (u.protocol !== 'postgresql:' && u.protocol !== 'postgres:')
+    throw new ConfigError(
+      `DATABASE_URL must start with postgresql:// (got ${u.protocol}//…); only PostgreSQL is supported (unset it for the embedded store); ${example}`,
+    );
   if (!u.hostname && !u.searchParams.get('host')) throw new ConfigError(`DATABASE_URL names no host (${shown}); ${example}`);
   if (!u.username) throw new ConfigError(`DATABASE_URL names no user (${shown}); put it before the host: ${example}`);
   if (u.port && !(Number(u.port) >= 1 && Number(u.port) <= 65535)) throw new ConfigError(`DATABASE_URL has a bad port (${shown}); ${example}`);
@@ -277,7 +311,10 @@ function tenantWideToolsFrom(value: string): TenantWideTool[] {
 }
 
 function parseModes(value: string): ('standard' | 'rlm')[] {
-  const modes = value.split(',').map((m) => m.trim()).filter(Boolean);
+  const modes = value
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
   const bad = modes.filter((m) => m !== 'standard' && m !== 'rlm');
   if (bad.length || modes.length === 0) throw new ConfigError(`LASH_MODES must list standard and/or rlm, comma-separated (got "${value}")`);
   return modes as ('standard' | 'rlm')[];
@@ -289,7 +326,8 @@ function tracingFrom(env: NodeJS.ProcessEnv): Config['tracing'] {
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
   const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (base ? `${base}/v1/traces` : undefined);
   if (!url) return undefined;
-  if (!/^https?:\/\//.test(url)) throw new ConfigError(`OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL, e.g. http://127.0.0.1:4318 (got "${url}")`);
+  if (!/^https?:\/\//.test(url))
+    throw new ConfigError(`OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL, e.g. http://127.0.0.1:4318 (got "${url}")`);
   return { url, serviceName: env.OTEL_SERVICE_NAME || 'lash-grpc', scheduledDelayMs: intVar(env, 'OTEL_BSP_SCHEDULE_DELAY', 5_000, 0, 600_000) };
 }
 
@@ -305,9 +343,13 @@ function parseListen(value: string, name = 'LASH_LISTEN'): { host: string; port:
 
 /** Comma-separated origins allowed to call the HTTP listener from a browser ("*" for any); empty: none. */
 function corsOrigins(raw: string | undefined): string[] {
-  const origins = (raw ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0);
+  const origins = (raw ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o.length > 0);
   for (const o of origins) {
-    if (o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError(`LASH_HTTP_CORS_ORIGINS entries must be origins like https://ops.example.com or http://localhost:5173 (no path), or *; got "${o}"`);
+    if (o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o))
+      throw new ConfigError(`LASH_HTTP_CORS_ORIGINS entries must be origins like https://ops.example.com or http://localhost:5173 (no path), or *; got "${o}"`);
   }
   return origins;
 }
@@ -321,8 +363,16 @@ function boolVar(env: NodeJS.ProcessEnv, name: string): boolean {
 
 /** LASH_METRICS_TENANTS: tenants that always get their own metrics label (each one a series set, so bounded). */
 function metricsTenants(raw: string | undefined): string[] {
-  const names = [...new Set((raw ?? '').split(',').map((t) => t.trim()).filter(Boolean))];
-  if (names.length > 1_000) throw new ConfigError(`LASH_METRICS_TENANTS names ${names.length} tenants; at most 1000 may have their own label (the others are counted as "_other")`);
+  const names = [
+    ...new Set(
+      (raw ?? '')
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (names.length > 1_000)
+    throw new ConfigError(`LASH_METRICS_TENANTS names ${names.length} tenants; at most 1000 may have their own label (the others are counted as "_other")`);
   return names;
 }
 

@@ -11,10 +11,14 @@ export async function assertListenable(variable: string, host: string, port: num
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'the address is already in use (another server?)'
-        : err.code === 'EADDRNOTAVAIL' ? 'no interface here has that address'
-          : err.code === 'EACCES' ? 'this user may not listen on that port'
-            : err.message;
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'the address is already in use (another server?)'
+          : err.code === 'EADDRNOTAVAIL'
+            ? 'no interface here has that address'
+            : err.code === 'EACCES'
+              ? 'this user may not listen on that port'
+              : err.message;
       reject(new ConfigError(`${variable} ${host}:${port}: ${why}; set ${variable} to a free host:port`));
     });
     probe.listen({ host: bindHost, port, exclusive: true }, () => probe.close(() => resolve()));

@@ -27,7 +27,8 @@ export function loadProviderCredentials(env: NodeJS.ProcessEnv, fail: (message: 
   };
   const timeoutRaw = env.LASH_PROVIDER_TIMEOUT_MS;
   const timeoutMs = timeoutRaw === undefined || timeoutRaw === '' ? DEFAULT_TIMEOUT_MS : Number(timeoutRaw);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1_000 || timeoutMs > 3_600_000) fail(`LASH_PROVIDER_TIMEOUT_MS must be an integer from 1000 to 3600000 (got "${timeoutRaw}")`);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1_000 || timeoutMs > 3_600_000)
+    fail(`LASH_PROVIDER_TIMEOUT_MS must be an integer from 1000 to 3600000 (got "${timeoutRaw}")`);
   return {
     openaiApiKey: env.OPENAI_API_KEY || undefined,
     openaiBaseUrl: url('OPENAI_BASE_URL'),
@@ -35,7 +36,11 @@ export function loadProviderCredentials(env: NodeJS.ProcessEnv, fail: (message: 
     anthropicBaseUrl: url('ANTHROPIC_BASE_URL'),
     googleApiKey: env.GOOGLE_GENERATIVE_AI_API_KEY || undefined,
     googleBaseUrl: url('GOOGLE_GENERATIVE_AI_BASE_URL'),
-    headers: { openai: headersVar(env, 'LASH_OPENAI_HEADERS', fail), anthropic: headersVar(env, 'LASH_ANTHROPIC_HEADERS', fail), google: headersVar(env, 'LASH_GOOGLE_HEADERS', fail) },
+    headers: {
+      openai: headersVar(env, 'LASH_OPENAI_HEADERS', fail),
+      anthropic: headersVar(env, 'LASH_ANTHROPIC_HEADERS', fail),
+      google: headersVar(env, 'LASH_GOOGLE_HEADERS', fail),
+    },
     timeoutMs,
     scripted,
   };
@@ -57,7 +62,12 @@ function headersVar(env: NodeJS.ProcessEnv, name: string, fail: (message: string
   } catch {
     fail(`${name} must be a JSON object of header names to string values, e.g. {"api-key":"..."}`);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || !Object.entries(parsed).every(([k, v]) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) && typeof v === 'string' && !/[\r\n]/.test(v))) {
+  if (
+    !parsed ||
+    typeof parsed !== 'object' ||
+    Array.isArray(parsed) ||
+    !Object.entries(parsed).every(([k, v]) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) && typeof v === 'string' && !/[\r\n]/.test(v))
+  ) {
     fail(`${name} must be a JSON object of header names to string values without line breaks, e.g. {"api-key":"..."}`);
   }
   return parsed as Record<string, string>;

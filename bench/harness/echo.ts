@@ -1,7 +1,16 @@
 // The raw grpc-js echo (unary, bytes in and out, no protobuf, no handler logic): the reference
 // every unary ratio divides by.
 
-import { Client, credentials, Metadata, Server, ServerCredentials, type ServiceDefinition, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  Client,
+  credentials,
+  Metadata,
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+  type ServiceError,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 
 /** Bytes pass through unchanged (no protobuf on the reference services). */
 export const identity = (b: Buffer) => b;
@@ -35,7 +44,9 @@ export async function startEcho(host = '127.0.0.1'): Promise<Echo> {
     Echo: (call: { request: Buffer }, callback: (err: ServiceError | null, res: Buffer) => void) => callback(null, call.request),
   };
   server.addService(ECHO_SERVICE, impl);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:0`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:0`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
   const address = `${host}:${port}`;
   const client = new Client(address, credentials.createInsecure());
   const path = ECHO_SERVICE.Echo!.path;
@@ -43,7 +54,15 @@ export async function startEcho(host = '127.0.0.1'): Promise<Echo> {
     address,
     call: (deadlineMs) =>
       new Promise<Buffer>((resolve, reject) => {
-        client.makeUnaryRequest<Buffer, Buffer>(path, identity, identity, ECHO_PAYLOAD, new Metadata(), deadlineMs ? { deadline: Date.now() + deadlineMs } : {}, (err, res) => (err ? reject(err) : resolve(res!)));
+        client.makeUnaryRequest<Buffer, Buffer>(
+          path,
+          identity,
+          identity,
+          ECHO_PAYLOAD,
+          new Metadata(),
+          deadlineMs ? { deadline: Date.now() + deadlineMs } : {},
+          (err, res) => (err ? reject(err) : resolve(res!)),
+        );
       }),
     async stop() {
       client.close();

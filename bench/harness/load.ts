@@ -53,7 +53,14 @@ export class Recorder {
 
   result(): Measurement {
     const sorted = Float64Array.from(this.latencies).sort();
-    return { calls: sorted.length, seconds: this.seconds, rps: sorted.length / this.seconds, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), capped: this.capped };
+    return {
+      calls: sorted.length,
+      seconds: this.seconds,
+      rps: sorted.length / this.seconds,
+      p50Ms: percentile(sorted, 0.5),
+      p99Ms: percentile(sorted, 0.99),
+      capped: this.capped,
+    };
   }
 }
 

@@ -29,7 +29,12 @@ export function channels(address: string, count: number): Client[] {
 
 export function observe(client: Client, sessionId: string, cursor: string | undefined, onEvent?: OnEvent): Observer {
   const call: ClientReadableStream<Buffer> = client.makeServerStreamRequest<ObserveSessionRequest, Buffer>(
-    SessionServiceService.observeSession.path, (r) => Buffer.from(ObserveSessionRequest.encode(r).finish()), identity, { sessionId, cursor }, new Metadata(), {},
+    SessionServiceService.observeSession.path,
+    (r) => Buffer.from(ObserveSessionRequest.encode(r).finish()),
+    identity,
+    { sessionId, cursor },
+    new Metadata(),
+    {},
   );
   const o: Observer = { lastSeq: 0, events: 0, firstAt: 0, firstCursor: '', lastEventAt: 0, ended: false, cancel: () => call.cancel() };
   call.on('data', (buf: Buffer) => {

@@ -49,9 +49,8 @@ export async function startRawStream(host = '127.0.0.1'): Promise<RawStream> {
   const state = { replay: [] as Buffer[] };
   const impl: UntypedServiceImplementation = {
     Stream: (call: WritableCall) => {
-      const messages = call.request.length === 8
-        ? Array.from({ length: call.request.readUInt32BE(0) }, () => Buffer.alloc(call.request.readUInt32BE(4), 0x61))
-        : state.replay;
+      const messages =
+        call.request.length === 8 ? Array.from({ length: call.request.readUInt32BE(0) }, () => Buffer.alloc(call.request.readUInt32BE(4), 0x61)) : state.replay;
       let i = 0;
       const pump = () => {
         while (i < messages.length) {
@@ -67,7 +66,9 @@ export async function startRawStream(host = '127.0.0.1'): Promise<RawStream> {
     },
   };
   server.addService(STREAM_SERVICE, impl);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:0`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:0`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
   const address = `${host}:${port}`;
   const channels: RawStreamChannel[] = [];
   const channel = (own: boolean): RawStreamChannel => {

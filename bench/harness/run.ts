@@ -160,6 +160,8 @@ export async function openBenchStore(name: string, run: BenchRun, detail = ''): 
   const store = await provisionStore(databaseUrl);
   run.defer(() => store.cleanup());
   const where = databaseUrl ? redact(store.env.DATABASE_URL!) : store.env.LASH_DATA_DIR;
-  process.stderr.write(`bench: ${name} on ${store.engine} (${where})${detail ? `, ${detail}` : ''}, load average ${startLoad.load1} on ${startLoad.cores} cores\n`);
+  process.stderr.write(
+    `bench: ${name} on ${store.engine} (${where})${detail ? `, ${detail}` : ''}, load average ${startLoad.load1} on ${startLoad.cores} cores\n`,
+  );
   return { store, startLoad };
 }

@@ -22,11 +22,13 @@ type Fn = (this: unknown, ...args: unknown[]) => unknown;
 function countCalls(proto: object, name: string, wrap?: (original: Fn) => Fn): void {
   const target = proto as Record<string, Fn>;
   const original = target[name]!;
-  target[name] = wrap ? wrap(original) : function (this: unknown, ...args: unknown[]) {
-    statements++;
-    classify(args[0]);
-    return original.apply(this, args);
-  };
+  target[name] = wrap
+    ? wrap(original)
+    : function (this: unknown, ...args: unknown[]) {
+        statements++;
+        classify(args[0]);
+        return original.apply(this, args);
+      };
 }
 
 let installed = false;
@@ -46,31 +48,45 @@ export function installSqlMeter(): void {
   countCalls(pg.Client.prototype, 'query');
   countCalls(PGlite.prototype, 'query');
   countCalls(PGlite.prototype, 'exec');
-  countCalls(PGlite.prototype, 'transaction', (original) => function (this: unknown, ...args: unknown[]) {
-    statements += 2;
-    begins++;
-    const [callback, ...rest] = args as [(tx: { query: Fn }) => unknown, ...unknown[]];
-    return original.call(this, (tx: { query: Fn }) => {
-      const query = tx.query;
-      tx.query = function (this: unknown, ...a: unknown[]) {
-        statements++;
-        classify(a[0]);
-        return query.apply(tx, a);
-      };
-      return callback(tx);
-    }, ...rest);
-  });
-  countCalls(PGlite.prototype, 'execProtocol', (original) => function (this: unknown, ...args: unknown[]) {
-    const message = args[0] as Uint8Array;
-    if (message[0] === 0x42 /* 'B' */) {
-      // Bind: type, int32 length, portal name (C string), statement name (C string).
-      const portalEnd = message.indexOf(0, 5);
-      const nameEnd = message.indexOf(0, portalEnd + 1);
-      statements++;
-      classify(preparedStatementText(Buffer.from(message.subarray(portalEnd + 1, nameEnd)).toString('utf8')) ?? '');
-    }
-    return original.apply(this, args);
-  });
+  countCalls(
+    PGlite.prototype,
+    'transaction',
+    (original) =>
+      function (this: unknown, ...args: unknown[]) {
+        statements += 2;
+        begins++;
+        const [callback, ...rest] = args as [(tx: { query: Fn }) => unknown, ...unknown[]];
+        return original.call(
+          this,
+          (tx: { query: Fn }) => {
+            const query = tx.query;
+            tx.query = function (this: unknown, ...a: unknown[]) {
+              statements++;
+              classify(a[0]);
+              return query.apply(tx, a);
+            };
+            return callback(tx);
+          },
+          ...rest,
+        );
+      },
+  );
+  countCalls(
+    PGlite.prototype,
+    'execProtocol',
+    (original) =>
+      function (this: unknown, ...args: unknown[]) {
+        const message = args[0] as Uint8Array;
+        if (message[0] === 0x42 /* 'B' */) {
+          // Bind: type, int32 length, portal name (C string), statement name (C string).
+          const portalEnd = message.indexOf(0, 5);
+          const nameEnd = message.indexOf(0, portalEnd + 1);
+          statements++;
+          classify(preparedStatementText(Buffer.from(message.subarray(portalEnd + 1, nameEnd)).toString('utf8')) ?? '');
+        }
+        return original.apply(this, args);
+      },
+  );
 }
 
 /**

@@ -39,7 +39,10 @@ export class Authenticator {
   private readonly jwt?: JwtVerifier;
   private readonly verified = new Map<string, { principal: Principal; until: number }>();
 
-  constructor(private readonly config: AuthConfig, log: Log) {
+  constructor(
+    private readonly config: AuthConfig,
+    log: Log,
+  ) {
     if (config.tokens) {
       this.tokens = new StaticTokens(config.tokens.entries);
       this.tokens.follow(config.tokens.path, config.reloadMs, log);
@@ -67,12 +70,18 @@ export class Authenticator {
       if (value !== undefined) {
         const address = peerAddress(call.peer);
         if (!address || !forwarded.trustedProxies.check(address.ip, address.family)) {
-          throw unauthenticated('FORWARDED_IDENTITY_UNTRUSTED', `the "${forwarded.header}" header is only believed from the proxies in LASH_AUTH_TRUSTED_PROXIES; call through the proxy or drop the header`);
+          throw unauthenticated(
+            'FORWARDED_IDENTITY_UNTRUSTED',
+            `the "${forwarded.header}" header is only believed from the proxies in LASH_AUTH_TRUSTED_PROXIES; call through the proxy or drop the header`,
+          );
         }
         const names = forwarded.header === 'x-forwarded-client-cert' ? xfccNames(value) : plainHeaderNames(value);
         if (!names) throw unauthenticated('FORWARDED_IDENTITY_MALFORMED', `the "${forwarded.header}" header holds no URI, DNS or subject name`);
         const principal = mapIdentity(identities.rules, names, 'forwarded');
-        if (!principal) throw unauthenticated('FORWARDED_IDENTITY_UNMAPPED', 'the forwarded identity matches no entry of LASH_AUTH_IDENTITIES_FILE', { identity: names.uri[0] ?? names.dns[0] ?? names.cn[0] ?? '' });
+        if (!principal)
+          throw unauthenticated('FORWARDED_IDENTITY_UNMAPPED', 'the forwarded identity matches no entry of LASH_AUTH_IDENTITIES_FILE', {
+            identity: names.uri[0] ?? names.dns[0] ?? names.cn[0] ?? '',
+          });
         return principal;
       }
     }
@@ -81,18 +90,31 @@ export class Authenticator {
     if (fromCertificate) return fromCertificate;
     const authorization = first(call.metadata.get('authorization'));
     if (authorization !== undefined) return this.bearer(authorization);
-    if (certificate) throw unauthenticated('CERTIFICATE_UNMAPPED', 'the client certificate matches no entry of LASH_AUTH_IDENTITIES_FILE; use a mapped certificate or send a bearer token', { subject: certificateNames(certificate).uri[0] ?? certificate.subject?.CN?.toString() ?? '' });
-    throw unauthenticated('CREDENTIALS_MISSING', 'this server needs credentials: send "authorization: Bearer <token>" metadata' + (this.config.mtls ? ' or a mapped client certificate' : ''));
+    if (certificate)
+      throw unauthenticated(
+        'CERTIFICATE_UNMAPPED',
+        'the client certificate matches no entry of LASH_AUTH_IDENTITIES_FILE; use a mapped certificate or send a bearer token',
+        { subject: certificateNames(certificate).uri[0] ?? certificate.subject?.CN?.toString() ?? '' },
+      );
+    throw unauthenticated(
+      'CREDENTIALS_MISSING',
+      'this server needs credentials: send "authorization: Bearer <token>" metadata' + (this.config.mtls ? ' or a mapped client certificate' : ''),
+    );
   }
 
   private async bearer(authorization: string): Promise<Principal> {
     const m = /^bearer +(\S+)\s*$/i.exec(authorization);
-    if (!m || m[1]!.length > MAX_TOKEN_CHARS) throw unauthenticated('AUTHORIZATION_MALFORMED', `the "authorization" metadata must be "Bearer <token>" (a token of at most ${MAX_TOKEN_CHARS} characters)`);
+    if (!m || m[1]!.length > MAX_TOKEN_CHARS)
+      throw unauthenticated(
+        'AUTHORIZATION_MALFORMED',
+        `the "authorization" metadata must be "Bearer <token>" (a token of at most ${MAX_TOKEN_CHARS} characters)`,
+      );
     const token = m[1]!;
     const hash = sha256Hex(token);
     const listed = this.tokens?.lookup(hash);
     if (listed) return listed;
-    if (!this.jwt || token.split('.').length !== 3) throw unauthenticated('TOKEN_UNKNOWN', 'the bearer token is not one this server knows; check the token (static tokens are matched exactly)');
+    if (!this.jwt || token.split('.').length !== 3)
+      throw unauthenticated('TOKEN_UNKNOWN', 'the bearer token is not one this server knows; check the token (static tokens are matched exactly)');
     const now = Date.now();
     const cached = this.verified.get(hash);
     if (cached && cached.until > now) return cached.principal;

@@ -76,20 +76,32 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv, listenHost: string, hasCl
   const identitiesPath = env.LASH_AUTH_IDENTITIES_FILE || undefined;
   const identities = identitiesPath ? { path: identitiesPath, rules: parsed('LASH_AUTH_IDENTITIES_FILE', identitiesPath, parseIdentitiesFile) } : undefined;
   const forwarded = forwardedConfig(env, fail);
-  if (identities && !hasClientCa && !forwarded) throw fail('LASH_AUTH_IDENTITIES_FILE maps client certificates or forwarded identities: set LASH_TLS_CLIENT_CA (mTLS) or LASH_AUTH_FORWARDED=1 as well');
+  if (identities && !hasClientCa && !forwarded)
+    throw fail('LASH_AUTH_IDENTITIES_FILE maps client certificates or forwarded identities: set LASH_TLS_CLIENT_CA (mTLS) or LASH_AUTH_FORWARDED=1 as well');
   if (forwarded && !identities) throw fail('LASH_AUTH_FORWARDED=1 needs LASH_AUTH_IDENTITIES_FILE to map forwarded identities to tenants and roles');
   const open = openServices(env.LASH_AUTH_OPEN ?? 'health,reflection', fail);
   const configured = Boolean(tokens || jwt || (identities && hasClientCa) || forwarded);
   const mode = env.LASH_AUTH ?? '';
-  if (mode !== '' && mode !== 'none') throw fail(`LASH_AUTH may only be "none" (accept anonymous callers on any address); leave it unset otherwise (got "${mode}")`);
-  const common = { mtls: Boolean(identities && hasClientCa), open, reloadMs: int('LASH_AUTH_RELOAD_MS', 2_000, 50, 600_000), cacheMs: int('LASH_AUTH_CACHE_MS', 60_000, 0, 3_600_000) };
+  if (mode !== '' && mode !== 'none')
+    throw fail(`LASH_AUTH may only be "none" (accept anonymous callers on any address); leave it unset otherwise (got "${mode}")`);
+  const common = {
+    mtls: Boolean(identities && hasClientCa),
+    open,
+    reloadMs: int('LASH_AUTH_RELOAD_MS', 2_000, 50, 600_000),
+    cacheMs: int('LASH_AUTH_CACHE_MS', 60_000, 0, 3_600_000),
+  };
   if (mode === 'none') {
-    if (configured) throw fail('LASH_AUTH=none accepts every caller anonymously, but credentials are configured too (LASH_AUTH_TOKENS_FILE, LASH_AUTH_JWKS, LASH_AUTH_IDENTITIES_FILE, LASH_AUTH_FORWARDED); remove one or the other');
+    if (configured)
+      throw fail(
+        'LASH_AUTH=none accepts every caller anonymously, but credentials are configured too (LASH_AUTH_TOKENS_FILE, LASH_AUTH_JWKS, LASH_AUTH_IDENTITIES_FILE, LASH_AUTH_FORWARDED); remove one or the other',
+      );
     return { mode: 'anonymous', anonymousBecause: 'LASH_AUTH=none', ...common };
   }
   if (!configured) {
     if (!isLoopback(listenHost)) {
-      throw fail(`LASH_LISTEN is ${listenHost}, not a loopback address, and no authentication is configured: set LASH_AUTH_TOKENS_FILE and/or LASH_AUTH_JWKS (with LASH_AUTH_JWT_ISSUER and LASH_AUTH_JWT_AUDIENCE), or LASH_AUTH_IDENTITIES_FILE with LASH_TLS_CLIENT_CA or LASH_AUTH_FORWARDED=1; or set LASH_AUTH=none to accept anonymous callers anyway`);
+      throw fail(
+        `LASH_LISTEN is ${listenHost}, not a loopback address, and no authentication is configured: set LASH_AUTH_TOKENS_FILE and/or LASH_AUTH_JWKS (with LASH_AUTH_JWT_ISSUER and LASH_AUTH_JWT_AUDIENCE), or LASH_AUTH_IDENTITIES_FILE with LASH_TLS_CLIENT_CA or LASH_AUTH_FORWARDED=1; or set LASH_AUTH=none to accept anonymous callers anyway`,
+      );
     }
     return { mode: 'anonymous', anonymousBecause: 'loopback', ...common };
   }
@@ -102,7 +114,12 @@ function jwksOf(text: string): JSONWebKeySet {
   return doc;
 }
 
-function jwtConfig(env: NodeJS.ProcessEnv, int: (n: string, f: number, min: number, max: number) => number, fail: Fail, readJwks: (path: string) => JSONWebKeySet): JwtConfig | undefined {
+function jwtConfig(
+  env: NodeJS.ProcessEnv,
+  int: (n: string, f: number, min: number, max: number) => number,
+  fail: Fail,
+  readJwks: (path: string) => JSONWebKeySet,
+): JwtConfig | undefined {
   const source = env.LASH_AUTH_JWKS || undefined;
   const issuer = env.LASH_AUTH_JWT_ISSUER || undefined;
   const audience = env.LASH_AUTH_JWT_AUDIENCE || undefined;
@@ -136,14 +153,21 @@ function forwardedConfig(env: NodeJS.ProcessEnv, fail: Fail): AuthConfig['forwar
     return undefined;
   }
   if (on !== '1' && on !== 'true') throw fail(`LASH_AUTH_FORWARDED must be 1 or 0 (got "${on}")`);
-  const proxies = (env.LASH_AUTH_TRUSTED_PROXIES ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-  if (proxies.length === 0) throw fail('LASH_AUTH_FORWARDED=1 needs LASH_AUTH_TRUSTED_PROXIES: the addresses or CIDRs of the proxies whose forwarded identity is believed, e.g. 127.0.0.1/32');
+  const proxies = (env.LASH_AUTH_TRUSTED_PROXIES ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (proxies.length === 0)
+    throw fail(
+      'LASH_AUTH_FORWARDED=1 needs LASH_AUTH_TRUSTED_PROXIES: the addresses or CIDRs of the proxies whose forwarded identity is believed, e.g. 127.0.0.1/32',
+    );
   const list = new BlockList();
   for (const p of proxies) {
     const [address, bits] = p.split('/');
     const family = isIP(address ?? '');
     const prefix = bits === undefined ? (family === 6 ? 128 : 32) : Number(bits);
-    if (!family || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) throw fail(`LASH_AUTH_TRUSTED_PROXIES: "${p}" is not an IP address or CIDR`);
+    if (!family || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32))
+      throw fail(`LASH_AUTH_TRUSTED_PROXIES: "${p}" is not an IP address or CIDR`);
     list.addSubnet(address!, prefix, family === 6 ? 'ipv6' : 'ipv4');
   }
   const header = (env.LASH_AUTH_FORWARDED_HEADER || 'x-forwarded-client-cert').toLowerCase();
@@ -152,7 +176,10 @@ function forwardedConfig(env: NodeJS.ProcessEnv, fail: Fail): AuthConfig['forwar
 }
 
 function openServices(value: string, fail: Fail): AuthConfig['open'] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = names.filter((n) => n !== 'health' && n !== 'reflection');
   if (bad.length) throw fail(`LASH_AUTH_OPEN lists services callable without credentials: health and/or reflection, or empty (got "${value}")`);
   return { health: names.includes('health'), reflection: names.includes('reflection') };

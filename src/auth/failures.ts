@@ -16,8 +16,7 @@ export const roleRequired = (needed: Requirement, method: string) =>
   new DomainError('ROLE_REQUIRED', `${method} needs the "${needed}" role; ask for a credential that grants it`, { required_role: needed, method });
 
 /** The key set could not be fetched: the caller may retry, the credential is not at fault. */
-export const jwksUnavailable = () =>
-  new DomainError('JWKS_UNAVAILABLE', 'the key set that verifies tokens cannot be fetched right now; retry with backoff');
+export const jwksUnavailable = () => new DomainError('JWKS_UNAVAILABLE', 'the key set that verifies tokens cannot be fetched right now; retry with backoff');
 
 /** The tenant no real caller can hold (every tenant id starts with a letter or digit): unauthenticated refusals are filed under it. */
 export const UNAUTHENTICATED_TENANT = '_unauthenticated';

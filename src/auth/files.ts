@@ -30,7 +30,8 @@ function rolesOf(value: unknown, where: string): Role[] {
 }
 
 function tenantOf(value: unknown, where: string): string {
-  if (typeof value !== 'string' || !TENANT.test(value)) throw new Error(`${where}.tenant must be 1–128 letters, digits or . _ : - (starting with a letter or digit)`);
+  if (typeof value !== 'string' || !TENANT.test(value))
+    throw new Error(`${where}.tenant must be 1–128 letters, digits or . _ : - (starting with a letter or digit)`);
   return value;
 }
 
@@ -46,8 +47,10 @@ export function parseTokensFile(text: string): TokenEntry[] {
   return entriesOf(text, 'tokens').map((raw, i) => {
     const e = (raw ?? {}) as Record<string, unknown>;
     const where = `tokens[${i}]`;
-    if (typeof e.name !== 'string' || e.name.length === 0 || e.name.length > 128) throw new Error(`${where}.name must be a non-empty string of at most 128 characters`);
-    if (typeof e.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(e.sha256)) throw new Error(`${where}.sha256 must be the 64 hex digits of the token's SHA-256 (e.g. printf %s "$TOKEN" | sha256sum)`);
+    if (typeof e.name !== 'string' || e.name.length === 0 || e.name.length > 128)
+      throw new Error(`${where}.name must be a non-empty string of at most 128 characters`);
+    if (typeof e.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(e.sha256))
+      throw new Error(`${where}.sha256 must be the 64 hex digits of the token's SHA-256 (e.g. printf %s "$TOKEN" | sha256sum)`);
     const sha256 = e.sha256.toLowerCase();
     if (seen.has(sha256)) throw new Error(`${where}: the same token hash is listed twice`);
     seen.add(sha256);
@@ -60,7 +63,8 @@ export function parseIdentitiesFile(text: string): IdentityRule[] {
     const e = (raw ?? {}) as Record<string, unknown>;
     const where = `identities[${i}]`;
     const kinds = (['uri', 'dns', 'cn'] as const).filter((k) => e[k] !== undefined);
-    if (kinds.length !== 1 || typeof e[kinds[0]!] !== 'string' || (e[kinds[0]!] as string).length === 0) throw new Error(`${where} must have exactly one of "uri", "dns" or "cn" (a name, or a prefix ending in *)`);
+    if (kinds.length !== 1 || typeof e[kinds[0]!] !== 'string' || (e[kinds[0]!] as string).length === 0)
+      throw new Error(`${where} must have exactly one of "uri", "dns" or "cn" (a name, or a prefix ending in *)`);
     return { kind: kinds[0]!, pattern: e[kinds[0]!] as string, tenant: tenantOf(e.tenant, where), roles: rolesOf(e.roles, where) };
   });
 }

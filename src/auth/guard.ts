@@ -57,11 +57,19 @@ export function guardService(env: GuardEnv, definition: ServiceDefinition, impl:
     const service = path.slice(1, path.lastIndexOf('/'));
     const methodName = path.slice(path.lastIndexOf('/') + 1);
     const streaming = method.requestStream || method.responseStream;
-    const admit = (call: GuardedCall) => env.authenticator.authenticate({ metadata: call.metadata, peer: call.getPeer(), certificate: call.getAuthContext?.().sslPeerCertificate });
+    const admit = (call: GuardedCall) =>
+      env.authenticator.authenticate({ metadata: call.metadata, peer: call.getPeer(), certificate: call.getAuthContext?.().sslPeerCertificate });
     const authorised = (call: GuardedCall, principal: Principal) => {
       if (!satisfies(principal.roles, needed)) {
         const err = roleRequired(needed, methodName);
-        env.refused?.({ method: `${service}/${methodName}`, principal, metadata: call.metadata, request: (call as { request?: unknown }).request, code: codeName(toServiceError(err, service).error.code!), reason: err.reason });
+        env.refused?.({
+          method: `${service}/${methodName}`,
+          principal,
+          metadata: call.metadata,
+          request: (call as { request?: unknown }).request,
+          code: codeName(toServiceError(err, service).error.code!),
+          reason: err.reason,
+        });
         throw err;
       }
       principals.set(call.metadata, principal);
@@ -71,9 +79,20 @@ export function guardService(env: GuardEnv, definition: ServiceDefinition, impl:
       const { error, correlationId } = toServiceError(err, service);
       const code = codeName(error.code!);
       if (correlationId) env.log.error({ err, correlationId, method: `${service}/${methodName}` }, 'authentication failed with an internal error');
-      else if (err instanceof DomainError) env.log.info({ method: `${service}/${methodName}`, code, reason: errorInfoOf(error)?.reason, peer: call.getPeer() }, principal ? 'rpc refused: role' : 'rpc refused: authentication');
+      else if (err instanceof DomainError)
+        env.log.info(
+          { method: `${service}/${methodName}`, code, reason: errorInfoOf(error)?.reason, peer: call.getPeer() },
+          principal ? 'rpc refused: role' : 'rpc refused: authentication',
+        );
       if (!principal && err instanceof DomainError && err.errorClass === 'UNAUTHENTICATED') {
-        env.unauthenticated?.({ method: `${service}/${methodName}`, err, code, peer: call.getPeer(), metadata: call.metadata, request: (call as { request?: unknown }).request });
+        env.unauthenticated?.({
+          method: `${service}/${methodName}`,
+          err,
+          code,
+          peer: call.getPeer(),
+          metadata: call.metadata,
+          request: (call as { request?: unknown }).request,
+        });
       }
       env.observe?.(`${service}/${methodName}`, code, (performance.now() - started) / 1000, principal?.tenantId ?? UNAUTHENTICATED_TENANT);
       return error;
@@ -88,11 +107,28 @@ export function guardService(env: GuardEnv, definition: ServiceDefinition, impl:
       // A client that gave up while it was being authenticated has no handler run for it (its
       // 'cancelled' event fired before the handler could listen for it).
       let known: Principal | undefined;
-      admit(call).then((p) => authorised(call, (known = p))).then(() => (call.cancelled ? undefined : go()), (err: unknown) => fail(refuse(call, err, started, known)));
+      admit(call)
+        .then((p) => authorised(call, (known = p)))
+        .then(
+          () => (call.cancelled ? undefined : go()),
+          (err: unknown) => fail(refuse(call, err, started, known)),
+        );
     };
-    guarded[name] = (streaming
-      ? (call: GuardedCall) => run(call, () => (handler as (c: unknown) => void)(call), (error) => call.emit('error', error))
-      : (call: GuardedCall, callback: sendUnaryData<unknown>) => run(call, () => (handler as (c: unknown, cb: unknown) => void)(call, callback), (error) => callback(error as ServiceError, null))) as UntypedHandleCall;
+    guarded[name] = (
+      streaming
+        ? (call: GuardedCall) =>
+            run(
+              call,
+              () => (handler as (c: unknown) => void)(call),
+              (error) => call.emit('error', error),
+            )
+        : (call: GuardedCall, callback: sendUnaryData<unknown>) =>
+            run(
+              call,
+              () => (handler as (c: unknown, cb: unknown) => void)(call, callback),
+              (error) => callback(error as ServiceError, null),
+            )
+    ) as UntypedHandleCall;
   }
   return guarded;
 }

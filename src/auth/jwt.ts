@@ -24,23 +24,29 @@ export class JwtVerifier {
   private stopWatching?: () => void;
 
   constructor(private readonly config: JwtConfig) {
-    this.keys = 'url' in config.jwks
-      ? createRemoteJWKSet(config.jwks.url, { cooldownDuration: config.cooldownMs, timeoutDuration: 5_000 })
-      : createLocalJWKSet(config.jwks.keys);
+    this.keys =
+      'url' in config.jwks
+        ? createRemoteJWKSet(config.jwks.url, { cooldownDuration: config.cooldownMs, timeoutDuration: 5_000 })
+        : createLocalJWKSet(config.jwks.keys);
   }
 
   /** Follows a JWKS file: keys added (rotation) or removed take effect without a restart. */
   follow(intervalMs: number, log: { info(o: object, m: string): void; error(o: object, m: string): void }): void {
     const { jwks } = this.config;
     if (!('path' in jwks)) return;
-    this.stopWatching = watchText(jwks.path, intervalMs, (text) => {
-      try {
-        this.keys = createLocalJWKSet(JSON.parse(text));
-        log.info({ path: jwks.path }, 'JWKS file reloaded');
-      } catch (err) {
-        log.error({ path: jwks.path, err: (err as Error).message }, 'JWKS file is not valid; keeping the previous keys');
-      }
-    }, (err) => log.error({ path: jwks.path, err: err.message }, 'JWKS file cannot be read; keeping the previous keys'));
+    this.stopWatching = watchText(
+      jwks.path,
+      intervalMs,
+      (text) => {
+        try {
+          this.keys = createLocalJWKSet(JSON.parse(text));
+          log.info({ path: jwks.path }, 'JWKS file reloaded');
+        } catch (err) {
+          log.error({ path: jwks.path, err: (err as Error).message }, 'JWKS file is not valid; keeping the previous keys');
+        }
+      },
+      (err) => log.error({ path: jwks.path, err: err.message }, 'JWKS file cannot be read; keeping the previous keys'),
+    );
   }
 
   close(): void {
@@ -50,15 +56,31 @@ export class JwtVerifier {
   async verify(token: string): Promise<VerifiedJwt> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.keys, { issuer: this.config.issuer, audience: this.config.audience, clockTolerance: this.config.clockSkewS, algorithms: ALGORITHMS }));
+      ({ payload } = await jwtVerify(token, this.keys, {
+        issuer: this.config.issuer,
+        audience: this.config.audience,
+        clockTolerance: this.config.clockSkewS,
+        algorithms: ALGORITHMS,
+      }));
     } catch (err) {
       throw failure(err, this.config);
     }
     const tenant = claimAt(payload, this.config.tenantClaim);
-    if (tenant === undefined) throw unauthenticated('TOKEN_TENANT_MISSING', `the token has no "${this.config.tenantClaim}" claim naming its tenant`, { claim: this.config.tenantClaim });
-    if (typeof tenant !== 'string' || !TENANT.test(tenant)) throw unauthenticated('TOKEN_CLAIM_INVALID', `the token's "${this.config.tenantClaim}" claim must be a tenant id (1–128 letters, digits or . _ : -)`, { claim: this.config.tenantClaim });
+    if (tenant === undefined)
+      throw unauthenticated('TOKEN_TENANT_MISSING', `the token has no "${this.config.tenantClaim}" claim naming its tenant`, {
+        claim: this.config.tenantClaim,
+      });
+    if (typeof tenant !== 'string' || !TENANT.test(tenant))
+      throw unauthenticated('TOKEN_CLAIM_INVALID', `the token's "${this.config.tenantClaim}" claim must be a tenant id (1–128 letters, digits or . _ : -)`, {
+        claim: this.config.tenantClaim,
+      });
     return {
-      principal: { subject: typeof payload.sub === 'string' ? payload.sub : `${payload.iss ?? 'jwt'}`, tenantId: tenant, roles: rolesOf(claimAt(payload, this.config.rolesClaim)), source: 'jwt' },
+      principal: {
+        subject: typeof payload.sub === 'string' ? payload.sub : `${payload.iss ?? 'jwt'}`,
+        tenantId: tenant,
+        roles: rolesOf(claimAt(payload, this.config.rolesClaim)),
+        source: 'jwt',
+      },
       expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 + this.config.clockSkewS * 1000 : undefined,
     };
   }
@@ -83,7 +105,10 @@ function failure(err: unknown, config: JwtConfig): Error {
     const refused = unauthenticated(reason, message);
     if (e.payload && (e.code === 'ERR_JWT_EXPIRED' || e.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED')) {
       const tenant = claimAt(e.payload, config.tenantClaim);
-      withVerifiedClaims(refused, { tenantId: typeof tenant === 'string' && TENANT.test(tenant) ? tenant : undefined, subject: typeof e.payload.sub === 'string' ? e.payload.sub : undefined });
+      withVerifiedClaims(refused, {
+        tenantId: typeof tenant === 'string' && TENANT.test(tenant) ? tenant : undefined,
+        subject: typeof e.payload.sub === 'string' ? e.payload.sub : undefined,
+      });
     }
     return refused;
   };
@@ -93,10 +118,11 @@ function failure(err: unknown, config: JwtConfig): Error {
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
       if (e.claim === 'aud') return fail('TOKEN_AUDIENCE_MISMATCH', `the token's "aud" does not include "${config.audience}"`);
       if (e.claim === 'iss') return fail('TOKEN_ISSUER_MISMATCH', `the token's "iss" is not "${config.issuer}"`);
-      if (e.claim === 'nbf' || e.claim === 'iat') return fail('TOKEN_NOT_YET_VALID', 'the token is not valid yet ("nbf"/"iat" in the future); check the issuer\'s clock');
+      if (e.claim === 'nbf' || e.claim === 'iat')
+        return fail('TOKEN_NOT_YET_VALID', 'the token is not valid yet ("nbf"/"iat" in the future); check the issuer\'s clock');
       return fail('TOKEN_CLAIM_INVALID', `the token's "${e.claim ?? '?'}" claim is not valid`);
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
-      return fail('TOKEN_SIGNATURE_INVALID', 'the token\'s signature does not verify with the key it names');
+      return fail('TOKEN_SIGNATURE_INVALID', "the token's signature does not verify with the key it names");
     case 'ERR_JWKS_NO_MATCHING_KEY':
     case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
       return fail('TOKEN_KEY_UNKNOWN', 'the token is signed with a key ("kid") that the key set does not hold');

@@ -30,7 +30,16 @@ export function refusalAuditor(budget: RefusalBudget, record: (r: AuditRecord) =
       const tenantId = claims.tenantId ?? UNAUTHENTICATED_TENANT;
       const subject = claims.subject ?? `peer:${peerAddress(call.peer)?.ip ?? 'unknown'}`;
       const mechanism = mechanismOf(call.err.reason);
-      const r = refusalRecordOf({ method: call.method, request: call.request, tenantId, subject, mechanism, code: call.code, reason: call.err.reason, requestId: requestIdOf(call.metadata) });
+      const r = refusalRecordOf({
+        method: call.method,
+        request: call.request,
+        tenantId,
+        subject,
+        mechanism,
+        code: call.code,
+        reason: call.err.reason,
+        requestId: requestIdOf(call.metadata),
+      });
       // One row per distinct refusal per minute, and a bounded number of rows per minute.
       if (r && budget.admit(JSON.stringify([tenantId, mechanism, subject, call.method, call.err.reason]))) record(r);
     } catch (err) {

@@ -31,14 +31,19 @@ export class StaticTokens {
   }
 
   follow(path: string, intervalMs: number, log: { info(o: object, m: string): void; error(o: object, m: string): void }): void {
-    this.stopWatching = watchText(path, intervalMs, (text) => {
-      try {
-        this.replace(parseTokensFile(text));
-        log.info({ path, tokens: this.byHash.size }, 'static tokens reloaded');
-      } catch (err) {
-        log.error({ path, err: (err as Error).message }, 'static tokens file is not valid; keeping the previous tokens');
-      }
-    }, (err) => log.error({ path, err: err.message }, 'static tokens file cannot be read; keeping the previous tokens'));
+    this.stopWatching = watchText(
+      path,
+      intervalMs,
+      (text) => {
+        try {
+          this.replace(parseTokensFile(text));
+          log.info({ path, tokens: this.byHash.size }, 'static tokens reloaded');
+        } catch (err) {
+          log.error({ path, err: (err as Error).message }, 'static tokens file is not valid; keeping the previous tokens');
+        }
+      },
+      (err) => log.error({ path, err: err.message }, 'static tokens file cannot be read; keeping the previous tokens'),
+    );
   }
 
   close(): void {

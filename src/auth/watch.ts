@@ -8,7 +8,9 @@ import { unwatchFile, watchFile, type Stats } from 'node:fs';
 export function watchText(path: string, intervalMs: number, apply: (text: string) => void, onError: (err: Error) => void): () => void {
   const listener = (now: Stats, before: Stats) => {
     if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
-    readFile(path, 'utf8').then(apply).catch((err: unknown) => onError(err as Error));
+    readFile(path, 'utf8')
+      .then(apply)
+      .catch((err: unknown) => onError(err as Error));
   };
   watchFile(path, { interval: intervalMs, persistent: false }, listener);
   return () => unwatchFile(path, listener);

@@ -44,7 +44,10 @@ export const COMMANDS: Record<string, Command> = {
     let pageToken = '';
     do {
       const page = await c.sessions.listSessions({ pageSize: 100, pageToken, filter: { parentSessionId: o.parent, metadata: {} } });
-      for (const s of page.sessions) process.stdout.write(`${s.sessionId}\t${SessionStatus[s.status]?.replace('SESSION_STATUS_', '').toLowerCase()}\tturns=${s.turnIndex}\trevision=${s.headRevision}\n`);
+      for (const s of page.sessions)
+        process.stdout.write(
+          `${s.sessionId}\t${SessionStatus[s.status]?.replace('SESSION_STATUS_', '').toLowerCase()}\tturns=${s.turnIndex}\trevision=${s.headRevision}\n`,
+        );
       pageToken = page.nextPageToken;
     } while (pageToken);
     return 0;
@@ -54,7 +57,12 @@ export const COMMANDS: Record<string, Command> = {
     const mode = o.mode === undefined ? SessionMode.SESSION_MODE_UNSPECIFIED : MODES[o.mode];
     if (mode === undefined) throw new UsageError(`--mode must be standard or rlm (got "${o.mode}")`);
     const spec = o.provider || o.model ? { providerId: o.provider ?? '', model: o.model ? { id: o.model } : undefined } : undefined;
-    const r = await c.sessions.openSession({ sessionId: one(args, 'session ID'), mode, spec, openMode: o.fresh ? OpenMode.OPEN_MODE_FRESH : OpenMode.OPEN_MODE_RESUME });
+    const r = await c.sessions.openSession({
+      sessionId: one(args, 'session ID'),
+      mode,
+      spec,
+      openMode: o.fresh ? OpenMode.OPEN_MODE_FRESH : OpenMode.OPEN_MODE_RESUME,
+    });
     json({ created: r.created, session: Session.toJSON(r.session!) });
     return 0;
   },
@@ -92,7 +100,11 @@ export const COMMANDS: Record<string, Command> = {
     if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count must be a positive integer (got "${o.count}")`);
     // Follows the feed across disconnects and server restarts (the client resumes from its cursor).
     let seen = 0;
-    for await (const m of c.observe(sessionId, { cursor: o.cursor, heartbeats: true, onReconnect: (at) => process.stderr.write(`[reconnecting after cursor ${at ?? '(none)'}]\n`) })) {
+    for await (const m of c.observe(sessionId, {
+      cursor: o.cursor,
+      heartbeats: true,
+      onReconnect: (at) => process.stderr.write(`[reconnecting after cursor ${at ?? '(none)'}]\n`),
+    })) {
       json(FeedMessage.toJSON(m));
       if (++seen >= count) break;
     }
@@ -129,7 +141,10 @@ async function runTurn(c: LashClient, sessionId: string, text: string, turnId?: 
     process.stderr.write(`[turn ${result.turnId}: finished, ${usage}]\n`);
     return 0;
   }
-  const why = o?.$case === 'stopped' ? `stopped: ${stopReasonToJSON(o.value.reason).replace('STOP_REASON_', '').toLowerCase()}${o.value.message ? ` (${o.value.message})` : ''}` : o?.$case ?? 'no outcome';
+  const why =
+    o?.$case === 'stopped'
+      ? `stopped: ${stopReasonToJSON(o.value.reason).replace('STOP_REASON_', '').toLowerCase()}${o.value.message ? ` (${o.value.message})` : ''}`
+      : (o?.$case ?? 'no outcome');
   process.stderr.write(`[turn ${result.turnId}: ${why}, ${usage}]\n`);
   return 3;
 }
@@ -141,8 +156,10 @@ function show(k: TurnEvent['kind']): boolean {
     return true;
   }
   if (k?.$case === 'toolCallStarted') process.stderr.write(`[tool ${k.value.name} ${JSON.stringify(k.value.args ?? {})}]\n`);
-  else if (k?.$case === 'toolCallCompleted') process.stderr.write(`[tool ${k.value.name} → ${k.value.isError ? 'error ' : ''}${JSON.stringify(k.value.output ?? null)}]\n`);
-  else if (k?.$case === 'retryStatus') process.stderr.write(`[retry ${k.value.attempt}/${k.value.maxAttempts} in ${k.value.waitSeconds}s: ${k.value.reason}]\n`);
+  else if (k?.$case === 'toolCallCompleted')
+    process.stderr.write(`[tool ${k.value.name} → ${k.value.isError ? 'error ' : ''}${JSON.stringify(k.value.output ?? null)}]\n`);
+  else if (k?.$case === 'retryStatus')
+    process.stderr.write(`[retry ${k.value.attempt}/${k.value.maxAttempts} in ${k.value.waitSeconds}s: ${k.value.reason}]\n`);
   else if (k?.$case === 'error') process.stderr.write(`[error ${k.value.message}]\n`);
   return false;
 }

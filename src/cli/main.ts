@@ -46,12 +46,36 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
     options: {
-      address: { type: 'string' }, 'tls-ca': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      parent: { type: 'string' }, mode: { type: 'string' }, provider: { type: 'string' }, model: { type: 'string' }, fresh: { type: 'boolean' },
-      'turn-id': { type: 'string' }, cursor: { type: 'string' }, count: { type: 'string' }, id: { type: 'string' },
-      status: { type: 'string' }, scope: { type: 'string' }, wake: { type: 'string' }, key: { type: 'string' }, session: { type: 'string' }, signal: { type: 'string' },
-      'wait-ms': { type: 'string' }, reason: { type: 'string' }, after: { type: 'string' }, follow: { type: 'boolean' }, 'interval-ms': { type: 'string' }, cron: { type: 'string' }, 'time-zone': { type: 'string' },
-      'source-type': { type: 'string' }, payload: { type: 'string' },
+      address: { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      token: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      parent: { type: 'string' },
+      mode: { type: 'string' },
+      provider: { type: 'string' },
+      model: { type: 'string' },
+      fresh: { type: 'boolean' },
+      'turn-id': { type: 'string' },
+      cursor: { type: 'string' },
+      count: { type: 'string' },
+      id: { type: 'string' },
+      status: { type: 'string' },
+      scope: { type: 'string' },
+      wake: { type: 'string' },
+      key: { type: 'string' },
+      session: { type: 'string' },
+      signal: { type: 'string' },
+      'wait-ms': { type: 'string' },
+      reason: { type: 'string' },
+      after: { type: 'string' },
+      follow: { type: 'boolean' },
+      'interval-ms': { type: 'string' },
+      cron: { type: 'string' },
+      'time-zone': { type: 'string' },
+      'source-type': { type: 'string' },
+      payload: { type: 'string' },
     },
   });
   if (values.help || positionals.length === 0) {
@@ -66,7 +90,11 @@ async function main(argv: string[]): Promise<number> {
   try {
     const [group, verb] = positionals;
     const all = { ...COMMANDS, ...PROCESS_COMMANDS };
-    const command = all[`${group} ${verb}`] ? { run: all[`${group} ${verb}`]!, args: positionals.slice(2) } : all[group!] ? { run: all[group!]!, args: positionals.slice(1) } : undefined;
+    const command = all[`${group} ${verb}`]
+      ? { run: all[`${group} ${verb}`]!, args: positionals.slice(2) }
+      : all[group!]
+        ? { run: all[group!]!, args: positionals.slice(1) }
+        : undefined;
     if (!command) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
     return await command.run(clients, command.args, values);
   } finally {

@@ -32,8 +32,19 @@ const need = (args: string[], i: number, what: string): string => {
   if (!args[i]) throw new ProcessUsageError(`missing ${what}`);
   return args[i];
 };
-const KINDS: Record<string, ProcessKind> = { session_turn: ProcessKind.PROCESS_KIND_SESSION_TURN, external: ProcessKind.PROCESS_KIND_EXTERNAL, notify: ProcessKind.PROCESS_KIND_NOTIFY, rlm_program: ProcessKind.PROCESS_KIND_RLM_PROGRAM };
-const STATUSES: Record<string, ProcessStatus> = { pending: ProcessStatus.PROCESS_STATUS_PENDING, running: ProcessStatus.PROCESS_STATUS_RUNNING, completed: ProcessStatus.PROCESS_STATUS_COMPLETED, failed: ProcessStatus.PROCESS_STATUS_FAILED, cancelled: ProcessStatus.PROCESS_STATUS_CANCELLED };
+const KINDS: Record<string, ProcessKind> = {
+  session_turn: ProcessKind.PROCESS_KIND_SESSION_TURN,
+  external: ProcessKind.PROCESS_KIND_EXTERNAL,
+  notify: ProcessKind.PROCESS_KIND_NOTIFY,
+  rlm_program: ProcessKind.PROCESS_KIND_RLM_PROGRAM,
+};
+const STATUSES: Record<string, ProcessStatus> = {
+  pending: ProcessStatus.PROCESS_STATUS_PENDING,
+  running: ProcessStatus.PROCESS_STATUS_RUNNING,
+  completed: ProcessStatus.PROCESS_STATUS_COMPLETED,
+  failed: ProcessStatus.PROCESS_STATUS_FAILED,
+  cancelled: ProcessStatus.PROCESS_STATUS_CANCELLED,
+};
 
 function kindOf(name: string): ProcessKind {
   const k = KINDS[name];
@@ -58,8 +69,12 @@ function payloadOf(text: string | undefined): unknown {
 export const PROCESS_COMMANDS: Record<string, Command> = {
   async 'processes start'(c, args, o) {
     const r = await c.admin.startProcess({
-      kind: kindOf(need(args, 0, 'KIND')), input: { task: args.slice(1).join(' '), sessionId: o.session ?? '', awaitSignal: o.signal ?? '', payload: payloadOf(o.payload) },
-      scopeSessionId: o.scope ?? '', wakeSessionId: o.wake ?? '', idempotencyKey: o.key ?? '', maxRunMs: 0n,
+      kind: kindOf(need(args, 0, 'KIND')),
+      input: { task: args.slice(1).join(' '), sessionId: o.session ?? '', awaitSignal: o.signal ?? '', payload: payloadOf(o.payload) },
+      scopeSessionId: o.scope ?? '',
+      wakeSessionId: o.wake ?? '',
+      idempotencyKey: o.key ?? '',
+      maxRunMs: 0n,
     });
     json({ deduplicated: r.deduplicated, process: Process.toJSON(r.process!) });
     return 0;
@@ -95,7 +110,12 @@ export const PROCESS_COMMANDS: Record<string, Command> = {
   },
   async 'processes signal'(c, args, o) {
     if (!o.key) throw new ProcessUsageError('processes signal needs --key (a retried signal with the same key is delivered once)');
-    const r = await c.admin.signalProcess({ processId: need(args, 0, 'PROCESS_ID'), name: need(args, 1, 'NAME'), payload: payloadOf(o.payload), idempotencyKey: o.key });
+    const r = await c.admin.signalProcess({
+      processId: need(args, 0, 'PROCESS_ID'),
+      name: need(args, 1, 'NAME'),
+      payload: payloadOf(o.payload),
+      idempotencyKey: o.key,
+    });
     json({ process: Process.toJSON(r.process!), event: ProcessEvent.toJSON(r.event!) });
     return 0;
   },
@@ -114,8 +134,19 @@ export const PROCESS_COMMANDS: Record<string, Command> = {
     const interval = intOf('interval-ms', o['interval-ms'], 0);
     const r = await c.admin.putTriggerSubscription({
       subscription: {
-        subscriptionId: need(args, 0, 'SUBSCRIPTION_ID'), sourceType: need(args, 1, 'SOURCE_TYPE'), sourceKey: need(args, 2, 'SOURCE_KEY'), intervalMs: BigInt(interval), cron: o.cron ?? '', timeZone: o['time-zone'] ?? '',
-        template: { kind: kindOf(need(args, 3, 'KIND')), task: args.slice(4).join(' '), sessionId: o.session ?? '', wakeSessionId: o.wake ?? '', awaitSignal: o.signal ?? '' },
+        subscriptionId: need(args, 0, 'SUBSCRIPTION_ID'),
+        sourceType: need(args, 1, 'SOURCE_TYPE'),
+        sourceKey: need(args, 2, 'SOURCE_KEY'),
+        intervalMs: BigInt(interval),
+        cron: o.cron ?? '',
+        timeZone: o['time-zone'] ?? '',
+        template: {
+          kind: kindOf(need(args, 3, 'KIND')),
+          task: args.slice(4).join(' '),
+          sessionId: o.session ?? '',
+          wakeSessionId: o.wake ?? '',
+          awaitSignal: o.signal ?? '',
+        },
       },
       firstDueTime: undefined,
     });
@@ -137,7 +168,12 @@ export const PROCESS_COMMANDS: Record<string, Command> = {
   },
   async 'triggers emit'(c, args, o) {
     if (!o.key) throw new ProcessUsageError('triggers emit needs --key (a retried emission with the same key starts nothing twice)');
-    const r = await c.admin.emitTrigger({ sourceType: need(args, 0, 'SOURCE_TYPE'), sourceKey: need(args, 1, 'SOURCE_KEY'), payload: payloadOf(o.payload), idempotencyKey: o.key });
+    const r = await c.admin.emitTrigger({
+      sourceType: need(args, 0, 'SOURCE_TYPE'),
+      sourceKey: need(args, 1, 'SOURCE_KEY'),
+      payload: payloadOf(o.payload),
+      idempotencyKey: o.key,
+    });
     for (const d of r.deliveries) json(TriggerDelivery.toJSON(d));
     return 0;
   },

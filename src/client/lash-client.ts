@@ -62,8 +62,17 @@ export class LashClient {
     this.address = options.address ?? process.env.LASH_ADDRESS ?? '127.0.0.1:50051';
     this.token = options.token;
     // A restarted server should be found again in seconds, not after grpc's default backoff (2 min).
-    this.grpc = new Client(this.address, channelCredentials(options.tls), { 'grpc.max_reconnect_backoff_ms': 5_000, 'grpc.initial_reconnect_backoff_ms': 200, ...options.channelOptions });
-    const ctx: CallContext = { client: this.grpc, metadata: (extra) => this.metadata(extra), defaultDeadlineMs: options.deadlineMs, retry: options.retry ?? DEFAULT_RETRY };
+    this.grpc = new Client(this.address, channelCredentials(options.tls), {
+      'grpc.max_reconnect_backoff_ms': 5_000,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      ...options.channelOptions,
+    });
+    const ctx: CallContext = {
+      client: this.grpc,
+      metadata: (extra) => this.metadata(extra),
+      defaultDeadlineMs: options.deadlineMs,
+      retry: options.retry ?? DEFAULT_RETRY,
+    };
     this.sessions = serviceApi(SessionServiceService, sessionMessages, ctx);
     this.turns = serviceApi(TurnServiceService, turnMessages, ctx);
     this.queue = serviceApi(QueueServiceService, queueMessages, ctx);
@@ -85,7 +94,10 @@ export class LashClient {
    */
   runTurn(req: DeepPartial<RunTurnRequest>, opts: CallOpts = {}): TurnStream {
     const turnId = req.turnId || randomUUID();
-    return new TurnStream(this.retryUntilFirst((o) => this.turns.runTurn({ ...req, turnId }, o), opts), turnId);
+    return new TurnStream(
+      this.retryUntilFirst((o) => this.turns.runTurn({ ...req, turnId }, o), opts),
+      turnId,
+    );
   }
 
   /** Claims ready queued work and runs it as one turn (`nothingToDo` when there was none). */

@@ -62,7 +62,8 @@ export async function* observe(observeSession: Observe, sessionId: string, opts:
     }
     if (opts.signal?.aborted) return;
     failingSince ??= Date.now();
-    if (Date.now() - failingSince > giveUpAfter) throw error ?? new LashError(status.UNAVAILABLE, `observing "${sessionId}" kept failing for ${giveUpAfter} ms`);
+    if (Date.now() - failingSince > giveUpAfter)
+      throw error ?? new LashError(status.UNAVAILABLE, `observing "${sessionId}" kept failing for ${giveUpAfter} ms`);
     opts.onReconnect?.(cursor, error);
     await backoff(RECONNECT, ++attempt, opts.signal);
   }

@@ -27,7 +27,13 @@ export function promised<C extends Client>(client: C): Promised<C> {
       return (req: unknown, options: { metadata?: Metadata; deadlineMs?: number } = {}) =>
         new Promise((resolve, reject) => {
           const callOptions: Partial<CallOptions> = options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {};
-          (method as (...a: unknown[]) => unknown).call(client, req, options.metadata ?? new Metadata(), callOptions, (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
+          (method as (...a: unknown[]) => unknown).call(
+            client,
+            req,
+            options.metadata ?? new Metadata(),
+            callOptions,
+            (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)),
+          );
         });
     },
   });
@@ -43,7 +49,13 @@ export interface LashClients {
 }
 
 export function connect(address: string, creds: ChannelCredentials = credentials.createInsecure(), options: Record<string, unknown> = {}): LashClients {
-  const clients = [new SessionServiceClient(address, creds, options), new TurnServiceClient(address, creds, options), new QueueServiceClient(address, creds, options), new AdminServiceClient(address, creds, options), new HealthClient(address, creds, options)] as const;
+  const clients = [
+    new SessionServiceClient(address, creds, options),
+    new TurnServiceClient(address, creds, options),
+    new QueueServiceClient(address, creds, options),
+    new AdminServiceClient(address, creds, options),
+    new HealthClient(address, creds, options),
+  ] as const;
   return {
     sessions: promised(clients[0]),
     turns: promised(clients[1]),

@@ -16,10 +16,22 @@ export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 4, initialBackoffMs: 10
 
 /** Method paths that are safe to send twice, or that are when `idField` of the request is set. */
 const ALWAYS = new Set([
-  'SessionService/GetSession', 'SessionService/ListSessions', 'SessionService/GetReadView', 'SessionService/GetUsageReport',
-  'SessionService/ExportSessionState', 'SessionService/CloseSession', 'SessionService/DeleteSession', 'SessionService/UpdateSessionConfig',
-  'TurnService/GetTurn', 'TurnService/CancelTurn', 'QueueService/ListQueuedWork', 'QueueService/AwaitQueuedWorkBatch',
-  'AdminService/GetToolState', 'AdminService/ListChildSessions', 'AdminService/ClearToolAvailabilityOverride', 'AdminService/BranchToNode',
+  'SessionService/GetSession',
+  'SessionService/ListSessions',
+  'SessionService/GetReadView',
+  'SessionService/GetUsageReport',
+  'SessionService/ExportSessionState',
+  'SessionService/CloseSession',
+  'SessionService/DeleteSession',
+  'SessionService/UpdateSessionConfig',
+  'TurnService/GetTurn',
+  'TurnService/CancelTurn',
+  'QueueService/ListQueuedWork',
+  'QueueService/AwaitQueuedWorkBatch',
+  'AdminService/GetToolState',
+  'AdminService/ListChildSessions',
+  'AdminService/ClearToolAvailabilityOverride',
+  'AdminService/BranchToNode',
 ]);
 const WITH_ID: Record<string, string> = {
   'SessionService/OpenSession': 'sessionId', // resume is idempotent; a fresh open is not (checked below)

@@ -68,7 +68,8 @@ export function serviceApi<D extends Record<string, MethodDef>>(def: D, messages
 async function unary(ctx: CallContext, m: MethodDef, serialize: (v: unknown) => Buffer, req: unknown, opts: CallOpts): Promise<unknown> {
   const deadlineMs = opts.deadlineMs ?? ctx.defaultDeadlineMs;
   const deadline = deadlineMs === undefined ? undefined : Date.now() + deadlineMs;
-  const policy = opts.retry === false || !isIdempotent(m.path, req as Record<string, unknown>) ? { ...DEFAULT_RETRY, maxAttempts: 1 } : (opts.retry ?? ctx.retry);
+  const policy =
+    opts.retry === false || !isIdempotent(m.path, req as Record<string, unknown>) ? { ...DEFAULT_RETRY, maxAttempts: 1 } : (opts.retry ?? ctx.retry);
   for (let attempt = 1; ; attempt++) {
     try {
       return await once(ctx, m, serialize, req, opts, deadline);
@@ -84,11 +85,19 @@ function once(ctx: CallContext, m: MethodDef, serialize: (v: unknown) => Buffer,
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(abortError(opts.signal));
     const callOptions: Partial<CallOptions> = deadline === undefined ? {} : { deadline };
-    const call = ctx.client.makeUnaryRequest(m.path, serialize, m.responseDeserialize, req, ctx.metadata(opts.metadata), callOptions, (err: ServiceError | null, res?: unknown) => {
-      opts.signal?.removeEventListener('abort', onAbort);
-      if (err) reject(opts.signal?.aborted ? abortError(opts.signal) : err);
-      else resolve(res);
-    });
+    const call = ctx.client.makeUnaryRequest(
+      m.path,
+      serialize,
+      m.responseDeserialize,
+      req,
+      ctx.metadata(opts.metadata),
+      callOptions,
+      (err: ServiceError | null, res?: unknown) => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (err) reject(opts.signal?.aborted ? abortError(opts.signal) : err);
+        else resolve(res);
+      },
+    );
     const onAbort = () => call.cancel();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
@@ -97,7 +106,14 @@ function once(ctx: CallContext, m: MethodDef, serialize: (v: unknown) => Buffer,
 async function* serverStream(ctx: CallContext, m: MethodDef, serialize: (v: unknown) => Buffer, req: unknown, opts: CallOpts): AsyncGenerator<unknown> {
   if (opts.signal?.aborted) throw abortError(opts.signal);
   const callOptions: Partial<CallOptions> = opts.deadlineMs === undefined ? {} : { deadline: Date.now() + opts.deadlineMs };
-  const call: ClientReadableStream<unknown> = ctx.client.makeServerStreamRequest(m.path, serialize, m.responseDeserialize, req, ctx.metadata(opts.metadata), callOptions);
+  const call: ClientReadableStream<unknown> = ctx.client.makeServerStreamRequest(
+    m.path,
+    serialize,
+    m.responseDeserialize,
+    req,
+    ctx.metadata(opts.metadata),
+    callOptions,
+  );
   const onAbort = () => call.cancel();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {

@@ -29,11 +29,13 @@ export class DomainError extends Error {
   }
 }
 
-export const invalid = (reason: ReasonOf<'INVALID_ARGUMENT'>, message: string, metadata: Record<string, string> = {}) => new DomainError(reason, message, metadata);
+export const invalid = (reason: ReasonOf<'INVALID_ARGUMENT'>, message: string, metadata: Record<string, string> = {}) =>
+  new DomainError(reason, message, metadata);
 
 export const notFound = (reason: ReasonOf<'NOT_FOUND'>, message: string, metadata: Record<string, string> = {}) => new DomainError(reason, message, metadata);
 
-export const precondition = (reason: ReasonOf<'FAILED_PRECONDITION'>, message: string, metadata: Record<string, string> = {}) => new DomainError(reason, message, metadata);
+export const precondition = (reason: ReasonOf<'FAILED_PRECONDITION'>, message: string, metadata: Record<string, string> = {}) =>
+  new DomainError(reason, message, metadata);
 
 export const sessionNotFound = (sessionId: string) =>
   notFound('SESSION_NOT_FOUND', `session "${sessionId}" does not exist; open it with OpenSession first`, {

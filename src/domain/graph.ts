@@ -3,9 +3,7 @@
 
 import type { Message } from './messages.js';
 
-export type NodePayload =
-  | { type: 'message'; message: Message }
-  | { type: 'event'; name: string; data?: unknown };
+export type NodePayload = { type: 'message'; message: Message } | { type: 'event'; name: string; data?: unknown };
 
 export interface GraphNode {
   nodeId: string;
@@ -59,8 +57,7 @@ export function latestMessageNode(nodes: GraphNode[]): GraphNode | undefined {
 }
 
 /** True when the leaf names a node that is not in the (full) graph. */
-export const leafIsDangling = (graph: SessionGraph): boolean =>
-  graph.leafNodeId !== undefined && !graph.nodes.some((n) => n.nodeId === graph.leafNodeId);
+export const leafIsDangling = (graph: SessionGraph): boolean => graph.leafNodeId !== undefined && !graph.nodes.some((n) => n.nodeId === graph.leafNodeId);
 
 /**
  * Messages the read view shows: the active path restricted to the current frame. The initial

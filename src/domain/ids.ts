@@ -29,10 +29,14 @@ export const isId = (value: string): boolean => idProblem(value) === undefined;
 /** Throws INVALID_ARGUMENT unless `value` is a non-empty printable id of at most 256 bytes. */
 export function requireId(field: string, value: string | undefined): string {
   switch (idProblem(value)) {
-    case 'MISSING_ID': throw invalid('MISSING_ID', `${field} is required and must be a non-empty string`, { field });
-    case 'ID_TOO_LONG': throw invalid('ID_TOO_LONG', `${field} is ${Buffer.byteLength(value!, 'utf8')} bytes; use at most ${MAX_ID_BYTES} bytes`, { field });
-    case 'ID_NOT_PRINTABLE': throw invalid('ID_NOT_PRINTABLE', `${field} must contain printable characters only`, { field });
-    default: return value!;
+    case 'MISSING_ID':
+      throw invalid('MISSING_ID', `${field} is required and must be a non-empty string`, { field });
+    case 'ID_TOO_LONG':
+      throw invalid('ID_TOO_LONG', `${field} is ${Buffer.byteLength(value!, 'utf8')} bytes; use at most ${MAX_ID_BYTES} bytes`, { field });
+    case 'ID_NOT_PRINTABLE':
+      throw invalid('ID_NOT_PRINTABLE', `${field} must contain printable characters only`, { field });
+    default:
+      return value!;
   }
 }
 
@@ -47,7 +51,8 @@ export const isLabel = (value: string): boolean => !LABEL_CONTROL.test(value);
 
 /** Throws INVALID_ARGUMENT when a short label holds NUL or a control character other than tab or a line break. */
 export function requireLabel(field: string, value: string): string {
-  if (LABEL_CONTROL.test(value)) throw invalid('TEXT_NOT_PRINTABLE', `${field} must not contain NUL or control characters (tab and line breaks are allowed)`, { field });
+  if (LABEL_CONTROL.test(value))
+    throw invalid('TEXT_NOT_PRINTABLE', `${field} must not contain NUL or control characters (tab and line breaks are allowed)`, { field });
   return value;
 }
 

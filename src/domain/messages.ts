@@ -28,16 +28,18 @@ export interface Message {
  * attachment ids, mime types, code languages); free text (text, code, output, JSON) is not checked here.
  */
 export function requirePartNames(messages: Message[], field = 'messages'): void {
-  messages.forEach((m, i) => m.parts.forEach((p, j) => {
-    const at = (name: string) => `${field}[${i}].parts[${j}].${name}`;
-    if (p.kind === 'tool_call' || p.kind === 'tool_result') {
-      optionalId(at('call_id'), p.callId);
-      optionalId(at('tool_name'), p.toolName);
-    } else if (p.kind === 'image') {
-      optionalId(at('attachment_id'), p.attachmentId);
-      optionalId(at('mime_type'), p.mimeType);
-    } else if (p.kind === 'code') {
-      optionalId(at('language'), p.language);
-    }
-  }));
+  messages.forEach((m, i) =>
+    m.parts.forEach((p, j) => {
+      const at = (name: string) => `${field}[${i}].parts[${j}].${name}`;
+      if (p.kind === 'tool_call' || p.kind === 'tool_result') {
+        optionalId(at('call_id'), p.callId);
+        optionalId(at('tool_name'), p.toolName);
+      } else if (p.kind === 'image') {
+        optionalId(at('attachment_id'), p.attachmentId);
+        optionalId(at('mime_type'), p.mimeType);
+      } else if (p.kind === 'code') {
+        optionalId(at('language'), p.language);
+      }
+    }),
+  );
 }

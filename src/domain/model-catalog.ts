@@ -23,7 +23,7 @@ export const MODEL_CATALOG: Record<string, Record<string, KnownModel>> = {
     'gpt-4.1': m(1_047_576, 32_768, false),
     'gpt-4.1-mini': m(1_047_576, 32_768, false),
     'gpt-4.1-nano': m(1_047_576, 32_768, false),
-    'o3': m(200_000, 100_000, true),
+    o3: m(200_000, 100_000, true),
     'o4-mini': m(200_000, 100_000, true),
     'gpt-5': m(400_000, 128_000, true),
     'gpt-5-mini': m(400_000, 128_000, true),
@@ -70,18 +70,34 @@ export function checkAgainstCatalog(providerId: string, model: CheckedModel): vo
   const known = knownModel(providerId, model.id);
   if (known) checkKnown(providerId, model, known, details);
   if (model.maxOutputTokens !== undefined && model.maxOutputTokens >= model.contextWindowTokens) {
-    throw invalid('MAX_OUTPUT_EXCEEDS_CONTEXT_WINDOW', `model.max_output_tokens (${model.maxOutputTokens}) must be smaller than model.context_window_tokens (${model.contextWindowTokens}): the prompt needs room too`, details);
+    throw invalid(
+      'MAX_OUTPUT_EXCEEDS_CONTEXT_WINDOW',
+      `model.max_output_tokens (${model.maxOutputTokens}) must be smaller than model.context_window_tokens (${model.contextWindowTokens}): the prompt needs room too`,
+      details,
+    );
   }
 }
 
 function checkKnown(providerId: string, model: CheckedModel, known: KnownModel, details: Record<string, string>): void {
   if (model.contextWindowTokens > known.contextWindowTokens) {
-    throw invalid('CONTEXT_WINDOW_TOO_LARGE', `${providerId} model "${model.id}" has a context window of ${known.contextWindowTokens} tokens; set model.context_window_tokens to at most that (got ${model.contextWindowTokens})`, { ...details, limit: String(known.contextWindowTokens) });
+    throw invalid(
+      'CONTEXT_WINDOW_TOO_LARGE',
+      `${providerId} model "${model.id}" has a context window of ${known.contextWindowTokens} tokens; set model.context_window_tokens to at most that (got ${model.contextWindowTokens})`,
+      { ...details, limit: String(known.contextWindowTokens) },
+    );
   }
   if (model.maxOutputTokens !== undefined && model.maxOutputTokens > known.maxOutputTokens) {
-    throw invalid('MAX_OUTPUT_TOKENS_TOO_LARGE', `${providerId} model "${model.id}" writes at most ${known.maxOutputTokens} tokens per call; set model.max_output_tokens to at most that (got ${model.maxOutputTokens})`, { ...details, limit: String(known.maxOutputTokens) });
+    throw invalid(
+      'MAX_OUTPUT_TOKENS_TOO_LARGE',
+      `${providerId} model "${model.id}" writes at most ${known.maxOutputTokens} tokens per call; set model.max_output_tokens to at most that (got ${model.maxOutputTokens})`,
+      { ...details, limit: String(known.maxOutputTokens) },
+    );
   }
   if (model.reasoningEffort && model.reasoningEffort !== 'none' && !known.reasoning) {
-    throw invalid('REASONING_UNSUPPORTED', `${providerId} model "${model.id}" does not reason; leave model.reasoning_effort unset or pick a reasoning model`, details);
+    throw invalid(
+      'REASONING_UNSUPPORTED',
+      `${providerId} model "${model.id}" does not reason; leave model.reasoning_effort unset or pick a reasoning model`,
+      details,
+    );
   }
 }

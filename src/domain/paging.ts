@@ -6,7 +6,8 @@ import { invalid } from './errors.js';
 export const DEFAULT_PAGE_SIZE = 50;
 
 export function pageSizeOf(requested: number, max = 500): number {
-  if (!Number.isInteger(requested) || requested < 0) throw invalid('PAGE_SIZE_INVALID', `page_size must be 0 (default ${DEFAULT_PAGE_SIZE}) or a positive integer`);
+  if (!Number.isInteger(requested) || requested < 0)
+    throw invalid('PAGE_SIZE_INVALID', `page_size must be 0 (default ${DEFAULT_PAGE_SIZE}) or a positive integer`);
   if (requested === 0) return DEFAULT_PAGE_SIZE;
   return Math.min(requested, max);
 }
@@ -15,7 +16,8 @@ export function encodePageToken(listing: string, after: string): string {
   return Buffer.from(JSON.stringify({ l: listing, a: after }), 'utf8').toString('base64url');
 }
 
-const invalidToken = () => invalid('PAGE_TOKEN_INVALID', 'page_token is not a token this listing returned; pass next_page_token unchanged, or omit it for the first page');
+const invalidToken = () =>
+  invalid('PAGE_TOKEN_INVALID', 'page_token is not a token this listing returned; pass next_page_token unchanged, or omit it for the first page');
 
 /**
  * Returns the position after which the page starts, or undefined for the first page. `accepts`

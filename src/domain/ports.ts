@@ -203,14 +203,25 @@ export interface QueueStore {
   get(tenantId: string, sessionId: string, batchId: string): Promise<QueueBatch | undefined>;
   /** Unclaimed batches (and ones whose claim expired), in enqueue order. */
   listPending(tenantId: string, sessionId: string): Promise<QueueBatch[]>;
-  cancel(tenantId: string, sessionId: string, batchId: string): Promise<{ outcome: 'cancelled' | 'not_found' | 'already_claimed' | 'already_done'; batch?: QueueBatch }>;
+  cancel(
+    tenantId: string,
+    sessionId: string,
+    batchId: string,
+  ): Promise<{ outcome: 'cancelled' | 'not_found' | 'already_claimed' | 'already_done'; batch?: QueueBatch }>;
   /**
    * Lets `select` choose among the session's claimable batches (pending, or claimed by another
    * owner), in order, and claims exactly the chosen ones, all or none, with new fencing tokens.
    * Call only as the session's writer: claims of other owners are taken over. `known`: the open
    * batches as just read (by the admission), chosen from instead of reading them again.
    */
-  claim(tenantId: string, sessionId: string, owner: string, ttlMs: number, select: (pending: QueueBatch[]) => QueueBatch[], known?: QueueBatch[]): Promise<QueueBatch[]>;
+  claim(
+    tenantId: string,
+    sessionId: string,
+    owner: string,
+    ttlMs: number,
+    select: (pending: QueueBatch[]) => QueueBatch[],
+    known?: QueueBatch[],
+  ): Promise<QueueBatch[]>;
   renew(claims: { batchId: string; token: bigint }[], ttlMs: number): Promise<void>;
   /** Gives claims back (the drain ended without a commit). */
   release(claims: { batchId: string; token: bigint }[]): Promise<void>;

@@ -35,12 +35,14 @@ export function validatePromptLayer(layer: PromptLayer, field: string): void {
     if ('text' in s) requireNoNul(`${field}.template.sections[${i}].text`, s.text);
     if ('builtin' in s) requireId(`${field}.template.sections[${i}].builtin_block`, s.builtin);
   });
-  layer.slots.forEach((s, i) => s.contributions.forEach((c, j) => {
-    const at = `${field}.slots[${i}].contributions[${j}]`;
-    requireNoNul(`${at}.title`, c.title);
-    requireNoNul(`${at}.content`, c.content);
-    optionalId(`${at}.requires_tool`, c.requiresTool);
-  }));
+  layer.slots.forEach((s, i) =>
+    s.contributions.forEach((c, j) => {
+      const at = `${field}.slots[${i}].contributions[${j}]`;
+      requireNoNul(`${at}.title`, c.title);
+      requireNoNul(`${at}.content`, c.content);
+      optionalId(`${at}.requires_tool`, c.requiresTool);
+    }),
+  );
   // The layer is sent with every model call of every turn it applies to: bounded as a whole.
   let bytes = 0;
   layer.template?.forEach((s) => ('text' in s ? (bytes += utf8Bytes(s.text)) : undefined));

@@ -77,7 +77,11 @@ export class SessionWriters {
       if (options.skipIfBusy) return undefined;
       if (options.signal?.aborted) {
         if (options.onAbort === 'proceed') break;
-        throw new DomainError('WRITER_WAIT_CANCELLED', `the call ended while waiting for the running turn of session "${sessionId}" to finish; nothing was changed`, { session_id: sessionId });
+        throw new DomainError(
+          'WRITER_WAIT_CANCELLED',
+          `the call ended while waiting for the running turn of session "${sessionId}" to finish; nothing was changed`,
+          { session_id: sessionId },
+        );
       }
       await sleep(wait, options.signal, this.clock);
     }

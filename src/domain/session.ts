@@ -9,10 +9,7 @@ export type SessionMode = 'standard' | 'rlm';
 export type Residency = 'keep_all' | 'active_path_only';
 export type SessionStatus = 'idle' | 'running' | 'parked';
 
-export type FinalAnswerFormat =
-  | { kind: 'markdown' }
-  | { kind: 'custom'; guidance: string }
-  | { kind: 'raw_submit_value' };
+export type FinalAnswerFormat = { kind: 'markdown' } | { kind: 'custom'; guidance: string } | { kind: 'raw_submit_value' };
 
 /** Per-session tool availability overrides and the generation guarding them. */
 export interface ToolStateDoc {
@@ -57,5 +54,4 @@ export interface LoadedSession {
 export const defaultFinalAnswerFormat = (parentSessionId: string | undefined): FinalAnswerFormat =>
   parentSessionId ? { kind: 'raw_submit_value' } : { kind: 'markdown' };
 
-export const currentFrame = (s: LoadedSession): AgentFrame | undefined =>
-  s.frames.find((f) => f.frameId === s.head.currentFrameId);
+export const currentFrame = (s: LoadedSession): AgentFrame | undefined => s.frames.find((f) => f.frameId === s.head.currentFrameId);

@@ -78,7 +78,11 @@ export function messageIds(sessionId: string, messages: Message[], taken: Readon
   const seen = new Set(taken);
   return messages.map((message, i) => {
     const id = message.id ? requireId(`messages[${i}].id`, message.id) : ids.uuid();
-    if (seen.has(id)) throw new DomainError('MESSAGE_ID_TAKEN', `messages[${i}].id "${id}" is already a node of session "${sessionId}"; omit the id to get a fresh one`, { session_id: sessionId, node_id: id });
+    if (seen.has(id))
+      throw new DomainError('MESSAGE_ID_TAKEN', `messages[${i}].id "${id}" is already a node of session "${sessionId}"; omit the id to get a fresh one`, {
+        session_id: sessionId,
+        node_id: id,
+      });
     seen.add(id);
     return id;
   });
@@ -137,14 +141,20 @@ export class SessionService {
     const parentSessionId = optionalId('parent_session_id', req.parentSessionId);
     if (parentSessionId === sessionId) throw invalid('PARENT_IS_SELF', 'parent_session_id must name another session');
     if (req.mode && !this.defaults.availableModes.includes(req.mode)) {
-      throw precondition('MODE_UNAVAILABLE', `mode "${req.mode}" is not offered by this server; available modes: ${this.defaults.availableModes.join(', ')}`, { session_id: sessionId, mode: req.mode });
+      throw precondition('MODE_UNAVAILABLE', `mode "${req.mode}" is not offered by this server; available modes: ${this.defaults.availableModes.join(', ')}`, {
+        session_id: sessionId,
+        mode: req.mode,
+      });
     }
     if (req.policy.providerId) this.requireProvider(sessionId, req.policy.providerId);
     validateMetadata(req.metadata);
     if (req.finalAnswerFormat?.kind === 'custom') requireNoNul('final_answer_format.custom.guidance', req.finalAnswerFormat.guidance);
     const imported = req.openMode === 'with_state' ? this.decodeState(sessionId, req.state) : undefined;
     if (parentSessionId && !(await this.store.getHead(ctx.tenantId, parentSessionId))) {
-      throw notFound('PARENT_NOT_FOUND', `parent session "${parentSessionId}" does not exist; open it first`, { session_id: sessionId, parent_session_id: parentSessionId });
+      throw notFound('PARENT_NOT_FOUND', `parent session "${parentSessionId}" does not exist; open it first`, {
+        session_id: sessionId,
+        parent_session_id: parentSessionId,
+      });
     }
 
     // Two common cases need no writer (and so never wait for a running turn): creating a session
@@ -165,7 +175,9 @@ export class SessionService {
       const existing = await this.store.getHead(ctx.tenantId, sessionId);
       if (req.openMode === 'resume' && existing) {
         const head = this.resumeChanges(existing, req, parentSessionId);
-        const current = head ? await this.commit(ctx, { expectedRevision: existing.headRevision, kind: 'open', head, graph: { kind: 'none' }, frames: [] }) : existing;
+        const current = head
+          ? await this.commit(ctx, { expectedRevision: existing.headRevision, kind: 'open', head, graph: { kind: 'none' }, frames: [] })
+          : existing;
         return { head: await this.makeResident(ctx, current), created: false };
       }
       if (existing && parentSessionId && existing.parentSessionId !== parentSessionId) await this.refuseParentCycle(ctx, sessionId, parentSessionId);
@@ -183,7 +195,8 @@ export class SessionService {
       if (!existing) {
         // with_state of a new id: an empty row first, then the import replaces its graph.
         const initial = this.initialFrame(head.currentFrameId);
-        if (!(await this.store.create({ ...head, currentFrameId: initial.frameId, leafNodeId: undefined, turnIndex: 0n }, initial))) throw createdConcurrently(sessionId);
+        if (!(await this.store.create({ ...head, currentFrameId: initial.frameId, leafNodeId: undefined, turnIndex: 0n }, initial)))
+          throw createdConcurrently(sessionId);
         expected = 0n;
       }
       // fresh or with_state: one commit replaces the stored graph entirely.
@@ -203,7 +216,11 @@ export class SessionService {
   /** A session cannot become a descendant of itself (deletes and usage roll-ups walk the tree). */
   private async refuseParentCycle(ctx: RequestContext, sessionId: string, parentSessionId: string): Promise<void> {
     for (let id: string | undefined = parentSessionId, depth = 0; id && depth < 1000; depth++) {
-      if (id === sessionId) throw precondition('PARENT_CYCLE', `session "${parentSessionId}" descends from "${sessionId}"; choose a parent outside its subtree`, { session_id: sessionId, parent_session_id: parentSessionId });
+      if (id === sessionId)
+        throw precondition('PARENT_CYCLE', `session "${parentSessionId}" descends from "${sessionId}"; choose a parent outside its subtree`, {
+          session_id: sessionId,
+          parent_session_id: parentSessionId,
+        });
       id = (await this.store.getHead(ctx.tenantId, id))?.parentSessionId;
     }
   }
@@ -339,7 +356,14 @@ export class SessionService {
     const taken = countWithin(all.slice(offset), size, MAX_READ_VIEW_PAGE_BYTES);
     const messages = all.slice(offset, offset + taken);
     const nextPageToken = offset + taken < all.length ? encodePageToken('read_view', String(offset + taken)) : '';
-    return { messages, nextPageToken, turnIndex: session.head.turnIndex, lastPromptUsage: session.head.lastPromptUsage, frameId: session.head.currentFrameId, policy: session.head.policy };
+    return {
+      messages,
+      nextPageToken,
+      turnIndex: session.head.turnIndex,
+      lastPromptUsage: session.head.lastPromptUsage,
+      frameId: session.head.currentFrameId,
+      policy: session.head.policy,
+    };
   }
 
   async usageReport(ctx: RequestContext, sessionId: string): Promise<UsageReport> {
@@ -362,7 +386,11 @@ export class SessionService {
     const { document } = await this.exportDocument(ctx, sessionId);
     const bytes = jsonBytes(document);
     if (bytes > MAX_UNCHUNKED_STATE_BYTES) {
-      throw precondition('STATE_NEEDS_CHUNKS', `the state document of session "${sessionId}" is ${bytes} bytes, more than one answer holds (${MAX_UNCHUNKED_STATE_BYTES}); export it with ExportSessionStateChunk`, { session_id: sessionId, limit_bytes: String(MAX_UNCHUNKED_STATE_BYTES) });
+      throw precondition(
+        'STATE_NEEDS_CHUNKS',
+        `the state document of session "${sessionId}" is ${bytes} bytes, more than one answer holds (${MAX_UNCHUNKED_STATE_BYTES}); export it with ExportSessionStateChunk`,
+        { session_id: sessionId, limit_bytes: String(MAX_UNCHUNKED_STATE_BYTES) },
+      );
     }
     return document;
   }
@@ -389,10 +417,25 @@ export class SessionService {
     return this.withWriter(ctx, sessionId, async (lease, current) => {
       const session = await this.loadAt(ctx, await current());
       const ids = messageIds(sessionId, messages, new Set(session.graph.nodes.map((n) => n.nodeId)), this.runtime.ids);
-      const nodes = chainMessages(messages.map((message, i) => ({ ...message, id: ids[i]! })), session.head.leafNodeId, session.head.currentFrameId, this.runtime.clock.now());
+      const nodes = chainMessages(
+        messages.map((message, i) => ({ ...message, id: ids[i]! })),
+        session.head.leafNodeId,
+        session.head.currentFrameId,
+        this.runtime.clock.now(),
+      );
       const parent = nodes[nodes.length - 1]!.nodeId;
       // The writer's only write: it also ends the writer lease.
-      return this.commit(ctx, { expectedRevision: session.head.headRevision, kind: 'append_messages', head: { ...session.head, leafNodeId: parent }, graph: { kind: 'append', nodes }, frames: [] }, lease);
+      return this.commit(
+        ctx,
+        {
+          expectedRevision: session.head.headRevision,
+          kind: 'append_messages',
+          head: { ...session.head, leafNodeId: parent },
+          graph: { kind: 'append', nodes },
+          frames: [],
+        },
+        lease,
+      );
     });
   }
 
@@ -405,14 +448,22 @@ export class SessionService {
       if (!nodes.some((n) => n.nodeId === nodeId)) {
         throw notFound('NODE_NOT_FOUND', `node "${nodeId}" is not in the graph of session "${sessionId}"`, { session_id: sessionId, node_id: nodeId });
       }
-      return this.commit(ctx, { expectedRevision: head.headRevision, kind: 'branch', head: { ...head, leafNodeId: nodeId }, graph: { kind: 'none' }, frames: [] }, lease);
+      return this.commit(
+        ctx,
+        { expectedRevision: head.headRevision, kind: 'branch', head: { ...head, leafNodeId: nodeId }, graph: { kind: 'none' }, frames: [] },
+        lease,
+      );
     });
   }
 
   /** Names the providers this server has; a session recording another one cannot run turns. */
   requireProvider(sessionId: string, providerId: string): void {
     if (!this.defaults.availableProviders.includes(providerId)) {
-      throw precondition('PROVIDER_UNAVAILABLE', `session "${sessionId}" uses provider "${providerId}", which this server does not have; available providers: ${this.defaults.availableProviders.join(', ')}; configure its credentials or update the session's provider_id`, { session_id: sessionId, provider_id: providerId, available_providers: this.defaults.availableProviders.join(',') });
+      throw precondition(
+        'PROVIDER_UNAVAILABLE',
+        `session "${sessionId}" uses provider "${providerId}", which this server does not have; available providers: ${this.defaults.availableProviders.join(', ')}; configure its credentials or update the session's provider_id`,
+        { session_id: sessionId, provider_id: providerId, available_providers: this.defaults.availableProviders.join(',') },
+      );
     }
   }
 
@@ -420,18 +471,33 @@ export class SessionService {
    * Commits and refreshes the resident copy's head. With `lease` (the writer's last write), the
    * same statement ends the writer lease.
    */
-  async commit(ctx: RequestContext, c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage' | 'releaseLease'> & Partial<Pick<CommitRequest, 'usage'>>, lease?: WriterLease): Promise<SessionHead> {
+  async commit(
+    ctx: RequestContext,
+    c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage' | 'releaseLease'> & Partial<Pick<CommitRequest, 'usage'>>,
+    lease?: WriterLease,
+  ): Promise<SessionHead> {
     const head = { ...c.head, updatedAt: this.runtime.clock.now(), status: 'idle' as const };
     const releaseLease = lease?.token !== undefined && !lease.released ? { owner: lease.owner, token: lease.token } : undefined;
     const next = c.expectedRevision + 1n;
     // Changes other than turns are named in the feed, so observers know what to refetch.
-    const marks: FeedPayload[] = [{ kind: 'committed', revision: next, turnId: c.turnId }, ...(c.kind !== 'turn' ? [{ kind: 'session_changed' as const, what: c.kind }] : [])];
+    const marks: FeedPayload[] = [
+      { kind: 'committed', revision: next, turnId: c.turnId },
+      ...(c.kind !== 'turn' ? [{ kind: 'session_changed' as const, what: c.kind }] : []),
+    ];
     // The events still waiting in the feed (a turn's last deltas) and the markers are stored by
     // the commit statement itself when the store can: one write fewer per turn.
     const held = await this.feed.hold?.(ctx.tenantId, head.sessionId);
     let outcome;
     try {
-      outcome = await this.store.commit({ ...c, usage: c.usage ?? [], head, tenantId: ctx.tenantId, sessionId: head.sessionId, releaseLease, feed: held ? [...held.payloads, ...marks] : undefined });
+      outcome = await this.store.commit({
+        ...c,
+        usage: c.usage ?? [],
+        head,
+        tenantId: ctx.tenantId,
+        sessionId: head.sessionId,
+        releaseLease,
+        feed: held ? [...held.payloads, ...marks] : undefined,
+      });
     } catch (err) {
       held?.release();
       throw err;
@@ -457,7 +523,11 @@ export class SessionService {
   private advanceResident(tenantId: string, c: Pick<CommitRequest, 'expectedRevision' | 'graph' | 'frames'>, head: SessionHead): void {
     const key = ResidentCache.key(tenantId, head.sessionId);
     const before = this.resident.get(key, c.expectedRevision);
-    const extendsLeaf = c.graph.kind === 'append' && c.graph.nodes.length > 0 && c.graph.nodes[0]!.parentNodeId === before?.head.leafNodeId && c.graph.nodes[c.graph.nodes.length - 1]!.nodeId === head.leafNodeId;
+    const extendsLeaf =
+      c.graph.kind === 'append' &&
+      c.graph.nodes.length > 0 &&
+      c.graph.nodes[0]!.parentNodeId === before?.head.leafNodeId &&
+      c.graph.nodes[c.graph.nodes.length - 1]!.nodeId === head.leafNodeId;
     const keepsLeaf = c.graph.kind === 'none' && before?.head.leafNodeId === head.leafNodeId;
     if (!before || before.healed || !(extendsLeaf || keepsLeaf)) {
       this.resident.evict(key);
@@ -488,10 +558,14 @@ export class SessionService {
   private resumeChanges(existing: SessionHead, req: OpenRequest, parentSessionId: string | undefined): SessionHead | undefined {
     const sessionId = existing.sessionId;
     if (req.mode && existing.mode !== req.mode) {
-      throw precondition('MODE_MISMATCH', `session "${sessionId}" was created in mode ${existing.mode}; open it with that mode or open it fresh`, { session_id: sessionId });
+      throw precondition('MODE_MISMATCH', `session "${sessionId}" was created in mode ${existing.mode}; open it with that mode or open it fresh`, {
+        session_id: sessionId,
+      });
     }
     if (parentSessionId && existing.parentSessionId !== parentSessionId) {
-      throw precondition('PARENT_MISMATCH', `session "${sessionId}" has parent "${existing.parentSessionId ?? ''}", not "${parentSessionId}"`, { session_id: sessionId });
+      throw precondition('PARENT_MISMATCH', `session "${sessionId}" has parent "${existing.parentSessionId ?? ''}", not "${parentSessionId}"`, {
+        session_id: sessionId,
+      });
     }
     const head = this.applyOpenFields(existing, req, existing.parentSessionId);
     return stableJson(stripVolatile(head)) !== stableJson(stripVolatile(existing)) ? head : undefined;
@@ -529,7 +603,13 @@ export class SessionService {
 
   /** Persists a healed load at once (a full replacement) so every replica sees the same leaf. */
   private async persistHeal(ctx: RequestContext, loaded: LoadedSession): Promise<LoadedSession> {
-    const next = await this.commit(ctx, { expectedRevision: loaded.head.headRevision, kind: 'heal', head: loaded.head, graph: { kind: 'replace', nodes: loaded.graph.nodes }, frames: [] });
+    const next = await this.commit(ctx, {
+      expectedRevision: loaded.head.headRevision,
+      kind: 'heal',
+      head: loaded.head,
+      graph: { kind: 'replace', nodes: loaded.graph.nodes },
+      frames: [],
+    });
     const healed = { ...loaded, head: next, healed: false };
     this.resident.put(ResidentCache.key(ctx.tenantId, next.sessionId), healed);
     return healed;
@@ -562,12 +642,22 @@ export class SessionService {
       throw invalid('STATE_DOCUMENT_INVALID', `state.session_id "${claimed}" differs from the document's session id "${parsed.sessionId}"`);
     }
     if (parsed.sessionId !== sessionId) {
-      throw precondition('STATE_SESSION_MISMATCH', `the state belongs to session "${parsed.sessionId}", not "${sessionId}"; open "${parsed.sessionId}" with it, or export "${sessionId}" instead`, { session_id: sessionId, state_session_id: parsed.sessionId });
+      throw precondition(
+        'STATE_SESSION_MISMATCH',
+        `the state belongs to session "${parsed.sessionId}", not "${sessionId}"; open "${parsed.sessionId}" with it, or export "${sessionId}" instead`,
+        { session_id: sessionId, state_session_id: parsed.sessionId },
+      );
     }
     return parsed;
   }
 
-  private emptyHead(ctx: RequestContext, sessionId: string, existing: SessionHead | undefined, mode: SessionMode | undefined, parentSessionId: string | undefined): SessionHead {
+  private emptyHead(
+    ctx: RequestContext,
+    sessionId: string,
+    existing: SessionHead | undefined,
+    mode: SessionMode | undefined,
+    parentSessionId: string | undefined,
+  ): SessionHead {
     const now = this.runtime.clock.now();
     return {
       tenantId: ctx.tenantId,
@@ -616,7 +706,8 @@ export class SessionService {
     next.policy = applyPolicyPatch(head.policy, req.policy);
     if (req.residency) next.residency = req.residency;
     if (req.finalAnswerFormat) next.finalAnswerFormat = req.finalAnswerFormat;
-    else if (!head.parentSessionId && next.parentSessionId && next.finalAnswerFormat.kind === 'markdown') next.finalAnswerFormat = defaultFinalAnswerFormat(next.parentSessionId);
+    else if (!head.parentSessionId && next.parentSessionId && next.finalAnswerFormat.kind === 'markdown')
+      next.finalAnswerFormat = defaultFinalAnswerFormat(next.parentSessionId);
     // Labels given on open are merged over the stored ones.
     if (req.metadata && Object.keys(req.metadata).length > 0) next.metadata = { ...head.metadata, ...req.metadata };
     if (req.usageSource) next.usageSource = req.usageSource;
@@ -648,4 +739,3 @@ function validateMetadata(metadata: Record<string, string> | undefined): void {
   }
   if (bytes > MAX_METADATA_BYTES) throw invalid('METADATA_TOO_LARGE', `metadata is ${bytes} bytes; use at most ${MAX_METADATA_BYTES}`);
 }
-

@@ -32,7 +32,11 @@ export function decodeChunkToken(token: string): { revision: bigint; offset: num
 export function chunkAt(sessionId: string, json: Buffer, revision: bigint, from: { revision: bigint; offset: number } | undefined): StateChunk {
   const offset = from?.offset ?? 0;
   if (from && from.revision !== revision) {
-    throw new DomainError('STATE_CHANGED_DURING_EXPORT', `session "${sessionId}" changed since the export began (revision ${from.revision}, now ${revision}); start the export again without page_token`, { session_id: sessionId });
+    throw new DomainError(
+      'STATE_CHANGED_DURING_EXPORT',
+      `session "${sessionId}" changed since the export began (revision ${from.revision}, now ${revision}); start the export again without page_token`,
+      { session_id: sessionId },
+    );
   }
   if (offset > json.length || (from && offset === json.length)) {
     throw invalid('PAGE_TOKEN_INVALID', 'page_token is not a token this export returned; pass next_page_token unchanged, or omit it for the first piece');
@@ -44,7 +48,8 @@ export function chunkAt(sessionId: string, json: Buffer, revision: bigint, from:
 /** Decodes a document given as JSON text (SessionState.document_json); every problem is INVALID_ARGUMENT. */
 export function stateFromJsonText(field: string, bytes: Uint8Array): unknown {
   requireWithin('STATE_TOO_LARGE', field, bytes.length, MAX_STATE_BYTES);
-  const bad = (why: string) => invalid('STATE_DOCUMENT_INVALID', `${field} ${why}; pass back the concatenated chunks of ExportSessionStateChunk, unchanged`, { field });
+  const bad = (why: string) =>
+    invalid('STATE_DOCUMENT_INVALID', `${field} ${why}; pass back the concatenated chunks of ExportSessionStateChunk, unchanged`, { field });
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

@@ -22,7 +22,10 @@ export const MAX_CLIENT_COUNTER = BigInt(Number.MAX_SAFE_INTEGER);
 const id = z.string().refine(isId, 'must be a non-empty printable id of at most 256 bytes');
 const name = z.string().refine((v) => v === '' || isId(v), 'must be a printable name of at most 256 bytes');
 const label = z.string().refine(isLabel, 'must not contain NUL or control characters other than tab and line breaks');
-const counter = z.string().regex(/^\d{1,16}$/).refine((v) => BigInt(v) <= MAX_CLIENT_COUNTER, `must be at most ${MAX_CLIENT_COUNTER}`);
+const counter = z
+  .string()
+  .regex(/^\d{1,16}$/)
+  .refine((v) => BigInt(v) <= MAX_CLIENT_COUNTER, `must be at most ${MAX_CLIENT_COUNTER}`);
 const size = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 const json: z.ZodType<unknown> = z.lazy(() => z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(json), z.record(z.string(), json)]));
@@ -61,7 +64,16 @@ const frame = z.object({
   createdAt: z.iso.datetime(),
 });
 
-const contribution = z.object({ title: z.string().optional(), priority: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1), content: z.string(), requiresTool: name.optional() });
+const contribution = z.object({
+  title: z.string().optional(),
+  priority: z
+    .number()
+    .int()
+    .min(-(2 ** 31))
+    .max(2 ** 31 - 1),
+  content: z.string(),
+  requiresTool: name.optional(),
+});
 const promptLayer = z.object({
   template: z.array(z.union([z.object({ text: z.string() }), z.object({ builtin: z.string() }), z.object({ slot: z.enum(PROMPT_SLOTS) })])).optional(),
   slots: z.array(z.object({ slot: z.enum(PROMPT_SLOTS), reset: z.boolean(), contributions: z.array(contribution) })),
@@ -81,9 +93,21 @@ const documentSchema = z.object({
   ]),
   metadata: z.record(id, label),
   policy: z.object({
-    model: z.object({ id, variant: name.optional(), contextWindowTokens: size, maxOutputTokens: size.optional(), reasoningEffort: z.enum(REASONING_EFFORTS).optional(), promptCache: z.boolean().optional() }),
+    model: z.object({
+      id,
+      variant: name.optional(),
+      contextWindowTokens: size,
+      maxOutputTokens: size.optional(),
+      reasoningEffort: z.enum(REASONING_EFFORTS).optional(),
+      promptCache: z.boolean().optional(),
+    }),
     providerId: id,
-    maxTurns: z.number().int().positive().max(2 ** 32 - 1).optional(),
+    maxTurns: z
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 32 - 1)
+      .optional(),
     prompt: promptLayer.optional(),
     autonomous: z.boolean(),
     remoteTools: z.array(z.object({ name: id, host: id.optional() })).optional(),
@@ -135,12 +159,17 @@ export function parseState(document: unknown): ImportedState {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.length ? issue.path.join('.') : '(document)';
-    throw invalid('STATE_DOCUMENT_INVALID', `state.document is not a valid ${STATE_FORMAT} v${STATE_VERSION} document: ${where}: ${issue.message}; pass back the document ExportSessionState returned, unchanged`, { path: where });
+    throw invalid(
+      'STATE_DOCUMENT_INVALID',
+      `state.document is not a valid ${STATE_FORMAT} v${STATE_VERSION} document: ${where}: ${issue.message}; pass back the document ExportSessionState returned, unchanged`,
+      { path: where },
+    );
   }
   const doc = parsed.data;
   // Each message must fit a read-view page, so the imported session stays readable.
   doc.nodes.forEach((n, i) => {
-    if (n.payload.type === 'message') requireWithin('STATE_TOO_LARGE', `state.document.nodes[${i}]`, messagesBytes([n.payload.message as Message]), MAX_STATE_MESSAGE_BYTES);
+    if (n.payload.type === 'message')
+      requireWithin('STATE_TOO_LARGE', `state.document.nodes[${i}]`, messagesBytes([n.payload.message as Message]), MAX_STATE_MESSAGE_BYTES);
   });
   const ids = new Set<string>();
   for (const n of doc.nodes) {

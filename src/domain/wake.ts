@@ -38,7 +38,10 @@ export function waitForCondition<T>(o: WakeOptions<T>): Promise<T> {
         (v) => v !== undefined && finish({ value: v }),
         (error: unknown) => finish({ error }),
       );
-    const offs = [o.bus.subscribe(o.topic, (p) => o.relevant(p) && poke()), ...(o.also ?? []).map((a) => o.bus.subscribe(a.topic, (p) => a.relevant(p) && poke()))];
+    const offs = [
+      o.bus.subscribe(o.topic, (p) => o.relevant(p) && poke()),
+      ...(o.also ?? []).map((a) => o.bus.subscribe(a.topic, (p) => a.relevant(p) && poke())),
+    ];
     const off = () => offs.forEach((f) => f());
     const poll = (o.clock ?? systemClock).every(o.pollMs, poke);
     const onAbort = () => finish(o.onAbort());

@@ -3,11 +3,35 @@
 
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type {
-  AdminServiceServer, AppendMessagesRequest, AppendMessagesResponse, ApplyToolStateRequest, ApplyToolStateResponse, BranchToNodeRequest, BranchToNodeResponse,
-  ClearToolAvailabilityOverrideRequest, ClearToolAvailabilityOverrideResponse, CloseChildSessionRequest, CloseChildSessionResponse, CompactContextRequest,
-  CompactContextResponse, CreateChildSessionRequest, CreateChildSessionResponse, GetToolStateRequest, GetToolStateResponse, ListChildSessionsRequest,
-  ListChildSessionsResponse, ListAuditRecordsRequest, ListAuditRecordsResponse, RefreshToolCatalogRequest, RefreshToolCatalogResponse, ResetSessionRequest, ResetSessionResponse, RestoreToolStateRequest,
-  RestoreToolStateResponse, SetToolAvailabilityRequest, SetToolAvailabilityResponse,
+  AdminServiceServer,
+  AppendMessagesRequest,
+  AppendMessagesResponse,
+  ApplyToolStateRequest,
+  ApplyToolStateResponse,
+  BranchToNodeRequest,
+  BranchToNodeResponse,
+  ClearToolAvailabilityOverrideRequest,
+  ClearToolAvailabilityOverrideResponse,
+  CloseChildSessionRequest,
+  CloseChildSessionResponse,
+  CompactContextRequest,
+  CompactContextResponse,
+  CreateChildSessionRequest,
+  CreateChildSessionResponse,
+  GetToolStateRequest,
+  GetToolStateResponse,
+  ListChildSessionsRequest,
+  ListChildSessionsResponse,
+  ListAuditRecordsRequest,
+  ListAuditRecordsResponse,
+  RefreshToolCatalogRequest,
+  RefreshToolCatalogResponse,
+  ResetSessionRequest,
+  ResetSessionResponse,
+  RestoreToolStateRequest,
+  RestoreToolStateResponse,
+  SetToolAvailabilityRequest,
+  SetToolAvailabilityResponse,
 } from '../../gen/lash/v1/admin_service.js';
 import { ChildStart } from '../../gen/lash/v1/admin_service.js';
 import { decodeEnum } from './mappers/enums.js';
@@ -27,7 +51,12 @@ import { availabilityMapFromPb, toolEntryToPb } from './mappers/tools.js';
 
 const DOMAIN = 'lash.v1.AdminService';
 
-const CHILD_START: Record<number, 'empty' | 'parent' | 'snapshot'> = { [ChildStart.CHILD_START_UNSPECIFIED]: 'empty', [ChildStart.CHILD_START_EMPTY]: 'empty', [ChildStart.CHILD_START_PARENT]: 'parent', [ChildStart.CHILD_START_SNAPSHOT]: 'snapshot' };
+const CHILD_START: Record<number, 'empty' | 'parent' | 'snapshot'> = {
+  [ChildStart.CHILD_START_UNSPECIFIED]: 'empty',
+  [ChildStart.CHILD_START_EMPTY]: 'empty',
+  [ChildStart.CHILD_START_PARENT]: 'parent',
+  [ChildStart.CHILD_START_SNAPSHOT]: 'snapshot',
+};
 
 function childStartFromPb(start: number, document: unknown) {
   const kind = decodeEnum('start', start, CHILD_START, 'ChildStart');
@@ -36,7 +65,16 @@ function childStartFromPb(start: number, document: unknown) {
   return { kind, document };
 }
 
-export function adminServiceHandlers(env: CallEnv, sessions: SessionService, queue: QueueService, tools: ToolAdmin, children: ChildSessions, turns: TurnService, audit: AuditStore, processes: ReturnType<typeof processHandlers>): AdminServiceServer & UntypedServiceImplementation {
+export function adminServiceHandlers(
+  env: CallEnv,
+  sessions: SessionService,
+  queue: QueueService,
+  tools: ToolAdmin,
+  children: ChildSessions,
+  turns: TurnService,
+  audit: AuditStore,
+  processes: ReturnType<typeof processHandlers>,
+): AdminServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     ...processes,
@@ -54,9 +92,12 @@ export function adminServiceHandlers(env: CallEnv, sessions: SessionService, que
     setToolAvailability: rpc<SetToolAvailabilityRequest, SetToolAvailabilityResponse>('SetToolAvailability', async (req, ctx) => ({
       generation: await tools.setAvailability(ctx, req.sessionId, availabilityMapFromPb(req.availability, 'availability'), req.expectedGeneration),
     })),
-    clearToolAvailabilityOverride: rpc<ClearToolAvailabilityOverrideRequest, ClearToolAvailabilityOverrideResponse>('ClearToolAvailabilityOverride', async (req, ctx) => ({
-      generation: await tools.clear(ctx, req.sessionId, req.names),
-    })),
+    clearToolAvailabilityOverride: rpc<ClearToolAvailabilityOverrideRequest, ClearToolAvailabilityOverrideResponse>(
+      'ClearToolAvailabilityOverride',
+      async (req, ctx) => ({
+        generation: await tools.clear(ctx, req.sessionId, req.names),
+      }),
+    ),
     applyToolState: rpc<ApplyToolStateRequest, ApplyToolStateResponse>('ApplyToolState', async (req, ctx) => {
       if (!req.state) throw invalid('STATE_REQUIRED', 'state is required: the tool state to apply (from GetToolState)');
       return { generation: await tools.apply(ctx, req.sessionId, availabilityMapFromPb(req.state.overrides, 'state.overrides'), req.expectedGeneration) };
@@ -73,13 +114,23 @@ export function adminServiceHandlers(env: CallEnv, sessions: SessionService, que
       const r = await queue.enqueueCommand(ctx, req.sessionId, { kind: 'reset', reason: req.reason }, req.idempotencyKey);
       return { receipt: { batchId: r.batch.batchId, sourceKey: r.batch.sourceKey ?? '', deduplicated: r.deduplicated } };
     }),
-    compactContext: rpc<CompactContextRequest, CompactContextResponse>('CompactContext', async (req, ctx) => turns.compact(ctx, req.sessionId, req.instructions)),
+    compactContext: rpc<CompactContextRequest, CompactContextResponse>('CompactContext', async (req, ctx) =>
+      turns.compact(ctx, req.sessionId, req.instructions),
+    ),
     createChildSession: rpc<CreateChildSessionRequest, CreateChildSessionResponse>('CreateChildSession', async (req, ctx) => ({
-      session: sessionToPb(await children.create(ctx, {
-        parentSessionId: req.sessionId, childSessionId: req.childSessionId, mode: modeFromPb('mode', req.mode), policy: specFromPb(req.spec, 'spec'),
-        residency: residencyFromPb('residency', req.residency), finalAnswerFormat: fafFromPb(req.finalAnswerFormat), source: req.source || undefined, metadata: req.metadata,
-        start: childStartFromPb(req.start, req.snapshot && stateDocumentFromPb('snapshot', req.snapshot)),
-      })),
+      session: sessionToPb(
+        await children.create(ctx, {
+          parentSessionId: req.sessionId,
+          childSessionId: req.childSessionId,
+          mode: modeFromPb('mode', req.mode),
+          policy: specFromPb(req.spec, 'spec'),
+          residency: residencyFromPb('residency', req.residency),
+          finalAnswerFormat: fafFromPb(req.finalAnswerFormat),
+          source: req.source || undefined,
+          metadata: req.metadata,
+          start: childStartFromPb(req.start, req.snapshot && stateDocumentFromPb('snapshot', req.snapshot)),
+        }),
+      ),
     })),
     listChildSessions: rpc<ListChildSessionsRequest, ListChildSessionsResponse>('ListChildSessions', async (req, ctx) => {
       const page = await children.list(ctx, req.sessionId, req.pageSize, req.pageToken);
@@ -90,9 +141,26 @@ export function adminServiceHandlers(env: CallEnv, sessions: SessionService, que
       return {};
     }),
     listAuditRecords: rpc<ListAuditRecordsRequest, ListAuditRecordsResponse>('ListAuditRecords', async (req, ctx) => {
-      const page = await listAuditRecords(audit, ctx, { sessionId: req.sessionId || undefined, method: req.method || undefined, since: req.since, until: req.until }, req.pageSize, req.pageToken);
+      const page = await listAuditRecords(
+        audit,
+        ctx,
+        { sessionId: req.sessionId || undefined, method: req.method || undefined, since: req.since, until: req.until },
+        req.pageSize,
+        req.pageToken,
+      );
       return {
-        records: page.records.map((r) => ({ time: r.at, subject: r.subject, identitySource: r.identitySource, method: r.method, sessionId: r.sessionId ?? '', turnId: r.turnId ?? '', batchId: r.batchId ?? '', code: r.code, reason: r.reason ?? '', requestId: r.requestId })),
+        records: page.records.map((r) => ({
+          time: r.at,
+          subject: r.subject,
+          identitySource: r.identitySource,
+          method: r.method,
+          sessionId: r.sessionId ?? '',
+          turnId: r.turnId ?? '',
+          batchId: r.batchId ?? '',
+          code: r.code,
+          reason: r.reason ?? '',
+          requestId: r.requestId,
+        })),
         nextPageToken: page.nextPageToken,
       };
     }),

@@ -13,8 +13,26 @@ export const AUDITED_METHODS: ReadonlySet<string> = new Set([
   ...['OpenSession', 'CloseSession', 'DeleteSession', 'UpdateSessionConfig'].map((m) => `lash.v1.SessionService/${m}`),
   ...['RunTurn', 'StartTurn', 'CancelTurn', 'CancelRunningTurns', 'ResolveCompletion', 'ServeTools'].map((m) => `lash.v1.TurnService/${m}`),
   ...['EnqueueTurnInput', 'CancelQueuedWorkBatch', 'RunQueuedTurn'].map((m) => `lash.v1.QueueService/${m}`),
-  ...['SetToolAvailability', 'ClearToolAvailabilityOverride', 'ApplyToolState', 'RestoreToolState', 'RefreshToolCatalog', 'ResetSession', 'AppendMessages', 'BranchToNode', 'CompactContext', 'CreateChildSession', 'CloseChildSession',
-    'StartProcess', 'CancelProcess', 'CancelProcesses', 'SignalProcess', 'PutTriggerSubscription', 'DeleteTriggerSubscription', 'EmitTrigger'].map((m) => `lash.v1.AdminService/${m}`),
+  ...[
+    'SetToolAvailability',
+    'ClearToolAvailabilityOverride',
+    'ApplyToolState',
+    'RestoreToolState',
+    'RefreshToolCatalog',
+    'ResetSession',
+    'AppendMessages',
+    'BranchToNode',
+    'CompactContext',
+    'CreateChildSession',
+    'CloseChildSession',
+    'StartProcess',
+    'CancelProcess',
+    'CancelProcesses',
+    'SignalProcess',
+    'PutTriggerSubscription',
+    'DeleteTriggerSubscription',
+    'EmitTrigger',
+  ].map((m) => `lash.v1.AdminService/${m}`),
 ]);
 
 /** Ids are at most 256 bytes; a refused request may carry anything, so what is kept is cut and cleaned. */

@@ -18,9 +18,15 @@ export const MAX_MESSAGE_NESTING = 100;
 function decodeFailure(err: unknown): DomainError {
   const message = err instanceof Error ? err.message : String(err);
   if (/recursion limit/i.test(message)) {
-    return invalid('REQUEST_TOO_DEEP', `the request nests more than ${MAX_MESSAGE_NESTING} protobuf messages; inside a Struct or Value each JSON object level counts 3 and each array level 2, so keep JSON values under about 30 levels`);
+    return invalid(
+      'REQUEST_TOO_DEEP',
+      `the request nests more than ${MAX_MESSAGE_NESTING} protobuf messages; inside a Struct or Value each JSON object level counts 3 and each array level 2, so keep JSON values under about 30 levels`,
+    );
   }
-  return invalid('REQUEST_MALFORMED', 'the request body is not a valid protobuf encoding of this method\'s request message; send it with a generated client or check the framing');
+  return invalid(
+    'REQUEST_MALFORMED',
+    "the request body is not a valid protobuf encoding of this method's request message; send it with a generated client or check the framing",
+  );
 }
 
 /** A copy of `definition` whose request decoders return a marker instead of throwing. */

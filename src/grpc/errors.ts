@@ -73,7 +73,9 @@ export function toServiceError(err: unknown, domain: string): MappedError {
   }
   const correlationId = randomUUID();
   return {
-    error: build(status.INTERNAL, `internal error (correlation id ${correlationId}); the server logged the cause`, 'INTERNAL', domain, { correlation_id: correlationId }),
+    error: build(status.INTERNAL, `internal error (correlation id ${correlationId}); the server logged the cause`, 'INTERNAL', domain, {
+      correlation_id: correlationId,
+    }),
     correlationId,
   };
 }
@@ -82,7 +84,14 @@ export function toServiceError(err: unknown, domain: string): MappedError {
  * A status with its ErrorInfo. Every ErrorInfo says whether the client may retry (metadata
  * `retryable`: "true" or "false", from the reason's catalogue entry unless the error says otherwise).
  */
-export function build(code: status, message: string, reason: ErrorReason, domain: string, metadata: Record<string, string>, retryable = ERROR_REASONS[reason].retryable): Partial<ServiceError> {
+export function build(
+  code: status,
+  message: string,
+  reason: ErrorReason,
+  domain: string,
+  metadata: Record<string, string>,
+  retryable = ERROR_REASONS[reason].retryable,
+): Partial<ServiceError> {
   const info = ErrorInfo.encode({ reason, domain, metadata: { ...metadata, retryable: String(retryable) } }).finish();
   const detail = Status.encode({
     code,

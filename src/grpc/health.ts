@@ -3,7 +3,14 @@
 
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { build } from './errors.js';
-import { HealthCheckResponse_ServingStatus as Serving, type HealthCheckRequest, type HealthCheckResponse, type HealthListRequest, type HealthListResponse, type HealthServer } from '../../gen/grpc/health/v1/health.js';
+import {
+  HealthCheckResponse_ServingStatus as Serving,
+  type HealthCheckRequest,
+  type HealthCheckResponse,
+  type HealthListRequest,
+  type HealthListResponse,
+  type HealthServer,
+} from '../../gen/grpc/health/v1/health.js';
 
 export class HealthState {
   private storeUp = true;
@@ -46,7 +53,17 @@ export function healthHandlers(state: HealthState): HealthServer & UntypedServic
   return {
     check(call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: sendUnaryData<HealthCheckResponse>) {
       const s = state.statusOf(call.request.service);
-      if (s === Serving.SERVICE_UNKNOWN) callback(build(status.NOT_FOUND, `unknown service "${call.request.service}"; known: "" (overall), ${state.services.join(', ')}`, 'SERVICE_UNKNOWN', 'grpc.health.v1.Health', { service: call.request.service }), null);
+      if (s === Serving.SERVICE_UNKNOWN)
+        callback(
+          build(
+            status.NOT_FOUND,
+            `unknown service "${call.request.service}"; known: "" (overall), ${state.services.join(', ')}`,
+            'SERVICE_UNKNOWN',
+            'grpc.health.v1.Health',
+            { service: call.request.service },
+          ),
+          null,
+        );
       else callback(null, { status: s });
     },
     list(_call: ServerUnaryCall<HealthListRequest, HealthListResponse>, callback: sendUnaryData<HealthListResponse>) {

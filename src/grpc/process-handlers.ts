@@ -3,10 +3,32 @@
 
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type {
-  AwaitProcessRequest, AwaitProcessResponse, CancelProcessesRequest, CancelProcessesResponse, CancelProcessRequest, CancelProcessResponse, DeleteTriggerSubscriptionRequest,
-  DeleteTriggerSubscriptionResponse, EmitTriggerRequest, EmitTriggerResponse, GetProcessRequest, GetProcessResponse, ListProcessesRequest, ListProcessesResponse,
-  ListProcessEventsRequest, ListProcessEventsResponse, ListTriggerSubscriptionsRequest, ListTriggerSubscriptionsResponse, PutTriggerSubscriptionRequest,
-  PutTriggerSubscriptionResponse, SignalProcessRequest, SignalProcessResponse, StartProcessRequest, StartProcessResponse, WatchProcessEventsRequest, WatchProcessEventsResponse,
+  AwaitProcessRequest,
+  AwaitProcessResponse,
+  CancelProcessesRequest,
+  CancelProcessesResponse,
+  CancelProcessRequest,
+  CancelProcessResponse,
+  DeleteTriggerSubscriptionRequest,
+  DeleteTriggerSubscriptionResponse,
+  EmitTriggerRequest,
+  EmitTriggerResponse,
+  GetProcessRequest,
+  GetProcessResponse,
+  ListProcessesRequest,
+  ListProcessesResponse,
+  ListProcessEventsRequest,
+  ListProcessEventsResponse,
+  ListTriggerSubscriptionsRequest,
+  ListTriggerSubscriptionsResponse,
+  PutTriggerSubscriptionRequest,
+  PutTriggerSubscriptionResponse,
+  SignalProcessRequest,
+  SignalProcessResponse,
+  StartProcessRequest,
+  StartProcessResponse,
+  WatchProcessEventsRequest,
+  WatchProcessEventsResponse,
 } from '../../gen/lash/v1/process_admin.js';
 import { invalid } from '../domain/errors.js';
 import { requireId } from '../domain/ids.js';
@@ -33,14 +55,32 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
   return {
     startProcess: rpc<StartProcessRequest, StartProcessResponse>('StartProcess', async (req, ctx) => {
       const r = await processes.start(ctx, {
-        kind: kindFromPb('kind', req.kind), input: inputFromPb(req.input), scopeSessionId: req.scopeSessionId || undefined, scopeFrameId: req.scopeFrameId || undefined, wakeSessionId: req.wakeSessionId || undefined,
-        idempotencyKey: req.idempotencyKey || undefined, maxRunMs: msOf('max_run_ms', req.maxRunMs, 'MAX_RUN_TIME_INVALID'), startedBy: 'host',
+        kind: kindFromPb('kind', req.kind),
+        input: inputFromPb(req.input),
+        scopeSessionId: req.scopeSessionId || undefined,
+        scopeFrameId: req.scopeFrameId || undefined,
+        wakeSessionId: req.wakeSessionId || undefined,
+        idempotencyKey: req.idempotencyKey || undefined,
+        maxRunMs: msOf('max_run_ms', req.maxRunMs, 'MAX_RUN_TIME_INVALID'),
+        startedBy: 'host',
       });
       return { process: processToPb(r.process), deduplicated: r.deduplicated };
     }),
-    getProcess: rpc<GetProcessRequest, GetProcessResponse>('GetProcess', async (req, ctx) => ({ process: processToPb(await processes.get(ctx, req.processId)) })),
+    getProcess: rpc<GetProcessRequest, GetProcessResponse>('GetProcess', async (req, ctx) => ({
+      process: processToPb(await processes.get(ctx, req.processId)),
+    })),
     listProcesses: rpc<ListProcessesRequest, ListProcessesResponse>('ListProcesses', async (req, ctx) => {
-      const page = await processes.list(ctx, { status: statusFromPb(req.status), scopeSessionId: req.scopeSessionId || undefined, visibleInFrameId: req.visibleInFrameId || undefined, sessionId: req.sessionId || undefined }, req.pageSize, req.pageToken);
+      const page = await processes.list(
+        ctx,
+        {
+          status: statusFromPb(req.status),
+          scopeSessionId: req.scopeSessionId || undefined,
+          visibleInFrameId: req.visibleInFrameId || undefined,
+          sessionId: req.sessionId || undefined,
+        },
+        req.pageSize,
+        req.pageToken,
+      );
       return { processes: page.processes.map(processToPb), nextPageToken: page.nextPageToken };
     }),
     awaitProcess: rpc<AwaitProcessRequest, AwaitProcessResponse>('AwaitProcess', async (req, ctx) => {
@@ -73,11 +113,19 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
           requireId('process_id', req.processId);
           requireSeq(req.afterSeq);
           await processes.get(ctx, req.processId);
-          await followProcess({ store: processes.deps.store, bus: processes.deps.bus, pollMs: processes.deps.pollMs }, ctx, req.processId, req.afterSeq, {
-            closed: () => closed,
-            // One message per page; wait for the transport when the client is slow.
-            send: (events) => new Promise<void>((resolve) => (call.write({ events: events.map(eventToPb) }) ? resolve() : call.once('drain', () => resolve()))),
-          }, ctx.signal);
+          await followProcess(
+            { store: processes.deps.store, bus: processes.deps.bus, pollMs: processes.deps.pollMs },
+            ctx,
+            req.processId,
+            req.afterSeq,
+            {
+              closed: () => closed,
+              // One message per page; wait for the transport when the client is slow.
+              send: (events) =>
+                new Promise<void>((resolve) => (call.write({ events: events.map(eventToPb) }) ? resolve() : call.once('drain', () => resolve()))),
+            },
+            ctx.signal,
+          );
           if (!closed) call.end();
         })
         .catch((err: unknown) => {
@@ -90,15 +138,37 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
       const s = req.subscription;
       if (!s) throw invalid('SUBSCRIPTION_REQUIRED', 'subscription is required', { field: 'subscription' });
       const intervalMs = s.intervalMs === 0n ? undefined : msOf('subscription.interval_ms', s.intervalMs, 'INTERVAL_INVALID');
-      return { subscription: subscriptionToPb(await triggers.subscribe(ctx, { subscriptionId: s.subscriptionId, sourceType: s.sourceType, sourceKey: s.sourceKey, template: templateFromPb(s.template), intervalMs, firstDueAt: req.firstDueTime, cron: s.cron || undefined, timeZone: s.timeZone || undefined })) };
+      return {
+        subscription: subscriptionToPb(
+          await triggers.subscribe(ctx, {
+            subscriptionId: s.subscriptionId,
+            sourceType: s.sourceType,
+            sourceKey: s.sourceKey,
+            template: templateFromPb(s.template),
+            intervalMs,
+            firstDueAt: req.firstDueTime,
+            cron: s.cron || undefined,
+            timeZone: s.timeZone || undefined,
+          }),
+        ),
+      };
     }),
     listTriggerSubscriptions: rpc<ListTriggerSubscriptionsRequest, ListTriggerSubscriptionsResponse>('ListTriggerSubscriptions', async (req, ctx) => {
       const page = await triggers.list(ctx, req.sourceType || undefined, req.pageSize, req.pageToken);
       return { subscriptions: page.subscriptions.map(subscriptionToPb), nextPageToken: page.nextPageToken };
     }),
-    deleteTriggerSubscription: rpc<DeleteTriggerSubscriptionRequest, DeleteTriggerSubscriptionResponse>('DeleteTriggerSubscription', async (req, ctx) => ({ deleted: await triggers.delete(ctx, req.subscriptionId) })),
+    deleteTriggerSubscription: rpc<DeleteTriggerSubscriptionRequest, DeleteTriggerSubscriptionResponse>('DeleteTriggerSubscription', async (req, ctx) => ({
+      deleted: await triggers.delete(ctx, req.subscriptionId),
+    })),
     emitTrigger: rpc<EmitTriggerRequest, EmitTriggerResponse>('EmitTrigger', async (req, ctx) => ({
-      deliveries: (await triggers.emit(ctx, { sourceType: req.sourceType, sourceKey: req.sourceKey, payload: req.payload as JsonValue | undefined, idempotencyKey: req.idempotencyKey })).map(deliveryToPb),
+      deliveries: (
+        await triggers.emit(ctx, {
+          sourceType: req.sourceType,
+          sourceKey: req.sourceKey,
+          payload: req.payload as JsonValue | undefined,
+          idempotencyKey: req.idempotencyKey,
+        })
+      ).map(deliveryToPb),
     })),
   };
 }

@@ -10,14 +10,24 @@ import { eventToPb, resultToPb, turnInputFromPb } from './mappers/turn.js';
 import { streamTurn } from './turn-service.js';
 
 const DOMAIN = 'lash.v1.QueueService';
-const CANCEL = { cancelled: CancelOutcome.CANCEL_OUTCOME_CANCELLED, not_found: CancelOutcome.CANCEL_OUTCOME_NOT_FOUND, already_claimed: CancelOutcome.CANCEL_OUTCOME_ALREADY_CLAIMED, already_done: CancelOutcome.CANCEL_OUTCOME_ALREADY_DONE };
+const CANCEL = {
+  cancelled: CancelOutcome.CANCEL_OUTCOME_CANCELLED,
+  not_found: CancelOutcome.CANCEL_OUTCOME_NOT_FOUND,
+  already_claimed: CancelOutcome.CANCEL_OUTCOME_ALREADY_CLAIMED,
+  already_done: CancelOutcome.CANCEL_OUTCOME_ALREADY_DONE,
+};
 
 export function queueServiceHandlers(env: CallEnv, queue: QueueService, turns: TurnService): QueueServiceServer & UntypedServiceImplementation {
   return {
     enqueueTurnInput: unary(env, DOMAIN, 'EnqueueTurnInput', async (req, ctx) => {
       const r = await queue.enqueue(ctx, {
-        sessionId: req.sessionId, input: turnInputFromPb(req.input), id: req.id || undefined, deliveryPolicy: deliveryFromPb(req.deliveryPolicy),
-        slotPolicy: slotFromPb(req.slotPolicy), mergeKey: req.mergeKey || undefined, availableAt: req.availableAt,
+        sessionId: req.sessionId,
+        input: turnInputFromPb(req.input),
+        id: req.id || undefined,
+        deliveryPolicy: deliveryFromPb(req.deliveryPolicy),
+        slotPolicy: slotFromPb(req.slotPolicy),
+        mergeKey: req.mergeKey || undefined,
+        availableAt: req.availableAt,
       });
       return { batch: batchToPb(r.batch), deduplicated: r.deduplicated };
     }),
@@ -28,7 +38,9 @@ export function queueServiceHandlers(env: CallEnv, queue: QueueService, turns: T
     }),
     awaitQueuedWorkBatch: unary(env, DOMAIN, 'AwaitQueuedWorkBatch', async (req, ctx) => {
       const r = await queue.await(ctx, req.sessionId, req.batchId, ctx.signal);
-      return r.status === 'done' ? { status: AwaitStatus.AWAIT_STATUS_DONE, turnId: r.turnId ?? '' } : { status: r.status === 'cancelled' ? AwaitStatus.AWAIT_STATUS_CANCELLED : AwaitStatus.AWAIT_STATUS_UNKNOWN, turnId: '' };
+      return r.status === 'done'
+        ? { status: AwaitStatus.AWAIT_STATUS_DONE, turnId: r.turnId ?? '' }
+        : { status: r.status === 'cancelled' ? AwaitStatus.AWAIT_STATUS_CANCELLED : AwaitStatus.AWAIT_STATUS_UNKNOWN, turnId: '' };
     }),
     runQueuedTurn(call: ServerWritableStream<RunQueuedTurnRequest, RunQueuedTurnResponse>) {
       streamTurn(env, DOMAIN, call as ServerWritableStream<unknown, RunQueuedTurnResponse>, 'RunQueuedTurn', async ({ onEvent, clientGone, ctx }) => {

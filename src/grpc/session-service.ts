@@ -10,7 +10,12 @@ import { messageToPb, usageToPb } from './mappers/common.js';
 import { configPatchFromPb, openRequestFromPb, sessionToPb } from './mappers/session.js';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { FeedMessage as PbFeedMessage } from '../../gen/lash/v1/feed.js';
-import { ExportSessionStateResponse, type ExportSessionStateChunkRequest, type ObserveSessionRequest, type ObserveSessionResponse } from '../../gen/lash/v1/session_service.js';
+import {
+  ExportSessionStateResponse,
+  type ExportSessionStateChunkRequest,
+  type ObserveSessionRequest,
+  type ObserveSessionResponse,
+} from '../../gen/lash/v1/session_service.js';
 import { DomainError, precondition } from '../domain/errors.js';
 import type { FeedObservations, ObserverSink } from '../domain/feed/observation.js';
 import { callSignal, rpcContext } from './call.js';
@@ -26,7 +31,19 @@ const DOMAIN = 'lash.v1.SessionService';
 const MAX_UNCHUNKED_STATE_MESSAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 
 /** `holdObserver`: takes one of the tenant's observer places (throws past the limit); its result gives it back. */
-export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, feed: Pick<FeedObservations, 'observe'>, limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number }, onShutdown: (fn: () => void) => void, holdObserver?: (tenantId: string) => () => void, detachProcesses: (ctx: RequestContext, sessionId: string) => Promise<{ orphaned: string[]; kept: string[]; failed: string[] }> = async () => ({ orphaned: [], kept: [], failed: [] })): SessionServiceServer & UntypedServiceImplementation {
+export function sessionServiceHandlers(
+  env: CallEnv,
+  sessions: SessionService,
+  feed: Pick<FeedObservations, 'observe'>,
+  limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number },
+  onShutdown: (fn: () => void) => void,
+  holdObserver?: (tenantId: string) => () => void,
+  detachProcesses: (ctx: RequestContext, sessionId: string) => Promise<{ orphaned: string[]; kept: string[]; failed: string[] }> = async () => ({
+    orphaned: [],
+    kept: [],
+    failed: [],
+  }),
+): SessionServiceServer & UntypedServiceImplementation {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     openSession: rpc('OpenSession', async (req, ctx) => {
@@ -35,7 +52,12 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
     }),
     getSession: rpc('GetSession', async (req, ctx) => ({ session: sessionToPb(await sessions.describe(ctx, req.sessionId)) })),
     listSessions: rpc('ListSessions', async (req, ctx) => {
-      const page = await sessions.list(ctx, { parentSessionId: req.filter?.parentSessionId, metadata: req.filter?.metadata ?? {} }, req.pageSize, req.pageToken);
+      const page = await sessions.list(
+        ctx,
+        { parentSessionId: req.filter?.parentSessionId, metadata: req.filter?.metadata ?? {} },
+        req.pageSize,
+        req.pageToken,
+      );
       return { sessions: page.sessions.map((h) => sessionToPb(h)), nextPageToken: page.nextPageToken };
     }),
     closeSession: rpc('CloseSession', async (req, ctx) => {
@@ -56,7 +78,13 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
     }),
     getReadView: rpc('GetReadView', async (req, ctx) => {
       const view = await sessions.readView(ctx, req.sessionId, req.pageSize, req.pageToken);
-      return { messages: view.messages.map(messageToPb), nextPageToken: view.nextPageToken, turnIndex: view.turnIndex, lastPromptUsage: view.lastPromptUsage && usageToPb(view.lastPromptUsage), frameId: view.frameId };
+      return {
+        messages: view.messages.map(messageToPb),
+        nextPageToken: view.nextPageToken,
+        turnIndex: view.turnIndex,
+        lastPromptUsage: view.lastPromptUsage && usageToPb(view.lastPromptUsage),
+        frameId: view.frameId,
+      };
     }),
     getUsageReport: rpc('GetUsageReport', async (req, ctx) => {
       const r = await sessions.usageReport(ctx, req.sessionId);
@@ -67,18 +95,31 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
         bySourceAndModel: r.bySourceAndModel.map((x) => ({ source: x.source, model: x.model, usage: usageToPb(x.usage) })),
       };
     }),
-    updateSessionConfig: rpc('UpdateSessionConfig', async (req, ctx) => ({ session: sessionToPb(await sessions.updateConfig(ctx, req.sessionId, configPatchFromPb(req))) })),
+    updateSessionConfig: rpc('UpdateSessionConfig', async (req, ctx) => ({
+      session: sessionToPb(await sessions.updateConfig(ctx, req.sessionId, configPatchFromPb(req))),
+    })),
     exportSessionState: rpc('ExportSessionState', async (req, ctx) => {
       const document = await sessions.exportState(ctx, req.sessionId);
       const res: ExportSessionStateResponse = { state: { version: document.version, sessionId: document.sessionId, document, documentJson: Buffer.alloc(0) } };
       // As a Struct a document can be several times its JSON size (every number takes 9 bytes).
       const size = ExportSessionStateResponse.encode(res).finish().length;
-      if (size > MAX_UNCHUNKED_STATE_MESSAGE_BYTES) throw precondition('STATE_NEEDS_CHUNKS', `the state of session "${req.sessionId}" encodes to ${size} bytes, more than one answer holds; export it with ExportSessionStateChunk`, { session_id: req.sessionId });
+      if (size > MAX_UNCHUNKED_STATE_MESSAGE_BYTES)
+        throw precondition(
+          'STATE_NEEDS_CHUNKS',
+          `the state of session "${req.sessionId}" encodes to ${size} bytes, more than one answer holds; export it with ExportSessionStateChunk`,
+          { session_id: req.sessionId },
+        );
       return res;
     }),
     exportSessionStateChunk: rpc('ExportSessionStateChunk', async (req: ExportSessionStateChunkRequest, ctx) => {
       const piece = await sessions.exportStateChunk(ctx, req.sessionId, req.pageToken);
-      return { sessionId: req.sessionId, version: piece.version, chunk: Buffer.from(piece.chunk.buffer, piece.chunk.byteOffset, piece.chunk.byteLength), nextPageToken: piece.nextPageToken, totalBytes: BigInt(piece.totalBytes) };
+      return {
+        sessionId: req.sessionId,
+        version: piece.version,
+        chunk: Buffer.from(piece.chunk.buffer, piece.chunk.byteOffset, piece.chunk.byteLength),
+        nextPageToken: piece.nextPageToken,
+        totalBytes: BigInt(piece.totalBytes),
+      };
     }),
     observeSession(call: ServerWritableStream<ObserveSessionRequest, ObserveSessionResponse>) {
       const ctx = rpcContext(env, `${DOMAIN}/ObserveSession`, call.metadata, callSignal(call));
@@ -86,10 +127,24 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
       let observer: { close(): void } | undefined;
       // The observation paces itself by what the client has taken; one that takes nothing for the
       // stall time while at the limit is cut off (it resumes from its last cursor).
-      const out = new BatchingWriter<FeedMessage, ObserveSessionResponse>(call as ServerWritableStream<unknown, ObserveSessionResponse>, (messages) => ({ messages }), { ...limits, sizeOf: (m) => PbFeedMessage.encode(m as FeedMessage).finish().length }, () => {
-        observer?.close();
-        out.fail(toServiceError(new DomainError('OBSERVER_TOO_SLOW', `this observer left ${limits.items} messages or ${limits.bytes} bytes untaken for ${limits.stallMs} ms; reconnect with the cursor of the last message you processed`, { session_id: sessionId }), DOMAIN).error);
-      });
+      const out = new BatchingWriter<FeedMessage, ObserveSessionResponse>(
+        call as ServerWritableStream<unknown, ObserveSessionResponse>,
+        (messages) => ({ messages }),
+        { ...limits, sizeOf: (m) => PbFeedMessage.encode(m as FeedMessage).finish().length },
+        () => {
+          observer?.close();
+          out.fail(
+            toServiceError(
+              new DomainError(
+                'OBSERVER_TOO_SLOW',
+                `this observer left ${limits.items} messages or ${limits.bytes} bytes untaken for ${limits.stallMs} ms; reconnect with the cursor of the last message you processed`,
+                { session_id: sessionId },
+              ),
+              DOMAIN,
+            ).error,
+          );
+        },
+      );
       const fail = (err: unknown) => {
         observer?.close();
         const { error, correlationId } = toServiceError(err, DOMAIN);
@@ -119,7 +174,12 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
           if (out.isClosed) o.close();
           const endRetryable = (reason: 'SERVER_DRAINING' | 'STREAM_RECYCLED', why: string) => {
             o.close();
-            out.fail(toServiceError(new DomainError(reason, `${why}; reconnect and resume from the cursor of the last message you processed`, { session_id: sessionId }), DOMAIN).error);
+            out.fail(
+              toServiceError(
+                new DomainError(reason, `${why}; reconnect and resume from the cursor of the last message you processed`, { session_id: sessionId }),
+                DOMAIN,
+              ).error,
+            );
           };
           // A draining replica ends observers with UNAVAILABLE, the status clients, proxies and
           // meshes retry; the observer resumes from its cursor on another replica (ADR 0052).
@@ -127,7 +187,10 @@ export function sessionServiceHandlers(env: CallEnv, sessions: SessionService, f
           // With a connection age grace, an observer ends itself before the grace could cut its
           // connection (a cut stream reaches the client as INTERNAL through proxies).
           if (limits.maxStreamMs !== undefined) {
-            const recycle = setTimeout(() => out.isClosed || endRetryable('STREAM_RECYCLED', 'this stream is recycled before its connection reaches its maximum age'), limits.maxStreamMs);
+            const recycle = setTimeout(
+              () => out.isClosed || endRetryable('STREAM_RECYCLED', 'this stream is recycled before its connection reaches its maximum age'),
+              limits.maxStreamMs,
+            );
             recycle.unref();
             call.on('cancelled', () => clearTimeout(recycle));
           }

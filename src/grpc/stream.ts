@@ -136,7 +136,8 @@ export class BatchingWriter<Item, Response> {
     while (this.queue.length > 0 && !this.blocked) {
       let n = 0;
       let bytes = 0;
-      while (n < this.queue.length && n < MAX_ITEMS_PER_MESSAGE && (n === 0 || bytes + this.queue[n]!.bytes <= MAX_BYTES_PER_MESSAGE)) bytes += this.queue[n++]!.bytes;
+      while (n < this.queue.length && n < MAX_ITEMS_PER_MESSAGE && (n === 0 || bytes + this.queue[n]!.bytes <= MAX_BYTES_PER_MESSAGE))
+        bytes += this.queue[n++]!.bytes;
       const batch = this.queue.splice(0, n);
       // The write completes when the transport has sent it (within the client's flow-control window).
       const ok = this.call.write(this.wrap(batch.map((b) => b.item)), () => this.taken(n, bytes));

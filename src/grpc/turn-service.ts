@@ -30,13 +30,28 @@ import { eventToPb, overridesFromPb, resolutionFromPb, resolutionToPb, resultToP
 import { BatchingWriter } from './stream.js';
 
 const DOMAIN = 'lash.v1.TurnService';
-const ON_DISCONNECT: Record<number, 'cancel' | 'continue'> = { [OnDisconnect.ON_DISCONNECT_UNSPECIFIED]: 'cancel', [OnDisconnect.ON_DISCONNECT_CANCEL]: 'cancel', [OnDisconnect.ON_DISCONNECT_CONTINUE]: 'continue' };
-const SCHEDULING: Record<number, 'parallel' | 'serial'> = { [ToolScheduling.TOOL_SCHEDULING_UNSPECIFIED]: 'parallel', [ToolScheduling.TOOL_SCHEDULING_PARALLEL]: 'parallel', [ToolScheduling.TOOL_SCHEDULING_SERIAL]: 'serial' };
+const ON_DISCONNECT: Record<number, 'cancel' | 'continue'> = {
+  [OnDisconnect.ON_DISCONNECT_UNSPECIFIED]: 'cancel',
+  [OnDisconnect.ON_DISCONNECT_CANCEL]: 'cancel',
+  [OnDisconnect.ON_DISCONNECT_CONTINUE]: 'continue',
+};
+const SCHEDULING: Record<number, 'parallel' | 'serial'> = {
+  [ToolScheduling.TOOL_SCHEDULING_UNSPECIFIED]: 'parallel',
+  [ToolScheduling.TOOL_SCHEDULING_PARALLEL]: 'parallel',
+  [ToolScheduling.TOOL_SCHEDULING_SERIAL]: 'serial',
+};
 
 /** The request as a domain turn; the caller's W3C `traceparent` metadata, if any, joins its trace. */
 export function turnRequestFromPb(r: StartTurnRequest | RunTurnRequest, metadata?: Metadata): TurnRequest {
   const traceparent = metadata?.get('traceparent')[0];
-  return { sessionId: r.sessionId, turnId: r.turnId || undefined, input: turnInputFromPb(r.input), overrides: overridesFromPb(r.overrides), rlm: rlmFromPb(r.rlm), traceparent: typeof traceparent === 'string' ? traceparent : undefined };
+  return {
+    sessionId: r.sessionId,
+    turnId: r.turnId || undefined,
+    input: turnInputFromPb(r.input),
+    overrides: overridesFromPb(r.overrides),
+    rlm: rlmFromPb(r.rlm),
+    traceparent: typeof traceparent === 'string' ? traceparent : undefined,
+  };
 }
 
 /** Streams one turn's activities to a call: events as they happen, the result last. */
@@ -45,7 +60,11 @@ export function streamTurn(
   domain: string,
   call: ServerWritableStream<unknown, RunTurnResponse>,
   method: string,
-  run: (hooks: { onEvent: (a: TurnActivity['item']) => void; clientGone: AbortSignal; ctx: ReturnType<typeof rpcContext> }) => Promise<TurnActivity['item'] | undefined>,
+  run: (hooks: {
+    onEvent: (a: TurnActivity['item']) => void;
+    clientGone: AbortSignal;
+    ctx: ReturnType<typeof rpcContext>;
+  }) => Promise<TurnActivity['item'] | undefined>,
 ): void {
   const clientGone = callSignal(call);
   const ctx = rpcContext(env, `${domain}/${method}`, call.metadata, clientGone);
@@ -54,7 +73,9 @@ export function streamTurn(
   const observe = (code: string) => env.observe?.(`${domain}/${method}`, code, (performance.now() - started) / 1000, ctx.tenantId);
   let sequence = 0n;
   // sizeOf makes the writer close a response at about 64 KiB, so big items never share one message.
-  const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }), { sizeOf: (a) => TurnActivity.encode(a as TurnActivity).finish().length });
+  const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }), {
+    sizeOf: (a) => TurnActivity.encode(a as TurnActivity).finish().length,
+  });
   const push = (item: TurnActivity['item']) => out.push({ sequence: ++sequence, item });
   // A request that failed to decode is refused here, like any other bad input.
   new Promise<TurnActivity['item'] | undefined>((resolve) => {
@@ -83,22 +104,44 @@ function hostMessageFromPb(msg: ServeToolsRequest): HostMessage {
   const m = wellFormed(msg).message;
   if (m?.$case === 'hello') {
     const target = m.value.scope?.target;
-    const scope: HostScope | undefined = target?.$case === 'sessionId' ? { kind: 'session', sessionId: target.value } : target?.$case === 'tenantWide' && target.value ? { kind: 'tenant' } : undefined;
-    const tools = () => m.value.tools.map((t, i) => ({ name: t.name, description: t.description, inputSchema: (t.inputSchema ?? {}) as Record<string, JsonValue>, scheduling: decodeEnum(`hello.tools[${i}].scheduling`, t.scheduling, SCHEDULING, 'ToolScheduling') }));
+    const scope: HostScope | undefined =
+      target?.$case === 'sessionId'
+        ? { kind: 'session', sessionId: target.value }
+        : target?.$case === 'tenantWide' && target.value
+          ? { kind: 'tenant' }
+          : undefined;
+    const tools = () =>
+      m.value.tools.map((t, i) => ({
+        name: t.name,
+        description: t.description,
+        inputSchema: (t.inputSchema ?? {}) as Record<string, JsonValue>,
+        scheduling: decodeEnum(`hello.tools[${i}].scheduling`, t.scheduling, SCHEDULING, 'ToolScheduling'),
+      }));
     return { kind: 'hello', hello: { scope, tools } };
   }
   if (m?.$case !== 'toolResult') return { kind: 'other' };
   const o = m.value.outcome;
   const answer: HostAnswer | undefined =
-    o?.$case === 'success' ? { kind: 'success', value: (o.value ?? null) as JsonValue }
-    : o?.$case === 'failure' ? { kind: 'failure', message: o.value.message }
-    : o?.$case === 'cancelled' ? { kind: 'cancelled' }
-    : o?.$case === 'pending' ? { kind: 'pending', completionKey: o.value.completionKey }
-    : undefined;
+    o?.$case === 'success'
+      ? { kind: 'success', value: (o.value ?? null) as JsonValue }
+      : o?.$case === 'failure'
+        ? { kind: 'failure', message: o.value.message }
+        : o?.$case === 'cancelled'
+          ? { kind: 'cancelled' }
+          : o?.$case === 'pending'
+            ? { kind: 'pending', completionKey: o.value.completionKey }
+            : undefined;
   return { kind: 'tool_result', callId: m.value.callId, answer };
 }
 
-export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: RemoteToolHosts, gate: ToolHostGate, completions: CompletionService, admitted: ClientTurns): TurnServiceServer & UntypedServiceImplementation {
+export function turnServiceHandlers(
+  env: CallEnv,
+  turns: TurnService,
+  hosts: RemoteToolHosts,
+  gate: ToolHostGate,
+  completions: CompletionService,
+  admitted: ClientTurns,
+): TurnServiceServer & UntypedServiceImplementation {
   const resultItem = (r: TurnResult): TurnActivity['item'] => ({ $case: 'result', value: resultToPb(r) });
   return {
     runTurn(call: ServerWritableStream<RunTurnRequest, RunTurnResponse>) {
@@ -114,7 +157,9 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
         return resultItem(result);
       });
     },
-    startTurn: unary(env, DOMAIN, 'StartTurn', async (req: StartTurnRequest, ctx) => ({ turnId: await admitted.start(ctx, turnRequestFromPb(req, ctx.metadata)) })),
+    startTurn: unary(env, DOMAIN, 'StartTurn', async (req: StartTurnRequest, ctx) => ({
+      turnId: await admitted.start(ctx, turnRequestFromPb(req, ctx.metadata)),
+    })),
     getTurn: unary(env, DOMAIN, 'GetTurn', async (req, ctx) => {
       const s = await turns.get(ctx, req.sessionId, req.turnId);
       if (s.status === 'running') return { status: TurnStatus.TURN_STATUS_RUNNING, result: undefined };
@@ -126,7 +171,8 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
     resolveCompletion: unary(env, DOMAIN, 'ResolveCompletion', async (req, ctx) => {
       const r = await completions.resolve(ctx, req.completionKey, resolutionFromPb(req.resolution));
       if (r.outcome === 'accepted') return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_ACCEPTED, firstResolution: undefined };
-      if (r.outcome === 'already_resolved') return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_ALREADY_RESOLVED, firstResolution: resolutionToPb(r.first) };
+      if (r.outcome === 'already_resolved')
+        return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_ALREADY_RESOLVED, firstResolution: resolutionToPb(r.first) };
       return { outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN, firstResolution: undefined };
     }),
     serveTools(call: ServerDuplexStream<ServeToolsRequest, ServeToolsResponse>) {
@@ -144,7 +190,14 @@ export function turnServiceHandlers(env: CallEnv, turns: TurnService, hosts: Rem
         fail: (err, refusedHello) => {
           const { error } = toServiceError(err, DOMAIN);
           // A refused hello is the connect attempt the audit trail records.
-          if (refusedHello) env.audit?.({ method, ctx, request: { sessionId: refusedHello.sessionId }, code: codeName(error.code ?? status.UNKNOWN), reason: errorInfoOf(error)?.reason });
+          if (refusedHello)
+            env.audit?.({
+              method,
+              ctx,
+              request: { sessionId: refusedHello.sessionId },
+              code: codeName(error.code ?? status.UNKNOWN),
+              reason: errorInfoOf(error)?.reason,
+            });
           call.emit('error', error);
         },
         ignored: (callId) => ctx.log.warn({ callId }, 'tool result for an unknown or finished call ignored'),

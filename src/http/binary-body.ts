@@ -7,7 +7,17 @@
 
 import { fromBinary } from '@bufbuild/protobuf';
 import { createContextKey, createContextValues } from '@connectrpc/connect';
-import { createAsyncIterable, encodeEnvelope, pipeTo, sinkAll, transformSplitEnvelope, type EnvelopedMessage, type UniversalHandler, type UniversalServerRequest, type UniversalServerResponse } from '@connectrpc/connect/protocol';
+import {
+  createAsyncIterable,
+  encodeEnvelope,
+  pipeTo,
+  sinkAll,
+  transformSplitEnvelope,
+  type EnvelopedMessage,
+  type UniversalHandler,
+  type UniversalServerRequest,
+  type UniversalServerResponse,
+} from '@connectrpc/connect/protocol';
 
 /** The request body Connect's decoder refused, for the bridge to decode the gRPC way. */
 export const RAW_BODY = createContextKey<Uint8Array | undefined>(undefined, { description: 'undecodable request body' });

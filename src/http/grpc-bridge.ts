@@ -17,7 +17,27 @@ type UnaryHandler = (call: SyntheticCall, callback: Callback) => void;
 type StreamHandler = (call: SyntheticCall) => void;
 
 /** Headers that describe the HTTP exchange itself, not the caller: never handed on as metadata. */
-const TRANSPORT_HEADERS = new Set(['content-type', 'content-length', 'connection', 'host', 'accept-encoding', 'content-encoding', 'transfer-encoding', 'te', 'keep-alive', 'upgrade', 'connect-protocol-version', 'connect-timeout-ms', 'connect-accept-encoding', 'connect-content-encoding', 'grpc-timeout', 'grpc-accept-encoding', 'grpc-encoding', 'x-grpc-web', 'x-user-agent']);
+const TRANSPORT_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'connection',
+  'host',
+  'accept-encoding',
+  'content-encoding',
+  'transfer-encoding',
+  'te',
+  'keep-alive',
+  'upgrade',
+  'connect-protocol-version',
+  'connect-timeout-ms',
+  'connect-accept-encoding',
+  'connect-content-encoding',
+  'grpc-timeout',
+  'grpc-accept-encoding',
+  'grpc-encoding',
+  'x-grpc-web',
+  'x-user-agent',
+]);
 
 /** The caller's HTTP headers as gRPC metadata (e.g. authorization, x-request-id, traceparent). */
 export function metadataOf(headers: Headers): Metadata {
@@ -54,7 +74,11 @@ export class SyntheticCall extends EventEmitter {
   getPeer(): string {
     return 'http';
   }
-  constructor(readonly request: unknown, readonly metadata: Metadata, signal: AbortSignal) {
+  constructor(
+    readonly request: unknown,
+    readonly metadata: Metadata,
+    signal: AbortSignal,
+  ) {
     super();
     // 'error' is how a handler ends a stream with a status; it is handled by the stream bridge.
     this.on('error', () => {});

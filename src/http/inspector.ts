@@ -19,17 +19,28 @@ interface Asset {
 async function bundle(): Promise<Uint8Array> {
   // Loaded only when the page is asked for: a server nobody inspects never pays for esbuild.
   const { build } = await import('esbuild');
-  const out = await build({ entryPoints: [`${UI}main.ts`], bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2022', minify: true, legalComments: 'none', logLevel: 'silent' });
+  const out = await build({
+    entryPoints: [`${UI}main.ts`],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
   return out.outputFiles[0]!.contents;
 }
 
 /** Each asset loaded once; a failed load is retried on the next request. */
 function cached(load: () => Promise<Uint8Array | string>): () => Promise<Uint8Array | string> {
   let p: Promise<Uint8Array | string> | undefined;
-  return () => (p ??= load().catch((err: unknown) => {
-    p = undefined;
-    throw err;
-  }));
+  return () =>
+    (p ??= load().catch((err: unknown) => {
+      p = undefined;
+      throw err;
+    }));
 }
 
 const ASSETS: Record<string, Asset> = {

@@ -65,7 +65,10 @@ export function routes(services: RegisteredService[], maxRequestBytes: number): 
 function notOverHttp(method: DescMethod) {
   // eslint-disable-next-line require-yield
   return async function* () {
-    throw new ConnectError(`${method.parent.typeName}/${method.name} streams both ways and is served over gRPC only; call it on the gRPC port (LASH_LISTEN)`, Code.Unimplemented);
+    throw new ConnectError(
+      `${method.parent.typeName}/${method.name} streams both ways and is served over gRPC only; call it on the gRPC port (LASH_LISTEN)`,
+      Code.Unimplemented,
+    );
   };
 }
 

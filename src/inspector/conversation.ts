@@ -8,11 +8,23 @@ const ROLE = /^MESSAGE_ROLE_/;
 
 export function renderMessages(messages: JsonObject[], branch?: (nodeId: string) => void): HTMLElement[] {
   return messages.map((m) => {
-    const role = String(m.role ?? 'MESSAGE_ROLE_UNSPECIFIED').replace(ROLE, '').toLowerCase();
+    const role = String(m.role ?? 'MESSAGE_ROLE_UNSPECIFIED')
+      .replace(ROLE, '')
+      .toLowerCase();
     const id = String(m.id ?? '');
-    return h(`article.message.${role}`, { 'data-node': id, title: `node ${id}` },
-      h('header', {}, h('span.role', {}, role), branch && id ? h('button.small.branch', { onclick: () => branch(id), title: 'move the session head to this node (a new branch from here)' }, 'branch here') : null),
-      ((m.parts ?? []) as JsonObject[]).map(renderPart));
+    return h(
+      `article.message.${role}`,
+      { 'data-node': id, title: `node ${id}` },
+      h(
+        'header',
+        {},
+        h('span.role', {}, role),
+        branch && id
+          ? h('button.small.branch', { onclick: () => branch(id), title: 'move the session head to this node (a new branch from here)' }, 'branch here')
+          : null,
+      ),
+      ((m.parts ?? []) as JsonObject[]).map(renderPart),
+    );
   });
 }
 
@@ -32,11 +44,26 @@ export function renderPart(part: JsonObject): Child {
     case 'error':
       return h('p.error', {}, String(v.message ?? ''));
     case 'toolCall':
-      return h('div.tool-call', { 'data-call': String(v.callId ?? '') }, h('span.tool-name', {}, `${String(v.toolName)}(…)`), h('pre.args', {}, pretty(v.args ?? {})));
+      return h(
+        'div.tool-call',
+        { 'data-call': String(v.callId ?? '') },
+        h('span.tool-name', {}, `${String(v.toolName)}(…)`),
+        h('pre.args', {}, pretty(v.args ?? {})),
+      );
     case 'toolResult':
-      return h(`div.tool-result${v.isError ? '.failed' : ''}`, { 'data-call': String(v.callId ?? '') }, h('span.tool-name', {}, `${String(v.toolName)} → ${v.isError ? 'error' : 'result'}`), h('pre', {}, pretty(v.output)));
+      return h(
+        `div.tool-result${v.isError ? '.failed' : ''}`,
+        { 'data-call': String(v.callId ?? '') },
+        h('span.tool-name', {}, `${String(v.toolName)} → ${v.isError ? 'error' : 'result'}`),
+        h('pre', {}, pretty(v.output)),
+      );
     case 'image':
-      return h('figure.image', {}, h('div.image-placeholder', {}, '🖼'), h('figcaption', {}, `image ${String(v.attachmentId ?? '')} (${String(v.mimeType ?? 'unknown type')})`));
+      return h(
+        'figure.image',
+        {},
+        h('div.image-placeholder', {}, '🖼'),
+        h('figcaption', {}, `image ${String(v.attachmentId ?? '')} (${String(v.mimeType ?? 'unknown type')})`),
+      );
     default:
       return h('pre.unknown', {}, pretty(part));
   }

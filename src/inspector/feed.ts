@@ -66,15 +66,40 @@ export function followFeed(api: Api, sessionId: string, panel: HTMLElement, hand
       case 'modelRequestStarted':
         return line(block, 'model', `model request ${String(v.iteration ?? '')}: ${String(v.providerId ?? '')}/${String(v.modelId ?? '')}`);
       case 'toolCallStarted':
-        return block.appendChild(h('div.ev.tool-call', { 'data-call': String(v.callId ?? '') }, h('span.tool-name', {}, `tool ${String(v.name)}`), h('pre.args', {}, pretty(v.args ?? {}))));
+        return block.appendChild(
+          h(
+            'div.ev.tool-call',
+            { 'data-call': String(v.callId ?? '') },
+            h('span.tool-name', {}, `tool ${String(v.name)}`),
+            h('pre.args', {}, pretty(v.args ?? {})),
+          ),
+        );
       case 'toolCallCompleted':
-        return block.appendChild(h(`div.ev.tool-result${v.isError ? '.failed' : ''}`, { 'data-call': String(v.callId ?? '') }, h('span.tool-name', {}, `${String(v.name)} → ${v.isError ? 'error' : 'result'} (${String(v.durationMs ?? 0)} ms)`), h('pre', {}, pretty(v.output))));
+        return block.appendChild(
+          h(
+            `div.ev.tool-result${v.isError ? '.failed' : ''}`,
+            { 'data-call': String(v.callId ?? '') },
+            h('span.tool-name', {}, `${String(v.name)} → ${v.isError ? 'error' : 'result'} (${String(v.durationMs ?? 0)} ms)`),
+            h('pre', {}, pretty(v.output)),
+          ),
+        );
       case 'codeBlockStarted':
         return block.appendChild(h('figure.ev.code', {}, h('figcaption', {}, `code (${String(v.language || 'rlm')})`), h('pre', {}, String(v.code ?? ''))));
       case 'codeBlockCompleted':
-        return block.appendChild(h(`figure.ev.output${v.success ? '' : '.failed'}`, {}, h('figcaption', {}, `output (${String(v.durationMs ?? 0)} ms)`), h('pre', {}, String(v.output ?? '') + (v.error ? `\n${String(v.error)}` : ''))));
+        return block.appendChild(
+          h(
+            `figure.ev.output${v.success ? '' : '.failed'}`,
+            {},
+            h('figcaption', {}, `output (${String(v.durationMs ?? 0)} ms)`),
+            h('pre', {}, String(v.output ?? '') + (v.error ? `\n${String(v.error)}` : '')),
+          ),
+        );
       case 'retryStatus':
-        return line(block, 'retry', `retry ${String(v.attempt)}/${String(v.maxAttempts)} in ${Number(v.waitSeconds ?? 0).toFixed(1)} s: ${String(v.reason ?? '')}`);
+        return line(
+          block,
+          'retry',
+          `retry ${String(v.attempt)}/${String(v.maxAttempts)} in ${Number(v.waitSeconds ?? 0).toFixed(1)} s: ${String(v.reason ?? '')}`,
+        );
       case 'error':
         return line(block, 'error', `error: ${String(v.message ?? '')}`);
       case 'usage': {
@@ -125,7 +150,13 @@ export function followFeed(api: Api, sessionId: string, panel: HTMLElement, hand
       handlers.changed();
     } else if (event.queueChanged) {
       const q = event.queueChanged as JsonObject;
-      line(log, 'queue', `queue ${String(q.change ?? '').replace('QUEUE_CHANGE_', '').toLowerCase()}: ${((q.batchIds ?? []) as string[]).join(', ')}`);
+      line(
+        log,
+        'queue',
+        `queue ${String(q.change ?? '')
+          .replace('QUEUE_CHANGE_', '')
+          .toLowerCase()}: ${((q.batchIds ?? []) as string[]).join(', ')}`,
+      );
     } else if (event.processChanged) {
       const p = event.processChanged as JsonObject;
       line(log, 'process', `process ${String(p.processId)} ${String(p.state)}`);

@@ -23,7 +23,9 @@ function parseFilter(text: string): Record<string, string> {
 }
 
 export function labels(metadata: unknown): string {
-  return Object.entries((metadata ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(', ');
+  return Object.entries((metadata ?? {}) as Record<string, string>)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
 }
 
 /** Renders the list into `root` and keeps it fresh; returns a function that stops the polling. */
@@ -32,7 +34,12 @@ export function showList(api: Api, root: HTMLElement): () => void {
   const filter = h('input#filter', { placeholder: 'label filter: team=ops, env=prod', value: params.get('labels') ?? '' }) as HTMLInputElement;
   const body = h('tbody');
   const note = h('p.note');
-  const table = h('table#sessions', {}, h('thead', {}, h('tr', {}, h('th', {}, 'session'), h('th', {}, 'status'), h('th', {}, 'turns'), h('th', {}, 'last activity'), h('th', {}, 'labels'))), body);
+  const table = h(
+    'table#sessions',
+    {},
+    h('thead', {}, h('tr', {}, h('th', {}, 'session'), h('th', {}, 'status'), h('th', {}, 'turns'), h('th', {}, 'last activity'), h('th', {}, 'labels'))),
+    body,
+  );
   fill(root, h('section', {}, h('h2', {}, 'Sessions'), h('div.bar', {}, filter), table, note));
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -64,5 +71,13 @@ export function showList(api: Api, root: HTMLElement): () => void {
 function row(s: JsonObject): HTMLElement {
   const id = String(s.sessionId);
   const status = statusName(s.status);
-  return h('tr', { 'data-session': id }, h('td', {}, h('a', { href: `#/s/${encodeURIComponent(id)}` }, id)), h('td', {}, h(`span.status.${status}`, {}, status)), h('td', {}, String(s.turnIndex ?? 0)), h('td', { title: String(s.updateTime ?? '') }, ago(s.updateTime as string | undefined)), h('td.labels', {}, labels(s.metadata)));
+  return h(
+    'tr',
+    { 'data-session': id },
+    h('td', {}, h('a', { href: `#/s/${encodeURIComponent(id)}` }, id)),
+    h('td', {}, h(`span.status.${status}`, {}, status)),
+    h('td', {}, String(s.turnIndex ?? 0)),
+    h('td', { title: String(s.updateTime ?? '') }, ago(s.updateTime as string | undefined)),
+    h('td.labels', {}, labels(s.metadata)),
+  );
 }

@@ -8,11 +8,22 @@ import { showSession } from './session.js';
 
 async function main(): Promise<void> {
   const root = document.getElementById('app')!;
-  const field = h('input#token', { type: 'password', placeholder: 'bearer token (empty if auth is off)', value: token.get(), autocomplete: 'off' }) as HTMLInputElement;
-  const save = h('button#save-token', { onclick: () => {
-    token.set(field.value.trim());
-    route();
-  } }, 'Use token');
+  const field = h('input#token', {
+    type: 'password',
+    placeholder: 'bearer token (empty if auth is off)',
+    value: token.get(),
+    autocomplete: 'off',
+  }) as HTMLInputElement;
+  const save = h(
+    'button#save-token',
+    {
+      onclick: () => {
+        token.set(field.value.trim());
+        route();
+      },
+    },
+    'Use token',
+  );
   document.getElementById('auth')!.append(field, save);
   // The API is served at the root of the listener the page came from (the page is /inspector/).
   const api = await connectApi(new URL('..', location.href).href.replace(/\/$/, ''), new URL('descriptors.binpb', location.href).href);

@@ -23,26 +23,46 @@ export function showSession(api: Api, root: HTMLElement, sessionId: string): () 
   const input = h('textarea#turn-input', { placeholder: 'input text for a turn or the queue', rows: '2' }) as HTMLTextAreaElement;
   const result = h('p.action-result', { id: 'action-result' });
   const act = (label: string, id: string, run: () => Promise<string>) =>
-    h('button', {
-      id,
-      onclick: async () => {
-        result.className = 'action-result';
-        result.textContent = `${label}…`;
-        try {
-          result.textContent = await run();
-        } catch (err) {
-          result.textContent = api.describe(err);
-          result.classList.add('error');
-        }
+    h(
+      'button',
+      {
+        id,
+        onclick: async () => {
+          result.className = 'action-result';
+          result.textContent = `${label}…`;
+          try {
+            result.textContent = await run();
+          } catch (err) {
+            result.textContent = api.describe(err);
+            result.classList.add('error');
+          }
+        },
       },
-    }, label);
+      label,
+    );
   const turnInput = () => ({ items: [{ text: { text: input.value } }] });
-  const actions = h('div.actions', {},
+  const actions = h(
+    'div.actions',
+    {},
     input,
-    h('div.buttons', {},
-      act('Start turn', 'start-turn', async () => `started turn ${String((await api.call('TurnService', 'StartTurn', { sessionId, input: turnInput() })).turnId)}`),
-      act('Enqueue input', 'enqueue', async () => `enqueued: ${JSON.stringify(await api.call('QueueService', 'EnqueueTurnInput', { sessionId, input: turnInput() }))}`),
-      act('Cancel running turns', 'cancel', async () => `cancelled ${String((await api.call('TurnService', 'CancelRunningTurns', { sessionId })).cancelledCount ?? 0)} turn(s)`),
+    h(
+      'div.buttons',
+      {},
+      act(
+        'Start turn',
+        'start-turn',
+        async () => `started turn ${String((await api.call('TurnService', 'StartTurn', { sessionId, input: turnInput() })).turnId)}`,
+      ),
+      act(
+        'Enqueue input',
+        'enqueue',
+        async () => `enqueued: ${JSON.stringify(await api.call('QueueService', 'EnqueueTurnInput', { sessionId, input: turnInput() }))}`,
+      ),
+      act(
+        'Cancel running turns',
+        'cancel',
+        async () => `cancelled ${String((await api.call('TurnService', 'CancelRunningTurns', { sessionId })).cancelledCount ?? 0)} turn(s)`,
+      ),
       act('Close session', 'close', async () => {
         await api.call('SessionService', 'CloseSession', { sessionId });
         return 'closed';
@@ -52,14 +72,37 @@ export function showSession(api: Api, root: HTMLElement, sessionId: string): () 
         await api.call('SessionService', 'DeleteSession', { sessionId });
         location.hash = '#/';
         return 'deleted';
-      })),
-    result);
-  fill(root, h('section', { id: 'session' },
-    h('p', {}, h('a', { href: '#/' }, '← sessions')),
-    header, actions,
-    h('div.grid', {},
-      h('div.col', {}, h('h3', {}, 'Conversation'), conversation),
-      h('div.col', {}, h('h3', {}, 'Live turn'), live, h('h3', {}, 'Usage by source × model'), usage, h('h3', {}, 'Tool state'), tools, h('h3', {}, 'Children'), children))));
+      }),
+    ),
+    result,
+  );
+  fill(
+    root,
+    h(
+      'section',
+      { id: 'session' },
+      h('p', {}, h('a', { href: '#/' }, '← sessions')),
+      header,
+      actions,
+      h(
+        'div.grid',
+        {},
+        h('div.col', {}, h('h3', {}, 'Conversation'), conversation),
+        h(
+          'div.col',
+          {},
+          h('h3', {}, 'Live turn'),
+          live,
+          h('h3', {}, 'Usage by source × model'),
+          usage,
+          h('h3', {}, 'Tool state'),
+          tools,
+          h('h3', {}, 'Children'),
+          children,
+        ),
+      ),
+    ),
+  );
 
   const panel = async (el: HTMLElement, load: () => Promise<Node | Node[] | string>) => {
     try {
@@ -85,11 +128,20 @@ export function showSession(api: Api, root: HTMLElement, sessionId: string): () 
       const status = statusName(s.status);
       return [
         h('h2', {}, String(s.sessionId), ' ', h(`span.status.${status}`, { id: 'session-status' }, status)),
-        h('p.meta', {},
-          `${String(s.mode ?? '').replace('SESSION_MODE_', '').toLowerCase() || 'standard'} · ${String(spec.providerId ?? '')}/${String((spec.model as JsonObject | undefined)?.id ?? '')} · `,
+        h(
+          'p.meta',
+          {},
+          `${
+            String(s.mode ?? '')
+              .replace('SESSION_MODE_', '')
+              .toLowerCase() || 'standard'
+          } · ${String(spec.providerId ?? '')}/${String((spec.model as JsonObject | undefined)?.id ?? '')} · `,
           `turns ${String(s.turnIndex ?? 0)} · revision ${String(s.headRevision ?? 0)} · frame ${String(s.frameId || 'root')} · last activity ${ago(s.updateTime as string | undefined)}`,
-          s.parentSessionId ? h('span', {}, ' · parent ', h('a', { href: `#/s/${encodeURIComponent(String(s.parentSessionId))}` }, String(s.parentSessionId))) : null,
-          labels(s.metadata) ? ` · ${labels(s.metadata)}` : ''),
+          s.parentSessionId
+            ? h('span', {}, ' · parent ', h('a', { href: `#/s/${encodeURIComponent(String(s.parentSessionId))}` }, String(s.parentSessionId)))
+            : null,
+          labels(s.metadata) ? ` · ${labels(s.metadata)}` : '',
+        ),
       ];
     });
     void panel(conversation, async () => {
@@ -108,15 +160,36 @@ export function showSession(api: Api, root: HTMLElement, sessionId: string): () 
       const state = await api.call('AdminService', 'GetToolState', { sessionId });
       const entries = (state.tools ?? []) as JsonObject[];
       if (!entries.length) return h('p.note', {}, 'No tools.');
-      return h('table.tools', {}, entries.map((t) => {
-        const m = (t.manifest ?? {}) as JsonObject;
-        return h('tr', {}, h('td', {}, String(m.name ?? '')), h('td', {}, String(t.effectiveAvailability ?? '').replace('TOOL_AVAILABILITY_', '').toLowerCase()), h('td', {}, t.override ? 'override' : ''), h('td', {}, t.orphaned ? 'orphaned' : ''));
-      }));
+      return h(
+        'table.tools',
+        {},
+        entries.map((t) => {
+          const m = (t.manifest ?? {}) as JsonObject;
+          return h(
+            'tr',
+            {},
+            h('td', {}, String(m.name ?? '')),
+            h(
+              'td',
+              {},
+              String(t.effectiveAvailability ?? '')
+                .replace('TOOL_AVAILABILITY_', '')
+                .toLowerCase(),
+            ),
+            h('td', {}, t.override ? 'override' : ''),
+            h('td', {}, t.orphaned ? 'orphaned' : ''),
+          );
+        }),
+      );
     });
     void panel(children, async () => {
       const list = ((await api.call('AdminService', 'ListChildSessions', { sessionId, pageSize: 100 })).sessions ?? []) as JsonObject[];
       if (!list.length) return h('p.note', {}, 'No child sessions.');
-      return h('ul', {}, list.map((c) => h('li', {}, h('a', { href: `#/s/${encodeURIComponent(String(c.sessionId))}` }, String(c.sessionId)), ` ${statusName(c.status)}`)));
+      return h(
+        'ul',
+        {},
+        list.map((c) => h('li', {}, h('a', { href: `#/s/${encodeURIComponent(String(c.sessionId))}` }, String(c.sessionId)), ` ${statusName(c.status)}`)),
+      );
     });
   };
   let pending: ReturnType<typeof setTimeout> | undefined;

@@ -38,10 +38,19 @@ export function usageChart(report: JsonObject): HTMLElement {
     chart.appendChild(svg('text', { x: LABEL + (r.input + r.output) * scale + 4, y: y + BAR - 3, class: 'value' }, `${r.input}/${r.output}`));
   });
   const legendY = rows.length * GAP + 16;
-  [['input', 'input'], ['cached', 'cached input'], ['output', 'output']].forEach(([cls, text], i) => {
+  [
+    ['input', 'input'],
+    ['cached', 'cached input'],
+    ['output', 'output'],
+  ].forEach(([cls, text], i) => {
     chart.appendChild(svg('rect', { x: LABEL + i * 110, y: legendY - 9, width: 10, height: 10, class: cls! }));
     chart.appendChild(svg('text', { x: LABEL + i * 110 + 14, y: legendY, class: 'label' }, text));
   });
   const total = (report.total ?? {}) as JsonObject;
-  return h('div', {}, chart as unknown as HTMLElement, h('p.note', {}, `total: ${n(total.inputTokens)} input (${n(total.cachedInputTokens)} cached), ${n(total.outputTokens)} output tokens`));
+  return h(
+    'div',
+    {},
+    chart as unknown as HTMLElement,
+    h('p.note', {}, `total: ${n(total.inputTokens)} input (${n(total.cachedInputTokens)} cached), ${n(total.outputTokens)} output tokens`),
+  );
 }

@@ -73,16 +73,55 @@ export class LashMetrics {
       });
     };
     collectDefaultMetrics({ register: this.registry });
-    this.calls = new Counter({ name: 'lash_rpc_total', help: 'Finished gRPC calls by method, status code and the caller\'s tenant (bounded: LASH_METRICS_TENANTS and the first LASH_METRICS_TENANT_LABELS tenants by name, later ones as _other; calls refused for their credential as _unauthenticated).', labelNames: ['method', 'code', 'tenant'], registers });
-    this.callSeconds = new Histogram({ name: 'lash_rpc_duration_seconds', help: 'Duration of gRPC calls (streams: until they end) by method and tenant (bounded like lash_rpc_total).', labelNames: ['method', 'tenant'], buckets: LATENCY_BUCKETS, registers });
-    this.turns = new Counter({ name: 'lash_turns_total', help: 'Committed turns and drains by outcome (finished, stopped, agent_frame_switch) and stop reason.', labelNames: ['outcome', 'reason'], registers });
-    this.turnSeconds = new Histogram({ name: 'lash_turn_duration_seconds', help: 'Time from accepting a turn to its commit, waiting for the writer included.', buckets: LATENCY_BUCKETS, registers });
-    this.tokens = new Counter({ name: 'lash_model_tokens_total', help: 'Model tokens of committed turns (children included) by kind.', labelNames: ['kind'], registers });
+    this.calls = new Counter({
+      name: 'lash_rpc_total',
+      help: "Finished gRPC calls by method, status code and the caller's tenant (bounded: LASH_METRICS_TENANTS and the first LASH_METRICS_TENANT_LABELS tenants by name, later ones as _other; calls refused for their credential as _unauthenticated).",
+      labelNames: ['method', 'code', 'tenant'],
+      registers,
+    });
+    this.callSeconds = new Histogram({
+      name: 'lash_rpc_duration_seconds',
+      help: 'Duration of gRPC calls (streams: until they end) by method and tenant (bounded like lash_rpc_total).',
+      labelNames: ['method', 'tenant'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.turns = new Counter({
+      name: 'lash_turns_total',
+      help: 'Committed turns and drains by outcome (finished, stopped, agent_frame_switch) and stop reason.',
+      labelNames: ['outcome', 'reason'],
+      registers,
+    });
+    this.turnSeconds = new Histogram({
+      name: 'lash_turn_duration_seconds',
+      help: 'Time from accepting a turn to its commit, waiting for the writer included.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'lash_model_tokens_total',
+      help: 'Model tokens of committed turns (children included) by kind.',
+      labelNames: ['kind'],
+      registers,
+    });
     this.feedEvents = new Counter({ name: 'lash_feed_events_total', help: 'Events appended to session feeds by this process.', registers });
-    this.feedAppendSeconds = new Histogram({ name: 'lash_feed_append_duration_seconds', help: 'Duration of one feed append (a batch of events, one statement).', buckets: LATENCY_BUCKETS, registers });
-    this.feedLagSeconds = new Histogram({ name: 'lash_feed_lag_seconds', help: 'How far the durable feed trails a live turn: from a turn event being emitted to it being stored.', buckets: LATENCY_BUCKETS, registers });
+    this.feedAppendSeconds = new Histogram({
+      name: 'lash_feed_append_duration_seconds',
+      help: 'Duration of one feed append (a batch of events, one statement).',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.feedLagSeconds = new Histogram({
+      name: 'lash_feed_lag_seconds',
+      help: 'How far the durable feed trails a live turn: from a turn event being emitted to it being stored.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     new Gauge({
-      name: 'lash_queue_batches', help: 'Open queue batches (all sessions, all replicas) by state.', labelNames: ['state'], registers,
+      name: 'lash_queue_batches',
+      help: 'Open queue batches (all sessions, all replicas) by state.',
+      labelNames: ['state'],
+      registers,
       async collect() {
         const rows = await sources.queueDepth();
         this.reset();
@@ -90,19 +129,26 @@ export class LashMetrics {
       },
     });
     new Gauge({
-      name: 'lash_feed_pending_events', help: 'Feed events accepted by this process and not yet stored (grows while the store refuses writes; nothing is dropped).', registers,
+      name: 'lash_feed_pending_events',
+      help: 'Feed events accepted by this process and not yet stored (grows while the store refuses writes; nothing is dropped).',
+      registers,
       collect() {
         this.set(sources.feedBacklog().events);
       },
     });
     new Gauge({
-      name: 'lash_feed_failing_sessions', help: 'Sessions whose last feed write failed and is being retried.', registers,
+      name: 'lash_feed_failing_sessions',
+      help: 'Sessions whose last feed write failed and is being retried.',
+      registers,
       collect() {
         this.set(sources.feedBacklog().failingSessions);
       },
     });
     new Gauge({
-      name: 'lash_sandbox_threads', help: 'rlm sandbox threads of this process by state: busy (running a block), alive (busy, idle or exiting; at most LASH_SANDBOX_THREADS), queued (blocks waiting for a thread).', labelNames: ['state'], registers,
+      name: 'lash_sandbox_threads',
+      help: 'rlm sandbox threads of this process by state: busy (running a block), alive (busy, idle or exiting; at most LASH_SANDBOX_THREADS), queued (blocks waiting for a thread).',
+      labelNames: ['state'],
+      registers,
       collect() {
         const s = sources.sandbox();
         this.set({ state: 'busy' }, s.busy);
@@ -112,7 +158,10 @@ export class LashMetrics {
     });
     const counted = this.rejections;
     new Counter({
-      name: 'lash_limit_rejections_total', help: 'Work refused because a resource limit was reached, by limit: sandbox_threads (no thread free in time), rlm_globals (a block left more than LASH_SANDBOX_GLOBALS_BYTES), children_per_turn, children_per_root (run_child refused to create a child), running_turns (RunTurn/StartTurn refused: no turn slot free in time), observers (ObserveSession refused: LASH_MAX_OBSERVERS open), observe_rate (ObserveSession refused: LASH_OBSERVE_RATE exceeded).', labelNames: ['limit'], registers,
+      name: 'lash_limit_rejections_total',
+      help: 'Work refused because a resource limit was reached, by limit: sandbox_threads (no thread free in time), rlm_globals (a block left more than LASH_SANDBOX_GLOBALS_BYTES), children_per_turn, children_per_root (run_child refused to create a child), running_turns (RunTurn/StartTurn refused: no turn slot free in time), observers (ObserveSession refused: LASH_MAX_OBSERVERS open), observe_rate (ObserveSession refused: LASH_OBSERVE_RATE exceeded).',
+      labelNames: ['limit'],
+      registers,
       collect() {
         const s = sources.sandbox();
         this.reset();
@@ -126,7 +175,10 @@ export class LashMetrics {
       },
     });
     new Gauge({
-      name: 'lash_turn_slots', help: 'RunTurn/StartTurn turns of this process by state: running (at most LASH_MAX_RUNNING_TURNS), waiting (to start).', labelNames: ['state'], registers,
+      name: 'lash_turn_slots',
+      help: 'RunTurn/StartTurn turns of this process by state: running (at most LASH_MAX_RUNNING_TURNS), waiting (to start).',
+      labelNames: ['state'],
+      registers,
       collect() {
         const a = sources.turnSlots();
         this.set({ state: 'running' }, a.running);
@@ -134,21 +186,30 @@ export class LashMetrics {
       },
     });
     new Gauge({
-      name: 'lash_tenant_resources', help: 'Per-tenant resources in use, by tenant and resource: running_turns and observers held in this process now; sessions and queued_batches as last counted in the store (at the last create/enqueue of the tenant).', labelNames: ['tenant', 'resource'], registers,
+      name: 'lash_tenant_resources',
+      help: 'Per-tenant resources in use, by tenant and resource: running_turns and observers held in this process now; sessions and queued_batches as last counted in the store (at the last create/enqueue of the tenant).',
+      labelNames: ['tenant', 'resource'],
+      registers,
       collect() {
         this.reset();
         for (const t of byLabel(sources.tenants?.() ?? [], (x) => x.inUse)) this.set({ tenant: t.tenant, resource: t.resource }, t.n);
       },
     });
     new Counter({
-      name: 'lash_tenant_limit_rejections_total', help: 'Calls refused at a per-tenant limit (RESOURCE_EXHAUSTED, reasons TENANT_*_LIMIT), by tenant and resource.', labelNames: ['tenant', 'resource'], registers,
+      name: 'lash_tenant_limit_rejections_total',
+      help: 'Calls refused at a per-tenant limit (RESOURCE_EXHAUSTED, reasons TENANT_*_LIMIT), by tenant and resource.',
+      labelNames: ['tenant', 'resource'],
+      registers,
       collect() {
         this.reset();
         for (const t of byLabel(sources.tenants?.() ?? [], (x) => x.rejected)) if (t.n > 0) this.inc({ tenant: t.tenant, resource: t.resource }, t.n);
       },
     });
     new Counter({
-      name: 'lash_audit_records_total', help: 'Audit records of this process by outcome: stored, dropped (the buffer of LASH_AUDIT_BUFFER records was full), failed (the store refused the write; the log line remains), suppressed (a refusal of an unauthenticated write repeated within its minute or past LASH_AUDIT_UNAUTHENTICATED_PER_MINUTE; logged only).', labelNames: ['outcome'], registers,
+      name: 'lash_audit_records_total',
+      help: 'Audit records of this process by outcome: stored, dropped (the buffer of LASH_AUDIT_BUFFER records was full), failed (the store refused the write; the log line remains), suppressed (a refusal of an unauthenticated write repeated within its minute or past LASH_AUDIT_UNAUTHENTICATED_PER_MINUTE; logged only).',
+      labelNames: ['outcome'],
+      registers,
       collect() {
         const a = sources.audit?.();
         this.reset();
@@ -160,26 +221,35 @@ export class LashMetrics {
       },
     });
     new Gauge({
-      name: 'lash_observe_subscriptions', help: 'ObserveSession subscriptions admitted by this process and not yet ended (at most LASH_MAX_OBSERVERS).', registers,
+      name: 'lash_observe_subscriptions',
+      help: 'ObserveSession subscriptions admitted by this process and not yet ended (at most LASH_MAX_OBSERVERS).',
+      registers,
       collect() {
         this.set(sources.subscriptions().inUse);
       },
     });
     new Gauge({
-      name: 'lash_child_turns_running', help: 'Child turns started by run_child in this process that have not settled yet.', registers,
+      name: 'lash_child_turns_running',
+      help: 'Child turns started by run_child in this process that have not settled yet.',
+      registers,
       collect() {
         this.set(sources.childTurns().running);
       },
     });
     new Gauge({
-      name: 'lash_live_entries', help: 'Per-session things this process holds in memory, by kind: resident_sessions (loaded graphs), turn_registry (running and recently settled turns), sessions_running, feed_tails (observed sessions), feed_lanes (sessions with events being stored), observers.', labelNames: ['kind'], registers,
+      name: 'lash_live_entries',
+      help: 'Per-session things this process holds in memory, by kind: resident_sessions (loaded graphs), turn_registry (running and recently settled turns), sessions_running, feed_tails (observed sessions), feed_lanes (sessions with events being stored), observers.',
+      labelNames: ['kind'],
+      registers,
       collect() {
         this.reset();
         for (const [kind, n] of Object.entries(sources.liveEntries())) this.set({ kind }, n);
       },
     });
     new Counter({
-      name: 'lash_child_turns_total', help: 'Child turns started by run_child in this process.', registers,
+      name: 'lash_child_turns_total',
+      help: 'Child turns started by run_child in this process.',
+      registers,
       collect() {
         this.reset();
         this.inc(sources.childTurns().started);
@@ -188,7 +258,10 @@ export class LashMetrics {
     const gate = sources.storeGate;
     if (gate) {
       new Gauge({
-        name: 'lash_store_gate_waiting', help: 'PGlite: statements waiting for the embedded backend, by lane: interactive (short reads a unary call waits for, served first), bulk (everything else).', labelNames: ['lane'], registers,
+        name: 'lash_store_gate_waiting',
+        help: 'PGlite: statements waiting for the embedded backend, by lane: interactive (short reads a unary call waits for, served first), bulk (everything else).',
+        labelNames: ['lane'],
+        registers,
         collect() {
           const g = gate();
           this.set({ lane: 'interactive' }, g.waiting.interactive);
@@ -196,7 +269,9 @@ export class LashMetrics {
         },
       });
       new Counter({
-        name: 'lash_store_gate_yields_total', help: 'PGlite: times statements were held back for one event-loop turn because they had run LASH_PGLITE_SLICE_MS back to back.', registers,
+        name: 'lash_store_gate_yields_total',
+        help: 'PGlite: times statements were held back for one event-loop turn because they had run LASH_PGLITE_SLICE_MS back to back.',
+        registers,
         collect() {
           this.reset();
           this.inc(gate().yields);
@@ -204,7 +279,9 @@ export class LashMetrics {
       });
     }
     new Gauge({
-      name: 'lash_feed_observers', help: 'ObserveSession streams connected to this process.', registers,
+      name: 'lash_feed_observers',
+      help: 'ObserveSession streams connected to this process.',
+      registers,
       collect() {
         this.set(sources.observers());
       },

@@ -11,7 +11,10 @@ export class TenantLabels {
   private readonly named: ReadonlySet<string>;
   private readonly seen = new Set<string>();
 
-  constructor(named: readonly string[], private readonly firstSeen: number) {
+  constructor(
+    named: readonly string[],
+    private readonly firstSeen: number,
+  ) {
     this.named = new Set(named);
   }
 

@@ -27,14 +27,19 @@ export class AiSdkProvider implements ModelProvider {
 
   async *stream(request: ModelRequest): AsyncIterable<ModelStreamPart> {
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
-    const fail = (err: unknown) => (timeout.aborted && !request.signal.aborted ? new ProviderError(`${this.id} call timed out after ${this.options.timeoutMs} ms`, true) : toProviderError(this.id, err, this.options.secrets));
+    const fail = (err: unknown) =>
+      timeout.aborted && !request.signal.aborted
+        ? new ProviderError(`${this.id} call timed out after ${this.options.timeoutMs} ms`, true)
+        : toProviderError(this.id, err, this.options.secrets);
     const model = this.modelFor(request.model.id);
     const cache = Boolean(request.model.promptCache && this.options.cacheBreakpoints);
     let stream: ReadableStream<LanguageModelV4StreamPart>;
     try {
       ({ stream } = await model.doStream({
         prompt: toPrompt(request, cache),
-        tools: request.tools.length ? request.tools.map((t) => ({ type: 'function' as const, name: t.name, description: t.description, inputSchema: t.inputSchema as never })) : undefined,
+        tools: request.tools.length
+          ? request.tools.map((t) => ({ type: 'function' as const, name: t.name, description: t.description, inputSchema: t.inputSchema as never }))
+          : undefined,
         maxOutputTokens: request.model.maxOutputTokens,
         reasoning: request.model.reasoningEffort,
         abortSignal: AbortSignal.any([request.signal, timeout]),
@@ -116,37 +121,63 @@ function toMessage(m: ModelMessage): LanguageModelV4Prompt[number] {
     case 'system':
       return { role: 'system', content: m.text };
     case 'user':
-      return { role: 'user', content: m.parts.map((p) => (p.type === 'text' ? { type: 'text' as const, text: p.text } : { type: 'file' as const, data: { type: 'data' as const, data: p.data }, mediaType: p.mimeType })) as never };
+      return {
+        role: 'user',
+        content: m.parts.map((p) =>
+          p.type === 'text'
+            ? { type: 'text' as const, text: p.text }
+            : { type: 'file' as const, data: { type: 'data' as const, data: p.data }, mediaType: p.mimeType },
+        ) as never,
+      };
     case 'assistant':
       return {
         role: 'assistant',
         content: m.parts.map((p) =>
-          p.type === 'text' ? { type: 'text' as const, text: p.text }
-          : p.type === 'reasoning' ? { type: 'reasoning' as const, text: p.text }
-          : { type: 'tool-call' as const, toolCallId: p.callId, toolName: p.toolName, input: p.args },
+          p.type === 'text'
+            ? { type: 'text' as const, text: p.text }
+            : p.type === 'reasoning'
+              ? { type: 'reasoning' as const, text: p.text }
+              : { type: 'tool-call' as const, toolCallId: p.callId, toolName: p.toolName, input: p.args },
         ) as never,
       };
     case 'tool':
       return {
         role: 'tool',
-        content: m.results.map((r) => ({ type: 'tool-result' as const, toolCallId: r.callId, toolName: r.toolName, output: r.isError ? { type: 'error-json' as const, value: r.output as never } : { type: 'json' as const, value: r.output as never } })) as never,
+        content: m.results.map((r) => ({
+          type: 'tool-result' as const,
+          toolCallId: r.callId,
+          toolName: r.toolName,
+          output: r.isError ? { type: 'error-json' as const, value: r.output as never } : { type: 'json' as const, value: r.output as never },
+        })) as never,
       };
   }
 }
 
 function toUsage(u: LanguageModelV4Usage): Usage {
   const n = (v: number | undefined) => BigInt(v ?? 0);
-  return { inputTokens: n(u.inputTokens.total), outputTokens: n(u.outputTokens.total), cachedInputTokens: n(u.inputTokens.cacheRead), reasoningTokens: n(u.outputTokens.reasoning), cacheWriteTokens: n(u.inputTokens.cacheWrite) };
+  return {
+    inputTokens: n(u.inputTokens.total),
+    outputTokens: n(u.outputTokens.total),
+    cachedInputTokens: n(u.inputTokens.cacheRead),
+    reasoningTokens: n(u.outputTokens.reasoning),
+    cacheWriteTokens: n(u.inputTokens.cacheWrite),
+  };
 }
 
 function toFinishReason(r: string): FinishReason {
   switch (r) {
-    case 'stop': return 'stop';
-    case 'length': return 'length';
-    case 'content-filter': return 'content_filter';
-    case 'tool-calls': return 'tool_calls';
-    case 'error': return 'error';
-    default: return 'other';
+    case 'stop':
+      return 'stop';
+    case 'length':
+      return 'length';
+    case 'content-filter':
+      return 'content_filter';
+    case 'tool-calls':
+      return 'tool_calls';
+    case 'error':
+      return 'error';
+    default:
+      return 'other';
   }
 }
 
@@ -157,7 +188,12 @@ function toProviderError(providerId: string, err: unknown, secrets: string[]): P
   if (err instanceof LoneSurrogateError) return new ProviderError(`${providerId} stream: ${err.message}`, true);
   if (APICallError.isInstance(err)) {
     const detail = providerMessage(err.responseBody) ?? err.message;
-    return new ProviderError(redact(`${providerId} returned ${err.statusCode ?? 'an error'}: ${detail}`, secrets), err.isRetryable, err.statusCode, retryAfterMs(err.responseHeaders));
+    return new ProviderError(
+      redact(`${providerId} returned ${err.statusCode ?? 'an error'}: ${detail}`, secrets),
+      err.isRetryable,
+      err.statusCode,
+      retryAfterMs(err.responseHeaders),
+    );
   }
   const e = err as { name?: string; message?: string; cause?: { code?: string } };
   // Network-level failures (connection refused/reset, timeouts) are worth a retry.

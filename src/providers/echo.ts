@@ -16,7 +16,13 @@ export class EchoProvider implements ModelProvider {
   async *stream(request: ModelRequest): AsyncIterable<ModelStreamPart> {
     const last = request.messages[request.messages.length - 1];
     const promptText = request.system + request.messages.map(textOf).join('\n');
-    const usage = (output: string): Usage => ({ inputTokens: tokens(promptText), outputTokens: tokens(output), cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n });
+    const usage = (output: string): Usage => ({
+      inputTokens: tokens(promptText),
+      outputTokens: tokens(output),
+      cachedInputTokens: 0n,
+      reasoningTokens: 0n,
+      cacheWriteTokens: 0n,
+    });
     if (last?.role === 'tool') {
       const answer = last.results.map((r) => `${r.toolName} returned ${JSON.stringify(r.output)}`).join('\n');
       yield* this.deltas(answer, request.signal);

@@ -22,7 +22,13 @@ export function buildProviders(creds: ProviderCredentials): Map<string, ModelPro
     providers.set('openai', new AiSdkProvider('openai', (id) => openai.chat(id), options));
   }
   if (creds.openaiBaseUrl) {
-    const compatible = createOpenAICompatible({ name: 'openai-compatible', baseURL: creds.openaiBaseUrl, apiKey: creds.openaiApiKey, headers: creds.headers.openai, includeUsage: true });
+    const compatible = createOpenAICompatible({
+      name: 'openai-compatible',
+      baseURL: creds.openaiBaseUrl,
+      apiKey: creds.openaiApiKey,
+      headers: creds.headers.openai,
+      includeUsage: true,
+    });
     providers.set('openai-compatible', new AiSdkProvider('openai-compatible', (id) => compatible.chatModel(id), options));
   }
   if (creds.anthropicApiKey) {

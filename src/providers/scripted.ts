@@ -30,6 +30,10 @@ export class ScriptedProvider implements ModelProvider {
       if (request.signal.aborted) return;
       yield { type: 'text_delta', text: `w${i} ` };
     }
-    yield { type: 'finish', usage: { inputTokens: BigInt(request.messages.length), outputTokens: BigInt(tokens), cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n }, finishReason: 'stop' };
+    yield {
+      type: 'finish',
+      usage: { inputTokens: BigInt(request.messages.length), outputTokens: BigInt(tokens), cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n },
+      finishReason: 'stop',
+    };
   }
 }

@@ -64,60 +64,89 @@ export class QuickJsRunner implements CodeRunner {
     const deferreds: { alive: boolean; dispose(): void }[] = [];
     let toolCallCount = 0;
     const result = (error: string | undefined, globals: Record<string, JsonValue>, dropped: string[]): CodeRunResult => ({
-      output, error, success: !error, submitted, submittedError, globals, dropped, toolCallIds, durationMs: Math.round(performance.now() - started),
+      output,
+      error,
+      success: !error,
+      submitted,
+      submittedError,
+      globals,
+      dropped,
+      toolCallIds,
+      durationMs: Math.round(performance.now() - started),
     });
     try {
       const setGlobal = (name: string, h: QuickJSHandle) => {
         vm.setProp(vm.global, name, h);
         h.dispose();
       };
-      setGlobal('print', vm.newFunction('print', (...args) => {
-        const line = args.map((a) => { const v = vm.dump(a); return typeof v === 'string' ? v : JSON.stringify(v); }).join(' ') + '\n';
-        if (Buffer.byteLength(output) + Buffer.byteLength(line) > req.limits.outputBytes) {
-          outputOver = true;
-          return { error: vm.newError(`output limit of ${req.limits.outputBytes} bytes exceeded`) };
-        }
-        output += line;
-        return vm.undefined;
-      }));
-      setGlobal('submit', vm.newFunction('submit', (v) => {
-        submitted = { value: toJson(vm, v) };
-        return vm.undefined;
-      }));
-      setGlobal('submit_error', vm.newFunction('submit_error', (v) => {
-        submittedError = { value: toJson(vm, v) };
-        return vm.undefined;
-      }));
+      setGlobal(
+        'print',
+        vm.newFunction('print', (...args) => {
+          const line =
+            args
+              .map((a) => {
+                const v = vm.dump(a);
+                return typeof v === 'string' ? v : JSON.stringify(v);
+              })
+              .join(' ') + '\n';
+          if (Buffer.byteLength(output) + Buffer.byteLength(line) > req.limits.outputBytes) {
+            outputOver = true;
+            return { error: vm.newError(`output limit of ${req.limits.outputBytes} bytes exceeded`) };
+          }
+          output += line;
+          return vm.undefined;
+        }),
+      );
+      setGlobal(
+        'submit',
+        vm.newFunction('submit', (v) => {
+          submitted = { value: toJson(vm, v) };
+          return vm.undefined;
+        }),
+      );
+      setGlobal(
+        'submit_error',
+        vm.newFunction('submit_error', (v) => {
+          submittedError = { value: toJson(vm, v) };
+          return vm.undefined;
+        }),
+      );
       setGlobal('__toolNames', vm.newString(JSON.stringify(req.toolNames)));
-      setGlobal('__hostCall', vm.newFunction('__hostCall', (nameH, argsH) => {
-        const name = vm.getString(nameH);
-        const argsJson = vm.getString(argsH);
-        const deferred = vm.newPromise();
-        deferreds.push(deferred);
-        if (++toolCallCount > req.limits.toolCalls) {
-          const e = vm.newError(`tool call limit of ${req.limits.toolCalls} per block exceeded`);
-          deferred.reject(e);
-          e.dispose();
+      setGlobal(
+        '__hostCall',
+        vm.newFunction('__hostCall', (nameH, argsH) => {
+          const name = vm.getString(nameH);
+          const argsJson = vm.getString(argsH);
+          const deferred = vm.newPromise();
+          deferreds.push(deferred);
+          if (++toolCallCount > req.limits.toolCalls) {
+            const e = vm.newError(`tool call limit of ${req.limits.toolCalls} per block exceeded`);
+            deferred.reject(e);
+            e.dispose();
+            return deferred.handle;
+          }
+          const work = req
+            .callTool(name, JSON.parse(argsJson) as Record<string, JsonValue>)
+            .then(
+              (r) => {
+                toolCallIds.push(r.callId);
+                if (!vm.alive) return;
+                const h = vm.newString(JSON.stringify({ output: r.output, isError: r.isError }));
+                deferred.resolve(h);
+                h.dispose();
+              },
+              (err: unknown) => {
+                if (!vm.alive) return;
+                const h = vm.newError(String((err as Error)?.message ?? err));
+                deferred.reject(h);
+                h.dispose();
+              },
+            )
+            .finally(() => hostPending.delete(work));
+          hostPending.add(work);
           return deferred.handle;
-        }
-        const work = req.callTool(name, JSON.parse(argsJson) as Record<string, JsonValue>).then(
-          (r) => {
-            toolCallIds.push(r.callId);
-            if (!vm.alive) return;
-            const h = vm.newString(JSON.stringify({ output: r.output, isError: r.isError }));
-            deferred.resolve(h);
-            h.dispose();
-          },
-          (err: unknown) => {
-            if (!vm.alive) return;
-            const h = vm.newError(String((err as Error)?.message ?? err));
-            deferred.reject(h);
-            h.dispose();
-          },
-        ).finally(() => hostPending.delete(work));
-        hostPending.add(work);
-        return deferred.handle;
-      }));
+        }),
+      );
       setGlobal('history', unwrap(vm, vm.evalCode(`Object.freeze(${JSON.stringify(req.history)})`)));
       for (const [k, v] of Object.entries(req.globals)) setGlobal(k, unwrap(vm, vm.evalCode(`(${JSON.stringify(v)})`)));
       unwrap(vm, vm.evalCode(PRELUDE)).dispose();
@@ -148,16 +177,26 @@ export class QuickJsRunner implements CodeRunner {
             state.error.dispose();
             break;
           }
-          if (req.signal.aborted) { error = 'cancelled'; break; }
-          if (Date.now() > deadline) { error = `time limit of ${req.limits.timeMs} ms exceeded`; break; }
-          if (hostPending.size === 0) { error = 'the code awaits something that never resolves'; break; }
+          if (req.signal.aborted) {
+            error = 'cancelled';
+            break;
+          }
+          if (Date.now() > deadline) {
+            error = `time limit of ${req.limits.timeMs} ms exceeded`;
+            break;
+          }
+          if (hostPending.size === 0) {
+            error = 'the code awaits something that never resolves';
+            break;
+          }
           await Promise.race([...hostPending, new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))]);
         }
         promise.dispose();
       }
       if (error && /interrupted/i.test(error)) error = req.signal.aborted ? 'cancelled' : `time limit of ${req.limits.timeMs} ms exceeded`;
       // QuickJS throws a bare null when an allocation fails at the memory limit.
-      if (error === 'null' || (error && /out of memory/i.test(error))) error = `memory limit of ${Math.round(req.limits.memoryBytes / 1048576)} MB exceeded (out of memory)`;
+      if (error === 'null' || (error && /out of memory/i.test(error)))
+        error = `memory limit of ${Math.round(req.limits.memoryBytes / 1048576)} MB exceeded (out of memory)`;
       if (outputOver && !error) error = `output limit of ${req.limits.outputBytes} bytes exceeded`;
       const snap = vm.evalCode(SNAPSHOT(req.limits.globalsBytes));
       let globals: Record<string, JsonValue> = {};
@@ -176,7 +215,15 @@ export class QuickJsRunner implements CodeRunner {
         const cause = describe(vm.dump(snap.error));
         snap.error.dispose();
         globals = req.globals;
-        if (!error) return { ...result(`${globalsLimitMessage(req.limits.globalsBytes, '')} (taking the snapshot failed: ${cause === 'null' ? 'out of memory' : cause})`, globals, []), globalsOverLimit: true };
+        if (!error)
+          return {
+            ...result(
+              `${globalsLimitMessage(req.limits.globalsBytes, '')} (taking the snapshot failed: ${cause === 'null' ? 'out of memory' : cause})`,
+              globals,
+              [],
+            ),
+            globalsOverLimit: true,
+          };
       }
       return result(error, globals, dropped);
     } catch (err) {

@@ -65,7 +65,14 @@ export class ThreadedRunner implements CodeRunner {
   }
 
   stats(): PoolStats {
-    return { threads: this.alive, peakThreads: this.peak, busy: this.busy, queued: this.queue.length, rejectedBusy: this.rejectedBusy, rejectedGlobals: this.rejectedGlobals };
+    return {
+      threads: this.alive,
+      peakThreads: this.peak,
+      busy: this.busy,
+      queued: this.queue.length,
+      rejectedBusy: this.rejectedBusy,
+      rejectedGlobals: this.rejectedGlobals,
+    };
   }
 
   private spawn(): Worker {
@@ -116,7 +123,9 @@ export class ThreadedRunner implements CodeRunner {
     const { maxThreads, maxQueued, queueWaitMs } = this.limits;
     if (this.queue.length >= maxQueued) {
       this.rejectedBusy++;
-      return Promise.resolve(`sandbox busy: all ${maxThreads} sandbox threads are running and ${maxQueued} blocks are already waiting; the block did not run — try again later`);
+      return Promise.resolve(
+        `sandbox busy: all ${maxThreads} sandbox threads are running and ${maxQueued} blocks are already waiting; the block did not run — try again later`,
+      );
     }
     return new Promise((resolve) => {
       const leave = () => {
@@ -126,13 +135,21 @@ export class ThreadedRunner implements CodeRunner {
         if (i >= 0) this.queue.splice(i, 1);
       };
       const waiter: Waiter = {
-        grant: (w) => { leave(); resolve(w); },
-        fail: (error) => { leave(); resolve(error); },
+        grant: (w) => {
+          leave();
+          resolve(w);
+        },
+        fail: (error) => {
+          leave();
+          resolve(error);
+        },
       };
       const onAbort = () => waiter.fail('cancelled');
       const timer = setTimeout(() => {
         this.rejectedBusy++;
-        waiter.fail(`sandbox busy: no sandbox thread came free within ${queueWaitMs} ms (all ${maxThreads} are running); the block did not run — try again later`);
+        waiter.fail(
+          `sandbox busy: no sandbox thread came free within ${queueWaitMs} ms (all ${maxThreads} are running); the block did not run — try again later`,
+        );
       }, queueWaitMs);
       signal.addEventListener('abort', onAbort, { once: true });
       this.queue.push(waiter);
@@ -141,7 +158,15 @@ export class ThreadedRunner implements CodeRunner {
 
   async run(req: CodeRunRequest): Promise<CodeRunResult> {
     const started = performance.now();
-    const failed = (error: string): CodeRunResult => ({ output: '', error, success: false, globals: req.globals, dropped: [], toolCallIds: [], durationMs: Math.round(performance.now() - started) });
+    const failed = (error: string): CodeRunResult => ({
+      output: '',
+      error,
+      success: false,
+      globals: req.globals,
+      dropped: [],
+      toolCallIds: [],
+      durationMs: Math.round(performance.now() - started),
+    });
     if (req.signal.aborted) return failed('cancelled');
     const worker = await this.acquire(req.signal);
     if (typeof worker === 'string') return failed(worker);
@@ -162,12 +187,22 @@ export class ThreadedRunner implements CodeRunner {
         if (msg.type === 'done') return finish(msg.result, true);
         if (msg.type === 'started') {
           clearTimeout(killer);
-          killer = setTimeout(() => finish(failed(`time limit of ${req.limits.timeMs} ms exceeded (the block was stopped)`), false), req.limits.timeMs + KILL_GRACE_MS);
+          killer = setTimeout(
+            () => finish(failed(`time limit of ${req.limits.timeMs} ms exceeded (the block was stopped)`), false),
+            req.limits.timeMs + KILL_GRACE_MS,
+          );
           return;
         }
         req.callTool(msg.name, msg.args).then(
           (r) => worker.postMessage({ type: 'tool_result', id: msg.id, ...r } satisfies ToWorker),
-          (err: unknown) => worker.postMessage({ type: 'tool_result', id: msg.id, output: { error: String((err as Error)?.message ?? err) }, isError: true, callId: '' } satisfies ToWorker),
+          (err: unknown) =>
+            worker.postMessage({
+              type: 'tool_result',
+              id: msg.id,
+              output: { error: String((err as Error)?.message ?? err) },
+              isError: true,
+              callId: '',
+            } satisfies ToWorker),
         );
       };
       const onError = (err: Error) => finish(failed(`sandbox crashed: ${err.message}`), false);
@@ -181,7 +216,14 @@ export class ThreadedRunner implements CodeRunner {
       worker.on('message', onMessage);
       worker.on('error', onError);
       req.signal.addEventListener('abort', onAbort, { once: true });
-      worker.postMessage({ type: 'run', code: req.code, globals: req.globals, history: req.history, toolNames: req.toolNames, limits: req.limits } satisfies ToWorker);
+      worker.postMessage({
+        type: 'run',
+        code: req.code,
+        globals: req.globals,
+        history: req.history,
+        toolNames: req.toolNames,
+        limits: req.limits,
+      } satisfies ToWorker);
       if (req.signal.aborted) onAbort();
     });
   }

@@ -170,7 +170,9 @@ function pglitePrepared(db: PGlite, exclusive: Exclusive) {
   const bytes = (...parts: Uint8Array[]) => Buffer.concat(parts);
   const prepare = async (text: string) => {
     const name = statementName(text);
-    const { messages } = await db.execProtocol(bytes(protocol.serialize.parse({ name, text }), protocol.serialize.describe({ type: 'S', name }), protocol.serialize.sync()));
+    const { messages } = await db.execProtocol(
+      bytes(protocol.serialize.parse({ name, text }), protocol.serialize.describe({ type: 'S', name }), protocol.serialize.sync()),
+    );
     const types = parse.parseDescribeStatementResults(messages);
     paramTypes.set(text, types);
     return types;
@@ -187,7 +189,12 @@ function pglitePrepared(db: PGlite, exclusive: Exclusive) {
           return serialize ? serialize(v) : String(v);
         });
         const { messages } = await db.execProtocol(
-          bytes(protocol.serialize.bind({ statement: statementName(text), values }), protocol.serialize.describe({ type: 'P' }), protocol.serialize.execute({}), protocol.serialize.sync()),
+          bytes(
+            protocol.serialize.bind({ statement: statementName(text), values }),
+            protocol.serialize.describe({ type: 'P' }),
+            protocol.serialize.execute({}),
+            protocol.serialize.sync(),
+          ),
         );
         const res = parse.parseResults(messages, db.parsers)[0] as { rows: R[]; affectedRows?: number } | undefined;
         return { rows: res?.rows ?? [], rowCount: res?.affectedRows ?? res?.rows.length ?? 0 };

@@ -111,7 +111,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     const lanes = options.interactivePoolMax ?? DEFAULT_INTERACTIVE_POOL;
     if (lanes > 0) {
       // The ORM's own pool options (connection, TLS, type parsers), so rows read the same on both pools.
-      const ormOptions = (orm.em.getConnection() as unknown as { mapOptions(o: object): pg.PoolConfig }).mapOptions({ min: 0, max: lanes, idleTimeoutMillis: 30_000 });
+      const ormOptions = (orm.em.getConnection() as unknown as { mapOptions(o: object): pg.PoolConfig }).mapOptions({
+        min: 0,
+        max: lanes,
+        idleTimeoutMillis: 30_000,
+      });
       interactivePool = new pg.Pool(ormOptions);
       interactivePool.on('error', (err) => log(`interactive pool: ${err.message}`));
     }

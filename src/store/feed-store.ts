@@ -39,7 +39,10 @@ export class DbFeedStore implements FeedStore {
     const part = this.appendPart(bind, bind(tenantId), bind(sessionId), input, revision, new Date());
     // One statement, so one round trip and its own transaction: the counter row's lock orders
     // concurrent appenders (across replicas too) and the batch row takes the numbers it hands out.
-    const { rows } = await this.db.sql.query<{ last_seq: string }>(`with ${part.ctes} select last_seq${part.notify ? `, ${part.notify}` : ''} from fhead`, params);
+    const { rows } = await this.db.sql.query<{ last_seq: string }>(
+      `with ${part.ctes} select last_seq${part.notify ? `, ${part.notify}` : ''} from fhead`,
+      params,
+    );
     return part.records(BigInt(rows[0]!.last_seq));
   }
 
@@ -58,7 +61,13 @@ export class DbFeedStore implements FeedStore {
     const committedIdx = payloads.map((p) => p.kind === 'committed').lastIndexOf(true);
     // Track the turn left open: activity opens it; its commit or interruption closes it.
     const turnMark = [...payloads].reverse().find((p) => p.kind === 'turn_activity' || (p.kind === 'committed' && p.turnId) || p.kind === 'turn_interrupted');
-    const turnId = !turnMark ? null : turnMark.kind === 'turn_activity' || turnMark.kind === 'turn_interrupted' ? turnMark.turnId : turnMark.kind === 'committed' ? turnMark.turnId! : null;
+    const turnId = !turnMark
+      ? null
+      : turnMark.kind === 'turn_activity' || turnMark.kind === 'turn_interrupted'
+        ? turnMark.turnId
+        : turnMark.kind === 'committed'
+          ? turnMark.turnId!
+          : null;
     const turnAction = !turnMark ? 'keep' : turnMark.kind === 'turn_activity' ? 'open' : 'close';
     const [count, committed, action, turn] = [bind(n), bind(committedIdx), bind(turnAction), bind(turnId)];
     const ctes = `fhead as (
@@ -73,9 +82,10 @@ export class DbFeedStore implements FeedStore {
          insert into feed_batches (tenant_id, session_id, first_seq, last_seq, revision, created_at, events)
          select ${tenant}, ${session}, fhead.last_seq - ${count}::bigint + 1, fhead.last_seq, ${bind(revision.toString())}::bigint, ${bind(now)}::timestamptz, ${bind(text)}::text from fhead
        )`;
-    const notify = this.notifyChannel === undefined
-      ? ''
-      : `pg_notify(${bind(this.notifyChannel)}, json_build_object('t', 'feed', 'p', json_build_object('tenantId', ${tenant}::text, 'sessionId', ${session}::text, 'upTo', fhead.last_seq::text))::text)`;
+    const notify =
+      this.notifyChannel === undefined
+        ? ''
+        : `pg_notify(${bind(this.notifyChannel)}, json_build_object('t', 'feed', 'p', json_build_object('tenantId', ${tenant}::text, 'sessionId', ${session}::text, 'upTo', fhead.last_seq::text))::text)`;
     return {
       ctes,
       notify,
@@ -106,14 +116,20 @@ export class DbFeedStore implements FeedStore {
   }
 
   async head(tenantId: string, sessionId: string) {
-    const { rows } = await this.db.sql.query<{ last_seq: string; trimmed_through: string }>('select last_seq, trimmed_through from feed_heads where tenant_id = $1 and session_id = $2', [tenantId, sessionId]);
+    const { rows } = await this.db.sql.query<{ last_seq: string; trimmed_through: string }>(
+      'select last_seq, trimmed_through from feed_heads where tenant_id = $1 and session_id = $2',
+      [tenantId, sessionId],
+    );
     const r = rows[0];
     return { lastSeq: BigInt(r?.last_seq ?? 0), trimmedThrough: BigInt(r?.trimmed_through ?? 0) };
   }
 
   /** The turn whose events were appended last without a commit or interruption after them. */
   async openTurn(tenantId: string, sessionId: string): Promise<string | undefined> {
-    const { rows } = await this.db.sql.query<{ open_turn_id: string | null }>('select open_turn_id from feed_heads where tenant_id = $1 and session_id = $2', [tenantId, sessionId]);
+    const { rows } = await this.db.sql.query<{ open_turn_id: string | null }>('select open_turn_id from feed_heads where tenant_id = $1 and session_id = $2', [
+      tenantId,
+      sessionId,
+    ]);
     return rows[0]?.open_turn_id ?? undefined;
   }
 
@@ -125,7 +141,11 @@ export class DbFeedStore implements FeedStore {
       'select first_seq, revision, created_at, events from feed_batches where tenant_id = $1 and session_id = $2 and strpos(events, $3) > 0 order by last_seq desc limit 16',
       [tenantId, sessionId, interruptedEntryText(turnId)],
     );
-    return rows.some((r) => decodeBatch(r.events, new Date(r.created_at), BigInt(r.first_seq), BigInt(r.revision)).some((e) => e.payload.kind === 'turn_interrupted' && e.payload.turnId === turnId));
+    return rows.some((r) =>
+      decodeBatch(r.events, new Date(r.created_at), BigInt(r.first_seq), BigInt(r.revision)).some(
+        (e) => e.payload.kind === 'turn_interrupted' && e.payload.turnId === turnId,
+      ),
+    );
   }
 
   async trim(olderThan: Date, keepPerSession: number): Promise<number> {
@@ -139,12 +159,16 @@ export class DbFeedStore implements FeedStore {
           where b.tenant_id = h.tenant_id and b.session_id = h.session_id
             and b.last_seq < h.last_committed_seq
             and (b.created_at < ? or b.last_seq <= h.last_seq - ?)`,
-        [olderThan, keepPerSession], 'run', tx,
+        [olderThan, keepPerSession],
+        'run',
+        tx,
       );
       await conn.execute(
         `update feed_heads h set trimmed_through = coalesce((select min(first_seq) - 1 from feed_batches b where b.tenant_id = h.tenant_id and b.session_id = h.session_id), h.last_seq)
           where h.trimmed_through < coalesce((select min(first_seq) - 1 from feed_batches b where b.tenant_id = h.tenant_id and b.session_id = h.session_id), h.last_seq)`,
-        [], 'run', tx,
+        [],
+        'run',
+        tx,
       );
       return Number((res as { affectedRows?: number }).affectedRows ?? 0);
     });

@@ -9,31 +9,79 @@ import type { Database } from './database.js';
 import { withTypedErrors } from './typed-errors.js';
 
 interface Row {
-  tenant_id: string; process_id: string; kind: string; input: string; status: string; output: string | null; error: string | null;
-  scope_session_id: string | null; scope_frame_id: string | null; started_by: string; wake_session_id: string | null; wake_state: string; idem_key: string | null; attempts: number;
-  claim_owner: string | null; claim_token: string; claim_expires_at: Date | string | null; deadline_at: Date | string; event_seq: string;
-  created_at: Date | string; updated_at: Date | string; finished_at: Date | string | null;
+  tenant_id: string;
+  process_id: string;
+  kind: string;
+  input: string;
+  status: string;
+  output: string | null;
+  error: string | null;
+  scope_session_id: string | null;
+  scope_frame_id: string | null;
+  started_by: string;
+  wake_session_id: string | null;
+  wake_state: string;
+  idem_key: string | null;
+  attempts: number;
+  claim_owner: string | null;
+  claim_token: string;
+  claim_expires_at: Date | string | null;
+  deadline_at: Date | string;
+  event_seq: string;
+  created_at: Date | string;
+  updated_at: Date | string;
+  finished_at: Date | string | null;
 }
 
-interface EventRow { process_id: string; seq: string; kind: string; idem_key: string; payload: string; created_at: Date | string }
+interface EventRow {
+  process_id: string;
+  seq: string;
+  kind: string;
+  idem_key: string;
+  payload: string;
+  created_at: Date | string;
+}
 
-const COLUMNS = 'tenant_id, process_id, kind, input, status, output, error, scope_session_id, scope_frame_id, started_by, wake_session_id, wake_state, idem_key, attempts, claim_owner, claim_token, claim_expires_at, deadline_at, event_seq, created_at, updated_at, finished_at';
-const P_COLUMNS = COLUMNS.split(', ').map((c) => `p.${c}`).join(', ');
+const COLUMNS =
+  'tenant_id, process_id, kind, input, status, output, error, scope_session_id, scope_frame_id, started_by, wake_session_id, wake_state, idem_key, attempts, claim_owner, claim_token, claim_expires_at, deadline_at, event_seq, created_at, updated_at, finished_at';
+const P_COLUMNS = COLUMNS.split(', ')
+  .map((c) => `p.${c}`)
+  .join(', ');
 const ACTIVE = `status in ('pending', 'running')`;
 
 function fromRow(r: Row): ProcessRecord {
   return {
-    tenantId: r.tenant_id, processId: r.process_id, kind: r.kind as ProcessRecord['kind'], input: JSON.parse(r.input) as ProcessRecord['input'], status: r.status as ProcessRecord['status'],
-    output: r.output === null ? undefined : (JSON.parse(r.output) as JsonValue), error: r.error ?? undefined, scopeSessionId: r.scope_session_id ?? undefined, scopeFrameId: r.scope_frame_id ?? undefined,
-    startedBy: r.started_by as ProcessRecord['startedBy'], wakeSessionId: r.wake_session_id ?? undefined, wakeState: r.wake_state as ProcessRecord['wakeState'],
-    idempotencyKey: r.idem_key ?? undefined, attempts: Number(r.attempts),
+    tenantId: r.tenant_id,
+    processId: r.process_id,
+    kind: r.kind as ProcessRecord['kind'],
+    input: JSON.parse(r.input) as ProcessRecord['input'],
+    status: r.status as ProcessRecord['status'],
+    output: r.output === null ? undefined : (JSON.parse(r.output) as JsonValue),
+    error: r.error ?? undefined,
+    scopeSessionId: r.scope_session_id ?? undefined,
+    scopeFrameId: r.scope_frame_id ?? undefined,
+    startedBy: r.started_by as ProcessRecord['startedBy'],
+    wakeSessionId: r.wake_session_id ?? undefined,
+    wakeState: r.wake_state as ProcessRecord['wakeState'],
+    idempotencyKey: r.idem_key ?? undefined,
+    attempts: Number(r.attempts),
     claim: r.claim_owner && r.claim_expires_at ? { owner: r.claim_owner, token: BigInt(r.claim_token), expiresAt: new Date(r.claim_expires_at) } : undefined,
-    deadlineAt: new Date(r.deadline_at), eventSeq: BigInt(r.event_seq), createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
+    deadlineAt: new Date(r.deadline_at),
+    eventSeq: BigInt(r.event_seq),
+    createdAt: new Date(r.created_at),
+    updatedAt: new Date(r.updated_at),
     finishedAt: r.finished_at ? new Date(r.finished_at) : undefined,
   };
 }
 
-const eventFromRow = (r: EventRow): ProcessEvent => ({ processId: r.process_id, seq: BigInt(r.seq), kind: r.kind, idempotencyKey: r.idem_key, payload: JSON.parse(r.payload) as JsonValue, createdAt: new Date(r.created_at) });
+const eventFromRow = (r: EventRow): ProcessEvent => ({
+  processId: r.process_id,
+  seq: BigInt(r.seq),
+  kind: r.kind,
+  idempotencyKey: r.idem_key,
+  payload: JSON.parse(r.payload) as JsonValue,
+  createdAt: new Date(r.created_at),
+});
 
 /** SQL that finishes the processes selected by `target` (a CTE named t of tenant_id, process_id) and logs the finishing event. */
 const finishSql = (target: string, guard: string) => `with t as (${target}),
@@ -57,10 +105,26 @@ export class DbProcessStore implements ProcessStore {
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamptz, 1, now(), now(), $12) on conflict do nothing returning ${COLUMNS}),
        e as (insert into process_events (tenant_id, process_id, seq, kind, idem_key, payload, created_at) select tenant_id, process_id, 1, 'created', 'created', $11, now() from p)
        select * from p`,
-      [p.tenantId, p.processId, p.kind, JSON.stringify(p.input), p.status, p.scopeSessionId ?? null, p.startedBy, p.wakeSessionId ?? null, p.idempotencyKey ?? null, p.deadlineAt.toISOString(), created, p.scopeFrameId ?? null],
+      [
+        p.tenantId,
+        p.processId,
+        p.kind,
+        JSON.stringify(p.input),
+        p.status,
+        p.scopeSessionId ?? null,
+        p.startedBy,
+        p.wakeSessionId ?? null,
+        p.idempotencyKey ?? null,
+        p.deadlineAt.toISOString(),
+        created,
+        p.scopeFrameId ?? null,
+      ],
     );
     if (rows[0]) return { process: fromRow(rows[0]), deduplicated: false };
-    const { rows: existing } = await this.db.sql.query<Row>(`select ${COLUMNS} from processes where tenant_id = $1 and idem_key = $2`, [p.tenantId, p.idempotencyKey ?? null]);
+    const { rows: existing } = await this.db.sql.query<Row>(`select ${COLUMNS} from processes where tenant_id = $1 and idem_key = $2`, [
+      p.tenantId,
+      p.idempotencyKey ?? null,
+    ]);
     if (!existing[0]) throw new Error(`process id ${p.processId} collided`);
     return { process: fromRow(existing[0]), deduplicated: true };
   }
@@ -118,7 +182,15 @@ export class DbProcessStore implements ProcessStore {
   async finish(tenantId: string, processId: string, f: Finish, token: bigint | undefined) {
     const { rows } = await this.db.sql.query<Row>(
       finishSql(`select $1::text as tenant_id, $2::text as process_id`, `and ($7::bigint is null or p.claim_token = $7::bigint)`),
-      [tenantId, processId, f.status, f.output === undefined ? null : JSON.stringify(f.output), f.error ?? null, JSON.stringify({ status: f.status, output: f.output ?? null, error: f.error ?? null }), token?.toString() ?? null],
+      [
+        tenantId,
+        processId,
+        f.status,
+        f.output === undefined ? null : JSON.stringify(f.output),
+        f.error ?? null,
+        JSON.stringify({ status: f.status, output: f.output ?? null, error: f.error ?? null }),
+        token?.toString() ?? null,
+      ],
     );
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
@@ -129,7 +201,10 @@ export class DbProcessStore implements ProcessStore {
     return this.db.sql.transaction(async (tx) => {
       const locked = await tx.query(`select event_seq from processes where tenant_id = $1 and process_id = $2 for update`, [tenantId, processId]);
       if (locked.rows.length === 0) return undefined;
-      const known = await tx.query<EventRow>(`select process_id, seq, kind, idem_key, payload, created_at from process_events where tenant_id = $1 and process_id = $2 and idem_key = $3`, [tenantId, processId, idempotencyKey]);
+      const known = await tx.query<EventRow>(
+        `select process_id, seq, kind, idem_key, payload, created_at from process_events where tenant_id = $1 and process_id = $2 and idem_key = $3`,
+        [tenantId, processId, idempotencyKey],
+      );
       if (known.rows[0]) return eventFromRow(known.rows[0]);
       const { rows } = await tx.query<EventRow>(
         `with s as (update processes set event_seq = event_seq + 1, updated_at = now() where tenant_id = $1 and process_id = $2 returning event_seq)
@@ -150,14 +225,20 @@ export class DbProcessStore implements ProcessStore {
   }
 
   async eventByKey(tenantId: string, processId: string, key: string) {
-    const { rows } = await this.db.sql.query<EventRow>(`select process_id, seq, kind, idem_key, payload, created_at from process_events where tenant_id = $1 and process_id = $2 and idem_key = $3`, [tenantId, processId, key]);
+    const { rows } = await this.db.sql.query<EventRow>(
+      `select process_id, seq, kind, idem_key, payload, created_at from process_events where tenant_id = $1 and process_id = $2 and idem_key = $3`,
+      [tenantId, processId, key],
+    );
     return rows[0] ? eventFromRow(rows[0]) : undefined;
   }
 
   async failOverdue(limit: number) {
     const error = 'the process ran past its run-time limit';
     const { rows } = await this.db.sql.query<Row>(
-      finishSql(`select tenant_id, process_id from processes where ${ACTIVE} and deadline_at <= now() order by deadline_at limit $1::int for update skip locked`, `and $2::text is null and $7::text is null`),
+      finishSql(
+        `select tenant_id, process_id from processes where ${ACTIVE} and deadline_at <= now() order by deadline_at limit $1::int for update skip locked`,
+        `and $2::text is null and $7::text is null`,
+      ),
       [limit, null, 'failed', null, error, JSON.stringify({ status: 'failed', output: null, error }), null],
     );
     return rows.map(fromRow);
@@ -169,17 +250,29 @@ export class DbProcessStore implements ProcessStore {
   }
 
   async setWakeState(tenantId: string, processId: string, state: 'delivered' | 'revoked') {
-    await this.db.sql.query(`update processes set wake_state = $3 where tenant_id = $1 and process_id = $2 and wake_state = 'pending'`, [tenantId, processId, state]);
+    await this.db.sql.query(`update processes set wake_state = $3 where tenant_id = $1 and process_id = $2 and wake_state = 'pending'`, [
+      tenantId,
+      processId,
+      state,
+    ]);
   }
 
   async detachSession(tenantId: string, sessionId: string) {
     return this.db.sql.transaction(async (tx) => {
-      await tx.query(`update processes set wake_state = 'revoked' where tenant_id = $1 and wake_session_id = $2 and wake_state in ('none', 'pending')`, [tenantId, sessionId]);
+      await tx.query(`update processes set wake_state = 'revoked' where tenant_id = $1 and wake_session_id = $2 and wake_state in ('none', 'pending')`, [
+        tenantId,
+        sessionId,
+      ]);
       // The session's grants go with it: the handles are no longer in any session's scope.
       const { rows } = await tx.query<{ process_id: string; status: string }>(
-        `update processes set scope_session_id = null, scope_frame_id = null, updated_at = now() where tenant_id = $1 and scope_session_id = $2 returning process_id, status`, [tenantId, sessionId],
+        `update processes set scope_session_id = null, scope_frame_id = null, updated_at = now() where tenant_id = $1 and scope_session_id = $2 returning process_id, status`,
+        [tenantId, sessionId],
       );
-      const ids = (active: boolean) => rows.filter((r) => (r.status === 'pending' || r.status === 'running') === active).map((r) => r.process_id).sort();
+      const ids = (active: boolean) =>
+        rows
+          .filter((r) => (r.status === 'pending' || r.status === 'running') === active)
+          .map((r) => r.process_id)
+          .sort();
       return { orphaned: ids(true), kept: ids(false) };
     });
   }

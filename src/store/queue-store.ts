@@ -8,12 +8,27 @@ import { isUniqueViolation } from './session-store.js';
 import { withTypedErrors } from './typed-errors.js';
 
 export interface Row {
-  batch_id: string; tenant_id: string; session_id: string; enqueue_seq: string; idem_key: string | null; source_key: string | null;
-  delivery_policy: string; slot_policy: string; merge_key: string | null; available_at: Date | string; enqueued_at: Date | string;
-  items: unknown; state: string; claim_owner: string | null; claim_token: string; claim_expires_at: Date | string | null; turn_id: string | null;
+  batch_id: string;
+  tenant_id: string;
+  session_id: string;
+  enqueue_seq: string;
+  idem_key: string | null;
+  source_key: string | null;
+  delivery_policy: string;
+  slot_policy: string;
+  merge_key: string | null;
+  available_at: Date | string;
+  enqueued_at: Date | string;
+  items: unknown;
+  state: string;
+  claim_owner: string | null;
+  claim_token: string;
+  claim_expires_at: Date | string | null;
+  turn_id: string | null;
 }
 
-export const COLUMNS = 'batch_id, tenant_id, session_id, enqueue_seq, idem_key, source_key, delivery_policy, slot_policy, merge_key, available_at, enqueued_at, items, state, claim_owner, claim_token, claim_expires_at, turn_id';
+export const COLUMNS =
+  'batch_id, tenant_id, session_id, enqueue_seq, idem_key, source_key, delivery_policy, slot_policy, merge_key, available_at, enqueued_at, items, state, claim_owner, claim_token, claim_expires_at, turn_id';
 
 export function fromRow(r: Row): QueueBatch {
   const items = (typeof r.items === 'string' ? JSON.parse(r.items) : r.items) as QueueBatch['items'];
@@ -24,17 +39,26 @@ export function fromRow(r: Row): QueueBatch {
     }
   }
   return {
-    batchId: r.batch_id, tenantId: r.tenant_id, sessionId: r.session_id, enqueueSeq: BigInt(r.enqueue_seq), id: r.idem_key ?? undefined, sourceKey: r.source_key ?? undefined,
-    deliveryPolicy: r.delivery_policy as QueueBatch['deliveryPolicy'], slotPolicy: r.slot_policy as QueueBatch['slotPolicy'], mergeKey: r.merge_key ?? undefined,
-    availableAt: new Date(r.available_at), enqueuedAt: new Date(r.enqueued_at), items, state: r.state as QueueBatch['state'],
+    batchId: r.batch_id,
+    tenantId: r.tenant_id,
+    sessionId: r.session_id,
+    enqueueSeq: BigInt(r.enqueue_seq),
+    id: r.idem_key ?? undefined,
+    sourceKey: r.source_key ?? undefined,
+    deliveryPolicy: r.delivery_policy as QueueBatch['deliveryPolicy'],
+    slotPolicy: r.slot_policy as QueueBatch['slotPolicy'],
+    mergeKey: r.merge_key ?? undefined,
+    availableAt: new Date(r.available_at),
+    enqueuedAt: new Date(r.enqueued_at),
+    items,
+    state: r.state as QueueBatch['state'],
     claim: r.claim_owner && r.claim_expires_at ? { owner: r.claim_owner, token: BigInt(r.claim_token), expiresAt: new Date(r.claim_expires_at) } : undefined,
     turnId: r.turn_id ?? undefined,
     version: BigInt(r.claim_token),
   };
 }
 
-const itemsJson = (b: QueueBatch) =>
-  JSON.stringify(b.items, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v));
+const itemsJson = (b: QueueBatch) => JSON.stringify(b.items, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v));
 
 export class DbQueueStore implements QueueStore {
   constructor(private readonly db: Database) {
@@ -50,18 +74,38 @@ export class DbQueueStore implements QueueStore {
       const { rows } = await this.db.sql.query<Row>(
         `insert into queue_batches (batch_id, tenant_id, session_id, idem_key, source_key, delivery_policy, slot_policy, merge_key, available_at, enqueued_at, items, state)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9::timestamptz, $10::timestamptz, $11, 'pending') returning ${COLUMNS}`,
-        [b.batchId, b.tenantId, b.sessionId, b.id ?? null, b.sourceKey ?? null, b.deliveryPolicy, b.slotPolicy, b.mergeKey ?? null, b.availableAt.toISOString(), b.enqueuedAt.toISOString(), itemsJson(b)],
+        [
+          b.batchId,
+          b.tenantId,
+          b.sessionId,
+          b.id ?? null,
+          b.sourceKey ?? null,
+          b.deliveryPolicy,
+          b.slotPolicy,
+          b.mergeKey ?? null,
+          b.availableAt.toISOString(),
+          b.enqueuedAt.toISOString(),
+          itemsJson(b),
+        ],
       );
       return { batch: fromRow(rows[0]!), deduplicated: false };
     } catch (err) {
       if (!isUniqueViolation(err) || !b.id) throw err;
-      const { rows } = await this.db.sql.query<Row>(`select ${COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and idem_key = $3`, [b.tenantId, b.sessionId, b.id]);
+      const { rows } = await this.db.sql.query<Row>(`select ${COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and idem_key = $3`, [
+        b.tenantId,
+        b.sessionId,
+        b.id,
+      ]);
       return { batch: fromRow(rows[0]!), deduplicated: true };
     }
   }
 
   async get(tenantId: string, sessionId: string, batchId: string) {
-    const { rows } = await this.db.sql.query<Row>(`select ${COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and batch_id = $3`, [tenantId, sessionId, batchId]);
+    const { rows } = await this.db.sql.query<Row>(`select ${COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and batch_id = $3`, [
+      tenantId,
+      sessionId,
+      batchId,
+    ]);
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
@@ -119,7 +163,8 @@ export class DbQueueStore implements QueueStore {
 
   private async openRows(tenantId: string, sessionId: string): Promise<Row[]> {
     const { rows } = await this.db.sql.query<Row>(
-      `select ${COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and state in ('pending', 'claimed') order by enqueue_seq`, [tenantId, sessionId],
+      `select ${COLUMNS} from queue_batches where tenant_id = $1 and session_id = $2 and state in ('pending', 'claimed') order by enqueue_seq`,
+      [tenantId, sessionId],
     );
     return rows;
   }
@@ -153,7 +198,9 @@ export class DbQueueStore implements QueueStore {
 
   /** Open batches of every session by state (for the queue-depth metric). */
   async depth(): Promise<{ state: string; count: number }[]> {
-    const rows = await this.conn().execute<{ state: string; n: number }[]>(`select state, count(*)::int as n from queue_batches where state in ('pending', 'claimed') group by state`);
+    const rows = await this.conn().execute<{ state: string; n: number }[]>(
+      `select state, count(*)::int as n from queue_batches where state in ('pending', 'claimed') group by state`,
+    );
     return (rows as { state: string; n: number }[]).map((r) => ({ state: r.state, count: Number(r.n) }));
   }
 

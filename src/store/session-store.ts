@@ -65,7 +65,11 @@ export class OrmSessionStore implements SessionStore {
       await this.db.em().transactional(async (em) => {
         await em.insert(SessionRow, headToRow(head));
         await em.insert(FrameRow, frameToRow(head, initialFrame));
-        if (nodes.length > 0) await em.insertMany(NodeRow, nodes.map((n) => nodeToRow(head.tenantId, head.sessionId, n)));
+        if (nodes.length > 0)
+          await em.insertMany(
+            NodeRow,
+            nodes.map((n) => nodeToRow(head.tenantId, head.sessionId, n)),
+          );
       });
       return true;
     } catch (err) {
@@ -106,21 +110,44 @@ export class OrmSessionStore implements SessionStore {
       if (c.graph.kind === 'replace') await em.nativeDelete(NodeRow, { tenantId: c.tenantId, sessionId: c.sessionId });
       if (c.graph.kind !== 'none' && c.graph.nodes.length > 0) {
         try {
-          await em.insertMany(NodeRow, c.graph.nodes.map((n) => nodeToRow(c.tenantId, c.sessionId, n)));
+          await em.insertMany(
+            NodeRow,
+            c.graph.nodes.map((n) => nodeToRow(c.tenantId, c.sessionId, n)),
+          );
         } catch (err) {
-          if (isUniqueViolation(err)) throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
+          if (isUniqueViolation(err))
+            throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, {
+              session_id: c.sessionId,
+            });
           throw err;
         }
       }
       if (c.frames.length > 0) {
-        if (c.graph.kind === 'replace') await em.nativeDelete(FrameRow, { tenantId: c.tenantId, sessionId: c.sessionId, frameId: { $nin: c.frames.map((f) => f.frameId) } });
-        await em.upsertMany(FrameRow, c.frames.map((f) => frameToRow(c.head, f)));
+        if (c.graph.kind === 'replace')
+          await em.nativeDelete(FrameRow, { tenantId: c.tenantId, sessionId: c.sessionId, frameId: { $nin: c.frames.map((f) => f.frameId) } });
+        await em.upsertMany(
+          FrameRow,
+          c.frames.map((f) => frameToRow(c.head, f)),
+        );
       }
       if (c.usage.length > 0) {
-        await em.insertMany(UsageRow, c.usage.map((u) => ({
-          tenantId: c.tenantId, sessionId: c.sessionId, revision, turnId: c.turnId ?? null, source: u.source, model: u.model,
-          inputTokens: u.usage.inputTokens, outputTokens: u.usage.outputTokens, cachedInputTokens: u.usage.cachedInputTokens, reasoningTokens: u.usage.reasoningTokens, cacheWriteTokens: u.usage.cacheWriteTokens, createdAt: now,
-        })));
+        await em.insertMany(
+          UsageRow,
+          c.usage.map((u) => ({
+            tenantId: c.tenantId,
+            sessionId: c.sessionId,
+            revision,
+            turnId: c.turnId ?? null,
+            source: u.source,
+            model: u.model,
+            inputTokens: u.usage.inputTokens,
+            outputTokens: u.usage.outputTokens,
+            cachedInputTokens: u.usage.cachedInputTokens,
+            reasoningTokens: u.usage.reasoningTokens,
+            cacheWriteTokens: u.usage.cacheWriteTokens,
+            createdAt: now,
+          })),
+        );
       }
       if (c.claims && c.claims.length > 0) {
         // The drain's claims complete with its commit; a re-claimed batch (newer token) voids it all.
@@ -128,10 +155,16 @@ export class OrmSessionStore implements SessionStore {
         for (const claim of c.claims) {
           const res = await conn.execute(
             `update queue_batches set state = 'done', turn_id = ?, finished_at = now(), claim_expires_at = null where batch_id = ? and claim_token = ? and state = 'claimed'`,
-            [c.turnId ?? null, claim.batchId, claim.token.toString()], 'run', em.getTransactionContext(),
+            [c.turnId ?? null, claim.batchId, claim.token.toString()],
+            'run',
+            em.getTransactionContext(),
           );
           if (Number((res as { affectedRows?: number }).affectedRows) !== 1) {
-            throw new DomainError('STALE_CLAIM', `the claim on queued batch "${claim.batchId}" is no longer held (its lease expired and it was claimed again); nothing was committed`, { session_id: c.sessionId, batch_id: claim.batchId });
+            throw new DomainError(
+              'STALE_CLAIM',
+              `the claim on queued batch "${claim.batchId}" is no longer held (its lease expired and it was claimed again); nothing was committed`,
+              { session_id: c.sessionId, batch_id: claim.batchId },
+            );
           }
         }
       }
@@ -140,16 +173,40 @@ export class OrmSessionStore implements SessionStore {
         const tx = em.getTransactionContext();
         for (const b of c.blobs) {
           // Content-addressed: the same bytes are stored once, whoever references them.
-          await conn.execute('insert into blobs (hash, mime_type, size, data, created_at) values (?, ?, ?, ?, ?) on conflict (hash) do nothing', [b.hash, b.mimeType, b.data.byteLength, Buffer.from(b.data), now], 'run', tx);
-          await conn.execute('insert into session_blobs (tenant_id, session_id, hash) values (?, ?, ?) on conflict do nothing', [c.tenantId, c.sessionId, b.hash], 'run', tx);
+          await conn.execute(
+            'insert into blobs (hash, mime_type, size, data, created_at) values (?, ?, ?, ?, ?) on conflict (hash) do nothing',
+            [b.hash, b.mimeType, b.data.byteLength, Buffer.from(b.data), now],
+            'run',
+            tx,
+          );
+          await conn.execute(
+            'insert into session_blobs (tenant_id, session_id, hash) values (?, ?, ?) on conflict do nothing',
+            [c.tenantId, c.sessionId, b.hash],
+            'run',
+            tx,
+          );
         }
       }
       await em.insert(CommitRow, {
-        tenantId: c.tenantId, sessionId: c.sessionId, revision, kind: c.kind, graphWrite: c.graph.kind,
-        turnId: c.turnId ?? null, contentHash: c.contentHash ?? null, result: c.result === undefined ? null : JSON.stringify(c.result), createdAt: now,
+        tenantId: c.tenantId,
+        sessionId: c.sessionId,
+        revision,
+        kind: c.kind,
+        graphWrite: c.graph.kind,
+        turnId: c.turnId ?? null,
+        contentHash: c.contentHash ?? null,
+        result: c.result === undefined ? null : JSON.stringify(c.result),
+        createdAt: now,
       });
       if (c.releaseLease) {
-        await em.getConnection().execute('delete from session_leases where tenant_id = ? and session_id = ? and owner = ? and token = ?', [c.tenantId, c.sessionId, c.releaseLease.owner, c.releaseLease.token.toString()], 'run', em.getTransactionContext());
+        await em
+          .getConnection()
+          .execute(
+            'delete from session_leases where tenant_id = ? and session_id = ? and owner = ? and token = ?',
+            [c.tenantId, c.sessionId, c.releaseLease.owner, c.releaseLease.token.toString()],
+            'run',
+            em.getTransactionContext(),
+          );
       }
     });
     // Rare shapes (replace, frames, blobs): the feed events go through the appender as usual.
@@ -234,13 +291,20 @@ export class OrmSessionStore implements SessionStore {
     try {
       rows = (await this.db.sql.query<{ updated: number; held?: number; feed_last_seq?: string | null }>(sql, params)).rows;
     } catch (err) {
-      if (isUniqueViolation(err)) throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
+      if (isUniqueViolation(err))
+        throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, {
+          session_id: c.sessionId,
+        });
       throw err;
     }
     const row = rows[0];
     if (claims.length > 0 && Number(row?.held) !== claims.length) {
       const lost = claims.length - Number(row?.held ?? 0);
-      throw new DomainError('STALE_CLAIM', `${lost} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`, { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') });
+      throw new DomainError(
+        'STALE_CLAIM',
+        `${lost} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`,
+        { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') },
+      );
     }
     if (Number(row?.updated) !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
     return { revision, feed: feed && row?.feed_last_seq ? feed.records(BigInt(row.feed_last_seq)) : undefined };
@@ -277,9 +341,9 @@ export class OrmSessionStore implements SessionStore {
       await raw.execute('delete from feed_heads where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
       await raw.execute('delete from queue_batches where tenant_id = ? and session_id = ?', [tenantId, sessionId], 'run', tx);
       // Blobs are shared by content; drop the ones nobody references any more.
-      await em.getConnection().execute(
-        'delete from blobs b where not exists (select 1 from session_blobs r where r.hash = b.hash)', [], 'run', em.getTransactionContext(),
-      );
+      await em
+        .getConnection()
+        .execute('delete from blobs b where not exists (select 1 from session_blobs r where r.hash = b.hash)', [], 'run', em.getTransactionContext());
       deleted = await em.nativeDelete(SessionRow, key);
     });
     return deleted > 0;
@@ -311,7 +375,13 @@ export class OrmSessionStore implements SessionStore {
     return (rows as Record<string, unknown>[]).map((r) => ({
       source: String(r.source),
       model: String(r.model),
-      usage: { inputTokens: BigInt(r.i as string), outputTokens: BigInt(r.o as string), cachedInputTokens: BigInt(r.c as string), reasoningTokens: BigInt(r.r as string), cacheWriteTokens: BigInt(r.w as string) },
+      usage: {
+        inputTokens: BigInt(r.i as string),
+        outputTokens: BigInt(r.o as string),
+        cachedInputTokens: BigInt(r.c as string),
+        reasoningTokens: BigInt(r.r as string),
+        cacheWriteTokens: BigInt(r.w as string),
+      },
     }));
   }
 
@@ -321,27 +391,40 @@ export class OrmSessionStore implements SessionStore {
   }
 
   async findTurn(tenantId: string, sessionId: string, turnId: string): Promise<CommitRecord | undefined> {
-    const { rows } = await this.db.sql.query(`select ${TURN_COLUMNS_C} from session_commits c where c.tenant_id = $1 and c.session_id = $2 and c.turn_id = $3`, [tenantId, sessionId, turnId]);
+    const { rows } = await this.db.sql.query(
+      `select ${TURN_COLUMNS_C} from session_commits c where c.tenant_id = $1 and c.session_id = $2 and c.turn_id = $3`,
+      [tenantId, sessionId, turnId],
+    );
     return rows[0] ? turnFromRaw(rows[0]) : undefined;
   }
 }
 
 function commitFromRow(r: InferEntity<typeof CommitRow>): CommitRecord {
   return {
-    revision: BigInt(r.revision), kind: r.kind, graphWrite: r.graphWrite as CommitRecord['graphWrite'],
-    turnId: r.turnId ?? undefined, contentHash: r.contentHash ?? undefined, result: r.result == null ? undefined : JSON.parse(r.result), createdAt: new Date(r.createdAt),
+    revision: BigInt(r.revision),
+    kind: r.kind,
+    graphWrite: r.graphWrite as CommitRecord['graphWrite'],
+    turnId: r.turnId ?? undefined,
+    contentHash: r.contentHash ?? undefined,
+    result: r.result == null ? undefined : JSON.parse(r.result),
+    createdAt: new Date(r.createdAt),
   };
 }
 
 /** The commit columns of a turn read, prefixed so they can sit next to a head row. */
-export const TURN_COLUMNS_C = 'c.revision as c_revision, c.kind as c_kind, c.graph_write as c_graph_write, c.turn_id as c_turn_id, c.content_hash as c_content_hash, c.result as c_result, c.created_at as c_created_at';
+export const TURN_COLUMNS_C =
+  'c.revision as c_revision, c.kind as c_kind, c.graph_write as c_graph_write, c.turn_id as c_turn_id, c.content_hash as c_content_hash, c.result as c_result, c.created_at as c_created_at';
 
 export function turnFromRaw(r: Record<string, unknown>): CommitRecord | undefined {
   if (r.c_revision === null || r.c_revision === undefined) return undefined;
   return {
-    revision: BigInt(r.c_revision as string), kind: String(r.c_kind), graphWrite: r.c_graph_write as CommitRecord['graphWrite'],
-    turnId: (r.c_turn_id as string | null) ?? undefined, contentHash: (r.c_content_hash as string | null) ?? undefined,
-    result: r.c_result == null ? undefined : JSON.parse(r.c_result as string), createdAt: new Date(r.c_created_at as string),
+    revision: BigInt(r.c_revision as string),
+    kind: String(r.c_kind),
+    graphWrite: r.c_graph_write as CommitRecord['graphWrite'],
+    turnId: (r.c_turn_id as string | null) ?? undefined,
+    contentHash: (r.c_content_hash as string | null) ?? undefined,
+    result: r.c_result == null ? undefined : JSON.parse(r.c_result as string),
+    createdAt: new Date(r.c_created_at as string),
   };
 }
 
@@ -350,74 +433,178 @@ export function isUniqueViolation(err: unknown): boolean {
   return e?.name === 'UniqueConstraintViolationException' || e?.code === '23505' || e?.cause?.code === '23505';
 }
 
-const usageToJson = (u: Usage) => ({ inputTokens: Number(u.inputTokens), outputTokens: Number(u.outputTokens), cachedInputTokens: Number(u.cachedInputTokens), reasoningTokens: Number(u.reasoningTokens), cacheWriteTokens: Number(u.cacheWriteTokens) });
-const usageFromJson = (u: Record<string, number>): Usage => ({ inputTokens: BigInt(u.inputTokens ?? 0), outputTokens: BigInt(u.outputTokens ?? 0), cachedInputTokens: BigInt(u.cachedInputTokens ?? 0), reasoningTokens: BigInt(u.reasoningTokens ?? 0), cacheWriteTokens: BigInt(u.cacheWriteTokens ?? 0) });
+const usageToJson = (u: Usage) => ({
+  inputTokens: Number(u.inputTokens),
+  outputTokens: Number(u.outputTokens),
+  cachedInputTokens: Number(u.cachedInputTokens),
+  reasoningTokens: Number(u.reasoningTokens),
+  cacheWriteTokens: Number(u.cacheWriteTokens),
+});
+const usageFromJson = (u: Record<string, number>): Usage => ({
+  inputTokens: BigInt(u.inputTokens ?? 0),
+  outputTokens: BigInt(u.outputTokens ?? 0),
+  cachedInputTokens: BigInt(u.cachedInputTokens ?? 0),
+  reasoningTokens: BigInt(u.reasoningTokens ?? 0),
+  cacheWriteTokens: BigInt(u.cacheWriteTokens ?? 0),
+});
 
 function headToRow(h: SessionHead): SessionRowData {
   return {
-    tenantId: h.tenantId, sessionId: h.sessionId, mode: h.mode, parentSessionId: h.parentSessionId ?? null, usageSource: h.usageSource ?? null,
-    policy: JSON.stringify(h.policy), residency: h.residency, finalAnswerFormat: JSON.stringify(h.finalAnswerFormat),
-    metadata: h.metadata, headRevision: h.headRevision, turnIndex: h.turnIndex, leafNodeId: h.leafNodeId ?? null, currentFrameId: h.currentFrameId,
-    status: h.status, toolGeneration: h.toolState.generation, toolOverrides: h.toolState.overrides,
-    lastPromptUsage: h.lastPromptUsage ? usageToJson(h.lastPromptUsage) : null, sandboxState: h.sandbox ? JSON.stringify(h.sandbox) : null, createdAt: h.createdAt, updatedAt: h.updatedAt,
+    tenantId: h.tenantId,
+    sessionId: h.sessionId,
+    mode: h.mode,
+    parentSessionId: h.parentSessionId ?? null,
+    usageSource: h.usageSource ?? null,
+    policy: JSON.stringify(h.policy),
+    residency: h.residency,
+    finalAnswerFormat: JSON.stringify(h.finalAnswerFormat),
+    metadata: h.metadata,
+    headRevision: h.headRevision,
+    turnIndex: h.turnIndex,
+    leafNodeId: h.leafNodeId ?? null,
+    currentFrameId: h.currentFrameId,
+    status: h.status,
+    toolGeneration: h.toolState.generation,
+    toolOverrides: h.toolState.overrides,
+    lastPromptUsage: h.lastPromptUsage ? usageToJson(h.lastPromptUsage) : null,
+    sandboxState: h.sandbox ? JSON.stringify(h.sandbox) : null,
+    createdAt: h.createdAt,
+    updatedAt: h.updatedAt,
   } as SessionRowData;
 }
 
-const HEAD_COLUMN_NAMES = ['tenant_id', 'session_id', 'mode', 'parent_session_id', 'usage_source', 'policy', 'residency', 'final_answer_format', 'metadata', 'head_revision', 'turn_index', 'leaf_node_id', 'current_frame_id', 'status', 'tool_generation', 'tool_overrides', 'last_prompt_usage', 'sandbox_state', 'created_at', 'updated_at'];
+const HEAD_COLUMN_NAMES = [
+  'tenant_id',
+  'session_id',
+  'mode',
+  'parent_session_id',
+  'usage_source',
+  'policy',
+  'residency',
+  'final_answer_format',
+  'metadata',
+  'head_revision',
+  'turn_index',
+  'leaf_node_id',
+  'current_frame_id',
+  'status',
+  'tool_generation',
+  'tool_overrides',
+  'last_prompt_usage',
+  'sandbox_state',
+  'created_at',
+  'updated_at',
+];
 /** The head columns of `sessions s`, for reads that join it. */
 export const HEAD_COLUMNS_S = HEAD_COLUMN_NAMES.map((c) => `s.${c}`).join(', ');
-const HEAD_COLUMNS = 'tenant_id, session_id, mode, parent_session_id, usage_source, policy, residency, final_answer_format, metadata, head_revision, turn_index, leaf_node_id, current_frame_id, status, tool_generation, tool_overrides, last_prompt_usage, sandbox_state, created_at, updated_at';
+const HEAD_COLUMNS =
+  'tenant_id, session_id, mode, parent_session_id, usage_source, policy, residency, final_answer_format, metadata, head_revision, turn_index, leaf_node_id, current_frame_id, status, tool_generation, tool_overrides, last_prompt_usage, sandbox_state, created_at, updated_at';
 
 const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
 
 export function headFromRaw(r: Record<string, unknown>): SessionHead {
   return headFromRow({
-    tenantId: r.tenant_id, sessionId: r.session_id, mode: r.mode, parentSessionId: r.parent_session_id, usageSource: r.usage_source,
-    policy: json(r.policy), residency: r.residency, finalAnswerFormat: json(r.final_answer_format), metadata: json(r.metadata),
-    headRevision: r.head_revision, turnIndex: r.turn_index, leafNodeId: r.leaf_node_id, currentFrameId: r.current_frame_id, status: r.status,
-    toolGeneration: r.tool_generation, toolOverrides: json(r.tool_overrides), lastPromptUsage: r.last_prompt_usage === null ? null : json(r.last_prompt_usage),
+    tenantId: r.tenant_id,
+    sessionId: r.session_id,
+    mode: r.mode,
+    parentSessionId: r.parent_session_id,
+    usageSource: r.usage_source,
+    policy: json(r.policy),
+    residency: r.residency,
+    finalAnswerFormat: json(r.final_answer_format),
+    metadata: json(r.metadata),
+    headRevision: r.head_revision,
+    turnIndex: r.turn_index,
+    leafNodeId: r.leaf_node_id,
+    currentFrameId: r.current_frame_id,
+    status: r.status,
+    toolGeneration: r.tool_generation,
+    toolOverrides: json(r.tool_overrides),
+    lastPromptUsage: r.last_prompt_usage === null ? null : json(r.last_prompt_usage),
     sandboxState: r.sandbox_state === null || r.sandbox_state === undefined ? null : json(r.sandbox_state),
-    createdAt: r.created_at, updatedAt: r.updated_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   } as unknown as SessionRowData);
 }
 
 function headFromRow(r: SessionRowData): SessionHead {
   return {
-    tenantId: r.tenantId, sessionId: r.sessionId, mode: r.mode as SessionHead['mode'], parentSessionId: r.parentSessionId ?? undefined,
-    usageSource: r.usageSource ?? undefined, policy: json<SessionHead['policy']>(r.policy), residency: r.residency as Residency,
-    finalAnswerFormat: json<SessionHead['finalAnswerFormat']>(r.finalAnswerFormat), metadata: r.metadata ?? {},
-    headRevision: BigInt(r.headRevision), turnIndex: BigInt(r.turnIndex), leafNodeId: r.leafNodeId ?? undefined, currentFrameId: r.currentFrameId,
-    status: r.status as SessionHead['status'], toolState: { generation: BigInt(r.toolGeneration), overrides: r.toolOverrides ?? {} },
-    lastPromptUsage: r.lastPromptUsage ? usageFromJson(r.lastPromptUsage) : undefined, sandbox: r.sandboxState == null ? undefined : json<SessionHead['sandbox']>(r.sandboxState), createdAt: new Date(r.createdAt), updatedAt: new Date(r.updatedAt),
+    tenantId: r.tenantId,
+    sessionId: r.sessionId,
+    mode: r.mode as SessionHead['mode'],
+    parentSessionId: r.parentSessionId ?? undefined,
+    usageSource: r.usageSource ?? undefined,
+    policy: json<SessionHead['policy']>(r.policy),
+    residency: r.residency as Residency,
+    finalAnswerFormat: json<SessionHead['finalAnswerFormat']>(r.finalAnswerFormat),
+    metadata: r.metadata ?? {},
+    headRevision: BigInt(r.headRevision),
+    turnIndex: BigInt(r.turnIndex),
+    leafNodeId: r.leafNodeId ?? undefined,
+    currentFrameId: r.currentFrameId,
+    status: r.status as SessionHead['status'],
+    toolState: { generation: BigInt(r.toolGeneration), overrides: r.toolOverrides ?? {} },
+    lastPromptUsage: r.lastPromptUsage ? usageFromJson(r.lastPromptUsage) : undefined,
+    sandbox: r.sandboxState == null ? undefined : json<SessionHead['sandbox']>(r.sandboxState),
+    createdAt: new Date(r.createdAt),
+    updatedAt: new Date(r.updatedAt),
   };
 }
 
 function nodeToRow(tenantId: string, sessionId: string, n: GraphNode): NodeRowData {
   return {
-    tenantId, sessionId, nodeId: n.nodeId, parentNodeId: n.parentNodeId ?? null, causedBy: n.causedBy ?? null,
-    agentFrameId: n.agentFrameId ?? null, createdAt: n.timestamp, payload: JSON.stringify(n.payload),
+    tenantId,
+    sessionId,
+    nodeId: n.nodeId,
+    parentNodeId: n.parentNodeId ?? null,
+    causedBy: n.causedBy ?? null,
+    agentFrameId: n.agentFrameId ?? null,
+    createdAt: n.timestamp,
+    payload: JSON.stringify(n.payload),
   } as NodeRowData;
 }
 
 function nodeFromRow(r: NodeRowData): GraphNode {
   return {
-    nodeId: r.nodeId, parentNodeId: r.parentNodeId ?? undefined, causedBy: r.causedBy ?? undefined, agentFrameId: r.agentFrameId ?? undefined,
-    timestamp: new Date(r.createdAt), payload: JSON.parse(r.payload) as GraphNode['payload'],
+    nodeId: r.nodeId,
+    parentNodeId: r.parentNodeId ?? undefined,
+    causedBy: r.causedBy ?? undefined,
+    agentFrameId: r.agentFrameId ?? undefined,
+    timestamp: new Date(r.createdAt),
+    payload: JSON.parse(r.payload) as GraphNode['payload'],
   };
 }
 
 function nodeFromRaw(r: Record<string, unknown>): GraphNode {
   const payload = typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload;
   return {
-    nodeId: r.node_id as string, parentNodeId: (r.parent_node_id as string) ?? undefined, causedBy: (r.caused_by as string) ?? undefined,
-    agentFrameId: (r.agent_frame_id as string) ?? undefined, timestamp: new Date(r.created_at as string), payload,
+    nodeId: r.node_id as string,
+    parentNodeId: (r.parent_node_id as string) ?? undefined,
+    causedBy: (r.caused_by as string) ?? undefined,
+    agentFrameId: (r.agent_frame_id as string) ?? undefined,
+    timestamp: new Date(r.created_at as string),
+    payload,
   };
 }
 
 function frameToRow(head: SessionHead, f: AgentFrame): FrameRowData {
-  return { tenantId: head.tenantId, sessionId: head.sessionId, frameId: f.frameId, previousFrameId: f.previousFrameId ?? null, status: f.status, reason: f.reason, createdAt: f.createdAt } as FrameRowData;
+  return {
+    tenantId: head.tenantId,
+    sessionId: head.sessionId,
+    frameId: f.frameId,
+    previousFrameId: f.previousFrameId ?? null,
+    status: f.status,
+    reason: f.reason,
+    createdAt: f.createdAt,
+  } as FrameRowData;
 }
 
 function frameFromRow(r: FrameRowData): AgentFrame {
-  return { frameId: r.frameId, previousFrameId: r.previousFrameId ?? undefined, status: r.status as AgentFrame['status'], reason: r.reason, createdAt: new Date(r.createdAt) };
+  return {
+    frameId: r.frameId,
+    previousFrameId: r.previousFrameId ?? undefined,
+    status: r.status as AgentFrame['status'],
+    reason: r.reason,
+    createdAt: new Date(r.createdAt),
+  };
 }

@@ -16,7 +16,9 @@ export class DbTenantUsageStore implements TenantUsageStore {
   }
 
   async openBatches(tenantId: string): Promise<number> {
-    const r = await this.db.sql.query<{ n: number }>(`select count(*)::int as n from queue_batches where tenant_id = $1 and state in ('pending', 'claimed')`, [tenantId]);
+    const r = await this.db.sql.query<{ n: number }>(`select count(*)::int as n from queue_batches where tenant_id = $1 and state in ('pending', 'claimed')`, [
+      tenantId,
+    ]);
     return Number(r.rows[0]?.n ?? 0);
   }
 }

@@ -7,16 +7,31 @@ import type { Database } from './database.js';
 import { withTypedErrors } from './typed-errors.js';
 
 interface Row {
-  tenant_id: string; subscription_id: string; source_type: string; source_key: string; template: string;
-  interval_ms: string | null; next_due_at: Date | string | null; created_at: Date | string; cron: string | null; time_zone: string | null;
+  tenant_id: string;
+  subscription_id: string;
+  source_type: string;
+  source_key: string;
+  template: string;
+  interval_ms: string | null;
+  next_due_at: Date | string | null;
+  created_at: Date | string;
+  cron: string | null;
+  time_zone: string | null;
 }
 
 const COLUMNS = 'tenant_id, subscription_id, source_type, source_key, template, interval_ms, next_due_at, created_at, cron, time_zone';
 
 const fromRow = (r: Row): Subscription => ({
-  tenantId: r.tenant_id, subscriptionId: r.subscription_id, sourceType: r.source_type, sourceKey: r.source_key, template: JSON.parse(r.template) as Subscription['template'],
-  intervalMs: r.interval_ms === null ? undefined : Number(r.interval_ms), nextDueAt: r.next_due_at ? new Date(r.next_due_at) : undefined, createdAt: new Date(r.created_at),
-  cron: r.cron ?? undefined, timeZone: r.time_zone ?? undefined,
+  tenantId: r.tenant_id,
+  subscriptionId: r.subscription_id,
+  sourceType: r.source_type,
+  sourceKey: r.source_key,
+  template: JSON.parse(r.template) as Subscription['template'],
+  intervalMs: r.interval_ms === null ? undefined : Number(r.interval_ms),
+  nextDueAt: r.next_due_at ? new Date(r.next_due_at) : undefined,
+  createdAt: new Date(r.created_at),
+  cron: r.cron ?? undefined,
+  timeZone: r.time_zone ?? undefined,
 });
 
 export class DbTriggerStore implements TriggerStore {
@@ -29,13 +44,26 @@ export class DbTriggerStore implements TriggerStore {
       `insert into trigger_subscriptions (${COLUMNS}) values ($1, $2, $3, $4, $5, $6::bigint, $7::timestamptz, now(), $8, $9)
        on conflict (tenant_id, subscription_id) do update set source_type = excluded.source_type, source_key = excluded.source_key, template = excluded.template,
          interval_ms = excluded.interval_ms, next_due_at = excluded.next_due_at, cron = excluded.cron, time_zone = excluded.time_zone returning ${COLUMNS}`,
-      [s.tenantId, s.subscriptionId, s.sourceType, s.sourceKey, JSON.stringify(s.template), s.intervalMs ?? null, s.nextDueAt?.toISOString() ?? null, s.cron ?? null, s.timeZone ?? null],
+      [
+        s.tenantId,
+        s.subscriptionId,
+        s.sourceType,
+        s.sourceKey,
+        JSON.stringify(s.template),
+        s.intervalMs ?? null,
+        s.nextDueAt?.toISOString() ?? null,
+        s.cron ?? null,
+        s.timeZone ?? null,
+      ],
     );
     return fromRow(rows[0]!);
   }
 
   async get(tenantId: string, subscriptionId: string) {
-    const { rows } = await this.db.sql.query<Row>(`select ${COLUMNS} from trigger_subscriptions where tenant_id = $1 and subscription_id = $2`, [tenantId, subscriptionId]);
+    const { rows } = await this.db.sql.query<Row>(`select ${COLUMNS} from trigger_subscriptions where tenant_id = $1 and subscription_id = $2`, [
+      tenantId,
+      subscriptionId,
+    ]);
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
@@ -58,7 +86,10 @@ export class DbTriggerStore implements TriggerStore {
   }
 
   async bySource(tenantId: string, sourceType: string) {
-    const { rows } = await this.db.sql.query<Row>(`select ${COLUMNS} from trigger_subscriptions where tenant_id = $1 and source_type = $2 order by subscription_id`, [tenantId, sourceType]);
+    const { rows } = await this.db.sql.query<Row>(
+      `select ${COLUMNS} from trigger_subscriptions where tenant_id = $1 and source_type = $2 order by subscription_id`,
+      [tenantId, sourceType],
+    );
     return rows.map(fromRow);
   }
 
@@ -78,7 +109,11 @@ export class DbTriggerStore implements TriggerStore {
         const s = fromRow(r);
         const dueAt = s.nextDueAt!;
         const following = next(s, dueAt, new Date(r.now));
-        await tx.query(`update trigger_subscriptions set next_due_at = $3::timestamptz where tenant_id = $1 and subscription_id = $2`, [s.tenantId, s.subscriptionId, following?.toISOString() ?? null]);
+        await tx.query(`update trigger_subscriptions set next_due_at = $3::timestamptz where tenant_id = $1 and subscription_id = $2`, [
+          s.tenantId,
+          s.subscriptionId,
+          following?.toISOString() ?? null,
+        ]);
         taken.push({ subscription: { ...s, nextDueAt: following }, dueAt });
       }
       return taken;

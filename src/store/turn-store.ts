@@ -14,7 +14,12 @@ export class OrmLeaseStore implements LeaseStore {
   }
 
   async acquire(tenantId: string, sessionId: string, owner: string, ttlMs: number): Promise<bigint | undefined> {
-    const { rows } = await this.db.sql.query<{ token: string }>(`with lease as (${TAKE_LEASE}) select token, ${LEASE_WRITE_NO_FLUSH} from lease`, [tenantId, sessionId, owner, ttlMs / 1000]);
+    const { rows } = await this.db.sql.query<{ token: string }>(`with lease as (${TAKE_LEASE}) select token, ${LEASE_WRITE_NO_FLUSH} from lease`, [
+      tenantId,
+      sessionId,
+      owner,
+      ttlMs / 1000,
+    ]);
     return rows[0] ? BigInt(rows[0].token) : undefined;
   }
 
@@ -36,7 +41,8 @@ export class OrmLeaseStore implements LeaseStore {
 
   async holder(tenantId: string, sessionId: string) {
     const { rows } = await this.db.sql.query<{ owner: string; token: string }>(
-      'select owner, token from session_leases where tenant_id = $1 and session_id = $2 and expires_at >= now()', [tenantId, sessionId],
+      'select owner, token from session_leases where tenant_id = $1 and session_id = $2 and expires_at >= now()',
+      [tenantId, sessionId],
     );
     const row = rows[0];
     return row ? { owner: row.owner, token: BigInt(row.token) } : undefined;
@@ -101,15 +107,22 @@ export class OrmCompletionStore implements CompletionStore {
   }
 
   async register(key: string, owner: { tenantId: string; sessionId: string; turnId: string; callId: string }): Promise<void> {
-    await this.db.conn().execute(
-      `insert into completions (tenant_id, completion_key, session_id, turn_id, call_id, status, created_at) values (?, ?, ?, ?, ?, 'pending', now()) on conflict do nothing`,
-      [owner.tenantId, key, owner.sessionId, owner.turnId, owner.callId], 'run',
-    );
+    await this.db
+      .conn()
+      .execute(
+        `insert into completions (tenant_id, completion_key, session_id, turn_id, call_id, status, created_at) values (?, ?, ?, ?, ?, 'pending', now()) on conflict do nothing`,
+        [owner.tenantId, key, owner.sessionId, owner.turnId, owner.callId],
+        'run',
+      );
   }
 
   async resolve(tenantId: string, key: string, resolution: CompletionResolution) {
     const em = this.db.em();
-    const updated = await em.nativeUpdate(CompletionRow, { tenantId, completionKey: key, status: 'pending' }, { status: 'resolved', resolution: JSON.stringify(resolution), resolvedAt: new Date() });
+    const updated = await em.nativeUpdate(
+      CompletionRow,
+      { tenantId, completionKey: key, status: 'pending' },
+      { status: 'resolved', resolution: JSON.stringify(resolution), resolvedAt: new Date() },
+    );
     if (updated === 1) {
       await this.bus.publish('completion', { tenantId, key });
       return { outcome: 'accepted' as const };

@@ -24,7 +24,13 @@ for (const engine of engines) {
     };
     beforeAll(async () => {
       fake = await startFakeModelServer();
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'calculate,json_echo', LASH_QUEUE_WORKERS: '0' });
+      s = await startTestServer(engine, {
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_TOOLS: 'calculate,json_echo',
+        LASH_QUEUE_WORKERS: '0',
+      });
     });
     afterAll(async () => {
       await s?.close();
@@ -37,19 +43,38 @@ for (const engine of engines) {
       const initial = await s.clients.admin.getToolState({ sessionId });
       expect(initial.tools.map((t) => t.manifest?.name)).toEqual(['calculate', 'json_echo']);
       expect(initial.tools.every((t) => t.effectiveAvailability === ToolAvailability.TOOL_AVAILABILITY_CALLABLE)).toBe(true);
-      const set = await s.clients.admin.setToolAvailability({ sessionId, availability: { calculate: ToolAvailability.TOOL_AVAILABILITY_OFF, json_echo: ToolAvailability.TOOL_AVAILABILITY_SHOWCASED } });
+      const set = await s.clients.admin.setToolAvailability({
+        sessionId,
+        availability: { calculate: ToolAvailability.TOOL_AVAILABILITY_OFF, json_echo: ToolAvailability.TOOL_AVAILABILITY_SHOWCASED },
+      });
       expect(set.generation).toBe(initial.generation + 1n);
       const after = await s.clients.admin.getToolState({ sessionId });
-      expect(after.tools.find((t) => t.manifest?.name === 'calculate')).toMatchObject({ override: ToolAvailability.TOOL_AVAILABILITY_OFF, effectiveAvailability: ToolAvailability.TOOL_AVAILABILITY_OFF });
+      expect(after.tools.find((t) => t.manifest?.name === 'calculate')).toMatchObject({
+        override: ToolAvailability.TOOL_AVAILABILITY_OFF,
+        effectiveAvailability: ToolAvailability.TOOL_AVAILABILITY_OFF,
+      });
       await runTurn(s.clients, { sessionId, input: textInput('which tools?') });
       const offered = (fake.requests[0]!.body.tools as { function: { name: string } }[]).map((t) => t.function.name);
       expect(offered).toEqual(['json_echo']);
-      const stale = await rejection(s.clients.admin.applyToolState({ sessionId, state: { generation: 0n, overrides: {}, knownTools: [] }, expectedGeneration: initial.generation }));
+      const stale = await rejection(
+        s.clients.admin.applyToolState({ sessionId, state: { generation: 0n, overrides: {}, knownTools: [] }, expectedGeneration: initial.generation }),
+      );
       expect(stale.code).toBe(status.ABORTED);
       expect(stale.reason).toBe('GENERATION_CONFLICT');
-      const applied = await s.clients.admin.applyToolState({ sessionId, state: { generation: 0n, overrides: { calculate: ToolAvailability.TOOL_AVAILABILITY_CALLABLE }, knownTools: [] }, expectedGeneration: set.generation });
+      const applied = await s.clients.admin.applyToolState({
+        sessionId,
+        state: { generation: 0n, overrides: { calculate: ToolAvailability.TOOL_AVAILABILITY_CALLABLE }, knownTools: [] },
+        expectedGeneration: set.generation,
+      });
       expect(applied.generation).toBe(set.generation + 1n);
-      const restored = await s.clients.admin.restoreToolState({ sessionId, state: { generation: 42n, overrides: { calculate: ToolAvailability.TOOL_AVAILABILITY_OFF, retired_tool: ToolAvailability.TOOL_AVAILABILITY_CALLABLE }, knownTools: ['calculate', 'retired_tool'] } });
+      const restored = await s.clients.admin.restoreToolState({
+        sessionId,
+        state: {
+          generation: 42n,
+          overrides: { calculate: ToolAvailability.TOOL_AVAILABILITY_OFF, retired_tool: ToolAvailability.TOOL_AVAILABILITY_CALLABLE },
+          knownTools: ['calculate', 'retired_tool'],
+        },
+      });
       expect(restored).toEqual({ generation: 42n, orphaned: ['retired_tool'] });
       const view = await s.clients.admin.getToolState({ sessionId });
       expect(view.generation).toBe(42n);
@@ -65,16 +90,22 @@ for (const engine of engines) {
       const parent = await open();
       const feed = observe(s.clients, parent);
       await feed.waitFor((m) => m.length >= 1);
-      const child = await s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-child`, source: 'research' }));
+      const child = await s.clients.admin.createChildSession(
+        CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-child`, source: 'research' }),
+      );
       expect(child.session).toMatchObject({ sessionId: `${parent}-child`, parentSessionId: parent });
       expect(child.session?.finalAnswerFormat?.kind?.$case).toBe('rawSubmitValue');
-      const dup = await rejection(s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-child` })));
+      const dup = await rejection(
+        s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-child` })),
+      );
       expect(dup.code).toBe(status.ALREADY_EXISTS);
       expect(dup.reason).toBe('CHILD_ID_TAKEN');
       fake.script({ steps: [{ text: 'child answer' }], usage: { input: 7, output: 3 } });
       await runTurn(s.clients, { sessionId: `${parent}-child`, input: textInput('work') });
       const report = await s.clients.sessions.getUsageReport({ sessionId: parent });
-      expect(report.bySource).toEqual([{ source: 'research', usage: { inputTokens: 7n, outputTokens: 3n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n } }]);
+      expect(report.bySource).toEqual([
+        { source: 'research', usage: { inputTokens: 7n, outputTokens: 3n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n } },
+      ]);
       const listed = await s.clients.admin.listChildSessions({ sessionId: parent, pageSize: 0, pageToken: '' });
       expect(listed.sessions.map((x) => x.sessionId)).toEqual([`${parent}-child`]);
       const childFeed = observe(s.clients, `${parent}-child`);
@@ -82,30 +113,55 @@ for (const engine of engines) {
       await s.clients.admin.closeChildSession({ sessionId: parent, childSessionId: `${parent}-child` });
       expect((await s.clients.sessions.getSession({ sessionId: `${parent}-child` })).session?.status).toBe(3 /* PARKED */);
       // Creating and closing a child are named in the parent's feed; parking in the child's.
-      const changes = (o: ReturnType<typeof observe>) => o.events().flatMap((m) => (m.kind?.$case === 'event' && m.kind.value.payload?.$case === 'sessionChanged' ? [m.kind.value.payload.value.what] : []));
+      const changes = (o: ReturnType<typeof observe>) =>
+        o.events().flatMap((m) => (m.kind?.$case === 'event' && m.kind.value.payload?.$case === 'sessionChanged' ? [m.kind.value.payload.value.what] : []));
       await feed.waitFor(() => changes(feed).includes('child_closed'));
       expect(changes(feed)).toEqual(['child_created', 'child_closed']);
       await childFeed.waitFor(() => changes(childFeed).includes('parked'));
       feed.close();
       childFeed.close();
-      expect((await rejection(s.clients.admin.closeChildSession({ sessionId: 'someone-else', childSessionId: `${parent}-child` }))).reason).toBe('CHILD_NOT_FOUND');
-      expect((await rejection(s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: 'no-parent', childSessionId: 'c' })))).code).toBe(status.NOT_FOUND);
+      expect((await rejection(s.clients.admin.closeChildSession({ sessionId: 'someone-else', childSessionId: `${parent}-child` }))).reason).toBe(
+        'CHILD_NOT_FOUND',
+      );
+      expect(
+        (await rejection(s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: 'no-parent', childSessionId: 'c' })))).code,
+      ).toBe(status.NOT_FOUND);
       await s.clients.sessions.deleteSession({ sessionId: parent });
       expect((await rejection(s.clients.sessions.getSession({ sessionId: `${parent}-child` }))).code).toBe(status.NOT_FOUND);
     });
 
-    it('a child can start from the parent\'s read view or from an exported snapshot', async () => {
+    it("a child can start from the parent's read view or from an exported snapshot", async () => {
       const parent = await open();
-      await s.clients.admin.appendMessages({ sessionId: parent, messages: [{ id: '', role: 1, parts: [{ kind: { $case: 'text', value: { text: 'context from the parent' } } }] }] });
-      const texts = async (sessionId: string) => (await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages.map((m) => JSON.stringify(m.parts));
-      await s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-copy`, start: ChildStart.CHILD_START_PARENT }));
+      await s.clients.admin.appendMessages({
+        sessionId: parent,
+        messages: [{ id: '', role: 1, parts: [{ kind: { $case: 'text', value: { text: 'context from the parent' } } }] }],
+      });
+      const texts = async (sessionId: string) =>
+        (await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages.map((m) => JSON.stringify(m.parts));
+      await s.clients.admin.createChildSession(
+        CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-copy`, start: ChildStart.CHILD_START_PARENT }),
+      );
       expect(await texts(`${parent}-copy`)).toEqual(await texts(parent));
       const other = await open();
-      await s.clients.admin.appendMessages({ sessionId: other, messages: [{ id: '', role: 1, parts: [{ kind: { $case: 'text', value: { text: 'from a snapshot' } } }] }] });
+      await s.clients.admin.appendMessages({
+        sessionId: other,
+        messages: [{ id: '', role: 1, parts: [{ kind: { $case: 'text', value: { text: 'from a snapshot' } } }] }],
+      });
       const snapshot = (await s.clients.sessions.exportSessionState({ sessionId: other })).state;
-      await s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-snap`, start: ChildStart.CHILD_START_SNAPSHOT, snapshot: snapshot as never }));
+      await s.clients.admin.createChildSession(
+        CreateChildSessionRequest.fromPartial({
+          sessionId: parent,
+          childSessionId: `${parent}-snap`,
+          start: ChildStart.CHILD_START_SNAPSHOT,
+          snapshot: snapshot as never,
+        }),
+      );
       expect((await texts(`${parent}-snap`)).join()).toContain('from a snapshot');
-      const missing = await rejection(s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-none`, start: ChildStart.CHILD_START_SNAPSHOT })));
+      const missing = await rejection(
+        s.clients.admin.createChildSession(
+          CreateChildSessionRequest.fromPartial({ sessionId: parent, childSessionId: `${parent}-none`, start: ChildStart.CHILD_START_SNAPSHOT }),
+        ),
+      );
       expect(missing.reason).toBe('SNAPSHOT_REQUIRED');
       expect((await rejection(s.clients.sessions.getSession({ sessionId: `${parent}-none` }))).code).toBe(status.NOT_FOUND);
     });
@@ -128,7 +184,10 @@ for (const engine of engines) {
       const exported = await s.clients.sessions.exportSessionState({ sessionId });
       const doc = exported.state!.document as { nodes: unknown[]; frames: { reason: string; status: string }[] };
       expect(JSON.stringify(doc.nodes)).toContain('My name is Ada');
-      expect(doc.frames.map((f) => [f.reason, f.status])).toEqual([['initial', 'superseded'], ['compaction', 'active']]);
+      expect(doc.frames.map((f) => [f.reason, f.status])).toEqual([
+        ['initial', 'superseded'],
+        ['compaction', 'active'],
+      ]);
       const usage = await s.clients.sessions.getUsageReport({ sessionId });
       expect(usage.bySource.find((u) => u.source === 'compaction')?.usage).toMatchObject({ inputTokens: 40n, outputTokens: 6n });
       await o.waitFor((m) => m.some((x) => payloadCase(x) === 'agentFrameSwitched'));

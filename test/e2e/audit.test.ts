@@ -24,11 +24,16 @@ for (const engine of engines) {
     let s: TestServer;
     let alice: LashClients;
     let mallory: LashClients;
-    const list = async (c: LashClients, req: Partial<ListAuditRecordsRequest> = {}) => (await c.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial(req))).records;
+    const list = async (c: LashClients, req: Partial<ListAuditRecordsRequest> = {}) =>
+      (await c.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial(req))).records;
     const method = (r: AuditRecord) => r.method.split('/')[1];
 
     beforeAll(async () => {
-      s = await startTestServer(engine, { LASH_DEFAULT_PROVIDER: 'echo', LASH_QUEUE_WORKERS: '0', ...(await identityEnv()) }, { clients: (address) => clientsAs(address, 'default', 'default-client') });
+      s = await startTestServer(
+        engine,
+        { LASH_DEFAULT_PROVIDER: 'echo', LASH_QUEUE_WORKERS: '0', ...(await identityEnv()) },
+        { clients: (address) => clientsAs(address, 'default', 'default-client') },
+      );
       alice = clientsAs(s.app.address, 'acme', 'alice');
       mallory = clientsAs(s.app.address, 'globex', 'mallory');
     });
@@ -49,9 +54,14 @@ for (const engine of engines) {
       const started = await alice.turns.startTurn(StartTurnRequest.fromPartial({ sessionId: 'a1', input: textInput('again') }));
       const queued = await alice.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId: 'a1', input: textInput(SECRET_BODY) }));
       await alice.queue.cancelQueuedWorkBatch({ sessionId: 'a1', batchId: queued.batch!.batchId });
-      await alice.admin.appendMessages({ sessionId: 'a1', messages: [{ id: '', role: 1, parts: [{ kind: { $case: 'text', value: { text: SECRET_BODY } } }] }] });
+      await alice.admin.appendMessages({
+        sessionId: 'a1',
+        messages: [{ id: '', role: 1, parts: [{ kind: { $case: 'text', value: { text: SECRET_BODY } } }] }],
+      });
       expect((await alice.sessions.deleteSession({ sessionId: 'no-such' })).deleted).toBe(false);
-      await expect(connectToolHost(alice, { sessionId: 'a1', tools: [{ name: 'unbound' }], reply: () => 'no-answer' })).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+      await expect(connectToolHost(alice, { sessionId: 'a1', tools: [{ name: 'unbound' }], reply: () => 'no-answer' })).rejects.toMatchObject({
+        code: status.PERMISSION_DENIED,
+      });
       await alice.turns.resolveCompletion({ completionKey: 'secret-completion-key', resolution: { outcome: { $case: 'timeout', value: {} } } });
       // Reads are not audited.
       await alice.sessions.getSession({ sessionId: 'a1' });
@@ -60,7 +70,18 @@ for (const engine of engines) {
       await s.app.audit.drain();
 
       const records = (await list(alice)).reverse();
-      expect(records.map(method)).toEqual(['OpenSession', 'UpdateSessionConfig', 'RunTurn', 'StartTurn', 'EnqueueTurnInput', 'CancelQueuedWorkBatch', 'AppendMessages', 'DeleteSession', 'ServeTools', 'ResolveCompletion']);
+      expect(records.map(method)).toEqual([
+        'OpenSession',
+        'UpdateSessionConfig',
+        'RunTurn',
+        'StartTurn',
+        'EnqueueTurnInput',
+        'CancelQueuedWorkBatch',
+        'AppendMessages',
+        'DeleteSession',
+        'ServeTools',
+        'ResolveCompletion',
+      ]);
       for (const r of records) expect(r).toMatchObject({ subject: 'alice', identitySource: 'jwt', requestId: expect.any(String) });
       for (const r of records) expect(r.time!.getTime()).toBeGreaterThanOrEqual(before.getTime());
       const by = (m: string) => records.find((r) => method(r) === m)!;
@@ -79,7 +100,8 @@ for (const engine of engines) {
       const rows = await s.app.db.conn().execute<{ row: string }[]>(`select a::text as row from audit_records a`);
       const stored = (rows as { row: string }[]).map((r) => r.row).join('\n');
       expect(stored).toContain('alice');
-      for (const secretText of ['sekrit', SECRET_BODY, 'secret-completion-key', 'note', 'eyJ' /* any JWT, e.g. the callers' own */]) expect(stored).not.toContain(secretText);
+      for (const secretText of ['sekrit', SECRET_BODY, 'secret-completion-key', 'note', 'eyJ' /* any JWT, e.g. the callers' own */])
+        expect(stored).not.toContain(secretText);
     });
 
     it('filters by session, method and time, pages newest first, and refuses bad filters precisely', async () => {
@@ -101,9 +123,19 @@ for (const engine of engines) {
         token = page.nextPageToken;
       } while (token);
       expect(paged).toEqual(all);
-      expect(await rejection(alice.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial({ pageToken: 'nope' })))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PAGE_TOKEN_INVALID' });
-      expect(await rejection(alice.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial({ pageSize: 5000 })))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PAGE_SIZE_INVALID' });
-      expect(await rejection(alice.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial({ since: new Date(Date.now()), until: new Date(Date.now() - 1_000) })))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TIME_RANGE_INVALID' });
+      expect(await rejection(alice.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial({ pageToken: 'nope' })))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'PAGE_TOKEN_INVALID',
+      });
+      expect(await rejection(alice.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial({ pageSize: 5000 })))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'PAGE_SIZE_INVALID',
+      });
+      expect(
+        await rejection(
+          alice.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial({ since: new Date(Date.now()), until: new Date(Date.now() - 1_000) })),
+        ),
+      ).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TIME_RANGE_INVALID' });
       // A refused write with a hostile session id is still recorded, its id cut to 256 characters.
       const hostile = `x\u0000${'y'.repeat(1_000)}`;
       expect((await rejection(alice.sessions.closeSession({ sessionId: hostile }))).code).toBe(status.INVALID_ARGUMENT);

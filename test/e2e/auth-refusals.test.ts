@@ -34,7 +34,16 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-interface Row { tenant_id: string; subject: string; identity_source: string; method: string; session_id: string | null; code: string; reason: string | null; request_id: string }
+interface Row {
+  tenant_id: string;
+  subject: string;
+  identity_source: string;
+  method: string;
+  session_id: string | null;
+  code: string;
+  reason: string | null;
+  request_id: string;
+}
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`refused credentials and tenant metrics on ${engine.name}`, () => {
@@ -51,7 +60,9 @@ for (const engine of engines) {
     };
     const rows = async (): Promise<Row[]> => {
       await s.app.audit.drain();
-      return (await s.app.db.conn().execute<Row[]>('select tenant_id, subject, identity_source, method, session_id, code, reason, request_id from audit_records order by id')) as Row[];
+      return (await s.app.db
+        .conn()
+        .execute<Row[]>('select tenant_id, subject, identity_source, method, session_id, code, reason, request_id from audit_records order by id')) as Row[];
     };
     const scrape = async () => (await fetch(`http://${s.app.metricsAddress}/metrics`)).text();
 
@@ -62,9 +73,15 @@ for (const engine of engines) {
       writeTokens(join(dir, 'tokens.json'), TOKENS);
       s = await startTestServer(engine, {
         LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
-        LASH_AUTH_JWKS: jwks.url, LASH_AUTH_JWT_ISSUER: ISSUER, LASH_AUTH_JWT_AUDIENCE: AUDIENCE, LASH_AUTH_JWT_CLOCK_SKEW_S: '0', LASH_AUTH_JWKS_COOLDOWN_MS: '0',
+        LASH_AUTH_JWKS: jwks.url,
+        LASH_AUTH_JWT_ISSUER: ISSUER,
+        LASH_AUTH_JWT_AUDIENCE: AUDIENCE,
+        LASH_AUTH_JWT_CLOCK_SKEW_S: '0',
+        LASH_AUTH_JWKS_COOLDOWN_MS: '0',
         LASH_AUDIT_UNAUTHENTICATED_PER_MINUTE: String(PER_MINUTE),
-        LASH_METRICS_LISTEN: '127.0.0.1:0', LASH_METRICS_TENANTS: 'named', LASH_METRICS_TENANT_LABELS: '1',
+        LASH_METRICS_LISTEN: '127.0.0.1:0',
+        LASH_METRICS_TENANTS: 'named',
+        LASH_METRICS_TENANT_LABELS: '1',
       });
       raw = rawClient(s.app.address);
     });
@@ -77,7 +94,8 @@ for (const engine of engines) {
     });
 
     it('records a write refused for its credential under _unauthenticated (or the signed tenant), with the mechanism and peer, never the credential', async () => {
-      const jwt = (claims: Record<string, unknown>, k: SigningKey, opts: Parameters<typeof mint>[2] = {}) => mint(k, claims, { issuer: ISSUER, audience: AUDIENCE, ...opts });
+      const jwt = (claims: Record<string, unknown>, k: SigningKey, opts: Parameters<typeof mint>[2] = {}) =>
+        mint(k, claims, { issuer: ISSUER, audience: AUDIENCE, ...opts });
       const expired = await jwt({ tenant: 't1', sub: 'carol', roles: ['runner'] }, key, { expiresIn: Math.floor(Date.now() / 1000) - 60 });
       // Signed by a key the server does not trust, claiming tenant t1: its claims are nobody's word.
       const forged = await jwt({ tenant: 't1', sub: 'mallory', roles: ['admin'] }, await signingKey('k1'));
@@ -101,8 +119,11 @@ for (const engine of engines) {
       const t1 = (await as('tok-admin-t1').admin.listAuditRecords(ListAuditRecordsRequest.fromPartial({}))).records;
       expect(t1.map((r) => [r.subject, r.sessionId, r.reason])).toEqual([['carol', 'r-expired', 'TOKEN_EXPIRED']]);
       // No credential, whole or in part, is in any row.
-      const stored = ((await s.app.db.conn().execute<{ row: string }[]>('select a::text as row from audit_records a')) as { row: string }[]).map((r) => r.row).join('\n');
-      for (const secret of ['tok-secret', 'never-stored', 'eyJ', expired.split('.')[2]!.slice(0, 16), forged.split('.')[2]!.slice(0, 16)]) expect(stored).not.toContain(secret);
+      const stored = ((await s.app.db.conn().execute<{ row: string }[]>('select a::text as row from audit_records a')) as { row: string }[])
+        .map((r) => r.row)
+        .join('\n');
+      for (const secret of ['tok-secret', 'never-stored', 'eyJ', expired.split('.')[2]!.slice(0, 16), forged.split('.')[2]!.slice(0, 16)])
+        expect(stored).not.toContain(secret);
     });
 
     it('adds a bounded number of rows for a flood of bad credentials, counting the rest as suppressed', async () => {
@@ -127,10 +148,16 @@ for (const engine of engines) {
       expect(added).toBeLessThanOrEqual(PER_MINUTE * minutes);
       const suppressed = sample(await scrape(), 'lash_audit_records_total{outcome="suppressed"}')!;
       expect(suppressed).toBeGreaterThanOrEqual(calls - added);
-      expect(((await s.app.db.conn().execute<{ n: number }[]>(`select count(*)::int as n from audit_records where subject like '%flood%' or reason like '%flood%'`)) as { n: number }[])[0]!.n).toBe(0);
+      expect(
+        (
+          (await s.app.db
+            .conn()
+            .execute<{ n: number }[]>(`select count(*)::int as n from audit_records where subject like '%flood%' or reason like '%flood%'`)) as { n: number }[]
+        )[0]!.n,
+      ).toBe(0);
     });
 
-    it('labels RPC metrics with the caller\'s tenant: named and first-seen tenants by name, later ones as _other, refused calls as _unauthenticated', async () => {
+    it("labels RPC metrics with the caller's tenant: named and first-seen tenants by name, later ones as _other, refused calls as _unauthenticated", async () => {
       // t1 was the first tenant seen (LASH_METRICS_TENANT_LABELS=1); "named" is listed; t3 and t4 come later.
       for (const token of ['tok-runner-named', 'tok-runner-t3', 'tok-runner-t4', 'tok-admin-t1']) {
         expect((await rejection(as(token).sessions.getSession({ sessionId: 'no-such' }))).code).toBe(status.NOT_FOUND);
@@ -141,7 +168,9 @@ for (const engine of engines) {
       expect([get('t1'), get('named'), get('_other'), get('t3'), get('t4')]).toEqual([1, 1, 2, undefined, undefined]);
       expect(sample(text, 'lash_rpc_total{method="lash.v1.SessionService/OpenSession",code="OK",tenant="_other"}')).toBe(1);
       expect(sample(text, 'lash_rpc_duration_seconds_count{method="lash.v1.SessionService/OpenSession",tenant="_other"}')).toBe(1);
-      expect(sample(text, 'lash_rpc_total{method="lash.v1.SessionService/OpenSession",code="UNAUTHENTICATED",tenant="_unauthenticated"}')).toBeGreaterThanOrEqual(4);
+      expect(
+        sample(text, 'lash_rpc_total{method="lash.v1.SessionService/OpenSession",code="UNAUTHENTICATED",tenant="_unauthenticated"}'),
+      ).toBeGreaterThanOrEqual(4);
       // However many tenants call, the tenant label takes no more values than this.
       const values = new Set([...text.matchAll(/^lash_rpc_total\{[^}]*tenant="([^"]*)"/gm)].map((m) => m[1]));
       expect([...values].sort()).toEqual(['_other', '_unauthenticated', 'named', 't1']);
@@ -151,7 +180,10 @@ for (const engine of engines) {
       const before = (await rows()).length;
       await jwks.close();
       const unseenKey = await mint(await signingKey('k-new'), { tenant: 't1', roles: ['runner'] }, { issuer: ISSUER, audience: AUDIENCE });
-      expect(await rejection(as(unseenKey).sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'r-jwks' })))).toMatchObject({ code: status.UNAVAILABLE, reason: 'JWKS_UNAVAILABLE' });
+      expect(await rejection(as(unseenKey).sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'r-jwks' })))).toMatchObject({
+        code: status.UNAVAILABLE,
+        reason: 'JWKS_UNAVAILABLE',
+      });
       expect((await rows()).length).toBe(before);
     });
   });

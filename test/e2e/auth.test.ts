@@ -31,10 +31,41 @@ const md = (entries: Record<string, string>) => {
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** The role each method needs, written out here independently of the server's table. */
-const OBSERVER = ['GetSession', 'ListSessions', 'GetReadView', 'GetUsageReport', 'ExportSessionState', 'ExportSessionStateChunk', 'ObserveSession', 'GetTurn', 'ListQueuedWork', 'AwaitQueuedWorkBatch',
-  'GetProcess', 'ListProcesses', 'AwaitProcess', 'ListProcessEvents', 'WatchProcessEvents', 'ListTriggerSubscriptions'];
-const RUNNER = ['OpenSession', 'CloseSession', 'RunTurn', 'StartTurn', 'CancelTurn', 'CancelRunningTurns', 'ResolveCompletion', 'EnqueueTurnInput', 'CancelQueuedWorkBatch', 'RunQueuedTurn',
-  'StartProcess', 'CancelProcess', 'CancelProcesses', 'SignalProcess', 'EmitTrigger'];
+const OBSERVER = [
+  'GetSession',
+  'ListSessions',
+  'GetReadView',
+  'GetUsageReport',
+  'ExportSessionState',
+  'ExportSessionStateChunk',
+  'ObserveSession',
+  'GetTurn',
+  'ListQueuedWork',
+  'AwaitQueuedWorkBatch',
+  'GetProcess',
+  'ListProcesses',
+  'AwaitProcess',
+  'ListProcessEvents',
+  'WatchProcessEvents',
+  'ListTriggerSubscriptions',
+];
+const RUNNER = [
+  'OpenSession',
+  'CloseSession',
+  'RunTurn',
+  'StartTurn',
+  'CancelTurn',
+  'CancelRunningTurns',
+  'ResolveCompletion',
+  'EnqueueTurnInput',
+  'CancelQueuedWorkBatch',
+  'RunQueuedTurn',
+  'StartProcess',
+  'CancelProcess',
+  'CancelProcesses',
+  'SignalProcess',
+  'EmitTrigger',
+];
 const expectedRole = (path: string): string => {
   const method = path.slice(path.lastIndexOf('/') + 1);
   if (method === 'ServeTools') return 'tool_host';
@@ -42,7 +73,13 @@ const expectedRole = (path: string): string => {
   if (RUNNER.includes(method)) return 'runner';
   return 'admin'; // the rest of AdminService (tool state, history, children, audit, trigger subscriptions), DeleteSession, UpdateSessionConfig
 };
-const ROLE_HOLDS: Record<string, string[]> = { observer: ['observer'], runner: ['observer', 'runner'], admin: ['observer', 'runner', 'admin'], tool_host: ['tool_host'], none: [] };
+const ROLE_HOLDS: Record<string, string[]> = {
+  observer: ['observer'],
+  runner: ['observer', 'runner'],
+  admin: ['observer', 'runner', 'admin'],
+  tool_host: ['tool_host'],
+  none: [],
+};
 
 const TOKENS = [
   { name: 'observer-1', token: 'tok-observer-1', tenant: 't1', roles: ['observer'] },
@@ -86,12 +123,23 @@ for (const engine of engines) {
       jwks = await jwksServer([k1.jwk]);
       writeTokens(tokensPath(), TOKENS);
       writeFileSync(join(dir, 'identities.json'), JSON.stringify({ identities: [{ uri: 'spiffe://lash.test/ns/a/*', tenant: 't1', roles: ['runner'] }] }));
-      const common = { LASH_AUTH_TOKENS_FILE: tokensPath(), LASH_AUTH_RELOAD_MS: '100', LASH_AUTH_IDENTITIES_FILE: join(dir, 'identities.json'), LASH_AUTH_FORWARDED: '1' };
+      const common = {
+        LASH_AUTH_TOKENS_FILE: tokensPath(),
+        LASH_AUTH_RELOAD_MS: '100',
+        LASH_AUTH_IDENTITIES_FILE: join(dir, 'identities.json'),
+        LASH_AUTH_FORWARDED: '1',
+      };
       s = await startTestServer(engine, {
         ...common,
         LASH_AUTH_TRUSTED_PROXIES: '127.0.0.1/32,::1',
-        LASH_AUTH_JWKS: jwks.url, LASH_AUTH_JWT_ISSUER: ISSUER, LASH_AUTH_JWT_AUDIENCE: AUDIENCE, LASH_AUTH_JWT_CLOCK_SKEW_S: '0', LASH_AUTH_JWKS_COOLDOWN_MS: '0',
-        LASH_AUTH_JWT_TENANT_CLAIM: 'org', LASH_AUTH_JWT_ROLES_CLAIM: 'lash.roles', LASH_AUTH_OPEN: 'health',
+        LASH_AUTH_JWKS: jwks.url,
+        LASH_AUTH_JWT_ISSUER: ISSUER,
+        LASH_AUTH_JWT_AUDIENCE: AUDIENCE,
+        LASH_AUTH_JWT_CLOCK_SKEW_S: '0',
+        LASH_AUTH_JWKS_COOLDOWN_MS: '0',
+        LASH_AUTH_JWT_TENANT_CLAIM: 'org',
+        LASH_AUTH_JWT_ROLES_CLAIM: 'lash.roles',
+        LASH_AUTH_OPEN: 'health',
       });
       // A second server that believes forwarded identities only from a proxy we are not.
       untrusting = await startTestServer(engine, { ...common, LASH_AUTH_TRUSTED_PROXIES: '192.0.2.10' });
@@ -107,7 +155,8 @@ for (const engine of engines) {
     });
 
     it('refuses each missing or bad credential with its own UNAUTHENTICATED reason', async () => {
-      const jwt = (key: SigningKey, claims: Record<string, unknown>, opts: Parameters<typeof mint>[2] = {}) => mint(key, claims, { issuer: ISSUER, audience: AUDIENCE, ...opts });
+      const jwt = (key: SigningKey, claims: Record<string, unknown>, opts: Parameters<typeof mint>[2] = {}) =>
+        mint(key, claims, { issuer: ISSUER, audience: AUDIENCE, ...opts });
       const good = { org: 't1', 'lash.roles': ['runner'] };
       const cases: [string, Record<string, string>][] = [
         ['CREDENTIALS_MISSING', {}],
@@ -131,15 +180,30 @@ for (const engine of engines) {
         expect({ reason, got: r.reason, code: r.code }).toEqual({ reason, got: reason, code: status.UNAUTHENTICATED });
       }
       // Streams are refused the same way, before anything runs.
-      expect(await rawCall(raw, '/lash.v1.SessionService/ObserveSession', 'server')).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'CREDENTIALS_MISSING' });
-      expect(await rawCall(raw, '/lash.v1.TurnService/ServeTools', 'bidi', bearer('nope'))).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'TOKEN_UNKNOWN' });
+      expect(await rawCall(raw, '/lash.v1.SessionService/ObserveSession', 'server')).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'CREDENTIALS_MISSING',
+      });
+      expect(await rawCall(raw, '/lash.v1.TurnService/ServeTools', 'bidi', bearer('nope'))).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'TOKEN_UNKNOWN',
+      });
       // Health is open here; reflection is not.
       expect((await s.clients.health.check({ service: '' })).status).toBe(1);
-      expect(await rawCall(raw, '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', 'bidi')).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'CREDENTIALS_MISSING' });
+      expect(await rawCall(raw, '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', 'bidi')).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'CREDENTIALS_MISSING',
+      });
     });
 
     it('gives each role exactly its methods: a missing role is PERMISSION_DENIED naming it', async () => {
-      const holders: Record<string, string> = { observer: 'tok-observer-1', runner: 'tok-runner-1', admin: 'tok-admin-1', tool_host: 'tok-host-1', none: 'tok-none-1' };
+      const holders: Record<string, string> = {
+        observer: 'tok-observer-1',
+        runner: 'tok-runner-1',
+        admin: 'tok-admin-1',
+        tool_host: 'tok-host-1',
+        none: 'tok-none-1',
+      };
       // Every RPC of the four services, from the generated definitions (processes, triggers and the audit listing included).
       for (const [holder, token] of Object.entries(holders)) {
         for (const m of LASH_METHODS) {
@@ -169,9 +233,24 @@ for (const engine of engines) {
       expect((await rejection(as(other).sessions.getSession({ sessionId: 'auth-jwt-1' }))).code).toBe(status.NOT_FOUND);
       // Roles come from the claim: an observer token may read but not open.
       const reader = await mint(k1, { org: 't1', 'lash.roles': ['observer'] }, { issuer: ISSUER, audience: AUDIENCE });
-      expect(await rejection(as(reader).sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'auth-jwt-2' })))).toMatchObject({ code: status.PERMISSION_DENIED, reason: 'ROLE_REQUIRED', metadata: { required_role: 'runner' } });
+      expect(await rejection(as(reader).sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'auth-jwt-2' })))).toMatchObject({
+        code: status.PERMISSION_DENIED,
+        reason: 'ROLE_REQUIRED',
+        metadata: { required_role: 'runner' },
+      });
       // The refused write is in the audit trail of the caller's tenant, with who tried it.
-      await until(async () => (await s.app.db.em().getConnection().execute(`select count(*)::int as n from audit_records where tenant_id = 't1' and session_id = 'auth-jwt-2' and code = 'PERMISSION_DENIED' and reason = 'ROLE_REQUIRED' and identity_source = 'jwt'`))[0].n === 1, 10_000);
+      await until(
+        async () =>
+          (
+            await s.app.db
+              .em()
+              .getConnection()
+              .execute(
+                `select count(*)::int as n from audit_records where tenant_id = 't1' and session_id = 'auth-jwt-2' and code = 'PERMISSION_DENIED' and reason = 'ROLE_REQUIRED' and identity_source = 'jwt'`,
+              )
+          )[0].n === 1,
+        10_000,
+      );
 
       // Rotation: the issuer publishes k2 and signs with it; the server fetches the set again.
       const rotated = await mint(k2, { org: 't1', 'lash.roles': ['observer'] }, { issuer: ISSUER, audience: AUDIENCE });
@@ -187,7 +266,10 @@ for (const engine of engines) {
       const first = await rawCall(raw, '/lash.v1.SessionService/GetSession', 'unary', bearer(shortLived));
       if (Date.now() < (exp - 1) * 1000) expect(first.code).not.toBe(status.UNAUTHENTICATED);
       await new Promise((r) => setTimeout(r, Math.max(0, (exp + 1) * 1000 - Date.now())));
-      expect(await rawCall(raw, '/lash.v1.SessionService/GetSession', 'unary', bearer(shortLived))).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'TOKEN_EXPIRED' });
+      expect(await rawCall(raw, '/lash.v1.SessionService/GetSession', 'unary', bearer(shortLived))).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'TOKEN_EXPIRED',
+      });
     });
 
     it('reloads the static tokens file without a restart; a broken file keeps the last good tokens', async () => {
@@ -221,10 +303,16 @@ for (const engine of engines) {
       await connect(s.app.address).sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'auth-fwd-1' }), { metadata: md(xfcc) });
       expect((await as('tok-observer-1').sessions.getSession({ sessionId: 'auth-fwd-1' })).session?.sessionId).toBe('auth-fwd-1');
       // The mapped identity holds runner only.
-      expect(await rawCall(raw, '/lash.v1.SessionService/DeleteSession', 'unary', xfcc)).toMatchObject({ code: status.PERMISSION_DENIED, metadata: { required_role: 'admin' } });
+      expect(await rawCall(raw, '/lash.v1.SessionService/DeleteSession', 'unary', xfcc)).toMatchObject({
+        code: status.PERMISSION_DENIED,
+        metadata: { required_role: 'admin' },
+      });
       const elsewhere = rawClient(untrusting.app.address);
       try {
-        expect(await rawCall(elsewhere, '/lash.v1.SessionService/GetSession', 'unary', xfcc)).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'FORWARDED_IDENTITY_UNTRUSTED' });
+        expect(await rawCall(elsewhere, '/lash.v1.SessionService/GetSession', 'unary', xfcc)).toMatchObject({
+          code: status.UNAUTHENTICATED,
+          reason: 'FORWARDED_IDENTITY_UNTRUSTED',
+        });
         // Bearer tokens still work there, and health is open by default.
         expect((await rawCall(elsewhere, '/lash.v1.SessionService/ListSessions', 'unary', bearer('tok-observer-1'))).code).toBe(status.OK);
         expect((await untrusting.clients.health.check({ service: '' })).status).toBe(1);
@@ -275,8 +363,11 @@ for (const engine of engines) {
       writeFileSync(join(dir, 'identities.json'), JSON.stringify([{ uri: 'spiffe://lash.test/ns/a/*', tenant: 'ta', roles: ['runner'] }]));
       writeTokens(join(dir, 'tokens.json'), [{ name: 'tb-runner', token: 'tok-tb', tenant: 'tb', roles: ['runner'] }]);
       s = await startTestServer(engine, {
-        LASH_TLS_CERT: join(dir, 'server.pem'), LASH_TLS_KEY: join(dir, 'server.key'), LASH_TLS_CLIENT_CA: join(dir, 'ca.pem'),
-        LASH_AUTH_IDENTITIES_FILE: join(dir, 'identities.json'), LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
+        LASH_TLS_CERT: join(dir, 'server.pem'),
+        LASH_TLS_KEY: join(dir, 'server.key'),
+        LASH_TLS_CLIENT_CA: join(dir, 'ca.pem'),
+        LASH_AUTH_IDENTITIES_FILE: join(dir, 'identities.json'),
+        LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
       });
     });
     afterAll(async () => {
@@ -284,15 +375,21 @@ for (const engine of engines) {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('maps a client certificate\'s SAN to a tenant and roles; an unmapped one needs a token', async () => {
+    it("maps a client certificate's SAN to a tenant and roles; an unmapped one needs a token", async () => {
       const app = connect(s.app.address, credentials.createSsl(pki.ca, pki.app.key, pki.app.cert));
       const stranger = connect(s.app.address, credentials.createSsl(pki.ca, pki.stranger.key, pki.stranger.cert));
       const strangerWithToken = connect(s.app.address, credentials.createSsl(pki.ca, pki.stranger.key, pki.stranger.cert), withToken('tok-tb'));
       try {
         await app.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'mtls-1' }), { deadlineMs: 20_000 });
         expect((await app.sessions.getSession({ sessionId: 'mtls-1' })).session?.sessionId).toBe('mtls-1');
-        expect(await rejection(app.sessions.deleteSession({ sessionId: 'mtls-1' }))).toMatchObject({ code: status.PERMISSION_DENIED, metadata: { required_role: 'admin' } });
-        expect(await rejection(stranger.sessions.getSession({ sessionId: 'mtls-1' }, { deadlineMs: 20_000 }))).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'CERTIFICATE_UNMAPPED' });
+        expect(await rejection(app.sessions.deleteSession({ sessionId: 'mtls-1' }))).toMatchObject({
+          code: status.PERMISSION_DENIED,
+          metadata: { required_role: 'admin' },
+        });
+        expect(await rejection(stranger.sessions.getSession({ sessionId: 'mtls-1' }, { deadlineMs: 20_000 }))).toMatchObject({
+          code: status.UNAUTHENTICATED,
+          reason: 'CERTIFICATE_UNMAPPED',
+        });
         // The token's tenant (tb) does not see tenant ta's session, but can open its own.
         expect((await rejection(strangerWithToken.sessions.getSession({ sessionId: 'mtls-1' }, { deadlineMs: 20_000 }))).code).toBe(status.NOT_FOUND);
         expect((await strangerWithToken.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'mtls-1' }))).created).toBe(true);
@@ -315,7 +412,10 @@ describe('start-up without authentication', () => {
 
   it('refuses a non-loopback listen address (exit 2, naming the variables) and accepts it with LASH_AUTH=none', async () => {
     const refused = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, LASH_LISTEN: '0.0.0.0:0', LASH_DATA_DIR: dataDir, LASH_AUTH: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+        env: { ...process.env, LASH_LISTEN: '0.0.0.0:0', LASH_DATA_DIR: dataDir, LASH_AUTH: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('exit', (code) => resolve({ code, stderr }));

@@ -31,10 +31,12 @@ for (const engine of engines) {
       let entered = 0;
       // The main pool has 10 connections (PGlite: one backend, one holder is enough).
       const count = engine.name === 'pglite' ? 1 : 10;
-      const held = Array.from({ length: count }, () => s.app.db.sql.transaction(async () => {
-        entered++;
-        await released;
-      }));
+      const held = Array.from({ length: count }, () =>
+        s.app.db.sql.transaction(async () => {
+          entered++;
+          await released;
+        }),
+      );
       await until(() => entered === count);
       return async () => {
         release();

@@ -14,7 +14,13 @@ import { startFakeModelServer, type FakeModelServer } from '../support/fake-mode
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 
-const tokens = (input: bigint, output: bigint) => ({ inputTokens: input, outputTokens: output, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n });
+const tokens = (input: bigint, output: bigint) => ({
+  inputTokens: input,
+  outputTokens: output,
+  cachedInputTokens: 0n,
+  reasoningTokens: 0n,
+  cacheWriteTokens: 0n,
+});
 type EventKind = NonNullable<TurnEvent['kind']>;
 type EventValue<K> = Extract<EventKind, { $case: K }>['value'];
 function ofKind<K extends EventKind['$case']>(events: TurnEvent[], kind: K): EventValue<K>[] {
@@ -36,7 +42,13 @@ for (const engine of engines) {
     };
     beforeAll(async () => {
       fake = await startFakeModelServer();
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'run_child', LASH_QUEUE_WORKERS: '0' });
+      s = await startTestServer(engine, {
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_TOOLS: 'run_child',
+        LASH_QUEUE_WORKERS: '0',
+      });
     });
     afterAll(async () => {
       await s?.close();
@@ -63,14 +75,21 @@ for (const engine of engines) {
       const call = ofKind(t.events, 'toolCallCompleted')[0]!;
       expect(call.isError).toBe(false);
       expect(call.output).toMatchObject({ child_session_id: kid, answer: 'one two three' });
-      expect(t.result?.usage).toEqual({ parent: tokens(30n, 7n), children: [{ source: 'child', model: 'fake-model', usage: tokens(7n, 3n) }], total: tokens(37n, 10n) });
+      expect(t.result?.usage).toEqual({
+        parent: tokens(30n, 7n),
+        children: [{ source: 'child', model: 'fake-model', usage: tokens(7n, 3n) }],
+        total: tokens(37n, 10n),
+      });
       // The child is a real session: parent link, its own committed turn and conversation.
       const child = (await s.clients.sessions.getSession({ sessionId: kid })).session!;
       expect(child).toMatchObject({ parentSessionId: parent, turnIndex: 1n });
       const view = await s.clients.sessions.getReadView({ sessionId: kid, pageSize: 0, pageToken: '' });
       expect(JSON.stringify(view.messages)).toContain('count to three');
       const report = await s.clients.sessions.getUsageReport({ sessionId: parent });
-      expect(report.bySource).toEqual([{ source: 'child', usage: tokens(7n, 3n) }, { source: 'turn', usage: tokens(30n, 7n) }]);
+      expect(report.bySource).toEqual([
+        { source: 'child', usage: tokens(7n, 3n) },
+        { source: 'turn', usage: tokens(30n, 7n) },
+      ]);
       expect(report.total).toEqual(tokens(37n, 10n));
       // A second call reuses the child and its conversation.
       fake.script(
@@ -113,10 +132,7 @@ for (const engine of engines) {
     it('a session that is not a child, and a child that fails, come back to the model as tool errors; the parent turn goes on', async () => {
       const parent = await open();
       const stranger = await open();
-      fake.script(
-        { steps: [{ toolCall: { name: 'run_child', args: { child_session_id: stranger, task: 'hijack' } } }] },
-        { steps: [{ text: 'could not' }] },
-      );
+      fake.script({ steps: [{ toolCall: { name: 'run_child', args: { child_session_id: stranger, task: 'hijack' } } }] }, { steps: [{ text: 'could not' }] });
       const t = await runTurn(s.clients, { sessionId: parent, input: textInput('try') });
       const refused = ofKind(t.events, 'toolCallCompleted')[0]!;
       expect(refused.isError).toBe(true);
@@ -140,10 +156,7 @@ for (const engine of engines) {
     it('cancelling the parent turn cancels the child turn it is waiting for; both commit as cancelled', async () => {
       const parent = await open();
       const kid = `${parent}-kid`;
-      fake.script(
-        { steps: [{ toolCall: { name: 'run_child', args: { child_session_id: kid, task: 'wait forever' } } }] },
-        { steps: [{ hang: true }] },
-      );
+      fake.script({ steps: [{ toolCall: { name: 'run_child', args: { child_session_id: kid, task: 'wait forever' } } }] }, { steps: [{ hang: true }] });
       const running = startRunTurn(s.clients, { sessionId: parent, turnId: 'cancel-me', input: textInput('go') });
       await until(() => fake.requests.length === 2);
       expect((await s.clients.sessions.getSession({ sessionId: kid })).session?.status).toBe(2 /* RUNNING */);
@@ -155,15 +168,14 @@ for (const engine of engines) {
       expect(child.status).not.toBe(2 /* RUNNING */);
     });
 
-    it('an rlm program calls run_child as a function and gets the child\'s submitted value', async () => {
+    it("an rlm program calls run_child as a function and gets the child's submitted value", async () => {
       const parent = await open({ mode: SessionMode.SESSION_MODE_RLM });
-      fake.script(
-        js('const r = await run_child({child_session_id: "calc", task: "compute 6*7"});\nsubmit(r.value);'),
-        js('submit(6 * 7);'),
-      );
+      fake.script(js('const r = await run_child({child_session_id: "calc", task: "compute 6*7"});\nsubmit(r.value);'), js('submit(6 * 7);'));
       const t = await runTurn(s.clients, { sessionId: parent, input: textInput('delegate the sum') });
       expect(t.result?.outcome).toMatchObject({ $case: 'finished', value: { answer: { $case: 'submittedValue', value: { value: 42 } } } });
-      expect(ofKind(t.events, 'childUsage')).toEqual([{ sessionId: 'calc', source: 'child', model: 'fake-model', usage: tokens(5n, 5n), cumulative: tokens(5n, 5n) }]);
+      expect(ofKind(t.events, 'childUsage')).toEqual([
+        { sessionId: 'calc', source: 'child', model: 'fake-model', usage: tokens(5n, 5n), cumulative: tokens(5n, 5n) },
+      ]);
       expect((await s.clients.sessions.getSession({ sessionId: 'calc' })).session?.mode).toBe(SessionMode.SESSION_MODE_RLM);
     });
 
@@ -188,7 +200,9 @@ for (const engine of engines) {
     it('a session cannot become its own descendant', async () => {
       const root = await open();
       await s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: root, childSessionId: `${root}-c` }));
-      const cycle = await rejection(s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: root, openMode: OpenMode.OPEN_MODE_FRESH, parentSessionId: `${root}-c` })));
+      const cycle = await rejection(
+        s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: root, openMode: OpenMode.OPEN_MODE_FRESH, parentSessionId: `${root}-c` })),
+      );
       expect(cycle.code).toBe(status.FAILED_PRECONDITION);
       expect(cycle.reason).toBe('PARENT_CYCLE');
       expect((await s.clients.sessions.getSession({ sessionId: root })).session?.parentSessionId).toBe('');

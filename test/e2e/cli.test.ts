@@ -41,7 +41,10 @@ for (const engine of engines) {
       expect(JSON.parse((await run(['queue', 'list', 'cli-2'])).stdout)).toMatchObject({ id: 'b1' });
       const observed = await run(['observe', 'cli-2', '--cursor', '', '--count', '2']);
       expect(observed.code).toBe(0);
-      const lines = observed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { snapshot?: unknown; event?: unknown; cursor: string });
+      const lines = observed.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { snapshot?: unknown; event?: unknown; cursor: string });
       expect(lines).toHaveLength(2);
       expect(lines.every((l) => typeof l.cursor === 'string' && l.cursor.length > 0)).toBe(true);
     });

@@ -17,8 +17,12 @@ for (const engine of engines) {
     let fake: FakeModelServer;
     let target: Awaited<ReturnType<typeof engine.provision>>;
     const env = () => ({
-      OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_DATA_DIR: target.dataDir,
-      DATABASE_URL: target.databaseUrl ?? '', LASH_LEASE_TTL_MS: '2000',
+      OPENAI_BASE_URL: fake.url,
+      LASH_DEFAULT_PROVIDER: 'openai-compatible',
+      LASH_DEFAULT_MODEL: 'fake-model',
+      LASH_DATA_DIR: target.dataDir,
+      DATABASE_URL: target.databaseUrl ?? '',
+      LASH_LEASE_TTL_MS: '2000',
     });
     beforeAll(async () => {
       fake = await startFakeModelServer();
@@ -89,7 +93,10 @@ for (const engine of engines) {
       try {
         const statuses: (TurnStatus | string)[] = [];
         await until(async () => {
-          const s = await b.clients.turns.getTurn({ sessionId: 'orphan', turnId: 'dead' }).then((r) => r.status, (e: { code: number }) => `error ${e.code}`);
+          const s = await b.clients.turns.getTurn({ sessionId: 'orphan', turnId: 'dead' }).then(
+            (r) => r.status,
+            (e: { code: number }) => `error ${e.code}`,
+          );
           if (statuses[statuses.length - 1] !== s) statuses.push(s);
           return s !== TurnStatus.TURN_STATUS_RUNNING;
         }, 30_000);
@@ -133,7 +140,10 @@ for (const engine of engines) {
       c.process.kill('SIGTERM');
       let seen: Serving | string = Serving.SERVING;
       await until(async () => {
-        seen = await c.clients.health.check({ service: '' }).then((r) => r.status, (e: { code: number }) => `error ${e.code}`);
+        seen = await c.clients.health.check({ service: '' }).then(
+          (r) => r.status,
+          (e: { code: number }) => `error ${e.code}`,
+        );
         return seen !== Serving.SERVING;
       });
       expect(seen).toBe(Serving.NOT_SERVING);
@@ -152,7 +162,10 @@ for (const engine of engines) {
       // Health reads SERVING until the signal is handled, then NOT_SERVING (not a refused call).
       let seen: Serving | string = Serving.SERVING;
       await until(async () => {
-        seen = await c.clients.health.check({ service: '' }).then((r) => r.status, (e: { code: number }) => `error ${e.code}`);
+        seen = await c.clients.health.check({ service: '' }).then(
+          (r) => r.status,
+          (e: { code: number }) => `error ${e.code}`,
+        );
         return seen !== Serving.SERVING;
       });
       expect(seen).toBe(Serving.NOT_SERVING);

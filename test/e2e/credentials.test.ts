@@ -17,7 +17,9 @@ for (const engine of engines) {
     afterAll(async () => s?.close());
 
     it('9: export and stored rows of an openai session do not contain the API key', async () => {
-      const opened = await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'cred', spec: { providerId: 'openai', model: { id: 'gpt-x' } } }));
+      const opened = await s.clients.sessions.openSession(
+        OpenSessionRequest.fromPartial({ sessionId: 'cred', spec: { providerId: 'openai', model: { id: 'gpt-x' } } }),
+      );
       expect(opened.session?.spec?.providerId).toBe('openai');
       const exported = await s.clients.sessions.exportSessionState({ sessionId: 'cred' });
       const json = JSON.stringify(exported);

@@ -17,7 +17,10 @@ for (const engine of engines) {
     // The smallest event and byte bounds the server accepts (a burst's deltas may be coalesced
     // into a few large events, so the byte bound is what a stuck reader hits), and a stall time
     // short enough for the stuck reader, long enough for a busy test process.
-    const suite = fakeModelSuite(engine, { prefix: 'bp', env: { LASH_FEED_OBSERVER_BUFFER: '100', LASH_FEED_OBSERVER_BUFFER_BYTES: '65536', LASH_FEED_OBSERVER_STALL_MS: '2000' } });
+    const suite = fakeModelSuite(engine, {
+      prefix: 'bp',
+      env: { LASH_FEED_OBSERVER_BUFFER: '100', LASH_FEED_OBSERVER_BUFFER_BYTES: '65536', LASH_FEED_OBSERVER_STALL_MS: '2000' },
+    });
     const open = (server: TestServer) => suite.open({}, server);
     const burst = (count: number, pad = 0) => ({ steps: Array.from({ length: count }, (_, i) => ({ text: `d${i}${'x'.repeat(pad)} ` })) });
 
@@ -87,4 +90,3 @@ for (const engine of engines) {
     });
   });
 }
-

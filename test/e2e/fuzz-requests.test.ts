@@ -38,7 +38,9 @@ for (const engine of engines) {
     const fixture = async () => {
       // Failures here are the corpus's business (its own cases report them), not the fixture's.
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: KNOWN.sessionId })).catch(() => undefined);
-      await s.clients.admin.createChildSession({ sessionId: KNOWN.sessionId, childSessionId: KNOWN.childSessionId, mode: 0, residency: 0, source: '', metadata: {}, start: 0 }).catch(() => undefined);
+      await s.clients.admin
+        .createChildSession({ sessionId: KNOWN.sessionId, childSessionId: KNOWN.childSessionId, mode: 0, residency: 0, source: '', metadata: {}, start: 0 })
+        .catch(() => undefined);
     };
     /** Waits until nothing the server accepted is still writing (turns, feed batches). */
     const settle = async (deleted = false) => {
@@ -52,8 +54,16 @@ for (const engine of engines) {
       s = await startTestServer(engine, { LASH_QUEUE_WORKERS: '0', LASH_PROCESS_RUNNERS: '0', LASH_TOOLS: 'calculate' });
       client = new Client(s.app.address, credentials.createInsecure());
       await fixture();
-      await s.clients.admin.appendMessages({ sessionId: KNOWN.sessionId, messages: [{ id: '', role: MessageRole.MESSAGE_ROLE_USER, parts: [{ kind: { $case: 'text', value: { text: 'hello' } } }] }] });
-      const rows = (await s.app.db.em().getConnection().execute(`select table_name as t from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1`)) as { t: string }[];
+      await s.clients.admin.appendMessages({
+        sessionId: KNOWN.sessionId,
+        messages: [{ id: '', role: MessageRole.MESSAGE_ROLE_USER, parts: [{ kind: { $case: 'text', value: { text: 'hello' } } }] }],
+      });
+      const rows = (await s.app.db
+        .em()
+        .getConnection()
+        .execute(`select table_name as t from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1`)) as {
+        t: string;
+      }[];
       // The audit trail records refused calls too (ADR 0046): every other row must stay untouched.
       tables = rows.map((r) => r.t).filter((t) => t !== 'audit_records');
     });
@@ -68,7 +78,15 @@ for (const engine of engines) {
       const withState = (label: string, document: unknown): HostileCase => ({
         method: corpus.find((c) => c.method.name === 'OpenSession')!.method,
         label: `with_state: ${label}`,
-        bodies: [OpenSessionRequest.encode(OpenSessionRequest.fromPartial({ sessionId: KNOWN.sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: { sessionId: KNOWN.sessionId, version: 1, document: document as never } })).finish()],
+        bodies: [
+          OpenSessionRequest.encode(
+            OpenSessionRequest.fromPartial({
+              sessionId: KNOWN.sessionId,
+              openMode: OpenMode.OPEN_MODE_WITH_STATE,
+              state: { sessionId: KNOWN.sessionId, version: 1, document: document as never },
+            }),
+          ).finish(),
+        ],
       });
       const corpus = hostileCorpus(SEED, RANDOM_PER_METHOD);
       corpus.push(
@@ -94,7 +112,8 @@ for (const engine of engines) {
         if (o.code === status.INTERNAL || o.code === status.UNKNOWN) bad.push(`${where}: ${status[o.code]} ${o.details}`);
         // Every refusal is the server's own, with a reason: one without (say RESOURCE_EXHAUSTED on
         // the response headers) means the answer itself broke on the way to the client.
-        else if (o.code !== status.OK && o.code !== status.CANCELLED && o.code !== status.DEADLINE_EXCEEDED && !o.reason) bad.push(`${where}: ${status[o.code]} without a reason: ${o.details}`);
+        else if (o.code !== status.OK && o.code !== status.CANCELLED && o.code !== status.DEADLINE_EXCEEDED && !o.reason)
+          bad.push(`${where}: ${status[o.code]} without a reason: ${o.details}`);
         // gRPC C-core clients refuse response headers over 8 KiB by default: an error must fit.
         if (o.statusBytes > 8_192) bad.push(`${where}: ${status[o.code]} status of ${o.statusBytes} bytes`);
         if (o.accepted || o.code === status.DEADLINE_EXCEEDED) {

@@ -37,7 +37,13 @@ for (const engine of engines) {
       const feed = trace.filter((t) => /\bfeed_(events|heads)\b/.test(t) && !/\bsession_leases\b/.test(t));
       // The audit trail is written in batches off the request path (ADR 0046): listed apart too.
       const audit = trace.filter((t) => /^insert into audit_records\b/.test(t));
-      return { total: stats.statements - before.statements, writes: stats.writeTransactions - before.writes - audit.length, feed: feed.length, other: trace.filter((t) => !feed.includes(t) && !audit.includes(t)), trace };
+      return {
+        total: stats.statements - before.statements,
+        writes: stats.writeTransactions - before.writes - audit.length,
+        feed: feed.length,
+        other: trace.filter((t) => !feed.includes(t) && !audit.includes(t)),
+        trace,
+      };
     };
 
     beforeAll(async () => {
@@ -48,7 +54,7 @@ for (const engine of engines) {
       await s?.close();
     });
 
-    it('an echo turn on an idle queue sends at most 4 statements besides its feed appends, two writing (lease take, commit with the feed\'s tail), and leaves no lease', async () => {
+    it("an echo turn on an idle queue sends at most 4 statements besides its feed appends, two writing (lease take, commit with the feed's tail), and leaves no lease", async () => {
       const sessionId = await open();
       for (const turnId of ['', 'client-chosen-1']) {
         const c = await counted(async () => {
@@ -64,7 +70,10 @@ for (const engine of engines) {
         expect(c.writes - c.feed).toBe(2);
         const commitAt = c.trace.findIndex((t) => /^with h as \( update sessions\b/.test(t));
         expect(commitAt, c.trace.join('\n')).toBeGreaterThanOrEqual(0);
-        expect(c.trace.slice(commitAt + 1).filter((t) => /\bfeed_heads\b/.test(t)), c.trace.join('\n')).toEqual([]);
+        expect(
+          c.trace.slice(commitAt + 1).filter((t) => /\bfeed_heads\b/.test(t)),
+          c.trace.join('\n'),
+        ).toEqual([]);
       }
       expect(await s.app.turns['deps'].leases.holder('default', sessionId)).toBeUndefined();
     });
@@ -85,7 +94,8 @@ for (const engine of engines) {
 
     it('an admin write (AppendMessages) takes its writer with the head read and ends it with its commit: 2 statements besides feed appends', async () => {
       const sessionId = await open();
-      const append = (id: string) => s.clients.admin.appendMessages({ sessionId, messages: [{ id, role: 1, parts: [{ kind: { $case: 'text', value: { text: id } } }] }] });
+      const append = (id: string) =>
+        s.clients.admin.appendMessages({ sessionId, messages: [{ id, role: 1, parts: [{ kind: { $case: 'text', value: { text: id } } }] }] });
       await append('first');
       const c = await counted(() => append('second'));
       expect(c.other.length, c.other.join('\n')).toBe(2);
@@ -96,7 +106,10 @@ for (const engine of engines) {
       const sessionId = await open();
       const appended = 'nul:\u0000|tab:\t|astral:\u{1F468}\u200D\u{1F469}|rtl:\u05D0|combining:e\u0301|end';
       const input = 'turn nul:\u0000\u0000 done';
-      await s.clients.admin.appendMessages({ sessionId, messages: [{ id: 'm-nul', role: 1, parts: [{ kind: { $case: 'text', value: { text: appended } } }] }] });
+      await s.clients.admin.appendMessages({
+        sessionId,
+        messages: [{ id: 'm-nul', role: 1, parts: [{ kind: { $case: 'text', value: { text: appended } } }] }],
+      });
       const t = await runTurn(s.clients, { sessionId, input: textInput(input) });
       expect(t.error).toBeUndefined();
       expect(t.result?.outcome?.$case).toBe('finished');
@@ -110,10 +123,28 @@ for (const engine of engines) {
       expect(doc).toContain(JSON.stringify(input).slice(1, -1));
       // A prompt contribution is configuration text: NUL is refused there (TEXT_HAS_NUL, see the
       // README), while other hard characters are kept exactly in the session policy (JSON text).
-      expect((await rejection(s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId, prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [{ priority: 0, content: 'guide:\u0000:end' }] }] } })))).reason).toBe('TEXT_HAS_NUL');
+      expect(
+        (
+          await rejection(
+            s.clients.sessions.updateSessionConfig(
+              UpdateSessionConfigRequest.fromPartial({
+                sessionId,
+                prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [{ priority: 0, content: 'guide:\u0000:end' }] }] },
+              }),
+            ),
+          )
+        ).reason,
+      ).toBe('TEXT_HAS_NUL');
       const guide = 'guide:\u0001 \u202e 😀 5n:end';
-      await s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId, prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [{ priority: 0, content: guide }] }] } }));
-      expect(JSON.stringify((await s.clients.sessions.getSession({ sessionId })).session?.spec, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).toContain(JSON.stringify(guide).slice(1, -1));
+      await s.clients.sessions.updateSessionConfig(
+        UpdateSessionConfigRequest.fromPartial({
+          sessionId,
+          prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [{ priority: 0, content: guide }] }] },
+        }),
+      );
+      expect(
+        JSON.stringify((await s.clients.sessions.getSession({ sessionId })).session?.spec, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)),
+      ).toContain(JSON.stringify(guide).slice(1, -1));
       // GetTurn reads the committed result (JSON text too).
       const got = await s.clients.turns.getTurn({ sessionId, turnId: t.result!.turnId });
       expect(got.result?.assistantOutput?.rawText).toContain('\u0000');

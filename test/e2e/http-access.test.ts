@@ -42,7 +42,17 @@ const sessionsClient = (transport: Parameters<typeof createClient>[1]) => create
 
 /** POSTs a Connect unary call as JSON with curl; returns the HTTP status and the parsed body. */
 async function curl(base: string, path: string, body: unknown, headers: string[] = []): Promise<{ httpStatus: number; body: Record<string, unknown> }> {
-  const args = ['-sS', '-w', '\n%{http_code}', '-H', 'content-type: application/json', ...headers.flatMap((h) => ['-H', h]), '-d', JSON.stringify(body), `${base}${path}`];
+  const args = [
+    '-sS',
+    '-w',
+    '\n%{http_code}',
+    '-H',
+    'content-type: application/json',
+    ...headers.flatMap((h) => ['-H', h]),
+    '-d',
+    JSON.stringify(body),
+    `${base}${path}`,
+  ];
   const { stdout } = await run('curl', args);
   const cut = stdout.lastIndexOf('\n');
   return { httpStatus: Number(stdout.slice(cut + 1)), body: JSON.parse(stdout.slice(0, cut)) as Record<string, unknown> };
@@ -56,7 +66,8 @@ for (const engine of engines) {
     let base: string;
     let sessions: HttpSessions;
     let turns: HttpTurns;
-    const json = (desc: DescService, method: string, message: unknown) => toJson(desc.methods.find((m) => m.name === method)!.output, message as never) as JsonObject;
+    const json = (desc: DescService, method: string, message: unknown) =>
+      toJson(desc.methods.find((m) => m.name === method)!.output, message as never) as JsonObject;
 
     beforeAll(async () => {
       s = await startTestServer(engine, { LASH_HTTP_LISTEN: '127.0.0.1:0', LASH_HTTP_CORS_ORIGINS: 'https://ops.example.com' });
@@ -100,7 +111,10 @@ for (const engine of engines) {
       await curl(base, '/lash.v1.SessionService/OpenSession', { sessionId: 'guarded', spec: echoSpec });
       let args: unknown = 'leaf';
       for (let i = 0; i < 40; i++) args = { a: args };
-      const deep = await curl(base, '/lash.v1.AdminService/AppendMessages', { sessionId: 'guarded', messages: [{ role: 'MESSAGE_ROLE_ASSISTANT', parts: [{ toolCall: { callId: 'c1', toolName: 'calc', args } }] }] });
+      const deep = await curl(base, '/lash.v1.AdminService/AppendMessages', {
+        sessionId: 'guarded',
+        messages: [{ role: 'MESSAGE_ROLE_ASSISTANT', parts: [{ toolCall: { callId: 'c1', toolName: 'calc', args } }] }],
+      });
       expect(deep.body.code).toBe('invalid_argument');
       expect(ErrorInfo.decode(Buffer.from((deep.body.details as { value: string }[])[0]!.value, 'base64')).reason).toBe('REQUEST_TOO_DEEP');
       const mode = await curl(base, '/lash.v1.SessionService/OpenSession', { sessionId: 'guarded-2', mode: 99 });
@@ -131,7 +145,11 @@ for (const engine of engines) {
       }
       // A well-formed binary body still works (the body read for the check is handed on).
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'bin-ok' }));
-      const ok = await fetch(`${base}/lash.v1.SessionService/GetSession`, { method: 'POST', headers: { 'content-type': 'application/proto' }, body: new Uint8Array([0x0a, 0x06, ...Buffer.from('bin-ok')]) });
+      const ok = await fetch(`${base}/lash.v1.SessionService/GetSession`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/proto' },
+        body: new Uint8Array([0x0a, 0x06, ...Buffer.from('bin-ok')]),
+      });
       expect(ok.status).toBe(200);
       // Nothing was stored.
       expect((await rejection(s.clients.sessions.getSession({ sessionId: 'AB' }))).reason).toBe('SESSION_NOT_FOUND');
@@ -141,14 +159,22 @@ for (const engine of engines) {
       const garbage = new Uint8Array([0x0a, 0x64, 0x41, 0x42, 0xff]);
       const envelope = new Uint8Array([0, 0, 0, 0, garbage.length, ...garbage]);
       // gRPC-web, unary: the status comes in the trailers (grpc-status 3 = INVALID_ARGUMENT).
-      const res = await fetch(`${base}/lash.v1.SessionService/GetSession`, { method: 'POST', headers: { 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1' }, body: envelope });
+      const res = await fetch(`${base}/lash.v1.SessionService/GetSession`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1' },
+        body: envelope,
+      });
       const raw = Buffer.from(await res.arrayBuffer()).toString('latin1');
       const trailers = res.headers.get('grpc-status') ?? raw;
       expect(trailers).toMatch(/grpc-status:\s*3|^3$/);
       const details = res.headers.get('grpc-status-details-bin') ?? /grpc-status-details-bin:\s*([A-Za-z0-9+/=]+)/.exec(raw)?.[1];
       expect(ErrorInfo.decode(Status.decode(Buffer.from(details!, 'base64')).details[0]!.value).reason).toBe('REQUEST_MALFORMED');
       // Connect server streaming (ObserveSession): the end-of-stream message carries the error.
-      const stream = await fetch(`${base}/lash.v1.SessionService/ObserveSession`, { method: 'POST', headers: { 'content-type': 'application/connect+proto' }, body: envelope });
+      const stream = await fetch(`${base}/lash.v1.SessionService/ObserveSession`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/connect+proto' },
+        body: envelope,
+      });
       const body = Buffer.from(await stream.arrayBuffer());
       const end = JSON.parse(body.subarray(5).toString('utf8')) as { error: { code: string; details: { value: string }[] } };
       expect(body[0]).toBe(2);
@@ -159,7 +185,10 @@ for (const engine of engines) {
     it('streams a turn with its deltas through the Connect client', async () => {
       await sessions.openSession({ sessionId: 'stream-1', spec: echoSpec });
       const activities: JsonObject[] = [];
-      for await (const response of turns.runTurn({ sessionId: 'stream-1', input: { items: [{ item: { case: 'text', value: { text: 'hello over http' } } }] } })) {
+      for await (const response of turns.runTurn({
+        sessionId: 'stream-1',
+        input: { items: [{ item: { case: 'text', value: { text: 'hello over http' } } }] },
+      })) {
         activities.push(...((json(TURNS, 'RunTurn', response).activities ?? []) as JsonObject[]));
       }
       const deltas = activities.flatMap((a) => ((a.event as JsonObject | undefined)?.assistantProseDelta as { text: string } | undefined)?.text ?? []);
@@ -184,7 +213,10 @@ for (const engine of engines) {
               seen.push(m);
               if (m.snapshot && !started) {
                 started = true;
-                s.clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId: 'observe-1', input: { items: [{ item: { $case: 'text', value: { text: 'watched' } } }] } })).on('data', () => {}).on('error', () => {});
+                s.clients.turns.raw
+                  .runTurn(RunTurnRequest.fromPartial({ sessionId: 'observe-1', input: { items: [{ item: { $case: 'text', value: { text: 'watched' } } }] } }))
+                  .on('data', () => {})
+                  .on('error', () => {});
               }
               if ((m.event as JsonObject | undefined)?.committed) return;
             }
@@ -195,7 +227,11 @@ for (const engine of engines) {
       })();
       await observed;
       expect(seen[0]!.snapshot).toBeDefined();
-      const deltas = seen.flatMap((m) => (((m.event as JsonObject | undefined)?.turnActivity as JsonObject | undefined)?.event as JsonObject | undefined)?.assistantProseDelta as { text: string } | undefined ?? []);
+      const deltas = seen.flatMap(
+        (m) =>
+          ((((m.event as JsonObject | undefined)?.turnActivity as JsonObject | undefined)?.event as JsonObject | undefined)?.assistantProseDelta as
+            { text: string } | undefined) ?? [],
+      );
       expect(deltas.map((d) => d.text).join('')).toBe('watched');
       expect(typeof seen.at(-1)!.cursor).toBe('string');
     });
@@ -204,13 +240,18 @@ for (const engine of engines) {
       const web = sessionsClient(createGrpcWebTransport({ baseUrl: base, httpVersion: '1.1' }));
       const r = await web.openSession({ sessionId: 'web-1', spec: echoSpec });
       expect(r.session?.sessionId).toBe('web-1');
-      const err = await web.getSession({ sessionId: 'web-missing' }).then(() => undefined, (e: unknown) => ConnectError.from(e));
+      const err = await web.getSession({ sessionId: 'web-missing' }).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
       expect(err?.code).toBe(status.NOT_FOUND);
       expect(ErrorInfo.decode(err!.details[0]!.value as Uint8Array).reason).toBe('SESSION_NOT_FOUND');
     });
 
-    it('hands the caller\'s HTTP headers on as gRPC metadata, without the transport\'s own', () => {
-      const md = metadataOf(new Headers({ authorization: 'Bearer t', 'x-request-id': 'r-1', 'content-type': 'application/json', 'connect-protocol-version': '1' }));
+    it("hands the caller's HTTP headers on as gRPC metadata, without the transport's own", () => {
+      const md = metadataOf(
+        new Headers({ authorization: 'Bearer t', 'x-request-id': 'r-1', 'content-type': 'application/json', 'connect-protocol-version': '1' }),
+      );
       expect(md.get('authorization')).toEqual(['Bearer t']);
       expect(md.get('x-request-id')).toEqual(['r-1']);
       expect(md.get('content-type')).toEqual([]);
@@ -218,17 +259,41 @@ for (const engine of engines) {
     });
 
     it('allows only the configured CORS origins', async () => {
-      const allowed = await run('curl', ['-sS', '-i', '-X', 'OPTIONS', '-H', 'origin: https://ops.example.com', '-H', 'access-control-request-method: POST', `${base}/lash.v1.SessionService/GetSession`]);
+      const allowed = await run('curl', [
+        '-sS',
+        '-i',
+        '-X',
+        'OPTIONS',
+        '-H',
+        'origin: https://ops.example.com',
+        '-H',
+        'access-control-request-method: POST',
+        `${base}/lash.v1.SessionService/GetSession`,
+      ]);
       expect(allowed.stdout).toMatch(/^HTTP\/1\.1 204/);
       expect(allowed.stdout.toLowerCase()).toContain('access-control-allow-origin: https://ops.example.com');
       expect(allowed.stdout.toLowerCase()).toContain('authorization');
-      const other = await run('curl', ['-sS', '-i', '-H', 'origin: https://evil.example.com', '-H', 'content-type: application/json', '-d', '{"sessionId":"curl-1"}', `${base}/lash.v1.SessionService/GetSession`]);
+      const other = await run('curl', [
+        '-sS',
+        '-i',
+        '-H',
+        'origin: https://evil.example.com',
+        '-H',
+        'content-type: application/json',
+        '-d',
+        '{"sessionId":"curl-1"}',
+        `${base}/lash.v1.SessionService/GetSession`,
+      ]);
       expect(other.stdout.toLowerCase()).not.toContain('access-control-allow-origin');
     });
 
     it('refuses the bidi ServeTools with 505: it needs HTTP/2, i.e. the gRPC port', async () => {
       // A Connect streaming request: one empty enveloped message (flags 0, length 0).
-      const res = await fetch(`${base}/lash.v1.TurnService/ServeTools`, { method: 'POST', headers: { 'content-type': 'application/connect+json' }, body: new Uint8Array(5) });
+      const res = await fetch(`${base}/lash.v1.TurnService/ServeTools`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/connect+json' },
+        body: new Uint8Array(5),
+      });
       expect(res.status).toBe(505);
       // Other calls still work afterwards (the listener closed only that connection).
       const r = await curl(base, '/lash.v1.SessionService/GetSession', { sessionId: 'curl-1' });
@@ -243,7 +308,10 @@ for (const engine of engines) {
         for await (const response of sessions.observeSession({ sessionId: 'drain-1' })) {
           if (((json(SESSIONS, 'ObserveSession', response).messages ?? []) as JsonObject[]).some((m) => m.snapshot)) snapshot = true;
         }
-      })().then(() => undefined, (e: unknown) => ConnectError.from(e));
+      })().then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
       await until(() => snapshot);
       await s.stop();
       const err = await ended;
@@ -257,8 +325,12 @@ describe('LASH_HTTP_LISTEN and LASH_HTTP_CORS_ORIGINS', () => {
   it('are off unless set, and bad values name the variable', () => {
     expect(loadConfig({}).http).toBeUndefined();
     expect(loadConfig({ LASH_HTTP_LISTEN: '127.0.0.1:8080' }).http).toEqual({ listen: { host: '127.0.0.1', port: 8080 }, corsOrigins: [] });
-    expect(loadConfig({ LASH_HTTP_LISTEN: '127.0.0.1:8080', LASH_HTTP_CORS_ORIGINS: 'https://a.example.com, http://localhost:5173' }).http?.corsOrigins).toEqual(['https://a.example.com', 'http://localhost:5173']);
+    expect(
+      loadConfig({ LASH_HTTP_LISTEN: '127.0.0.1:8080', LASH_HTTP_CORS_ORIGINS: 'https://a.example.com, http://localhost:5173' }).http?.corsOrigins,
+    ).toEqual(['https://a.example.com', 'http://localhost:5173']);
     expect(() => loadConfig({ LASH_HTTP_LISTEN: '8080' })).toThrow(/LASH_HTTP_LISTEN must be host:port, e.g. 127.0.0.1:8080/);
-    expect(() => loadConfig({ LASH_HTTP_LISTEN: '127.0.0.1:8080', LASH_HTTP_CORS_ORIGINS: 'https://a.example.com/app' })).toThrow(/LASH_HTTP_CORS_ORIGINS entries must be origins/);
+    expect(() => loadConfig({ LASH_HTTP_LISTEN: '127.0.0.1:8080', LASH_HTTP_CORS_ORIGINS: 'https://a.example.com/app' })).toThrow(
+      /LASH_HTTP_CORS_ORIGINS entries must be origins/,
+    );
   });
 });

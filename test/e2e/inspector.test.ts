@@ -34,7 +34,8 @@ if (!haveChromium) {
 /** One browser for the file (each suite has its own page and server). */
 let browser: Browser;
 beforeAll(async () => {
-  if (haveChromium && pglite.enabled) browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  if (haveChromium && pglite.enabled)
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
 });
 afterAll(async () => {
   await browser?.close();
@@ -73,7 +74,14 @@ describe.skipIf(!haveChromium || !pglite.enabled)('inspector page in Chromium (P
 
   beforeAll(async () => {
     fake = await startFakeModelServer();
-    s = await startTestServer(pglite, { LASH_HTTP_LISTEN: '127.0.0.1:0', OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'calculate', LASH_FEED_HEARTBEAT_MS: '500' });
+    s = await startTestServer(pglite, {
+      LASH_HTTP_LISTEN: '127.0.0.1:0',
+      OPENAI_BASE_URL: fake.url,
+      LASH_DEFAULT_PROVIDER: 'openai-compatible',
+      LASH_DEFAULT_MODEL: 'fake-model',
+      LASH_TOOLS: 'calculate',
+      LASH_FEED_HEARTBEAT_MS: '500',
+    });
     base = `http://${s.app.httpAddress}`;
     await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'ops-agent', metadata: { team: 'ops' } }));
     await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'dev-agent', metadata: { team: 'dev' } }));
@@ -201,7 +209,11 @@ describe.skipIf(!haveChromium || !pglite.enabled)('inspector page with authentic
       { name: 'ops-admin', token: 'tok-admin', tenant: 't1', roles: ['admin'] },
       { name: 'watcher', token: 'tok-observer', tenant: 't1', roles: ['observer'] },
     ]);
-    s = await startTestServer(pglite, { LASH_HTTP_LISTEN: '127.0.0.1:0', LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json') }, { clients: (address) => connect(address, credentials.createInsecure(), withToken('tok-admin')) });
+    s = await startTestServer(
+      pglite,
+      { LASH_HTTP_LISTEN: '127.0.0.1:0', LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json') },
+      { clients: (address) => connect(address, credentials.createInsecure(), withToken('tok-admin')) },
+    );
     await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'guarded', spec: { providerId: 'echo', model: { id: 'echo' } } }));
     page = await browser.newPage();
     page.setDefaultTimeout(15_000);
@@ -238,4 +250,3 @@ describe.skipIf(!haveChromium || !pglite.enabled)('inspector page with authentic
     expect((await s.clients.sessions.listSessions({ pageSize: 10, pageToken: '', filter: undefined })).sessions).toHaveLength(0);
   });
 });
-

@@ -17,8 +17,10 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, startRunTurn, textInput, until as waitFor, type StreamedTurn } from '../support/turns.js';
 
 const js = (code: string) => ({ steps: [{ text: '```js\n' + code + '\n```' }] });
-const lastUser = (r: RecordedRequest) => String((r.body.messages as { role: string; content: string }[]).filter((m) => m.role === 'user').at(-1)?.content ?? '');
-const blockErrors = (t: StreamedTurn) => t.events.filter((e) => e.kind?.$case === 'codeBlockCompleted').map((e) => (e.kind as { value: { error?: string } }).value.error ?? '');
+const lastUser = (r: RecordedRequest) =>
+  String((r.body.messages as { role: string; content: string }[]).filter((m) => m.role === 'user').at(-1)?.content ?? '');
+const blockErrors = (t: StreamedTurn) =>
+  t.events.filter((e) => e.kind?.$case === 'codeBlockCompleted').map((e) => (e.kind as { value: { error?: string } }).value.error ?? '');
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`resource limits on ${engine.name}`, () => {
@@ -29,10 +31,18 @@ for (const engine of engines) {
     beforeAll(async () => {
       fake = await startFakeModelServer();
       // "spin" blocks loop until the time limit; after any block error the model answers in prose.
-      fake.setDefault((req) => (/^(Output|Error)/.test(lastUser(req)) ? { steps: [{ text: 'gave up' }] } : js(lastUser(req) === 'spin' ? 'while (true) {}' : 'submit("ran");')));
+      fake.setDefault((req) =>
+        /^(Output|Error)/.test(lastUser(req)) ? { steps: [{ text: 'gave up' }] } : js(lastUser(req) === 'spin' ? 'while (true) {}' : 'submit("ran");'),
+      );
       s = await startTestServer(engine, {
-        OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0',
-        LASH_SANDBOX_TIME_MS: '60000', LASH_SANDBOX_THREADS: '2', LASH_SANDBOX_QUEUE: '1', LASH_SANDBOX_QUEUE_WAIT_MS: '60000',
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_QUEUE_WORKERS: '0',
+        LASH_SANDBOX_TIME_MS: '60000',
+        LASH_SANDBOX_THREADS: '2',
+        LASH_SANDBOX_QUEUE: '1',
+        LASH_SANDBOX_QUEUE_WAIT_MS: '60000',
       });
     });
     afterAll(async () => {
@@ -75,8 +85,13 @@ for (const engine of engines) {
     let fake: FakeModelServer;
     let n = 0;
     const call = (child_session_id: string, task = 'work') => ({ toolCall: { name: 'run_child', args: { child_session_id, task } } });
-    const completed = (t: StreamedTurn) => t.events.filter((e) => e.kind?.$case === 'toolCallCompleted').map((e) => (e.kind as { value: { isError: boolean; output: unknown } }).value);
-    const exists = (sessionId: string) => s.clients.sessions.getSession({ sessionId }).then(() => true, (err: { code: number }) => (err.code === status.NOT_FOUND ? false : Promise.reject(err)));
+    const completed = (t: StreamedTurn) =>
+      t.events.filter((e) => e.kind?.$case === 'toolCallCompleted').map((e) => (e.kind as { value: { isError: boolean; output: unknown } }).value);
+    const exists = (sessionId: string) =>
+      s.clients.sessions.getSession({ sessionId }).then(
+        () => true,
+        (err: { code: number }) => (err.code === status.NOT_FOUND ? false : Promise.reject(err)),
+      );
     const open = async (mode = SessionMode.SESSION_MODE_STANDARD) => {
       const sessionId = `fan-${++n}`;
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, mode }));
@@ -94,8 +109,15 @@ for (const engine of engines) {
       fake = await startFakeModelServer();
       // No cancel grace: a parent that did not wait for its children would commit before them.
       s = await startTestServer(engine, {
-        OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0', LASH_TOOLS: 'run_child',
-        LASH_CHILDREN_PER_TURN: '2', LASH_CHILDREN_PER_ROOT: '3', LASH_CANCEL_GRACE_MS: '0', LASH_SANDBOX_TIME_MS: '1500',
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_QUEUE_WORKERS: '0',
+        LASH_TOOLS: 'run_child',
+        LASH_CHILDREN_PER_TURN: '2',
+        LASH_CHILDREN_PER_ROOT: '3',
+        LASH_CANCEL_GRACE_MS: '0',
+        LASH_SANDBOX_TIME_MS: '1500',
       });
     });
     afterAll(async () => {
@@ -106,7 +128,12 @@ for (const engine of engines) {
 
     it('past LASH_CHILDREN_PER_TURN, run_child is a tool error that creates nothing; the turn goes on', async () => {
       const parent = await open();
-      fake.script({ steps: [call(`${parent}-a`), call(`${parent}-b`), call(`${parent}-c`)] }, { steps: [{ text: 'child done' }] }, { steps: [{ text: 'child done' }] }, { steps: [{ text: 'parent done' }] });
+      fake.script(
+        { steps: [call(`${parent}-a`), call(`${parent}-b`), call(`${parent}-c`)] },
+        { steps: [{ text: 'child done' }] },
+        { steps: [{ text: 'child done' }] },
+        { steps: [{ text: 'parent done' }] },
+      );
       const t = await runTurn(s.clients, { sessionId: parent, input: textInput('fan out') });
       const calls = completed(t);
       expect(calls.filter((c) => c.isError).map((c) => c.output)).toEqual([{ error: expect.stringContaining('this turn already created 2 child sessions') }]);
@@ -123,7 +150,10 @@ for (const engine of engines) {
       // From a grandchild's turn: the tree of the root counts, not the caller's own children.
       fake.script({ steps: [call(`${root}-1-1-new`)] }, { steps: [{ text: 'then not' }] });
       const deep = await runTurn(s.clients, { sessionId: `${root}-1-1`, input: textInput('delegate') });
-      expect(completed(deep)[0]).toMatchObject({ isError: true, output: { error: expect.stringContaining(`root session "${root}" already has 3 sessions below it`) } });
+      expect(completed(deep)[0]).toMatchObject({
+        isError: true,
+        output: { error: expect.stringContaining(`root session "${root}" already has 3 sessions below it`) },
+      });
       expect(await exists(`${root}-1-1-new`)).toBe(false);
       fake.script({ steps: [call(`${root}-1`)] }, { steps: [{ text: 'ran' }] }, { steps: [{ text: 'ok' }] });
       const again = await runTurn(s.clients, { sessionId: root, input: textInput('reuse') });
@@ -162,8 +192,13 @@ for (const engine of engines) {
     beforeAll(async () => {
       fake = await startFakeModelServer();
       s = await startTestServer(engine, {
-        OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0',
-        LASH_MAX_RUNNING_TURNS: '1', LASH_TURN_QUEUE: '1', LASH_TURN_QUEUE_WAIT_MS: '60000',
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_QUEUE_WORKERS: '0',
+        LASH_MAX_RUNNING_TURNS: '1',
+        LASH_TURN_QUEUE: '1',
+        LASH_TURN_QUEUE_WAIT_MS: '60000',
       });
       for (const id of ['adm-a', 'adm-b', 'adm-c']) await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: id }));
     });

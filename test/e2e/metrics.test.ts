@@ -25,7 +25,13 @@ for (const engine of engines) {
     const scrape = async () => (await fetch(`http://${s.app.metricsAddress}/metrics`)).text();
     beforeAll(async () => {
       fake = await startFakeModelServer();
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0', LASH_METRICS_LISTEN: '127.0.0.1:0' });
+      s = await startTestServer(engine, {
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_QUEUE_WORKERS: '0',
+        LASH_METRICS_LISTEN: '127.0.0.1:0',
+      });
     });
     afterAll(async () => {
       await s?.close();
@@ -78,7 +84,9 @@ for (const engine of engines) {
       const gated = engine.name === 'pglite' ? 0 : undefined;
       expect(sample(text, 'lash_store_gate_waiting{lane="interactive"}')).toBe(gated);
       expect(sample(text, 'lash_store_gate_waiting{lane="bulk"}')).toBe(gated);
-      expect(sample(text, 'lash_store_gate_yields_total')).toSatisfy((n: number | undefined) => (engine.name === 'pglite' ? n !== undefined && n >= 0 : n === undefined));
+      expect(sample(text, 'lash_store_gate_yields_total')).toSatisfy((n: number | undefined) =>
+        engine.name === 'pglite' ? n !== undefined && n >= 0 : n === undefined,
+      );
     });
 
     it('serves only GET /metrics', async () => {

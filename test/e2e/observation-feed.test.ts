@@ -49,7 +49,9 @@ for (const engine of engines) {
       const o = observe(suite.s.clients, sessionId, cursor);
       await o.waitFor((m) => m.some((x) => payloadCase(x) === 'committed'));
       const events = o.events();
-      const activities = events.filter((m) => payloadCase(m) === 'turnActivity').map((m) => (m.kind?.$case === 'event' && m.kind.value.payload?.$case === 'turnActivity' ? m.kind.value.payload.value.event!.id : ''));
+      const activities = events
+        .filter((m) => payloadCase(m) === 'turnActivity')
+        .map((m) => (m.kind?.$case === 'event' && m.kind.value.payload?.$case === 'turnActivity' ? m.kind.value.payload.value.event!.id : ''));
       expect(activities).toEqual(t.events.map((e) => e.id));
       const committed = events.find((m) => payloadCase(m) === 'committed')!;
       expect(committed.kind).toMatchObject({ value: { payload: { value: { turnId: 'T', headRevision: t.result!.headRevision } } } });
@@ -87,7 +89,10 @@ for (const engine of engines) {
       await two.done;
       await o.waitFor((m) => m.filter((x) => payloadCase(x) === 'committed').length >= 2);
       expect(sequenceProblems(o.messages)).toEqual([]);
-      const turnIds = o.events().filter((m) => payloadCase(m) === 'turnActivity').map((m) => (m.kind as { value: { payload: { value: { turnId: string } } } }).value.payload.value.turnId);
+      const turnIds = o
+        .events()
+        .filter((m) => payloadCase(m) === 'turnActivity')
+        .map((m) => (m.kind as { value: { payload: { value: { turnId: string } } } }).value.payload.value.turnId);
       expect(turnIds.indexOf('two')).toBeGreaterThan(turnIds.lastIndexOf('one'));
       expect(turnIds.filter((id) => id === 'two')).toHaveLength((await two.done).events.length);
       o.close();

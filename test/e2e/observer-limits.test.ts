@@ -25,7 +25,15 @@ for (const engine of engines) {
     const refusal = (o: Observed) => rejection(new Promise((_, reject) => o.call.on('error', reject)));
 
     beforeAll(async () => {
-      s = await startTestServer(engine, { LASH_DEFAULT_PROVIDER: 'echo', LASH_TOOLS: 'run_child', LASH_QUEUE_WORKERS: '0', LASH_METRICS_LISTEN: '127.0.0.1:0', LASH_MAX_OBSERVERS: '3', LASH_OBSERVE_RATE: '1', LASH_OBSERVE_BURST: '6' });
+      s = await startTestServer(engine, {
+        LASH_DEFAULT_PROVIDER: 'echo',
+        LASH_TOOLS: 'run_child',
+        LASH_QUEUE_WORKERS: '0',
+        LASH_METRICS_LISTEN: '127.0.0.1:0',
+        LASH_MAX_OBSERVERS: '3',
+        LASH_OBSERVE_RATE: '1',
+        LASH_OBSERVE_BURST: '6',
+      });
     });
     afterAll(async () => {
       await s?.close();

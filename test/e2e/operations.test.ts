@@ -36,9 +36,30 @@ for (const engine of engines) {
     });
 
     it('reflection lists every service, so buf curl can call the server without proto files', async () => {
-      const { stdout } = await run('node_modules/.bin/buf', ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--list-services', `http://${s.app.address}`]);
-      expect(stdout.split('\n').filter(Boolean).sort()).toEqual(['grpc.health.v1.Health', 'lash.v1.AdminService', 'lash.v1.QueueService', 'lash.v1.SessionService', 'lash.v1.TurnService']);
-      const opened = await run('node_modules/.bin/buf', ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '-d', '{"session_id":"via-reflection","metadata":{"k":"v"}}', `http://${s.app.address}/lash.v1.SessionService/OpenSession`]);
+      const { stdout } = await run('node_modules/.bin/buf', [
+        'curl',
+        '--protocol',
+        'grpc',
+        '--http2-prior-knowledge',
+        '--list-services',
+        `http://${s.app.address}`,
+      ]);
+      expect(stdout.split('\n').filter(Boolean).sort()).toEqual([
+        'grpc.health.v1.Health',
+        'lash.v1.AdminService',
+        'lash.v1.QueueService',
+        'lash.v1.SessionService',
+        'lash.v1.TurnService',
+      ]);
+      const opened = await run('node_modules/.bin/buf', [
+        'curl',
+        '--protocol',
+        'grpc',
+        '--http2-prior-knowledge',
+        '-d',
+        '{"session_id":"via-reflection","metadata":{"k":"v"}}',
+        `http://${s.app.address}/lash.v1.SessionService/OpenSession`,
+      ]);
       expect(JSON.parse(opened.stdout)).toMatchObject({ session: { sessionId: 'via-reflection', metadata: { k: 'v' } }, created: true });
     });
 

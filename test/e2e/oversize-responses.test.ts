@@ -62,7 +62,12 @@ for (const engine of engines) {
 
     beforeAll(async () => {
       fake = await startFakeModelServer();
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0' });
+      s = await startTestServer(engine, {
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_QUEUE_WORKERS: '0',
+      });
     });
     afterAll(async () => {
       await s?.close();
@@ -74,11 +79,15 @@ for (const engine of engines) {
       const sessionId = await open();
       const half = 512 * 1024;
       // Six appends at the 1 MiB request limit: 6 MiB of text, with multi-byte characters so pieces split them.
-      for (let i = 0; i < 6; i++) await s.clients.admin.appendMessages({ sessionId, messages: [msg(`m${i}a`, text(half / 2, 'héllo wörld ✓ ')), msg(`m${i}b`, text(half))] });
+      for (let i = 0; i < 6; i++)
+        await s.clients.admin.appendMessages({ sessionId, messages: [msg(`m${i}a`, text(half / 2, 'héllo wörld ✓ ')), msg(`m${i}b`, text(half))] });
       const before = await readAllText(sessionId);
       expect(before.join('').length).toBeGreaterThan(4 * 1024 * 1024);
 
-      expect(await rejection(s.clients.sessions.exportSessionState({ sessionId }))).toMatchObject({ code: status.FAILED_PRECONDITION, reason: 'STATE_NEEDS_CHUNKS' });
+      expect(await rejection(s.clients.sessions.exportSessionState({ sessionId }))).toMatchObject({
+        code: status.FAILED_PRECONDITION,
+        reason: 'STATE_NEEDS_CHUNKS',
+      });
       const first = await exportChunks(sessionId);
       expect(first.pieces).toBeGreaterThan(2);
       const doc = JSON.parse(first.json.toString('utf8')) as { sessionId: string; nodes: unknown[] };
@@ -87,13 +96,22 @@ for (const engine of engines) {
 
       // Gone, then back from the text: the same messages, and an export identical byte for byte.
       await s.clients.sessions.deleteSession({ sessionId });
-      const reopened = await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: { sessionId, documentJson: first.json } }));
+      const reopened = await s.clients.sessions.openSession(
+        OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: { sessionId, documentJson: first.json } }),
+      );
       expect(reopened.created).toBe(true);
       expect(await readAllText(sessionId)).toEqual(before);
       expect((await exportChunks(sessionId)).json.equals(first.json)).toBe(true);
 
       // A child can start from the same text.
-      await s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId, childSessionId: `${sessionId}-kid`, start: ChildStart.CHILD_START_SNAPSHOT, snapshot: { sessionId, documentJson: first.json } }));
+      await s.clients.admin.createChildSession(
+        CreateChildSessionRequest.fromPartial({
+          sessionId,
+          childSessionId: `${sessionId}-kid`,
+          start: ChildStart.CHILD_START_SNAPSHOT,
+          snapshot: { sessionId, documentJson: first.json },
+        }),
+      );
       expect((await readAllText(`${sessionId}-kid`)).length).toBe(12);
     }, 240_000);
 
@@ -103,20 +121,42 @@ for (const engine of engines) {
       const firstPiece = await s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: '' });
       expect(firstPiece.nextPageToken).not.toBe('');
       await s.clients.admin.appendMessages({ sessionId, messages: [msg('late', 'late')] });
-      expect(await rejection(s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: firstPiece.nextPageToken }))).toMatchObject({ code: status.ABORTED, reason: 'STATE_CHANGED_DURING_EXPORT' });
-      expect(await rejection(s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: 'abc' }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PAGE_TOKEN_INVALID' });
+      expect(await rejection(s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: firstPiece.nextPageToken }))).toMatchObject({
+        code: status.ABORTED,
+        reason: 'STATE_CHANGED_DURING_EXPORT',
+      });
+      expect(await rejection(s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: 'abc' }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'PAGE_TOKEN_INVALID',
+      });
 
       const { json } = await exportChunks(sessionId);
       const revision = (await s.clients.sessions.getSession({ sessionId })).session!.headRevision;
-      const withState = (state: object) => s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state }));
-      expect(await rejection(withState({ sessionId, documentJson: json.subarray(0, json.length - 1) }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'STATE_DOCUMENT_INVALID' });
-      expect(await rejection(withState({ sessionId, documentJson: Buffer.from([0xff, 0xfe]) }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'STATE_DOCUMENT_INVALID' });
-      expect(await rejection(withState({ sessionId, documentJson: Buffer.from('['.repeat(100_000)) }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'STATE_DOCUMENT_INVALID' });
-      expect(await rejection(withState({ sessionId, documentJson: json, document: { a: 1 } }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'STATE_DOCUMENT_INVALID' });
+      const withState = (state: object) =>
+        s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state }));
+      expect(await rejection(withState({ sessionId, documentJson: json.subarray(0, json.length - 1) }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'STATE_DOCUMENT_INVALID',
+      });
+      expect(await rejection(withState({ sessionId, documentJson: Buffer.from([0xff, 0xfe]) }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'STATE_DOCUMENT_INVALID',
+      });
+      expect(await rejection(withState({ sessionId, documentJson: Buffer.from('['.repeat(100_000)) }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'STATE_DOCUMENT_INVALID',
+      });
+      expect(await rejection(withState({ sessionId, documentJson: json, document: { a: 1 } }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'STATE_DOCUMENT_INVALID',
+      });
       // One message larger than a read-view page could hold is refused: the session must stay readable.
       const doc = JSON.parse(json.toString('utf8')) as { nodes: { payload: { message?: { parts: { text?: string }[] } } }[] };
       doc.nodes.find((x) => x.payload.message)!.payload.message!.parts[0]!.text = text(2 * 1024 * 1024 + 1);
-      expect(await rejection(withState({ sessionId, documentJson: Buffer.from(JSON.stringify(doc)) }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'STATE_TOO_LARGE' });
+      expect(await rejection(withState({ sessionId, documentJson: Buffer.from(JSON.stringify(doc)) }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'STATE_TOO_LARGE',
+      });
       expect((await s.clients.sessions.getSession({ sessionId })).session!.headRevision).toBe(revision);
     }, 120_000);
 
@@ -125,7 +165,10 @@ for (const engine of engines) {
       const output = text(MAX_TOOL_RESULT_BYTES - 64);
       const host = await connectToolHost(s.clients, { sessionId, tools: [{ name: 'big' }], reply: () => ({ success: output }) });
       const calls = 12;
-      fake.script({ steps: Array.from({ length: calls }, (_, i) => ({ toolCall: { name: 'big', args: { i }, id: `call-${i}` } })) }, { steps: [{ text: 'done' }] });
+      fake.script(
+        { steps: Array.from({ length: calls }, (_, i) => ({ toolCall: { name: 'big', args: { i }, id: `call-${i}` } })) },
+        { steps: [{ text: 'done' }] },
+      );
 
       const sizes: number[] = [];
       let result: RunTurnResponse['activities'][number] | undefined;

@@ -18,7 +18,15 @@ for (const engine of engines) {
     afterAll(async () => s?.close());
 
     const run = async (program: string, payload?: unknown) => {
-      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_RLM_PROGRAM, input: { task: program, sessionId: '', awaitSignal: '', payload }, scopeSessionId: '', scopeFrameId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
+      const { process } = await s.clients.admin.startProcess({
+        kind: ProcessKind.PROCESS_KIND_RLM_PROGRAM,
+        input: { task: program, sessionId: '', awaitSignal: '', payload },
+        scopeSessionId: '',
+        scopeFrameId: '',
+        wakeSessionId: '',
+        idempotencyKey: '',
+        maxRunMs: 0n,
+      });
       return processWhen(s.clients, process!.processId, finished);
     };
 
@@ -46,7 +54,15 @@ for (const engine of engines) {
     });
 
     it('an rlm_program process needs its program', async () => {
-      const start = s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_RLM_PROGRAM, input: { task: '  ', sessionId: '', awaitSignal: '', payload: undefined }, scopeSessionId: '', scopeFrameId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
+      const start = s.clients.admin.startProcess({
+        kind: ProcessKind.PROCESS_KIND_RLM_PROGRAM,
+        input: { task: '  ', sessionId: '', awaitSignal: '', payload: undefined },
+        scopeSessionId: '',
+        scopeFrameId: '',
+        wakeSessionId: '',
+        idempotencyKey: '',
+        maxRunMs: 0n,
+      });
       expect(await rejection(start)).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PROGRAM_REQUIRED' });
     });
   });

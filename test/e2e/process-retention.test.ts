@@ -18,7 +18,18 @@ for (const engine of engines) {
     afterAll(async () => s?.close());
 
     it('finished processes and their events are deleted after the retention period; active ones stay', async () => {
-      const start = async () => (await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeSessionId: '', scopeFrameId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n })).process!.processId;
+      const start = async () =>
+        (
+          await s.clients.admin.startProcess({
+            kind: ProcessKind.PROCESS_KIND_EXTERNAL,
+            input: undefined,
+            scopeSessionId: '',
+            scopeFrameId: '',
+            wakeSessionId: '',
+            idempotencyKey: '',
+            maxRunMs: 0n,
+          })
+        ).process!.processId;
       const done: string[] = [];
       for (let i = 0; i < 5; i++) {
         const id = await start();
@@ -26,10 +37,17 @@ for (const engine of engines) {
         done.push(id);
       }
       const active = await start();
-      const gone = (id: string) => s.clients.admin.getProcess({ processId: id }).then(() => false, (err: { code?: number }) => err.code === status.NOT_FOUND);
+      const gone = (id: string) =>
+        s.clients.admin.getProcess({ processId: id }).then(
+          () => false,
+          (err: { code?: number }) => err.code === status.NOT_FOUND,
+        );
       // Five finished processes, two per pass: three passes at least.
       await until(async () => (await Promise.all(done.map(gone))).every(Boolean), 30_000);
-      expect(await rejection(s.clients.admin.listProcessEvents({ processId: done[0]!, afterSeq: 0n, pageSize: 0 }))).toMatchObject({ code: status.NOT_FOUND, reason: 'PROCESS_NOT_FOUND' });
+      expect(await rejection(s.clients.admin.listProcessEvents({ processId: done[0]!, afterSeq: 0n, pageSize: 0 }))).toMatchObject({
+        code: status.NOT_FOUND,
+        reason: 'PROCESS_NOT_FOUND',
+      });
       const still = (await s.clients.admin.getProcess({ processId: active })).process!;
       expect(still.processId).toBe(active);
       expect((await s.clients.admin.listProcessEvents({ processId: active, afterSeq: 0n, pageSize: 0 })).events.map((e) => e.kind)).toEqual(['created']);

@@ -7,7 +7,11 @@ import { runCli as cli } from '../support/cli.js';
 import { engines } from '../support/engines.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
-const lines = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const lines = (out: string) =>
+  out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`processes and triggers CLI on ${engine.name}`, () => {
@@ -24,7 +28,10 @@ for (const engine of engines) {
       const p = lines(started.stdout)[0]!.process as { processId: string; status: string };
       expect(p.status).toBe('PROCESS_STATUS_RUNNING');
       expect((await run('processes', 'await', p.processId, '--wait-ms', '10')).code).toBe(3);
-      expect(await run('processes', 'signal', p.processId, 'done', '--payload', '{"pages":3}')).toMatchObject({ code: 2, stderr: expect.stringContaining('--key') });
+      expect(await run('processes', 'signal', p.processId, 'done', '--payload', '{"pages":3}')).toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining('--key'),
+      });
       expect((await run('processes', 'signal', p.processId, 'done', '--payload', '{"pages":3}', '--key', 's1')).code).toBe(0);
       const awaited = await run('processes', 'await', p.processId);
       expect(lines(awaited.stdout)[0]).toMatchObject({ finished: true, process: { status: 'PROCESS_STATUS_COMPLETED', output: { pages: 3 } } });
@@ -36,11 +43,15 @@ for (const engine of engines) {
       expect((await run('triggers', 'put', 'hook', 'webhook', 'build-*', 'notify', 'built {{key}}')).code).toBe(0);
       const first = lines((await run('triggers', 'emit', 'webhook', 'build-9', '--key', 'e1')).stdout);
       const again = lines((await run('triggers', 'emit', 'webhook', 'build-9', '--key', 'e1')).stdout);
-      expect(first).toEqual([expect.objectContaining({ subscriptionId: 'hook', process: expect.objectContaining({ input: expect.objectContaining({ task: 'built build-9' }) }) })]);
+      expect(first).toEqual([
+        expect.objectContaining({ subscriptionId: 'hook', process: expect.objectContaining({ input: expect.objectContaining({ task: 'built build-9' }) }) }),
+      ]);
       expect(again[0]).toMatchObject({ deduplicated: true, process: { processId: (first[0]!.process as { processId: string }).processId } });
       expect(lines((await run('triggers', 'list')).stdout).map((x) => x.subscriptionId)).toEqual(['hook']);
       expect(lines((await run('triggers', 'delete', 'hook')).stdout)[0]).toEqual({ deleted: true });
-      const nightly = lines((await run('triggers', 'put', 'nightly', 'schedule', 'k', 'notify', 'summary time', '--cron', '0 3 * * *', '--time-zone', 'Europe/Berlin')).stdout)[0]!;
+      const nightly = lines(
+        (await run('triggers', 'put', 'nightly', 'schedule', 'k', 'notify', 'summary time', '--cron', '0 3 * * *', '--time-zone', 'Europe/Berlin')).stdout,
+      )[0]!;
       expect(nightly).toMatchObject({ subscriptionId: 'nightly', cron: '0 3 * * *', timeZone: 'Europe/Berlin' });
       expect(new Date(nightly.nextDueTime as string).getTime()).toBeGreaterThan(Date.now());
       expect((await run('triggers', 'delete', 'nightly')).code).toBe(0);

@@ -15,7 +15,14 @@ import { delegatingModel, finished, processWhen } from '../support/processes.js'
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, textInput, until } from '../support/turns.js';
 
-const ENV = { LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'start_process,list_processes', LASH_QUEUE_POLL_MS: '100', LASH_PROCESS_POLL_MS: '100', LASH_PROCESSES_PER_SESSION: '3' };
+const ENV = {
+  LASH_DEFAULT_PROVIDER: 'openai-compatible',
+  LASH_DEFAULT_MODEL: 'fake-model',
+  LASH_TOOLS: 'start_process,list_processes',
+  LASH_QUEUE_POLL_MS: '100',
+  LASH_PROCESS_POLL_MS: '100',
+  LASH_PROCESSES_PER_SESSION: '3',
+};
 
 function watch(s: TestServer, processId: string, afterSeq = 0n): { events: ProcessEvent[]; done: Promise<void> } {
   const events: ProcessEvent[] = [];
@@ -58,11 +65,17 @@ for (const engine of engines) {
       expect(t.error).toBeUndefined();
       const call = t.events.find((e) => e.kind?.$case === 'toolCallCompleted')!.kind!;
       expect(call.$case).toBe('toolCallCompleted');
-      const handle = (call.value as { output: { process_id: string; session_id: string }; isError: boolean });
+      const handle = call.value as { output: { process_id: string; session_id: string }; isError: boolean };
       expect(handle.isError).toBe(false);
       const processId = handle.output.process_id;
       const p = await processWhen(s.clients, processId, finished);
-      expect(p).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_COMPLETED, kind: ProcessKind.PROCESS_KIND_SESSION_TURN, origin: ProcessOrigin.PROCESS_ORIGIN_SESSION, scopeSessionId: parent, wakeSessionId: parent });
+      expect(p).toMatchObject({
+        status: ProcessStatus.PROCESS_STATUS_COMPLETED,
+        kind: ProcessKind.PROCESS_KIND_SESSION_TURN,
+        origin: ProcessOrigin.PROCESS_ORIGIN_SESSION,
+        scopeSessionId: parent,
+        wakeSessionId: parent,
+      });
       expect(p.output).toMatchObject({ session_id: `process-${processId}`, answer: 'ANSWER(what is the boiling point of water)' });
       // The sub-agent's turn is a real session of its own.
       const own = (await s.clients.sessions.getSession({ sessionId: p.runSessionId })).session!;
@@ -76,19 +89,37 @@ for (const engine of engines) {
       expect(text).toContain('ANSWER(what is the boiling point of water)');
       expect((await processWhen(s.clients, processId, (x) => x.wakeState === 'delivered')).wakeState).toBe('delivered');
       // The feed reported the process's changes.
-      const changed = (m: FeedMessage) => (m.kind?.$case === 'event' && m.kind.value.payload?.$case === 'processChanged' ? m.kind.value.payload.value : undefined);
+      const changed = (m: FeedMessage) =>
+        m.kind?.$case === 'event' && m.kind.value.payload?.$case === 'processChanged' ? m.kind.value.payload.value : undefined;
       await feed.waitFor((m) => m.some((x) => changed(x)?.processId === processId && changed(x)?.state === 'completed'));
-      expect(feed.messages.map(changed).filter((c) => c?.processId === processId).map((c) => c!.state)).toEqual(['pending', 'running', 'completed']);
+      expect(
+        feed.messages
+          .map(changed)
+          .filter((c) => c?.processId === processId)
+          .map((c) => c!.state),
+      ).toEqual(['pending', 'running', 'completed']);
       feed.close();
       // The handle is visible to later turns through list_processes (granted by the session's scope).
-      fake.setDefault((req) => (req.body?.messages?.at(-1)?.role === 'tool' ? { steps: [{ text: 'listed' }] } : { steps: [{ toolCall: { name: 'list_processes', args: {} } }] }));
+      fake.setDefault((req) =>
+        req.body?.messages?.at(-1)?.role === 'tool' ? { steps: [{ text: 'listed' }] } : { steps: [{ toolCall: { name: 'list_processes', args: {} } }] },
+      );
       const later = await runTurn(s.clients, { sessionId: parent, input: textInput('which processes do you have?') });
-      const listed = later.events.find((e) => e.kind?.$case === 'toolCallCompleted')!.kind!.value as { output: { processes: { process_id: string; status: string }[] } };
+      const listed = later.events.find((e) => e.kind?.$case === 'toolCallCompleted')!.kind!.value as {
+        output: { processes: { process_id: string; status: string }[] };
+      };
       expect(listed.output.processes).toEqual([expect.objectContaining({ process_id: processId, status: 'completed' })]);
     });
 
     it('an external process waits for its signal; a wrong name is refused; a retried signal is delivered once', async () => {
-      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { task: 'render', sessionId: '', awaitSignal: 'done', payload: undefined }, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
+      const { process } = await s.clients.admin.startProcess({
+        kind: ProcessKind.PROCESS_KIND_EXTERNAL,
+        input: { task: 'render', sessionId: '', awaitSignal: 'done', payload: undefined },
+        scopeFrameId: '',
+        scopeSessionId: '',
+        wakeSessionId: '',
+        idempotencyKey: '',
+        maxRunMs: 0n,
+      });
       const id = process!.processId;
       expect(process!.status).toBe(ProcessStatus.PROCESS_STATUS_RUNNING);
       const wrong = await rejection(s.clients.admin.signalProcess({ processId: id, name: 'other', payload: undefined, idempotencyKey: 's0' }));
@@ -104,18 +135,40 @@ for (const engine of engines) {
       expect(events.map((e) => e.kind)).toEqual(['created', 'signal', 'completed']);
       expect(events.map((e) => e.seq)).toEqual([1n, 2n, 3n]);
       // Awaiting with a short wait answers with the process as it is.
-      const { process: other } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
-      expect(await s.clients.admin.awaitProcess({ processId: other!.processId, waitMs: 50 })).toMatchObject({ finished: false, process: { status: ProcessStatus.PROCESS_STATUS_RUNNING } });
+      const { process: other } = await s.clients.admin.startProcess({
+        kind: ProcessKind.PROCESS_KIND_EXTERNAL,
+        input: undefined,
+        scopeFrameId: '',
+        scopeSessionId: '',
+        wakeSessionId: '',
+        idempotencyKey: '',
+        maxRunMs: 0n,
+      });
+      expect(await s.clients.admin.awaitProcess({ processId: other!.processId, waitMs: 50 })).toMatchObject({
+        finished: false,
+        process: { status: ProcessStatus.PROCESS_STATUS_RUNNING },
+      });
       const c = await s.clients.admin.cancelProcess({ processId: other!.processId, reason: 'no longer needed' });
       expect(c).toMatchObject({ cancelled: true, process: { status: ProcessStatus.PROCESS_STATUS_CANCELLED, error: 'no longer needed' } });
       expect((await s.clients.admin.cancelProcess({ processId: other!.processId, reason: '' })).cancelled).toBe(false);
-      expect(await rejection(s.clients.admin.signalProcess({ processId: other!.processId, name: 'result', payload: 1, idempotencyKey: 'late' }))).toMatchObject({ code: status.FAILED_PRECONDITION, reason: 'PROCESS_FINISHED' });
+      expect(await rejection(s.clients.admin.signalProcess({ processId: other!.processId, name: 'result', payload: 1, idempotencyKey: 'late' }))).toMatchObject(
+        { code: status.FAILED_PRECONDITION, reason: 'PROCESS_FINISHED' },
+      );
     });
 
     it('cancelling a running sub-agent stops its turn; CancelProcesses cancels a whole scope; the scope limit holds', async () => {
       const scope = await open();
       fake.setDefault(() => ({ steps: [{ text: 'thinking' }, { hang: true }] }));
-      const start = (key: string) => s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_SESSION_TURN, input: { task: 'think forever', sessionId: '', awaitSignal: '', payload: undefined }, scopeFrameId: '', scopeSessionId: scope, wakeSessionId: '', idempotencyKey: key, maxRunMs: 0n });
+      const start = (key: string) =>
+        s.clients.admin.startProcess({
+          kind: ProcessKind.PROCESS_KIND_SESSION_TURN,
+          input: { task: 'think forever', sessionId: '', awaitSignal: '', payload: undefined },
+          scopeFrameId: '',
+          scopeSessionId: scope,
+          wakeSessionId: '',
+          idempotencyKey: key,
+          maxRunMs: 0n,
+        });
       const a = (await start('a')).process!;
       expect((await start('a')).deduplicated).toBe(true);
       const b = (await start('b')).process!;
@@ -125,20 +178,46 @@ for (const engine of engines) {
       const cancelled = await s.clients.admin.cancelProcess({ processId: a.processId, reason: 'stop' });
       expect(cancelled.cancelled).toBe(true);
       // The sub-agent's turn was cancelled too (it commits as cancelled in its own session).
-      await until(async () => (await s.clients.sessions.getSession({ sessionId: `process-${a.processId}` }).catch(() => undefined))?.session?.turnIndex === 1n, 20_000);
+      await until(
+        async () => (await s.clients.sessions.getSession({ sessionId: `process-${a.processId}` }).catch(() => undefined))?.session?.turnIndex === 1n,
+        20_000,
+      );
       expect((await s.clients.admin.getProcess({ processId: a.processId })).process!.status).toBe(ProcessStatus.PROCESS_STATUS_CANCELLED);
       const all = await s.clients.admin.cancelProcesses({ scopeSessionId: scope, reason: 'tidy up' });
       expect(all.cancelledProcessIds.sort()).toEqual([b.processId, c.processId].sort());
-      const listed = await s.clients.admin.listProcesses({ status: ProcessStatus.PROCESS_STATUS_CANCELLED, visibleInFrameId: '', scopeSessionId: scope, sessionId: '', pageSize: 2, pageToken: '' });
+      const listed = await s.clients.admin.listProcesses({
+        status: ProcessStatus.PROCESS_STATUS_CANCELLED,
+        visibleInFrameId: '',
+        scopeSessionId: scope,
+        sessionId: '',
+        pageSize: 2,
+        pageToken: '',
+      });
       expect(listed.processes.map((p) => p.processId)).toEqual([a.processId, b.processId]);
-      const rest = await s.clients.admin.listProcesses({ status: ProcessStatus.PROCESS_STATUS_CANCELLED, visibleInFrameId: '', scopeSessionId: scope, sessionId: '', pageSize: 2, pageToken: listed.nextPageToken });
+      const rest = await s.clients.admin.listProcesses({
+        status: ProcessStatus.PROCESS_STATUS_CANCELLED,
+        visibleInFrameId: '',
+        scopeSessionId: scope,
+        sessionId: '',
+        pageSize: 2,
+        pageToken: listed.nextPageToken,
+      });
       expect(rest.processes.map((p) => p.processId)).toEqual([c.processId]);
       expect(rest.nextPageToken).toBe('');
     });
 
     it('deleting a session reports its orphaned and kept processes and revokes its wakes, cancelling nothing', async () => {
       const doomed = await open();
-      const startExt = (key: string) => s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeFrameId: '', scopeSessionId: doomed, wakeSessionId: doomed, idempotencyKey: `${doomed}-${key}`, maxRunMs: 0n });
+      const startExt = (key: string) =>
+        s.clients.admin.startProcess({
+          kind: ProcessKind.PROCESS_KIND_EXTERNAL,
+          input: undefined,
+          scopeFrameId: '',
+          scopeSessionId: doomed,
+          wakeSessionId: doomed,
+          idempotencyKey: `${doomed}-${key}`,
+          maxRunMs: 0n,
+        });
       const live = (await startExt('live')).process!;
       const done = (await startExt('done')).process!;
       await s.clients.admin.signalProcess({ processId: done.processId, name: 'result', payload: 'ok', idempotencyKey: 'x' });
@@ -148,7 +227,10 @@ for (const engine of engines) {
       expect(after).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked' });
       // It still finishes; nothing is woken.
       await s.clients.admin.signalProcess({ processId: live.processId, name: 'result', payload: 'late', idempotencyKey: 'y' });
-      expect((await s.clients.admin.getProcess({ processId: live.processId })).process).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_COMPLETED, wakeState: 'revoked' });
+      expect((await s.clients.admin.getProcess({ processId: live.processId })).process).toMatchObject({
+        status: ProcessStatus.PROCESS_STATUS_COMPLETED,
+        wakeState: 'revoked',
+      });
       const events = (await s.clients.admin.listProcessEvents({ processId: live.processId, afterSeq: 0n, pageSize: 0 })).events.map((e) => e.kind);
       expect(events).toEqual(['created', 'orphaned', 'signal', 'completed']);
     });
@@ -158,7 +240,16 @@ for (const engine of engines) {
       const child = `${parent}-child`;
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: child, parentSessionId: parent }));
       fake.setDefault(() => ({ steps: [{ text: 'working' }, { hang: true }] }));
-      const start = (kind: ProcessKind, scope: string, runIn: string, key: string) => s.clients.admin.startProcess({ kind, input: { task: 'research', sessionId: runIn, awaitSignal: '', payload: undefined }, scopeFrameId: '', scopeSessionId: scope, wakeSessionId: scope, idempotencyKey: `${parent}-${key}`, maxRunMs: 0n });
+      const start = (kind: ProcessKind, scope: string, runIn: string, key: string) =>
+        s.clients.admin.startProcess({
+          kind,
+          input: { task: 'research', sessionId: runIn, awaitSignal: '', payload: undefined },
+          scopeFrameId: '',
+          scopeSessionId: scope,
+          wakeSessionId: scope,
+          idempotencyKey: `${parent}-${key}`,
+          maxRunMs: 0n,
+        });
       // A sub-agent in a session of its own, started by the parent; an external job in the child's
       // scope; a turn that runs in the child session itself.
       const subAgent = (await start(ProcessKind.PROCESS_KIND_SESSION_TURN, parent, '', 'sub')).process!;
@@ -175,7 +266,11 @@ for (const engine of engines) {
       const after = (await s.clients.admin.getProcess({ processId: subAgent.processId })).process!;
       expect(after).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked', attempts: 1 });
       expect((await s.clients.sessions.getSession({ sessionId: after.runSessionId })).session!.sessionId).toBe(`process-${subAgent.processId}`);
-      expect((await s.clients.admin.getProcess({ processId: external.processId })).process).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked' });
+      expect((await s.clients.admin.getProcess({ processId: external.processId })).process).toMatchObject({
+        status: ProcessStatus.PROCESS_STATUS_RUNNING,
+        scopeSessionId: '',
+        wakeState: 'revoked',
+      });
       const failed = (await s.clients.admin.getProcess({ processId: inChild.processId })).process!;
       expect(failed).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_FAILED, error: `session "${child}", where the process ran its turn, was deleted` });
       const kinds = async (id: string) => (await s.clients.admin.listProcessEvents({ processId: id, afterSeq: 0n, pageSize: 0 })).events.map((e) => e.kind);
@@ -187,7 +282,15 @@ for (const engine of engines) {
     });
 
     it('the event stream follows a process live and resumes from a sequence after a restart', async () => {
-      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n });
+      const { process } = await s.clients.admin.startProcess({
+        kind: ProcessKind.PROCESS_KIND_EXTERNAL,
+        input: undefined,
+        scopeFrameId: '',
+        scopeSessionId: '',
+        wakeSessionId: '',
+        idempotencyKey: '',
+        maxRunMs: 0n,
+      });
       const id = process!.processId;
       const w = watch(s, id);
       const firstEnded = w.done.catch(() => {});
@@ -200,7 +303,10 @@ for (const engine of engines) {
       const resumed = watch(s, id, 1n);
       await s.clients.admin.signalProcess({ processId: id, name: 'result', payload: { ok: true }, idempotencyKey: 'r' });
       await resumed.done;
-      expect(resumed.events.map((e) => [e.seq, e.kind])).toEqual([[2n, 'signal'], [3n, 'completed']]);
+      expect(resumed.events.map((e) => [e.seq, e.kind])).toEqual([
+        [2n, 'signal'],
+        [3n, 'completed'],
+      ]);
       // A finished process's stream replays and ends at once.
       const replay = watch(s, id, 0n);
       await replay.done;
@@ -209,26 +315,68 @@ for (const engine of engines) {
 
     it('a process past its run time fails visibly and wakes its session with the error', async () => {
       const sessionId = await open();
-      const { process } = await s.clients.admin.startProcess({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: undefined, scopeFrameId: '', scopeSessionId: sessionId, wakeSessionId: sessionId, idempotencyKey: '', maxRunMs: 1000n });
+      const { process } = await s.clients.admin.startProcess({
+        kind: ProcessKind.PROCESS_KIND_EXTERNAL,
+        input: undefined,
+        scopeFrameId: '',
+        scopeSessionId: sessionId,
+        wakeSessionId: sessionId,
+        idempotencyKey: '',
+        maxRunMs: 1000n,
+      });
       const p = await processWhen(s.clients, process!.processId, finished);
       expect(p).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_FAILED, error: 'the process ran past its run-time limit' });
-      await until(async () => JSON.stringify((await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages).includes(`[process ${p.processId} (external) failed]`), 20_000);
+      await until(
+        async () =>
+          JSON.stringify((await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages).includes(
+            `[process ${p.processId} (external) failed]`,
+          ),
+        20_000,
+      );
     });
 
     it('bad input is refused precisely and stores nothing', async () => {
       const base = { input: undefined, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n };
-      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_UNSPECIFIED }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PROCESS_KIND_REQUIRED' });
-      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: 99 as ProcessKind }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'ENUM_VALUE_UNKNOWN' });
-      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_SESSION_TURN }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TASK_REQUIRED' });
-      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_NOTIFY, wakeSessionId: 'nobody' }))).toMatchObject({ code: status.NOT_FOUND, reason: 'SESSION_NOT_FOUND' });
-      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_NOTIFY, maxRunMs: 10n ** 12n }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MAX_RUN_TIME_INVALID' });
+      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_UNSPECIFIED }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'PROCESS_KIND_REQUIRED',
+      });
+      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: 99 as ProcessKind }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'ENUM_VALUE_UNKNOWN',
+      });
+      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_SESSION_TURN }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'TASK_REQUIRED',
+      });
+      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_NOTIFY, wakeSessionId: 'nobody' }))).toMatchObject({
+        code: status.NOT_FOUND,
+        reason: 'SESSION_NOT_FOUND',
+      });
+      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_NOTIFY, maxRunMs: 10n ** 12n }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'MAX_RUN_TIME_INVALID',
+      });
       expect(await rejection(s.clients.admin.getProcess({ processId: 'p-nope' }))).toMatchObject({ code: status.NOT_FOUND, reason: 'PROCESS_NOT_FOUND' });
-      expect(await rejection(s.clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId: '', pageSize: 0, pageToken: 'garbage!' }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PAGE_TOKEN_INVALID' });
-      expect(await rejection(s.clients.admin.awaitProcess({ processId: 'p-nope', waitMs: 4_000_000 }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'WAIT_INVALID' });
-      expect(await rejection(s.clients.admin.signalProcess({ processId: 'p-nope', name: 'x', payload: 1, idempotencyKey: '' }))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MISSING_ID' });
+      expect(
+        await rejection(
+          s.clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId: '', pageSize: 0, pageToken: 'garbage!' }),
+        ),
+      ).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PAGE_TOKEN_INVALID' });
+      expect(await rejection(s.clients.admin.awaitProcess({ processId: 'p-nope', waitMs: 4_000_000 }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'WAIT_INVALID',
+      });
+      expect(await rejection(s.clients.admin.signalProcess({ processId: 'p-nope', name: 'x', payload: 1, idempotencyKey: '' }))).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'MISSING_ID',
+      });
       const stream = watch(s, 'p-nope');
       await expect(stream.done).rejects.toMatchObject({ code: status.NOT_FOUND });
-      expect((await s.clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId: 'nobody', pageSize: 0, pageToken: '' })).processes).toEqual([]);
+      expect(
+        (await s.clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId: 'nobody', pageSize: 0, pageToken: '' }))
+          .processes,
+      ).toEqual([]);
     });
   });
 }

@@ -24,7 +24,13 @@ const TOKENS: Tokens = { input: 100, output: 20, cacheRead: 40, cacheWrite: 30, 
 /** What the provider's wire format can report of `t`, as our Usage (unreported classes are 0). */
 function expectedUsage(fake: ProviderFake, t: Tokens, times = 1): Usage {
   const has = (k: keyof Tokens) => (fake.tokenClasses.includes(k) ? BigInt((t[k] ?? 0) * times) : 0n);
-  return { inputTokens: has('input'), outputTokens: has('output'), cachedInputTokens: has('cacheRead'), cacheWriteTokens: has('cacheWrite'), reasoningTokens: has('reasoning') };
+  return {
+    inputTokens: has('input'),
+    outputTokens: has('output'),
+    cachedInputTokens: has('cacheRead'),
+    cacheWriteTokens: has('cacheWrite'),
+    reasoningTokens: has('reasoning'),
+  };
 }
 
 const retryables: Record<ProviderName, Reply[]> = {
@@ -42,14 +48,23 @@ for (const engine of engines) {
       let n = 0;
       const open = async (extra: DeepPartial<OpenSessionRequest> = {}) => {
         const sessionId = `${provider}-${++n}`;
-        await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, ...extra, spec: { providerId: provider, model: { id: fake.model }, ...extra.spec } }));
+        await s.clients.sessions.openSession(
+          OpenSessionRequest.fromPartial({ sessionId, ...extra, spec: { providerId: provider, model: { id: fake.model }, ...extra.spec } }),
+        );
         return sessionId;
       };
       const finished = (t: StreamedTurn) => (t.result?.outcome?.$case === 'finished' ? t.result.outcome.value.answer : undefined);
 
       beforeAll(async () => {
         fake = await startProviderFake(provider, apiKey);
-        s = await startTestServer(engine, { ...fake.env, LASH_TOOLS: 'calculate,json_echo', LASH_PROVIDER_BACKOFF_MS: '10', LASH_PROVIDER_MAX_ATTEMPTS: '3', LASH_CANCEL_GRACE_MS: '500', LASH_QUEUE_WORKERS: '0' });
+        s = await startTestServer(engine, {
+          ...fake.env,
+          LASH_TOOLS: 'calculate,json_echo',
+          LASH_PROVIDER_BACKOFF_MS: '10',
+          LASH_PROVIDER_MAX_ATTEMPTS: '3',
+          LASH_CANCEL_GRACE_MS: '500',
+          LASH_QUEUE_WORKERS: '0',
+        });
       });
       afterAll(async () => {
         await s?.close();
@@ -75,18 +90,28 @@ for (const engine of engines) {
         expect(seen.reasoning).toBeDefined();
         expect(seen.cacheBreakpoints).toBe(provider === 'anthropic' ? 1 : 0);
         const started = t.events.find((e) => e.kind?.$case === 'modelRequestStarted')?.kind;
-        expect(started).toMatchObject({ value: { providerId: provider, modelId: fake.model, reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH, promptCache: true } });
+        expect(started).toMatchObject({
+          value: { providerId: provider, modelId: fake.model, reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH, promptCache: true },
+        });
         expect(t.result?.usage?.parent).toEqual(expectedUsage(fake, TOKENS));
 
         // A turn override changes the effort for that turn only; with history, the conversation
         // so far gets its own breakpoint.
         fake.script({ text: ['again'] }, { text: ['and again'] });
-        const low = await runTurn(s.clients, { sessionId, input: textInput('once more'), overrides: { model: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } } });
-        expect(low.events.find((e) => e.kind?.$case === 'modelRequestStarted')?.kind).toMatchObject({ value: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } });
+        const low = await runTurn(s.clients, {
+          sessionId,
+          input: textInput('once more'),
+          overrides: { model: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } },
+        });
+        expect(low.events.find((e) => e.kind?.$case === 'modelRequestStarted')?.kind).toMatchObject({
+          value: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW },
+        });
         expect(fake.seen()[1]!.reasoning).not.toEqual(seen.reasoning);
         expect(fake.seen()[1]!.cacheBreakpoints).toBe(provider === 'anthropic' ? 2 : 0);
         const next = await runTurn(s.clients, { sessionId, input: textInput('last') });
-        expect(next.events.find((e) => e.kind?.$case === 'modelRequestStarted')?.kind).toMatchObject({ value: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH } });
+        expect(next.events.find((e) => e.kind?.$case === 'modelRequestStarted')?.kind).toMatchObject({
+          value: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH },
+        });
         expect(fake.seen()[2]!.reasoning).toEqual(seen.reasoning);
       });
 
@@ -97,7 +122,13 @@ for (const engine of engines) {
         fake.script({ text: ['Hi'], usage: TOKENS });
         const first = await runTurn(s.clients, { sessionId, input: textInput('hi') });
         fake.script(
-          { toolCalls: [{ id: 'call_a', name: 'calculate', args: { op: 'add', a: 2, b: 3 } }, { id: 'call_b', name: 'json_echo', args: { value: 'x' } }], usage: TOKENS },
+          {
+            toolCalls: [
+              { id: 'call_a', name: 'calculate', args: { op: 'add', a: 2, b: 3 } },
+              { id: 'call_b', name: 'json_echo', args: { value: 'x' } },
+            ],
+            usage: TOKENS,
+          },
           { text: ['5 and x'], usage: TOKENS },
         );
         const t = await runTurn(s.clients, { sessionId, input: textInput('add 2 and 3, echo x') });
@@ -107,7 +138,10 @@ for (const engine of engines) {
         }
         expect(finished(t)).toEqual({ $case: 'assistantMessage', value: { text: '5 and x' } });
         const completed = t.events.flatMap((e) => (e.kind?.$case === 'toolCallCompleted' ? [e.kind.value] : []));
-        expect(completed.map((c) => [c.name, c.output, c.isError])).toEqual([['calculate', { result: 5 }, false], ['json_echo', 'x', false]]);
+        expect(completed.map((c) => [c.name, c.output, c.isError])).toEqual([
+          ['calculate', { result: 5 }, false],
+          ['json_echo', 'x', false],
+        ]);
         const [, call, answer] = fake.seen();
         expect(call!.tools.map((x) => x.name).sort()).toEqual(['calculate', 'json_echo']);
         expect(call!.tools.find((x) => x.name === 'calculate')!.schema).toMatchObject({ type: 'object', required: ['op', 'a', 'b'] });
@@ -115,7 +149,14 @@ for (const engine of engines) {
         expect(JSON.stringify(answer!.toolResults)).toContain('5');
         // Three model calls in all, each reporting TOKENS.
         const report = await s.clients.sessions.getUsageReport({ sessionId });
-        const sum = (us: Usage[]) => us.reduce((a, u) => ({ inputTokens: a.inputTokens + u.inputTokens, outputTokens: a.outputTokens + u.outputTokens, cachedInputTokens: a.cachedInputTokens + u.cachedInputTokens, cacheWriteTokens: a.cacheWriteTokens + u.cacheWriteTokens, reasoningTokens: a.reasoningTokens + u.reasoningTokens }));
+        const sum = (us: Usage[]) =>
+          us.reduce((a, u) => ({
+            inputTokens: a.inputTokens + u.inputTokens,
+            outputTokens: a.outputTokens + u.outputTokens,
+            cachedInputTokens: a.cachedInputTokens + u.cachedInputTokens,
+            cacheWriteTokens: a.cacheWriteTokens + u.cacheWriteTokens,
+            reasoningTokens: a.reasoningTokens + u.reasoningTokens,
+          }));
         expect(report.total).toEqual(expectedUsage(fake, TOKENS, 3));
         expect(sum(results.map((r) => r.usage!.total!))).toEqual(report.total);
         expect(sum(events)).toEqual(report.total);
@@ -135,14 +176,26 @@ for (const engine of engines) {
         const total = report.total!;
         const ua = a.result!.usage!.total!;
         const ub = b.result!.usage!.total!;
-        expect(total).toEqual({ inputTokens: ua.inputTokens + ub.inputTokens, outputTokens: ua.outputTokens + ub.outputTokens, cachedInputTokens: ua.cachedInputTokens + ub.cachedInputTokens, cacheWriteTokens: ua.cacheWriteTokens + ub.cacheWriteTokens, reasoningTokens: ua.reasoningTokens + ub.reasoningTokens });
+        expect(total).toEqual({
+          inputTokens: ua.inputTokens + ub.inputTokens,
+          outputTokens: ua.outputTokens + ub.outputTokens,
+          cachedInputTokens: ua.cachedInputTokens + ub.cachedInputTokens,
+          cacheWriteTokens: ua.cacheWriteTokens + ub.cacheWriteTokens,
+          reasoningTokens: ua.reasoningTokens + ub.reasoningTokens,
+        });
         expect(report.bySource.map((x) => x.source)).toEqual(['turn']);
       });
 
       it('sends an image input as the provider image part', async () => {
         const sessionId = await open();
         fake.script({ text: ['a dot'] });
-        const t = await runTurn(s.clients, { sessionId, input: { items: [{ item: { $case: 'text', value: { text: 'what is this' } } }, { item: { $case: 'imageRef', value: { id: 'img' } } }], imageBlobs: { img: { data: PNG, mimeType: 'image/png' } } } });
+        const t = await runTurn(s.clients, {
+          sessionId,
+          input: {
+            items: [{ item: { $case: 'text', value: { text: 'what is this' } } }, { item: { $case: 'imageRef', value: { id: 'img' } } }],
+            imageBlobs: { img: { data: PNG, mimeType: 'image/png' } },
+          },
+        });
         expect(finished(t)).toEqual({ $case: 'assistantMessage', value: { text: 'a dot' } });
         expect(fake.seen()[0]!.images).toEqual([{ mimeType: 'image/png', base64: PNG.toString('base64') }]);
       });
@@ -198,7 +251,10 @@ for (const engine of engines) {
         const sessionId = await open();
         fake.script({ finish: 'safety', usage: { input: 12, output: 0 } });
         const t = await runTurn(s.clients, { sessionId, input: textInput('something dangerous') });
-        expect(t.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_PROVIDER_ERROR, message: expect.stringContaining('content filter') } });
+        expect(t.result?.outcome).toMatchObject({
+          $case: 'stopped',
+          value: { reason: StopReason.STOP_REASON_PROVIDER_ERROR, message: expect.stringContaining('content filter') },
+        });
       });
 
       it('refuses what the model cannot do before any call: output cap, context window, and effort on a model that does not reason', async () => {

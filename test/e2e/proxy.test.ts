@@ -63,8 +63,13 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
     fake = await startFakeModelServer();
     target = await pg.provision();
     const env = {
-      OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', DATABASE_URL: target.databaseUrl!,
-      LASH_FEED_HEARTBEAT_MS: '500', LASH_SHUTDOWN_GRACE_MS: '4000', LASH_SHUTDOWN_NOTICE_MS: '0',
+      OPENAI_BASE_URL: fake.url,
+      LASH_DEFAULT_PROVIDER: 'openai-compatible',
+      LASH_DEFAULT_MODEL: 'fake-model',
+      DATABASE_URL: target.databaseUrl!,
+      LASH_FEED_HEARTBEAT_MS: '500',
+      LASH_SHUTDOWN_GRACE_MS: '4000',
+      LASH_SHUTDOWN_NOTICE_MS: '0',
     };
     a = await startChildServer(env);
     // Replica B recycles its connections quickly (every 6 s, 5 s grace), so observers there
@@ -134,7 +139,10 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
       const t = await runTurn(viaA, { sessionId: 'px-age', input: textInput(`turn ${n++}`) });
       expect(t.result?.outcome?.$case).toBe('finished');
     }
-    expect(r.endings.slice(0, 2)).toEqual([{ code: status.UNAVAILABLE, reason: 'STREAM_RECYCLED' }, { code: status.UNAVAILABLE, reason: 'STREAM_RECYCLED' }]);
+    expect(r.endings.slice(0, 2)).toEqual([
+      { code: status.UNAVAILABLE, reason: 'STREAM_RECYCLED' },
+      { code: status.UNAVAILABLE, reason: 'STREAM_RECYCLED' },
+    ]);
     await until(() => r.all.filter((m) => payloadCase(m) === 'committed').length >= n, 60_000);
     r.close();
     expect(sequenceProblems(r.all)).toEqual([]);
@@ -157,11 +165,14 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
     });
     const stopping = a.kill('SIGTERM');
     await until(() => r.endings.length >= 1, 60_000).catch((err: Error) => {
-      throw new Error(`${err.message}; endings ${JSON.stringify(r.endings)}; replica A said:\n${a.output().slice(-3000)}\nnginx:\n${proxy.errorLog().slice(-3000)}`);
+      throw new Error(
+        `${err.message}; endings ${JSON.stringify(r.endings)}; replica A said:\n${a.output().slice(-3000)}\nnginx:\n${proxy.errorLog().slice(-3000)}`,
+      );
     });
     expect(r.endings[0]).toEqual({ code: status.UNAVAILABLE, reason: 'SERVER_DRAINING' });
     // While A stops and after, turns commit on B; the resumed observer sees every one.
-    for (let i = 0; i < 3; i++) expect((await runTurn(viaB, { sessionId: 'px-drain', input: textInput(`during ${i}`) })).result?.outcome?.$case).toBe('finished');
+    for (let i = 0; i < 3; i++)
+      expect((await runTurn(viaB, { sessionId: 'px-drain', input: textInput(`during ${i}`) })).result?.outcome?.$case).toBe('finished');
     expect((await stopping).code).toBe(0);
     await until(() => r.all.filter((m) => payloadCase(m) === 'committed').length >= 4, 60_000).catch((err: Error) => {
       throw new Error(`${err.message}; ${seen()}`);

@@ -42,7 +42,11 @@ for (const engine of engines) {
       preparePythonClient();
       fake = await startFakeModelServer();
       const address = `127.0.0.1:${await freePort()}`;
-      s = await startTestServer(engine, { LASH_LISTEN: address, OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model',
+      s = await startTestServer(engine, {
+        LASH_LISTEN: address,
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
         // No built-in queue workers: the Python worker is the one that drains.
         LASH_QUEUE_WORKERS: '0',
       });
@@ -58,7 +62,13 @@ for (const engine of engines) {
 
     it('the turn helper yields the streamed deltas, then returns the committed result; a retried turn id returns it again', async () => {
       fake.script({ steps: [{ text: 'Hello' }, { delayMs: 30 }, { text: ', Python' }, { delayMs: 30 }, { text: ' client.' }] });
-      const out = JSON.parse(await pythonOutput('tests/turn_check.py', [`py-turn-${++n}`, 'greet me'], env)) as { deltas: string[]; text: string; turn_id: string; retry_turn_id: string; retry_text: string };
+      const out = JSON.parse(await pythonOutput('tests/turn_check.py', [`py-turn-${++n}`, 'greet me'], env)) as {
+        deltas: string[];
+        text: string;
+        turn_id: string;
+        retry_turn_id: string;
+        retry_text: string;
+      };
       expect(out.deltas.length).toBeGreaterThanOrEqual(1);
       expect(out.deltas.join('')).toBe('Hello, Python client.');
       expect(out.text).toBe('Hello, Python client.');
@@ -78,12 +88,39 @@ for (const engine of engines) {
 
     it('typed errors: NotFound, InvalidArgument and AlreadyExists carry the ErrorInfo reason and ids', async () => {
       const sessionId = `py-errors-${++n}`;
-      const out = JSON.parse(await pythonOutput('tests/errors_check.py', [sessionId], env)) as Record<string, { class: string; code: string; reason: string; domain: string; metadata: Record<string, string>; message: string; retryable: boolean; is_not_found: boolean; is_invalid: boolean; is_already_exists: boolean }>;
-      expect(out.unknown_session).toMatchObject({ class: 'NotFound', code: 'NOT_FOUND', reason: 'SESSION_NOT_FOUND', is_not_found: true, retryable: false, metadata: { session_id: `${sessionId}-never-opened`, retryable: 'false' } });
+      const out = JSON.parse(await pythonOutput('tests/errors_check.py', [sessionId], env)) as Record<
+        string,
+        {
+          class: string;
+          code: string;
+          reason: string;
+          domain: string;
+          metadata: Record<string, string>;
+          message: string;
+          retryable: boolean;
+          is_not_found: boolean;
+          is_invalid: boolean;
+          is_already_exists: boolean;
+        }
+      >;
+      expect(out.unknown_session).toMatchObject({
+        class: 'NotFound',
+        code: 'NOT_FOUND',
+        reason: 'SESSION_NOT_FOUND',
+        is_not_found: true,
+        retryable: false,
+        metadata: { session_id: `${sessionId}-never-opened`, retryable: 'false' },
+      });
       expect(out.unknown_session!.domain).toBeTruthy();
       expect(out.missing_id).toMatchObject({ class: 'InvalidArgument', code: 'INVALID_ARGUMENT', is_invalid: true });
       expect(out.missing_id!.reason).toMatch(/^[A-Z_]+$/);
-      expect(out.turn_id_reused).toMatchObject({ class: 'AlreadyExists', code: 'ALREADY_EXISTS', reason: 'TURN_ID_REUSED', is_already_exists: true, metadata: { session_id: sessionId, turn_id: `${sessionId}-t1` } });
+      expect(out.turn_id_reused).toMatchObject({
+        class: 'AlreadyExists',
+        code: 'ALREADY_EXISTS',
+        reason: 'TURN_ID_REUSED',
+        is_already_exists: true,
+        metadata: { session_id: sessionId, turn_id: `${sessionId}-t1` },
+      });
       expect(out.bad_cursor).toMatchObject({ class: 'InvalidArgument', reason: 'CURSOR_MALFORMED' });
     });
 
@@ -110,7 +147,11 @@ for (const engine of engines) {
     it('a Python tool host registers again after a server restart and answers the next turn', async () => {
       const sessionId = await open('tools-restart');
       const host = runPython('examples/tool_host.py', [sessionId], env);
-      const readies = () => host.stdout().split('\n').filter((l) => l.startsWith('ready host_id=')).length;
+      const readies = () =>
+        host
+          .stdout()
+          .split('\n')
+          .filter((l) => l.startsWith('ready host_id=')).length;
       await host.waitFor(() => readies() === 1, 'the host registered');
       await s.stop();
       s = await s.restart();
@@ -127,7 +168,10 @@ for (const engine of engines) {
       const ids = ['job-a', 'job-b', 'job-c'];
       for (const id of ids) await s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, id, input: textInput(`work on ${id}`) }));
       const out = await pythonOutput('examples/worker.py', [sessionId, '--until-empty'], env);
-      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { batch_ids?: string[]; turn_id?: string; drained?: number; empty?: boolean });
+      const lines = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { batch_ids?: string[]; turn_id?: string; drained?: number; empty?: boolean });
       const last = lines.at(-1)!;
       expect(last).toMatchObject({ empty: true, drained: lines.length - 1 });
       const drainedBatches = lines.flatMap((l) => l.batch_ids ?? []);
@@ -162,7 +206,11 @@ for (const engine of engines) {
       const seqs = lines.filter((l) => l.kind === 'event').map((l) => Number(l.sequence));
       const jumps = seqs.slice(1).flatMap((q, i) => (q === seqs[i]! + 1 ? [] : [`${seqs[i]} → ${q}`]));
       expect(jumps).toEqual([]);
-      const deltas = (turnId: string) => lines.filter((l) => l.turn_id === turnId && typeof l.delta === 'string').map((l) => l.delta).join('');
+      const deltas = (turnId: string) =>
+        lines
+          .filter((l) => l.turn_id === turnId && typeof l.delta === 'string')
+          .map((l) => l.delta)
+          .join('');
       expect(deltas('before-restart')).toBe('before restart');
       expect(deltas('after-restart')).toBe('after restart');
     });

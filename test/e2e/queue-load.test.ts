@@ -23,12 +23,14 @@ const pgEngine = engines.find((e) => e.name === 'postgresql')!;
 /** Runs `fn` over `items` with at most `limit` calls in flight. */
 async function pool<T>(items: T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
 }
 
 const textOf = (m: { parts: { kind?: { $case: string; value: unknown } }[] }) =>
@@ -42,9 +44,11 @@ describe.skipIf(!pgEngine.enabled)('queue under load: two server processes with 
     // Both servers answer with the built-in echo model (no provider credentials).
     inproc = await startTestServer(pgEngine, { LASH_QUEUE_WORKERS: '4' });
     child = await startChildServer({
-      DATABASE_URL: inproc.databaseUrl!, LASH_QUEUE_WORKERS: '4',
+      DATABASE_URL: inproc.databaseUrl!,
+      LASH_QUEUE_WORKERS: '4',
       // Echo even if the caller's environment (inherited by the child) holds provider credentials.
-      LASH_DEFAULT_PROVIDER: 'echo', LASH_DEFAULT_MODEL: 'echo',
+      LASH_DEFAULT_PROVIDER: 'echo',
+      LASH_DEFAULT_MODEL: 'echo',
     });
     sql = new pg.Client({ connectionString: inproc.databaseUrl });
     await sql.connect();
@@ -72,7 +76,9 @@ describe.skipIf(!pgEngine.enabled)('queue under load: two server processes with 
     const batchIds: string[][] = sessionIds.map(() => []);
     await pool(sessionIds, IN_FLIGHT, async (sessionId, s) => {
       for (let k = 0; k < PER_SESSION; k++) {
-        const r = await via(s + k).queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput(textFor(s, k)) }), { deadlineMs: 60_000 });
+        const r = await via(s + k).queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput(textFor(s, k)) }), {
+          deadlineMs: 60_000,
+        });
         expect(r.deduplicated).toBe(false);
         batchIds[s]!.push(r.batch!.batchId);
       }
@@ -85,7 +91,10 @@ describe.skipIf(!pgEngine.enabled)('queue under load: two server processes with 
     const outcome = new Map<string, { status: AwaitStatus | 'timeout'; turnId: string }>();
     await pool(all, 64, async (b, i) => {
       try {
-        const r = await via(i).queue.awaitQueuedWorkBatch({ sessionId: b.sessionId, batchId: b.batchId }, { deadlineMs: Math.max(1_000, deadline - Date.now()) });
+        const r = await via(i).queue.awaitQueuedWorkBatch(
+          { sessionId: b.sessionId, batchId: b.batchId },
+          { deadlineMs: Math.max(1_000, deadline - Date.now()) },
+        );
         outcome.set(b.batchId, { status: r.status, turnId: r.turnId });
       } catch (err) {
         outcome.set(b.batchId, { status: 'timeout', turnId: (err as Error).message });
@@ -101,7 +110,12 @@ describe.skipIf(!pgEngine.enabled)('queue under load: two server processes with 
     const notDone = all.filter((b) => outcome.get(b.batchId)?.status !== AwaitStatus.AWAIT_STATUS_DONE);
     if (notDone.length) {
       const pending = await sql.query<{ state: string; n: string }>('select state, count(*)::text as n from queue_batches group by state');
-      throw new Error(`${notDone.length} of ${all.length} batches not done within ${DRAIN_BUDGET_MS / 1000} s (e.g. ${notDone.slice(0, 3).map((b) => `${b.sessionId}/${b.k}: ${String(outcome.get(b.batchId)?.status)}`).join(', ')}); rows by state: ${JSON.stringify(pending.rows)}`);
+      throw new Error(
+        `${notDone.length} of ${all.length} batches not done within ${DRAIN_BUDGET_MS / 1000} s (e.g. ${notDone
+          .slice(0, 3)
+          .map((b) => `${b.sessionId}/${b.k}: ${String(outcome.get(b.batchId)?.status)}`)
+          .join(', ')}); rows by state: ${JSON.stringify(pending.rows)}`,
+      );
     }
     // Each batch was its own turn (exclusive slots): 2000 distinct turn ids.
     const turnIds = all.map((b) => outcome.get(b.batchId)!.turnId);
@@ -111,18 +125,32 @@ describe.skipIf(!pgEngine.enabled)('queue under load: two server processes with 
     // Over gRPC: every session ran exactly its 10 batches, in enqueue order, each echoed once.
     await pool(sessionIds, IN_FLIGHT, async (sessionId, s) => {
       const client = via(s + 1);
-      const expected = Array.from({ length: PER_SESSION }, (_, k) => [[MessageRole.MESSAGE_ROLE_USER, textFor(s, k)], [MessageRole.MESSAGE_ROLE_ASSISTANT, textFor(s, k)]]).flat();
+      const expected = Array.from({ length: PER_SESSION }, (_, k) => [
+        [MessageRole.MESSAGE_ROLE_USER, textFor(s, k)],
+        [MessageRole.MESSAGE_ROLE_ASSISTANT, textFor(s, k)],
+      ]).flat();
       const view = await client.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' });
       expect(view.nextPageToken).toBe('');
       expect(view.turnIndex, sessionId).toBe(BigInt(PER_SESSION));
-      expect(view.messages.map((m) => [m.role, textOf(m)]), sessionId).toEqual(expected);
+      expect(
+        view.messages.map((m) => [m.role, textOf(m)]),
+        sessionId,
+      ).toEqual(expected);
       expect((await client.sessions.getSession({ sessionId })).session?.turnIndex, sessionId).toBe(BigInt(PER_SESSION));
       expect((await client.queue.listQueuedWork({ sessionId })).batches, sessionId).toEqual([]);
     });
 
     // In the store: every batch done by one committed turn of its own session, the turns of a
     // session committed in enqueue order, and no other turn commits.
-    const rows = await sql.query<{ batch_id: string; session_id: string; state: string; turn_id: string | null; claim_owner: string | null; committed: string | null; revision: string | null }>(
+    const rows = await sql.query<{
+      batch_id: string;
+      session_id: string;
+      state: string;
+      turn_id: string | null;
+      claim_owner: string | null;
+      committed: string | null;
+      revision: string | null;
+    }>(
       `select q.batch_id, q.session_id, q.state, q.turn_id, q.claim_owner, c.turn_id as committed, c.revision::text as revision
          from queue_batches q left join session_commits c on c.tenant_id = q.tenant_id and c.session_id = q.session_id and c.turn_id = q.turn_id and c.kind = 'turn'`,
     );
@@ -136,7 +164,10 @@ describe.skipIf(!pgEngine.enabled)('queue under load: two server processes with 
     }
     for (const [s, ids] of batchIds.entries()) {
       const revisions = ids.map((id) => BigInt(byBatch.get(id)!.revision!));
-      expect(revisions.every((r, i) => i === 0 || r > revisions[i - 1]!), `turn commits of ${sessionIds[s]} out of enqueue order`).toBe(true);
+      expect(
+        revisions.every((r, i) => i === 0 || r > revisions[i - 1]!),
+        `turn commits of ${sessionIds[s]} out of enqueue order`,
+      ).toBe(true);
     }
     const turnCommits = await sql.query<{ n: string }>(`select count(*)::text as n from session_commits where kind = 'turn'`);
     expect(Number(turnCommits.rows[0]!.n)).toBe(all.length);
@@ -150,6 +181,8 @@ describe.skipIf(!pgEngine.enabled)('queue under load: two server processes with 
     expect(byReplica.size).toBe(2);
     expect(byReplica.has(inproc.app.replicaId)).toBe(true);
     const verified = performance.now();
-    console.log(`[queue-load] verify ${secs(drained, verified)} s, total ${secs(started, verified)} s; drained per replica: ${JSON.stringify(Object.fromEntries(byReplica))}`);
+    console.log(
+      `[queue-load] verify ${secs(drained, verified)} s, total ${secs(started, verified)} s; drained per replica: ${JSON.stringify(Object.fromEntries(byReplica))}`,
+    );
   });
 });

@@ -12,7 +12,6 @@ import { observe, payloadCase } from '../support/observe.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { drainQueue, startRunTurn, textInput, until } from '../support/turns.js';
 
-
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`queue on ${engine.name}`, () => {
     let s: TestServer;
@@ -29,7 +28,12 @@ for (const engine of engines) {
     beforeAll(async () => {
       fake = await startFakeModelServer();
       // Workers off: these tests drain explicitly (scenario 34 runs its own server with workers).
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0' });
+      s = await startTestServer(engine, {
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_QUEUE_WORKERS: '0',
+      });
     });
     afterAll(async () => {
       await s?.close();
@@ -66,7 +70,10 @@ for (const engine of engines) {
       expect((await s.clients.queue.cancelQueuedWorkBatch({ sessionId, batchId: b.batch!.batchId })).outcome).toBe(CancelOutcome.CANCEL_OUTCOME_ALREADY_DONE);
       expect((await s.clients.queue.cancelQueuedWorkBatch({ sessionId, batchId: 'nope' })).outcome).toBe(CancelOutcome.CANCEL_OUTCOME_NOT_FOUND);
       await o.waitFor((m) => m.filter((x) => payloadCase(x) === 'queueChanged').length >= 2);
-      const changes = o.events().filter((x) => payloadCase(x) === 'queueChanged').map((x) => (x.kind as { value: { payload: { value: { change: number; batchIds: string[] } } } }).value.payload.value);
+      const changes = o
+        .events()
+        .filter((x) => payloadCase(x) === 'queueChanged')
+        .map((x) => (x.kind as { value: { payload: { value: { change: number; batchIds: string[] } } } }).value.payload.value);
       expect(changes.map((c) => c.change)).toEqual([1 /* ENQUEUED */, 2 /* CANCELLED */]);
       expect(changes[0]!.batchIds).toEqual([b.batch!.batchId]);
       expect((await s.clients.queue.listQueuedWork({ sessionId })).batches).toEqual([]);
@@ -127,7 +134,20 @@ for (const engine of engines) {
       const [claimed] = await queueStore.claim('default', sessionId, 'test-owner', 60_000, (p) => p.slice(0, 1));
       const head = await s.app.sessions.get({ tenantId: 'default' }, sessionId);
       const tampered = [{ batchId: claimed!.batchId, token: claimed!.claim!.token + 1n }];
-      await expect(s.app.sessions.commit({ tenantId: 'default' }, { expectedRevision: head.headRevision, kind: 'turn', head: { ...head, turnIndex: head.turnIndex + 1n }, graph: { kind: 'append', nodes: [] }, frames: [], claims: tampered, turnId: 'forged' })).rejects.toMatchObject({ reason: 'STALE_CLAIM' });
+      await expect(
+        s.app.sessions.commit(
+          { tenantId: 'default' },
+          {
+            expectedRevision: head.headRevision,
+            kind: 'turn',
+            head: { ...head, turnIndex: head.turnIndex + 1n },
+            graph: { kind: 'append', nodes: [] },
+            frames: [],
+            claims: tampered,
+            turnId: 'forged',
+          },
+        ),
+      ).rejects.toMatchObject({ reason: 'STALE_CLAIM' });
       const after = await s.app.sessions.get({ tenantId: 'default' }, sessionId);
       expect(after.headRevision).toBe(head.headRevision);
       expect(after.turnIndex).toBe(head.turnIndex);
@@ -139,7 +159,10 @@ for (const engine of engines) {
 
     it('35: a command with the same key twice is one pending batch; reset applies when the next drain starts', async () => {
       const sessionId = await open();
-      await s.clients.admin.appendMessages({ sessionId, messages: [{ id: '', role: 1, parts: [{ kind: { $case: 'text', value: { text: 'old history' } } }] }] });
+      await s.clients.admin.appendMessages({
+        sessionId,
+        messages: [{ id: '', role: 1, parts: [{ kind: { $case: 'text', value: { text: 'old history' } } }] }],
+      });
       const r1 = await s.clients.admin.refreshToolCatalog({ sessionId, reason: 'new tools', idempotencyKey: 'k1' });
       const r2 = await s.clients.admin.refreshToolCatalog({ sessionId, reason: 'new tools', idempotencyKey: 'k1' });
       expect(r2.receipt?.batchId).toBe(r1.receipt?.batchId);
@@ -160,7 +183,9 @@ for (const engine of engines) {
     it('bad queue requests are precise', async () => {
       const sessionId = await open();
       expect((await rejection(enqueue('no-such', 'x'))).code).toBe(status.NOT_FOUND);
-      expect((await rejection(s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: { items: [] } })))).reason).toBe('INPUT_EMPTY');
+      expect((await rejection(s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: { items: [] } })))).reason).toBe(
+        'INPUT_EMPTY',
+      );
       expect((await rejection(enqueue(sessionId, 'x', { deliveryPolicy: 7 as never }))).reason).toBe('ENUM_VALUE_UNKNOWN');
       expect((await rejection(enqueue(sessionId, 'x', { id: 'x'.repeat(300) }))).reason).toBe('ID_TOO_LONG');
       expect((await s.clients.queue.listQueuedWork({ sessionId })).batches).toEqual([]);

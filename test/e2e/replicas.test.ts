@@ -62,7 +62,10 @@ describe.skipIf(!pg.enabled)('two server processes on one PostgreSQL', () => {
     fake.script({ steps: [{ text: 'one ' }, { delayMs: 50 }, { text: 'two ' }, { delayMs: 50 }, { text: 'three' }] });
     const t = await startRunTurn(a.clients, { sessionId: 'r39', turnId: 'x', input: textInput('count') }).done;
     await o.waitFor((m) => m.some((x) => payloadCase(x) === 'committed'));
-    const seen = o.events().filter((m) => payloadCase(m) === 'turnActivity').map((m) => (m.kind as { value: { payload: { value: { event: { id: string } } } } }).value.payload.value.event.id);
+    const seen = o
+      .events()
+      .filter((m) => payloadCase(m) === 'turnActivity')
+      .map((m) => (m.kind as { value: { payload: { value: { event: { id: string } } } } }).value.payload.value.event.id);
     expect(seen).toEqual(t.events.map((e) => e.id));
     expect(sequenceProblems(o.messages)).toEqual([]);
     o.close();
@@ -99,17 +102,25 @@ describe.skipIf(!pg.enabled)('two server processes on one PostgreSQL', () => {
     expect(head.status).not.toBe(2 /* RUNNING */);
   });
 
-  it('an admin write on B whose caller gives up while A\'s turn runs changes nothing', async () => {
+  it("an admin write on B whose caller gives up while A's turn runs changes nothing", async () => {
     await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'admin-gives-up' }));
     fake.script({ steps: [{ text: 'slow ' }, { delayMs: 600 }, { text: 'turn' }] });
     const running = startRunTurn(a.clients, { sessionId: 'admin-gives-up', input: textInput('go') });
     await until(() => fake.requests.length === 1);
-    const late = await rejection(b.clients.admin.setToolAvailability({ sessionId: 'admin-gives-up', availability: { calculate: ToolAvailability.TOOL_AVAILABILITY_OFF } }, { deadlineMs: 150 }));
+    const late = await rejection(
+      b.clients.admin.setToolAvailability(
+        { sessionId: 'admin-gives-up', availability: { calculate: ToolAvailability.TOOL_AVAILABILITY_OFF } },
+        { deadlineMs: 150 },
+      ),
+    );
     expect(late.code).toBe(status.DEADLINE_EXCEEDED);
     const t = await running.done;
     // The next write on B queues behind anything B still had pending for the session: had the
     // abandoned write landed after all, this one would be generation 2.
-    expect((await b.clients.admin.setToolAvailability({ sessionId: 'admin-gives-up', availability: { calculate: ToolAvailability.TOOL_AVAILABILITY_SHOWCASED } })).generation).toBe(1n);
+    expect(
+      (await b.clients.admin.setToolAvailability({ sessionId: 'admin-gives-up', availability: { calculate: ToolAvailability.TOOL_AVAILABILITY_SHOWCASED } }))
+        .generation,
+    ).toBe(1n);
     expect((await b.clients.sessions.getSession({ sessionId: 'admin-gives-up' })).session?.headRevision).toBe(t.result!.headRevision + 1n);
   });
 });

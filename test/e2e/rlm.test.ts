@@ -16,7 +16,18 @@ const js = (code: string) => ({ steps: [{ text: 'Let me compute.\n```js\n' + cod
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`rlm mode on ${engine.name}`, () => {
-    const suite = fakeModelSuite(engine, { prefix: 'rlm', env: { LASH_TOOLS: 'calculate', LASH_SANDBOX_TIME_MS: '1000', LASH_SANDBOX_MEMORY_MB: '16', LASH_SANDBOX_OUTPUT_BYTES: '2048', LASH_SANDBOX_TOOL_CALLS: '5', LASH_SANDBOX_GLOBALS_BYTES: '65536', LASH_QUEUE_WORKERS: '0' } });
+    const suite = fakeModelSuite(engine, {
+      prefix: 'rlm',
+      env: {
+        LASH_TOOLS: 'calculate',
+        LASH_SANDBOX_TIME_MS: '1000',
+        LASH_SANDBOX_MEMORY_MB: '16',
+        LASH_SANDBOX_OUTPUT_BYTES: '2048',
+        LASH_SANDBOX_TOOL_CALLS: '5',
+        LASH_SANDBOX_GLOBALS_BYTES: '65536',
+        LASH_QUEUE_WORKERS: '0',
+      },
+    });
     const open = (extra: object = {}) => suite.open(OpenSessionRequest.fromPartial({ mode: SessionMode.SESSION_MODE_RLM, ...extra }));
     const system = (i: number) => (suite.fake.requests[i]!.body.messages as { role: string; content: string }[]).find((m) => m.role === 'system')!.content;
 
@@ -27,7 +38,9 @@ for (const engine of engines) {
       expect(t.result?.outcome).toMatchObject({ $case: 'finished', value: { answer: { $case: 'submittedValue', value: { value: 42 } } } });
       const order = kinds(t).filter((k) => ['codeBlockStarted', 'toolCallStarted', 'toolCallCompleted', 'codeBlockCompleted', 'submittedValue'].includes(k!));
       expect(order).toEqual(['codeBlockStarted', 'toolCallStarted', 'toolCallCompleted', 'codeBlockCompleted', 'submittedValue']);
-      const completed = t.events.find((e) => e.kind?.$case === 'codeBlockCompleted')!.kind as { value: { output: string; success: boolean; toolCallIds: string[] } };
+      const completed = t.events.find((e) => e.kind?.$case === 'codeBlockCompleted')!.kind as {
+        value: { output: string; success: boolean; toolCallIds: string[] };
+      };
       expect(completed.value).toMatchObject({ output: 'got 42\n', success: true });
       expect(completed.value.toolCallIds).toHaveLength(1);
       expect(t.result?.hadCodeExecution).toBe(true);
@@ -65,7 +78,12 @@ for (const engine of engines) {
 
     it('49: an endless loop, unbounded allocation, huge output and a tool-call flood each fail their block; the server stays healthy', async () => {
       const sessionId = await open();
-      const cases = ['while (true) {}', 'const a = []; while (true) a.push({x: [1, 2, 3]});', 'for (let i = 0; i < 100000; i++) print("line " + i);', 'for (let i = 0; i < 50; i++) await calculate({op: "add", a: i, b: 1});'];
+      const cases = [
+        'while (true) {}',
+        'const a = []; while (true) a.push({x: [1, 2, 3]});',
+        'for (let i = 0; i < 100000; i++) print("line " + i);',
+        'for (let i = 0; i < 50; i++) await calculate({op: "add", a: i, b: 1});',
+      ];
       const expected = [/time limit/, /memory|time limit/, /output limit/, /tool call limit/];
       for (const [i, code] of cases.entries()) {
         suite.fake.script(js(code), js('submit("recovered");'));
@@ -85,7 +103,9 @@ for (const engine of engines) {
       suite.fake.script(js('submit("# Done");'));
       await runTurn(suite.s.clients, { sessionId: root, input: textInput('x') });
       expect(system(0)).toContain('Markdown');
-      await suite.s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: root, childSessionId: `${root}-kid`, mode: SessionMode.SESSION_MODE_RLM }));
+      await suite.s.clients.admin.createChildSession(
+        CreateChildSessionRequest.fromPartial({ sessionId: root, childSessionId: `${root}-kid`, mode: SessionMode.SESSION_MODE_RLM }),
+      );
       suite.fake.script(js('submit({data: 1});'));
       await runTurn(suite.s.clients, { sessionId: `${root}-kid`, input: textInput('y') });
       expect(system(1)).not.toContain('Markdown');
@@ -107,9 +127,14 @@ for (const engine of engines) {
       const sessionId = await open();
       suite.fake.script(js('globalThis.notes = ["kept"]; submit("ok");'));
       await runTurn(suite.s.clients, { sessionId, input: textInput('remember') });
-      suite.fake.script(js('globalThis.notes.push("lost"); globalThis.big = "y".repeat(100000); submit("too big");'), js('print(typeof big, JSON.stringify(notes)); submit(notes);'));
+      suite.fake.script(
+        js('globalThis.notes.push("lost"); globalThis.big = "y".repeat(100000); submit("too big");'),
+        js('print(typeof big, JSON.stringify(notes)); submit(notes);'),
+      );
       const t = await runTurn(suite.s.clients, { sessionId, input: textInput('grow') });
-      const blocks = t.events.filter((e) => e.kind?.$case === 'codeBlockCompleted').map((e) => (e.kind as { value: { success: boolean; error?: string; output: string } }).value);
+      const blocks = t.events
+        .filter((e) => e.kind?.$case === 'codeBlockCompleted')
+        .map((e) => (e.kind as { value: { success: boolean; error?: string; output: string } }).value);
       expect(blocks[0]).toMatchObject({ success: false, error: expect.stringMatching(/globals limit of 65536 bytes exceeded \(at globalThis\.big\)/) });
       // The model is told, and the failed block's submit did not end the turn.
       expect(JSON.stringify(suite.fake.requests[2]!.body.messages)).toContain('globals limit of 65536 bytes exceeded');

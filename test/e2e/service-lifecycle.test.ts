@@ -21,7 +21,13 @@ function freshDir(): string {
   dirs.push(d);
   return d;
 }
-const serverEnv = (dataDir: string) => ({ LASH_DATA_DIR: dataDir, LASH_LISTEN: '127.0.0.1:0', DATABASE_URL: '', LASH_LOG_FORMAT: 'json', LASH_SHUTDOWN_NOTICE_MS: '0' });
+const serverEnv = (dataDir: string) => ({
+  LASH_DATA_DIR: dataDir,
+  LASH_LISTEN: '127.0.0.1:0',
+  DATABASE_URL: '',
+  LASH_LOG_FORMAT: 'json',
+  LASH_SHUTDOWN_NOTICE_MS: '0',
+});
 const SERVING = /"address":"([^"]+)".*"msg":"lash-grpc serving"/;
 
 afterEach(() => {
@@ -32,7 +38,11 @@ afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 /** The pid of the only child of `pid` (npm's script process). */
 function childOf(pid: number): number {
-  const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).toString().trim().split(/\s+/).filter(Boolean);
+  const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)])
+    .toString()
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   expect(out).toHaveLength(1);
   return Number(out[0]);
 }
@@ -91,7 +101,11 @@ describe('configuration is checked before the store opens', () => {
     ['a URL without user', { DATABASE_URL: 'postgresql://127.0.0.1:5432/lash' }, /DATABASE_URL names no user/],
     ['a URL without database', { DATABASE_URL: 'postgresql://lash:pw@127.0.0.1:5432' }, /DATABASE_URL names no database \(postgresql:\/\/lash:\*\*\*@/],
     ['an unknown provider name', { LASH_DEFAULT_PROVIDER: 'opnai' }, /LASH_DEFAULT_PROVIDER "opnai" is no provider this server knows; use one of echo, openai/],
-    ['a known provider without credentials', { LASH_DEFAULT_PROVIDER: 'anthropic', ANTHROPIC_API_KEY: '' }, /LASH_DEFAULT_PROVIDER is "anthropic" but that provider has no credentials/],
+    [
+      'a known provider without credentials',
+      { LASH_DEFAULT_PROVIDER: 'anthropic', ANTHROPIC_API_KEY: '' },
+      /LASH_DEFAULT_PROVIDER is "anthropic" but that provider has no credentials/,
+    ],
     ['a LASH_TOOLS typo', { LASH_TOOLS: 'calculate,curent_time' }, /LASH_TOOLS names unknown tools: curent_time; known: current_time, calculate/],
     ['a bad keepalive', { LASH_GRPC_KEEPALIVE_MS: 'often' }, /LASH_GRPC_KEEPALIVE_MS must be an integer/],
   ];
@@ -120,21 +134,27 @@ describe('configuration is checked before the store opens', () => {
     await new Promise((r) => closed.close(r));
     const r = await startWith({ DATABASE_URL: `postgresql://lash:sekret@127.0.0.1:${port}/lash` });
     expect(r.exit.code).toBe(2);
-    expect(r.out).toContain(`DATABASE_URL postgresql://lash:***@127.0.0.1:${port}/lash: nothing accepts connections at 127.0.0.1:${port}; check the host and port`);
+    expect(r.out).toContain(
+      `DATABASE_URL postgresql://lash:***@127.0.0.1:${port}/lash: nothing accepts connections at 127.0.0.1:${port}; check the host and port`,
+    );
     expect(r.out).not.toContain('sekret');
   }, 90_000);
 
-  it.skipIf(!postgresUrl)('a database that does not exist: exit 2 and the advice to create it', async () => {
-    const url = new URL(postgresUrl!);
-    url.pathname = '/lash_no_such_database';
-    const r = await startWith({ DATABASE_URL: url.toString() });
-    expect(r.exit.code).toBe(2);
-    expect(r.out).toContain('the database "lash_no_such_database" does not exist; create it (createdb lash_no_such_database');
-  }, 90_000);
+  it.skipIf(!postgresUrl)(
+    'a database that does not exist: exit 2 and the advice to create it',
+    async () => {
+      const url = new URL(postgresUrl!);
+      url.pathname = '/lash_no_such_database';
+      const r = await startWith({ DATABASE_URL: url.toString() });
+      expect(r.exit.code).toBe(2);
+      expect(r.out).toContain('the database "lash_no_such_database" does not exist; create it (createdb lash_no_such_database');
+    },
+    90_000,
+  );
 });
 
 describe('Node version', () => {
-  it('versions below MikroORM 7\'s minimum are refused in one line, others pass', () => {
+  it("versions below MikroORM 7's minimum are refused in one line, others pass", () => {
     expect(nodeVersionProblem('20.20.2')).toMatch(/^lash-grpc needs Node\.js >= 22\.17\.0 \(MikroORM 7\), this is 20\.20\.2; run it with "npm start"/);
     expect(nodeVersionProblem('22.16.9')).toBeDefined();
     expect(nodeVersionProblem('22.17.0')).toBeUndefined();
@@ -150,11 +170,15 @@ describe('Node version', () => {
   // The system Node, when it is older (this machine's is 20): started directly, it refuses.
   const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => existsSync(p));
   const systemVersion = systemNode ? execFileSync(systemNode, ['-p', 'process.versions.node']).toString().trim() : undefined;
-  it.skipIf(!systemVersion || !nodeVersionProblem(systemVersion))(`an older system Node (${systemVersion}) started directly exits 2 with the one-line message`, async () => {
-    const node = spawnProcess(systemNode!, ['--import', 'tsx', 'src/main.ts'], serverEnv(freshDir()));
-    expect((await node.exited).code).toBe(2);
-    expect(node.output().trim()).toBe(`lash-grpc: ${nodeVersionProblem(systemVersion)}`);
-  }, 60_000);
+  it.skipIf(!systemVersion || !nodeVersionProblem(systemVersion))(
+    `an older system Node (${systemVersion}) started directly exits 2 with the one-line message`,
+    async () => {
+      const node = spawnProcess(systemNode!, ['--import', 'tsx', 'src/main.ts'], serverEnv(freshDir()));
+      expect((await node.exited).code).toBe(2);
+      expect(node.output().trim()).toBe(`lash-grpc: ${nodeVersionProblem(systemVersion)}`);
+    },
+    60_000,
+  );
 });
 
 describe('crash recovery of the embedded store on a shared volume', () => {

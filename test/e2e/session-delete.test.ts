@@ -76,26 +76,29 @@ for (const engine of engines) {
       expect((await waiting).status).toBe(AwaitStatus.AWAIT_STATUS_UNKNOWN);
     });
 
-    it.skipIf(engine.name !== 'postgresql')('a delete on one replica cancels the turn running on another and ends its observers and queue waiters', async () => {
-      const sessionId = await open();
-      const other = await suite.s.restart();
-      try {
-        const o = observe(other.clients, sessionId);
-        await o.waitFor((m) => m.length >= 1);
-        const b = await other.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput('never drained') }));
-        const waiting = other.clients.queue.awaitQueuedWorkBatch({ sessionId, batchId: b.batch!.batchId });
-        suite.fake.script({ steps: [{ text: 'remote ' }, { hang: true }] });
-        const running = startRunTurn(other.clients, { sessionId, turnId: 'remote', input: textInput('hang on the other replica') });
-        await running.firstEvent;
-        expect((await suite.s.clients.sessions.deleteSession({ sessionId })).deleted).toBe(true);
-        expect((await running.done).result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
-        await until(() => o.error !== undefined || o.ended);
-        expect(o.error?.code).toBe(status.NOT_FOUND);
-        expect(reasonOf(o)).toBe('SESSION_DELETED');
-        expect((await waiting).status).toBe(AwaitStatus.AWAIT_STATUS_UNKNOWN);
-      } finally {
-        await other.stop();
-      }
-    });
+    it.skipIf(engine.name !== 'postgresql')(
+      'a delete on one replica cancels the turn running on another and ends its observers and queue waiters',
+      async () => {
+        const sessionId = await open();
+        const other = await suite.s.restart();
+        try {
+          const o = observe(other.clients, sessionId);
+          await o.waitFor((m) => m.length >= 1);
+          const b = await other.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput('never drained') }));
+          const waiting = other.clients.queue.awaitQueuedWorkBatch({ sessionId, batchId: b.batch!.batchId });
+          suite.fake.script({ steps: [{ text: 'remote ' }, { hang: true }] });
+          const running = startRunTurn(other.clients, { sessionId, turnId: 'remote', input: textInput('hang on the other replica') });
+          await running.firstEvent;
+          expect((await suite.s.clients.sessions.deleteSession({ sessionId })).deleted).toBe(true);
+          expect((await running.done).result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
+          await until(() => o.error !== undefined || o.ended);
+          expect(o.error?.code).toBe(status.NOT_FOUND);
+          expect(reasonOf(o)).toBe('SESSION_DELETED');
+          expect((await waiting).status).toBe(AwaitStatus.AWAIT_STATUS_UNKNOWN);
+        } finally {
+          await other.stop();
+        }
+      },
+    );
   });
 }

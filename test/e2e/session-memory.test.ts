@@ -53,8 +53,15 @@ for (const engine of engines) {
       const o = await used('parked');
       expect(s.app.liveEntries().resident_sessions).toBeGreaterThan(before.resident_sessions!);
       await s.clients.sessions.closeSession({ sessionId: 'parked' });
-      await until(() => s.app.liveEntries().resident_sessions === before.resident_sessions && s.app.liveEntries().turn_registry === before.turn_registry, 30_000).catch(() => {});
-      expect(s.app.liveEntries()).toMatchObject({ resident_sessions: before.resident_sessions, turn_registry: before.turn_registry, sessions_running: before.sessions_running });
+      await until(
+        () => s.app.liveEntries().resident_sessions === before.resident_sessions && s.app.liveEntries().turn_registry === before.turn_registry,
+        30_000,
+      ).catch(() => {});
+      expect(s.app.liveEntries()).toMatchObject({
+        resident_sessions: before.resident_sessions,
+        turn_registry: before.turn_registry,
+        sessions_running: before.sessions_running,
+      });
       o.close();
       await until(() => JSON.stringify(counts()) === JSON.stringify(before), 30_000).catch(() => {});
       expect(counts()).toEqual(before);

@@ -21,7 +21,8 @@ for (const engine of engines) {
     });
     afterAll(async () => s?.close());
 
-    const open = (sessionId: string, extra: DeepPartial<OpenSessionRequest> = {}) => s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, ...extra }));
+    const open = (sessionId: string, extra: DeepPartial<OpenSessionRequest> = {}) =>
+      s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, ...extra }));
     const view = async (sessionId: string) => texts((await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages);
     const append = (sessionId: string, ...t: string[]) => s.clients.admin.appendMessages({ sessionId, messages: t.map((x) => text(x)) });
 
@@ -58,7 +59,7 @@ for (const engine of engines) {
       expect(await view('s3')).toEqual(['new']);
     });
 
-    it('4: with_state rejects another session\'s state and restores the export of the same session', async () => {
+    it("4: with_state rejects another session's state and restores the export of the same session", async () => {
       await open('s4a');
       await append('s4a', 'a1', 'a2');
       const exported = await s.clients.sessions.exportSessionState({ sessionId: 's4a' });
@@ -92,7 +93,9 @@ for (const engine of engines) {
       expect(await view('s5a')).toEqual(['root', 'branch B']);
       await twoBranches('s5k', ResidencyPolicy.RESIDENCY_POLICY_KEEP_ALL);
       expect(await view('s5k')).toEqual(['root', 'branch B']);
-      const graph = (await s.clients.sessions.exportSessionState({ sessionId: 's5k' })).state?.document?.nodes as { payload: { message: { parts: { text: string }[] } } }[];
+      const graph = (await s.clients.sessions.exportSessionState({ sessionId: 's5k' })).state?.document?.nodes as {
+        payload: { message: { parts: { text: string }[] } };
+      }[];
       expect(graph.map((n) => n.payload.message.parts[0]!.text).sort()).toEqual(['branch A', 'branch B', 'root']);
       const session = (await s.clients.sessions.getSession({ sessionId: 's5a' })).session!;
       expect(session.residency).toBe(ResidencyPolicy.RESIDENCY_POLICY_ACTIVE_PATH_ONLY);
@@ -146,7 +149,11 @@ for (const engine of engines) {
       await open('list-c2', { parentSessionId: 'list-p', metadata: { kind: 'child', tier: 'gold' } });
       const children = await s.clients.sessions.listSessions({ pageSize: 1, pageToken: '', filter: { parentSessionId: 'list-p', metadata: {} } });
       expect(children.sessions.map((x) => x.sessionId)).toEqual(['list-c1']);
-      const next = await s.clients.sessions.listSessions({ pageSize: 1, pageToken: children.nextPageToken, filter: { parentSessionId: 'list-p', metadata: {} } });
+      const next = await s.clients.sessions.listSessions({
+        pageSize: 1,
+        pageToken: children.nextPageToken,
+        filter: { parentSessionId: 'list-p', metadata: {} },
+      });
       expect(next.sessions.map((x) => x.sessionId)).toEqual(['list-c2']);
       expect(next.nextPageToken).toBe('');
       const roots = await s.clients.sessions.listSessions({ pageSize: 500, pageToken: '', filter: { parentSessionId: '', metadata: {} } });
@@ -161,7 +168,12 @@ for (const engine of engines) {
 
     it('updates the config at once and keeps it on resume; close parks, any read resumes', async () => {
       await open('cfg', { spec: { maxTurns: 3 } });
-      const updated = await s.clients.sessions.updateSessionConfig({ sessionId: 'cfg', model: { id: 'echo-2', variant: '', contextWindowTokens: 5000n, reasoningEffort: 0 }, providerId: '', updateMask: ['model'] });
+      const updated = await s.clients.sessions.updateSessionConfig({
+        sessionId: 'cfg',
+        model: { id: 'echo-2', variant: '', contextWindowTokens: 5000n, reasoningEffort: 0 },
+        providerId: '',
+        updateMask: ['model'],
+      });
       expect(updated.session?.spec?.model).toMatchObject({ id: 'echo-2', contextWindowTokens: 5000n });
       expect(updated.session?.spec?.maxTurns).toBe(3);
       const resumed = await open('cfg');

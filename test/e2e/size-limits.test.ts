@@ -12,7 +12,14 @@ import { OpenMode, PromptSlot } from '../../gen/lash/v1/session.js';
 import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { OpenSessionRequest, UpdateSessionConfigRequest } from '../../gen/lash/v1/session_service.js';
 import { RunTurnRequest, RunTurnResponse, type DeepPartial } from '../../gen/lash/v1/turn_service.js';
-import { MAX_APPEND_BYTES, MAX_INPUT_TEXT_BYTES, MAX_PROMPT_LAYER_BYTES, MAX_READ_VIEW_PAGE_BYTES, MAX_STATE_BYTES, MAX_TOOL_RESULT_BYTES } from '../../src/domain/limits.js';
+import {
+  MAX_APPEND_BYTES,
+  MAX_INPUT_TEXT_BYTES,
+  MAX_PROMPT_LAYER_BYTES,
+  MAX_READ_VIEW_PAGE_BYTES,
+  MAX_STATE_BYTES,
+  MAX_TOOL_RESULT_BYTES,
+} from '../../src/domain/limits.js';
 import { engines } from '../support/engines.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { connectToolHost } from '../support/tool-host.js';
@@ -21,8 +28,10 @@ import { textInput } from '../support/turns.js';
 const CLIENT_LIMIT = 4 * 1024 * 1024;
 const msg = (id: string, text: string): Message => ({ id, role: MessageRole.MESSAGE_ROLE_USER, parts: [{ kind: { $case: 'text', value: { text } } }] });
 /** ASCII text of exactly `bytes` bytes, with spaces so the echo model streams it in a few deltas. */
-const text = (bytes: number) => ('abcdefg '.repeat(Math.ceil(bytes / 8))).slice(0, bytes);
-const layer = (bytes: number) => ({ slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [{ priority: 0, title: 'big', content: text(bytes - 3) }] }] });
+const text = (bytes: number) => 'abcdefg '.repeat(Math.ceil(bytes / 8)).slice(0, bytes);
+const layer = (bytes: number) => ({
+  slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [{ priority: 0, title: 'big', content: text(bytes - 3) }] }],
+});
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`size limits on ${engine.name}`, () => {
@@ -77,7 +86,9 @@ for (const engine of engines) {
     it('turn input over 1 MiB is INPUT_TOO_LARGE on RunTurn and EnqueueTurnInput; at 1 MiB the turn streams and reads back in messages under 4 MiB', async () => {
       const sessionId = await open();
       await refused(sessionId, 'INPUT_TOO_LARGE', () => runTurnSizes({ sessionId, input: textInput(text(MAX_INPUT_TEXT_BYTES + 1)) }));
-      await refused(sessionId, 'INPUT_TOO_LARGE', () => s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput(text(MAX_INPUT_TEXT_BYTES + 1)) })));
+      await refused(sessionId, 'INPUT_TOO_LARGE', () =>
+        s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput(text(MAX_INPUT_TEXT_BYTES + 1)) })),
+      );
       expect((await s.clients.queue.listQueuedWork({ sessionId })).batches).toEqual([]);
 
       // The echo model answers with the whole input: the result carries that answer three times.
@@ -94,7 +105,9 @@ for (const engine of engines) {
     it('AppendMessages over 1 MiB in one request is MESSAGES_TOO_LARGE; at the limit it lands, and the read view pages by bytes', async () => {
       const sessionId = await open();
       const half = MAX_APPEND_BYTES / 2;
-      await refused(sessionId, 'MESSAGES_TOO_LARGE', () => s.clients.admin.appendMessages({ sessionId, messages: [msg('a', text(half)), msg('b', text(half + 1))] }));
+      await refused(sessionId, 'MESSAGES_TOO_LARGE', () =>
+        s.clients.admin.appendMessages({ sessionId, messages: [msg('a', text(half)), msg('b', text(half + 1))] }),
+      );
       // Four requests at the limit: 4 MiB of messages, more than one response may hold.
       for (let i = 0; i < 4; i++) await s.clients.admin.appendMessages({ sessionId, messages: [msg(`m${i}a`, text(half)), msg(`m${i}b`, text(half))] });
       const pages = await readAll(sessionId);
@@ -105,11 +118,19 @@ for (const engine of engines) {
 
     it('a prompt layer over 256 KiB is PROMPT_TOO_LARGE in UpdateSessionConfig, OpenSession and turn overrides; at the limit it is kept', async () => {
       const sessionId = await open();
-      await refused(sessionId, 'PROMPT_TOO_LARGE', () => s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId, prompt: layer(MAX_PROMPT_LAYER_BYTES + 1) })));
-      await refused(sessionId, 'PROMPT_TOO_LARGE', () => runTurnSizes({ sessionId, input: textInput('hi'), overrides: { prompt: layer(MAX_PROMPT_LAYER_BYTES + 1) } }));
+      await refused(sessionId, 'PROMPT_TOO_LARGE', () =>
+        s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId, prompt: layer(MAX_PROMPT_LAYER_BYTES + 1) })),
+      );
+      await refused(sessionId, 'PROMPT_TOO_LARGE', () =>
+        runTurnSizes({ sessionId, input: textInput('hi'), overrides: { prompt: layer(MAX_PROMPT_LAYER_BYTES + 1) } }),
+      );
       expect((await s.clients.sessions.getSession({ sessionId })).session!.turnIndex).toBe(0n);
       const fresh = `size-${++n}`;
-      expect(await rejection(s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: fresh, spec: { prompt: layer(MAX_PROMPT_LAYER_BYTES + 1) } })))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PROMPT_TOO_LARGE' });
+      expect(
+        await rejection(
+          s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: fresh, spec: { prompt: layer(MAX_PROMPT_LAYER_BYTES + 1) } })),
+        ),
+      ).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PROMPT_TOO_LARGE' });
       expect((await rejection(s.clients.sessions.getSession({ sessionId: fresh }))).code).toBe(status.NOT_FOUND);
 
       await s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId, prompt: layer(MAX_PROMPT_LAYER_BYTES) }));
@@ -124,11 +145,22 @@ for (const engine of engines) {
       const state = (await s.clients.sessions.exportSessionState({ sessionId })).state!;
       // The document grown to `bytes` with messages of 1 MiB (one message may hold at most 2 MiB).
       const sized = (bytes: number) => {
-        const doc = JSON.parse(JSON.stringify(state.document)) as { nodes: { nodeId: string; parentNodeId?: string; payload: { message: { id: string; parts: { text: string }[] } } }[]; leafNodeId: string };
+        const doc = JSON.parse(JSON.stringify(state.document)) as {
+          nodes: { nodeId: string; parentNodeId?: string; payload: { message: { id: string; parts: { text: string }[] } } }[];
+          leafNodeId: string;
+        };
         const pad = doc.nodes[doc.nodes.length - 1]!;
         for (let i = 0; Buffer.byteLength(JSON.stringify(doc)) < bytes - 1024 * 1024; i++) {
           const prev = doc.nodes[doc.nodes.length - 1]!;
-          doc.nodes.push({ ...pad, nodeId: `pad-${i}`, parentNodeId: prev.nodeId, payload: { ...pad.payload, message: { ...pad.payload.message, id: `pad-${i}`, parts: [{ ...pad.payload.message.parts[0]!, text: text(1024 * 1024 - 512) }] } } });
+          doc.nodes.push({
+            ...pad,
+            nodeId: `pad-${i}`,
+            parentNodeId: prev.nodeId,
+            payload: {
+              ...pad.payload,
+              message: { ...pad.payload.message, id: `pad-${i}`, parts: [{ ...pad.payload.message.parts[0]!, text: text(1024 * 1024 - 512) }] },
+            },
+          });
         }
         const last = doc.nodes[doc.nodes.length - 1]!;
         doc.leafNodeId = last.nodeId;
@@ -137,16 +169,41 @@ for (const engine of engines) {
       };
       expect(Buffer.byteLength(JSON.stringify(sized(MAX_STATE_BYTES).document))).toBe(MAX_STATE_BYTES);
 
-      await refused(sessionId, 'STATE_TOO_LARGE', () => s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: sized(MAX_STATE_BYTES + 1) })));
-      await refused(sessionId, 'STATE_TOO_LARGE', () => s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId, childSessionId: `${sessionId}-kid`, start: ChildStart.CHILD_START_SNAPSHOT, snapshot: sized(MAX_STATE_BYTES + 1) })));
+      await refused(sessionId, 'STATE_TOO_LARGE', () =>
+        s.clients.sessions.openSession(
+          OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: sized(MAX_STATE_BYTES + 1) }),
+        ),
+      );
+      await refused(sessionId, 'STATE_TOO_LARGE', () =>
+        s.clients.admin.createChildSession(
+          CreateChildSessionRequest.fromPartial({
+            sessionId,
+            childSessionId: `${sessionId}-kid`,
+            start: ChildStart.CHILD_START_SNAPSHOT,
+            snapshot: sized(MAX_STATE_BYTES + 1),
+          }),
+        ),
+      );
       expect((await rejection(s.clients.sessions.getSession({ sessionId: `${sessionId}-kid` }))).code).toBe(status.NOT_FOUND);
 
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: sized(MAX_STATE_BYTES) }));
-      await s.clients.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId, childSessionId: `${sessionId}-kid`, start: ChildStart.CHILD_START_SNAPSHOT, snapshot: sized(MAX_STATE_BYTES) }));
+      await s.clients.sessions.openSession(
+        OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: sized(MAX_STATE_BYTES) }),
+      );
+      await s.clients.admin.createChildSession(
+        CreateChildSessionRequest.fromPartial({
+          sessionId,
+          childSessionId: `${sessionId}-kid`,
+          start: ChildStart.CHILD_START_SNAPSHOT,
+          snapshot: sized(MAX_STATE_BYTES),
+        }),
+      );
       expect((await readAll(sessionId)).reduce((a, b) => a + b)).toBeGreaterThan(10);
       expect((await readAll(`${sessionId}-kid`)).reduce((a, b) => a + b)).toBeGreaterThan(10);
       // Too large for one answer: the export comes in pieces (ADR 0053).
-      expect(await rejection(s.clients.sessions.exportSessionState({ sessionId }))).toMatchObject({ code: status.FAILED_PRECONDITION, reason: 'STATE_NEEDS_CHUNKS' });
+      expect(await rejection(s.clients.sessions.exportSessionState({ sessionId }))).toMatchObject({
+        code: status.FAILED_PRECONDITION,
+        reason: 'STATE_NEEDS_CHUNKS',
+      });
       expect((await s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: '' })).nextPageToken).not.toBe('');
     }, 240_000);
 
@@ -167,7 +224,11 @@ for (const engine of engines) {
 
       // One byte more: the host's stream is refused with the reason (and the call fails as a tool error).
       const sessionId2 = await open();
-      const bad = await connectToolHost(s.clients, { sessionId: sessionId2, tools: [{ name: 'big' }], reply: () => ({ success: text(MAX_TOOL_RESULT_BYTES - 1) }) });
+      const bad = await connectToolHost(s.clients, {
+        sessionId: sessionId2,
+        tools: [{ name: 'big' }],
+        reply: () => ({ success: text(MAX_TOOL_RESULT_BYTES - 1) }),
+      });
       const failed = new Promise<{ code: number }>((resolve) => bad.stream.on('error', resolve));
       const turn = runTurnSizes({ sessionId: sessionId2, input: textInput('/tool big {}') });
       expect(await rejection(failed.then((e) => Promise.reject(e)))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TOOL_RESULT_TOO_LARGE' });

@@ -16,15 +16,50 @@ import { ToolAvailability } from '../../gen/lash/v1/tool.js';
 import { ProcessKind } from '../../gen/lash/v1/process.js';
 import { ListProcessesRequest, StartProcessRequest } from '../../gen/lash/v1/process_admin.js';
 import {
-  ListAuditRecordsRequest, AppendMessagesRequest, ApplyToolStateRequest, BranchToNodeRequest, ClearToolAvailabilityOverrideRequest, CloseChildSessionRequest, CompactContextRequest, CreateChildSessionRequest,
-  GetToolStateRequest, ListChildSessionsRequest, RefreshToolCatalogRequest, ResetSessionRequest, RestoreToolStateRequest, SetToolAvailabilityRequest,
+  ListAuditRecordsRequest,
+  AppendMessagesRequest,
+  ApplyToolStateRequest,
+  BranchToNodeRequest,
+  ClearToolAvailabilityOverrideRequest,
+  CloseChildSessionRequest,
+  CompactContextRequest,
+  CreateChildSessionRequest,
+  GetToolStateRequest,
+  ListChildSessionsRequest,
+  RefreshToolCatalogRequest,
+  ResetSessionRequest,
+  RestoreToolStateRequest,
+  SetToolAvailabilityRequest,
 } from '../../gen/lash/v1/admin_service.js';
-import { AwaitQueuedWorkBatchRequest, AwaitStatus, CancelQueuedWorkBatchRequest, EnqueueTurnInputRequest, ListQueuedWorkRequest, RunQueuedTurnRequest } from '../../gen/lash/v1/queue_service.js';
 import {
-  CloseSessionRequest, DeleteSessionRequest, ExportSessionStateRequest, GetReadViewRequest, GetSessionRequest, GetUsageReportRequest, ListSessionsRequest, ObserveSessionRequest, OpenSessionRequest,
+  AwaitQueuedWorkBatchRequest,
+  AwaitStatus,
+  CancelQueuedWorkBatchRequest,
+  EnqueueTurnInputRequest,
+  ListQueuedWorkRequest,
+  RunQueuedTurnRequest,
+} from '../../gen/lash/v1/queue_service.js';
+import {
+  CloseSessionRequest,
+  DeleteSessionRequest,
+  ExportSessionStateRequest,
+  GetReadViewRequest,
+  GetSessionRequest,
+  GetUsageReportRequest,
+  ListSessionsRequest,
+  ObserveSessionRequest,
+  OpenSessionRequest,
   UpdateSessionConfigRequest,
 } from '../../gen/lash/v1/session_service.js';
-import { CancelRunningTurnsRequest, CancelTurnRequest, GetTurnRequest, ResolveCompletionOutcome, ResolveCompletionRequest, RunTurnRequest, StartTurnRequest } from '../../gen/lash/v1/turn_service.js';
+import {
+  CancelRunningTurnsRequest,
+  CancelTurnRequest,
+  GetTurnRequest,
+  ResolveCompletionOutcome,
+  ResolveCompletionRequest,
+  RunTurnRequest,
+  StartTurnRequest,
+} from '../../gen/lash/v1/turn_service.js';
 import type { FeedMessage } from '../../gen/lash/v1/feed.js';
 import { withToken } from '../../src/client/bearer.js';
 import { connect, type LashClients } from '../../src/client/promised.js';
@@ -78,7 +113,9 @@ for (const engine of engines) {
      */
     const hashAllRows = async (): Promise<string> => {
       const conn = s.app.db.em().getConnection();
-      const tables = (await conn.execute(`select table_name as t from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1`)) as { t: string }[];
+      const tables = (await conn.execute(
+        `select table_name as t from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1`,
+      )) as { t: string }[];
       const h = createHash('sha256');
       for (const { t } of tables.filter((x) => x.t !== 'audit_records')) {
         const rows = (await conn.execute(`select * from "${t}"`)) as Record<string, unknown>[];
@@ -104,7 +141,14 @@ for (const engine of engines) {
         { name: 'bob', token: 'tok-tenant-b', tenant: 'tenant-b', roles: ['admin', 'tool_host'] },
       ]);
       fake = await startFakeModelServer();
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'), LASH_QUEUE_WORKERS: '0', LASH_TENANT_WIDE_TOOLS: 'tenant-a:approve,tenant-b:approve' });
+      s = await startTestServer(engine, {
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
+        LASH_QUEUE_WORKERS: '0',
+        LASH_TENANT_WIDE_TOOLS: 'tenant-a:approve,tenant-b:approve',
+      });
       a = connect(s.app.address, credentials.createInsecure(), withToken('tok-tenant-a'));
       b = connect(s.app.address, credentials.createInsecure(), withToken('tok-tenant-b'));
     });
@@ -116,7 +160,7 @@ for (const engine of engines) {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('tenant B gets NOT_FOUND (as for an id that never existed) from every RPC on tenant A\'s ids, and no row changes', async () => {
+    it("tenant B gets NOT_FOUND (as for an id that never existed) from every RPC on tenant A's ids, and no row changes", async () => {
       // Tenant A: sessions, a turn that used a remote tool with a pending completion, a queued
       // batch, a child session and a feed cursor.
       await a.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'a-main' }));
@@ -131,13 +175,17 @@ for (const engine of engines) {
         return row.n === 1;
       }, 30_000);
       // While A's turn waits: B can neither resolve A's completion nor touch A's running turn.
-      const stolen = await b.turns.resolveCompletion(ResolveCompletionRequest.fromPartial({ completionKey: 'a-completion', resolution: { outcome: { $case: 'value', value: { approved: false } } } }));
+      const stolen = await b.turns.resolveCompletion(
+        ResolveCompletionRequest.fromPartial({ completionKey: 'a-completion', resolution: { outcome: { $case: 'value', value: { approved: false } } } }),
+      );
       expect(stolen.outcome).toBe(ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN);
       expect((await settle(b.turns.cancelTurn(CancelTurnRequest.fromPartial({ sessionId: 'a-main', turnId: 'a-turn' })), {})).code).toBe(5);
       expect((await settle(b.turns.cancelRunningTurns(CancelRunningTurnsRequest.fromPartial({ sessionId: 'a-main' })), {})).code).toBe(5);
       const [pending] = await s.app.db.em().getConnection().execute(`select status from completions where completion_key = 'a-completion'`);
       expect(pending.status).toBe('pending');
-      await a.turns.resolveCompletion(ResolveCompletionRequest.fromPartial({ completionKey: 'a-completion', resolution: { outcome: { $case: 'value', value: { approved: true } } } }));
+      await a.turns.resolveCompletion(
+        ResolveCompletionRequest.fromPartial({ completionKey: 'a-completion', resolution: { outcome: { $case: 'value', value: { approved: true } } } }),
+      );
       const done = await running.done;
       expect(done.result?.toolCalls[0]).toMatchObject({ tool: 'approve', output: { approved: true } });
       // B's tenant-wide host of the same tool never saw A's call.
@@ -146,7 +194,8 @@ for (const engine of engines) {
       hostA.close();
       hostB.close();
 
-      const batch = (await a.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId: 'a-main', input: textInput('later'), id: 'a-batch' }))).batch!;
+      const batch = (await a.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId: 'a-main', input: textInput('later'), id: 'a-batch' })))
+        .batch!;
       await a.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: 'a-main', childSessionId: 'a-child' }));
       const nodeId = (await a.sessions.getReadView(GetReadViewRequest.fromPartial({ sessionId: 'a-main' }))).messages[0]!.id;
       const firstFeed = await new Promise<FeedMessage>((resolve, reject) => {
@@ -156,11 +205,53 @@ for (const engine of engines) {
       });
       const toolState = await a.admin.getToolState(GetToolStateRequest.fromPartial({ sessionId: 'a-main' }));
       // A background process of A's, waiting for a signal (it stays active through the sweep).
-      const proc = (await a.admin.startProcess(StartProcessRequest.fromPartial({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { awaitSignal: 'go' }, scopeSessionId: 'a-main', idempotencyKey: 'a-proc' }))).process!;
+      const proc = (
+        await a.admin.startProcess(
+          StartProcessRequest.fromPartial({
+            kind: ProcessKind.PROCESS_KIND_EXTERNAL,
+            input: { awaitSignal: 'go' },
+            scopeSessionId: 'a-main',
+            idempotencyKey: 'a-proc',
+          }),
+        )
+      ).process!;
       // A trigger subscription of A's, matching the source keys A emits.
-      await a.admin.putTriggerSubscription({ subscription: { subscriptionId: 'a-sub', sourceType: 'webhook', sourceKey: 'a-*', template: { kind: ProcessKind.PROCESS_KIND_NOTIFY, task: 'x', sessionId: '', wakeSessionId: 'a-main', awaitSignal: '' }, intervalMs: 0n, cron: '', timeZone: '' }, firstDueTime: undefined });
-      const ids = { session: 'a-main', turn: 'a-turn', batch: batch.batchId, child: 'a-child', node: nodeId, completion: 'a-completion', cursor: firstFeed.cursor, process: proc.processId, subscription: 'a-sub', sourceKey: 'a-order' };
-      const never = { session: 'zz-main', turn: 'zz-turn', batch: '00000000-0000-4000-8000-000000000000', child: 'zz-child', node: 'zz-node', completion: 'zz-completion', cursor: '', process: '00000000-0000-4000-8000-000000000001', subscription: 'zz-sub', sourceKey: 'zz-order' };
+      await a.admin.putTriggerSubscription({
+        subscription: {
+          subscriptionId: 'a-sub',
+          sourceType: 'webhook',
+          sourceKey: 'a-*',
+          template: { kind: ProcessKind.PROCESS_KIND_NOTIFY, task: 'x', sessionId: '', wakeSessionId: 'a-main', awaitSignal: '' },
+          intervalMs: 0n,
+          cron: '',
+          timeZone: '',
+        },
+        firstDueTime: undefined,
+      });
+      const ids = {
+        session: 'a-main',
+        turn: 'a-turn',
+        batch: batch.batchId,
+        child: 'a-child',
+        node: nodeId,
+        completion: 'a-completion',
+        cursor: firstFeed.cursor,
+        process: proc.processId,
+        subscription: 'a-sub',
+        sourceKey: 'a-order',
+      };
+      const never = {
+        session: 'zz-main',
+        turn: 'zz-turn',
+        batch: '00000000-0000-4000-8000-000000000000',
+        child: 'zz-child',
+        node: 'zz-node',
+        completion: 'zz-completion',
+        cursor: '',
+        process: '00000000-0000-4000-8000-000000000001',
+        subscription: 'zz-sub',
+        sourceKey: 'zz-order',
+      };
 
       // Every RPC of the four services, as tenant B, on a set of ids.
       const calls = (i: typeof ids): [string, () => Promise<unknown>][] => [
@@ -169,27 +260,62 @@ for (const engine of engines) {
         ['DeleteSession', () => b.sessions.deleteSession(DeleteSessionRequest.fromPartial({ sessionId: i.session }))],
         ['GetReadView', () => b.sessions.getReadView(GetReadViewRequest.fromPartial({ sessionId: i.session }))],
         ['GetUsageReport', () => b.sessions.getUsageReport(GetUsageReportRequest.fromPartial({ sessionId: i.session }))],
-        ['UpdateSessionConfig', () => b.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId: i.session, providerId: 'echo', updateMask: ['provider_id'] }))],
+        [
+          'UpdateSessionConfig',
+          () =>
+            b.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId: i.session, providerId: 'echo', updateMask: ['provider_id'] })),
+        ],
         ['ExportSessionState', () => b.sessions.exportSessionState(ExportSessionStateRequest.fromPartial({ sessionId: i.session }))],
         ['ObserveSession', () => streamStatus(b.sessions.raw.observeSession(ObserveSessionRequest.fromPartial({ sessionId: i.session })))],
-        ['ObserveSession(cursor)', () => streamStatus(b.sessions.raw.observeSession(ObserveSessionRequest.fromPartial({ sessionId: i.session, cursor: i.cursor })))],
+        [
+          'ObserveSession(cursor)',
+          () => streamStatus(b.sessions.raw.observeSession(ObserveSessionRequest.fromPartial({ sessionId: i.session, cursor: i.cursor }))),
+        ],
         ['RunTurn', () => streamStatus(b.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId: i.session, input: textInput('hi') })))],
         ['StartTurn', () => b.turns.startTurn(StartTurnRequest.fromPartial({ sessionId: i.session, input: textInput('hi') }))],
         ['GetTurn', () => b.turns.getTurn(GetTurnRequest.fromPartial({ sessionId: i.session, turnId: i.turn }))],
         ['CancelTurn', () => b.turns.cancelTurn(CancelTurnRequest.fromPartial({ sessionId: i.session, turnId: i.turn }))],
         ['CancelRunningTurns', () => b.turns.cancelRunningTurns(CancelRunningTurnsRequest.fromPartial({ sessionId: i.session }))],
-        ['ResolveCompletion', () => b.turns.resolveCompletion(ResolveCompletionRequest.fromPartial({ completionKey: i.completion, resolution: { outcome: { $case: 'timeout', value: {} } } }))],
+        [
+          'ResolveCompletion',
+          () =>
+            b.turns.resolveCompletion(
+              ResolveCompletionRequest.fromPartial({ completionKey: i.completion, resolution: { outcome: { $case: 'timeout', value: {} } } }),
+            ),
+        ],
         ['EnqueueTurnInput', () => b.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId: i.session, input: textInput('x') }))],
         ['ListQueuedWork', () => b.queue.listQueuedWork(ListQueuedWorkRequest.fromPartial({ sessionId: i.session }))],
         ['CancelQueuedWorkBatch', () => b.queue.cancelQueuedWorkBatch(CancelQueuedWorkBatchRequest.fromPartial({ sessionId: i.session, batchId: i.batch }))],
-        ['AwaitQueuedWorkBatch', () => b.queue.awaitQueuedWorkBatch(AwaitQueuedWorkBatchRequest.fromPartial({ sessionId: i.session, batchId: i.batch }), { deadlineMs: 5_000 })],
+        [
+          'AwaitQueuedWorkBatch',
+          () => b.queue.awaitQueuedWorkBatch(AwaitQueuedWorkBatchRequest.fromPartial({ sessionId: i.session, batchId: i.batch }), { deadlineMs: 5_000 }),
+        ],
         ['RunQueuedTurn', () => streamStatus(b.queue.raw.runQueuedTurn(RunQueuedTurnRequest.fromPartial({ sessionId: i.session, batchIds: [i.batch] })))],
         ['GetToolState', () => b.admin.getToolState(GetToolStateRequest.fromPartial({ sessionId: i.session }))],
-        ['SetToolAvailability', () => b.admin.setToolAvailability(SetToolAvailabilityRequest.fromPartial({ sessionId: i.session, availability: { approve: ToolAvailability.TOOL_AVAILABILITY_OFF } }))],
-        ['ClearToolAvailabilityOverride', () => b.admin.clearToolAvailabilityOverride(ClearToolAvailabilityOverrideRequest.fromPartial({ sessionId: i.session, names: ['approve'] }))],
-        ['ApplyToolState', () => b.admin.applyToolState(ApplyToolStateRequest.fromPartial({ sessionId: i.session, state: { overrides: {}, generation: toolState.generation } }))],
-        ['RestoreToolState', () => b.admin.restoreToolState(RestoreToolStateRequest.fromPartial({ sessionId: i.session, state: { overrides: {}, generation: toolState.generation } }))],
-        ['RefreshToolCatalog', () => b.admin.refreshToolCatalog(RefreshToolCatalogRequest.fromPartial({ sessionId: i.session, reason: 'x', idempotencyKey: 'b-refresh' }))],
+        [
+          'SetToolAvailability',
+          () =>
+            b.admin.setToolAvailability(
+              SetToolAvailabilityRequest.fromPartial({ sessionId: i.session, availability: { approve: ToolAvailability.TOOL_AVAILABILITY_OFF } }),
+            ),
+        ],
+        [
+          'ClearToolAvailabilityOverride',
+          () => b.admin.clearToolAvailabilityOverride(ClearToolAvailabilityOverrideRequest.fromPartial({ sessionId: i.session, names: ['approve'] })),
+        ],
+        [
+          'ApplyToolState',
+          () => b.admin.applyToolState(ApplyToolStateRequest.fromPartial({ sessionId: i.session, state: { overrides: {}, generation: toolState.generation } })),
+        ],
+        [
+          'RestoreToolState',
+          () =>
+            b.admin.restoreToolState(RestoreToolStateRequest.fromPartial({ sessionId: i.session, state: { overrides: {}, generation: toolState.generation } })),
+        ],
+        [
+          'RefreshToolCatalog',
+          () => b.admin.refreshToolCatalog(RefreshToolCatalogRequest.fromPartial({ sessionId: i.session, reason: 'x', idempotencyKey: 'b-refresh' })),
+        ],
         ['ResetSession', () => b.admin.resetSession(ResetSessionRequest.fromPartial({ sessionId: i.session, reason: 'x', idempotencyKey: 'b-reset' }))],
         ['AppendMessages', () => b.admin.appendMessages(AppendMessagesRequest.fromPartial({ sessionId: i.session, messages: [text('from b')] }))],
         ['BranchToNode', () => b.admin.branchToNode(BranchToNodeRequest.fromPartial({ sessionId: i.session, nodeId: i.node }))],
@@ -223,7 +349,9 @@ for (const engine of engines) {
         expect({ name, ...onA[name] }).toEqual({ name, ...onNever[name] });
       }
       // Idempotent calls answer "nothing there" instead of NOT_FOUND, the same for any unknown id.
-      const answered = Object.entries(onA).filter(([, o]) => o.code !== 5).map(([name, o]) => [name, o.code, o.value]);
+      const answered = Object.entries(onA)
+        .filter(([, o]) => o.code !== 5)
+        .map(([name, o]) => [name, o.code, o.value]);
       expect(answered).toEqual([
         ['DeleteSession', 0, { deleted: false, failedProcessIds: [], keptProcessIds: [], orphanedProcessIds: [] }],
         ['ResolveCompletion', 0, expect.objectContaining({ outcome: ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN })],
@@ -240,9 +368,13 @@ for (const engine of engines) {
       expect((await b.sessions.listSessions(ListSessionsRequest.fromPartial({ pageSize: 100 }))).sessions).toEqual([]);
       // A's rows are all still there.
       expect((await a.queue.listQueuedWork(ListQueuedWorkRequest.fromPartial({ sessionId: 'a-main' }))).batches.map((x) => x.batchId)).toEqual([batch.batchId]);
-      expect((await a.admin.listChildSessions(ListChildSessionsRequest.fromPartial({ sessionId: 'a-main' }))).sessions.map((x) => x.sessionId)).toEqual(['a-child']);
+      expect((await a.admin.listChildSessions(ListChildSessionsRequest.fromPartial({ sessionId: 'a-main' }))).sessions.map((x) => x.sessionId)).toEqual([
+        'a-child',
+      ]);
       expect((await a.admin.getProcess({ processId: proc.processId })).process?.status).toBe(proc.status);
-      expect((await a.admin.listTriggerSubscriptions({ sourceType: '', pageSize: 10, pageToken: '' })).subscriptions.map((x) => x.subscriptionId)).toEqual(['a-sub']);
+      expect((await a.admin.listTriggerSubscriptions({ sourceType: '', pageSize: 10, pageToken: '' })).subscriptions.map((x) => x.subscriptionId)).toEqual([
+        'a-sub',
+      ]);
       // The audit trail: B lists only its own (refused) attempts, A none of them.
       await s.app.audit.drain();
       const trail = async (c: LashClients) => (await c.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial({ pageSize: 1_000 }))).records;
@@ -254,13 +386,29 @@ for (const engine of engines) {
 
     it('both tenants use the same session id, process idempotency key and trigger subscription id without meeting', async () => {
       // B's StartProcess with A's idempotency key starts B's own process, not A's.
-      const bProc = (await b.admin.startProcess(StartProcessRequest.fromPartial({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { awaitSignal: 'go' }, idempotencyKey: 'a-proc' }))).process!;
+      const bProc = (
+        await b.admin.startProcess(
+          StartProcessRequest.fromPartial({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { awaitSignal: 'go' }, idempotencyKey: 'a-proc' }),
+        )
+      ).process!;
       const aProcs = (await a.admin.listProcesses(ListProcessesRequest.fromPartial({ pageSize: 100 }))).processes.map((p) => p.processId);
       expect(aProcs).not.toContain(bProc.processId);
       expect((await rejection(a.admin.getProcess({ processId: bProc.processId }))).code).toBe(5);
       // B's subscription with A's id is B's own; A's stays as it was.
-      await b.admin.putTriggerSubscription({ subscription: { subscriptionId: 'a-sub', sourceType: 'webhook', sourceKey: 'b-*', template: { kind: ProcessKind.PROCESS_KIND_NOTIFY, task: 'y', sessionId: '', wakeSessionId: 'shared', awaitSignal: '' }, intervalMs: 0n, cron: '', timeZone: '' }, firstDueTime: undefined });
-      const keyOf = async (c: LashClients) => (await c.admin.listTriggerSubscriptions({ sourceType: '', pageSize: 10, pageToken: '' })).subscriptions.map((x) => [x.subscriptionId, x.sourceKey]);
+      await b.admin.putTriggerSubscription({
+        subscription: {
+          subscriptionId: 'a-sub',
+          sourceType: 'webhook',
+          sourceKey: 'b-*',
+          template: { kind: ProcessKind.PROCESS_KIND_NOTIFY, task: 'y', sessionId: '', wakeSessionId: 'shared', awaitSignal: '' },
+          intervalMs: 0n,
+          cron: '',
+          timeZone: '',
+        },
+        firstDueTime: undefined,
+      });
+      const keyOf = async (c: LashClients) =>
+        (await c.admin.listTriggerSubscriptions({ sourceType: '', pageSize: 10, pageToken: '' })).subscriptions.map((x) => [x.subscriptionId, x.sourceKey]);
       expect(await keyOf(a)).toEqual([['a-sub', 'a-*']]);
       expect(await keyOf(b)).toEqual([['a-sub', 'b-*']]);
 
@@ -270,7 +418,10 @@ for (const engine of engines) {
       fake.script({ steps: [{ text: 'hello b' }] });
       const t = await runTurn(b, { sessionId: 'shared', input: textInput('only b') });
       expect(t.result?.outcome?.$case).toBe('finished');
-      const view = async (c: LashClients) => (await c.sessions.getReadView(GetReadViewRequest.fromPartial({ sessionId: 'shared' }))).messages.map((m) => (m.parts[0]?.kind?.$case === 'text' ? m.parts[0].kind.value.text : '?'));
+      const view = async (c: LashClients) =>
+        (await c.sessions.getReadView(GetReadViewRequest.fromPartial({ sessionId: 'shared' }))).messages.map((m) =>
+          m.parts[0]?.kind?.$case === 'text' ? m.parts[0].kind.value.text : '?',
+        );
       expect(await view(a)).toEqual(['only a']);
       expect(await view(b)).toEqual(['only b', 'hello b']);
       // A deletes its "shared"; B's is untouched.

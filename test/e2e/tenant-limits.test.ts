@@ -33,10 +33,22 @@ for (const engine of engines) {
 
     beforeAll(async () => {
       fake = await startFakeModelServer();
-      s = await startTestServer(engine, {
-        OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0', LASH_METRICS_LISTEN: '127.0.0.1:0',
-        LASH_TENANT_MAX_SESSIONS: '3', LASH_TENANT_MAX_QUEUED_BATCHES: '2', LASH_TENANT_MAX_RUNNING_TURNS: '1', LASH_TENANT_MAX_OBSERVERS: '2', ...(await identityEnv()),
-      }, { clients: (address) => clientsAs(address, 'default', 'default-client') });
+      s = await startTestServer(
+        engine,
+        {
+          OPENAI_BASE_URL: fake.url,
+          LASH_DEFAULT_PROVIDER: 'openai-compatible',
+          LASH_DEFAULT_MODEL: 'fake-model',
+          LASH_QUEUE_WORKERS: '0',
+          LASH_METRICS_LISTEN: '127.0.0.1:0',
+          LASH_TENANT_MAX_SESSIONS: '3',
+          LASH_TENANT_MAX_QUEUED_BATCHES: '2',
+          LASH_TENANT_MAX_RUNNING_TURNS: '1',
+          LASH_TENANT_MAX_OBSERVERS: '2',
+          ...(await identityEnv()),
+        },
+        { clients: (address) => clientsAs(address, 'default', 'default-client') },
+      );
     });
     afterAll(async () => {
       clients.forEach((c) => c.close());
@@ -48,10 +60,16 @@ for (const engine of engines) {
       const acme = as('acme-sessions');
       for (const id of ['a1', 'a2', 'a3']) await open(acme, id);
       const refused = await rejection(open(acme, 'a4'));
-      expect(refused).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: 'TENANT_SESSION_LIMIT', metadata: { resource: 'sessions', limit: '3', limit_variable: 'LASH_TENANT_MAX_SESSIONS' } });
+      expect(refused).toMatchObject({
+        code: status.RESOURCE_EXHAUSTED,
+        reason: 'TENANT_SESSION_LIMIT',
+        metadata: { resource: 'sessions', limit: '3', limit_variable: 'LASH_TENANT_MAX_SESSIONS' },
+      });
       expect(refused.message).toContain('LASH_TENANT_MAX_SESSIONS');
       expect((await rejection(acme.sessions.getSession({ sessionId: 'a4' }))).code).toBe(status.NOT_FOUND);
-      expect(await rejection(acme.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: 'a1', childSessionId: 'a1-kid' })))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: 'TENANT_SESSION_LIMIT' });
+      expect(
+        await rejection(acme.admin.createChildSession(CreateChildSessionRequest.fromPartial({ sessionId: 'a1', childSessionId: 'a1-kid' }))),
+      ).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: 'TENANT_SESSION_LIMIT' });
       // Resuming an existing session creates nothing and is not refused.
       expect((await open(acme, 'a1')).created).toBe(false);
       // Another tenant (same ids) is not affected.
@@ -68,7 +86,11 @@ for (const engine of engines) {
       const enqueue = (sessionId: string, text: string) => q.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput(text) }));
       const first = await enqueue('q1', 'one');
       await enqueue('q2', 'two');
-      expect(await rejection(enqueue('q1', 'three'))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: 'TENANT_QUEUE_LIMIT', metadata: { resource: 'queued_batches', limit: '2' } });
+      expect(await rejection(enqueue('q1', 'three'))).toMatchObject({
+        code: status.RESOURCE_EXHAUSTED,
+        reason: 'TENANT_QUEUE_LIMIT',
+        metadata: { resource: 'queued_batches', limit: '2' },
+      });
       expect((await q.queue.listQueuedWork({ sessionId: 'q1' })).batches).toHaveLength(1);
       // Other tenants queue freely.
       const other = as('globex-queue');
@@ -87,7 +109,11 @@ for (const engine of engines) {
       await until(() => s.app.turns.registry.active('acme-turns', 't1').length === 1);
       const refused = await startRunTurn(t, { sessionId: 't2', input: textInput('refused') }).done;
       expect(refused.error?.code).toBe(status.RESOURCE_EXHAUSTED);
-      expect(await rejection(t.turns.startTurn(StartTurnRequest.fromPartial({ sessionId: 't2', input: textInput('refused too') })))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: 'TENANT_TURN_LIMIT', metadata: { resource: 'running_turns', limit: '1', retry_after_ms: '1000' } });
+      expect(await rejection(t.turns.startTurn(StartTurnRequest.fromPartial({ sessionId: 't2', input: textInput('refused too') })))).toMatchObject({
+        code: status.RESOURCE_EXHAUSTED,
+        reason: 'TENANT_TURN_LIMIT',
+        metadata: { resource: 'running_turns', limit: '1', retry_after_ms: '1000' },
+      });
       expect((await t.sessions.getSession({ sessionId: 't2' })).session?.turnIndex).toBe(0n);
       const other = as('globex-turns');
       await open(other, 't1');

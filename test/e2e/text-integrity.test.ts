@@ -29,7 +29,13 @@ for (const engine of engines) {
 
     beforeAll(async () => {
       fake = await startFakeModelServer();
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_PROVIDER_BACKOFF_MS: '20', LASH_TOOLS: 'calculate' });
+      s = await startTestServer(engine, {
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_PROVIDER_BACKOFF_MS: '20',
+        LASH_TOOLS: 'calculate',
+      });
     });
     afterAll(async () => {
       await s?.close();

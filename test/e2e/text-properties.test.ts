@@ -16,7 +16,32 @@ import { seeded as rng } from '../support/hostile-requests.js';
 import { connectToolHost } from '../support/tool-host.js';
 import { deltasText, runTurn, textInput } from '../support/turns.js';
 
-const POOL = ['a', 'Z', ' ', '\n', '\t', '\u0000', '\u0001', '\u001f', '\u007f', 'é', 'e\u0301', '\u05d0', '\u202e', '\u200f', '\u200d', '中', '😀', '👨‍👩‍👧', '𝄞', '\ufeff', '"', '\\', '5n', "'"];
+const POOL = [
+  'a',
+  'Z',
+  ' ',
+  '\n',
+  '\t',
+  '\u0000',
+  '\u0001',
+  '\u001f',
+  '\u007f',
+  'é',
+  'e\u0301',
+  '\u05d0',
+  '\u202e',
+  '\u200f',
+  '\u200d',
+  '中',
+  '😀',
+  '👨‍👩‍👧',
+  '𝄞',
+  '\ufeff',
+  '"',
+  '\\',
+  '5n',
+  "'",
+];
 
 function randomText(next: () => number, max = 24): string {
   let s = '';
@@ -41,17 +66,29 @@ function randomJson(next: () => number, depth: number): unknown {
   const r = next();
   if (depth <= 0 || r < 0.3) {
     const k = Math.floor(next() * 5);
-    return k === 0 ? randomText(next, 6) : k === 1 ? Math.floor(next() * 2 ** 52) * (next() < 0.5 ? -1 : 1) : k === 2 ? next() * 1e300 : k === 3 ? next() < 0.5 : null;
+    return k === 0
+      ? randomText(next, 6)
+      : k === 1
+        ? Math.floor(next() * 2 ** 52) * (next() < 0.5 ? -1 : 1)
+        : k === 2
+          ? next() * 1e300
+          : k === 3
+            ? next() < 0.5
+            : null;
   }
   if (r < 0.65) return Array.from({ length: 1 + Math.floor(next() * 3) }, () => randomJson(next, depth - 1));
   return Object.fromEntries(Array.from({ length: 1 + Math.floor(next() * 3) }, () => [randomText(next, 4), randomJson(next, depth - 1)]));
 }
 
-const textOfParts = (parts: { kind?: { $case: string; value: unknown } }[]) => parts.map((p) => (p.kind?.$case === 'text' ? (p.kind.value as { text: string }).text : '')).join('');
-const feedDeltas = (ms: FeedMessage[], turnId: string) => ms.flatMap((m) => {
-  const p = m.kind?.$case === 'event' ? m.kind.value.payload : undefined;
-  return p?.$case === 'turnActivity' && p.value.turnId === turnId && p.value.event?.kind?.$case === 'assistantProseDelta' ? [p.value.event.kind.value.text] : [];
-});
+const textOfParts = (parts: { kind?: { $case: string; value: unknown } }[]) =>
+  parts.map((p) => (p.kind?.$case === 'text' ? (p.kind.value as { text: string }).text : '')).join('');
+const feedDeltas = (ms: FeedMessage[], turnId: string) =>
+  ms.flatMap((m) => {
+    const p = m.kind?.$case === 'event' ? m.kind.value.payload : undefined;
+    return p?.$case === 'turnActivity' && p.value.turnId === turnId && p.value.event?.kind?.$case === 'assistantProseDelta'
+      ? [p.value.event.kind.value.text]
+      : [];
+  });
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`text and JSON properties on ${engine.name}`, () => {
@@ -60,7 +97,12 @@ for (const engine of engines) {
 
     beforeAll(async () => {
       fake = await startFakeModelServer();
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_PROVIDER_BACKOFF_MS: '20' });
+      s = await startTestServer(engine, {
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_PROVIDER_BACKOFF_MS: '20',
+      });
     });
     /** Every message of the read view, page after page. */
     const readView = async (sessionId: string) => {
@@ -100,14 +142,29 @@ for (const engine of engines) {
         const [user, assistant] = (await readView(sessionId)).slice(-2);
         expect(textOfParts(user!.parts), where).toBe(input);
         expect(textOfParts(assistant!.parts), where).toBe(answer);
-        await obs.waitFor((m) => m.some((x) => payloadCase(x) === 'committed' && x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'committed' && x.kind.value.payload.value.turnId === turnId));
+        await obs.waitFor((m) =>
+          m.some(
+            (x) =>
+              payloadCase(x) === 'committed' &&
+              x.kind?.$case === 'event' &&
+              x.kind.value.payload?.$case === 'committed' &&
+              x.kind.value.payload.value.turnId === turnId,
+          ),
+        );
         expect(feedDeltas(obs.messages, turnId).join(''), where).toBe(answer);
       }
       // Remote tool results: deep JSON with large numbers and hostile strings.
       // Strings that look like the old bigint spelling ("5n") must stay strings.
       const values = ['5n', { count: '-12n', list: ['7n'] }, ...Array.from({ length: 6 }, () => randomJson(next, 12))];
       let call = 0;
-      const host = await connectToolHost(s.clients, { sessionId, tools: [{ name: 'oracle' }], reply: (c) => { call++; return { success: values[Number(c.callId.slice(1))] }; } });
+      const host = await connectToolHost(s.clients, {
+        sessionId,
+        tools: [{ name: 'oracle' }],
+        reply: (c) => {
+          call++;
+          return { success: values[Number(c.callId.slice(1))] };
+        },
+      });
       try {
         for (let i = 0; i < values.length; i++) {
           const turnId = `tool${i}`;
@@ -118,12 +175,18 @@ for (const engine of engines) {
           const streamed = completed?.kind?.$case === 'toolCallCompleted' ? completed.kind.value.output : undefined;
           expect(streamed, where).toEqual(values[i]);
           expect((await s.clients.turns.getTurn({ sessionId, turnId })).result?.toolCalls[0]?.output, where).toEqual(values[i]);
-          const results = (await readView(sessionId)).flatMap((m) => m.parts.flatMap((p) => (p.kind?.$case === 'toolResult' && p.kind.value.callId === `c${i}` ? [p.kind.value.output] : [])));
+          const results = (await readView(sessionId)).flatMap((m) =>
+            m.parts.flatMap((p) => (p.kind?.$case === 'toolResult' && p.kind.value.callId === `c${i}` ? [p.kind.value.output] : [])),
+          );
           expect(results, where).toEqual([values[i]]);
-          await obs.waitFor((m) => m.some((x) => x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'committed' && x.kind.value.payload.value.turnId === turnId));
+          await obs.waitFor((m) =>
+            m.some((x) => x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'committed' && x.kind.value.payload.value.turnId === turnId),
+          );
           const fed = obs.events().flatMap((m) => {
             const p = m.kind?.$case === 'event' ? m.kind.value.payload : undefined;
-            return p?.$case === 'turnActivity' && p.value.turnId === turnId && p.value.event?.kind?.$case === 'toolCallCompleted' ? [p.value.event.kind.value.output] : [];
+            return p?.$case === 'turnActivity' && p.value.turnId === turnId && p.value.event?.kind?.$case === 'toolCallCompleted'
+              ? [p.value.event.kind.value.output]
+              : [];
           });
           expect(fed, where).toEqual([values[i]]);
         }

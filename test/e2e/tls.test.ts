@@ -26,8 +26,35 @@ function makePki(dir: string) {
   ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=lash-test-ca');
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   for (const name of ['server', 'client']) {
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name === 'server' ? 'localhost' : 'lash-client'}`);
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', 'san.ext');
+    ssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${name === 'server' ? 'localhost' : 'lash-client'}`,
+    );
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '1',
+      '-extfile',
+      'san.ext',
+    );
   }
   const read = (f: string) => readFileSync(join(dir, f));
   return { ca: read('ca.pem'), clientKey: read('client.key'), clientCert: read('client.pem') };
@@ -44,7 +71,11 @@ describe.skipIf(!hasOpenssl || !engine.enabled)('TLS and mTLS', () => {
     dir = mkdtempSync(join(tmpdir(), 'lash-tls-'));
     pki = makePki(dir);
     tls = await startTestServer(engine, { LASH_TLS_CERT: join(dir, 'server.pem'), LASH_TLS_KEY: join(dir, 'server.key') });
-    mtls = await startTestServer(engine, { LASH_TLS_CERT: join(dir, 'server.pem'), LASH_TLS_KEY: join(dir, 'server.key'), LASH_TLS_CLIENT_CA: join(dir, 'ca.pem') });
+    mtls = await startTestServer(engine, {
+      LASH_TLS_CERT: join(dir, 'server.pem'),
+      LASH_TLS_KEY: join(dir, 'server.key'),
+      LASH_TLS_CLIENT_CA: join(dir, 'ca.pem'),
+    });
   });
   afterAll(async () => {
     await tls?.close();

@@ -14,7 +14,14 @@ import { startFakeModelServer, type FakeModelServer } from '../support/fake-mode
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startRunTurn, textInput, until } from '../support/turns.js';
 
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; attributes: { key: string; value: Record<string, unknown> }[]; status?: { code?: number; message?: string } }
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes: { key: string; value: Record<string, unknown> }[];
+  status?: { code?: number; message?: string };
+}
 const attr = (s: OtlpSpan, key: string) => {
   const v = s.attributes.find((a) => a.key === key)?.value;
   return v === undefined ? undefined : Object.values(v)[0];
@@ -28,7 +35,9 @@ async function startCollector(): Promise<{ url: string; spans: OtlpSpan[]; servi
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      const doc = JSON.parse(body) as { resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: OtlpSpan[] }[] }[] };
+      const doc = JSON.parse(body) as {
+        resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: OtlpSpan[] }[] }[];
+      };
       for (const rs of doc.resourceSpans) {
         services.push(rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '');
         for (const ss of rs.scopeSpans) spans.push(...ss.spans);
@@ -49,7 +58,16 @@ for (const engine of engines) {
     beforeAll(async () => {
       fake = await startFakeModelServer();
       collector = await startCollector();
-      s = await startTestServer(engine, { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'calculate,run_child', LASH_QUEUE_WORKERS: '0', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_SERVICE_NAME: 'lash-under-test' });
+      s = await startTestServer(engine, {
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_TOOLS: 'calculate,run_child',
+        LASH_QUEUE_WORKERS: '0',
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_BSP_SCHEDULE_DELAY: '50',
+        OTEL_SERVICE_NAME: 'lash-under-test',
+      });
     });
     afterAll(async () => {
       await s?.close();
@@ -58,7 +76,7 @@ for (const engine of engines) {
     });
     beforeEach(() => fake.reset());
 
-    it('a turn is one span with a child per model call and per tool call, in the caller\'s trace', async () => {
+    it("a turn is one span with a child per model call and per tool call, in the caller's trace", async () => {
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'traced' }));
       fake.script(
         { steps: [{ toolCall: { name: 'calculate', args: { op: 'add', a: 2, b: 3 } } }], usage: { input: 10, output: 2 } },
@@ -67,8 +85,16 @@ for (const engine of engines) {
       const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
       const metadata = new Metadata();
       metadata.set('traceparent', `00-${callerTrace}-00f067aa0ba902b7-01`);
-      const call = s.clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId: 'traced', turnId: 'traced-1', input: textInput('add 2 and 3') }), metadata);
-      await new Promise<void>((resolve, reject) => call.on('end', resolve).on('error', reject).on('data', () => {}));
+      const call = s.clients.turns.raw.runTurn(
+        RunTurnRequest.fromPartial({ sessionId: 'traced', turnId: 'traced-1', input: textInput('add 2 and 3') }),
+        metadata,
+      );
+      await new Promise<void>((resolve, reject) =>
+        call
+          .on('end', resolve)
+          .on('error', reject)
+          .on('data', () => {}),
+      );
       await until(() => collector.spans.filter((x) => x.traceId === callerTrace).length >= 4);
       const inTrace = collector.spans.filter((x) => x.traceId === callerTrace);
       const turn = inTrace.find((x) => x.name === 'lash.turn')!;
@@ -103,10 +129,7 @@ for (const engine of engines) {
 
     it('a failing tool and a stopped turn are error spans that say why', async () => {
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'traced-err' }));
-      fake.script(
-        { steps: [{ toolCall: { name: 'calculate', args: { op: 'divide', a: 1, b: 0 } } }] },
-        { error: { status: 400, message: 'no more today' } },
-      );
+      fake.script({ steps: [{ toolCall: { name: 'calculate', args: { op: 'divide', a: 1, b: 0 } } }] }, { error: { status: 400, message: 'no more today' } });
       await startRunTurn(s.clients, { sessionId: 'traced-err', turnId: 'err-1', input: textInput('divide') }).done;
       await until(() => collector.spans.some((x) => x.name === 'lash.turn' && attr(x, 'lash.turn_id') === 'err-1'));
       const turn = collector.spans.find((x) => x.name === 'lash.turn' && attr(x, 'lash.turn_id') === 'err-1')!;
@@ -123,7 +146,11 @@ for (const engine of engines) {
 describe('OTEL_* configuration', () => {
   it('an OTLP endpoint turns tracing on; none or no endpoint leaves it off; a bad URL is named', () => {
     expect(loadConfig({}).tracing).toBeUndefined();
-    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).tracing).toEqual({ url: 'http://collector:4318/v1/traces', serviceName: 'lash-grpc', scheduledDelayMs: 5000 });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).tracing).toEqual({
+      url: 'http://collector:4318/v1/traces',
+      serviceName: 'lash-grpc',
+      scheduledDelayMs: 5000,
+    });
     expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/traces', OTEL_SERVICE_NAME: 'x' }).tracing?.url).toBe('http://c:4318/traces');
     expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_EXPORTER: 'none' }).tracing).toBeUndefined();
     expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toThrow(/must be an http\(s\) URL/);

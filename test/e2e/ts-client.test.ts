@@ -49,7 +49,13 @@ for (const engine of engines) {
     beforeAll(async () => {
       fake = await startFakeModelServer();
       const address = `127.0.0.1:${await freePort()}`;
-      s = await startTestServer(engine, { LASH_LISTEN: address, OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_QUEUE_WORKERS: '0' });
+      s = await startTestServer(engine, {
+        LASH_LISTEN: address,
+        OPENAI_BASE_URL: fake.url,
+        LASH_DEFAULT_PROVIDER: 'openai-compatible',
+        LASH_DEFAULT_MODEL: 'fake-model',
+        LASH_QUEUE_WORKERS: '0',
+      });
       client = new LashClient({ address, deadlineMs: 30_000 });
     });
     afterAll(async () => {
@@ -135,7 +141,9 @@ for (const engine of engines) {
       const sessionId = await open('retry');
       await s.stop();
       const patient = { maxAttempts: 1_000, initialBackoffMs: 50, maxBackoffMs: 200 };
-      const append = rejected(client.admin.appendMessages({ sessionId, messages: [{ role: 1, parts: [{ kind: { $case: 'text', value: { text: 'x' } } }] }] }, { retry: patient }));
+      const append = rejected(
+        client.admin.appendMessages({ sessionId, messages: [{ role: 1, parts: [{ kind: { $case: 'text', value: { text: 'x' } } }] }] }, { retry: patient }),
+      );
       expect((await append).code).toBe(status.UNAVAILABLE);
       const get = client.sessions.getSession({ sessionId }, { retry: patient, deadlineMs: 120_000 });
       s = await s.restart();
@@ -147,7 +155,8 @@ for (const engine of engines) {
       const abort = new AbortController();
       const seen: FeedMessage[] = [];
       let reconnects = 0;
-      const committed = (turnId: string) => () => seen.some((m) => m.kind?.$case === 'event' && m.kind.value.payload?.$case === 'committed' && m.kind.value.payload.value.turnId === turnId);
+      const committed = (turnId: string) => () =>
+        seen.some((m) => m.kind?.$case === 'event' && m.kind.value.payload?.$case === 'committed' && m.kind.value.payload.value.turnId === turnId);
       const loop = (async () => {
         for await (const m of client.observe(sessionId, { signal: abort.signal, onReconnect: () => reconnects++ })) seen.push(m);
       })().catch((err: unknown) => {
@@ -161,7 +170,9 @@ for (const engine of engines) {
       await until(() => reconnects > 0, 30_000);
       s = await s.restart();
       fake.script({ steps: [{ text: 'after' }] });
-      await client.runTurn({ sessionId, turnId: 'after', input: textInput('two') }, { retry: { maxAttempts: 100, initialBackoffMs: 50, maxBackoffMs: 500 } }).done();
+      await client
+        .runTurn({ sessionId, turnId: 'after', input: textInput('two') }, { retry: { maxAttempts: 100, initialBackoffMs: 50, maxBackoffMs: 500 } })
+        .done();
       await until(committed('after'), 60_000);
       abort.abort();
       await loop;

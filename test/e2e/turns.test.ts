@@ -95,13 +95,21 @@ for (const engine of engines) {
     it('13: parallel tools overlap, a serial tool runs after them, and results reach the model in call order', async () => {
       const sessionId = await open();
       fake.script(
-        { steps: [{ toolCall: { name: 'sleep', args: { ms: 200 }, id: 'p1' } }, { toolCall: { name: 'sleep_serial', args: { ms: 10 }, id: 's1' } }, { toolCall: { name: 'sleep', args: { ms: 200 }, id: 'p2' } }] },
+        {
+          steps: [
+            { toolCall: { name: 'sleep', args: { ms: 200 }, id: 'p1' } },
+            { toolCall: { name: 'sleep_serial', args: { ms: 10 }, id: 's1' } },
+            { toolCall: { name: 'sleep', args: { ms: 200 }, id: 'p2' } },
+          ],
+        },
         { steps: [{ text: 'slept' }] },
       );
       const t = await runTurn(s.clients, { sessionId, input: textInput('sleep') });
       const at = (kind: string, id: string) => t.events.findIndex((e) => e.kind?.$case === kind && (e.kind.value as { callId: string }).callId === id);
       // Both parallel calls start before either completes: they overlap.
-      expect(Math.max(at('toolCallStarted', 'p1'), at('toolCallStarted', 'p2'))).toBeLessThan(Math.min(at('toolCallCompleted', 'p1'), at('toolCallCompleted', 'p2')));
+      expect(Math.max(at('toolCallStarted', 'p1'), at('toolCallStarted', 'p2'))).toBeLessThan(
+        Math.min(at('toolCallCompleted', 'p1'), at('toolCallCompleted', 'p2')),
+      );
       // The serial call starts only after both parallel calls completed.
       expect(at('toolCallStarted', 's1')).toBeGreaterThan(Math.max(at('toolCallCompleted', 'p1'), at('toolCallCompleted', 'p2')));
       const toolMessages = (fake.requests[1]!.body.messages as { role: string; tool_call_id: string }[]).filter((m) => m.role === 'tool');
@@ -158,7 +166,13 @@ for (const engine of engines) {
     it('images are stored once as attachments and reach the model', async () => {
       const sessionId = await open();
       const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
-      const t = await runTurn(s.clients, { sessionId, input: { items: [{ item: { $case: 'text', value: { text: 'look' } } }, { item: { $case: 'imageRef', value: { id: 'a' } } }], imageBlobs: { a: { data: png, mimeType: 'image/png' } } } });
+      const t = await runTurn(s.clients, {
+        sessionId,
+        input: {
+          items: [{ item: { $case: 'text', value: { text: 'look' } } }, { item: { $case: 'imageRef', value: { id: 'a' } } }],
+          imageBlobs: { a: { data: png, mimeType: 'image/png' } },
+        },
+      });
       expect(t.result?.outcome?.$case).toBe('finished');
       const parts = (await view(sessionId))[0]!.parts;
       expect(parts[1]?.kind).toMatchObject({ $case: 'image', value: { mimeType: 'image/png' } });
@@ -232,7 +246,9 @@ for (const engine of engines) {
       gone.call.on('error', () => {});
       await gone.firstEvent;
       gone.call.cancel();
-      await until(async () => (await s.clients.turns.getTurn({ sessionId, turnId: 'gone' }).catch(() => undefined))?.status === TurnStatus.TURN_STATUS_COMMITTED);
+      await until(
+        async () => (await s.clients.turns.getTurn({ sessionId, turnId: 'gone' }).catch(() => undefined))?.status === TurnStatus.TURN_STATUS_COMMITTED,
+      );
       const cancelled = await s.clients.turns.getTurn({ sessionId, turnId: 'gone' });
       expect(cancelled.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
 
@@ -241,9 +257,14 @@ for (const engine of engines) {
       stays.call.on('error', () => {});
       await stays.firstEvent;
       stays.call.cancel();
-      await until(async () => (await s.clients.turns.getTurn({ sessionId, turnId: 'stays' }).catch(() => undefined))?.status === TurnStatus.TURN_STATUS_COMMITTED);
+      await until(
+        async () => (await s.clients.turns.getTurn({ sessionId, turnId: 'stays' }).catch(() => undefined))?.status === TurnStatus.TURN_STATUS_COMMITTED,
+      );
       const finished = await s.clients.turns.getTurn({ sessionId, turnId: 'stays' });
-      expect(finished.result?.outcome?.$case === 'finished' && finished.result.outcome.value.answer).toEqual({ $case: 'assistantMessage', value: { text: 'begin end' } });
+      expect(finished.result?.outcome?.$case === 'finished' && finished.result.outcome.value.answer).toEqual({
+        $case: 'assistantMessage',
+        value: { text: 'begin end' },
+      });
     });
 
     it('StartTurn runs detached: its id comes back at once and GetTurn reports running then committed', async () => {
@@ -260,7 +281,9 @@ for (const engine of engines) {
       const sessionId = await open({ spec: { model: { id: 'base-model' } } });
       await runTurn(s.clients, { sessionId, input: textInput('1'), overrides: { model: { id: 'turn-model' } } });
       await runTurn(s.clients, { sessionId, input: textInput('2') });
-      await s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial({ sessionId, model: { id: 'updated-model' }, updateMask: ['model'] }));
+      await s.clients.sessions.updateSessionConfig(
+        UpdateSessionConfigRequest.fromPartial({ sessionId, model: { id: 'updated-model' }, updateMask: ['model'] }),
+      );
       await runTurn(s.clients, { sessionId, input: textInput('3') });
       await runTurn(s.clients, { sessionId, input: textInput('4'), overrides: { providerId: 'openai-compatible' } });
       expect(fake.requests.map((r) => r.body.model)).toEqual(['turn-model', 'base-model', 'updated-model', 'updated-model']);
@@ -268,16 +291,30 @@ for (const engine of engines) {
 
     it('27: prompt contributions of server, session and turn all reach the model; replace_slot and clear_slot hide lower layers', async () => {
       const contribution = (content: string) => ({ priority: 0, content });
-      const sessionId = await open({ spec: { prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [contribution('SESSION-GUIDE')] }] } } });
+      const sessionId = await open({
+        spec: { prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [contribution('SESSION-GUIDE')] }] } },
+      });
       const system = (i: number) => (fake.requests[i]!.body.messages as { role: string; content: string }[]).find((m) => m.role === 'system')!.content;
-      await runTurn(s.clients, { sessionId, input: textInput('a'), overrides: { prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [contribution('TURN-GUIDE')] }] } } });
+      await runTurn(s.clients, {
+        sessionId,
+        input: textInput('a'),
+        overrides: { prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, contributions: [contribution('TURN-GUIDE')] }] } },
+      });
       expect(system(0)).toContain('helpful assistant'); // server layer
       expect(system(0)).toContain('SESSION-GUIDE');
       expect(system(0)).toContain('TURN-GUIDE');
-      await runTurn(s.clients, { sessionId, input: textInput('b'), overrides: { prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, reset: true, contributions: [contribution('R-ONLY')] }] } } });
+      await runTurn(s.clients, {
+        sessionId,
+        input: textInput('b'),
+        overrides: { prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, reset: true, contributions: [contribution('R-ONLY')] }] } },
+      });
       expect(system(1)).toContain('R-ONLY');
       expect(system(1)).not.toContain('SESSION-GUIDE');
-      await runTurn(s.clients, { sessionId, input: textInput('c'), overrides: { prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, reset: true, contributions: [] }] } } });
+      await runTurn(s.clients, {
+        sessionId,
+        input: textInput('c'),
+        overrides: { prompt: { slots: [{ slot: PromptSlot.PROMPT_SLOT_GUIDANCE, reset: true, contributions: [] }] } },
+      });
       expect(system(2)).not.toContain('SESSION-GUIDE');
       expect(system(2)).not.toContain('R-ONLY');
       expect(system(2)).toContain('helpful assistant');
@@ -287,7 +324,9 @@ for (const engine of engines) {
       const donor = await open();
       const exported = await s.clients.sessions.exportSessionState({ sessionId: donor });
       const document = { ...exported.state!.document!, policy: { ...exported.state!.document!.policy, providerId: 'x' } };
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: donor, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: { version: 1, sessionId: donor, document } }));
+      await s.clients.sessions.openSession(
+        OpenSessionRequest.fromPartial({ sessionId: donor, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: { version: 1, sessionId: donor, document } }),
+      );
       const t = await runTurn(s.clients, { sessionId: donor, input: textInput('hi') });
       expect(t.error?.code).toBe(status.FAILED_PRECONDITION);
       expect(t.error?.details).toContain(`"${donor}"`);

@@ -9,8 +9,15 @@ import { engines, openTestDatabase } from '../support/engines.js';
 
 const base = Date.parse('2026-11-01T00:00:00Z');
 const rec = (n: number, extra: Partial<AuditRecord> = {}): AuditRecord => ({
-  tenantId: 'acme', subject: 'alice', identitySource: 'jwt', method: 'lash.v1.SessionService/OpenSession', sessionId: `s${n % 2}`,
-  code: 'OK', requestId: `req-${n}`, at: new Date(base + n * 60_000), ...extra,
+  tenantId: 'acme',
+  subject: 'alice',
+  identitySource: 'jwt',
+  method: 'lash.v1.SessionService/OpenSession',
+  sessionId: `s${n % 2}`,
+  code: 'OK',
+  requestId: `req-${n}`,
+  at: new Date(base + n * 60_000),
+  ...extra,
 });
 
 for (const engine of engines) {
@@ -24,7 +31,7 @@ for (const engine of engines) {
     });
     afterAll(async () => close?.());
 
-    it('stores a batch and lists only the tenant\'s records, newest first, with every field', async () => {
+    it("stores a batch and lists only the tenant's records, newest first, with every field", async () => {
       await store.append([
         rec(1),
         rec(2, { method: 'lash.v1.TurnService/RunTurn', turnId: 't-2', code: 'RESOURCE_EXHAUSTED', reason: 'TENANT_TURN_LIMIT' }),
@@ -34,7 +41,17 @@ for (const engine of engines) {
       await store.append([]);
       const all = await store.list('acme', {}, undefined, 10);
       expect(all.map((r) => r.requestId)).toEqual(['req-4', 'req-2', 'req-1']);
-      expect(all[1]).toMatchObject({ tenantId: 'acme', subject: 'alice', identitySource: 'jwt', method: 'lash.v1.TurnService/RunTurn', sessionId: 's0', turnId: 't-2', code: 'RESOURCE_EXHAUSTED', reason: 'TENANT_TURN_LIMIT', at: new Date(base + 120_000) });
+      expect(all[1]).toMatchObject({
+        tenantId: 'acme',
+        subject: 'alice',
+        identitySource: 'jwt',
+        method: 'lash.v1.TurnService/RunTurn',
+        sessionId: 's0',
+        turnId: 't-2',
+        code: 'RESOURCE_EXHAUSTED',
+        reason: 'TENANT_TURN_LIMIT',
+        at: new Date(base + 120_000),
+      });
       expect(all[0]).toMatchObject({ batchId: 'b-4', sessionId: undefined, turnId: undefined, reason: undefined });
       expect((await store.list('globex', {}, undefined, 10)).map((r) => r.subject)).toEqual(['mallory']);
       expect(await store.list('nobody', {}, undefined, 10)).toEqual([]);
@@ -43,7 +60,9 @@ for (const engine of engines) {
     it('filters by session, method and time (since inclusive, until exclusive) and pages by id', async () => {
       expect((await store.list('acme', { sessionId: 's1' }, undefined, 10)).map((r) => r.requestId)).toEqual(['req-1']);
       expect((await store.list('acme', { method: 'lash.v1.TurnService/RunTurn' }, undefined, 10)).map((r) => r.requestId)).toEqual(['req-2']);
-      expect((await store.list('acme', { since: new Date(base + 120_000), until: new Date(base + 240_000) }, undefined, 10)).map((r) => r.requestId)).toEqual(['req-2']);
+      expect((await store.list('acme', { since: new Date(base + 120_000), until: new Date(base + 240_000) }, undefined, 10)).map((r) => r.requestId)).toEqual([
+        'req-2',
+      ]);
       const first = await store.list('acme', {}, undefined, 2);
       expect(first.map((r) => r.requestId)).toEqual(['req-4', 'req-2']);
       const second = await store.list('acme', {}, first.at(-1)!.id, 2);
@@ -60,8 +79,8 @@ for (const engine of engines) {
       const removed = await store.trim(new Date(base + 150_000));
       expect(removed).toBe(2);
       expect((await store.list('acme', {}, undefined, 10)).map((r) => r.requestId)).toEqual(['req-4']);
-      expect((await store.list('odd', {}, undefined, 10))).toHaveLength(1);
-      expect((await store.list('globex', {}, undefined, 10))).toHaveLength(1);
+      expect(await store.list('odd', {}, undefined, 10)).toHaveLength(1);
+      expect(await store.list('globex', {}, undefined, 10)).toHaveLength(1);
     });
   });
 }

@@ -39,7 +39,10 @@ describe('data folder lock across hosts', () => {
   it('a live owner on another host is refused; after it dies, the folder is taken over', async () => {
     const dir = freshDir();
     const owner = await ownerProcess(dir, 'pod-a', 500);
-    const refused = await lockDataDir(dir, { host: 'pod-b', heartbeatMs: 500 }).then(() => undefined, (err: unknown) => err);
+    const refused = await lockDataDir(dir, { host: 'pod-b', heartbeatMs: 500 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(refused).toBeInstanceOf(DataDirLockedError);
     expect((refused as Error).message).toContain(`is in use by process ${owner.pid} on host pod-a`);
     expect(lockOf(dir)).toMatchObject({ host: 'pod-a', pid: owner.pid });
@@ -59,7 +62,10 @@ describe('data folder lock across hosts', () => {
   it('a lock without heartbeats from another host (an older version) is refused with the manual way out', async () => {
     const dir = freshDir();
     writeFileSync(join(dir, 'lash.lock'), JSON.stringify({ pid: 4242, host: 'old-pod' }));
-    const err = await lockDataDir(dir, { host: 'pod-b', heartbeatMs: 100 }).then(() => undefined, (e: unknown) => e as Error);
+    const err = await lockDataDir(dir, { host: 'pod-b', heartbeatMs: 100 }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(err?.message).toContain('in use by process 4242 on host old-pod');
     expect(err?.message).toContain(`if that server is gone, delete ${join(dir, 'lash.lock')}`);
   });

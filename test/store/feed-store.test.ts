@@ -15,7 +15,13 @@ import { storeEngines, type OpenedStores } from '../support/store-engines.js';
 let counter = 0;
 const activity = (turnId: string, text: string): FeedPayload => {
   const id = `ev-${(counter += 1)}`;
-  const event: TurnEvent = { id, correlationId: `corr-${turnId}`, sequence: counter, time: new Date(1_700_000_000_000 + counter), event: { kind: 'assistant_prose_delta', text } };
+  const event: TurnEvent = {
+    id,
+    correlationId: `corr-${turnId}`,
+    sequence: counter,
+    time: new Date(1_700_000_000_000 + counter),
+    event: { kind: 'assistant_prose_delta', text },
+  };
   return { kind: 'turn_activity', turnId, event };
 };
 const changed = (what: string): FeedPayload => ({ kind: 'session_changed', what });
@@ -44,19 +50,26 @@ for (const engine of storeEngines) {
       expect([...a, ...b].map((r) => r.seq)).toEqual([1n, 2n, 3n]);
       expect(other.map((r) => r.seq)).toEqual([1n]);
       const read = await store.read('t', 'a', 0n, 10);
-      expect(read.map((r) => [r.seq, r.revision, r.payload])).toEqual([[1n, 1n, changed('x')], [2n, 1n, changed('y')], [3n, 2n, changed('z')]]);
+      expect(read.map((r) => [r.seq, r.revision, r.payload])).toEqual([
+        [1n, 1n, changed('x')],
+        [2n, 1n, changed('y')],
+        [3n, 2n, changed('z')],
+      ]);
       expect((await store.head('t', 'a')).lastSeq).toBe(3n);
     });
 
     it('concurrent appenders get distinct, contiguous numbers and every event is stored', async () => {
       const batches = await Promise.all(Array.from({ length: 12 }, (_, i) => store.append('t', 'race', 1n, [changed(`${i}-a`), changed(`${i}-b`)])));
-      const seqs = batches.flat().map((r) => r.seq).sort((x, y) => (x < y ? -1 : 1));
+      const seqs = batches
+        .flat()
+        .map((r) => r.seq)
+        .sort((x, y) => (x < y ? -1 : 1));
       expect(seqs).toEqual(Array.from({ length: 24 }, (_, i) => BigInt(i + 1)));
       for (const batch of batches) expect(batch[1]!.seq).toBe(batch[0]!.seq + 1n);
       expect((await store.read('t', 'race', 0n, 100)).length).toBe(24);
     });
 
-    it('tracks the open turn: activity opens it, its commit or interruption closes it, another turn\'s commit does not', async () => {
+    it("tracks the open turn: activity opens it, its commit or interruption closes it, another turn's commit does not", async () => {
       expect(await store.openTurn('t', 'turns')).toBeUndefined();
       await store.append('t', 'turns', 0n, [activity('t1', 'a')]);
       expect(await store.openTurn('t', 'turns')).toBe('t1');
@@ -99,8 +112,18 @@ for (const engine of storeEngines) {
     });
 
     it('tells whether a retained turn_interrupted event names a turn, not fooled by the same text inside a tool call', async () => {
-      const lookalike: TurnEvent = { id: 'tc', correlationId: 'tc', sequence: 1, time: new Date(), event: { kind: 'tool_call_started', callId: 'c', name: 'x', args: { k: 'i', t: 'ghost' } } };
-      await store.append('t', 'intr', 1n, [activity('next', 'a'), { kind: 'turn_interrupted', turnId: 'dead' }, { kind: 'turn_activity', turnId: 'next', event: lookalike }]);
+      const lookalike: TurnEvent = {
+        id: 'tc',
+        correlationId: 'tc',
+        sequence: 1,
+        time: new Date(),
+        event: { kind: 'tool_call_started', callId: 'c', name: 'x', args: { k: 'i', t: 'ghost' } },
+      };
+      await store.append('t', 'intr', 1n, [
+        activity('next', 'a'),
+        { kind: 'turn_interrupted', turnId: 'dead' },
+        { kind: 'turn_activity', turnId: 'next', event: lookalike },
+      ]);
       expect(await store.reportedInterrupted('t', 'intr', 'dead')).toBe(true);
       expect(await store.reportedInterrupted('t', 'intr', 'ghost')).toBe(false);
       expect(await store.reportedInterrupted('t', 'intr', 'next')).toBe(false);
@@ -110,7 +133,12 @@ for (const engine of storeEngines) {
     it('stores a batch as one row and resumes from every cursor inside it, each later event exactly once', async () => {
       // One row per batch is how the databases store it; the memory store keeps no rows to count.
       const rowsBefore = opened.db ? await countRows(opened.db, 'multi') : 0;
-      const first = await store.append('t', 'multi', 1n, Array.from({ length: 7 }, (_, i) => activity('turn-m', `d${i}`)));
+      const first = await store.append(
+        't',
+        'multi',
+        1n,
+        Array.from({ length: 7 }, (_, i) => activity('turn-m', `d${i}`)),
+      );
       await store.append('t', 'multi', 2n, [{ kind: 'committed', revision: 2n, turnId: 'turn-m' }, changed('after')]);
       if (opened.db) expect(await countRows(opened.db, 'multi')).toBe(rowsBefore + 2);
       expect(first.map((r) => r.seq)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n]);
@@ -146,10 +174,42 @@ for (const engine of storeEngines) {
 
     it('keeps every string exactly (NUL, lone surrogates, "5n"-like text), revives bigints only where the schema has them', async () => {
       const texts = ['nul \u0000 inside', 'high \ud83d alone', 'low \udc68 alone', '5n', '-12n', "'quoted", '\u200f rtl \u0301 mark', '😀 whole'];
-      const usage = { inputTokens: 9_007_199_254_740_993n, outputTokens: 2n, cachedInputTokens: 0n, reasoningTokens: 1n, cacheWriteTokens: 9_007_199_254_740_995n };
-      const ev: TurnEvent = { id: 'u1', correlationId: 'u1', sequence: 9, time: new Date(1_700_000_000_123), event: { kind: 'usage', iteration: 1, usage, cumulative: usage } };
-      const toolEv: TurnEvent = { id: 'tc', correlationId: 'call-1', sequence: 10, time: new Date(1_700_000_000_124), event: { kind: 'tool_call_completed', callId: 'call-1', name: 'x', args: { a: '7n', nul: '\u0000' }, output: { n: 1.5, s: '\ud800' }, isError: false, durationMs: 3 } };
-      const payloads: FeedPayload[] = [...texts.map((t) => activity('turn-l', t)), { kind: 'turn_activity', turnId: 'turn-l', event: ev }, { kind: 'turn_activity', turnId: '3n', event: toolEv }, { kind: 'queue_changed', change: 'enqueued', batchIds: ['42n'] }, { kind: 'committed', revision: 77n, turnId: '3n' }];
+      const usage = {
+        inputTokens: 9_007_199_254_740_993n,
+        outputTokens: 2n,
+        cachedInputTokens: 0n,
+        reasoningTokens: 1n,
+        cacheWriteTokens: 9_007_199_254_740_995n,
+      };
+      const ev: TurnEvent = {
+        id: 'u1',
+        correlationId: 'u1',
+        sequence: 9,
+        time: new Date(1_700_000_000_123),
+        event: { kind: 'usage', iteration: 1, usage, cumulative: usage },
+      };
+      const toolEv: TurnEvent = {
+        id: 'tc',
+        correlationId: 'call-1',
+        sequence: 10,
+        time: new Date(1_700_000_000_124),
+        event: {
+          kind: 'tool_call_completed',
+          callId: 'call-1',
+          name: 'x',
+          args: { a: '7n', nul: '\u0000' },
+          output: { n: 1.5, s: '\ud800' },
+          isError: false,
+          durationMs: 3,
+        },
+      };
+      const payloads: FeedPayload[] = [
+        ...texts.map((t) => activity('turn-l', t)),
+        { kind: 'turn_activity', turnId: 'turn-l', event: ev },
+        { kind: 'turn_activity', turnId: '3n', event: toolEv },
+        { kind: 'queue_changed', change: 'enqueued', batchIds: ['42n'] },
+        { kind: 'committed', revision: 77n, turnId: '3n' },
+      ];
       const appended = await store.append('t', 'lossless', 5n, payloads);
       expect(appended.map((r) => r.payload)).toEqual(payloads);
       const read = await store.read('t', 'lossless', 0n, 100);

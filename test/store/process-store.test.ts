@@ -11,7 +11,14 @@ import { storeEngines } from '../support/store-engines.js';
 
 let n = 0;
 const proc = (over: Partial<NewProcess> = {}): NewProcess => ({
-  tenantId: 't', processId: `p-${String(++n).padStart(6, '0')}`, kind: 'notify', input: { task: 'x' }, startedBy: 'host', deadlineAt: new Date(Date.now() + 60_000), status: 'pending', ...over,
+  tenantId: 't',
+  processId: `p-${String(++n).padStart(6, '0')}`,
+  kind: 'notify',
+  input: { task: 'x' },
+  startedBy: 'host',
+  deadlineAt: new Date(Date.now() + 60_000),
+  status: 'pending',
+  ...over,
 });
 
 for (const engine of storeEngines) {
@@ -134,13 +141,33 @@ for (const engine of storeEngines) {
     });
 
     it('each due time of a schedule is taken by one caller only', async () => {
-      await triggers.put({ tenantId: 't', subscriptionId: 'sched', sourceType: 'schedule', sourceKey: 'k', template: { kind: 'notify' }, intervalMs: 60_000, nextDueAt: new Date(Date.now() - 10), createdAt: new Date() });
-      const taken = (await Promise.all([triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue)])).flat().filter((d) => d.subscription.subscriptionId === 'sched');
+      await triggers.put({
+        tenantId: 't',
+        subscriptionId: 'sched',
+        sourceType: 'schedule',
+        sourceKey: 'k',
+        template: { kind: 'notify' },
+        intervalMs: 60_000,
+        nextDueAt: new Date(Date.now() - 10),
+        createdAt: new Date(),
+      });
+      const taken = (await Promise.all([triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue)]))
+        .flat()
+        .filter((d) => d.subscription.subscriptionId === 'sched');
       expect(taken).toHaveLength(1);
       expect(taken[0]!.subscription.nextDueAt!.getTime()).toBe(taken[0]!.dueAt.getTime() + 60_000);
       expect((await triggers.takeDue(10, nextDue)).filter((d) => d.subscription.subscriptionId === 'sched')).toEqual([]);
       // Missed due times collapse into one: the next is the first after now.
-      await triggers.put({ tenantId: 't', subscriptionId: 'late', sourceType: 'schedule', sourceKey: 'k', template: { kind: 'notify' }, intervalMs: 1_000, nextDueAt: new Date(Date.now() - 10_500), createdAt: new Date() });
+      await triggers.put({
+        tenantId: 't',
+        subscriptionId: 'late',
+        sourceType: 'schedule',
+        sourceKey: 'k',
+        template: { kind: 'notify' },
+        intervalMs: 1_000,
+        nextDueAt: new Date(Date.now() - 10_500),
+        createdAt: new Date(),
+      });
       const [late] = (await triggers.takeDue(10, nextDue)).filter((d) => d.subscription.subscriptionId === 'late');
       expect(late!.subscription.nextDueAt!.getTime()).toBeGreaterThan(Date.now() - 100);
       expect((late!.subscription.nextDueAt!.getTime() - late!.dueAt.getTime()) % 1_000).toBe(0);
@@ -148,8 +175,20 @@ for (const engine of storeEngines) {
 
     it('a cron schedule is taken once per due time and moves to its next cron time after now', async () => {
       const due = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 120_000);
-      await triggers.put({ tenantId: 't', subscriptionId: 'cron', sourceType: 'schedule', sourceKey: 'k', template: { kind: 'notify' }, cron: '30 * * * * *', timeZone: 'Asia/Kolkata', nextDueAt: due, createdAt: new Date() });
-      const taken = (await Promise.all([triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue)])).flat().filter((d) => d.subscription.subscriptionId === 'cron');
+      await triggers.put({
+        tenantId: 't',
+        subscriptionId: 'cron',
+        sourceType: 'schedule',
+        sourceKey: 'k',
+        template: { kind: 'notify' },
+        cron: '30 * * * * *',
+        timeZone: 'Asia/Kolkata',
+        nextDueAt: due,
+        createdAt: new Date(),
+      });
+      const taken = (await Promise.all([triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue), triggers.takeDue(10, nextDue)]))
+        .flat()
+        .filter((d) => d.subscription.subscriptionId === 'cron');
       expect(taken).toHaveLength(1);
       expect(taken[0]!.dueAt.getTime()).toBe(due.getTime());
       // Missed times collapse: the next is the first second-30 mark after now, read back as stored.

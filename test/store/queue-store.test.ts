@@ -12,17 +12,39 @@ import { fromRow, type Row } from '../../src/store/queue-store.js';
 import { storeEngines } from '../support/store-engines.js';
 
 const batch = (sessionId: string, batchId: string): QueueBatch => ({
-  batchId, tenantId: 't', sessionId, enqueueSeq: 0n, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive',
-  availableAt: new Date(0), enqueuedAt: new Date(), items: [{ itemId: batchId, payload: { kind: 'input', input: { items: [{ kind: 'text', text: batchId }], imageBlobs: {} } } }], state: 'pending',
+  batchId,
+  tenantId: 't',
+  sessionId,
+  enqueueSeq: 0n,
+  deliveryPolicy: 'after_current_turn_commit',
+  slotPolicy: 'exclusive',
+  availableAt: new Date(0),
+  enqueuedAt: new Date(),
+  items: [{ itemId: batchId, payload: { kind: 'input', input: { items: [{ kind: 'text', text: batchId }], imageBlobs: {} } } }],
+  state: 'pending',
 });
 const first = (pending: QueueBatch[]) => pending.slice(0, 1);
 // The store's private steps, to drive the race between its read and its claim deterministically.
-type Internals = { openRows(t: string, s: string): Promise<Row[]>; claimIfUnchanged(batches: QueueBatch[], owner: string, ttlMs: number): Promise<QueueBatch[] | undefined> };
+type Internals = {
+  openRows(t: string, s: string): Promise<Row[]>;
+  claimIfUnchanged(batches: QueueBatch[], owner: string, ttlMs: number): Promise<QueueBatch[] | undefined>;
+};
 
 const head = (sessionId: string): SessionHead => ({
-  tenantId: 't', sessionId, mode: 'standard', policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false },
-  residency: 'keep_all', finalAnswerFormat: { kind: 'markdown' }, metadata: {}, headRevision: 0n, turnIndex: 0n,
-  currentFrameId: `f-${sessionId}`, status: 'idle', toolState: { generation: 0n, overrides: {} }, createdAt: new Date(), updatedAt: new Date(),
+  tenantId: 't',
+  sessionId,
+  mode: 'standard',
+  policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false },
+  residency: 'keep_all',
+  finalAnswerFormat: { kind: 'markdown' },
+  metadata: {},
+  headRevision: 0n,
+  turnIndex: 0n,
+  currentFrameId: `f-${sessionId}`,
+  status: 'idle',
+  toolState: { generation: 0n, overrides: {} },
+  createdAt: new Date(),
+  updatedAt: new Date(),
 });
 
 for (const engine of storeEngines) {
@@ -86,11 +108,38 @@ for (const engine of storeEngines) {
       const [stale] = await store.claim('t', 'done', 'w1', 30_000, first);
       const [d2] = await store.claim('t', 'done', 'w2', 30_000, (p) => p.filter((b) => b.batchId === 'd2'));
       expect(d2!.claim!.token).toBe(stale!.claim!.token + 1n);
-      const claims = [{ batchId: 'd1', token: d1!.claim!.token }, { batchId: 'd2', token: stale!.claim!.token }];
-      await expect(sessions.commit({ tenantId: 't', sessionId: 'done', expectedRevision: 0n, kind: 'turn', head: h, graph: { kind: 'none' }, frames: [], usage: [], turnId: 'x', claims })).rejects.toMatchObject({ reason: 'STALE_CLAIM' });
+      const claims = [
+        { batchId: 'd1', token: d1!.claim!.token },
+        { batchId: 'd2', token: stale!.claim!.token },
+      ];
+      await expect(
+        sessions.commit({
+          tenantId: 't',
+          sessionId: 'done',
+          expectedRevision: 0n,
+          kind: 'turn',
+          head: h,
+          graph: { kind: 'none' },
+          frames: [],
+          usage: [],
+          turnId: 'x',
+          claims,
+        }),
+      ).rejects.toMatchObject({ reason: 'STALE_CLAIM' });
       expect((await sessions.getHead('t', 'done'))?.headRevision).toBe(0n);
       expect((await store.get('t', 'done', 'd1'))?.state).toBe('claimed');
-      await sessions.commit({ tenantId: 't', sessionId: 'done', expectedRevision: 0n, kind: 'turn', head: h, graph: { kind: 'none' }, frames: [], usage: [], turnId: 'turn-d', claims: [claims[0]!, { batchId: 'd2', token: d2!.claim!.token }] });
+      await sessions.commit({
+        tenantId: 't',
+        sessionId: 'done',
+        expectedRevision: 0n,
+        kind: 'turn',
+        head: h,
+        graph: { kind: 'none' },
+        frames: [],
+        usage: [],
+        turnId: 'turn-d',
+        claims: [claims[0]!, { batchId: 'd2', token: d2!.claim!.token }],
+      });
       expect(await store.get('t', 'done', 'd1')).toMatchObject({ state: 'done', turnId: 'turn-d' });
       expect(await store.get('t', 'done', 'd2')).toMatchObject({ state: 'done', turnId: 'turn-d' });
     });

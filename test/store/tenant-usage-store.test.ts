@@ -13,14 +13,34 @@ import { engines, openTestDatabase } from '../support/engines.js';
 const head = (tenantId: string, sessionId: string, parentSessionId?: string): SessionHead => {
   const now = new Date();
   return {
-    tenantId, sessionId, parentSessionId, mode: 'standard', policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false },
-    residency: 'keep_all', finalAnswerFormat: { kind: 'markdown' }, metadata: {}, headRevision: 0n, turnIndex: 0n,
-    currentFrameId: `f-${sessionId}`, status: 'idle', toolState: { generation: 0n, overrides: {} }, createdAt: now, updatedAt: now,
+    tenantId,
+    sessionId,
+    parentSessionId,
+    mode: 'standard',
+    policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false },
+    residency: 'keep_all',
+    finalAnswerFormat: { kind: 'markdown' },
+    metadata: {},
+    headRevision: 0n,
+    turnIndex: 0n,
+    currentFrameId: `f-${sessionId}`,
+    status: 'idle',
+    toolState: { generation: 0n, overrides: {} },
+    createdAt: now,
+    updatedAt: now,
   };
 };
 const batch = (tenantId: string, sessionId: string, batchId: string): QueueBatch => ({
-  batchId, tenantId, sessionId, enqueueSeq: 0n, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive',
-  availableAt: new Date(0), enqueuedAt: new Date(), items: [{ itemId: batchId, payload: { kind: 'input', input: { items: [{ kind: 'text', text: batchId }], imageBlobs: {} } } }], state: 'pending',
+  batchId,
+  tenantId,
+  sessionId,
+  enqueueSeq: 0n,
+  deliveryPolicy: 'after_current_turn_commit',
+  slotPolicy: 'exclusive',
+  availableAt: new Date(0),
+  enqueuedAt: new Date(),
+  items: [{ itemId: batchId, payload: { kind: 'input', input: { items: [{ kind: 'text', text: batchId }], imageBlobs: {} } } }],
+  state: 'pending',
 });
 
 for (const engine of engines) {

@@ -26,14 +26,25 @@ for (const engine of engines) {
     it('a serialization failure or deadlock the database reports is StoreConflict, mapped to ABORTED / STORE_CONFLICT', async () => {
       const { db, close } = await openTestDatabase(engine);
       try {
-        const raise = (errcode: string) => withTypedErrors({ run: () => db.sql.query(`do $$ begin raise exception 'conflict' using errcode = '${errcode}'; end $$`) });
+        const raise = (errcode: string) =>
+          withTypedErrors({ run: () => db.sql.query(`do $$ begin raise exception 'conflict' using errcode = '${errcode}'; end $$`) });
         for (const errcode of ['serialization_failure', 'deadlock_detected']) {
-          const err = await raise(errcode).run().then(() => undefined, (e: unknown) => e);
+          const err = await raise(errcode)
+            .run()
+            .then(
+              () => undefined,
+              (e: unknown) => e,
+            );
           expect(err).toBeInstanceOf(StoreConflict);
           expect(wire(err)).toEqual({ code: 10, reason: 'STORE_CONFLICT', retryable: 'true' });
         }
         // Any other database error stays what it was (and is INTERNAL at the edge).
-        const other = await raise('check_violation').run().then(() => undefined, (e: unknown) => e);
+        const other = await raise('check_violation')
+          .run()
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
         expect(other).not.toBeInstanceOf(StoreConflict);
         expect(other).not.toBeInstanceOf(StoreUnavailable);
         expect(wire(other).reason).toBe('INTERNAL');
@@ -49,14 +60,20 @@ for (const engine of engines) {
       if (engine.name === 'pglite') {
         // The embedded engine stops under the store (as at an abrupt shutdown).
         await (db.orm.config.get('driverOptions') as { pglite: () => { close(): Promise<void> } }).pglite().close();
-        const err = await store.getHead('t', 'nobody').then(() => undefined, (e: unknown) => e);
+        const err = await store.getHead('t', 'nobody').then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err).toBeInstanceOf(StoreUnavailable);
         expect(wire(err)).toEqual({ code: 14, reason: 'STORE_UNAVAILABLE', retryable: 'true' });
         await close().catch(() => {});
       } else {
         await close();
         // What the driver reports when nothing listens where the database should be.
-        const refused = await new pg.Client({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 2000 }).connect().then(() => undefined, (e: unknown) => e);
+        const refused = await new pg.Client({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 2000 }).connect().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         const err = typedStoreError(refused);
         expect(err).toBeInstanceOf(StoreUnavailable);
         expect(wire(err)).toEqual({ code: 14, reason: 'STORE_UNAVAILABLE', retryable: 'true' });

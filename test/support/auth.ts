@@ -33,7 +33,10 @@ export async function signingKey(kid: string): Promise<SigningKey> {
 }
 
 export function mint(key: SigningKey, claims: JWTPayload, opts: { issuer?: string; audience?: string; expiresIn?: string | number } = {}): Promise<string> {
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: key.kid }).setIssuedAt().setSubject(String(claims.sub ?? 'user-1'));
+  let jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: 'ES256', kid: key.kid })
+    .setIssuedAt()
+    .setSubject(String(claims.sub ?? 'user-1'));
   if (opts.issuer !== undefined) jwt = jwt.setIssuer(opts.issuer);
   if (opts.audience !== undefined) jwt = jwt.setAudience(opts.audience);
   jwt = jwt.setExpirationTime(opts.expiresIn ?? '10m');
@@ -42,7 +45,14 @@ export function mint(key: SigningKey, claims: JWTPayload, opts: { issuer?: strin
 
 /** A JWT signed with HMAC (HS256) under a key id the JWKS holds: what an attacker who read the public key set might try. */
 export function hmacJwt(kid: string, claims: JWTPayload, issuer: string, audience: string): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid }).setIssuedAt().setSubject('user-1').setIssuer(issuer).setAudience(audience).setExpirationTime('10m').sign(new TextEncoder().encode('a-shared-secret-of-32-bytes-long!'));
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', kid })
+    .setIssuedAt()
+    .setSubject('user-1')
+    .setIssuer(issuer)
+    .setAudience(audience)
+    .setExpirationTime('10m')
+    .sign(new TextEncoder().encode('a-shared-secret-of-32-bytes-long!'));
 }
 
 /** A JWKS over local HTTP whose keys the test changes (rotation); counts fetches. */
@@ -92,7 +102,10 @@ export function rawCall(client: Client, path: string, kind: MethodKind, md: Reco
       client.makeUnaryRequest(path, id, id, Buffer.alloc(0), metadata, options, (err) => resolve(err ? outcome(err) : { code: 0, metadata: {} }));
       return;
     }
-    const call = kind === 'server' ? client.makeServerStreamRequest(path, id, id, Buffer.alloc(0), metadata, options) : client.makeBidiStreamRequest(path, id, id, metadata, options);
+    const call =
+      kind === 'server'
+        ? client.makeServerStreamRequest(path, id, id, Buffer.alloc(0), metadata, options)
+        : client.makeBidiStreamRequest(path, id, id, metadata, options);
     call.on('data', () => {});
     call.on('error', () => {});
     call.on('status', (s) => resolve(outcome(s)));
@@ -103,6 +116,10 @@ export function rawCall(client: Client, path: string, kind: MethodKind, md: Reco
 export const rawClient = (address: string, creds: ChannelCredentials = credentials.createInsecure()) => new Client(address, creds);
 
 /** Every method of the four lash.v1 services with its kind, from the generated service definitions (so a new RPC is in it). */
-export const LASH_METHODS: { path: string; kind: MethodKind }[] = [SessionServiceService, TurnServiceService, QueueServiceService, AdminServiceService].flatMap((service) =>
-  Object.values(service).map((m: { path: string; requestStream: boolean; responseStream: boolean }) => ({ path: m.path, kind: m.requestStream ? ('bidi' as const) : m.responseStream ? ('server' as const) : ('unary' as const) })),
+export const LASH_METHODS: { path: string; kind: MethodKind }[] = [SessionServiceService, TurnServiceService, QueueServiceService, AdminServiceService].flatMap(
+  (service) =>
+    Object.values(service).map((m: { path: string; requestStream: boolean; responseStream: boolean }) => ({
+      path: m.path,
+      kind: m.requestStream ? ('bidi' as const) : m.responseStream ? ('server' as const) : ('unary' as const),
+    })),
 );

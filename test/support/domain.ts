@@ -36,26 +36,56 @@ export function buildDomain(options: { runtime?: Runtime; tools?: string[]; leas
   const stores = openMemoryStores(runtime.clock);
   const bus = new MemoryBus();
   const feed = new FeedAppender(stores.feed, bus, new FeedHub(stores.feed), { lingerMs: 0, maxBatch: 500, onError: () => {} });
-  const sessions = new SessionService(stores.sessions, {
-    policy: { model: { id: 'echo', contextWindowTokens: 100_000 }, providerId: 'echo', autonomous: false },
-    availableModes: ['standard', 'rlm'],
-    availableProviders: ['echo'],
-  }, new SessionWriters(stores.leases, 'unit', options.leaseTtlMs ?? 30_000, undefined, runtime.clock), undefined, runtime);
+  const sessions = new SessionService(
+    stores.sessions,
+    {
+      policy: { model: { id: 'echo', contextWindowTokens: 100_000 }, providerId: 'echo', autonomous: false },
+      availableModes: ['standard', 'rlm'],
+      availableProviders: ['echo'],
+    },
+    new SessionWriters(stores.leases, 'unit', options.leaseTtlMs ?? 30_000, undefined, runtime.clock),
+    undefined,
+    runtime,
+  );
   sessions.feed = feed;
   sessions.admit = (tenantId, sessionId, owner, ttlMs) => stores.admissions.admit({ tenantId, sessionId, owner, ttlMs });
   const toolSources = [new BuiltinTools(options.tools ?? ['calculate', 'json_echo', 'finish'])];
   const turns = new TurnService({
-    sessions, store: stores.sessions, leases: stores.leases, admissions: stores.admissions, cancels: stores.cancels, blobs: stores.blobs,
-    completions: stores.completions(bus), bus, providers: new Map([['echo', new EchoProvider()]]), toolSources, replicaId: 'unit', feed,
-    queue: stores.queue, claimTtlMs: 30_000, joinLimit: 16, retry: { maxAttempts: 1, initialBackoffMs: 0, maxBackoffMs: 0 }, cancelGraceMs: 1_000, maxIterations: 8,
-    codeRunner: new QuickJsRunner(), sandboxLimits: { memoryBytes: 32 * 1024 * 1024, timeMs: 5_000, outputBytes: 64 * 1024, toolCalls: 16, globalsBytes: 64 * 1024 },
-    clock: runtime.clock, ids: runtime.ids,
+    sessions,
+    store: stores.sessions,
+    leases: stores.leases,
+    admissions: stores.admissions,
+    cancels: stores.cancels,
+    blobs: stores.blobs,
+    completions: stores.completions(bus),
+    bus,
+    providers: new Map([['echo', new EchoProvider()]]),
+    toolSources,
+    replicaId: 'unit',
+    feed,
+    queue: stores.queue,
+    claimTtlMs: 30_000,
+    joinLimit: 16,
+    retry: { maxAttempts: 1, initialBackoffMs: 0, maxBackoffMs: 0 },
+    cancelGraceMs: 1_000,
+    maxIterations: 8,
+    codeRunner: new QuickJsRunner(),
+    sandboxLimits: { memoryBytes: 32 * 1024 * 1024, timeMs: 5_000, outputBytes: 64 * 1024, toolCalls: 16, globalsBytes: 64 * 1024 },
+    clock: runtime.clock,
+    ids: runtime.ids,
   });
   sessions.released = (tenantId, sessionId) => turns.registry.forget(tenantId, sessionId);
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
   const queue = new QueueService({ store: stores.queue, sessions: stores.sessions, feed, bus, pollMs: 1_000, runtime });
   return {
-    ctx: { tenantId: 'unit' }, stores, bus, feed, sessions, turns, queue, tools: new ToolAdmin(sessions, toolSources),
+    ctx: { tenantId: 'unit' },
+    stores,
+    bus,
+    feed,
+    sessions,
+    turns,
+    queue,
+    tools: new ToolAdmin(sessions, toolSources),
     async close() {
       turns.close();
       await feed.drain();

@@ -11,7 +11,14 @@ import { halves, isObject, startSse, WireFake, type Reply, type SeenRequest, typ
 type Block = Record<string, unknown> & { type: string };
 type Msg = { role: string; content: string | Block[] };
 
-const ERROR_TYPES: Record<number, string> = { 400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 429: 'rate_limit_error', 500: 'api_error', 529: 'overloaded_error' };
+const ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  529: 'overloaded_error',
+};
 
 export async function startFakeAnthropic(apiKey: string, extraHeader?: string): Promise<WireFake> {
   return new WireFake(anthropicWire(apiKey, extraHeader)).listen();
@@ -37,8 +44,13 @@ function anthropicWire(apiKey: string, extraHeader?: string): WireFormat {
         if (m.role !== (i % 2 === 0 ? 'user' : 'assistant')) problems.push(`messages[${i}].role is ${m.role}; roles must alternate starting with user`);
         const blocks = typeof m.content === 'string' ? [] : m.content;
         for (const b of blocks) {
-          if (!['text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'].includes(b.type)) problems.push(`messages[${i}] has a ${b.type} block`);
-          if (b.type === 'image' && !(isObject(b.source) && b.source.type === 'base64' && typeof b.source.data === 'string' && /^image\//.test(String(b.source.media_type)))) problems.push(`messages[${i}] image block without a base64 source`);
+          if (!['text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'].includes(b.type))
+            problems.push(`messages[${i}] has a ${b.type} block`);
+          if (
+            b.type === 'image' &&
+            !(isObject(b.source) && b.source.type === 'base64' && typeof b.source.data === 'string' && /^image\//.test(String(b.source.media_type)))
+          )
+            problems.push(`messages[${i}] image block without a base64 source`);
           if (b.type === 'tool_result') {
             const prev = messages[i - 1];
             const ids = prev && typeof prev.content !== 'string' ? prev.content.filter((x) => x.type === 'tool_use').map((x) => x.id) : [];
@@ -47,15 +59,19 @@ function anthropicWire(apiKey: string, extraHeader?: string): WireFormat {
         }
       });
       for (const t of (body.tools as Block[] | undefined) ?? []) {
-        if (typeof t.name !== 'string' || !isObject(t.input_schema) || t.input_schema.type !== 'object') problems.push(`tool ${String(t.name)} needs input_schema of type object`);
+        if (typeof t.name !== 'string' || !isObject(t.input_schema) || t.input_schema.type !== 'object')
+          problems.push(`tool ${String(t.name)} needs input_schema of type object`);
       }
-      if (body.system !== undefined && !(Array.isArray(body.system) && body.system.every((s: Block) => s.type === 'text'))) problems.push('system must be a list of text blocks');
+      if (body.system !== undefined && !(Array.isArray(body.system) && body.system.every((s: Block) => s.type === 'text')))
+        problems.push('system must be a list of text blocks');
       return problems;
     },
     describe(_path, headers, raw): SeenRequest {
       const body = raw as Record<string, unknown>;
       const messages = body.messages as Msg[];
-      const blocks: Block[] = messages.flatMap((m) => (typeof m.content === 'string' ? [{ type: 'text', text: m.content, role: m.role }] : m.content.map((b) => ({ ...b, role: m.role }))));
+      const blocks: Block[] = messages.flatMap((m) =>
+        typeof m.content === 'string' ? [{ type: 'text', text: m.content, role: m.role }] : m.content.map((b) => ({ ...b, role: m.role })),
+      );
       const system = (body.system as Block[] | undefined) ?? [];
       const breakpoints = [...system, ...blocks, ...((body.tools as Block[] | undefined) ?? [])].filter((b) => b.cache_control).length;
       return {
@@ -64,7 +80,9 @@ function anthropicWire(apiKey: string, extraHeader?: string): WireFormat {
         system: system.map((s) => s.text).join('\n'),
         tools: ((body.tools as Block[] | undefined) ?? []).map((t) => ({ name: String(t.name), schema: t.input_schema })),
         userTexts: blocks.filter((b) => b.role === 'user' && b.type === 'text').map((b) => String(b.text)),
-        images: blocks.filter((b) => b.type === 'image').map((b) => ({ mimeType: String((b.source as Block).media_type), base64: String((b.source as Block).data) })),
+        images: blocks
+          .filter((b) => b.type === 'image')
+          .map((b) => ({ mimeType: String((b.source as Block).media_type), base64: String((b.source as Block).data) })),
         toolResults: blocks.filter((b) => b.type === 'tool_result').map((b) => ({ callId: String(b.tool_use_id), output: b.content })),
         reasoning: body.thinking ?? (isObject(body.output_config) ? body.output_config.effort : undefined),
         cacheBreakpoints: breakpoints,
@@ -90,7 +108,24 @@ async function render(reply: Rendered, res: ServerResponse, model: string, close
   const usage = 'hang' in reply ? { input: 10, output: 1 } : (reply.usage ?? { input: 10, output: 5 });
   const cacheRead = usage.cacheRead ?? 0;
   const cacheWrite = usage.cacheWrite ?? 0;
-  event(res, { type: 'message_start', message: { id: 'msg_fake', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: usage.input - cacheRead - cacheWrite, cache_read_input_tokens: cacheRead, cache_creation_input_tokens: cacheWrite, output_tokens: 1 } } });
+  event(res, {
+    type: 'message_start',
+    message: {
+      id: 'msg_fake',
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: {
+        input_tokens: usage.input - cacheRead - cacheWrite,
+        cache_read_input_tokens: cacheRead,
+        cache_creation_input_tokens: cacheWrite,
+        output_tokens: 1,
+      },
+    },
+  });
   let index = 0;
   const block = (start: Record<string, unknown>, deltas: Record<string, unknown>[]) => {
     event(res, { type: 'content_block_start', index, content_block: start });
@@ -103,11 +138,26 @@ async function render(reply: Rendered, res: ServerResponse, model: string, close
     await closed;
     return;
   }
-  if (reply.reasoning?.length) block({ type: 'thinking', thinking: '' }, [...reply.reasoning.map((thinking) => ({ type: 'thinking_delta', thinking })), { type: 'signature_delta', signature: 'sig-fake' }]);
-  if (reply.text?.length) block({ type: 'text', text: '' }, reply.text.map((text) => ({ type: 'text_delta', text })));
-  for (const call of reply.toolCalls ?? []) block({ type: 'tool_use', id: call.id, name: call.name, input: {} }, halves(JSON.stringify(call.args)).map((partial_json) => ({ type: 'input_json_delta', partial_json })));
+  if (reply.reasoning?.length)
+    block({ type: 'thinking', thinking: '' }, [
+      ...reply.reasoning.map((thinking) => ({ type: 'thinking_delta', thinking })),
+      { type: 'signature_delta', signature: 'sig-fake' },
+    ]);
+  if (reply.text?.length)
+    block(
+      { type: 'text', text: '' },
+      reply.text.map((text) => ({ type: 'text_delta', text })),
+    );
+  for (const call of reply.toolCalls ?? [])
+    block(
+      { type: 'tool_use', id: call.id, name: call.name, input: {} },
+      halves(JSON.stringify(call.args)).map((partial_json) => ({ type: 'input_json_delta', partial_json })),
+    );
   const stop = reply.finish === 'safety' ? 'refusal' : reply.toolCalls?.length ? 'tool_use' : 'end_turn';
-  event(res, { type: 'message_delta', delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: usage.output, ...(usage.reasoning ? { output_tokens_details: { thinking_tokens: usage.reasoning } } : {}) } });
+  event(res, {
+    type: 'message_delta',
+    delta: { stop_reason: stop, stop_sequence: null },
+    usage: { output_tokens: usage.output, ...(usage.reasoning ? { output_tokens_details: { thinking_tokens: usage.reasoning } } : {}) },
+  });
   event(res, { type: 'message_stop' });
 }
-

@@ -12,7 +12,14 @@ import { isObject, startSse, WireFake, type Reply, type SeenRequest, type WireFo
 type Part = Record<string, unknown>;
 type Content = { role: string; parts: Part[] };
 
-const STATUS: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE' };
+const STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+};
 const ROUTE = /^\/v1beta\/models\/([^/:?]+):streamGenerateContent\?alt=sse$/;
 
 export async function startFakeGoogle(apiKey: string, extraHeader?: string): Promise<WireFake> {
@@ -35,11 +42,13 @@ function googleWire(apiKey: string, extraHeader?: string): WireFormat {
         if (c.role !== 'user' && c.role !== 'model') problems.push(`contents[${i}].role is ${c.role}; must be user or model`);
         if (!Array.isArray(c.parts) || c.parts.length === 0) problems.push(`contents[${i}].parts must be a non-empty array`);
         for (const p of c.parts ?? []) {
-          if (p.inlineData && !(isObject(p.inlineData) && typeof p.inlineData.data === 'string' && /^image\//.test(String(p.inlineData.mimeType)))) problems.push(`contents[${i}] inlineData without base64 data and an image mimeType`);
+          if (p.inlineData && !(isObject(p.inlineData) && typeof p.inlineData.data === 'string' && /^image\//.test(String(p.inlineData.mimeType))))
+            problems.push(`contents[${i}] inlineData without base64 data and an image mimeType`);
           if (isObject(p.functionResponse)) {
             const prev = contents[i - 1];
             const names = prev?.role === 'model' ? prev.parts.filter((x) => isObject(x.functionCall)).map((x) => (x.functionCall as Part).name) : [];
-            if (!names.includes(p.functionResponse.name)) problems.push(`contents[${i}] functionResponse ${String(p.functionResponse.name)} answers no functionCall of the previous content`);
+            if (!names.includes(p.functionResponse.name))
+              problems.push(`contents[${i}] functionResponse ${String(p.functionResponse.name)} answers no functionCall of the previous content`);
           }
         }
       });
@@ -47,10 +56,12 @@ function googleWire(apiKey: string, extraHeader?: string): WireFormat {
       for (const t of tools) {
         for (const f of (t.functionDeclarations as Part[] | undefined) ?? []) {
           const schema = f.parametersJsonSchema ?? f.parameters;
-          if (typeof f.name !== 'string' || (schema !== undefined && !(isObject(schema) && schema.type === 'object'))) problems.push(`function ${String(f.name)} needs parameters of type object`);
+          if (typeof f.name !== 'string' || (schema !== undefined && !(isObject(schema) && schema.type === 'object')))
+            problems.push(`function ${String(f.name)} needs parameters of type object`);
         }
       }
-      if (body.systemInstruction !== undefined && !(isObject(body.systemInstruction) && Array.isArray(body.systemInstruction.parts))) problems.push('systemInstruction must have parts');
+      if (body.systemInstruction !== undefined && !(isObject(body.systemInstruction) && Array.isArray(body.systemInstruction.parts)))
+        problems.push('systemInstruction must have parts');
       return problems;
     },
     describe(path, headers, raw): SeenRequest {
@@ -62,10 +73,16 @@ function googleWire(apiKey: string, extraHeader?: string): WireFormat {
         model: ROUTE.exec(path)![1]!,
         key: headers['x-goog-api-key'] as string | undefined,
         system: (((body.systemInstruction as Part | undefined)?.parts as Part[] | undefined) ?? []).map((p) => p.text).join('\n'),
-        tools: ((body.tools as Part[] | undefined) ?? []).flatMap((t) => ((t.functionDeclarations as Part[] | undefined) ?? []).map((f) => ({ name: String(f.name), schema: f.parametersJsonSchema ?? f.parameters }))),
+        tools: ((body.tools as Part[] | undefined) ?? []).flatMap((t) =>
+          ((t.functionDeclarations as Part[] | undefined) ?? []).map((f) => ({ name: String(f.name), schema: f.parametersJsonSchema ?? f.parameters })),
+        ),
         userTexts: parts.filter((p) => p.role === 'user' && typeof p.text === 'string').map((p) => String(p.text)),
-        images: parts.filter((p) => isObject(p.inlineData)).map((p) => ({ mimeType: String((p.inlineData as Part).mimeType), base64: String((p.inlineData as Part).data) })),
-        toolResults: parts.filter((p) => isObject(p.functionResponse)).map((p) => ({ name: String((p.functionResponse as Part).name), output: (p.functionResponse as Part).response })),
+        images: parts
+          .filter((p) => isObject(p.inlineData))
+          .map((p) => ({ mimeType: String((p.inlineData as Part).mimeType), base64: String((p.inlineData as Part).data) })),
+        toolResults: parts
+          .filter((p) => isObject(p.functionResponse))
+          .map((p) => ({ name: String((p.functionResponse as Part).name), output: (p.functionResponse as Part).response })),
         reasoning: config.thinkingConfig,
         cacheBreakpoints: 0,
         extraHeader: headers['x-gateway'] as string | undefined,
@@ -79,7 +96,9 @@ function chunk(res: ServerResponse, data: Record<string, unknown>): void {
   res.write(`data: ${JSON.stringify(data)}\n\n`);
 }
 
-const candidate = (parts: Part[], finishReason?: string) => ({ candidates: [{ content: { role: 'model', parts }, index: 0, ...(finishReason ? { finishReason } : {}) }] });
+const candidate = (parts: Part[], finishReason?: string) => ({
+  candidates: [{ content: { role: 'model', parts }, index: 0, ...(finishReason ? { finishReason } : {}) }],
+});
 
 type Rendered = Exclude<Reply, { error: unknown }>;
 
@@ -96,9 +115,18 @@ async function render(reply: Rendered, res: ServerResponse, closed: Promise<void
   // Parallel calls arrive together, as parts of one chunk.
   const calls = (reply.toolCalls ?? []).map((c) => ({ functionCall: { name: c.name, args: c.args } }));
   const u = reply.usage ?? { input: 10, output: 5 };
-  const usageMetadata = { promptTokenCount: u.input, candidatesTokenCount: u.output - (u.reasoning ?? 0), totalTokenCount: u.input + u.output, ...(u.cacheRead ? { cachedContentTokenCount: u.cacheRead } : {}), ...(u.reasoning ? { thoughtsTokenCount: u.reasoning } : {}) };
+  const usageMetadata = {
+    promptTokenCount: u.input,
+    candidatesTokenCount: u.output - (u.reasoning ?? 0),
+    totalTokenCount: u.input + u.output,
+    ...(u.cacheRead ? { cachedContentTokenCount: u.cacheRead } : {}),
+    ...(u.reasoning ? { thoughtsTokenCount: u.reasoning } : {}),
+  };
   if (reply.finish === 'safety') {
-    chunk(res, { candidates: [{ index: 0, finishReason: 'SAFETY', safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }] }], usageMetadata });
+    chunk(res, {
+      candidates: [{ index: 0, finishReason: 'SAFETY', safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }] }],
+      usageMetadata,
+    });
     return;
   }
   chunk(res, { ...candidate(calls.length ? calls : [{ text: '' }], 'STOP'), usageMetadata, modelVersion: 'fake' });

@@ -35,8 +35,7 @@ const weatherTool: LanguageModelV4FunctionTool = {
 
 beforeAll(async () => {
   server = await startFakeModelServer();
-  model = createOpenAICompatible({ name: 'fake', baseURL: server.url, apiKey: 'test-key', includeUsage: true })
-    .chatModel('fake-model');
+  model = createOpenAICompatible({ name: 'fake', baseURL: server.url, apiKey: 'test-key', includeUsage: true }).chatModel('fake-model');
 });
 
 afterEach(() => server.reset());
@@ -86,9 +85,7 @@ describe('fake model server with @ai-sdk/openai-compatible', () => {
 
     expect(ofType(parts, 'error')).toEqual([]);
     expect(ofType(parts, 'text-delta').map((p) => p.delta)).toEqual(['Hel', 'lo, ', 'world']);
-    expect(parts.map((p) => p.type).filter((t) => t.startsWith('text'))).toEqual([
-      'text-start', 'text-delta', 'text-delta', 'text-delta', 'text-end',
-    ]);
+    expect(parts.map((p) => p.type).filter((t) => t.startsWith('text'))).toEqual(['text-start', 'text-delta', 'text-delta', 'text-delta', 'text-end']);
     expect(finishOf(parts).finishReason).toEqual({ unified: 'stop', raw: 'stop' });
     expect(server.deltaWrittenAt).toHaveLength(3);
     expect([...server.deltaWrittenAt].sort((a, b) => a - b)).toEqual(server.deltaWrittenAt);
@@ -211,7 +208,10 @@ describe('fake model server with @ai-sdk/openai-compatible', () => {
     expect(server.aborted).toBe(0);
 
     controller.abort();
-    const outcome = await pending.then((r) => (r.done ? 'done' : 'more'), (e: unknown) => e);
+    const outcome = await pending.then(
+      (r) => (r.done ? 'done' : 'more'),
+      (e: unknown) => e,
+    );
     expect(outcome === 'done' || (outcome instanceof Error && outcome.name === 'AbortError')).toBe(true);
     await vi.waitFor(() => expect(server.aborted).toBe(1));
   });
@@ -238,10 +238,12 @@ describe('fake model server with @ai-sdk/openai-compatible', () => {
         { role: 'system', content: 'You are terse.' },
         { role: 'user', content: 'What is the weather in Paris?' },
       ],
-      tools: [{
-        type: 'function',
-        function: { name: 'get_weather', description: 'Look up the weather', parameters: weatherTool.inputSchema },
-      }],
+      tools: [
+        {
+          type: 'function',
+          function: { name: 'get_weather', description: 'Look up the weather', parameters: weatherTool.inputSchema },
+        },
+      ],
     });
     expect(req!.headers.authorization).toBe('Bearer test-key');
     expect(req!.receivedAt).toBeLessThanOrEqual(performance.now());
@@ -252,11 +254,21 @@ describe('fake model server with @ai-sdk/openai-compatible', () => {
     const conversation: LanguageModelV4Prompt = [
       { role: 'user', content: [{ type: 'text', text: 'earlier question' }] },
       { role: 'assistant', content: [{ type: 'text', text: 'earlier answer' }] },
-      { role: 'user', content: [{ type: 'text', text: 'echo ' }, { type: 'text', text: 'me please' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'echo ' },
+          { type: 'text', text: 'me please' },
+        ],
+      },
     ];
     const texts: string[] = [];
     for (let i = 0; i < 3; i++) {
-      texts.push(ofType(await streamParts(model, conversation), 'text-delta').map((p) => p.delta).join(''));
+      texts.push(
+        ofType(await streamParts(model, conversation), 'text-delta')
+          .map((p) => p.delta)
+          .join(''),
+      );
     }
     expect(texts).toEqual(['first', 'second', 'echo me please']);
   });
@@ -323,9 +335,7 @@ describe('fake model server with @ai-sdk/openai (chat)', () => {
     expect(ofType(parts, 'error')).toEqual([]);
     expect(ofType(parts, 'reasoning-delta')).toEqual([]);
     expect(ofType(parts, 'text-delta').map((p) => p.delta)).toEqual(['A', 'B']);
-    expect(ofType(parts, 'tool-call')).toEqual([
-      expect.objectContaining({ toolCallId: 't1', toolName: 'get_weather', input: '{"city":"Rome"}' }),
-    ]);
+    expect(ofType(parts, 'tool-call')).toEqual([expect.objectContaining({ toolCallId: 't1', toolName: 'get_weather', input: '{"city":"Rome"}' })]);
     const finish = finishOf(parts);
     expect(finish.finishReason).toEqual({ unified: 'tool-calls', raw: 'tool_calls' });
     expect(finish.usage.inputTokens).toMatchObject({ total: 12, cacheRead: 2, noCache: 10 });
@@ -380,7 +390,10 @@ describe('fake model server HTTP surface', () => {
     expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant' });
     expect(chunks[1].choices[0].delta).toEqual({ content: 'x' });
     expect(chunks[2].choices[0].delta.tool_calls[0]).toEqual({
-      index: 0, id: 'c', type: 'function', function: { name: 'f', arguments: '{"a"' },
+      index: 0,
+      id: 'c',
+      type: 'function',
+      function: { name: 'f', arguments: '{"a"' },
     });
     expect(chunks[3].choices[0].delta.tool_calls[0]).toEqual({ index: 0, function: { arguments: ':1}' } });
     expect(chunks[4].choices[0]).toEqual({ index: 0, delta: {}, finish_reason: 'tool_calls' });

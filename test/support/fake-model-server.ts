@@ -277,14 +277,18 @@ class FakeModelServerImpl implements FakeModelServer {
         const index = toolIndex++;
         const args = encodeArguments(step.toolCall.args);
         const half = Math.ceil(args.length / 2);
-        ex.send(chunk({
-          tool_calls: [{
-            index,
-            id: step.toolCall.id ?? toolCallId(completion, index),
-            type: 'function',
-            function: { name: step.toolCall.name, arguments: args.slice(0, half) },
-          }],
-        }));
+        ex.send(
+          chunk({
+            tool_calls: [
+              {
+                index,
+                id: step.toolCall.id ?? toolCallId(completion, index),
+                type: 'function',
+                function: { name: step.toolCall.name, arguments: args.slice(0, half) },
+              },
+            ],
+          }),
+        );
         ex.send(chunk({ tool_calls: [{ index, function: { arguments: args.slice(half) } }] }));
       } else if ('delayMs' in step) {
         await ex.sleep(step.delayMs);
@@ -323,7 +327,10 @@ class Exchange {
   closed = false;
   readonly untilClosed: Promise<void>;
 
-  constructor(readonly res: ServerResponse, onAbort: () => void) {
+  constructor(
+    readonly res: ServerResponse,
+    onAbort: () => void,
+  ) {
     let markClosed!: () => void;
     this.untilClosed = new Promise((resolve) => (markClosed = resolve));
     res.on('close', () => {
@@ -428,18 +435,14 @@ function encodeArguments(args: unknown): string {
 /** The default answer: the text of the last user message, as one content delta. */
 function echoResponse(req: RecordedRequest): ScriptedResponse {
   const messages: unknown = (req.body as ChatRequest).messages;
-  const last = Array.isArray(messages)
-    ? [...messages].reverse().find((m): m is { content?: unknown } => isRecord(m) && m.role === 'user')
-    : undefined;
+  const last = Array.isArray(messages) ? [...messages].reverse().find((m): m is { content?: unknown } => isRecord(m) && m.role === 'user') : undefined;
   return { steps: [{ text: textOf(last?.content) }] };
 }
 
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
-  return content
-    .map((part) => (isRecord(part) && part.type === 'text' && typeof part.text === 'string' ? part.text : ''))
-    .join('');
+  return content.map((part) => (isRecord(part) && part.type === 'text' && typeof part.text === 'string' ? part.text : '')).join('');
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -10,7 +10,11 @@ import { startFakeModelServer, type FakeModelServer } from './fake-model-server.
 import { startTestServer, type TestServer, type TestServerOptions } from './server.js';
 
 /** The server environment that makes the fake model server the default model. */
-export const fakeModelEnv = (fake: FakeModelServer): Record<string, string> => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model' });
+export const fakeModelEnv = (fake: FakeModelServer): Record<string, string> => ({
+  OPENAI_BASE_URL: fake.url,
+  LASH_DEFAULT_PROVIDER: 'openai-compatible',
+  LASH_DEFAULT_MODEL: 'fake-model',
+});
 
 export interface FakeModelSuite {
   /** The running server (a test may replace it, e.g. with `await suite.s.restart()`; the last one is closed). */

@@ -7,7 +7,8 @@ import { startFakeAnthropic } from './fake-anthropic.js';
 import { startFakeGoogle } from './fake-google.js';
 import type { WireFake } from './fake-wire.js';
 
-const post = (url: string, headers: Record<string, string>, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+const post = (url: string, headers: Record<string, string>, body: unknown) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
 describe('Anthropic Messages fake', () => {
   let fake: WireFake;
@@ -15,18 +16,38 @@ describe('Anthropic Messages fake', () => {
   afterAll(() => fake.close());
 
   it('answers a correct request with the SSE events and refuses a wrong key, orphan tool_result or bad image', async () => {
-    const good = { model: 'claude-sonnet-4-5', max_tokens: 100, stream: true, system: [{ type: 'text', text: 'be brief' }], messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }] };
+    const good = {
+      model: 'claude-sonnet-4-5',
+      max_tokens: 100,
+      stream: true,
+      system: [{ type: 'text', text: 'be brief' }],
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+    };
     const headers = { 'x-api-key': 'k-right', 'anthropic-version': '2023-06-01', 'x-gateway': 'gw' };
     fake.script({ text: ['yo'], usage: { input: 9, output: 2, cacheRead: 4, cacheWrite: 3 } });
     const ok = await post(`${fake.url}/messages`, headers, good);
     const sse = await ok.text();
-    expect(sse.match(/^event: (\w+)/gm)).toEqual(['event: message_start', 'event: content_block_start', 'event: content_block_delta', 'event: content_block_stop', 'event: message_delta', 'event: message_stop']);
+    expect(sse.match(/^event: (\w+)/gm)).toEqual([
+      'event: message_start',
+      'event: content_block_start',
+      'event: content_block_delta',
+      'event: content_block_stop',
+      'event: message_delta',
+      'event: message_stop',
+    ]);
     expect(sse).toContain('"input_tokens":2,"cache_read_input_tokens":4,"cache_creation_input_tokens":3');
     expect(fake.seen[0]).toMatchObject({ model: 'claude-sonnet-4-5', system: 'be brief', userTexts: ['hi'] });
     expect(fake.violations).toEqual([]);
 
     expect((await post(`${fake.url}/messages`, { ...headers, 'x-api-key': 'k-wrong' }, good)).status).toBe(400);
-    const orphan = { ...good, messages: [...good.messages, { role: 'assistant', content: [{ type: 'text', text: 'x' }] }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'nope', content: '1' }] }] };
+    const orphan = {
+      ...good,
+      messages: [
+        ...good.messages,
+        { role: 'assistant', content: [{ type: 'text', text: 'x' }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'nope', content: '1' }] },
+      ],
+    };
     expect((await post(`${fake.url}/messages`, headers, orphan)).status).toBe(400);
     const badImage = { ...good, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'http://x' } }] }] };
     expect((await post(`${fake.url}/messages`, headers, badImage)).status).toBe(400);
@@ -42,7 +63,14 @@ describe('Gemini fake', () => {
   it('streams chunks with usage metadata and refuses a wrong key, route or orphan functionResponse', async () => {
     const route = `${fake.url}/models/gemini-2.5-flash:streamGenerateContent?alt=sse`;
     const good = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }], systemInstruction: { parts: [{ text: 'sys' }] } };
-    fake.script({ reasoning: ['hmm'], toolCalls: [{ id: 'a', name: 'f', args: { x: 1 } }, { id: 'b', name: 'g', args: {} }], usage: { input: 10, output: 6, cacheRead: 4, reasoning: 2 } });
+    fake.script({
+      reasoning: ['hmm'],
+      toolCalls: [
+        { id: 'a', name: 'f', args: { x: 1 } },
+        { id: 'b', name: 'g', args: {} },
+      ],
+      usage: { input: 10, output: 6, cacheRead: 4, reasoning: 2 },
+    });
     const sse = await (await post(route, { 'x-goog-api-key': 'g-right' }, good)).text();
     expect(sse).toContain('"thought":true');
     expect(sse).toContain('{"functionCall":{"name":"f","args":{"x":1}}},{"functionCall":{"name":"g","args":{}}}');
@@ -51,7 +79,13 @@ describe('Gemini fake', () => {
 
     expect((await post(route, { 'x-goog-api-key': 'nope' }, good)).status).toBe(400);
     expect((await post(`${fake.url}/models/m:generateContent`, { 'x-goog-api-key': 'g-right' }, good)).status).toBe(400);
-    const orphan = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }, { role: 'model', parts: [{ text: 'x' }] }, { role: 'user', parts: [{ functionResponse: { name: 'f', response: {} } }] }] };
+    const orphan = {
+      contents: [
+        { role: 'user', parts: [{ text: 'hi' }] },
+        { role: 'model', parts: [{ text: 'x' }] },
+        { role: 'user', parts: [{ functionResponse: { name: 'f', response: {} } }] },
+      ],
+    };
     expect((await post(route, { 'x-goog-api-key': 'g-right' }, orphan)).status).toBe(400);
     expect(fake.violations.join('\n')).toMatch(/x-goog-api-key is "nope"[\s\S]*unknown route[\s\S]*answers no functionCall/);
   });

@@ -18,7 +18,13 @@ export interface Tokens {
 
 export type Reply =
   /** A streamed answer: reasoning first, then text deltas, then tool calls (all in one response). */
-  | { reasoning?: string[]; text?: string[]; toolCalls?: { id: string; name: string; args: Record<string, unknown> }[]; usage?: Tokens; finish?: 'stop' | 'safety' }
+  | {
+      reasoning?: string[];
+      text?: string[];
+      toolCalls?: { id: string; name: string; args: Record<string, unknown> }[];
+      usage?: Tokens;
+      finish?: 'stop' | 'safety';
+    }
   /** An HTTP error in the provider's error shape. */
   | { error: { status: number; message: string; retryAfterSeconds?: number } }
   /** A 200 stream whose first event is the provider's overloaded error (Anthropic). */
@@ -106,7 +112,10 @@ export class WireFake {
       body = undefined;
     }
     const path = req.url ?? '/';
-    const problems = req.method === 'POST' && body && typeof body === 'object' ? this.wire.check(path, req.headers, body) : [`${req.method} ${path} without a JSON object body`];
+    const problems =
+      req.method === 'POST' && body && typeof body === 'object'
+        ? this.wire.check(path, req.headers, body)
+        : [`${req.method} ${path} without a JSON object body`];
     if (problems.length > 0) {
       this.violations.push(...problems.map((p) => `${path}: ${p}`));
       return sendJson(res, 400, this.wire.errorBody(400, problems.join('; ')));

@@ -140,7 +140,26 @@ const FORGED_TOKENS = [
   Buffer.from(JSON.stringify({ v: 1, s: 'other', e: 1, q: '1', r: '0' })).toString('base64url'),
 ];
 
-const NASTY_STRINGS = ['', ' ', 'a\u0000b', '\u0000', 'line\nbreak', 'tab\there', '\u001b[31m', '\u007f', '\u0085', 'é'.repeat(200), '😀'.repeat(70), '\ufeff', 'x'.repeat(300), 'x'.repeat(9000), '../../etc/passwd', "'; drop table sessions; --", '%s%n', '\u202e'];
+const NASTY_STRINGS = [
+  '',
+  ' ',
+  'a\u0000b',
+  '\u0000',
+  'line\nbreak',
+  'tab\there',
+  '\u001b[31m',
+  '\u007f',
+  '\u0085',
+  'é'.repeat(200),
+  '😀'.repeat(70),
+  '\ufeff',
+  'x'.repeat(300),
+  'x'.repeat(9000),
+  '../../etc/passwd',
+  "'; drop table sessions; --",
+  '%s%n',
+  '\u202e',
+];
 const HUGE_UNSIGNED = [0n, 1n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 53n + 1n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 1n];
 const HUGE_SIGNED = [-1n, -(2n ** 31n), -(2n ** 63n)];
 
@@ -153,7 +172,8 @@ function stringFor(field: DescField, rng: () => number): string {
   const n = field.name;
   const r = rng();
   if (/page_token|cursor/.test(n)) return r < 0.7 ? pick(rng, FORGED_TOKENS) : pick(rng, NASTY_STRINGS);
-  if (/session_id$/.test(n)) return r < 0.6 ? (n.startsWith('child') ? KNOWN.childSessionId : KNOWN.sessionId) : r < 0.8 ? `fz-${Math.floor(rng() * 1e6)}` : pick(rng, NASTY_STRINGS);
+  if (/session_id$/.test(n))
+    return r < 0.6 ? (n.startsWith('child') ? KNOWN.childSessionId : KNOWN.sessionId) : r < 0.8 ? `fz-${Math.floor(rng() * 1e6)}` : pick(rng, NASTY_STRINGS);
   if (n === 'provider_id') return r < 0.5 ? 'echo' : pick(rng, NASTY_STRINGS);
   if (n === 'id' && field.parent.typeName === 'lash.v1.ModelSpec') return r < 0.5 ? 'echo' : pick(rng, NASTY_STRINGS);
   if (/name$|requires_tool/.test(n)) return r < 0.5 ? KNOWN.tool : pick(rng, NASTY_STRINGS);
@@ -212,31 +232,59 @@ function leadsTo(desc: DescMessage, key: string, memo = new Map<string, boolean>
   const known = memo.get(desc.typeName);
   if (known !== undefined) return known;
   memo.set(desc.typeName, false);
-  const found = desc.fields.some((f) => fieldKey(f) === key || (subMessageOf(f) !== undefined && !WKT_LEAVES.has(subMessageOf(f)!.typeName) && leadsTo(subMessageOf(f)!, key, memo)));
+  const found = desc.fields.some(
+    (f) => fieldKey(f) === key || (subMessageOf(f) !== undefined && !WKT_LEAVES.has(subMessageOf(f)!.typeName) && leadsTo(subMessageOf(f)!, key, memo)),
+  );
   memo.set(desc.typeName, found);
   return found;
 }
 
 function writeScalar(w: Writer, no: number, scalar: ScalarType, value: bigint | string | Uint8Array | number): void {
   switch (scalar) {
-    case ScalarType.STRING: w.bytes(no, typeof value === 'string' ? utf8(value) : (value as Uint8Array)); return;
-    case ScalarType.BYTES: w.bytes(no, value as Uint8Array); return;
-    case ScalarType.DOUBLE: w.fixed(no, new Uint8Array(new Float64Array([Number(value)]).buffer), 1); return;
-    case ScalarType.FLOAT: w.fixed(no, new Uint8Array(new Float32Array([Number(value)]).buffer), 5); return;
-    case ScalarType.FIXED64: case ScalarType.SFIXED64: w.fixed(no, new Uint8Array(new BigUint64Array([BigInt.asUintN(64, BigInt(value as bigint))]).buffer), 1); return;
-    case ScalarType.FIXED32: case ScalarType.SFIXED32: w.fixed(no, new Uint8Array(new Uint32Array([Number(BigInt.asUintN(32, BigInt(value as bigint)))]).buffer), 5); return;
-    case ScalarType.SINT32: case ScalarType.SINT64: { const v = BigInt(value as bigint); w.tag(no, 0).varint(v >= 0n ? v * 2n : -v * 2n - 1n); return; }
-    default: w.tag(no, 0).varint(BigInt(value as bigint));
+    case ScalarType.STRING:
+      w.bytes(no, typeof value === 'string' ? utf8(value) : (value as Uint8Array));
+      return;
+    case ScalarType.BYTES:
+      w.bytes(no, value as Uint8Array);
+      return;
+    case ScalarType.DOUBLE:
+      w.fixed(no, new Uint8Array(new Float64Array([Number(value)]).buffer), 1);
+      return;
+    case ScalarType.FLOAT:
+      w.fixed(no, new Uint8Array(new Float32Array([Number(value)]).buffer), 5);
+      return;
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      w.fixed(no, new Uint8Array(new BigUint64Array([BigInt.asUintN(64, BigInt(value as bigint))]).buffer), 1);
+      return;
+    case ScalarType.FIXED32:
+    case ScalarType.SFIXED32:
+      w.fixed(no, new Uint8Array(new Uint32Array([Number(BigInt.asUintN(32, BigInt(value as bigint)))]).buffer), 5);
+      return;
+    case ScalarType.SINT32:
+    case ScalarType.SINT64: {
+      const v = BigInt(value as bigint);
+      w.tag(no, 0).varint(v >= 0n ? v * 2n : -v * 2n - 1n);
+      return;
+    }
+    default:
+      w.tag(no, 0).varint(BigInt(value as bigint));
   }
 }
 
 function randomScalar(field: DescField & { scalar: ScalarType }, rng: () => number): bigint | string | Uint8Array | number {
   switch (field.scalar) {
-    case ScalarType.STRING: return stringFor(field, rng);
-    case ScalarType.BYTES: return Uint8Array.from({ length: Math.floor(rng() * 8) }, () => Math.floor(rng() * 256));
-    case ScalarType.DOUBLE: case ScalarType.FLOAT: return pick(rng, [0, 1.5, -1, Number.NaN, Number.POSITIVE_INFINITY, 1e300]);
-    case ScalarType.BOOL: return pick(rng, [0n, 1n, 2n]);
-    default: return numberFor(field, rng);
+    case ScalarType.STRING:
+      return stringFor(field, rng);
+    case ScalarType.BYTES:
+      return Uint8Array.from({ length: Math.floor(rng() * 8) }, () => Math.floor(rng() * 256));
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+      return pick(rng, [0, 1.5, -1, Number.NaN, Number.POSITIVE_INFINITY, 1e300]);
+    case ScalarType.BOOL:
+      return pick(rng, [0n, 1n, 2n]);
+    default:
+      return numberFor(field, rng);
   }
 }
 
@@ -255,16 +303,25 @@ function tameScalar(field: DescField & { scalar: ScalarType }, rng: () => number
       if (n === 'mime_type') return 'image/png';
       return `v${Math.floor(rng() * 1e6)}`;
     }
-    case ScalarType.BYTES: return Uint8Array.of(1, 2, 3);
-    case ScalarType.DOUBLE: case ScalarType.FLOAT: return 1.5;
-    case ScalarType.BOOL: return pick(rng, [0n, 1n]);
-    default: return BigInt(1 + Math.floor(rng() * 5));
+    case ScalarType.BYTES:
+      return Uint8Array.of(1, 2, 3);
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+      return 1.5;
+    case ScalarType.BOOL:
+      return pick(rng, [0n, 1n]);
+    default:
+      return BigInt(1 + Math.floor(rng() * 5));
   }
 }
 
 class Generator {
   /** `tame` draws plausible values everywhere except at the target. */
-  constructor(private readonly rng: () => number, private readonly target?: Target, private readonly tame = false) {}
+  constructor(
+    private readonly rng: () => number,
+    private readonly target?: Target,
+    private readonly tame = false,
+  ) {}
 
   private scalar(field: DescField & { scalar: ScalarType }) {
     return this.tame ? tameScalar(field, this.rng) : randomScalar(field, this.rng);
@@ -274,9 +331,18 @@ class Generator {
     const w = new Writer();
     if (desc.typeName === 'google.protobuf.Struct') return encodeStruct(this.tame ? { a: 1, b: 'two' } : { v: randomJson(this.rng, 2) });
     if (desc.typeName === 'google.protobuf.Value') return encodeValue(this.tame ? 'value' : randomJson(this.rng, 1));
-    if (desc.typeName === 'google.protobuf.Timestamp' && this.tame) return new Writer().tag(1, 0).varint(BigInt(Math.floor(Date.now() / 1000))).finish();
+    if (desc.typeName === 'google.protobuf.Timestamp' && this.tame)
+      return new Writer()
+        .tag(1, 0)
+        .varint(BigInt(Math.floor(Date.now() / 1000)))
+        .finish();
     if (desc.typeName === 'google.protobuf.Timestamp') {
-      return new Writer().tag(1, 0).varint(pick(this.rng, [0n, 1_700_000_000n, 4_102_444_800n, 2n ** 62n, -(2n ** 40n)])).tag(2, 0).varint(pick(this.rng, [0n, 999_999_999n, 2n ** 31n])).finish();
+      return new Writer()
+        .tag(1, 0)
+        .varint(pick(this.rng, [0n, 1_700_000_000n, 4_102_444_800n, 2n ** 62n, -(2n ** 40n)]))
+        .tag(2, 0)
+        .varint(pick(this.rng, [0n, 999_999_999n, 2n ** 31n]))
+        .finish();
     }
     // One member per oneof, the one leading to the target when there is one.
     const chosen = new Map<string, DescField>();
@@ -312,9 +378,15 @@ class Generator {
   private field(w: Writer, f: DescField, depth: number): void {
     const count = 1 + (this.rng() < 0.3 ? 1 : 0);
     switch (f.fieldKind) {
-      case 'scalar': writeScalar(w, f.number, f.scalar, this.scalar(f)); return;
-      case 'enum': w.tag(f.number, 0).varint(this.enumValue(f.enum.values.map((v) => v.number))); return;
-      case 'message': w.bytes(f.number, this.message(f.message, depth + 1)); return;
+      case 'scalar':
+        writeScalar(w, f.number, f.scalar, this.scalar(f));
+        return;
+      case 'enum':
+        w.tag(f.number, 0).varint(this.enumValue(f.enum.values.map((v) => v.number)));
+        return;
+      case 'message':
+        w.bytes(f.number, this.message(f.message, depth + 1));
+        return;
       case 'list':
         for (let i = 0; i < count; i++) {
           if (f.listKind === 'scalar') writeScalar(w, f.number, f.scalar, this.scalar(f as DescField & { scalar: ScalarType }));
@@ -357,13 +429,26 @@ class Generator {
  * is another piece of work; these are left out of the NUL cases here.
  */
 export const CONVERSATION_TEXT = new Set([
-  'lash.v1.TextInput.text', 'lash.v1.TextPart.text', 'lash.v1.CodePart.code', 'lash.v1.OutputPart.text', 'lash.v1.ErrorPart.message',
-  'lash.v1.ProsePart.text', 'lash.v1.ReasoningPart.text', 'lash.v1.CompletionResolution.Error.message', 'lash.v1.ToolCallResult.Failure.message',
+  'lash.v1.TextInput.text',
+  'lash.v1.TextPart.text',
+  'lash.v1.CodePart.code',
+  'lash.v1.OutputPart.text',
+  'lash.v1.ErrorPart.message',
+  'lash.v1.ProsePart.text',
+  'lash.v1.ReasoningPart.text',
+  'lash.v1.CompletionResolution.Error.message',
+  'lash.v1.ToolCallResult.Failure.message',
 ]);
 
 function damaged(bytes: Uint8Array, rng: () => number): { label: string; body: Uint8Array }[] {
   const out: { label: string; body: Uint8Array }[] = [{ label: 'a single 0xff byte', body: Uint8Array.of(0xff) }];
-  out.push({ label: 'a length far beyond the body', body: new Writer().tag(1, 2).varint(1n << 40n).finish() });
+  out.push({
+    label: 'a length far beyond the body',
+    body: new Writer()
+      .tag(1, 2)
+      .varint(1n << 40n)
+      .finish(),
+  });
   out.push({ label: 'a length one past the end', body: Uint8Array.of(0x0a, 0x05, 0x61, 0x62) });
   out.push({ label: 'an unterminated varint', body: Uint8Array.of(0x08, 0xff, 0xff, 0xff) });
   out.push({ label: 'wire type 7', body: Uint8Array.of(0x0f, 0x00) });
@@ -386,10 +471,15 @@ function damaged(bytes: Uint8Array, rng: () => number): { label: string; body: U
 }
 
 /** A ServeTools hello that registers one tool for the known session. */
-const HELLO = new Writer().bytes(1, new Writer()
-  .bytes(1, new Writer().bytes(1, utf8('fz_tool')).bytes(2, utf8('a fuzz tool')).finish())
-  .bytes(2, new Writer().bytes(1, utf8(KNOWN.sessionId)).finish())
-  .finish()).finish();
+const HELLO = new Writer()
+  .bytes(
+    1,
+    new Writer()
+      .bytes(1, new Writer().bytes(1, utf8('fz_tool')).bytes(2, utf8('a fuzz tool')).finish())
+      .bytes(2, new Writer().bytes(1, utf8(KNOWN.sessionId)).finish())
+      .finish(),
+  )
+  .finish();
 
 /** The whole corpus, deterministic for a seed. `randomPerMethod` random messages per RPC. */
 export function hostileCorpus(seed: number, randomPerMethod: number): HostileCase[] {
@@ -407,17 +497,20 @@ export function hostileCorpus(seed: number, randomPerMethod: number): HostileCas
     for (const d of damaged(new Generator(rng).message(method.input, 0), rng)) add(d.label, d.body);
     for (const f of fields) {
       const key = fieldKey(f);
-      const withTarget = (label: string, encode: Target['encode']) => add(`${key}: ${label}`, new Generator(rng, { key, encode }, true).message(method.input, 0));
+      const withTarget = (label: string, encode: Target['encode']) =>
+        add(`${key}: ${label}`, new Generator(rng, { key, encode }, true).message(method.input, 0));
       const isString = (f.fieldKind === 'scalar' || f.fieldKind === 'list') && f.scalar === ScalarType.STRING;
       // Conversation text keeps NUL (stored losslessly): it must never be INTERNAL either.
-      if (isString && CONVERSATION_TEXT.has(key)) withTarget('NUL inside conversation text', (w) => writeScalar(w, f.number, ScalarType.STRING, 'ok\u0000text'));
+      if (isString && CONVERSATION_TEXT.has(key))
+        withTarget('NUL inside conversation text', (w) => writeScalar(w, f.number, ScalarType.STRING, 'ok\u0000text'));
       if (isString && !CONVERSATION_TEXT.has(key)) {
         withTarget('NUL inside', (w) => writeScalar(w, f.number, ScalarType.STRING, 'ok\u0000id'));
         withTarget('control characters', (w) => writeScalar(w, f.number, ScalarType.STRING, 'a\u0001\u001fb'));
         withTarget('9,000 bytes', (w) => writeScalar(w, f.number, ScalarType.STRING, 'y'.repeat(9000)));
         withTarget('4,000 multi-byte characters', (w) => writeScalar(w, f.number, ScalarType.STRING, 'é😀'.repeat(2000)));
         withTarget('invalid UTF-8', (w) => writeScalar(w, f.number, ScalarType.BYTES, Uint8Array.of(0x61, 0xc3, 0x28, 0xed, 0xa0, 0x80)));
-        if (/page_token|cursor/.test(f.name)) for (const t of FORGED_TOKENS) withTarget(`forged token ${t.slice(0, 24)}`, (w) => writeScalar(w, f.number, ScalarType.STRING, t));
+        if (/page_token|cursor/.test(f.name))
+          for (const t of FORGED_TOKENS) withTarget(`forged token ${t.slice(0, 24)}`, (w) => writeScalar(w, f.number, ScalarType.STRING, t));
       }
       if (f.fieldKind === 'map' && f.mapKey === ScalarType.STRING) {
         const entry = (k: string, v?: string) => (w: Writer) => {
@@ -438,13 +531,38 @@ export function hostileCorpus(seed: number, randomPerMethod: number): HostileCas
       const sub = subMessageOf(f);
       if (sub?.typeName === 'google.protobuf.Struct' || sub?.typeName === 'google.protobuf.Value') {
         for (const depth of [24, 32, 40, 300]) {
-          withTarget(`JSON nested ${depth} deep`, (w) => w.bytes(f.number, sub.typeName === 'google.protobuf.Struct' ? encodeStruct(deepJson(depth, depth === 40)) : encodeValue(deepJson(depth))));
+          withTarget(`JSON nested ${depth} deep`, (w) =>
+            w.bytes(f.number, sub.typeName === 'google.protobuf.Struct' ? encodeStruct(deepJson(depth, depth === 40)) : encodeValue(deepJson(depth))),
+          );
         }
-        withTarget('huge JSON numbers', (w) => w.bytes(f.number, sub.typeName === 'google.protobuf.Struct' ? encodeStruct({ n: 1e308, m: -1e308, i: 2 ** 64, s: '99999999999999999999999' }) : encodeValue(1e308)));
+        withTarget('huge JSON numbers', (w) =>
+          w.bytes(
+            f.number,
+            sub.typeName === 'google.protobuf.Struct' ? encodeStruct({ n: 1e308, m: -1e308, i: 2 ** 64, s: '99999999999999999999999' }) : encodeValue(1e308),
+          ),
+        );
       }
       if (sub?.typeName === 'google.protobuf.Timestamp') {
-        withTarget('a timestamp beyond any date', (w) => w.bytes(f.number, new Writer().tag(1, 0).varint(2n ** 62n).finish()));
-        withTarget('a negative timestamp', (w) => w.bytes(f.number, new Writer().tag(1, 0).varint(-(2n ** 50n)).tag(2, 0).varint(-1n).finish()));
+        withTarget('a timestamp beyond any date', (w) =>
+          w.bytes(
+            f.number,
+            new Writer()
+              .tag(1, 0)
+              .varint(2n ** 62n)
+              .finish(),
+          ),
+        );
+        withTarget('a negative timestamp', (w) =>
+          w.bytes(
+            f.number,
+            new Writer()
+              .tag(1, 0)
+              .varint(-(2n ** 50n))
+              .tag(2, 0)
+              .varint(-1n)
+              .finish(),
+          ),
+        );
       }
     }
   }
@@ -475,18 +593,26 @@ function statusSize(s: Pick<StatusObject, 'details' | 'metadata'>): number {
 /** Sends raw request bodies to a method and reports how the call ended. */
 export function sendRaw(client: Client, method: Pick<LashMethod, 'path' | 'kind'>, bodies: Uint8Array[]): Promise<RawOutcome> {
   const deadline = Date.now() + 5_000;
-  const outcome = (s: Pick<StatusObject, 'code' | 'details' | 'metadata'>, accepted = s.code === status.OK): RawOutcome => ({ code: s.code, details: s.details, reason: errorInfoOf(s)?.reason, accepted, statusBytes: statusSize(s) });
+  const outcome = (s: Pick<StatusObject, 'code' | 'details' | 'metadata'>, accepted = s.code === status.OK): RawOutcome => ({
+    code: s.code,
+    details: s.details,
+    reason: errorInfoOf(s)?.reason,
+    accepted,
+    statusBytes: statusSize(s),
+  });
   const body = Buffer.from(bodies[0]!);
   return new Promise((resolve) => {
     if (method.kind === 'unary') {
       client.makeUnaryRequest(method.path, identity, identity, body, new Metadata(), { deadline }, (err: ServiceError | null) =>
-        resolve(err ? outcome(err) : { code: status.OK, details: '', accepted: true, statusBytes: 0 }));
+        resolve(err ? outcome(err) : { code: status.OK, details: '', accepted: true, statusBytes: 0 }),
+      );
       return;
     }
     let gotData = false;
-    const call = method.kind === 'server_streaming'
-      ? client.makeServerStreamRequest(method.path, identity, identity, body, new Metadata(), { deadline })
-      : client.makeBidiStreamRequest(method.path, identity, identity, new Metadata(), { deadline });
+    const call =
+      method.kind === 'server_streaming'
+        ? client.makeServerStreamRequest(method.path, identity, identity, body, new Metadata(), { deadline })
+        : client.makeBidiStreamRequest(method.path, identity, identity, new Metadata(), { deadline });
     call.on('data', () => {
       // A stream that answers at all accepted the request; the rest of it is not this test's business.
       if (!gotData && method.kind === 'server_streaming') call.cancel();
@@ -501,4 +627,3 @@ export function sendRaw(client: Client, method: Pick<LashMethod, 'path' | 'kind'
     }
   });
 }
-

@@ -30,10 +30,17 @@ async function freePort(): Promise<number> {
 export function siteConfig(replicas: string[], ports: { balanced: number; pinned: number[] }): string {
   const template = readFileSync(join(import.meta.dirname, '../../deploy/nginx/lash-grpc.conf'), 'utf8');
   const servers = (list: string[]) => list.map((r) => `    server ${r};`).join('\n');
-  const pinned = replicas.map((r, i) => `upstream lash_replica_${i} {\n${servers([r])}\n    keepalive 8;\n}\nserver {\n    listen 127.0.0.1:${ports.pinned[i]} http2;\n    include lash-grpc-locations.conf;\n    location / { grpc_pass grpc://lash_replica_${i}; }\n}`).join('\n');
-  return template
-    .replace('    server 10.0.0.11:50051;\n    server 10.0.0.12:50051;', servers(replicas))
-    .replace('listen 8080 http2;', `listen 127.0.0.1:${ports.balanced} http2;`) + `\n${pinned}\n`;
+  const pinned = replicas
+    .map(
+      (r, i) =>
+        `upstream lash_replica_${i} {\n${servers([r])}\n    keepalive 8;\n}\nserver {\n    listen 127.0.0.1:${ports.pinned[i]} http2;\n    include lash-grpc-locations.conf;\n    location / { grpc_pass grpc://lash_replica_${i}; }\n}`,
+    )
+    .join('\n');
+  return (
+    template
+      .replace('    server 10.0.0.11:50051;\n    server 10.0.0.12:50051;', servers(replicas))
+      .replace('listen 8080 http2;', `listen 127.0.0.1:${ports.balanced} http2;`) + `\n${pinned}\n`
+  );
 }
 
 export async function startNginx(replicas: string[]): Promise<Nginx> {
@@ -44,7 +51,9 @@ export async function startNginx(replicas: string[]): Promise<Nginx> {
   writeFileSync(join(dir, 'lash-grpc-locations.conf'), readFileSync(join(import.meta.dirname, '../../deploy/nginx/lash-grpc-locations.conf'), 'utf8'));
   writeFileSync(join(dir, 'site.conf'), siteConfig(replicas, { balanced, pinned }));
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${join(dir, t)};`).join('\n');
-  writeFileSync(join(dir, 'nginx.conf'), `worker_processes 1;
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} info;
 events { worker_connections 1024; }
@@ -53,7 +62,8 @@ http {
 ${temp}
     include ${join(dir, 'site.conf')};
 }
-`);
+`,
+  );
   const check = spawnSync(NGINX, ['-t', '-p', dir, '-c', join(dir, 'nginx.conf')]);
   if (check.status !== 0) throw new Error(`nginx -t failed: ${check.stderr.toString()}`);
   const proc: ChildProcess = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });

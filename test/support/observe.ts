@@ -27,9 +27,10 @@ export function observe(clients: LashClients, sessionId: string, cursor?: string
     responseSizes: [],
     ended: false,
     events: () => o.messages.filter((m) => m.kind?.$case === 'event'),
-    waitFor: (p, timeoutMs = 10_000) => until(() => p(o.messages) || o.error !== undefined || o.ended, timeoutMs).then(() => {
-      if (!p(o.messages)) throw new Error(`stream ended (${o.error?.details ?? 'ok'}) before the condition held; got ${o.messages.length} messages`);
-    }),
+    waitFor: (p, timeoutMs = 10_000) =>
+      until(() => p(o.messages) || o.error !== undefined || o.ended, timeoutMs).then(() => {
+        if (!p(o.messages)) throw new Error(`stream ended (${o.error?.details ?? 'ok'}) before the condition held; got ${o.messages.length} messages`);
+      }),
     close: () => call.cancel(),
   };
   call.on('data', (r: ObserveSessionResponse) => {

@@ -19,13 +19,26 @@ export async function identityEnv(): Promise<Record<string, string>> {
   const { publicKey } = await key;
   const path = join(mkdtempSync(join(tmpdir(), 'lash-ids-')), 'jwks.json');
   writeFileSync(path, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'tests', alg: 'ES256', use: 'sig' }] }));
-  return { LASH_AUTH_JWKS: path, LASH_AUTH_JWT_ISSUER: ISSUER, LASH_AUTH_JWT_AUDIENCE: AUDIENCE, LASH_AUTH_JWT_TENANT_CLAIM: 'tenant', LASH_AUTH_JWT_ROLES_CLAIM: 'roles' };
+  return {
+    LASH_AUTH_JWKS: path,
+    LASH_AUTH_JWT_ISSUER: ISSUER,
+    LASH_AUTH_JWT_AUDIENCE: AUDIENCE,
+    LASH_AUTH_JWT_TENANT_CLAIM: 'tenant',
+    LASH_AUTH_JWT_ROLES_CLAIM: 'roles',
+  };
 }
 
 /** A JWT for the identity, valid for an hour. */
 export async function tokenFor(tenantId: string, subject: string, roles: string[] = ALL_ROLES): Promise<string> {
   const { privateKey } = await key;
-  return new SignJWT({ tenant: tenantId, roles }).setProtectedHeader({ alg: 'ES256', kid: 'tests' }).setSubject(subject).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('1h').sign(privateKey);
+  return new SignJWT({ tenant: tenantId, roles })
+    .setProtectedHeader({ alg: 'ES256', kid: 'tests' })
+    .setSubject(subject)
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(privateKey);
 }
 
 /** Clients of `address` that authenticate as `subject` of `tenantId` on every call. */

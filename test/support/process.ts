@@ -28,7 +28,8 @@ export function spawnProcess(command: string, args: string[], env: Record<string
     child.on('exit', (code, signal) => {
       live.delete(child);
       resolve({ code, signal });
-    }));
+    }),
+  );
   return {
     process: child,
     output: () => out,
@@ -43,11 +44,13 @@ export function spawnProcess(command: string, args: string[], env: Record<string
           }
         };
         const timer = setInterval(check, 50);
-        void exited.then(() => setTimeout(() => {
-          check();
-          clearInterval(timer);
-          reject(new Error(`exited before ${pattern}:\n${out}`));
-        }, 100));
+        void exited.then(() =>
+          setTimeout(() => {
+            check();
+            clearInterval(timer);
+            reject(new Error(`exited before ${pattern}:\n${out}`));
+          }, 100),
+        );
         setTimeout(() => {
           clearInterval(timer);
           reject(new Error(`no ${pattern} in time:\n${out}`));

@@ -26,9 +26,14 @@ export function delegatingModel(req: RecordedRequest): ScriptedResponse {
 export async function processWhen(clients: LashClients, processId: string, predicate: (p: Process) => boolean, timeoutMs = 30_000): Promise<Process> {
   let seen: Process | undefined;
   await until(async () => predicate((seen = (await clients.admin.getProcess({ processId })).process!)), timeoutMs).catch((err: unknown) => {
-    throw new Error(`process ${processId} did not reach the condition: ${JSON.stringify(seen, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))} (${String(err)})`);
+    throw new Error(
+      `process ${processId} did not reach the condition: ${JSON.stringify(seen, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))} (${String(err)})`,
+    );
   });
   return seen!;
 }
 
-export const finished = (p: Process) => p.status === ProcessStatus.PROCESS_STATUS_COMPLETED || p.status === ProcessStatus.PROCESS_STATUS_FAILED || p.status === ProcessStatus.PROCESS_STATUS_CANCELLED;
+export const finished = (p: Process) =>
+  p.status === ProcessStatus.PROCESS_STATUS_COMPLETED ||
+  p.status === ProcessStatus.PROCESS_STATUS_FAILED ||
+  p.status === ProcessStatus.PROCESS_STATUS_CANCELLED;

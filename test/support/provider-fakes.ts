@@ -40,9 +40,14 @@ export async function startProviderFake(provider: ProviderName, apiKey: string):
     provider,
     model: provider === 'anthropic' ? 'claude-sonnet-4-5' : 'gemini-2.5-flash',
     apiKey,
-    env: provider === 'anthropic'
-      ? { ANTHROPIC_API_KEY: apiKey, ANTHROPIC_BASE_URL: wire.url, LASH_ANTHROPIC_HEADERS: JSON.stringify({ 'x-gateway': GATEWAY_HEADER }) }
-      : { GOOGLE_GENERATIVE_AI_API_KEY: apiKey, GOOGLE_GENERATIVE_AI_BASE_URL: wire.url, [`LASH_${prefix}_HEADERS`]: JSON.stringify({ 'x-gateway': GATEWAY_HEADER }) },
+    env:
+      provider === 'anthropic'
+        ? { ANTHROPIC_API_KEY: apiKey, ANTHROPIC_BASE_URL: wire.url, LASH_ANTHROPIC_HEADERS: JSON.stringify({ 'x-gateway': GATEWAY_HEADER }) }
+        : {
+            GOOGLE_GENERATIVE_AI_API_KEY: apiKey,
+            GOOGLE_GENERATIVE_AI_BASE_URL: wire.url,
+            [`LASH_${prefix}_HEADERS`]: JSON.stringify({ 'x-gateway': GATEWAY_HEADER }),
+          },
     streamsReasoning: true,
     tokenClasses: provider === 'anthropic' ? ['input', 'output', 'cacheRead', 'cacheWrite', 'reasoning'] : ['input', 'output', 'cacheRead', 'reasoning'],
     ...wireFace(wire),
@@ -66,9 +71,17 @@ function openaiFake(fake: FakeModelServer, apiKey: string): ProviderFake {
     if ('error' in r) return { error: r.error };
     if ('hang' in r) return { steps: [...r.hang.map((text) => ({ text })), { hang: true }] };
     if ('overloadedInStream' in r) throw new Error('overloadedInStream is an Anthropic reply');
-    const steps: ScriptStep[] = [...(r.reasoning ?? []).map((reasoning) => ({ reasoning })), ...(r.text ?? []).map((text) => ({ text })), ...(r.toolCalls ?? []).map((c) => ({ toolCall: c }))];
+    const steps: ScriptStep[] = [
+      ...(r.reasoning ?? []).map((reasoning) => ({ reasoning })),
+      ...(r.text ?? []).map((text) => ({ text })),
+      ...(r.toolCalls ?? []).map((c) => ({ toolCall: c })),
+    ];
     const u = r.usage;
-    return { steps, finishReason: r.finish === 'safety' ? 'content_filter' : undefined, usage: u && { input: u.input, output: u.output, cached: u.cacheRead, reasoning: u.reasoning } };
+    return {
+      steps,
+      finishReason: r.finish === 'safety' ? 'content_filter' : undefined,
+      usage: u && { input: u.input, output: u.output, cached: u.cacheRead, reasoning: u.reasoning },
+    };
   };
   type ChatPart = { type: string; text?: string; image_url?: { url: string } };
   type ChatMessage = { role: string; content: string | ChatPart[] | null; tool_call_id?: string };
@@ -78,13 +91,27 @@ function openaiFake(fake: FakeModelServer, apiKey: string): ProviderFake {
     return {
       model: String(body.model),
       key: String(headers.authorization ?? '').replace(/^Bearer /, '') || undefined,
-      system: messages.filter((m) => m.role === 'system' || m.role === 'developer').flatMap(parts).map((p) => p.text).join('\n'),
-      tools: ((body.tools as { function: { name: string; parameters: unknown } }[] | undefined) ?? []).map((t) => ({ name: t.function.name, schema: t.function.parameters })),
-      userTexts: messages.filter((m) => m.role === 'user').flatMap(parts).filter((p) => p.type === 'text').map((p) => p.text!),
-      images: messages.flatMap(parts).filter((p) => p.type === 'image_url').map((p) => {
-        const m = /^data:([^;]+);base64,(.*)$/.exec(p.image_url!.url);
-        return { mimeType: m?.[1] ?? '', base64: m?.[2] ?? '' };
-      }),
+      system: messages
+        .filter((m) => m.role === 'system' || m.role === 'developer')
+        .flatMap(parts)
+        .map((p) => p.text)
+        .join('\n'),
+      tools: ((body.tools as { function: { name: string; parameters: unknown } }[] | undefined) ?? []).map((t) => ({
+        name: t.function.name,
+        schema: t.function.parameters,
+      })),
+      userTexts: messages
+        .filter((m) => m.role === 'user')
+        .flatMap(parts)
+        .filter((p) => p.type === 'text')
+        .map((p) => p.text!),
+      images: messages
+        .flatMap(parts)
+        .filter((p) => p.type === 'image_url')
+        .map((p) => {
+          const m = /^data:([^;]+);base64,(.*)$/.exec(p.image_url!.url);
+          return { mimeType: m?.[1] ?? '', base64: m?.[2] ?? '' };
+        }),
       toolResults: messages.filter((m) => m.role === 'tool').map((m) => ({ callId: m.tool_call_id, output: m.content })),
       reasoning: body.reasoning_effort,
       cacheBreakpoints: 0,

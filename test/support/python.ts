@@ -12,7 +12,9 @@ export const PYTHON_CLIENT = resolve(import.meta.dirname, '../../clients/python'
 export function preparePythonClient(): void {
   const probe = spawnSync(PYTHON, ['-c', 'import grpc, google.protobuf'], { encoding: 'utf8' });
   if (probe.status !== 0) {
-    throw new Error(`${PYTHON} cannot import grpc and google.protobuf (${probe.error?.message ?? probe.stderr.trim()}); install them: apt-get install -y python3-grpcio python3-protobuf`);
+    throw new Error(
+      `${PYTHON} cannot import grpc and google.protobuf (${probe.error?.message ?? probe.stderr.trim()}); install them: apt-get install -y python3-grpcio python3-protobuf`,
+    );
   }
   const gen = spawnSync('sh', [resolve(PYTHON_CLIENT, 'generate.sh')], { encoding: 'utf8' });
   if (gen.status !== 0) throw new Error(`clients/python/generate.sh failed: ${gen.stderr}${gen.error?.message ?? ''}`);
@@ -48,13 +50,19 @@ export function runPython(script: string, args: string[], env: Record<string, st
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   if (stdin !== undefined) child.stdin!.end(stdin);
-  const exited = new Promise<number | null>((done) => child.on('exit', (code) => {
-    running.delete(child);
-    done(code);
-  }));
+  const exited = new Promise<number | null>((done) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      done(code);
+    }),
+  );
   let finished = false;
   void exited.then(() => (finished = true));
-  const jsonLines = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const jsonLines = () =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   return {
     child,
     stdout: () => out,

@@ -19,7 +19,12 @@ export interface RawObserver {
 export function observeRaw(address: string, sessionId: string, cursor = ''): RawObserver {
   const session: ClientHttp2Session = connect(`http://${address}`);
   session.on('error', () => {});
-  const req: ClientHttp2Stream = session.request({ ':method': 'POST', ':path': '/lash.v1.SessionService/ObserveSession', 'content-type': 'application/grpc', te: 'trailers' });
+  const req: ClientHttp2Stream = session.request({
+    ':method': 'POST',
+    ':path': '/lash.v1.SessionService/ObserveSession',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
   const body = ObserveSessionRequest.encode({ sessionId, cursor }).finish();
   const frame = Buffer.alloc(5 + body.length);
   frame.writeUInt32BE(body.length, 1);
@@ -44,7 +49,8 @@ export function observeRaw(address: string, sessionId: string, cursor = ''): Raw
     }
   });
   const onStatus = (headers: Record<string, unknown>) => {
-    if (headers['grpc-status'] !== undefined) o.status = { code: Number(headers['grpc-status']), message: decodeURIComponent(String(headers['grpc-message'] ?? '')) };
+    if (headers['grpc-status'] !== undefined)
+      o.status = { code: Number(headers['grpc-status']), message: decodeURIComponent(String(headers['grpc-message'] ?? '')) };
   };
   req.on('response', onStatus); // a trailers-only response carries the status in its headers
   req.on('trailers', onStatus);

@@ -30,7 +30,11 @@ export async function startTestServer(engine: EngineTarget, env: Record<string, 
   return startOn(target, env, options);
 }
 
-async function startOn(target: Awaited<ReturnType<EngineTarget['provision']>>, env: Record<string, string>, options: TestServerOptions = {}): Promise<TestServer> {
+async function startOn(
+  target: Awaited<ReturnType<EngineTarget['provision']>>,
+  env: Record<string, string>,
+  options: TestServerOptions = {},
+): Promise<TestServer> {
   const config = loadConfig({
     LASH_LISTEN: '127.0.0.1:0',
     LASH_DATA_DIR: target.dataDir,

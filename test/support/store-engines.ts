@@ -51,8 +51,17 @@ export const storeEngines: StoreEngine[] = [
     async open() {
       const opened = await openTestDatabase(engine);
       const feed = new DbFeedStore(opened.db);
-      return { sessions: new OrmSessionStore(opened.db, feed), feed, queue: new DbQueueStore(opened.db), leases: new OrmLeaseStore(opened.db),
-        processes: new DbProcessStore(opened.db), triggers: new DbTriggerStore(opened.db), db: opened.db, databaseUrl: opened.databaseUrl, close: opened.close };
+      return {
+        sessions: new OrmSessionStore(opened.db, feed),
+        feed,
+        queue: new DbQueueStore(opened.db),
+        leases: new OrmLeaseStore(opened.db),
+        processes: new DbProcessStore(opened.db),
+        triggers: new DbTriggerStore(opened.db),
+        db: opened.db,
+        databaseUrl: opened.databaseUrl,
+        close: opened.close,
+      };
     },
   })),
 ];

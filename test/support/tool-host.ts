@@ -18,7 +18,11 @@ export interface TestToolHost {
 
 export async function connectToolHost(
   clients: LashClients,
-  opts: { sessionId?: string; tools: { name: string; description?: string; serial?: boolean; inputSchema?: Record<string, unknown> }[]; reply: (call: ToolCallRequest) => HostReply | Promise<HostReply> },
+  opts: {
+    sessionId?: string;
+    tools: { name: string; description?: string; serial?: boolean; inputSchema?: Record<string, unknown> }[];
+    reply: (call: ToolCallRequest) => HostReply | Promise<HostReply>;
+  },
 ): Promise<TestToolHost> {
   const stream = clients.turns.raw.serveTools();
   const calls: ToolCallRequest[] = [];
@@ -34,10 +38,13 @@ export async function connectToolHost(
         void Promise.resolve(opts.reply(msg.value)).then((r) => {
           if (r === 'no-answer') return;
           const outcome =
-            'success' in r ? { $case: 'success' as const, value: r.success }
-            : 'failure' in r ? { $case: 'failure' as const, value: { message: r.failure } }
-            : 'cancelled' in r ? { $case: 'cancelled' as const, value: {} }
-            : { $case: 'pending' as const, value: { completionKey: r.pending } };
+            'success' in r
+              ? { $case: 'success' as const, value: r.success }
+              : 'failure' in r
+                ? { $case: 'failure' as const, value: { message: r.failure } }
+                : 'cancelled' in r
+                  ? { $case: 'cancelled' as const, value: {} }
+                  : { $case: 'pending' as const, value: { completionKey: r.pending } };
           stream.write({ message: { $case: 'toolResult', value: { callId: msg.value.callId, outcome } } });
         });
       }
@@ -48,7 +55,12 @@ export async function connectToolHost(
     message: {
       $case: 'hello',
       value: {
-        tools: opts.tools.map((t) => ({ name: t.name, description: t.description ?? t.name, inputSchema: t.inputSchema ?? { type: 'object' }, scheduling: t.serial ? ToolScheduling.TOOL_SCHEDULING_SERIAL : ToolScheduling.TOOL_SCHEDULING_PARALLEL })),
+        tools: opts.tools.map((t) => ({
+          name: t.name,
+          description: t.description ?? t.name,
+          inputSchema: t.inputSchema ?? { type: 'object' },
+          scheduling: t.serial ? ToolScheduling.TOOL_SCHEDULING_SERIAL : ToolScheduling.TOOL_SCHEDULING_PARALLEL,
+        })),
         scope: { target: opts.sessionId ? { $case: 'sessionId', value: opts.sessionId } : { $case: 'tenantWide', value: true } },
       },
     },

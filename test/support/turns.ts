@@ -18,7 +18,10 @@ export interface StreamedTurn {
 
 export const textInput = (text: string) => ({ items: [{ item: { $case: 'text' as const, value: { text } } }] });
 
-export function startRunTurn(clients: LashClients, req: DeepPartial<RunTurnRequest>): { call: ClientReadableStream<RunTurnResponse>; done: Promise<StreamedTurn>; firstEvent: Promise<void> } {
+export function startRunTurn(
+  clients: LashClients,
+  req: DeepPartial<RunTurnRequest>,
+): { call: ClientReadableStream<RunTurnResponse>; done: Promise<StreamedTurn>; firstEvent: Promise<void> } {
   const call = clients.turns.raw.runTurn(RunTurnRequest.fromPartial(req));
   const out: StreamedTurn = { events: [], activities: [], messages: 0 };
   let gotFirst!: () => void;

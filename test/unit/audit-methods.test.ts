@@ -9,15 +9,29 @@ import { TurnServiceService } from '../../gen/lash/v1/turn_service.js';
 import { AUDITED_METHODS } from '../../src/grpc/audit.js';
 
 const READS = new Set([
-  ...['GetSession', 'ListSessions', 'GetReadView', 'GetUsageReport', 'ExportSessionState', 'ExportSessionStateChunk', 'ObserveSession'].map((m) => `lash.v1.SessionService/${m}`),
+  ...['GetSession', 'ListSessions', 'GetReadView', 'GetUsageReport', 'ExportSessionState', 'ExportSessionStateChunk', 'ObserveSession'].map(
+    (m) => `lash.v1.SessionService/${m}`,
+  ),
   'lash.v1.TurnService/GetTurn',
   ...['ListQueuedWork', 'AwaitQueuedWorkBatch'].map((m) => `lash.v1.QueueService/${m}`),
-  ...['GetToolState', 'ListChildSessions', 'ListAuditRecords', 'GetProcess', 'ListProcesses', 'AwaitProcess', 'ListProcessEvents', 'WatchProcessEvents', 'ListTriggerSubscriptions'].map((m) => `lash.v1.AdminService/${m}`),
+  ...[
+    'GetToolState',
+    'ListChildSessions',
+    'ListAuditRecords',
+    'GetProcess',
+    'ListProcesses',
+    'AwaitProcess',
+    'ListProcessEvents',
+    'WatchProcessEvents',
+    'ListTriggerSubscriptions',
+  ].map((m) => `lash.v1.AdminService/${m}`),
 ]);
 
 describe('audit classification', () => {
   it('names every RPC either a write (audited) or a read, never both', () => {
-    const methods = [SessionServiceService, TurnServiceService, QueueServiceService, AdminServiceService].flatMap((service) => Object.values(service).map((m) => m.path.slice(1)));
+    const methods = [SessionServiceService, TurnServiceService, QueueServiceService, AdminServiceService].flatMap((service) =>
+      Object.values(service).map((m) => m.path.slice(1)),
+    );
     expect(methods.length).toBeGreaterThan(40);
     const unclassified = methods.filter((m) => !AUDITED_METHODS.has(m) && !READS.has(m));
     expect(unclassified).toEqual([]);

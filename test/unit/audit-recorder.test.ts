@@ -6,7 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { AuditRecorder } from '../../src/domain/audit/recorder.js';
 import type { AuditRecord, AuditStore } from '../../src/domain/audit/types.js';
 
-const rec = (n: number): AuditRecord => ({ tenantId: 't', subject: 's', identitySource: 'anonymous', method: 'm', code: 'OK', requestId: `r${n}`, at: new Date() });
+const rec = (n: number): AuditRecord => ({
+  tenantId: 't',
+  subject: 's',
+  identitySource: 'anonymous',
+  method: 'm',
+  code: 'OK',
+  requestId: `r${n}`,
+  at: new Date(),
+});
 
 function memoryStore(fail = () => false): AuditStore & { batches: AuditRecord[][] } {
   const batches: AuditRecord[][] = [];

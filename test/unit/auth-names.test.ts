@@ -25,7 +25,12 @@ describe('authentication parsing', () => {
   });
 
   it('maps names by the first matching rule; a trailing * matches a prefix', () => {
-    const rules = parseIdentitiesFile(JSON.stringify([{ uri: 'spiffe://a/ns/n/*', tenant: 'n', roles: ['runner'] }, { cn: 'ops', tenant: 'o', roles: ['admin'] }]));
+    const rules = parseIdentitiesFile(
+      JSON.stringify([
+        { uri: 'spiffe://a/ns/n/*', tenant: 'n', roles: ['runner'] },
+        { cn: 'ops', tenant: 'o', roles: ['admin'] },
+      ]),
+    );
     const names = certificateNames({ subject: { CN: 'ops' }, subjectaltname: 'DNS:x.local, URI:spiffe://a/ns/n/sa/app' } as never);
     expect(mapIdentity(rules, names, 'mtls')).toMatchObject({ subject: 'uri:spiffe://a/ns/n/sa/app', tenantId: 'n', source: 'mtls' });
     expect(mapIdentity(rules, { uri: [], dns: [], cn: ['ops'] }, 'mtls')?.tenantId).toBe('o');

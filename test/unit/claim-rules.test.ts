@@ -8,8 +8,17 @@ const now = new Date('2026-01-01T00:00:00Z');
 let seq = 0n;
 function batch(id: string, extra: Partial<QueueBatch> = {}): QueueBatch {
   return {
-    batchId: id, tenantId: 't', sessionId: 's', enqueueSeq: ++seq, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive',
-    availableAt: now, enqueuedAt: now, items: [{ itemId: `${id}-i`, payload: { kind: 'input', input: { items: [{ kind: 'text', text: id }], imageBlobs: {} } } }], state: 'pending', ...extra,
+    batchId: id,
+    tenantId: 't',
+    sessionId: 's',
+    enqueueSeq: ++seq,
+    deliveryPolicy: 'after_current_turn_commit',
+    slotPolicy: 'exclusive',
+    availableAt: now,
+    enqueuedAt: now,
+    items: [{ itemId: `${id}-i`, payload: { kind: 'input', input: { items: [{ kind: 'text', text: id }], imageBlobs: {} } } }],
+    state: 'pending',
+    ...extra,
   };
 }
 const ids = (bs: QueueBatch[]) => bs.map((b) => b.batchId);
@@ -31,7 +40,12 @@ describe('queue claim rules', () => {
   });
 
   it('adjacent join batches with the same delivery policy and merge key are claimed together, up to the limit', () => {
-    const q = [batch('j1', { slotPolicy: 'join', mergeKey: 'm' }), batch('j2', { slotPolicy: 'join', mergeKey: 'm' }), batch('j3', { slotPolicy: 'join', mergeKey: 'm' }), batch('j4', { slotPolicy: 'join', mergeKey: 'other' })];
+    const q = [
+      batch('j1', { slotPolicy: 'join', mergeKey: 'm' }),
+      batch('j2', { slotPolicy: 'join', mergeKey: 'm' }),
+      batch('j3', { slotPolicy: 'join', mergeKey: 'm' }),
+      batch('j4', { slotPolicy: 'join', mergeKey: 'other' }),
+    ];
     expect(ids(selectClaim(q, { boundary: 'idle', now, joinLimit: 8 }))).toEqual(['j1', 'j2', 'j3']);
     expect(ids(selectClaim(q, { boundary: 'idle', now, joinLimit: 2 }))).toEqual(['j1', 'j2']);
     const broken = [batch('j1', { slotPolicy: 'join', mergeKey: 'm' }), batch('ex'), batch('j2', { slotPolicy: 'join', mergeKey: 'm' })];

@@ -14,9 +14,17 @@ describe('delta coalescer', () => {
     for (const t of ['a', 'b', 'c']) c.emit({ kind: 'assistant_prose_delta', text: t }, 'p1');
     c.emit({ kind: 'reasoning_delta', text: 'r' }, 'r1');
     c.emit({ kind: 'assistant_prose_delta', text: 'd' }, 'p1');
-    c.emit({ kind: 'usage', iteration: 1, usage: { inputTokens: 1n, outputTokens: 1n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n }, cumulative: { inputTokens: 1n, outputTokens: 1n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n } });
+    c.emit({
+      kind: 'usage',
+      iteration: 1,
+      usage: { inputTokens: 1n, outputTokens: 1n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n },
+      cumulative: { inputTokens: 1n, outputTokens: 1n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n },
+    });
     expect(out.map(([e, id]) => [e.kind, 'text' in e ? e.text : '', id])).toEqual([
-      ['assistant_prose_delta', 'abc', 'p1'], ['reasoning_delta', 'r', 'r1'], ['assistant_prose_delta', 'd', 'p1'], ['usage', '', undefined],
+      ['assistant_prose_delta', 'abc', 'p1'],
+      ['reasoning_delta', 'r', 'r1'],
+      ['assistant_prose_delta', 'd', 'p1'],
+      ['usage', '', undefined],
     ]);
   });
 

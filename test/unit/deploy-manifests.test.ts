@@ -13,23 +13,29 @@ type Doc = { apiVersion: string; kind: string; metadata: { name: string; annotat
 const dir = join(import.meta.dirname, '../../deploy/k8s');
 const docs: Doc[] = readdirSync(dir)
   .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
-  .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => {
-    if (d.errors.length) throw new Error(`${f}: ${d.errors.map((e) => e.message).join('; ')}`);
-    return d.toJS() as Doc;
-  }));
-const one = <T,>(kind: string) => {
+  .flatMap((f) =>
+    parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => {
+      if (d.errors.length) throw new Error(`${f}: ${d.errors.map((e) => e.message).join('; ')}`);
+      return d.toJS() as Doc;
+    }),
+  );
+const one = <T>(kind: string) => {
   const found = docs.filter((d) => d.kind === kind);
   expect(found, kind).toHaveLength(1);
   return found[0] as unknown as T;
 };
 
-interface Probe { grpc?: { port: number | string; service?: string } }
+interface Probe {
+  grpc?: { port: number | string; service?: string };
+}
 interface Container {
   name: string;
   envFrom: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
   env?: { name: string; value?: string }[];
   ports: { name: string; containerPort: number }[];
-  startupProbe: Probe; readinessProbe: Probe; livenessProbe: Probe;
+  startupProbe: Probe;
+  readinessProbe: Probe;
+  livenessProbe: Probe;
   lifecycle: { preStop: { exec: { command: string[] } } };
   resources: { requests: Record<string, string>; limits?: Record<string, string> };
   securityContext: { readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean };
@@ -42,7 +48,12 @@ interface Deployment {
     strategy: { rollingUpdate: { maxUnavailable: number } };
     template: {
       metadata: { labels: Record<string, string>; annotations: Record<string, string> };
-      spec: { terminationGracePeriodSeconds: number; securityContext: { runAsNonRoot: boolean; runAsUser: number }; containers: Container[]; volumes: { name: string; emptyDir?: object }[] };
+      spec: {
+        terminationGracePeriodSeconds: number;
+        securityContext: { runAsNonRoot: boolean; runAsUser: number };
+        containers: Container[];
+        volumes: { name: string; emptyDir?: object }[];
+      };
     };
   };
 }
@@ -70,15 +81,21 @@ describe('deploy/k8s manifests', () => {
     expect(config.databaseUrl).toMatch(/^postgresql:\/\//);
     expect(config.listen).toEqual({ host: '0.0.0.0', port: 50051 });
     // The mesh-facing connection settings reach grpc-js.
-    expect(grpcServerOptions(config.grpc)).toMatchObject({ 'grpc.max_connection_age_ms': 300_000, 'grpc.max_connection_age_grace_ms': 600_000, 'grpc.keepalive_time_ms': 30_000 });
+    expect(grpcServerOptions(config.grpc)).toMatchObject({
+      'grpc.max_connection_age_ms': 300_000,
+      'grpc.max_connection_age_grace_ms': 600_000,
+      'grpc.keepalive_time_ms': 30_000,
+    });
   });
 
   it('the container takes the ConfigMap and Secret, and names the ports the server listens on', () => {
     expect(container.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }, { secretRef: { name: secret.metadata.name } }]);
-    expect(container.ports).toEqual(expect.arrayContaining([
-      expect.objectContaining({ name: 'grpc', containerPort: portOf(env.LASH_LISTEN!) }),
-      expect.objectContaining({ name: 'metrics', containerPort: portOf(env.LASH_METRICS_LISTEN!) }),
-    ]));
+    expect(container.ports).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'grpc', containerPort: portOf(env.LASH_LISTEN!) }),
+        expect.objectContaining({ name: 'metrics', containerPort: portOf(env.LASH_METRICS_LISTEN!) }),
+      ]),
+    );
   });
 
   it('startup, readiness and liveness probes use grpc.health.v1 on the serving port', () => {
@@ -99,7 +116,9 @@ describe('deploy/k8s manifests', () => {
   });
 
   it('the headless Service names the grpc port and selects the pods; the PDB keeps replicas up', () => {
-    const service = one<{ spec: { clusterIP: string; selector: Record<string, string>; ports: { name: string; port: number; targetPort: string; appProtocol?: string }[] } }>('Service');
+    const service = one<{
+      spec: { clusterIP: string; selector: Record<string, string>; ports: { name: string; port: number; targetPort: string; appProtocol?: string }[] };
+    }>('Service');
     expect(service.spec.clusterIP).toBe('None');
     expect(pod.metadata.labels).toMatchObject(service.spec.selector);
     const grpc = service.spec.ports.find((p) => p.name === 'grpc');
@@ -112,7 +131,11 @@ describe('deploy/k8s manifests', () => {
   });
 
   it('metrics are announced for scraping on the metrics port', () => {
-    expect(pod.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(portOf(env.LASH_METRICS_LISTEN!)), 'prometheus.io/path': '/metrics' });
+    expect(pod.metadata.annotations).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': String(portOf(env.LASH_METRICS_LISTEN!)),
+      'prometheus.io/path': '/metrics',
+    });
   });
 
   it('the pod runs non-root on a read-only root filesystem with a writable /tmp, and asks for resources', () => {

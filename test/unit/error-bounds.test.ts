@@ -10,14 +10,20 @@ const wireSize = (e: ReturnType<typeof toServiceError>['error']) =>
 
 describe('bounded error echoes', () => {
   it('quotes a long value as its first 64 characters and "…", keeping the rest of the message', () => {
-    const { error } = toServiceError(new DomainError('PROVIDER_UNAVAILABLE', `provider "${'p'.repeat(4000)}" is not here; configure it`, { provider_id: 'p'.repeat(4000) }), 'lash.v1.SessionService');
+    const { error } = toServiceError(
+      new DomainError('PROVIDER_UNAVAILABLE', `provider "${'p'.repeat(4000)}" is not here; configure it`, { provider_id: 'p'.repeat(4000) }),
+      'lash.v1.SessionService',
+    );
     expect(error.details).toBe(`provider "${'p'.repeat(64)}…" is not here; configure it`);
     expect(errorInfoOf(error)!.metadata.provider_id).toBe(`${'p'.repeat(256)}…`);
   });
 
   it('keeps the worst case (multi-byte text everywhere, unquoted) under 8 KiB on the wire', () => {
     const wide = '😀é'.repeat(5000);
-    const { error } = toServiceError(new DomainError('STATE_DOCUMENT_INVALID', `path ${wide}: bad`, { path: wide, field: wide, session_id: wide }), 'lash.v1.SessionService');
+    const { error } = toServiceError(
+      new DomainError('STATE_DOCUMENT_INVALID', `path ${wide}: bad`, { path: wide, field: wide, session_id: wide }),
+      'lash.v1.SessionService',
+    );
     expect(wireSize(error)).toBeLessThan(8_192);
   });
 

@@ -19,7 +19,25 @@ const walk = (dir: string): string[] =>
   });
 const sources = walk('src').map((p) => ({ path: p, text: readFileSync(join(root, p), 'utf8') }));
 const reasons = Object.keys(ERROR_REASONS);
-const STATUS_NAMES = new Set(['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED']);
+const STATUS_NAMES = new Set([
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+]);
 
 describe('error reason catalogue', () => {
   it('lists only reasons that src/ raises', () => {
@@ -32,7 +50,10 @@ describe('error reason catalogue', () => {
     // transport's own statuses (build(status.X, …, 'REASON', …)).
     const raised = new Set<string>();
     for (const { text } of sources) {
-      for (const m of text.matchAll(/\b(?:new DomainError|invalid|notFound|precondition|unauthenticated|requireWithin|refuse|endRetryable)\(\s*'([A-Z][A-Z0-9_]+)'/g)) raised.add(m[1]!);
+      for (const m of text.matchAll(
+        /\b(?:new DomainError|invalid|notFound|precondition|unauthenticated|requireWithin|refuse|endRetryable)\(\s*'([A-Z][A-Z0-9_]+)'/g,
+      ))
+        raised.add(m[1]!);
       for (const m of text.matchAll(/\bbuild\(\s*status\.[A-Z_]+,[^\n]*?'([A-Z][A-Z0-9_]+)',\s*['a-z]/g)) raised.add(m[1]!);
     }
     expect(raised.size).toBeGreaterThan(100);
@@ -43,7 +64,8 @@ describe('error reason catalogue', () => {
     for (const [reason, spec] of Object.entries(ERROR_REASONS) as [string, { code: string; retryable: boolean; meaning: string }][]) {
       expect(spec.meaning, reason).toMatch(/^[A-Z].{8,}\.$/);
       // Bad input, missing things and permissions never succeed unchanged.
-      if (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'INTERNAL'].includes(spec.code)) expect(spec.retryable, reason).toBe(false);
+      if (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'INTERNAL'].includes(spec.code))
+        expect(spec.retryable, reason).toBe(false);
       if (spec.code === 'UNAVAILABLE') expect(spec.retryable, reason).toBe(true);
     }
   });

@@ -69,7 +69,12 @@ describe('feed appender', () => {
     const store = new FlakyStore();
     store.failures = Number.POSITIVE_INFINITY;
     const errors: string[] = [];
-    const appender = new FeedAppender(store, bus, new FeedHub(store), { lingerMs: 1, maxBatch: 10, maxRetryDelayMs: 5, onError: (e) => errors.push((e as Error).message) });
+    const appender = new FeedAppender(store, bus, new FeedHub(store), {
+      lingerMs: 1,
+      maxBatch: 10,
+      maxRetryDelayMs: 5,
+      onError: (e) => errors.push((e as Error).message),
+    });
     appender.append('t', 's', 1n, changed('x'));
     await appender.drain(30);
     expect(errors.at(-1)).toMatch(/shutting down: 1 feed events of session s were not stored/);
@@ -79,14 +84,23 @@ describe('feed appender', () => {
 describe('feed batch codec', () => {
   it('reads rows stored before batches (one jsonb payload each, bigints as "123n")', () => {
     const legacy = '[{"kind": "committed", "revision": "12n", "turnId": "t1"}]';
-    expect(decodeBatch(legacy, new Date(0), 4n, 12n)).toEqual([{ seq: 4n, time: new Date(0), revision: 12n, payload: { kind: 'committed', revision: 12n, turnId: 't1' } }]);
+    expect(decodeBatch(legacy, new Date(0), 4n, 12n)).toEqual([
+      { seq: 4n, time: new Date(0), revision: 12n, payload: { kind: 'committed', revision: 12n, turnId: 't1' } },
+    ]);
   });
 
   it('writes a streamed delta in far fewer bytes than its full JSON form', () => {
     const time = new Date(1_700_000_000_000);
     const payloads: FeedPayload[] = Array.from({ length: 50 }, (_, i) => ({
-      kind: 'turn_activity', turnId: '0f8e1c9a-3b7d-4e2a-9c1f-5a6b7c8d9e0f',
-      event: { id: `2b9c7f0e-1d3a-4c5b-8e6f-7a8b9c0d1e${String(i).padStart(2, '0')}`, correlationId: 'prose-1', sequence: i + 2, time, event: { kind: 'assistant_prose_delta', text: 'tok ' } },
+      kind: 'turn_activity',
+      turnId: '0f8e1c9a-3b7d-4e2a-9c1f-5a6b7c8d9e0f',
+      event: {
+        id: `2b9c7f0e-1d3a-4c5b-8e6f-7a8b9c0d1e${String(i).padStart(2, '0')}`,
+        correlationId: 'prose-1',
+        sequence: i + 2,
+        time,
+        event: { kind: 'assistant_prose_delta', text: 'tok ' },
+      },
     }));
     const { text } = encodeBatch(payloads, time);
     const full = payloads.map((p) => JSON.stringify(p)).join(',').length;

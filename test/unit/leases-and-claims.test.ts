@@ -9,8 +9,16 @@ import { SessionWriters } from '../../src/domain/session-writers.js';
 import { openMemoryStores } from '../../src/store/memory/index.js';
 
 const batch = (batchId: string, at: Date): QueueBatch => ({
-  batchId, tenantId: 't', sessionId: 's', enqueueSeq: 0n, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive',
-  availableAt: at, enqueuedAt: at, items: [], state: 'pending',
+  batchId,
+  tenantId: 't',
+  sessionId: 's',
+  enqueueSeq: 0n,
+  deliveryPolicy: 'after_current_turn_commit',
+  slotPolicy: 'exclusive',
+  availableAt: at,
+  enqueuedAt: at,
+  items: [],
+  state: 'pending',
 });
 
 describe('leases and claims on a manual clock (unit, in memory)', () => {
@@ -42,10 +50,25 @@ describe('leases and claims on a manual clock (unit, in memory)', () => {
     const clock = new ManualClock();
     const stores = openMemoryStores(clock);
     const now = clock.now();
-    await stores.sessions.create({
-      tenantId: 't', sessionId: 's', mode: 'standard', policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false }, residency: 'keep_all',
-      finalAnswerFormat: { kind: 'markdown' }, metadata: {}, headRevision: 0n, turnIndex: 0n, currentFrameId: 'f', status: 'idle', toolState: { generation: 0n, overrides: {} }, createdAt: now, updatedAt: now,
-    }, { frameId: 'f', status: 'active', reason: 'initial', createdAt: now });
+    await stores.sessions.create(
+      {
+        tenantId: 't',
+        sessionId: 's',
+        mode: 'standard',
+        policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false },
+        residency: 'keep_all',
+        finalAnswerFormat: { kind: 'markdown' },
+        metadata: {},
+        headRevision: 0n,
+        turnIndex: 0n,
+        currentFrameId: 'f',
+        status: 'idle',
+        toolState: { generation: 0n, overrides: {} },
+        createdAt: now,
+        updatedAt: now,
+      },
+      { frameId: 'f', status: 'active', reason: 'initial', createdAt: now },
+    );
     await stores.queue.enqueue(batch('b1', now));
     const [old] = await stores.queue.claim('t', 's', 'w1', 1_000, (p) => p);
     expect(await stores.queue.listPending('t', 's')).toEqual([]);
@@ -59,8 +82,31 @@ describe('leases and claims on a manual clock (unit, in memory)', () => {
     const [taken] = await stores.queue.claim('t', 's', 'w2', 1_000, (p) => p);
     expect(taken!.claim!.token).toBe(old!.claim!.token + 1n);
     const head = (await stores.sessions.getHead('t', 's'))!;
-    await expect(stores.sessions.commit({ tenantId: 't', sessionId: 's', expectedRevision: 0n, kind: 'turn', head, graph: { kind: 'none' }, frames: [], usage: [], claims: [{ batchId: 'b1', token: old!.claim!.token }] })).rejects.toMatchObject({ reason: 'STALE_CLAIM' });
-    await stores.sessions.commit({ tenantId: 't', sessionId: 's', expectedRevision: 0n, kind: 'turn', head, graph: { kind: 'none' }, frames: [], usage: [], turnId: 'w2-turn', claims: [{ batchId: 'b1', token: taken!.claim!.token }] });
+    await expect(
+      stores.sessions.commit({
+        tenantId: 't',
+        sessionId: 's',
+        expectedRevision: 0n,
+        kind: 'turn',
+        head,
+        graph: { kind: 'none' },
+        frames: [],
+        usage: [],
+        claims: [{ batchId: 'b1', token: old!.claim!.token }],
+      }),
+    ).rejects.toMatchObject({ reason: 'STALE_CLAIM' });
+    await stores.sessions.commit({
+      tenantId: 't',
+      sessionId: 's',
+      expectedRevision: 0n,
+      kind: 'turn',
+      head,
+      graph: { kind: 'none' },
+      frames: [],
+      usage: [],
+      turnId: 'w2-turn',
+      claims: [{ batchId: 'b1', token: taken!.claim!.token }],
+    });
     expect(await stores.queue.get('t', 's', 'b1')).toMatchObject({ state: 'done', turnId: 'w2-turn' });
   });
 });

@@ -10,9 +10,16 @@ import { startFakeAnthropic } from '../support/fake-anthropic.js';
 
 describe('provider configuration', () => {
   it('parses base URLs, extra headers and the timeout, and names the variable of a bad value', () => {
-    const c = loadConfig({ ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: 'https://gw.example/anthropic', LASH_ANTHROPIC_HEADERS: '{"x-gateway":"g"}', LASH_PROVIDER_TIMEOUT_MS: '5000' });
+    const c = loadConfig({
+      ANTHROPIC_API_KEY: 'k',
+      ANTHROPIC_BASE_URL: 'https://gw.example/anthropic',
+      LASH_ANTHROPIC_HEADERS: '{"x-gateway":"g"}',
+      LASH_PROVIDER_TIMEOUT_MS: '5000',
+    });
     expect(c.providers).toMatchObject({ anthropicBaseUrl: 'https://gw.example/anthropic', headers: { anthropic: { 'x-gateway': 'g' } }, timeoutMs: 5000 });
-    expect(() => loadConfig({ LASH_GOOGLE_HEADERS: '["a"]' })).toThrow(new ConfigError('LASH_GOOGLE_HEADERS must be a JSON object of header names to string values without line breaks, e.g. {"api-key":"..."}'));
+    expect(() => loadConfig({ LASH_GOOGLE_HEADERS: '["a"]' })).toThrow(
+      new ConfigError('LASH_GOOGLE_HEADERS must be a JSON object of header names to string values without line breaks, e.g. {"api-key":"..."}'),
+    );
     expect(() => loadConfig({ LASH_OPENAI_HEADERS: '{"bad name":"v"}' })).toThrow(/LASH_OPENAI_HEADERS/);
     expect(() => loadConfig({ GOOGLE_GENERATIVE_AI_BASE_URL: 'ftp://x' })).toThrow(/GOOGLE_GENERATIVE_AI_BASE_URL must be an http\(s\) URL/);
     expect(() => loadConfig({ LASH_PROVIDER_TIMEOUT_MS: '10' })).toThrow(/LASH_PROVIDER_TIMEOUT_MS must be an integer from 1000/);
@@ -26,7 +33,14 @@ describe('provider configuration', () => {
       fake.script({ hang: ['partial'] });
       const parts: unknown[] = [];
       const err = await (async () => {
-        for await (const part of provider.stream({ model: { id: 'claude-sonnet-4-5', contextWindowTokens: 200_000 }, system: 's', messages: [{ role: 'user', parts: [{ type: 'text', text: 'hi' }] }], tools: [], signal: new AbortController().signal })) parts.push(part);
+        for await (const part of provider.stream({
+          model: { id: 'claude-sonnet-4-5', contextWindowTokens: 200_000 },
+          system: 's',
+          messages: [{ role: 'user', parts: [{ type: 'text', text: 'hi' }] }],
+          tools: [],
+          signal: new AbortController().signal,
+        }))
+          parts.push(part);
       })().catch((e: unknown) => e);
       // The partial delta arrives unless the machine is slower than the timeout; either way the call ends.
       expect(parts.filter((p) => JSON.stringify(p) !== JSON.stringify({ type: 'text_delta', text: 'partial' }))).toEqual([]);

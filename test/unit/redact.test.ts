@@ -15,7 +15,9 @@ describe('redact', () => {
 
   it('removes credentials in URLs and key-like query parameters', () => {
     expect(redact('POST https://user:hunter22@gateway.example/v1 failed')).toBe('POST https://[redacted]@gateway.example/v1 failed');
-    expect(redact('GET https://g.example/v1beta/models/m:stream?alt=sse&key=abc123xyz')).toBe('GET https://g.example/v1beta/models/m:stream?alt=sse&key=[redacted]');
+    expect(redact('GET https://g.example/v1beta/models/m:stream?alt=sse&key=abc123xyz')).toBe(
+      'GET https://g.example/v1beta/models/m:stream?alt=sse&key=[redacted]',
+    );
     expect(redact('{"api_key":"zz-998877"}')).toBe('{"api_key":"[redacted]"}');
     expect(redact('header x-api-key: qwerty-12345')).toBe('header x-api-key: [redacted]');
   });

@@ -11,7 +11,11 @@ describe('refusal budget', () => {
   it('admits each distinct refusal once a minute and at most N a minute, counting the rest and reporting them once', () => {
     let now = Date.parse('2026-01-01T00:00:00Z');
     const reported: number[] = [];
-    const budget = new RefusalBudget(3, (n) => reported.push(n), () => now);
+    const budget = new RefusalBudget(
+      3,
+      (n) => reported.push(n),
+      () => now,
+    );
     expect(['a', 'a', 'b', 'a', 'c', 'd', 'e'].map((k) => budget.admit(k))).toEqual([true, false, true, false, true, false, false]);
     expect(budget.stats()).toEqual({ recorded: 3, suppressed: 4 });
     expect(reported).toEqual([]);
@@ -31,12 +35,26 @@ describe('refusal budget', () => {
 describe('tenant labels', () => {
   it('names listed tenants and the first N others, folds later ones into _other, passes reserved names', () => {
     const labels = new TenantLabels(['vip'], 2);
-    expect(['t1', 'vip', 't2', 't3', 't1', 'vip', UNAUTHENTICATED_TENANT, 't4', 't2'].map((t) => labels.label(t))).toEqual(['t1', 'vip', 't2', '_other', 't1', 'vip', '_unauthenticated', '_other', 't2']);
+    expect(['t1', 'vip', 't2', 't3', 't1', 'vip', UNAUTHENTICATED_TENANT, 't4', 't2'].map((t) => labels.label(t))).toEqual([
+      't1',
+      'vip',
+      't2',
+      '_other',
+      't1',
+      'vip',
+      '_unauthenticated',
+      '_other',
+      't2',
+    ]);
   });
 });
 
 describe('mechanism of a refusal', () => {
   it('names what the caller tried from the reason alone', () => {
-    expect(['CREDENTIALS_MISSING', 'AUTHORIZATION_MALFORMED', 'TOKEN_UNKNOWN', 'TOKEN_EXPIRED', 'CERTIFICATE_UNMAPPED', 'FORWARDED_IDENTITY_UNTRUSTED'].map(mechanismOf)).toEqual(['none', 'bearer', 'bearer', 'jwt', 'mtls', 'forwarded']);
+    expect(
+      ['CREDENTIALS_MISSING', 'AUTHORIZATION_MALFORMED', 'TOKEN_UNKNOWN', 'TOKEN_EXPIRED', 'CERTIFICATE_UNMAPPED', 'FORWARDED_IDENTITY_UNTRUSTED'].map(
+        mechanismOf,
+      ),
+    ).toEqual(['none', 'bearer', 'bearer', 'jwt', 'mtls', 'forwarded']);
   });
 });

@@ -9,7 +9,16 @@ import { ThreadedRunner } from '../../src/sandbox/threaded.js';
 const runner = new QuickJsRunner();
 const limits = { memoryBytes: 16 * 1024 * 1024, timeMs: 1000, outputBytes: 4096, toolCalls: 5, globalsBytes: 65_536 };
 const run = (code: string, extra: Partial<CodeRunRequest> = {}) =>
-  runner.run({ code, globals: {}, history: [], toolNames: [], callTool: async () => ({ output: null, isError: false, callId: 'x' }), limits, signal: new AbortController().signal, ...extra });
+  runner.run({
+    code,
+    globals: {},
+    history: [],
+    toolNames: [],
+    callTool: async () => ({ output: null, isError: false, callId: 'x' }),
+    limits,
+    signal: new AbortController().signal,
+    ...extra,
+  });
 
 describe('QuickJS sandbox', () => {
   it('prints, submits, and calls tools as async functions', async () => {
@@ -70,7 +79,10 @@ describe('QuickJS sandbox', () => {
   });
 
   it('globals past the size limit fail the block and keep the previous snapshot, multi-byte text counted in bytes', async () => {
-    for (const code of ['globalThis.small = 2; globalThis.big = "y".repeat(70000); submit(1);', 'globalThis.small = 2; globalThis.wide = "\u00e9".repeat(40000);']) {
+    for (const code of [
+      'globalThis.small = 2; globalThis.big = "y".repeat(70000); submit(1);',
+      'globalThis.small = 2; globalThis.wide = "\u00e9".repeat(40000);',
+    ]) {
       const r = await run(code, { globals: { kept: 1 } });
       expect(r.success).toBe(false);
       expect(r.globalsOverLimit).toBe(true);
@@ -98,7 +110,12 @@ describe('threaded sandbox', () => {
     const threaded = new ThreadedRunner();
     try {
       const r = await threaded.run({
-        code: 'const x = await add({a: 1, b: 2}); globalThis.kept = x.result; submit(x.result);', globals: {}, history: [], toolNames: ['add'], limits, signal: new AbortController().signal,
+        code: 'const x = await add({a: 1, b: 2}); globalThis.kept = x.result; submit(x.result);',
+        globals: {},
+        history: [],
+        toolNames: ['add'],
+        limits,
+        signal: new AbortController().signal,
         callTool: async (_n, args) => ({ output: { result: (args.a as number) + (args.b as number) }, isError: false, callId: 't1' }),
       });
       expect(r).toMatchObject({ success: true, submitted: { value: 3 }, globals: { kept: 3 }, toolCallIds: ['t1'] });
@@ -112,7 +129,15 @@ describe('threaded sandbox', () => {
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 20);
     try {
-      const r = await threaded.run({ code: 'const a = []; while (true) a.push(new Array(100000).fill(7));', globals: { before: 1 }, history: [], toolNames: [], limits: { ...limits, timeMs: 300 }, signal: new AbortController().signal, callTool: async () => ({ output: null, isError: false, callId: '' }) });
+      const r = await threaded.run({
+        code: 'const a = []; while (true) a.push(new Array(100000).fill(7));',
+        globals: { before: 1 },
+        history: [],
+        toolNames: [],
+        limits: { ...limits, timeMs: 300 },
+        signal: new AbortController().signal,
+        callTool: async () => ({ output: null, isError: false, callId: '' }),
+      });
       expect(r.success).toBe(false);
       expect(r.error).toMatch(/time limit|memory limit/);
       expect(r.globals).toEqual({ before: 1 });
@@ -129,7 +154,16 @@ describe('threaded sandbox', () => {
     const seen: number[] = [];
     const sampler = setInterval(() => seen.push(threaded.stats().threads), 5);
     try {
-      const block = () => threaded.run({ code: 'while (true) {}', globals: { before: 1 }, history: [], toolNames: [], limits: { ...limits, timeMs: 200 }, signal: new AbortController().signal, callTool: async () => ({ output: null, isError: false, callId: '' }) });
+      const block = () =>
+        threaded.run({
+          code: 'while (true) {}',
+          globals: { before: 1 },
+          history: [],
+          toolNames: [],
+          limits: { ...limits, timeMs: 200 },
+          signal: new AbortController().signal,
+          callTool: async () => ({ output: null, isError: false, callId: '' }),
+        });
       const runs = Array.from({ length: 5 }, block);
       expect(threaded.stats()).toMatchObject({ busy: 2, queued: 1, rejectedBusy: 2 });
       const results = await Promise.all(runs);
@@ -148,7 +182,13 @@ describe('threaded sandbox', () => {
   it('a block waiting for a thread fails as busy once LASH_SANDBOX_QUEUE_WAIT_MS passes, and a cancelled one leaves the queue', async () => {
     const threaded = new ThreadedRunner({ maxThreads: 1, maxQueued: 5, queueWaitMs: 50, idleThreads: 1 });
     try {
-      const base = { globals: {}, history: [], toolNames: [], limits: { ...limits, timeMs: 1000 }, callTool: async () => ({ output: null, isError: false, callId: '' }) };
+      const base = {
+        globals: {},
+        history: [],
+        toolNames: [],
+        limits: { ...limits, timeMs: 1000 },
+        callTool: async () => ({ output: null, isError: false, callId: '' }),
+      };
       const long = threaded.run({ ...base, code: 'while (true) {}', signal: new AbortController().signal });
       const waiting = await threaded.run({ ...base, code: 'submit(1)', signal: new AbortController().signal });
       expect(waiting.error).toMatch(/sandbox busy: no sandbox thread came free within 50 ms/);

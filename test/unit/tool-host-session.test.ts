@@ -47,7 +47,15 @@ describe('ToolHostSession', () => {
 
   it('checks the scope before decoding the tools, and names the addressed session of a refused hello', async () => {
     const h = harness();
-    h.send({ kind: 'hello', hello: { scope: undefined, tools: () => { throw new Error('tools decoded before the scope was checked'); } } });
+    h.send({
+      kind: 'hello',
+      hello: {
+        scope: undefined,
+        tools: () => {
+          throw new Error('tools decoded before the scope was checked');
+        },
+      },
+    });
     await h.settle();
     expect(h.failures).toEqual([{ reason: 'SCOPE_REQUIRED', refusedHello: { sessionId: '' } }]);
     const g = harness();

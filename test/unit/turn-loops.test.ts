@@ -7,7 +7,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { TurnRequest } from '../../src/domain/turns/types.js';
 import { buildDomain, type Domain } from '../support/domain.js';
 
-const say = (sessionId: string, text: string, turnId?: string): TurnRequest => ({ sessionId, turnId, input: { items: [{ kind: 'text', text }], imageBlobs: {} }, overrides: {} });
+const say = (sessionId: string, text: string, turnId?: string): TurnRequest => ({
+  sessionId,
+  turnId,
+  input: { items: [{ kind: 'text', text }], imageBlobs: {} },
+  overrides: {},
+});
 
 describe('turn loops (unit, in memory)', () => {
   let d: Domain;
@@ -49,11 +54,37 @@ describe('turn loops (unit, in memory)', () => {
   it('queue drain: each exclusive batch is its own turn, its claim completed by the commit; an empty queue drains nothing', async () => {
     d = buildDomain();
     await open('q');
-    const a = await d.queue.enqueue(d.ctx, { sessionId: 'q', input: { items: [{ kind: 'text', text: 'first' }], imageBlobs: {} }, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive' });
-    const b = await d.queue.enqueue(d.ctx, { sessionId: 'q', input: { items: [{ kind: 'text', text: 'second' }], imageBlobs: {} }, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive' });
+    const a = await d.queue.enqueue(d.ctx, {
+      sessionId: 'q',
+      input: { items: [{ kind: 'text', text: 'first' }], imageBlobs: {} },
+      deliveryPolicy: 'after_current_turn_commit',
+      slotPolicy: 'exclusive',
+    });
+    const b = await d.queue.enqueue(d.ctx, {
+      sessionId: 'q',
+      input: { items: [{ kind: 'text', text: 'second' }], imageBlobs: {} },
+      deliveryPolicy: 'after_current_turn_commit',
+      slotPolicy: 'exclusive',
+    });
     // Enqueue is idempotent by id.
-    const again = await d.queue.enqueue(d.ctx, { sessionId: 'q', id: 'client-1', input: { items: [{ kind: 'text', text: 'third' }], imageBlobs: {} }, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive' });
-    expect((await d.queue.enqueue(d.ctx, { sessionId: 'q', id: 'client-1', input: { items: [{ kind: 'text', text: 'third' }], imageBlobs: {} }, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive' })).deduplicated).toBe(true);
+    const again = await d.queue.enqueue(d.ctx, {
+      sessionId: 'q',
+      id: 'client-1',
+      input: { items: [{ kind: 'text', text: 'third' }], imageBlobs: {} },
+      deliveryPolicy: 'after_current_turn_commit',
+      slotPolicy: 'exclusive',
+    });
+    expect(
+      (
+        await d.queue.enqueue(d.ctx, {
+          sessionId: 'q',
+          id: 'client-1',
+          input: { items: [{ kind: 'text', text: 'third' }], imageBlobs: {} },
+          deliveryPolicy: 'after_current_turn_commit',
+          slotPolicy: 'exclusive',
+        })
+      ).deduplicated,
+    ).toBe(true);
     const first = await d.turns.drain(d.ctx, 'q');
     expect(first?.assistantOutput.rawText).toBe('first');
     expect(await d.stores.queue.get('unit', 'q', a.batch.batchId)).toMatchObject({ state: 'done', turnId: first!.turnId });
@@ -68,7 +99,13 @@ describe('turn loops (unit, in memory)', () => {
   it('queue drain: join batches are claimed together into one turn', async () => {
     d = buildDomain();
     await open('j');
-    for (const text of ['one', 'two']) await d.queue.enqueue(d.ctx, { sessionId: 'j', input: { items: [{ kind: 'text', text }], imageBlobs: {} }, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'join' });
+    for (const text of ['one', 'two'])
+      await d.queue.enqueue(d.ctx, {
+        sessionId: 'j',
+        input: { items: [{ kind: 'text', text }], imageBlobs: {} },
+        deliveryPolicy: 'after_current_turn_commit',
+        slotPolicy: 'join',
+      });
     const r = await d.turns.drain(d.ctx, 'j');
     expect(r?.assistantOutput.rawText).toContain('two');
     expect(await d.stores.queue.listPending('unit', 'j')).toEqual([]);
@@ -83,7 +120,10 @@ describe('turn loops (unit, in memory)', () => {
     await d.turns.run(d.ctx, say('r', 'after'));
     const loaded = await d.sessions.load(d.ctx, 'r');
     expect(loaded.head.currentFrameId).not.toBe(head.currentFrameId);
-    expect(loaded.graph.nodes.map((n) => (n.payload.type === 'message' ? n.payload.message.parts : []))).toEqual([[{ kind: 'text', text: 'after' }], [{ kind: 'text', text: 'after' }]]);
+    expect(loaded.graph.nodes.map((n) => (n.payload.type === 'message' ? n.payload.message.parts : []))).toEqual([
+      [{ kind: 'text', text: 'after' }],
+      [{ kind: 'text', text: 'after' }],
+    ]);
     expect((await d.stores.sessions.commits('unit', 'r', 10)).map((c) => c.kind)).toEqual(['turn', 'reset', 'turn']);
   });
 
@@ -96,7 +136,12 @@ describe('turn loops (unit, in memory)', () => {
     expect(out.compacted).toBe(true);
     const loaded = await d.sessions.load(d.ctx, 'c');
     expect(loaded.head.currentFrameId).toBe(out.frameId);
-    expect(loaded.frames.map((f) => [f.frameId, f.status, f.reason])).toEqual(expect.arrayContaining([[head.currentFrameId, 'superseded', 'initial'], [out.frameId, 'active', 'compaction']]));
+    expect(loaded.frames.map((f) => [f.frameId, f.status, f.reason])).toEqual(
+      expect.arrayContaining([
+        [head.currentFrameId, 'superseded', 'initial'],
+        [out.frameId, 'active', 'compaction'],
+      ]),
+    );
     expect((await d.stores.sessions.usage('unit', 'c')).map((u) => u.source).sort()).toEqual(['compaction', 'turn']);
   });
 

@@ -36,18 +36,32 @@ export class ChildSessions {
     if (req.source !== undefined && req.source !== '') requireId('source', req.source);
     const existing = await this.sessions.get(ctx, req.childSessionId).catch(() => undefined);
     if (existing) {
-      throw new DomainError('CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
+      throw new DomainError('CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, {
+        session_id: req.parentSessionId,
+        child_session_id: req.childSessionId,
+      });
     }
     // Everything that can be refused is checked before the child exists.
     const seed = await this.seedMessages(ctx, req);
     const ids = messageIds(req.childSessionId, seed, new Set(), this.sessions.runtime.ids);
     const { head, created } = await this.sessions.open(ctx, {
-      sessionId: req.childSessionId, parentSessionId: req.parentSessionId, openMode: 'resume', mode: req.mode, policy: req.policy,
-      residency: req.residency, finalAnswerFormat: req.finalAnswerFormat, metadata: req.metadata, usageSource: req.source || 'child',
+      sessionId: req.childSessionId,
+      parentSessionId: req.parentSessionId,
+      openMode: 'resume',
+      mode: req.mode,
+      policy: req.policy,
+      residency: req.residency,
+      finalAnswerFormat: req.finalAnswerFormat,
+      metadata: req.metadata,
+      usageSource: req.source || 'child',
       // The seed lands with the row itself: no window where the child exists without it.
       seed: seed.map((m, i) => ({ ...m, id: ids[i]! })),
     });
-    if (!created) throw new DomainError('CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, { session_id: req.parentSessionId, child_session_id: req.childSessionId });
+    if (!created)
+      throw new DomainError('CHILD_ID_TAKEN', `session "${req.childSessionId}" already exists; choose another child_session_id`, {
+        session_id: req.parentSessionId,
+        child_session_id: req.childSessionId,
+      });
     this.sessions.announce(ctx, parent, 'child_created');
     return head;
   }
@@ -74,7 +88,10 @@ export class ChildSessions {
     requireId('child_session_id', childSessionId);
     const child = await this.sessions.get(ctx, childSessionId);
     if (child.parentSessionId !== parentSessionId) {
-      throw notFound('CHILD_NOT_FOUND', `session "${childSessionId}" is not a child of "${parentSessionId}"`, { session_id: parentSessionId, child_session_id: childSessionId });
+      throw notFound('CHILD_NOT_FOUND', `session "${childSessionId}" is not a child of "${parentSessionId}"`, {
+        session_id: parentSessionId,
+        child_session_id: childSessionId,
+      });
     }
     await this.sessions.close(ctx, childSessionId);
     this.sessions.announce(ctx, await this.sessions.get(ctx, parentSessionId), 'child_closed');

@@ -91,10 +91,12 @@ export class FeedAppender {
    * retrying: its events are reported through `onError` as lost, since the process is ending.
    */
   async drain(deadlineMs = 10_000): Promise<void> {
-    const all = Promise.all([...this.lanes.keys()].map((k) => {
-      const [t, s] = k.split('\u0000') as [string, string];
-      return this.flushed(t, s);
-    }));
+    const all = Promise.all(
+      [...this.lanes.keys()].map((k) => {
+        const [t, s] = k.split('\u0000') as [string, string];
+        return this.flushed(t, s);
+      }),
+    );
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)));
     await Promise.race([all, late]);
@@ -154,7 +156,10 @@ export class FeedAppender {
   private delivered(tenantId: string, sessionId: string, records: FeedRecord[]): void {
     if (records.length === 0) return;
     this.hub.deliver(tenantId, sessionId, records);
-    if (!this.store.wakesReplicas) void this.bus.publish('feed', { tenantId, sessionId, upTo: records[records.length - 1]!.seq.toString() }).catch((err: unknown) => this.options.onError(err));
+    if (!this.store.wakesReplicas)
+      void this.bus
+        .publish('feed', { tenantId, sessionId, upTo: records[records.length - 1]!.seq.toString() })
+        .catch((err: unknown) => this.options.onError(err));
   }
 
   /** After a write or a hold ends: schedule what queued meanwhile, or let the lane go. */

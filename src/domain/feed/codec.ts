@@ -43,7 +43,13 @@ export interface EncodedBatch {
 
 const USAGE_KEYS = ['inputTokens', 'outputTokens', 'cachedInputTokens', 'reasoningTokens', 'cacheWriteTokens'] as const;
 const usageOut = (u: Usage) => Object.fromEntries(USAGE_KEYS.map((k) => [k, u[k].toString()]));
-const usageIn = (u: Record<string, string>): Usage => ({ inputTokens: BigInt(u.inputTokens ?? 0), outputTokens: BigInt(u.outputTokens ?? 0), cachedInputTokens: BigInt(u.cachedInputTokens ?? 0), reasoningTokens: BigInt(u.reasoningTokens ?? 0), cacheWriteTokens: BigInt(u.cacheWriteTokens ?? 0) });
+const usageIn = (u: Record<string, string>): Usage => ({
+  inputTokens: BigInt(u.inputTokens ?? 0),
+  outputTokens: BigInt(u.outputTokens ?? 0),
+  cachedInputTokens: BigInt(u.cachedInputTokens ?? 0),
+  reasoningTokens: BigInt(u.reasoningTokens ?? 0),
+  cacheWriteTokens: BigInt(u.cacheWriteTokens ?? 0),
+});
 
 function encodeEvent(e: TurnEventKind): unknown {
   if (e.kind === 'usage' || e.kind === 'child_usage') return { ...e, usage: usageOut(e.usage), cumulative: usageOut(e.cumulative) };
@@ -51,7 +57,8 @@ function encodeEvent(e: TurnEventKind): unknown {
 }
 
 function decodeEvent(raw: Record<string, unknown>): TurnEventKind {
-  if (raw.kind === 'usage' || raw.kind === 'child_usage') return { ...raw, usage: usageIn(raw.usage as Record<string, string>), cumulative: usageIn(raw.cumulative as Record<string, string>) } as TurnEventKind;
+  if (raw.kind === 'usage' || raw.kind === 'child_usage')
+    return { ...raw, usage: usageIn(raw.usage as Record<string, string>), cumulative: usageIn(raw.cumulative as Record<string, string>) } as TurnEventKind;
   return raw as unknown as TurnEventKind;
 }
 
@@ -67,7 +74,8 @@ export function encodeBatch(payloads: FeedPayload[], time: Date, maxEventBytes =
     let text: string;
     try {
       text = JSON.stringify(toEntry(p, now, prevTurn, prevCorr));
-      if (text.length > maxEventBytes && Buffer.byteLength(text, 'utf8') > maxEventBytes) throw new Error(`${Buffer.byteLength(text, 'utf8')} bytes exceeds the feed's ${maxEventBytes}-byte event limit`);
+      if (text.length > maxEventBytes && Buffer.byteLength(text, 'utf8') > maxEventBytes)
+        throw new Error(`${Buffer.byteLength(text, 'utf8')} bytes exceeds the feed's ${maxEventBytes}-byte event limit`);
     } catch (err) {
       p = unstorable(p, err);
       text = JSON.stringify(toEntry(p, now, prevTurn, prevCorr));
@@ -100,7 +108,8 @@ function toEntry(p: FeedPayload, now: number, prevTurn: string | undefined, prev
 /** The same event slot, now saying why its content could not be stored. */
 function unstorable(p: FeedPayload, err: unknown): FeedPayload {
   const why = `feed event could not be stored: ${(err as Error).message}`;
-  if (p.kind === 'turn_activity') return { ...p, event: { ...p.event, event: { kind: 'error', message: `${p.event.event.kind} ${why}; the turn's result carries its content` } } };
+  if (p.kind === 'turn_activity')
+    return { ...p, event: { ...p.event, event: { kind: 'error', message: `${p.event.event.kind} ${why}; the turn's result carries its content` } } };
   return { kind: 'session_changed', what: `${p.kind} ${why}` };
 }
 
@@ -111,7 +120,12 @@ function unstorable(p: FeedPayload, err: unknown): FeedPayload {
 export const interruptedEntryText = (turnId: string): string => JSON.stringify({ k: 'i', t: turnId });
 
 /** Decodes a stored batch whose first event has sequence `firstSeq`. */
-export function decodeBatch(text: string, time: Date, firstSeq: bigint, revision: bigint): { seq: bigint; time: Date; revision: bigint; payload: FeedPayload }[] {
+export function decodeBatch(
+  text: string,
+  time: Date,
+  firstSeq: bigint,
+  revision: bigint,
+): { seq: bigint; time: Date; revision: bigint; payload: FeedPayload }[] {
   const entries = JSON.parse(text) as (Entry | LegacyPayload)[];
   const now = time.getTime();
   let turn: string | undefined;
@@ -119,13 +133,19 @@ export function decodeBatch(text: string, time: Date, firstSeq: bigint, revision
   return entries.map((raw, i) => {
     let payload: FeedPayload;
     if ('kind' in raw) payload = legacyPayload(raw);
-    else if (raw.k === 'c') payload = raw.t === undefined ? { kind: 'committed', revision: BigInt(raw.v) } : { kind: 'committed', revision: BigInt(raw.v), turnId: raw.t };
+    else if (raw.k === 'c')
+      payload = raw.t === undefined ? { kind: 'committed', revision: BigInt(raw.v) } : { kind: 'committed', revision: BigInt(raw.v), turnId: raw.t };
     else if (raw.k === 'i') payload = { kind: 'turn_interrupted', turnId: raw.t };
     else if (raw.k === 'x') payload = raw.p;
     else {
       turn = raw.t ?? turn;
       const correlationId = raw.c ?? (raw.p === 1 ? corr! : raw.i);
-      const event: TurnEventKind = raw.d !== undefined ? { kind: 'assistant_prose_delta', text: raw.d } : raw.r !== undefined ? { kind: 'reasoning_delta', text: raw.r } : decodeEvent(raw.e as Record<string, unknown>);
+      const event: TurnEventKind =
+        raw.d !== undefined
+          ? { kind: 'assistant_prose_delta', text: raw.d }
+          : raw.r !== undefined
+            ? { kind: 'reasoning_delta', text: raw.r }
+            : decodeEvent(raw.e as Record<string, unknown>);
       const ev: TurnEvent = { id: raw.i, correlationId, sequence: raw.s, time: new Date(now - raw.m), event };
       payload = { kind: 'turn_activity', turnId: turn!, event: ev };
     }

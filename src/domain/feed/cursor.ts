@@ -25,7 +25,10 @@ function int64(v: unknown): bigint | undefined {
 }
 
 export function decodeCursor(raw: string, expectedSessionId: string): Cursor {
-  const malformed = () => invalid('CURSOR_MALFORMED', 'cursor is not a cursor this server issued; pass a cursor from a feed message unchanged, or omit it to start from a snapshot', { session_id: expectedSessionId });
+  const malformed = () =>
+    invalid('CURSOR_MALFORMED', 'cursor is not a cursor this server issued; pass a cursor from a feed message unchanged, or omit it to start from a snapshot', {
+      session_id: expectedSessionId,
+    });
   let parsed: unknown;
   try {
     if (!/^[A-Za-z0-9_-]+$/.test(raw)) throw new Error('not base64url');
@@ -38,9 +41,13 @@ export function decodeCursor(raw: string, expectedSessionId: string): Cursor {
   const c = parsed as { v?: unknown; s?: unknown; e?: unknown; q?: unknown; r?: unknown };
   const seq = int64(c.q);
   const revision = int64(c.r);
-  if (c.v !== 1 || typeof c.s !== 'string' || typeof c.e !== 'number' || !Number.isFinite(c.e) || seq === undefined || revision === undefined) throw malformed();
+  if (c.v !== 1 || typeof c.s !== 'string' || typeof c.e !== 'number' || !Number.isFinite(c.e) || seq === undefined || revision === undefined)
+    throw malformed();
   if (c.s !== expectedSessionId) {
-    throw invalid('CURSOR_SESSION_MISMATCH', `cursor belongs to session "${c.s}", not "${expectedSessionId}"; observe "${c.s}" with it, or omit the cursor`, { session_id: expectedSessionId, cursor_session_id: c.s });
+    throw invalid('CURSOR_SESSION_MISMATCH', `cursor belongs to session "${c.s}", not "${expectedSessionId}"; observe "${c.s}" with it, or omit the cursor`, {
+      session_id: expectedSessionId,
+      cursor_session_id: c.s,
+    });
   }
   return { sessionId: c.s, epoch: c.e, seq, revision };
 }

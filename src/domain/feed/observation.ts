@@ -141,7 +141,8 @@ export class FeedObservations {
             if (outcome === 'hole') throw new Error(`feed hole: expected ${delivered + 1n}, got ${page.find((r) => r.seq > delivered)!.seq}`);
             // A full page that moved us on may have more behind it.
             if (outcome === 'full' || (page.length >= limit && delivered > before)) live = false;
-            else if (live) break; // caught up, and nothing fell in between
+            else if (live)
+              break; // caught up, and nothing fell in between
             else live = true;
           }
           catching = false;
@@ -155,18 +156,27 @@ export class FeedObservations {
     };
 
     // Subscribe before catching up, so nothing appended meanwhile is missed.
-    const unsubscribe = this.hub.subscribe(ctx.tenantId, sessionId, delivered, (records) => {
-      if (closed || !live) return; // behind: the catch-up loop reads these from the store
-      if (emitWhileRoom(records) !== 'all') {
-        live = false;
-        catchUp();
-      }
-    }, (deletedEpoch) => {
-      if (deletedEpoch === epoch) failWith(sessionDeleted(sessionId));
-    });
-    const heartbeat = setInterval(() => {
-      if (live && !catching && Date.now() - lastSent >= this.options.heartbeatMs) emit({ kind: 'heartbeat', cursor: cursorAt(delivered), seq: delivered });
-    }, Math.max(50, Math.floor(this.options.heartbeatMs / 4)));
+    const unsubscribe = this.hub.subscribe(
+      ctx.tenantId,
+      sessionId,
+      delivered,
+      (records) => {
+        if (closed || !live) return; // behind: the catch-up loop reads these from the store
+        if (emitWhileRoom(records) !== 'all') {
+          live = false;
+          catchUp();
+        }
+      },
+      (deletedEpoch) => {
+        if (deletedEpoch === epoch) failWith(sessionDeleted(sessionId));
+      },
+    );
+    const heartbeat = setInterval(
+      () => {
+        if (live && !catching && Date.now() - lastSent >= this.options.heartbeatMs) emit({ kind: 'heartbeat', cursor: cursorAt(delivered), seq: delivered });
+      },
+      Math.max(50, Math.floor(this.options.heartbeatMs / 4)),
+    );
     heartbeat.unref();
 
     // A delete that landed between the first read and the subscription sent its notice to nobody.

@@ -52,11 +52,21 @@ export class SubscriptionLimits {
     if (this.tokens < 1) {
       this.rejectedRate++;
       const waitMs = Math.ceil(((1 - this.tokens) / ratePerSecond) * 1000);
-      throw refuse('OBSERVE_RATE_EXCEEDED', `this process admits ${ratePerSecond} new observers per second (bursts of ${burst}; LASH_OBSERVE_RATE, LASH_OBSERVE_BURST)`, waitMs, { observe_rate: String(ratePerSecond) });
+      throw refuse(
+        'OBSERVE_RATE_EXCEEDED',
+        `this process admits ${ratePerSecond} new observers per second (bursts of ${burst}; LASH_OBSERVE_RATE, LASH_OBSERVE_BURST)`,
+        waitMs,
+        { observe_rate: String(ratePerSecond) },
+      );
     }
     if (this.inUse >= maxConcurrent) {
       this.rejectedConcurrent++;
-      throw refuse('TOO_MANY_OBSERVERS', `${maxConcurrent} observers are connected to this process, the most it serves (LASH_MAX_OBSERVERS)`, FULL_RETRY_AFTER_MS, { max_observers: String(maxConcurrent) });
+      throw refuse(
+        'TOO_MANY_OBSERVERS',
+        `${maxConcurrent} observers are connected to this process, the most it serves (LASH_MAX_OBSERVERS)`,
+        FULL_RETRY_AFTER_MS,
+        { max_observers: String(maxConcurrent) },
+      );
     }
     this.tokens -= 1;
     this.inUse++;

@@ -16,7 +16,10 @@ export interface TurnRunner {
 /** The session a session_turn process runs in when the caller named none. */
 export const processSessionId = (p: ProcessRecord) => p.input.sessionId ?? `process-${p.processId}`;
 
-export const notifyExecutor: ProcessExecutor = async (p) => ({ status: 'completed', output: { message: p.input.task ?? '', payload: p.input.payload ?? null } });
+export const notifyExecutor: ProcessExecutor = async (p) => ({
+  status: 'completed',
+  output: { message: p.input.task ?? '', payload: p.input.payload ?? null },
+});
 
 export function sessionTurnExecutor(deps: { sessions: Pick<SessionService, 'open' | 'get'>; turns(): TurnRunner }): ProcessExecutor {
   return async (p, signal): Promise<Finish> => {
@@ -33,7 +36,9 @@ export function sessionTurnExecutor(deps: { sessions: Pick<SessionService, 'open
     let r: TurnResult | undefined;
     for (let attempt = 1; attempt <= Math.max(1, p.attempts); attempt++) {
       const turnId = attempt === 1 ? `process-${p.processId}` : `process-${p.processId}-${attempt}`;
-      r = await deps.turns().run(ctx, { sessionId, turnId, input: { items: [{ kind: 'text', text: p.input.task ?? '' }], imageBlobs: {} }, overrides: {} }, { signal });
+      r = await deps
+        .turns()
+        .run(ctx, { sessionId, turnId, input: { items: [{ kind: 'text', text: p.input.task ?? '' }], imageBlobs: {} }, overrides: {} }, { signal });
       if (signal.aborted || r.outcome.type !== 'stopped' || r.outcome.reason !== 'cancelled') break;
     }
     if (!r) throw new Error('no turn ran');

@@ -13,7 +13,13 @@ export interface ProcessLimits {
   subscriptionsPerTenant: number;
 }
 
-export const DEFAULT_PROCESS_LIMITS: ProcessLimits = { perSession: 16, perTenant: 1_000, defaultRunMs: 3_600_000, maxRunMs: 86_400_000, subscriptionsPerTenant: 1_000 };
+export const DEFAULT_PROCESS_LIMITS: ProcessLimits = {
+  perSession: 16,
+  perTenant: 1_000,
+  defaultRunMs: 3_600_000,
+  maxRunMs: 86_400_000,
+  subscriptionsPerTenant: 1_000,
+};
 
 /** Bytes of a task text, and of a payload or signal payload as JSON. */
 export const MAX_TASK_BYTES = 64 * 1024;

@@ -13,8 +13,13 @@ import type { Finish } from './types.js';
 export function rlmProgramExecutor(deps: { runner: CodeRunner; limits: SandboxLimits }): ProcessExecutor {
   return async (p, signal): Promise<Finish> => {
     const r = await deps.runner.run({
-      code: p.input.task ?? '', globals: { payload: p.input.payload ?? null }, history: [], toolNames: [],
-      callTool: () => Promise.reject(new Error('rlm_program processes have no tools')), limits: deps.limits, signal,
+      code: p.input.task ?? '',
+      globals: { payload: p.input.payload ?? null },
+      history: [],
+      toolNames: [],
+      callTool: () => Promise.reject(new Error('rlm_program processes have no tools')),
+      limits: deps.limits,
+      signal,
     });
     const printed = r.output;
     if (r.submittedError) return { status: 'failed', output: { printed }, error: `the program called submit_error: ${JSON.stringify(r.submittedError.value)}` };

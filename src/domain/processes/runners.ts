@@ -55,10 +55,12 @@ export class ProcessRunners {
     if (this.o.concurrency === 0) return;
     this.offs.push(this.deps.bus.subscribe(PROCESS_STARTED_TOPIC, () => this.wake()));
     // A process finished elsewhere (cancelled, failed past its deadline) stops its run here.
-    this.offs.push(this.deps.bus.subscribe(PROCESS_CHANGED_TOPIC, (m) => {
-      if (m.status !== 'pending' && m.status !== 'running') this.running.get(`${String(m.tenantId)}\u0000${String(m.processId)}`)?.abort();
-      this.wake();
-    }));
+    this.offs.push(
+      this.deps.bus.subscribe(PROCESS_CHANGED_TOPIC, (m) => {
+        if (m.status !== 'pending' && m.status !== 'running') this.running.get(`${String(m.tenantId)}\u0000${String(m.processId)}`)?.abort();
+        this.wake();
+      }),
+    );
     this.loopDone = this.loop();
   }
 
@@ -114,7 +116,8 @@ export class ProcessRunners {
   /** Work every replica shares: overdue processes, wakes not yet delivered, due schedules. */
   private async sweep(): Promise<void> {
     for (const p of await this.deps.store.failOverdue(50)) await this.deps.service.changed(p);
-    for (const p of await this.deps.store.pendingWakes(50)) await this.deps.wakes.deliver(p).catch((err: unknown) => this.o.onError(err, { processId: p.processId }));
+    for (const p of await this.deps.store.pendingWakes(50))
+      await this.deps.wakes.deliver(p).catch((err: unknown) => this.o.onError(err, { processId: p.processId }));
     await this.o.tick?.();
     const r = this.o.retention;
     if (r && this.clock.nowMs() - this.lastPurge >= Math.min(60_000, r.keepMs)) {
@@ -151,7 +154,10 @@ export class ProcessRunners {
     const ctx: RequestContext = { tenantId: p.tenantId };
     try {
       // The log says when a runner took a process over from one that died.
-      await this.deps.store.appendEvent(ctx.tenantId, p.processId, p.attempts > 1 ? 'taken_over' : 'running', `attempt:${p.attempts}`, { owner: this.o.owner, attempt: p.attempts });
+      await this.deps.store.appendEvent(ctx.tenantId, p.processId, p.attempts > 1 ? 'taken_over' : 'running', `attempt:${p.attempts}`, {
+        owner: this.o.owner,
+        attempt: p.attempts,
+      });
       if (p.attempts === 1) await this.deps.service.changed(p);
       let outcome: Finish;
       try {

@@ -22,16 +22,23 @@ export function firstCronDue(expr: string, timeZone: string | undefined, now: Da
     try {
       new Intl.DateTimeFormat('en', { timeZone });
     } catch {
-      throw invalid('TIME_ZONE_INVALID', `time_zone "${timeZone}" is not an IANA time zone (e.g. "Europe/Berlin"); leave it empty for UTC`, { field: 'subscription.time_zone' });
+      throw invalid('TIME_ZONE_INVALID', `time_zone "${timeZone}" is not an IANA time zone (e.g. "Europe/Berlin"); leave it empty for UTC`, {
+        field: 'subscription.time_zone',
+      });
     }
   }
   let next: Date | null;
   try {
     next = cronOf(expr, timeZone).nextRun(now);
   } catch (err) {
-    throw invalid('CRON_INVALID', `cron "${expr}" is not a cron expression of 5 fields (minute hour day month weekday) or 6 (seconds first): ${err instanceof Error ? err.message : String(err)}`, { field: 'subscription.cron' });
+    throw invalid(
+      'CRON_INVALID',
+      `cron "${expr}" is not a cron expression of 5 fields (minute hour day month weekday) or 6 (seconds first): ${err instanceof Error ? err.message : String(err)}`,
+      { field: 'subscription.cron' },
+    );
   }
-  if (!next || next.getTime() - now.getTime() > MAX_INTERVAL_MS) throw invalid('CRON_NEVER_DUE', `cron "${expr}" is not due within 366 days`, { field: 'subscription.cron' });
+  if (!next || next.getTime() - now.getTime() > MAX_INTERVAL_MS)
+    throw invalid('CRON_NEVER_DUE', `cron "${expr}" is not due within 366 days`, { field: 'subscription.cron' });
   return next;
 }
 

@@ -14,7 +14,16 @@ import type { EventBus, FeedSink, RequestContext, SessionStore } from '../ports.
 import { waitForCondition } from '../wake.js';
 import { MAX_PAYLOAD_BYTES, MAX_TASK_BYTES, type ProcessLimits } from './limits.js';
 import type { ProcessStore } from './ports.js';
-import { isTerminal, PROCESS_KINDS, type ProcessEvent, type ProcessFilter, type ProcessInput, type ProcessKind, type ProcessRecord, type StartedBy } from './types.js';
+import {
+  isTerminal,
+  PROCESS_KINDS,
+  type ProcessEvent,
+  type ProcessFilter,
+  type ProcessInput,
+  type ProcessKind,
+  type ProcessRecord,
+  type StartedBy,
+} from './types.js';
 
 /** Bus topic of process state changes (every replica's runners and waiters listen). */
 export const PROCESS_CHANGED_TOPIC = 'process.changed';
@@ -62,18 +71,25 @@ export class ProcessService {
     if (!PROCESS_KINDS.includes(req.kind)) throw invalid('PROCESS_KIND_INVALID', `kind must be one of ${PROCESS_KINDS.join(', ')}`, { field: 'kind' });
     const scope = optionalId('scope_session_id', req.scopeSessionId);
     const frame = optionalId('scope_frame_id', req.scopeFrameId);
-    if (frame && !scope) throw invalid('SCOPE_SESSION_REQUIRED', 'scope_frame_id names a frame of scope_session_id; set scope_session_id too', { field: 'scope_session_id' });
+    if (frame && !scope)
+      throw invalid('SCOPE_SESSION_REQUIRED', 'scope_frame_id names a frame of scope_session_id; set scope_session_id too', { field: 'scope_session_id' });
     const wake = optionalId('wake_session_id', req.wakeSessionId);
     const key = optionalId('idempotency_key', req.idempotencyKey);
     this.checkInput(req.kind, req.input);
     const l = this.deps.limits;
     const runMs = req.maxRunMs || l.defaultRunMs;
-    if (!Number.isInteger(runMs) || runMs < 0 || runMs > l.maxRunMs) throw invalid('MAX_RUN_TIME_INVALID', `max_run_ms must be between 1 and ${l.maxRunMs} (0 means the default ${l.defaultRunMs})`, { field: 'max_run_ms' });
+    if (!Number.isInteger(runMs) || runMs < 0 || runMs > l.maxRunMs)
+      throw invalid('MAX_RUN_TIME_INVALID', `max_run_ms must be between 1 and ${l.maxRunMs} (0 means the default ${l.defaultRunMs})`, { field: 'max_run_ms' });
     for (const id of [scope, wake, req.input.sessionId]) if (id) await requireSession(this.deps.sessions, ctx.tenantId, id);
     if (frame) {
       // Grants go to the frame the session is in: a handle granted to a past frame would be seen by no turn.
       const current = (await this.deps.sessions.getHead(ctx.tenantId, scope!))?.currentFrameId;
-      if (current !== frame) throw precondition('FRAME_NOT_CURRENT', `scope_frame_id "${frame}" is not the current agent frame of session "${scope}"${current ? ` ("${current}")` : ''}; grant to the current frame or to the whole session`, { field: 'scope_frame_id', session_id: scope! });
+      if (current !== frame)
+        throw precondition(
+          'FRAME_NOT_CURRENT',
+          `scope_frame_id "${frame}" is not the current agent frame of session "${scope}"${current ? ` ("${current}")` : ''}; grant to the current frame or to the whole session`,
+          { field: 'scope_frame_id', session_id: scope! },
+        );
     }
     if (key) {
       // A retry returns what the first call started, even when the limits are now reached.
@@ -81,11 +97,26 @@ export class ProcessService {
       if (again) return { process: again, deduplicated: true };
     }
     const active = await this.deps.store.countActive(ctx.tenantId, scope);
-    if (scope && active.scope >= l.perSession) throw new DomainError('PROCESS_LIMIT_PER_SESSION', `session "${scope}" already has ${l.perSession} active processes, the most one session may have; wait for one to finish or cancel one`, { session_id: scope });
-    if (active.tenant >= l.perTenant) throw new DomainError('PROCESS_LIMIT_PER_TENANT', `this tenant already has ${l.perTenant} active processes; wait for some to finish or cancel some`);
+    if (scope && active.scope >= l.perSession)
+      throw new DomainError(
+        'PROCESS_LIMIT_PER_SESSION',
+        `session "${scope}" already has ${l.perSession} active processes, the most one session may have; wait for one to finish or cancel one`,
+        { session_id: scope },
+      );
+    if (active.tenant >= l.perTenant)
+      throw new DomainError('PROCESS_LIMIT_PER_TENANT', `this tenant already has ${l.perTenant} active processes; wait for some to finish or cancel some`);
     const r = await this.deps.store.create({
-      tenantId: ctx.tenantId, processId: newProcessId(this.runtime), kind: req.kind, input: req.input, scopeSessionId: scope, scopeFrameId: frame, startedBy: req.startedBy, wakeSessionId: wake,
-      idempotencyKey: key, deadlineAt: new Date(this.runtime.clock.nowMs() + runMs), status: req.kind === 'external' ? 'running' : 'pending',
+      tenantId: ctx.tenantId,
+      processId: newProcessId(this.runtime),
+      kind: req.kind,
+      input: req.input,
+      scopeSessionId: scope,
+      scopeFrameId: frame,
+      startedBy: req.startedBy,
+      wakeSessionId: wake,
+      idempotencyKey: key,
+      deadlineAt: new Date(this.runtime.clock.nowMs() + runMs),
+      status: req.kind === 'external' ? 'running' : 'pending',
     });
     if (!r.deduplicated) {
       await this.changed(r.process);
@@ -99,8 +130,10 @@ export class ProcessService {
     optionalId('input.await_signal', input.awaitSignal);
     if (input.task !== undefined) requireWithin('TASK_TOO_LARGE', 'input.task', utf8Bytes(input.task), MAX_TASK_BYTES);
     if (input.payload !== undefined) requireWithin('PAYLOAD_TOO_LARGE', 'input.payload', jsonBytes(input.payload), MAX_PAYLOAD_BYTES);
-    if (kind === 'session_turn' && !input.task?.trim()) throw invalid('TASK_REQUIRED', 'a session_turn process needs input.task: the text its turn starts with', { field: 'input.task' });
-    if (kind === 'rlm_program' && !input.task?.trim()) throw invalid('PROGRAM_REQUIRED', 'an rlm_program process needs input.task: the program it runs', { field: 'input.task' });
+    if (kind === 'session_turn' && !input.task?.trim())
+      throw invalid('TASK_REQUIRED', 'a session_turn process needs input.task: the text its turn starts with', { field: 'input.task' });
+    if (kind === 'rlm_program' && !input.task?.trim())
+      throw invalid('PROGRAM_REQUIRED', 'an rlm_program process needs input.task: the program it runs', { field: 'input.task' });
   }
 
   private findByKey(ctx: RequestContext, key: string): Promise<ProcessRecord | undefined> {
@@ -117,7 +150,8 @@ export class ProcessService {
   async list(ctx: RequestContext, filter: ProcessFilter, pageSize: number, pageToken: string): Promise<{ processes: ProcessRecord[]; nextPageToken: string }> {
     optionalId('scope_session_id', filter.scopeSessionId);
     optionalId('visible_in_frame_id', filter.visibleInFrameId);
-    if (filter.visibleInFrameId && !filter.scopeSessionId) throw invalid('SCOPE_SESSION_REQUIRED', 'visible_in_frame_id names a frame of scope_session_id; set scope_session_id too', { field: 'scope_session_id' });
+    if (filter.visibleInFrameId && !filter.scopeSessionId)
+      throw invalid('SCOPE_SESSION_REQUIRED', 'visible_in_frame_id names a frame of scope_session_id; set scope_session_id too', { field: 'scope_session_id' });
     optionalId('session_id', filter.sessionId);
     const size = pageSizeOf(pageSize);
     const after = decodePageToken(pageToken, 'processes', (a) => a.startsWith('p-') && isId(a));
@@ -128,7 +162,8 @@ export class ProcessService {
 
   /** Waits until the process is finished or `waitMs` passed; answers the process as it then is. */
   async await(ctx: RequestContext, processId: string, waitMs: number, signal: AbortSignal): Promise<{ process: ProcessRecord; finished: boolean }> {
-    if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 3_600_000) throw invalid('WAIT_INVALID', 'wait_ms must be between 0 and 3600000 (one hour); 0 answers at once', { field: 'wait_ms' });
+    if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 3_600_000)
+      throw invalid('WAIT_INVALID', 'wait_ms must be between 0 and 3600000 (one hour); 0 answers at once', { field: 'wait_ms' });
     let p = await this.get(ctx, processId);
     if (isTerminal(p.status) || waitMs === 0) return { process: p, finished: isTerminal(p.status) };
     const timer = new AbortController();
@@ -145,7 +180,14 @@ export class ProcessService {
         },
         pollMs: this.deps.pollMs,
         signal: both,
-        onAbort: () => (signal.aborted ? { error: new DomainError('AWAIT_ABANDONED', `the caller stopped waiting for process "${processId}"; the process is unaffected`, { process_id: processId }) } : { value: p }),
+        onAbort: () =>
+          signal.aborted
+            ? {
+                error: new DomainError('AWAIT_ABANDONED', `the caller stopped waiting for process "${processId}"; the process is unaffected`, {
+                  process_id: processId,
+                }),
+              }
+            : { value: p },
       });
     } finally {
       t.cancel();
@@ -182,7 +224,13 @@ export class ProcessService {
    * Delivers a named signal. An external process waiting for that name completes with the
    * payload as its output; the signal is logged once per idempotency key.
    */
-  async signal(ctx: RequestContext, processId: string, name: string, payload: JsonValue | undefined, idempotencyKey: string): Promise<{ process: ProcessRecord; event: ProcessEvent }> {
+  async signal(
+    ctx: RequestContext,
+    processId: string,
+    name: string,
+    payload: JsonValue | undefined,
+    idempotencyKey: string,
+  ): Promise<{ process: ProcessRecord; event: ProcessEvent }> {
     requireId('name', name);
     requireId('idempotency_key', idempotencyKey);
     if (payload !== undefined) requireWithin('PAYLOAD_TOO_LARGE', 'payload', jsonBytes(payload), MAX_PAYLOAD_BYTES);
@@ -191,8 +239,14 @@ export class ProcessService {
     const key = `signal:${idempotencyKey}`;
     const known = await this.deps.store.eventByKey(ctx.tenantId, processId, key);
     if (known) return { process: p, event: known };
-    if (isTerminal(p.status)) throw precondition('PROCESS_FINISHED', `process "${processId}" is already ${p.status}; signals reach active processes only`, { process_id: processId });
-    if (awaited !== name) throw precondition('SIGNAL_NOT_AWAITED', `process "${processId}" does not wait for a signal named "${name}"${awaited ? `; it waits for "${awaited}"` : ''}`, { process_id: processId, signal: name });
+    if (isTerminal(p.status))
+      throw precondition('PROCESS_FINISHED', `process "${processId}" is already ${p.status}; signals reach active processes only`, { process_id: processId });
+    if (awaited !== name)
+      throw precondition(
+        'SIGNAL_NOT_AWAITED',
+        `process "${processId}" does not wait for a signal named "${name}"${awaited ? `; it waits for "${awaited}"` : ''}`,
+        { process_id: processId, signal: name },
+      );
     const event = await this.deps.store.appendEvent(ctx.tenantId, processId, 'signal', key, { name, payload: payload ?? null });
     const done = await this.deps.store.finish(ctx.tenantId, processId, { status: 'completed', output: payload ?? null }, undefined);
     if (done) await this.changed(done);
@@ -213,7 +267,12 @@ export class ProcessService {
   async detachSession(ctx: RequestContext, sessionId: string): Promise<{ orphaned: string[]; kept: string[]; failed: string[] }> {
     const failed: string[] = [];
     for (const id of await this.deps.store.runningIn(ctx.tenantId, sessionId)) {
-      const done = await this.deps.store.finish(ctx.tenantId, id, { status: 'failed', error: `session "${sessionId}", where the process ran its turn, was deleted` }, undefined);
+      const done = await this.deps.store.finish(
+        ctx.tenantId,
+        id,
+        { status: 'failed', error: `session "${sessionId}", where the process ran its turn, was deleted` },
+        undefined,
+      );
       if (!done) continue;
       failed.push(id);
       await this.changed(done);

@@ -33,10 +33,16 @@ export function processTools(processes: () => ProcessService): ToolDefinition[] 
     {
       ...base,
       name: START_PROCESS_TOOL,
-      description: 'Starts a background process that outlives this turn and returns its handle at once. kind "session_turn": a sub-agent runs `task` as one turn in a session of its own. kind "external": a job done elsewhere; it finishes when its result arrives. kind "rlm_program": `task` is a program run once in the sandbox (print, submit, submit_error; no tools). With wake (default true) this session is woken with the result when the process finishes. grant "session" (default): later turns see the handle; grant "frame": only turns in the current agent frame do (not after a compaction or reset).',
+      description:
+        'Starts a background process that outlives this turn and returns its handle at once. kind "session_turn": a sub-agent runs `task` as one turn in a session of its own. kind "external": a job done elsewhere; it finishes when its result arrives. kind "rlm_program": `task` is a program run once in the sandbox (print, submit, submit_error; no tools). With wake (default true) this session is woken with the result when the process finishes. grant "session" (default): later turns see the handle; grant "frame": only turns in the current agent frame do (not after a compaction or reset).',
       inputSchema: {
         type: 'object',
-        properties: { kind: { enum: ['session_turn', 'external', 'rlm_program'] }, task: { type: 'string', minLength: 1 }, wake: { type: 'boolean' }, grant: { enum: ['session', 'frame'] } },
+        properties: {
+          kind: { enum: ['session_turn', 'external', 'rlm_program'] },
+          task: { type: 'string', minLength: 1 },
+          wake: { type: 'boolean' },
+          grant: { enum: ['session', 'frame'] },
+        },
         required: ['kind', 'task'],
         additionalProperties: false,
       },
@@ -49,8 +55,13 @@ export function processTools(processes: () => ProcessService): ToolDefinition[] 
           // The turn holds the session's writer: the frame cannot change under it.
           const scopeFrameId = args.grant === 'frame' ? await processes().currentFrame(rc, ctx.sessionId) : undefined;
           const { process } = await processes().start(rc, {
-            kind: args.kind as 'session_turn' | 'external' | 'rlm_program', input: { task: String(args.task) }, scopeSessionId: ctx.sessionId, scopeFrameId,
-            wakeSessionId: args.wake === false ? undefined : ctx.sessionId, idempotencyKey: key, startedBy: 'session',
+            kind: args.kind as 'session_turn' | 'external' | 'rlm_program',
+            input: { task: String(args.task) },
+            scopeSessionId: ctx.sessionId,
+            scopeFrameId,
+            wakeSessionId: args.wake === false ? undefined : ctx.sessionId,
+            idempotencyKey: key,
+            startedBy: 'session',
           });
           return { kind: 'ok', output: handleOf(process) };
         } catch (err) {
@@ -62,13 +73,23 @@ export function processTools(processes: () => ProcessService): ToolDefinition[] 
     {
       ...base,
       name: LIST_PROCESSES_TOOL,
-      description: 'Lists the background processes this session started (its handles) that are visible in the current agent frame, newest last, with status and, once finished, output or error. With all: true, also the handles granted to earlier frames.',
-      inputSchema: { type: 'object', properties: { status: { enum: ['pending', 'running', 'completed', 'failed', 'cancelled'] }, all: { type: 'boolean' } }, additionalProperties: false },
+      description:
+        'Lists the background processes this session started (its handles) that are visible in the current agent frame, newest last, with status and, once finished, output or error. With all: true, also the handles granted to earlier frames.',
+      inputSchema: {
+        type: 'object',
+        properties: { status: { enum: ['pending', 'running', 'completed', 'failed', 'cancelled'] }, all: { type: 'boolean' } },
+        additionalProperties: false,
+      },
       scheduling: 'parallel',
       execute: async (args, ctx): Promise<ToolOutcome> => {
         const rc = { tenantId: ctx.tenantId };
         const visibleInFrameId = args.all === true ? undefined : await processes().currentFrame(rc, ctx.sessionId);
-        const { processes: page } = await processes().list(rc, { scopeSessionId: ctx.sessionId, visibleInFrameId, status: args.status as ProcessRecord['status'] | undefined }, 100, '');
+        const { processes: page } = await processes().list(
+          rc,
+          { scopeSessionId: ctx.sessionId, visibleInFrameId, status: args.status as ProcessRecord['status'] | undefined },
+          100,
+          '',
+        );
         return { kind: 'ok', output: { processes: page.map(handleOf) } };
       },
     },

@@ -30,7 +30,10 @@ export class ProcessWakes {
     const ctx: RequestContext = { tenantId: p.tenantId };
     try {
       await this.deps.queue.enqueue(ctx, {
-        sessionId: p.wakeSessionId, id: wakeId(p), deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'join',
+        sessionId: p.wakeSessionId,
+        id: wakeId(p),
+        deliveryPolicy: 'after_current_turn_commit',
+        slotPolicy: 'join',
         input: { items: [{ kind: 'text', text: wakeText(p) }], imageBlobs: {} },
       });
     } catch (err) {

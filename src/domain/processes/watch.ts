@@ -16,7 +16,14 @@ export interface FollowSink {
   closed(): boolean;
 }
 
-export async function followProcess(deps: { store: ProcessStore; bus: EventBus; pollMs: number; clock?: Clock }, ctx: RequestContext, processId: string, afterSeq: bigint, sink: FollowSink, signal: AbortSignal): Promise<void> {
+export async function followProcess(
+  deps: { store: ProcessStore; bus: EventBus; pollMs: number; clock?: Clock },
+  ctx: RequestContext,
+  processId: string,
+  afterSeq: bigint,
+  sink: FollowSink,
+  signal: AbortSignal,
+): Promise<void> {
   let seq = afterSeq;
   let poke: () => void = () => {};
   const off = deps.bus.subscribe(PROCESS_CHANGED_TOPIC, (m) => m.tenantId === ctx.tenantId && m.processId === processId && poke());

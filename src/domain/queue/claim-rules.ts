@@ -21,7 +21,14 @@ export function selectClaim(pending: QueueBatch[], req: ClaimRequest): QueueBatc
   if (req.exactIds && req.exactIds.length > 0) {
     const prefix = available.slice(0, req.exactIds.length).map((b) => b.batchId);
     if (prefix.length !== req.exactIds.length || prefix.some((id, i) => id !== req.exactIds![i])) {
-      throw precondition('DRAIN_NOT_HEAD_PREFIX', `batch_ids must name the head of the queue in order; the head is ${available.slice(0, Math.max(req.exactIds.length, 1)).map((b) => b.batchId).join(', ')}`, { session_id: available[0]!.sessionId });
+      throw precondition(
+        'DRAIN_NOT_HEAD_PREFIX',
+        `batch_ids must name the head of the queue in order; the head is ${available
+          .slice(0, Math.max(req.exactIds.length, 1))
+          .map((b) => b.batchId)
+          .join(', ')}`,
+        { session_id: available[0]!.sessionId },
+      );
     }
     return available.slice(0, req.exactIds.length);
   }

@@ -30,9 +30,7 @@ const LATEST_AVAILABLE_AT = Date.parse('9999-12-31T23:59:59.999Z');
 export class QueueService {
   private readonly runtime: Runtime;
 
-  constructor(
-    private readonly deps: { store: QueueStore; sessions: SessionStore; feed: FeedSink; bus: EventBus; pollMs: number; runtime?: Runtime },
-  ) {
+  constructor(private readonly deps: { store: QueueStore; sessions: SessionStore; feed: FeedSink; bus: EventBus; pollMs: number; runtime?: Runtime }) {
     this.runtime = deps.runtime ?? systemRuntime;
   }
 
@@ -47,7 +45,14 @@ export class QueueService {
       throw invalid('AVAILABLE_AT_INVALID', 'available_at must be a time between the years 1 and 9999 (omit it to mean now)', { field: 'available_at' });
     }
     validateTurnRequest({ sessionId: req.sessionId, input: req.input, overrides: {} });
-    return this.insert(ctx, req.sessionId, { id, deliveryPolicy: req.deliveryPolicy, slotPolicy: req.slotPolicy, mergeKey: req.mergeKey || undefined, availableAt: req.availableAt, items: [{ itemId: this.runtime.ids.uuid(), payload: { kind: 'input', input: req.input } }] });
+    return this.insert(ctx, req.sessionId, {
+      id,
+      deliveryPolicy: req.deliveryPolicy,
+      slotPolicy: req.slotPolicy,
+      mergeKey: req.mergeKey || undefined,
+      availableAt: req.availableAt,
+      items: [{ itemId: this.runtime.ids.uuid(), payload: { kind: 'input', input: req.input } }],
+    });
   }
 
   /** Session commands ride the queue as exclusive after-commit work keyed `command:{kind}:{key}`. */
@@ -57,13 +62,32 @@ export class QueueService {
     requireId('idempotency_key', key);
     requireNoNul('reason', command.reason);
     const sourceKey = `command:${command.kind}:${key}`;
-    return this.insert(ctx, sessionId, { id: sourceKey, sourceKey, deliveryPolicy: 'after_current_turn_commit', slotPolicy: 'exclusive', items: [{ itemId: this.runtime.ids.uuid(), payload: { kind: 'command', command } }] });
+    return this.insert(ctx, sessionId, {
+      id: sourceKey,
+      sourceKey,
+      deliveryPolicy: 'after_current_turn_commit',
+      slotPolicy: 'exclusive',
+      items: [{ itemId: this.runtime.ids.uuid(), payload: { kind: 'command', command } }],
+    });
   }
 
-  private async insert(ctx: RequestContext, sessionId: string, b: Pick<QueueBatch, 'id' | 'deliveryPolicy' | 'slotPolicy' | 'mergeKey' | 'items'> & { sourceKey?: string; availableAt?: Date }) {
+  private async insert(
+    ctx: RequestContext,
+    sessionId: string,
+    b: Pick<QueueBatch, 'id' | 'deliveryPolicy' | 'slotPolicy' | 'mergeKey' | 'items'> & { sourceKey?: string; availableAt?: Date },
+  ) {
     const head = await requireSession(this.deps.sessions, ctx.tenantId, sessionId);
     const now = this.runtime.clock.now();
-    const result = await this.deps.store.enqueue({ ...b, batchId: this.runtime.ids.uuid(), tenantId: ctx.tenantId, sessionId, enqueueSeq: 0n, enqueuedAt: now, availableAt: b.availableAt ?? now, state: 'pending' });
+    const result = await this.deps.store.enqueue({
+      ...b,
+      batchId: this.runtime.ids.uuid(),
+      tenantId: ctx.tenantId,
+      sessionId,
+      enqueueSeq: 0n,
+      enqueuedAt: now,
+      availableAt: b.availableAt ?? now,
+      state: 'pending',
+    });
     if (!result.deduplicated) {
       this.deps.feed.append(ctx.tenantId, sessionId, head.headRevision, { kind: 'queue_changed', change: 'enqueued', batchIds: [result.batch.batchId] });
       await this.deps.bus.publish('queue.enqueued', { tenantId: ctx.tenantId, sessionId });
@@ -110,7 +134,12 @@ export class QueueService {
       check,
       pollMs: this.deps.pollMs,
       signal,
-      onAbort: () => ({ error: new DomainError('AWAIT_ABANDONED', `the caller stopped waiting for batch "${batchId}" (deadline or cancel); the batch itself is unaffected`, { session_id: sessionId, batch_id: batchId }) }),
+      onAbort: () => ({
+        error: new DomainError('AWAIT_ABANDONED', `the caller stopped waiting for batch "${batchId}" (deadline or cancel); the batch itself is unaffected`, {
+          session_id: sessionId,
+          batch_id: batchId,
+        }),
+      }),
     });
   }
 }

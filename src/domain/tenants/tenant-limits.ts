@@ -34,11 +34,39 @@ export interface TenantResourceStats {
   rejected: number;
 }
 
-const SPEC: Record<TenantResource, { reason: 'TENANT_TURN_LIMIT' | 'TENANT_OBSERVER_LIMIT' | 'TENANT_QUEUE_LIMIT' | 'TENANT_SESSION_LIMIT'; variable: string; what: string; key: keyof TenantLimitConfig }> = {
-  running_turns: { reason: 'TENANT_TURN_LIMIT', variable: 'LASH_TENANT_MAX_RUNNING_TURNS', what: 'turns are running for this tenant on this server', key: 'runningTurns' },
-  observers: { reason: 'TENANT_OBSERVER_LIMIT', variable: 'LASH_TENANT_MAX_OBSERVERS', what: 'ObserveSession streams are open for this tenant on this server', key: 'observers' },
-  queued_batches: { reason: 'TENANT_QUEUE_LIMIT', variable: 'LASH_TENANT_MAX_QUEUED_BATCHES', what: 'queue batches are open (pending or claimed) for this tenant', key: 'queuedBatches' },
-  sessions: { reason: 'TENANT_SESSION_LIMIT', variable: 'LASH_TENANT_MAX_SESSIONS', what: 'sessions exist for this tenant; delete some first', key: 'sessions' },
+const SPEC: Record<
+  TenantResource,
+  {
+    reason: 'TENANT_TURN_LIMIT' | 'TENANT_OBSERVER_LIMIT' | 'TENANT_QUEUE_LIMIT' | 'TENANT_SESSION_LIMIT';
+    variable: string;
+    what: string;
+    key: keyof TenantLimitConfig;
+  }
+> = {
+  running_turns: {
+    reason: 'TENANT_TURN_LIMIT',
+    variable: 'LASH_TENANT_MAX_RUNNING_TURNS',
+    what: 'turns are running for this tenant on this server',
+    key: 'runningTurns',
+  },
+  observers: {
+    reason: 'TENANT_OBSERVER_LIMIT',
+    variable: 'LASH_TENANT_MAX_OBSERVERS',
+    what: 'ObserveSession streams are open for this tenant on this server',
+    key: 'observers',
+  },
+  queued_batches: {
+    reason: 'TENANT_QUEUE_LIMIT',
+    variable: 'LASH_TENANT_MAX_QUEUED_BATCHES',
+    what: 'queue batches are open (pending or claimed) for this tenant',
+    key: 'queuedBatches',
+  },
+  sessions: {
+    reason: 'TENANT_SESSION_LIMIT',
+    variable: 'LASH_TENANT_MAX_SESSIONS',
+    what: 'sessions exist for this tenant; delete some first',
+    key: 'sessions',
+  },
 };
 
 const RETRY_AFTER_MS = 1_000;
@@ -90,11 +118,15 @@ export class TenantLimits {
     const spec = SPEC[resource];
     const limit = this.limits[spec.key];
     const retryable = ERROR_REASONS[spec.reason].retryable;
-    return new DomainError(spec.reason, `tenant limit reached: ${limit} ${spec.what} (${spec.variable})${retryable ? `; retry after ${RETRY_AFTER_MS} ms` : ''}`, {
-      resource,
-      limit: String(limit),
-      limit_variable: spec.variable,
-      ...(retryable ? { retry_after_ms: String(RETRY_AFTER_MS) } : {}),
-    });
+    return new DomainError(
+      spec.reason,
+      `tenant limit reached: ${limit} ${spec.what} (${spec.variable})${retryable ? `; retry after ${RETRY_AFTER_MS} ms` : ''}`,
+      {
+        resource,
+        limit: String(limit),
+        limit_variable: spec.variable,
+        ...(retryable ? { retry_after_ms: String(RETRY_AFTER_MS) } : {}),
+      },
+    );
   }
 }

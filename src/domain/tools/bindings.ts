@@ -32,7 +32,8 @@ export function validateBindings(bindings: RemoteToolBinding[], field: string): 
   const seen = new Set<string>();
   for (const [i, b] of bindings.entries()) {
     if (!TOOL_NAME.test(b.name)) throw invalid('TOOL_NAME_INVALID', `${field}[${i}].name "${b.name}" must match ${TOOL_NAME.source}`);
-    if (b.host !== undefined && (b.host.length === 0 || b.host.length > 256)) throw invalid('TOOL_HOST_INVALID', `${field}[${i}].host must be 1 to 256 characters, or empty for any host`);
+    if (b.host !== undefined && (b.host.length === 0 || b.host.length > 256))
+      throw invalid('TOOL_HOST_INVALID', `${field}[${i}].host must be 1 to 256 characters, or empty for any host`);
     const key = `${b.name}\u0000${b.host ?? ''}`;
     if (seen.has(key)) throw invalid('TOOL_BINDING_DUPLICATE', `${field}[${i}] binds "${b.name}" to the same host twice`);
     seen.add(key);
@@ -50,14 +51,21 @@ export class ToolHostRules {
   /** A host may not announce a built-in tool name: it would otherwise answer calls meant for the built-in. */
   refuseReserved(names: string[]): void {
     const i = names.findIndex((n) => this.reserved.has(n));
-    if (i >= 0) throw invalid('TOOL_NAME_RESERVED', `hello.tools[${i}].name "${names[i]}" is a built-in tool; a remote host cannot serve it, choose another name`, { tool: names[i]! });
+    if (i >= 0)
+      throw invalid('TOOL_NAME_RESERVED', `hello.tools[${i}].name "${names[i]}" is a built-in tool; a remote host cannot serve it, choose another name`, {
+        tool: names[i]!,
+      });
   }
 
   /** Every tool of a tenant-wide host must be opted in for the tenant (and this host, when the opt-in names one). */
   requireTenantWide(tenantId: string, names: string[], subject: string): void {
     for (const [i, name] of names.entries()) {
       if (this.tenantWide.some((t) => t.tenantId === tenantId && t.tool === name && (t.host === undefined || t.host === subject))) continue;
-      throw new DomainError('TOOL_NOT_OPTED_IN', `hello.tools[${i}] "${name}" is not opted in for tenant-wide hosts of this tenant (for host "${subject}"); the operator lists it in LASH_TENANT_WIDE_TOOLS, or serve it to a session that binds it`, { tool: name });
+      throw new DomainError(
+        'TOOL_NOT_OPTED_IN',
+        `hello.tools[${i}] "${name}" is not opted in for tenant-wide hosts of this tenant (for host "${subject}"); the operator lists it in LASH_TENANT_WIDE_TOOLS, or serve it to a session that binds it`,
+        { tool: name },
+      );
     }
   }
 
@@ -65,7 +73,11 @@ export class ToolHostRules {
   requireSessionBinding(sessionId: string, bindings: readonly RemoteToolBinding[] | undefined, names: string[], subject: string): void {
     for (const [i, name] of names.entries()) {
       if (isBound(bindings, name, subject)) continue;
-      throw new DomainError('TOOL_NOT_BOUND', `session "${sessionId}" does not bind remote tool "${name}" (hello.tools[${i}]) to host "${subject}"; add it to the session's spec.remote_tools (OpenSession or UpdateSessionConfig)`, { tool: name, session_id: sessionId });
+      throw new DomainError(
+        'TOOL_NOT_BOUND',
+        `session "${sessionId}" does not bind remote tool "${name}" (hello.tools[${i}]) to host "${subject}"; add it to the session's spec.remote_tools (OpenSession or UpdateSessionConfig)`,
+        { tool: name, session_id: sessionId },
+      );
     }
   }
 }
@@ -73,7 +85,10 @@ export class ToolHostRules {
 /** Parses LASH_TENANT_WIDE_TOOLS: comma-separated `tenant:tool` or `tenant:tool@host`. */
 export function parseTenantWideTools(value: string): TenantWideTool[] | string {
   const out: TenantWideTool[] = [];
-  for (const entry of value.split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const m = /^([^:@\s]+):([^:@\s]+)(?:@(\S+))?$/.exec(entry);
     if (!m || !TOOL_NAME.test(m[2]!)) return `"${entry}" is not tenant:tool or tenant:tool@host`;
     out.push({ tenantId: m[1]!, tool: m[2]!, host: m[3] });

@@ -4,7 +4,13 @@
 import type { RemoteToolBinding } from './bindings.js';
 import type { Availability, ToolDefinition, ToolSource } from './types.js';
 
-export function catalogFor(sources: ToolSource[], tenantId: string, sessionId: string, overrides: Record<string, string>, bindings?: readonly RemoteToolBinding[]): ToolDefinition[] {
+export function catalogFor(
+  sources: ToolSource[],
+  tenantId: string,
+  sessionId: string,
+  overrides: Record<string, string>,
+  bindings?: readonly RemoteToolBinding[],
+): ToolDefinition[] {
   const byName = new Map<string, ToolDefinition>();
   // Earlier sources win on a name clash: built-ins come first, so no remote host can shadow one.
   for (const source of sources) for (const tool of source.toolsFor(tenantId, sessionId, bindings)) if (!byName.has(tool.name)) byName.set(tool.name, tool);

@@ -86,25 +86,51 @@ async function runOne(call: ToolCallRequest, tools: Map<string, ToolDefinition>,
   return { record: { callId: call.callId, tool: call.toolName, args, output, isError, durationMs }, outcome };
 }
 
-async function execute(call: ToolCallRequest, args: Record<string, JsonValue>, tools: Map<string, ToolDefinition>, env: DispatchEnv, traceparent: string | undefined): Promise<ToolOutcome> {
+async function execute(
+  call: ToolCallRequest,
+  args: Record<string, JsonValue>,
+  tools: Map<string, ToolDefinition>,
+  env: DispatchEnv,
+  traceparent: string | undefined,
+): Promise<ToolOutcome> {
   const tool = tools.get(call.toolName);
   if (!tool) return { kind: 'error', message: `unknown tool "${call.toolName}"; available tools: ${[...tools.keys()].join(', ') || 'none'}` };
   const validate = validatorFor(tool);
   if (!validate(args)) {
     const first = validate.errors?.[0];
-    return { kind: 'error', message: `invalid arguments for ${tool.name}: ${first ? `${first.instancePath || '(root)'} ${first.message}` : 'schema mismatch'}` };
+    return {
+      kind: 'error',
+      message: `invalid arguments for ${tool.name}: ${first ? `${first.instancePath || '(root)'} ${first.message}` : 'schema mismatch'}`,
+    };
   }
   if (env.signal.aborted) return { kind: 'error', message: 'cancelled before the tool started' };
   try {
-    const outcome = await withCancelGrace(tool.execute(args, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId, signal: env.signal, reportChildUsage: (r) => env.reportChildUsage(r, call.callId), traceparent, scope: env.scope }), env, tool.name);
+    const outcome = await withCancelGrace(
+      tool.execute(args, {
+        tenantId: env.tenantId,
+        sessionId: env.sessionId,
+        turnId: env.turnId,
+        callId: call.callId,
+        signal: env.signal,
+        reportChildUsage: (r) => env.reportChildUsage(r, call.callId),
+        traceparent,
+        scope: env.scope,
+      }),
+      env,
+      tool.name,
+    );
     if (outcome.kind !== 'pending') return outcome;
     await env.completions.register(outcome.completionKey, { tenantId: env.tenantId, sessionId: env.sessionId, turnId: env.turnId, callId: call.callId });
     const resolution = await env.completions.wait(env.tenantId, outcome.completionKey, env.signal);
     switch (resolution.kind) {
-      case 'value': return { kind: 'ok', output: resolution.value };
-      case 'error': return { kind: 'error', message: resolution.message };
-      case 'timeout': return { kind: 'error', message: `${tool.name} timed out waiting for completion ${outcome.completionKey}` };
-      case 'cancelled': return { kind: 'error', message: `${tool.name} was cancelled (completion ${outcome.completionKey})` };
+      case 'value':
+        return { kind: 'ok', output: resolution.value };
+      case 'error':
+        return { kind: 'error', message: resolution.message };
+      case 'timeout':
+        return { kind: 'error', message: `${tool.name} timed out waiting for completion ${outcome.completionKey}` };
+      case 'cancelled':
+        return { kind: 'error', message: `${tool.name} was cancelled (completion ${outcome.completionKey})` };
     }
   } catch (err) {
     if (env.signal.aborted) return { kind: 'error', message: `${tool.name} was cancelled` };
@@ -130,7 +156,10 @@ function withCancelGrace(work: Promise<ToolOutcome>, env: DispatchEnv, name: str
   return new Promise<ToolOutcome>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const onAbort = () => {
-      timer = setTimeout(() => resolve({ kind: 'error', message: `${name} did not stop within ${env.cancelGraceMs} ms of the cancel; abandoned` }), env.cancelGraceMs);
+      timer = setTimeout(
+        () => resolve({ kind: 'error', message: `${name} did not stop within ${env.cancelGraceMs} ms of the cancel; abandoned` }),
+        env.cancelGraceMs,
+      );
     };
     if (env.signal.aborted) onAbort();
     else env.signal.addEventListener('abort', onAbort, { once: true });

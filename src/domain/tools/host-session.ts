@@ -91,7 +91,8 @@ export class ToolHostSession {
     const answer = m.answer;
     if (!answer) throw invalid('TOOL_RESULT_EMPTY', `tool_result for call "${m.callId}" must set success, failure, cancelled or pending`);
     if (answer.kind === 'pending') requireId('tool_result.pending.completion_key', answer.completionKey);
-    if (answer.kind === 'success' || answer.kind === 'failure') requireToolResultWithin('tool_result', answer.kind === 'success' ? answer.value : null, answer.kind === 'failure' ? answer.message : '');
+    if (answer.kind === 'success' || answer.kind === 'failure')
+      requireToolResultWithin('tool_result', answer.kind === 'success' ? answer.value : null, answer.kind === 'failure' ? answer.message : '');
     if (!this.handle.answer(m.callId, answer)) this.stream.ignored(m.callId);
   }
 

@@ -28,7 +28,8 @@ export interface OutgoingCall {
   completionKey: string;
 }
 
-export type HostAnswer = { kind: 'success'; value: JsonValue } | { kind: 'failure'; message: string } | { kind: 'cancelled' } | { kind: 'pending'; completionKey: string };
+export type HostAnswer =
+  { kind: 'success'; value: JsonValue } | { kind: 'failure'; message: string } | { kind: 'cancelled' } | { kind: 'pending'; completionKey: string };
 
 interface Host {
   id: string;
@@ -58,7 +59,13 @@ export class RemoteToolHosts implements ToolSource {
   }
 
   /** Registers a host whose hello passed the binding rules; `send` delivers calls and cancels to it. Returns its handle. */
-  connect(tenantId: string, subject: string, scope: HostScope, specs: RemoteToolSpec[], send: { call(c: OutgoingCall): void; cancel(callId: string, reason: string): void }) {
+  connect(
+    tenantId: string,
+    subject: string,
+    scope: HostScope,
+    specs: RemoteToolSpec[],
+    send: { call(c: OutgoingCall): void; cancel(callId: string, reason: string): void },
+  ) {
     RemoteToolHosts.validate(specs);
     const host: Host = { id: randomUUID(), tenantId, subject, scope, tools: [], inFlight: new Map() };
     host.tools = specs.map((s) => ({
@@ -75,7 +82,14 @@ export class RemoteToolHosts implements ToolSource {
           host.inFlight.set(ctx.callId, resolve);
           const onAbort = () => send.cancel(ctx.callId, 'turn cancelled');
           ctx.signal.addEventListener('abort', onAbort, { once: true });
-          send.call({ callId: ctx.callId, sessionId: ctx.sessionId, turnId: ctx.turnId, toolName: s.name, args, completionKey: `${ctx.sessionId}/${ctx.turnId}/${ctx.callId}` });
+          send.call({
+            callId: ctx.callId,
+            sessionId: ctx.sessionId,
+            turnId: ctx.turnId,
+            toolName: s.name,
+            args,
+            completionKey: `${ctx.sessionId}/${ctx.turnId}/${ctx.callId}`,
+          });
         }),
     }));
     this.hosts.set(host.id, host);
@@ -86,10 +100,13 @@ export class RemoteToolHosts implements ToolSource {
         if (!resolve) return false;
         host.inFlight.delete(callId);
         resolve(
-          answer.kind === 'success' ? { kind: 'ok', output: answer.value }
-          : answer.kind === 'failure' ? { kind: 'error', message: answer.message }
-          : answer.kind === 'cancelled' ? { kind: 'error', message: 'the tool host cancelled the call' }
-          : { kind: 'pending', completionKey: answer.completionKey },
+          answer.kind === 'success'
+            ? { kind: 'ok', output: answer.value }
+            : answer.kind === 'failure'
+              ? { kind: 'error', message: answer.message }
+              : answer.kind === 'cancelled'
+                ? { kind: 'error', message: 'the tool host cancelled the call' }
+                : { kind: 'pending', completionKey: answer.completionKey },
         );
         return true;
       },

@@ -50,7 +50,12 @@ export class ChildTurnsInFlight {
   track(turn: Promise<unknown>): void {
     this.running++;
     this.started++;
-    void turn.then(() => {}, () => {}).finally(() => this.running--);
+    void turn
+      .then(
+        () => {},
+        () => {},
+      )
+      .finally(() => this.running--);
   }
 }
 
@@ -62,7 +67,8 @@ export function runChildTool(deps: RunChildDeps): ToolDefinition {
   const tool = { ...deps, limits: deps.limits ?? DEFAULT_CHILD_LIMITS, roots };
   return {
     name: RUN_CHILD_TOOL,
-    description: 'Delegates a task to a child session: runs one turn of the child with `task` as its input and returns its answer. The child keeps its conversation between calls; it is created (empty, with this session\'s model) the first time `child_session_id` is used.',
+    description:
+      "Delegates a task to a child session: runs one turn of the child with `task` as its input and returns its answer. The child keeps its conversation between calls; it is created (empty, with this session's model) the first time `child_session_id` is used.",
     inputSchema: {
       type: 'object',
       properties: { child_session_id: { type: 'string', minLength: 1, maxLength: 200 }, task: { type: 'string', minLength: 1 } },
@@ -94,14 +100,18 @@ async function runChild(deps: Tool, childId: string, task: string, ctx: ToolCont
   // One child turn per parent tool call: a repeated call id attaches instead of running twice.
   const turnId = `child-${createHash('sha256').update(`${ctx.turnId}\u0000${ctx.callId}`).digest('hex').slice(0, 32)}`;
   // The child's turn span hangs under this tool call's span: one trace for the whole delegation.
-  const running = deps.turns().run(req, { sessionId: childId, turnId, input: { items: [{ kind: 'text', text: task }], imageBlobs: {} }, overrides: {}, traceparent: ctx.traceparent }, {
-    signal: ctx.signal,
-    onEvent: ({ event }) => {
-      if (event.kind === 'usage') ctx.reportChildUsage({ sessionId: childId, source, model: child.policy.model.id, usage: event.usage });
-      // Grandchildren's usage passes through under their own ids and sources.
-      if (event.kind === 'child_usage') ctx.reportChildUsage({ sessionId: event.sessionId, source: event.source, model: event.model, usage: event.usage });
+  const running = deps.turns().run(
+    req,
+    { sessionId: childId, turnId, input: { items: [{ kind: 'text', text: task }], imageBlobs: {} }, overrides: {}, traceparent: ctx.traceparent },
+    {
+      signal: ctx.signal,
+      onEvent: ({ event }) => {
+        if (event.kind === 'usage') ctx.reportChildUsage({ sessionId: childId, source, model: child.policy.model.id, usage: event.usage });
+        // Grandchildren's usage passes through under their own ids and sources.
+        if (event.kind === 'child_usage') ctx.reportChildUsage({ sessionId: event.sessionId, source: event.source, model: event.model, usage: event.usage });
+      },
     },
-  });
+  );
   // Even when this call is abandoned (cancel grace over), the parent commits after the child.
   ctx.scope.hold(running);
   deps.inFlight?.track(running);
@@ -116,7 +126,8 @@ async function childSession(deps: Tool, req: { tenantId: string }, ctx: ToolCont
     throw err;
   });
   if (existing) {
-    if (existing.parentSessionId !== parentId) throw new DomainError('NOT_A_CHILD', `session "${childId}" exists and is not a child of this session; choose another child_session_id`);
+    if (existing.parentSessionId !== parentId)
+      throw new DomainError('NOT_A_CHILD', `session "${childId}" exists and is not a child of this session; choose another child_session_id`);
     return existing;
   }
   const parent = await deps.sessions.get(req, parentId);
@@ -126,20 +137,35 @@ async function childSession(deps: Tool, req: { tenantId: string }, ctx: ToolCont
     root = await deps.sessions.get(req, up);
     up = root.parentSessionId;
   }
-  if (depth > MAX_CHILD_DEPTH) throw new DomainError('CHILD_DEPTH_EXCEEDED', `a new child here would be ${depth} levels below its root session; run_child nests at most ${MAX_CHILD_DEPTH} levels, so do this work yourself`);
+  if (depth > MAX_CHILD_DEPTH)
+    throw new DomainError(
+      'CHILD_DEPTH_EXCEEDED',
+      `a new child here would be ${depth} levels below its root session; run_child nests at most ${MAX_CHILD_DEPTH} levels, so do this work yourself`,
+    );
   // Reserved before anything is created, so parallel calls of one turn cannot overshoot.
   if (!ctx.scope.take(CREATED, deps.limits.perTurn)) {
     deps.onRejected?.('children_per_turn');
-    throw new DomainError('CHILD_LIMIT_PER_TURN', `this turn already created ${deps.limits.perTurn} child sessions, the most one turn may create; reuse one of them (same child_session_id) or do the work yourself`);
+    throw new DomainError(
+      'CHILD_LIMIT_PER_TURN',
+      `this turn already created ${deps.limits.perTurn} child sessions, the most one turn may create; reuse one of them (same child_session_id) or do the work yourself`,
+    );
   }
   try {
     return await deps.roots.run(`${req.tenantId}\u0000${root.sessionId}`, async () => {
       const below = await countBelow(deps.sessions, req, root.sessionId, deps.limits.perRoot);
       if (below >= deps.limits.perRoot) {
         deps.onRejected?.('children_per_root');
-        throw new DomainError('CHILD_LIMIT_PER_ROOT', `root session "${root.sessionId}" already has ${deps.limits.perRoot} sessions below it, the most run_child may create in one tree; reuse an existing child or do the work yourself`);
+        throw new DomainError(
+          'CHILD_LIMIT_PER_ROOT',
+          `root session "${root.sessionId}" already has ${deps.limits.perRoot} sessions below it, the most run_child may create in one tree; reuse an existing child or do the work yourself`,
+        );
       }
-      return deps.children.create(req, { parentSessionId: parentId, childSessionId: childId, mode: parent.mode, policy: { model: parent.policy.model, providerId: parent.policy.providerId } });
+      return deps.children.create(req, {
+        parentSessionId: parentId,
+        childSessionId: childId,
+        mode: parent.mode,
+        policy: { model: parent.policy.model, providerId: parent.policy.providerId },
+      });
     });
   } catch (err) {
     ctx.scope.giveBack(CREATED);

@@ -64,17 +64,18 @@ export interface ToolSource {
 }
 
 export type CompletionResolution =
-  | { kind: 'value'; value: JsonValue }
-  | { kind: 'error'; message: string; details?: JsonValue }
-  | { kind: 'timeout' }
-  | { kind: 'cancelled' };
+  { kind: 'value'; value: JsonValue } | { kind: 'error'; message: string; details?: JsonValue } | { kind: 'timeout' } | { kind: 'cancelled' };
 
 /** Durable pending tool answers (a remote host answered "pending"). */
 export interface CompletionStore {
   /** Records a pending completion; idempotent for the same key. */
   register(key: string, owner: { tenantId: string; sessionId: string; turnId: string; callId: string }): Promise<void>;
   /** Resolves if still pending; otherwise reports the first resolution. */
-  resolve(tenantId: string, key: string, resolution: CompletionResolution): Promise<{ outcome: 'accepted' } | { outcome: 'already_resolved'; first: CompletionResolution } | { outcome: 'unknown' }>;
+  resolve(
+    tenantId: string,
+    key: string,
+    resolution: CompletionResolution,
+  ): Promise<{ outcome: 'accepted' } | { outcome: 'already_resolved'; first: CompletionResolution } | { outcome: 'unknown' }>;
   /** Waits until the key is resolved (or the signal fires). */
   wait(tenantId: string, key: string, signal: AbortSignal): Promise<CompletionResolution>;
 }

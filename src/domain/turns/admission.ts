@@ -67,7 +67,13 @@ export class TurnAdmission {
   }
 
   /** Validates a drain request and answers a retried drain id; undefined to go on. */
-  async checkDrain(ctx: RequestContext, sessionId: string, drainId: string | undefined, exactIds: string[] | undefined, skipIfBusy: boolean): Promise<TurnResult | undefined> {
+  async checkDrain(
+    ctx: RequestContext,
+    sessionId: string,
+    drainId: string | undefined,
+    exactIds: string[] | undefined,
+    skipIfBusy: boolean,
+  ): Promise<TurnResult | undefined> {
     requireId('session_id', sessionId);
     optionalId('drain_id', drainId);
     exactIds?.forEach((id, i) => requireId(`batch_ids[${i}]`, id));
@@ -86,34 +92,52 @@ export class TurnAdmission {
    * Resolves with the committed result instead when another replica committed the same
    * client-chosen turn id meanwhile; undefined when `skipIfBusy` and the writer is busy.
    */
-  async underWriter<T>(ctx: RequestContext, turn: RunningTurn, options: { skipIfBusy?: boolean; providerId?: string }, fn: (admitted: Admitted) => Promise<T>): Promise<T | TurnResult | undefined> {
+  async underWriter<T>(
+    ctx: RequestContext,
+    turn: RunningTurn,
+    options: { skipIfBusy?: boolean; providerId?: string },
+    fn: (admitted: Admitted) => Promise<T>,
+  ): Promise<T | TurnResult | undefined> {
     let admission: Admission | undefined;
     const take = async (owner: string, ttlMs: number) => {
       admission = await this.deps.admissions.admit({
-        tenantId: ctx.tenantId, sessionId: turn.sessionId, owner, ttlMs,
-        turnId: turn.serverGeneratedId ? undefined : turn.turnId, cancelledSince: turn.registeredAt,
+        tenantId: ctx.tenantId,
+        sessionId: turn.sessionId,
+        owner,
+        ttlMs,
+        turnId: turn.serverGeneratedId ? undefined : turn.turnId,
+        cancelledSince: turn.registeredAt,
       });
       return admission.token;
     };
     // A cancel while waiting for the writer still commits the turn (as cancelled).
-    return this.deps.sessions.writers.run(ctx.tenantId, turn.sessionId, async (lease) => {
-      const a = admission!;
-      if (a.turn) {
-        // Committed meanwhile (another replica), or before (a retry whose check was deferred).
-        if (a.turn.contentHash !== turn.contentHash) throw turnIdReused(turn.sessionId, turn.turnId);
-        return resultFromJson(a.turn.result);
-      }
-      if (!a.head) throw sessionNotFound(turn.sessionId);
-      if (options.providerId !== undefined) this.deps.sessions.requireProvider(turn.sessionId, options.providerId || a.head.policy.providerId);
-      if (a.cancelled) turn.cancel();
-      const session = await this.deps.sessions.loadAt(ctx, a.head);
-      // A turn whose events reached the feed but which never committed died with its process.
-      if (a.openTurnId && a.openTurnId !== turn.turnId) this.deps.feed.append(ctx.tenantId, turn.sessionId, session.head.headRevision, { kind: 'turn_interrupted', turnId: a.openTurnId });
-      return fn({ session, lease, queue: a.queue });
-    }, { key: turn.turnId, skipIfBusy: options.skipIfBusy ?? false, signal: turn.controller.signal, onAbort: 'proceed', take });
+    return this.deps.sessions.writers.run(
+      ctx.tenantId,
+      turn.sessionId,
+      async (lease) => {
+        const a = admission!;
+        if (a.turn) {
+          // Committed meanwhile (another replica), or before (a retry whose check was deferred).
+          if (a.turn.contentHash !== turn.contentHash) throw turnIdReused(turn.sessionId, turn.turnId);
+          return resultFromJson(a.turn.result);
+        }
+        if (!a.head) throw sessionNotFound(turn.sessionId);
+        if (options.providerId !== undefined) this.deps.sessions.requireProvider(turn.sessionId, options.providerId || a.head.policy.providerId);
+        if (a.cancelled) turn.cancel();
+        const session = await this.deps.sessions.loadAt(ctx, a.head);
+        // A turn whose events reached the feed but which never committed died with its process.
+        if (a.openTurnId && a.openTurnId !== turn.turnId)
+          this.deps.feed.append(ctx.tenantId, turn.sessionId, session.head.headRevision, { kind: 'turn_interrupted', turnId: a.openTurnId });
+        return fn({ session, lease, queue: a.queue });
+      },
+      { key: turn.turnId, skipIfBusy: options.skipIfBusy ?? false, signal: turn.controller.signal, onAbort: 'proceed', take },
+    );
   }
 }
 
 export function turnIdReused(sessionId: string, turnId: string) {
-  return new DomainError('TURN_ID_REUSED', `turn "${turnId}" of session "${sessionId}" already exists with different input; use a new turn_id`, { session_id: sessionId, turn_id: turnId });
+  return new DomainError('TURN_ID_REUSED', `turn "${turnId}" of session "${sessionId}" already exists with different input; use a new turn_id`, {
+    session_id: sessionId,
+    turn_id: turnId,
+  });
 }

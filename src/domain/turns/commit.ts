@@ -34,7 +34,15 @@ export interface TurnOutput {
   extras: TurnExtras;
 }
 
-export async function commitTurn(sessions: Pick<SessionService, 'commit' | 'load' | 'runtime'>, ctx: RequestContext, turn: RunningTurn, session: LoadedSession, out: TurnOutput, claims: Claim[], lease: WriterLease): Promise<TurnResult> {
+export async function commitTurn(
+  sessions: Pick<SessionService, 'commit' | 'load' | 'runtime'>,
+  ctx: RequestContext,
+  turn: RunningTurn,
+  session: LoadedSession,
+  out: TurnOutput,
+  claims: Claim[],
+  lease: WriterLease,
+): Promise<TurnResult> {
   const { loop, extras } = out;
   for (let attempt = 1; ; attempt++) {
     // On a revision conflict (an admin change landed meanwhile) the turn's nodes are appended
@@ -45,19 +53,29 @@ export async function commitTurn(sessions: Pick<SessionService, 'commit' | 'load
     const turnIndex = head.turnIndex + 1n;
     const result = buildResult(turn.sessionId, turn.turnId, turnIndex, revision, loop, extras);
     try {
-      await sessions.commit(ctx, {
-        expectedRevision: head.headRevision,
-        kind: 'turn',
-        head: { ...head, turnIndex, leafNodeId: nodes.length ? nodes[nodes.length - 1]!.nodeId : head.leafNodeId, lastPromptUsage: loop.lastUsage ?? head.lastPromptUsage, sandbox: extras.sandbox ?? head.sandbox },
-        graph: { kind: 'append', nodes },
-        frames: [],
-        usage: loop.usage.inputTokens + loop.usage.outputTokens > 0n ? [{ source: 'turn', model: out.policy.model.id, usage: loop.usage }] : [],
-        turnId: turn.turnId,
-        contentHash: turn.contentHash,
-        result: resultToJson(result),
-        blobs: out.blobs,
-        claims,
-      }, lease);
+      await sessions.commit(
+        ctx,
+        {
+          expectedRevision: head.headRevision,
+          kind: 'turn',
+          head: {
+            ...head,
+            turnIndex,
+            leafNodeId: nodes.length ? nodes[nodes.length - 1]!.nodeId : head.leafNodeId,
+            lastPromptUsage: loop.lastUsage ?? head.lastPromptUsage,
+            sandbox: extras.sandbox ?? head.sandbox,
+          },
+          graph: { kind: 'append', nodes },
+          frames: [],
+          usage: loop.usage.inputTokens + loop.usage.outputTokens > 0n ? [{ source: 'turn', model: out.policy.model.id, usage: loop.usage }] : [],
+          turnId: turn.turnId,
+          contentHash: turn.contentHash,
+          result: resultToJson(result),
+          blobs: out.blobs,
+          claims,
+        },
+        lease,
+      );
       return result;
     } catch (err) {
       if (!(err instanceof DomainError && err.reason === 'REVISION_CONFLICT') || attempt >= 3) throw err;

@@ -16,21 +16,29 @@ export async function toModelMessages(messages: Message[], loadImage: ImageLoade
         if (p.kind === 'text') parts.push({ type: 'text', text: p.text });
         else if (p.kind === 'image') {
           const img = await loadImage(p.attachmentId);
-          parts.push(img ? { type: 'image', data: img.data, mimeType: img.mimeType } : { type: 'text', text: `[image ${p.attachmentId} is no longer available]` });
+          parts.push(
+            img ? { type: 'image', data: img.data, mimeType: img.mimeType } : { type: 'text', text: `[image ${p.attachmentId} is no longer available]` },
+          );
         }
       }
       if (parts.length) out.push({ role: 'user', parts });
     } else if (m.role === 'assistant') {
       const parts = m.parts.flatMap((p): ModelAssistantPart[] =>
-        p.kind === 'text' || p.kind === 'prose' ? [{ type: 'text' as const, text: p.text }]
-        : p.kind === 'reasoning' ? [{ type: 'reasoning' as const, text: p.text }]
-        : p.kind === 'tool_call' ? [{ type: 'tool_call' as const, callId: p.callId, toolName: p.toolName, args: p.args }]
-        : p.kind === 'code' ? [{ type: 'text' as const, text: '```' + p.language + '\n' + p.code + '\n```' }]
-        : [],
+        p.kind === 'text' || p.kind === 'prose'
+          ? [{ type: 'text' as const, text: p.text }]
+          : p.kind === 'reasoning'
+            ? [{ type: 'reasoning' as const, text: p.text }]
+            : p.kind === 'tool_call'
+              ? [{ type: 'tool_call' as const, callId: p.callId, toolName: p.toolName, args: p.args }]
+              : p.kind === 'code'
+                ? [{ type: 'text' as const, text: '```' + p.language + '\n' + p.code + '\n```' }]
+                : [],
       );
       if (parts.length) out.push({ role: 'assistant', parts });
     } else if (m.role === 'event') {
-      const results = m.parts.flatMap((p) => (p.kind === 'tool_result' ? [{ callId: p.callId, toolName: p.toolName, output: p.output, isError: p.isError }] : []));
+      const results = m.parts.flatMap((p) =>
+        p.kind === 'tool_result' ? [{ callId: p.callId, toolName: p.toolName, output: p.output, isError: p.isError }] : [],
+      );
       // One model step's results may be stored over several messages: the model sees them as one.
       const previous = out[out.length - 1];
       if (results.length && previous?.role === 'tool') previous.results = previous.results.concat(results);

@@ -50,7 +50,15 @@ export type Absorb = (checkpoint: string, emit: (event: TurnEventKind) => void) 
 export class TurnExecution {
   constructor(private readonly deps: ExecutionDeps) {}
 
-  async run(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, span: Span, absorb: Absorb, drainedBatchIds?: string[]): Promise<TurnOutput> {
+  async run(
+    ctx: RequestContext,
+    req: TurnRequest,
+    turn: RunningTurn,
+    session: LoadedSession,
+    span: Span,
+    absorb: Absorb,
+    drainedBatchIds?: string[],
+  ): Promise<TurnOutput> {
     const head = session.head;
     const policy = effectivePolicy(head.policy, req);
     this.deps.sessions.requireProvider(req.sessionId, policy.providerId);
@@ -72,8 +80,16 @@ export class TurnExecution {
   }
 
   private async runWith(
-    ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, span: Span, absorb: Absorb,
-    emit: (event: TurnEventKind, correlationId?: string) => void, policy: SessionPolicy, provider: ModelProvider, drainedBatchIds?: string[],
+    ctx: RequestContext,
+    req: TurnRequest,
+    turn: RunningTurn,
+    session: LoadedSession,
+    span: Span,
+    absorb: Absorb,
+    emit: (event: TurnEventKind, correlationId?: string) => void,
+    policy: SessionPolicy,
+    provider: ModelProvider,
+    drainedBatchIds?: string[],
   ): Promise<TurnOutput> {
     const head = session.head;
     if (drainedBatchIds) emit({ kind: 'queued_work_started', boundary: 'idle', batchIds: drainedBatchIds });
@@ -84,26 +100,67 @@ export class TurnExecution {
     let hadCodeExecution = false;
     if (input.problem) {
       emit({ kind: 'error', message: input.problem });
-      loop = { outcome: { type: 'stopped', reason: 'invalid_input', message: input.problem }, rawText: '', newMessages: [], toolCalls: [], usage: zeroUsage(), issues: [{ kind: 'input', terminalReason: 'invalid_input', message: input.problem }] };
+      loop = {
+        outcome: { type: 'stopped', reason: 'invalid_input', message: input.problem },
+        rawText: '',
+        newMessages: [],
+        toolCalls: [],
+        usage: zeroUsage(),
+        issues: [{ kind: 'input', terminalReason: 'invalid_input', message: input.problem }],
+      };
     } else if (turn.controller.signal.aborted) {
-      loop = { outcome: { type: 'stopped', reason: 'cancelled', message: 'cancelled before the turn started' }, rawText: '', newMessages: [], toolCalls: [], usage: zeroUsage(), issues: [] };
+      loop = {
+        outcome: { type: 'stopped', reason: 'cancelled', message: 'cancelled before the turn started' },
+        rawText: '',
+        newMessages: [],
+        toolCalls: [],
+        usage: zeroUsage(),
+        issues: [],
+      };
     } else {
       const tools = catalogFor(this.deps.toolSources, ctx.tenantId, req.sessionId, head.toolState.overrides, head.policy.remoteTools);
-      let system = renderPrompt(stackPromptLayers([this.deps.serverPrompt, head.policy.prompt, req.overrides.prompt]), (name) => tools.some((t) => t.name === name));
+      let system = renderPrompt(stackPromptLayers([this.deps.serverPrompt, head.policy.prompt, req.overrides.prompt]), (name) =>
+        tools.some((t) => t.name === name),
+      );
       // Incremental: only what the previous turn appended is walked and converted.
       const { messages: frameMessagesNow, model: history } = await frameHistory(session, (id) => this.deps.blobs.load(id));
-      const userMessage = (await toModelMessages([input.message], async (id) => input.blobs.find((b) => b.hash === id)))[0] ?? { role: 'user' as const, parts: [] };
+      const userMessage = (await toModelMessages([input.message], async (id) => input.blobs.find((b) => b.hash === id)))[0] ?? {
+        role: 'user' as const,
+        parts: [],
+      };
       const loopEnv = {
-        tenantId: ctx.tenantId, sessionId: req.sessionId, turnId: turn.turnId, provider, model: policy.model, system, tools,
-        maxTurns: policy.maxTurns ?? this.deps.maxIterations, retry: this.deps.retry, signal: turn.controller.signal, completions: this.deps.completions,
-        cancelGraceMs: this.deps.cancelGraceMs, ids: this.deps.ids, emit, reportChildUsage: children.report.bind(children), span, sleep: (ms: number, signal: AbortSignal) => sleep(ms, signal, this.deps.clock), absorb: (checkpoint: string) => absorb(checkpoint, emit),
+        tenantId: ctx.tenantId,
+        sessionId: req.sessionId,
+        turnId: turn.turnId,
+        provider,
+        model: policy.model,
+        system,
+        tools,
+        maxTurns: policy.maxTurns ?? this.deps.maxIterations,
+        retry: this.deps.retry,
+        signal: turn.controller.signal,
+        completions: this.deps.completions,
+        cancelGraceMs: this.deps.cancelGraceMs,
+        ids: this.deps.ids,
+        emit,
+        reportChildUsage: children.report.bind(children),
+        span,
+        sleep: (ms: number, signal: AbortSignal) => sleep(ms, signal, this.deps.clock),
+        absorb: (checkpoint: string) => absorb(checkpoint, emit),
       };
       if (head.mode === 'rlm') {
         const options = req.rlm ?? { requireSubmit: false, proseOrSubmit: false };
         system = [system, rlmInstructions(tools, head.finalAnswerFormat, options)].filter(Boolean).join('\n\n');
         const globals = head.sandbox?.frameId === head.currentFrameId ? head.sandbox.globals : {};
-        const historyJson = frameMessagesNow.map((m) => ({ role: m.role, text: m.parts.map((p) => ('text' in p ? p.text : p.kind === 'code' ? p.code : '')).join('') })) as JsonValue;
-        const rlm = await runRlmLoop({ ...loopEnv, system, runner: this.deps.codeRunner, limits: this.deps.sandboxLimits, options, globals, history: historyJson }, history, userMessage);
+        const historyJson = frameMessagesNow.map((m) => ({
+          role: m.role,
+          text: m.parts.map((p) => ('text' in p ? p.text : p.kind === 'code' ? p.code : '')).join(''),
+        })) as JsonValue;
+        const rlm = await runRlmLoop(
+          { ...loopEnv, system, runner: this.deps.codeRunner, limits: this.deps.sandboxLimits, options, globals, history: historyJson },
+          history,
+          userMessage,
+        );
         sandbox = { frameId: head.currentFrameId, globals: rlm.globals };
         hadCodeExecution = rlm.hadCodeExecution;
         loop = rlm;

@@ -26,7 +26,8 @@ export function validateTurnRequest(req: TurnRequest): void {
     optionalId('input.image_blobs mime_type', blob.mimeType);
   }
   if (req.input.items.length === 0) throw invalid('INPUT_EMPTY', 'input.items must contain at least one text or image_ref item');
-  if (req.input.items.length > MAX_INPUT_ITEMS) throw invalid('INPUT_TOO_LARGE', `input.items has ${req.input.items.length} items; use at most ${MAX_INPUT_ITEMS}`);
+  if (req.input.items.length > MAX_INPUT_ITEMS)
+    throw invalid('INPUT_TOO_LARGE', `input.items has ${req.input.items.length} items; use at most ${MAX_INPUT_ITEMS}`);
   let bytes = 0;
   for (const item of req.input.items) if (item.kind === 'text') bytes += utf8Bytes(item.text);
   requireWithin('INPUT_TOO_LARGE', 'input text', bytes, MAX_INPUT_TEXT_BYTES);
@@ -38,7 +39,11 @@ const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).
 
 /** Hash of everything that defines the turn, so a retried turn id can be told from a reused one. */
 export function contentHashOf(req: TurnRequest): string {
-  const blobs = Object.fromEntries(Object.entries(req.input.imageBlobs).sort(([a], [b]) => a.localeCompare(b)).map(([id, b]) => [id, `${b.mimeType}:${sha256(b.data)}`]));
+  const blobs = Object.fromEntries(
+    Object.entries(req.input.imageBlobs)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([id, b]) => [id, `${b.mimeType}:${sha256(b.data)}`]),
+  );
   return sha256(JSON.stringify({ items: req.input.items, blobs, overrides: req.overrides, rlm: req.rlm ?? null }));
 }
 

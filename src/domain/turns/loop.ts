@@ -94,7 +94,12 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
       }
       const message = err instanceof ProviderError ? err.message : `provider call failed: ${(err as Error).message}`;
       env.emit({ kind: 'error', message });
-      issues.push({ kind: 'provider', code: err instanceof ProviderError && err.statusCode ? String(err.statusCode) : undefined, terminalReason: 'provider_error', message });
+      issues.push({
+        kind: 'provider',
+        code: err instanceof ProviderError && err.statusCode ? String(err.statusCode) : undefined,
+        terminalReason: 'provider_error',
+        message,
+      });
       return finish({ type: 'stopped', reason: 'provider_error', message });
     }
     usage = addUsage(usage, out.usage);
@@ -131,12 +136,26 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
     // Tool calls: persist the assistant message, run the batch, feed results back.
     const assistant = assistantMessage(env.ids, out.text, out.reasoning, out.toolCalls);
     newMessages.push(assistant);
-    messages.push({ role: 'assistant', parts: assistant.parts.flatMap((p): ModelAssistantPart[] => (p.kind === 'text' ? [{ type: 'text' as const, text: p.text }] : p.kind === 'tool_call' ? [{ type: 'tool_call' as const, callId: p.callId, toolName: p.toolName, args: p.args }] : [])) });
+    messages.push({
+      role: 'assistant',
+      parts: assistant.parts.flatMap((p): ModelAssistantPart[] =>
+        p.kind === 'text'
+          ? [{ type: 'text' as const, text: p.text }]
+          : p.kind === 'tool_call'
+            ? [{ type: 'tool_call' as const, callId: p.callId, toolName: p.toolName, args: p.args }]
+            : [],
+      ),
+    });
     const dispatched = await dispatchBatch(out.toolCalls, env.tools, dispatchEnvOf(env));
     toolCalls.push(...dispatched.map((d) => d.record));
     const results = dispatched.map((d) => ({ callId: d.record.callId, toolName: d.record.tool, output: d.record.output, isError: d.record.isError }));
     // Large results are split over several event messages, so no stored message outgrows a client's limit.
-    for (const parts of groupWithin(results.map((r): Part => ({ kind: 'tool_result', ...r })), partBytes, MAX_TOOL_RESULTS_MESSAGE_BYTES)) newMessages.push({ id: env.ids.uuid(), role: 'event', parts });
+    for (const parts of groupWithin(
+      results.map((r): Part => ({ kind: 'tool_result', ...r })),
+      partBytes,
+      MAX_TOOL_RESULTS_MESSAGE_BYTES,
+    ))
+      newMessages.push({ id: env.ids.uuid(), role: 'event', parts });
     messages.push({ role: 'tool', results });
     afterToolResults = true;
 
@@ -167,7 +186,18 @@ export function modelRequestStarted(env: LoopEnv, iteration: number): TurnEventK
 export function dispatchEnvOf(env: LoopEnv, signal = env.signal): DispatchEnv {
   const { tenantId, sessionId, turnId, completions, cancelGraceMs, span } = env;
   const scope = env.scope ?? new TurnScope();
-  return { tenantId, sessionId, turnId, signal, completions, cancelGraceMs, span, scope, emit: (e, c) => env.emit(e, c), reportChildUsage: (r, c) => env.reportChildUsage(r, c) };
+  return {
+    tenantId,
+    sessionId,
+    turnId,
+    signal,
+    completions,
+    cancelGraceMs,
+    span,
+    scope,
+    emit: (e, c) => env.emit(e, c),
+    reportChildUsage: (r, c) => env.reportChildUsage(r, c),
+  };
 }
 
 /**
@@ -213,7 +243,12 @@ export async function callWithRetries(env: LoopEnv, messages: ModelMessage[], it
   const span = env.span.child('lash.model_call', { 'lash.iteration': iteration, 'gen_ai.system': env.provider.id, 'gen_ai.request.model': env.model.id });
   try {
     const out = await callWithRetriesUntraced(env, messages, iteration, partial);
-    span.set({ 'gen_ai.usage.input_tokens': Number(out.usage.inputTokens), 'gen_ai.usage.output_tokens': Number(out.usage.outputTokens), 'gen_ai.response.finish_reasons': out.finishReason, 'lash.tool_calls': out.toolCalls.length });
+    span.set({
+      'gen_ai.usage.input_tokens': Number(out.usage.inputTokens),
+      'gen_ai.usage.output_tokens': Number(out.usage.outputTokens),
+      'gen_ai.response.finish_reasons': out.finishReason,
+      'lash.tool_calls': out.toolCalls.length,
+    });
     return out;
   } catch (err) {
     span.fail(err instanceof Cancelled ? 'cancelled' : (err as Error).message);

@@ -6,7 +6,10 @@ import type { ModelSpec } from '../policy.js';
 import type { Usage } from '../usage.js';
 
 export type ModelUserPart = { type: 'text'; text: string } | { type: 'image'; data: Uint8Array; mimeType: string };
-export type ModelAssistantPart = { type: 'text'; text: string } | { type: 'reasoning'; text: string } | { type: 'tool_call'; callId: string; toolName: string; args: Record<string, JsonValue> };
+export type ModelAssistantPart =
+  | { type: 'text'; text: string }
+  | { type: 'reasoning'; text: string }
+  | { type: 'tool_call'; callId: string; toolName: string; args: Record<string, JsonValue> };
 
 export type ModelMessage =
   | { role: 'user'; parts: ModelUserPart[] }

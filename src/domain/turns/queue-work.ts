@@ -77,7 +77,8 @@ export class TurnQueueWork {
   }
 
   announceClaim(ctx: RequestContext, sessionId: string, revision: bigint, batches: QueueBatch[]): void {
-    if (batches.length) this.deps.feed.append(ctx.tenantId, sessionId, revision, { kind: 'queue_changed', change: 'claimed', batchIds: batches.map((b) => b.batchId) });
+    if (batches.length)
+      this.deps.feed.append(ctx.tenantId, sessionId, revision, { kind: 'queue_changed', change: 'claimed', batchIds: batches.map((b) => b.batchId) });
   }
 
   async done(ctx: RequestContext, sessionId: string, revision: bigint, claims: Claim[]): Promise<void> {
@@ -92,14 +93,28 @@ export class TurnQueueWork {
    * own commit. With `inputs` (a drain), the read that finds no command at the head claims the
    * input batches `inputs` chooses, and returns them.
    */
-  async applyHeadCommands(ctx: RequestContext, sessionId: string, turn: RunningTurn, session: LoadedSession, known: QueueBatch[], inputs?: (pending: QueueBatch[]) => QueueBatch[]): Promise<{ session: LoadedSession; claimed: QueueBatch[] }> {
+  async applyHeadCommands(
+    ctx: RequestContext,
+    sessionId: string,
+    turn: RunningTurn,
+    session: LoadedSession,
+    known: QueueBatch[],
+    inputs?: (pending: QueueBatch[]) => QueueBatch[],
+  ): Promise<{ session: LoadedSession; claimed: QueueBatch[] }> {
     // The first choice is made on the admission's read; after a command commits, read again.
     for (let read: QueueBatch[] | undefined = known; ; read = undefined) {
-      const claimed = await this.deps.queue.claim(ctx.tenantId, sessionId, `${this.deps.replicaId}/${turn.turnId}`, this.deps.claimTtlMs, (pending) => {
-        const head = pending.find((b) => b.availableAt <= this.deps.clock.now());
-        if (head?.items.some((i) => i.payload.kind === 'command')) return [head];
-        return inputs ? inputs(pending) : [];
-      }, read);
+      const claimed = await this.deps.queue.claim(
+        ctx.tenantId,
+        sessionId,
+        `${this.deps.replicaId}/${turn.turnId}`,
+        this.deps.claimTtlMs,
+        (pending) => {
+          const head = pending.find((b) => b.availableAt <= this.deps.clock.now());
+          if (head?.items.some((i) => i.payload.kind === 'command')) return [head];
+          return inputs ? inputs(pending) : [];
+        },
+        read,
+      );
       const batch = claimed.length === 1 ? claimed[0] : undefined;
       const command = batch?.items.find((i) => i.payload.kind === 'command')?.payload;
       if (!batch || command?.kind !== 'command') return { session, claimed };
@@ -107,10 +122,24 @@ export class TurnQueueWork {
       const h = session.head;
       if (command.command.kind === 'reset') {
         const frameId = this.deps.ids.uuid();
-        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'reset', head: { ...h, turnIndex: 0n, leafNodeId: undefined, currentFrameId: frameId, lastPromptUsage: undefined }, graph: { kind: 'replace', nodes: [] }, frames: [{ frameId, status: 'active', reason: 'initial', createdAt: this.deps.clock.now() }], claims });
+        await this.deps.sessions.commit(ctx, {
+          expectedRevision: h.headRevision,
+          kind: 'reset',
+          head: { ...h, turnIndex: 0n, leafNodeId: undefined, currentFrameId: frameId, lastPromptUsage: undefined },
+          graph: { kind: 'replace', nodes: [] },
+          frames: [{ frameId, status: 'active', reason: 'initial', createdAt: this.deps.clock.now() }],
+          claims,
+        });
         this.deps.feed.append(ctx.tenantId, sessionId, h.headRevision + 1n, { kind: 'agent_frame_switched', frameId });
       } else {
-        await this.deps.sessions.commit(ctx, { expectedRevision: h.headRevision, kind: 'refresh_tool_catalog', head: { ...h, toolState: { ...h.toolState, generation: h.toolState.generation + 1n } }, graph: { kind: 'none' }, frames: [], claims });
+        await this.deps.sessions.commit(ctx, {
+          expectedRevision: h.headRevision,
+          kind: 'refresh_tool_catalog',
+          head: { ...h, toolState: { ...h.toolState, generation: h.toolState.generation + 1n } },
+          graph: { kind: 'none' },
+          frames: [],
+          claims,
+        });
       }
       await this.done(ctx, sessionId, h.headRevision + 1n, claims);
       session = await this.deps.sessions.load(ctx, sessionId);

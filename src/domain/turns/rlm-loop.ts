@@ -30,7 +30,8 @@ export interface RlmResult extends LoopResult {
 const BLOCK = /```([\w.+-]*)[^\n]*\n([\s\S]*?)```/;
 const ajv = new Ajv({ strict: false, allErrors: false });
 
-export const CODE_REMINDER = 'Your reply must contain one fenced ```js code block. Write code that makes progress, and call submit(value) when you have the answer.';
+export const CODE_REMINDER =
+  'Your reply must contain one fenced ```js code block. Write code that makes progress, and call submit(value) when you have the answer.';
 
 /** The sandbox section of an rlm system prompt, including the final-answer guidance. */
 export function rlmInstructions(tools: ToolDefinition[], format: FinalAnswerFormat, options: RlmTurnOptions): string {
@@ -49,7 +50,9 @@ export function rlmInstructions(tools: ToolDefinition[], format: FinalAnswerForm
     toolLines.length ? `Tools:\n${toolLines.join('\n')}` : 'No tools are available.',
     options.proseOrSubmit ? 'If you can answer directly without code, reply in prose instead.' : '',
     answer,
-  ].filter(Boolean).join('\n\n');
+  ]
+    .filter(Boolean)
+    .join('\n\n');
 }
 
 /** The rlm loop; it returns only after child turns it started have committed. */
@@ -118,13 +121,20 @@ async function rlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelM
       env.signal.addEventListener('abort', endBlock, { once: true });
       const calls = new Set<Promise<unknown>>();
       const run = await env.runner.run({
-        code, globals, history: env.history, toolNames: env.tools.map((t) => t.name), limits: env.limits, signal: env.signal,
+        code,
+        globals,
+        history: env.history,
+        toolNames: env.tools.map((t) => t.name),
+        limits: env.limits,
+        signal: env.signal,
         callTool: (name, args) => {
           const callId = env.ids.uuid();
-          const call = dispatchBatch([{ callId, toolName: name, argsJson: JSON.stringify(args) }], env.tools, dispatchEnvOf(env, blockScope.signal)).then(([d]) => {
-            toolCalls.push(d!.record);
-            return { output: d!.record.output, isError: d!.record.isError, callId };
-          });
+          const call = dispatchBatch([{ callId, toolName: name, argsJson: JSON.stringify(args) }], env.tools, dispatchEnvOf(env, blockScope.signal)).then(
+            ([d]) => {
+              toolCalls.push(d!.record);
+              return { output: d!.record.output, isError: d!.record.isError, callId };
+            },
+          );
           calls.add(call);
           return call;
         },
@@ -133,7 +143,18 @@ async function rlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelM
       env.signal.removeEventListener('abort', endBlock);
       await Promise.allSettled(calls);
       globals = run.globals;
-      env.emit({ kind: 'code_block_completed', language, output: run.output, error: run.error, success: run.success, durationMs: run.durationMs, toolCallIds: run.toolCallIds }, corr);
+      env.emit(
+        {
+          kind: 'code_block_completed',
+          language,
+          output: run.output,
+          error: run.error,
+          success: run.success,
+          durationMs: run.durationMs,
+          toolCallIds: run.toolCallIds,
+        },
+        corr,
+      );
       // Tool calls made by code live on the code step (events, result), not as message parts.
       const assistantParts: Part[] = [...(prose ? [{ kind: 'prose' as const, text: prose }] : []), { kind: 'code', language, code }];
       newMessages.push({ id: env.ids.uuid(), role: 'assistant', parts: assistantParts });
@@ -156,11 +177,22 @@ async function rlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelM
           return finish({ type: 'finished', answer: { kind: 'submitted_value', value: run.submitted.value } });
         }
         const e = validate.errors?.[0];
-        feedback.push({ kind: 'error', message: `submit() value does not match the required schema: ${e ? `${e.instancePath || '(root)'} ${e.message}` : 'mismatch'}; fix it and submit again` });
+        feedback.push({
+          kind: 'error',
+          message: `submit() value does not match the required schema: ${e ? `${e.instancePath || '(root)'} ${e.message}` : 'mismatch'}; fix it and submit again`,
+        });
       }
       if (feedback.length === 0) feedback.push({ kind: 'output', text: '(no output)' });
       newMessages.push({ id: env.ids.uuid(), role: 'event', parts: feedback });
-      messages.push({ role: 'user', parts: [{ type: 'text', text: feedback.map((p) => (p.kind === 'output' ? `Output:\n${p.text}` : p.kind === 'error' ? `Error: ${p.message}` : '')).join('\n') }] });
+      messages.push({
+        role: 'user',
+        parts: [
+          {
+            type: 'text',
+            text: feedback.map((p) => (p.kind === 'output' ? `Output:\n${p.text}` : p.kind === 'error' ? `Error: ${p.message}` : '')).join('\n'),
+          },
+        ],
+      });
     }
     if (env.maxTurns !== undefined && iteration >= env.maxTurns) {
       newMessages.push({ id: env.ids.uuid(), role: 'system', parts: [{ kind: 'text', text: TURN_LIMIT_MESSAGE }] });

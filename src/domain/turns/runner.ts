@@ -8,7 +8,18 @@
 import { systemClock, systemIds, type Clock, type Ids } from '../clock.js';
 import { DomainError } from '../errors.js';
 import { requireId } from '../ids.js';
-import type { AdmissionStore, BlobStore, CancelStore, EventBus, FeedSink, LeaseStore, QueueStore, RenewalFailed, RequestContext, SessionStore } from '../ports.js';
+import type {
+  AdmissionStore,
+  BlobStore,
+  CancelStore,
+  EventBus,
+  FeedSink,
+  LeaseStore,
+  QueueStore,
+  RenewalFailed,
+  RequestContext,
+  SessionStore,
+} from '../ports.js';
 import type { PromptLayer } from '../prompt.js';
 import { selectClaim } from '../queue/claim-rules.js';
 import type { Claim, QueueBatch } from '../queue/types.js';
@@ -157,7 +168,11 @@ export class TurnService {
    * batches (or exactly `exactIds`, which must be the head), runs them as one turn and completes
    * the claims in its commit. Resolves undefined when there was nothing to claim.
    */
-  async drain(ctx: RequestContext, sessionId: string, options: RunOptions & { exactIds?: string[]; drainId?: string; skipIfBusy?: boolean } = {}): Promise<TurnResult | undefined> {
+  async drain(
+    ctx: RequestContext,
+    sessionId: string,
+    options: RunOptions & { exactIds?: string[]; drainId?: string; skipIfBusy?: boolean } = {},
+  ): Promise<TurnResult | undefined> {
     // Workers move on instead of queueing behind a busy session.
     if (options.skipIfBusy && this.registry.active(ctx.tenantId, sessionId).length > 0) return undefined;
     const turnId = options.drainId || this.deps.ids.uuid();
@@ -170,7 +185,10 @@ export class TurnService {
     if (committed) return committed;
     const turn = new RunningTurn(ctx.tenantId, sessionId, turnId, `drain:${(options.exactIds ?? []).join(',')}`, this.deps.clock.now());
     turn.serverGeneratedId = !options.drainId;
-    this.launch(ctx, { sessionId, turnId, input: { items: [], imageBlobs: {} }, overrides: {} }, turn, { exactIds: options.exactIds, skipIfBusy: options.skipIfBusy });
+    this.launch(ctx, { sessionId, turnId, input: { items: [], imageBlobs: {} }, overrides: {} }, turn, {
+      exactIds: options.exactIds,
+      skipIfBusy: options.skipIfBusy,
+    });
     return this.follow(turn, options);
   }
 
@@ -210,7 +228,11 @@ export class TurnService {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await Promise.race([turn.done, new Promise<void>((resolve) => options.waitSignal?.addEventListener('abort', () => resolve(), { once: true }))]);
-      if (!turn.settled) throw new DomainError('TURN_STILL_RUNNING', `turn "${turn.turnId}" is still running; fetch its result later with GetTurn`, { session_id: turn.sessionId, turn_id: turn.turnId });
+      if (!turn.settled)
+        throw new DomainError('TURN_STILL_RUNNING', `turn "${turn.turnId}" is still running; fetch its result later with GetTurn`, {
+          session_id: turn.sessionId,
+          turn_id: turn.turnId,
+        });
       if (turn.settled.error !== undefined) throw turn.settled.error;
       return turn.settled.result;
     } finally {
@@ -224,14 +246,23 @@ export class TurnService {
     // Subscribed before the admission reads the queue: an enqueue after that read is announced.
     const watch = this.queueWork.watchEnqueues(ctx.tenantId, req.sessionId);
     try {
-      const providerId = admissionChecks ? req.overrides.providerId ?? '' : undefined;
+      const providerId = admissionChecks ? (req.overrides.providerId ?? '') : undefined;
       return await this.admission.underWriter(ctx, turn, { skipIfBusy: drain?.skipIfBusy, providerId }, async ({ session: loaded, lease, queue }) => {
         // A drain's input batches are chosen by the same queue read that looks for head commands.
-        const inputs = drain ? (pending: QueueBatch[]) => selectClaim(pending, { boundary: 'idle', now: this.deps.clock.now(), exactIds: drain.exactIds, joinLimit: this.deps.joinLimit }) : undefined;
+        const inputs = drain
+          ? (pending: QueueBatch[]) =>
+              selectClaim(pending, { boundary: 'idle', now: this.deps.clock.now(), exactIds: drain.exactIds, joinLimit: this.deps.joinLimit })
+          : undefined;
         const applied = await this.queueWork.applyHeadCommands(ctx, req.sessionId, turn, loaded, queue, inputs);
         const session = applied.session;
         const claims: Claim[] = [];
-        const renew = this.deps.clock.every(Math.max(250, Math.floor(this.deps.claimTtlMs / 3)), () => void this.deps.queue.renew(claims, this.deps.claimTtlMs).catch((err: unknown) => this.deps.onRenewFailed?.({ what: 'queue claims', tenantId: ctx.tenantId, sessionId: req.sessionId, err })));
+        const renew = this.deps.clock.every(
+          Math.max(250, Math.floor(this.deps.claimTtlMs / 3)),
+          () =>
+            void this.deps.queue
+              .renew(claims, this.deps.claimTtlMs)
+              .catch((err: unknown) => this.deps.onRenewFailed?.({ what: 'queue claims', tenantId: ctx.tenantId, sessionId: req.sessionId, err })),
+        );
         try {
           if (drain) {
             const batches = applied.claimed;
@@ -263,13 +294,31 @@ export class TurnService {
   }
 
   /** Runs and commits a loaded turn inside its `lash.turn` span. */
-  private async runLoaded(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, session: LoadedSession, claims: Claim[], lease: WriterLease, absorb: Parameters<TurnExecution['run']>[5], drainedBatchIds?: string[]): Promise<TurnResult> {
-    const span = (this.deps.tracer ?? noTracer).start('lash.turn', { 'lash.session_id': req.sessionId, 'lash.turn_id': turn.turnId, 'lash.mode': session.head.mode, 'lash.drain': drainedBatchIds !== undefined }, req.traceparent);
+  private async runLoaded(
+    ctx: RequestContext,
+    req: TurnRequest,
+    turn: RunningTurn,
+    session: LoadedSession,
+    claims: Claim[],
+    lease: WriterLease,
+    absorb: Parameters<TurnExecution['run']>[5],
+    drainedBatchIds?: string[],
+  ): Promise<TurnResult> {
+    const span = (this.deps.tracer ?? noTracer).start(
+      'lash.turn',
+      { 'lash.session_id': req.sessionId, 'lash.turn_id': turn.turnId, 'lash.mode': session.head.mode, 'lash.drain': drainedBatchIds !== undefined },
+      req.traceparent,
+    );
     try {
       const out = await this.execution.run(ctx, req, turn, session, span, absorb, drainedBatchIds);
       const result = await commitTurn(this.deps.sessions, ctx, turn, session, out, claims, lease);
       const o = result.outcome;
-      span.set({ 'lash.outcome': o.type, 'lash.turn_index': Number(result.turnIndex), 'gen_ai.usage.input_tokens': Number(result.usage.total.inputTokens), 'gen_ai.usage.output_tokens': Number(result.usage.total.outputTokens) });
+      span.set({
+        'lash.outcome': o.type,
+        'lash.turn_index': Number(result.turnIndex),
+        'gen_ai.usage.input_tokens': Number(result.usage.total.inputTokens),
+        'gen_ai.usage.output_tokens': Number(result.usage.total.outputTokens),
+      });
       if (o.type === 'stopped') span.fail(`stopped: ${o.reason}${o.message ? ` (${o.message})` : ''}`);
       return result;
     } catch (err) {

@@ -8,7 +8,12 @@ export class TurnScope {
 
   /** The turn commits only after `work` has settled (child turns commit before their parent). */
   hold(work: Promise<unknown>): void {
-    const settled: Promise<void> = work.then(() => {}, () => {}).finally(() => this.held.delete(settled));
+    const settled: Promise<void> = work
+      .then(
+        () => {},
+        () => {},
+      )
+      .finally(() => this.held.delete(settled));
     this.held.add(settled);
   }
 

@@ -50,7 +50,8 @@ export class TurnSlots {
       this.running++;
       return release;
     }
-    if (this.queue.length >= this.limits.maxWaiting) throw this.refuse(`${this.limits.maxRunning} turns are running in this process and ${this.limits.maxWaiting} are waiting to start`);
+    if (this.queue.length >= this.limits.maxWaiting)
+      throw this.refuse(`${this.limits.maxRunning} turns are running in this process and ${this.limits.maxWaiting} are waiting to start`);
     return new Promise((resolve, reject) => {
       const leave = () => {
         clearTimeout(timer);
@@ -77,7 +78,10 @@ export class TurnSlots {
 
   private refuse(why: string): DomainError {
     this.rejected++;
-    return new DomainError('TOO_MANY_TURNS', `the server is busy: ${why}; retry after ${RETRY_AFTER_MS} ms`, { retry_after_ms: String(RETRY_AFTER_MS), max_running_turns: String(this.limits.maxRunning) });
+    return new DomainError('TOO_MANY_TURNS', `the server is busy: ${why}; retry after ${RETRY_AFTER_MS} ms`, {
+      retry_after_ms: String(RETRY_AFTER_MS),
+      max_running_turns: String(this.limits.maxRunning),
+    });
   }
 }
 
@@ -86,7 +90,13 @@ export class TurnSlots {
  * Starts a detached turn with `start` while holding something (a slot, a tenant's place) that
  * `release` gives back: when the turn settles, or at once if it never started.
  */
-export async function startHolding(turns: Pick<TurnService, 'registry'>, ctx: RequestContext, req: TurnRequest, release: () => void, start: () => Promise<string>): Promise<string> {
+export async function startHolding(
+  turns: Pick<TurnService, 'registry'>,
+  ctx: RequestContext,
+  req: TurnRequest,
+  release: () => void,
+  start: () => Promise<string>,
+): Promise<string> {
   try {
     const turnId = await start();
     const running = turns.registry.get(ctx.tenantId, req.sessionId, turnId);
@@ -100,7 +110,10 @@ export async function startHolding(turns: Pick<TurnService, 'registry'>, ctx: Re
 }
 
 export class LimitedTurns {
-  constructor(private readonly turns: TurnService, readonly slots: TurnSlots) {}
+  constructor(
+    private readonly turns: TurnService,
+    readonly slots: TurnSlots,
+  ) {}
 
   async run(ctx: RequestContext, req: TurnRequest, options: RunOptions = {}): Promise<TurnResult> {
     const release = await this.slots.acquire(ctx.signal);

@@ -40,7 +40,18 @@ export interface TurnRequest {
   traceparent?: string;
 }
 
-export const STOP_REASONS = ['cancelled', 'invalid_input', 'incomplete', 'provider_error', 'max_turns', 'tool_failure', 'plugin_abort', 'runtime_error', 'submitted_error', 'tool_error'] as const;
+export const STOP_REASONS = [
+  'cancelled',
+  'invalid_input',
+  'incomplete',
+  'provider_error',
+  'max_turns',
+  'tool_failure',
+  'plugin_abort',
+  'runtime_error',
+  'submitted_error',
+  'tool_error',
+] as const;
 export type StopReason = (typeof STOP_REASONS)[number];
 
 export type TurnEventKind =
@@ -71,9 +82,7 @@ export interface TurnEvent {
 }
 
 export type FinishedAnswer =
-  | { kind: 'assistant_message'; text: string }
-  | { kind: 'submitted_value'; value: JsonValue }
-  | { kind: 'tool_value'; toolName: string; value: JsonValue };
+  { kind: 'assistant_message'; text: string } | { kind: 'submitted_value'; value: JsonValue } | { kind: 'tool_value'; toolName: string; value: JsonValue };
 
 export type TurnOutcome =
   | { type: 'finished'; answer: FinishedAnswer }
@@ -126,7 +135,13 @@ export function resultFromJson(json: unknown): TurnResult {
   const big = (v: unknown) => (typeof v === 'string' ? BigInt(v.endsWith('n') ? v.slice(0, -1) : v) : typeof v === 'number' ? BigInt(v) : 0n);
   const usage = (u: unknown): Usage => {
     const x = (u ?? {}) as Record<string, unknown>;
-    return { inputTokens: big(x.inputTokens), outputTokens: big(x.outputTokens), cachedInputTokens: big(x.cachedInputTokens), reasoningTokens: big(x.reasoningTokens), cacheWriteTokens: big(x.cacheWriteTokens) };
+    return {
+      inputTokens: big(x.inputTokens),
+      outputTokens: big(x.outputTokens),
+      cachedInputTokens: big(x.cachedInputTokens),
+      reasoningTokens: big(x.reasoningTokens),
+      cacheWriteTokens: big(x.cacheWriteTokens),
+    };
   };
   const u = (r.usage ?? {}) as { parent?: unknown; total?: unknown; children?: { source: string; model: string; usage: unknown }[] };
   return {

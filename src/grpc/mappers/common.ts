@@ -15,23 +15,40 @@ const ROLES: Record<number, Role> = {
 const ROLE_OUT = encodeTable(ROLES);
 
 export function messageFromPb(m: PbMessage, field: string): Message {
-  if (m.role === MessageRole.MESSAGE_ROLE_UNSPECIFIED) throw invalid('MESSAGE_ROLE_MISSING', `${field}.role is required (MESSAGE_ROLE_USER, _ASSISTANT, _SYSTEM or _EVENT)`, { field: `${field}.role` });
+  if (m.role === MessageRole.MESSAGE_ROLE_UNSPECIFIED)
+    throw invalid('MESSAGE_ROLE_MISSING', `${field}.role is required (MESSAGE_ROLE_USER, _ASSISTANT, _SYSTEM or _EVENT)`, { field: `${field}.role` });
   return { id: m.id, role: decodeEnum(`${field}.role`, m.role, ROLES, 'MessageRole'), parts: m.parts.map((p, i) => partFromPb(p, `${field}.parts[${i}]`)) };
 }
 
 function partFromPb(p: PbPart, field: string): Part {
   const k = p.kind;
   switch (k?.$case) {
-    case 'text': return { kind: 'text', text: k.value.text };
-    case 'image': return { kind: 'image', attachmentId: k.value.attachmentId, mimeType: k.value.mimeType };
-    case 'code': return { kind: 'code', language: k.value.language, code: k.value.code };
-    case 'output': return { kind: 'output', text: k.value.text };
-    case 'error': return { kind: 'error', message: k.value.message };
-    case 'prose': return { kind: 'prose', text: k.value.text };
-    case 'toolCall': return { kind: 'tool_call', callId: k.value.callId, toolName: k.value.toolName, args: (k.value.args ?? {}) as Record<string, JsonValue> };
-    case 'toolResult': return { kind: 'tool_result', callId: k.value.callId, toolName: k.value.toolName, output: (k.value.output ?? null) as JsonValue, isError: k.value.isError };
-    case 'reasoning': return { kind: 'reasoning', text: k.value.text };
-    default: throw invalid('PART_KIND_MISSING', `${field} must set exactly one part kind`, { field });
+    case 'text':
+      return { kind: 'text', text: k.value.text };
+    case 'image':
+      return { kind: 'image', attachmentId: k.value.attachmentId, mimeType: k.value.mimeType };
+    case 'code':
+      return { kind: 'code', language: k.value.language, code: k.value.code };
+    case 'output':
+      return { kind: 'output', text: k.value.text };
+    case 'error':
+      return { kind: 'error', message: k.value.message };
+    case 'prose':
+      return { kind: 'prose', text: k.value.text };
+    case 'toolCall':
+      return { kind: 'tool_call', callId: k.value.callId, toolName: k.value.toolName, args: (k.value.args ?? {}) as Record<string, JsonValue> };
+    case 'toolResult':
+      return {
+        kind: 'tool_result',
+        callId: k.value.callId,
+        toolName: k.value.toolName,
+        output: (k.value.output ?? null) as JsonValue,
+        isError: k.value.isError,
+      };
+    case 'reasoning':
+      return { kind: 'reasoning', text: k.value.text };
+    default:
+      throw invalid('PART_KIND_MISSING', `${field} must set exactly one part kind`, { field });
   }
 }
 
@@ -41,15 +58,24 @@ export function messageToPb(m: Message): PbMessage {
 
 function partToPb(p: Part): PbPart {
   switch (p.kind) {
-    case 'text': return { kind: { $case: 'text', value: { text: p.text } } };
-    case 'image': return { kind: { $case: 'image', value: { attachmentId: p.attachmentId, mimeType: p.mimeType } } };
-    case 'code': return { kind: { $case: 'code', value: { language: p.language, code: p.code } } };
-    case 'output': return { kind: { $case: 'output', value: { text: p.text } } };
-    case 'error': return { kind: { $case: 'error', value: { message: p.message } } };
-    case 'prose': return { kind: { $case: 'prose', value: { text: p.text } } };
-    case 'tool_call': return { kind: { $case: 'toolCall', value: { callId: p.callId, toolName: p.toolName, args: p.args } } };
-    case 'tool_result': return { kind: { $case: 'toolResult', value: { callId: p.callId, toolName: p.toolName, output: p.output, isError: p.isError } } };
-    case 'reasoning': return { kind: { $case: 'reasoning', value: { text: p.text } } };
+    case 'text':
+      return { kind: { $case: 'text', value: { text: p.text } } };
+    case 'image':
+      return { kind: { $case: 'image', value: { attachmentId: p.attachmentId, mimeType: p.mimeType } } };
+    case 'code':
+      return { kind: { $case: 'code', value: { language: p.language, code: p.code } } };
+    case 'output':
+      return { kind: { $case: 'output', value: { text: p.text } } };
+    case 'error':
+      return { kind: { $case: 'error', value: { message: p.message } } };
+    case 'prose':
+      return { kind: { $case: 'prose', value: { text: p.text } } };
+    case 'tool_call':
+      return { kind: { $case: 'toolCall', value: { callId: p.callId, toolName: p.toolName, args: p.args } } };
+    case 'tool_result':
+      return { kind: { $case: 'toolResult', value: { callId: p.callId, toolName: p.toolName, output: p.output, isError: p.isError } } };
+    case 'reasoning':
+      return { kind: { $case: 'reasoning', value: { text: p.text } } };
   }
 }
 

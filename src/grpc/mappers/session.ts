@@ -25,17 +25,40 @@ import type { OpenMode, OpenRequest } from '../../domain/sessions.js';
 import { stateFromJsonText } from '../../domain/state-chunks.js';
 import { decodeEnum, encodeTable } from './enums.js';
 
-const MODES: Record<number, SessionMode | undefined> = { [PbMode.SESSION_MODE_UNSPECIFIED]: undefined, [PbMode.SESSION_MODE_STANDARD]: 'standard', [PbMode.SESSION_MODE_RLM]: 'rlm' };
-const OPEN_MODES: Record<number, OpenMode> = { [PbOpenMode.OPEN_MODE_UNSPECIFIED]: 'resume', [PbOpenMode.OPEN_MODE_RESUME]: 'resume', [PbOpenMode.OPEN_MODE_FRESH]: 'fresh', [PbOpenMode.OPEN_MODE_WITH_STATE]: 'with_state' };
-const RESIDENCY: Record<number, Residency | undefined> = { [ResidencyPolicy.RESIDENCY_POLICY_UNSPECIFIED]: undefined, [ResidencyPolicy.RESIDENCY_POLICY_KEEP_ALL]: 'keep_all', [ResidencyPolicy.RESIDENCY_POLICY_ACTIVE_PATH_ONLY]: 'active_path_only' };
+const MODES: Record<number, SessionMode | undefined> = {
+  [PbMode.SESSION_MODE_UNSPECIFIED]: undefined,
+  [PbMode.SESSION_MODE_STANDARD]: 'standard',
+  [PbMode.SESSION_MODE_RLM]: 'rlm',
+};
+const OPEN_MODES: Record<number, OpenMode> = {
+  [PbOpenMode.OPEN_MODE_UNSPECIFIED]: 'resume',
+  [PbOpenMode.OPEN_MODE_RESUME]: 'resume',
+  [PbOpenMode.OPEN_MODE_FRESH]: 'fresh',
+  [PbOpenMode.OPEN_MODE_WITH_STATE]: 'with_state',
+};
+const RESIDENCY: Record<number, Residency | undefined> = {
+  [ResidencyPolicy.RESIDENCY_POLICY_UNSPECIFIED]: undefined,
+  [ResidencyPolicy.RESIDENCY_POLICY_KEEP_ALL]: 'keep_all',
+  [ResidencyPolicy.RESIDENCY_POLICY_ACTIVE_PATH_ONLY]: 'active_path_only',
+};
 const SLOTS: Record<number, PromptSlot> = {
-  [PbSlot.PROMPT_SLOT_INTRO]: 'intro', [PbSlot.PROMPT_SLOT_EXECUTION]: 'execution', [PbSlot.PROMPT_SLOT_GUIDANCE]: 'guidance',
-  [PbSlot.PROMPT_SLOT_PROJECT_INSTRUCTIONS]: 'project_instructions', [PbSlot.PROMPT_SLOT_RUNTIME_CONTEXT]: 'runtime_context', [PbSlot.PROMPT_SLOT_ENVIRONMENT]: 'environment',
+  [PbSlot.PROMPT_SLOT_INTRO]: 'intro',
+  [PbSlot.PROMPT_SLOT_EXECUTION]: 'execution',
+  [PbSlot.PROMPT_SLOT_GUIDANCE]: 'guidance',
+  [PbSlot.PROMPT_SLOT_PROJECT_INSTRUCTIONS]: 'project_instructions',
+  [PbSlot.PROMPT_SLOT_RUNTIME_CONTEXT]: 'runtime_context',
+  [PbSlot.PROMPT_SLOT_ENVIRONMENT]: 'environment',
 };
 const MODE_OUT = encodeTable(MODES);
 const EFFORTS: Record<number, ReasoningEffort | undefined> = {
-  [PbEffort.REASONING_EFFORT_UNSPECIFIED]: undefined, [PbEffort.REASONING_EFFORT_NONE]: 'none', [PbEffort.REASONING_EFFORT_MINIMAL]: 'minimal', [PbEffort.REASONING_EFFORT_LOW]: 'low',
-  [PbEffort.REASONING_EFFORT_MEDIUM]: 'medium', [PbEffort.REASONING_EFFORT_HIGH]: 'high', [PbEffort.REASONING_EFFORT_XHIGH]: 'xhigh', [PbEffort.REASONING_EFFORT_MAX]: 'max',
+  [PbEffort.REASONING_EFFORT_UNSPECIFIED]: undefined,
+  [PbEffort.REASONING_EFFORT_NONE]: 'none',
+  [PbEffort.REASONING_EFFORT_MINIMAL]: 'minimal',
+  [PbEffort.REASONING_EFFORT_LOW]: 'low',
+  [PbEffort.REASONING_EFFORT_MEDIUM]: 'medium',
+  [PbEffort.REASONING_EFFORT_HIGH]: 'high',
+  [PbEffort.REASONING_EFFORT_XHIGH]: 'xhigh',
+  [PbEffort.REASONING_EFFORT_MAX]: 'max',
 };
 const EFFORT_OUT = encodeTable(EFFORTS);
 
@@ -86,11 +109,18 @@ function bindingsFromPb(r: PbRemoteTools): RemoteToolBinding[] {
 export function modelFromPb(m: PbModel, field: string): Partial<ModelSpec> {
   const num = (name: string, v: bigint | undefined) => {
     if (v === undefined) return undefined;
-    if (v <= 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid('MODEL_SPEC_INVALID', `${field}.${name} must be greater than 0`, { field: `${field}.${name}` });
+    if (v <= 0n || v > BigInt(Number.MAX_SAFE_INTEGER))
+      throw invalid('MODEL_SPEC_INVALID', `${field}.${name} must be greater than 0`, { field: `${field}.${name}` });
     return Number(v);
   };
-  return { id: m.id || undefined, variant: m.variant || undefined, contextWindowTokens: num('context_window_tokens', m.contextWindowTokens), maxOutputTokens: num('max_output_tokens', m.maxOutputTokens),
-    reasoningEffort: decodeEnum(`${field}.reasoning_effort`, m.reasoningEffort, EFFORTS, 'ReasoningEffort'), promptCache: m.promptCache };
+  return {
+    id: m.id || undefined,
+    variant: m.variant || undefined,
+    contextWindowTokens: num('context_window_tokens', m.contextWindowTokens),
+    maxOutputTokens: num('max_output_tokens', m.maxOutputTokens),
+    reasoningEffort: decodeEnum(`${field}.reasoning_effort`, m.reasoningEffort, EFFORTS, 'ReasoningEffort'),
+    promptCache: m.promptCache,
+  };
 }
 
 export function promptFromPb(p: PbPrompt, field: string): PromptLayer {
@@ -113,10 +143,14 @@ export function promptFromPb(p: PbPrompt, field: string): PromptLayer {
 
 export function fafFromPb(f: PbFaf | undefined): FinalAnswerFormat | undefined {
   switch (f?.kind?.$case) {
-    case 'markdown': return { kind: 'markdown' };
-    case 'custom': return { kind: 'custom', guidance: f.kind.value.guidance };
-    case 'rawSubmitValue': return { kind: 'raw_submit_value' };
-    default: return undefined;
+    case 'markdown':
+      return { kind: 'markdown' };
+    case 'custom':
+      return { kind: 'custom', guidance: f.kind.value.guidance };
+    case 'rawSubmitValue':
+      return { kind: 'raw_submit_value' };
+    default:
+      return undefined;
   }
 }
 
@@ -129,7 +163,16 @@ function fafToPb(f: FinalAnswerFormat): PbFaf {
 export function promptToPb(p: PromptLayer): PbPrompt {
   return {
     template: p.template
-      ? { sections: p.template.map((s) => ({ entry: 'text' in s ? { $case: 'text' as const, value: s.text } : 'builtin' in s ? { $case: 'builtinBlock' as const, value: s.builtin } : { $case: 'slot' as const, value: SLOT_OUT.get(s.slot)! } })) }
+      ? {
+          sections: p.template.map((s) => ({
+            entry:
+              'text' in s
+                ? { $case: 'text' as const, value: s.text }
+                : 'builtin' in s
+                  ? { $case: 'builtinBlock' as const, value: s.builtin }
+                  : { $case: 'slot' as const, value: SLOT_OUT.get(s.slot)! },
+          })),
+        }
       : undefined,
     slots: p.slots.map((s) => ({ slot: SLOT_OUT.get(s.slot)!, reset: s.reset, contributions: s.contributions.map((c) => ({ ...c })) })),
   };
@@ -137,7 +180,14 @@ export function promptToPb(p: PromptLayer): PbPrompt {
 
 export function policyToPb(p: SessionPolicy): SessionSpec {
   return {
-    model: { id: p.model.id, variant: p.model.variant ?? '', contextWindowTokens: BigInt(p.model.contextWindowTokens), maxOutputTokens: p.model.maxOutputTokens !== undefined ? BigInt(p.model.maxOutputTokens) : undefined, reasoningEffort: effortToPb(p.model.reasoningEffort), promptCache: p.model.promptCache },
+    model: {
+      id: p.model.id,
+      variant: p.model.variant ?? '',
+      contextWindowTokens: BigInt(p.model.contextWindowTokens),
+      maxOutputTokens: p.model.maxOutputTokens !== undefined ? BigInt(p.model.maxOutputTokens) : undefined,
+      reasoningEffort: effortToPb(p.model.reasoningEffort),
+      promptCache: p.model.promptCache,
+    },
     providerId: p.providerId,
     maxTurns: p.maxTurns,
     prompt: p.prompt ? promptToPb(p.prompt) : undefined,
@@ -156,7 +206,12 @@ export function sessionToPb(h: SessionHead): PbSession {
     finalAnswerFormat: fafToPb(h.finalAnswerFormat),
     headRevision: h.headRevision,
     turnIndex: h.turnIndex,
-    status: h.status === 'running' ? SessionStatus.SESSION_STATUS_RUNNING : h.status === 'parked' ? SessionStatus.SESSION_STATUS_PARKED : SessionStatus.SESSION_STATUS_IDLE,
+    status:
+      h.status === 'running'
+        ? SessionStatus.SESSION_STATUS_RUNNING
+        : h.status === 'parked'
+          ? SessionStatus.SESSION_STATUS_PARKED
+          : SessionStatus.SESSION_STATUS_IDLE,
     createTime: h.createdAt,
     updateTime: h.updatedAt,
     metadata: h.metadata,
@@ -173,7 +228,8 @@ const CONFIG_PATHS = new Set(['model', 'provider_id', 'prompt', 'remote_tools'])
 export function configPatchFromPb(req: UpdateSessionConfigRequest): PolicyPatch {
   const mask = req.updateMask ?? [];
   for (const path of mask) {
-    if (!CONFIG_PATHS.has(path)) throw invalid('UPDATE_MASK_INVALID', `update_mask path "${path}" is not updatable; use model, provider_id, prompt or remote_tools`, { path });
+    if (!CONFIG_PATHS.has(path))
+      throw invalid('UPDATE_MASK_INVALID', `update_mask path "${path}" is not updatable; use model, provider_id, prompt or remote_tools`, { path });
   }
   const wants = (path: string, present: boolean) => (mask.length === 0 ? present : mask.includes(path));
   const patch: PolicyPatch = {};
@@ -187,6 +243,7 @@ export function configPatchFromPb(req: UpdateSessionConfigRequest): PolicyPatch 
   }
   if (wants('prompt', req.prompt !== undefined)) patch.prompt = req.prompt ? promptFromPb(req.prompt, 'prompt') : { slots: [] };
   if (wants('remote_tools', req.remoteTools !== undefined)) patch.remoteTools = req.remoteTools ? bindingsFromPb(req.remoteTools) : [];
-  if (Object.keys(patch).length === 0) throw invalid('NOTHING_TO_UPDATE', 'set model, provider_id, prompt or remote_tools (and optionally update_mask) to change the session config');
+  if (Object.keys(patch).length === 0)
+    throw invalid('NOTHING_TO_UPDATE', 'set model, provider_id, prompt or remote_tools (and optionally update_mask) to change the session config');
   return patch;
 }

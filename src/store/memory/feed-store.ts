@@ -59,14 +59,18 @@ export class MemoryFeedStore implements FeedStore {
 
   async reportedInterrupted(tenantId: string, sessionId: string, turnId: string): Promise<boolean> {
     const feed = this.tables.feeds.get(sessionKey(tenantId, sessionId));
-    return (feed?.batches ?? []).some((b) => decodeBatch(b.events, b.createdAt, b.firstSeq, b.revision).some((e) => e.payload.kind === 'turn_interrupted' && e.payload.turnId === turnId));
+    return (feed?.batches ?? []).some((b) =>
+      decodeBatch(b.events, b.createdAt, b.firstSeq, b.revision).some((e) => e.payload.kind === 'turn_interrupted' && e.payload.turnId === turnId),
+    );
   }
 
   async trim(olderThan: Date, keepPerSession: number): Promise<number> {
     let dropped = 0;
     for (const feed of this.tables.feeds.values()) {
       // Whole batches, never past the last committed marker.
-      const keep = feed.batches.filter((b) => !(b.lastSeq < feed.lastCommittedSeq && (b.createdAt < olderThan || b.lastSeq <= feed.lastSeq - BigInt(keepPerSession))));
+      const keep = feed.batches.filter(
+        (b) => !(b.lastSeq < feed.lastCommittedSeq && (b.createdAt < olderThan || b.lastSeq <= feed.lastSeq - BigInt(keepPerSession))),
+      );
       dropped += feed.batches.length - keep.length;
       feed.batches = keep;
       const floor = keep.length > 0 ? keep[0]!.firstSeq - 1n : feed.lastSeq;

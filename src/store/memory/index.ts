@@ -36,7 +36,11 @@ export function openMemoryStores(clock: Clock = systemClock): MemoryStores {
   const sessions = new MemorySessionStore(tables, feed, queue);
   const cancels = new MemoryCancelStore(tables);
   return {
-    tables, sessions, feed, queue, cancels,
+    tables,
+    sessions,
+    feed,
+    queue,
+    cancels,
     leases: new MemoryLeaseStore(tables),
     admissions: new MemoryAdmissionStore(tables, sessions, queue, cancels),
     blobs: new MemoryBlobStore(sessions),

@@ -19,15 +19,37 @@ export class MemoryProcessStore implements ProcessStore {
   constructor(private readonly clock: Clock) {}
 
   async create(n: NewProcess) {
-    const existing = n.idempotencyKey === undefined ? undefined : [...this.rows.values()].find((r) => r.p.tenantId === n.tenantId && r.p.idempotencyKey === n.idempotencyKey);
+    const existing =
+      n.idempotencyKey === undefined ? undefined : [...this.rows.values()].find((r) => r.p.tenantId === n.tenantId && r.p.idempotencyKey === n.idempotencyKey);
     if (existing) return { process: copy(existing.p), deduplicated: true };
     if (this.rows.has(this.key(n.tenantId, n.processId))) throw new Error(`process id ${n.processId} collided`);
     const now = this.clock.now();
     const p: ProcessRecord = {
-      tenantId: n.tenantId, processId: n.processId, kind: n.kind, input: copy(n.input), status: n.status, scopeSessionId: n.scopeSessionId, scopeFrameId: n.scopeFrameId, startedBy: n.startedBy,
-      wakeSessionId: n.wakeSessionId, wakeState: 'none', idempotencyKey: n.idempotencyKey, attempts: 0, deadlineAt: n.deadlineAt, eventSeq: 1n, createdAt: now, updatedAt: now,
+      tenantId: n.tenantId,
+      processId: n.processId,
+      kind: n.kind,
+      input: copy(n.input),
+      status: n.status,
+      scopeSessionId: n.scopeSessionId,
+      scopeFrameId: n.scopeFrameId,
+      startedBy: n.startedBy,
+      wakeSessionId: n.wakeSessionId,
+      wakeState: 'none',
+      idempotencyKey: n.idempotencyKey,
+      attempts: 0,
+      deadlineAt: n.deadlineAt,
+      eventSeq: 1n,
+      createdAt: now,
+      updatedAt: now,
     };
-    const created: ProcessEvent = { processId: n.processId, seq: 1n, kind: 'created', idempotencyKey: 'created', payload: { kind: n.kind, started_by: n.startedBy }, createdAt: now };
+    const created: ProcessEvent = {
+      processId: n.processId,
+      seq: 1n,
+      kind: 'created',
+      idempotencyKey: 'created',
+      payload: { kind: n.kind, started_by: n.startedBy },
+      createdAt: now,
+    };
     this.rows.set(this.key(n.tenantId, n.processId), { p, token: 0n, events: [created] });
     return { process: copy(p), deduplicated: false };
   }
@@ -43,10 +65,21 @@ export class MemoryProcessStore implements ProcessStore {
   }
 
   async list(tenantId: string, f: ProcessFilter, after: string | undefined, limit: number) {
-    return [...this.rows.values()].map((r) => r.p)
-      .filter((p) => p.tenantId === tenantId && (f.status === undefined || p.status === f.status) && (f.scopeSessionId === undefined || p.scopeSessionId === f.scopeSessionId))
-      .filter((p) => (f.sessionId === undefined || p.scopeSessionId === f.sessionId || p.wakeSessionId === f.sessionId) && (after === undefined || p.processId > after))
-      .sort(byId).slice(0, limit).map(copy);
+    return [...this.rows.values()]
+      .map((r) => r.p)
+      .filter(
+        (p) =>
+          p.tenantId === tenantId &&
+          (f.status === undefined || p.status === f.status) &&
+          (f.scopeSessionId === undefined || p.scopeSessionId === f.scopeSessionId),
+      )
+      .filter(
+        (p) =>
+          (f.sessionId === undefined || p.scopeSessionId === f.sessionId || p.wakeSessionId === f.sessionId) && (after === undefined || p.processId > after),
+      )
+      .sort(byId)
+      .slice(0, limit)
+      .map(copy);
   }
 
   async countActive(tenantId: string, scopeSessionId: string | undefined) {
@@ -57,12 +90,23 @@ export class MemoryProcessStore implements ProcessStore {
   async claimNext(owner: string, ttlMs: number, kinds: string[]) {
     const now = this.clock.nowMs();
     const row = [...this.rows.values()]
-      .filter(({ p }) => kinds.includes(p.kind) && (p.status === 'pending' || (p.status === 'running' && p.claim !== undefined && p.claim.expiresAt.getTime() <= now)) && p.deadlineAt.getTime() > now)
+      .filter(
+        ({ p }) =>
+          kinds.includes(p.kind) &&
+          (p.status === 'pending' || (p.status === 'running' && p.claim !== undefined && p.claim.expiresAt.getTime() <= now)) &&
+          p.deadlineAt.getTime() > now,
+      )
       .sort((a, b) => a.p.createdAt.getTime() - b.p.createdAt.getTime())[0];
     if (!row) return undefined;
     row.token += 1n;
     // A running row whose claim expired lost its runner: taken over with a new token.
-    row.p = { ...row.p, status: 'running', claim: { owner, token: row.token, expiresAt: new Date(now + ttlMs) }, attempts: row.p.attempts + 1, updatedAt: new Date(now) };
+    row.p = {
+      ...row.p,
+      status: 'running',
+      claim: { owner, token: row.token, expiresAt: new Date(now + ttlMs) },
+      attempts: row.p.attempts + 1,
+      updatedAt: new Date(now),
+    };
     return copy(row.p);
   }
 
@@ -88,7 +132,10 @@ export class MemoryProcessStore implements ProcessStore {
   }
 
   async events(tenantId: string, processId: string, afterSeq: bigint, limit: number) {
-    return (this.rows.get(this.key(tenantId, processId))?.events ?? []).filter((e) => e.seq > afterSeq).slice(0, limit).map(copy);
+    return (this.rows.get(this.key(tenantId, processId))?.events ?? [])
+      .filter((e) => e.seq > afterSeq)
+      .slice(0, limit)
+      .map(copy);
   }
 
   async eventByKey(tenantId: string, processId: string, key: string) {
@@ -99,14 +146,20 @@ export class MemoryProcessStore implements ProcessStore {
   async failOverdue(limit: number) {
     const now = this.clock.nowMs();
     const error = 'the process ran past its run-time limit';
-    return [...this.rows.values()].filter((r) => isActive(r.p) && r.p.deadlineAt.getTime() <= now)
-      .sort((a, b) => a.p.deadlineAt.getTime() - b.p.deadlineAt.getTime()).slice(0, limit)
+    return [...this.rows.values()]
+      .filter((r) => isActive(r.p) && r.p.deadlineAt.getTime() <= now)
+      .sort((a, b) => a.p.deadlineAt.getTime() - b.p.deadlineAt.getTime())
+      .slice(0, limit)
       .map((r) => this.finishRow(r, { status: 'failed', error }));
   }
 
   async pendingWakes(limit: number) {
-    return [...this.rows.values()].map((r) => r.p).filter((p) => p.wakeState === 'pending')
-      .sort((a, b) => (a.finishedAt?.getTime() ?? 0) - (b.finishedAt?.getTime() ?? 0)).slice(0, limit).map(copy);
+    return [...this.rows.values()]
+      .map((r) => r.p)
+      .filter((p) => p.wakeState === 'pending')
+      .sort((a, b) => (a.finishedAt?.getTime() ?? 0) - (b.finishedAt?.getTime() ?? 0))
+      .slice(0, limit)
+      .map(copy);
   }
 
   async setWakeState(tenantId: string, processId: string, state: 'delivered' | 'revoked') {
@@ -132,23 +185,33 @@ export class MemoryProcessStore implements ProcessStore {
   }
 
   async purgeFinished(finishedBefore: Date, limit: number) {
-    const gone = [...this.rows.entries()].filter(([, r]) => r.p.finishedAt !== undefined && r.p.finishedAt < finishedBefore && r.p.wakeState !== 'pending')
-      .sort((a, b) => a[1].p.finishedAt!.getTime() - b[1].p.finishedAt!.getTime()).slice(0, limit);
+    const gone = [...this.rows.entries()]
+      .filter(([, r]) => r.p.finishedAt !== undefined && r.p.finishedAt < finishedBefore && r.p.wakeState !== 'pending')
+      .sort((a, b) => a[1].p.finishedAt!.getTime() - b[1].p.finishedAt!.getTime())
+      .slice(0, limit);
     for (const [key] of gone) this.rows.delete(key);
     return gone.length;
   }
 
   async runningIn(tenantId: string, sessionId: string) {
-    return [...this.rows.values()].map((r) => r.p)
+    return [...this.rows.values()]
+      .map((r) => r.p)
       .filter((p) => p.tenantId === tenantId && p.kind === 'session_turn' && isActive(p) && (p.input.sessionId ?? `process-${p.processId}`) === sessionId)
-      .sort(byId).map((p) => p.processId);
+      .sort(byId)
+      .map((p) => p.processId);
   }
 
   private finishRow(row: { p: ProcessRecord; events: ProcessEvent[] }, f: Finish): ProcessRecord {
     const now = this.clock.now();
     const p = row.p;
     row.p = {
-      ...p, status: f.status, output: f.output === undefined ? undefined : copy(f.output), error: f.error, finishedAt: now, updatedAt: now, claim: undefined,
+      ...p,
+      status: f.status,
+      output: f.output === undefined ? undefined : copy(f.output),
+      error: f.error,
+      finishedAt: now,
+      updatedAt: now,
+      claim: undefined,
       wakeState: p.wakeSessionId !== undefined && p.wakeState === 'none' ? 'pending' : p.wakeState,
     };
     this.addEvent(row, f.status, 'finished', { status: f.status, output: f.output ?? null, error: f.error ?? null });
@@ -190,7 +253,9 @@ export class MemoryTriggerStore implements TriggerStore {
   }
 
   async list(tenantId: string, sourceType: string | undefined, after: string | undefined, limit: number) {
-    return this.sorted(tenantId).filter((s) => (sourceType === undefined || s.sourceType === sourceType) && (after === undefined || s.subscriptionId > after)).slice(0, limit);
+    return this.sorted(tenantId)
+      .filter((s) => (sourceType === undefined || s.sourceType === sourceType) && (after === undefined || s.subscriptionId > after))
+      .slice(0, limit);
   }
 
   async count(tenantId: string) {
@@ -204,8 +269,10 @@ export class MemoryTriggerStore implements TriggerStore {
   async takeDue(limit: number, next: (s: Subscription, dueAt: Date, now: Date) => Date | undefined) {
     // The next due time is the domain's (interval or cron), as on the database.
     const now = this.clock.now();
-    const due = [...this.rows.values()].filter((s) => s.nextDueAt !== undefined && s.nextDueAt <= now)
-      .sort((a, b) => a.nextDueAt!.getTime() - b.nextDueAt!.getTime()).slice(0, limit);
+    const due = [...this.rows.values()]
+      .filter((s) => s.nextDueAt !== undefined && s.nextDueAt <= now)
+      .sort((a, b) => a.nextDueAt!.getTime() - b.nextDueAt!.getTime())
+      .slice(0, limit);
     return due.map((s) => {
       const dueAt = s.nextDueAt!;
       s.nextDueAt = next(copy(s), dueAt, now);
@@ -214,6 +281,9 @@ export class MemoryTriggerStore implements TriggerStore {
   }
 
   private sorted(tenantId: string): Subscription[] {
-    return [...this.rows.values()].filter((s) => s.tenantId === tenantId).sort((a, b) => (a.subscriptionId < b.subscriptionId ? -1 : a.subscriptionId > b.subscriptionId ? 1 : 0)).map(copy);
+    return [...this.rows.values()]
+      .filter((s) => s.tenantId === tenantId)
+      .sort((a, b) => (a.subscriptionId < b.subscriptionId ? -1 : a.subscriptionId > b.subscriptionId ? 1 : 0))
+      .map(copy);
   }
 }

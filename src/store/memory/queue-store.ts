@@ -28,7 +28,9 @@ export class MemoryQueueStore implements QueueStore {
 
   async listPending(tenantId: string, sessionId: string) {
     const now = this.tables.clock.now();
-    return this.rows(tenantId, sessionId).filter((r) => isPending(r.batch, now)).map((r) => this.out(r));
+    return this.rows(tenantId, sessionId)
+      .filter((r) => isPending(r.batch, now))
+      .map((r) => this.out(r));
   }
 
   async cancel(tenantId: string, sessionId: string, batchId: string) {
@@ -104,13 +106,16 @@ export class MemoryQueueStore implements QueueStore {
   /** Open batches of every session by state (the queue-depth metric). */
   async depth(): Promise<{ state: string; count: number }[]> {
     const counts = new Map<string, number>();
-    for (const { batch } of this.tables.queue.values()) if (batch.state === 'pending' || batch.state === 'claimed') counts.set(batch.state, (counts.get(batch.state) ?? 0) + 1);
+    for (const { batch } of this.tables.queue.values())
+      if (batch.state === 'pending' || batch.state === 'claimed') counts.set(batch.state, (counts.get(batch.state) ?? 0) + 1);
     return [...counts].map(([state, count]) => ({ state, count }));
   }
 
   /** A session's open batches (pending or claimed), in enqueue order. */
   openBatches(tenantId: string, sessionId: string): QueueBatch[] {
-    return this.rows(tenantId, sessionId).filter((r) => r.batch.state === 'pending' || r.batch.state === 'claimed').map((r) => this.out(r));
+    return this.rows(tenantId, sessionId)
+      .filter((r) => r.batch.state === 'pending' || r.batch.state === 'claimed')
+      .map((r) => this.out(r));
   }
 
   /** Whether the claim is still held (its token is the batch's latest). */

@@ -47,7 +47,12 @@ export class MemorySessionStore implements SessionStore {
     const key = sessionKey(head.tenantId, head.sessionId);
     if (this.tables.sessions.has(key)) return false;
     this.tables.sessions.set(key, {
-      head: copy(head), nodes: new Map(nodes.map((n) => [n.nodeId, copy(n)])), frames: new Map([[initialFrame.frameId, copy(initialFrame)]]), commits: [], usage: [], blobs: new Set(),
+      head: copy(head),
+      nodes: new Map(nodes.map((n) => [n.nodeId, copy(n)])),
+      frames: new Map([[initialFrame.frameId, copy(initialFrame)]]),
+      commits: [],
+      usage: [],
+      blobs: new Set(),
     });
     return true;
   }
@@ -72,14 +77,20 @@ export class MemorySessionStore implements SessionStore {
     // Every check before any write: a refused commit leaves nothing behind.
     const lost = claims.filter((cl) => !this.queue.isHeld(cl));
     if (lost.length > 0) {
-      throw new DomainError('STALE_CLAIM', `${lost.length} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`, { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') });
+      throw new DomainError(
+        'STALE_CLAIM',
+        `${lost.length} of the ${claims.length} queued batches this turn claimed are no longer held (a claim expired and the batch was claimed again); nothing was committed`,
+        { session_id: c.sessionId, batch_ids: claims.map((cl) => cl.batchId).join(',') },
+      );
     }
     if (!rows || rows.head.headRevision !== c.expectedRevision) throw revisionConflict(c.sessionId, c.expectedRevision);
     const added = c.graph.kind === 'none' ? [] : c.graph.nodes;
     const ids = new Set<string>();
     for (const n of added) {
       if (ids.has(n.nodeId) || (c.graph.kind === 'append' && rows.nodes.has(n.nodeId))) {
-        throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, { session_id: c.sessionId });
+        throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, {
+          session_id: c.sessionId,
+        });
       }
       ids.add(n.nodeId);
     }
@@ -99,7 +110,15 @@ export class MemorySessionStore implements SessionStore {
       if (!this.tables.blobs.has(b.hash)) this.tables.blobs.set(b.hash, { data: new Uint8Array(b.data), mimeType: b.mimeType });
       rows.blobs.add(b.hash);
     }
-    rows.commits.push({ revision, kind: c.kind, graphWrite: c.graph.kind, turnId: c.turnId, contentHash: c.contentHash, result: c.result === undefined ? undefined : copy(c.result), createdAt: now });
+    rows.commits.push({
+      revision,
+      kind: c.kind,
+      graphWrite: c.graph.kind,
+      turnId: c.turnId,
+      contentHash: c.contentHash,
+      result: c.result === undefined ? undefined : copy(c.result),
+      createdAt: now,
+    });
     if (c.releaseLease) {
       const key = sessionKey(c.tenantId, c.sessionId);
       const lease = this.tables.leases.get(key);
@@ -160,7 +179,11 @@ export class MemorySessionStore implements SessionStore {
     const sums = new Map<string, UsageDelta>();
     for (const e of entries) {
       const k = `${e.source}\u0000${e.model}`;
-      const sum = sums.get(k) ?? { source: e.source, model: e.model, usage: { inputTokens: 0n, outputTokens: 0n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n } };
+      const sum = sums.get(k) ?? {
+        source: e.source,
+        model: e.model,
+        usage: { inputTokens: 0n, outputTokens: 0n, cachedInputTokens: 0n, reasoningTokens: 0n, cacheWriteTokens: 0n },
+      };
       for (const f of USAGE_FIELDS) sum.usage[f] += e.usage[f];
       sums.set(k, sum);
     }

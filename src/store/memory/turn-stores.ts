@@ -116,7 +116,13 @@ export class MemoryCompletionStore implements CompletionStore {
       return r && copy(r);
     };
     return waitForCondition<CompletionResolution>({
-      bus: this.bus, topic: 'completion', relevant: (p) => p.tenantId === tenantId && p.key === key, check, pollMs: this.pollMs, signal, onAbort: () => ({ value: { kind: 'cancelled' } }),
+      bus: this.bus,
+      topic: 'completion',
+      relevant: (p) => p.tenantId === tenantId && p.key === key,
+      check,
+      pollMs: this.pollMs,
+      signal,
+      onAbort: () => ({ value: { kind: 'cancelled' } }),
     });
   }
 }
