@@ -1,4 +1,4 @@
-// A seeded corpus of hostile requests across all 36 lash.v1 RPCs, sent as raw bytes to a real
+// A seeded corpus of hostile requests across all 50 lash.v1 RPCs, sent as raw bytes to a real
 // server: no answer may be INTERNAL or UNKNOWN, every INVALID_ARGUMENT carries an ErrorInfo
 // reason, and a rejected call writes no stored row.
 
