@@ -2,6 +2,7 @@
 // with the same code and ErrorInfo reason as over gRPC, a streamed turn and ObserveSession through
 // the Connect client, a gRPC-web call, CORS, and the bidi method refused (it needs HTTP/2).
 
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -180,6 +181,51 @@ for (const engine of engines) {
       expect(body[0]).toBe(2);
       expect(end.error.code).toBe('invalid_argument');
       expect(ErrorInfo.decode(Buffer.from(end.error.details[0]!.value, 'base64')).reason).toBe('REQUEST_MALFORMED');
+    });
+
+    it('refuses a malformed body compressed with gzip or brotli the same way, and never answers INTERNAL for bad compressed bytes', async () => {
+      const garbage = Buffer.from([0x0a, 0x64, 0x41, 0x42, 0xff, 0xff, 0xff]);
+      const reasonOf = (out: { details: { value: string }[] }) => ErrorInfo.decode(Buffer.from(out.details[0]!.value, 'base64')).reason;
+      for (const [encoding, body] of [
+        ['gzip', gzipSync(garbage)],
+        ['br', brotliCompressSync(garbage)],
+      ] as const) {
+        const res = await fetch(`${base}/lash.v1.SessionService/OpenSession`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/proto', 'content-encoding': encoding },
+          body,
+        });
+        expect(res.status, encoding).toBe(400);
+        const out = (await res.json()) as { code: string; details: { value: string }[] };
+        expect(out.code).toBe('invalid_argument');
+        expect(reasonOf(out)).toBe('REQUEST_MALFORMED');
+      }
+      // gRPC-web with a compressed envelope (flag 1).
+      const packed = gzipSync(garbage);
+      const envelope = new Uint8Array([1, 0, 0, 0, packed.length, ...packed]);
+      const web = await fetch(`${base}/lash.v1.SessionService/GetSession`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1', 'grpc-encoding': 'gzip' },
+        body: envelope,
+      });
+      const raw = Buffer.from(await web.arrayBuffer()).toString('latin1');
+      expect(web.headers.get('grpc-status') ?? raw).toMatch(/grpc-status:\s*3|^3$/);
+      // Bytes that are not gzip at all: refused by Connect, as a client error, never a server fault.
+      const notGzip = await fetch(`${base}/lash.v1.SessionService/OpenSession`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/proto', 'content-encoding': 'gzip' },
+        body: garbage,
+      });
+      expect(notGzip.status).toBeLessThan(500);
+      expect(((await notGzip.json()) as { code: string }).code).not.toBe('internal');
+      // A well-formed compressed body still works.
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'gz-ok' }));
+      const ok = await fetch(`${base}/lash.v1.SessionService/GetSession`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/proto', 'content-encoding': 'gzip' },
+        body: gzipSync(Buffer.from([0x0a, 0x05, ...Buffer.from('gz-ok')])),
+      });
+      expect(ok.status).toBe(200);
     });
 
     it('streams a turn with its deltas through the Connect client', async () => {
