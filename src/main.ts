@@ -6,6 +6,7 @@ import { loadConfig, ConfigError, type Config } from './config.js';
 import { assertListenable } from './listen-check.js';
 import { createLogger } from './logger.js';
 import { nodeVersionProblem } from './node-version.js';
+import type { App } from './app.js';
 
 // Provider libraries read some variables when they are imported and reject empty strings; we
 // treat empty as unset, so drop those before the app (and the libraries) load.
@@ -37,19 +38,12 @@ async function main(): Promise<void> {
     configError(err);
   }
   const log = createLogger(config.logLevel, undefined, config.logFormat);
-  if (config.defaultProvider === 'echo') log.warn('no model credentials configured: sessions use the built-in "echo" model, which repeats the input');
-  const { startApp } = await import('./app.js');
-  let app;
-  try {
-    app = await startApp(config, log);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      log.fatal({ err: err.message }, 'failed to start: configuration error');
-      configError(err);
-    }
-    log.fatal({ err: (err as Error).message }, 'failed to start');
-    process.exit(1);
-  }
+  // The handlers are in place before the server starts: a signal that arrives while it starts (or
+  // right after it says "serving", before a later registration could run) must not kill the
+  // process with the default action, leaving the data folder locked. It stops the server as soon
+  // as it is up; a second signal exits at once.
+  let app: App | undefined;
+  let pending: NodeJS.Signals | 'parent exited' | undefined;
   let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals | 'parent exited') => {
     if (firstSignalAt > 0) {
@@ -59,6 +53,11 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     firstSignalAt = Date.now();
+    if (!app) {
+      log.info({ signal }, 'signal received while starting: stopping once started');
+      pending = signal;
+      return;
+    }
     log.info({ signal }, 'signal received');
     app.stop().then(
       () => process.exit(0),
@@ -70,7 +69,23 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  if (config.defaultProvider === 'echo') log.warn('no model credentials configured: sessions use the built-in "echo" model, which repeats the input');
+  const { startApp } = await import('./app.js');
+  try {
+    app = await startApp(config, log);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      log.fatal({ err: err.message }, 'failed to start: configuration error');
+      configError(err);
+    }
+    log.fatal({ err: (err as Error).message }, 'failed to start');
+    process.exit(1);
+  }
   watchNpmParent(() => onSignal('parent exited'));
+  if (pending) {
+    firstSignalAt = 0;
+    onSignal(pending);
+  }
 }
 
 /**

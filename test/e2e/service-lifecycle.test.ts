@@ -73,6 +73,17 @@ describe('stopping the server process', () => {
     await eventually(() => !existsSync(join(dir, 'lash.lock')), 'the lock to be released');
   }, 180_000);
 
+  it('a signal while the server starts stops it once it is up: exit 0, the data folder released', async () => {
+    const dir = freshDir();
+    const node = spawnProcess(process.execPath, ['--import', 'tsx', 'src/main.ts'], serverEnv(dir));
+    // Logged before the store opens: the server is still starting.
+    await node.waitFor(/no model credentials configured/);
+    node.process.kill('SIGTERM');
+    expect(await node.exited).toEqual({ code: 0, signal: null });
+    expect(node.output()).toContain('signal received while starting');
+    expect(existsSync(join(dir, 'lash.lock'))).toBe(false);
+  }, 180_000);
+
   it('SIGINT to node stops it gracefully with exit 0', async () => {
     const dir = freshDir();
     const node = spawnProcess(process.execPath, ['--import', 'tsx', 'src/main.ts'], serverEnv(dir));
