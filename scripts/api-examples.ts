@@ -12,6 +12,7 @@ export const EXAMPLE_BODIES: Record<string, unknown> = {
   'SessionService/CloseSession': { sessionId: 'support-42' },
   'SessionService/DeleteSession': { sessionId: 'support-42' },
   'SessionService/GetReadView': { sessionId: 'support-42', pageSize: 100 },
+  'SessionService/GetAttachment': { sessionId: 'support-42', attachmentId: 'ATTACHMENT_ID_FROM_AN_IMAGE_PART' },
   'SessionService/GetUsageReport': { sessionId: 'support-42' },
   'SessionService/UpdateSessionConfig': { sessionId: 'support-42', model: { id: 'gpt-4o' }, updateMask: 'model' },
   'SessionService/ExportSessionState': { sessionId: 'support-42' },

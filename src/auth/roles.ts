@@ -18,6 +18,7 @@ export const METHOD_ROLES: Readonly<Record<string, Requirement>> = {
   '/lash.v1.SessionService/CloseSession': RUN,
   '/lash.v1.SessionService/DeleteSession': ADMIN,
   '/lash.v1.SessionService/GetReadView': OBSERVE,
+  '/lash.v1.SessionService/GetAttachment': OBSERVE,
   '/lash.v1.SessionService/GetUsageReport': OBSERVE,
   '/lash.v1.SessionService/UpdateSessionConfig': ADMIN,
   '/lash.v1.SessionService/ExportSessionState': OBSERVE,

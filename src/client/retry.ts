@@ -19,6 +19,7 @@ const ALWAYS = new Set([
   'SessionService/GetSession',
   'SessionService/ListSessions',
   'SessionService/GetReadView',
+  'SessionService/GetAttachment',
   'SessionService/GetUsageReport',
   'SessionService/ExportSessionState',
   'SessionService/CloseSession',

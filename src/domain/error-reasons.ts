@@ -143,6 +143,11 @@ export const ERROR_REASONS = {
   TIME_ZONE_INVALID: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A schedule time zone is not an IANA zone name.' },
 
   // NOT_FOUND: the thing named does not exist (any more).
+  ATTACHMENT_NOT_FOUND: {
+    code: 'NOT_FOUND',
+    retryable: false,
+    meaning: 'An attachment id is not referenced by the session (never stored, or only by other sessions or tenants).',
+  },
   CHILD_NOT_FOUND: { code: 'NOT_FOUND', retryable: false, meaning: 'A session is not a child of the named parent.' },
   NODE_NOT_FOUND: { code: 'NOT_FOUND', retryable: false, meaning: 'A graph node is not in the session.' },
   PARENT_NOT_FOUND: { code: 'NOT_FOUND', retryable: false, meaning: 'A parent session does not exist.' },

@@ -101,6 +101,8 @@ export interface SessionStore {
   findTurn(tenantId: string, sessionId: string, turnId: string): Promise<CommitRecord | undefined>;
   /** The commit log, newest first. */
   commits(tenantId: string, sessionId: string, limit: number): Promise<CommitRecord[]>;
+  /** A blob's bytes, only when this session references it (another session's blob stays unseen). */
+  attachment(tenantId: string, sessionId: string, hash: string): Promise<{ data: Uint8Array; mimeType: string } | undefined>;
 }
 
 /** Fan-out of small messages to every replica (cancels, completions, feed wake-ups). */

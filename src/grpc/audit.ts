@@ -8,7 +8,7 @@ import { identitySourceOf, subjectOf } from '../domain/auth/caller.js';
 import type { AuditedCall } from './call.js';
 import { shorten } from './errors.js';
 
-/** Every mutating RPC of the four services ("service/Method"). */
+/** Every mutating RPC of the four services ("service/Method"); reads such as GetReadView and GetAttachment are not here. */
 export const AUDITED_METHODS: ReadonlySet<string> = new Set([
   ...['OpenSession', 'CloseSession', 'DeleteSession', 'UpdateSessionConfig'].map((m) => `lash.v1.SessionService/${m}`),
   ...['RunTurn', 'StartTurn', 'CancelTurn', 'CancelRunningTurns', 'ResolveCompletion', 'ServeTools'].map((m) => `lash.v1.TurnService/${m}`),

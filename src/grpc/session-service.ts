@@ -86,6 +86,10 @@ export function sessionServiceHandlers(
         frameId: view.frameId,
       };
     }),
+    getAttachment: rpc('GetAttachment', async (req, ctx) => {
+      const a = await sessions.attachment(ctx, req.sessionId, req.attachmentId);
+      return { mediaType: a.mimeType, data: Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength) };
+    }),
     getUsageReport: rpc('GetUsageReport', async (req, ctx) => {
       const r = await sessions.usageReport(ctx, req.sessionId);
       return {

@@ -55,7 +55,7 @@ const HEADERS = {
   'cache-control': 'no-cache',
   'x-content-type-options': 'nosniff',
   // The page loads only its own files and talks only to this listener.
-  'content-security-policy': "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+  'content-security-policy': "default-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'",
 };
 
 /** Answers GET/HEAD requests under /inspector; returns false for any other request. */

@@ -6,7 +6,10 @@ import { h, pretty, type Child } from './dom.js';
 
 const ROLE = /^MESSAGE_ROLE_/;
 
-export function renderMessages(messages: JsonObject[], branch?: (nodeId: string) => void): HTMLElement[] {
+/** Draws an image part from its attachment; without one, images show as their id. */
+export type ImageRenderer = (attachmentId: string, mimeType: string) => Child;
+
+export function renderMessages(messages: JsonObject[], branch?: (nodeId: string) => void, image?: ImageRenderer): HTMLElement[] {
   return messages.map((m) => {
     const role = String(m.role ?? 'MESSAGE_ROLE_UNSPECIFIED')
       .replace(ROLE, '')
@@ -23,12 +26,12 @@ export function renderMessages(messages: JsonObject[], branch?: (nodeId: string)
           ? h('button.small.branch', { onclick: () => branch(id), title: 'move the session head to this node (a new branch from here)' }, 'branch here')
           : null,
       ),
-      ((m.parts ?? []) as JsonObject[]).map(renderPart),
+      ((m.parts ?? []) as JsonObject[]).map((p) => renderPart(p, image)),
     );
   });
 }
 
-export function renderPart(part: JsonObject): Child {
+export function renderPart(part: JsonObject, image?: ImageRenderer): Child {
   const [kind, value] = Object.entries(part)[0] ?? ['', {}];
   const v = (value ?? {}) as JsonObject;
   switch (kind) {
@@ -61,7 +64,7 @@ export function renderPart(part: JsonObject): Child {
       return h(
         'figure.image',
         {},
-        h('div.image-placeholder', {}, '🖼'),
+        image && v.attachmentId ? image(String(v.attachmentId), String(v.mimeType ?? '')) : h('div.image-placeholder', {}, '🖼'),
         h('figcaption', {}, `image ${String(v.attachmentId ?? '')} (${String(v.mimeType ?? 'unknown type')})`),
       );
     default:

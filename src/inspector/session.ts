@@ -4,6 +4,7 @@
 
 import type { JsonObject } from '@bufbuild/protobuf';
 import type { Api } from './api.js';
+import { attachmentImage } from './attachments.js';
 import { renderMessages } from './conversation.js';
 import { ago, fill, h } from './dom.js';
 import { followFeed } from './feed.js';
@@ -153,7 +154,13 @@ export function showSession(api: Api, root: HTMLElement, sessionId: string): () 
         pageToken = String(page.nextPageToken ?? '');
         if (!pageToken) break;
       }
-      return messages.length ? renderMessages(messages, (id) => void branch(id)) : h('p.note', {}, 'No messages yet.');
+      return messages.length
+        ? renderMessages(
+            messages,
+            (id) => void branch(id),
+            (attachmentId, mimeType) => attachmentImage(api, sessionId, attachmentId, mimeType),
+          )
+        : h('p.note', {}, 'No messages yet.');
     });
     void panel(usage, async () => usageChart(await api.call('SessionService', 'GetUsageReport', { sessionId })));
     void panel(tools, async () => {

@@ -397,6 +397,16 @@ export class OrmSessionStore implements SessionStore {
     );
     return rows[0] ? turnFromRaw(rows[0]) : undefined;
   }
+
+  async attachment(tenantId: string, sessionId: string, hash: string): Promise<{ data: Uint8Array; mimeType: string } | undefined> {
+    // Joined through session_blobs: blobs are shared by content across tenants, the reference is not.
+    const { rows } = await this.db.sql.query(
+      'select b.mime_type, b.data from session_blobs r join blobs b on b.hash = r.hash where r.tenant_id = $1 and r.session_id = $2 and r.hash = $3',
+      [tenantId, sessionId, hash],
+    );
+    const row = rows[0];
+    return row ? { data: new Uint8Array(row.data as Uint8Array), mimeType: row.mime_type as string } : undefined;
+  }
 }
 
 function commitFromRow(r: InferEntity<typeof CommitRow>): CommitRecord {

@@ -35,6 +35,7 @@ const OBSERVER = [
   'GetSession',
   'ListSessions',
   'GetReadView',
+  'GetAttachment',
   'GetUsageReport',
   'ExportSessionState',
   'ExportSessionStateChunk',

@@ -1,4 +1,4 @@
-// A seeded corpus of hostile requests across all 50 lash.v1 RPCs, sent as raw bytes to a real
+// A seeded corpus of hostile requests across all 51 lash.v1 RPCs, sent as raw bytes to a real
 // server: no answer may be INTERNAL or UNKNOWN, every INVALID_ARGUMENT carries an ErrorInfo
 // reason, and a rejected call writes no stored row.
 
@@ -97,7 +97,7 @@ for (const engine of engines) {
         withState('NUL in the current frame id', { ...doc, currentFrameId: 'f\u0000' }),
       );
       expect(corpus.length).toBeGreaterThan(2_000);
-      expect(new Set(corpus.map((c) => c.method.path)).size).toBe(50);
+      expect(new Set(corpus.map((c) => c.method.path)).size).toBe(51);
 
       const bad: string[] = [];
       const counts = new Map<string, number>();

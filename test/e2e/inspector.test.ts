@@ -1,9 +1,9 @@
 // The inspector page in a real browser: Debian's /usr/bin/chromium driven by playwright-core
 // against a real server (HTTP listener on) and the fake model server. It lists sessions and
 // filters them by label, runs a turn from the page and watches its deltas and a tool call arrive,
-// cancels a running turn, resumes the live feed after a reload mid-turn and reconnects it after a
-// server restart (with a retried model call). With INSPECTOR_SCREENSHOTS=1 it also rewrites
-// docs/inspector-*.png.
+// shows a turn's image input from its bytes, cancels a running turn, resumes the live feed after
+// a reload mid-turn and reconnects it after a server restart (with a retried model call). With
+// INSPECTOR_SCREENSHOTS=1 it also rewrites docs/inspector-*.png.
 
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,10 @@ import { writeTokens } from '../support/auth.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { runTurn } from '../support/turns.js';
+
+/** A 1×1 PNG. */
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -149,6 +153,29 @@ describe.skipIf(!haveChromium || !pglite.enabled)('inspector page in Chromium (P
       await page.locator('tr[data-session="ops-agent"]').waitFor();
       await page.screenshot({ path: docs('sessions') });
     }
+  });
+
+  it('shows an image of the conversation from its bytes (GetAttachment), loaded when it comes into view', async () => {
+    await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'vision-agent' }));
+    fake.script({ steps: [{ text: 'a single pixel' }] });
+    await runTurn(s.clients, {
+      sessionId: 'vision-agent',
+      input: {
+        items: [{ item: { $case: 'text', value: { text: 'what is this?' } } }, { item: { $case: 'imageRef', value: { id: 'px' } } }],
+        imageBlobs: { px: { data: PNG, mimeType: 'image/png' } },
+      },
+    });
+    const fetched = page.waitForResponse((r) => r.url().endsWith('/lash.v1.SessionService/GetAttachment') && r.ok());
+    await openSessionPage('vision-agent');
+    const img = page.locator('#conversation .message.user img.attachment');
+    await img.waitFor();
+    await fetched;
+    await page.waitForFunction(() => {
+      const el = document.querySelector<HTMLImageElement>('#conversation img.attachment');
+      return !!el && el.complete && el.src.startsWith('blob:');
+    });
+    // The browser decoded the PNG: a 1×1 image, not a broken one (naturalWidth 0).
+    expect(await img.evaluate((el: HTMLImageElement) => [el.naturalWidth, el.naturalHeight])).toEqual([1, 1]);
   });
 
   it('cancels a running turn from the page', async () => {

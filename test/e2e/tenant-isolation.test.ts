@@ -72,6 +72,8 @@ import { connectToolHost } from '../support/tool-host.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 
 const text = (t: string) => ({ id: '', role: MessageRole.MESSAGE_ROLE_USER, parts: [{ kind: { $case: 'text' as const, value: { text: t } } }] });
+/** A 1×1 PNG. */
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 
 interface Outcome {
   code: number;
@@ -193,6 +195,15 @@ for (const engine of engines) {
       expect(hostB.calls).toEqual([]);
       hostA.close();
       hostB.close();
+      // An image of A's, stored as an attachment of a-main.
+      fake.script({ steps: [{ text: 'seen' }] });
+      const image = await runTurn(a, {
+        sessionId: 'a-main',
+        input: { items: [{ item: { $case: 'imageRef', value: { id: 'img' } } }], imageBlobs: { img: { data: PNG, mimeType: 'image/png' } } },
+      });
+      expect(image.result?.outcome?.$case).toBe('finished');
+      const attachment = createHash('sha256').update(PNG).digest('hex');
+      expect((await a.sessions.getAttachment({ sessionId: 'a-main', attachmentId: attachment })).data).toEqual(PNG);
 
       const batch = (await a.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId: 'a-main', input: textInput('later'), id: 'a-batch' })))
         .batch!;
@@ -239,6 +250,7 @@ for (const engine of engines) {
         process: proc.processId,
         subscription: 'a-sub',
         sourceKey: 'a-order',
+        attachment,
       };
       const never = {
         session: 'zz-main',
@@ -251,6 +263,7 @@ for (const engine of engines) {
         process: '00000000-0000-4000-8000-000000000001',
         subscription: 'zz-sub',
         sourceKey: 'zz-order',
+        attachment: 'zz-attachment',
       };
 
       // Every RPC of the four services, as tenant B, on a set of ids.
@@ -259,6 +272,7 @@ for (const engine of engines) {
         ['CloseSession', () => b.sessions.closeSession(CloseSessionRequest.fromPartial({ sessionId: i.session }))],
         ['DeleteSession', () => b.sessions.deleteSession(DeleteSessionRequest.fromPartial({ sessionId: i.session }))],
         ['GetReadView', () => b.sessions.getReadView(GetReadViewRequest.fromPartial({ sessionId: i.session }))],
+        ['GetAttachment', () => b.sessions.getAttachment({ sessionId: i.session, attachmentId: i.attachment })],
         ['GetUsageReport', () => b.sessions.getUsageReport(GetUsageReportRequest.fromPartial({ sessionId: i.session }))],
         [
           'UpdateSessionConfig',

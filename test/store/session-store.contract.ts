@@ -141,6 +141,40 @@ export function describeSessionStoreContract(engine: StoreEngine) {
       expect((await store.loadGraph(t, 'seeded', 'n2', 'keep_all')).nodes.map((n) => n.nodeId)).toEqual(['n1', 'n2']);
     });
 
+    it('an attachment is readable only through a session that references it', async () => {
+      const bytes = new Uint8Array([137, 80, 78, 71, 0, 255, 1, 2]);
+      const hash = 'h-attach';
+      for (const [t, id] of [
+        ['t-att', 's-att'],
+        ['t-att', 's-att-other'],
+        ['t-att-2', 's-att'],
+      ] as const) {
+        const h = head(id, { tenantId: t });
+        await store.create(h, { frameId: h.currentFrameId, status: 'active', reason: 'initial', createdAt: new Date() });
+      }
+      const h = (await store.getHead('t-att', 's-att'))!;
+      await store.commit({
+        tenantId: 't-att',
+        sessionId: 's-att',
+        expectedRevision: 0n,
+        kind: 'test',
+        head: { ...h, leafNodeId: 'img' },
+        graph: { kind: 'append', nodes: [msg('img')] },
+        frames: [],
+        usage: [],
+        blobs: [{ hash, mimeType: 'image/png', data: bytes }],
+      });
+      expect(await store.attachment('t-att', 's-att', hash)).toEqual({ data: bytes, mimeType: 'image/png' });
+      // Same tenant, other session; same session id, other tenant; unknown hash; unknown session.
+      expect(await store.attachment('t-att', 's-att-other', hash)).toBeUndefined();
+      expect(await store.attachment('t-att-2', 's-att', hash)).toBeUndefined();
+      expect(await store.attachment('t-att', 's-att', 'h-none')).toBeUndefined();
+      expect(await store.attachment('t-att', 's-none', hash)).toBeUndefined();
+      // Deleting the session drops its reference.
+      await store.delete('t-att', 's-att');
+      expect(await store.attachment('t-att', 's-att', hash)).toBeUndefined();
+    });
+
     it('a commit repeating a stored node id is ALREADY_EXISTS NODE_ID_TAKEN and writes nothing', async () => {
       const t = 't-dup'; // its own tenant: other cases list the tenant's sessions
       const h = head('s-dup', { tenantId: t });

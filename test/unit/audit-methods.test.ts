@@ -9,7 +9,7 @@ import { TurnServiceService } from '../../gen/lash/v1/turn_service.js';
 import { AUDITED_METHODS } from '../../src/grpc/audit.js';
 
 const READS = new Set([
-  ...['GetSession', 'ListSessions', 'GetReadView', 'GetUsageReport', 'ExportSessionState', 'ExportSessionStateChunk', 'ObserveSession'].map(
+  ...['GetSession', 'ListSessions', 'GetReadView', 'GetAttachment', 'GetUsageReport', 'ExportSessionState', 'ExportSessionStateChunk', 'ObserveSession'].map(
     (m) => `lash.v1.SessionService/${m}`,
   ),
   'lash.v1.TurnService/GetTurn',

@@ -200,6 +200,22 @@ export interface GetReadViewResponse {
   frameId: string;
 }
 
+/** Request of GetAttachment. */
+export interface GetAttachmentRequest {
+  /** Id of the session that references the attachment. */
+  sessionId: string;
+  /** Id of the attachment, as an image part's attachment_id names it. */
+  attachmentId: string;
+}
+
+/** Response of GetAttachment. */
+export interface GetAttachmentResponse {
+  /** Media type the attachment was stored with (for example "image/png"). */
+  mediaType: string;
+  /** The attachment's bytes, exactly as they were handed in. */
+  data: Buffer;
+}
+
 /** Request of GetUsageReport. */
 export interface GetUsageReportRequest {
   /** Id of the session. */
@@ -1902,6 +1918,188 @@ export const GetReadViewResponse: MessageFns<GetReadViewResponse> = {
   },
 };
 
+function createBaseGetAttachmentRequest(): GetAttachmentRequest {
+  return { sessionId: "", attachmentId: "" };
+}
+
+export const GetAttachmentRequest: MessageFns<GetAttachmentRequest> = {
+  encode(message: GetAttachmentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.attachmentId !== "") {
+      writer.uint32(18).string(message.attachmentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAttachmentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAttachmentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.attachmentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAttachmentRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      attachmentId: isSet(object.attachmentId)
+        ? globalThis.String(object.attachmentId)
+        : isSet(object.attachment_id)
+        ? globalThis.String(object.attachment_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetAttachmentRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.attachmentId !== "") {
+      obj.attachmentId = message.attachmentId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAttachmentRequest>): GetAttachmentRequest {
+    return GetAttachmentRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetAttachmentRequest>): GetAttachmentRequest {
+    const message = createBaseGetAttachmentRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.attachmentId = object.attachmentId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetAttachmentResponse(): GetAttachmentResponse {
+  return { mediaType: "", data: Buffer.alloc(0) };
+}
+
+export const GetAttachmentResponse: MessageFns<GetAttachmentResponse> = {
+  encode(message: GetAttachmentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mediaType !== "") {
+      writer.uint32(10).string(message.mediaType);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAttachmentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAttachmentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.mediaType = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAttachmentResponse {
+    return {
+      mediaType: isSet(object.mediaType)
+        ? globalThis.String(object.mediaType)
+        : isSet(object.media_type)
+        ? globalThis.String(object.media_type)
+        : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: GetAttachmentResponse): unknown {
+    const obj: any = {};
+    if (message.mediaType !== "") {
+      obj.mediaType = message.mediaType;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAttachmentResponse>): GetAttachmentResponse {
+    return GetAttachmentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetAttachmentResponse>): GetAttachmentResponse {
+    const message = createBaseGetAttachmentResponse();
+    message.mediaType = object.mediaType ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 function createBaseGetUsageReportRequest(): GetUsageReportRequest {
   return { sessionId: "" };
 }
@@ -3233,6 +3431,21 @@ export const SessionServiceService = {
     responseSerialize: (value: GetReadViewResponse): Buffer => Buffer.from(GetReadViewResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetReadViewResponse => GetReadViewResponse.decode(value),
   },
+  /**
+   * Returns the bytes of an attachment (an image part's attachment_id) the session references.
+   * The answer holds the whole attachment: up to the 16 MiB a request can carry, so a client
+   * reading images over 4 MiB raises its receive limit.
+   */
+  getAttachment: {
+    path: "/lash.v1.SessionService/GetAttachment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAttachmentRequest): Buffer => Buffer.from(GetAttachmentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAttachmentRequest => GetAttachmentRequest.decode(value),
+    responseSerialize: (value: GetAttachmentResponse): Buffer =>
+      Buffer.from(GetAttachmentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetAttachmentResponse => GetAttachmentResponse.decode(value),
+  },
   /** Returns the token usage of a session, total and broken down by source and model. */
   getUsageReport: {
     path: "/lash.v1.SessionService/GetUsageReport" as const,
@@ -3312,6 +3525,12 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
   deleteSession: handleUnaryCall<DeleteSessionRequest, DeleteSessionResponse>;
   /** Returns the messages of the current agent frame, page by page, with the turn index. */
   getReadView: handleUnaryCall<GetReadViewRequest, GetReadViewResponse>;
+  /**
+   * Returns the bytes of an attachment (an image part's attachment_id) the session references.
+   * The answer holds the whole attachment: up to the 16 MiB a request can carry, so a client
+   * reading images over 4 MiB raises its receive limit.
+   */
+  getAttachment: handleUnaryCall<GetAttachmentRequest, GetAttachmentResponse>;
   /** Returns the token usage of a session, total and broken down by source and model. */
   getUsageReport: handleUnaryCall<GetUsageReportRequest, GetUsageReportResponse>;
   /** Changes the session policy; committed at once and used by all later turns. */
@@ -3423,6 +3642,26 @@ export interface SessionServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetReadViewResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns the bytes of an attachment (an image part's attachment_id) the session references.
+   * The answer holds the whole attachment: up to the 16 MiB a request can carry, so a client
+   * reading images over 4 MiB raises its receive limit.
+   */
+  getAttachment(
+    request: GetAttachmentRequest,
+    callback: (error: ServiceError | null, response: GetAttachmentResponse) => void,
+  ): ClientUnaryCall;
+  getAttachment(
+    request: GetAttachmentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetAttachmentResponse) => void,
+  ): ClientUnaryCall;
+  getAttachment(
+    request: GetAttachmentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetAttachmentResponse) => void,
   ): ClientUnaryCall;
   /** Returns the token usage of a session, total and broken down by source and model. */
   getUsageReport(

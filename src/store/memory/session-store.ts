@@ -205,6 +205,10 @@ export class MemorySessionStore implements SessionStore {
     return b && { data: new Uint8Array(b.data), mimeType: b.mimeType };
   }
 
+  async attachment(tenantId: string, sessionId: string, hash: string): Promise<{ data: Uint8Array; mimeType: string } | undefined> {
+    return this.rows(tenantId, sessionId)?.blobs.has(hash) ? this.blob(hash) : undefined;
+  }
+
   private rows(tenantId: string, sessionId: string): SessionRows | undefined {
     return this.tables.sessions.get(sessionKey(tenantId, sessionId));
   }

@@ -1,0 +1,105 @@
+// GetAttachment over real gRPC, on each engine: an image handed in with a turn reads back byte for
+// byte through the session that references it; another tenant (even with a session of the same
+// id), another session of the same tenant and an unknown id get NOT_FOUND; bad ids are
+// INVALID_ARGUMENT.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import type { LashClients } from '../../src/client/promised.js';
+import { engines } from '../support/engines.js';
+import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { clientsAs, identityEnv } from '../support/principals.js';
+import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { runTurn } from '../support/turns.js';
+
+/** A 1×1 PNG. */
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+const hash = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+for (const engine of engines) {
+  describe.skipIf(!engine.enabled)(`GetAttachment over gRPC on ${engine.name}`, () => {
+    let s: TestServer;
+    let fake: FakeModelServer;
+    let acme: LashClients;
+    let globex: LashClients;
+    beforeAll(async () => {
+      fake = await startFakeModelServer();
+      s = await startTestServer(
+        engine,
+        { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', ...(await identityEnv()) },
+        { clients: (address) => clientsAs(address, 'default', 'default-client') },
+      );
+      acme = clientsAs(s.app.address, 'acme', 'alice');
+      globex = clientsAs(s.app.address, 'globex', 'mallory');
+    });
+    afterAll(async () => {
+      acme?.close();
+      globex?.close();
+      await s?.close();
+      await fake?.close();
+    });
+
+    /** Runs a turn in `sessionId` of `clients` that hands in `images` (id → bytes, as PNG). */
+    const withImages = async (clients: LashClients, sessionId: string, images: Record<string, Uint8Array>) => {
+      await clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      const t = await runTurn(clients, {
+        sessionId,
+        input: {
+          items: [
+            { item: { $case: 'text' as const, value: { text: 'look' } } },
+            ...Object.keys(images).map((id) => ({ item: { $case: 'imageRef' as const, value: { id } } })),
+          ],
+          imageBlobs: Object.fromEntries(Object.entries(images).map(([id, data]) => [id, { data: Buffer.from(data), mimeType: 'image/png' }])),
+        },
+      });
+      expect(t.result?.outcome).toMatchObject({ $case: 'finished' });
+    };
+
+    it('returns the bytes and media type of an image the session references, exactly as handed in', async () => {
+      // Every byte value, and more than one HTTP/2 frame and one store page of bytes.
+      const big = randomBytes(300 * 1024);
+      await withImages(acme, 'pics', { tiny: PNG, big });
+      // The read view names the attachments; GetAttachment returns them.
+      const parts = (await acme.sessions.getReadView({ sessionId: 'pics', pageSize: 0, pageToken: '' })).messages[0]!.parts;
+      const ids = parts.flatMap((p) => (p.kind?.$case === 'image' ? [p.kind.value.attachmentId] : []));
+      expect(ids).toEqual([hash(PNG), hash(big)]);
+      const tiny = await acme.sessions.getAttachment({ sessionId: 'pics', attachmentId: ids[0]! });
+      expect(tiny.mediaType).toBe('image/png');
+      expect(Buffer.compare(tiny.data, PNG)).toBe(0);
+      const back = await acme.sessions.getAttachment({ sessionId: 'pics', attachmentId: ids[1]! });
+      expect(back.data.length).toBe(big.length);
+      expect(Buffer.compare(back.data, big)).toBe(0);
+    });
+
+    it('another tenant, another session and an unknown id get NOT_FOUND; bad ids are INVALID_ARGUMENT', async () => {
+      const id = hash(PNG);
+      await withImages(acme, 'mine', { a: PNG });
+      expect(Buffer.compare((await acme.sessions.getAttachment({ sessionId: 'mine', attachmentId: id })).data, PNG)).toBe(0);
+      // Another tenant: no session of that id → SESSION_NOT_FOUND, as for a session never opened.
+      const foreign = await rejection(globex.sessions.getAttachment({ sessionId: 'mine', attachmentId: id }));
+      expect([foreign.code, foreign.reason]).toEqual([status.NOT_FOUND, 'SESSION_NOT_FOUND']);
+      // Another tenant with its own session of the same id, without the image: ATTACHMENT_NOT_FOUND.
+      await globex.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'mine' }));
+      const same = await rejection(globex.sessions.getAttachment({ sessionId: 'mine', attachmentId: id }));
+      expect([same.code, same.reason]).toEqual([status.NOT_FOUND, 'ATTACHMENT_NOT_FOUND']);
+      expect(same.metadata).toMatchObject({ session_id: 'mine', attachment_id: id });
+      // The same tenant's other session does not reference it either.
+      await acme.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'other' }));
+      expect((await rejection(acme.sessions.getAttachment({ sessionId: 'other', attachmentId: id }))).reason).toBe('ATTACHMENT_NOT_FOUND');
+      expect((await rejection(acme.sessions.getAttachment({ sessionId: 'mine', attachmentId: 'f'.repeat(64) }))).reason).toBe('ATTACHMENT_NOT_FOUND');
+      expect((await rejection(acme.sessions.getAttachment({ sessionId: 'never', attachmentId: id }))).reason).toBe('SESSION_NOT_FOUND');
+      // Bad ids.
+      for (const [sessionId, attachmentId, field] of [
+        ['', id, 'session_id'],
+        ['mine', '', 'attachment_id'],
+        ['mine', 'x'.repeat(300), 'attachment_id'],
+      ] as const) {
+        const r = await rejection(acme.sessions.getAttachment({ sessionId, attachmentId }));
+        expect(r.code).toBe(status.INVALID_ARGUMENT);
+        expect(r.metadata.field).toBe(field);
+      }
+    });
+  });
+}
