@@ -5,7 +5,7 @@
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DbAdmissionStore } from '../../src/store/admission-store.js';
+import { ADMIT, DbAdmissionStore } from '../../src/store/admission-store.js';
 import { TAKE_LEASE } from '../../src/store/turn-store.js';
 import { engines, openTestDatabase } from '../support/engines.js';
 
@@ -31,6 +31,41 @@ for (const engine of engines) {
       expect(b.token).toBeUndefined();
       expect(b.head?.sessionId).toBe('free');
     });
+
+    it.skipIf(engine.name !== 'postgresql')(
+      'reads one commit row at most, whatever the history: the generic plan made on an empty session stays cheap',
+      async () => {
+        await opened.db.sql.query(insertSession, ['t', 'long']);
+        const c = new pg.Client({ connectionString: opened.databaseUrl });
+        await c.connect();
+        try {
+          // The plan is made while the session has no commits (as for a new session on a new
+          // server), then used after thousands: the prepared statement keeps its generic plan.
+          await c.query('set plan_cache_mode = force_generic_plan');
+          await c.query(`prepare admit as ${ADMIT}`);
+          const rowsRead = async (owner: string, openTurn: string | null) => {
+            await c.query("update feed_heads set open_turn_id = $1 where tenant_id = 't' and session_id = 'long'", [openTurn]);
+            const { rows } = await c.query(`explain (analyze, format json) execute admit('t', 'long', '${owner}', 30, null, null)`);
+            await c.query("delete from session_leases where tenant_id = 't' and session_id = 'long'");
+            const plan = JSON.stringify(rows[0]['QUERY PLAN']);
+            // The most rows any node over session_commits produced.
+            const nodes = [...plan.matchAll(/"Relation Name":"session_commits"[^}]*?"Actual Rows":(\d+)/g)].map((m) => Number(m[1]));
+            return Math.max(0, ...nodes);
+          };
+          await c.query("insert into feed_heads (tenant_id, session_id, open_turn_id) values ('t', 'long', null)");
+          expect(await rowsRead('w0', null)).toBeLessThanOrEqual(1);
+          await c.query(`insert into session_commits (tenant_id, session_id, revision, kind, graph_write, turn_id, created_at)
+          select 't', 'long', g, 'turn', 'append', 'turn-' || g, now() from generate_series(1, 3000) g`);
+          // No open turn, and an open turn that committed (the usual case after a turn): neither
+          // may walk the session's commits.
+          expect(await rowsRead('w1', null)).toBeLessThanOrEqual(1);
+          expect(await rowsRead('w2', 'turn-2999')).toBeLessThanOrEqual(1);
+          expect(await rowsRead('w3', 'turn-never')).toBeLessThanOrEqual(1);
+        } finally {
+          await c.end();
+        }
+      },
+    );
 
     it.skipIf(engine.name !== 'postgresql')('a lease won as the holder commits comes with the head of that commit', async () => {
       await opened.db.sql.query(insertSession, ['t', 'race']);
