@@ -51,7 +51,6 @@ async function adminQuery(databaseUrl: string, sql: string): Promise<void> {
 }
 
 /** The URL without its password, for messages. */
-/** The URL without its password, for messages. */
 export function redact(databaseUrl: string): string {
   try {
     const url = new URL(databaseUrl);
