@@ -87,8 +87,13 @@ for (const engine of engines) {
           // Process A claims the batch and hangs in the model call; then it dies without any cleanup.
           fake.reset();
           fake.script({ steps: [{ hang: true }] });
+          // Observers get feed events only once they are stored: seeing A's turn activity means
+          // the feed holds A's open turn, which is what lets B and GetTurn call it interrupted.
+          const watchA = observe(a.clients, sessionId, cursor);
           const onA = drainQueue(a.clients, { sessionId, drainId: 'drain-on-a' });
           await until(() => fake.requests.length === 1, 30_000);
+          await watchA.waitFor((m) => m.some((x) => payloadCase(x) === 'turnActivity'));
+          watchA.close();
           expect(JSON.stringify(fake.requests[0]!.body.messages)).toContain(text);
           let tokenA = 0n;
           let ownerA = '';
