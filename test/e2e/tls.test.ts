@@ -2,7 +2,7 @@
 // server requires a client certificate. Certificates are made with the openssl CLI.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthCheckResponse_ServingStatus as Serving } from '../../gen/grpc/health/v1/health.js';
 import { connect } from '../../src/client/promised.js';
 import { engines } from '../support/engines.js';
+import { makePki, type Pki } from '../support/pki.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const hasOpenssl = (() => {
@@ -21,50 +22,11 @@ const hasOpenssl = (() => {
   }
 })();
 
-function makePki(dir: string) {
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=lash-test-ca');
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const name of ['server', 'client']) {
-    ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${name === 'server' ? 'localhost' : 'lash-client'}`,
-    );
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '1',
-      '-extfile',
-      'san.ext',
-    );
-  }
-  const read = (f: string) => readFileSync(join(dir, f));
-  return { ca: read('ca.pem'), clientKey: read('client.key'), clientCert: read('client.pem') };
-}
-
 const engine = engines[0]!;
 
 describe.skipIf(!hasOpenssl || !engine.enabled)('TLS and mTLS', () => {
   let dir: string;
-  let pki: ReturnType<typeof makePki>;
+  let pki: Pki;
   let tls: TestServer;
   let mtls: TestServer;
   beforeAll(async () => {

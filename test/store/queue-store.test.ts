@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueBatch } from '../../src/domain/queue/types.js';
 import type { QueueStore, SessionStore } from '../../src/domain/ports.js';
-import type { SessionHead } from '../../src/domain/session.js';
 import { fromRow, type Row } from '../../src/store/queue-store.js';
 import { storeEngines } from '../support/store-engines.js';
+import { testHead } from '../support/heads.js';
 
 const batch = (sessionId: string, batchId: string): QueueBatch => ({
   batchId,
@@ -29,23 +29,6 @@ type Internals = {
   openRows(t: string, s: string): Promise<Row[]>;
   claimIfUnchanged(batches: QueueBatch[], owner: string, ttlMs: number): Promise<QueueBatch[] | undefined>;
 };
-
-const head = (sessionId: string): SessionHead => ({
-  tenantId: 't',
-  sessionId,
-  mode: 'standard',
-  policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false },
-  residency: 'keep_all',
-  finalAnswerFormat: { kind: 'markdown' },
-  metadata: {},
-  headRevision: 0n,
-  turnIndex: 0n,
-  currentFrameId: `f-${sessionId}`,
-  status: 'idle',
-  toolState: { generation: 0n, overrides: {} },
-  createdAt: new Date(),
-  updatedAt: new Date(),
-});
 
 for (const engine of storeEngines) {
   describe.skipIf(!engine.enabled)(`QueueStore contract on ${engine.name}`, () => {
@@ -100,7 +83,7 @@ for (const engine of storeEngines) {
     });
 
     it('a commit completes the claims it names, and a stale claim voids the whole commit', async () => {
-      const h = head('done');
+      const h = testHead('done');
       await sessions.create(h, { frameId: h.currentFrameId, status: 'active', reason: 'initial', createdAt: new Date() });
       await store.enqueue(batch('done', 'd1'));
       await store.enqueue(batch('done', 'd2'));

@@ -4,32 +4,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeedStore, SessionStore } from '../../src/domain/ports.js';
 import type { SessionHead } from '../../src/domain/session.js';
+import { testHead } from '../support/heads.js';
 import type { GraphNode } from '../../src/domain/graph.js';
 import type { FeedPayload } from '../../src/domain/feed/types.js';
 import type { StoreEngine } from '../support/store-engines.js';
 
 const tenant = 't1';
-
-function head(sessionId: string, extra: Partial<SessionHead> = {}): SessionHead {
-  const now = new Date();
-  return {
-    tenantId: tenant,
-    sessionId,
-    mode: 'standard',
-    policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false },
-    residency: 'keep_all',
-    finalAnswerFormat: { kind: 'markdown' },
-    metadata: {},
-    headRevision: 0n,
-    turnIndex: 0n,
-    currentFrameId: `f-${sessionId}`,
-    status: 'idle',
-    toolState: { generation: 0n, overrides: {} },
-    createdAt: now,
-    updatedAt: now,
-    ...extra,
-  };
-}
+const head = (sessionId: string, extra: Partial<SessionHead> = {}) => testHead(sessionId, { tenantId: tenant, ...extra });
 
 const msg = (id: string, parent?: string): GraphNode => ({
   nodeId: id,

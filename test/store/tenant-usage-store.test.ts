@@ -9,27 +9,9 @@ import { DbQueueStore } from '../../src/store/queue-store.js';
 import { OrmSessionStore } from '../../src/store/session-store.js';
 import { DbTenantUsageStore } from '../../src/store/tenant-usage-store.js';
 import { engines, openTestDatabase } from '../support/engines.js';
+import { testHead } from '../support/heads.js';
 
-const head = (tenantId: string, sessionId: string, parentSessionId?: string): SessionHead => {
-  const now = new Date();
-  return {
-    tenantId,
-    sessionId,
-    parentSessionId,
-    mode: 'standard',
-    policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false },
-    residency: 'keep_all',
-    finalAnswerFormat: { kind: 'markdown' },
-    metadata: {},
-    headRevision: 0n,
-    turnIndex: 0n,
-    currentFrameId: `f-${sessionId}`,
-    status: 'idle',
-    toolState: { generation: 0n, overrides: {} },
-    createdAt: now,
-    updatedAt: now,
-  };
-};
+const head = (tenantId: string, sessionId: string, parentSessionId?: string) => testHead(sessionId, { tenantId, parentSessionId });
 const batch = (tenantId: string, sessionId: string, batchId: string): QueueBatch => ({
   batchId,
   tenantId,

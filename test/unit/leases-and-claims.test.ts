@@ -7,6 +7,7 @@ import { ManualClock } from '../../src/domain/clock.js';
 import type { QueueBatch } from '../../src/domain/queue/types.js';
 import { SessionWriters } from '../../src/domain/session-writers.js';
 import { openMemoryStores } from '../../src/store/memory/index.js';
+import { testHead } from '../support/heads.js';
 
 const batch = (batchId: string, at: Date): QueueBatch => ({
   batchId,
@@ -50,25 +51,12 @@ describe('leases and claims on a manual clock (unit, in memory)', () => {
     const clock = new ManualClock();
     const stores = openMemoryStores(clock);
     const now = clock.now();
-    await stores.sessions.create(
-      {
-        tenantId: 't',
-        sessionId: 's',
-        mode: 'standard',
-        policy: { model: { id: 'echo', contextWindowTokens: 1000 }, providerId: 'echo', autonomous: false },
-        residency: 'keep_all',
-        finalAnswerFormat: { kind: 'markdown' },
-        metadata: {},
-        headRevision: 0n,
-        turnIndex: 0n,
-        currentFrameId: 'f',
-        status: 'idle',
-        toolState: { generation: 0n, overrides: {} },
-        createdAt: now,
-        updatedAt: now,
-      },
-      { frameId: 'f', status: 'active', reason: 'initial', createdAt: now },
-    );
+    await stores.sessions.create(testHead('s', { currentFrameId: 'f', createdAt: now, updatedAt: now }), {
+      frameId: 'f',
+      status: 'active',
+      reason: 'initial',
+      createdAt: now,
+    });
     await stores.queue.enqueue(batch('b1', now));
     const [old] = await stores.queue.claim('t', 's', 'w1', 1_000, (p) => p);
     expect(await stores.queue.listPending('t', 's')).toEqual([]);
