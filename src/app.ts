@@ -424,7 +424,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
           stallMs: config.feed.observerStallMs,
           maxStreamMs: observerLifetime(config.grpc),
         },
-        (fn) => shutdownHooks.add(fn),
+        // An observation that starts while the server drains (a client resuming onto this replica
+        // during the notice) is ended at once, like those the drain already ended.
+        (fn) => (health.isShuttingDown ? fn() : shutdownHooks.add(fn)),
         (tenantId) => tenantLimits.hold('observers', tenantId),
         (ctx, id) => processParts.processes.detachSession(ctx, id),
       ),

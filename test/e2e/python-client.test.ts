@@ -24,6 +24,15 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The two restart tests hold a Python interpreter, a server stop (up to its 2 s shutdown grace) and
+ * a restart on the same database, each of which takes seconds on a loaded 2-core CI machine
+ * running the PostgreSQL suite. Their waits (runPython's waitFor, 60 s each) name the step that
+ * stalled and print the script's output; the test's own limit is above them so that message, not
+ * a bare "timed out", is what a stall reports.
+ */
+const RESTART_TEST_MS = 120_000;
+
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`Python client on ${engine.name}`, () => {
     let s: TestServer;
@@ -144,24 +153,28 @@ for (const engine of engines) {
       expect(await host.exited).toBe(0);
     });
 
-    it('a Python tool host registers again after a server restart and answers the next turn', async () => {
-      const sessionId = await open('tools-restart');
-      const host = runPython('examples/tool_host.py', [sessionId], env);
-      const readies = () =>
-        host
-          .stdout()
-          .split('\n')
-          .filter((l) => l.startsWith('ready host_id=')).length;
-      await host.waitFor(() => readies() === 1, 'the host registered');
-      await s.stop();
-      s = await s.restart();
-      await host.waitFor(() => readies() === 2, 'the host registered again');
-      fake.script({ steps: [{ toolCall: { name: 'lookup', args: { word: 'again' } } }] }, { steps: [{ text: 'ok' }] });
-      const t = await runTurn(s.clients, { sessionId, input: textInput('define again') });
-      expect(t.result?.toolCalls[0]).toMatchObject({ tool: 'lookup', isError: false, output: { word: 'again', letters: 5 } });
-      host.child.kill('SIGTERM');
-      expect(await host.exited).toBe(0);
-    });
+    it(
+      'a Python tool host registers again after a server restart and answers the next turn',
+      async () => {
+        const sessionId = await open('tools-restart');
+        const host = runPython('examples/tool_host.py', [sessionId], env);
+        const readies = () =>
+          host
+            .stdout()
+            .split('\n')
+            .filter((l) => l.startsWith('ready host_id=')).length;
+        await host.waitFor(() => readies() === 1, 'the host registered');
+        await s.stop();
+        s = await s.restart();
+        await host.waitFor(() => readies() === 2, 'the host registered again');
+        fake.script({ steps: [{ toolCall: { name: 'lookup', args: { word: 'again' } } }] }, { steps: [{ text: 'ok' }] });
+        const t = await runTurn(s.clients, { sessionId, input: textInput('define again') });
+        expect(t.result?.toolCalls[0]).toMatchObject({ tool: 'lookup', isError: false, output: { word: 'again', letters: 5 } });
+        host.child.kill('SIGTERM');
+        expect(await host.exited).toBe(0);
+      },
+      RESTART_TEST_MS,
+    );
 
     it('the queue worker drains every enqueued batch and stops on an empty queue', async () => {
       const sessionId = await open('queue');
@@ -183,36 +196,40 @@ for (const engine of engines) {
       expect(fake.requests.map((r) => JSON.stringify(r.body.messages)).join()).toContain('work on job-c');
     });
 
-    it('the observer resumes across a server restart without a gap or a duplicate', async () => {
-      const sessionId = await open('observer');
-      const observer = runPython('examples/observer.py', [sessionId], env);
-      const committed = (turnId: string) => () => observer.jsonLines().some((l) => l.payload === 'committed' && l.turn_id === turnId);
-      await observer.waitFor(() => observer.jsonLines().some((l) => l.kind === 'snapshot'), 'the snapshot');
-      fake.script({ steps: [{ text: 'before ' }, { text: 'restart' }] });
-      await runTurn(s.clients, { sessionId, turnId: 'before-restart', input: textInput('one') });
-      await observer.waitFor(committed('before-restart'), 'the first commit');
+    it(
+      'the observer resumes across a server restart without a gap or a duplicate',
+      async () => {
+        const sessionId = await open('observer');
+        const observer = runPython('examples/observer.py', [sessionId], env);
+        const committed = (turnId: string) => () => observer.jsonLines().some((l) => l.payload === 'committed' && l.turn_id === turnId);
+        await observer.waitFor(() => observer.jsonLines().some((l) => l.kind === 'snapshot'), 'the snapshot');
+        fake.script({ steps: [{ text: 'before ' }, { text: 'restart' }] });
+        await runTurn(s.clients, { sessionId, turnId: 'before-restart', input: textInput('one') });
+        await observer.waitFor(committed('before-restart'), 'the first commit');
 
-      await s.stop();
-      await observer.waitFor(() => observer.stderr().includes('reconnecting_after'), 'a reconnect attempt');
-      s = await s.restart();
+        await s.stop();
+        await observer.waitFor(() => observer.stderr().includes('reconnecting_after'), 'a reconnect attempt');
+        s = await s.restart();
 
-      fake.script({ steps: [{ text: 'after ' }, { text: 'restart' }] });
-      await runTurn(s.clients, { sessionId, turnId: 'after-restart', input: textInput('two') });
-      await observer.waitFor(committed('after-restart'), 'the commit after the restart');
-      observer.child.kill('SIGTERM');
+        fake.script({ steps: [{ text: 'after ' }, { text: 'restart' }] });
+        await runTurn(s.clients, { sessionId, turnId: 'after-restart', input: textInput('two') });
+        await observer.waitFor(committed('after-restart'), 'the commit after the restart');
+        observer.child.kill('SIGTERM');
 
-      const lines = observer.jsonLines();
-      expect(lines.filter((l) => l.kind === 'snapshot')).toHaveLength(1);
-      const seqs = lines.filter((l) => l.kind === 'event').map((l) => Number(l.sequence));
-      const jumps = seqs.slice(1).flatMap((q, i) => (q === seqs[i]! + 1 ? [] : [`${seqs[i]} → ${q}`]));
-      expect(jumps).toEqual([]);
-      const deltas = (turnId: string) =>
-        lines
-          .filter((l) => l.turn_id === turnId && typeof l.delta === 'string')
-          .map((l) => l.delta)
-          .join('');
-      expect(deltas('before-restart')).toBe('before restart');
-      expect(deltas('after-restart')).toBe('after restart');
-    });
+        const lines = observer.jsonLines();
+        expect(lines.filter((l) => l.kind === 'snapshot')).toHaveLength(1);
+        const seqs = lines.filter((l) => l.kind === 'event').map((l) => Number(l.sequence));
+        const jumps = seqs.slice(1).flatMap((q, i) => (q === seqs[i]! + 1 ? [] : [`${seqs[i]} → ${q}`]));
+        expect(jumps).toEqual([]);
+        const deltas = (turnId: string) =>
+          lines
+            .filter((l) => l.turn_id === turnId && typeof l.delta === 'string')
+            .map((l) => l.delta)
+            .join('');
+        expect(deltas('before-restart')).toBe('before restart');
+        expect(deltas('after-restart')).toBe('after restart');
+      },
+      RESTART_TEST_MS,
+    );
   });
 }

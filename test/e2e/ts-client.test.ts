@@ -150,6 +150,31 @@ for (const engine of engines) {
       expect((await get).session?.sessionId).toBe(sessionId);
     });
 
+    it('calls that carry an idempotency id retry through a server restart: an enqueue with an id and a turn; an enqueue without one fails at once', async () => {
+      const queued = await open('ids-queue');
+      const turned = await open('ids-turn');
+      await s.stop();
+      const patient = { maxAttempts: 1_000, initialBackoffMs: 50, maxBackoffMs: 200 };
+      const anonymous = await rejected(client.queue.enqueueTurnInput({ sessionId: queued, input: textInput('no id') }, { retry: patient }));
+      expect(anonymous.code).toBe(status.UNAVAILABLE);
+      const enqueue = client.queue.enqueueTurnInput(
+        { sessionId: queued, id: 'job-through-restart', input: textInput('with id') },
+        { retry: patient, deadlineMs: 120_000 },
+      );
+      // runTurn names a fresh turn id itself, so reopening the stream after UNAVAILABLE is safe.
+      const turn = client.runTurn({ sessionId: turned, input: textInput('through the restart') }, { retry: patient });
+      const done = turn.done();
+      fake.script({ steps: [{ text: 'ran once' }] });
+      s = await s.restart();
+      await enqueue;
+      const result = await done;
+      expect(resultText(result)).toBe('ran once');
+      expect(result?.turnId).toBe(turn.turnId);
+      expect(fake.requests).toHaveLength(1);
+      const batches = (await client.queue.listQueuedWork({ sessionId: queued })).batches;
+      expect(batches.map((b) => b.id)).toEqual(['job-through-restart']);
+    });
+
     it('observe resumes across a server restart without a gap or a duplicate', async () => {
       const sessionId = await open('observe');
       const abort = new AbortController();
