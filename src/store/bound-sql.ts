@@ -165,8 +165,9 @@ export function pgliteSql(db: PGlite, stats: StatementStats, exclusive: Exclusiv
  * unnamed statement, five protocol exchanges); here each distinct text is parsed once (with its
  * parameter types learnt from a describe), and each call sends bind, execute and sync in ONE
  * protocol exchange. The portal is described only at a text's first run: building and parsing
- * the row description of a wide result (the admission's) was about a quarter of its cost. Run under PGlite's own locks, as its `query` is, so a statement
- * never lands inside another caller's transaction (and through the gate's lane, as every entry is).
+ * the row description of a wide result (the admission's) was about a quarter of its cost. Run
+ * under PGlite's own locks, as its `query` is, so a statement never lands inside another
+ * caller's transaction (and through the gate's lane, as every entry is).
  */
 function pglitePrepared(db: PGlite, exclusive: Exclusive) {
   const paramTypes = new Map<string, number[]>();
