@@ -1,5 +1,5 @@
-// Every provider proven over gRPC against a fake of its wire format (OpenAI chat completions,
-// Anthropic Messages, Gemini): a streamed answer with reasoning and every token class it
+// Every provider proven over gRPC against a fake of its wire format (OpenAI and
+// OpenAI-compatible chat completions, Anthropic Messages, Gemini): a streamed answer with reasoning and every token class it
 // reports, a parallel tool round, an image, a retried error visible as retry_status, a final auth
 // error whose text never shows the key, cancellation that aborts the HTTP request, a safety
 // stop, catalog refusals before any call, and the rlm loop; usage reports add up to the results.
@@ -16,7 +16,7 @@ import { GATEWAY_HEADER, startProviderFake, type ProviderFake, type ProviderName
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { deltasText, kinds, runTurn, startRunTurn, textInput, until, type StreamedTurn } from '../support/turns.js';
 
-const PROVIDERS: ProviderName[] = ['openai', 'anthropic', 'google'];
+const PROVIDERS: ProviderName[] = ['openai', 'openai-compatible', 'anthropic', 'google'];
 // A 1×1 PNG.
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 const TOKENS: Tokens = { input: 100, output: 20, cacheRead: 40, cacheWrite: 30, reasoning: 8 };
@@ -35,6 +35,7 @@ function expectedUsage(fake: ProviderFake, t: Tokens, times = 1): Usage {
 
 const retryables: Record<ProviderName, Reply[]> = {
   openai: [{ error: { status: 429, message: 'Rate limit reached', retryAfterSeconds: 0 } }],
+  'openai-compatible': [{ error: { status: 429, message: 'Too many requests', retryAfterSeconds: 0 } }, { error: { status: 502, message: 'Bad gateway' } }],
   anthropic: [{ error: { status: 429, message: 'rate limited', retryAfterSeconds: 0 } }, { overloadedInStream: true }],
   google: [{ error: { status: 429, message: 'Resource exhausted', retryAfterSeconds: 0 } }, { error: { status: 503, message: 'The model is overloaded' } }],
 };
@@ -244,6 +245,7 @@ for (const engine of engines) {
         await until(async () => (await s.clients.turns.cancelTurn({ sessionId, turnId: 'hang' })).signalled, 20_000);
         const t = await run.done;
         expect(t.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
+        expect(deltasText(t)).toBe('partial ');
         await until(() => fake.aborted() === 1, 20_000);
       });
 
@@ -257,22 +259,43 @@ for (const engine of engines) {
         });
       });
 
-      it('refuses what the model cannot do before any call: output cap, context window, and effort on a model that does not reason', async () => {
-        const tooMuch = await rejection(open({ spec: { model: { id: fake.model, maxOutputTokens: 5_000_000n } } }));
-        expect(tooMuch).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MAX_OUTPUT_TOKENS_TOO_LARGE' });
-        const sessionId = await open();
-        const before = (await s.clients.sessions.getSession({ sessionId })).session!;
-        const turn = await runTurn(s.clients, { sessionId, input: textInput('x'), overrides: { model: { contextWindowTokens: 90_000_000n } } });
-        expect(turn.error?.code).toBe(status.INVALID_ARGUMENT);
-        expect(turn.error?.details).toContain('context window');
-        // Refused before anything was stored: no turn, no revision.
-        expect((await s.clients.sessions.getSession({ sessionId })).session).toMatchObject({ headRevision: before.headRevision, turnIndex: 0n });
-        const plain = { openai: 'gpt-4o-mini', anthropic: 'claude-3-5-haiku', google: 'gemini-2.0-flash' }[provider];
-        const effort = await rejection(open({ spec: { model: { id: plain, reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } } }));
-        expect(effort).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'REASONING_UNSUPPORTED' });
-        expect(fake.seen()).toHaveLength(0);
-        expect((await s.clients.sessions.getUsageReport({ sessionId })).total?.inputTokens ?? 0n).toBe(0n);
-      });
+      it.skipIf(provider === 'openai-compatible')(
+        'refuses what the model cannot do before any call: output cap, context window, and effort on a model that does not reason',
+        async () => {
+          const tooMuch = await rejection(open({ spec: { model: { id: fake.model, maxOutputTokens: 5_000_000n } } }));
+          expect(tooMuch).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MAX_OUTPUT_TOKENS_TOO_LARGE' });
+          const sessionId = await open();
+          const before = (await s.clients.sessions.getSession({ sessionId })).session!;
+          const turn = await runTurn(s.clients, { sessionId, input: textInput('x'), overrides: { model: { contextWindowTokens: 90_000_000n } } });
+          expect(turn.error?.code).toBe(status.INVALID_ARGUMENT);
+          expect(turn.error?.details).toContain('context window');
+          // Refused before anything was stored: no turn, no revision.
+          expect((await s.clients.sessions.getSession({ sessionId })).session).toMatchObject({ headRevision: before.headRevision, turnIndex: 0n });
+          const plain = { openai: 'gpt-4o-mini', 'openai-compatible': '', anthropic: 'claude-3-5-haiku', google: 'gemini-2.0-flash' }[provider];
+          const effort = await rejection(open({ spec: { model: { id: plain, reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } } }));
+          expect(effort).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'REASONING_UNSUPPORTED' });
+          expect(fake.seen()).toHaveLength(0);
+          expect((await s.clients.sessions.getUsageReport({ sessionId })).total?.inputTokens ?? 0n).toBe(0n);
+        },
+      );
+
+      it.runIf(provider === 'openai-compatible')(
+        'a model the catalog does not know is not gated (its window and effort go through), but output that leaves no room for the prompt is refused',
+        async () => {
+          const noRoom = await rejection(open({ spec: { model: { id: fake.model, contextWindowTokens: 8_000n, maxOutputTokens: 8_000n } } }));
+          expect(noRoom).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MAX_OUTPUT_EXCEEDS_CONTEXT_WINDOW' });
+          expect(fake.seen()).toHaveLength(0);
+          const sessionId = await open();
+          fake.script({ text: ['fine'] });
+          const t = await runTurn(s.clients, {
+            sessionId,
+            input: textInput('x'),
+            overrides: { model: { contextWindowTokens: 90_000_000n, reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } },
+          });
+          expect(finished(t)).toEqual({ $case: 'assistantMessage', value: { text: 'fine' } });
+          expect(fake.seen()[0]!.reasoning).toBe('low');
+        },
+      );
 
       it('drives an rlm session: the model writes code that calls a tool and submits', async () => {
         const sessionId = await open({ mode: SessionMode.SESSION_MODE_RLM });
