@@ -7,6 +7,7 @@ import type { JsonValue } from '../domain/messages.js';
 import { ProviderError, type FinishReason, type ModelMessage, type ModelProvider, type ModelRequest, type ModelStreamPart } from '../domain/turns/model.js';
 import type { Usage } from '../domain/usage.js';
 import { redact } from './redact.js';
+import { providerRetryAfterMs } from './retry-after.js';
 import { LoneSurrogateError, SurrogateJoiner } from './surrogates.js';
 
 export interface AiSdkOptions {
@@ -192,26 +193,13 @@ function toProviderError(providerId: string, err: unknown, secrets: string[]): P
       redact(`${providerId} returned ${err.statusCode ?? 'an error'}: ${detail}`, secrets),
       err.isRetryable,
       err.statusCode,
-      retryAfterMs(err.responseHeaders),
+      providerRetryAfterMs(err.responseHeaders, err.responseBody),
     );
   }
   const e = err as { name?: string; message?: string; cause?: { code?: string } };
   // Network-level failures (connection refused/reset, timeouts) are worth a retry.
   const network = e?.name === 'TypeError' || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'UND_ERR_SOCKET'].includes(e?.cause?.code ?? '');
   return new ProviderError(redact(`${providerId} call failed: ${e?.message ?? String(err)}`, secrets), network);
-}
-
-/** The provider's `retry-after` (seconds or an HTTP date; Anthropic and OpenAI also send `retry-after-ms`). */
-function retryAfterMs(headers: Record<string, string> | undefined): number | undefined {
-  if (!headers) return undefined;
-  const ms = Number(headers['retry-after-ms']);
-  if (headers['retry-after-ms'] && Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = headers['retry-after'];
-  if (!raw) return undefined;
-  const seconds = Number(raw);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(raw);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 function providerMessage(body: string | undefined): string | undefined {

@@ -33,11 +33,17 @@ function expectedUsage(fake: ProviderFake, t: Tokens, times = 1): Usage {
   };
 }
 
+// Each provider's first error asks for a 1 s wait its own way (retry-after header; Gemini's
+// RetryInfo detail in the body); the others leave the wait to our backoff.
 const retryables: Record<ProviderName, Reply[]> = {
-  openai: [{ error: { status: 429, message: 'Rate limit reached', retryAfterSeconds: 0 } }],
-  'openai-compatible': [{ error: { status: 429, message: 'Too many requests', retryAfterSeconds: 0 } }, { error: { status: 502, message: 'Bad gateway' } }],
-  anthropic: [{ error: { status: 429, message: 'rate limited', retryAfterSeconds: 0 } }, { overloadedInStream: true }],
-  google: [{ error: { status: 429, message: 'Resource exhausted', retryAfterSeconds: 0 } }, { error: { status: 503, message: 'The model is overloaded' } }],
+  openai: [{ error: { status: 429, message: 'Rate limit reached', retryAfterSeconds: 1 } }, { error: { status: 500, message: 'The server had an error' } }],
+  'openai-compatible': [{ error: { status: 429, message: 'Too many requests', retryAfterSeconds: 1 } }, { error: { status: 502, message: 'Bad gateway' } }],
+  anthropic: [
+    { error: { status: 429, message: 'rate limited', retryAfterSeconds: 1 } },
+    { error: { status: 529, message: 'Overloaded' } },
+    { overloadedInStream: true },
+  ],
+  google: [{ error: { status: 429, message: 'Resource exhausted', retryAfterSeconds: 1 } }, { error: { status: 503, message: 'The model is overloaded' } }],
 };
 
 for (const engine of engines) {
@@ -62,7 +68,7 @@ for (const engine of engines) {
           ...fake.env,
           LASH_TOOLS: 'calculate,json_echo',
           LASH_PROVIDER_BACKOFF_MS: '10',
-          LASH_PROVIDER_MAX_ATTEMPTS: '3',
+          LASH_PROVIDER_MAX_ATTEMPTS: '4',
           LASH_CANCEL_GRACE_MS: '500',
           LASH_QUEUE_WORKERS: '0',
         });
@@ -210,8 +216,10 @@ for (const engine of engines) {
         const retries = t.events.flatMap((e) => (e.kind?.$case === 'retryStatus' ? [e.kind.value] : []));
         expect(retries.map((r) => r.attempt)).toEqual(errors.map((_, i) => i + 1));
         expect(retries[0]!.reason).toMatch(/429/);
-        // The 429 said retry-after: 0, which wins over our backoff (10 ms here).
-        expect(retries[0]!.waitSeconds).toBe(0);
+        // The 429 asked for 1 s, which wins over our backoff (10 ms, doubling, here).
+        expect(retries[0]!.waitSeconds).toBe(1);
+        for (const r of retries.slice(1)) expect(r.waitSeconds).toBeLessThan(1);
+        if (provider === 'anthropic') expect(retries.map((r) => r.reason).join('\n')).toMatch(/529[\s\S]*Overloaded/);
         expect(fake.seen()).toHaveLength(errors.length + 1);
       });
 

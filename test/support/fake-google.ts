@@ -4,7 +4,8 @@
 // parts by name, tools as functionDeclarations) and streams replies as Gemini SSE chunks
 // (`data: {candidates:[{content:{parts}}], usageMetadata}`): thought parts, text parts, several
 // functionCall parts at once, usageMetadata with cachedContentTokenCount and thoughtsTokenCount,
-// finishReason SAFETY; errors as {error:{code,message,status}}.
+// finishReason SAFETY; errors as {error:{code,message,status}}, a retry delay as the
+// google.rpc.RetryInfo detail of the error body.
 
 import type { ServerResponse } from 'node:http';
 import { isObject, startSse, WireFake, type Reply, type SeenRequest, type WireFormat } from './fake-wire.js';
@@ -30,6 +31,18 @@ function googleWire(apiKey: string, extraHeader?: string): WireFormat {
   return {
     basePath: '/v1beta',
     errorBody: (status, message) => ({ error: { code: status, message, status: STATUS[status] ?? 'UNKNOWN' } }),
+    // Gemini says when to retry in the error details, not in a retry-after header.
+    retryAfterError: (status, message, seconds) => ({
+      error: {
+        code: status,
+        message,
+        status: STATUS[status] ?? 'UNKNOWN',
+        details: [
+          { '@type': 'type.googleapis.com/google.rpc.QuotaFailure', violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_requests' }] },
+          { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${seconds}s` },
+        ],
+      },
+    }),
     check(path, headers, raw) {
       const body = raw as Record<string, unknown>;
       const problems: string[] = [];

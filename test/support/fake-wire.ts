@@ -58,6 +58,11 @@ export interface WireFormat {
   render(reply: Reply, res: ServerResponse, body: unknown, closed: Promise<void>): Promise<void>;
   /** An error body of this wire format, for violations and unknown routes. */
   errorBody(status: number, message: string): unknown;
+  /**
+   * Where a scripted error's retry delay goes: the `retry-after` header (the default, as Anthropic
+   * and OpenAI send it) or the body (Gemini's google.rpc.RetryInfo detail, no header).
+   */
+  retryAfterError?(status: number, message: string, retryAfterSeconds: number): unknown;
 }
 
 export class WireFake {
@@ -132,8 +137,10 @@ export class WireFake {
       if (!res.writableFinished) this.aborted++;
     });
     if ('error' in reply) {
-      const headers: Record<string, string> = reply.error.retryAfterSeconds !== undefined ? { 'retry-after': String(reply.error.retryAfterSeconds) } : {};
-      return sendJson(res, reply.error.status, this.wire.errorBody(reply.error.status, reply.error.message), headers);
+      const { status, message, retryAfterSeconds } = reply.error;
+      if (retryAfterSeconds === undefined) return sendJson(res, status, this.wire.errorBody(status, message));
+      if (this.wire.retryAfterError) return sendJson(res, status, this.wire.retryAfterError(status, message, retryAfterSeconds));
+      return sendJson(res, status, this.wire.errorBody(status, message), { 'retry-after': String(retryAfterSeconds) });
     }
     await this.wire.render(reply, res, body, closed);
     if (!res.writableEnded && !res.destroyed) res.end();
