@@ -257,14 +257,28 @@ for (const engine of engines) {
         await until(() => fake.aborted() === 1, 20_000);
       });
 
-      it('stops on a safety block as a provider error that names the content filter', async () => {
+      it('stops on a safety block (and, on Gemini, a blocked prompt) as a provider error that names the content filter', async () => {
         const sessionId = await open();
-        fake.script({ finish: 'safety', usage: { input: 12, output: 0 } });
-        const t = await runTurn(s.clients, { sessionId, input: textInput('something dangerous') });
-        expect(t.result?.outcome).toMatchObject({
-          $case: 'stopped',
-          value: { reason: StopReason.STOP_REASON_PROVIDER_ERROR, message: expect.stringContaining('content filter') },
-        });
+        const blocks: Reply[] = [{ finish: 'safety', usage: { input: 12, output: 0 } }];
+        if (provider === 'google') blocks.push({ finish: 'promptBlocked', usage: { input: 9, output: 0 } });
+        for (const block of blocks) {
+          fake.script(block);
+          const t = await runTurn(s.clients, { sessionId, input: textInput('something dangerous') });
+          expect(t.result?.outcome).toMatchObject({
+            $case: 'stopped',
+            value: { reason: StopReason.STOP_REASON_PROVIDER_ERROR, message: expect.stringContaining('content filter') },
+          });
+        }
+        expect(fake.seen()).toHaveLength(blocks.length);
+      });
+
+      it("stops as incomplete when the model hits its output cap (the provider's own length stop), keeping the text and usage", async () => {
+        const sessionId = await open();
+        fake.script({ text: ['cut ', 'short'], finish: 'length', usage: { input: 15, output: 2 } });
+        const t = await runTurn(s.clients, { sessionId, input: textInput('write a lot') });
+        expect(t.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_INCOMPLETE } });
+        expect(deltasText(t)).toBe('cut short');
+        expect(t.result?.usage?.total).toMatchObject({ inputTokens: 15n, outputTokens: 2n });
       });
 
       it.skipIf(provider === 'openai-compatible')(

@@ -3,7 +3,7 @@
 // alternating roles, tool_result ids answering the previous tool_use blocks, tool schemas) and
 // streams replies as Anthropic's SSE events: message_start (input and cache usage),
 // content_block_start/delta/stop (thinking_delta, text_delta, input_json_delta), message_delta
-// (stop_reason, output usage), message_stop; errors as {type:"error",error:{type,message}}.
+// (stop_reason end_turn, tool_use, max_tokens or refusal; output usage), message_stop; errors as {type:"error",error:{type,message}}.
 
 import type { ServerResponse } from 'node:http';
 import { halves, isObject, startSse, WireFake, type Reply, type SeenRequest, type WireFormat } from './fake-wire.js';
@@ -153,7 +153,8 @@ async function render(reply: Rendered, res: ServerResponse, model: string, close
       { type: 'tool_use', id: call.id, name: call.name, input: {} },
       halves(JSON.stringify(call.args)).map((partial_json) => ({ type: 'input_json_delta', partial_json })),
     );
-  const stop = reply.finish === 'safety' ? 'refusal' : reply.toolCalls?.length ? 'tool_use' : 'end_turn';
+  if (reply.finish === 'promptBlocked') throw new Error('promptBlocked is a Gemini reply');
+  const stop = reply.finish === 'safety' ? 'refusal' : reply.finish === 'length' ? 'max_tokens' : reply.toolCalls?.length ? 'tool_use' : 'end_turn';
   event(res, {
     type: 'message_delta',
     delta: { stop_reason: stop, stop_sequence: null },

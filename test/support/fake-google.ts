@@ -4,8 +4,8 @@
 // parts by name, tools as functionDeclarations) and streams replies as Gemini SSE chunks
 // (`data: {candidates:[{content:{parts}}], usageMetadata}`): thought parts, text parts, several
 // functionCall parts at once, usageMetadata with cachedContentTokenCount and thoughtsTokenCount,
-// finishReason SAFETY; errors as {error:{code,message,status}}, a retry delay as the
-// google.rpc.RetryInfo detail of the error body.
+// finishReason SAFETY or MAX_TOKENS, a prompt blocked by promptFeedback.blockReason; errors as
+// {error:{code,message,status}}, a retry delay as the google.rpc.RetryInfo detail of the body.
 
 import type { ServerResponse } from 'node:http';
 import { isObject, startSse, WireFake, type Reply, type SeenRequest, type WireFormat } from './fake-wire.js';
@@ -135,6 +135,14 @@ async function render(reply: Rendered, res: ServerResponse, closed: Promise<void
     ...(u.cacheRead ? { cachedContentTokenCount: u.cacheRead } : {}),
     ...(u.reasoning ? { thoughtsTokenCount: u.reasoning } : {}),
   };
+  // A blocked prompt has no candidate at all, only the prompt feedback.
+  if (reply.finish === 'promptBlocked') {
+    chunk(res, {
+      promptFeedback: { blockReason: 'SAFETY', safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }] },
+      usageMetadata,
+    });
+    return;
+  }
   if (reply.finish === 'safety') {
     chunk(res, {
       candidates: [{ index: 0, finishReason: 'SAFETY', safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }] }],
@@ -142,5 +150,5 @@ async function render(reply: Rendered, res: ServerResponse, closed: Promise<void
     });
     return;
   }
-  chunk(res, { ...candidate(calls.length ? calls : [{ text: '' }], 'STOP'), usageMetadata, modelVersion: 'fake' });
+  chunk(res, { ...candidate(calls.length ? calls : [{ text: '' }], reply.finish === 'length' ? 'MAX_TOKENS' : 'STOP'), usageMetadata, modelVersion: 'fake' });
 }

@@ -23,7 +23,8 @@ export type Reply =
       text?: string[];
       toolCalls?: { id: string; name: string; args: Record<string, unknown> }[];
       usage?: Tokens;
-      finish?: 'stop' | 'safety';
+      /** safety: the answer was filtered; length: the output cap was hit; promptBlocked: Gemini refused the prompt itself. */
+      finish?: 'stop' | 'safety' | 'length' | 'promptBlocked';
     }
   /** An HTTP error in the provider's error shape. */
   | { error: { status: number; message: string; retryAfterSeconds?: number } }

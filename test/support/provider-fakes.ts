@@ -77,6 +77,7 @@ function chatFake(provider: 'openai' | 'openai-compatible', fake: FakeModelServe
     if ('error' in r) return { error: r.error };
     if ('hang' in r) return { steps: [...r.hang.map((text) => ({ text })), { hang: true }] };
     if ('overloadedInStream' in r) throw new Error('overloadedInStream is an Anthropic reply');
+    if (r.finish === 'promptBlocked') throw new Error('promptBlocked is a Gemini reply');
     const steps: ScriptStep[] = [
       ...(r.reasoning ?? []).map((reasoning) => ({ reasoning })),
       ...(r.text ?? []).map((text) => ({ text })),
@@ -85,7 +86,7 @@ function chatFake(provider: 'openai' | 'openai-compatible', fake: FakeModelServe
     const u = r.usage;
     return {
       steps,
-      finishReason: r.finish === 'safety' ? 'content_filter' : undefined,
+      finishReason: r.finish === 'safety' ? 'content_filter' : r.finish === 'length' ? 'length' : undefined,
       usage: u && { input: u.input, output: u.output, cached: u.cacheRead, reasoning: u.reasoning },
     };
   };
