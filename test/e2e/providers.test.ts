@@ -120,6 +120,15 @@ for (const engine of engines) {
           value: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH },
         });
         expect(fake.seen()[2]!.reasoning).toEqual(seen.reasoning);
+        expect(fake.seen()[2]!.cacheBreakpoints).toBe(provider === 'anthropic' ? 2 : 0);
+
+        // Prompt caching is a turn override too: off for this turn, recorded as off, no breakpoints.
+        fake.script({ text: ['uncached'] });
+        const uncached = await runTurn(s.clients, { sessionId, input: textInput('no cache'), overrides: { model: { promptCache: false } } });
+        expect(uncached.events.find((e) => e.kind?.$case === 'modelRequestStarted')?.kind).toMatchObject({
+          value: { promptCache: false, reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH },
+        });
+        expect(fake.seen()[3]!.cacheBreakpoints).toBe(0);
       });
 
       it('runs a parallel tool round and sends both results back; usage report, turn results and usage events add up', async () => {
