@@ -28,7 +28,13 @@ const sum = (us: Usage[]) => us.reduce(add, zero);
 /** `t` as our Usage, keeping only the classes the fake's wire format reports. */
 const booked = (fake: ProviderFake, t: Tokens): Usage => {
   const has = (k: keyof Tokens) => (fake.tokenClasses.includes(k) ? BigInt(t[k] ?? 0) : 0n);
-  return { inputTokens: has('input'), outputTokens: has('output'), cachedInputTokens: has('cacheRead'), cacheWriteTokens: has('cacheWrite'), reasoningTokens: has('reasoning') };
+  return {
+    inputTokens: has('input'),
+    outputTokens: has('output'),
+    cachedInputTokens: has('cacheRead'),
+    cacheWriteTokens: has('cacheWrite'),
+    reasoningTokens: has('reasoning'),
+  };
 };
 
 // Distinct counts per call, every class set: a class a provider does not report must stay 0.
@@ -66,7 +72,12 @@ for (const engine of engines) {
         OpenSessionRequest.fromPartial({ sessionId, spec: { providerId: 'anthropic', model: { id: anthropic.model, promptCache: true } } }),
       );
       await s.clients.admin.createChildSession(
-        CreateChildSessionRequest.fromPartial({ sessionId, childSessionId: kid, source: 'research', spec: { providerId: 'google', model: { id: google.model } } }),
+        CreateChildSessionRequest.fromPartial({
+          sessionId,
+          childSessionId: kid,
+          source: 'research',
+          spec: { providerId: 'google', model: { id: google.model } },
+        }),
       );
 
       // Anthropic asks the Gemini child, then answers.

@@ -106,7 +106,13 @@ describe('Chat Completions checks', () => {
     tools,
     messages: [
       { role: 'developer', content: 'sys' },
-      { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0K' } }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'hi' },
+          { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0K' } },
+        ],
+      },
       call,
       { role: 'tool', tool_call_id: 'c1', content: '{"ok":true}' },
     ],
@@ -123,11 +129,13 @@ describe('Chat Completions checks', () => {
     expect(wrong({ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'string' } } }] })).toMatch(/parameters of type object/);
     expect(wrong({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] })).toMatch(/base64 image data URL/);
     expect(wrong({ messages: [{ role: 'user', content: 'hi' }, call] })).toMatch(/ends with tool calls unanswered: c1/);
-    expect(wrong({ messages: [{ role: 'user', content: 'hi' }, call, { role: 'user', content: 'x' }, { role: 'tool', tool_call_id: 'c1', content: '1' }] })).toMatch(
-      /comes before tool messages answering c1[\s\S]*tool message c1 answers no open tool call/,
-    );
+    expect(
+      wrong({ messages: [{ role: 'user', content: 'hi' }, call, { role: 'user', content: 'x' }, { role: 'tool', tool_call_id: 'c1', content: '1' }] }),
+    ).toMatch(/comes before tool messages answering c1[\s\S]*tool message c1 answers no open tool call/);
     const badArgs = { ...call, tool_calls: [{ ...call.tool_calls[0], function: { name: 'f', arguments: '[1]' } }] };
-    expect(wrong({ messages: [{ role: 'user', content: 'hi' }, badArgs, { role: 'tool', tool_call_id: 'c1', content: '1' }] })).toMatch(/not a JSON object string/);
+    expect(wrong({ messages: [{ role: 'user', content: 'hi' }, badArgs, { role: 'tool', tool_call_id: 'c1', content: '1' }] })).toMatch(
+      /not a JSON object string/,
+    );
     expect(wrong({ messages: [{ role: 'robot', content: 'hi' }] })).toMatch(/no valid role/);
     // The reasoning-model rules are OpenAI's own; an OpenAI-compatible server takes max_tokens.
     expect(checkChatRequest({ ...good, max_tokens: 100 }, headers, { ...o, openaiReasoningRules: false })).toEqual([]);

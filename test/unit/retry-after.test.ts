@@ -24,7 +24,15 @@ describe('providerRetryAfterMs', () => {
   });
 
   it('takes no hint from a body that is not one', () => {
-    for (const body of [undefined, '', 'not json RetryInfo', google(retryInfo('5s')), google([retryInfo('5m')]), google([retryInfo(5)]), google([{ retryDelay: '5s' }])])
+    for (const body of [
+      undefined,
+      '',
+      'not json RetryInfo',
+      google(retryInfo('5s')),
+      google([retryInfo('5m')]),
+      google([retryInfo(5)]),
+      google([{ retryDelay: '5s' }]),
+    ])
       expect(providerRetryAfterMs({}, body)).toBeUndefined();
   });
 });
