@@ -179,6 +179,21 @@ for (const engine of engines) {
         expect(report.byModel).toEqual([{ model: fake.model, usage: report.total }]);
       });
 
+      it('runs a tool round with reasoning on: the reasoning goes back with the calls as the provider demands (Anthropic: the signed thinking block first)', async () => {
+        const sessionId = await open({ spec: { model: { id: fake.model, reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH } } });
+        fake.script(
+          { reasoning: ['I should ', 'add them'], toolCalls: [{ id: 'call_r', name: 'calculate', args: { op: 'add', a: 1, b: 2 } }] },
+          { reasoning: ['done'], text: ['3'] },
+          { text: ['still 3'] },
+        );
+        const t = await runTurn(s.clients, { sessionId, input: textInput('one plus two') });
+        expect(finished(t)).toEqual({ $case: 'assistantMessage', value: { text: '3' } });
+        expect(fake.seen()[1]!.toolResults).toHaveLength(1);
+        // The next turn replays the whole conversation, the signed reasoning of the tool round included.
+        const next = await runTurn(s.clients, { sessionId, input: textInput('sure?') });
+        expect(finished(next)).toEqual({ $case: 'assistantMessage', value: { text: 'still 3' } });
+      });
+
       it('adds up across providers: a turn switched to echo is booked under its own model, and the total is the sum of the results', async () => {
         const sessionId = await open();
         fake.script({ text: ['from the provider'], usage: TOKENS });
