@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateChildSessionRequest } from '../../gen/lash/v1/admin_service.js';
 import type { Usage } from '../../gen/lash/v1/common.js';
+import { ReasoningEffort } from '../../gen/lash/v1/session.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
 import type { Tokens } from '../support/fake-wire.js';
@@ -69,7 +70,10 @@ for (const engine of engines) {
       const sessionId = 'mixed-1';
       const kid = 'mixed-1-kid';
       await s.clients.sessions.openSession(
-        OpenSessionRequest.fromPartial({ sessionId, spec: { providerId: 'anthropic', model: { id: anthropic.model, promptCache: true } } }),
+        OpenSessionRequest.fromPartial({
+          sessionId,
+          spec: { providerId: 'anthropic', model: { id: anthropic.model, promptCache: true, reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH } },
+        }),
       );
       await s.clients.admin.createChildSession(
         CreateChildSessionRequest.fromPartial({
@@ -80,10 +84,15 @@ for (const engine of engines) {
         }),
       );
 
-      // Anthropic asks the Gemini child, then answers.
+      // Anthropic, thinking, asks the Gemini child, then answers; its signed thinking blocks travel
+      // in the history to OpenAI (which ignores them) and back to Anthropic for the compaction.
       anthropic.script(
-        { toolCalls: [{ id: 'toolu_01', name: 'run_child', args: { child_session_id: kid, task: 'look it up' } }], usage: ANTHROPIC_TOOL },
-        { text: ['the child says found'], usage: ANTHROPIC_ANSWER },
+        {
+          reasoning: ['ask the child'],
+          toolCalls: [{ id: 'toolu_01', name: 'run_child', args: { child_session_id: kid, task: 'look it up' } }],
+          usage: ANTHROPIC_TOOL,
+        },
+        { reasoning: ['it answered'], text: ['the child says found'], usage: ANTHROPIC_ANSWER },
       );
       google.script({ reasoning: ['searching'], text: ['found'], usage: GOOGLE_CHILD });
       const delegated = await runTurn(s.clients, { sessionId, input: textInput('ask the child') });

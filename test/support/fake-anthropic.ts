@@ -119,7 +119,9 @@ function checkThinking(body: Record<string, unknown>, messages: Msg[]): string[]
   if (thinkingOn && answersTools && assistant && typeof assistant.content !== 'string') {
     const first = assistant.content[0]?.type;
     if (first !== 'thinking' && first !== 'redacted_thinking')
-      problems.push(`messages[${open}]: with thinking on, the assistant message of an open tool round must start with a thinking block (found ${String(first)})`);
+      problems.push(
+        `messages[${open}]: with thinking on, the assistant message of an open tool round must start with a thinking block (found ${String(first)})`,
+      );
   }
   return problems;
 }
