@@ -194,6 +194,16 @@ for (const engine of engines) {
         expect(finished(next)).toEqual({ $case: 'assistantMessage', value: { text: 'still 3' } });
       });
 
+      it.runIf(provider === 'anthropic')('sends a redacted thinking block back unchanged in the tool round it opened', async () => {
+        const sessionId = await open({ spec: { model: { id: fake.model, reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH } } });
+        fake.script({ redactedReasoning: true, toolCalls: [{ id: 'toolu_red', name: 'calculate', args: { op: 'add', a: 2, b: 2 } }] }, { text: ['4'] });
+        const t = await runTurn(s.clients, { sessionId, input: textInput('two plus two') });
+        expect(finished(t)).toEqual({ $case: 'assistantMessage', value: { text: '4' } });
+        // Nothing readable was streamed: the block is replay data only.
+        expect(kinds(t)).not.toContain('reasoningDelta');
+        expect(fake.seen()).toHaveLength(2);
+      });
+
       it('adds up across providers: a turn switched to echo is booked under its own model, and the total is the sum of the results', async () => {
         const sessionId = await open();
         fake.script({ text: ['from the provider'], usage: TOKENS });

@@ -98,6 +98,9 @@ function anthropicWire(apiKey: string, extraHeader?: string): WireFormat {
   };
 }
 
+/** The opaque payload of the redacted thinking blocks the fake sends; it must come back as is. */
+const REDACTED_DATA = 'EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj';
+
 /** What the fake signs a thinking block with: a replayed block whose text changed fails. */
 export const signThinking = (thinking: string) => `sig-${createHash('sha256').update(thinking).digest('base64url').slice(0, 22)}`;
 
@@ -108,8 +111,10 @@ export const signThinking = (thinking: string) => `sig-${createHash('sha256').up
 function checkThinking(body: Record<string, unknown>, messages: Msg[]): string[] {
   const problems: string[] = [];
   messages.forEach((m, i) => {
-    for (const b of typeof m.content === 'string' ? [] : m.content)
+    for (const b of typeof m.content === 'string' ? [] : m.content) {
       if (b.type === 'thinking' && b.signature !== signThinking(String(b.thinking))) problems.push(`messages[${i}] thinking block with an invalid signature`);
+      if (b.type === 'redacted_thinking' && b.data !== REDACTED_DATA) problems.push(`messages[${i}] redacted_thinking block whose data was altered`);
+    }
   });
   const thinkingOn = isObject(body.thinking) && ['enabled', 'adaptive'].includes(String(body.thinking.type));
   const open = messages.length - 2;
@@ -171,6 +176,7 @@ async function render(reply: Rendered, res: ServerResponse, model: string, close
     await closed;
     return;
   }
+  if (reply.redactedReasoning) block({ type: 'redacted_thinking', data: REDACTED_DATA }, []);
   if (reply.reasoning?.length)
     block({ type: 'thinking', thinking: '' }, [
       ...reply.reasoning.map((thinking) => ({ type: 'thinking_delta', thinking })),

@@ -20,6 +20,8 @@ export type Reply =
   /** A streamed answer: reasoning first, then text deltas, then tool calls (all in one response). */
   | {
       reasoning?: string[];
+      /** Anthropic only: a redacted thinking block (encrypted, no text) before anything else. */
+      redactedReasoning?: boolean;
       text?: string[];
       toolCalls?: { id: string; name: string; args: Record<string, unknown> }[];
       usage?: Tokens;

@@ -78,6 +78,7 @@ function chatFake(provider: 'openai' | 'openai-compatible', fake: FakeModelServe
     if ('hang' in r) return { steps: [...r.hang.map((text) => ({ text })), { hang: true }] };
     if ('overloadedInStream' in r) throw new Error('overloadedInStream is an Anthropic reply');
     if (r.finish === 'promptBlocked') throw new Error('promptBlocked is a Gemini reply');
+    if (r.redactedReasoning) throw new Error('redactedReasoning is an Anthropic reply');
     const steps: ScriptStep[] = [
       ...(r.reasoning ?? []).map((reasoning) => ({ reasoning })),
       ...(r.text ?? []).map((text) => ({ text })),
