@@ -4,7 +4,7 @@
 #
 #   scripts/measure-image.sh [work-dir]      (NODE=/path/to/node22 to choose the Node)
 #
-# 1. Copies what the runtime stage copies (package.json, package-lock.json, tsconfig.json, gen/,
+# 1. Copies what the runtime stage is made of (package.json, package-lock.json, tsconfig.json, gen/,
 #    src/) and runs the same `npm ci --omit=dev`, then reports the sizes of node_modules and the
 #    app files (du, apparent bytes and disk usage) and the biggest packages, and checks that no
 #    second Node binary is in the tree.
@@ -14,7 +14,7 @@
 #    data folder and the temp folder. The image's read-only root is fine when that list is empty.
 #
 # What it cannot measure: the base image (node:22-bookworm-slim) itself, which is not on disk
-# here; add its size from the registry (`docker image ls node:22-bookworm-slim`).
+# here; add its size as your engine reports it (`docker image ls node:22-bookworm-slim`).
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +35,9 @@ echo "runtime stage reproduced in $app"
 echo "  node_modules (npm ci --omit=dev): $(size "$app/node_modules") on disk, $(apparent "$app/node_modules") apparent"
 echo "  app files (src gen tsconfig.json package.json): $(size "$app/src" "$app/gen" "$app/tsconfig.json" "$app/package.json") on disk"
 echo "  what the runtime stage adds to the base image: $(size "$app/node_modules" "$app/src" "$app/gen" "$app/tsconfig.json" "$app/package.json") on disk"
+# An image layer is a tar of its files: this is what `docker image ls` adds up (uncompressed).
+layers=$(tar -C "$app" -cf - node_modules src gen tsconfig.json package.json | wc -c)
+echo "  as image layers (tar, uncompressed): $(echo "$layers" | awk '{ printf "%.1f MB", $1 / 1000000 }'); $(find "$app/node_modules" -type f | wc -l) files in node_modules"
 echo "  biggest packages:"
 (cd "$app/node_modules" && for d in @*/* [!@]*; do [ -d "$d" ] && du -s --block-size=1 "$d"; done) |
   sort -rn | head -8 | awk '{ printf "    %6.1f MB  %s\n", $1 / 1000000, $2 }'
