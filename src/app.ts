@@ -20,7 +20,7 @@ import { Authenticator } from './auth/authenticator.js';
 import { guardService, principalOf, type GuardEnv } from './auth/guard.js';
 import { HealthState, healthHandlers } from './grpc/health.js';
 import { addReflection } from './grpc/reflection.js';
-import { DrainNotice } from './grpc/drain-notice.js';
+import { ShutdownNotice } from './grpc/shutdown-notice.js';
 import { sessionServiceHandlers } from './grpc/session-service.js';
 import { queueServiceHandlers } from './grpc/queue-service.js';
 import { DbQueueStore } from './store/queue-store.js';
@@ -260,8 +260,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const subscriptionLimits = new SubscriptionLimits(config.subscriptions);
   const observe = limitedObserve(subscriptionLimits, (ctx, id, cursor, sink) => observations.observe(ctx, id, cursor, sink));
   // Long-lived streams learn of a drain: observers at once, tool hosts once the turns are over.
-  const observersDrain = new DrainNotice();
-  const toolHostsDrain = new DrainNotice();
+  const observersShutdown = new ShutdownNotice();
+  const toolHostsShutdown = new ShutdownNotice();
   const turnSlots = new TurnSlots(config.turnSlots);
   const childTurns = new ChildTurnsInFlight();
   const codeRunner = new ThreadedRunner({ ...config.sandboxPool, idleThreads: Math.min(2, config.sandboxPool.maxThreads) });
@@ -427,7 +427,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
           stallMs: config.feed.observerStallMs,
           maxStreamMs: observerLifetime(config.grpc),
         },
-        (fn) => observersDrain.on(fn),
+        (fn) => observersShutdown.on(fn),
         (tenantId) => tenantLimits.hold('observers', tenantId),
         (ctx, id) => processParts.processes.detachSession(ctx, id),
       ),
@@ -441,7 +441,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
         hostGate,
         new CompletionService(completions),
         new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits),
-        { onDrain: (fn) => toolHostsDrain.on(fn), maxStreamMs: observerLifetime(config.grpc) },
+        { onShutdown: (fn) => toolHostsShutdown.on(fn), maxStreamMs: observerLifetime(config.grpc) },
       ),
     ),
     guarded(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns)),
@@ -569,7 +569,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       const stoppingRunners = processParts.runners.stop();
       // Observers end with UNAVAILABLE / SERVER_DRAINING and resume from their cursor on another
       // replica (so do observers that reach this replica from now on).
-      observersDrain.start();
+      observersShutdown.start();
       // The listener stays open while turns run, so health checks read NOT_SERVING rather than
       // a refused connection. Turns still running when the cancel grace plus a second is all that
       // is left are cancelled, so they commit as cancelled and their callers receive that result
@@ -588,7 +588,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await new Promise((r) => setTimeout(r, Math.max(0, noticeEnd - Date.now())));
       // The turns are over, so tool hosts are told to reconnect elsewhere (UNAVAILABLE) rather
       // than holding the close until the grace ends and then being cut.
-      toolHostsDrain.start();
+      toolHostsShutdown.start();
       // Now close: calls that are finishing (a result being written) get the rest of the grace.
       server.drain(address, Math.max(250, graceEnd - Date.now()));
       await new Promise<void>((resolve) => {

@@ -143,11 +143,11 @@ export function turnServiceHandlers(
   completions: CompletionService,
   admitted: ClientTurns,
   /**
-   * Tool host streams and the replica's life: `onDrain` registers what an open stream does when
-   * the replica drains (returns the undo); with `maxStreamMs` a stream asks its host to reconnect
+   * Tool host streams and the replica's life: `onShutdown` registers what an open stream does when
+   * the replica shuts down (returns the undo); with `maxStreamMs` a stream asks its host to reconnect
    * after that long, before its connection's age grace could cut it (ADR 0052, 0073).
    */
-  hostStreams: { onDrain: (fn: () => void) => () => void; maxStreamMs?: number } = { onDrain: () => () => {} },
+  hostStreams: { onShutdown: (fn: () => void) => () => void; maxStreamMs?: number } = { onShutdown: () => () => {} },
 ): TurnServiceServer & UntypedServiceImplementation {
   const resultItem = (r: TurnResult): TurnActivity['item'] => ({ $case: 'result', value: resultToPb(r) });
   return {
@@ -210,12 +210,12 @@ export function turnServiceHandlers(
         ignored: (callId) => ctx.log.warn({ callId }, 'tool result for an unknown or finished call ignored'),
         disconnected: (hostId) => ctx.log.info({ hostId }, 'tool host disconnected'),
       });
-      // Hosts reconnect on UNAVAILABLE (the Python ToolHost does): on a drain once the replica's
+      // Hosts reconnect on UNAVAILABLE (the Python ToolHost does): on a shutdown drain once the replica's
       // turns are over, and before the connection's age grace ends, at a moment without a call
       // in flight. A cut stream would reach a host behind a proxy as INTERNAL, its calls lost.
       const reconnect = (reason: 'SERVER_DRAINING' | 'STREAM_RECYCLED', why: string) =>
         new DomainError(reason, `${why}; reconnect ServeTools (your tools are unavailable on this stream from now on)`);
-      const off = hostStreams.onDrain(() => session.retire(reconnect('SERVER_DRAINING', 'this replica is shutting down'), 'now'));
+      const off = hostStreams.onShutdown(() => session.retire(reconnect('SERVER_DRAINING', 'this replica is shutting down'), 'now'));
       const recycle =
         hostStreams.maxStreamMs === undefined
           ? undefined

@@ -1,13 +1,13 @@
-// The drain notice of long-lived streams: registrations run once when the drain starts, a stream
-// that registers during the drain is told at once, and ended streams leave no registration behind
+// The shutdown notice of long-lived streams: registrations run once when the shutdown starts, a stream
+// that registers during the shutdown is told at once, and ended streams leave no registration behind
 // (an observer server running for weeks must not keep one closure per stream it ever served).
 
 import { describe, expect, it } from 'vitest';
-import { DrainNotice } from '../../src/grpc/drain-notice.js';
+import { ShutdownNotice } from '../../src/grpc/shutdown-notice.js';
 
-describe('DrainNotice', () => {
-  it('runs what open streams registered once, when the drain starts; undone registrations are gone', () => {
-    const notice = new DrainNotice();
+describe('ShutdownNotice', () => {
+  it('runs what open streams registered once, when the shutdown starts; undone registrations are gone', () => {
+    const notice = new ShutdownNotice();
     const told: string[] = [];
     notice.on(() => told.push('a'));
     const offB = notice.on(() => told.push('b'));
@@ -20,8 +20,8 @@ describe('DrainNotice', () => {
     expect(notice.size).toBe(0);
   });
 
-  it('a stream that registers after the drain started is told at once', () => {
-    const notice = new DrainNotice();
+  it('a stream that registers after the shutdown started is told at once', () => {
+    const notice = new ShutdownNotice();
     notice.start();
     const told: string[] = [];
     const off = notice.on(() => told.push('late'));
