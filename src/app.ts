@@ -455,7 +455,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
         children,
         turns,
         auditStore,
-        processHandlers(env, processParts.processes, processParts.triggers),
+        processHandlers(env, processParts.processes, processParts.triggers, {
+          onShutdown: (fn) => observersShutdown.on(fn),
+          maxStreamMs: observerLifetime(config.grpc),
+        }),
       ),
     ),
   ];
@@ -567,8 +570,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       clearInterval(purger);
       const stoppingWorkers = workers.stop();
       const stoppingRunners = processParts.runners.stop();
-      // Observers end with UNAVAILABLE / SERVER_DRAINING and resume from their cursor on another
-      // replica (so do observers that reach this replica from now on).
+      // Observers and process watches end with UNAVAILABLE / SERVER_DRAINING and resume from
+      // their cursor or sequence on another replica (so do those reaching this replica from now on).
       observersShutdown.start();
       // The listener stays open while turns run, so health checks read NOT_SERVING rather than
       // a refused connection. Turns still running when the cancel grace plus a second is all that

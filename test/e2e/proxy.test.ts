@@ -20,6 +20,7 @@ import { NGINX, startNginx, type Nginx } from '../support/nginx.js';
 import { observe, payloadCase, sequenceProblems, type Observed } from '../support/observe.js';
 import { connectToolHost, type HostReply, type TestToolHost } from '../support/tool-host.js';
 import type { ToolCallRequest } from '../../gen/lash/v1/turn_service.js';
+import { ProcessKind, type ProcessEvent } from '../../gen/lash/v1/process.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 
 const pg = engines.find((e) => e.name === 'postgresql')!;
@@ -68,6 +69,37 @@ function reconnectingToolHost(connectTo: () => LashClients, sessionId: string, r
   };
   attach();
   return { endings, hosts, close: () => ((stopped = true), hosts.at(-1)?.close()) };
+}
+
+/** Follows a process's events; when the stream ends with UNAVAILABLE, watches again after the last seq. */
+function resumingWatch(connectTo: () => LashClients, processId: string) {
+  const events: ProcessEvent[] = [];
+  const endings: { code: number; reason?: string }[] = [];
+  const attach = () => {
+    const call = connectTo().admin.raw.watchProcessEvents({ processId, afterSeq: events.at(-1)?.seq ?? 0n });
+    call.on('data', (r: { events: ProcessEvent[] }) => events.push(...r.events));
+    call.on('error', () => {});
+    call.on('status', (st: { code: number; metadata: import('@grpc/grpc-js').Metadata }) => {
+      endings.push({ code: st.code, reason: errorInfoOf(st)?.reason });
+      if (st.code === status.UNAVAILABLE) setTimeout(attach, 100);
+    });
+  };
+  attach();
+  return { events, endings };
+}
+
+/** An external process (it waits for the signal "result"), started through `clients`. */
+async function externalProcess(clients: LashClients): Promise<string> {
+  const { process } = await clients.admin.startProcess({
+    kind: ProcessKind.PROCESS_KIND_EXTERNAL,
+    input: undefined,
+    scopeFrameId: '',
+    scopeSessionId: '',
+    wakeSessionId: '',
+    idempotencyKey: '',
+    maxRunMs: 0n,
+  });
+  return process!.processId;
 }
 
 describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas on PostgreSQL', () => {
@@ -210,7 +242,22 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
     expect(host.endings.filter((e) => !(e.code === status.UNAVAILABLE && e.reason === 'STREAM_RECYCLED') && e.code !== status.CANCELLED)).toEqual([]);
   }, 180_000);
 
-  it('a replica draining (SIGTERM): its observer ends with UNAVAILABLE SERVER_DRAINING and resumes on the other replica without a gap; its tool host reconnects there; a running turn returns its cancelled result', async () => {
+  it('a process watch at its maximum age ends with UNAVAILABLE STREAM_RECYCLED and resumes after its last event without a gap', async () => {
+    const id = await externalProcess(viaB);
+    const w = resumingWatch(() => fresh(proxy.pinned[1]!), id);
+    await until(() => w.events.length >= 1 && w.endings.length >= 1, 60_000);
+    expect(w.endings[0]).toEqual({ code: status.UNAVAILABLE, reason: 'STREAM_RECYCLED' });
+    await viaB.admin.signalProcess({ processId: id, name: 'result', payload: { ok: true }, idempotencyKey: 'age' });
+    await until(() => w.endings.at(-1)?.code === status.OK, 60_000);
+    expect(w.events.map((e) => [e.seq, e.kind])).toEqual([
+      [1n, 'created'],
+      [2n, 'signal'],
+      [3n, 'completed'],
+    ]);
+    expect(w.endings.filter((e) => !(e.code === status.UNAVAILABLE && e.reason === 'STREAM_RECYCLED') && e.code !== status.OK)).toEqual([]);
+  }, 180_000);
+
+  it('a replica draining (SIGTERM): its observer ends with UNAVAILABLE SERVER_DRAINING and resumes on the other replica without a gap; its tool host reconnects there, its process watch resumes there; a running turn returns its cancelled result', async () => {
     await viaProxy.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'px-drain', spec: { remoteTools: { bindings: [{ name: 'lookup' }] } } }));
     // Pinned to A for the first attach; the resumes go through the balanced listener.
     let attached = 0;
@@ -236,6 +283,11 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
     fake.script({ steps: [{ text: 'working ' }, { hang: true }] });
     const cut = startRunTurn(viaA, { sessionId: 'px-drain-turn', turnId: 'd1', input: textInput('hang') });
     await cut.firstEvent;
+    // A process watch on A; its resumes go through the balanced listener.
+    const processId = await externalProcess(viaB);
+    let watchAttached = 0;
+    const w = resumingWatch(() => fresh(watchAttached++ === 0 ? proxy.pinned[0]! : proxy.balanced), processId);
+    await until(() => w.events.length >= 1, 30_000);
     const stopping = a.kill('SIGTERM');
     await until(() => r.endings.length >= 1, 60_000).catch((err: Error) => {
       throw new Error(
@@ -243,6 +295,8 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
       );
     });
     expect(r.endings[0]).toEqual({ code: status.UNAVAILABLE, reason: 'SERVER_DRAINING' });
+    await until(() => w.endings.length >= 1, 60_000);
+    expect(w.endings[0]).toEqual({ code: status.UNAVAILABLE, reason: 'SERVER_DRAINING' });
     // While A stops and after, turns commit on B; the resumed observer sees every one.
     for (let i = 0; i < 3; i++)
       expect((await runTurn(viaB, { sessionId: 'px-drain', input: textInput(`during ${i}`) })).result?.outcome?.$case).toBe('finished');
@@ -260,6 +314,10 @@ describe.skipIf(!pg.enabled || !NGINX)('behind nginx (grpc_pass), two replicas o
     const served = await runTurn(viaB, { sessionId: 'px-drain', input: textInput('look it up') });
     expect(served.result?.toolCalls[0]).toMatchObject({ tool: 'lookup', output: { found: { q: 'after drain' } }, isError: false });
     host.close();
+    // The process watch resumed on B and sees the process finish, every event once.
+    await viaB.admin.signalProcess({ processId, name: 'result', payload: { ok: true }, idempotencyKey: 'drain' });
+    await until(() => w.endings.at(-1)?.code === status.OK, 60_000);
+    expect(w.events.map((e) => Number(e.seq))).toEqual([1, 2, 3]);
     await until(() => r.all.filter((m) => payloadCase(m) === 'committed').length >= 5, 60_000).catch((err: Error) => {
       throw new Error(`${err.message}; ${seen()}`);
     });
