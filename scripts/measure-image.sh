@@ -9,7 +9,8 @@
 #    app files (du, apparent bytes and disk usage) and the biggest packages, and checks that no
 #    second Node binary is in the tree.
 # 2. Read-only check: starts the server from that tree as the image would (NODE_ENV=production,
-#    plain `node --import tsx src/main.ts`, the embedded store in a data folder), opens a session
+#    plain `node --import tsx src/main.ts`, the embedded store in a data folder, or PostgreSQL when
+#    DATABASE_URL names a scratch database: the server applies its migrations there), opens a session
 #    and runs a turn with the CLI, stops it with SIGTERM, and lists every file written outside the
 #    data folder and the temp folder. The image's read-only root is fine when that list is empty.
 #
@@ -57,7 +58,7 @@ port=$("$node" -e "const s=require('net').createServer().listen(0,'127.0.0.1',()
 (
   cd "$app"
   exec env -i PATH="$PATH" HOME="$work/home" TMPDIR="$work/tmp" NODE_ENV=production \
-    LASH_LISTEN="127.0.0.1:$port" LASH_DATA_DIR="$work/data" LASH_LOG_FORMAT=json LASH_SHUTDOWN_NOTICE_MS=0 \
+    LASH_LISTEN="127.0.0.1:$port" LASH_DATA_DIR="$work/data" LASH_LOG_FORMAT=json LASH_SHUTDOWN_NOTICE_MS=0 DATABASE_URL="${DATABASE_URL:-}" \
     "$node" --import tsx src/main.ts
 ) >"$work/server.log" 2>&1 &
 server=$!
@@ -73,8 +74,8 @@ until grep -q '"msg":"lash-grpc serving"' "$work/server.log"; do
 done
 # The CLI runs from the repository, so its own files land there, not in the tree under test.
 cli() { (cd "$repo" && "$node" --import tsx src/cli/main.ts --address "127.0.0.1:$port" "$@"); }
-cli sessions open measure-image >/dev/null
-answer=$(cli turn measure-image "hello from the runtime stage" 2>/dev/null)
+cli sessions open "measure-image-$$" >/dev/null
+answer=$(cli turn "measure-image-$$" "hello from the runtime stage" 2>/dev/null)
 kill -TERM $server
 wait $server || true
 grep -q '"msg":"stopped"' "$work/server.log" || {
