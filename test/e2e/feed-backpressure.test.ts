@@ -24,7 +24,7 @@ for (const engine of engines) {
     const open = (server: TestServer) => suite.open({}, server);
     const burst = (count: number, pad = 0) => ({ steps: Array.from({ length: count }, (_, i) => ({ text: `d${i}${'x'.repeat(pad)} ` })) });
 
-    it('a reader that keeps up is not cut off by a burst of thousands of deltas (buffer 100), and no response carries more than 256 messages', async () => {
+    it('a reader that keeps up is not cut off by a burst of thousands of back-to-back deltas (coalesced by the turn; buffer 100), and no response carries more than 256 messages', async () => {
       const sessionId = await open(suite.s);
       const o = observe(suite.s.clients, sessionId);
       await o.waitFor((m) => m.length >= 1);
