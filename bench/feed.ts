@@ -637,7 +637,21 @@ function summary(engine: string, o: Options, rows: Row[], start: MachineLoad, en
     lines.push(
       '',
       table(
-        ['burst lag', 'deltas/turn', 'spacing', 'turns', 'events', 'p50 ms', 'max ms', 'linger+append p50', 'events/append', 'append p99', 'max msgs/response', 'cut off', 'buffer'],
+        [
+          'burst lag',
+          'deltas/turn',
+          'spacing',
+          'turns',
+          'events',
+          'p50 ms',
+          'max ms',
+          'linger+append p50',
+          'events/append',
+          'append p99',
+          'max msgs/response',
+          'cut off',
+          'buffer',
+        ],
         bursts.map((r) => [
           'same process',
           String(r.deltas_per_turn),

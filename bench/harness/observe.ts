@@ -38,7 +38,16 @@ export function observe(client: Client, sessionId: string, cursor: string | unde
     new Metadata(),
     {},
   );
-  const o: Observer = { lastSeq: 0, events: 0, firstAt: 0, firstCursor: '', lastEventAt: 0, maxMessagesPerResponse: 0, ended: false, cancel: () => call.cancel() };
+  const o: Observer = {
+    lastSeq: 0,
+    events: 0,
+    firstAt: 0,
+    firstCursor: '',
+    lastEventAt: 0,
+    maxMessagesPerResponse: 0,
+    ended: false,
+    cancel: () => call.cancel(),
+  };
   call.on('data', (buf: Buffer) => {
     const at = performance.now();
     if (o.firstAt === 0) o.firstAt = at;

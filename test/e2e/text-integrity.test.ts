@@ -115,7 +115,7 @@ for (const engine of engines) {
       expect(JSON.stringify(fake.requests[1]?.body.messages)).toContain('Infinity');
     });
 
-    it('non-finite numbers from an admin append, a model\'s tool arguments and a remote tool result read as strings in the stream, GetTurn, the feed, the read view, the export and the model request', async () => {
+    it("non-finite numbers from an admin append, a model's tool arguments and a remote tool result read as strings in the stream, GetTurn, the feed, the read view, the export and the model request", async () => {
       const sessionId = `text-${++n}`;
       await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: { remoteTools: { bindings: [{ name: 'oracle' }] } } }));
       const obs = observe(s.clients, sessionId);
@@ -123,7 +123,13 @@ for (const engine of engines) {
       // Struct and Value carry Infinity and NaN as numbers; JSON text has no spelling for them.
       await s.clients.admin.appendMessages({
         sessionId,
-        messages: [{ id: 'a1', role: 4, parts: [{ kind: { $case: 'toolResult', value: { callId: 'x', toolName: 't', output: { v: Infinity, n: NaN }, isError: false } } }] }],
+        messages: [
+          {
+            id: 'a1',
+            role: 4,
+            parts: [{ kind: { $case: 'toolResult', value: { callId: 'x', toolName: 't', output: { v: Infinity, n: NaN }, isError: false } } }],
+          },
+        ],
       });
       const received: unknown[] = [];
       const host = await connectToolHost(s.clients, {
@@ -155,7 +161,15 @@ for (const engine of engines) {
         const shown = JSON.stringify(fake.requests[1]?.body.messages);
         for (const x of ['{\\"v\\":\\"Infinity\\",\\"n\\":\\"NaN\\"}', '{\\"x\\":\\"Infinity\\"}', '{\\"v\\":\\"-Infinity\\"}']) expect(shown).toContain(x);
         for (const x of ['{\\"v\\":null', '{\\"x\\":null']) expect(shown).not.toContain(x);
-        await obs.waitFor((m) => m.some((x) => payloadCase(x) === 'committed' && x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'committed' && x.kind.value.payload.value.turnId === 'nf'));
+        await obs.waitFor((m) =>
+          m.some(
+            (x) =>
+              payloadCase(x) === 'committed' &&
+              x.kind?.$case === 'event' &&
+              x.kind.value.payload?.$case === 'committed' &&
+              x.kind.value.payload.value.turnId === 'nf',
+          ),
+        );
         const fed = obs.events().flatMap((m) => {
           const p = m.kind?.$case === 'event' ? m.kind.value.payload : undefined;
           return p?.$case === 'turnActivity' && p.value.event?.kind?.$case === 'toolCallCompleted' ? [p.value.event.kind.value] : [];

@@ -39,7 +39,12 @@ function partFromPb(p: PbPart, field: string): Part {
     // Struct and Value carry Infinity and NaN, JSON does not: spelled as strings here, the one
     // spelling tool results have everywhere (README, text and numbers).
     case 'toolCall':
-      return { kind: 'tool_call', callId: k.value.callId, toolName: k.value.toolName, args: portableJson((k.value.args ?? {}) as JsonValue) as Record<string, JsonValue> };
+      return {
+        kind: 'tool_call',
+        callId: k.value.callId,
+        toolName: k.value.toolName,
+        args: portableJson((k.value.args ?? {}) as JsonValue) as Record<string, JsonValue>,
+      };
     case 'toolResult':
       return {
         kind: 'tool_result',
