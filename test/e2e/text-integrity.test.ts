@@ -9,12 +9,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { StopReason } from '../../gen/lash/v1/turn.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { TurnStatus } from '../../gen/lash/v1/turn_service.js';
+import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { observe, payloadCase } from '../support/observe.js';
 import { connectToolHost } from '../support/tool-host.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { deltasText, runTurn, textInput } from '../support/turns.js';
+import { deltasText, drainQueue, runTurn, textInput } from '../support/turns.js';
 
 const LONE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]|\ufffd/;
 
@@ -37,6 +38,8 @@ for (const engine of engines) {
         LASH_DEFAULT_MODEL: 'fake-model',
         LASH_PROVIDER_BACKOFF_MS: '20',
         LASH_TOOLS: 'calculate',
+        // Queued input is drained by the test (RunQueuedTurn), not by a background worker.
+        LASH_QUEUE_WORKERS: '0',
       });
     });
     afterAll(async () => {
@@ -113,6 +116,21 @@ for (const engine of engines) {
       expect(JSON.stringify((await s.clients.sessions.exportSessionState({ sessionId })).state)).toContain('"result":"Infinity"');
       // The second model call carries the tool result as the model sees it.
       expect(JSON.stringify(fake.requests[1]?.body.messages)).toContain('Infinity');
+    });
+
+    it('queued input with NUL, control and astral characters reaches the model and reads back exactly', async () => {
+      const sessionId = await open();
+      const hard = 'q nul:\u0000|bell:\u0007|astral:\u{1F468}\u200D\u{1F469}|rtl:\u202e|e\u0301 end';
+      await s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, input: textInput(hard) }));
+      fake.script({ steps: [{ text: 'seen' }] });
+      const d = await drainQueue(s.clients, { sessionId });
+      expect(d.error).toBeUndefined();
+      expect(d.result?.outcome?.$case).toBe('finished');
+      expect(JSON.stringify(fake.requests.at(-1)?.body.messages)).toContain(JSON.stringify(hard).slice(1, -1));
+      const view = await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' });
+      const texts = view.messages.map((m) => m.parts.map((p) => (p.kind?.$case === 'text' ? p.kind.value.text : '')).join(''));
+      expect(texts.some((t) => t.includes(hard))).toBe(true);
+      expect(JSON.stringify((await s.clients.sessions.exportSessionState({ sessionId })).state)).toContain(JSON.stringify(hard).slice(1, -1));
     });
 
     it("non-finite numbers from an admin append, a model's tool arguments and a remote tool result read as strings in the stream, GetTurn, the feed, the read view, the export and the model request", async () => {
