@@ -1,14 +1,15 @@
 // The Python client (clients/python) against a real server: its examples and checks run under
 // /usr/bin/python3 as separate processes. Proves the turn helper's streamed deltas, typed errors,
 // the observer resuming across a server restart without gap or duplicate, a Python tool host
-// answering inside a turn (and again after a server restart) and the queue worker draining a
-// batch. No skip when Python lacks grpc: preparePythonClient throws, so a machine without it
+// answering inside a turn (and again after a server restart), the queue worker draining a
+// batch and a state export of several pieces that starts again when the session changes. No skip when Python lacks grpc: preparePythonClient throws, so a machine without it
 // fails here (CI installs it).
 
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { STATE_CHUNK_BYTES } from '../../src/domain/limits.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { killPythons, preparePythonClient, pythonOutput, runPython } from '../support/python.js';
@@ -84,6 +85,21 @@ for (const engine of engines) {
       expect(out.retry_turn_id).toBe(out.turn_id);
       expect(out.retry_text).toBe(out.text);
       expect(fake.requests).toHaveLength(1);
+    });
+
+    it('export_state reads a state larger than one piece, starting again when the session changes in between; the text imports back', async () => {
+      const out = JSON.parse(await pythonOutput('tests/export_check.py', [`py-export-${++n}`], env)) as {
+        bytes: number;
+        nodes: number;
+        calls: number;
+        refused: string | null;
+        copy_ids: string[];
+      };
+      expect(out.bytes).toBeGreaterThan(STATE_CHUNK_BYTES);
+      expect(out.calls).toBeGreaterThan(2); // one piece of the stale read, then every piece again
+      expect(out.nodes).toBe(4);
+      expect(out.refused).toBe('STATE_CHANGED_DURING_EXPORT');
+      expect(out.copy_ids).toEqual(['a', 'b', 'c', 'd']);
     });
 
     it('the chat example streams an answer per line typed', async () => {

@@ -1,13 +1,16 @@
 // The TypeScript client library (src/client) against a real server: a turn as events then its
 // result, typed errors, deadlines, AbortSignal cancellation of a running turn, a retried
-// idempotent call that outlives a server restart, and observation that resumes across a restart
-// without a gap or a duplicate.
+// idempotent call that outlives a server restart, observation that resumes across a restart
+// without a gap or a duplicate, and a state export of several pieces that starts again when the
+// session changes in between.
 
 import { status } from '@grpc/grpc-js';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FeedMessage } from '../../gen/lash/v1/feed.js';
 import { TurnStatus } from '../../gen/lash/v1/turn_service.js';
+import { OpenMode } from '../../gen/lash/v1/session.js';
+import { STATE_CHUNK_BYTES } from '../../src/domain/limits.js';
 import { LashError } from '../../src/client/errors.js';
 import { LashClient } from '../../src/client/lash-client.js';
 import { resultText } from '../../src/client/turn-stream.js';
@@ -64,6 +67,57 @@ for (const engine of engines) {
       await fake?.close();
     });
     beforeEach(() => fake.reset());
+
+    it('exportState reads a state larger than one piece, starting again when the session changes in between; the text imports back', async () => {
+      const sessionId = await open('export');
+      const big = (id: string) => ({ id, role: 1, parts: [{ kind: { $case: 'text' as const, value: { text: `${id} ${'é'.repeat(400 * 1024)}` } } }] });
+      // Three appends of 800 KiB of text each: more than one 2 MiB piece.
+      for (const id of ['a', 'b', 'c']) await client.admin.appendMessages({ sessionId, messages: [big(id)] });
+      // After the first piece, another append: the next piece is STATE_CHANGED_DURING_EXPORT and
+      // the helper starts again (the same method on the instance, shadowed once).
+      type Chunk = LashClient['sessions']['exportSessionStateChunk'];
+      const api = client.sessions as unknown as { exportSessionStateChunk: Chunk };
+      const chunk = api.exportSessionStateChunk;
+      let calls = 0;
+      api.exportSessionStateChunk = async (...args: Parameters<Chunk>) => {
+        const r = await chunk(...args);
+        if (++calls === 1) await client.admin.appendMessages({ sessionId, messages: [big('d')] });
+        return r;
+      };
+      let json: Buffer;
+      try {
+        json = await client.exportState(sessionId);
+      } finally {
+        api.exportSessionStateChunk = chunk;
+      }
+      expect(json.length).toBeGreaterThan(STATE_CHUNK_BYTES);
+      expect(calls).toBeGreaterThan(2); // one piece of the stale read, then every piece again
+      const doc = JSON.parse(json.toString('utf8')) as { nodes: unknown[] };
+      expect(doc.nodes).toHaveLength(4); // 'd' included: the export is of the session as it is now
+      // With one attempt the change is the caller's to handle.
+      api.exportSessionStateChunk = async (...args: Parameters<Chunk>) => {
+        const r = await chunk(...args);
+        await client.admin.appendMessages({ sessionId, messages: [big(`e${calls++}`)] });
+        return r;
+      };
+      try {
+        expect((await rejected(client.exportState(sessionId, { attempts: 1 }))).reason).toBe('STATE_CHANGED_DURING_EXPORT');
+      } finally {
+        api.exportSessionStateChunk = chunk;
+      }
+      // Gone, then back from the text (a document names its session: it imports under that id).
+      await client.sessions.deleteSession({ sessionId });
+      await client.sessions.openSession({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: { sessionId, documentJson: json } });
+      const ids: string[] = [];
+      let pageToken = '';
+      do {
+        // A read-view page ends at 2 MiB of messages.
+        const page = await client.sessions.getReadView({ sessionId, pageSize: 10, pageToken });
+        ids.push(...page.messages.map((m) => m.id));
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      expect(ids).toEqual(['a', 'b', 'c', 'd']);
+    });
 
     it('a turn streams its deltas, then resolves to the committed result under the id the client chose', async () => {
       const sessionId = await open('turn');

@@ -4,6 +4,7 @@
 
 import type { Ids } from '../clock.js';
 import type { JsonValue, Message, Part } from '../messages.js';
+import { portableJson } from '../json-values.js';
 import { groupWithin, MAX_TOOL_RESULTS_MESSAGE_BYTES, partBytes } from '../limits.js';
 import type { ModelSpec } from '../policy.js';
 import { dispatchBatch, type DispatchEnv, type ToolCallRequest } from '../tools/dispatch.js';
@@ -251,8 +252,9 @@ function assistantMessage(ids: Ids, text: string, reasoning: ReasoningBlock[], c
 
 function safeArgs(json: string): Record<string, JsonValue> {
   try {
-    const v: unknown = JSON.parse(json || '{}');
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, JsonValue>) : { value: v as JsonValue };
+    // A model may write a number JSON.parse reads as Infinity (1e999): the portable spelling.
+    const v = portableJson(JSON.parse(json || '{}') as JsonValue);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, JsonValue>) : { value: v };
   } catch {
     return { unparsed: json };
   }
