@@ -14,6 +14,7 @@ import { DEFAULT_CONTEXT_WINDOW } from './domain/policy.js';
 import { DomainError } from './domain/errors.js';
 import { SESSION_DELETED_TOPIC, SessionService } from './domain/sessions.js';
 import { adminServiceHandlers } from './grpc/admin-service.js';
+import { CallPacer } from './grpc/call-pacer.js';
 import { guardDecoding } from './grpc/decode-guard.js';
 import { requestIdOf, type CallEnv } from './grpc/call.js';
 import { Authenticator } from './auth/authenticator.js';
@@ -224,6 +225,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const completions = new OrmCompletionStore(db, bus);
   const queueStore = new DbQueueStore(db);
   const hub = new FeedHub(dbFeedStore);
+  // Starts of streaming calls and StartTurn are paced over turns of the event loop (ADR 0075).
+  const callPacer = new CallPacer(config.callPacing.sliceMs, config.callPacing.maxQueued);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
     ? new LashMetrics(
@@ -239,6 +242,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
           subscriptions: () => subscriptionLimits.stats(),
           childTurns: () => childTurns,
           liveEntries: () => liveEntries(),
+          callPacer: () => ({ ...callPacer.stats, waiting: callPacer.waiting }),
           storeGate: db.gate && (() => ({ ...db.gate!.stats, waiting: { interactive: db.gate!.depth('interactive'), bulk: db.gate!.depth('bulk') } })),
         },
         config.metricsTenants,
@@ -376,6 +380,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   );
   const guard: GuardEnv = {
     authenticator,
+    pacer: callPacer,
     log: log.child({ component: 'auth' }),
     observe: observeCall,
     // A write refused for a missing role is audited in the caller's tenant, like its other writes.

@@ -65,6 +65,8 @@ export interface Config {
   /** Turn slots of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
   /** PGlite time slice and PostgreSQL interactive-lane connections (ADR 0063). */
   store: { pgliteSliceMs: number; interactivePool: number };
+  /** Start pacing of streaming calls and StartTurn under bursts (ADR 0075); sliceMs 0 = off. */
+  callPacing: { sliceMs: number; maxQueued: number };
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
   /** The audit trail: how long records are kept, how many may wait to be stored. */
   audit: { retentionHours: number; buffer: number; unauthenticatedPerMinute: number };
@@ -206,6 +208,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     store: {
       pgliteSliceMs: intVar(env, 'LASH_PGLITE_SLICE_MS', 10, 1, 1_000),
       interactivePool: intVar(env, 'LASH_DB_INTERACTIVE_POOL', 2, 0, 64),
+    },
+    callPacing: {
+      sliceMs: intVar(env, 'LASH_CALL_START_SLICE_MS', 5, 0, 1_000),
+      maxQueued: intVar(env, 'LASH_CALL_START_QUEUE', 10_000, 0, 1_000_000),
     },
     turnSlots: {
       maxRunning: intVar(env, 'LASH_MAX_RUNNING_TURNS', 256, 1, 100_000),

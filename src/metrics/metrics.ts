@@ -9,11 +9,14 @@ import type { TurnSlotStats } from '../domain/turns/turn-slots.js';
 import type { PoolStats } from '../sandbox/threaded.js';
 import type { TenantResourceStats } from '../domain/tenants/tenant-limits.js';
 import type { AuditRecorderStats } from '../domain/audit/recorder.js';
+import type { CallPacerStats } from '../grpc/call-pacer.js';
 import type { Lane, LaneGateStats } from '../store/lane-gate.js';
 import type { RefusalBudgetStats } from '../domain/audit/refusal-budget.js';
 import { TenantLabels } from './tenant-labels.js';
 
 export interface MetricSources {
+  /** Starts of streaming calls and StartTurn held for a later event-loop turn (ADR 0075). */
+  callPacer?: () => CallPacerStats & { waiting: number };
   /** PGlite only: the gate in front of its backend (lanes, time slices; ADR 0063). */
   storeGate?: () => LaneGateStats & { waiting: Record<Lane, number> };
   /** Open queue batches by state, read at scrape time. */
@@ -255,6 +258,29 @@ export class LashMetrics {
         this.inc(sources.childTurns().started);
       },
     });
+    const pacer = sources.callPacer;
+    if (pacer) {
+      new Gauge({
+        name: 'lash_call_starts_waiting',
+        help: 'Starts of streaming calls and StartTurn waiting for a later event-loop turn because a burst used up LASH_CALL_START_SLICE_MS.',
+        registers,
+        collect() {
+          this.set(pacer().waiting);
+        },
+      });
+      new Counter({
+        name: 'lash_call_starts_deferred_total',
+        help: 'Starts of streaming calls and StartTurn that waited for a later event-loop turn (paced), and that went at once because LASH_CALL_START_QUEUE was full (overflow).',
+        labelNames: ['outcome'],
+        registers,
+        collect() {
+          this.reset();
+          const p = pacer();
+          this.inc({ outcome: 'paced' }, p.deferred);
+          this.inc({ outcome: 'overflow' }, p.overflow);
+        },
+      });
+    }
     const gate = sources.storeGate;
     if (gate) {
       new Gauge({
