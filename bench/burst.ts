@@ -16,7 +16,7 @@
 // Tuning (env): BURST_TURNS (500), BURST_SUBSCRIPTIONS (2000), BURST_IDLE_CALLS (300),
 // BURST_SETTLE_MS (5000), BURST_ROUNDS (1; one JSON line on stdout each), BURST_LABEL (copied
 // into the row, for A/B runs), BURST_PROFILE_DIR (a CPU profile of the server per burst),
-// BURST_HEAP_DIR (a heap snapshot of the server after each round), BURST_SERVER_NODE_ARGS (more
+// BURST_HEAP_DIR (heap snapshots of the server before the bursts and after each round), BURST_SERVER_NODE_ARGS (more
 // Node.js flags for the server). LASH_* variables reach the server; so does the rest of the
 // environment (e.g. MALLOC_ARENA_MAX). Indicative only: run it on a quiet machine.
 
@@ -71,6 +71,7 @@ async function main(): Promise<number> {
     for (const sessionId of ids) await burst.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
     await side.call('open');
     const before = await server.call<Memory>('gc');
+    if (heapDir) process.stderr.write(`bench: heap snapshot before ${await server.call<string>('heap-snapshot', heapDir)}\n`);
     const idle = await side.call<Latency>('idle', idleCalls);
 
     // Each round repeats both bursts (new turn ids): a later round's `after` close to the first's
@@ -169,6 +170,8 @@ async function main(): Promise<number> {
         turns_loop_max_ms: turnSpan.loop_max_ms,
         turns_loop_stalls: turnSpan.loop_stalls_100ms,
         turns_loop_stalled_ms: turnSpan.loop_stalled_ms,
+        turns_loop_stalled_cpu_ms: turnSpan.loop_stalled_cpu_ms,
+        turns_loop_stall_cpu_max_ms: turnSpan.loop_stall_cpu_max_ms,
         subs_seconds: subSeconds,
         subs_refused: refusedSubs,
         subs_get_p50_ms: duringSubs.p50,
@@ -181,6 +184,8 @@ async function main(): Promise<number> {
         subs_loop_max_ms: subSpan.loop_max_ms,
         subs_loop_stalls: subSpan.loop_stalls_100ms,
         subs_loop_stalled_ms: subSpan.loop_stalled_ms,
+        subs_loop_stalled_cpu_ms: subSpan.loop_stalled_cpu_ms,
+        subs_loop_stall_cpu_max_ms: subSpan.loop_stall_cpu_max_ms,
         rss_before_mb: before.rss,
         rss_peak_mb: Math.max(turnSpan.rss_peak, subSpan.rss_peak),
         rss_after_turns_mb: afterTurns.rss,
@@ -189,6 +194,9 @@ async function main(): Promise<number> {
         heap_before_mb: before.heap,
         heap_peak_mb: Math.max(turnSpan.heap_peak, subSpan.heap_peak),
         heap_after_mb: after.heap,
+        heap_committed_before_mb: before.heapTotal,
+        heap_committed_after_mb: after.heapTotal,
+        external_before_mb: before.external,
         external_after_mb: after.external,
       };
       process.stdout.write(`${JSON.stringify(row)}\n`);

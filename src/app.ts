@@ -334,6 +334,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     feed_tails: hub.tailCount,
     feed_lanes: appender.laneCount,
     observers: hub.listenerCount,
+    shutdown_hooks: observersShutdown.size,
   });
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
   // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0033.

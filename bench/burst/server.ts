@@ -20,7 +20,10 @@ const ms = (ns: number) => Math.round(ns / 1e4) / 100;
 
 export interface Memory {
   rss: number;
+  /** V8 heap in use, and committed (what V8 holds from the OS for it). */
   heap: number;
+  heapTotal: number;
+  /** Memory outside the V8 heap that V8 knows of: ArrayBuffers, Buffers, PGlite's WebAssembly memory. */
   external: number;
 }
 
@@ -34,12 +37,19 @@ export interface Span {
   /** Ticks of the 50 ms sampler that came 100 ms or more late, and the time they were late in all. */
   loop_stalls_100ms: number;
   loop_stalled_ms: number;
+  /**
+   * CPU time this process used during those late ticks: far below `loop_stalled_ms` means the
+   * process was waiting for a core (a busy machine), not running our code.
+   */
+  loop_stalled_cpu_ms: number;
+  /** The most CPU used in one late tick's gap: the longest the server's own work can have held the loop. */
+  loop_stall_cpu_max_ms: number;
 }
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
 const memory = (): Memory => {
   const m = process.memoryUsage();
-  return { rss: mb(m.rss), heap: mb(m.heapUsed), external: mb(m.external) };
+  return { rss: mb(m.rss), heap: mb(m.heapUsed), heapTotal: mb(m.heapTotal), external: mb(m.external) };
 };
 
 /** Windows (µs, the CPU profile's clock) in which the loop was 100 ms or more late, for the profile. */
@@ -51,13 +61,22 @@ function startSpan(): () => Span {
   let last = performance.now();
   let stalls = 0;
   let stalled = 0;
+  let stalledCpu = 0;
+  let stallCpuMax = 0;
+  let lastCpu = process.cpuUsage();
   const timer = setInterval(() => {
     const now = performance.now();
     const late = now - last - 50;
     last = now;
+    const cpu = process.cpuUsage();
+    const cpuMs = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
+    lastCpu = cpu;
     if (late >= 100) {
       stalls++;
       stalled += late;
+      // The share of the gap that was late, assuming the CPU was spread evenly over the gap.
+      stalledCpu += (cpuMs * late) / (late + 50);
+      stallCpuMax = Math.max(stallCpuMax, cpuMs);
       lateWindows.push([Number(process.hrtime.bigint() / 1000n) - Math.round(late * 1000), Number(process.hrtime.bigint() / 1000n)]);
     }
     rss = Math.max(rss, process.memoryUsage.rss());
@@ -80,6 +99,8 @@ function startSpan(): () => Span {
       loop_max_ms: ms(loop.max),
       loop_stalls_100ms: stalls,
       loop_stalled_ms: Math.round(stalled),
+      loop_stalled_cpu_ms: Math.round(stalledCpu),
+      loop_stall_cpu_max_ms: Math.round(stallCpuMax),
     };
   };
 }
