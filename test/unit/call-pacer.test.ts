@@ -15,11 +15,14 @@ describe('CallPacer', () => {
     let loopTurned = false;
     setImmediate(() => (loopTurned = true));
     for (let i = 0; i < 6; i++) {
-      pacer.start(() => {
-        started.push(i);
-        // Each start's own work counts against the slice.
-        clock += 2;
-      }, () => false);
+      pacer.start(
+        () => {
+          started.push(i);
+          // Each start's own work counts against the slice.
+          clock += 2;
+        },
+        () => false,
+      );
     }
     // 0 at t=0, 1 at t=2, 2 at t=4; the 4th comes at t=6, past the 5 ms slice.
     expect(started).toEqual([0, 1, 2]);
@@ -37,10 +40,19 @@ describe('CallPacer', () => {
     let clock = 0;
     const pacer = new CallPacer(5, 100, () => clock);
     const started: string[] = [];
-    pacer.start(() => void (clock += 10, started.push('a')), () => false);
-    pacer.start(() => void started.push('b'), () => false);
+    pacer.start(
+      () => void ((clock += 10), started.push('a')),
+      () => false,
+    );
+    pacer.start(
+      () => void started.push('b'),
+      () => false,
+    );
     clock = 0; // even with slice time apparently left, 'c' may not overtake 'b'
-    pacer.start(() => void started.push('c'), () => false);
+    pacer.start(
+      () => void started.push('c'),
+      () => false,
+    );
     expect(started).toEqual(['a']);
     await tick();
     await tick();
@@ -52,9 +64,18 @@ describe('CallPacer', () => {
     const pacer = new CallPacer(5, 100, () => clock);
     const started: string[] = [];
     let cancelled = false;
-    pacer.start(() => void (clock += 10, started.push('a')), () => false);
-    pacer.start(() => void started.push('b'), () => cancelled);
-    pacer.start(() => void started.push('c'), () => false);
+    pacer.start(
+      () => void ((clock += 10), started.push('a')),
+      () => false,
+    );
+    pacer.start(
+      () => void started.push('b'),
+      () => cancelled,
+    );
+    pacer.start(
+      () => void started.push('c'),
+      () => false,
+    );
     cancelled = true;
     await tick();
     await tick();
@@ -65,10 +86,22 @@ describe('CallPacer', () => {
     let clock = 0;
     const pacer = new CallPacer(5, 2, () => clock);
     const started: string[] = [];
-    pacer.start(() => void (clock += 10, started.push('a')), () => false);
-    pacer.start(() => void started.push('b'), () => false);
-    pacer.start(() => void started.push('c'), () => false);
-    pacer.start(() => void started.push('d'), () => false);
+    pacer.start(
+      () => void ((clock += 10), started.push('a')),
+      () => false,
+    );
+    pacer.start(
+      () => void started.push('b'),
+      () => false,
+    );
+    pacer.start(
+      () => void started.push('c'),
+      () => false,
+    );
+    pacer.start(
+      () => void started.push('d'),
+      () => false,
+    );
     expect(started).toEqual(['a', 'd']);
     expect(pacer.waiting).toBe(2);
     expect(pacer.stats.overflow).toBe(1);
@@ -78,7 +111,11 @@ describe('CallPacer', () => {
     let clock = 0;
     const pacer = new CallPacer(0, 100, () => clock);
     const started: number[] = [];
-    for (let i = 0; i < 5; i++) pacer.start(() => void (clock += 100, started.push(i)), () => false);
+    for (let i = 0; i < 5; i++)
+      pacer.start(
+        () => void ((clock += 100), started.push(i)),
+        () => false,
+      );
     expect(started).toEqual([0, 1, 2, 3, 4]);
     expect(pacer.stats.deferred).toBe(0);
   });
