@@ -33,7 +33,9 @@ const committed = (ms: FeedMessage[], turnId: string) =>
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`feed writes the store refuses on ${engine.name}`, () => {
-    const suite = fakeModelSuite(engine, { prefix: 'fw', env: { LASH_METRICS_LISTEN: '127.0.0.1:0', LASH_FEED_PENDING_MAX: '10', LASH_HEALTH_PROBE_MS: '100' },
+    const suite = fakeModelSuite(engine, {
+      prefix: 'fw',
+      env: { LASH_METRICS_LISTEN: '127.0.0.1:0', LASH_FEED_PENDING_MAX: '10', LASH_HEALTH_PROBE_MS: '100' },
     });
     const feedHealth = async () => (await suite.s.clients.health.check({ service: 'lash.feed' })).status;
     const scrape = async () => (await fetch(`http://${suite.s.app.metricsAddress}/metrics`)).text();
