@@ -358,8 +358,10 @@ async function streamOnce(env: LoopEnv, messages: ModelMessage[], iteration: num
         out.finishReason = part.finishReason;
         break;
     }
-    // Before the next part is read: a full feed lane holds the stream here.
-    await paced(env);
+    // Before the next part is read: a full feed lane holds the stream here (inline: no promise
+    // per part when there is room).
+    const wait = env.pace?.();
+    if (wait) await wait;
   }
   if (env.signal.aborted) throw new Cancelled();
   return out;
