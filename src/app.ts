@@ -233,7 +233,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
         {
           queueDepth: () => queueStore.depth(),
           observers: () => hub.listenerCount,
-          feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }),
+          feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes, pacedTurns: appender.pacedTurns }),
           sandbox: () => codeRunner.stats(),
           turnSlots: () => turnSlots.stats(),
           tenants: () => tenantLimits.stats(),
@@ -252,6 +252,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, {
     lingerMs: config.feed.lingerMs,
     maxBatch: 500,
+    pendingMax: config.feed.pendingMax,
     onError: (err) => log.warn({ err }, 'feed append failed; retrying'),
     onCarried: metrics ? (payloads, records) => metrics.feedAppend(records.length, undefined, feedLags(payloads)) : undefined,
   });
@@ -521,6 +522,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
 
   // Health follows the store: a failed probe flips every service to NOT_SERVING until it recovers.
   const probe = setInterval(() => {
+    // The feed's own health: NOT_SERVING on `lash.feed` while any session's feed writes fail.
+    health.setFeedWriting(appender.failingLanes === 0);
     store.ping().then(
       () => health.setStoreReachable(true),
       (err: unknown) => {

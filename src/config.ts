@@ -92,6 +92,8 @@ export interface Config {
   feed: {
     heartbeatMs: number;
     lingerMs: number;
+    /** Unstored feed events a session's lane may hold before its turn waits (back-pressure). */
+    pendingMax: number;
     retentionHours: number;
     retentionEvents: number;
     observerBuffer: number;
@@ -253,6 +255,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),
       lingerMs: intVar(env, 'LASH_FEED_LINGER_MS', 10, 0, 1_000),
+      pendingMax: intVar(env, 'LASH_FEED_PENDING_MAX', 1_000, 10, 1_000_000),
       retentionHours: intVar(env, 'LASH_FEED_RETENTION_HOURS', 24, 1, 24 * 365),
       retentionEvents: intVar(env, 'LASH_FEED_RETENTION_EVENTS', 100_000, 100, 100_000_000),
       observerBuffer: intVar(env, 'LASH_FEED_OBSERVER_BUFFER', 10_000, 100, 1_000_000),

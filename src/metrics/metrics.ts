@@ -24,7 +24,7 @@ export interface MetricSources {
   /** Observers connected to this process. */
   observers(): number;
   /** Feed events accepted and not yet stored, and lanes whose writes are failing. */
-  feedBacklog(): { events: number; failingSessions: number };
+  feedBacklog(): { events: number; failingSessions: number; pacedTurns?: number };
   /** The rlm sandbox pool: threads in use and blocks refused by a limit. */
   sandbox(): PoolStats;
   /** Slots of RunTurn/StartTurn turns: running, waiting, calls refused. */
@@ -145,6 +145,14 @@ export class LashMetrics {
       registers,
       collect() {
         this.set(sources.feedBacklog().failingSessions);
+      },
+    });
+    new Gauge({
+      name: 'lash_feed_paced_turns',
+      help: "Turns waiting for their session's feed lane to drain below LASH_FEED_PENDING_MAX (back-pressure).",
+      registers,
+      collect() {
+        this.set(sources.feedBacklog().pacedTurns ?? 0);
       },
     });
     new Gauge({
