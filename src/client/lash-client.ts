@@ -22,6 +22,9 @@ import { backoff, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { serviceApi, type CallContext, type CallOpts, type ServiceApi } from './service.js';
 import { TurnStream } from './turn-stream.js';
 
+/** Bytes per GetAttachment range: the most one answer holds. */
+const ATTACHMENT_RANGE_BYTES = 3 * 1024 * 1024;
+
 export interface LashClientOptions {
   /** "host:port"; default LASH_ADDRESS or 127.0.0.1:50051. */
   address?: string;
@@ -134,6 +137,24 @@ export class LashClient {
       } catch (err) {
         if (!(err instanceof LashError && err.reason === 'STATE_CHANGED_DURING_EXPORT') || attempt >= attempts) throw err;
       }
+    }
+  }
+
+  /**
+   * An attachment's bytes and media type, whatever its size: one GetAttachment answer holds at
+   * most 3 MiB (under a default client's 4 MiB limit), so larger attachments are read in ranges.
+   * Attachments are content-addressed, so the pieces cannot change between reads.
+   */
+  async readAttachment(sessionId: string, attachmentId: string, opts: CallOpts = {}): Promise<{ mediaType: string; data: Buffer }> {
+    const pieces: Buffer[] = [];
+    let offset = 0n;
+    let mediaType = '';
+    for (;;) {
+      const r = await this.sessions.getAttachment({ sessionId, attachmentId, offset, length: ATTACHMENT_RANGE_BYTES }, opts);
+      mediaType = r.mediaType;
+      pieces.push(Buffer.from(r.data));
+      offset += BigInt(r.data.length);
+      if (offset >= r.totalBytes || r.data.length === 0) return { mediaType, data: Buffer.concat(pieces) };
     }
   }
 

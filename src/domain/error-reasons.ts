@@ -40,6 +40,11 @@ export interface ReasonSpec {
 
 export const ERROR_REASONS = {
   // INVALID_ARGUMENT: the request itself is wrong; nothing ran or was written.
+  ATTACHMENT_RANGE_INVALID: {
+    code: 'INVALID_ARGUMENT',
+    retryable: false,
+    meaning: 'An attachment range starts past its end or asks for more than one answer holds.',
+  },
   AFTER_SEQ_INVALID: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A process event listing starts after a sequence number out of range.' },
   AUTHORIZATION_MALFORMED: { code: 'UNAUTHENTICATED', retryable: false, meaning: 'The authorization metadata is not a bearer token (`Bearer` and the token).' },
   AVAILABILITY_EMPTY: { code: 'INVALID_ARGUMENT', retryable: false, meaning: 'A tool availability change names no tool.' },
@@ -165,6 +170,11 @@ export const ERROR_REASONS = {
   TURN_ID_REUSED: { code: 'ALREADY_EXISTS', retryable: false, meaning: 'A turn id exists with different input.' },
 
   // FAILED_PRECONDITION: valid, but the server or the session's state does not allow it.
+  ATTACHMENT_NEEDS_RANGES: {
+    code: 'FAILED_PRECONDITION',
+    retryable: false,
+    meaning: 'An attachment is too large for one answer; read it in ranges (offset, length).',
+  },
   CHILD_DEPTH_EXCEEDED: { code: 'FAILED_PRECONDITION', retryable: false, meaning: 'A new child session would nest deeper than run_child allows.' },
   DRAIN_NOT_HEAD_PREFIX: { code: 'FAILED_PRECONDITION', retryable: false, meaning: 'The batches a drain names are not the head of the queue in order.' },
   FRAME_NOT_CURRENT: { code: 'FAILED_PRECONDITION', retryable: false, meaning: "A frame scope is not the session's current agent frame." },

@@ -28,6 +28,8 @@ export const MAX_TOOL_RESULT_BYTES = 512 * KiB;
 export const MAX_STATE_MESSAGE_BYTES = 2 * MiB;
 /** An unchunked ExportSessionState answers with the whole document only up to this many JSON bytes. */
 export const MAX_UNCHUNKED_STATE_BYTES = 4 * MiB;
+/** Most bytes of an attachment one GetAttachment answer holds (under a client's default 4 MiB). */
+export const ATTACHMENT_PIECE_BYTES = 3 * MiB;
 /** One piece of a chunked ExportSessionState: this many bytes of the document's JSON text. */
 export const STATE_CHUNK_BYTES = 2 * MiB;
 /**

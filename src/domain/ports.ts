@@ -102,7 +102,11 @@ export interface SessionStore {
   /** The commit log, newest first. */
   commits(tenantId: string, sessionId: string, limit: number): Promise<CommitRecord[]>;
   /** A blob's bytes, only when this session references it (another session's blob stays unseen). */
-  attachment(tenantId: string, sessionId: string, hash: string): Promise<{ data: Uint8Array; mimeType: string } | undefined>;
+  /**
+   * Bytes [offset, offset + length) of an attachment the session references (fewer at its end),
+   * with its size; undefined when the session does not reference it.
+   */
+  attachment(tenantId: string, sessionId: string, hash: string, range: ByteRange): Promise<AttachmentPiece | undefined>;
 }
 
 /** Fan-out of small messages to every replica (cancels, completions, feed wake-ups). */
@@ -236,4 +240,18 @@ export interface QueueStore {
   readySessions(limit: number): Promise<{ tenantId: string; sessionId: string }[]>;
   /** Forgets finished batches (and their ids) older than this. */
   purgeFinished(olderThan: Date): Promise<number>;
+}
+
+/** A range of bytes: `length` bytes from `offset` (fewer when the end comes first). */
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/** Part of a stored attachment, as the store reads it. */
+export interface AttachmentPiece {
+  mimeType: string;
+  /** Size of the whole attachment. */
+  totalBytes: number;
+  data: Uint8Array;
 }

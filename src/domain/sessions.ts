@@ -4,7 +4,7 @@
 import { systemRuntime, type Ids, type Runtime } from './clock.js';
 import { DomainError, invalid, notFound, precondition, sessionNotFound } from './errors.js';
 import { requireSession } from './require-session.js';
-import { readAttachment, type Attachment } from './attachments.js';
+import { readAttachment, type Attachment, type AttachmentRange } from './attachments.js';
 import { activePath, chainMessages, frameMessages, latestMessageNode, leafIsDangling, type AgentFrame } from './graph.js';
 import { isId, optionalId, requireId, requireLabel, requireNoNul } from './ids.js';
 import { requirePartNames, type Message } from './messages.js';
@@ -368,8 +368,8 @@ export class SessionService {
   }
 
   /** The bytes of an attachment this session references (GetAttachment). */
-  attachment(ctx: RequestContext, sessionId: string, attachmentId: string): Promise<Attachment> {
-    return readAttachment(this.store, ctx, sessionId, attachmentId);
+  attachment(ctx: RequestContext, sessionId: string, attachmentId: string, range?: AttachmentRange): Promise<Attachment> {
+    return readAttachment(this.store, ctx, sessionId, attachmentId, range);
   }
 
   async usageReport(ctx: RequestContext, sessionId: string): Promise<UsageReport> {

@@ -88,8 +88,13 @@ export function sessionServiceHandlers(
       };
     }),
     getAttachment: rpc('GetAttachment', async (req, ctx) => {
-      const a = await sessions.attachment(ctx, req.sessionId, req.attachmentId);
-      return { mediaType: a.mimeType, data: Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength) };
+      const a = await sessions.attachment(ctx, req.sessionId, req.attachmentId, { offset: req.offset, length: req.length });
+      return {
+        mediaType: a.mimeType,
+        data: Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength),
+        totalBytes: BigInt(a.totalBytes),
+        offset: BigInt(a.offset),
+      };
     }),
     getUsageReport: rpc('GetUsageReport', async (req, ctx) => {
       const r = await sessions.usageReport(ctx, req.sessionId);

@@ -1,6 +1,7 @@
 // Images of the conversation, shown from their bytes: an <img> whose source is fetched with
-// GetAttachment only once it scrolls into view (a long session may hold many images), kept as a
-// blob URL per attachment id so a re-render of the conversation does not fetch it again.
+// GetAttachment (range by range: one answer holds at most 3 MiB) only once it scrolls into view
+// (a long session may hold many images), kept as a blob URL per attachment id so that a re-render
+// of the conversation does not fetch it again.
 
 import type { Api } from './api.js';
 import { h } from './dom.js';
@@ -12,15 +13,29 @@ function blobUrl(api: Api, sessionId: string, attachmentId: string): Promise<str
   const key = `${sessionId}\u0000${attachmentId}`;
   let url = urls.get(key);
   if (!url) {
-    url = api.call('SessionService', 'GetAttachment', { sessionId, attachmentId }).then((a) => {
-      // Proto JSON carries bytes as base64.
-      const data = Uint8Array.from(atob(String(a.data ?? '')), (c) => c.charCodeAt(0));
-      return URL.createObjectURL(new Blob([data], { type: String(a.mediaType || 'application/octet-stream') }));
-    });
+    url = readWhole(api, sessionId, attachmentId).then(({ mediaType, pieces }) =>
+      URL.createObjectURL(new Blob(pieces, { type: mediaType || 'application/octet-stream' })),
+    );
     url.catch(() => urls.delete(key)); // a failed fetch is tried again on the next render
     urls.set(key, url);
   }
   return url;
+}
+
+/** Most bytes one GetAttachment answer holds: larger images are read range by range. */
+const RANGE_BYTES = 3 * 1024 * 1024;
+
+async function readWhole(api: Api, sessionId: string, attachmentId: string): Promise<{ mediaType: string; pieces: Uint8Array<ArrayBuffer>[] }> {
+  const pieces: Uint8Array<ArrayBuffer>[] = [];
+  let offset = 0;
+  for (;;) {
+    // Proto JSON carries bytes as base64 and 64-bit integers as strings.
+    const a = await api.call('SessionService', 'GetAttachment', { sessionId, attachmentId, offset: String(offset), length: RANGE_BYTES });
+    const data = Uint8Array.from(atob(String(a.data ?? '')), (c) => c.charCodeAt(0));
+    pieces.push(data);
+    offset += data.length;
+    if (data.length === 0 || offset >= Number(a.totalBytes ?? 0)) return { mediaType: String(a.mediaType ?? ''), pieces };
+  }
 }
 
 let watcher: IntersectionObserver | undefined;

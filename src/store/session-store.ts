@@ -4,7 +4,7 @@
 import type { InferEntity } from '@mikro-orm/core';
 import { ADMIN_WRITER_KEY } from '../domain/session-writers.js';
 import type { AgentFrame, GraphNode } from '../domain/graph.js';
-import type { CommitOutcome, CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../domain/ports.js';
+import type { AttachmentPiece, ByteRange, CommitOutcome, CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../domain/ports.js';
 import type { Residency, SessionHead } from '../domain/session.js';
 import { DomainError, revisionConflict } from '../domain/errors.js';
 import type { Usage, UsageDelta } from '../domain/usage.js';
@@ -398,14 +398,15 @@ export class OrmSessionStore implements SessionStore {
     return rows[0] ? turnFromRaw(rows[0]) : undefined;
   }
 
-  async attachment(tenantId: string, sessionId: string, hash: string): Promise<{ data: Uint8Array; mimeType: string } | undefined> {
+  async attachment(tenantId: string, sessionId: string, hash: string, range: ByteRange): Promise<AttachmentPiece | undefined> {
     // Joined through session_blobs: blobs are shared by content across tenants, the reference is not.
+    // Only the range leaves the database (substring on bytea is 1-based).
     const { rows } = await this.db.sql.query(
-      'select b.mime_type, b.data from session_blobs r join blobs b on b.hash = r.hash where r.tenant_id = $1 and r.session_id = $2 and r.hash = $3',
-      [tenantId, sessionId, hash],
+      'select b.mime_type, octet_length(b.data) as total, substring(b.data from $4::int + 1 for $5::int) as data from session_blobs r join blobs b on b.hash = r.hash where r.tenant_id = $1 and r.session_id = $2 and r.hash = $3',
+      [tenantId, sessionId, hash, range.offset, range.length],
     );
     const row = rows[0];
-    return row ? { data: new Uint8Array(row.data as Uint8Array), mimeType: row.mime_type as string } : undefined;
+    return row ? { data: new Uint8Array(row.data as Uint8Array), mimeType: row.mime_type as string, totalBytes: Number(row.total) } : undefined;
   }
 }
 

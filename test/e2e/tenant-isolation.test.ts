@@ -203,7 +203,7 @@ for (const engine of engines) {
       });
       expect(image.result?.outcome?.$case).toBe('finished');
       const attachment = createHash('sha256').update(PNG).digest('hex');
-      expect((await a.sessions.getAttachment({ sessionId: 'a-main', attachmentId: attachment })).data).toEqual(PNG);
+      expect((await a.sessions.getAttachment({ sessionId: 'a-main', attachmentId: attachment, offset: 0n, length: 0 })).data).toEqual(PNG);
 
       const batch = (await a.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId: 'a-main', input: textInput('later'), id: 'a-batch' })))
         .batch!;
@@ -272,7 +272,7 @@ for (const engine of engines) {
         ['CloseSession', () => b.sessions.closeSession(CloseSessionRequest.fromPartial({ sessionId: i.session }))],
         ['DeleteSession', () => b.sessions.deleteSession(DeleteSessionRequest.fromPartial({ sessionId: i.session }))],
         ['GetReadView', () => b.sessions.getReadView(GetReadViewRequest.fromPartial({ sessionId: i.session }))],
-        ['GetAttachment', () => b.sessions.getAttachment({ sessionId: i.session, attachmentId: i.attachment })],
+        ['GetAttachment', () => b.sessions.getAttachment({ sessionId: i.session, attachmentId: i.attachment, offset: 0n, length: 0 })],
         ['GetUsageReport', () => b.sessions.getUsageReport(GetUsageReportRequest.fromPartial({ sessionId: i.session }))],
         [
           'UpdateSessionConfig',

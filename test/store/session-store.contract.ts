@@ -145,15 +145,28 @@ export function describeSessionStoreContract(engine: StoreEngine) {
         usage: [],
         blobs: [{ hash, mimeType: 'image/png', data: bytes }],
       });
-      expect(await store.attachment('t-att', 's-att', hash)).toEqual({ data: bytes, mimeType: 'image/png' });
+      const all = { offset: 0, length: 100 };
+      expect(await store.attachment('t-att', 's-att', hash, all)).toEqual({ data: bytes, mimeType: 'image/png', totalBytes: 8 });
+      // A range reads only its bytes (fewer at the end, none past it) and still tells the size.
+      expect(await store.attachment('t-att', 's-att', hash, { offset: 3, length: 3 })).toEqual({
+        data: bytes.slice(3, 6),
+        mimeType: 'image/png',
+        totalBytes: 8,
+      });
+      expect(await store.attachment('t-att', 's-att', hash, { offset: 6, length: 5 })).toEqual({ data: bytes.slice(6), mimeType: 'image/png', totalBytes: 8 });
+      expect(await store.attachment('t-att', 's-att', hash, { offset: 9, length: 5 })).toEqual({
+        data: new Uint8Array(),
+        mimeType: 'image/png',
+        totalBytes: 8,
+      });
       // Same tenant, other session; same session id, other tenant; unknown hash; unknown session.
-      expect(await store.attachment('t-att', 's-att-other', hash)).toBeUndefined();
-      expect(await store.attachment('t-att-2', 's-att', hash)).toBeUndefined();
-      expect(await store.attachment('t-att', 's-att', 'h-none')).toBeUndefined();
-      expect(await store.attachment('t-att', 's-none', hash)).toBeUndefined();
+      expect(await store.attachment('t-att', 's-att-other', hash, all)).toBeUndefined();
+      expect(await store.attachment('t-att-2', 's-att', hash, all)).toBeUndefined();
+      expect(await store.attachment('t-att', 's-att', 'h-none', all)).toBeUndefined();
+      expect(await store.attachment('t-att', 's-none', hash, all)).toBeUndefined();
       // Deleting the session drops its reference.
       await store.delete('t-att', 's-att');
-      expect(await store.attachment('t-att', 's-att', hash)).toBeUndefined();
+      expect(await store.attachment('t-att', 's-att', hash, all)).toBeUndefined();
     });
 
     it('a commit repeating a stored node id is ALREADY_EXISTS NODE_ID_TAKEN and writes nothing', async () => {

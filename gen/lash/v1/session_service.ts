@@ -206,14 +206,30 @@ export interface GetAttachmentRequest {
   sessionId: string;
   /** Id of the attachment, as an image part's attachment_id names it. */
   attachmentId: string;
+  /**
+   * First byte to return; 0 for the start. Past the end is INVALID_ARGUMENT /
+   * ATTACHMENT_RANGE_INVALID; exactly at the end gives no bytes.
+   */
+  offset: bigint;
+  /**
+   * Most bytes to return, at most 3 MiB (3145728). 0 means the rest of the attachment from offset,
+   * which must then be at most 3 MiB, else FAILED_PRECONDITION / ATTACHMENT_NEEDS_RANGES: read
+   * larger attachments in ranges (offset, length) so that no answer passes a client's default
+   * 4 MiB receive limit.
+   */
+  length: number;
 }
 
 /** Response of GetAttachment. */
 export interface GetAttachmentResponse {
   /** Media type the attachment was stored with (for example "image/png"). */
   mediaType: string;
-  /** The attachment's bytes, exactly as they were handed in. */
+  /** The attachment's bytes from offset, exactly as they were handed in. */
   data: Buffer;
+  /** Size of the whole attachment in bytes. */
+  totalBytes: bigint;
+  /** Offset of data's first byte within the attachment (the request's offset). */
+  offset: bigint;
 }
 
 /** Request of GetUsageReport. */
@@ -1919,7 +1935,7 @@ export const GetReadViewResponse: MessageFns<GetReadViewResponse> = {
 };
 
 function createBaseGetAttachmentRequest(): GetAttachmentRequest {
-  return { sessionId: "", attachmentId: "" };
+  return { sessionId: "", attachmentId: "", offset: 0n, length: 0 };
 }
 
 export const GetAttachmentRequest: MessageFns<GetAttachmentRequest> = {
@@ -1929,6 +1945,15 @@ export const GetAttachmentRequest: MessageFns<GetAttachmentRequest> = {
     }
     if (message.attachmentId !== "") {
       writer.uint32(18).string(message.attachmentId);
+    }
+    if (message.offset !== 0n) {
+      if (BigInt.asUintN(64, message.offset) !== message.offset) {
+        throw new globalThis.Error("value provided for field message.offset of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.offset);
+    }
+    if (message.length !== 0) {
+      writer.uint32(32).uint32(message.length);
     }
     return writer;
   },
@@ -1962,6 +1987,22 @@ export const GetAttachmentRequest: MessageFns<GetAttachmentRequest> = {
             message.attachmentId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.offset = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.length = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1986,6 +2027,8 @@ export const GetAttachmentRequest: MessageFns<GetAttachmentRequest> = {
         : isSet(object.attachment_id)
         ? globalThis.String(object.attachment_id)
         : "",
+      offset: isSet(object.offset) ? BigInt(object.offset) : 0n,
+      length: isSet(object.length) ? globalThis.Number(object.length) : 0,
     };
   },
 
@@ -1997,6 +2040,12 @@ export const GetAttachmentRequest: MessageFns<GetAttachmentRequest> = {
     if (message.attachmentId !== "") {
       obj.attachmentId = message.attachmentId;
     }
+    if (message.offset !== 0n) {
+      obj.offset = message.offset.toString();
+    }
+    if (message.length !== 0) {
+      obj.length = Math.round(message.length);
+    }
     return obj;
   },
 
@@ -2007,12 +2056,14 @@ export const GetAttachmentRequest: MessageFns<GetAttachmentRequest> = {
     const message = createBaseGetAttachmentRequest();
     message.sessionId = object.sessionId ?? "";
     message.attachmentId = object.attachmentId ?? "";
+    message.offset = (object.offset !== undefined && object.offset !== null) ? BigInt(object.offset) : 0n;
+    message.length = object.length ?? 0;
     return message;
   },
 };
 
 function createBaseGetAttachmentResponse(): GetAttachmentResponse {
-  return { mediaType: "", data: Buffer.alloc(0) };
+  return { mediaType: "", data: Buffer.alloc(0), totalBytes: 0n, offset: 0n };
 }
 
 export const GetAttachmentResponse: MessageFns<GetAttachmentResponse> = {
@@ -2022,6 +2073,18 @@ export const GetAttachmentResponse: MessageFns<GetAttachmentResponse> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(18).bytes(message.data);
+    }
+    if (message.totalBytes !== 0n) {
+      if (BigInt.asUintN(64, message.totalBytes) !== message.totalBytes) {
+        throw new globalThis.Error("value provided for field message.totalBytes of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.totalBytes);
+    }
+    if (message.offset !== 0n) {
+      if (BigInt.asUintN(64, message.offset) !== message.offset) {
+        throw new globalThis.Error("value provided for field message.offset of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.offset);
     }
     return writer;
   },
@@ -2055,6 +2118,22 @@ export const GetAttachmentResponse: MessageFns<GetAttachmentResponse> = {
             message.data = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalBytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.offset = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2075,6 +2154,12 @@ export const GetAttachmentResponse: MessageFns<GetAttachmentResponse> = {
         ? globalThis.String(object.media_type)
         : "",
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      totalBytes: isSet(object.totalBytes)
+        ? BigInt(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? BigInt(object.total_bytes)
+        : 0n,
+      offset: isSet(object.offset) ? BigInt(object.offset) : 0n,
     };
   },
 
@@ -2086,6 +2171,12 @@ export const GetAttachmentResponse: MessageFns<GetAttachmentResponse> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.totalBytes !== 0n) {
+      obj.totalBytes = message.totalBytes.toString();
+    }
+    if (message.offset !== 0n) {
+      obj.offset = message.offset.toString();
+    }
     return obj;
   },
 
@@ -2096,6 +2187,10 @@ export const GetAttachmentResponse: MessageFns<GetAttachmentResponse> = {
     const message = createBaseGetAttachmentResponse();
     message.mediaType = object.mediaType ?? "";
     message.data = object.data ?? Buffer.alloc(0);
+    message.totalBytes = (object.totalBytes !== undefined && object.totalBytes !== null)
+      ? BigInt(object.totalBytes)
+      : 0n;
+    message.offset = (object.offset !== undefined && object.offset !== null) ? BigInt(object.offset) : 0n;
     return message;
   },
 };
@@ -3433,8 +3528,7 @@ export const SessionServiceService = {
   },
   /**
    * Returns the bytes of an attachment (an image part's attachment_id) the session references.
-   * The answer holds the whole attachment: up to the 16 MiB a request can carry, so a client
-   * reading images over 4 MiB raises its receive limit.
+   * An answer holds at most 3 MiB: larger attachments are read in ranges (offset, length).
    */
   getAttachment: {
     path: "/lash.v1.SessionService/GetAttachment" as const,
@@ -3527,8 +3621,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
   getReadView: handleUnaryCall<GetReadViewRequest, GetReadViewResponse>;
   /**
    * Returns the bytes of an attachment (an image part's attachment_id) the session references.
-   * The answer holds the whole attachment: up to the 16 MiB a request can carry, so a client
-   * reading images over 4 MiB raises its receive limit.
+   * An answer holds at most 3 MiB: larger attachments are read in ranges (offset, length).
    */
   getAttachment: handleUnaryCall<GetAttachmentRequest, GetAttachmentResponse>;
   /** Returns the token usage of a session, total and broken down by source and model. */
@@ -3645,8 +3738,7 @@ export interface SessionServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Returns the bytes of an attachment (an image part's attachment_id) the session references.
-   * The answer holds the whole attachment: up to the 16 MiB a request can carry, so a client
-   * reading images over 4 MiB raises its receive limit.
+   * An answer holds at most 3 MiB: larger attachments are read in ranges (offset, length).
    */
   getAttachment(
     request: GetAttachmentRequest,

@@ -5,7 +5,7 @@
 
 import { DomainError, revisionConflict } from '../../domain/errors.js';
 import type { AgentFrame, GraphNode } from '../../domain/graph.js';
-import type { CommitOutcome, CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../../domain/ports.js';
+import type { AttachmentPiece, ByteRange, CommitOutcome, CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../../domain/ports.js';
 import type { Residency, SessionHead } from '../../domain/session.js';
 import { ADMIN_WRITER_KEY } from '../../domain/session-writers.js';
 import type { UsageDelta } from '../../domain/usage.js';
@@ -205,8 +205,10 @@ export class MemorySessionStore implements SessionStore {
     return b && { data: new Uint8Array(b.data), mimeType: b.mimeType };
   }
 
-  async attachment(tenantId: string, sessionId: string, hash: string): Promise<{ data: Uint8Array; mimeType: string } | undefined> {
-    return this.rows(tenantId, sessionId)?.blobs.has(hash) ? this.blob(hash) : undefined;
+  async attachment(tenantId: string, sessionId: string, hash: string, range: ByteRange): Promise<AttachmentPiece | undefined> {
+    const blob = this.rows(tenantId, sessionId)?.blobs.has(hash) ? this.blob(hash) : undefined;
+    if (!blob) return undefined;
+    return { mimeType: blob.mimeType, totalBytes: blob.data.byteLength, data: blob.data.slice(range.offset, range.offset + range.length) };
   }
 
   private rows(tenantId: string, sessionId: string): SessionRows | undefined {
