@@ -70,7 +70,7 @@ export class TurnExecution {
       const e = { id, correlationId: correlationId ?? id, sequence: ++sequence, time: this.deps.clock.now(), event };
       turn.push(e);
       this.deps.feed.append(ctx.tenantId, req.sessionId, head.headRevision, { kind: 'turn_activity', turnId: turn.turnId, event: e });
-    });
+    }, this.deps.clock);
     const emit = coalescer.emit;
     try {
       return await this.runWith(ctx, req, turn, session, span, absorb, emit, policy, provider, drainedBatchIds);
@@ -141,6 +141,7 @@ export class TurnExecution {
         signal: turn.controller.signal,
         completions: this.deps.completions,
         cancelGraceMs: this.deps.cancelGraceMs,
+        clock: this.deps.clock,
         ids: this.deps.ids,
         emit,
         reportChildUsage: children.report.bind(children),
