@@ -5,15 +5,14 @@
 
 import { status } from '@grpc/grpc-js';
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeedMessage } from '../../gen/lash/v1/feed.js';
 import { TurnStatus } from '../../gen/lash/v1/turn_service.js';
 import { LashError } from '../../src/client/errors.js';
 import { LashClient } from '../../src/client/lash-client.js';
 import { resultText } from '../../src/client/turn-stream.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { textInput, until } from '../support/turns.js';
 
 async function freePort(): Promise<number> {
@@ -36,8 +35,6 @@ async function rejected(p: Promise<unknown>): Promise<LashError> {
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`TypeScript client on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
     let client: LashClient;
     let n = 0;
     const open = async (prefix: string) => {
@@ -46,28 +43,24 @@ for (const engine of engines) {
       return sessionId;
     };
 
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      const address = `127.0.0.1:${await freePort()}`;
-      s = await startTestServer(engine, {
-        LASH_LISTEN: address,
-        OPENAI_BASE_URL: fake.url,
-        LASH_DEFAULT_PROVIDER: 'openai-compatible',
-        LASH_DEFAULT_MODEL: 'fake-model',
-        LASH_QUEUE_WORKERS: '0',
-      });
+    let address: string;
+    const suite = fakeModelSuite(engine, {
+      prefix: 'ts-client',
+      env: async () => {
+        address = `127.0.0.1:${await freePort()}`;
+        return { LASH_LISTEN: address, LASH_QUEUE_WORKERS: '0' };
+      },
+    });
+    beforeAll(() => {
       client = new LashClient({ address, deadlineMs: 30_000 });
     });
-    afterAll(async () => {
+    afterAll(() => {
       client?.close();
-      await s?.close();
-      await fake?.close();
     });
-    beforeEach(() => fake.reset());
 
     it('a turn streams its deltas, then resolves to the committed result under the id the client chose', async () => {
       const sessionId = await open('turn');
-      fake.script({ steps: [{ text: 'streamed ' }, { delayMs: 20 }, { text: 'answer' }] });
+      suite.fake.script({ steps: [{ text: 'streamed ' }, { delayMs: 20 }, { text: 'answer' }] });
       const turn = client.runTurn({ sessionId, input: textInput('hi') });
       const deltas: string[] = [];
       for await (const d of turn.deltas()) deltas.push(d);
@@ -79,7 +72,7 @@ for (const engine of engines) {
       // The same id again returns the stored result; the model is not asked twice.
       const again = await client.runTurn({ sessionId, turnId: turn.turnId, input: textInput('hi') }).done();
       expect(resultText(again)).toBe('streamed answer');
-      expect(fake.requests).toHaveLength(1);
+      expect(suite.fake.requests).toHaveLength(1);
     });
 
     it('drain runs queued work and reports nothing to do on an empty queue', async () => {
@@ -123,7 +116,7 @@ for (const engine of engines) {
 
     it('an AbortSignal cancels a running turn: the iteration throws CANCELLED and the server cancels the turn', async () => {
       const sessionId = await open('abort');
-      fake.script({ steps: [{ text: 'partial' }, { hang: true }] });
+      suite.fake.script({ steps: [{ text: 'partial' }, { hang: true }] });
       const abort = new AbortController();
       const turn = client.runTurn({ sessionId, input: textInput('long') }, { signal: abort.signal });
       const iterator = turn.deltas()[Symbol.asyncIterator]();
@@ -139,14 +132,14 @@ for (const engine of engines) {
 
     it('an idempotent call retries through a server restart; a non-idempotent one fails at once', async () => {
       const sessionId = await open('retry');
-      await s.stop();
+      await suite.s.stop();
       const patient = { maxAttempts: 1_000, initialBackoffMs: 50, maxBackoffMs: 200 };
       const append = rejected(
         client.admin.appendMessages({ sessionId, messages: [{ role: 1, parts: [{ kind: { $case: 'text', value: { text: 'x' } } }] }] }, { retry: patient }),
       );
       expect((await append).code).toBe(status.UNAVAILABLE);
       const get = client.sessions.getSession({ sessionId }, { retry: patient, deadlineMs: 120_000 });
-      s = await s.restart();
+      suite.s = await suite.s.restart();
       expect((await get).session?.sessionId).toBe(sessionId);
     });
 
@@ -163,13 +156,13 @@ for (const engine of engines) {
         if (!(err instanceof LashError && err.code === status.CANCELLED)) throw err;
       });
       await until(() => seen.length > 0, 30_000);
-      fake.script({ steps: [{ text: 'before' }] });
+      suite.fake.script({ steps: [{ text: 'before' }] });
       await client.runTurn({ sessionId, turnId: 'before', input: textInput('one') }).done();
       await until(committed('before'), 30_000);
-      await s.stop();
+      await suite.s.stop();
       await until(() => reconnects > 0, 30_000);
-      s = await s.restart();
-      fake.script({ steps: [{ text: 'after' }] });
+      suite.s = await suite.s.restart();
+      suite.fake.script({ steps: [{ text: 'after' }] });
       await client
         .runTurn({ sessionId, turnId: 'after', input: textInput('two') }, { retry: { maxAttempts: 100, initialBackoffMs: 50, maxBackoffMs: 500 } })
         .done();
