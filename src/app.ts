@@ -622,8 +622,15 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await stoppingWorkers;
       await stoppingRunners;
       turns.close();
-      await appender.drain();
-      await audit.drain();
+      // The domain's timers never keep the process alive (Clock); while the feed and the audit
+      // trail drain (retrying a failing store until the deadline), this handle does.
+      const keepAlive = setInterval(() => {}, 60_000);
+      try {
+        await appender.drain();
+        await audit.drain();
+      } finally {
+        clearInterval(keepAlive);
+      }
       offFeed();
       offDeleted();
       await metricsServer?.close();
