@@ -12,6 +12,11 @@
 //     across processes: the observer is connected to a second server (src/main.ts as a child
 //     process on the same database) and learns of events through the store and NOTIFY. Target
 //     p99 < 150 ms.
+//  b2. bursts: the same lag measured during turns whose deltas come with no pause (BENCH_BURSTS:
+//     100, 1,000 and 4,000 deltas per turn), p50 and max per size, plus the largest response an
+//     observer got and whether any observer was cut off. The issue-12 promise: about linger + one
+//     store round trip, and a reader that keeps up is never cut off (try
+//     BENCH_OBSERVER_BUFFER=100, the smallest bound the server accepts).
 //  c. backlog: ObserveSession from a cursor followed by a backlog of BENCH_BACKLOG events, time to
 //     the last one. Target < 250 ms.
 //  d. rows: feed_batches rows and bytes (payload as text, stored datum, relation growth) per turn
@@ -24,8 +29,10 @@
 // BENCH_FANOUT_TURNS (2), BENCH_FANOUT_DELTAS (200), BENCH_LAG_SESSIONS (4), BENCH_LAG_TURNS (3,
 // per session), BENCH_LAG_DELTAS (50), BENCH_LAG_DELAY_MS (10), BENCH_BACKLOG (10000),
 // BENCH_BACKLOG_DELTAS (2000 per turn), BENCH_RESUMES (5), BENCH_ROWS_TURNS (5),
-// BENCH_ROWS_DELTAS (200), BENCH_MAX_SECONDS (60, per wait), BENCH_PHASES
-// (fanout,lag,cross,backlog,rows; cross runs on PostgreSQL only). Output: one JSON line per
+// BENCH_ROWS_DELTAS (200), BENCH_BURSTS ("100,1000,4000"), BENCH_BURST_TURNS (3 per size),
+// BENCH_OBSERVER_BUFFER (the server's LASH_FEED_OBSERVER_BUFFER; its default when unset),
+// BENCH_MAX_SECONDS (60, per wait), BENCH_PHASES (fanout,lag,cross,bursts,backlog,rows; cross
+// runs on PostgreSQL only). Output: one JSON line per
 // measurement on stdout, then a table. Exit 0 whether or not a target was met; 1 when a call
 // failed, 2 on bad options.
 
@@ -66,9 +73,11 @@ import {
 const FANOUT_TARGET = 0.5;
 const LAG_TARGET_MS = 10;
 const CROSS_LAG_TARGET_MS = 150;
+/** The server's LASH_FEED_LINGER_MS (its default; the bench does not set it). */
+const LINGER_MS = 10;
 const BACKLOG_TARGET_MS = 250;
 const TENANT = 'default';
-const PHASES = ['fanout', 'lag', 'cross', 'backlog', 'rows'] as const;
+const PHASES = ['fanout', 'lag', 'cross', 'bursts', 'backlog', 'rows'] as const;
 type Phase = (typeof PHASES)[number];
 
 interface Options {
@@ -85,6 +94,9 @@ interface Options {
   resumes: number;
   rowsTurns: number;
   rowsDeltas: number;
+  bursts: number[];
+  burstTurns: number;
+  observerBuffer?: number;
   maxSeconds: number;
   phases: Phase[];
 }
@@ -109,6 +121,9 @@ function prepare(): Options {
     resumes: intEnv('BENCH_RESUMES', 5, 1),
     rowsTurns: intEnv('BENCH_ROWS_TURNS', 5, 1),
     rowsDeltas: intEnv('BENCH_ROWS_DELTAS', 200, 1),
+    bursts: listEnv('BENCH_BURSTS', [100, 1000, 4000]),
+    burstTurns: intEnv('BENCH_BURST_TURNS', 3, 1),
+    observerBuffer: process.env.BENCH_OBSERVER_BUFFER ? intEnv('BENCH_OBSERVER_BUFFER', 10_000, 100) : undefined,
     maxSeconds: intEnv('BENCH_MAX_SECONDS', 60, 1),
     phases,
   };
@@ -116,12 +131,18 @@ function prepare(): Options {
 
 // --- Turns ------------------------------------------------------------------------------------------
 
-/** The next chat request gets `deltas` text deltas, `delayMs` apart. */
-function deltaSteps(deltas: number, delayMs: number, word = 'token'): ScriptStep[] {
+/**
+ * The next chat request gets `deltas` text deltas, `delayMs` apart. With 0 they are written back to
+ * back (they reach the server in a few reads and the turn coalesces them into a few events); with
+ * 'tick' each waits for one timer tick of the fake server (about 1 ms), so nearly every delta
+ * becomes an event of its own.
+ */
+function deltaSteps(deltas: number, delayMs: number | 'tick', word = 'token'): ScriptStep[] {
   const steps: ScriptStep[] = [];
   for (let k = 0; k < deltas; k++) {
     steps.push({ text: `${word}${k} ` });
-    if (delayMs > 0) steps.push({ delayMs });
+    if (delayMs === 'tick') steps.push({ delayMs: 0 });
+    else if (delayMs > 0) steps.push({ delayMs });
   }
   return steps;
 }
@@ -165,6 +186,7 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     LASH_DEFAULT_MODEL: 'fake-model',
     LASH_FEED_HEARTBEAT_MS: '300000',
     LASH_QUEUE_WORKERS: '0',
+    ...(o.observerBuffer !== undefined ? { LASH_FEED_OBSERVER_BUFFER: String(o.observerBuffer) } : {}),
   };
   const { app, clients } = await startBenchApp(store, serverEnv, run);
 
@@ -261,7 +283,7 @@ async function body(o: Options, run: BenchRun): Promise<string> {
   }
 
   if (o.phases.includes('lag')) {
-    await lagPhase(o, 'lag', app, clients, fake, app.address, emit, notes);
+    await lagPhase(o, 'lag', lagShape(o), app, clients, fake, app.address, emit, notes);
   }
 
   if (o.phases.includes('cross') && engine === 'postgresql') {
@@ -279,9 +301,19 @@ async function body(o: Options, run: BenchRun): Promise<string> {
     });
     run.defer(async () => void (await child.kill('SIGTERM')));
     process.stderr.write(`bench: second server (pid ${child.process.pid}) serving at ${child.address} after ${Math.round(performance.now() - t)} ms\n`);
-    await lagPhase(o, 'cross', app, clients, fake, child.address, emit, notes);
+    await lagPhase(o, 'cross', lagShape(o), app, clients, fake, child.address, emit, notes);
   } else if (o.phases.includes('cross')) {
     notes.push('cross-process lag: PostgreSQL only (PGlite is one process); skipped');
+  }
+
+  if (o.phases.includes('bursts')) {
+    // One session and observer per size, deltas with no pause: the burst the feed must keep up with.
+    for (const delayMs of [0, 'tick'] as const) {
+      for (const deltas of o.bursts) {
+        const prefix = `feed-${deltas}-${delayMs}`;
+        await lagPhase(o, 'burst', { sessions: 1, turns: o.burstTurns, deltas, delayMs, prefix }, app, clients, fake, app.address, emit, notes);
+      }
+    }
   }
 
   if (o.phases.includes('backlog')) {
@@ -382,13 +414,25 @@ async function body(o: Options, run: BenchRun): Promise<string> {
   return summary(engine, o, rows, startLoad, machineLoad(), notes);
 }
 
+interface LagShape {
+  sessions: number;
+  /** Measured turns per session (after one warm-up turn each). */
+  turns: number;
+  deltas: number;
+  delayMs: number | 'tick';
+  prefix: string;
+}
+
+const lagShape = (o: Options): LagShape => ({ sessions: o.lagSessions, turns: o.lagTurns, deltas: o.lagDeltas, delayMs: o.lagDelayMs, prefix: 'feed' });
+
 /**
  * Observer lag: per session one observer (on `observeAt`, this server or another one) and one
  * RunTurn client on this server; for every turn event, observer receipt − RunTurn receipt.
  */
 async function lagPhase(
   o: Options,
-  op: 'lag' | 'cross',
+  op: 'lag' | 'cross' | 'burst',
+  shape: LagShape,
   app: App,
   clients: LashClients,
   fake: FakeModelServer,
@@ -396,7 +440,7 @@ async function lagPhase(
   emit: (row: Omit<Row, 'bench' | 'engine'>) => void,
   notes: string[],
 ): Promise<void> {
-  const sessions = Array.from({ length: o.lagSessions }, (_, i) => `feed-${op}-${i}`);
+  const sessions = Array.from({ length: shape.sessions }, (_, i) => `${shape.prefix}-${op}-${i}`);
   for (const s of sessions) await clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: s }), { deadlineMs: 30_000 });
   const chans = channels(observeAt, 1);
   const turnAt = new Map<string, number>();
@@ -422,12 +466,12 @@ async function lagPhase(
     }),
   );
   await waitUntil(() => observers.every((x) => x.firstAt > 0 || x.ended), o.maxSeconds * 1000, 'the snapshots', 5);
-  fake.setDefault(() => ({ steps: deltaSteps(o.lagDeltas, o.lagDelayMs) }));
+  fake.setDefault(() => ({ steps: deltaSteps(shape.deltas, shape.delayMs) }));
   // One unmeasured turn per session first (connections, JIT, the child's first reads).
   const turns = (measure: boolean) =>
     Promise.all(
       sessions.map(async (s) => {
-        for (let t = 0; t < (measure ? o.lagTurns : 1); t++) {
+        for (let t = 0; t < (measure ? shape.turns : 1); t++) {
           await runTurn(clients, s, (id, at) => {
             turnAt.set(id, at);
             pair(id);
@@ -476,7 +520,8 @@ async function lagPhase(
   feedStore.append = append;
   fake.setDefault(undefined);
   const broken = observers.find((x) => x.error);
-  if (broken) notes.push(`${op}: an observer failed: ${broken.error}`);
+  if (broken) notes.push(`${op} (${shape.deltas} deltas): an observer failed: ${broken.error}`);
+  const maxResponse = Math.max(0, ...observers.map((x) => x.maxMessagesPerResponse));
   observers.forEach((x) => x.cancel());
   chans.forEach((c) => c.close());
   const p = percentiles(lags);
@@ -484,18 +529,22 @@ async function lagPhase(
   const a = percentiles(appendMs);
   emit({
     op,
-    sessions: o.lagSessions,
-    turns: o.lagSessions * o.lagTurns,
-    deltas_per_turn: o.lagDeltas,
-    delay_ms: o.lagDelayMs,
+    sessions: shape.sessions,
+    turns: shape.sessions * shape.turns,
+    deltas_per_turn: shape.deltas,
+    delay_ms: shape.delayMs,
     events: p.n,
     unmatched: turnAt.size + observedAt.size,
+    cut_off: observers.filter((x) => x.error).length,
+    max_messages_per_response: maxResponse,
+    observer_buffer: o.observerBuffer ?? 'default',
     p50_ms: round(p.p50, 2),
     p99_ms: round(p.p99, 2),
     max_ms: round(p.max, 2),
     from_event_time_p50_ms: e.p50,
     from_event_time_p99_ms: e.p99,
-    target_p99_ms: op === 'lag' ? LAG_TARGET_MS : CROSS_LAG_TARGET_MS,
+    // A burst has no fixed target: the promise is about linger + one store round trip.
+    ...(op === 'burst' ? { linger_plus_append_p50_ms: round(LINGER_MS + a.p50, 2) } : { target_p99_ms: op === 'lag' ? LAG_TARGET_MS : CROSS_LAG_TARGET_MS }),
     feed_appends: a.n,
     events_per_append: round(appendedEvents / Math.max(1, a.n), 2),
     append_p50_ms: round(a.p50, 2),
@@ -581,6 +630,47 @@ function summary(engine: string, o: Options, rows: Row[], start: MachineLoad, en
     );
     lines.push(
       `lag = observer receipt − RunTurn client receipt of the same event id (${o.lagDeltas} deltas ${o.lagDelayMs} ms apart per turn); vs event.time = observer wall clock − the event's time field (ms resolution).`,
+    );
+  }
+  const bursts = rows.filter((r) => r.op === 'burst');
+  if (bursts.length) {
+    lines.push(
+      '',
+      table(
+        [
+          'burst lag',
+          'deltas/turn',
+          'spacing',
+          'turns',
+          'events',
+          'p50 ms',
+          'max ms',
+          'linger+append p50',
+          'events/append',
+          'append p99',
+          'max msgs/response',
+          'cut off',
+          'buffer',
+        ],
+        bursts.map((r) => [
+          'same process',
+          String(r.deltas_per_turn),
+          r.delay_ms === 'tick' ? 'a tick' : 'none',
+          String(r.turns),
+          String(r.events),
+          String(r.p50_ms),
+          String(r.max_ms),
+          String(r.linger_plus_append_p50_ms),
+          String(r.events_per_append),
+          String(r.append_p99_ms),
+          String(r.max_messages_per_response),
+          String(r.cut_off),
+          String(r.observer_buffer),
+        ]),
+      ),
+    );
+    lines.push(
+      'burst lag = observer receipt − RunTurn client receipt of the same event id. spacing none: the fake model writes the deltas back to back and the turn coalesces them into a few events (for both streams alike); a tick: one timer tick between deltas, so nearly every delta is an event. cut off = observers that ended with an error (OBSERVER_TOO_SLOW).',
     );
   }
   const backlog = rows.find((r) => r.op === 'backlog_resume');

@@ -20,6 +20,7 @@ import { Authenticator } from './auth/authenticator.js';
 import { guardService, principalOf, type GuardEnv } from './auth/guard.js';
 import { HealthState, healthHandlers } from './grpc/health.js';
 import { addReflection } from './grpc/reflection.js';
+import { ShutdownNotice } from './grpc/shutdown-notice.js';
 import { sessionServiceHandlers } from './grpc/session-service.js';
 import { queueServiceHandlers } from './grpc/queue-service.js';
 import { DbQueueStore } from './store/queue-store.js';
@@ -274,7 +275,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   );
   const subscriptionLimits = new SubscriptionLimits(config.subscriptions, runtime.clock);
   const observe = limitedObserve(subscriptionLimits, (ctx, id, cursor, sink) => observations.observe(ctx, id, cursor, sink), undefined, runtime.clock);
-  const shutdownHooks = new Set<() => void>();
+  // Long-lived streams learn of a drain: observers at once, tool hosts once the turns are over.
+  const observersShutdown = new ShutdownNotice();
+  const toolHostsShutdown = new ShutdownNotice();
   const turnSlots = new TurnSlots(config.turnSlots, runtime.clock);
   const childTurns = new ChildTurnsInFlight();
   const codeRunner = new ThreadedRunner({ ...config.sandboxPool, idleThreads: Math.min(2, config.sandboxPool.maxThreads) });
@@ -440,7 +443,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
           stallMs: config.feed.observerStallMs,
           maxStreamMs: observerLifetime(config.grpc),
         },
-        (fn) => shutdownHooks.add(fn),
+        (fn) => observersShutdown.on(fn),
         (tenantId) => tenantLimits.hold('observers', tenantId),
         (ctx, id) => processParts.processes.detachSession(ctx, id),
       ),
@@ -454,6 +457,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
         hostGate,
         new CompletionService(completions),
         new TenantLimitedTurns(new LimitedTurns(turns, turnSlots), turns, tenantLimits),
+        { onShutdown: (fn) => toolHostsShutdown.on(fn), maxStreamMs: observerLifetime(config.grpc) },
       ),
     ),
     guarded(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns)),
@@ -467,7 +471,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
         children,
         turns,
         auditStore,
-        processHandlers(env, processParts.processes, processParts.triggers),
+        processHandlers(env, processParts.processes, processParts.triggers, {
+          onShutdown: (fn) => observersShutdown.on(fn),
+          maxStreamMs: observerLifetime(config.grpc),
+        }),
       ),
     ),
   ];
@@ -579,8 +586,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       clearInterval(purger);
       const stoppingWorkers = workers.stop();
       const stoppingRunners = processParts.runners.stop();
-      // Observers end cleanly (OK) and resume from their cursor on another replica.
-      shutdownHooks.forEach((fn) => fn());
+      // Observers and process watches end with UNAVAILABLE / SERVER_DRAINING and resume from
+      // their cursor or sequence on another replica (so do those reaching this replica from now on).
+      observersShutdown.start();
       // The listener stays open while turns run, so health checks read NOT_SERVING rather than
       // a refused connection. Turns still running when the cancel grace plus a second is all that
       // is left are cancelled, so they commit as cancelled and their callers receive that result
@@ -597,6 +605,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       toCancel.forEach((t) => t.cancel());
       await settledOrAt(graceEnd);
       await new Promise((r) => setTimeout(r, Math.max(0, noticeEnd - Date.now())));
+      // The turns are over, so tool hosts are told to reconnect elsewhere (UNAVAILABLE) rather
+      // than holding the close until the grace ends and then being cut.
+      toolHostsShutdown.start();
       // Now close: calls that are finishing (a result being written) get the rest of the grace.
       server.drain(address, Math.max(250, graceEnd - Date.now()));
       await new Promise<void>((resolve) => {

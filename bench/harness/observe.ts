@@ -15,6 +15,8 @@ export interface Observer {
   lastEventAt: number;
   /** Every response as received after `record()` (for the raw replay). */
   recorded?: Buffer[];
+  /** The most feed messages one response carried. */
+  maxMessagesPerResponse: number;
   error?: string;
   ended: boolean;
   cancel(): void;
@@ -36,13 +38,23 @@ export function observe(client: Client, sessionId: string, cursor: string | unde
     new Metadata(),
     {},
   );
-  const o: Observer = { lastSeq: 0, events: 0, firstAt: 0, firstCursor: '', lastEventAt: 0, ended: false, cancel: () => call.cancel() };
+  const o: Observer = {
+    lastSeq: 0,
+    events: 0,
+    firstAt: 0,
+    firstCursor: '',
+    lastEventAt: 0,
+    maxMessagesPerResponse: 0,
+    ended: false,
+    cancel: () => call.cancel(),
+  };
   call.on('data', (buf: Buffer) => {
     const at = performance.now();
     if (o.firstAt === 0) o.firstAt = at;
     o.recorded?.push(buf);
     const res = ObserveSessionResponse.decode(buf);
     if (!o.firstCursor && res.messages[0]) o.firstCursor = res.messages[0].cursor;
+    o.maxMessagesPerResponse = Math.max(o.maxMessagesPerResponse, res.messages.length);
     for (const m of res.messages) {
       if (m.kind?.$case === 'snapshot' || m.kind?.$case === 'gap') o.lastSeq = Math.max(o.lastSeq, Number(m.sequence));
       if (m.kind?.$case !== 'event') continue;

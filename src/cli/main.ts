@@ -5,9 +5,8 @@
 // (`--tls-cert` / `--tls-key`).
 
 import { parseArgs } from 'node:util';
-import { credentials } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import { LashClient } from '../client/lash-client.js';
+import { LashClient, type LashClientOptions } from '../client/lash-client.js';
 import { LashError } from '../client/errors.js';
 import { COMMANDS, UsageError } from './commands.js';
 import { PROCESS_COMMANDS, ProcessUsageError } from './process-commands.js';
@@ -102,13 +101,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Plaintext, TLS (a CA to trust) or mTLS (plus a client certificate and key). */
-function channelCredentials(values: { 'tls-ca'?: string; 'tls-cert'?: string; 'tls-key'?: string }) {
+/** Plaintext, TLS (a CA to trust) or mTLS (plus a client certificate and key), as LashClient's `tls` option. */
+function channelCredentials(values: { 'tls-ca'?: string; 'tls-cert'?: string; 'tls-key'?: string }): LashClientOptions['tls'] {
   const ca = values['tls-ca'] ?? (process.env.LASH_TLS_CA || undefined);
   const cert = values['tls-cert'] ?? (process.env.LASH_TLS_CLIENT_CERT || undefined);
   const key = values['tls-key'] ?? (process.env.LASH_TLS_CLIENT_KEY || undefined);
   if (Boolean(cert) !== Boolean(key)) throw new UsageError('--tls-cert and --tls-key go together (a client certificate and its private key)');
-  if (!ca && !cert) return credentials.createInsecure();
+  if (!ca && !cert) return false;
   const read = (what: string, path: string) => {
     try {
       return readFileSync(path);
@@ -116,7 +115,7 @@ function channelCredentials(values: { 'tls-ca'?: string; 'tls-cert'?: string; 't
       throw new UsageError(`${what}: cannot read ${path}: ${(err as Error).message}`);
     }
   };
-  return credentials.createSsl(ca ? read('--tls-ca', ca) : null, key ? read('--tls-key', key) : null, cert ? read('--tls-cert', cert) : null);
+  return { ca: ca ? read('--tls-ca', ca) : undefined, key: key ? read('--tls-key', key) : undefined, cert: cert ? read('--tls-cert', cert) : undefined };
 }
 
 main(process.argv.slice(2)).then(

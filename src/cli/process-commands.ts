@@ -2,8 +2,15 @@
 // cancel, signal and follow processes; put, list, delete subscriptions and emit occurrences.
 // Each prints JSON lines to stdout.
 
+import { status } from '@grpc/grpc-js';
 import type { LashClient } from '../client/lash-client.js';
+import { toLashError } from '../client/errors.js';
+import { backoff, type RetryPolicy } from '../client/retry.js';
 import { Process, ProcessEvent, ProcessKind, ProcessStatus, TriggerDelivery, TriggerSubscription } from '../../gen/lash/v1/process.js';
+
+/** `processes events --follow` resumes after UNAVAILABLE this many times in a row (about a minute). */
+const WATCH_RETRIES = 30;
+const WATCH_BACKOFF: RetryPolicy = { maxAttempts: WATCH_RETRIES, initialBackoffMs: 100, maxBackoffMs: 2_000 };
 
 export class ProcessUsageError extends Error {}
 
@@ -126,9 +133,23 @@ export const PROCESS_COMMANDS: Record<string, Command> = {
       for (const e of (await c.admin.listProcessEvents({ processId, afterSeq, pageSize: 1000 })).events) json(ProcessEvent.toJSON(e));
       return 0;
     }
-    // Live until the process has finished (the server ends the stream then).
-    for await (const r of c.admin.watchProcessEvents({ processId, afterSeq })) r.events.forEach((e) => json(ProcessEvent.toJSON(e)));
-    return 0;
+    // Live until the process has finished (the server ends the stream then). A replica shutting
+    // down or a recycled stream ends it with UNAVAILABLE: watch again after the last event seen.
+    let after = afterSeq;
+    for (let failures = 0; ;) {
+      try {
+        for await (const r of c.admin.watchProcessEvents({ processId, afterSeq: after }, { retry: false }))
+          for (const e of r.events) {
+            json(ProcessEvent.toJSON(e));
+            after = e.seq;
+            failures = 0;
+          }
+        return 0;
+      } catch (err) {
+        if (toLashError(err).code !== status.UNAVAILABLE || ++failures > WATCH_RETRIES) throw err;
+        await backoff(WATCH_BACKOFF, failures);
+      }
+    }
   },
   async 'triggers put'(c, args, o) {
     const interval = intOf('interval-ms', o['interval-ms'], 0);

@@ -1,7 +1,8 @@
 // LashClient: the TypeScript client library of lash-grpc. One connection (address, TLS, bearer
 // token) with the four lash.v1 services as promise / async-iterator APIs (`sessions`, `turns`,
 // `queue`, `admin`), plus helpers for what raw stubs make awkward: a turn as a stream of events
-// then its result, a drain, and observation that resumes across disconnects.
+// then its result, a drain, observation that resumes across disconnects, and a session's state
+// exported in pieces of any size.
 
 import { randomUUID } from 'node:crypto';
 import { ChannelCredentials, Client, credentials, Metadata } from '@grpc/grpc-js';
@@ -15,7 +16,7 @@ import { SessionServiceService, type DeepPartial } from '../../gen/lash/v1/sessi
 import * as turnMessages from '../../gen/lash/v1/turn_service.js';
 import { TurnServiceService, type RunTurnRequest } from '../../gen/lash/v1/turn_service.js';
 import type { FeedMessage } from '../../gen/lash/v1/feed.js';
-import { toLashError } from './errors.js';
+import { LashError, toLashError } from './errors.js';
 import { observe, type ObserveOptions } from './observe.js';
 import { backoff, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { serviceApi, type CallContext, type CallOpts, type ServiceApi } from './service.js';
@@ -109,6 +110,31 @@ export class LashClient {
   /** The session feed, resuming from its last cursor across disconnects and server restarts. */
   observe(sessionId: string, opts: ObserveOptions = {}): AsyncGenerator<FeedMessage> {
     return observe(this.sessions.observeSession, sessionId, opts);
+  }
+
+  /**
+   * The session's state document as UTF-8 JSON text, whatever its size: read piece by piece with
+   * ExportSessionStateChunk (each answer at most 2 MiB, under a default client's 4 MiB limit), so
+   * it works where ExportSessionState answers STATE_NEEDS_CHUNKS. A session that changes between
+   * pieces (ABORTED / STATE_CHANGED_DURING_EXPORT) is read again from the start, up to `attempts`
+   * times. The text imports back through `SessionState.document_json`.
+   */
+  async exportState(sessionId: string, opts: CallOpts & { attempts?: number } = {}): Promise<Buffer> {
+    const attempts = opts.attempts ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const pieces: Buffer[] = [];
+        let pageToken = '';
+        do {
+          const r = await this.sessions.exportSessionStateChunk({ sessionId, pageToken }, opts);
+          pieces.push(Buffer.from(r.chunk));
+          pageToken = r.nextPageToken;
+        } while (pageToken);
+        return Buffer.concat(pieces);
+      } catch (err) {
+        if (!(err instanceof LashError && err.reason === 'STATE_CHANGED_DURING_EXPORT') || attempt >= attempts) throw err;
+      }
+    }
   }
 
   close(): void {

@@ -250,9 +250,17 @@ export const ERROR_REASONS = {
     meaning: 'The model could not summarise the session; nothing changed (FAILED_PRECONDITION when the provider error is permanent).',
   },
   JWKS_UNAVAILABLE: { code: 'UNAVAILABLE', retryable: true, meaning: 'The key set that verifies tokens cannot be fetched.' },
-  SERVER_DRAINING: { code: 'UNAVAILABLE', retryable: true, meaning: 'This replica is shutting down; resume on another.' },
+  SERVER_DRAINING: {
+    code: 'UNAVAILABLE',
+    retryable: true,
+    meaning: 'This replica is shutting down; observers and process watches resume, tool hosts reconnect, on another.',
+  },
   STORE_UNAVAILABLE: { code: 'UNAVAILABLE', retryable: true, meaning: 'The session store is unreachable right now.' },
-  STREAM_RECYCLED: { code: 'UNAVAILABLE', retryable: true, meaning: "An observer stream ended before its connection's maximum age; resume it." },
+  STREAM_RECYCLED: {
+    code: 'UNAVAILABLE',
+    retryable: true,
+    meaning: "A long-lived stream (observer, tool host, process watch) ended before its connection's maximum age; resume or reconnect it.",
+  },
 
   // INTERNAL: a bug.
   INTERNAL: { code: 'INTERNAL', retryable: false, meaning: 'A bug; the cause is logged under metadata.correlation_id, never returned.' },

@@ -66,8 +66,9 @@ export function partBytes(p: Part): number {
     case 'text':
     case 'prose':
     case 'output':
-    case 'reasoning':
       return utf8Bytes(p.text);
+    case 'reasoning':
+      return utf8Bytes(p.text) + (p.replay ? jsonBytes(p.replay) : 0);
     case 'code':
       return utf8Bytes(p.code);
     case 'error':

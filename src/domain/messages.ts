@@ -15,7 +15,8 @@ export type Part =
   | { kind: 'prose'; text: string }
   | { kind: 'tool_call'; callId: string; toolName: string; args: Record<string, JsonValue> }
   | { kind: 'tool_result'; callId: string; toolName: string; output: JsonValue; isError: boolean }
-  | { kind: 'reasoning'; text: string };
+  /** `replay`: the provider's check data for the block (a signature), sent back with it verbatim. */
+  | { kind: 'reasoning'; text: string; replay?: Record<string, Record<string, JsonValue>> };
 
 export interface Message {
   id: string;

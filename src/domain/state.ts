@@ -39,7 +39,7 @@ const part = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('prose'), text: z.string() }),
   z.object({ kind: z.literal('tool_call'), callId: name, toolName: name, args: z.record(z.string(), json) }),
   z.object({ kind: z.literal('tool_result'), callId: name, toolName: name, output: json, isError: z.boolean() }),
-  z.object({ kind: z.literal('reasoning'), text: z.string() }),
+  z.object({ kind: z.literal('reasoning'), text: z.string(), replay: z.record(z.string(), z.record(z.string(), json)).optional() }),
 ]);
 
 const message = z.object({ id, role: z.enum(['user', 'assistant', 'system', 'event']), parts: z.array(part) });

@@ -1,5 +1,8 @@
 // grpc.health.v1: overall ("") and per-service status. NOT_SERVING while the store is
-// unreachable or the server is shutting down; Watch streams every change.
+// unreachable or the server is shutting down; Watch streams every change. The service name
+// "liveness" answers for the process alone (SERVING whenever it answers, store down or draining):
+// a liveness probe on "" would restart every replica during a database outage, into a crash loop
+// that outlasts it, and kill a draining replica before its grace.
 
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { build } from './errors.js';
@@ -11,6 +14,9 @@ import {
   type HealthListResponse,
   type HealthServer,
 } from '../../gen/grpc/health/v1/health.js';
+
+/** The health service name of a liveness probe: the process answers, nothing more. */
+export const LIVENESS = 'liveness';
 
 export class HealthState {
   private storeUp = true;
@@ -35,6 +41,7 @@ export class HealthState {
   }
 
   statusOf(service: string): Serving {
+    if (service === LIVENESS) return Serving.SERVING;
     if (service !== '' && !this.services.includes(service)) return Serving.SERVICE_UNKNOWN;
     return this.storeUp && !this.shuttingDown ? Serving.SERVING : Serving.NOT_SERVING;
   }
@@ -57,7 +64,7 @@ export function healthHandlers(state: HealthState): HealthServer & UntypedServic
         callback(
           build(
             status.NOT_FOUND,
-            `unknown service "${call.request.service}"; known: "" (overall), ${state.services.join(', ')}`,
+            `unknown service "${call.request.service}"; known: "" (overall), ${LIVENESS}, ${state.services.join(', ')}`,
             'SERVICE_UNKNOWN',
             'grpc.health.v1.Health',
             { service: call.request.service },
@@ -68,7 +75,7 @@ export function healthHandlers(state: HealthState): HealthServer & UntypedServic
     },
     list(_call: ServerUnaryCall<HealthListRequest, HealthListResponse>, callback: sendUnaryData<HealthListResponse>) {
       const statuses: Record<string, HealthCheckResponse> = { '': { status: state.statusOf('') } };
-      for (const s of state.services) statuses[s] = { status: state.statusOf(s) };
+      for (const s of [LIVENESS, ...state.services]) statuses[s] = { status: state.statusOf(s) };
       callback(null, { statuses });
     },
     watch(call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) {

@@ -30,7 +30,7 @@ import type {
   WatchProcessEventsRequest,
   WatchProcessEventsResponse,
 } from '../../gen/lash/v1/process_admin.js';
-import { invalid } from '../domain/errors.js';
+import { DomainError, invalid } from '../domain/errors.js';
 import { requireId } from '../domain/ids.js';
 import type { JsonValue } from '../domain/messages.js';
 import { requireSeq, type ProcessService } from '../domain/processes/service.js';
@@ -50,7 +50,13 @@ function msOf(field: string, v: bigint, reason: 'MAX_RUN_TIME_INVALID' | 'INTERV
   return Number(v);
 }
 
-export function processHandlers(env: CallEnv, processes: ProcessService, triggers: TriggerService) {
+export function processHandlers(
+  env: CallEnv,
+  processes: ProcessService,
+  triggers: TriggerService,
+  /** Watch streams and the replica's life, as for observers (ADR 0052, 0073): `onShutdown` returns the undo. */
+  watchStreams: { onShutdown: (fn: () => void) => () => void; maxStreamMs?: number } = { onShutdown: () => () => {} },
+) {
   const rpc = <Req, Res>(method: string, fn: Parameters<typeof unary<Req, Res>>[3]) => unary<Req, Res>(env, DOMAIN, method, fn);
   return {
     startProcess: rpc<StartProcessRequest, StartProcessResponse>('StartProcess', async (req, ctx) => {
@@ -107,6 +113,26 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
       const ctx = rpcContext(env, `${DOMAIN}/WatchProcessEvents`, call.metadata, callSignal(call));
       let closed = false;
       call.on('cancelled', () => (closed = true));
+      // A shutdown drain, or a connection that will reach its age grace, ends the watch with
+      // UNAVAILABLE rather than a cut (INTERNAL behind proxies): the client resumes with the
+      // after_seq of the last event it got.
+      const stop = new AbortController();
+      const endRetryable = (reason: 'SERVER_DRAINING' | 'STREAM_RECYCLED', why: string) => {
+        if (closed) return;
+        closed = true;
+        stop.abort();
+        call.emit('error', toServiceError(new DomainError(reason, `${why}; watch again with after_seq = the last seq you received`), DOMAIN).error);
+      };
+      const off = watchStreams.onShutdown(() => endRetryable('SERVER_DRAINING', 'this replica is shutting down'));
+      const recycle =
+        watchStreams.maxStreamMs === undefined
+          ? undefined
+          : setTimeout(
+              () => endRetryable('STREAM_RECYCLED', 'this stream is recycled before its connection reaches its maximum age'),
+              watchStreams.maxStreamMs,
+            );
+      recycle?.unref();
+      for (const event of ['close', 'finish', 'cancelled', 'error']) call.once(event, () => (off(), clearTimeout(recycle)));
       Promise.resolve()
         .then(async () => {
           const req = wellFormed(call.request);
@@ -124,7 +150,7 @@ export function processHandlers(env: CallEnv, processes: ProcessService, trigger
               send: (events) =>
                 new Promise<void>((resolve) => (call.write({ events: events.map(eventToPb) }) ? resolve() : call.once('drain', () => resolve()))),
             },
-            ctx.signal,
+            AbortSignal.any([ctx.signal, stop.signal]),
           );
           if (!closed) call.end();
         })

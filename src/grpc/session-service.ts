@@ -36,7 +36,8 @@ export function sessionServiceHandlers(
   sessions: SessionService,
   feed: Pick<FeedObservations, 'observe'>,
   limits: { items: number; bytes: number; stallMs: number; maxStreamMs?: number },
-  onShutdown: (fn: () => void) => void,
+  /** Registers what an open observer does when the replica drains; returns the undo (run when the stream ends). */
+  onShutdown: (fn: () => void) => () => void,
   holdObserver?: (tenantId: string) => () => void,
   detachProcesses: (ctx: RequestContext, sessionId: string) => Promise<{ orphaned: string[]; kept: string[]; failed: string[] }> = async () => ({
     orphaned: [],
@@ -187,7 +188,10 @@ export function sessionServiceHandlers(
           };
           // A draining replica ends observers with UNAVAILABLE, the status clients, proxies and
           // meshes retry; the observer resumes from its cursor on another replica (ADR 0052).
-          onShutdown(() => endRetryable('SERVER_DRAINING', 'this replica is shutting down'));
+          // The registration goes when the stream ends, so finished observers leave nothing behind.
+          const off = onShutdown(() => endRetryable('SERVER_DRAINING', 'this replica is shutting down'));
+          for (const event of ['close', 'finish', 'cancelled', 'error']) call.once(event, off);
+          if (out.isClosed) off();
           // With a connection age grace, an observer ends itself before the grace could cut its
           // connection (a cut stream reaches the client as INTERNAL through proxies).
           if (limits.maxStreamMs !== undefined) {

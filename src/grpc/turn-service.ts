@@ -14,6 +14,7 @@ import {
   type TurnServiceServer,
 } from '../../gen/lash/v1/turn_service.js';
 import { ToolScheduling } from '../../gen/lash/v1/tool.js';
+import { DomainError } from '../domain/errors.js';
 import type { JsonValue } from '../domain/messages.js';
 import type { ToolHostGate } from '../domain/tools/host-gate.js';
 import type { HostAnswer, HostScope, RemoteToolHosts } from '../domain/tools/remote-hosts.js';
@@ -141,6 +142,12 @@ export function turnServiceHandlers(
   gate: ToolHostGate,
   completions: CompletionService,
   admitted: ClientTurns,
+  /**
+   * Tool host streams and the replica's life: `onShutdown` registers what an open stream does when
+   * the replica shuts down (returns the undo); with `maxStreamMs` a stream asks its host to reconnect
+   * after that long, before its connection's age grace could cut it (ADR 0052, 0073).
+   */
+  hostStreams: { onShutdown: (fn: () => void) => () => void; maxStreamMs?: number } = { onShutdown: () => () => {} },
 ): TurnServiceServer & UntypedServiceImplementation {
   const resultItem = (r: TurnResult): TurnActivity['item'] => ({ $case: 'result', value: resultToPb(r) });
   return {
@@ -203,6 +210,21 @@ export function turnServiceHandlers(
         ignored: (callId) => ctx.log.warn({ callId }, 'tool result for an unknown or finished call ignored'),
         disconnected: (hostId) => ctx.log.info({ hostId }, 'tool host disconnected'),
       });
+      // Hosts reconnect on UNAVAILABLE (the Python ToolHost does): on a shutdown drain once the replica's
+      // turns are over, and before the connection's age grace ends, at a moment without a call
+      // in flight. A cut stream would reach a host behind a proxy as INTERNAL, its calls lost.
+      const reconnect = (reason: 'SERVER_DRAINING' | 'STREAM_RECYCLED', why: string) =>
+        new DomainError(reason, `${why}; reconnect ServeTools (your tools are unavailable on this stream from now on)`);
+      const off = hostStreams.onShutdown(() => session.retire(reconnect('SERVER_DRAINING', 'this replica is shutting down'), 'now'));
+      const recycle =
+        hostStreams.maxStreamMs === undefined
+          ? undefined
+          : setTimeout(
+              () => session.retire(reconnect('STREAM_RECYCLED', 'this stream is recycled before its connection reaches its maximum age'), 'idle'),
+              hostStreams.maxStreamMs,
+            );
+      recycle?.unref();
+      for (const event of ['close', 'finish', 'cancelled', 'error']) call.once(event, () => (off(), clearTimeout(recycle)));
       call.on('data', (msg: ServeToolsRequest) => session.receive(() => hostMessageFromPb(msg)));
       call.on('end', () => {
         session.end();

@@ -4,9 +4,18 @@
 
 import { APICallError, type LanguageModelV4, type LanguageModelV4Prompt, type LanguageModelV4StreamPart, type LanguageModelV4Usage } from '@ai-sdk/provider';
 import type { JsonValue } from '../domain/messages.js';
-import { ProviderError, type FinishReason, type ModelMessage, type ModelProvider, type ModelRequest, type ModelStreamPart } from '../domain/turns/model.js';
+import {
+  ProviderError,
+  type FinishReason,
+  type ModelMessage,
+  type ModelProvider,
+  type ModelRequest,
+  type ModelStreamPart,
+  type ReasoningReplay,
+} from '../domain/turns/model.js';
 import type { Usage } from '../domain/usage.js';
 import { redact } from './redact.js';
+import { providerRetryAfterMs } from './retry-after.js';
 import { LoneSurrogateError, SurrogateJoiner } from './surrogates.js';
 
 export interface AiSdkOptions {
@@ -51,6 +60,8 @@ export class AiSdkProvider implements ModelProvider {
     // Text and reasoning are separate character streams: each keeps its own pending half.
     const text = new SurrogateJoiner();
     const reasoning = new SurrogateJoiner();
+    // Provider metadata of the open reasoning block (a signature arrives as its last delta).
+    let replay: ReasoningReplay | undefined;
     try {
       for (;;) {
         let next: ReadableStreamReadResult<LanguageModelV4StreamPart>;
@@ -71,9 +82,21 @@ export class AiSdkProvider implements ModelProvider {
             if (whole) yield { type: 'text_delta', text: whole };
             break;
           }
+          case 'reasoning-start':
+            replay = mergeReplay(undefined, part.providerMetadata);
+            break;
           case 'reasoning-delta': {
+            replay = mergeReplay(replay, part.providerMetadata);
             const whole = reasoning.push(part.delta);
             if (whole) yield { type: 'reasoning_delta', text: whole };
+            break;
+          }
+          case 'reasoning-end': {
+            // A block ends whole: a half character still held is the provider's error.
+            reasoning.end();
+            replay = mergeReplay(replay, part.providerMetadata);
+            yield replay ? { type: 'reasoning_end', replay } : { type: 'reasoning_end' };
+            replay = undefined;
             break;
           }
           case 'tool-call':
@@ -136,7 +159,7 @@ function toMessage(m: ModelMessage): LanguageModelV4Prompt[number] {
           p.type === 'text'
             ? { type: 'text' as const, text: p.text }
             : p.type === 'reasoning'
-              ? { type: 'reasoning' as const, text: p.text }
+              ? { type: 'reasoning' as const, text: p.text, ...(p.replay ? { providerOptions: p.replay } : {}) }
               : { type: 'tool-call' as const, toolCallId: p.callId, toolName: p.toolName, input: p.args },
         ) as never,
       };
@@ -151,6 +174,14 @@ function toMessage(m: ModelMessage): LanguageModelV4Prompt[number] {
         })) as never,
       };
   }
+}
+
+/** Adds a part's provider metadata to the block's (later keys win: a signature comes last). */
+function mergeReplay(into: ReasoningReplay | undefined, metadata: Record<string, Record<string, unknown>> | undefined): ReasoningReplay | undefined {
+  if (!metadata) return into;
+  const out: ReasoningReplay = { ...into };
+  for (const [provider, values] of Object.entries(metadata)) out[provider] = { ...out[provider], ...(values as Record<string, JsonValue>) };
+  return Object.keys(out).length ? out : undefined;
 }
 
 function toUsage(u: LanguageModelV4Usage): Usage {
@@ -192,26 +223,13 @@ function toProviderError(providerId: string, err: unknown, secrets: string[]): P
       redact(`${providerId} returned ${err.statusCode ?? 'an error'}: ${detail}`, secrets),
       err.isRetryable,
       err.statusCode,
-      retryAfterMs(err.responseHeaders),
+      providerRetryAfterMs(err.responseHeaders, err.responseBody),
     );
   }
   const e = err as { name?: string; message?: string; cause?: { code?: string } };
   // Network-level failures (connection refused/reset, timeouts) are worth a retry.
   const network = e?.name === 'TypeError' || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'UND_ERR_SOCKET'].includes(e?.cause?.code ?? '');
   return new ProviderError(redact(`${providerId} call failed: ${e?.message ?? String(err)}`, secrets), network);
-}
-
-/** The provider's `retry-after` (seconds or an HTTP date; Anthropic and OpenAI also send `retry-after-ms`). */
-function retryAfterMs(headers: Record<string, string> | undefined): number | undefined {
-  if (!headers) return undefined;
-  const ms = Number(headers['retry-after-ms']);
-  if (headers['retry-after-ms'] && Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = headers['retry-after'];
-  if (!raw) return undefined;
-  const seconds = Number(raw);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(raw);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 function providerMessage(body: string | undefined): string | undefined {

@@ -29,7 +29,8 @@ export class EchoProvider implements ModelProvider {
       yield { type: 'finish', usage: usage(answer), finishReason: 'stop' };
       return;
     }
-    const text = last ? textOf(last) : '';
+    // An input with no text (an image alone) is described, so echo still answers something.
+    const text = last ? textOf(last) || describeParts(last) : '';
     if (request.system.includes('submit(value)')) {
       // rlm: code in the input runs as written; anything else is submitted as the answer.
       const answer = /```/.test(text) ? text : '```js\nsubmit(' + JSON.stringify(text.replace(/^Output:\n/, '').trim()) + ');\n```';
@@ -56,6 +57,14 @@ export class EchoProvider implements ModelProvider {
       yield { type: 'text_delta', text: words.slice(i, i + per).join('') };
     }
   }
+}
+
+function describeParts(m: ModelMessage): string {
+  if (m.role !== 'user') return '';
+  return m.parts
+    .map((p) => (p.type === 'image' ? `[image ${p.mimeType}, ${p.data.byteLength} bytes]` : ''))
+    .filter((d) => d !== '')
+    .join(' ');
 }
 
 function textOf(m: ModelMessage): string {

@@ -9,6 +9,8 @@ import type { Pool, PoolClient } from 'pg';
 import { parse, protocol, type PGlite, type Transaction as PgliteTransaction } from '@electric-sql/pglite';
 import type { Lane } from './lane-gate.js';
 
+type BackendMessage = Parameters<typeof parse.parseResults>[0][number];
+
 /** Runs `fn` holding PGlite's backend, in a lane of the gate (database.ts installs it). */
 export type Exclusive = <T>(lane: Lane, fn: () => Promise<T>) => Promise<T>;
 
@@ -161,12 +163,16 @@ export function pgliteSql(db: PGlite, stats: StatementStats, exclusive: Exclusiv
 /**
  * Named prepared statements on PGlite. Its `query` parses and plans the text on every call (an
  * unnamed statement, five protocol exchanges); here each distinct text is parsed once (with its
- * parameter types learnt from a describe), and each call sends bind, describe, execute and sync
- * in ONE protocol exchange. Run under PGlite's own locks, as its `query` is, so a statement
- * never lands inside another caller's transaction (and through the gate's lane, as every entry is).
+ * parameter types learnt from a describe), and each call sends bind, execute and sync in ONE
+ * protocol exchange. The portal is described only at a text's first run: building and parsing
+ * the row description of a wide result (the admission's) was about a quarter of its cost. Run
+ * under PGlite's own locks, as its `query` is, so a statement never lands inside another
+ * caller's transaction (and through the gate's lane, as every entry is).
  */
 function pglitePrepared(db: PGlite, exclusive: Exclusive) {
   const paramTypes = new Map<string, number[]>();
+  /** The row description of each statement's result, learnt at its first execution. */
+  const rowShapes = new Map<string, BackendMessage | null>();
   const bytes = (...parts: Uint8Array[]) => Buffer.concat(parts);
   const prepare = async (text: string) => {
     const name = statementName(text);
@@ -188,16 +194,25 @@ function pglitePrepared(db: PGlite, exclusive: Exclusive) {
           const serialize = db.serializers[types[i]!];
           return serialize ? serialize(v) : String(v);
         });
+        const shape = rowShapes.get(text);
         const { messages } = await db.execProtocol(
-          bytes(
-            protocol.serialize.bind({ statement: statementName(text), values }),
-            protocol.serialize.describe({ type: 'P' }),
-            protocol.serialize.execute({}),
-            protocol.serialize.sync(),
-          ),
+          shape === undefined
+            ? bytes(
+                protocol.serialize.bind({ statement: statementName(text), values }),
+                protocol.serialize.describe({ type: 'P' }),
+                protocol.serialize.execute({}),
+                protocol.serialize.sync(),
+              )
+            : bytes(protocol.serialize.bind({ statement: statementName(text), values }), protocol.serialize.execute({}), protocol.serialize.sync()),
         );
-        const res = parse.parseResults(messages, db.parsers)[0] as { rows: R[]; affectedRows?: number } | undefined;
-        return { rows: res?.rows ?? [], rowCount: res?.affectedRows ?? res?.rows.length ?? 0 };
+        // The result's shape is the statement's (PostgreSQL refuses a prepared statement whose
+        // result type changed), so later runs reuse the first run's row description.
+        if (shape === undefined) rowShapes.set(text, messages.find((m) => m.name === 'rowDescription') ?? null);
+        else if (shape !== null) messages.unshift(shape);
+        const res = parse.parseResults(messages, db.parsers)[0] as { rows: R[]; rowCount?: number; affectedRows?: number } | undefined;
+        // `rowCount` is the command tag's count (rows written, or rows a read returned);
+        // `affectedRows` counts writes only, so it is 0 for a select.
+        return { rows: res?.rows ?? [], rowCount: res?.rowCount ?? res?.affectedRows ?? res?.rows.length ?? 0 };
       }),
     );
 }

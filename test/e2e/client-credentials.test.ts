@@ -1,5 +1,6 @@
-// Both client libraries send the bearer token over (mutual) TLS: a stand-in SessionService that
-// requires a client certificate answers GetSession with the `authorization` metadata it got.
+// Both client libraries, and the CLI built on the TypeScript one, send the bearer token over
+// (mutual) TLS: a stand-in SessionService that requires a client certificate answers GetSession
+// with the `authorization` metadata it got.
 // (The real server's token checks are tested where authentication lives.)
 
 import { execFileSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetSessionResponse, SessionServiceService, type GetSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { LashClient } from '../../src/client/lash-client.js';
 import { LashError } from '../../src/client/errors.js';
+import { runCli } from '../support/cli.js';
 import { makePki, type Pki } from '../support/pki.js';
 import { preparePythonClient, pythonOutput } from '../support/python.js';
 
@@ -58,6 +60,20 @@ describe('client credentials: TLS and bearer token', () => {
     } finally {
       anonymous.close();
     }
+  });
+
+  it('CLI: --token and --tls-ca/--tls-cert/--tls-key reach the server through the client library', async () => {
+    const tls = ['--tls-ca', join(dir, 'ca.pem'), '--tls-cert', join(dir, 'client.pem'), '--tls-key', join(dir, 'client.key')];
+    const ok = await runCli(address, ['sessions', 'get', 'who-am-i', '--token', 'tok-cli', ...tls]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ sessionId: 'Bearer tok-cli' });
+    // Without the client certificate the mTLS handshake fails: the call never reaches the service.
+    const noCert = await runCli(address, ['sessions', 'get', 'who-am-i', '--token', 'tok-cli', '--tls-ca', join(dir, 'ca.pem')]);
+    expect(noCert.code).not.toBe(0);
+    expect(noCert.stdout).toBe('');
+    const half = await runCli(address, ['sessions', 'get', 'x', '--tls-cert', join(dir, 'client.pem')]);
+    expect(half.code).toBe(2);
+    expect(half.stderr).toContain('--tls-cert and --tls-key go together');
   });
 
   it('Python: the token arrives over mutual TLS (LASH_TLS_CA / LASH_TLS_CERT / LASH_TLS_KEY / LASH_TOKEN)', async () => {

@@ -132,7 +132,7 @@ for (const engine of engines) {
       }
     }, 240_000);
 
-    it('SIGTERM of an idle server: health answers NOT_SERVING before the port closes', async () => {
+    it('SIGTERM of an idle server: health answers NOT_SERVING before the port closes, liveness SERVING', async () => {
       // A notice long enough that a loaded test machine's polling client surely lands inside it,
       // and a channel already connected, so the probe's time goes to the answer, not the connect.
       const c = await startChildServer({ ...env(), LASH_SHUTDOWN_NOTICE_MS: '15000', LASH_SHUTDOWN_GRACE_MS: '20000' });
@@ -147,6 +147,8 @@ for (const engine of engines) {
         return seen !== Serving.SERVING;
       });
       expect(seen).toBe(Serving.NOT_SERVING);
+      // The process is alive and draining: a liveness probe must not kill it before its grace.
+      expect((await c.clients.health.check({ service: 'liveness' })).status).toBe(Serving.SERVING);
       expect((await c.exited).code).toBe(0);
     }, 240_000);
 

@@ -1,5 +1,5 @@
 // Observer back-pressure counts what the client has not yet taken: a reader that keeps up is
-// never cut off by a burst, however large; responses carry at most 256 messages; a stuck reader
+// never cut off by a burst, however large, and gets every event once, in order; responses carry at most 256 messages; a stuck reader
 // is cut off with OBSERVER_TOO_SLOW (by the event or the byte bound) and resumes by cursor with
 // nothing lost.
 
@@ -24,7 +24,7 @@ for (const engine of engines) {
     const open = (server: TestServer) => suite.open({}, server);
     const burst = (count: number, pad = 0) => ({ steps: Array.from({ length: count }, (_, i) => ({ text: `d${i}${'x'.repeat(pad)} ` })) });
 
-    it('a reader that keeps up is not cut off by a burst of thousands of deltas (buffer 100), and no response carries more than 256 messages', async () => {
+    it('a reader that keeps up is not cut off by a burst of thousands of back-to-back deltas (coalesced by the turn; buffer 100), and no response carries more than 256 messages', async () => {
       const sessionId = await open(suite.s);
       const o = observe(suite.s.clients, sessionId);
       await o.waitFor((m) => m.length >= 1);
@@ -38,6 +38,50 @@ for (const engine of engines) {
       expect(Math.max(...o.responseSizes)).toBeLessThanOrEqual(256);
       o.close();
     });
+
+    it('a reader that keeps up receives every event of a burst of thousands of separate deltas exactly once, in order, and is not cut off (buffer 100)', async () => {
+      // Back-to-back deltas reach the server in a few reads and the turn coalesces them into a few
+      // events; one timer tick of the fake model between deltas makes nearly each its own event.
+      // The longest linger the server accepts stores them in batches of hundreds, each handed to
+      // the observer at once: far past a bound of 100, while the reader keeps taking them.
+      const other = await startTestServer(engine, { ...suite.env(), LASH_FEED_LINGER_MS: '1000' });
+      try {
+        const batches: number[] = [];
+        const store = other.app.feed.store as { append: TestServer['app']['feed']['store']['append'] };
+        const append = store.append.bind(store);
+        store.append = (...args) => (batches.push(args[3].length), append(...args));
+        const sessionId = await open(other);
+        const o = observe(other.clients, sessionId);
+        await o.waitFor((m) => m.length >= 1);
+        const deltas = 3000;
+        suite.fake.script({ steps: Array.from({ length: deltas }, (_, i) => [{ text: `d${i} ` }, { delayMs: 0 }]).flat() });
+        const t = await runTurn(other.clients, { sessionId, input: textInput('spaced burst') });
+        expect(t.result?.outcome?.$case).toBe('finished');
+        const turnId = t.result!.turnId;
+        await o.waitFor(
+          (m) => m.some((x) => x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'committed' && x.kind.value.payload.value.turnId === turnId),
+          120_000,
+        );
+        expect(o.error).toBeUndefined();
+        expect(o.ended).toBe(false);
+        // The burst really was thousands of events, stored in batches larger than the bound.
+        expect(t.events.length).toBeGreaterThan(1000);
+        expect(Math.max(...batches)).toBeGreaterThan(100);
+        const fed = o.events().flatMap((m) => {
+          const p = m.kind?.$case === 'event' ? m.kind.value.payload : undefined;
+          return p?.$case === 'turnActivity' && p.value.turnId === turnId ? [p.value.event!] : [];
+        });
+        // Every event the RunTurn caller got, in the same order, each once, with the same content.
+        expect(fed.map((e) => e.id)).toEqual(t.events.map((e) => e.id));
+        expect(new Set(fed.map((e) => e.id)).size).toBe(fed.length);
+        expect(fed).toEqual(t.events);
+        expect(sequenceProblems(o.messages)).toEqual([]);
+        expect(Math.max(...o.responseSizes)).toBeLessThanOrEqual(256);
+        o.close();
+      } finally {
+        await other.close();
+      }
+    }, 240_000);
 
     it('a stuck reader is cut off with OBSERVER_TOO_SLOW, and resuming from its last cursor misses nothing', async () => {
       const sessionId = await open(suite.s);

@@ -28,9 +28,11 @@ for (const engine of engines) {
       expect((await rejection(s.clients.health.check({ service: 'no.such.Service' }))).code).toBe(status.NOT_FOUND);
     });
 
-    it('health state follows the store probe: NOT_SERVING while it reports the store down, SERVING again after', async () => {
+    it('health state follows the store probe: NOT_SERVING while it reports the store down, SERVING again after; liveness stays SERVING', async () => {
       s.app.health.setStoreReachable(false);
       expect((await s.clients.health.check({ service: '' })).status).toBe(Serving.NOT_SERVING);
+      // A liveness probe must not restart replicas because the database is away.
+      expect((await s.clients.health.check({ service: 'liveness' })).status).toBe(Serving.SERVING);
       s.app.health.setStoreReachable(true);
       expect((await s.clients.health.check({ service: '' })).status).toBe(Serving.SERVING);
     });

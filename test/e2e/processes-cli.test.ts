@@ -1,11 +1,15 @@
 // The `processes` and `triggers` CLI commands as a user runs them (a separate process against a
 // real server): start an external process, signal it, await and read its events; put a
-// subscription, emit to it twice with one key, list and delete it.
+// subscription, emit to it twice with one key, list and delete it. `processes events --follow`
+// outlives stream recycling: it watches again after the last event it printed.
 
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessKind } from '../../gen/lash/v1/process.js';
 import { runCli as cli } from '../support/cli.js';
 import { engines } from '../support/engines.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { until } from '../support/turns.js';
 
 const lines = (out: string) =>
   out
@@ -55,6 +59,42 @@ for (const engine of engines) {
       expect(nightly).toMatchObject({ subscriptionId: 'nightly', cron: '0 3 * * *', timeZone: 'Europe/Berlin' });
       expect(new Date(nightly.nextDueTime as string).getTime()).toBeGreaterThan(Date.now());
       expect((await run('triggers', 'delete', 'nightly')).code).toBe(0);
+    }, 180_000);
+
+    it('processes events --follow resumes when the server recycles its stream, printing every event once', async () => {
+      // Streams end themselves with UNAVAILABLE / STREAM_RECYCLED 0.8 s after they start.
+      const recycling = await startTestServer(engine, { LASH_GRPC_MAX_CONNECTION_AGE_MS: '1000', LASH_GRPC_MAX_CONNECTION_AGE_GRACE_MS: '1000' });
+      try {
+        const { process: p } = await recycling.clients.admin.startProcess({
+          kind: ProcessKind.PROCESS_KIND_EXTERNAL,
+          input: undefined,
+          scopeFrameId: '',
+          scopeSessionId: '',
+          wakeSessionId: '',
+          idempotencyKey: '',
+          maxRunMs: 0n,
+        });
+        const follow = spawn(
+          process.execPath,
+          ['--import', 'tsx', 'src/cli/main.ts', '--address', recycling.app.address, 'processes', 'events', p!.processId, '--follow'],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        let stdout = '';
+        let stderr = '';
+        follow.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        follow.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const exited = new Promise<number | null>((resolve) => follow.on('close', resolve));
+        await until(() => stdout.includes('"created"'), 60_000);
+        // Long enough for the stream to be recycled at least twice before the process finishes.
+        await new Promise((r) => setTimeout(r, 2_500));
+        await recycling.clients.admin.signalProcess({ processId: p!.processId, name: 'result', payload: { ok: true }, idempotencyKey: 'cli-recycle' });
+        expect(await exited, stderr).toBe(0);
+        expect(lines(stdout).map((e) => e.kind)).toEqual(['created', 'signal', 'completed']);
+      } finally {
+        await recycling.close();
+      }
     }, 180_000);
   });
 }

@@ -1,5 +1,5 @@
-// Every provider proven over gRPC against a fake of its wire format (OpenAI chat completions,
-// Anthropic Messages, Gemini): a streamed answer with reasoning and every token class it
+// Every provider proven over gRPC against a fake of its wire format (OpenAI and
+// OpenAI-compatible chat completions, Anthropic Messages, Gemini): a streamed answer with reasoning and every token class it
 // reports, a parallel tool round, an image, a retried error visible as retry_status, a final auth
 // error whose text never shows the key, cancellation that aborts the HTTP request, a safety
 // stop, catalog refusals before any call, and the rlm loop; usage reports add up to the results.
@@ -16,7 +16,7 @@ import { GATEWAY_HEADER, startProviderFake, type ProviderFake, type ProviderName
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { deltasText, kinds, runTurn, startRunTurn, textInput, until, type StreamedTurn } from '../support/turns.js';
 
-const PROVIDERS: ProviderName[] = ['openai', 'anthropic', 'google'];
+const PROVIDERS: ProviderName[] = ['openai', 'openai-compatible', 'anthropic', 'google'];
 // A 1×1 PNG.
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 const TOKENS: Tokens = { input: 100, output: 20, cacheRead: 40, cacheWrite: 30, reasoning: 8 };
@@ -33,10 +33,17 @@ function expectedUsage(fake: ProviderFake, t: Tokens, times = 1): Usage {
   };
 }
 
+// Each provider's first error asks for a 1 s wait its own way (retry-after header; Gemini's
+// RetryInfo detail in the body); the others leave the wait to our backoff.
 const retryables: Record<ProviderName, Reply[]> = {
-  openai: [{ error: { status: 429, message: 'Rate limit reached', retryAfterSeconds: 0 } }],
-  anthropic: [{ error: { status: 429, message: 'rate limited', retryAfterSeconds: 0 } }, { overloadedInStream: true }],
-  google: [{ error: { status: 429, message: 'Resource exhausted', retryAfterSeconds: 0 } }, { error: { status: 503, message: 'The model is overloaded' } }],
+  openai: [{ error: { status: 429, message: 'Rate limit reached', retryAfterSeconds: 1 } }, { error: { status: 500, message: 'The server had an error' } }],
+  'openai-compatible': [{ error: { status: 429, message: 'Too many requests', retryAfterSeconds: 1 } }, { error: { status: 502, message: 'Bad gateway' } }],
+  anthropic: [
+    { error: { status: 429, message: 'rate limited', retryAfterSeconds: 1 } },
+    { error: { status: 529, message: 'Overloaded' } },
+    { overloadedInStream: true },
+  ],
+  google: [{ error: { status: 429, message: 'Resource exhausted', retryAfterSeconds: 1 } }, { error: { status: 503, message: 'The model is overloaded' } }],
 };
 
 for (const engine of engines) {
@@ -61,7 +68,7 @@ for (const engine of engines) {
           ...fake.env,
           LASH_TOOLS: 'calculate,json_echo',
           LASH_PROVIDER_BACKOFF_MS: '10',
-          LASH_PROVIDER_MAX_ATTEMPTS: '3',
+          LASH_PROVIDER_MAX_ATTEMPTS: '4',
           LASH_CANCEL_GRACE_MS: '500',
           LASH_QUEUE_WORKERS: '0',
         });
@@ -113,6 +120,15 @@ for (const engine of engines) {
           value: { reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH },
         });
         expect(fake.seen()[2]!.reasoning).toEqual(seen.reasoning);
+        expect(fake.seen()[2]!.cacheBreakpoints).toBe(provider === 'anthropic' ? 2 : 0);
+
+        // Prompt caching is a turn override too: off for this turn, recorded as off, no breakpoints.
+        fake.script({ text: ['uncached'] });
+        const uncached = await runTurn(s.clients, { sessionId, input: textInput('no cache'), overrides: { model: { promptCache: false } } });
+        expect(uncached.events.find((e) => e.kind?.$case === 'modelRequestStarted')?.kind).toMatchObject({
+          value: { promptCache: false, reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH },
+        });
+        expect(fake.seen()[3]!.cacheBreakpoints).toBe(0);
       });
 
       it('runs a parallel tool round and sends both results back; usage report, turn results and usage events add up', async () => {
@@ -163,6 +179,31 @@ for (const engine of engines) {
         expect(report.byModel).toEqual([{ model: fake.model, usage: report.total }]);
       });
 
+      it('runs a tool round with reasoning on: the reasoning goes back with the calls as the provider demands (Anthropic: the signed thinking block first)', async () => {
+        const sessionId = await open({ spec: { model: { id: fake.model, reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH } } });
+        fake.script(
+          { reasoning: ['I should ', 'add them'], toolCalls: [{ id: 'call_r', name: 'calculate', args: { op: 'add', a: 1, b: 2 } }] },
+          { reasoning: ['done'], text: ['3'] },
+          { text: ['still 3'] },
+        );
+        const t = await runTurn(s.clients, { sessionId, input: textInput('one plus two') });
+        expect(finished(t)).toEqual({ $case: 'assistantMessage', value: { text: '3' } });
+        expect(fake.seen()[1]!.toolResults).toHaveLength(1);
+        // The next turn replays the whole conversation, the signed reasoning of the tool round included.
+        const next = await runTurn(s.clients, { sessionId, input: textInput('sure?') });
+        expect(finished(next)).toEqual({ $case: 'assistantMessage', value: { text: 'still 3' } });
+      });
+
+      it.runIf(provider === 'anthropic')('sends a redacted thinking block back unchanged in the tool round it opened', async () => {
+        const sessionId = await open({ spec: { model: { id: fake.model, reasoningEffort: ReasoningEffort.REASONING_EFFORT_HIGH } } });
+        fake.script({ redactedReasoning: true, toolCalls: [{ id: 'toolu_red', name: 'calculate', args: { op: 'add', a: 2, b: 2 } }] }, { text: ['4'] });
+        const t = await runTurn(s.clients, { sessionId, input: textInput('two plus two') });
+        expect(finished(t)).toEqual({ $case: 'assistantMessage', value: { text: '4' } });
+        // Nothing readable was streamed: the block is replay data only.
+        expect(kinds(t)).not.toContain('reasoningDelta');
+        expect(fake.seen()).toHaveLength(2);
+      });
+
       it('adds up across providers: a turn switched to echo is booked under its own model, and the total is the sum of the results', async () => {
         const sessionId = await open();
         fake.script({ text: ['from the provider'], usage: TOKENS });
@@ -209,8 +250,10 @@ for (const engine of engines) {
         const retries = t.events.flatMap((e) => (e.kind?.$case === 'retryStatus' ? [e.kind.value] : []));
         expect(retries.map((r) => r.attempt)).toEqual(errors.map((_, i) => i + 1));
         expect(retries[0]!.reason).toMatch(/429/);
-        // The 429 said retry-after: 0, which wins over our backoff (10 ms here).
-        expect(retries[0]!.waitSeconds).toBe(0);
+        // The 429 asked for 1 s, which wins over our backoff (10 ms, doubling, here).
+        expect(retries[0]!.waitSeconds).toBe(1);
+        for (const r of retries.slice(1)) expect(r.waitSeconds).toBeLessThan(1);
+        if (provider === 'anthropic') expect(retries.map((r) => r.reason).join('\n')).toMatch(/529[\s\S]*Overloaded/);
         expect(fake.seen()).toHaveLength(errors.length + 1);
       });
 
@@ -244,35 +287,71 @@ for (const engine of engines) {
         await until(async () => (await s.clients.turns.cancelTurn({ sessionId, turnId: 'hang' })).signalled, 20_000);
         const t = await run.done;
         expect(t.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_CANCELLED } });
+        expect(deltasText(t)).toBe('partial ');
         await until(() => fake.aborted() === 1, 20_000);
       });
 
-      it('stops on a safety block as a provider error that names the content filter', async () => {
+      it('stops on a safety block (and, on Gemini, a blocked prompt) as a provider error that names the content filter', async () => {
         const sessionId = await open();
-        fake.script({ finish: 'safety', usage: { input: 12, output: 0 } });
-        const t = await runTurn(s.clients, { sessionId, input: textInput('something dangerous') });
-        expect(t.result?.outcome).toMatchObject({
-          $case: 'stopped',
-          value: { reason: StopReason.STOP_REASON_PROVIDER_ERROR, message: expect.stringContaining('content filter') },
-        });
+        const blocks: Reply[] = [{ finish: 'safety', usage: { input: 12, output: 0 } }];
+        if (provider === 'google') blocks.push({ finish: 'promptBlocked', usage: { input: 9, output: 0 } });
+        for (const block of blocks) {
+          fake.script(block);
+          const t = await runTurn(s.clients, { sessionId, input: textInput('something dangerous') });
+          expect(t.result?.outcome).toMatchObject({
+            $case: 'stopped',
+            value: { reason: StopReason.STOP_REASON_PROVIDER_ERROR, message: expect.stringContaining('content filter') },
+          });
+        }
+        expect(fake.seen()).toHaveLength(blocks.length);
       });
 
-      it('refuses what the model cannot do before any call: output cap, context window, and effort on a model that does not reason', async () => {
-        const tooMuch = await rejection(open({ spec: { model: { id: fake.model, maxOutputTokens: 5_000_000n } } }));
-        expect(tooMuch).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MAX_OUTPUT_TOKENS_TOO_LARGE' });
+      it("stops as incomplete when the model hits its output cap (the provider's own length stop), keeping the text and usage", async () => {
         const sessionId = await open();
-        const before = (await s.clients.sessions.getSession({ sessionId })).session!;
-        const turn = await runTurn(s.clients, { sessionId, input: textInput('x'), overrides: { model: { contextWindowTokens: 90_000_000n } } });
-        expect(turn.error?.code).toBe(status.INVALID_ARGUMENT);
-        expect(turn.error?.details).toContain('context window');
-        // Refused before anything was stored: no turn, no revision.
-        expect((await s.clients.sessions.getSession({ sessionId })).session).toMatchObject({ headRevision: before.headRevision, turnIndex: 0n });
-        const plain = { openai: 'gpt-4o-mini', anthropic: 'claude-3-5-haiku', google: 'gemini-2.0-flash' }[provider];
-        const effort = await rejection(open({ spec: { model: { id: plain, reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } } }));
-        expect(effort).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'REASONING_UNSUPPORTED' });
-        expect(fake.seen()).toHaveLength(0);
-        expect((await s.clients.sessions.getUsageReport({ sessionId })).total?.inputTokens ?? 0n).toBe(0n);
+        fake.script({ text: ['cut ', 'short'], finish: 'length', usage: { input: 15, output: 2 } });
+        const t = await runTurn(s.clients, { sessionId, input: textInput('write a lot') });
+        expect(t.result?.outcome).toMatchObject({ $case: 'stopped', value: { reason: StopReason.STOP_REASON_INCOMPLETE } });
+        expect(deltasText(t)).toBe('cut short');
+        expect(t.result?.usage?.total).toMatchObject({ inputTokens: 15n, outputTokens: 2n });
       });
+
+      it.skipIf(provider === 'openai-compatible')(
+        'refuses what the model cannot do before any call: output cap, context window, and effort on a model that does not reason',
+        async () => {
+          const tooMuch = await rejection(open({ spec: { model: { id: fake.model, maxOutputTokens: 5_000_000n } } }));
+          expect(tooMuch).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MAX_OUTPUT_TOKENS_TOO_LARGE' });
+          const sessionId = await open();
+          const before = (await s.clients.sessions.getSession({ sessionId })).session!;
+          const turn = await runTurn(s.clients, { sessionId, input: textInput('x'), overrides: { model: { contextWindowTokens: 90_000_000n } } });
+          expect(turn.error?.code).toBe(status.INVALID_ARGUMENT);
+          expect(turn.error?.details).toContain('context window');
+          // Refused before anything was stored: no turn, no revision.
+          expect((await s.clients.sessions.getSession({ sessionId })).session).toMatchObject({ headRevision: before.headRevision, turnIndex: 0n });
+          const plain = { openai: 'gpt-4o-mini', 'openai-compatible': '', anthropic: 'claude-3-5-haiku', google: 'gemini-2.0-flash' }[provider];
+          const effort = await rejection(open({ spec: { model: { id: plain, reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } } }));
+          expect(effort).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'REASONING_UNSUPPORTED' });
+          expect(fake.seen()).toHaveLength(0);
+          expect((await s.clients.sessions.getUsageReport({ sessionId })).total?.inputTokens ?? 0n).toBe(0n);
+        },
+      );
+
+      it.runIf(provider === 'openai-compatible')(
+        'a model the catalog does not know is not gated (its window and effort go through), but output that leaves no room for the prompt is refused',
+        async () => {
+          const noRoom = await rejection(open({ spec: { model: { id: fake.model, contextWindowTokens: 8_000n, maxOutputTokens: 8_000n } } }));
+          expect(noRoom).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'MAX_OUTPUT_EXCEEDS_CONTEXT_WINDOW' });
+          expect(fake.seen()).toHaveLength(0);
+          const sessionId = await open();
+          fake.script({ text: ['fine'] });
+          const t = await runTurn(s.clients, {
+            sessionId,
+            input: textInput('x'),
+            overrides: { model: { contextWindowTokens: 90_000_000n, reasoningEffort: ReasoningEffort.REASONING_EFFORT_LOW } },
+          });
+          expect(finished(t)).toEqual({ $case: 'assistantMessage', value: { text: 'fine' } });
+          expect(fake.seen()[0]!.reasoning).toBe('low');
+        },
+      );
 
       it('drives an rlm session: the model writes code that calls a tool and submits', async () => {
         const sessionId = await open({ mode: SessionMode.SESSION_MODE_RLM });

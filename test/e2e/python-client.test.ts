@@ -1,14 +1,15 @@
 // The Python client (clients/python) against a real server: its examples and checks run under
 // /usr/bin/python3 as separate processes. Proves the turn helper's streamed deltas, typed errors,
 // the observer resuming across a server restart without gap or duplicate, a Python tool host
-// answering inside a turn (and again after a server restart) and the queue worker draining a
-// batch. No skip when Python lacks grpc: preparePythonClient throws, so a machine without it
+// answering inside a turn (and again after a server restart), the queue worker draining a
+// batch and a state export of several pieces that starts again when the session changes. No skip when Python lacks grpc: preparePythonClient throws, so a machine without it
 // fails here (CI installs it).
 
 import { createServer } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { STATE_CHUNK_BYTES } from '../../src/domain/limits.js';
 import { engines } from '../support/engines.js';
 import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { killPythons, preparePythonClient, pythonOutput, runPython } from '../support/python.js';
@@ -22,6 +23,15 @@ async function freePort(): Promise<number> {
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
 }
+
+/**
+ * The two restart tests hold a Python interpreter, a server stop (up to its 2 s shutdown grace) and
+ * a restart on the same database, each of which takes seconds on a loaded 2-core CI machine
+ * running the PostgreSQL suite. Their waits (runPython's waitFor, 60 s each) name the step that
+ * stalled and print the script's output; the test's own limit is above them so that message, not
+ * a bare "timed out", is what a stall reports.
+ */
+const RESTART_TEST_MS = 120_000;
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`Python client on ${engine.name}`, () => {
@@ -63,6 +73,21 @@ for (const engine of engines) {
       expect(out.retry_turn_id).toBe(out.turn_id);
       expect(out.retry_text).toBe(out.text);
       expect(suite.fake.requests).toHaveLength(1);
+    });
+
+    it('export_state reads a state larger than one piece, starting again when the session changes in between; the text imports back', async () => {
+      const out = JSON.parse(await pythonOutput('tests/export_check.py', [`py-export-${++n}`], env)) as {
+        bytes: number;
+        nodes: number;
+        calls: number;
+        refused: string | null;
+        copy_ids: string[];
+      };
+      expect(out.bytes).toBeGreaterThan(STATE_CHUNK_BYTES);
+      expect(out.calls).toBeGreaterThan(2); // one piece of the stale read, then every piece again
+      expect(out.nodes).toBe(4);
+      expect(out.refused).toBe('STATE_CHANGED_DURING_EXPORT');
+      expect(out.copy_ids).toEqual(['a', 'b', 'c', 'd']);
     });
 
     it('the chat example streams an answer per line typed', async () => {
@@ -132,24 +157,28 @@ for (const engine of engines) {
       expect(await host.exited).toBe(0);
     });
 
-    it('a Python tool host registers again after a server restart and answers the next turn', async () => {
-      const sessionId = await open('tools-restart');
-      const host = runPython('examples/tool_host.py', [sessionId], env);
-      const readies = () =>
-        host
-          .stdout()
-          .split('\n')
-          .filter((l) => l.startsWith('ready host_id=')).length;
-      await host.waitFor(() => readies() === 1, 'the host registered');
-      await suite.s.stop();
-      suite.s = await suite.s.restart();
-      await host.waitFor(() => readies() === 2, 'the host registered again');
-      suite.fake.script({ steps: [{ toolCall: { name: 'lookup', args: { word: 'again' } } }] }, { steps: [{ text: 'ok' }] });
-      const t = await runTurn(suite.s.clients, { sessionId, input: textInput('define again') });
-      expect(t.result?.toolCalls[0]).toMatchObject({ tool: 'lookup', isError: false, output: { word: 'again', letters: 5 } });
-      host.child.kill('SIGTERM');
-      expect(await host.exited).toBe(0);
-    });
+    it(
+      'a Python tool host registers again after a server restart and answers the next turn',
+      async () => {
+        const sessionId = await open('tools-restart');
+        const host = runPython('examples/tool_host.py', [sessionId], env);
+        const readies = () =>
+          host
+            .stdout()
+            .split('\n')
+            .filter((l) => l.startsWith('ready host_id=')).length;
+        await host.waitFor(() => readies() === 1, 'the host registered');
+        await suite.s.stop();
+        suite.s = await suite.s.restart();
+        await host.waitFor(() => readies() === 2, 'the host registered again');
+        suite.fake.script({ steps: [{ toolCall: { name: 'lookup', args: { word: 'again' } } }] }, { steps: [{ text: 'ok' }] });
+        const t = await runTurn(suite.s.clients, { sessionId, input: textInput('define again') });
+        expect(t.result?.toolCalls[0]).toMatchObject({ tool: 'lookup', isError: false, output: { word: 'again', letters: 5 } });
+        host.child.kill('SIGTERM');
+        expect(await host.exited).toBe(0);
+      },
+      RESTART_TEST_MS,
+    );
 
     it('the queue worker drains every enqueued batch and stops on an empty queue', async () => {
       const sessionId = await open('queue');
@@ -172,36 +201,40 @@ for (const engine of engines) {
       expect(suite.fake.requests.map((r) => JSON.stringify(r.body.messages)).join()).toContain('work on job-c');
     });
 
-    it('the observer resumes across a server restart without a gap or a duplicate', async () => {
-      const sessionId = await open('observer');
-      const observer = runPython('examples/observer.py', [sessionId], env);
-      const committed = (turnId: string) => () => observer.jsonLines().some((l) => l.payload === 'committed' && l.turn_id === turnId);
-      await observer.waitFor(() => observer.jsonLines().some((l) => l.kind === 'snapshot'), 'the snapshot');
-      suite.fake.script({ steps: [{ text: 'before ' }, { text: 'restart' }] });
-      await runTurn(suite.s.clients, { sessionId, turnId: 'before-restart', input: textInput('one') });
-      await observer.waitFor(committed('before-restart'), 'the first commit');
+    it(
+      'the observer resumes across a server restart without a gap or a duplicate',
+      async () => {
+        const sessionId = await open('observer');
+        const observer = runPython('examples/observer.py', [sessionId], env);
+        const committed = (turnId: string) => () => observer.jsonLines().some((l) => l.payload === 'committed' && l.turn_id === turnId);
+        await observer.waitFor(() => observer.jsonLines().some((l) => l.kind === 'snapshot'), 'the snapshot');
+        suite.fake.script({ steps: [{ text: 'before ' }, { text: 'restart' }] });
+        await runTurn(suite.s.clients, { sessionId, turnId: 'before-restart', input: textInput('one') });
+        await observer.waitFor(committed('before-restart'), 'the first commit');
 
-      await suite.s.stop();
-      await observer.waitFor(() => observer.stderr().includes('reconnecting_after'), 'a reconnect attempt');
-      suite.s = await suite.s.restart();
+        await suite.s.stop();
+        await observer.waitFor(() => observer.stderr().includes('reconnecting_after'), 'a reconnect attempt');
+        suite.s = await suite.s.restart();
 
-      suite.fake.script({ steps: [{ text: 'after ' }, { text: 'restart' }] });
-      await runTurn(suite.s.clients, { sessionId, turnId: 'after-restart', input: textInput('two') });
-      await observer.waitFor(committed('after-restart'), 'the commit after the restart');
-      observer.child.kill('SIGTERM');
+        suite.fake.script({ steps: [{ text: 'after ' }, { text: 'restart' }] });
+        await runTurn(suite.s.clients, { sessionId, turnId: 'after-restart', input: textInput('two') });
+        await observer.waitFor(committed('after-restart'), 'the commit after the restart');
+        observer.child.kill('SIGTERM');
 
-      const lines = observer.jsonLines();
-      expect(lines.filter((l) => l.kind === 'snapshot')).toHaveLength(1);
-      const seqs = lines.filter((l) => l.kind === 'event').map((l) => Number(l.sequence));
-      const jumps = seqs.slice(1).flatMap((q, i) => (q === seqs[i]! + 1 ? [] : [`${seqs[i]} → ${q}`]));
-      expect(jumps).toEqual([]);
-      const deltas = (turnId: string) =>
-        lines
-          .filter((l) => l.turn_id === turnId && typeof l.delta === 'string')
-          .map((l) => l.delta)
-          .join('');
-      expect(deltas('before-restart')).toBe('before restart');
-      expect(deltas('after-restart')).toBe('after restart');
-    });
+        const lines = observer.jsonLines();
+        expect(lines.filter((l) => l.kind === 'snapshot')).toHaveLength(1);
+        const seqs = lines.filter((l) => l.kind === 'event').map((l) => Number(l.sequence));
+        const jumps = seqs.slice(1).flatMap((q, i) => (q === seqs[i]! + 1 ? [] : [`${seqs[i]} → ${q}`]));
+        expect(jumps).toEqual([]);
+        const deltas = (turnId: string) =>
+          lines
+            .filter((l) => l.turn_id === turnId && typeof l.delta === 'string')
+            .map((l) => l.delta)
+            .join('');
+        expect(deltas('before-restart')).toBe('before restart');
+        expect(deltas('after-restart')).toBe('after restart');
+      },
+      RESTART_TEST_MS,
+    );
   });
 }

@@ -1,6 +1,6 @@
 // Property test through the whole path (issue 12): random text — astral characters split between
 // chunks at every position, combining marks, right-to-left marks, control characters, NUL — and
-// random JSON (deep nesting, large numbers) go in as model output, user input and remote tool
+// random JSON (deep nesting, large and non-finite numbers) go in as model output, user input and remote tool
 // results; the RunTurn stream, GetTurn, the observation feed, the read view and the export must
 // agree exactly. Seeded, so a failure names a reproducible case. Real provider code against the
 // fake model server, a real remote tool host, on each engine.
@@ -71,7 +71,9 @@ function randomJson(next: () => number, depth: number): unknown {
       : k === 1
         ? Math.floor(next() * 2 ** 52) * (next() < 0.5 ? -1 : 1)
         : k === 2
-          ? next() * 1e300
+          ? next() < 0.2
+            ? [Infinity, -Infinity, NaN][Math.floor(next() * 3)]!
+            : next() * 1e300
           : k === 3
             ? next() < 0.5
             : null;
@@ -79,6 +81,16 @@ function randomJson(next: () => number, depth: number): unknown {
   if (r < 0.65) return Array.from({ length: 1 + Math.floor(next() * 3) }, () => randomJson(next, depth - 1));
   return Object.fromEntries(Array.from({ length: 1 + Math.floor(next() * 3) }, () => [randomText(next, 4), randomJson(next, depth - 1)]));
 }
+
+/** A value as lash spells it everywhere: non-finite numbers as the strings "Infinity", "-Infinity", "NaN". */
+const spelled = (v: unknown): unknown =>
+  typeof v === 'number' && !Number.isFinite(v)
+    ? String(v)
+    : Array.isArray(v)
+      ? v.map(spelled)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, spelled(x)]))
+        : v;
 
 const textOfParts = (parts: { kind?: { $case: string; value: unknown } }[]) =>
   parts.map((p) => (p.kind?.$case === 'text' ? (p.kind.value as { text: string }).text : '')).join('');
@@ -146,7 +158,12 @@ for (const engine of engines) {
       }
       // Remote tool results: deep JSON with large numbers and hostile strings.
       // Strings that look like the old bigint spelling ("5n") must stay strings.
-      const values = ['5n', { count: '-12n', list: ['7n'] }, ...Array.from({ length: 6 }, () => randomJson(next, 12))];
+      const values = [
+        '5n',
+        { count: '-12n', list: ['7n'] },
+        { inf: Infinity, list: [-Infinity, NaN] },
+        ...Array.from({ length: 6 }, () => randomJson(next, 12)),
+      ];
       let call = 0;
       const host = await connectToolHost(suite.s.clients, {
         sessionId,
@@ -161,15 +178,16 @@ for (const engine of engines) {
           const turnId = `tool${i}`;
           suite.fake.script({ steps: [{ toolCall: { name: 'oracle', args: {}, id: `c${i}` } }] }, { steps: [{ text: 'ok' }] });
           const t = await runTurn(suite.s.clients, { sessionId, turnId, input: textInput('ask') });
-          const where = `tool ${i}: ${JSON.stringify(values[i])}`;
+          const where = `tool ${i}: ${JSON.stringify(values[i], (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `<${v}>` : v))}`;
+          const expected = spelled(values[i]);
           const completed = t.events.find((e) => e.kind?.$case === 'toolCallCompleted');
           const streamed = completed?.kind?.$case === 'toolCallCompleted' ? completed.kind.value.output : undefined;
-          expect(streamed, where).toEqual(values[i]);
-          expect((await suite.s.clients.turns.getTurn({ sessionId, turnId })).result?.toolCalls[0]?.output, where).toEqual(values[i]);
+          expect(streamed, where).toEqual(expected);
+          expect((await suite.s.clients.turns.getTurn({ sessionId, turnId })).result?.toolCalls[0]?.output, where).toEqual(expected);
           const results = (await readView(sessionId)).flatMap((m) =>
             m.parts.flatMap((p) => (p.kind?.$case === 'toolResult' && p.kind.value.callId === `c${i}` ? [p.kind.value.output] : [])),
           );
-          expect(results, where).toEqual([values[i]]);
+          expect(results, where).toEqual([expected]);
           await obs.waitFor((m) =>
             m.some((x) => x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'committed' && x.kind.value.payload.value.turnId === turnId),
           );
@@ -179,7 +197,7 @@ for (const engine of engines) {
               ? [p.value.event.kind.value.output]
               : [];
           });
-          expect(fed, where).toEqual([values[i]]);
+          expect(fed, where).toEqual([expected]);
         }
         expect(call).toBe(values.length); // each tool call reached the host once
       } finally {

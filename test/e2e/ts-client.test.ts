@@ -1,13 +1,16 @@
 // The TypeScript client library (src/client) against a real server: a turn as events then its
 // result, typed errors, deadlines, AbortSignal cancellation of a running turn, a retried
-// idempotent call that outlives a server restart, and observation that resumes across a restart
-// without a gap or a duplicate.
+// idempotent call that outlives a server restart, observation that resumes across a restart
+// without a gap or a duplicate, and a state export of several pieces that starts again when the
+// session changes in between.
 
 import { status } from '@grpc/grpc-js';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeedMessage } from '../../gen/lash/v1/feed.js';
 import { TurnStatus } from '../../gen/lash/v1/turn_service.js';
+import { OpenMode } from '../../gen/lash/v1/session.js';
+import { STATE_CHUNK_BYTES } from '../../src/domain/limits.js';
 import { LashError } from '../../src/client/errors.js';
 import { LashClient } from '../../src/client/lash-client.js';
 import { resultText } from '../../src/client/turn-stream.js';
@@ -56,6 +59,57 @@ for (const engine of engines) {
     });
     afterAll(() => {
       client?.close();
+    });
+
+    it('exportState reads a state larger than one piece, starting again when the session changes in between; the text imports back', async () => {
+      const sessionId = await open('export');
+      const big = (id: string) => ({ id, role: 1, parts: [{ kind: { $case: 'text' as const, value: { text: `${id} ${'é'.repeat(400 * 1024)}` } } }] });
+      // Three appends of 800 KiB of text each: more than one 2 MiB piece.
+      for (const id of ['a', 'b', 'c']) await client.admin.appendMessages({ sessionId, messages: [big(id)] });
+      // After the first piece, another append: the next piece is STATE_CHANGED_DURING_EXPORT and
+      // the helper starts again (the same method on the instance, shadowed once).
+      type Chunk = LashClient['sessions']['exportSessionStateChunk'];
+      const api = client.sessions as unknown as { exportSessionStateChunk: Chunk };
+      const chunk = api.exportSessionStateChunk;
+      let calls = 0;
+      api.exportSessionStateChunk = async (...args: Parameters<Chunk>) => {
+        const r = await chunk(...args);
+        if (++calls === 1) await client.admin.appendMessages({ sessionId, messages: [big('d')] });
+        return r;
+      };
+      let json: Buffer;
+      try {
+        json = await client.exportState(sessionId);
+      } finally {
+        api.exportSessionStateChunk = chunk;
+      }
+      expect(json.length).toBeGreaterThan(STATE_CHUNK_BYTES);
+      expect(calls).toBeGreaterThan(2); // one piece of the stale read, then every piece again
+      const doc = JSON.parse(json.toString('utf8')) as { nodes: unknown[] };
+      expect(doc.nodes).toHaveLength(4); // 'd' included: the export is of the session as it is now
+      // With one attempt the change is the caller's to handle.
+      api.exportSessionStateChunk = async (...args: Parameters<Chunk>) => {
+        const r = await chunk(...args);
+        await client.admin.appendMessages({ sessionId, messages: [big(`e${calls++}`)] });
+        return r;
+      };
+      try {
+        expect((await rejected(client.exportState(sessionId, { attempts: 1 }))).reason).toBe('STATE_CHANGED_DURING_EXPORT');
+      } finally {
+        api.exportSessionStateChunk = chunk;
+      }
+      // Gone, then back from the text (a document names its session: it imports under that id).
+      await client.sessions.deleteSession({ sessionId });
+      await client.sessions.openSession({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: { sessionId, documentJson: json } });
+      const ids: string[] = [];
+      let pageToken = '';
+      do {
+        // A read-view page ends at 2 MiB of messages.
+        const page = await client.sessions.getReadView({ sessionId, pageSize: 10, pageToken });
+        ids.push(...page.messages.map((m) => m.id));
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      expect(ids).toEqual(['a', 'b', 'c', 'd']);
     });
 
     it('a turn streams its deltas, then resolves to the committed result under the id the client chose', async () => {
@@ -141,6 +195,31 @@ for (const engine of engines) {
       const get = client.sessions.getSession({ sessionId }, { retry: patient, deadlineMs: 120_000 });
       suite.s = await suite.s.restart();
       expect((await get).session?.sessionId).toBe(sessionId);
+    });
+
+    it('calls that carry an idempotency id retry through a server restart: an enqueue with an id and a turn; an enqueue without one fails at once', async () => {
+      const queued = await open('ids-queue');
+      const turned = await open('ids-turn');
+      await suite.s.stop();
+      const patient = { maxAttempts: 1_000, initialBackoffMs: 50, maxBackoffMs: 200 };
+      const anonymous = await rejected(client.queue.enqueueTurnInput({ sessionId: queued, input: textInput('no id') }, { retry: patient }));
+      expect(anonymous.code).toBe(status.UNAVAILABLE);
+      const enqueue = client.queue.enqueueTurnInput(
+        { sessionId: queued, id: 'job-through-restart', input: textInput('with id') },
+        { retry: patient, deadlineMs: 120_000 },
+      );
+      // runTurn names a fresh turn id itself, so reopening the stream after UNAVAILABLE is safe.
+      const turn = client.runTurn({ sessionId: turned, input: textInput('through the restart') }, { retry: patient });
+      const done = turn.done();
+      suite.fake.script({ steps: [{ text: 'ran once' }] });
+      suite.s = await suite.s.restart();
+      await enqueue;
+      const result = await done;
+      expect(resultText(result)).toBe('ran once');
+      expect(result?.turnId).toBe(turn.turnId);
+      expect(suite.fake.requests).toHaveLength(1);
+      const batches = (await client.queue.listQueuedWork({ sessionId: queued })).batches;
+      expect(batches.map((b) => b.id)).toEqual(['job-through-restart']);
     });
 
     it('observe resumes across a server restart without a gap or a duplicate', async () => {

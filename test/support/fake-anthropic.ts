@@ -3,8 +3,12 @@
 // alternating roles, tool_result ids answering the previous tool_use blocks, tool schemas) and
 // streams replies as Anthropic's SSE events: message_start (input and cache usage),
 // content_block_start/delta/stop (thinking_delta, text_delta, input_json_delta), message_delta
-// (stop_reason, output usage), message_stop; errors as {type:"error",error:{type,message}}.
+// (stop_reason end_turn, tool_use, max_tokens or refusal; output usage), message_stop;
+// thinking blocks are signed over their text, and with thinking on, the assistant message of an
+// open tool round must come back starting with its thinking block, signature intact (as the real
+// API demands); errors as {type:"error",error:{type,message}}.
 
+import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { halves, isObject, startSse, WireFake, type Reply, type SeenRequest, type WireFormat } from './fake-wire.js';
 
@@ -58,6 +62,7 @@ function anthropicWire(apiKey: string, extraHeader?: string): WireFormat {
           }
         }
       });
+      problems.push(...checkThinking(body, messages));
       for (const t of (body.tools as Block[] | undefined) ?? []) {
         if (typeof t.name !== 'string' || !isObject(t.input_schema) || t.input_schema.type !== 'object')
           problems.push(`tool ${String(t.name)} needs input_schema of type object`);
@@ -91,6 +96,39 @@ function anthropicWire(apiKey: string, extraHeader?: string): WireFormat {
     },
     render: (reply, res, raw, closed) => render(reply as Rendered, res, String((raw as Record<string, unknown>).model), closed),
   };
+}
+
+/** The opaque payload of the redacted thinking blocks the fake sends; it must come back as is. */
+const REDACTED_DATA = 'EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj';
+
+/** What the fake signs a thinking block with: a replayed block whose text changed fails. */
+export const signThinking = (thinking: string) => `sig-${createHash('sha256').update(thinking).digest('base64url').slice(0, 22)}`;
+
+/**
+ * Thinking blocks sent back must carry their own signature; with thinking on, an assistant
+ * message whose tool_use blocks the last message answers must start with its thinking block.
+ */
+function checkThinking(body: Record<string, unknown>, messages: Msg[]): string[] {
+  const problems: string[] = [];
+  messages.forEach((m, i) => {
+    for (const b of typeof m.content === 'string' ? [] : m.content) {
+      if (b.type === 'thinking' && b.signature !== signThinking(String(b.thinking))) problems.push(`messages[${i}] thinking block with an invalid signature`);
+      if (b.type === 'redacted_thinking' && b.data !== REDACTED_DATA) problems.push(`messages[${i}] redacted_thinking block whose data was altered`);
+    }
+  });
+  const thinkingOn = isObject(body.thinking) && ['enabled', 'adaptive'].includes(String(body.thinking.type));
+  const open = messages.length - 2;
+  const last = messages[messages.length - 1];
+  const answersTools = last && typeof last.content !== 'string' && last.content.some((b) => b.type === 'tool_result');
+  const assistant = messages[open];
+  if (thinkingOn && answersTools && assistant && typeof assistant.content !== 'string') {
+    const first = assistant.content[0]?.type;
+    if (first !== 'thinking' && first !== 'redacted_thinking')
+      problems.push(
+        `messages[${open}]: with thinking on, the assistant message of an open tool round must start with a thinking block (found ${String(first)})`,
+      );
+  }
+  return problems;
 }
 
 function event(res: ServerResponse, data: Record<string, unknown>): void {
@@ -138,10 +176,11 @@ async function render(reply: Rendered, res: ServerResponse, model: string, close
     await closed;
     return;
   }
+  if (reply.redactedReasoning) block({ type: 'redacted_thinking', data: REDACTED_DATA }, []);
   if (reply.reasoning?.length)
     block({ type: 'thinking', thinking: '' }, [
       ...reply.reasoning.map((thinking) => ({ type: 'thinking_delta', thinking })),
-      { type: 'signature_delta', signature: 'sig-fake' },
+      { type: 'signature_delta', signature: signThinking(reply.reasoning.join('')) },
     ]);
   if (reply.text?.length)
     block(
@@ -153,7 +192,8 @@ async function render(reply: Rendered, res: ServerResponse, model: string, close
       { type: 'tool_use', id: call.id, name: call.name, input: {} },
       halves(JSON.stringify(call.args)).map((partial_json) => ({ type: 'input_json_delta', partial_json })),
     );
-  const stop = reply.finish === 'safety' ? 'refusal' : reply.toolCalls?.length ? 'tool_use' : 'end_turn';
+  if (reply.finish === 'promptBlocked') throw new Error('promptBlocked is a Gemini reply');
+  const stop = reply.finish === 'safety' ? 'refusal' : reply.finish === 'length' ? 'max_tokens' : reply.toolCalls?.length ? 'tool_use' : 'end_turn';
   event(res, {
     type: 'message_delta',
     delta: { stop_reason: stop, stop_sequence: null },

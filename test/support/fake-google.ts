@@ -4,7 +4,8 @@
 // parts by name, tools as functionDeclarations) and streams replies as Gemini SSE chunks
 // (`data: {candidates:[{content:{parts}}], usageMetadata}`): thought parts, text parts, several
 // functionCall parts at once, usageMetadata with cachedContentTokenCount and thoughtsTokenCount,
-// finishReason SAFETY; errors as {error:{code,message,status}}.
+// finishReason SAFETY or MAX_TOKENS, a prompt blocked by promptFeedback.blockReason; errors as
+// {error:{code,message,status}}, a retry delay as the google.rpc.RetryInfo detail of the body.
 
 import type { ServerResponse } from 'node:http';
 import { isObject, startSse, WireFake, type Reply, type SeenRequest, type WireFormat } from './fake-wire.js';
@@ -30,6 +31,21 @@ function googleWire(apiKey: string, extraHeader?: string): WireFormat {
   return {
     basePath: '/v1beta',
     errorBody: (status, message) => ({ error: { code: status, message, status: STATUS[status] ?? 'UNKNOWN' } }),
+    // Gemini says when to retry in the error details, not in a retry-after header.
+    retryAfterError: (status, message, seconds) => ({
+      error: {
+        code: status,
+        message,
+        status: STATUS[status] ?? 'UNKNOWN',
+        details: [
+          {
+            '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+            violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_requests' }],
+          },
+          { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${seconds}s` },
+        ],
+      },
+    }),
     check(path, headers, raw) {
       const body = raw as Record<string, unknown>;
       const problems: string[] = [];
@@ -122,6 +138,14 @@ async function render(reply: Rendered, res: ServerResponse, closed: Promise<void
     ...(u.cacheRead ? { cachedContentTokenCount: u.cacheRead } : {}),
     ...(u.reasoning ? { thoughtsTokenCount: u.reasoning } : {}),
   };
+  // A blocked prompt has no candidate at all, only the prompt feedback.
+  if (reply.finish === 'promptBlocked') {
+    chunk(res, {
+      promptFeedback: { blockReason: 'SAFETY', safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }] },
+      usageMetadata,
+    });
+    return;
+  }
   if (reply.finish === 'safety') {
     chunk(res, {
       candidates: [{ index: 0, finishReason: 'SAFETY', safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }] }],
@@ -129,5 +153,5 @@ async function render(reply: Rendered, res: ServerResponse, closed: Promise<void
     });
     return;
   }
-  chunk(res, { ...candidate(calls.length ? calls : [{ text: '' }], 'STOP'), usageMetadata, modelVersion: 'fake' });
+  chunk(res, { ...candidate(calls.length ? calls : [{ text: '' }], reply.finish === 'length' ? 'MAX_TOKENS' : 'STOP'), usageMetadata, modelVersion: 'fake' });
 }

@@ -1,9 +1,11 @@
 // The wire-format fakes refuse what the real APIs refuse, so a wrong request fails a test: a
-// wrong key, a tool result answering no call, a malformed image, an unknown route. Correct
+// wrong key, a tool result answering no call, a malformed image, an unknown route; the chat
+// completions checks name the same for the OpenAI paths. Correct
 // requests (the shapes the SDK sends) pass and are described.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from './fake-anthropic.js';
+import { checkChatRequest } from './fake-chat-check.js';
 import { startFakeGoogle } from './fake-google.js';
 import type { WireFake } from './fake-wire.js';
 
@@ -88,5 +90,54 @@ describe('Gemini fake', () => {
     };
     expect((await post(route, { 'x-goog-api-key': 'g-right' }, orphan)).status).toBe(400);
     expect(fake.violations.join('\n')).toMatch(/x-goog-api-key is "nope"[\s\S]*unknown route[\s\S]*answers no functionCall/);
+  });
+});
+
+describe('Chat Completions checks', () => {
+  const o = { apiKey: 'o-right', gatewayHeader: 'gw', openaiReasoningRules: true };
+  const headers = { authorization: 'Bearer o-right', 'x-gateway': 'gw' };
+  const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }];
+  const call = { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"x":1}' } }] };
+  const good = {
+    model: 'o4-mini',
+    stream: true,
+    max_completion_tokens: 100,
+    reasoning_effort: 'high',
+    tools,
+    messages: [
+      { role: 'developer', content: 'sys' },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'hi' },
+          { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0K' } },
+        ],
+      },
+      call,
+      { role: 'tool', tool_call_id: 'c1', content: '{"ok":true}' },
+    ],
+  };
+
+  it('passes the request the SDK sends and names each thing a real server would refuse', () => {
+    expect(checkChatRequest(good, headers, o)).toEqual([]);
+    const wrong = (patch: Record<string, unknown>, h: Record<string, unknown> = headers) => checkChatRequest({ ...good, ...patch }, h, o).join('\n');
+    expect(wrong({}, { ...headers, authorization: 'Bearer o-wrong' })).toMatch(/authorization/);
+    expect(wrong({}, { authorization: 'Bearer o-right' })).toMatch(/x-gateway/);
+    expect(wrong({ model: '' })).toMatch(/model missing/);
+    expect(wrong({ max_tokens: 100 })).toMatch(/use max_completion_tokens/);
+    expect(wrong({ reasoning_effort: 'extreme' })).toMatch(/reasoning_effort "extreme"/);
+    expect(wrong({ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'string' } } }] })).toMatch(/parameters of type object/);
+    expect(wrong({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] })).toMatch(/base64 image data URL/);
+    expect(wrong({ messages: [{ role: 'user', content: 'hi' }, call] })).toMatch(/ends with tool calls unanswered: c1/);
+    expect(
+      wrong({ messages: [{ role: 'user', content: 'hi' }, call, { role: 'user', content: 'x' }, { role: 'tool', tool_call_id: 'c1', content: '1' }] }),
+    ).toMatch(/comes before tool messages answering c1[\s\S]*tool message c1 answers no open tool call/);
+    const badArgs = { ...call, tool_calls: [{ ...call.tool_calls[0], function: { name: 'f', arguments: '[1]' } }] };
+    expect(wrong({ messages: [{ role: 'user', content: 'hi' }, badArgs, { role: 'tool', tool_call_id: 'c1', content: '1' }] })).toMatch(
+      /not a JSON object string/,
+    );
+    expect(wrong({ messages: [{ role: 'robot', content: 'hi' }] })).toMatch(/no valid role/);
+    // The reasoning-model rules are OpenAI's own; an OpenAI-compatible server takes max_tokens.
+    expect(checkChatRequest({ ...good, max_tokens: 100 }, headers, { ...o, openaiReasoningRules: false })).toEqual([]);
   });
 });

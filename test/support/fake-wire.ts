@@ -20,10 +20,13 @@ export type Reply =
   /** A streamed answer: reasoning first, then text deltas, then tool calls (all in one response). */
   | {
       reasoning?: string[];
+      /** Anthropic only: a redacted thinking block (encrypted, no text) before anything else. */
+      redactedReasoning?: boolean;
       text?: string[];
       toolCalls?: { id: string; name: string; args: Record<string, unknown> }[];
       usage?: Tokens;
-      finish?: 'stop' | 'safety';
+      /** safety: the answer was filtered; length: the output cap was hit; promptBlocked: Gemini refused the prompt itself. */
+      finish?: 'stop' | 'safety' | 'length' | 'promptBlocked';
     }
   /** An HTTP error in the provider's error shape. */
   | { error: { status: number; message: string; retryAfterSeconds?: number } }
@@ -58,6 +61,11 @@ export interface WireFormat {
   render(reply: Reply, res: ServerResponse, body: unknown, closed: Promise<void>): Promise<void>;
   /** An error body of this wire format, for violations and unknown routes. */
   errorBody(status: number, message: string): unknown;
+  /**
+   * Where a scripted error's retry delay goes: the `retry-after` header (the default, as Anthropic
+   * and OpenAI send it) or the body (Gemini's google.rpc.RetryInfo detail, no header).
+   */
+  retryAfterError?(status: number, message: string, retryAfterSeconds: number): unknown;
 }
 
 export class WireFake {
@@ -132,8 +140,10 @@ export class WireFake {
       if (!res.writableFinished) this.aborted++;
     });
     if ('error' in reply) {
-      const headers: Record<string, string> = reply.error.retryAfterSeconds !== undefined ? { 'retry-after': String(reply.error.retryAfterSeconds) } : {};
-      return sendJson(res, reply.error.status, this.wire.errorBody(reply.error.status, reply.error.message), headers);
+      const { status, message, retryAfterSeconds } = reply.error;
+      if (retryAfterSeconds === undefined) return sendJson(res, status, this.wire.errorBody(status, message));
+      if (this.wire.retryAfterError) return sendJson(res, status, this.wire.retryAfterError(status, message, retryAfterSeconds));
+      return sendJson(res, status, this.wire.errorBody(status, message), { 'retry-after': String(retryAfterSeconds) });
     }
     await this.wire.render(reply, res, body, closed);
     if (!res.writableEnded && !res.destroyed) res.end();

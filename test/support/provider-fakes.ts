@@ -1,15 +1,16 @@
-// One face for the three provider fakes, so a provider suite runs the same scenarios against
-// each: OpenAI (chat completions, the existing fake-model-server.ts), Anthropic Messages and
-// Gemini. Each reports its requests as SeenRequest, its violations (a wrong request), the
+// One face for the provider fakes, so a provider suite runs the same scenarios against each:
+// `openai` and `openai-compatible` (Chat Completions, fake-model-server.ts, its requests checked
+// by fake-chat-check.ts), Anthropic Messages and Gemini. Each reports its requests as SeenRequest, its violations (a wrong request), the
 // requests it saw aborted, the server environment that points lash at it, and which token
 // classes its wire format reports.
 
 import { startFakeAnthropic } from './fake-anthropic.js';
+import { checkChatRequest } from './fake-chat-check.js';
 import { startFakeGoogle } from './fake-google.js';
 import { startFakeModelServer, type FakeModelServer, type ScriptedResponse, type ScriptStep } from './fake-model-server.js';
 import type { Reply, SeenRequest, Tokens, WireFake } from './fake-wire.js';
 
-export type ProviderName = 'openai' | 'anthropic' | 'google';
+export type ProviderName = 'openai' | 'openai-compatible' | 'anthropic' | 'google';
 
 export interface ProviderFake {
   provider: ProviderName;
@@ -18,7 +19,7 @@ export interface ProviderFake {
   apiKey: string;
   /** Environment that points the server at this fake (key, base URL, the gateway header). */
   env: Record<string, string>;
-  /** The wire format streams reasoning text (OpenAI chat completions does not). */
+  /** The wire format streams reasoning text (OpenAI's own chat completions does not). */
   streamsReasoning: boolean;
   /** Token classes this wire format reports; the others are recorded as 0. */
   tokenClasses: (keyof Tokens)[];
@@ -33,7 +34,7 @@ export interface ProviderFake {
 export const GATEWAY_HEADER = 'gw-7d1c';
 
 export async function startProviderFake(provider: ProviderName, apiKey: string): Promise<ProviderFake> {
-  if (provider === 'openai') return openaiFake(await startFakeModelServer(), apiKey);
+  if (provider === 'openai' || provider === 'openai-compatible') return chatFake(provider, await startFakeModelServer(), apiKey);
   const wire = provider === 'anthropic' ? await startFakeAnthropic(apiKey, GATEWAY_HEADER) : await startFakeGoogle(apiKey, GATEWAY_HEADER);
   const prefix = provider === 'anthropic' ? 'ANTHROPIC' : 'GOOGLE';
   return {
@@ -65,12 +66,19 @@ function wireFace(wire: WireFake) {
   };
 }
 
-/** The chat-completions fake behind the same face; requests are checked here, as they are read. */
-function openaiFake(fake: FakeModelServer, apiKey: string): ProviderFake {
+/**
+ * The chat-completions fake behind the same face; requests are checked here, as they are read.
+ * `openai-compatible` is the same protocol through its own SDK package (a local server or proxy:
+ * a model the catalog does not know, reasoning streamed as `reasoning_content`).
+ */
+function chatFake(provider: 'openai' | 'openai-compatible', fake: FakeModelServer, apiKey: string): ProviderFake {
+  const openai = provider === 'openai';
   const toScripted = (r: Reply): ScriptedResponse => {
     if ('error' in r) return { error: r.error };
     if ('hang' in r) return { steps: [...r.hang.map((text) => ({ text })), { hang: true }] };
     if ('overloadedInStream' in r) throw new Error('overloadedInStream is an Anthropic reply');
+    if (r.finish === 'promptBlocked') throw new Error('promptBlocked is a Gemini reply');
+    if (r.redactedReasoning) throw new Error('redactedReasoning is an Anthropic reply');
     const steps: ScriptStep[] = [
       ...(r.reasoning ?? []).map((reasoning) => ({ reasoning })),
       ...(r.text ?? []).map((text) => ({ text })),
@@ -79,7 +87,7 @@ function openaiFake(fake: FakeModelServer, apiKey: string): ProviderFake {
     const u = r.usage;
     return {
       steps,
-      finishReason: r.finish === 'safety' ? 'content_filter' : undefined,
+      finishReason: r.finish === 'safety' ? 'content_filter' : r.finish === 'length' ? 'length' : undefined,
       usage: u && { input: u.input, output: u.output, cached: u.cacheRead, reasoning: u.reasoning },
     };
   };
@@ -119,24 +127,17 @@ function openaiFake(fake: FakeModelServer, apiKey: string): ProviderFake {
     };
   };
   return {
-    provider: 'openai',
-    // A reasoning model, so a reasoning effort is accepted.
-    model: 'o4-mini',
+    provider,
+    // openai: a reasoning model, so a reasoning effort is accepted.
+    model: openai ? 'o4-mini' : 'llama3.1',
     apiKey,
     env: { OPENAI_API_KEY: apiKey, OPENAI_BASE_URL: fake.url, LASH_OPENAI_HEADERS: JSON.stringify({ 'x-gateway': GATEWAY_HEADER }) },
-    streamsReasoning: false,
+    streamsReasoning: !openai,
     tokenClasses: ['input', 'output', 'cacheRead', 'reasoning'],
     script: (...r) => fake.script(...r.map(toScripted)),
     seen: () => fake.requests.map((r) => describe(r.body as Record<string, unknown>, r.headers)),
     violations: () =>
-      fake.requests.flatMap((r) => {
-        const body = r.body as Record<string, unknown>;
-        const problems: string[] = [];
-        if (r.headers.authorization !== `Bearer ${apiKey}`) problems.push('authorization is not "Bearer <configured key>"');
-        if (r.headers['x-gateway'] !== GATEWAY_HEADER) problems.push('the configured extra header x-gateway is missing');
-        if (typeof body?.model !== 'string' || body.stream !== true) problems.push('model missing or stream not true');
-        return problems;
-      }),
+      fake.requests.flatMap((r) => checkChatRequest(r.body, r.headers, { apiKey, gatewayHeader: GATEWAY_HEADER, openaiReasoningRules: openai })),
     aborted: () => fake.aborted,
     reset: () => fake.reset(),
     close: () => fake.close(),

@@ -8,6 +8,8 @@ import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { grpcServerOptions } from '../../src/app.js';
+import { HealthState, LIVENESS } from '../../src/grpc/health.js';
+import { HealthCheckResponse_ServingStatus as Serving } from '../../gen/grpc/health/v1/health.js';
 
 type Doc = { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> }; [k: string]: unknown };
 const dir = join(import.meta.dirname, '../../deploy/k8s');
@@ -98,11 +100,18 @@ describe('deploy/k8s manifests', () => {
     );
   });
 
-  it('startup, readiness and liveness probes use grpc.health.v1 on the serving port', () => {
-    for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) {
-      expect(probe.grpc?.port).toBe(portOf(env.LASH_LISTEN!));
-      expect(probe.grpc?.service ?? '').toBe('');
-    }
+  it('startup, readiness and liveness probes use grpc.health.v1 on the serving port; liveness asks for the process alone', () => {
+    for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) expect(probe.grpc?.port).toBe(portOf(env.LASH_LISTEN!));
+    // Overall status: NOT_SERVING while the store is unreachable or the pod drains.
+    expect(container.startupProbe.grpc?.service ?? '').toBe('');
+    expect(container.readinessProbe.grpc?.service ?? '').toBe('');
+    // Liveness on the overall status would restart every pod during a database outage.
+    expect(container.livenessProbe.grpc?.service).toBe(LIVENESS);
+    const health = new HealthState(['lash.v1.SessionService']);
+    health.setStoreReachable(false);
+    health.setShuttingDown();
+    expect(health.statusOf(container.livenessProbe.grpc!.service!)).toBe(Serving.SERVING);
+    expect(health.statusOf(container.readinessProbe.grpc?.service ?? '')).toBe(Serving.NOT_SERVING);
   });
 
   it('the termination grace covers the preStop pause, the drain and closing the store', () => {

@@ -1,6 +1,7 @@
 // The ServeTools protocol as a domain state machine, driven without a server: hello first, then
 // tool results only; the first fault ends the stream, and only a refused hello counts as the
-// connect attempt; messages after the end are not taken.
+// connect attempt; messages after the end are not taken. A host asked to reconnect (drain, stream
+// recycling) is told at once or, when recycled, once no call of it is in flight.
 
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/domain/errors.js';
@@ -9,6 +10,14 @@ import { ToolHostRules } from '../../src/domain/tools/bindings.js';
 import { ToolHostGate } from '../../src/domain/tools/host-gate.js';
 import { ToolHostSession, type HostMessage, type HostStream } from '../../src/domain/tools/host-session.js';
 import { RemoteToolHosts, type RemoteToolSpec } from '../../src/domain/tools/remote-hosts.js';
+import type { ToolContext } from '../../src/domain/tools/types.js';
+
+/** Calls the tool `name` of tenant t1 as a turn would, with call id `callId`. */
+function callTool(hosts: RemoteToolHosts, name: string, callId: string) {
+  const tool = hosts.toolsFor('t1', 's1').find((t) => t.name === name)!;
+  const toolCtx = { tenantId: 't1', sessionId: 's1', turnId: 'turn1', callId, signal: new AbortController().signal } as ToolContext;
+  return tool.execute({}, toolCtx);
+}
 
 const ctx: RequestContext = { tenantId: 't1' };
 const spec = (name: string): RemoteToolSpec => ({ name, description: '', inputSchema: {}, scheduling: 'parallel' });
@@ -87,5 +96,42 @@ describe('ToolHostSession', () => {
     expect(h.events).toEqual(['ready lookup for tenant', 'disconnected']);
     expect(h.failures).toEqual([]);
     expect(h.hosts.toolsFor('t1', 's1')).toEqual([]);
+  });
+
+  it('recycled while a call is in flight: the call is answered first, then the stream ends asking the host to reconnect', async () => {
+    const h = harness();
+    h.send({ kind: 'hello', hello: { scope: { kind: 'tenant' }, tools: () => [spec('lookup')] } });
+    await h.settle();
+    const first = callTool(h.hosts, 'lookup', 'c1');
+    h.session.retire(new DomainError('STREAM_RECYCLED', 'recycled'), 'idle');
+    // Still serving: a call that arrives meanwhile goes to this host too.
+    const second = callTool(h.hosts, 'lookup', 'c2');
+    h.send({ kind: 'tool_result', callId: 'c1', answer: { kind: 'success', value: 1 } });
+    await h.settle();
+    expect(h.failures).toEqual([]);
+    h.send({ kind: 'tool_result', callId: 'c2', answer: { kind: 'success', value: 2 } });
+    await h.settle();
+    expect(await first).toEqual({ kind: 'ok', output: 1 });
+    expect(await second).toEqual({ kind: 'ok', output: 2 });
+    expect(h.failures).toEqual([{ reason: 'STREAM_RECYCLED', refusedHello: undefined }]);
+    expect(h.hosts.toolsFor('t1', 's1')).toEqual([]);
+  });
+
+  it('recycled while idle, or drained: the stream ends at once; a drain fails the calls still in flight', async () => {
+    const idle = harness();
+    idle.send({ kind: 'hello', hello: { scope: { kind: 'tenant' }, tools: () => [spec('lookup')] } });
+    await idle.settle();
+    idle.session.retire(new DomainError('STREAM_RECYCLED', 'recycled'), 'idle');
+    expect(idle.failures).toEqual([{ reason: 'STREAM_RECYCLED', refusedHello: undefined }]);
+    const drained = harness();
+    drained.send({ kind: 'hello', hello: { scope: { kind: 'tenant' }, tools: () => [spec('lookup')] } });
+    await drained.settle();
+    const inFlight = callTool(drained.hosts, 'lookup', 'c1');
+    drained.session.retire(new DomainError('SERVER_DRAINING', 'draining'), 'now');
+    expect(await inFlight).toMatchObject({ kind: 'error' });
+    expect(drained.failures).toEqual([{ reason: 'SERVER_DRAINING', refusedHello: undefined }]);
+    // Nothing more happens on an ended stream.
+    drained.session.retire(new DomainError('SERVER_DRAINING', 'again'), 'now');
+    expect(drained.failures).toHaveLength(1);
   });
 });

@@ -45,6 +45,19 @@ describe('turn loops (unit, in memory)', () => {
     expect(result.assistantOutput.rawText).toContain('42');
   });
 
+  it('RunTurn with an image and no text: echo describes the image instead of failing the turn', async () => {
+    d = buildDomain();
+    await open('img');
+    const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+    const result = await d.turns.run(d.ctx, {
+      sessionId: 'img',
+      input: { items: [{ kind: 'image_ref', id: 'a' }], imageBlobs: { a: { data: png, mimeType: 'image/png' } } },
+      overrides: {},
+    });
+    expect(result.outcome).toMatchObject({ type: 'finished' });
+    expect(result.assistantOutput.rawText).toBe('[image image/png, 7 bytes]');
+  });
+
   it('RunTurn on a missing session is NOT_FOUND and writes nothing', async () => {
     d = buildDomain();
     await expect(d.turns.run(d.ctx, say('nobody', 'x'))).rejects.toMatchObject({ reason: 'SESSION_NOT_FOUND' });

@@ -7,6 +7,8 @@ grpc.RpcError. The raw generated stubs stay reachable as `.stub` for anything no
 
 from __future__ import annotations
 
+import queue
+import time
 from typing import Any, Iterator, Sequence
 
 import grpc
@@ -16,7 +18,12 @@ from .errors import from_rpc_error
 
 Metadata = Sequence[tuple[str, str]]
 
-_CHANNEL_DEFAULTS = {"grpc.initial_reconnect_backoff_ms": 200, "grpc.min_reconnect_backoff_ms": 200,
+# gRPC's default reconnect backoff grows to two minutes; a session runtime restarts in seconds, so
+# observers and tool hosts should find it again quickly: retries start after 0.2 s and are at most
+# 5 s apart. "min_reconnect_backoff" is, despite its name, gRPC core's minimum *connect timeout*
+# (how long one attempt may take): at 200 ms it abandoned attempts whose SYN needed the kernel's
+# 1 s retransmit, or that a loaded server answered late, so it stays at 2 s.
+_CHANNEL_DEFAULTS = {"grpc.initial_reconnect_backoff_ms": 200, "grpc.min_reconnect_backoff_ms": 2000,
                      "grpc.max_reconnect_backoff_ms": 5000}
 
 
@@ -76,8 +83,6 @@ class Connection:
         self.address = address
         self.token = token
         self.timeout = timeout
-        # gRPC's default reconnect backoff grows to two minutes; a session runtime restarts in
-        # seconds, so observers and tool hosts should find it again quickly.
         opts = dict(_CHANNEL_DEFAULTS)
         opts.update(dict(options))
         options = list(opts.items())
@@ -95,6 +100,33 @@ class Connection:
         """Call metadata: the bearer token (if any) plus `extra`."""
         md = [("authorization", f"Bearer {self.token}")] if self.token else []
         return md + list(extra)
+
+    def pause_before_retry(self, seconds: float) -> None:
+        """Waits before a reconnect: at most `seconds`, and no longer than the channel takes to connect.
+
+        A plain sleep is not enough: gRPC Python only drives a connection attempt while some call
+        or connectivity watch polls the channel, so between the fast-failing calls of a sleeping
+        retry loop a server that is back up went unnoticed for seconds (longer under load). A
+        connectivity subscription polls while we wait and returns as soon as the channel is READY.
+        A channel that is READY from the start (the server is up but ended or refused the stream)
+        waits the whole `seconds`, so such a server is not hammered.
+        """
+        end = time.monotonic() + seconds
+        states: "queue.Queue[grpc.ChannelConnectivity]" = queue.Queue()
+        watch = states.put
+        self.channel.subscribe(watch, try_to_connect=True)
+        try:
+            first = True
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    state = states.get(timeout=left)
+                except queue.Empty:
+                    return
+                if state is grpc.ChannelConnectivity.READY and not first:
+                    return
+                first = False
+        finally:
+            self.channel.unsubscribe(watch)
 
     def close(self) -> None:
         self.channel.close()

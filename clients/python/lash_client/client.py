@@ -1,5 +1,5 @@
 """lash_client.Client: the connection plus helpers for the common paths (open a session, run a
-turn, enqueue and drain work, observe). Everything else is one call on `client.sessions`,
+turn, enqueue and drain work, observe, export a session's state of any size). Everything else is one call on `client.sessions`,
 `client.turns`, `client.queue` or `client.admin` with the generated request messages.
 """
 
@@ -9,6 +9,7 @@ from typing import Any, Iterator, Sequence
 
 from . import _stubs as pb
 from .channel import Connection
+from .errors import Aborted
 from .observe import observe as _observe
 from .turns import TurnStream, text_input
 
@@ -44,3 +45,28 @@ class Client(Connection):
     def observe(self, session_id: str, **kwargs: Any) -> Iterator[Any]:
         """The session feed, resuming across disconnects; see lash_client.observe.observe."""
         return _observe(self, session_id, **kwargs)
+
+    def export_state(self, session_id: str, *, attempts: int = 3, timeout: float | None = None) -> bytes:
+        """The session's state document as UTF-8 JSON text, whatever its size.
+
+        Reads it piece by piece with ExportSessionStateChunk (each answer at most 2 MiB, under a
+        default client's 4 MiB limit), so it works where ExportSessionState answers
+        STATE_NEEDS_CHUNKS. A session that changes between pieces (Aborted,
+        STATE_CHANGED_DURING_EXPORT) is read again from the start, up to `attempts` times. The
+        text imports back through SessionState(document_json=...).
+        """
+        for attempt in range(1, attempts + 1):
+            pieces: list[bytes] = []
+            page_token = ""
+            try:
+                while True:
+                    r = self.sessions.ExportSessionStateChunk(pb.session_service_pb2.ExportSessionStateChunkRequest(
+                        session_id=session_id, page_token=page_token), timeout=timeout)
+                    pieces.append(r.chunk)
+                    page_token = r.next_page_token
+                    if not page_token:
+                        return b"".join(pieces)
+            except Aborted as err:
+                if err.reason != "STATE_CHANGED_DURING_EXPORT" or attempt >= attempts:
+                    raise
+        raise ValueError("attempts must be at least 1")

@@ -23,7 +23,7 @@ def observe(client: Any, session_id: str, *, cursor: str | None = None, heartbea
     """Yields lash.v1.FeedMessage values of a session, resuming after `cursor` (or from a snapshot).
 
     Reconnects from the last cursor after a transient failure or a stream the server ended, with
-    exponential backoff (0.1 s doubling to 2 s), until `give_up_after` seconds pass without a
+    exponential backoff (0.1 s doubling to 2 s; sooner once the channel has reconnected), until `give_up_after` seconds pass without a
     working stream; then the last error is raised. Heartbeats are skipped unless `heartbeats`.
     `on_reconnect(cursor, error)` is called before each reconnect attempt. Close the generator
     (or break out of the loop) to stop observing.
@@ -66,5 +66,5 @@ def observe(client: Any, session_id: str, *, cursor: str | None = None, heartbea
             raise error or Unavailable(grpc.StatusCode.UNAVAILABLE, f"observing {session_id!r} kept failing for {give_up_after}s")
         if on_reconnect:
             on_reconnect(last_cursor, error)
-        time.sleep(backoff)
+        client.pause_before_retry(backoff)
         backoff = min(backoff * 2, 2.0)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -153,7 +152,7 @@ class ToolHost:
                 self.ready.clear()
                 if self._closed or not reconnect:
                     return
-                time.sleep(backoff)
+                self.client.pause_before_retry(backoff)
                 backoff = min(backoff * 2, 2.0)
 
     def start(self, *, timeout: float = 30.0) -> "ToolHost":

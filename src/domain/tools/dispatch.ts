@@ -69,7 +69,8 @@ async function runOne(call: ToolCallRequest, tools: Map<string, ToolDefinition>,
   let args: Record<string, JsonValue> = {};
   let outcome: ToolOutcome | undefined;
   try {
-    const parsed: unknown = call.argsJson.trim() === '' ? {} : JSON.parse(call.argsJson);
+    // Spelled like safeArgs in the loop: the tool, the stream and the stored call see one value.
+    const parsed: unknown = call.argsJson.trim() === '' ? {} : portableJson(JSON.parse(call.argsJson) as JsonValue);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('arguments must be a JSON object');
     args = parsed as Record<string, JsonValue>;
   } catch (err) {

@@ -51,6 +51,8 @@ export class ToolHostSession {
   /** The session a hello addressed, for the record of a refused hello. */
   private helloSession = '';
   private chain = Promise.resolve();
+  /** Set by retire(..., 'idle'): the error the stream ends with once no call is in flight. */
+  private retiring: unknown;
 
   constructor(
     private readonly ctx: RequestContext,
@@ -82,6 +84,22 @@ export class ToolHostSession {
     this.handle = undefined;
   }
 
+  /**
+   * Asks the host to reconnect by ending the stream with `err` (an UNAVAILABLE reason): 'now', or
+   * 'idle' once none of its calls is in flight, so recycling a stream loses no call (calls that
+   * arrive meanwhile are served too). A host that is never idle stays until its connection is cut.
+   */
+  retire(err: unknown, when: 'now' | 'idle'): void {
+    if (this.closed) return;
+    this.retiring = err;
+    if (when === 'now' || !this.handle?.busy()) this.retireNow();
+  }
+
+  private retireNow(): void {
+    this.closed = true;
+    this.fail(this.retiring);
+  }
+
   private async take(m: HostMessage): Promise<void> {
     if (!this.handle) {
       if (m.kind !== 'hello') throw invalid('HELLO_REQUIRED', 'the first ServeTools message must be hello (tool definitions and scope)');
@@ -94,6 +112,7 @@ export class ToolHostSession {
     if (answer.kind === 'success' || answer.kind === 'failure')
       requireToolResultWithin('tool_result', answer.kind === 'success' ? answer.value : null, answer.kind === 'failure' ? answer.message : '');
     if (!this.handle.answer(m.callId, answer)) this.stream.ignored(m.callId);
+    if (this.retiring !== undefined && !this.handle.busy()) this.retireNow();
   }
 
   private async hello(h: HostHello): Promise<void> {

@@ -112,6 +112,8 @@ export class RemoteToolHosts implements ToolSource {
         );
         return true;
       },
+      /** Whether a call sent to this host waits for its answer. */
+      busy: (): boolean => host.inFlight.size > 0,
       disconnect: () => {
         this.hosts.delete(host.id);
         for (const resolve of host.inFlight.values()) resolve({ kind: 'error', message: 'the tool host disconnected before answering' });

@@ -27,7 +27,7 @@ export async function toModelMessages(messages: Message[], loadImage: ImageLoade
         p.kind === 'text' || p.kind === 'prose'
           ? [{ type: 'text' as const, text: p.text }]
           : p.kind === 'reasoning'
-            ? [{ type: 'reasoning' as const, text: p.text }]
+            ? [{ type: 'reasoning' as const, text: p.text, ...(p.replay ? { replay: p.replay } : {}) }]
             : p.kind === 'tool_call'
               ? [{ type: 'tool_call' as const, callId: p.callId, toolName: p.toolName, args: p.args }]
               : p.kind === 'code'

@@ -4,12 +4,21 @@
 
 import type { Clock, Ids } from '../clock.js';
 import type { JsonValue, Message, Part } from '../messages.js';
+import { portableJson } from '../json-values.js';
 import { groupWithin, MAX_TOOL_RESULTS_MESSAGE_BYTES, partBytes } from '../limits.js';
 import type { ModelSpec } from '../policy.js';
 import { dispatchBatch, type DispatchEnv, type ToolCallRequest } from '../tools/dispatch.js';
 import type { ChildUsageReport, CompletionStore, ToolDefinition } from '../tools/types.js';
 import { addUsage, zeroUsage, type Usage } from '../usage.js';
-import { ProviderError, type FinishReason, type ModelAssistantPart, type ModelMessage, type ModelProvider, type RetryPolicy } from './model.js';
+import {
+  ProviderError,
+  type FinishReason,
+  type ModelAssistantPart,
+  type ModelMessage,
+  type ModelProvider,
+  type ReasoningReplay,
+  type RetryPolicy,
+} from './model.js';
 import type { Span } from '../tracing.js';
 import { TurnScope, withTurnScope } from './turn-scope.js';
 import type { ToolCallRecord, TurnEventKind, TurnIssue, TurnOutcome } from './types.js';
@@ -55,9 +64,16 @@ export interface LoopResult {
   issues: TurnIssue[];
 }
 
+/** One reasoning block of a response: its text and what the provider wants back with it. */
+export interface ReasoningBlock {
+  text: string;
+  replay?: ReasoningReplay;
+}
+
 export interface IterationOutput {
   text: string;
-  reasoning: string;
+  /** In order; a block is closed by the provider's reasoning_end (the next delta opens another). */
+  reasoning: ReasoningBlock[];
   toolCalls: ToolCallRequest[];
   usage: Usage;
   finishReason: FinishReason;
@@ -90,7 +106,7 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
       out = await callWithRetries(env, messages, iteration, partial);
     } catch (err) {
       if (err instanceof Cancelled || env.signal.aborted) {
-        if (partial.text) newMessages.push(assistantMessage(env.ids, partial.text, '', []));
+        if (partial.text) newMessages.push(assistantMessage(env.ids, partial.text, [], []));
         rawText = partial.text;
         return finish({ type: 'stopped', reason: 'cancelled' });
       }
@@ -140,12 +156,16 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
     newMessages.push(assistant);
     messages.push({
       role: 'assistant',
+      // Reasoning goes back too: a provider may demand it (Anthropic, with thinking on, refuses a
+      // tool round whose assistant message does not start with its signed thinking block).
       parts: assistant.parts.flatMap((p): ModelAssistantPart[] =>
         p.kind === 'text'
           ? [{ type: 'text' as const, text: p.text }]
           : p.kind === 'tool_call'
             ? [{ type: 'tool_call' as const, callId: p.callId, toolName: p.toolName, args: p.args }]
-            : [],
+            : p.kind === 'reasoning'
+              ? [{ type: 'reasoning' as const, text: p.text, ...(p.replay ? { replay: p.replay } : {}) }]
+              : [],
       ),
     });
     const dispatched = await dispatchBatch(out.toolCalls, env.tools, dispatchEnvOf(env));
@@ -224,9 +244,10 @@ async function injectQueued(env: LoopEnv, checkpoint: string, messages: ModelMes
   return true;
 }
 
-function assistantMessage(ids: Ids, text: string, reasoning: string, calls: ToolCallRequest[]): Message {
+function assistantMessage(ids: Ids, text: string, reasoning: ReasoningBlock[], calls: ToolCallRequest[]): Message {
   const parts: Part[] = [];
-  if (reasoning) parts.push({ kind: 'reasoning', text: reasoning });
+  // A block with replay data is kept even without text (Anthropic's redacted thinking).
+  for (const r of reasoning) if (r.text || r.replay) parts.push({ kind: 'reasoning', text: r.text, ...(r.replay ? { replay: r.replay } : {}) });
   if (text) parts.push({ kind: 'text', text });
   for (const c of calls) parts.push({ kind: 'tool_call', callId: c.callId, toolName: c.toolName, args: safeArgs(c.argsJson) });
   return { id: ids.uuid(), role: 'assistant', parts };
@@ -234,8 +255,9 @@ function assistantMessage(ids: Ids, text: string, reasoning: string, calls: Tool
 
 function safeArgs(json: string): Record<string, JsonValue> {
   try {
-    const v: unknown = JSON.parse(json || '{}');
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, JsonValue>) : { value: v as JsonValue };
+    // A model may write a number JSON.parse reads as Infinity (1e999): the portable spelling.
+    const v = portableJson(JSON.parse(json || '{}') as JsonValue);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, JsonValue>) : { value: v };
   } catch {
     return { unparsed: json };
   }
@@ -287,7 +309,9 @@ async function callWithRetriesUntraced(env: LoopEnv, messages: ModelMessage[], i
 }
 
 async function streamOnce(env: LoopEnv, messages: ModelMessage[], iteration: number, partial: { text: string }, onDelta: () => void): Promise<IterationOutput> {
-  const out: IterationOutput = { text: '', reasoning: '', toolCalls: [], usage: zeroUsage(), finishReason: 'stop' };
+  const out: IterationOutput = { text: '', reasoning: [], toolCalls: [], usage: zeroUsage(), finishReason: 'stop' };
+  // The block reasoning deltas go to; none until the first delta (or a block ends without text).
+  let block: ReasoningBlock | undefined;
   const proseId = `${iteration}:prose`;
   const reasoningId = `${iteration}:reasoning`;
   partial.text = '';
@@ -305,8 +329,15 @@ async function streamOnce(env: LoopEnv, messages: ModelMessage[], iteration: num
       case 'reasoning_delta':
         if (!part.text) break;
         onDelta();
-        out.reasoning += part.text;
+        if (!block) out.reasoning.push((block = { text: '' }));
+        block.text += part.text;
         env.emit({ kind: 'reasoning_delta', text: part.text }, reasoningId);
+        break;
+      case 'reasoning_end':
+        if (!block && !part.replay) break;
+        if (!block) out.reasoning.push((block = { text: '' }));
+        if (part.replay) block.replay = part.replay;
+        block = undefined;
         break;
       case 'tool_call':
         out.toolCalls.push({ callId: part.callId || env.ids.uuid(), toolName: part.toolName, argsJson: part.argsJson });

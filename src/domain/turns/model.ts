@@ -5,10 +5,17 @@ import type { JsonValue } from '../messages.js';
 import type { ModelSpec } from '../policy.js';
 import type { Usage } from '../usage.js';
 
+/**
+ * What a provider attached to a reasoning block so it can check the block when it is sent back
+ * (Anthropic's thinking signature, its redacted thinking data), keyed by provider package. Opaque
+ * to us: stored with the block and handed back verbatim; another provider ignores it.
+ */
+export type ReasoningReplay = Record<string, Record<string, JsonValue>>;
+
 export type ModelUserPart = { type: 'text'; text: string } | { type: 'image'; data: Uint8Array; mimeType: string };
 export type ModelAssistantPart =
   | { type: 'text'; text: string }
-  | { type: 'reasoning'; text: string }
+  | { type: 'reasoning'; text: string; replay?: ReasoningReplay }
   | { type: 'tool_call'; callId: string; toolName: string; args: Record<string, JsonValue> };
 
 export type ModelMessage =
@@ -37,6 +44,8 @@ export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls' |
 export type ModelStreamPart =
   | { type: 'text_delta'; text: string }
   | { type: 'reasoning_delta'; text: string }
+  /** The reasoning block streamed so far is complete; `replay` is what must go back with it. */
+  | { type: 'reasoning_end'; replay?: ReasoningReplay }
   | { type: 'tool_call'; callId: string; toolName: string; argsJson: string }
   | { type: 'finish'; usage: Usage; finishReason: FinishReason };
 

@@ -2,6 +2,7 @@
 
 import { MessageRole, type Message as PbMessage, type Part as PbPart, type Usage as PbUsage } from '../../../gen/lash/v1/common.js';
 import { invalid } from '../../domain/errors.js';
+import { portableJson } from '../../domain/json-values.js';
 import type { JsonValue, Message, MessageRole as Role, Part } from '../../domain/messages.js';
 import type { Usage } from '../../domain/usage.js';
 import { decodeEnum, encodeTable } from './enums.js';
@@ -35,14 +36,21 @@ function partFromPb(p: PbPart, field: string): Part {
       return { kind: 'error', message: k.value.message };
     case 'prose':
       return { kind: 'prose', text: k.value.text };
+    // Struct and Value carry Infinity and NaN, JSON does not: spelled as strings here, the one
+    // spelling tool results have everywhere (README, text and numbers).
     case 'toolCall':
-      return { kind: 'tool_call', callId: k.value.callId, toolName: k.value.toolName, args: (k.value.args ?? {}) as Record<string, JsonValue> };
+      return {
+        kind: 'tool_call',
+        callId: k.value.callId,
+        toolName: k.value.toolName,
+        args: portableJson((k.value.args ?? {}) as JsonValue) as Record<string, JsonValue>,
+      };
     case 'toolResult':
       return {
         kind: 'tool_result',
         callId: k.value.callId,
         toolName: k.value.toolName,
-        output: (k.value.output ?? null) as JsonValue,
+        output: portableJson((k.value.output ?? null) as JsonValue),
         isError: k.value.isError,
       };
     case 'reasoning':

@@ -17,6 +17,8 @@ import {
 import type { SessionState } from '../../../gen/lash/v1/session.js';
 import type { OpenSessionRequest, UpdateSessionConfigRequest } from '../../../gen/lash/v1/session_service.js';
 import { invalid } from '../../domain/errors.js';
+import { portableJson } from '../../domain/json-values.js';
+import type { JsonValue } from '../../domain/messages.js';
 import type { ModelSpec, PolicyPatch, ReasoningEffort, SessionPolicy } from '../../domain/policy.js';
 import type { PromptLayer, PromptSlot, TemplateSection } from '../../domain/prompt.js';
 import type { RemoteToolBinding } from '../../domain/tools/bindings.js';
@@ -71,7 +73,8 @@ export const residencyFromPb = (field: string, v: number) => decodeEnum(field, v
 
 /** The document of a state given as a Struct (`document`) or as JSON text (`document_json`), not both. */
 export function stateDocumentFromPb(field: string, state: SessionState): unknown {
-  if (state.documentJson.length === 0) return state.document;
+  // A Struct may hold Infinity or NaN (JSON text cannot): the portable spelling, as everywhere.
+  if (state.documentJson.length === 0) return state.document === undefined ? undefined : portableJson(state.document as JsonValue);
   if (state.document !== undefined) throw invalid('STATE_DOCUMENT_INVALID', `${field} sets both document and document_json; set one of them`, { field });
   return stateFromJsonText(`${field}.document_json`, state.documentJson);
 }
