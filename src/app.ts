@@ -14,6 +14,7 @@ import { DEFAULT_CONTEXT_WINDOW } from './domain/policy.js';
 import { DomainError } from './domain/errors.js';
 import { SESSION_DELETED_TOPIC, SessionService } from './domain/sessions.js';
 import { adminServiceHandlers } from './grpc/admin-service.js';
+import { CallPacer } from './grpc/call-pacer.js';
 import { guardDecoding } from './grpc/decode-guard.js';
 import { requestIdOf, type CallEnv } from './grpc/call.js';
 import { Authenticator } from './auth/authenticator.js';
@@ -228,13 +229,15 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const completions = new OrmCompletionStore(db, bus);
   const queueStore = new DbQueueStore(db);
   const hub = new FeedHub(dbFeedStore);
+  // Starts of streaming calls and StartTurn are paced over turns of the event loop (ADR 0075).
+  const callPacer = new CallPacer(config.callPacing.sliceMs, config.callPacing.maxQueued);
   // Metrics only when an endpoint is asked for; queue depth and observers are read at scrape time.
   const metrics = config.metricsListen
     ? new LashMetrics(
         {
           queueDepth: () => queueStore.depth(),
           observers: () => hub.listenerCount,
-          feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes }),
+          feedBacklog: () => ({ events: appender.pendingEvents, failingSessions: appender.failingLanes, pacedTurns: appender.pacedTurns }),
           sandbox: () => codeRunner.stats(),
           turnSlots: () => turnSlots.stats(),
           tenants: () => tenantLimits.stats(),
@@ -243,6 +246,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
           subscriptions: () => subscriptionLimits.stats(),
           childTurns: () => childTurns,
           liveEntries: () => liveEntries(),
+          callPacer: () => ({ ...callPacer.stats, waiting: callPacer.waiting }),
           storeGate: db.gate && (() => ({ ...db.gate!.stats, waiting: { interactive: db.gate!.depth('interactive'), bulk: db.gate!.depth('bulk') } })),
         },
         config.metricsTenants,
@@ -256,6 +260,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     {
       lingerMs: config.feed.lingerMs,
       maxBatch: 500,
+      pendingMax: config.feed.pendingMax,
       onError: (err) => log.warn({ err }, 'feed append failed; retrying'),
       onCarried: metrics ? (payloads, records) => metrics.feedAppend(records.length, undefined, feedLags(payloads)) : undefined,
     },
@@ -346,6 +351,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     feed_tails: hub.tailCount,
     feed_lanes: appender.laneCount,
     observers: hub.listenerCount,
+    shutdown_hooks: observersShutdown.size,
   });
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
   // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0033.
@@ -392,6 +398,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   );
   const guard: GuardEnv = {
     authenticator,
+    pacer: callPacer,
     log: log.child({ component: 'auth' }),
     observe: observeCall,
     // A write refused for a missing role is audited in the caller's tenant, like its other writes.
@@ -531,6 +538,8 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
 
   // Health follows the store: a failed probe flips every service to NOT_SERVING until it recovers.
   const probe = setInterval(() => {
+    // The feed's own health: NOT_SERVING on `lash.feed` while any session's feed writes fail.
+    health.setFeedWriting(appender.failingLanes === 0);
     store.ping().then(
       () => health.setStoreReachable(true),
       (err: unknown) => {

@@ -65,6 +65,8 @@ export interface Config {
   /** Turn slots of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
   /** PGlite time slice and PostgreSQL interactive-lane connections (ADR 0063). */
   store: { pgliteSliceMs: number; interactivePool: number };
+  /** Start pacing of streaming calls and StartTurn under bursts (ADR 0075); sliceMs 0 = off. */
+  callPacing: { sliceMs: number; maxQueued: number };
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
   /** The audit trail: how long records are kept, how many may wait to be stored. */
   audit: { retentionHours: number; buffer: number; unauthenticatedPerMinute: number };
@@ -90,6 +92,8 @@ export interface Config {
   feed: {
     heartbeatMs: number;
     lingerMs: number;
+    /** Unstored feed events a session's lane may hold before its turn waits (back-pressure). */
+    pendingMax: number;
     retentionHours: number;
     retentionEvents: number;
     observerBuffer: number;
@@ -207,6 +211,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pgliteSliceMs: intVar(env, 'LASH_PGLITE_SLICE_MS', 10, 1, 1_000),
       interactivePool: intVar(env, 'LASH_DB_INTERACTIVE_POOL', 2, 0, 64),
     },
+    callPacing: {
+      sliceMs: intVar(env, 'LASH_CALL_START_SLICE_MS', 0, 0, 1_000),
+      maxQueued: intVar(env, 'LASH_CALL_START_QUEUE', 10_000, 0, 1_000_000),
+    },
     turnSlots: {
       maxRunning: intVar(env, 'LASH_MAX_RUNNING_TURNS', 256, 1, 100_000),
       maxWaiting: intVar(env, 'LASH_TURN_QUEUE', 1_024, 0, 1_000_000),
@@ -247,6 +255,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     feed: {
       heartbeatMs: intVar(env, 'LASH_FEED_HEARTBEAT_MS', 5_000, 100, 300_000),
       lingerMs: intVar(env, 'LASH_FEED_LINGER_MS', 10, 0, 1_000),
+      pendingMax: intVar(env, 'LASH_FEED_PENDING_MAX', 1_000, 10, 1_000_000),
       retentionHours: intVar(env, 'LASH_FEED_RETENTION_HOURS', 24, 1, 24 * 365),
       retentionEvents: intVar(env, 'LASH_FEED_RETENTION_EVENTS', 100_000, 100, 100_000_000),
       observerBuffer: intVar(env, 'LASH_FEED_OBSERVER_BUFFER', 10_000, 100, 1_000_000),

@@ -39,7 +39,12 @@ export interface GuardEnv {
   refused?(call: { method: string; principal: Principal; metadata: Metadata; request: unknown; code: string; reason?: string }): void;
   /** A call refused for a missing or bad credential (UNAUTHENTICATED), for the audit trail (refusal-audit.ts). */
   unauthenticated?(call: UnauthenticatedCall): void;
+  /** Paces the start of heavy calls over turns of the event loop (ADR 0075); unary reads go at once. */
+  pacer?: { start(go: () => void, cancelled: () => boolean): void };
 }
+
+/** Unary methods paced like streams: each starts a turn. */
+const PACED_UNARY = new Set(['/lash.v1.TurnService/StartTurn']);
 
 /**
  * A copy of `impl` whose methods first authenticate and check the role. `open`: the service is
@@ -57,6 +62,7 @@ export function guardService(env: GuardEnv, definition: ServiceDefinition, impl:
     const service = path.slice(1, path.lastIndexOf('/'));
     const methodName = path.slice(path.lastIndexOf('/') + 1);
     const streaming = method.requestStream || method.responseStream;
+    const pacer = streaming || PACED_UNARY.has(path) ? env.pacer : undefined;
     const admit = (call: GuardedCall) =>
       env.authenticator.authenticate({ metadata: call.metadata, peer: call.getPeer(), certificate: call.getAuthContext?.().sslPeerCertificate });
     const authorised = (call: GuardedCall, principal: Principal) => {
@@ -97,8 +103,9 @@ export function guardService(env: GuardEnv, definition: ServiceDefinition, impl:
       env.observe?.(`${service}/${methodName}`, code, (performance.now() - started) / 1000, principal?.tenantId ?? UNAUTHENTICATED_TENANT);
       return error;
     };
-    const run = (call: GuardedCall, go: () => void, fail: (error: Partial<ServiceError>) => void) => {
+    const run = (call: GuardedCall, handle: () => void, fail: (error: Partial<ServiceError>) => void) => {
       const started = performance.now();
+      const go = pacer ? () => pacer.start(handle, () => call.cancelled === true) : handle;
       // Anonymous mode decides at once: no promise, no extra turn of the event loop.
       if (env.authenticator.anonymous) {
         authorised(call, ANONYMOUS);

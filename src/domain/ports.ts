@@ -188,6 +188,11 @@ export interface FeedSink {
    * (the lane is retrying a failed write): the commit then leaves the feed to the sink.
    */
   hold?(tenantId: string, sessionId: string): Promise<HeldFeed | undefined>;
+  /**
+   * Back-pressure: undefined while the session may append more, else resolves once its unstored
+   * events drop below the bound (or `signal` aborts). `reserve`: events the caller still holds.
+   */
+  room?(tenantId: string, sessionId: string, signal?: AbortSignal, reserve?: number): Promise<void> | undefined;
 }
 
 /** Events a commit took from the feed sink; settle exactly once. */

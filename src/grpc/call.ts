@@ -59,7 +59,19 @@ export function rpcContext(env: CallEnv, method: string, metadata: Metadata, sig
   const principal = env.principalOf(metadata);
   // Fail closed: a handler reached without the guard must not run as anybody.
   if (!principal) throw new Error(`${method} was called without an authenticated principal; register the service through guardService`);
-  return { tenantId: principal.tenantId, principal, requestId, log: env.log.child({ requestId, method, tenant: principal.tenantId }), signal, metadata };
+  // The call's logger is made on first use: pino's child() costs tens of µs, paid by every call of
+  // a burst, while most calls log nothing at the default level (ADR 0075).
+  let log: Logger | undefined;
+  return {
+    tenantId: principal.tenantId,
+    principal,
+    requestId,
+    get log() {
+      return (log ??= env.log.child({ requestId, method, tenant: principal.tenantId }));
+    },
+    signal,
+    metadata,
+  };
 }
 
 export function callSignal(call: { on(event: 'cancelled', fn: () => void): unknown }): AbortSignal {

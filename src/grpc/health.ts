@@ -2,7 +2,9 @@
 // unreachable or the server is shutting down; Watch streams every change. The service name
 // "liveness" answers for the process alone (SERVING whenever it answers, store down or draining):
 // a liveness probe on "" would restart every replica during a database outage, into a crash loop
-// that outlasts it, and kill a draining replica before its grace.
+// that outlasts it, and kill a draining replica before its grace. The service name "lash.feed"
+// is NOT_SERVING while any session's feed writes are failing (events wait in memory and turns
+// are back-pressured, ADR 0078); it leaves the overall status alone, since replicas share the store.
 
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { build } from './errors.js';
@@ -17,10 +19,13 @@ import {
 
 /** The health service name of a liveness probe: the process answers, nothing more. */
 export const LIVENESS = 'liveness';
+/** The health service name that reports whether feed writes succeed. */
+export const FEED_HEALTH = 'lash.feed';
 
 export class HealthState {
   private storeUp = true;
   private shuttingDown = false;
+  private feedWriting = true;
   private readonly watchers = new Set<() => void>();
 
   constructor(readonly services: string[]) {}
@@ -28,6 +33,12 @@ export class HealthState {
   setStoreReachable(up: boolean): void {
     if (up === this.storeUp) return;
     this.storeUp = up;
+    this.notify();
+  }
+
+  setFeedWriting(ok: boolean): void {
+    if (ok === this.feedWriting) return;
+    this.feedWriting = ok;
     this.notify();
   }
 
@@ -42,6 +53,7 @@ export class HealthState {
 
   statusOf(service: string): Serving {
     if (service === LIVENESS) return Serving.SERVING;
+    if (service === FEED_HEALTH) return this.storeUp && !this.shuttingDown && this.feedWriting ? Serving.SERVING : Serving.NOT_SERVING;
     if (service !== '' && !this.services.includes(service)) return Serving.SERVICE_UNKNOWN;
     return this.storeUp && !this.shuttingDown ? Serving.SERVING : Serving.NOT_SERVING;
   }
@@ -64,7 +76,7 @@ export function healthHandlers(state: HealthState): HealthServer & UntypedServic
         callback(
           build(
             status.NOT_FOUND,
-            `unknown service "${call.request.service}"; known: "" (overall), ${LIVENESS}, ${state.services.join(', ')}`,
+            `unknown service "${call.request.service}"; known: "" (overall), ${LIVENESS}, ${FEED_HEALTH}, ${state.services.join(', ')}`,
             'SERVICE_UNKNOWN',
             'grpc.health.v1.Health',
             { service: call.request.service },
@@ -75,7 +87,7 @@ export function healthHandlers(state: HealthState): HealthServer & UntypedServic
     },
     list(_call: ServerUnaryCall<HealthListRequest, HealthListResponse>, callback: sendUnaryData<HealthListResponse>) {
       const statuses: Record<string, HealthCheckResponse> = { '': { status: state.statusOf('') } };
-      for (const s of [LIVENESS, ...state.services]) statuses[s] = { status: state.statusOf(s) };
+      for (const s of [LIVENESS, FEED_HEALTH, ...state.services]) statuses[s] = { status: state.statusOf(s) };
       callback(null, { statuses });
     },
     watch(call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) {

@@ -188,20 +188,25 @@ export function sessionServiceHandlers(
           };
           // A draining replica ends observers with UNAVAILABLE, the status clients, proxies and
           // meshes retry; the observer resumes from its cursor on another replica (ADR 0052).
-          // The registration goes when the stream ends, so finished observers leave nothing behind.
-          const off = onShutdown(() => endRetryable('SERVER_DRAINING', 'this replica is shutting down'));
-          for (const event of ['close', 'finish', 'cancelled', 'error']) call.once(event, off);
-          if (out.isClosed) off();
+          const offShutdown = onShutdown(() => endRetryable('SERVER_DRAINING', 'this replica is shutting down'));
           // With a connection age grace, an observer ends itself before the grace could cut its
           // connection (a cut stream reaches the client as INTERNAL through proxies).
-          if (limits.maxStreamMs !== undefined) {
-            const recycle = setTimeout(
-              () => out.isClosed || endRetryable('STREAM_RECYCLED', 'this stream is recycled before its connection reaches its maximum age'),
-              limits.maxStreamMs,
-            );
-            recycle.unref();
-            call.on('cancelled', () => clearTimeout(recycle));
-          }
+          const recycle =
+            limits.maxStreamMs === undefined
+              ? undefined
+              : setTimeout(
+                  () => out.isClosed || endRetryable('STREAM_RECYCLED', 'this stream is recycled before its connection reaches its maximum age'),
+                  limits.maxStreamMs,
+                ).unref();
+          // The registration and the timer go when the stream ends, however it ends: each holds the
+          // stream, so finished observers leave nothing behind (a timer cleared only on cancel kept
+          // a completed stream for the rest of maxStreamMs).
+          const ended = () => {
+            offShutdown();
+            clearTimeout(recycle);
+          };
+          if (out.isClosed || call.cancelled) ended();
+          else for (const event of ['close', 'finish', 'cancelled', 'error']) call.once(event, ended);
         }, fail);
     },
   };

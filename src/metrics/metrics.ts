@@ -9,11 +9,14 @@ import type { TurnSlotStats } from '../domain/turns/turn-slots.js';
 import type { PoolStats } from '../sandbox/threaded.js';
 import type { TenantResourceStats } from '../domain/tenants/tenant-limits.js';
 import type { AuditRecorderStats } from '../domain/audit/recorder.js';
+import type { CallPacerStats } from '../grpc/call-pacer.js';
 import type { Lane, LaneGateStats } from '../store/lane-gate.js';
 import type { RefusalBudgetStats } from '../domain/audit/refusal-budget.js';
 import { TenantLabels } from './tenant-labels.js';
 
 export interface MetricSources {
+  /** Starts of streaming calls and StartTurn held for a later event-loop turn (ADR 0075). */
+  callPacer?: () => CallPacerStats & { waiting: number };
   /** PGlite only: the gate in front of its backend (lanes, time slices; ADR 0063). */
   storeGate?: () => LaneGateStats & { waiting: Record<Lane, number> };
   /** Open queue batches by state, read at scrape time. */
@@ -21,7 +24,7 @@ export interface MetricSources {
   /** Observers connected to this process. */
   observers(): number;
   /** Feed events accepted and not yet stored, and lanes whose writes are failing. */
-  feedBacklog(): { events: number; failingSessions: number };
+  feedBacklog(): { events: number; failingSessions: number; pacedTurns?: number };
   /** The rlm sandbox pool: threads in use and blocks refused by a limit. */
   sandbox(): PoolStats;
   /** Slots of RunTurn/StartTurn turns: running, waiting, calls refused. */
@@ -145,6 +148,14 @@ export class LashMetrics {
       },
     });
     new Gauge({
+      name: 'lash_feed_paced_turns',
+      help: "Turns waiting for their session's feed lane to drain below LASH_FEED_PENDING_MAX (back-pressure).",
+      registers,
+      collect() {
+        this.set(sources.feedBacklog().pacedTurns ?? 0);
+      },
+    });
+    new Gauge({
       name: 'lash_sandbox_threads',
       help: 'rlm sandbox threads of this process by state: busy (running a block), alive (busy, idle or exiting; at most LASH_SANDBOX_THREADS), queued (blocks waiting for a thread).',
       labelNames: ['state'],
@@ -238,7 +249,7 @@ export class LashMetrics {
     });
     new Gauge({
       name: 'lash_live_entries',
-      help: 'Per-session things this process holds in memory, by kind: resident_sessions (loaded graphs), turn_registry (running and recently settled turns), sessions_running, feed_tails (observed sessions), feed_lanes (sessions with events being stored), observers.',
+      help: 'Per-session things this process holds in memory, by kind: resident_sessions (loaded graphs), turn_registry (running and recently settled turns), sessions_running, feed_tails (observed sessions), feed_lanes (sessions with events being stored), observers, shutdown_hooks (one per open observer, run on drain).',
       labelNames: ['kind'],
       registers,
       collect() {
@@ -255,6 +266,29 @@ export class LashMetrics {
         this.inc(sources.childTurns().started);
       },
     });
+    const pacer = sources.callPacer;
+    if (pacer) {
+      new Gauge({
+        name: 'lash_call_starts_waiting',
+        help: 'Starts of streaming calls and StartTurn waiting for a later event-loop turn because a burst used up LASH_CALL_START_SLICE_MS.',
+        registers,
+        collect() {
+          this.set(pacer().waiting);
+        },
+      });
+      new Counter({
+        name: 'lash_call_starts_deferred_total',
+        help: 'Starts of streaming calls and StartTurn that waited for a later event-loop turn (paced), and that went at once because LASH_CALL_START_QUEUE was full (overflow).',
+        labelNames: ['outcome'],
+        registers,
+        collect() {
+          this.reset();
+          const p = pacer();
+          this.inc({ outcome: 'paced' }, p.deferred);
+          this.inc({ outcome: 'overflow' }, p.overflow);
+        },
+      });
+    }
     const gate = sources.storeGate;
     if (gate) {
       new Gauge({

@@ -1,5 +1,6 @@
 // What a deleted or parked session leaves in this process's memory (issue 18): its resident graph,
-// its settled turns in the turn registry, its feed tail and observers, its feed lane. Counted
+// its settled turns in the turn registry, its feed tail and observers (and each observer's drain
+// hook), its feed lane. Counted
 // through the app's live-entry seam (also the lash_live_entries metric), all return to what they
 // were before the session existed.
 
@@ -10,7 +11,7 @@ import { observe } from '../support/observe.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, textInput, until } from '../support/turns.js';
 
-const PER_SESSION = ['resident_sessions', 'turn_registry', 'sessions_running', 'feed_tails', 'feed_lanes', 'observers'];
+const PER_SESSION = ['resident_sessions', 'turn_registry', 'sessions_running', 'feed_tails', 'feed_lanes', 'observers', 'shutdown_hooks'];
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`session memory on ${engine.name}`, () => {
@@ -40,6 +41,7 @@ for (const engine of engines) {
       expect(during.resident_sessions).toBeGreaterThan(before.resident_sessions!);
       expect(during.turn_registry).toBeGreaterThan(before.turn_registry!);
       expect(during.observers).toBe(before.observers! + 1);
+      expect(during.shutdown_hooks).toBe(before.shutdown_hooks! + 1);
       expect(during.feed_tails).toBe(before.feed_tails! + 1);
 
       await s.clients.sessions.deleteSession({ sessionId: 'gone' });

@@ -6,12 +6,13 @@
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { systemRuntime, type Runtime } from '../../src/domain/clock.js';
 import { ToolAdmin } from '../../src/domain/admin/tool-state.js';
-import { FeedAppender } from '../../src/domain/feed/appender.js';
+import { FeedAppender, type AppenderOptions } from '../../src/domain/feed/appender.js';
 import { FeedHub } from '../../src/domain/feed/hub.js';
 import type { RequestContext } from '../../src/domain/ports.js';
 import { QueueService } from '../../src/domain/queue/service.js';
 import { SessionWriters } from '../../src/domain/session-writers.js';
 import { SessionService } from '../../src/domain/sessions.js';
+import type { ModelProvider } from '../../src/domain/turns/model.js';
 import { TurnService } from '../../src/domain/turns/runner.js';
 import { EchoProvider } from '../../src/providers/echo.js';
 import { QuickJsRunner } from '../../src/sandbox/quickjs.js';
@@ -31,11 +32,20 @@ export interface Domain {
   close(): Promise<void>;
 }
 
-export function buildDomain(options: { runtime?: Runtime; tools?: string[]; leaseTtlMs?: number } = {}): Domain {
+export function buildDomain(
+  options: {
+    runtime?: Runtime;
+    tools?: string[];
+    leaseTtlMs?: number;
+    /** Answers in place of the echo model (under the provider id `echo`). */
+    provider?: ModelProvider;
+    feed?: Partial<AppenderOptions>;
+  } = {},
+): Domain {
   const runtime = options.runtime ?? systemRuntime;
   const stores = openMemoryStores(runtime.clock);
   const bus = new MemoryBus();
-  const feed = new FeedAppender(stores.feed, bus, new FeedHub(stores.feed), { lingerMs: 0, maxBatch: 500, onError: () => {} });
+  const feed = new FeedAppender(stores.feed, bus, new FeedHub(stores.feed), { lingerMs: 0, maxBatch: 500, onError: () => {}, ...options.feed });
   const sessions = new SessionService(
     stores.sessions,
     {
@@ -59,7 +69,7 @@ export function buildDomain(options: { runtime?: Runtime; tools?: string[]; leas
     blobs: stores.blobs,
     completions: stores.completions(bus),
     bus,
-    providers: new Map([['echo', new EchoProvider()]]),
+    providers: new Map<string, ModelProvider>([['echo', options.provider ?? new EchoProvider()]]),
     toolSources,
     replicaId: 'unit',
     feed,

@@ -6,6 +6,8 @@
 // their lane meanwhile, in order. Only a shutdown past its deadline gives up, and says so.
 // A commit may hold a lane: it takes the events still waiting and stores them (with its
 // `committed` marker) in its own statement, so a short turn's feed costs no write of its own.
+// Back-pressure: a session's lane holds at most about `pendingMax` unstored events; the turn
+// producing them asks `room` at each step and waits while the lane is full (ADR 0078).
 
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { EventBus, FeedStore, HeldFeed } from '../ports.js';
@@ -36,6 +38,8 @@ export interface AppenderOptions {
   maxRetryDelayMs?: number;
   /** Events a commit stored for the feed (they never pass through `store.append`), e.g. for metrics. */
   onCarried?(payloads: FeedPayload[], records: FeedRecord[]): void;
+  /** Unstored events a session's lane may hold before `room` makes its turn wait (default 1000). */
+  pendingMax?: number;
 }
 
 const isDelta = (p: FeedPayload) => p.kind === 'turn_activity' && (p.event.event.kind === 'assistant_prose_delta' || p.event.event.kind === 'reasoning_delta');
@@ -47,6 +51,12 @@ export class FeedAppender {
   /** Lanes whose last write failed and that are waiting to retry (a gauge; > 0 means the store refuses). */
   failingLanes = 0;
   private givingUp = false;
+  /** Per lane key: events accepted and not yet stored (the lane's share of `pendingEvents`). */
+  private readonly unstoredByLane = new Map<string, number>();
+  /** Per lane key: turns waiting in `room` for the lane to drain below `pendingMax`. */
+  private readonly roomWaiters = new Map<string, (() => void)[]>();
+  /** Turns waiting for their session's feed lane to drain (a gauge). */
+  pacedTurns = 0;
 
   constructor(
     private readonly store: FeedStore,
@@ -74,6 +84,7 @@ export class FeedAppender {
     lane.queue.push(payload);
     lane.revisions.push(revision);
     this.pendingEvents++;
+    this.unstoredByLane.set(key, (this.unstoredByLane.get(key) ?? 0) + 1);
     this.schedule(key, lane, tenantId, sessionId, isDelta(payload));
   }
 
@@ -106,6 +117,7 @@ export class FeedAppender {
     timer?.cancel();
     if (this.pendingEvents > 0) {
       this.givingUp = true;
+      for (const waiters of [...this.roomWaiters.values()]) for (const wake of [...waiters]) wake();
       await all;
     }
   }
@@ -142,6 +154,7 @@ export class FeedAppender {
       stored: (records) => {
         settle();
         this.pendingEvents -= payloads.length;
+        this.settledEvents(key, payloads.length);
         lane.lastFlushAt = this.clock.monotonicMs();
         this.options.onCarried?.(payloads, records);
         this.delivered(tenantId, sessionId, records);
@@ -154,6 +167,50 @@ export class FeedAppender {
         this.next(key, lane, tenantId, sessionId);
       },
     };
+  }
+
+  /** Events of the session accepted and not yet stored (queued, in a write, or held by a commit). */
+  unstored(tenantId: string, sessionId: string): number {
+    return this.unstoredByLane.get(`${tenantId}\u0000${sessionId}`) ?? 0;
+  }
+
+  /**
+   * Back-pressure for the turn producing the session's events: undefined while the lane holds
+   * fewer than `pendingMax` unstored events (the hot path awaits nothing), else a promise that
+   * resolves once it does, or once `signal` aborts (a cancelled turn stops waiting at once).
+   * `reserve`: events the caller holds that will join the lane (text it is still coalescing).
+   */
+  room(tenantId: string, sessionId: string, signal?: AbortSignal, reserve = 0): Promise<void> | undefined {
+    const key = `${tenantId}\u0000${sessionId}`;
+    if (this.unstored(tenantId, sessionId) + reserve < this.pendingMax || signal?.aborted || this.givingUp) return undefined;
+    return new Promise<void>((resolve) => {
+      this.pacedTurns++;
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        const waiters = this.roomWaiters.get(key);
+        const at = waiters?.indexOf(done) ?? -1;
+        if (at >= 0) waiters!.splice(at, 1);
+        if (waiters?.length === 0) this.roomWaiters.delete(key);
+        this.pacedTurns--;
+        resolve();
+      };
+      signal?.addEventListener('abort', done, { once: true });
+      const waiters = this.roomWaiters.get(key);
+      if (waiters) waiters.push(done);
+      else this.roomWaiters.set(key, [done]);
+    });
+  }
+
+  private get pendingMax(): number {
+    return this.options.pendingMax ?? 1_000;
+  }
+
+  /** `n` events of the lane were stored (or given up): wake its waiting turn once there is room. */
+  private settledEvents(key: string, n: number): void {
+    const left = (this.unstoredByLane.get(key) ?? 0) - n;
+    if (left > 0) this.unstoredByLane.set(key, left);
+    else this.unstoredByLane.delete(key);
+    if (left < this.pendingMax || this.givingUp) for (const wake of [...(this.roomWaiters.get(key) ?? [])]) wake();
   }
 
   private delivered(tenantId: string, sessionId: string, records: FeedRecord[]): void {
@@ -213,6 +270,7 @@ export class FeedAppender {
       if (records && attempt > 0) this.failingLanes--;
     }
     this.pendingEvents -= batch.length;
+    this.settledEvents(key, batch.length);
     lane.lastFlushAt = this.clock.monotonicMs();
     lane.running = false;
     lane.failing = false;

@@ -46,6 +46,11 @@ export class DeltaCoalescer {
     this.out(event, correlationId);
   };
 
+  /** Whether text is pending (it becomes one event). */
+  get holding(): boolean {
+    return this.kind !== undefined;
+  }
+
   /** Sends what is pending now. */
   flush(): void {
     if (this.kind === undefined) return;

@@ -72,8 +72,19 @@ export class TurnExecution {
       this.deps.feed.append(ctx.tenantId, req.sessionId, head.headRevision, { kind: 'turn_activity', turnId: turn.turnId, event: e });
     }, this.deps.clock);
     const emit = coalescer.emit;
+    // Back-pressure (ADR 0078): while the session's feed lane is full the turn waits at its next
+    // step; text still being coalesced counts as the event it becomes, and goes out before the wait.
+    const pace = () => {
+      const wait = this.deps.feed.room?.(ctx.tenantId, req.sessionId, turn.controller.signal, coalescer.holding ? 1 : 0);
+      if (wait) coalescer.flush();
+      return wait;
+    };
     try {
-      return await this.runWith(ctx, req, turn, session, span, absorb, emit, policy, provider, drainedBatchIds);
+      const out = await this.runWith(ctx, req, turn, session, span, absorb, emit, policy, provider, drainedBatchIds, pace);
+      coalescer.flush();
+      // Room for the commit's own events (its `committed` marker) before it runs.
+      await pace();
+      return out;
     } finally {
       coalescer.flush();
     }
@@ -89,7 +100,8 @@ export class TurnExecution {
     emit: (event: TurnEventKind, correlationId?: string) => void,
     policy: SessionPolicy,
     provider: ModelProvider,
-    drainedBatchIds?: string[],
+    drainedBatchIds: string[] | undefined,
+    pace: () => Promise<void> | undefined,
   ): Promise<TurnOutput> {
     const head = session.head;
     if (drainedBatchIds) emit({ kind: 'queued_work_started', boundary: 'idle', batchIds: drainedBatchIds });
@@ -144,6 +156,7 @@ export class TurnExecution {
         clock: this.deps.clock,
         ids: this.deps.ids,
         emit,
+        pace,
         reportChildUsage: children.report.bind(children),
         span,
         sleep: (ms: number, signal: AbortSignal) => sleep(ms, signal, this.deps.clock),

@@ -43,6 +43,11 @@ export interface LoopEnv {
   /** Ids of the messages and tool calls the loop makes. */
   ids: Ids;
   emit(event: TurnEventKind, correlationId?: string): void;
+  /**
+   * Back-pressure from the feed: a promise to await before the next step while the session's
+   * lane is full (the model's stream is then simply not read), undefined otherwise.
+   */
+  pace?(): Promise<void> | undefined;
   /** Child-session usage reported by a tool call of this turn. */
   reportChildUsage(report: ChildUsageReport, callId: string): void;
   /** The turn's span: model and tool calls become its children. */
@@ -98,6 +103,7 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
   const finish = (outcome: TurnOutcome): LoopResult => ({ outcome, rawText, newMessages, toolCalls, usage, lastUsage, issues });
 
   for (let iteration = 1; ; iteration++) {
+    await paced(env);
     if (env.signal.aborted) return finish({ type: 'stopped', reason: 'cancelled' });
     env.emit(modelRequestStarted(env, iteration));
     let out: IterationOutput;
@@ -168,6 +174,7 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
               : [],
       ),
     });
+    await paced(env);
     const dispatched = await dispatchBatch(out.toolCalls, env.tools, dispatchEnvOf(env));
     toolCalls.push(...dispatched.map((d) => d.record));
     const results = dispatched.map((d) => ({ callId: d.record.callId, toolName: d.record.tool, output: d.record.output, isError: d.record.isError }));
@@ -196,6 +203,12 @@ async function standardLoop(env: LoopEnv, history: ModelMessage[], userMessage: 
       return finish({ type: 'stopped', reason: 'max_turns', message: `max_turns (${env.maxTurns}) reached` });
     }
   }
+}
+
+/** Waits while the feed lane is full; a cancel ends the wait (callers then check the signal). */
+export async function paced(env: Pick<LoopEnv, 'pace'>): Promise<void> {
+  const wait = env.pace?.();
+  if (wait) await wait;
 }
 
 /** The start of a model call, recording what it is sent with (provider, model, reasoning, caching). */
@@ -316,6 +329,7 @@ async function streamOnce(env: LoopEnv, messages: ModelMessage[], iteration: num
   const reasoningId = `${iteration}:reasoning`;
   partial.text = '';
   const tools = env.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema }));
+  await paced(env);
   for await (const part of env.provider.stream({ model: env.model, system: env.system, messages, tools, signal: env.signal })) {
     if (env.signal.aborted) throw new Cancelled();
     switch (part.type) {
@@ -347,6 +361,10 @@ async function streamOnce(env: LoopEnv, messages: ModelMessage[], iteration: num
         out.finishReason = part.finishReason;
         break;
     }
+    // Before the next part is read: a full feed lane holds the stream here (inline: no promise
+    // per part when there is room).
+    const wait = env.pace?.();
+    if (wait) await wait;
   }
   if (env.signal.aborted) throw new Cancelled();
   return out;

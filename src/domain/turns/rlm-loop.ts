@@ -9,7 +9,7 @@ import { dispatchBatch } from '../tools/dispatch.js';
 import type { ToolDefinition } from '../tools/types.js';
 import { addUsage, zeroUsage, type Usage } from '../usage.js';
 import type { CodeRunner, SandboxLimits } from './code-runner.js';
-import { callWithRetries, Cancelled, dispatchEnvOf, modelRequestStarted, TURN_LIMIT_MESSAGE, type LoopEnv, type LoopResult } from './loop.js';
+import { callWithRetries, Cancelled, dispatchEnvOf, modelRequestStarted, paced, TURN_LIMIT_MESSAGE, type LoopEnv, type LoopResult } from './loop.js';
 import { ProviderError, type ModelMessage } from './model.js';
 import { withTurnScope } from './turn-scope.js';
 import type { RlmTurnOptions, ToolCallRecord, TurnIssue, TurnOutcome } from './types.js';
@@ -75,6 +75,7 @@ async function rlmLoop(env: RlmEnv, history: ModelMessage[], userMessage: ModelM
   const modelEnv = { ...env, tools: [] }; // rlm offers no native tool calling
 
   for (let iteration = 1; ; iteration++) {
+    await paced(env); // the feed's back-pressure, before each model call and code block
     if (env.signal.aborted) return finish({ type: 'stopped', reason: 'cancelled' });
     env.emit(modelRequestStarted(env, iteration));
     let text: string;
