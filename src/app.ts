@@ -164,38 +164,42 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const dbFeedStore = new DbFeedStore(db, db.engine === 'postgresql' ? BUS_CHANNEL : undefined);
   const store = new OrmSessionStore(db, dbFeedStore);
   const tenantLimits = new TenantLimits(config.tenantLimits, new DbTenantUsageStore(db));
+  // The domain's clock, timers and id source: the system's, handed to every service here.
+  const runtime: Runtime = { clock: systemClock, ids: systemIds };
   // Writes are audited off the request path: a bounded buffer, stored in batches (ADR 0046).
   const auditStore = new DbAuditStore(db);
   const auditLog = log.child({ component: 'audit' });
-  const audit = new AuditRecorder(auditStore, {
-    maxBuffered: config.audit.buffer,
-    maxBatch: 200,
-    lingerMs: 200,
-    onRecord: (r) =>
-      auditLog.info(
-        {
-          tenant: r.tenantId,
-          subject: r.subject,
-          identitySource: r.identitySource,
-          auditedMethod: r.method,
-          sessionId: r.sessionId,
-          turnId: r.turnId,
-          batchId: r.batchId,
-          code: r.code,
-          reason: r.reason,
-          requestId: r.requestId,
-        },
-        'audit',
-      ),
-    onError: (err, records) => auditLog.warn({ err, records }, 'storing audit records failed; they are lost from the store (their log lines remain)'),
-  });
+  const audit = new AuditRecorder(
+    auditStore,
+    {
+      maxBuffered: config.audit.buffer,
+      maxBatch: 200,
+      lingerMs: 200,
+      onRecord: (r) =>
+        auditLog.info(
+          {
+            tenant: r.tenantId,
+            subject: r.subject,
+            identitySource: r.identitySource,
+            auditedMethod: r.method,
+            sessionId: r.sessionId,
+            turnId: r.turnId,
+            batchId: r.batchId,
+            code: r.code,
+            reason: r.reason,
+            requestId: r.requestId,
+          },
+          'audit',
+        ),
+      onError: (err, records) => auditLog.warn({ err, records }, 'storing audit records failed; they are lost from the store (their log lines remain)'),
+    },
+    runtime.clock,
+  );
   // Refusals of unauthenticated writes: rows bounded per minute, the rest logged and counted (ADR 0062).
   const refusalBudget = new RefusalBudget(config.audit.unauthenticatedPerMinute, (n) =>
     auditLog.warn({ suppressed: n }, 'refusals of unauthenticated writes left out of the audit table in the last minute (each was logged)'),
   );
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  // The domain's clock, timers and id source: the system's, handed to every service here.
-  const runtime: Runtime = { clock: systemClock, ids: systemIds };
   const leases = new OrmLeaseStore(db);
   const onRenewFailed: RenewalFailed = ({ what, tenantId, sessionId, err }) =>
     log.warn(
@@ -249,28 +253,40 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       )
     : undefined;
   const feedStore = metrics ? measuredFeedStore(dbFeedStore, metrics) : dbFeedStore;
-  const appender: FeedAppender = new FeedAppender(feedStore, bus, hub, {
-    lingerMs: config.feed.lingerMs,
-    maxBatch: 500,
-    pendingMax: config.feed.pendingMax,
-    onError: (err) => log.warn({ err }, 'feed append failed; retrying'),
-    onCarried: metrics ? (payloads, records) => metrics.feedAppend(records.length, undefined, feedLags(payloads)) : undefined,
-  });
+  const appender: FeedAppender = new FeedAppender(
+    feedStore,
+    bus,
+    hub,
+    {
+      lingerMs: config.feed.lingerMs,
+      maxBatch: 500,
+      pendingMax: config.feed.pendingMax,
+      onError: (err) => log.warn({ err }, 'feed append failed; retrying'),
+      onCarried: metrics ? (payloads, records) => metrics.feedAppend(records.length, undefined, feedLags(payloads)) : undefined,
+    },
+    runtime.clock,
+  );
   const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));
   // A delete on any replica ends this replica's observers of that session.
   const offDeleted = bus.subscribe(SESSION_DELETED_TOPIC, (p) => hub.deleted(String(p.tenantId), String(p.sessionId), Number(p.epoch)));
   sessions.announceDeleted = (d) => void bus.publish(SESSION_DELETED_TOPIC, { ...d }).catch((err: unknown) => log.warn({ err }, 'announcing a delete failed'));
   sessions.feed = appender;
-  const observations = new FeedObservations(sessions, feedStore, hub, { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: 1_000 });
-  const subscriptionLimits = new SubscriptionLimits(config.subscriptions);
-  const observe = limitedObserve(subscriptionLimits, (ctx, id, cursor, sink) => observations.observe(ctx, id, cursor, sink));
+  const observations = new FeedObservations(
+    sessions,
+    feedStore,
+    hub,
+    { heartbeatMs: config.feed.heartbeatMs, snapshotMessages: 200, replayPage: 1_000 },
+    runtime.clock,
+  );
+  const subscriptionLimits = new SubscriptionLimits(config.subscriptions, runtime.clock);
+  const observe = limitedObserve(subscriptionLimits, (ctx, id, cursor, sink) => observations.observe(ctx, id, cursor, sink), undefined, runtime.clock);
   // Long-lived streams learn of a drain: observers at once, tool hosts once the turns are over.
   const observersShutdown = new ShutdownNotice();
   const toolHostsShutdown = new ShutdownNotice();
-  const turnSlots = new TurnSlots(config.turnSlots);
+  const turnSlots = new TurnSlots(config.turnSlots, runtime.clock);
   const childTurns = new ChildTurnsInFlight();
   const codeRunner = new ThreadedRunner({ ...config.sandboxPool, idleThreads: Math.min(2, config.sandboxPool.maxThreads) });
-  const remoteTools = new RemoteToolHosts();
+  const remoteTools = new RemoteToolHosts(runtime.ids);
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
   const children = new ChildSessions(sessions);
   // run_child needs the turn service, which needs the tool sources: bound once it exists.
@@ -626,8 +642,15 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await stoppingWorkers;
       await stoppingRunners;
       turns.close();
-      await appender.drain();
-      await audit.drain();
+      // The domain's timers never keep the process alive (Clock); while the feed and the audit
+      // trail drain (retrying a failing store until the deadline), this handle does.
+      const keepAlive = setInterval(() => {}, 60_000);
+      try {
+        await appender.drain();
+        await audit.drain();
+      } finally {
+        clearInterval(keepAlive);
+      }
       offFeed();
       offDeleted();
       await metricsServer?.close();

@@ -16,10 +16,20 @@ export interface Clock {
   now(): Date;
   /** The current time in epoch milliseconds (cheaper when only a number is needed). */
   nowMs(): number;
+  /**
+   * Milliseconds on a clock that never goes back, for durations and rates only (its zero is
+   * arbitrary; the wall clock may be set back, this one is not).
+   */
+  monotonicMs(): number;
   /** Runs `fn` once after `ms`; a timer never keeps the process alive on its own. */
   after(ms: number, fn: () => void): Timer;
   /** Runs `fn` every `ms` until cancelled; never keeps the process alive on its own. */
   every(ms: number, fn: () => void): Timer;
+  /**
+   * Runs `fn` on the next turn of the event loop, after the I/O already waiting: a yield, not a
+   * wait (no time passes), so work arriving in the same turn can be gathered first.
+   */
+  soon(fn: () => void): Timer;
 }
 
 export interface Ids {
@@ -33,6 +43,7 @@ export interface Ids {
 export const systemClock: Clock = {
   now: () => new Date(),
   nowMs: () => Date.now(),
+  monotonicMs: () => performance.now(),
   after(ms, fn) {
     const t = setTimeout(fn, ms);
     t.unref();
@@ -42,6 +53,10 @@ export const systemClock: Clock = {
     const t = setInterval(fn, ms);
     t.unref();
     return { cancel: () => clearInterval(t) };
+  },
+  soon(fn) {
+    const t = setImmediate(fn);
+    return { cancel: () => clearImmediate(t) };
   },
 };
 
@@ -53,7 +68,9 @@ export const systemIds: Ids = {
 
 /**
  * A clock that moves only when told (unit tests): `advance` fires the timers that fall due, in
- * order of their due time, each seeing the clock at its own due time.
+ * order of their due time, each seeing the clock at its own due time. `soon` is the one real
+ * yield: it takes no time, so it runs on the next event-loop turn as on the system clock (a test
+ * awaits it like any I/O), while the clock stands still.
  */
 export class ManualClock implements Clock {
   private ms: number;
@@ -72,12 +89,20 @@ export class ManualClock implements Clock {
     return this.ms;
   }
 
+  monotonicMs(): number {
+    return this.ms;
+  }
+
   after(ms: number, fn: () => void): Timer {
     return this.schedule(ms, fn);
   }
 
   every(ms: number, fn: () => void): Timer {
     return this.schedule(ms, fn, Math.max(1, ms));
+  }
+
+  soon(fn: () => void): Timer {
+    return systemClock.soon(fn);
   }
 
   /** Moves the clock forward by `ms`, firing every timer due on the way. */

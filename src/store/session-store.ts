@@ -10,6 +10,7 @@ import { DomainError, revisionConflict } from '../domain/errors.js';
 import type { Usage, UsageDelta } from '../domain/usage.js';
 import { CancelRow, CommitRow, CompletionRow, FrameRow, LeaseRow, NodeRow, SessionBlobRow, SessionRow, UsageRow } from './entities.js';
 import type { Database } from './database.js';
+import type { SqlRunner } from './bound-sql.js';
 import type { DbFeedStore } from './feed-store.js';
 import { withTypedErrors } from './typed-errors.js';
 
@@ -99,131 +100,49 @@ export class OrmSessionStore implements SessionStore {
     return { nodes: rows.map(nodeFromRow), frames };
   }
 
+  /**
+   * Every commit is one statement (`commitStatement`). A graph replace alone needs a step before
+   * it, in the same transaction: its new nodes usually reuse the old ids, and a statement cannot
+   * both delete rows and insert the same keys (its parts see one snapshot, in no set order). So
+   * the replace locks the head at the expected revision, deletes the old nodes (and the frames
+   * not in the new set), then runs the same statement; a stale revision writes nothing.
+   */
   async commit(c: CommitRequest): Promise<CommitOutcome> {
     const revision = c.expectedRevision + 1n;
     const now = new Date();
-    if (c.graph.kind !== 'replace' && c.frames.length === 0 && !c.blobs?.length) return this.commitInOneStatement(c, revision, now);
-    await this.db.em().transactional(async (em) => {
-      const { tenantId: _t, sessionId: _s, ...fields } = headToRow({ ...c.head, headRevision: revision });
-      const updated = await em.nativeUpdate(SessionRow, { tenantId: c.tenantId, sessionId: c.sessionId, headRevision: c.expectedRevision }, fields);
-      if (updated !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
-      if (c.graph.kind === 'replace') await em.nativeDelete(NodeRow, { tenantId: c.tenantId, sessionId: c.sessionId });
-      if (c.graph.kind !== 'none' && c.graph.nodes.length > 0) {
-        try {
-          await em.insertMany(
-            NodeRow,
-            c.graph.nodes.map((n) => nodeToRow(c.tenantId, c.sessionId, n)),
-          );
-        } catch (err) {
-          if (isUniqueViolation(err))
-            throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, {
-              session_id: c.sessionId,
-            });
-          throw err;
-        }
-      }
-      if (c.frames.length > 0) {
-        if (c.graph.kind === 'replace')
-          await em.nativeDelete(FrameRow, { tenantId: c.tenantId, sessionId: c.sessionId, frameId: { $nin: c.frames.map((f) => f.frameId) } });
-        await em.upsertMany(
-          FrameRow,
-          c.frames.map((f) => frameToRow(c.head, f)),
-        );
-      }
-      if (c.usage.length > 0) {
-        await em.insertMany(
-          UsageRow,
-          c.usage.map((u) => ({
-            tenantId: c.tenantId,
-            sessionId: c.sessionId,
-            revision,
-            turnId: c.turnId ?? null,
-            source: u.source,
-            model: u.model,
-            inputTokens: u.usage.inputTokens,
-            outputTokens: u.usage.outputTokens,
-            cachedInputTokens: u.usage.cachedInputTokens,
-            reasoningTokens: u.usage.reasoningTokens,
-            cacheWriteTokens: u.usage.cacheWriteTokens,
-            createdAt: now,
-          })),
-        );
-      }
-      if (c.claims && c.claims.length > 0) {
-        // The drain's claims complete with its commit; a re-claimed batch (newer token) voids it all.
-        const conn = em.getConnection();
-        for (const claim of c.claims) {
-          const res = await conn.execute(
-            `update queue_batches set state = 'done', turn_id = ?, finished_at = now(), claim_expires_at = null where batch_id = ? and claim_token = ? and state = 'claimed'`,
-            [c.turnId ?? null, claim.batchId, claim.token.toString()],
-            'run',
-            em.getTransactionContext(),
-          );
-          if (Number((res as { affectedRows?: number }).affectedRows) !== 1) {
-            throw new DomainError(
-              'STALE_CLAIM',
-              `the claim on queued batch "${claim.batchId}" is no longer held (its lease expired and it was claimed again); nothing was committed`,
-              { session_id: c.sessionId, batch_id: claim.batchId },
-            );
-          }
-        }
-      }
-      if (c.blobs && c.blobs.length > 0) {
-        const conn = em.getConnection();
-        const tx = em.getTransactionContext();
-        for (const b of c.blobs) {
-          // Content-addressed: the same bytes are stored once, whoever references them.
-          await conn.execute(
-            'insert into blobs (hash, mime_type, size, data, created_at) values (?, ?, ?, ?, ?) on conflict (hash) do nothing',
-            [b.hash, b.mimeType, b.data.byteLength, Buffer.from(b.data), now],
-            'run',
-            tx,
-          );
-          await conn.execute(
-            'insert into session_blobs (tenant_id, session_id, hash) values (?, ?, ?) on conflict do nothing',
-            [c.tenantId, c.sessionId, b.hash],
-            'run',
-            tx,
-          );
-        }
-      }
-      await em.insert(CommitRow, {
-        tenantId: c.tenantId,
-        sessionId: c.sessionId,
-        revision,
-        kind: c.kind,
-        graphWrite: c.graph.kind,
-        turnId: c.turnId ?? null,
-        contentHash: c.contentHash ?? null,
-        result: c.result === undefined ? null : JSON.stringify(c.result),
-        createdAt: now,
-      });
-      if (c.releaseLease) {
-        await em
-          .getConnection()
-          .execute(
-            'delete from session_leases where tenant_id = ? and session_id = ? and owner = ? and token = ?',
-            [c.tenantId, c.sessionId, c.releaseLease.owner, c.releaseLease.token.toString()],
-            'run',
-            em.getTransactionContext(),
-          );
-      }
+    if (c.graph.kind !== 'replace') return this.commitStatement(c, revision, now, this.db.sql);
+    return this.db.sql.transaction(async (tx) => {
+      const locked = await tx.query('select 1 from sessions where tenant_id = $1 and session_id = $2 and head_revision = $3::bigint for update', [
+        c.tenantId,
+        c.sessionId,
+        c.expectedRevision.toString(),
+      ]);
+      if (locked.rows.length !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
+      await tx.query('delete from session_nodes where tenant_id = $1 and session_id = $2', [c.tenantId, c.sessionId]);
+      if (c.frames.length > 0)
+        await tx.query('delete from agent_frames where tenant_id = $1 and session_id = $2 and not (frame_id = any($3::text[]))', [
+          c.tenantId,
+          c.sessionId,
+          c.frames.map((f) => f.frameId),
+        ]);
+      // A replace leaves its feed events to the caller (the appender), as the contract says.
+      return this.commitStatement({ ...c, feed: undefined }, revision, now, tx);
     });
-    // Rare shapes (replace, frames, blobs): the feed events go through the appender as usual.
-    return { revision };
   }
 
   /**
-   * The common commit (a turn, a drain completing its claims, or an admin change appending nodes
-   * or only moving the head) as one statement: the head update is the compare-and-set, guarded
-   * also by every claim still being held (those rows are locked first), and every other write
-   * selects from it, so on a stale revision or claim nothing is written. One round trip instead
-   * of six or more; atomic as one statement. Rows travel as arrays (unnest), so the text depends
-   * only on which parts are present and is prepared once per connection.
+   * A commit (a turn, a drain completing its claims, an admin change, and the rest of a replace)
+   * as one statement: the head update is the compare-and-set, guarded also by every claim still
+   * being held (those rows are locked first), and every other write selects from it, so on a
+   * stale revision or claim nothing is written. One round trip instead of six or more; atomic as
+   * one statement. Rows travel as arrays (unnest), so the text depends only on which parts are
+   * present and is prepared once per connection.
    */
-  private async commitInOneStatement(c: CommitRequest, revision: bigint, now: Date): Promise<CommitOutcome> {
+  private async commitStatement(c: CommitRequest, revision: bigint, now: Date, runner: SqlRunner): Promise<CommitOutcome> {
     const h = headToRow({ ...c.head, headRevision: revision });
-    const nodes = c.graph.kind === 'append' ? c.graph.nodes : [];
+    const nodes = c.graph.kind === 'none' ? [] : c.graph.nodes;
+    const frames = c.frames;
+    const blobs = c.blobs ?? [];
     const params: unknown[] = [];
     const $ = (v: unknown) => `$${params.push(v)}`;
     const claims = c.claims ?? [];
@@ -272,6 +191,30 @@ export class OrmSessionStore implements SessionStore {
             ${col((u) => u.usage.cacheWriteTokens.toString())}::bigint[])
             as v (source, model, i, o, c, r, w))`;
     }
+    if (frames.length > 0) {
+      const col = (f: (fr: AgentFrame) => unknown) => $(frames.map(f));
+      sql += `, fr as (
+        insert into agent_frames (tenant_id, session_id, frame_id, previous_frame_id, status, reason, created_at)
+        select ${t}, ${s}, v.frame_id, v.previous_frame_id, v.status, v.reason, v.created_at
+          from h cross join unnest(${col((f) => f.frameId)}::text[], ${col((f) => f.previousFrameId ?? null)}::text[], ${col((f) => f.status)}::text[],
+            ${col((f) => f.reason)}::text[], ${col((f) => f.createdAt.toISOString())}::timestamptz[]) as v (frame_id, previous_frame_id, status, reason, created_at)
+        on conflict (tenant_id, session_id, frame_id) do update
+          set previous_frame_id = excluded.previous_frame_id, status = excluded.status, reason = excluded.reason, created_at = excluded.created_at)`;
+    }
+    if (blobs.length > 0) {
+      // Content-addressed: the same bytes are stored once, whoever references them. The bytes
+      // travel as hex text, decoded here: one array type both drivers bind the same way.
+      sql += `, b as (
+        insert into blobs (hash, mime_type, size, data, created_at)
+        select v.hash, v.mime_type, v.size, decode(v.hex, 'hex'), ${$(now$)}::timestamptz
+          from h cross join unnest(${$(blobs.map((b) => b.hash))}::text[], ${$(blobs.map((b) => b.mimeType))}::text[], ${$(blobs.map((b) => b.data.byteLength))}::int[],
+            ${$(blobs.map((b) => Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength).toString('hex')))}::text[]) as v (hash, mime_type, size, hex)
+        on conflict (hash) do nothing)
+      , sb as (
+        insert into session_blobs (tenant_id, session_id, hash)
+        select ${t}, ${s}, v.hash from h cross join unnest(${$(blobs.map((b) => b.hash))}::text[]) as v (hash)
+        on conflict do nothing)`;
+    }
     if (c.releaseLease) {
       // The writer's lease ends with its commit (same statement): no separate release round trip.
       sql += `, rel as (
@@ -289,7 +232,7 @@ export class OrmSessionStore implements SessionStore {
     if (feed) sql += `, (select last_seq from fhead)::text as feed_last_seq${feed.notify ? `, (select ${feed.notify} from fhead) as feed_notified` : ''}`;
     let rows: { updated: number; held?: number; feed_last_seq?: string | null }[];
     try {
-      rows = (await this.db.sql.query<{ updated: number; held?: number; feed_last_seq?: string | null }>(sql, params)).rows;
+      rows = (await runner.query<{ updated: number; held?: number; feed_last_seq?: string | null }>(sql, params)).rows;
     } catch (err) {
       if (isUniqueViolation(err))
         throw new DomainError('NODE_ID_TAKEN', `a node id of this commit already exists in session "${c.sessionId}"; use fresh ids`, {

@@ -2,15 +2,15 @@
 // or implemented rejection has its status code and ErrorInfo reason, and changes no stored state.
 
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChildStart, CreateChildSessionRequest, type DeepPartial } from '../../gen/lash/v1/admin_service.js';
 import { MessageRole, type Message } from '../../gen/lash/v1/common.js';
 import { OpenMode, SessionMode } from '../../gen/lash/v1/session.js';
 import { OpenSessionRequest, UpdateSessionConfigRequest } from '../../gen/lash/v1/session_service.js';
 import { ToolAvailability } from '../../gen/lash/v1/tool.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
+import { rejection } from '../support/server.js';
 
 const { INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED, UNAVAILABLE } = status;
 const OFF = ToolAvailability.TOOL_AVAILABILITY_OFF;
@@ -26,15 +26,13 @@ type Case = [rpc: string, why: string, code: status, reason: string, call: (f: F
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`admin errors on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
     let n = 0;
-    const admin = () => s.clients.admin;
+    const admin = () => suite.s.clients.admin;
     const child = (req: DeepPartial<CreateChildSessionRequest>) => admin().createChildSession(CreateChildSessionRequest.fromPartial(req));
-    const config = (req: DeepPartial<UpdateSessionConfigRequest>) => s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial(req));
+    const config = (req: DeepPartial<UpdateSessionConfigRequest>) => suite.s.clients.sessions.updateSessionConfig(UpdateSessionConfigRequest.fromPartial(req));
     const fixture = async (): Promise<Fixture> => {
       const id = `err-${++n}`;
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: id }));
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: id }));
       await admin().appendMessages({ sessionId: id, messages: [msg('m1', 'hello')] });
       await admin().setToolAvailability({ sessionId: id, availability: { calculate: OFF } });
       await child({ sessionId: id, childSessionId: `${id}-kid` });
@@ -43,50 +41,42 @@ for (const engine of engines) {
     // Everything a rejected call could have touched: head (revision, policy, status), tool state,
     // queue, children (with their heads), usage, the exported graph, and whether `x` exists.
     const stateOf = async ({ id, x }: Fixture) => ({
-      session: (await s.clients.sessions.getSession({ sessionId: id })).session,
+      session: (await suite.s.clients.sessions.getSession({ sessionId: id })).session,
       tools: await admin().getToolState({ sessionId: id }),
-      queue: (await s.clients.queue.listQueuedWork({ sessionId: id })).batches,
+      queue: (await suite.s.clients.queue.listQueuedWork({ sessionId: id })).batches,
       children: (await admin().listChildSessions({ sessionId: id, pageSize: 0, pageToken: '' })).sessions,
-      usage: await s.clients.sessions.getUsageReport({ sessionId: id }),
-      state: (await s.clients.sessions.exportSessionState({ sessionId: id })).state,
-      xExists: await s.clients.sessions.getSession({ sessionId: x }).then(
+      usage: await suite.s.clients.sessions.getUsageReport({ sessionId: id }),
+      state: (await suite.s.clients.sessions.exportSessionState({ sessionId: id })).state,
+      xExists: await suite.s.clients.sessions.getSession({ sessionId: x }).then(
         () => true,
         () => false,
       ),
     });
     // Re-imports the session with a provider this server does not have (a state may name any).
     const withUnknownProvider = async ({ id }: Fixture) => {
-      const state = (await s.clients.sessions.exportSessionState({ sessionId: id })).state!;
+      const state = (await suite.s.clients.sessions.exportSessionState({ sessionId: id })).state!;
       (state.document as { policy: { providerId: string } }).policy.providerId = 'gone';
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: id, openMode: OpenMode.OPEN_MODE_WITH_STATE, state }));
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: id, openMode: OpenMode.OPEN_MODE_WITH_STATE, state }));
     };
 
     // The session's exported state with its graph nodes edited by `edit`.
     type SnapshotNode = { nodeId: string; parentNodeId?: string; payload: { message: { id: string } } };
     const snapshotWith = async ({ id }: Fixture, edit: (nodes: SnapshotNode[]) => unknown) => {
-      const state = (await s.clients.sessions.exportSessionState({ sessionId: id })).state!;
+      const state = (await suite.s.clients.sessions.exportSessionState({ sessionId: id })).state!;
       const document = JSON.parse(JSON.stringify(state.document)) as { nodes: SnapshotNode[]; leafNodeId?: string };
       edit(document.nodes);
       document.leafNodeId = document.nodes[document.nodes.length - 1]!.nodeId;
       return { ...state, document };
     };
 
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      s = await startTestServer(engine, {
-        OPENAI_BASE_URL: fake.url,
-        LASH_DEFAULT_PROVIDER: 'openai-compatible',
-        LASH_DEFAULT_MODEL: 'fake-model',
+    const suite = fakeModelSuite(engine, {
+      prefix: 'admin-errors',
+      env: {
         LASH_TOOLS: 'calculate,json_echo',
         LASH_QUEUE_WORKERS: '0',
         LASH_MODES: 'standard',
-      });
+      },
     });
-    afterAll(async () => {
-      await s?.close();
-      await fake?.close();
-    });
-    beforeEach(() => fake.reset());
 
     const cases: Case[] = [
       ['GetToolState', 'unknown session', NOT_FOUND, 'SESSION_NOT_FOUND', (f) => admin().getToolState({ sessionId: f.x })],
@@ -232,7 +222,7 @@ for (const engine of engines) {
         UNAVAILABLE,
         'COMPACTION_EMPTY',
         (f) => admin().compactContext({ sessionId: f.id, instructions: '' }),
-        () => fake.script({ steps: [] }),
+        () => suite.fake.script({ steps: [] }),
       ],
       [
         'CompactContext',
@@ -240,7 +230,7 @@ for (const engine of engines) {
         FAILED_PRECONDITION,
         'COMPACTION_PROVIDER_ERROR',
         (f) => admin().compactContext({ sessionId: f.id, instructions: '' }),
-        () => fake.script({ error: { status: 400, message: 'bad summary request' } }),
+        () => suite.fake.script({ error: { status: 400, message: 'bad summary request' } }),
       ],
       [
         'CreateChildSession',
@@ -373,8 +363,8 @@ for (const engine of engines) {
         'SESSION_NOT_FOUND',
         (f) => config({ sessionId: f.x, providerId: 'gone' }),
       ],
-      ['ExportSessionState', 'unknown session', NOT_FOUND, 'SESSION_NOT_FOUND', (f) => s.clients.sessions.exportSessionState({ sessionId: f.x })],
-      ['ExportSessionState', 'empty session id', INVALID_ARGUMENT, 'MISSING_ID', () => s.clients.sessions.exportSessionState({ sessionId: '' })],
+      ['ExportSessionState', 'unknown session', NOT_FOUND, 'SESSION_NOT_FOUND', (f) => suite.s.clients.sessions.exportSessionState({ sessionId: f.x })],
+      ['ExportSessionState', 'empty session id', INVALID_ARGUMENT, 'MISSING_ID', () => suite.s.clients.sessions.exportSessionState({ sessionId: '' })],
     ];
 
     for (const [rpc, why, code, reason, call, prepare] of cases) {

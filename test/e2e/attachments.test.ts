@@ -10,9 +10,9 @@ import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { LashClient } from '../../src/client/lash-client.js';
 import type { LashClients } from '../../src/client/promised.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { clientsAs, identityEnv, tokenFor } from '../support/principals.js';
-import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { rejection } from '../support/server.js';
 import { runTurn } from '../support/turns.js';
 
 /** A 1×1 PNG. */
@@ -21,25 +21,21 @@ const hash = (data: Uint8Array) => createHash('sha256').update(data).digest('hex
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`GetAttachment over gRPC on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
+    const suite = fakeModelSuite(engine, {
+      prefix: 'attachments',
+      env: identityEnv,
+      server: { clients: (address) => clientsAs(address, 'default', 'default-client') },
+      reset: false,
+    });
     let acme: LashClients;
     let globex: LashClients;
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      s = await startTestServer(
-        engine,
-        { OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', ...(await identityEnv()) },
-        { clients: (address) => clientsAs(address, 'default', 'default-client') },
-      );
-      acme = clientsAs(s.app.address, 'acme', 'alice');
-      globex = clientsAs(s.app.address, 'globex', 'mallory');
+    beforeAll(() => {
+      acme = clientsAs(suite.s.app.address, 'acme', 'alice');
+      globex = clientsAs(suite.s.app.address, 'globex', 'mallory');
     });
-    afterAll(async () => {
+    afterAll(() => {
       acme?.close();
       globex?.close();
-      await s?.close();
-      await fake?.close();
     });
 
     /** Runs a turn in `sessionId` of `clients` that hands in `images` (id → bytes, as PNG). */
@@ -102,7 +98,7 @@ for (const engine of engines) {
         expect([r.code, r.reason, r.metadata.field]).toEqual([status.INVALID_ARGUMENT, 'ATTACHMENT_RANGE_INVALID', field]);
       }
       // The client library reads it whole, range by range, with a default receive limit.
-      const client = new LashClient({ address: s.app.address, token: await tokenFor('acme', 'alice') });
+      const client = new LashClient({ address: suite.s.app.address, token: await tokenFor('acme', 'alice') });
       try {
         const read = await client.readAttachment('large', id);
         expect(read.mediaType).toBe('image/png');

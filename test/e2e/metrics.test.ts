@@ -1,15 +1,15 @@
 // The Prometheus endpoint over real HTTP next to a real gRPC server: call counts by method and
 // code and tenant, committed turns and tokens, queue depth, observers and feed appends, process defaults.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionMode } from '../../gen/lash/v1/session.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { loadConfig } from '../../src/config.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { observe } from '../support/observe.js';
-import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { rejection } from '../support/server.js';
 import { runTurn, textInput, until } from '../support/turns.js';
 
 /** The value of one sample line, e.g. sample(text, 'lash_rpc_total{method="…",code="OK"}'). */
@@ -20,33 +20,27 @@ function sample(text: string, series: string): number | undefined {
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`metrics on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
-    const scrape = async () => (await fetch(`http://${s.app.metricsAddress}/metrics`)).text();
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      s = await startTestServer(engine, {
-        OPENAI_BASE_URL: fake.url,
-        LASH_DEFAULT_PROVIDER: 'openai-compatible',
-        LASH_DEFAULT_MODEL: 'fake-model',
+    const scrape = async () => (await fetch(`http://${suite.s.app.metricsAddress}/metrics`)).text();
+    const suite = fakeModelSuite(engine, {
+      prefix: 'metrics',
+      env: {
         LASH_QUEUE_WORKERS: '0',
         LASH_METRICS_LISTEN: '127.0.0.1:0',
-      });
-    });
-    afterAll(async () => {
-      await s?.close();
-      await fake?.close();
+      },
+      reset: false,
     });
 
     it('counts calls by method and code, committed turns and their tokens, open queue batches, observers and feed appends', async () => {
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'm1' }));
-      const o = observe(s.clients, 'm1');
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'm1' }));
+      const o = observe(suite.s.clients, 'm1');
       await o.waitFor((m) => m.length >= 1);
-      fake.script({ steps: [{ text: 'measured' }], usage: { input: 7, output: 3 } });
-      const t = await runTurn(s.clients, { sessionId: 'm1', input: textInput('count me') });
+      suite.fake.script({ steps: [{ text: 'measured' }], usage: { input: 7, output: 3 } });
+      const t = await runTurn(suite.s.clients, { sessionId: 'm1', input: textInput('count me') });
       expect(t.result?.outcome?.$case).toBe('finished');
-      await rejection(s.clients.sessions.getSession({ sessionId: 'no-such-session' }));
-      await s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId: 'm1', id: 'later', input: textInput('waits in the queue') }));
+      await rejection(suite.s.clients.sessions.getSession({ sessionId: 'no-such-session' }));
+      await suite.s.clients.queue.enqueueTurnInput(
+        EnqueueTurnInputRequest.fromPartial({ sessionId: 'm1', id: 'later', input: textInput('waits in the queue') }),
+      );
       await o.waitFor((m) => m.some((x) => x.kind?.$case === 'event' && x.kind.value.payload?.$case === 'queueChanged'));
 
       const text = await scrape();
@@ -68,9 +62,9 @@ for (const engine of engines) {
     });
 
     it('shows resource limits: sandbox threads and admitted turns in use, refusals by limit', async () => {
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'm-rlm', mode: SessionMode.SESSION_MODE_RLM }));
-      fake.script({ steps: [{ text: '```js\nglobalThis.big = "y".repeat(2000000);\n```' }] }, { steps: [{ text: '```js\nsubmit(1);\n```' }] });
-      const t = await runTurn(s.clients, { sessionId: 'm-rlm', input: textInput('too much') });
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'm-rlm', mode: SessionMode.SESSION_MODE_RLM }));
+      suite.fake.script({ steps: [{ text: '```js\nglobalThis.big = "y".repeat(2000000);\n```' }] }, { steps: [{ text: '```js\nsubmit(1);\n```' }] });
+      const t = await runTurn(suite.s.clients, { sessionId: 'm-rlm', input: textInput('too much') });
       expect(t.result?.outcome?.$case).toBe('finished');
       const text = await scrape();
       expect(sample(text, 'lash_limit_rejections_total{limit="rlm_globals"}')).toBe(1);
@@ -90,7 +84,7 @@ for (const engine of engines) {
     });
 
     it('serves only GET /metrics', async () => {
-      const other = await fetch(`http://${s.app.metricsAddress}/other`);
+      const other = await fetch(`http://${suite.s.app.metricsAddress}/other`);
       expect(other.status).toBe(404);
       await other.text();
     });

@@ -5,7 +5,7 @@
 // grpc-js fails a call whose message is over 4 MiB, so reading the answers at all is the proof.
 
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MessageRole, type Message } from '../../gen/lash/v1/common.js';
 import { OpenMode } from '../../gen/lash/v1/session.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
@@ -13,8 +13,8 @@ import { RunTurnRequest, RunTurnResponse } from '../../gen/lash/v1/turn_service.
 import { ChildStart, CreateChildSessionRequest } from '../../gen/lash/v1/admin_service.js';
 import { MAX_TOOL_RESULT_BYTES, STATE_CHUNK_BYTES } from '../../src/domain/limits.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
+import { rejection } from '../support/server.js';
 import { connectToolHost } from '../support/tool-host.js';
 import { textInput } from '../support/turns.js';
 
@@ -24,13 +24,11 @@ const msg = (id: string, body: string): Message => ({ id, role: MessageRole.MESS
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`oversize responses on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
     let n = 0;
     const open = async () => {
       const sessionId = `big-${++n}`;
       // Binds the remote tool `big` its host serves (remote tools are bound by the session, ADR 0047).
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: { remoteTools: { bindings: [{ name: 'big' }] } } }));
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: { remoteTools: { bindings: [{ name: 'big' }] } } }));
       return sessionId;
     };
     /** Every piece of a chunked export, concatenated; each answer was read by a default client. */
@@ -39,7 +37,7 @@ for (const engine of engines) {
       let pageToken = '';
       let total = 0n;
       do {
-        const r = await s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken });
+        const r = await suite.s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken });
         expect(r.chunk.length).toBeLessThanOrEqual(STATE_CHUNK_BYTES);
         pieces.push(Buffer.from(r.chunk));
         total = r.totalBytes;
@@ -53,38 +51,30 @@ for (const engine of engines) {
       const texts: string[] = [];
       let pageToken = '';
       do {
-        const page = await s.clients.sessions.getReadView({ sessionId, pageSize: 1000, pageToken });
+        const page = await suite.s.clients.sessions.getReadView({ sessionId, pageSize: 1000, pageToken });
         for (const m of page.messages) for (const p of m.parts) if (p.kind?.$case === 'text') texts.push(p.kind.value.text);
         pageToken = page.nextPageToken;
       } while (pageToken);
       return texts;
     };
 
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      s = await startTestServer(engine, {
-        OPENAI_BASE_URL: fake.url,
-        LASH_DEFAULT_PROVIDER: 'openai-compatible',
-        LASH_DEFAULT_MODEL: 'fake-model',
+    const suite = fakeModelSuite(engine, {
+      prefix: 'oversize-responses',
+      env: {
         LASH_QUEUE_WORKERS: '0',
-      });
+      },
     });
-    afterAll(async () => {
-      await s?.close();
-      await fake?.close();
-    });
-    beforeEach(() => fake.reset());
 
     it('a session of more than 4 MiB exports in pieces and imports back from the concatenated text, unchanged', async () => {
       const sessionId = await open();
       const half = 512 * 1024;
       // Six appends at the 1 MiB request limit: 6 MiB of text, with multi-byte characters so pieces split them.
       for (let i = 0; i < 6; i++)
-        await s.clients.admin.appendMessages({ sessionId, messages: [msg(`m${i}a`, text(half / 2, 'héllo wörld ✓ ')), msg(`m${i}b`, text(half))] });
+        await suite.s.clients.admin.appendMessages({ sessionId, messages: [msg(`m${i}a`, text(half / 2, 'héllo wörld ✓ ')), msg(`m${i}b`, text(half))] });
       const before = await readAllText(sessionId);
       expect(before.join('').length).toBeGreaterThan(4 * 1024 * 1024);
 
-      expect(await rejection(s.clients.sessions.exportSessionState({ sessionId }))).toMatchObject({
+      expect(await rejection(suite.s.clients.sessions.exportSessionState({ sessionId }))).toMatchObject({
         code: status.FAILED_PRECONDITION,
         reason: 'STATE_NEEDS_CHUNKS',
       });
@@ -95,8 +85,8 @@ for (const engine of engines) {
       expect(doc.nodes).toHaveLength(12);
 
       // Gone, then back from the text: the same messages, and an export identical byte for byte.
-      await s.clients.sessions.deleteSession({ sessionId });
-      const reopened = await s.clients.sessions.openSession(
+      await suite.s.clients.sessions.deleteSession({ sessionId });
+      const reopened = await suite.s.clients.sessions.openSession(
         OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state: { sessionId, documentJson: first.json } }),
       );
       expect(reopened.created).toBe(true);
@@ -104,7 +94,7 @@ for (const engine of engines) {
       expect((await exportChunks(sessionId)).json.equals(first.json)).toBe(true);
 
       // A child can start from the same text.
-      await s.clients.admin.createChildSession(
+      await suite.s.clients.admin.createChildSession(
         CreateChildSessionRequest.fromPartial({
           sessionId,
           childSessionId: `${sessionId}-kid`,
@@ -117,23 +107,23 @@ for (const engine of engines) {
 
     it('a session that changes between pieces is STATE_CHANGED_DURING_EXPORT; bad text or both forms are refused and store nothing', async () => {
       const sessionId = await open();
-      for (let i = 0; i < 3; i++) await s.clients.admin.appendMessages({ sessionId, messages: [msg(`c${i}`, text(1024 * 1024 - 16))] });
-      const firstPiece = await s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: '' });
+      for (let i = 0; i < 3; i++) await suite.s.clients.admin.appendMessages({ sessionId, messages: [msg(`c${i}`, text(1024 * 1024 - 16))] });
+      const firstPiece = await suite.s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: '' });
       expect(firstPiece.nextPageToken).not.toBe('');
-      await s.clients.admin.appendMessages({ sessionId, messages: [msg('late', 'late')] });
-      expect(await rejection(s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: firstPiece.nextPageToken }))).toMatchObject({
+      await suite.s.clients.admin.appendMessages({ sessionId, messages: [msg('late', 'late')] });
+      expect(await rejection(suite.s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: firstPiece.nextPageToken }))).toMatchObject({
         code: status.ABORTED,
         reason: 'STATE_CHANGED_DURING_EXPORT',
       });
-      expect(await rejection(s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: 'abc' }))).toMatchObject({
+      expect(await rejection(suite.s.clients.sessions.exportSessionStateChunk({ sessionId, pageToken: 'abc' }))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'PAGE_TOKEN_INVALID',
       });
 
       const { json } = await exportChunks(sessionId);
-      const revision = (await s.clients.sessions.getSession({ sessionId })).session!.headRevision;
+      const revision = (await suite.s.clients.sessions.getSession({ sessionId })).session!.headRevision;
       const withState = (state: object) =>
-        s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state }));
+        suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, openMode: OpenMode.OPEN_MODE_WITH_STATE, state }));
       expect(await rejection(withState({ sessionId, documentJson: json.subarray(0, json.length - 1) }))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'STATE_DOCUMENT_INVALID',
@@ -157,15 +147,15 @@ for (const engine of engines) {
         code: status.INVALID_ARGUMENT,
         reason: 'STATE_TOO_LARGE',
       });
-      expect((await s.clients.sessions.getSession({ sessionId })).session!.headRevision).toBe(revision);
+      expect((await suite.s.clients.sessions.getSession({ sessionId })).session!.headRevision).toBe(revision);
     }, 120_000);
 
     it('a turn with many large tool outputs answers in messages under 4 MiB; its result lists the late calls without output and says so', async () => {
       const sessionId = await open();
       const output = text(MAX_TOOL_RESULT_BYTES - 64);
-      const host = await connectToolHost(s.clients, { sessionId, tools: [{ name: 'big' }], reply: () => ({ success: output }) });
+      const host = await connectToolHost(suite.s.clients, { sessionId, tools: [{ name: 'big' }], reply: () => ({ success: output }) });
       const calls = 12;
-      fake.script(
+      suite.fake.script(
         { steps: Array.from({ length: calls }, (_, i) => ({ toolCall: { name: 'big', args: { i }, id: `call-${i}` } })) },
         { steps: [{ text: 'done' }] },
       );
@@ -173,7 +163,7 @@ for (const engine of engines) {
       const sizes: number[] = [];
       let result: RunTurnResponse['activities'][number] | undefined;
       await new Promise<void>((resolve, reject) => {
-        const call = s.clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, turnId: 'many', input: textInput('go') }));
+        const call = suite.s.clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, turnId: 'many', input: textInput('go') }));
         call.on('data', (m: RunTurnResponse) => {
           sizes.push(RunTurnResponse.encode(m).finish().length);
           for (const a of m.activities) if (a.item?.$case === 'result') result = a;
@@ -184,7 +174,7 @@ for (const engine of engines) {
       expect(Math.max(...sizes)).toBeLessThan(CLIENT_LIMIT);
       expect(result?.item?.$case).toBe('result');
 
-      const got = (await s.clients.turns.getTurn({ sessionId, turnId: 'many' })).result!;
+      const got = (await suite.s.clients.turns.getTurn({ sessionId, turnId: 'many' })).result!;
       expect(got.outcome?.$case).toBe('finished');
       expect(got.toolCalls).toHaveLength(calls);
       const kept = got.toolCalls.filter((c) => c.output === output);
@@ -199,13 +189,13 @@ for (const engine of engines) {
       let stored = 0;
       let pageToken = '';
       do {
-        const page = await s.clients.sessions.getReadView({ sessionId, pageSize: 1000, pageToken });
+        const page = await suite.s.clients.sessions.getReadView({ sessionId, pageSize: 1000, pageToken });
         for (const m of page.messages) for (const p of m.parts) if (p.kind?.$case === 'toolResult' && p.kind.value.output === output) stored++;
         pageToken = page.nextPageToken;
       } while (pageToken);
       expect(stored).toBe(calls);
       // Stored over several messages, the results still reach the model as one tool step.
-      const toolMessages = (fake.requests[1]!.body.messages as { role: string }[]).filter((m) => m.role === 'tool');
+      const toolMessages = (suite.fake.requests[1]!.body.messages as { role: string }[]).filter((m) => m.role === 'tool');
       expect(toolMessages).toHaveLength(calls);
       host.close();
     }, 120_000);

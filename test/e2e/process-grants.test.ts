@@ -5,13 +5,14 @@
 // turn can also start an rlm_program process (run in the sandbox).
 
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ProcessKind, ProcessOrigin, ProcessStatus } from '../../gen/lash/v1/process.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer, type RecordedRequest, type ScriptedResponse } from '../support/fake-model-server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
+import { type RecordedRequest, type ScriptedResponse } from '../support/fake-model-server.js';
 import { finished, processWhen } from '../support/processes.js';
-import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { rejection } from '../support/server.js';
 import { runTurn, textInput } from '../support/turns.js';
 
 const ENV = {
@@ -44,20 +45,11 @@ interface Handle {
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`process handle grants on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      fake.setDefault(toolByInput);
-      s = await startTestServer(engine, { ...ENV, OPENAI_BASE_URL: fake.url });
-    });
-    afterAll(async () => {
-      await s?.close();
-      await fake?.close();
-    });
+    const suite = fakeModelSuite(engine, { prefix: 'process-grants', env: { ...ENV }, reset: false });
+    beforeAll(() => suite.fake.setDefault(toolByInput));
 
     const toolOutput = async (sessionId: string, text: string) => {
-      const t = await runTurn(s.clients, { sessionId, input: textInput(text) });
+      const t = await runTurn(suite.s.clients, { sessionId, input: textInput(text) });
       expect(t.error).toBeUndefined();
       const done = t.events.find((e) => e.kind?.$case === 'toolCallCompleted')!.kind!.value as { output: unknown; isError: boolean };
       expect(done.isError).toBe(false);
@@ -68,21 +60,27 @@ for (const engine of engines) {
 
     it('a frame-granted handle is seen only while its frame is current; a session-granted one in every frame', async () => {
       const sessionId = 'grants-1';
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
-      const frame1 = (await s.clients.sessions.getSession({ sessionId })).session!.frameId;
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      const frame1 = (await suite.s.clients.sessions.getSession({ sessionId })).session!.frameId;
       const inFrame = (await toolOutput(sessionId, 'start-frame')) as Handle;
       const inSession = (await toolOutput(sessionId, 'start-session')) as Handle;
       expect([inFrame.grant, inSession.grant]).toEqual(['frame', 'session']);
-      expect((await s.clients.admin.getProcess({ processId: inFrame.process_id })).process).toMatchObject({ scopeSessionId: sessionId, scopeFrameId: frame1 });
-      expect((await s.clients.admin.getProcess({ processId: inSession.process_id })).process).toMatchObject({ scopeSessionId: sessionId, scopeFrameId: '' });
+      expect((await suite.s.clients.admin.getProcess({ processId: inFrame.process_id })).process).toMatchObject({
+        scopeSessionId: sessionId,
+        scopeFrameId: frame1,
+      });
+      expect((await suite.s.clients.admin.getProcess({ processId: inSession.process_id })).process).toMatchObject({
+        scopeSessionId: sessionId,
+        scopeFrameId: '',
+      });
       expect(await listed(sessionId, 'list-now')).toEqual([
         ['frame job', 'frame'],
         ['session job', 'session'],
       ]);
 
       // A compaction opens a new frame: the frame's handle leaves what the session's turns see.
-      fake.script({ steps: [{ text: 'Two jobs were started.' }] });
-      const { compacted, frameId: frame2 } = await s.clients.admin.compactContext({ sessionId, instructions: '' });
+      suite.fake.script({ steps: [{ text: 'Two jobs were started.' }] });
+      const { compacted, frameId: frame2 } = await suite.s.clients.admin.compactContext({ sessionId, instructions: '' });
       expect(compacted).toBe(true);
       expect(frame2).not.toBe(frame1);
       expect(await listed(sessionId, 'list-now')).toEqual([['session job', 'session']]);
@@ -94,22 +92,29 @@ for (const engine of engines) {
       // The admin API filters the same way.
       const visible = async (frameId: string) =>
         (
-          await s.clients.admin.listProcesses({ status: 0, scopeSessionId: sessionId, visibleInFrameId: frameId, sessionId: '', pageSize: 0, pageToken: '' })
+          await suite.s.clients.admin.listProcesses({
+            status: 0,
+            scopeSessionId: sessionId,
+            visibleInFrameId: frameId,
+            sessionId: '',
+            pageSize: 0,
+            pageToken: '',
+          })
         ).processes.map((p) => p.processId);
       expect(await visible(frame1)).toEqual([inFrame.process_id, inSession.process_id]);
       expect(await visible(frame2)).toEqual([inSession.process_id]);
       // The frame's process still runs: a grant limits who sees it, not its life.
-      expect((await s.clients.admin.signalProcess({ processId: inFrame.process_id, name: 'result', payload: 'ok', idempotencyKey: 'k' })).process!.output).toBe(
-        'ok',
-      );
+      expect(
+        (await suite.s.clients.admin.signalProcess({ processId: inFrame.process_id, name: 'result', payload: 'ok', idempotencyKey: 'k' })).process!.output,
+      ).toBe('ok');
     });
 
     it('a turn starts an rlm_program process granted to its frame; the program runs in the sandbox and its value is recorded', async () => {
       const sessionId = 'grants-3';
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
       const handle = (await toolOutput(sessionId, 'start-program')) as Handle & { kind: string };
       expect(handle).toMatchObject({ kind: 'rlm_program', grant: 'frame' });
-      const p = await processWhen(s.clients, handle.process_id, finished);
+      const p = await processWhen(suite.s.clients, handle.process_id, finished);
       expect(p).toMatchObject({
         status: ProcessStatus.PROCESS_STATUS_COMPLETED,
         origin: ProcessOrigin.PROCESS_ORIGIN_SESSION,
@@ -121,10 +126,10 @@ for (const engine of engines) {
 
     it('StartProcess grants to the current frame only; a frame needs its session', async () => {
       const sessionId = 'grants-2';
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
-      const frameId = (await s.clients.sessions.getSession({ sessionId })).session!.frameId;
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      const frameId = (await suite.s.clients.sessions.getSession({ sessionId })).session!.frameId;
       const start = (scopeSessionId: string, scopeFrameId: string) =>
-        s.clients.admin.startProcess({
+        suite.s.clients.admin.startProcess({
           kind: ProcessKind.PROCESS_KIND_EXTERNAL,
           input: undefined,
           scopeSessionId,
@@ -137,9 +142,11 @@ for (const engine of engines) {
       expect(await rejection(start(sessionId, 'some-other-frame'))).toMatchObject({ code: status.FAILED_PRECONDITION, reason: 'FRAME_NOT_CURRENT' });
       expect(await rejection(start('', frameId))).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'SCOPE_SESSION_REQUIRED' });
       expect(
-        await rejection(s.clients.admin.listProcesses({ status: 0, scopeSessionId: '', visibleInFrameId: frameId, sessionId: '', pageSize: 0, pageToken: '' })),
+        await rejection(
+          suite.s.clients.admin.listProcesses({ status: 0, scopeSessionId: '', visibleInFrameId: frameId, sessionId: '', pageSize: 0, pageToken: '' }),
+        ),
       ).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'SCOPE_SESSION_REQUIRED' });
-      await s.clients.admin.cancelProcesses({ scopeSessionId: sessionId, reason: 'test over' });
+      await suite.s.clients.admin.cancelProcesses({ scopeSessionId: sessionId, reason: 'test over' });
     });
   });
 }

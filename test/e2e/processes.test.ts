@@ -4,15 +4,15 @@
 // deleting a session reports orphaned and kept processes; limits and bad input.
 
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ProcessKind, ProcessOrigin, ProcessStatus, type ProcessEvent } from '../../gen/lash/v1/process.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import type { FeedMessage } from '../../gen/lash/v1/feed.js';
 import { observe } from '../support/observe.js';
 import { delegatingModel, finished, processWhen } from '../support/processes.js';
-import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { rejection, type TestServer } from '../support/server.js';
 import { runTurn, textInput, until } from '../support/turns.js';
 
 const ENV = {
@@ -37,38 +37,29 @@ function watch(s: TestServer, processId: string, afterSeq = 0n): { events: Proce
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`background processes on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
     let n = 0;
     const open = async () => {
       const sessionId = `proc-${++n}`;
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
       return sessionId;
     };
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      s = await startTestServer(engine, { ...ENV, OPENAI_BASE_URL: fake.url });
-    });
-    afterAll(async () => {
-      await s?.close();
-      await fake?.close();
-    });
+    const suite = fakeModelSuite(engine, { prefix: 'processes', env: { ...ENV }, reset: false });
     beforeEach(() => {
-      fake.reset();
-      fake.setDefault(delegatingModel);
+      suite.fake.reset();
+      suite.fake.setDefault(delegatingModel);
     });
 
     it('a turn starts a sub-agent process; it runs in its own session and wakes the parent, whose next drain reports the result', async () => {
       const parent = await open();
-      const feed = observe(s.clients, parent);
-      const t = await runTurn(s.clients, { sessionId: parent, input: textInput('delegate: what is the boiling point of water') });
+      const feed = observe(suite.s.clients, parent);
+      const t = await runTurn(suite.s.clients, { sessionId: parent, input: textInput('delegate: what is the boiling point of water') });
       expect(t.error).toBeUndefined();
       const call = t.events.find((e) => e.kind?.$case === 'toolCallCompleted')!.kind!;
       expect(call.$case).toBe('toolCallCompleted');
       const handle = call.value as { output: { process_id: string; session_id: string }; isError: boolean };
       expect(handle.isError).toBe(false);
       const processId = handle.output.process_id;
-      const p = await processWhen(s.clients, processId, finished);
+      const p = await processWhen(suite.s.clients, processId, finished);
       expect(p).toMatchObject({
         status: ProcessStatus.PROCESS_STATUS_COMPLETED,
         kind: ProcessKind.PROCESS_KIND_SESSION_TURN,
@@ -78,16 +69,16 @@ for (const engine of engines) {
       });
       expect(p.output).toMatchObject({ session_id: `process-${processId}`, answer: 'ANSWER(what is the boiling point of water)' });
       // The sub-agent's turn is a real session of its own.
-      const own = (await s.clients.sessions.getSession({ sessionId: p.runSessionId })).session!;
+      const own = (await suite.s.clients.sessions.getSession({ sessionId: p.runSessionId })).session!;
       expect(own.turnIndex).toBe(1n);
       // The wake was queued and drained by the workers: the parent's model saw the result.
-      await until(async () => (await s.clients.sessions.getSession({ sessionId: parent })).session!.turnIndex === 2n, 30_000);
-      const view = await s.clients.sessions.getReadView({ sessionId: parent, pageSize: 0, pageToken: '' });
+      await until(async () => (await suite.s.clients.sessions.getSession({ sessionId: parent })).session!.turnIndex === 2n, 30_000);
+      const view = await suite.s.clients.sessions.getReadView({ sessionId: parent, pageSize: 0, pageToken: '' });
       const text = JSON.stringify(view.messages);
       expect(text).toContain(`[process ${processId} (session_turn) completed]`);
       expect(text).toContain('REPORT:');
       expect(text).toContain('ANSWER(what is the boiling point of water)');
-      expect((await processWhen(s.clients, processId, (x) => x.wakeState === 'delivered')).wakeState).toBe('delivered');
+      expect((await processWhen(suite.s.clients, processId, (x) => x.wakeState === 'delivered')).wakeState).toBe('delivered');
       // The feed reported the process's changes.
       const changed = (m: FeedMessage) =>
         m.kind?.$case === 'event' && m.kind.value.payload?.$case === 'processChanged' ? m.kind.value.payload.value : undefined;
@@ -100,10 +91,10 @@ for (const engine of engines) {
       ).toEqual(['pending', 'running', 'completed']);
       feed.close();
       // The handle is visible to later turns through list_processes (granted by the session's scope).
-      fake.setDefault((req) =>
+      suite.fake.setDefault((req) =>
         req.body?.messages?.at(-1)?.role === 'tool' ? { steps: [{ text: 'listed' }] } : { steps: [{ toolCall: { name: 'list_processes', args: {} } }] },
       );
-      const later = await runTurn(s.clients, { sessionId: parent, input: textInput('which processes do you have?') });
+      const later = await runTurn(suite.s.clients, { sessionId: parent, input: textInput('which processes do you have?') });
       const listed = later.events.find((e) => e.kind?.$case === 'toolCallCompleted')!.kind!.value as {
         output: { processes: { process_id: string; status: string }[] };
       };
@@ -111,7 +102,7 @@ for (const engine of engines) {
     });
 
     it('an external process waits for its signal; a wrong name is refused; a retried signal is delivered once', async () => {
-      const { process } = await s.clients.admin.startProcess({
+      const { process } = await suite.s.clients.admin.startProcess({
         kind: ProcessKind.PROCESS_KIND_EXTERNAL,
         input: { task: 'render', sessionId: '', awaitSignal: 'done', payload: undefined },
         scopeFrameId: '',
@@ -122,20 +113,20 @@ for (const engine of engines) {
       });
       const id = process!.processId;
       expect(process!.status).toBe(ProcessStatus.PROCESS_STATUS_RUNNING);
-      const wrong = await rejection(s.clients.admin.signalProcess({ processId: id, name: 'other', payload: undefined, idempotencyKey: 's0' }));
+      const wrong = await rejection(suite.s.clients.admin.signalProcess({ processId: id, name: 'other', payload: undefined, idempotencyKey: 's0' }));
       expect(wrong).toMatchObject({ code: status.FAILED_PRECONDITION, reason: 'SIGNAL_NOT_AWAITED' });
-      const waiting = s.clients.admin.awaitProcess({ processId: id, waitMs: 30_000 });
-      const first = await s.clients.admin.signalProcess({ processId: id, name: 'done', payload: { url: 'https://x/1' }, idempotencyKey: 's1' });
+      const waiting = suite.s.clients.admin.awaitProcess({ processId: id, waitMs: 30_000 });
+      const first = await suite.s.clients.admin.signalProcess({ processId: id, name: 'done', payload: { url: 'https://x/1' }, idempotencyKey: 's1' });
       expect(first.process).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_COMPLETED, output: { url: 'https://x/1' } });
-      const again = await s.clients.admin.signalProcess({ processId: id, name: 'done', payload: { url: 'https://x/2' }, idempotencyKey: 's1' });
+      const again = await suite.s.clients.admin.signalProcess({ processId: id, name: 'done', payload: { url: 'https://x/2' }, idempotencyKey: 's1' });
       expect(again.event!.seq).toBe(first.event!.seq);
       expect(again.process!.output).toEqual({ url: 'https://x/1' });
       expect(await waiting).toMatchObject({ finished: true, process: { status: ProcessStatus.PROCESS_STATUS_COMPLETED } });
-      const events = (await s.clients.admin.listProcessEvents({ processId: id, afterSeq: 0n, pageSize: 0 })).events;
+      const events = (await suite.s.clients.admin.listProcessEvents({ processId: id, afterSeq: 0n, pageSize: 0 })).events;
       expect(events.map((e) => e.kind)).toEqual(['created', 'signal', 'completed']);
       expect(events.map((e) => e.seq)).toEqual([1n, 2n, 3n]);
       // Awaiting with a short wait answers with the process as it is.
-      const { process: other } = await s.clients.admin.startProcess({
+      const { process: other } = await suite.s.clients.admin.startProcess({
         kind: ProcessKind.PROCESS_KIND_EXTERNAL,
         input: undefined,
         scopeFrameId: '',
@@ -144,23 +135,23 @@ for (const engine of engines) {
         idempotencyKey: '',
         maxRunMs: 0n,
       });
-      expect(await s.clients.admin.awaitProcess({ processId: other!.processId, waitMs: 50 })).toMatchObject({
+      expect(await suite.s.clients.admin.awaitProcess({ processId: other!.processId, waitMs: 50 })).toMatchObject({
         finished: false,
         process: { status: ProcessStatus.PROCESS_STATUS_RUNNING },
       });
-      const c = await s.clients.admin.cancelProcess({ processId: other!.processId, reason: 'no longer needed' });
+      const c = await suite.s.clients.admin.cancelProcess({ processId: other!.processId, reason: 'no longer needed' });
       expect(c).toMatchObject({ cancelled: true, process: { status: ProcessStatus.PROCESS_STATUS_CANCELLED, error: 'no longer needed' } });
-      expect((await s.clients.admin.cancelProcess({ processId: other!.processId, reason: '' })).cancelled).toBe(false);
-      expect(await rejection(s.clients.admin.signalProcess({ processId: other!.processId, name: 'result', payload: 1, idempotencyKey: 'late' }))).toMatchObject(
-        { code: status.FAILED_PRECONDITION, reason: 'PROCESS_FINISHED' },
-      );
+      expect((await suite.s.clients.admin.cancelProcess({ processId: other!.processId, reason: '' })).cancelled).toBe(false);
+      expect(
+        await rejection(suite.s.clients.admin.signalProcess({ processId: other!.processId, name: 'result', payload: 1, idempotencyKey: 'late' })),
+      ).toMatchObject({ code: status.FAILED_PRECONDITION, reason: 'PROCESS_FINISHED' });
     });
 
     it('cancelling a running sub-agent stops its turn; CancelProcesses cancels a whole scope; the scope limit holds', async () => {
       const scope = await open();
-      fake.setDefault(() => ({ steps: [{ text: 'thinking' }, { hang: true }] }));
+      suite.fake.setDefault(() => ({ steps: [{ text: 'thinking' }, { hang: true }] }));
       const start = (key: string) =>
-        s.clients.admin.startProcess({
+        suite.s.clients.admin.startProcess({
           kind: ProcessKind.PROCESS_KIND_SESSION_TURN,
           input: { task: 'think forever', sessionId: '', awaitSignal: '', payload: undefined },
           scopeFrameId: '',
@@ -174,18 +165,18 @@ for (const engine of engines) {
       const b = (await start('b')).process!;
       const c = (await start('c')).process!;
       expect(await rejection(start('d'))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: 'PROCESS_LIMIT_PER_SESSION' });
-      await processWhen(s.clients, a.processId, (p) => p.status === ProcessStatus.PROCESS_STATUS_RUNNING && p.attempts === 1);
-      const cancelled = await s.clients.admin.cancelProcess({ processId: a.processId, reason: 'stop' });
+      await processWhen(suite.s.clients, a.processId, (p) => p.status === ProcessStatus.PROCESS_STATUS_RUNNING && p.attempts === 1);
+      const cancelled = await suite.s.clients.admin.cancelProcess({ processId: a.processId, reason: 'stop' });
       expect(cancelled.cancelled).toBe(true);
       // The sub-agent's turn was cancelled too (it commits as cancelled in its own session).
       await until(
-        async () => (await s.clients.sessions.getSession({ sessionId: `process-${a.processId}` }).catch(() => undefined))?.session?.turnIndex === 1n,
+        async () => (await suite.s.clients.sessions.getSession({ sessionId: `process-${a.processId}` }).catch(() => undefined))?.session?.turnIndex === 1n,
         20_000,
       );
-      expect((await s.clients.admin.getProcess({ processId: a.processId })).process!.status).toBe(ProcessStatus.PROCESS_STATUS_CANCELLED);
-      const all = await s.clients.admin.cancelProcesses({ scopeSessionId: scope, reason: 'tidy up' });
+      expect((await suite.s.clients.admin.getProcess({ processId: a.processId })).process!.status).toBe(ProcessStatus.PROCESS_STATUS_CANCELLED);
+      const all = await suite.s.clients.admin.cancelProcesses({ scopeSessionId: scope, reason: 'tidy up' });
       expect(all.cancelledProcessIds.sort()).toEqual([b.processId, c.processId].sort());
-      const listed = await s.clients.admin.listProcesses({
+      const listed = await suite.s.clients.admin.listProcesses({
         status: ProcessStatus.PROCESS_STATUS_CANCELLED,
         visibleInFrameId: '',
         scopeSessionId: scope,
@@ -194,7 +185,7 @@ for (const engine of engines) {
         pageToken: '',
       });
       expect(listed.processes.map((p) => p.processId)).toEqual([a.processId, b.processId]);
-      const rest = await s.clients.admin.listProcesses({
+      const rest = await suite.s.clients.admin.listProcesses({
         status: ProcessStatus.PROCESS_STATUS_CANCELLED,
         visibleInFrameId: '',
         scopeSessionId: scope,
@@ -209,7 +200,7 @@ for (const engine of engines) {
     it('deleting a session reports its orphaned and kept processes and revokes its wakes, cancelling nothing', async () => {
       const doomed = await open();
       const startExt = (key: string) =>
-        s.clients.admin.startProcess({
+        suite.s.clients.admin.startProcess({
           kind: ProcessKind.PROCESS_KIND_EXTERNAL,
           input: undefined,
           scopeFrameId: '',
@@ -220,28 +211,28 @@ for (const engine of engines) {
         });
       const live = (await startExt('live')).process!;
       const done = (await startExt('done')).process!;
-      await s.clients.admin.signalProcess({ processId: done.processId, name: 'result', payload: 'ok', idempotencyKey: 'x' });
-      const r = await s.clients.sessions.deleteSession({ sessionId: doomed });
+      await suite.s.clients.admin.signalProcess({ processId: done.processId, name: 'result', payload: 'ok', idempotencyKey: 'x' });
+      const r = await suite.s.clients.sessions.deleteSession({ sessionId: doomed });
       expect(r).toEqual({ deleted: true, orphanedProcessIds: [live.processId], keptProcessIds: [done.processId], failedProcessIds: [] });
-      const after = (await s.clients.admin.getProcess({ processId: live.processId })).process!;
+      const after = (await suite.s.clients.admin.getProcess({ processId: live.processId })).process!;
       expect(after).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked' });
       // It still finishes; nothing is woken.
-      await s.clients.admin.signalProcess({ processId: live.processId, name: 'result', payload: 'late', idempotencyKey: 'y' });
-      expect((await s.clients.admin.getProcess({ processId: live.processId })).process).toMatchObject({
+      await suite.s.clients.admin.signalProcess({ processId: live.processId, name: 'result', payload: 'late', idempotencyKey: 'y' });
+      expect((await suite.s.clients.admin.getProcess({ processId: live.processId })).process).toMatchObject({
         status: ProcessStatus.PROCESS_STATUS_COMPLETED,
         wakeState: 'revoked',
       });
-      const events = (await s.clients.admin.listProcessEvents({ processId: live.processId, afterSeq: 0n, pageSize: 0 })).events.map((e) => e.kind);
+      const events = (await suite.s.clients.admin.listProcessEvents({ processId: live.processId, afterSeq: 0n, pageSize: 0 })).events.map((e) => e.kind);
       expect(events).toEqual(['created', 'orphaned', 'signal', 'completed']);
     });
 
     it('deleting a parent detaches the sub-agent processes of it and its child sessions (reported, never cancelled); a turn running in a deleted session fails saying so', async () => {
       const parent = await open();
       const child = `${parent}-child`;
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: child, parentSessionId: parent }));
-      fake.setDefault(() => ({ steps: [{ text: 'working' }, { hang: true }] }));
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: child, parentSessionId: parent }));
+      suite.fake.setDefault(() => ({ steps: [{ text: 'working' }, { hang: true }] }));
       const start = (kind: ProcessKind, scope: string, runIn: string, key: string) =>
-        s.clients.admin.startProcess({
+        suite.s.clients.admin.startProcess({
           kind,
           input: { task: 'research', sessionId: runIn, awaitSignal: '', payload: undefined },
           scopeFrameId: '',
@@ -256,33 +247,34 @@ for (const engine of engines) {
       const external = (await start(ProcessKind.PROCESS_KIND_EXTERNAL, child, '', 'ext')).process!;
       const inChild = (await start(ProcessKind.PROCESS_KIND_SESSION_TURN, '', child, 'in-child')).process!;
       // Both turns are at the model.
-      await until(() => fake.requests.length >= 2);
-      const r = await s.clients.sessions.deleteSession({ sessionId: parent });
+      await until(() => suite.fake.requests.length >= 2);
+      const r = await suite.s.clients.sessions.deleteSession({ sessionId: parent });
       expect(r.deleted).toBe(true);
       expect(r.orphanedProcessIds.sort()).toEqual([subAgent.processId, external.processId].sort());
       expect(r.failedProcessIds).toEqual([inChild.processId]);
       expect(r.keptProcessIds).toEqual([]);
       // The sub-agent goes on in its own session, which the delete left alone; nothing will be woken.
-      const after = (await s.clients.admin.getProcess({ processId: subAgent.processId })).process!;
+      const after = (await suite.s.clients.admin.getProcess({ processId: subAgent.processId })).process!;
       expect(after).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_RUNNING, scopeSessionId: '', wakeState: 'revoked', attempts: 1 });
-      expect((await s.clients.sessions.getSession({ sessionId: after.runSessionId })).session!.sessionId).toBe(`process-${subAgent.processId}`);
-      expect((await s.clients.admin.getProcess({ processId: external.processId })).process).toMatchObject({
+      expect((await suite.s.clients.sessions.getSession({ sessionId: after.runSessionId })).session!.sessionId).toBe(`process-${subAgent.processId}`);
+      expect((await suite.s.clients.admin.getProcess({ processId: external.processId })).process).toMatchObject({
         status: ProcessStatus.PROCESS_STATUS_RUNNING,
         scopeSessionId: '',
         wakeState: 'revoked',
       });
-      const failed = (await s.clients.admin.getProcess({ processId: inChild.processId })).process!;
+      const failed = (await suite.s.clients.admin.getProcess({ processId: inChild.processId })).process!;
       expect(failed).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_FAILED, error: `session "${child}", where the process ran its turn, was deleted` });
-      const kinds = async (id: string) => (await s.clients.admin.listProcessEvents({ processId: id, afterSeq: 0n, pageSize: 0 })).events.map((e) => e.kind);
+      const kinds = async (id: string) =>
+        (await suite.s.clients.admin.listProcessEvents({ processId: id, afterSeq: 0n, pageSize: 0 })).events.map((e) => e.kind);
       expect(await kinds(subAgent.processId)).toEqual(['created', 'running', 'orphaned']);
       expect(await kinds(inChild.processId)).toEqual(['created', 'running', 'failed']);
       // Cancelling is still the caller's to do.
-      expect((await s.clients.admin.cancelProcess({ processId: subAgent.processId, reason: 'done with it' })).cancelled).toBe(true);
-      expect((await s.clients.admin.cancelProcess({ processId: external.processId, reason: 'done with it' })).cancelled).toBe(true);
+      expect((await suite.s.clients.admin.cancelProcess({ processId: subAgent.processId, reason: 'done with it' })).cancelled).toBe(true);
+      expect((await suite.s.clients.admin.cancelProcess({ processId: external.processId, reason: 'done with it' })).cancelled).toBe(true);
     });
 
     it('the event stream follows a process live and resumes from a sequence after a restart', async () => {
-      const { process } = await s.clients.admin.startProcess({
+      const { process } = await suite.s.clients.admin.startProcess({
         kind: ProcessKind.PROCESS_KIND_EXTERNAL,
         input: undefined,
         scopeFrameId: '',
@@ -292,30 +284,30 @@ for (const engine of engines) {
         maxRunMs: 0n,
       });
       const id = process!.processId;
-      const w = watch(s, id);
+      const w = watch(suite.s, id);
       const firstEnded = w.done.catch(() => {});
       await until(() => w.events.length === 1);
       expect(w.events[0]).toMatchObject({ seq: 1n, kind: 'created' });
       // Restart the server on the same database, then resume after seq 1.
-      await s.stop();
-      s = await s.restart();
+      await suite.s.stop();
+      suite.s = await suite.s.restart();
       await firstEnded;
-      const resumed = watch(s, id, 1n);
-      await s.clients.admin.signalProcess({ processId: id, name: 'result', payload: { ok: true }, idempotencyKey: 'r' });
+      const resumed = watch(suite.s, id, 1n);
+      await suite.s.clients.admin.signalProcess({ processId: id, name: 'result', payload: { ok: true }, idempotencyKey: 'r' });
       await resumed.done;
       expect(resumed.events.map((e) => [e.seq, e.kind])).toEqual([
         [2n, 'signal'],
         [3n, 'completed'],
       ]);
       // A finished process's stream replays and ends at once.
-      const replay = watch(s, id, 0n);
+      const replay = watch(suite.s, id, 0n);
       await replay.done;
       expect(replay.events.map((e) => e.seq)).toEqual([1n, 2n, 3n]);
     });
 
     it('a process past its run time fails visibly and wakes its session with the error', async () => {
       const sessionId = await open();
-      const { process } = await s.clients.admin.startProcess({
+      const { process } = await suite.s.clients.admin.startProcess({
         kind: ProcessKind.PROCESS_KIND_EXTERNAL,
         input: undefined,
         scopeFrameId: '',
@@ -324,11 +316,11 @@ for (const engine of engines) {
         idempotencyKey: '',
         maxRunMs: 1000n,
       });
-      const p = await processWhen(s.clients, process!.processId, finished);
+      const p = await processWhen(suite.s.clients, process!.processId, finished);
       expect(p).toMatchObject({ status: ProcessStatus.PROCESS_STATUS_FAILED, error: 'the process ran past its run-time limit' });
       await until(
         async () =>
-          JSON.stringify((await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages).includes(
+          JSON.stringify((await suite.s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' })).messages).includes(
             `[process ${p.processId} (external) failed]`,
           ),
         20_000,
@@ -337,44 +329,44 @@ for (const engine of engines) {
 
     it('bad input is refused precisely and stores nothing', async () => {
       const base = { input: undefined, scopeFrameId: '', scopeSessionId: '', wakeSessionId: '', idempotencyKey: '', maxRunMs: 0n };
-      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_UNSPECIFIED }))).toMatchObject({
+      expect(await rejection(suite.s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_UNSPECIFIED }))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'PROCESS_KIND_REQUIRED',
       });
-      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: 99 as ProcessKind }))).toMatchObject({
+      expect(await rejection(suite.s.clients.admin.startProcess({ ...base, kind: 99 as ProcessKind }))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'ENUM_VALUE_UNKNOWN',
       });
-      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_SESSION_TURN }))).toMatchObject({
+      expect(await rejection(suite.s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_SESSION_TURN }))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'TASK_REQUIRED',
       });
-      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_NOTIFY, wakeSessionId: 'nobody' }))).toMatchObject({
+      expect(await rejection(suite.s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_NOTIFY, wakeSessionId: 'nobody' }))).toMatchObject({
         code: status.NOT_FOUND,
         reason: 'SESSION_NOT_FOUND',
       });
-      expect(await rejection(s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_NOTIFY, maxRunMs: 10n ** 12n }))).toMatchObject({
+      expect(await rejection(suite.s.clients.admin.startProcess({ ...base, kind: ProcessKind.PROCESS_KIND_NOTIFY, maxRunMs: 10n ** 12n }))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'MAX_RUN_TIME_INVALID',
       });
-      expect(await rejection(s.clients.admin.getProcess({ processId: 'p-nope' }))).toMatchObject({ code: status.NOT_FOUND, reason: 'PROCESS_NOT_FOUND' });
+      expect(await rejection(suite.s.clients.admin.getProcess({ processId: 'p-nope' }))).toMatchObject({ code: status.NOT_FOUND, reason: 'PROCESS_NOT_FOUND' });
       expect(
         await rejection(
-          s.clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId: '', pageSize: 0, pageToken: 'garbage!' }),
+          suite.s.clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId: '', pageSize: 0, pageToken: 'garbage!' }),
         ),
       ).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'PAGE_TOKEN_INVALID' });
-      expect(await rejection(s.clients.admin.awaitProcess({ processId: 'p-nope', waitMs: 4_000_000 }))).toMatchObject({
+      expect(await rejection(suite.s.clients.admin.awaitProcess({ processId: 'p-nope', waitMs: 4_000_000 }))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'WAIT_INVALID',
       });
-      expect(await rejection(s.clients.admin.signalProcess({ processId: 'p-nope', name: 'x', payload: 1, idempotencyKey: '' }))).toMatchObject({
+      expect(await rejection(suite.s.clients.admin.signalProcess({ processId: 'p-nope', name: 'x', payload: 1, idempotencyKey: '' }))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'MISSING_ID',
       });
-      const stream = watch(s, 'p-nope');
+      const stream = watch(suite.s, 'p-nope');
       await expect(stream.done).rejects.toMatchObject({ code: status.NOT_FOUND });
       expect(
-        (await s.clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId: 'nobody', pageSize: 0, pageToken: '' }))
+        (await suite.s.clients.admin.listProcesses({ status: 0, visibleInFrameId: '', scopeSessionId: '', sessionId: 'nobody', pageSize: 0, pageToken: '' }))
           .processes,
       ).toEqual([]);
     });

@@ -6,14 +6,13 @@
 // fails here (CI installs it).
 
 import { createServer } from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { STATE_CHUNK_BYTES } from '../../src/domain/limits.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { killPythons, preparePythonClient, pythonOutput, runPython } from '../support/python.js';
-import { startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, textInput } from '../support/turns.js';
 
 /** A port nobody listens on now, so a restarted server can come back at the same address. */
@@ -36,42 +35,31 @@ const RESTART_TEST_MS = 120_000;
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`Python client on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
     let env: Record<string, string>;
     let n = 0;
     const open = async (prefix: string) => {
       const sessionId = `py-${prefix}-${++n}`;
       // Tool hosts serve a session only the remote tools it binds (ADR 0047): the example's two.
       const spec = prefix.startsWith('tools') ? { remoteTools: { bindings: [{ name: 'divide' }, { name: 'lookup' }] } } : undefined;
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec }));
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec }));
       return sessionId;
     };
 
-    beforeAll(async () => {
-      preparePythonClient();
-      fake = await startFakeModelServer();
-      const address = `127.0.0.1:${await freePort()}`;
-      s = await startTestServer(engine, {
-        LASH_LISTEN: address,
-        OPENAI_BASE_URL: fake.url,
-        LASH_DEFAULT_PROVIDER: 'openai-compatible',
-        LASH_DEFAULT_MODEL: 'fake-model',
+    const suite = fakeModelSuite(engine, {
+      prefix: 'python-client',
+      env: async () => {
+        preparePythonClient();
+        const address = `127.0.0.1:${await freePort()}`;
+        env = { LASH_ADDRESS: address };
         // No built-in queue workers: the Python worker is the one that drains.
-        LASH_QUEUE_WORKERS: '0',
-      });
-      env = { LASH_ADDRESS: address };
+        return { LASH_LISTEN: address, LASH_QUEUE_WORKERS: '0' };
+      },
     });
-    afterAll(async () => {
-      killPythons();
-      await s?.close();
-      await fake?.close();
-    });
-    beforeEach(() => fake.reset());
+    afterAll(() => killPythons());
     afterEach(() => killPythons());
 
     it('the turn helper yields the streamed deltas, then returns the committed result; a retried turn id returns it again', async () => {
-      fake.script({ steps: [{ text: 'Hello' }, { delayMs: 30 }, { text: ', Python' }, { delayMs: 30 }, { text: ' client.' }] });
+      suite.fake.script({ steps: [{ text: 'Hello' }, { delayMs: 30 }, { text: ', Python' }, { delayMs: 30 }, { text: ' client.' }] });
       const out = JSON.parse(await pythonOutput('tests/turn_check.py', [`py-turn-${++n}`, 'greet me'], env)) as {
         deltas: string[];
         text: string;
@@ -84,7 +72,7 @@ for (const engine of engines) {
       expect(out.text).toBe('Hello, Python client.');
       expect(out.retry_turn_id).toBe(out.turn_id);
       expect(out.retry_text).toBe(out.text);
-      expect(fake.requests).toHaveLength(1);
+      expect(suite.fake.requests).toHaveLength(1);
     });
 
     it('export_state reads a state larger than one piece, starting again when the session changes in between; the text imports back', async () => {
@@ -103,12 +91,12 @@ for (const engine of engines) {
     });
 
     it('the chat example streams an answer per line typed', async () => {
-      fake.script({ steps: [{ text: 'first ' }, { text: 'answer' }] }, { steps: [{ text: 'second answer' }] });
+      suite.fake.script({ steps: [{ text: 'first ' }, { text: 'answer' }] }, { steps: [{ text: 'second answer' }] });
       const out = await pythonOutput('examples/chat.py', [`py-chat-${++n}`], env, 'one\ntwo\n');
       expect(out).toContain('lash> first answer\n');
       expect(out).toContain('lash> second answer\n');
       expect(out.match(/\[turn [^:]+: \d+ deltas/g)).toHaveLength(2);
-      expect(fake.requests.map((r) => JSON.stringify(r.body.messages))).toEqual([expect.stringContaining('one'), expect.stringContaining('two')]);
+      expect(suite.fake.requests.map((r) => JSON.stringify(r.body.messages))).toEqual([expect.stringContaining('one'), expect.stringContaining('two')]);
     });
 
     it('typed errors: NotFound, InvalidArgument and AlreadyExists carry the ErrorInfo reason and ids', async () => {
@@ -153,17 +141,17 @@ for (const engine of engines) {
       const sessionId = await open('tools');
       const host = runPython('examples/tool_host.py', [sessionId], env);
       await host.waitFor(() => host.stdout().includes('ready host_id='), 'the host registered');
-      fake.script(
+      suite.fake.script(
         { steps: [{ toolCall: { name: 'lookup', args: { word: 'lash' } } }, { toolCall: { name: 'divide', args: { a: 1, b: 0 } } }] },
         { steps: [{ text: 'looked it up' }] },
       );
-      const t = await runTurn(s.clients, { sessionId, input: textInput('define lash, then divide 1 by 0') });
+      const t = await runTurn(suite.s.clients, { sessionId, input: textInput('define lash, then divide 1 by 0') });
       expect(t.error).toBeUndefined();
       const calls = Object.fromEntries((t.result?.toolCalls ?? []).map((c) => [c.tool, c]));
       expect(calls.lookup).toMatchObject({ isError: false, output: { word: 'lash', letters: 4 } });
       expect(calls.divide).toMatchObject({ isError: true });
       expect(JSON.stringify(calls.divide!.output)).toContain('cannot divide by zero');
-      expect(JSON.stringify(fake.requests[0]!.body.tools)).toContain('Looks a word up in the glossary.');
+      expect(JSON.stringify(suite.fake.requests[0]!.body.tools)).toContain('Looks a word up in the glossary.');
       expect(host.stdout()).toContain('call lookup word=lash');
       host.child.kill('SIGTERM');
       expect(await host.exited).toBe(0);
@@ -180,11 +168,11 @@ for (const engine of engines) {
             .split('\n')
             .filter((l) => l.startsWith('ready host_id=')).length;
         await host.waitFor(() => readies() === 1, 'the host registered');
-        await s.stop();
-        s = await s.restart();
+        await suite.s.stop();
+        suite.s = await suite.s.restart();
         await host.waitFor(() => readies() === 2, 'the host registered again');
-        fake.script({ steps: [{ toolCall: { name: 'lookup', args: { word: 'again' } } }] }, { steps: [{ text: 'ok' }] });
-        const t = await runTurn(s.clients, { sessionId, input: textInput('define again') });
+        suite.fake.script({ steps: [{ toolCall: { name: 'lookup', args: { word: 'again' } } }] }, { steps: [{ text: 'ok' }] });
+        const t = await runTurn(suite.s.clients, { sessionId, input: textInput('define again') });
         expect(t.result?.toolCalls[0]).toMatchObject({ tool: 'lookup', isError: false, output: { word: 'again', letters: 5 } });
         host.child.kill('SIGTERM');
         expect(await host.exited).toBe(0);
@@ -195,7 +183,8 @@ for (const engine of engines) {
     it('the queue worker drains every enqueued batch and stops on an empty queue', async () => {
       const sessionId = await open('queue');
       const ids = ['job-a', 'job-b', 'job-c'];
-      for (const id of ids) await s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, id, input: textInput(`work on ${id}`) }));
+      for (const id of ids)
+        await suite.s.clients.queue.enqueueTurnInput(EnqueueTurnInputRequest.fromPartial({ sessionId, id, input: textInput(`work on ${id}`) }));
       const out = await pythonOutput('examples/worker.py', [sessionId, '--until-empty'], env);
       const lines = out
         .trim()
@@ -205,11 +194,11 @@ for (const engine of engines) {
       expect(last).toMatchObject({ empty: true, drained: lines.length - 1 });
       const drainedBatches = lines.flatMap((l) => l.batch_ids ?? []);
       expect(lines.length, out).toBeGreaterThan(1);
-      const batches = (await s.clients.queue.listQueuedWork({ sessionId })).batches;
+      const batches = (await suite.s.clients.queue.listQueuedWork({ sessionId })).batches;
       expect(batches).toEqual([]);
       expect(drainedBatches).toHaveLength(ids.length);
       expect(new Set(drainedBatches).size).toBe(ids.length);
-      expect(fake.requests.map((r) => JSON.stringify(r.body.messages)).join()).toContain('work on job-c');
+      expect(suite.fake.requests.map((r) => JSON.stringify(r.body.messages)).join()).toContain('work on job-c');
     });
 
     it(
@@ -219,16 +208,16 @@ for (const engine of engines) {
         const observer = runPython('examples/observer.py', [sessionId], env);
         const committed = (turnId: string) => () => observer.jsonLines().some((l) => l.payload === 'committed' && l.turn_id === turnId);
         await observer.waitFor(() => observer.jsonLines().some((l) => l.kind === 'snapshot'), 'the snapshot');
-        fake.script({ steps: [{ text: 'before ' }, { text: 'restart' }] });
-        await runTurn(s.clients, { sessionId, turnId: 'before-restart', input: textInput('one') });
+        suite.fake.script({ steps: [{ text: 'before ' }, { text: 'restart' }] });
+        await runTurn(suite.s.clients, { sessionId, turnId: 'before-restart', input: textInput('one') });
         await observer.waitFor(committed('before-restart'), 'the first commit');
 
-        await s.stop();
+        await suite.s.stop();
         await observer.waitFor(() => observer.stderr().includes('reconnecting_after'), 'a reconnect attempt');
-        s = await s.restart();
+        suite.s = await suite.s.restart();
 
-        fake.script({ steps: [{ text: 'after ' }, { text: 'restart' }] });
-        await runTurn(s.clients, { sessionId, turnId: 'after-restart', input: textInput('two') });
+        suite.fake.script({ steps: [{ text: 'after ' }, { text: 'restart' }] });
+        await runTurn(suite.s.clients, { sessionId, turnId: 'after-restart', input: textInput('two') });
         await observer.waitFor(committed('after-restart'), 'the commit after the restart');
         observer.child.kill('SIGTERM');
 

@@ -66,8 +66,8 @@ import { connect, type LashClients } from '../../src/client/promised.js';
 import { errorInfoOf } from '../../src/grpc/errors.js';
 import { writeTokens } from '../support/auth.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
+import { rejection } from '../support/server.js';
 import { connectToolHost } from '../support/tool-host.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 
@@ -104,8 +104,20 @@ const streamStatus = (call: ClientReadableStream<unknown>) =>
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`tenant isolation on ${engine.name}`, () => {
     let dir: string;
-    let s: TestServer;
-    let fake: FakeModelServer;
+    // Registered before the suite, so it runs after the suite's teardown (hooks unwind as a stack).
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const suite = fakeModelSuite(engine, {
+      prefix: 'tenant-isolation',
+      env: async () => {
+        dir = mkdtempSync(join(tmpdir(), 'lash-tenants-'));
+        writeTokens(join(dir, 'tokens.json'), [
+          { name: 'alice', token: 'tok-tenant-a', tenant: 'tenant-a', roles: ['admin', 'tool_host'] },
+          { name: 'bob', token: 'tok-tenant-b', tenant: 'tenant-b', roles: ['admin', 'tool_host'] },
+        ]);
+        return { LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'), LASH_QUEUE_WORKERS: '0', LASH_TENANT_WIDE_TOOLS: 'tenant-a:approve,tenant-b:approve' };
+      },
+      reset: false,
+    });
     let a: LashClients;
     let b: LashClients;
 
@@ -114,7 +126,7 @@ for (const engine of engines) {
      * refused writes are recorded there by design (ADR 0046), in the caller's own tenant.
      */
     const hashAllRows = async (): Promise<string> => {
-      const conn = s.app.db.em().getConnection();
+      const conn = suite.s.app.db.em().getConnection();
       const tables = (await conn.execute(
         `select table_name as t from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1`,
       )) as { t: string }[];
@@ -136,30 +148,13 @@ for (const engine of engines) {
       }
     };
 
-    beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'lash-tenants-'));
-      writeTokens(join(dir, 'tokens.json'), [
-        { name: 'alice', token: 'tok-tenant-a', tenant: 'tenant-a', roles: ['admin', 'tool_host'] },
-        { name: 'bob', token: 'tok-tenant-b', tenant: 'tenant-b', roles: ['admin', 'tool_host'] },
-      ]);
-      fake = await startFakeModelServer();
-      s = await startTestServer(engine, {
-        OPENAI_BASE_URL: fake.url,
-        LASH_DEFAULT_PROVIDER: 'openai-compatible',
-        LASH_DEFAULT_MODEL: 'fake-model',
-        LASH_AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
-        LASH_QUEUE_WORKERS: '0',
-        LASH_TENANT_WIDE_TOOLS: 'tenant-a:approve,tenant-b:approve',
-      });
-      a = connect(s.app.address, credentials.createInsecure(), withToken('tok-tenant-a'));
-      b = connect(s.app.address, credentials.createInsecure(), withToken('tok-tenant-b'));
+    beforeAll(() => {
+      a = connect(suite.s.app.address, credentials.createInsecure(), withToken('tok-tenant-a'));
+      b = connect(suite.s.app.address, credentials.createInsecure(), withToken('tok-tenant-b'));
     });
-    afterAll(async () => {
+    afterAll(() => {
       a?.close();
       b?.close();
-      await s?.close();
-      await fake?.close();
-      rmSync(dir, { recursive: true, force: true });
     });
 
     it("tenant B gets NOT_FOUND (as for an id that never existed) from every RPC on tenant A's ids, and no row changes", async () => {
@@ -169,11 +164,11 @@ for (const engine of engines) {
       await a.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'shared' }));
       const hostA = await connectToolHost(a, { tools: [{ name: 'approve' }], reply: () => ({ pending: 'a-completion' }) });
       const hostB = await connectToolHost(b, { tools: [{ name: 'approve' }], reply: () => ({ success: { stolen: true } }) });
-      fake.script({ steps: [{ toolCall: { name: 'approve', args: { amount: 42 } } }] }, { steps: [{ text: 'approved' }] });
+      suite.fake.script({ steps: [{ toolCall: { name: 'approve', args: { amount: 42 } } }] }, { steps: [{ text: 'approved' }] });
       const running = startRunTurn(a, { sessionId: 'a-main', turnId: 'a-turn', input: textInput('approve 42') });
       await until(() => hostA.calls.length === 1, 30_000);
       await until(async () => {
-        const [row] = await s.app.db.em().getConnection().execute(`select count(*)::int as n from completions where completion_key = 'a-completion'`);
+        const [row] = await suite.s.app.db.em().getConnection().execute(`select count(*)::int as n from completions where completion_key = 'a-completion'`);
         return row.n === 1;
       }, 30_000);
       // While A's turn waits: B can neither resolve A's completion nor touch A's running turn.
@@ -183,7 +178,7 @@ for (const engine of engines) {
       expect(stolen.outcome).toBe(ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_UNKNOWN);
       expect((await settle(b.turns.cancelTurn(CancelTurnRequest.fromPartial({ sessionId: 'a-main', turnId: 'a-turn' })), {})).code).toBe(5);
       expect((await settle(b.turns.cancelRunningTurns(CancelRunningTurnsRequest.fromPartial({ sessionId: 'a-main' })), {})).code).toBe(5);
-      const [pending] = await s.app.db.em().getConnection().execute(`select status from completions where completion_key = 'a-completion'`);
+      const [pending] = await suite.s.app.db.em().getConnection().execute(`select status from completions where completion_key = 'a-completion'`);
       expect(pending.status).toBe('pending');
       await a.turns.resolveCompletion(
         ResolveCompletionRequest.fromPartial({ completionKey: 'a-completion', resolution: { outcome: { $case: 'value', value: { approved: true } } } }),
@@ -196,7 +191,7 @@ for (const engine of engines) {
       hostA.close();
       hostB.close();
       // An image of A's, stored as an attachment of a-main.
-      fake.script({ steps: [{ text: 'seen' }] });
+      suite.fake.script({ steps: [{ text: 'seen' }] });
       const image = await runTurn(a, {
         sessionId: 'a-main',
         input: { items: [{ item: { $case: 'imageRef', value: { id: 'img' } } }], imageBlobs: { img: { data: PNG, mimeType: 'image/png' } } },
@@ -390,7 +385,7 @@ for (const engine of engines) {
         'a-sub',
       ]);
       // The audit trail: B lists only its own (refused) attempts, A none of them.
-      await s.app.audit.drain();
+      await suite.s.app.audit.drain();
       const trail = async (c: LashClients) => (await c.admin.listAuditRecords(ListAuditRecordsRequest.fromPartial({ pageSize: 1_000 }))).records;
       const bTrail = await trail(b);
       expect(bTrail.length).toBeGreaterThan(10);
@@ -399,7 +394,7 @@ for (const engine of engines) {
     });
 
     it('both tenants use the same session id, process idempotency key and trigger subscription id without meeting', async () => {
-      // B's StartProcess with A's idempotency key starts B's own process, not A's.
+      // B's StartProcess with A's idempotency key starts B's own process, not A'suite.s.
       const bProc = (
         await b.admin.startProcess(
           StartProcessRequest.fromPartial({ kind: ProcessKind.PROCESS_KIND_EXTERNAL, input: { awaitSignal: 'go' }, idempotencyKey: 'a-proc' }),
@@ -429,7 +424,7 @@ for (const engine of engines) {
       const opened = await b.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'shared' }));
       expect(opened.created).toBe(true);
       await a.admin.appendMessages(AppendMessagesRequest.fromPartial({ sessionId: 'shared', messages: [text('only a')] }));
-      fake.script({ steps: [{ text: 'hello b' }] });
+      suite.fake.script({ steps: [{ text: 'hello b' }] });
       const t = await runTurn(b, { sessionId: 'shared', input: textInput('only b') });
       expect(t.result?.outcome?.$case).toBe('finished');
       const view = async (c: LashClients) =>

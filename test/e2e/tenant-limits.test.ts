@@ -5,55 +5,46 @@
 // principal header (test/support/principals.ts).
 
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CreateChildSessionRequest } from '../../gen/lash/v1/admin_service.js';
 import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { StartTurnRequest } from '../../gen/lash/v1/turn_service.js';
 import type { LashClients } from '../../src/client/promised.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { observe } from '../support/observe.js';
 import { clientsAs, identityEnv } from '../support/principals.js';
-import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { rejection } from '../support/server.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`per-tenant limits on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
     const clients: LashClients[] = [];
     const as = (tenant: string) => {
-      const c = clientsAs(s.app.address, tenant, `user-of-${tenant}`);
+      const c = clientsAs(suite.s.app.address, tenant, `user-of-${tenant}`);
       clients.push(c);
       return c;
     };
     const open = (c: LashClients, sessionId: string) => c.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
-    const scrape = async () => (await fetch(`http://${s.app.metricsAddress}/metrics`)).text();
+    const scrape = async () => (await fetch(`http://${suite.s.app.metricsAddress}/metrics`)).text();
 
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      s = await startTestServer(
-        engine,
-        {
-          OPENAI_BASE_URL: fake.url,
-          LASH_DEFAULT_PROVIDER: 'openai-compatible',
-          LASH_DEFAULT_MODEL: 'fake-model',
-          LASH_QUEUE_WORKERS: '0',
-          LASH_METRICS_LISTEN: '127.0.0.1:0',
-          LASH_TENANT_MAX_SESSIONS: '3',
-          LASH_TENANT_MAX_QUEUED_BATCHES: '2',
-          LASH_TENANT_MAX_RUNNING_TURNS: '1',
-          LASH_TENANT_MAX_OBSERVERS: '2',
-          ...(await identityEnv()),
-        },
-        { clients: (address) => clientsAs(address, 'default', 'default-client') },
-      );
+    const suite = fakeModelSuite(engine, {
+      prefix: 'tenant-limits',
+      env: async () => ({
+        LASH_QUEUE_WORKERS: '0',
+        LASH_METRICS_LISTEN: '127.0.0.1:0',
+        LASH_TENANT_MAX_SESSIONS: '3',
+        LASH_TENANT_MAX_QUEUED_BATCHES: '2',
+        LASH_TENANT_MAX_RUNNING_TURNS: '1',
+        LASH_TENANT_MAX_OBSERVERS: '2',
+        ...(await identityEnv()),
+      }),
+      server: { clients: (address) => clientsAs(address, 'default', 'default-client') },
+      reset: false,
     });
     afterAll(async () => {
       clients.forEach((c) => c.close());
-      await s?.close();
-      await fake?.close();
     });
 
     it('sessions: past LASH_TENANT_MAX_SESSIONS every create path is TENANT_SESSION_LIMIT and stores nothing; other tenants go on; a delete makes room', async () => {
@@ -104,9 +95,9 @@ for (const engine of engines) {
       const t = as('acme-turns');
       await open(t, 't1');
       await open(t, 't2');
-      fake.script({ steps: [{ hang: true }] });
+      suite.fake.script({ steps: [{ hang: true }] });
       const running = startRunTurn(t, { sessionId: 't1', turnId: 'long', input: textInput('hang') });
-      await until(() => s.app.turns.registry.active('acme-turns', 't1').length === 1);
+      await until(() => suite.s.app.turns.registry.active('acme-turns', 't1').length === 1);
       const refused = await startRunTurn(t, { sessionId: 't2', input: textInput('refused') }).done;
       expect(refused.error?.code).toBe(status.RESOURCE_EXHAUSTED);
       expect(await rejection(t.turns.startTurn(StartTurnRequest.fromPartial({ sessionId: 't2', input: textInput('refused too') })))).toMatchObject({
@@ -117,12 +108,12 @@ for (const engine of engines) {
       expect((await t.sessions.getSession({ sessionId: 't2' })).session?.turnIndex).toBe(0n);
       const other = as('globex-turns');
       await open(other, 't1');
-      fake.script({ steps: [{ text: 'fine' }] });
+      suite.fake.script({ steps: [{ text: 'fine' }] });
       expect((await runTurn(other, { sessionId: 't1', input: textInput('go') })).result?.outcome?.$case).toBe('finished');
       // When the running turn ends, the tenant may start another.
       await t.turns.cancelTurn({ sessionId: 't1', turnId: 'long' });
       expect((await running.done).result?.outcome?.$case).toBe('stopped');
-      fake.script({ steps: [{ text: 'now' }] });
+      suite.fake.script({ steps: [{ text: 'now' }] });
       expect((await runTurn(t, { sessionId: 't2', input: textInput('now') })).result?.outcome?.$case).toBe('finished');
     });
 
@@ -144,7 +135,7 @@ for (const engine of engines) {
       await theirs.waitFor((m) => m.length >= 1);
       first.close();
       // The place comes back once the server has seen the cancel.
-      const held = () => s.app.tenantLimits.stats().find((x) => x.tenantId === 'acme-observers' && x.resource === 'observers')?.inUse ?? 0;
+      const held = () => suite.s.app.tenantLimits.stats().find((x) => x.tenantId === 'acme-observers' && x.resource === 'observers')?.inUse ?? 0;
       await until(() => held() === 1);
       const again = observe(o, 'o1');
       await again.waitFor((m) => m.length >= 1);

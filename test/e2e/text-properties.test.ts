@@ -5,13 +5,13 @@
 // agree exactly. Seeded, so a failure names a reproducible case. Real provider code against the
 // fake model server, a real remote tool host, on each engine.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FeedMessage } from '../../gen/lash/v1/feed.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer, type ScriptStep } from '../support/fake-model-server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
+import { type ScriptStep } from '../support/fake-model-server.js';
 import { observe, payloadCase } from '../support/observe.js';
-import { startTestServer, type TestServer } from '../support/server.js';
 import { seeded as rng } from '../support/hostile-requests.js';
 import { connectToolHost } from '../support/tool-host.js';
 import { deltasText, runTurn, textInput } from '../support/turns.js';
@@ -104,52 +104,43 @@ const feedDeltas = (ms: FeedMessage[], turnId: string) =>
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`text and JSON properties on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
-
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      s = await startTestServer(engine, {
-        OPENAI_BASE_URL: fake.url,
-        LASH_DEFAULT_PROVIDER: 'openai-compatible',
-        LASH_DEFAULT_MODEL: 'fake-model',
+    const suite = fakeModelSuite(engine, {
+      prefix: 'text-properties',
+      env: {
         LASH_PROVIDER_BACKOFF_MS: '20',
-      });
+      },
+      reset: false,
     });
     /** Every message of the read view, page after page. */
     const readView = async (sessionId: string) => {
       const all = [];
       let pageToken = '';
       do {
-        const page = await s.clients.sessions.getReadView({ sessionId, pageSize: 100, pageToken });
+        const page = await suite.s.clients.sessions.getReadView({ sessionId, pageSize: 100, pageToken });
         all.push(...page.messages);
         pageToken = page.nextPageToken;
       } while (pageToken);
       return all;
     };
-    afterAll(async () => {
-      await s?.close();
-      await fake?.close();
-    });
 
     it('model output, user input and remote tool results agree exactly in the stream, GetTurn, the feed, the read view and the export', async () => {
       const next = rng(20261127);
       const sessionId = 'props';
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: { remoteTools: { bindings: [{ name: 'oracle' }] } } }));
-      const obs = observe(s.clients, sessionId);
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: { remoteTools: { bindings: [{ name: 'oracle' }] } } }));
+      const obs = observe(suite.s.clients, sessionId);
       await obs.waitFor((m) => m.length >= 1);
       let turn = 0;
       for (let round = 0; round < 12; round++) {
         const answer = randomText(next);
         const input = randomText(next);
         const turnId = `p${++turn}`;
-        fake.script({ steps: chunks(next, answer).map((text): ScriptStep => ({ text })) });
-        const t = await runTurn(s.clients, { sessionId, turnId, input: textInput(input) });
+        suite.fake.script({ steps: chunks(next, answer).map((text): ScriptStep => ({ text })) });
+        const t = await runTurn(suite.s.clients, { sessionId, turnId, input: textInput(input) });
         const where = `round ${round}: ${JSON.stringify(answer)} / ${JSON.stringify(input)}`;
         expect(t.error, where).toBeUndefined();
         expect(deltasText(t), where).toBe(answer);
         expect(t.result?.assistantOutput?.rawText, where).toBe(answer);
-        const got = await s.clients.turns.getTurn({ sessionId, turnId });
+        const got = await suite.s.clients.turns.getTurn({ sessionId, turnId });
         expect(got.result, where).toEqual(t.result);
         const [user, assistant] = (await readView(sessionId)).slice(-2);
         expect(textOfParts(user!.parts), where).toBe(input);
@@ -174,7 +165,7 @@ for (const engine of engines) {
         ...Array.from({ length: 6 }, () => randomJson(next, 12)),
       ];
       let call = 0;
-      const host = await connectToolHost(s.clients, {
+      const host = await connectToolHost(suite.s.clients, {
         sessionId,
         tools: [{ name: 'oracle' }],
         reply: (c) => {
@@ -185,14 +176,14 @@ for (const engine of engines) {
       try {
         for (let i = 0; i < values.length; i++) {
           const turnId = `tool${i}`;
-          fake.script({ steps: [{ toolCall: { name: 'oracle', args: {}, id: `c${i}` } }] }, { steps: [{ text: 'ok' }] });
-          const t = await runTurn(s.clients, { sessionId, turnId, input: textInput('ask') });
+          suite.fake.script({ steps: [{ toolCall: { name: 'oracle', args: {}, id: `c${i}` } }] }, { steps: [{ text: 'ok' }] });
+          const t = await runTurn(suite.s.clients, { sessionId, turnId, input: textInput('ask') });
           const where = `tool ${i}: ${JSON.stringify(values[i], (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `<${v}>` : v))}`;
           const expected = spelled(values[i]);
           const completed = t.events.find((e) => e.kind?.$case === 'toolCallCompleted');
           const streamed = completed?.kind?.$case === 'toolCallCompleted' ? completed.kind.value.output : undefined;
           expect(streamed, where).toEqual(expected);
-          expect((await s.clients.turns.getTurn({ sessionId, turnId })).result?.toolCalls[0]?.output, where).toEqual(expected);
+          expect((await suite.s.clients.turns.getTurn({ sessionId, turnId })).result?.toolCalls[0]?.output, where).toEqual(expected);
           const results = (await readView(sessionId)).flatMap((m) =>
             m.parts.flatMap((p) => (p.kind?.$case === 'toolResult' && p.kind.value.callId === `c${i}` ? [p.kind.value.output] : [])),
           );
@@ -213,7 +204,7 @@ for (const engine of engines) {
         host.close();
       }
       // The export holds the same texts, byte for byte.
-      const exported = await s.clients.sessions.exportSessionState({ sessionId });
+      const exported = await suite.s.clients.sessions.exportSessionState({ sessionId });
       const texts = (await readView(sessionId)).map((m) => textOfParts(m.parts)).filter(Boolean);
       const exportedJson = JSON.stringify(exported.state);
       for (const text of texts) expect(exportedJson).toContain(JSON.stringify(text).slice(1, -1));

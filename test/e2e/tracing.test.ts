@@ -5,13 +5,12 @@
 import { Metadata } from '@grpc/grpc-js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { RunTurnRequest } from '../../gen/lash/v1/turn_service.js';
 import { loadConfig } from '../../src/config.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { startRunTurn, textInput, until } from '../support/turns.js';
 
 interface OtlpSpan {
@@ -52,40 +51,36 @@ async function startCollector(): Promise<{ url: string; spans: OtlpSpan[]; servi
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`tracing on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
     let collector: Awaited<ReturnType<typeof startCollector>>;
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      collector = await startCollector();
-      s = await startTestServer(engine, {
-        OPENAI_BASE_URL: fake.url,
-        LASH_DEFAULT_PROVIDER: 'openai-compatible',
-        LASH_DEFAULT_MODEL: 'fake-model',
-        LASH_TOOLS: 'calculate,run_child',
-        LASH_QUEUE_WORKERS: '0',
-        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
-        OTEL_BSP_SCHEDULE_DELAY: '50',
-        OTEL_SERVICE_NAME: 'lash-under-test',
-      });
-    });
+    // Registered before the suite, so it runs after the suite's teardown (hooks unwind as a
+    // stack): the server stops exporting before the collector closes.
     afterAll(async () => {
-      await s?.close();
       await collector?.close();
-      await fake?.close();
     });
-    beforeEach(() => fake.reset());
+    const suite = fakeModelSuite(engine, {
+      prefix: 'tracing',
+      env: async () => {
+        collector = await startCollector();
+        return {
+          LASH_TOOLS: 'calculate,run_child',
+          LASH_QUEUE_WORKERS: '0',
+          OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+          OTEL_BSP_SCHEDULE_DELAY: '50',
+          OTEL_SERVICE_NAME: 'lash-under-test',
+        };
+      },
+    });
 
     it("a turn is one span with a child per model call and per tool call, in the caller's trace", async () => {
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'traced' }));
-      fake.script(
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'traced' }));
+      suite.fake.script(
         { steps: [{ toolCall: { name: 'calculate', args: { op: 'add', a: 2, b: 3 } } }], usage: { input: 10, output: 2 } },
         { steps: [{ text: 'five' }], usage: { input: 12, output: 1 } },
       );
       const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
       const metadata = new Metadata();
       metadata.set('traceparent', `00-${callerTrace}-00f067aa0ba902b7-01`);
-      const call = s.clients.turns.raw.runTurn(
+      const call = suite.s.clients.turns.raw.runTurn(
         RunTurnRequest.fromPartial({ sessionId: 'traced', turnId: 'traced-1', input: textInput('add 2 and 3') }),
         metadata,
       );
@@ -111,13 +106,13 @@ for (const engine of engines) {
     });
 
     it('a child run by run_child is traced under the tool call that ran it: one tree', async () => {
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'traced-parent' }));
-      fake.script(
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'traced-parent' }));
+      suite.fake.script(
         { steps: [{ toolCall: { name: 'run_child', args: { child_session_id: 'traced-kid', task: 'say hi' } } }] },
         { steps: [{ text: 'hi' }] },
         { steps: [{ text: 'the child said hi' }] },
       );
-      await startRunTurn(s.clients, { sessionId: 'traced-parent', turnId: 'tree', input: textInput('delegate') }).done;
+      await startRunTurn(suite.s.clients, { sessionId: 'traced-parent', turnId: 'tree', input: textInput('delegate') }).done;
       const turnOf = (sessionId: string) => collector.spans.find((x) => x.name === 'lash.turn' && attr(x, 'lash.session_id') === sessionId);
       await until(() => turnOf('traced-parent') !== undefined && turnOf('traced-kid') !== undefined);
       const parent = turnOf('traced-parent')!;
@@ -128,9 +123,12 @@ for (const engine of engines) {
     });
 
     it('a failing tool and a stopped turn are error spans that say why', async () => {
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'traced-err' }));
-      fake.script({ steps: [{ toolCall: { name: 'calculate', args: { op: 'divide', a: 1, b: 0 } } }] }, { error: { status: 400, message: 'no more today' } });
-      await startRunTurn(s.clients, { sessionId: 'traced-err', turnId: 'err-1', input: textInput('divide') }).done;
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'traced-err' }));
+      suite.fake.script(
+        { steps: [{ toolCall: { name: 'calculate', args: { op: 'divide', a: 1, b: 0 } } }] },
+        { error: { status: 400, message: 'no more today' } },
+      );
+      await startRunTurn(suite.s.clients, { sessionId: 'traced-err', turnId: 'err-1', input: textInput('divide') }).done;
       await until(() => collector.spans.some((x) => x.name === 'lash.turn' && attr(x, 'lash.turn_id') === 'err-1'));
       const turn = collector.spans.find((x) => x.name === 'lash.turn' && attr(x, 'lash.turn_id') === 'err-1')!;
       expect(turn.status).toMatchObject({ code: 2 });

@@ -11,9 +11,10 @@ import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import type { LashClients } from '../../src/client/promised.js';
 import { killAllChildServers, startChildServer } from '../support/child-server.js';
 import { engines } from '../support/engines.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { finished, processWhen } from '../support/processes.js';
-import { rejection, startTestServer, type TestServer } from '../support/server.js';
+import { rejection } from '../support/server.js';
 import { until } from '../support/turns.js';
 
 const FAST = { LASH_QUEUE_POLL_MS: '100', LASH_PROCESS_POLL_MS: '100', LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model' };
@@ -50,22 +51,14 @@ async function wakesSeen(clients: LashClients, sessionId: string): Promise<strin
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`triggers on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      s = await startTestServer(engine, { ...FAST, OPENAI_BASE_URL: fake.url });
-    });
-    afterAll(async () => {
-      await s?.close();
-      await fake?.close();
-    });
+    const suite = fakeModelSuite(engine, { prefix: 'triggers', env: { ...FAST }, reset: false });
 
     it('an emission retried twice starts exactly one process per matching subscription and wakes the session once', async () => {
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'orders-desk' }));
-      await s.clients.admin.putTriggerSubscription(sub('orders', 'webhook', 'order-*', notifyTemplate('orders-desk')));
-      await s.clients.admin.putTriggerSubscription(sub('refunds', 'webhook', 'refund-*', notifyTemplate('orders-desk')));
-      const emit = () => s.clients.admin.emitTrigger({ sourceType: 'webhook', sourceKey: 'order-17', payload: { total: 42 }, idempotencyKey: 'delivery-17' });
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'orders-desk' }));
+      await suite.s.clients.admin.putTriggerSubscription(sub('orders', 'webhook', 'order-*', notifyTemplate('orders-desk')));
+      await suite.s.clients.admin.putTriggerSubscription(sub('refunds', 'webhook', 'refund-*', notifyTemplate('orders-desk')));
+      const emit = () =>
+        suite.s.clients.admin.emitTrigger({ sourceType: 'webhook', sourceKey: 'order-17', payload: { total: 42 }, idempotencyKey: 'delivery-17' });
       const [first, second, third] = [await emit(), await emit(), await emit()];
       expect(first.deliveries).toHaveLength(1);
       expect(first.deliveries[0]).toMatchObject({
@@ -84,38 +77,44 @@ for (const engine of engines) {
         expect(retry.deliveries).toEqual([
           expect.objectContaining({ subscriptionId: 'orders', deduplicated: true, process: expect.objectContaining({ processId: id }) }),
         ]);
-      expect((await processWhen(s.clients, id, (p) => p.wakeState === 'delivered')).status).toBe(ProcessStatus.PROCESS_STATUS_COMPLETED);
-      await until(async () => (await wakesSeen(s.clients, 'orders-desk')).length === 1, 20_000);
-      expect((await allProcesses(s.clients, 'orders-desk')).map((p) => p.processId)).toEqual([id]);
+      expect((await processWhen(suite.s.clients, id, (p) => p.wakeState === 'delivered')).status).toBe(ProcessStatus.PROCESS_STATUS_COMPLETED);
+      await until(async () => (await wakesSeen(suite.s.clients, 'orders-desk')).length === 1, 20_000);
+      expect((await allProcesses(suite.s.clients, 'orders-desk')).map((p) => p.processId)).toEqual([id]);
       // Another occurrence starts another process; a key no subscription matches starts nothing.
       expect(
-        (await s.clients.admin.emitTrigger({ sourceType: 'webhook', sourceKey: 'order-18', payload: undefined, idempotencyKey: 'delivery-18' })).deliveries[0]!
-          .deduplicated,
+        (await suite.s.clients.admin.emitTrigger({ sourceType: 'webhook', sourceKey: 'order-18', payload: undefined, idempotencyKey: 'delivery-18' }))
+          .deliveries[0]!.deduplicated,
       ).toBe(false);
       expect(
-        (await s.clients.admin.emitTrigger({ sourceType: 'webhook', sourceKey: 'invoice-1', payload: undefined, idempotencyKey: 'delivery-19' })).deliveries,
+        (await suite.s.clients.admin.emitTrigger({ sourceType: 'webhook', sourceKey: 'invoice-1', payload: undefined, idempotencyKey: 'delivery-19' }))
+          .deliveries,
       ).toEqual([]);
-      const listed = await s.clients.admin.listTriggerSubscriptions({ sourceType: 'webhook', pageSize: 1, pageToken: '' });
+      const listed = await suite.s.clients.admin.listTriggerSubscriptions({ sourceType: 'webhook', pageSize: 1, pageToken: '' });
       expect(listed.subscriptions.map((x) => x.subscriptionId)).toEqual(['orders']);
       expect(
-        (await s.clients.admin.listTriggerSubscriptions({ sourceType: 'webhook', pageSize: 1, pageToken: listed.nextPageToken })).subscriptions.map(
+        (await suite.s.clients.admin.listTriggerSubscriptions({ sourceType: 'webhook', pageSize: 1, pageToken: listed.nextPageToken })).subscriptions.map(
           (x) => x.subscriptionId,
         ),
       ).toEqual(['refunds']);
       // A delivery whose target session is gone reports why instead of failing the emission.
-      await s.clients.admin.putTriggerSubscription(sub('ghost', 'webhook', 'order-*', notifyTemplate('no-such-session')));
-      const mixed = await s.clients.admin.emitTrigger({ sourceType: 'webhook', sourceKey: 'order-20', payload: undefined, idempotencyKey: 'delivery-20' });
+      await suite.s.clients.admin.putTriggerSubscription(sub('ghost', 'webhook', 'order-*', notifyTemplate('no-such-session')));
+      const mixed = await suite.s.clients.admin.emitTrigger({
+        sourceType: 'webhook',
+        sourceKey: 'order-20',
+        payload: undefined,
+        idempotencyKey: 'delivery-20',
+      });
       expect(mixed.deliveries.map((d) => [d.subscriptionId, d.errorReason])).toEqual([
         ['ghost', 'SESSION_NOT_FOUND'],
         ['orders', ''],
       ]);
-      expect((await s.clients.admin.deleteTriggerSubscription({ subscriptionId: 'ghost' })).deleted).toBe(true);
-      expect((await s.clients.admin.deleteTriggerSubscription({ subscriptionId: 'ghost' })).deleted).toBe(false);
+      expect((await suite.s.clients.admin.deleteTriggerSubscription({ subscriptionId: 'ghost' })).deleted).toBe(true);
+      expect((await suite.s.clients.admin.deleteTriggerSubscription({ subscriptionId: 'ghost' })).deleted).toBe(false);
     });
 
     it('a scheduled subscription wakes its session once per due time', async () => {
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'nightly' }));
-      await s.clients.admin.putTriggerSubscription({
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'nightly' }));
+      await suite.s.clients.admin.putTriggerSubscription({
         subscription: {
           subscriptionId: 'tick',
           sourceType: 'schedule',
@@ -127,19 +126,19 @@ for (const engine of engines) {
         },
         firstDueTime: new Date(Date.now() + 200),
       });
-      await until(async () => (await allProcesses(s.clients, 'nightly')).length >= 3, 30_000);
-      await s.clients.admin.deleteTriggerSubscription({ subscriptionId: 'tick' });
-      const procs = await allProcesses(s.clients, 'nightly');
+      await until(async () => (await allProcesses(suite.s.clients, 'nightly')).length >= 3, 30_000);
+      await suite.s.clients.admin.deleteTriggerSubscription({ subscriptionId: 'tick' });
+      const procs = await allProcesses(suite.s.clients, 'nightly');
       const dues = procs.map((p) => (p.input!.payload as { due_at: string }).due_at);
       expect(new Set(dues).size).toBe(dues.length);
       expect(procs.every((p) => p.origin === ProcessOrigin.PROCESS_ORIGIN_SCHEDULE)).toBe(true);
-      await until(async () => (await wakesSeen(s.clients, 'nightly')).length === procs.length, 30_000);
-      expect((await wakesSeen(s.clients, 'nightly')).sort()).toEqual(procs.map((p) => p.processId).sort());
+      await until(async () => (await wakesSeen(suite.s.clients, 'nightly')).length === procs.length, 30_000);
+      expect((await wakesSeen(suite.s.clients, 'nightly')).sort()).toEqual(procs.map((p) => p.processId).sort());
     });
 
     it('a cron subscription wakes its session once per due time, at the cron times', async () => {
-      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'cron-s' }));
-      const put = await s.clients.admin.putTriggerSubscription({
+      await suite.s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'cron-s' }));
+      const put = await suite.s.clients.admin.putTriggerSubscription({
         subscription: {
           subscriptionId: 'every-second',
           sourceType: 'schedule',
@@ -152,22 +151,22 @@ for (const engine of engines) {
         firstDueTime: undefined,
       });
       expect(put.subscription).toMatchObject({ cron: '* * * * * *', timeZone: 'Europe/Berlin', intervalMs: 0n });
-      await until(async () => (await allProcesses(s.clients, 'cron-s')).length >= 3, 30_000);
-      await s.clients.admin.deleteTriggerSubscription({ subscriptionId: 'every-second' });
-      const procs = await allProcesses(s.clients, 'cron-s');
+      await until(async () => (await allProcesses(suite.s.clients, 'cron-s')).length >= 3, 30_000);
+      await suite.s.clients.admin.deleteTriggerSubscription({ subscriptionId: 'every-second' });
+      const procs = await allProcesses(suite.s.clients, 'cron-s');
       const dues = procs.map((p) => Date.parse((p.input!.payload as { due_at: string }).due_at));
       expect(new Set(dues).size).toBe(dues.length);
       expect(dues.every((d) => d % 1000 === 0)).toBe(true);
       expect(procs.every((p) => p.origin === ProcessOrigin.PROCESS_ORIGIN_SCHEDULE)).toBe(true);
-      await until(async () => (await wakesSeen(s.clients, 'cron-s')).length === procs.length, 30_000);
-      expect((await wakesSeen(s.clients, 'cron-s')).sort()).toEqual(procs.map((p) => p.processId).sort());
+      await until(async () => (await wakesSeen(suite.s.clients, 'cron-s')).length === procs.length, 30_000);
+      expect((await wakesSeen(suite.s.clients, 'cron-s')).sort()).toEqual(procs.map((p) => p.processId).sort());
     });
 
     it('bad cron schedules are refused precisely', async () => {
       const t = notifyTemplate('nightly');
       const put = (cron: string, timeZone = '', intervalMs = 0n, sourceType = 'schedule', firstDueTime: Date | undefined = undefined) =>
         rejection(
-          s.clients.admin.putTriggerSubscription({
+          suite.s.clients.admin.putTriggerSubscription({
             subscription: { subscriptionId: 'bad-cron', sourceType, sourceKey: 'k', template: t, intervalMs, cron, timeZone },
             firstDueTime,
           }),
@@ -184,7 +183,7 @@ for (const engine of engines) {
         reason: 'FIRST_DUE_TIME_WITH_CRON',
       });
       expect(
-        (await s.clients.admin.listTriggerSubscriptions({ sourceType: 'schedule', pageSize: 0, pageToken: '' })).subscriptions.some(
+        (await suite.s.clients.admin.listTriggerSubscriptions({ sourceType: 'schedule', pageSize: 0, pageToken: '' })).subscriptions.some(
           (x) => x.subscriptionId === 'bad-cron',
         ),
       ).toBe(false);
@@ -192,35 +191,39 @@ for (const engine of engines) {
 
     it('bad subscriptions and emissions are refused precisely', async () => {
       const t = notifyTemplate('nightly');
-      expect(await rejection(s.clients.admin.putTriggerSubscription(sub('', 'webhook', 'x', t)))).toMatchObject({
+      expect(await rejection(suite.s.clients.admin.putTriggerSubscription(sub('', 'webhook', 'x', t)))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'MISSING_ID',
       });
       expect(
         await rejection(
-          s.clients.admin.putTriggerSubscription({
+          suite.s.clients.admin.putTriggerSubscription({
             subscription: { subscriptionId: 'x', sourceType: 'webhook', sourceKey: 'k', template: undefined, intervalMs: 0n, cron: '', timeZone: '' },
             firstDueTime: undefined,
           }),
         ),
       ).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TEMPLATE_REQUIRED' });
       expect(
-        await rejection(s.clients.admin.putTriggerSubscription(sub('x', 'webhook', 'k', { ...t, kind: ProcessKind.PROCESS_KIND_SESSION_TURN, task: '' }))),
+        await rejection(
+          suite.s.clients.admin.putTriggerSubscription(sub('x', 'webhook', 'k', { ...t, kind: ProcessKind.PROCESS_KIND_SESSION_TURN, task: '' })),
+        ),
       ).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'TASK_REQUIRED' });
-      expect(await rejection(s.clients.admin.putTriggerSubscription(sub('x', 'schedule', 'k', t, 10n)))).toMatchObject({
+      expect(await rejection(suite.s.clients.admin.putTriggerSubscription(sub('x', 'schedule', 'k', t, 10n)))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'INTERVAL_INVALID',
       });
-      expect(await rejection(s.clients.admin.putTriggerSubscription(sub('x', 'webhook', 'k', t, 5000n)))).toMatchObject({
+      expect(await rejection(suite.s.clients.admin.putTriggerSubscription(sub('x', 'webhook', 'k', t, 5000n)))).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'SCHEDULE_SOURCE_REQUIRED',
       });
-      expect(await rejection(s.clients.admin.emitTrigger({ sourceType: 'webhook', sourceKey: 'k', payload: undefined, idempotencyKey: '' }))).toMatchObject({
+      expect(
+        await rejection(suite.s.clients.admin.emitTrigger({ sourceType: 'webhook', sourceKey: 'k', payload: undefined, idempotencyKey: '' })),
+      ).toMatchObject({
         code: status.INVALID_ARGUMENT,
         reason: 'IDEMPOTENCY_KEY_REQUIRED',
       });
       expect(
-        (await s.clients.admin.listTriggerSubscriptions({ sourceType: 'webhook', pageSize: 0, pageToken: '' })).subscriptions.some(
+        (await suite.s.clients.admin.listTriggerSubscriptions({ sourceType: 'webhook', pageSize: 0, pageToken: '' })).subscriptions.some(
           (x) => x.subscriptionId === 'x',
         ),
       ).toBe(false);

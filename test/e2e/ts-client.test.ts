@@ -6,7 +6,7 @@
 
 import { status } from '@grpc/grpc-js';
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeedMessage } from '../../gen/lash/v1/feed.js';
 import { TurnStatus } from '../../gen/lash/v1/turn_service.js';
 import { OpenMode } from '../../gen/lash/v1/session.js';
@@ -15,8 +15,7 @@ import { LashError } from '../../src/client/errors.js';
 import { LashClient } from '../../src/client/lash-client.js';
 import { resultText } from '../../src/client/turn-stream.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { fakeModelSuite } from '../support/fake-model-suite.js';
 import { textInput, until } from '../support/turns.js';
 
 async function freePort(): Promise<number> {
@@ -39,8 +38,6 @@ async function rejected(p: Promise<unknown>): Promise<LashError> {
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`TypeScript client on ${engine.name}`, () => {
-    let s: TestServer;
-    let fake: FakeModelServer;
     let client: LashClient;
     let n = 0;
     const open = async (prefix: string) => {
@@ -49,24 +46,20 @@ for (const engine of engines) {
       return sessionId;
     };
 
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      const address = `127.0.0.1:${await freePort()}`;
-      s = await startTestServer(engine, {
-        LASH_LISTEN: address,
-        OPENAI_BASE_URL: fake.url,
-        LASH_DEFAULT_PROVIDER: 'openai-compatible',
-        LASH_DEFAULT_MODEL: 'fake-model',
-        LASH_QUEUE_WORKERS: '0',
-      });
+    let address: string;
+    const suite = fakeModelSuite(engine, {
+      prefix: 'ts-client',
+      env: async () => {
+        address = `127.0.0.1:${await freePort()}`;
+        return { LASH_LISTEN: address, LASH_QUEUE_WORKERS: '0' };
+      },
+    });
+    beforeAll(() => {
       client = new LashClient({ address, deadlineMs: 30_000 });
     });
-    afterAll(async () => {
+    afterAll(() => {
       client?.close();
-      await s?.close();
-      await fake?.close();
     });
-    beforeEach(() => fake.reset());
 
     it('exportState reads a state larger than one piece, starting again when the session changes in between; the text imports back', async () => {
       const sessionId = await open('export');
@@ -121,7 +114,7 @@ for (const engine of engines) {
 
     it('a turn streams its deltas, then resolves to the committed result under the id the client chose', async () => {
       const sessionId = await open('turn');
-      fake.script({ steps: [{ text: 'streamed ' }, { delayMs: 20 }, { text: 'answer' }] });
+      suite.fake.script({ steps: [{ text: 'streamed ' }, { delayMs: 20 }, { text: 'answer' }] });
       const turn = client.runTurn({ sessionId, input: textInput('hi') });
       const deltas: string[] = [];
       for await (const d of turn.deltas()) deltas.push(d);
@@ -133,7 +126,7 @@ for (const engine of engines) {
       // The same id again returns the stored result; the model is not asked twice.
       const again = await client.runTurn({ sessionId, turnId: turn.turnId, input: textInput('hi') }).done();
       expect(resultText(again)).toBe('streamed answer');
-      expect(fake.requests).toHaveLength(1);
+      expect(suite.fake.requests).toHaveLength(1);
     });
 
     it('drain runs queued work and reports nothing to do on an empty queue', async () => {
@@ -177,7 +170,7 @@ for (const engine of engines) {
 
     it('an AbortSignal cancels a running turn: the iteration throws CANCELLED and the server cancels the turn', async () => {
       const sessionId = await open('abort');
-      fake.script({ steps: [{ text: 'partial' }, { hang: true }] });
+      suite.fake.script({ steps: [{ text: 'partial' }, { hang: true }] });
       const abort = new AbortController();
       const turn = client.runTurn({ sessionId, input: textInput('long') }, { signal: abort.signal });
       const iterator = turn.deltas()[Symbol.asyncIterator]();
@@ -193,21 +186,21 @@ for (const engine of engines) {
 
     it('an idempotent call retries through a server restart; a non-idempotent one fails at once', async () => {
       const sessionId = await open('retry');
-      await s.stop();
+      await suite.s.stop();
       const patient = { maxAttempts: 1_000, initialBackoffMs: 50, maxBackoffMs: 200 };
       const append = rejected(
         client.admin.appendMessages({ sessionId, messages: [{ role: 1, parts: [{ kind: { $case: 'text', value: { text: 'x' } } }] }] }, { retry: patient }),
       );
       expect((await append).code).toBe(status.UNAVAILABLE);
       const get = client.sessions.getSession({ sessionId }, { retry: patient, deadlineMs: 120_000 });
-      s = await s.restart();
+      suite.s = await suite.s.restart();
       expect((await get).session?.sessionId).toBe(sessionId);
     });
 
     it('calls that carry an idempotency id retry through a server restart: an enqueue with an id and a turn; an enqueue without one fails at once', async () => {
       const queued = await open('ids-queue');
       const turned = await open('ids-turn');
-      await s.stop();
+      await suite.s.stop();
       const patient = { maxAttempts: 1_000, initialBackoffMs: 50, maxBackoffMs: 200 };
       const anonymous = await rejected(client.queue.enqueueTurnInput({ sessionId: queued, input: textInput('no id') }, { retry: patient }));
       expect(anonymous.code).toBe(status.UNAVAILABLE);
@@ -218,13 +211,13 @@ for (const engine of engines) {
       // runTurn names a fresh turn id itself, so reopening the stream after UNAVAILABLE is safe.
       const turn = client.runTurn({ sessionId: turned, input: textInput('through the restart') }, { retry: patient });
       const done = turn.done();
-      fake.script({ steps: [{ text: 'ran once' }] });
-      s = await s.restart();
+      suite.fake.script({ steps: [{ text: 'ran once' }] });
+      suite.s = await suite.s.restart();
       await enqueue;
       const result = await done;
       expect(resultText(result)).toBe('ran once');
       expect(result?.turnId).toBe(turn.turnId);
-      expect(fake.requests).toHaveLength(1);
+      expect(suite.fake.requests).toHaveLength(1);
       const batches = (await client.queue.listQueuedWork({ sessionId: queued })).batches;
       expect(batches.map((b) => b.id)).toEqual(['job-through-restart']);
     });
@@ -242,13 +235,13 @@ for (const engine of engines) {
         if (!(err instanceof LashError && err.code === status.CANCELLED)) throw err;
       });
       await until(() => seen.length > 0, 30_000);
-      fake.script({ steps: [{ text: 'before' }] });
+      suite.fake.script({ steps: [{ text: 'before' }] });
       await client.runTurn({ sessionId, turnId: 'before', input: textInput('one') }).done();
       await until(committed('before'), 30_000);
-      await s.stop();
+      await suite.s.stop();
       await until(() => reconnects > 0, 30_000);
-      s = await s.restart();
-      fake.script({ steps: [{ text: 'after' }] });
+      suite.s = await suite.s.restart();
+      suite.fake.script({ steps: [{ text: 'after' }] });
       await client
         .runTurn({ sessionId, turnId: 'after', input: textInput('two') }, { retry: { maxAttempts: 100, initialBackoffMs: 50, maxBackoffMs: 500 } })
         .done();

@@ -26,10 +26,21 @@ export interface FakeModelSuite {
   open(request?: Partial<OpenSessionRequest>, server?: TestServer): Promise<string>;
 }
 
-export function fakeModelSuite(engine: EngineTarget, options: { prefix: string; env?: Record<string, string>; server?: TestServerOptions }): FakeModelSuite {
+export interface FakeModelSuiteOptions {
+  /** Sessions opened with `open` are `<prefix>-<n>`. */
+  prefix: string;
+  /** More server environment; a function when it must be computed first (e.g. identity keys). */
+  env?: Record<string, string> | (() => Promise<Record<string, string>>);
+  server?: TestServerOptions;
+  /** Reset the fake's script, default and recorded requests before each test (default true). */
+  reset?: boolean;
+}
+
+export function fakeModelSuite(engine: EngineTarget, options: FakeModelSuiteOptions): FakeModelSuite {
   let n = 0;
+  let extra: Record<string, string> = {};
   const suite = {
-    env: () => ({ ...fakeModelEnv(suite.fake), ...options.env }),
+    env: () => ({ ...fakeModelEnv(suite.fake), ...extra }),
     async open(request: Partial<OpenSessionRequest> = {}, server?: TestServer) {
       const sessionId = `${options.prefix}-${++n}`;
       await (server ?? suite.s).clients.sessions.openSession(OpenSessionRequest.fromPartial({ ...request, sessionId }));
@@ -38,12 +49,13 @@ export function fakeModelSuite(engine: EngineTarget, options: { prefix: string; 
   } as FakeModelSuite;
   beforeAll(async () => {
     suite.fake = await startFakeModelServer();
+    extra = typeof options.env === 'function' ? await options.env() : (options.env ?? {});
     suite.s = await startTestServer(engine, suite.env(), options.server);
   });
   afterAll(async () => {
     await suite.s?.close();
     await suite.fake?.close();
   });
-  beforeEach(() => suite.fake.reset());
+  if (options.reset !== false) beforeEach(() => suite.fake.reset());
   return suite;
 }

@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { AuditRecorder } from '../../src/domain/audit/recorder.js';
+import { ManualClock } from '../../src/domain/clock.js';
 import type { AuditRecord, AuditStore } from '../../src/domain/audit/types.js';
 
 const rec = (n: number): AuditRecord => ({
@@ -55,5 +56,20 @@ describe('AuditRecorder', () => {
     r.record(rec(9));
     await r.drain();
     expect(r.stats()).toMatchObject({ stored: 1 });
+  });
+
+  it('on a manual clock a partial batch is stored when its linger passes, not before', async () => {
+    const clock = new ManualClock();
+    const store = memoryStore();
+    const recorder = new AuditRecorder(store, { maxBuffered: 100, maxBatch: 10, lingerMs: 200 }, clock);
+    recorder.record(rec(1));
+    recorder.record(rec(2));
+    clock.advance(199);
+    await new Promise((r) => setImmediate(r));
+    expect(store.batches).toEqual([]);
+    clock.advance(1);
+    await new Promise((r) => setImmediate(r));
+    expect(store.batches.map((b) => b.map((r) => r.requestId))).toEqual([['r1', 'r2']]);
+    expect(clock.pending).toBe(0);
   });
 });

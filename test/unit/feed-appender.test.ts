@@ -3,6 +3,7 @@
 // that fails on demand (the database contract itself is test/store/feed-store.test.ts).
 
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/domain/clock.js';
 import { FeedAppender } from '../../src/domain/feed/appender.js';
 import { decodeBatch, encodeBatch } from '../../src/domain/feed/codec.js';
 import { FeedHub } from '../../src/domain/feed/hub.js';
@@ -44,6 +45,7 @@ class FlakyStore implements FeedStore {
 
 const bus: EventBus = { publish: async () => {}, subscribe: () => () => {} } as unknown as EventBus;
 const changed = (what: string): FeedPayload => ({ kind: 'session_changed', what });
+const whats = (rs: FeedRecord[]) => rs.map((r) => (r.payload.kind === 'session_changed' ? r.payload.what : '?'));
 
 describe('feed appender', () => {
   it('keeps retrying a failing store and then stores and delivers every event once, in order', async () => {
@@ -110,7 +112,6 @@ describe('feed batch codec', () => {
 });
 
 describe('feed appender: a commit holding the lane', () => {
-  const whats = (rs: FeedRecord[]) => rs.map((r) => (r.payload.kind === 'session_changed' ? r.payload.what : '?'));
   // The store a commit would be: numbers the carried events after what the feed holds.
   const carry = (store: FlakyStore, payloads: FeedPayload[]) => {
     const out = payloads.map((payload, i) => ({ seq: BigInt(store.records.length + i + 1), time: new Date(), revision: 2n, payload }));
@@ -164,5 +165,125 @@ describe('feed appender: a commit holding the lane', () => {
     expect(await appender.hold('t', 's')).toBeUndefined();
     await appender.flushed('t', 's');
     expect(whats(store.records)).toEqual(['a']);
+  });
+});
+
+// The same appender on a clock the test moves: the linger, the flush that cuts it short and the
+// retry back-off happen exactly when the clock says, without waiting in real time. Deltas linger
+// only behind a write: a lane that has nothing in flight writes its first event at once.
+describe('feed appender on a manual clock', () => {
+  const delta = (text: string): FeedPayload => ({
+    kind: 'turn_activity',
+    turnId: 'turn-1',
+    event: { id: text, correlationId: 'c', sequence: 1, time: new Date(0), event: { kind: 'assistant_prose_delta', text } },
+  });
+  const texts = (rs: FeedRecord[]) =>
+    rs.map((r) =>
+      r.payload.kind === 'turn_activity' && 'text' in r.payload.event.event
+        ? r.payload.event.event.text
+        : r.payload.kind === 'session_changed'
+          ? r.payload.what
+          : '?',
+    );
+  /** Lets the event loop run the appender's yields and the store's promises (no clock time passes). */
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  };
+  /** A store whose next write stays in flight until `open()`. */
+  class GatedStore extends FlakyStore {
+    private gate?: Promise<void>;
+    open = () => {};
+    close(): void {
+      this.gate = new Promise((r) => (this.open = r));
+    }
+    override async append(t: string, s: string, revision: bigint, payloads: FeedPayload[]) {
+      const gate = this.gate;
+      this.gate = undefined;
+      if (gate) {
+        this.attempts++;
+        await gate;
+        this.attempts--;
+      }
+      return super.append(t, s, revision, payloads);
+    }
+  }
+  const setUp = (lingerMs: number) => {
+    const clock = new ManualClock();
+    const store = new GatedStore();
+    const appender = new FeedAppender(store, bus, new FeedHub(store), { lingerMs, maxBatch: 100, maxRetryDelayMs: 1_000, onError: () => {} }, clock);
+    return { clock, store, appender };
+  };
+
+  it('deltas queued behind a write linger for lingerMs after it, then go in one batch', async () => {
+    const { clock, store, appender } = setUp(100);
+    store.close();
+    appender.append('t', 's', 1n, delta('a')); // nothing in flight: written at once
+    await settle();
+    expect(store.attempts).toBe(1);
+    appender.append('t', 's', 1n, delta('b'));
+    appender.append('t', 's', 1n, delta('c'));
+    store.open();
+    await settle();
+    expect(texts(store.records)).toEqual(['a']);
+    clock.advance(99);
+    await settle();
+    expect(store.attempts).toBe(1);
+    expect(appender.pendingEvents).toBe(2);
+    clock.advance(1);
+    await settle();
+    expect(texts(store.records)).toEqual(['a', 'b', 'c']);
+    expect(store.attempts).toBe(2);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('an event other than a delta behind a write does not linger', async () => {
+    const { clock, store, appender } = setUp(100);
+    store.close();
+    appender.append('t', 's', 1n, delta('a'));
+    await settle();
+    appender.append('t', 's', 1n, delta('b'));
+    appender.append('t', 's', 1n, changed('x'));
+    store.open();
+    await settle();
+    expect(texts(store.records)).toEqual(['a', 'b', 'x']);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('flushed() cuts a linger short: the waiting deltas are written without the clock moving', async () => {
+    const { clock, store, appender } = setUp(60_000);
+    store.close();
+    appender.append('t', 's', 1n, delta('a'));
+    await settle();
+    appender.append('t', 's', 1n, delta('b'));
+    store.open();
+    await settle();
+    expect(clock.pending).toBe(1); // the linger timer
+    expect(texts(store.records)).toEqual(['a']);
+    await appender.flushed('t', 's');
+    expect(texts(store.records)).toEqual(['a', 'b']);
+    expect(clock.pending).toBe(0);
+    expect(appender.laneCount).toBe(0);
+  });
+
+  it('a failed write is retried after the back-off on the clock, not before', async () => {
+    const { clock, store, appender } = setUp(100);
+    store.failures = 2;
+    appender.append('t', 's', 1n, changed('a'));
+    await settle();
+    expect(store.attempts).toBe(1);
+    expect(appender.failingLanes).toBe(1);
+    clock.advance(49); // first back-off: 50 ms
+    await settle();
+    expect(store.attempts).toBe(1);
+    clock.advance(1);
+    await settle();
+    expect(store.attempts).toBe(2);
+    clock.advance(99); // second back-off: 100 ms
+    await settle();
+    expect(store.attempts).toBe(2);
+    clock.advance(1);
+    await settle();
+    expect(whats(store.records)).toEqual(['a']);
+    expect(appender.failingLanes).toBe(0);
   });
 });

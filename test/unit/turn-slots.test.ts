@@ -2,6 +2,7 @@
 // waiter whose caller leaves gives its place up.
 
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/domain/clock.js';
 import { DomainError } from '../../src/domain/errors.js';
 import { TurnSlots } from '../../src/domain/turns/turn-slots.js';
 
@@ -32,5 +33,25 @@ describe('turn slots', () => {
     expect(slots.stats()).toEqual({ running: 1, waiting: 0, rejected: 0 });
     held();
     expect(slots.stats().running).toBe(0);
+  });
+
+  it('on a manual clock a waiter is refused exactly when the wait limit passes', async () => {
+    const clock = new ManualClock();
+    const slots = new TurnSlots({ maxRunning: 1, maxWaiting: 5, waitMs: 500 }, clock);
+    await slots.acquire();
+    let outcome: unknown;
+    void slots.acquire().then(
+      () => (outcome = 'admitted'),
+      (err: unknown) => (outcome = err),
+    );
+    clock.advance(499);
+    await new Promise((r) => setImmediate(r));
+    expect(outcome).toBeUndefined();
+    expect(slots.stats().waiting).toBe(1);
+    clock.advance(1);
+    await new Promise((r) => setImmediate(r));
+    expect(outcome).toMatchObject({ reason: 'TOO_MANY_TURNS' });
+    expect(slots.stats()).toEqual({ running: 1, waiting: 0, rejected: 1 });
+    expect(clock.pending).toBe(0);
   });
 });

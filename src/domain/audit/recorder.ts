@@ -3,6 +3,7 @@
 // full, new records are dropped and counted; a failed write is logged and counted, its records
 // dropped (the log line of each record remains). Both counts are exported as metrics.
 
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { AuditRecord, AuditStore } from './types.js';
 
 export interface AuditRecorderOptions {
@@ -28,13 +29,14 @@ export interface AuditRecorderStats {
 
 export class AuditRecorder {
   private buffer: AuditRecord[] = [];
-  private timer?: NodeJS.Timeout;
+  private timer?: Timer;
   private flushing?: Promise<void>;
   private readonly counts = { stored: 0, dropped: 0, failed: 0 };
 
   constructor(
     private readonly store: AuditStore,
     private readonly options: AuditRecorderOptions,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   record(record: AuditRecord): void {
@@ -45,10 +47,7 @@ export class AuditRecorder {
     }
     this.buffer.push(record);
     if (this.buffer.length >= this.options.maxBatch) this.kick();
-    else if (!this.timer) {
-      this.timer = setTimeout(() => this.kick(), this.options.lingerMs);
-      this.timer.unref();
-    }
+    else this.timer ??= this.clock.after(this.options.lingerMs, () => this.kick());
   }
 
   stats(): AuditRecorderStats {
@@ -64,7 +63,7 @@ export class AuditRecorder {
   }
 
   private kick(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     if (this.flushing || this.buffer.length === 0) return;
     this.flushing = this.flush().finally(() => {

@@ -9,6 +9,7 @@
 // Back-pressure: a session's lane holds at most about `pendingMax` unstored events; the turn
 // producing them asks `room` at each step and waits while the lane is full (ADR 0078).
 
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { EventBus, FeedStore, HeldFeed } from '../ports.js';
 import type { FeedHub } from './hub.js';
 import type { FeedPayload, FeedRecord } from './types.js';
@@ -22,7 +23,7 @@ interface Lane {
   held: boolean;
   /** The write in flight has failed at least once (the lane is retrying). */
   failing: boolean;
-  timer?: NodeJS.Timeout;
+  timer?: Timer;
   lastFlushAt: number;
   idle: (() => void)[];
   /** Waiting for the write in flight to end (a commit about to hold the lane). */
@@ -62,11 +63,13 @@ export class FeedAppender {
     private readonly bus: EventBus,
     private readonly hub: FeedHub,
     private readonly options: AppenderOptions,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   private lane(key: string): Lane {
     let lane = this.lanes.get(key);
-    if (!lane) this.lanes.set(key, (lane = { queue: [], revisions: [], running: false, held: false, failing: false, lastFlushAt: 0, idle: [], turnover: [] }));
+    if (!lane)
+      this.lanes.set(key, (lane = { queue: [], revisions: [], running: false, held: false, failing: false, lastFlushAt: -Infinity, idle: [], turnover: [] }));
     return lane;
   }
 
@@ -90,7 +93,7 @@ export class FeedAppender {
     const lane = this.lanes.get(`${tenantId}\u0000${sessionId}`);
     if (!lane || (!lane.running && !lane.held && lane.queue.length === 0)) return Promise.resolve();
     if (lane.timer) {
-      clearTimeout(lane.timer);
+      lane.timer.cancel();
       lane.timer = undefined;
       this.schedule(`${tenantId}\u0000${sessionId}`, lane, tenantId, sessionId, false);
     }
@@ -108,10 +111,10 @@ export class FeedAppender {
         return this.flushed(t, s);
       }),
     );
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)));
+    let timer: Timer | undefined;
+    const late = new Promise<void>((resolve) => (timer = this.clock.after(deadlineMs, resolve)));
     await Promise.race([all, late]);
-    clearTimeout(timer);
+    timer?.cancel();
     if (this.pendingEvents > 0) {
       this.givingUp = true;
       for (const waiters of [...this.roomWaiters.values()]) for (const wake of [...waiters]) wake();
@@ -133,7 +136,7 @@ export class FeedAppender {
       lane = this.lane(key);
     }
     if (lane.timer) {
-      clearTimeout(lane.timer);
+      lane.timer.cancel();
       lane.timer = undefined;
     }
     lane.held = true;
@@ -152,7 +155,7 @@ export class FeedAppender {
         settle();
         this.pendingEvents -= payloads.length;
         this.settledEvents(key, payloads.length);
-        lane.lastFlushAt = Date.now();
+        lane.lastFlushAt = this.clock.monotonicMs();
         this.options.onCarried?.(payloads, records);
         this.delivered(tenantId, sessionId, records);
         this.next(key, lane, tenantId, sessionId);
@@ -230,13 +233,14 @@ export class FeedAppender {
 
   private schedule(key: string, lane: Lane, tenantId: string, sessionId: string, delta: boolean): void {
     if (lane.running || lane.held || lane.timer) return;
-    const wait = delta ? Math.max(0, this.options.lingerMs - (Date.now() - lane.lastFlushAt)) : 0;
+    const wait = delta ? Math.max(0, this.options.lingerMs - (this.clock.monotonicMs() - lane.lastFlushAt)) : 0;
     const go = () => {
       lane.timer = undefined;
       void this.flush(key, lane, tenantId, sessionId);
     };
-    if (wait > 0) lane.timer = setTimeout(go, wait);
-    else setImmediate(go);
+    // A zero wait still yields one event-loop turn, so events appended in the same turn go together.
+    if (wait > 0) lane.timer = this.clock.after(wait, go);
+    else this.clock.soon(go);
   }
 
   private async flush(key: string, lane: Lane, tenantId: string, sessionId: string): Promise<void> {
@@ -260,13 +264,14 @@ export class FeedAppender {
         // try again; observers resume by cursor, so order matters more than latency here.
         if (attempt === 0) this.failingLanes++;
         lane.failing = true;
-        await new Promise((r) => setTimeout(r, Math.min(this.options.maxRetryDelayMs ?? 2_000, 50 * 2 ** Math.min(attempt, 10))));
+        const delay = Math.min(this.options.maxRetryDelayMs ?? 2_000, 50 * 2 ** Math.min(attempt, 10));
+        await new Promise<void>((r) => this.clock.after(delay, r));
       }
       if (records && attempt > 0) this.failingLanes--;
     }
     this.pendingEvents -= batch.length;
     this.settledEvents(key, batch.length);
-    lane.lastFlushAt = Date.now();
+    lane.lastFlushAt = this.clock.monotonicMs();
     lane.running = false;
     lane.failing = false;
     if (records) this.delivered(tenantId, sessionId, records);

@@ -2,6 +2,7 @@
 // each exactly once and in order, with heartbeats when idle and an explicit gap for cursors
 // outside the retained window. Deleting the session ends the observation with SESSION_DELETED.
 
+import { systemClock, type Clock } from '../clock.js';
 import { activePath, frameMessages } from '../graph.js';
 import { DomainError } from '../errors.js';
 import { requireId } from '../ids.js';
@@ -50,6 +51,7 @@ export class FeedObservations {
     private readonly store: FeedStore,
     private readonly hub: FeedHub,
     private readonly options: ObserveOptions,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /**
@@ -73,10 +75,10 @@ export class FeedObservations {
     /** Live: broadcasts are delivered as they come. Behind: the catch-up loop reads the store. */
     let live = false;
     let catching = false;
-    let lastSent = Date.now();
+    let lastSent = this.clock.monotonicMs();
     const emit = (m: FeedMessage) => {
       if (closed) return;
-      lastSent = Date.now();
+      lastSent = this.clock.monotonicMs();
       sink.send(m);
     };
     /** Emits the records that follow on while there is room: all of them, or where it stopped. */
@@ -111,7 +113,7 @@ export class FeedObservations {
 
     const stop = () => {
       closed = true;
-      clearInterval(heartbeat);
+      heartbeat.cancel();
       unsubscribe();
     };
     const failWith = (err: unknown) => {
@@ -171,13 +173,10 @@ export class FeedObservations {
         if (deletedEpoch === epoch) failWith(sessionDeleted(sessionId));
       },
     );
-    const heartbeat = setInterval(
-      () => {
-        if (live && !catching && Date.now() - lastSent >= this.options.heartbeatMs) emit({ kind: 'heartbeat', cursor: cursorAt(delivered), seq: delivered });
-      },
-      Math.max(50, Math.floor(this.options.heartbeatMs / 4)),
-    );
-    heartbeat.unref();
+    const heartbeat = this.clock.every(Math.max(50, Math.floor(this.options.heartbeatMs / 4)), () => {
+      if (live && !catching && this.clock.monotonicMs() - lastSent >= this.options.heartbeatMs)
+        emit({ kind: 'heartbeat', cursor: cursorAt(delivered), seq: delivered });
+    });
 
     // A delete that landed between the first read and the subscription sent its notice to nobody.
     const checked = this.sessions.get(ctx, sessionId).then(

@@ -4,6 +4,7 @@
 // RESOURCE_EXHAUSTED, a reason and a retry hint, so a storm of subscribers cannot starve other
 // calls or hold unbounded memory. Per process by design; per-tenant limits are a separate layer.
 
+import { systemClock, type Clock } from '../clock.js';
 import { DomainError } from '../errors.js';
 import type { RequestContext } from '../ports.js';
 import type { Observer, ObserverSink } from './observation.js';
@@ -32,10 +33,10 @@ export class SubscriptionLimits {
 
   constructor(
     private readonly settings: SubscriptionLimitSettings,
-    private readonly now: () => number = () => performance.now(),
+    private readonly clock: Clock = systemClock,
   ) {
     this.tokens = settings.burst;
-    this.refilledAt = now();
+    this.refilledAt = clock.monotonicMs();
   }
 
   stats(): SubscriptionStats {
@@ -45,7 +46,7 @@ export class SubscriptionLimits {
   /** Admits one subscription (call the returned function once, when it ends) or refuses it. */
   admit(): () => void {
     const { maxConcurrent, ratePerSecond, burst } = this.settings;
-    const t = this.now();
+    const t = this.clock.monotonicMs();
     this.tokens = Math.min(burst, this.tokens + ((t - this.refilledAt) / 1000) * ratePerSecond);
     this.refilledAt = t;
     // The rate is checked first and a token is only spent on an admitted subscription.
@@ -117,7 +118,7 @@ type Observe = (ctx: RequestContext, sessionId: string, cursor: string | undefin
  * `observe` behind the limits: the subscription holds its place until the observer is closed or
  * fails, and gives it back at once when the observation is refused.
  */
-export function limitedObserve(limits: SubscriptionLimits, observe: Observe, maxStarting = MAX_STARTING): Observe {
+export function limitedObserve(limits: SubscriptionLimits, observe: Observe, maxStarting = MAX_STARTING, clock: Clock = systemClock): Observe {
   const starting = new StartGate(maxStarting);
   return async (ctx, sessionId, cursor, sink) => {
     const release = limits.admit();
@@ -150,10 +151,10 @@ export function limitedObserve(limits: SubscriptionLimits, observe: Observe, max
       const leave = () => {
         if (left) return;
         left = true;
-        clearTimeout(timer);
+        timer.cancel();
         starting.leave();
       };
-      const timer = setTimeout(leave, START_HOLD_MS);
+      const timer = clock.after(START_HOLD_MS, leave);
       void (observer.started ?? Promise.resolve()).then(leave, leave);
       return {
         close: () => {

@@ -3,6 +3,7 @@
 // failures become error results the model sees.
 
 import { Ajv, type ValidateFunction } from 'ajv';
+import type { Clock, Timer } from '../clock.js';
 import { portableJson } from '../json-values.js';
 import type { JsonValue } from '../messages.js';
 import type { TurnEventKind, ToolCallRecord } from '../turns/types.js';
@@ -29,6 +30,8 @@ export interface DispatchEnv {
   completions: CompletionStore;
   /** After a cancel, how long a tool may take to notice before its call is abandoned. */
   cancelGraceMs: number;
+  /** Times each call and the grace after a cancel. */
+  clock: Clock;
   emit(event: TurnEventKind, correlationId: string): void;
   /** Receives child-session usage reported by tools; `callId` is the reporting tool call. */
   reportChildUsage(report: ChildUsageReport, callId: string): void;
@@ -62,7 +65,7 @@ export async function dispatchBatch(calls: ToolCallRequest[], tools: ToolDefinit
 }
 
 async function runOne(call: ToolCallRequest, tools: Map<string, ToolDefinition>, env: DispatchEnv): Promise<DispatchedCall> {
-  const started = performance.now();
+  const started = env.clock.monotonicMs();
   let args: Record<string, JsonValue> = {};
   let outcome: ToolOutcome | undefined;
   try {
@@ -76,7 +79,7 @@ async function runOne(call: ToolCallRequest, tools: Map<string, ToolDefinition>,
   env.emit({ kind: 'tool_call_started', callId: call.callId, name: call.toolName, args }, call.callId);
   const span = env.span.child('lash.tool_call', { 'lash.tool.name': call.toolName, 'lash.tool.call_id': call.callId });
   outcome = portableOutcome(outcome ?? (await execute(call, args, tools, env, span.traceparent())));
-  const durationMs = Math.round(performance.now() - started);
+  const durationMs = Math.round(env.clock.monotonicMs() - started);
   const isError = outcome.kind === 'error' || outcome.kind === 'terminal_error';
   const output: JsonValue =
     outcome.kind === 'ok' ? outcome.output : outcome.kind === 'error' ? { error: outcome.message } : outcome.kind === 'pending' ? null : outcome.value;
@@ -155,17 +158,16 @@ function portableOutcome(o: ToolOutcome): ToolOutcome {
 /** Resolves with the tool's outcome, or with a cancellation error once the grace period after a cancel is over. */
 function withCancelGrace(work: Promise<ToolOutcome>, env: DispatchEnv, name: string): Promise<ToolOutcome> {
   return new Promise<ToolOutcome>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     const onAbort = () => {
-      timer = setTimeout(
-        () => resolve({ kind: 'error', message: `${name} did not stop within ${env.cancelGraceMs} ms of the cancel; abandoned` }),
-        env.cancelGraceMs,
+      timer = env.clock.after(env.cancelGraceMs, () =>
+        resolve({ kind: 'error', message: `${name} did not stop within ${env.cancelGraceMs} ms of the cancel; abandoned` }),
       );
     };
     if (env.signal.aborted) onAbort();
     else env.signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => {
-      if (timer) clearTimeout(timer);
+      timer?.cancel();
       env.signal.removeEventListener('abort', onAbort);
     });
   });

@@ -4,7 +4,7 @@
 // decided by bindings.ts: a session-scoped host's tools reach a session only while the session
 // binds them to that host; a session-scoped host wins over a tenant-wide one of the same name.
 
-import { randomUUID } from 'node:crypto';
+import { systemIds, type Ids } from '../clock.js';
 import { invalid } from '../errors.js';
 import type { JsonValue } from '../messages.js';
 import { isBound, TOOL_NAME, type RemoteToolBinding } from './bindings.js';
@@ -46,6 +46,8 @@ const NAME = TOOL_NAME;
 export class RemoteToolHosts implements ToolSource {
   private readonly hosts = new Map<string, Host>();
 
+  constructor(private readonly ids: Ids = systemIds) {}
+
   /** Registers a host; `send` delivers calls and cancels to it. Returns its handle. */
   /** The shape checks of a hello (before its bindings are checked). */
   static validate(specs: RemoteToolSpec[]): void {
@@ -67,7 +69,7 @@ export class RemoteToolHosts implements ToolSource {
     send: { call(c: OutgoingCall): void; cancel(callId: string, reason: string): void },
   ) {
     RemoteToolHosts.validate(specs);
-    const host: Host = { id: randomUUID(), tenantId, subject, scope, tools: [], inFlight: new Map() };
+    const host: Host = { id: this.ids.uuid(), tenantId, subject, scope, tools: [], inFlight: new Map() };
     host.tools = specs.map((s) => ({
       name: s.name,
       description: s.description,

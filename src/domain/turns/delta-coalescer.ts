@@ -1,9 +1,10 @@
 // Coalesces a turn's streamed text once, for the RunTurn stream and the feed alike. Deltas of the
 // same kind and correlation that arrive within one turn of the event loop (a provider that sends
 // several chunks in one network read, or a model that streams faster than we run) become one
-// event; an idle stream still sends each delta at once (the wait is one `setImmediate`). Any other
+// event; an idle stream still sends each delta at once (the wait is one `Clock.soon`). Any other
 // event first flushes what is pending, so order is kept; the turn flushes before it finishes.
 
+import { systemClock, type Clock } from '../clock.js';
 import type { TurnEventKind } from './types.js';
 
 type Emit = (event: TurnEventKind, correlationId?: string) => void;
@@ -18,7 +19,10 @@ export class DeltaCoalescer {
   private correlationId: string | undefined;
   private scheduled = false;
 
-  constructor(private readonly out: Emit) {}
+  constructor(
+    private readonly out: Emit,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   emit: Emit = (event, correlationId) => {
     if (event.kind === 'assistant_prose_delta' || event.kind === 'reasoning_delta') {
@@ -31,7 +35,7 @@ export class DeltaCoalescer {
       if (this.text.length >= MAX_PENDING_CHARS) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => {
+        this.clock.soon(() => {
           this.scheduled = false;
           this.flush();
         });

@@ -70,7 +70,7 @@ export class TurnExecution {
       const e = { id, correlationId: correlationId ?? id, sequence: ++sequence, time: this.deps.clock.now(), event };
       turn.push(e);
       this.deps.feed.append(ctx.tenantId, req.sessionId, head.headRevision, { kind: 'turn_activity', turnId: turn.turnId, event: e });
-    });
+    }, this.deps.clock);
     const emit = coalescer.emit;
     // Back-pressure (ADR 0078): while the session's feed lane is full the turn waits at its next
     // step; text still being coalesced counts as the event it becomes, and goes out before the wait.
@@ -153,6 +153,7 @@ export class TurnExecution {
         signal: turn.controller.signal,
         completions: this.deps.completions,
         cancelGraceMs: this.deps.cancelGraceMs,
+        clock: this.deps.clock,
         ids: this.deps.ids,
         emit,
         pace,

@@ -2,7 +2,7 @@
 // events, retries with visible status, tool batches, and the stop reasons. It produces the
 // messages to persist; the runner commits them.
 
-import type { Ids } from '../clock.js';
+import type { Clock, Ids } from '../clock.js';
 import type { JsonValue, Message, Part } from '../messages.js';
 import { portableJson } from '../json-values.js';
 import { groupWithin, MAX_TOOL_RESULTS_MESSAGE_BYTES, partBytes } from '../limits.js';
@@ -38,6 +38,8 @@ export interface LoopEnv {
   signal: AbortSignal;
   completions: CompletionStore;
   cancelGraceMs: number;
+  /** Times tool calls and their cancel grace. */
+  clock: Clock;
   /** Ids of the messages and tool calls the loop makes. */
   ids: Ids;
   emit(event: TurnEventKind, correlationId?: string): void;
@@ -217,7 +219,7 @@ export function modelRequestStarted(env: LoopEnv, iteration: number): TurnEventK
 
 /** What tool dispatch needs of the turn, for either mode's loop. */
 export function dispatchEnvOf(env: LoopEnv, signal = env.signal): DispatchEnv {
-  const { tenantId, sessionId, turnId, completions, cancelGraceMs, span } = env;
+  const { tenantId, sessionId, turnId, completions, cancelGraceMs, clock, span } = env;
   const scope = env.scope ?? new TurnScope();
   return {
     tenantId,
@@ -226,6 +228,7 @@ export function dispatchEnvOf(env: LoopEnv, signal = env.signal): DispatchEnv {
     signal,
     completions,
     cancelGraceMs,
+    clock,
     span,
     scope,
     emit: (e, c) => env.emit(e, c),

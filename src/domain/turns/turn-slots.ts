@@ -4,6 +4,7 @@
 // (run_child) and queue drains take no slot: they are bounded by their parent turn and
 // by LASH_QUEUE_WORKERS, and making a child wait for a slot its own parent holds could deadlock.
 
+import { systemClock, type Clock } from '../clock.js';
 import { DomainError } from '../errors.js';
 import type { RequestContext } from '../ports.js';
 import type { RunOptions, TurnService } from './runner.js';
@@ -29,7 +30,10 @@ export class TurnSlots {
   private rejected = 0;
   private readonly queue: (() => void)[] = [];
 
-  constructor(private readonly limits: TurnSlotLimits) {}
+  constructor(
+    private readonly limits: TurnSlotLimits,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   stats(): TurnSlotStats {
     return { running: this.running, waiting: this.queue.length, rejected: this.rejected };
@@ -54,7 +58,7 @@ export class TurnSlots {
       throw this.refuse(`${this.limits.maxRunning} turns are running in this process and ${this.limits.maxWaiting} are waiting to start`);
     return new Promise((resolve, reject) => {
       const leave = () => {
-        clearTimeout(timer);
+        timer.cancel();
         signal?.removeEventListener('abort', onAbort);
         const i = this.queue.indexOf(admit);
         if (i >= 0) this.queue.splice(i, 1);
@@ -67,10 +71,10 @@ export class TurnSlots {
         leave();
         reject(new DomainError('CALL_CANCELLED', 'the call was cancelled while its turn waited to start'));
       };
-      const timer = setTimeout(() => {
+      const timer = this.clock.after(this.limits.waitMs, () => {
         leave();
         reject(this.refuse(`${this.limits.maxRunning} turns are running in this process and none finished within ${this.limits.waitMs} ms`));
-      }, this.limits.waitMs);
+      });
       signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(admit);
     });
