@@ -3,18 +3,21 @@
 // SignalProcess payload, EmitTrigger payload) reads as the string "Infinity" / "-Infinity" /
 // "NaN" in every answer and read path (the call's own response, GetProcess, ListProcesses,
 // AwaitProcess, ListProcessEvents, WatchProcessEvents, a trigger's task text and the wake the
-// session's model is shown); a string holding NUL comes back exactly, and a running process whose
-// payload holds one does not break deleting a session.
+// session's model is shown), and in a ResolveCompletion value (the turn, GetTurn, the model and
+// the first resolution a later resolve is told); a string holding NUL comes back exactly, and a
+// running process whose payload holds one does not break deleting a session.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageRole } from '../../gen/lash/v1/common.js';
+import { ResolveCompletionOutcome } from '../../gen/lash/v1/turn_service.js';
 import { ProcessKind, ProcessStatus, type ProcessEvent } from '../../gen/lash/v1/process.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { engines } from '../support/engines.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { finished, processWhen } from '../support/processes.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { until } from '../support/turns.js';
+import { connectToolHost } from '../support/tool-host.js';
+import { startRunTurn, textInput, until } from '../support/turns.js';
 
 const SENT = { inf: Infinity, ninf: -Infinity, nan: NaN, nul: 'a\u0000b', list: [1, Infinity, 'x\u0000'] };
 const READ = { inf: 'Infinity', ninf: '-Infinity', nan: 'NaN', nul: 'a\u0000b', list: [1, 'Infinity', 'x\u0000'] };
@@ -133,6 +136,31 @@ for (const engine of engines) {
       expect(failed.status).toBe(ProcessStatus.PROCESS_STATUS_FAILED);
       expect(failed.error).toContain('was deleted');
       expect(failed.input!.payload).toEqual({ nul: 'a\u0000b' });
+    });
+
+    it('a ResolveCompletion value reads the same in the turn, GetTurn, the model and the first resolution a later resolve gets', async () => {
+      fake.reset();
+      const sessionId = 'values-approve';
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: { remoteTools: { bindings: [{ name: 'approve' }] } } }));
+      const host = await connectToolHost(s.clients, { sessionId, tools: [{ name: 'approve' }], reply: () => ({ pending: 'values-approval' }) });
+      fake.script({ steps: [{ toolCall: { name: 'approve', args: {} } }] }, { steps: [{ text: 'approved' }] });
+      const running = startRunTurn(s.clients, { sessionId, turnId: 'approve', input: textInput('ask') });
+      await until(() => host.calls.length === 1);
+      await until(async () => {
+        const [row] = await s.app.db.em().getConnection().execute(`select count(*)::int as n from completions where completion_key = 'values-approval'`);
+        return row.n === 1;
+      });
+      const first = await s.clients.turns.resolveCompletion({ completionKey: 'values-approval', resolution: { outcome: { $case: 'value', value: SENT } } });
+      expect(first.outcome).toBe(ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_ACCEPTED);
+      const t = await running.done;
+      expect(t.result?.toolCalls[0]).toMatchObject({ tool: 'approve', output: READ, isError: false });
+      expect((await s.clients.turns.getTurn({ sessionId, turnId: 'approve' })).result?.toolCalls[0]?.output).toEqual(READ);
+      const toolMessage = (fake.requests[1]!.body.messages as { role: string; content: string }[]).find((m) => m.role === 'tool');
+      expect(JSON.parse(toolMessage!.content)).toEqual(READ);
+      const second = await s.clients.turns.resolveCompletion({ completionKey: 'values-approval', resolution: { outcome: { $case: 'cancelled', value: {} } } });
+      expect(second.outcome).toBe(ResolveCompletionOutcome.RESOLVE_COMPLETION_OUTCOME_ALREADY_RESOLVED);
+      expect(second.firstResolution?.outcome).toEqual({ $case: 'value', value: READ });
+      host.close();
     });
   });
 }
