@@ -285,9 +285,7 @@ export class DbProcessStore implements ProcessStore {
       `select process_id, input from processes where tenant_id = $1 and kind = 'session_turn' and ${ACTIVE} order by process_id`,
       [tenantId],
     );
-    return rows
-      .filter((r) => ((JSON.parse(r.input) as ProcessRecord['input']).sessionId ?? `process-${r.process_id}`) === sessionId)
-      .map((r) => r.process_id);
+    return rows.filter((r) => ((JSON.parse(r.input) as ProcessRecord['input']).sessionId ?? `process-${r.process_id}`) === sessionId).map((r) => r.process_id);
   }
 
   async purgeFinished(finishedBefore: Date, limit: number) {
