@@ -4,19 +4,23 @@
 // survive restarts and never leak between sessions.
 
 import { getQuickJS, type QuickJSContext, type QuickJSHandle, type QuickJSWASMModule } from 'quickjs-emscripten';
+import { portableJson } from '../domain/json-values.js';
 import type { JsonValue } from '../domain/messages.js';
 import type { CodeRunner, CodeRunRequest, CodeRunResult } from '../domain/turns/code-runner.js';
 
 const PRELUDE = `
 globalThis.__base = new Set(Object.keys(globalThis));
+// Values leave the program as JSON with non-finite numbers spelled "Infinity" / "-Infinity" / "NaN"
+// (the API's one spelling), where JSON.stringify would write null.
+globalThis.__json = (v) => JSON.stringify(v === undefined ? null : v, (k, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x));
 for (const name of JSON.parse(__toolNames)) {
   globalThis[name] = async (args = {}) => {
-    const r = JSON.parse(await __hostCall(name, JSON.stringify(args ?? {})));
+    const r = JSON.parse(await __hostCall(name, __json(args ?? {})));
     if (r.isError) throw new Error(r.output && typeof r.output === 'object' && typeof r.output.error === 'string' ? r.output.error : JSON.stringify(r.output));
     return r.output;
   };
 }
-globalThis.__base = new Set([...globalThis.__base, ...JSON.parse(__toolNames), '__base']);
+globalThis.__base = new Set([...globalThis.__base, ...JSON.parse(__toolNames), '__base', '__json']);
 `;
 
 // Stops at the first value that takes the snapshot past the limit, so an oversize global is
@@ -252,9 +256,24 @@ function unwrap(vm: QuickJSContext, r: ReturnType<QuickJSContext['evalCode']>): 
 }
 
 function toJson(vm: QuickJSContext, h: QuickJSHandle): JsonValue {
+  // Serialized inside the VM by the prelude's __json (dump would turn non-finite numbers into null).
+  const fn = vm.getProp(vm.global, '__json');
+  try {
+    const r = vm.callFunction(fn, vm.undefined, h);
+    if (r.error) r.error.dispose();
+    else {
+      const text = vm.typeof(r.value) === 'string' ? vm.getString(r.value) : undefined;
+      r.value.dispose();
+      if (text !== undefined) return JSON.parse(text) as JsonValue;
+    }
+  } catch {
+    // Fall through to the plain dump below.
+  } finally {
+    fn.dispose();
+  }
   const v: unknown = vm.dump(h);
   try {
-    return JSON.parse(JSON.stringify(v ?? null)) as JsonValue;
+    return portableJson(JSON.parse(JSON.stringify(v ?? null)) as JsonValue);
   } catch {
     return String(v);
   }

@@ -278,12 +278,14 @@ export class DbProcessStore implements ProcessStore {
   }
 
   async runningIn(tenantId: string, sessionId: string) {
-    const { rows } = await this.db.sql.query<{ process_id: string }>(
-      `select process_id from processes where tenant_id = $1 and kind = 'session_turn' and ${ACTIVE}
-         and coalesce((input::jsonb)->>'sessionId', 'process-' || process_id) = $2 order by process_id`,
-      [tenantId, sessionId],
+    // The session is read from the input here, not with `input::jsonb` in SQL: a payload string
+    // holding NUL (stored as the JSON escape \u0000) makes that cast fail for the whole query. The
+    // rows are the tenant's active session turns, which the per-tenant process limit bounds.
+    const { rows } = await this.db.sql.query<{ process_id: string; input: string }>(
+      `select process_id, input from processes where tenant_id = $1 and kind = 'session_turn' and ${ACTIVE} order by process_id`,
+      [tenantId],
     );
-    return rows.map((r) => r.process_id);
+    return rows.filter((r) => ((JSON.parse(r.input) as ProcessRecord['input']).sessionId ?? `process-${r.process_id}`) === sessionId).map((r) => r.process_id);
   }
 
   async purgeFinished(finishedBefore: Date, limit: number) {

@@ -30,6 +30,16 @@ describe('QuickJS sandbox', () => {
     expect(r).toMatchObject({ success: true, output: 'hi 2\n', submitted: { value: { sum: 5 } }, toolCallIds: ['c1'] });
   });
 
+  it('a non-finite number a program submits or passes to a tool is spelled as a string, as everywhere else', async () => {
+    const seen: unknown[] = [];
+    const r = await run('await add({a: 1/0, b: [-1/0, 0/0]}); submit({big: 2 ** 5000, small: -(2 ** 5000), odd: NaN, n: 1.5});', {
+      toolNames: ['add'],
+      callTool: async (_name, args) => (seen.push(args), { output: null, isError: false, callId: 'c1' }),
+    });
+    expect(seen).toEqual([{ a: 'Infinity', b: ['-Infinity', 'NaN'] }]);
+    expect(r.submitted).toEqual({ value: { big: 'Infinity', small: '-Infinity', odd: 'NaN', n: 1.5 } });
+  });
+
   it('keeps JSON globals assigned to globalThis between blocks and reports what it cannot keep', async () => {
     const first = await run('globalThis.counter = 41; globalThis.fn = () => 1; var local = 3;');
     expect(first.globals).toEqual({ counter: 41 });

@@ -4,6 +4,7 @@
 // expires and another runner takes the process over with a newer token; the dead runner's late
 // writes are refused by the token, so a process never finishes twice.
 
+import { portableJson } from '../json-values.js';
 import type { EventBus, RequestContext } from '../ports.js';
 import type { ProcessStore } from './ports.js';
 import { PROCESS_CHANGED_TOPIC, PROCESS_STARTED_TOPIC, type ProcessService } from './service.js';
@@ -171,6 +172,8 @@ export class ProcessRunners {
         if (this.clock.nowMs() < p.deadlineAt.getTime()) return;
         outcome = { status: 'failed', error: 'the process ran past its run-time limit' };
       }
+      // A program's or a turn's value may hold a non-finite number: spelled as everywhere else.
+      if (outcome.output !== undefined) outcome = { ...outcome, output: portableJson(outcome.output) };
       // Fenced: only the runner whose claim still holds finishes the process.
       const done = await this.deps.store.finish(ctx.tenantId, p.processId, outcome, token);
       if (!done) return;

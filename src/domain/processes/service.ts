@@ -8,6 +8,7 @@ import { DomainError, invalid, notFound, precondition } from '../errors.js';
 import { requireSession } from '../require-session.js';
 import { isId, optionalId, requireId, requireNoNul } from '../ids.js';
 import { jsonBytes, requireWithin, utf8Bytes } from '../limits.js';
+import { portableJson } from '../json-values.js';
 import type { JsonValue } from '../messages.js';
 import { decodePageToken, encodePageToken, pageSizeOf } from '../paging.js';
 import type { EventBus, FeedSink, RequestContext, SessionStore } from '../ports.js';
@@ -75,7 +76,9 @@ export class ProcessService {
       throw invalid('SCOPE_SESSION_REQUIRED', 'scope_frame_id names a frame of scope_session_id; set scope_session_id too', { field: 'scope_session_id' });
     const wake = optionalId('wake_session_id', req.wakeSessionId);
     const key = optionalId('idempotency_key', req.idempotencyKey);
-    this.checkInput(req.kind, req.input);
+    // Non-finite numbers are spelled once, here, so the answer, the store and every read agree.
+    const input = req.input.payload === undefined ? req.input : { ...req.input, payload: portableJson(req.input.payload) };
+    this.checkInput(req.kind, input);
     const l = this.deps.limits;
     const runMs = req.maxRunMs || l.defaultRunMs;
     if (!Number.isInteger(runMs) || runMs < 0 || runMs > l.maxRunMs)
@@ -109,7 +112,7 @@ export class ProcessService {
       tenantId: ctx.tenantId,
       processId: newProcessId(this.runtime),
       kind: req.kind,
-      input: req.input,
+      input,
       scopeSessionId: scope,
       scopeFrameId: frame,
       startedBy: req.startedBy,
@@ -228,10 +231,11 @@ export class ProcessService {
     ctx: RequestContext,
     processId: string,
     name: string,
-    payload: JsonValue | undefined,
+    given: JsonValue | undefined,
     idempotencyKey: string,
   ): Promise<{ process: ProcessRecord; event: ProcessEvent }> {
     requireId('name', name);
+    const payload = given === undefined ? undefined : portableJson(given);
     requireId('idempotency_key', idempotencyKey);
     if (payload !== undefined) requireWithin('PAYLOAD_TOO_LARGE', 'payload', jsonBytes(payload), MAX_PAYLOAD_BYTES);
     const p = await this.get(ctx, processId);

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { DomainError, invalid, notFound } from '../errors.js';
 import { isId, optionalId, requireId } from '../ids.js';
+import { portableJson } from '../json-values.js';
 import { jsonBytes, requireWithin, utf8Bytes } from '../limits.js';
 import { decodePageToken, encodePageToken, pageSizeOf } from '../paging.js';
 import type { RequestContext } from '../ports.js';
@@ -136,7 +137,10 @@ export class TriggerService {
   }
 
   /** Starts one process per matching subscription; a retry with the same idempotency key starts nothing new. */
-  async emit(ctx: RequestContext, o: Occurrence): Promise<Delivery[]> {
+  async emit(ctx: RequestContext, given: Occurrence): Promise<Delivery[]> {
+    // Spelled before the task template renders {{payload}}: the task text, the stored input and the
+    // model's view agree (JSON.stringify would write a non-finite number as null).
+    const o = given.payload === undefined ? given : { ...given, payload: portableJson(given.payload) };
     requireId('source_type', o.sourceType);
     requireId('source_key', o.sourceKey);
     if (!o.idempotencyKey)
