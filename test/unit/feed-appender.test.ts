@@ -236,6 +236,33 @@ describe('feed appender on a manual clock', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('a delta arriving just after a write ended (the lane idle in between) still lingers; after a quiet linger the next goes at once', async () => {
+    const { clock, store, appender } = setUp(100);
+    appender.append('t', 's', 1n, delta('a')); // quiet: written at once
+    await settle();
+    expect(texts(store.records)).toEqual(['a']);
+    expect(appender.laneCount).toBe(0); // the lane went idle and away
+    // A model slower than a write: each token arrives after the last write ended.
+    clock.advance(10);
+    appender.append('t', 's', 1n, delta('b'));
+    await settle();
+    clock.advance(10);
+    appender.append('t', 's', 1n, delta('c'));
+    await settle();
+    expect(texts(store.records)).toEqual(['a']);
+    expect(store.attempts).toBe(1);
+    clock.advance(80); // 100 ms after the write of 'a'
+    await settle();
+    expect(texts(store.records)).toEqual(['a', 'b', 'c']);
+    expect(store.attempts).toBe(2);
+    // A quiet spell of a whole linger since that write: the next delta is written at once.
+    clock.advance(100);
+    appender.append('t', 's', 1n, delta('d'));
+    await settle();
+    expect(texts(store.records)).toEqual(['a', 'b', 'c', 'd']);
+    expect(store.attempts).toBe(3);
+  });
+
   it('an event other than a delta behind a write does not linger', async () => {
     const { clock, store, appender } = setUp(100);
     store.close();

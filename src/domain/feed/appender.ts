@@ -1,6 +1,8 @@
 // Appends feed events per session in order, in small batches: the first event after a quiet
-// spell is written at once; token deltas that follow are coalesced for up to `lingerMs`, so a
-// streaming turn costs a few transactions, not one per token. After each write the events go to
+// spell (no write of the session for `lingerMs`) is written at once; token deltas that follow are
+// coalesced for up to `lingerMs`, so a streaming turn costs a few transactions, not one per token
+// — also when each write ends before the next token arrives (the lane goes idle in between, so
+// the time of its last write outlives the lane, in `recentFlushes`). After each write the events go to
 // local observers and a wake-up goes to other replicas. Nothing accepted is ever dropped: a failed
 // write is retried (with a capped back-off) until the store takes it, and the events wait in
 // their lane meanwhile, in order. Only a shutdown past its deadline gives up, and says so.
@@ -42,6 +44,9 @@ export interface AppenderOptions {
   pendingMax?: number;
 }
 
+/** Size of `recentFlushes` past which entries older than a linger are swept. */
+const RECENT_SWEEP_AT = 1_024;
+
 const isDelta = (p: FeedPayload) => p.kind === 'turn_activity' && (p.event.event.kind === 'assistant_prose_delta' || p.event.event.kind === 'reasoning_delta');
 
 export class FeedAppender {
@@ -57,6 +62,14 @@ export class FeedAppender {
   private readonly roomWaiters = new Map<string, (() => void)[]>();
   /** Turns waiting for their session's feed lane to drain (a gauge). */
   pacedTurns = 0;
+  /**
+   * Per lane key: when an idle lane last wrote, kept past the lane so that a token arriving a
+   * moment after a write still lingers (else a model streaming slower than a write takes would cost
+   * one write per token). Entries older than `lingerMs` mean nothing and are swept once the map
+   * passes `RECENT_SWEEP_AT` entries, so it holds about the sessions that wrote within a linger.
+   */
+  private readonly recentFlushes = new Map<string, number>();
+  private lastSweepAt = -Infinity;
 
   constructor(
     private readonly store: FeedStore,
@@ -68,9 +81,25 @@ export class FeedAppender {
 
   private lane(key: string): Lane {
     let lane = this.lanes.get(key);
-    if (!lane)
-      this.lanes.set(key, (lane = { queue: [], revisions: [], running: false, held: false, failing: false, lastFlushAt: -Infinity, idle: [], turnover: [] }));
+    if (!lane) {
+      const lastFlushAt = this.recentFlushes.get(key) ?? -Infinity;
+      this.recentFlushes.delete(key);
+      this.lanes.set(key, (lane = { queue: [], revisions: [], running: false, held: false, failing: false, lastFlushAt, idle: [], turnover: [] }));
+    }
     return lane;
+  }
+
+  /** An idle lane goes; the time of its last write stays while it can still matter. */
+  private retire(key: string, lane: Lane): void {
+    this.lanes.delete(key);
+    const now = this.clock.monotonicMs();
+    if (now - lane.lastFlushAt >= this.options.lingerMs) return;
+    this.recentFlushes.set(key, lane.lastFlushAt);
+    // At most one sweep per linger: a sweep then finds every entry of the linger before expired.
+    if (this.recentFlushes.size > RECENT_SWEEP_AT && now - this.lastSweepAt >= this.options.lingerMs) {
+      this.lastSweepAt = now;
+      for (const [k, at] of this.recentFlushes) if (now - at >= this.options.lingerMs) this.recentFlushes.delete(k);
+    }
   }
 
   /** Sessions with events on their way to the store (a lane each; dropped once idle). */
@@ -227,7 +256,7 @@ export class FeedAppender {
     if (lane.queue.length > 0) this.schedule(key, lane, tenantId, sessionId, lane.queue.every(isDelta));
     else if (!lane.running && !lane.held) {
       lane.idle.splice(0).forEach((r) => r());
-      if (!lane.timer && this.lanes.get(key) === lane) this.lanes.delete(key);
+      if (!lane.timer && this.lanes.get(key) === lane) this.retire(key, lane);
     }
   }
 
