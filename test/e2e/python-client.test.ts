@@ -90,6 +90,16 @@ for (const engine of engines) {
       expect(out.copy_ids).toEqual(['a', 'b', 'c', 'd']);
     });
 
+    it('read_attachment reads an image larger than one 3 MiB answer in ranges; asked for whole it is ATTACHMENT_NEEDS_RANGES', async () => {
+      const out = JSON.parse(await pythonOutput('tests/attachment_check.py', [`py-attach-${++n}`], env)) as {
+        whole: string | null;
+        media_type: string;
+        bytes: number;
+        same: boolean;
+      };
+      expect(out).toEqual({ whole: 'ATTACHMENT_NEEDS_RANGES', media_type: 'image/png', bytes: 7 * 1024 * 1024 + 4, same: true });
+    });
+
     it('the chat example streams an answer per line typed', async () => {
       suite.fake.script({ steps: [{ text: 'first ' }, { text: 'answer' }] }, { steps: [{ text: 'second answer' }] });
       const out = await pythonOutput('examples/chat.py', [`py-chat-${++n}`], env, 'one\ntwo\n');

@@ -1,5 +1,6 @@
 """lash_client.Client: the connection plus helpers for the common paths (open a session, run a
-turn, enqueue and drain work, observe, export a session's state of any size). Everything else is one call on `client.sessions`,
+turn, enqueue and drain work, observe, export a session's state or read an attachment of any
+size). Everything else is one call on `client.sessions`,
 `client.turns`, `client.queue` or `client.admin` with the generated request messages.
 """
 
@@ -12,6 +13,10 @@ from .channel import Connection
 from .errors import Aborted
 from .observe import observe as _observe
 from .turns import TurnStream, text_input
+
+
+# Bytes per GetAttachment range: the most one answer holds.
+ATTACHMENT_RANGE_BYTES = 3 * 1024 * 1024
 
 
 class Client(Connection):
@@ -45,6 +50,23 @@ class Client(Connection):
     def observe(self, session_id: str, **kwargs: Any) -> Iterator[Any]:
         """The session feed, resuming across disconnects; see lash_client.observe.observe."""
         return _observe(self, session_id, **kwargs)
+
+    def read_attachment(self, session_id: str, attachment_id: str, *, timeout: float | None = None) -> tuple[str, bytes]:
+        """An attachment's (media type, bytes), whatever its size.
+
+        One GetAttachment answer holds at most 3 MiB (under a default client's 4 MiB limit), so
+        larger attachments are read in ranges; they are content-addressed and cannot change
+        between the reads.
+        """
+        pieces: list[bytes] = []
+        offset = 0
+        while True:
+            r = self.sessions.GetAttachment(pb.session_service_pb2.GetAttachmentRequest(
+                session_id=session_id, attachment_id=attachment_id, offset=offset, length=ATTACHMENT_RANGE_BYTES), timeout=timeout)
+            pieces.append(r.data)
+            offset += len(r.data)
+            if offset >= r.total_bytes or not r.data:
+                return r.media_type, b"".join(pieces)
 
     def export_state(self, session_id: str, *, attempts: int = 3, timeout: float | None = None) -> bytes:
         """The session's state document as UTF-8 JSON text, whatever its size.
