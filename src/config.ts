@@ -212,7 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       interactivePool: intVar(env, 'LASH_DB_INTERACTIVE_POOL', 2, 0, 64),
     },
     callPacing: {
-      sliceMs: intVar(env, 'LASH_CALL_START_SLICE_MS', 0, 0, 1_000),
+      sliceMs: intVar(env, 'LASH_CALL_START_SLICE_MS', 5, 0, 1_000),
       maxQueued: intVar(env, 'LASH_CALL_START_QUEUE', 10_000, 0, 1_000_000),
     },
     turnSlots: {
