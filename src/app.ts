@@ -42,7 +42,7 @@ import { ToolHostGate } from './domain/tools/host-gate.js';
 import { RemoteToolHosts } from './domain/tools/remote-hosts.js';
 import { ToolAdmin } from './domain/admin/tool-state.js';
 import { ChildSessions } from './domain/admin/children.js';
-import { SessionWriters } from './domain/session-writers.js';
+import { SessionWriters, WRITER_RELEASE_TOPIC } from './domain/session-writers.js';
 import { feedLags, measuredFeedStore } from './metrics/measured-feed-store.js';
 import { LashMetrics } from './metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
@@ -213,7 +213,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       availableModes: config.modes,
       availableProviders: config.availableProviders,
     },
-    new SessionWriters(leases, replicaId, config.leaseTtlMs, onRenewFailed, runtime.clock),
+    new SessionWriters(leases, replicaId, config.leaseTtlMs, onRenewFailed, runtime.clock, config.writerLingerMs),
     undefined,
     runtime,
   );
@@ -266,6 +266,12 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     },
     runtime.clock,
   );
+  // Idle writer leases (ADR 0079): a writer waiting for another replica's lease asks it to let go.
+  sessions.writers.askRelease = (tenantId, sessionId) =>
+    void bus.publish(WRITER_RELEASE_TOPIC, { tenantId, sessionId, from: replicaId }).catch((err: unknown) => log.warn({ err }, 'asking for a writer lease failed'));
+  const offRelease = bus.subscribe(WRITER_RELEASE_TOPIC, (p) => {
+    if (p.from !== replicaId) sessions.writers.releaseAsked(String(p.tenantId), String(p.sessionId));
+  });
   const offFeed = bus.subscribe('feed', (p) => hub.notify(String(p.tenantId), String(p.sessionId), BigInt(String(p.upTo))));
   // A delete on any replica ends this replica's observers of that session.
   const offDeleted = bus.subscribe(SESSION_DELETED_TOPIC, (p) => hub.deleted(String(p.tenantId), String(p.sessionId), Number(p.epoch)));
@@ -326,6 +332,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     onRenewFailed,
     joinLimit: config.queue.joinLimit,
     wasInterrupted: interruptedTurns(feedStore),
+    openTurn: (tenantId, sessionId) => feedStore.openTurn(tenantId, sessionId),
     retry: config.providerRetry,
     cancelGraceMs: config.cancelGraceMs,
     maxIterations: config.maxIterations,
@@ -341,7 +348,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   late.turns = turns;
   // Admin writers take their lease and read the head in one statement, as turns do.
   const admissions = new DbAdmissionStore(db);
-  sessions.admit = (tenantId, sessionId, owner, ttlMs) => admissions.admit({ tenantId, sessionId, owner, ttlMs });
+  sessions.admit = (req) => admissions.admit(req);
   sessions.released = (tenantId, sessionId) => turns.registry.forget(tenantId, sessionId);
   /** Per-session things this process holds in memory, by kind (a metric and a test seam). */
   const liveEntries = (): Record<string, number> => ({
@@ -642,6 +649,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await stoppingWorkers;
       await stoppingRunners;
       turns.close();
+      // Idle writer leases go now, so another replica need not wait for their linger (ADR 0079).
+      await sessions.writers.releaseIdle();
+      offRelease();
       // The domain's timers never keep the process alive (Clock); while the feed and the audit
       // trail drain (retrying a failing store until the deadline), this handle does.
       const keepAlive = setInterval(() => {}, 60_000);

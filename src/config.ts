@@ -55,6 +55,8 @@ export interface Config {
   tenantWideTools: TenantWideTool[];
   providerRetry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
   leaseTtlMs: number;
+  /** How long a writer's end keeps the session's lease for this replica, idle (LASH_WRITER_LINGER_MS; 0: off; ADR 0079). */
+  writerLingerMs: number;
   cancelGraceMs: number;
   maxIterations: number;
   /** Session modes this server offers (LASH_MODES). */
@@ -192,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBackoffMs: 10_000,
     },
     leaseTtlMs: intVar(env, 'LASH_LEASE_TTL_MS', 15_000, 1_000, 600_000),
+    writerLingerMs: intVar(env, 'LASH_WRITER_LINGER_MS', 5_000, 0, 600_000),
     cancelGraceMs: intVar(env, 'LASH_CANCEL_GRACE_MS', 2_000, 0, 60_000),
     maxIterations: intVar(env, 'LASH_MAX_ITERATIONS', 50, 1, 10_000),
     modes: parseModes(env.LASH_MODES ?? 'standard,rlm'),

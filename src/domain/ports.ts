@@ -45,8 +45,12 @@ export interface CommitRequest {
   claims?: { batchId: string; token: bigint }[];
   /** Content-addressed blobs first referenced by this commit (stored once, shared). */
   blobs?: { hash: string; mimeType: string; data: Uint8Array }[];
-  /** The writer lease this commit ends: released by the same statement when the commit lands. */
-  releaseLease?: { owner: string; token: bigint };
+  /**
+   * The writer lease this commit ends, by the same statement when the commit lands: deleted, or
+   * with `keep` left to this replica as its idle lease (owner `keep.owner`, expiring `keep.lingerMs`
+   * from now; ADR 0079).
+   */
+  releaseLease?: { owner: string; token: bigint; keep?: { owner: string; lingerMs: number } };
   /**
    * Feed events the commit may store itself, as one batch with the new revision, numbered after
    * everything the session's feed holds (the turn's last deltas and its `committed` marker). A
@@ -128,6 +132,16 @@ export interface LeaseStore {
   acquire(tenantId: string, sessionId: string, owner: string, ttlMs: number): Promise<bigint | undefined>;
   renew(tenantId: string, sessionId: string, owner: string, token: bigint, ttlMs: number): Promise<boolean>;
   release(tenantId: string, sessionId: string, owner: string, token: bigint): Promise<void>;
+  /**
+   * Leaves a held lease to its replica as idle (ADR 0079): owner `idleOwner`, same token, expiring
+   * `lingerMs` from now. False when `owner`/`token` no longer hold it.
+   */
+  keep(tenantId: string, sessionId: string, owner: string, token: bigint, idleOwner: string, lingerMs: number): Promise<boolean>;
+  /**
+   * Without writing: the ms left to the lease when `owner` still holds it with `token` and at
+   * least `minLeftMs` left, else undefined. How a writer goes on under its replica's idle lease.
+   */
+  heldFor(tenantId: string, sessionId: string, owner: string, token: bigint, minLeftMs: number): Promise<number | undefined>;
   /** The current holder, if the lease is live. */
   holder(tenantId: string, sessionId: string): Promise<{ owner: string; token: bigint } | undefined>;
 }
@@ -136,6 +150,11 @@ export interface LeaseStore {
 export interface Admission {
   /** Fencing token of the writer lease; undefined while another writer holds it. */
   token?: bigint;
+  /**
+   * Set when the writer goes on under the idle lease it asked about (`held`), which the statement
+   * found still its own, unwritten: the ms that lease has left.
+   */
+  heldLeftMs?: number;
   head?: SessionHead;
   /** The commit stamped with the asked turn id, if any. */
   turn?: CommitRecord;
@@ -152,7 +171,29 @@ export interface Admission {
  * starts from, whether or not the lease was free (a cancelled turn may proceed without it).
  */
 export interface AdmissionStore {
-  admit(req: { tenantId: string; sessionId: string; owner: string; ttlMs: number; turnId?: string; cancelledSince?: Date }): Promise<Admission>;
+  admit(req: AdmissionRequest): Promise<Admission>;
+}
+
+export interface AdmissionRequest {
+  tenantId: string;
+  sessionId: string;
+  owner: string;
+  ttlMs: number;
+  turnId?: string;
+  cancelledSince?: Date;
+  /**
+   * The idle lease this replica holds on the session (ADR 0079): when it is still ours with at
+   * least `minLeftMs` left, the admission reads without writing and the writer goes on under it;
+   * otherwise the lease is taken as usual (our own idle lease counts as ours).
+   */
+  held?: HeldLease;
+}
+
+/** An idle writer lease this replica believes it holds (ADR 0079). */
+export interface HeldLease {
+  owner: string;
+  token: bigint;
+  minLeftMs: number;
 }
 
 export interface CancelStore {

@@ -6,7 +6,11 @@ import type { LoadedSession } from './session.js';
 export class ResidentCache {
   private readonly entries = new Map<string, LoadedSession>();
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    /** Told of a session pushed out by the capacity (not of an explicit evict). */
+    private readonly onPushedOut: (tenantId: string, sessionId: string) => void = () => {},
+  ) {}
 
   static key(tenantId: string, sessionId: string): string {
     return `${tenantId}\u0000${sessionId}`;
@@ -30,7 +34,9 @@ export class ResidentCache {
     this.entries.set(key, session);
     while (this.entries.size > this.capacity) {
       const oldest = this.entries.keys().next().value as string;
+      const session = this.entries.get(oldest)!;
       this.entries.delete(oldest);
+      this.onPushedOut(session.head.tenantId, session.head.sessionId);
     }
   }
 

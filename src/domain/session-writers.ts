@@ -3,16 +3,35 @@
 // wait too. Turns, compaction and every admin mutation run under it. Not re-entrant: code under a
 // writer must not ask for the same session's writer again. The lease may be taken by the
 // caller's own statement (`take`: a turn reads what it starts from in the same round trip) and
-// released by its final commit (`WriterLease.released`), so a turn pays no round trip for either.
+// ended by its final commit (`WriterLease.released`), so a turn pays no round trip for either.
+// With a linger (ADR 0079) a writer's end keeps the lease for this replica, idle, instead of
+// deleting it: the next writer of the session here goes on under it without writing, another
+// replica that wants it asks over the bus (`askRelease` / `releaseAsked`) and it is let go.
 
 import { systemClock, type Clock } from './clock.js';
 import { DomainError } from './errors.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import type { LeaseStore, RenewalFailed } from './ports.js';
+import type { HeldLease, LeaseStore, RenewalFailed } from './ports.js';
+import type { Timer } from './clock.js';
 import { sleep } from './sleep.js';
 
 /** Lease-owner key of admin writes; turns use their turn id. */
 export const ADMIN_WRITER_KEY = '~admin';
+
+/** Lease-owner key of the lease a replica keeps between its writers (idle, ADR 0079). */
+export const IDLE_WRITER_KEY = '~idle';
+
+/** The idle owner of the replica that `owner` (`<replica>/<key>`) names: `<replica>/~idle`. */
+export function idleOwnerOf(owner: string): string {
+  const slash = owner.indexOf('/');
+  return `${slash < 0 ? owner : owner.slice(0, slash)}/${IDLE_WRITER_KEY}`;
+}
+
+/** Bus topic of a writer's request to the other replicas to let go of a session's lease ({tenantId, sessionId, from}). */
+export const WRITER_RELEASE_TOPIC = 'writer.release';
+
+/** How often a writer waiting for another replica's lease asks it again to let go. */
+const ASK_AGAIN_MS = 1_000;
 
 export interface WriterOptions {
   /** Names the writer in the lease (`<replica>/<key>`): a turn id, else an admin write. */
@@ -26,21 +45,62 @@ export interface WriterOptions {
    * still commits its stopped result, guarded by the head revision); `throw` fails with CANCELLED.
    */
   onAbort?: 'proceed' | 'throw';
-  /** Takes the lease (returns its token, undefined while held elsewhere); default `LeaseStore.acquire`. */
-  take?(owner: string, ttlMs: number): Promise<bigint | undefined>;
+  /**
+   * Takes the lease (its token; none while held elsewhere); default `LeaseStore.heldFor` then
+   * `LeaseStore.acquire`. With `held`, the writer may go on under this replica's idle lease without
+   * writing: then `heldLeftMs` says so (and how long that lease has left).
+   */
+  take?(owner: string, ttlMs: number, held?: HeldLease): Promise<LeaseTake>;
+  /** False: the lease ends with this writer and is never kept idle (parking, deleting). */
+  linger?: boolean;
+}
+
+/** What a take returns: the token, and `heldLeftMs` when the writer goes on under its idle lease. */
+export interface LeaseTake {
+  token?: bigint;
+  heldLeftMs?: number;
 }
 
 /** The lease a writer holds: a commit may end it (`SessionService.commit` with `lease`). */
 export interface WriterLease {
+  /** The owner the lease row names: this writer's, or its replica's idle owner when it went on under that. */
   readonly owner: string;
   /** Undefined when the writer proceeds without it (cancelled while waiting). */
   readonly token?: bigint;
-  /** Set when a commit released it; the writer then sends no release of its own. */
+  /** Set when a commit ended it; the writer then sends no release of its own. */
   released: boolean;
+  /**
+   * Asked by a commit that ends the lease: keep it for this replica, idle (the idle owner and the
+   * linger), or delete it (undefined: no linger, another replica asked for it, or shutting down).
+   */
+  keep?(): { owner: string; lingerMs: number } | undefined;
+  /** Set when the commit that ended it kept it idle. */
+  kept?: boolean;
+}
+
+/** An idle lease this replica holds, as far as it knows. */
+interface IdleLease {
+  tenantId: string;
+  sessionId: string;
+  owner: string;
+  token: bigint;
+  /** Clock ms at which it expires (the store's clock decides; this is the local estimate). */
+  untilMs: number;
+  timer: Timer;
 }
 
 export class SessionWriters {
   private readonly local = new KeyedMutex();
+  /** Idle leases kept by this replica, by session key; each entry is dropped by its linger timer. */
+  private readonly idle = new Map<string, IdleLease>();
+  /** Sessions with a writer here (waiting for or holding the lease). */
+  private readonly active = new Set<string>();
+  /** Sessions another replica asked for while a writer here held them: its end releases. */
+  private readonly wanted = new Set<string>();
+  private closing = false;
+
+  /** Set by the composition root: asks the other replicas to let go of a session's writer lease (bus). */
+  askRelease: (tenantId: string, sessionId: string) => void = () => {};
 
   constructor(
     private readonly leases: LeaseStore,
@@ -49,7 +109,19 @@ export class SessionWriters {
     private readonly onRenewFailed: RenewalFailed = () => {},
     /** Paces the lease renewals and the waits for a busy lease. */
     private readonly clock: Clock = systemClock,
+    /** How long a writer's end keeps the lease for this replica, idle (0: deleted at once, ADR 0079). */
+    readonly lingerMs = 0,
   ) {}
+
+  /** The least an idle lease must have left for a writer to go on under it without writing. */
+  private get minLeftMs(): number {
+    return Math.floor(this.lingerMs / 2);
+  }
+
+  /** Idle leases this replica keeps now. */
+  get idleCount(): number {
+    return this.idle.size;
+  }
 
   /** The lease owner string of a writer key on this replica. */
   ownerOf(key: string): string {
@@ -61,20 +133,126 @@ export class SessionWriters {
     return owner.endsWith(`/${ADMIN_WRITER_KEY}`);
   }
 
+  /** True when a lease owner names a replica's idle lease (no writer named; ADR 0079). */
+  static isIdleOwner(owner: string): boolean {
+    return owner.endsWith(`/${IDLE_WRITER_KEY}`);
+  }
+
   run<T>(tenantId: string, sessionId: string, fn: (lease: WriterLease) => Promise<T>, options: WriterOptions & { skipIfBusy: true }): Promise<T | undefined>;
   run<T>(tenantId: string, sessionId: string, fn: (lease: WriterLease) => Promise<T>, options?: WriterOptions): Promise<T>;
   async run<T>(tenantId: string, sessionId: string, fn: (lease: WriterLease) => Promise<T>, options: WriterOptions = {}): Promise<T | undefined> {
-    return this.local.run(`${tenantId}\u0000${sessionId}`, () => this.underLease(tenantId, sessionId, fn, options));
+    const key = keyOf(tenantId, sessionId);
+    return this.local.run(key, async () => {
+      this.active.add(key);
+      try {
+        return await this.underLease(tenantId, sessionId, key, fn, options);
+      } finally {
+        this.active.delete(key);
+        this.wanted.delete(key);
+      }
+    });
   }
 
-  private async underLease<T>(tenantId: string, sessionId: string, fn: (lease: WriterLease) => Promise<T>, options: WriterOptions): Promise<T | undefined> {
+  /**
+   * Another replica asked for the session's lease: an idle one is released now; a writer here
+   * ends its lease (its commit deletes rather than keeps it). Not this replica's: nothing.
+   */
+  releaseAsked(tenantId: string, sessionId: string): void {
+    const key = keyOf(tenantId, sessionId);
+    if (this.active.has(key)) this.wanted.add(key);
+    else this.letGo(tenantId, sessionId);
+  }
+
+  /** Releases the session's idle lease if this replica keeps one (parked, evicted, asked for). */
+  letGo(tenantId: string, sessionId: string): Promise<void> {
+    const key = keyOf(tenantId, sessionId);
+    const idle = this.active.has(key) ? undefined : this.dropIdle(key);
+    return idle ? this.leases.release(tenantId, sessionId, idle.owner, idle.token).catch(() => {}) : Promise.resolve();
+  }
+
+  /** Shutdown: every idle lease is released and no writer keeps one from now on. */
+  async releaseIdle(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.idle.values()].map((i) => this.letGo(i.tenantId, i.sessionId)));
+  }
+
+  private dropIdle(key: string): IdleLease | undefined {
+    const idle = this.idle.get(key);
+    if (!idle) return undefined;
+    idle.timer.cancel();
+    this.idle.delete(key);
+    return idle;
+  }
+
+  /** Whether a writer's end keeps its lease idle for this replica. */
+  private lingers(key: string, options: WriterOptions): boolean {
+    return this.lingerMs > 0 && options.linger !== false && !this.closing && !this.wanted.has(key);
+  }
+
+  /** Notes an idle lease this replica now keeps; released at once if asked for meanwhile. */
+  private async remember(tenantId: string, sessionId: string, key: string, owner: string, token: bigint): Promise<void> {
+    if (this.wanted.has(key) || this.closing) {
+      await this.leases.release(tenantId, sessionId, owner, token).catch(() => {});
+      return;
+    }
+    const idle: IdleLease = {
+      tenantId,
+      sessionId,
+      owner,
+      token,
+      untilMs: this.clock.nowMs() + this.lingerMs,
+      timer: this.clock.after(this.lingerMs, () => {
+        if (this.idle.get(key) === idle) this.idle.delete(key);
+      }),
+    };
+    this.idle.set(key, idle);
+  }
+
+  private async underLease<T>(
+    tenantId: string,
+    sessionId: string,
+    key: string,
+    fn: (lease: WriterLease) => Promise<T>,
+    options: WriterOptions,
+  ): Promise<T | undefined> {
     const owner = this.ownerOf(options.key ?? ADMIN_WRITER_KEY);
-    const take = options.take ?? ((o: string, ttl: number) => this.leases.acquire(tenantId, sessionId, o, ttl));
+    const idleOwner = this.ownerOf(IDLE_WRITER_KEY);
+    // The idle lease this replica kept: this writer goes on under it if it has enough left.
+    const idle = this.dropIdle(key);
+    let held: HeldLease | undefined =
+      idle && idle.untilMs - this.clock.nowMs() >= this.minLeftMs ? { owner: idle.owner, token: idle.token, minLeftMs: this.minLeftMs } : undefined;
+    const take =
+      options.take ??
+      (async (o: string, ttl: number, h?: HeldLease): Promise<LeaseTake> => {
+        if (h) {
+          const left = await this.leases.heldFor(tenantId, sessionId, h.owner, h.token, h.minLeftMs);
+          if (left !== undefined) return { token: h.token, heldLeftMs: left };
+        }
+        return { token: await this.leases.acquire(tenantId, sessionId, o, ttl) };
+      });
     let token: bigint | undefined;
+    let leaseOwner = owner;
+    let leftMs = this.ttlMs;
+    let askedAt = -Infinity;
     for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
-      token = await take(owner, this.ttlMs);
-      if (token !== undefined) break;
+      const got = await take(owner, this.ttlMs, held);
+      token = got.token;
+      if (token !== undefined) {
+        if (got.heldLeftMs !== undefined && held) {
+          leaseOwner = held.owner;
+          leftMs = got.heldLeftMs;
+        }
+        break;
+      }
+      held = undefined;
       if (options.skipIfBusy) return undefined;
+      // Another replica holds it: ask it to let go (kept idle there, it is released at once; a
+      // writer there ends it with its commit). Again now and then, in case a notice was lost; the
+      // lease's expiry bounds the wait if nobody answers.
+      if (this.clock.monotonicMs() - askedAt >= ASK_AGAIN_MS) {
+        askedAt = this.clock.monotonicMs();
+        this.askRelease(tenantId, sessionId);
+      }
       if (options.signal?.aborted) {
         if (options.onAbort === 'proceed') break;
         throw new DomainError(
@@ -85,19 +263,44 @@ export class SessionWriters {
       }
       await sleep(wait, options.signal, this.clock);
     }
-    const lease: WriterLease = { owner, token, released: false };
-    const renew = this.clock.every(Math.max(250, Math.floor(this.ttlMs / 3)), () => {
+    const lease: WriterLease = {
+      owner: leaseOwner,
+      token,
+      released: false,
+      keep: () => (this.lingers(key, options) ? { owner: idleOwner, lingerMs: this.lingerMs } : undefined),
+    };
+    // Renewed every third of the TTL; an idle lease gone on under may have less left, so its first
+    // renewal comes at half of what it has.
+    const every = Math.max(250, Math.floor(this.ttlMs / 3));
+    const renewOnce = () => {
       if (token === undefined || lease.released) return;
-      void this.leases.renew(tenantId, sessionId, owner, token, this.ttlMs).then(
-        (held) => held || lease.released || this.onRenewFailed({ what: 'writer lease', tenantId, sessionId }),
+      void this.leases.renew(tenantId, sessionId, leaseOwner, token, this.ttlMs).then(
+        (ok) => ok || lease.released || this.onRenewFailed({ what: 'writer lease', tenantId, sessionId }),
         (err: unknown) => this.onRenewFailed({ what: 'writer lease', tenantId, sessionId, err }),
       );
-    });
+    };
+    let renewal: Timer | undefined;
+    const tick = () => {
+      renewOnce();
+      renewal = this.clock.after(every, tick);
+    };
+    renewal = this.clock.after(Math.max(1, Math.min(every, Math.floor(leftMs / 2))), tick);
     try {
       return await fn(lease);
     } finally {
-      renew.cancel();
-      if (token !== undefined && !lease.released) await this.leases.release(tenantId, sessionId, owner, token).catch(() => {});
+      renewal?.cancel();
+      if (token !== undefined && !lease.released) {
+        // Its last write was no commit (or it ended before one): the lease is kept or released here.
+        if (this.lingers(key, options)) {
+          const kept = await this.leases.keep(tenantId, sessionId, leaseOwner, token, idleOwner, this.lingerMs).catch(() => false);
+          if (kept) await this.remember(tenantId, sessionId, key, idleOwner, token);
+        } else await this.leases.release(tenantId, sessionId, leaseOwner, token).catch(() => {});
+      } else if (token !== undefined && lease.kept) await this.remember(tenantId, sessionId, key, idleOwner, token);
     }
   }
+}
+
+/** The in-process key of a session (the same as the resident cache's). */
+function keyOf(tenantId: string, sessionId: string): string {
+  return `${tenantId}\u0000${sessionId}`;
 }

@@ -11,7 +11,7 @@ import { requirePartNames, type Message } from './messages.js';
 import { countWithin, jsonBytes, MAX_APPEND_BYTES, MAX_READ_VIEW_PAGE_BYTES, MAX_UNCHUNKED_STATE_BYTES, messagesBytes, requireWithin } from './limits.js';
 import { applyPolicyPatch, type PolicyPatch, type SessionPolicy } from './policy.js';
 import type { FeedPayload } from './feed/types.js';
-import type { CommitRequest, FeedSink, RequestContext, SessionListFilter, SessionStore } from './ports.js';
+import type { AdmissionRequest, CommitRequest, FeedSink, HeldLease, RequestContext, SessionListFilter, SessionStore } from './ports.js';
 import { ResidentCache } from './resident-cache.js';
 import type { SessionWriters, WriterLease } from './session-writers.js';
 import {
@@ -106,24 +106,30 @@ export class SessionService {
     /** The clock and id source of every head, frame and node this service writes. */
     readonly runtime: Runtime = systemRuntime,
   ) {
-    this.resident = new ResidentCache(residentCapacity);
+    // A session pushed out of memory here keeps no idle writer lease here either (ADR 0079).
+    this.resident = new ResidentCache(residentCapacity, (tenantId, sessionId) => void writers.letGo(tenantId, sessionId));
   }
 
   /**
    * Runs an admin mutation as the only writer of the session on every replica: it waits for a
    * running turn (here or elsewhere) and fails with CANCELLED if the call ends while waiting.
    */
-  withWriter<T>(ctx: RequestContext, sessionId: string, fn: (lease: WriterLease, current: () => Promise<SessionHead>) => Promise<T>): Promise<T> {
+  withWriter<T>(
+    ctx: RequestContext,
+    sessionId: string,
+    fn: (lease: WriterLease, current: () => Promise<SessionHead>) => Promise<T>,
+    options: { linger?: boolean } = {},
+  ): Promise<T> {
     const admit = this.admit;
     let admitted: SessionHead | undefined;
     let read = false;
     // With the admission statement, the head comes with the lease (one round trip, not two).
     const take = admit
-      ? async (owner: string, ttlMs: number) => {
-          const a = await admit(ctx.tenantId, sessionId, owner, ttlMs);
+      ? async (owner: string, ttlMs: number, held?: HeldLease) => {
+          const a = await admit({ tenantId: ctx.tenantId, sessionId, owner, ttlMs, held });
           admitted = a.head;
           read = true;
-          return a.token;
+          return a;
         }
       : undefined;
     const current = async () => {
@@ -131,11 +137,11 @@ export class SessionService {
       if (!admitted) throw sessionNotFound(sessionId);
       return admitted;
     };
-    return this.writers.run(ctx.tenantId, sessionId, (lease) => fn(lease, current), { signal: ctx.signal, onAbort: 'throw', take });
+    return this.writers.run(ctx.tenantId, sessionId, (lease) => fn(lease, current), { signal: ctx.signal, onAbort: 'throw', take, linger: options.linger });
   }
 
-  /** Set by the composition root: takes a writer lease and reads the head in one statement. */
-  admit?: (tenantId: string, sessionId: string, owner: string, ttlMs: number) => Promise<{ token?: bigint; head?: SessionHead }>;
+  /** Set by the composition root: takes a writer lease (or goes on under the idle one held) and reads the head in one statement. */
+  admit?: (req: AdmissionRequest) => Promise<{ token?: bigint; heldLeftMs?: number; head?: SessionHead }>;
 
   async open(ctx: RequestContext, req: OpenRequest): Promise<{ head: SessionHead; created: boolean }> {
     const sessionId = requireId('session_id', req.sessionId);
@@ -272,13 +278,19 @@ export class SessionService {
 
   async close(ctx: RequestContext, sessionId: string): Promise<void> {
     await this.get(ctx, sessionId);
-    await this.withWriter(ctx, sessionId, async (_lease, current) => {
-      const head = await current();
-      await this.store.setStatus(ctx.tenantId, sessionId, 'parked');
-      this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
-      this.released(ctx.tenantId, sessionId);
-      this.announce(ctx, head, 'parked');
-    });
+    // A parked session keeps no idle writer lease here (ADR 0079).
+    await this.withWriter(
+      ctx,
+      sessionId,
+      async (_lease, current) => {
+        const head = await current();
+        await this.store.setStatus(ctx.tenantId, sessionId, 'parked');
+        this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+        this.released(ctx.tenantId, sessionId);
+        this.announce(ctx, head, 'parked');
+      },
+      { linger: false },
+    );
   }
 
   /** Names a change that is no commit of the session (parking, a child created or closed) in its feed. */
@@ -321,7 +333,7 @@ export class SessionService {
       // The epoch tells a re-created session's observers that the message is not about them.
       if (head) this.announceDeleted({ tenantId: ctx.tenantId, sessionId, epoch: head.createdAt.getTime() });
       return deleted;
-    });
+    }, { linger: false });
   }
 
   /** Loads the session under its residency policy, healing a dangling leaf. */
@@ -483,7 +495,9 @@ export class SessionService {
     lease?: WriterLease,
   ): Promise<SessionHead> {
     const head = { ...c.head, updatedAt: this.runtime.clock.now(), status: 'idle' as const };
-    const releaseLease = lease?.token !== undefined && !lease.released ? { owner: lease.owner, token: lease.token } : undefined;
+    // The lease ends with the commit: deleted, or kept idle for this replica's next writer (ADR 0079).
+    const keep = lease?.keep?.();
+    const releaseLease = lease?.token !== undefined && !lease.released ? { owner: lease.owner, token: lease.token, keep } : undefined;
     const next = c.expectedRevision + 1n;
     // Changes other than turns are named in the feed, so observers know what to refetch.
     const marks: FeedPayload[] = [
@@ -509,7 +523,10 @@ export class SessionService {
       throw err;
     }
     const { revision } = outcome;
-    if (releaseLease) lease!.released = true;
+    if (releaseLease) {
+      lease!.released = true;
+      lease!.kept = keep !== undefined;
+    }
     // The held lane is settled first: nothing after the commit may leave it held.
     if (held && outcome.feed) held.stored(outcome.feed);
     else {

@@ -2,7 +2,7 @@
 // ledger. A commit is one transaction guarded by a compare-and-set on the head revision.
 
 import type { InferEntity } from '@mikro-orm/core';
-import { ADMIN_WRITER_KEY } from '../domain/session-writers.js';
+import { ADMIN_WRITER_KEY, IDLE_WRITER_KEY } from '../domain/session-writers.js';
 import type { AgentFrame, GraphNode } from '../domain/graph.js';
 import type { AttachmentPiece, ByteRange, CommitOutcome, CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../domain/ports.js';
 import type { Residency, SessionHead } from '../domain/session.js';
@@ -52,10 +52,13 @@ export class OrmSessionStore implements SessionStore {
   async describe(tenantId: string, sessionId: string): Promise<{ head: SessionHead; leased: boolean } | undefined> {
     // GetSession's read: the interactive lane, ahead of queued turn work (ADR 0063).
     const { rows } = await this.db.sql.interactive.query(
-      `select ${HEAD_COLUMNS}, exists (select 1 from session_leases l where l.tenant_id = s.tenant_id and l.session_id = s.session_id and l.expires_at >= now() and l.owner not like $1) as leased
+      `select ${HEAD_COLUMNS}, exists (select 1 from session_leases l where l.tenant_id = s.tenant_id and l.session_id = s.session_id and l.expires_at >= now() and l.owner not like $1
+           and (l.owner not like $4 or exists (select 1 from feed_heads f where f.tenant_id = s.tenant_id and f.session_id = s.session_id and f.open_turn_id is not null
+             and not exists (select 1 from session_commits o where o.tenant_id = s.tenant_id and o.session_id = s.session_id and o.turn_id = f.open_turn_id)))) as leased
          from sessions s where s.tenant_id = $2 and s.session_id = $3`,
-      // A lease held by an admin write is not a running turn.
-      [`%/${ADMIN_WRITER_KEY}`, tenantId, sessionId],
+      // A lease held by an admin write is not a running turn. An idle lease (ADR 0079) is one only
+      // while a turn of its replica, going on under it, has its events in the feed uncommitted.
+      [`%/${ADMIN_WRITER_KEY}`, tenantId, sessionId, `%/${IDLE_WRITER_KEY}`],
     );
     const row = rows[0];
     return row ? { head: headFromRaw(row), leased: row.leased === true } : undefined;
@@ -217,8 +220,14 @@ export class OrmSessionStore implements SessionStore {
     }
     if (c.releaseLease) {
       // The writer's lease ends with its commit (same statement): no separate release round trip.
-      sql += `, rel as (
-        delete from session_leases where tenant_id = ${t} and session_id = ${s} and owner = ${$(c.releaseLease.owner)} and token = ${$(c.releaseLease.token.toString())}::bigint and exists (select 1 from h))`;
+      // With `keep` it stays this replica's, idle, for the next writer here (ADR 0079).
+      const { owner, token, keep } = c.releaseLease;
+      sql += keep
+        ? `, rel as (
+        update session_leases set owner = ${$(keep.owner)}, expires_at = now() + make_interval(secs => ${$(keep.lingerMs / 1000)}::float8)
+         where tenant_id = ${t} and session_id = ${s} and owner = ${$(owner)} and token = ${$(token.toString())}::bigint and exists (select 1 from h))`
+        : `, rel as (
+        delete from session_leases where tenant_id = ${t} and session_id = ${s} and owner = ${$(owner)} and token = ${$(token.toString())}::bigint and exists (select 1 from h))`;
     }
     // The turn's last feed events and its `committed` marker ride in the same statement: one
     // write transaction fewer per turn, stored only if the commit lands.

@@ -39,6 +39,26 @@ export class OrmLeaseStore implements LeaseStore {
     );
   }
 
+  async keep(tenantId: string, sessionId: string, owner: string, token: bigint, idleOwner: string, lingerMs: number): Promise<boolean> {
+    const { rows } = await this.db.sql.query<{ kept: number }>(
+      `with k as (${KEEP_LEASE}) select (select count(*) from k)::int as kept, ${LEASE_WRITE_NO_FLUSH}`,
+      [tenantId, sessionId, owner, token.toString(), idleOwner, lingerMs / 1000],
+    );
+    return Number(rows[0]?.kept) === 1;
+  }
+
+  async heldFor(tenantId: string, sessionId: string, owner: string, token: bigint, minLeftMs: number): Promise<number | undefined> {
+    const { rows } = await this.db.sql.query<{ left_ms: number | string | null }>(`select ${HELD_LEFT_MS} as left_ms`, [
+      tenantId,
+      sessionId,
+      owner,
+      minLeftMs / 1000,
+      token.toString(),
+    ]);
+    const left = rows[0]?.left_ms;
+    return left === null || left === undefined ? undefined : Number(left);
+  }
+
   async holder(tenantId: string, sessionId: string) {
     const { rows } = await this.db.sql.query<{ owner: string; token: string }>(
       'select owner, token from session_leases where tenant_id = $1 and session_id = $2 and expires_at >= now()',
@@ -50,10 +70,6 @@ export class OrmLeaseStore implements LeaseStore {
 }
 
 /**
- * Takes the lease of ($1 tenant, $2 session) for owner $3 and $4 seconds when it is free, expired,
- * or ours; every take bumps the fencing token. Returns the token, no row when it is held.
- */
-/**
  * Select-list item that lets the statement's own transaction commit without waiting for its WAL
  * to reach disk. Only for writes of the writer lease alone: a lease is coordination, not data —
  * lost in a database crash, it costs at most a model call repeated by another writer, while the
@@ -63,12 +79,33 @@ export class OrmLeaseStore implements LeaseStore {
  */
 export const LEASE_WRITE_NO_FLUSH = `set_config('synchronous_commit', 'off', true) as lease_write_no_flush`;
 
+/**
+ * Takes the lease of ($1 tenant, $2 session) for owner $3 and $4 seconds when it is free, expired,
+ * ours, or our replica's idle lease (`<replica>/~idle`, ADR 0079: the owner's part before the
+ * first `/` names the replica); every take bumps the fencing token. Returns the token, no row
+ * when it is held.
+ */
 export const TAKE_LEASE = `insert into session_leases as l (tenant_id, session_id, owner, token, expires_at)
          values ($1, $2, $3, 1, now() + make_interval(secs => $4::float8))
        on conflict (tenant_id, session_id) do update
          set owner = excluded.owner, token = l.token + 1, expires_at = excluded.expires_at
-         where l.expires_at < now() or l.owner = excluded.owner
+         where l.expires_at < now() or l.owner = excluded.owner or l.owner = split_part(excluded.owner, '/', 1) || '/~idle'
        returning l.token`;
+
+/**
+ * Leaves the lease of ($1, $2) held by $3 with token $4 to idle owner $5, expiring $6 seconds from
+ * now, token unchanged (ADR 0079).
+ */
+export const KEEP_LEASE = `update session_leases set owner = $5, expires_at = now() + make_interval(secs => $6::float8)
+         where tenant_id = $1 and session_id = $2 and owner = $3 and token = $4::bigint returning 1`;
+
+/**
+ * Read-only: ms left to the lease of ($1, $2) when owner $3 holds it with token $5 and at least $4
+ * seconds left, else null. Reusing an idle lease takes no write (ADR 0079).
+ */
+export const HELD_LEFT_MS = `(select (extract(epoch from (h.expires_at - now())) * 1000)::float8 from session_leases h
+         where h.tenant_id = $1 and h.session_id = $2 and h.owner = $3 and h.token = $5::bigint
+           and h.expires_at >= now() + make_interval(secs => $4::float8))`;
 
 export class OrmCancelStore implements CancelStore {
   constructor(private readonly db: Database) {

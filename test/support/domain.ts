@@ -37,6 +37,8 @@ export function buildDomain(
     runtime?: Runtime;
     tools?: string[];
     leaseTtlMs?: number;
+    /** Idle lease linger of the session writers (ADR 0079; 0: off). */
+    writerLingerMs?: number;
     /** Answers in place of the echo model (under the provider id `echo`). */
     provider?: ModelProvider;
     feed?: Partial<AppenderOptions>;
@@ -53,12 +55,12 @@ export function buildDomain(
       availableModes: ['standard', 'rlm'],
       availableProviders: ['echo'],
     },
-    new SessionWriters(stores.leases, 'unit', options.leaseTtlMs ?? 30_000, undefined, runtime.clock),
+    new SessionWriters(stores.leases, 'unit', options.leaseTtlMs ?? 30_000, undefined, runtime.clock, options.writerLingerMs ?? 0),
     undefined,
     runtime,
   );
   sessions.feed = feed;
-  sessions.admit = (tenantId, sessionId, owner, ttlMs) => stores.admissions.admit({ tenantId, sessionId, owner, ttlMs });
+  sessions.admit = (req) => stores.admissions.admit(req);
   const toolSources = [new BuiltinTools(options.tools ?? ['calculate', 'json_echo', 'finish'])];
   const turns = new TurnService({
     sessions,

@@ -5,7 +5,7 @@
 
 import { DomainError, sessionNotFound } from '../errors.js';
 import { optionalId, requireId } from '../ids.js';
-import type { Admission, AdmissionStore, FeedSink, RequestContext, SessionStore } from '../ports.js';
+import type { Admission, AdmissionStore, FeedSink, HeldLease, RequestContext, SessionStore } from '../ports.js';
 import type { LoadedSession } from '../session.js';
 import type { SessionService } from '../sessions.js';
 import type { WriterLease } from '../session-writers.js';
@@ -99,7 +99,7 @@ export class TurnAdmission {
     fn: (admitted: Admitted) => Promise<T>,
   ): Promise<T | TurnResult | undefined> {
     let admission: Admission | undefined;
-    const take = async (owner: string, ttlMs: number) => {
+    const take = async (owner: string, ttlMs: number, held?: HeldLease) => {
       admission = await this.deps.admissions.admit({
         tenantId: ctx.tenantId,
         sessionId: turn.sessionId,
@@ -107,8 +107,9 @@ export class TurnAdmission {
         ttlMs,
         turnId: turn.serverGeneratedId ? undefined : turn.turnId,
         cancelledSince: turn.registeredAt,
+        held,
       });
-      return admission.token;
+      return admission;
     };
     // A cancel while waiting for the writer still commits the turn (as cancelled).
     return this.deps.sessions.writers.run(

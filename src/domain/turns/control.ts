@@ -20,6 +20,8 @@ export interface ControlDeps {
   replicaId: string;
   /** True when the turn's events reached the feed but it never committed (its process died). */
   wasInterrupted?(tenantId: string, sessionId: string, turnId: string): Promise<boolean>;
+  /** The turn whose events the feed holds with no commit or interruption after them (FeedStore.openTurn). */
+  openTurn?(tenantId: string, sessionId: string): Promise<string | undefined>;
 }
 
 export class TurnControl {
@@ -39,6 +41,9 @@ export class TurnControl {
     if (local?.settled?.error) throw local.settled.error;
     const holder = await this.deps.leases.holder(ctx.tenantId, sessionId);
     if (holder && holder.owner.endsWith(`/${turnId}`)) return { status: 'running' };
+    // A turn that went on under its replica's idle lease (ADR 0079) is not named by it: while that
+    // replica holds the lease, the turn its feed shows open is running there.
+    if (holder && this.idleElsewhere(holder.owner) && (await this.deps.openTurn?.(ctx.tenantId, sessionId)) === turnId) return { status: 'running' };
     await requireSession(this.deps.store, ctx.tenantId, sessionId);
     // No process runs it and no commit holds it: if its events reached the feed, it died. The
     // stamp is read again because a commit clears the feed's open-turn mark only a linger later.
@@ -72,11 +77,22 @@ export class TurnControl {
     // An admin write holding the writer elsewhere is not a turn to stop.
     const remote = holder !== undefined && !holder.owner.startsWith(`${this.deps.replicaId}/`) && !SessionWriters.isAdminOwner(holder.owner);
     if (remote) {
-      // A turn of another replica holds the writer: signal it (and its waiters) over the bus.
+      // A turn of another replica holds the writer: signal it (and its waiters) over the bus. An
+      // idle lease there (ADR 0079) names no turn: one may run under it, so it is signalled too,
+      // and counted when the feed shows a turn of the session open and uncommitted.
       await this.deps.cancels.request(ctx.tenantId, sessionId, '*');
       await this.deps.bus.publish('turn.cancel', { tenantId: ctx.tenantId, sessionId, turnId: '*' });
-      count++;
+      if (!SessionWriters.isIdleOwner(holder.owner)) count++;
+      else {
+        const open = await this.deps.openTurn?.(ctx.tenantId, sessionId);
+        if (open !== undefined && !(await this.deps.store.findTurn(ctx.tenantId, sessionId, open))) count++;
+      }
     }
     return count;
+  }
+
+  /** True for another replica's idle writer lease. */
+  private idleElsewhere(owner: string): boolean {
+    return SessionWriters.isIdleOwner(owner) && !owner.startsWith(`${this.deps.replicaId}/`);
   }
 }

@@ -64,6 +64,8 @@ export interface TurnDeps {
   joinLimit: number;
   /** Whether the feed shows this turn as left unfinished by a crash (see interrupted.ts). */
   wasInterrupted?(tenantId: string, sessionId: string, turnId: string): Promise<boolean>;
+  /** The turn the session's feed shows open (FeedStore.openTurn): a turn running under an idle lease elsewhere (ADR 0079). */
+  openTurn?(tenantId: string, sessionId: string): Promise<string | undefined>;
   retry: RetryPolicy;
   /** How long in-flight tools get after a cancel before the turn commits without them. */
   cancelGraceMs: number;

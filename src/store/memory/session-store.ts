@@ -7,7 +7,7 @@ import { DomainError, revisionConflict } from '../../domain/errors.js';
 import type { AgentFrame, GraphNode } from '../../domain/graph.js';
 import type { AttachmentPiece, ByteRange, CommitOutcome, CommitRecord, CommitRequest, SessionListFilter, SessionStore } from '../../domain/ports.js';
 import type { Residency, SessionHead } from '../../domain/session.js';
-import { ADMIN_WRITER_KEY } from '../../domain/session-writers.js';
+import { ADMIN_WRITER_KEY, IDLE_WRITER_KEY } from '../../domain/session-writers.js';
 import type { UsageDelta } from '../../domain/usage.js';
 import type { MemoryFeedStore } from './feed-store.js';
 import type { MemoryQueueStore } from './queue-store.js';
@@ -38,9 +38,13 @@ export class MemorySessionStore implements SessionStore {
   async describe(tenantId: string, sessionId: string): Promise<{ head: SessionHead; leased: boolean } | undefined> {
     const rows = this.rows(tenantId, sessionId);
     if (!rows) return undefined;
-    // A lease held by an admin write is not a running turn.
+    // A lease held by an admin write is not a running turn; an idle one (ADR 0079) only while a
+    // turn going on under it has its events in the feed uncommitted.
     const lease = this.tables.liveLease(tenantId, sessionId);
-    return { head: copy(rows.head), leased: lease !== undefined && !lease.owner.endsWith(`/${ADMIN_WRITER_KEY}`) };
+    if (lease === undefined || lease.owner.endsWith(`/${ADMIN_WRITER_KEY}`)) return { head: copy(rows.head), leased: false };
+    if (!lease.owner.endsWith(`/${IDLE_WRITER_KEY}`)) return { head: copy(rows.head), leased: true };
+    const open = this.tables.feeds.get(sessionKey(tenantId, sessionId))?.openTurnId;
+    return { head: copy(rows.head), leased: open !== undefined && this.turnOf(rows, open) === undefined };
   }
 
   async create(head: SessionHead, initialFrame: AgentFrame, nodes: GraphNode[] = []): Promise<boolean> {
@@ -122,7 +126,12 @@ export class MemorySessionStore implements SessionStore {
     if (c.releaseLease) {
       const key = sessionKey(c.tenantId, c.sessionId);
       const lease = this.tables.leases.get(key);
-      if (lease?.owner === c.releaseLease.owner && lease.token === c.releaseLease.token) this.tables.leases.delete(key);
+      if (lease?.owner === c.releaseLease.owner && lease.token === c.releaseLease.token) {
+        const keep = c.releaseLease.keep;
+        // Kept, it stays this replica's, idle, for its next writer (ADR 0079).
+        if (keep) this.tables.leases.set(key, { owner: keep.owner, token: lease.token, expiresAt: this.tables.clock.nowMs() + keep.lingerMs });
+        else this.tables.leases.delete(key);
+      }
     }
     // The same shapes as the database's one-statement commit carry their feed events.
     const carries = c.feed?.length && c.graph.kind !== 'replace' && c.frames.length === 0 && !c.blobs?.length;

@@ -7,6 +7,7 @@
 
 import type { Clock } from '../../domain/clock.js';
 import { systemClock } from '../../domain/clock.js';
+import { idleOwnerOf } from '../../domain/session-writers.js';
 import type { AgentFrame, GraphNode } from '../../domain/graph.js';
 import type { CommitRecord } from '../../domain/ports.js';
 import type { QueueBatch } from '../../domain/queue/types.js';
@@ -74,18 +75,25 @@ export class MemoryTables {
     return feed;
   }
 
+  /** Ms left to the lease when `owner` holds it with `token` and at least `minLeftMs` left. */
+  heldFor(tenantId: string, sessionId: string, owner: string, token: bigint, minLeftMs: number): number | undefined {
+    const lease = this.leases.get(sessionKey(tenantId, sessionId));
+    const left = lease ? lease.expiresAt - this.clock.nowMs() : -1;
+    return lease && lease.owner === owner && lease.token === token && left >= minLeftMs ? left : undefined;
+  }
+
   /** The live lease of a session, if any. */
   liveLease(tenantId: string, sessionId: string): { owner: string; token: bigint } | undefined {
     const lease = this.leases.get(sessionKey(tenantId, sessionId));
     return lease && lease.expiresAt >= this.clock.nowMs() ? { owner: lease.owner, token: lease.token } : undefined;
   }
 
-  /** Takes the lease when free, expired or already `owner`'s; every take bumps the token. */
+  /** Takes the lease when free, expired, already `owner`'s or its replica's idle one; every take bumps the token. */
   takeLease(tenantId: string, sessionId: string, owner: string, ttlMs: number): bigint | undefined {
     const key = sessionKey(tenantId, sessionId);
     const now = this.clock.nowMs();
     const lease = this.leases.get(key);
-    if (lease && lease.expiresAt >= now && lease.owner !== owner) return undefined;
+    if (lease && lease.expiresAt >= now && lease.owner !== owner && lease.owner !== idleOwnerOf(owner)) return undefined;
     const token = (lease?.token ?? 0n) + 1n;
     this.leases.set(key, { owner, token, expiresAt: now + ttlMs });
     return token;

@@ -1,7 +1,7 @@
 // The turn machinery's stores in memory: writer leases, turn admission, cancel requests,
 // pending completions and blob reads, over the same tables as the session store.
 
-import type { Admission, AdmissionStore, BlobStore, CancelStore, EventBus, LeaseStore } from '../../domain/ports.js';
+import type { Admission, AdmissionRequest, AdmissionStore, BlobStore, CancelStore, EventBus, LeaseStore } from '../../domain/ports.js';
 import type { CompletionResolution, CompletionStore } from '../../domain/tools/types.js';
 import { waitForCondition } from '../../domain/wake.js';
 import type { MemoryQueueStore } from './queue-store.js';
@@ -26,6 +26,18 @@ export class MemoryLeaseStore implements LeaseStore {
     const key = sessionKey(tenantId, sessionId);
     const lease = this.tables.leases.get(key);
     if (lease?.owner === owner && lease.token === token) this.tables.leases.delete(key);
+  }
+
+  async keep(tenantId: string, sessionId: string, owner: string, token: bigint, idleOwner: string, lingerMs: number): Promise<boolean> {
+    const lease = this.tables.leases.get(sessionKey(tenantId, sessionId));
+    if (!lease || lease.owner !== owner || lease.token !== token) return false;
+    lease.owner = idleOwner;
+    lease.expiresAt = this.tables.clock.nowMs() + lingerMs;
+    return true;
+  }
+
+  async heldFor(tenantId: string, sessionId: string, owner: string, token: bigint, minLeftMs: number): Promise<number | undefined> {
+    return this.tables.heldFor(tenantId, sessionId, owner, token, minLeftMs);
   }
 
   async holder(tenantId: string, sessionId: string) {
@@ -62,15 +74,18 @@ export class MemoryAdmissionStore implements AdmissionStore {
     private readonly cancels: MemoryCancelStore,
   ) {}
 
-  async admit(req: { tenantId: string; sessionId: string; owner: string; ttlMs: number; turnId?: string; cancelledSince?: Date }): Promise<Admission> {
-    const { tenantId, sessionId } = req;
-    const token = this.tables.takeLease(tenantId, sessionId, req.owner, req.ttlMs);
+  async admit(req: AdmissionRequest): Promise<Admission> {
+    const { tenantId, sessionId, held } = req;
+    // Under the replica's idle lease while it is still ours with enough left; else taken (ADR 0079).
+    const heldLeftMs = held && this.tables.heldFor(tenantId, sessionId, held.owner, held.token, held.minLeftMs);
+    const token = heldLeftMs !== undefined ? held!.token : this.tables.takeLease(tenantId, sessionId, req.owner, req.ttlMs);
     const { head, turn } = await this.sessions.headAndTurn(tenantId, sessionId, req.turnId);
     const open = this.tables.feeds.get(sessionKey(tenantId, sessionId))?.openTurnId;
     // The open turn counts only when it never committed (its marker may still be on its way).
     const openCommitted = open !== undefined && (await this.sessions.findTurn(tenantId, sessionId, open)) !== undefined;
     return {
       token,
+      ...(heldLeftMs !== undefined ? { heldLeftMs } : {}),
       head,
       turn,
       cancelled: this.cancels.cancelledNow(tenantId, sessionId, req.turnId, req.cancelledSince),
