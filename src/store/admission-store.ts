@@ -9,7 +9,7 @@ import type { Admission, AdmissionRequest, AdmissionStore } from '../domain/port
 import type { Database } from './database.js';
 import { COLUMNS as QUEUE_COLUMNS, fromRow as batchFromRow, type Row as BatchRow } from './queue-store.js';
 import { HEAD_COLUMNS_S, TURN_COLUMNS_C, headFromRaw, turnFromRaw } from './session-store.js';
-import { HELD_LEFT_MS, LEASE_WRITE_NO_FLUSH, TAKE_LEASE } from './turn-store.js';
+import { heldLeftMs, LEASE_WRITE_NO_FLUSH, TAKE_LEASE } from './turn-store.js';
 import { withTypedErrors } from './typed-errors.js';
 import { idleOwnerOf } from '../domain/session-writers.js';
 
@@ -54,7 +54,7 @@ ${REST}`;
  * No write: when the lease is no longer ours the caller sends ADMIT.
  */
 export const ADMIT_HELD = `select ${READS},
-    ${HELD_LEFT_MS} as held_left_ms,
+    ${heldLeftMs('$7')} as held_left_ms,
 ${REST}`;
 
 export class DbAdmissionStore implements AdmissionStore {

@@ -48,7 +48,7 @@ export class OrmLeaseStore implements LeaseStore {
   }
 
   async heldFor(tenantId: string, sessionId: string, owner: string, token: bigint, minLeftMs: number): Promise<number | undefined> {
-    const { rows } = await this.db.sql.query<{ left_ms: number | string | null }>(`select ${HELD_LEFT_MS} as left_ms`, [
+    const { rows } = await this.db.sql.query<{ left_ms: number | string | null }>(`select ${heldLeftMs('$5')} as left_ms`, [
       tenantId,
       sessionId,
       owner,
@@ -100,11 +100,11 @@ export const KEEP_LEASE = `update session_leases set owner = $5, expires_at = no
          where tenant_id = $1 and session_id = $2 and owner = $3 and token = $4::bigint returning 1`;
 
 /**
- * Read-only: ms left to the lease of ($1, $2) when owner $3 holds it with token $5 and at least $4
- * seconds left, else null. Reusing an idle lease takes no write (ADR 0079).
+ * Read-only: ms left to the lease of ($1, $2) when owner $3 holds it with the token in `token` (a
+ * placeholder) and at least $4 seconds left, else null. Reusing an idle lease takes no write (ADR 0079).
  */
-export const HELD_LEFT_MS = `(select (extract(epoch from (h.expires_at - now())) * 1000)::float8 from session_leases h
-         where h.tenant_id = $1 and h.session_id = $2 and h.owner = $3 and h.token = $5::bigint
+export const heldLeftMs = (token: string) => `(select (extract(epoch from (h.expires_at - now())) * 1000)::float8 from session_leases h
+         where h.tenant_id = $1 and h.session_id = $2 and h.owner = $3 and h.token = ${token}::bigint
            and h.expires_at >= now() + make_interval(secs => $4::float8))`;
 
 export class OrmCancelStore implements CancelStore {
