@@ -3,7 +3,8 @@
 // database engines follow test/support/engines.ts. A suite opens every store port at once over
 // one fresh store; the database ones also expose the database for engine-specific cases.
 
-import type { FeedStore, LeaseStore, QueueStore, SessionStore } from '../../src/domain/ports.js';
+import type { AdmissionStore, FeedStore, LeaseStore, QueueStore, SessionStore } from '../../src/domain/ports.js';
+import { DbAdmissionStore } from '../../src/store/admission-store.js';
 import type { ProcessStore, TriggerStore } from '../../src/domain/processes/ports.js';
 import type { Database } from '../../src/store/database.js';
 import { DbFeedStore } from '../../src/store/feed-store.js';
@@ -20,6 +21,7 @@ export interface OpenedStores {
   feed: FeedStore;
   queue: QueueStore;
   leases: LeaseStore;
+  admissions: AdmissionStore;
   processes: ProcessStore;
   triggers: TriggerStore;
   /** The database behind the stores (absent in memory). */
@@ -42,7 +44,7 @@ export const storeEngines: StoreEngine[] = [
     enabled: selected === undefined || selected.includes('memory'),
     async open() {
       const m = openMemoryStores();
-      return { sessions: m.sessions, feed: m.feed, queue: m.queue, leases: m.leases, processes: m.processes, triggers: m.triggers, close: async () => {} };
+      return { sessions: m.sessions, feed: m.feed, queue: m.queue, leases: m.leases, admissions: m.admissions, processes: m.processes, triggers: m.triggers, close: async () => {} };
     },
   },
   ...engines.map((engine): StoreEngine => ({
@@ -56,6 +58,7 @@ export const storeEngines: StoreEngine[] = [
         feed,
         queue: new DbQueueStore(opened.db),
         leases: new OrmLeaseStore(opened.db),
+        admissions: new DbAdmissionStore(opened.db),
         processes: new DbProcessStore(opened.db),
         triggers: new DbTriggerStore(opened.db),
         db: opened.db,
