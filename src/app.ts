@@ -268,7 +268,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   );
   // Idle writer leases (ADR 0079): a writer waiting for another replica's lease asks it to let go.
   sessions.writers.askRelease = (tenantId, sessionId) =>
-    void bus.publish(WRITER_RELEASE_TOPIC, { tenantId, sessionId, from: replicaId }).catch((err: unknown) => log.warn({ err }, 'asking for a writer lease failed'));
+    void bus
+      .publish(WRITER_RELEASE_TOPIC, { tenantId, sessionId, from: replicaId })
+      .catch((err: unknown) => log.warn({ err }, 'asking for a writer lease failed'));
   const offRelease = bus.subscribe(WRITER_RELEASE_TOPIC, (p) => {
     if (p.from !== replicaId) sessions.writers.releaseAsked(String(p.tenantId), String(p.sessionId));
   });

@@ -318,22 +318,27 @@ export class SessionService {
     // A running turn is cancelled rather than waited for: it commits as cancelled (its caller
     // gets that result), then the delete takes the writer. See docs/adr/0033.
     await this.stopTurns(ctx, sessionId);
-    return this.withWriter(ctx, sessionId, async (_lease, current) => {
-      // The head (from the writer's admission, when there is one) names the incarnation that goes.
-      const head = await current().catch((err: unknown) => {
-        if (err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND') return undefined;
-        throw err;
-      });
-      // Events still on their way to the feed (the cancelled turn's last ones) land before the
-      // rows go, so none is written afterwards for a session that no longer exists.
-      await this.feed.flushed?.(ctx.tenantId, sessionId);
-      const deleted = await this.store.delete(ctx.tenantId, sessionId);
-      this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
-      this.released(ctx.tenantId, sessionId);
-      // The epoch tells a re-created session's observers that the message is not about them.
-      if (head) this.announceDeleted({ tenantId: ctx.tenantId, sessionId, epoch: head.createdAt.getTime() });
-      return deleted;
-    }, { linger: false });
+    return this.withWriter(
+      ctx,
+      sessionId,
+      async (_lease, current) => {
+        // The head (from the writer's admission, when there is one) names the incarnation that goes.
+        const head = await current().catch((err: unknown) => {
+          if (err instanceof DomainError && err.reason === 'SESSION_NOT_FOUND') return undefined;
+          throw err;
+        });
+        // Events still on their way to the feed (the cancelled turn's last ones) land before the
+        // rows go, so none is written afterwards for a session that no longer exists.
+        await this.feed.flushed?.(ctx.tenantId, sessionId);
+        const deleted = await this.store.delete(ctx.tenantId, sessionId);
+        this.resident.evict(ResidentCache.key(ctx.tenantId, sessionId));
+        this.released(ctx.tenantId, sessionId);
+        // The epoch tells a re-created session's observers that the message is not about them.
+        if (head) this.announceDeleted({ tenantId: ctx.tenantId, sessionId, epoch: head.createdAt.getTime() });
+        return deleted;
+      },
+      { linger: false },
+    );
   }
 
   /** Loads the session under its residency policy, healing a dangling leaf. */
