@@ -285,13 +285,18 @@ export class SessionWriters {
       renewal = this.clock.after(every, tick);
     };
     renewal = this.clock.after(Math.max(1, Math.min(every, Math.floor(leftMs / 2))), tick);
+    let failed = false;
     try {
       return await fn(lease);
+    } catch (err) {
+      failed = true;
+      throw err;
     } finally {
       renewal?.cancel();
       if (token !== undefined && !lease.released) {
-        // Its last write was no commit (or it ended before one): the lease is kept or released here.
-        if (this.lingers(key, options)) {
+        // Its last write was no commit (or it ended before one): the lease is kept or released
+        // here. A writer that failed releases it (its turn reads as interrupted elsewhere at once).
+        if (!failed && this.lingers(key, options)) {
           const kept = await this.leases.keep(tenantId, sessionId, leaseOwner, token, idleOwner, this.lingerMs).catch(() => false);
           if (kept) await this.remember(tenantId, sessionId, key, idleOwner, token);
         } else await this.leases.release(tenantId, sessionId, leaseOwner, token).catch(() => {});
