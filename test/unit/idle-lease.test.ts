@@ -1,0 +1,117 @@
+// Idle writer leases (ADR 0079) on a clock moved by hand, in memory: a writer's end keeps the
+// lease for its replica; the next writer here goes on under it without taking it (same token),
+// renewed while it works; another replica's writer asks and gets it long before the linger; a
+// writer asked while it works deletes rather than keeps; a failed writer, letGo (park, eviction)
+// and a shutdown release it; with no linger nothing is kept.
+
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/domain/clock.js';
+import type { LeaseStore } from '../../src/domain/ports.js';
+import { SessionWriters, type WriterLease } from '../../src/domain/session-writers.js';
+import { openMemoryStores } from '../../src/store/memory/index.js';
+
+/** The lease store with a count of its writes (every call but holder and heldFor). */
+function counting(leases: LeaseStore) {
+  const writes: string[] = [];
+  const counted: LeaseStore = {
+    acquire: (...a) => (writes.push('acquire'), leases.acquire(...a)),
+    renew: (...a) => (writes.push('renew'), leases.renew(...a)),
+    release: (...a) => (writes.push('release'), leases.release(...a)),
+    keep: (...a) => (writes.push('keep'), leases.keep(...a)),
+    heldFor: (...a) => leases.heldFor(...a),
+    holder: (...a) => leases.holder(...a),
+  };
+  return { counted, writes };
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+
+describe('idle writer leases on a manual clock (unit, in memory)', () => {
+  it("a writer's end keeps the lease idle; the next writer here goes on under it (same token, no take), renewed while it works", async () => {
+    const clock = new ManualClock();
+    const { leases } = openMemoryStores(clock);
+    const { counted, writes } = counting(leases);
+    const here = new SessionWriters(counted, 'a', 1_000, undefined, clock, 4_000);
+    let first!: WriterLease;
+    await here.run('t', 's', async (lease) => void (first = lease));
+    expect(await leases.holder('t', 's')).toEqual({ owner: 'a/~idle', token: first.token });
+    expect(here.idleCount).toBe(1);
+    writes.length = 0;
+    await here.run('t', 's', async (lease) => {
+      expect(lease).toMatchObject({ owner: 'a/~idle', token: first.token });
+      expect(writes).toEqual([]);
+      // Works for many linger and TTL spans: its renewals keep the lease.
+      for (let i = 0; i < 20; i++) clock.advance(500);
+      expect(await leases.holder('t', 's')).toEqual({ owner: 'a/~idle', token: first.token });
+    });
+    expect(writes.filter((w) => w === 'acquire')).toEqual([]);
+    expect(writes).toContain('renew');
+    expect(await leases.holder('t', 's')).toEqual({ owner: 'a/~idle', token: first.token });
+    // Less than half the linger left: the next writer takes it (a write, a new token).
+    clock.advance(2_500);
+    writes.length = 0;
+    await here.run('t', 's', async (lease) => expect(lease.token).toBe(first.token! + 1n));
+    expect(writes[0]).toBe('acquire');
+  });
+
+  it('another replica asks and gets the idle lease long before its linger; a writer asked while it works deletes its lease instead of keeping it', async () => {
+    const clock = new ManualClock();
+    const { leases } = openMemoryStores(clock);
+    const here = new SessionWriters(leases, 'a', 1_000, undefined, clock, 60_000);
+    const there = new SessionWriters(leases, 'b', 1_000, undefined, clock, 60_000);
+    // The bus, by hand.
+    there.askRelease = (t, s) => here.releaseAsked(t, s);
+    here.askRelease = (t, s) => there.releaseAsked(t, s);
+    await here.run('t', 's', async () => {});
+    expect((await leases.holder('t', 's'))?.owner).toBe('a/~idle');
+    let ran = false;
+    const waiting = there.run('t', 's', async () => void (ran = true));
+    let advanced = 0;
+    while (!ran && advanced < 5_000) {
+      await flush();
+      clock.advance(25);
+      advanced += 25;
+    }
+    await waiting;
+    expect(ran).toBe(true);
+    expect(advanced).toBeLessThan(60_000);
+    expect((await leases.holder('t', 's'))?.owner).toBe('b/~idle');
+    expect(here.idleCount).toBe(0);
+    // B works; A asks meanwhile: B's end lets go rather than keeping it.
+    await there.run('t', 's', async () => {
+      there.releaseAsked('t', 's');
+    });
+    expect(await leases.holder('t', 's')).toBeUndefined();
+    expect(there.idleCount).toBe(0);
+  });
+
+  it('a failed writer, letGo and a shutdown release the idle lease; without a linger nothing is kept', async () => {
+    const clock = new ManualClock();
+    const { leases } = openMemoryStores(clock);
+    const here = new SessionWriters(leases, 'a', 1_000, undefined, clock, 4_000);
+    await expect(
+      here.run('t', 's', async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await leases.holder('t', 's')).toBeUndefined();
+    await here.run('t', 's', async () => {});
+    await here.letGo('t', 's');
+    expect(await leases.holder('t', 's')).toBeUndefined();
+    await here.run('t', 's', async () => {});
+    await here.run('t', 's2', async () => {}, { linger: false });
+    expect(await leases.holder('t', 's2')).toBeUndefined();
+    // The linger passes: the row expires and the replica forgets it.
+    clock.advance(4_001);
+    expect(await leases.holder('t', 's')).toBeUndefined();
+    expect(here.idleCount).toBe(0);
+    await here.run('t', 's', async () => {});
+    await here.releaseIdle();
+    expect(await leases.holder('t', 's')).toBeUndefined();
+    await here.run('t', 's', async () => {});
+    expect(await leases.holder('t', 's')).toBeUndefined();
+    const off = new SessionWriters(leases, 'c', 1_000, undefined, clock, 0);
+    await off.run('t', 's3', async () => {});
+    expect(await leases.holder('t', 's3')).toBeUndefined();
+  });
+});
