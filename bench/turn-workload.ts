@@ -122,7 +122,6 @@ export async function workloadPhase(
       const firsts: number[] = [];
       const rawFirsts: number[] = [];
       const sql = sqlMeter();
-      const c0 = process.cpuUsage();
       const { reference, subject } = await compare(
         async () => {
           const t0 = performance.now();
@@ -139,7 +138,6 @@ export async function workloadPhase(
         },
         { calls: sessions * o.turnsPerSession, warmup: 0, concurrency: sessions, maxSeconds: o.maxSeconds, rounds: 1 },
       );
-      const cpu = process.cpuUsage(c0);
       const counted = sql();
       await app.feed.appender.drain();
       const after = await footprint(app, `${prefix}%`);
@@ -159,8 +157,9 @@ export async function workloadPhase(
         p99_ms: round(p.p99, 2),
         first_delta_p50_ms: round(f.p50, 2),
         first_delta_p99_ms: round(f.p99, 2),
-        // Client, server and (for `fake`) the model server share this process: an upper bound on the server's share.
-        process_cpu_ms_per_turn: round((cpu.user + cpu.system) / 1000 / Math.max(1, sub.calls + ref.calls), 2),
+        // Client, server and (for `fake`) the model server share this process: an upper bound on the
+        // server's share. Only the turns' own bursts: the raw reference's run apart from them.
+        process_cpu_ms_per_turn: round(sub.cpuMs / turns, 2),
         statements_per_turn: round(counted.statements / turns, 2),
         write_statements_per_turn: round(counted.writes / turns, 2),
         begins_per_turn: round(counted.begins / turns, 2),

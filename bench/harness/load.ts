@@ -24,6 +24,8 @@ export interface Measurement {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  /** This process's CPU (user + system) while these calls ran, in ms. */
+  cpuMs: number;
   /** True when the time cap ended the measurement before all its calls. */
   capped: boolean;
 }
@@ -36,11 +38,16 @@ export class Recorder {
   private latencies: number[] = [];
   private seconds = 0;
   private capped = false;
+  /** This process's CPU during this recorder's bursts only (the other side's bursts run apart). */
+  private cpuMs = 0;
 
   /** Runs `total` calls, `concurrency` at a time, and records them; stops early at `deadline`. */
   async burst(call: Call, total: number, concurrency: number, deadline: number): Promise<void> {
     const started = performance.now();
+    const cpu = process.cpuUsage();
     const done = await run(call, total, concurrency, deadline, this.latencies);
+    const used = process.cpuUsage(cpu);
+    this.cpuMs += (used.user + used.system) / 1000;
     this.seconds += (performance.now() - started) / 1000;
     if (done < total) this.capped = true;
   }
@@ -48,6 +55,7 @@ export class Recorder {
   merge(other: Recorder): void {
     this.latencies = this.latencies.concat(other.latencies);
     this.seconds += other.seconds;
+    this.cpuMs += other.cpuMs;
     this.capped ||= other.capped;
   }
 
@@ -59,6 +67,7 @@ export class Recorder {
       rps: sorted.length / this.seconds,
       p50Ms: percentile(sorted, 0.5),
       p99Ms: percentile(sorted, 0.99),
+      cpuMs: this.cpuMs,
       capped: this.capped,
     };
   }

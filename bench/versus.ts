@@ -1,0 +1,214 @@
+// The issue-11 workload against other checkouts' servers, in one run: each tree's own
+// `src/main.ts` runs as a separate OS process on a fresh store, and this process drives it as a
+// client would (one session per client, T turns per session back to back, the `scripted` model
+// streaming K tokens, every delta checked in order). Trees alternate round by round, so a busy
+// machine's drift falls on all of them alike. Per run: turns/s, p50 turn latency, time to first
+// delta p50, and the SERVER's CPU ms per turn (read from /proc, so the client's own work is not in
+// it). It asserts nothing.
+//
+//   VERSUS_TREES="before=/work/old,after=." DATABASE_URL=postgresql://… npm run bench:versus
+//
+// An older tree needs the `scripted` provider (src/providers/scripted.ts, registered when
+// LASH_SCRIPTED_PROVIDER=1) and a wire-compatible lash.v1 API; bench/README.md says how the
+// issue's baseline was prepared. Tuning (env): VERSUS_ROUNDS (2), VERSUS_SESSIONS ("1,16"),
+// VERSUS_TURNS (20), VERSUS_TOKENS (50), VERSUS_WARMUP (20 turns on a session of its own).
+
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { OpenSessionRequest } from '../gen/lash/v1/session_service.js';
+import { RunTurnRequest, type RunTurnResponse } from '../gen/lash/v1/turn_service.js';
+import { connect, type LashClients } from '../src/client/promised.js';
+import { scriptedText } from '../src/providers/scripted.js';
+import { intEnv, listEnv, percentiles, provisionStore, round } from './harness.js';
+
+const CLOCK_TICKS_PER_S = 100;
+
+interface Tree {
+  label: string;
+  dir: string;
+}
+
+function treesFromEnv(): Tree[] {
+  return (process.env.VERSUS_TREES || 'this=.').split(',').map((part) => {
+    const [label, dir] = part.split('=');
+    if (!label || !dir) throw new Error(`VERSUS_TREES entries are label=path (got "${part}")`);
+    return { label, dir: resolve(dir) };
+  });
+}
+
+/** User + system CPU seconds of a process so far (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // After "pid (comm) ": state is field 0, utime field 11, stime field 12.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+interface Server {
+  pid: number;
+  address: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a tree's server on a fresh store and waits until it answers. */
+async function startServer(tree: Tree, env: Record<string, string>): Promise<Server> {
+  const port = await freePort();
+  const node = process.execPath;
+  const child: ChildProcess = spawn(node, ['--import', 'tsx', join(tree.dir, 'src/main.ts')], {
+    cwd: tree.dir,
+    env: {
+      ...process.env,
+      ...env,
+      LASH_LISTEN: `127.0.0.1:${port}`,
+      LASH_LOG_LEVEL: 'warn',
+      LASH_SCRIPTED_PROVIDER: '1',
+      LASH_QUEUE_WORKERS: '0',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  const address = `127.0.0.1:${port}`;
+  const probe = connect(address, credentials.createInsecure());
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        await probe.sessions.getSession({ sessionId: 'versus-probe' } as never, { deadlineMs: 1000 });
+        break;
+      } catch (err) {
+        // NOT_FOUND means it answers.
+        if ((err as { code?: number }).code === 5) break;
+        if (i > 600) throw new Error(`${tree.label}: server did not answer on ${address}`);
+        const code = await Promise.race([exited, new Promise((ok) => setTimeout(() => ok('wait'), 100))]);
+        if (code !== 'wait') throw new Error(`${tree.label}: server exited with code ${String(code)}`);
+      }
+    }
+  } finally {
+    probe.close();
+  }
+  return {
+    pid: child.pid!,
+    address,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+interface TurnTrace {
+  ms: number;
+  firstDeltaMs: number;
+  text: string;
+}
+
+function turn(clients: LashClients, sessionId: string): Promise<TurnTrace> {
+  return new Promise((ok, fail) => {
+    const t0 = performance.now();
+    let first = -1;
+    let text = '';
+    const call = clients.turns.raw.runTurn(
+      RunTurnRequest.fromPartial({ sessionId, input: { items: [{ item: { $case: 'text', value: { text: 'go' } } }] } }),
+      new Metadata(),
+      {
+        deadline: Date.now() + 120_000,
+      },
+    );
+    call.on('data', (m: RunTurnResponse) => {
+      for (const a of m.activities) {
+        if (a.item?.$case === 'event' && a.item.value.kind?.$case === 'assistantProseDelta') {
+          if (first < 0) first = performance.now() - t0;
+          text += a.item.value.kind.value.text;
+        }
+      }
+    });
+    call.on('error', fail);
+    call.on('end', () => ok({ ms: performance.now() - t0, firstDeltaMs: first, text }));
+  });
+}
+
+async function main(): Promise<void> {
+  const trees = treesFromEnv();
+  const rounds = intEnv('VERSUS_ROUNDS', 2, 1);
+  const sessionCounts = listEnv('VERSUS_SESSIONS', [1, 16]);
+  const turnsPerSession = intEnv('VERSUS_TURNS', 20, 1);
+  const tokens = intEnv('VERSUS_TOKENS', 50, 1);
+  const warmup = intEnv('VERSUS_WARMUP', 20, 0);
+  const expected = scriptedText(tokens);
+  const spec = { providerId: 'scripted', model: { id: `tokens-${tokens}` } };
+  for (let r = 1; r <= rounds; r++) {
+    for (const tree of trees) {
+      const store = await provisionStore(process.env.DATABASE_URL || undefined);
+      const server = await startServer(tree, store.env);
+      const clients = connect(server.address, credentials.createInsecure());
+      try {
+        const open = (sessionId: string) => clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec }), { deadlineMs: 30_000 });
+        await open('versus-warm');
+        for (let i = 0; i < warmup; i++) await turn(clients, 'versus-warm');
+        for (const sessions of sessionCounts) {
+          const ids = Array.from({ length: sessions }, (_, i) => `versus-${sessions}-${i}`);
+          for (const id of ids) await open(id);
+          const latencies: number[] = [];
+          const firsts: number[] = [];
+          let wrong = 0;
+          const load1 = round(loadavg()[0]!, 2);
+          const cpu0 = cpuSeconds(server.pid);
+          const t0 = performance.now();
+          await Promise.all(
+            ids.map(async (id) => {
+              for (let i = 0; i < turnsPerSession; i++) {
+                const t = await turn(clients, id);
+                if (t.text !== expected) wrong++;
+                latencies.push(t.ms);
+                firsts.push(t.firstDeltaMs);
+              }
+            }),
+          );
+          const seconds = (performance.now() - t0) / 1000;
+          const cpu = cpuSeconds(server.pid) - cpu0;
+          const n = sessions * turnsPerSession;
+          console.log(
+            JSON.stringify({
+              bench: 'versus',
+              engine: store.engine,
+              round: r,
+              tree: tree.label,
+              sessions,
+              tokens,
+              turns: n,
+              turns_per_s: round(n / seconds, 1),
+              p50_ms: round(percentiles(latencies).p50, 2),
+              first_delta_p50_ms: round(percentiles(firsts).p50, 2),
+              server_cpu_ms_per_turn: round((cpu * 1000) / n, 2),
+              turns_with_wrong_text: wrong,
+              load1,
+            }),
+          );
+        }
+      } finally {
+        clients.close();
+        await server.stop();
+        await store.cleanup();
+      }
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
