@@ -160,7 +160,7 @@ export class SessionWriters {
   releaseAsked(tenantId: string, sessionId: string): void {
     const key = keyOf(tenantId, sessionId);
     if (this.active.has(key)) this.wanted.add(key);
-    else this.letGo(tenantId, sessionId);
+    else void this.letGo(tenantId, sessionId);
   }
 
   /** Releases the session's idle lease if this replica keeps one (parked, evicted, asked for). */

@@ -44,7 +44,16 @@ export const storeEngines: StoreEngine[] = [
     enabled: selected === undefined || selected.includes('memory'),
     async open() {
       const m = openMemoryStores();
-      return { sessions: m.sessions, feed: m.feed, queue: m.queue, leases: m.leases, admissions: m.admissions, processes: m.processes, triggers: m.triggers, close: async () => {} };
+      return {
+        sessions: m.sessions,
+        feed: m.feed,
+        queue: m.queue,
+        leases: m.leases,
+        admissions: m.admissions,
+        processes: m.processes,
+        triggers: m.triggers,
+        close: async () => {},
+      };
     },
   },
   ...engines.map((engine): StoreEngine => ({
