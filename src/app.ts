@@ -361,6 +361,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     feed_lanes: appender.laneCount,
     observers: hub.listenerCount,
     shutdown_hooks: observersShutdown.size,
+    writer_idle_leases: sessions.writers.idleCount,
   });
   sessions.runningHere = (tenantId, sessionId) => turns.registry.active(tenantId, sessionId).length > 0;
   // A delete cancels the session's running turns first (they commit as cancelled), see ADR 0033.

@@ -249,7 +249,7 @@ export class LashMetrics {
     });
     new Gauge({
       name: 'lash_live_entries',
-      help: 'Per-session things this process holds in memory, by kind: resident_sessions (loaded graphs), turn_registry (running and recently settled turns), sessions_running, feed_tails (observed sessions), feed_lanes (sessions with events being stored), observers, shutdown_hooks (one per open observer, run on drain).',
+      help: 'Per-session things this process holds in memory, by kind: resident_sessions (loaded graphs), turn_registry (running and recently settled turns), sessions_running, feed_tails (observed sessions), feed_lanes (sessions with events being stored), observers, shutdown_hooks (one per open observer, run on drain), writer_idle_leases (writer leases kept idle for this replica, ADR 0079).',
       labelNames: ['kind'],
       registers,
       collect() {

@@ -1,6 +1,6 @@
 // What a deleted or parked session leaves in this process's memory (issue 18): its resident graph,
 // its settled turns in the turn registry, its feed tail and observers (and each observer's drain
-// hook), its feed lane. Counted
+// hook), its feed lane, the writer lease kept idle for it (ADR 0079). Counted
 // through the app's live-entry seam (also the lash_live_entries metric), all return to what they
 // were before the session existed.
 
@@ -11,7 +11,7 @@ import { observe } from '../support/observe.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, textInput, until } from '../support/turns.js';
 
-const PER_SESSION = ['resident_sessions', 'turn_registry', 'sessions_running', 'feed_tails', 'feed_lanes', 'observers', 'shutdown_hooks'];
+const PER_SESSION = ['resident_sessions', 'turn_registry', 'sessions_running', 'feed_tails', 'feed_lanes', 'observers', 'shutdown_hooks', 'writer_idle_leases'];
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`session memory on ${engine.name}`, () => {
