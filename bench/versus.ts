@@ -11,7 +11,8 @@
 // An older tree needs the `scripted` provider (src/providers/scripted.ts, registered when
 // LASH_SCRIPTED_PROVIDER=1) and a wire-compatible lash.v1 API; bench/README.md says how the
 // issue's baseline was prepared. Tuning (env): VERSUS_ROUNDS (2), VERSUS_SESSIONS ("1,16"),
-// VERSUS_TURNS (20), VERSUS_TOKENS (50), VERSUS_WARMUP (20 turns on a session of its own).
+// VERSUS_TURNS (20), VERSUS_TOKENS (50), VERSUS_WARMUP (20 turns on a session of its own),
+// VERSUS_SERVER_NODE_ARGS (Node.js flags for the servers, e.g. --cpu-prof --cpu-prof-dir=…).
 
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -69,7 +70,8 @@ interface Server {
 async function startServer(tree: Tree, env: Record<string, string>): Promise<Server> {
   const port = await freePort();
   const node = process.execPath;
-  const child: ChildProcess = spawn(node, ['--import', 'tsx', join(tree.dir, 'src/main.ts')], {
+  const nodeArgs = (process.env.VERSUS_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(node, [...nodeArgs, '--import', 'tsx', join(tree.dir, 'src/main.ts')], {
     cwd: tree.dir,
     env: {
       ...process.env,
