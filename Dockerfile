@@ -47,4 +47,4 @@ const port = (process.env.LASH_LISTEN || ':50051').split(':').pop(); \
 const client = new grpc.Client('127.0.0.1:' + port, grpc.credentials.createInsecure()); \
 client.makeUnaryRequest('/grpc.health.v1.Health/Check', (b) => b, (b) => b, Buffer.alloc(0), { deadline: Date.now() + 4000 }, \
 (err, res) => process.exit(!err && res.length === 2 && res[0] === 8 && res[1] === 1 ? 0 : 1));"
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "--experimental-async-context-frame", "--import", "tsx", "src/main.ts"]

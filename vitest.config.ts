@@ -9,5 +9,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    // The runtime `npm start` and the image use (ADR 0080): AsyncLocalStorage without promise hooks.
+    execArgv: ['--experimental-async-context-frame'],
   },
 });

@@ -1,6 +1,6 @@
 // The issue-11 workload against other checkouts' servers, in one run: each tree's own
-// `src/main.ts` runs as a separate OS process on a fresh store, and this process drives it as a
-// client would (one session per client, T turns per session back to back, the `scripted` model
+// `src/main.ts` runs, with the Node.js flags of that tree's `npm start`, as a separate OS process
+// on a fresh store, and this process drives it as a client would (one session per client, T turns per session back to back, the `scripted` model
 // streaming K tokens, every delta checked in order). Trees alternate round by round, so a busy
 // machine's drift falls on all of them alike. Per run: turns/s, p50 turn latency, time to first
 // delta p50, and the SERVER's CPU ms per turn (read from /proc, so the client's own work is not in
@@ -12,7 +12,8 @@
 // LASH_SCRIPTED_PROVIDER=1) and a wire-compatible lash.v1 API; bench/README.md says how the
 // issue's baseline was prepared. Tuning (env): VERSUS_ROUNDS (2), VERSUS_SESSIONS ("1,16"),
 // VERSUS_TURNS (20), VERSUS_TOKENS (50), VERSUS_WARMUP (20 turns on a session of its own),
-// VERSUS_SERVER_NODE_ARGS (Node.js flags for the servers, e.g. --cpu-prof --cpu-prof-dir=…).
+// VERSUS_SERVER_NODE_ARGS (Node.js flags for the servers, e.g. --cpu-prof --cpu-prof-dir=…), and
+// VERSUS_SERVER_NODE_ARGS_<LABEL> for one tree's server only (a flag's A/B on one tree: list it twice).
 
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -49,6 +50,13 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
 }
 
+/** The Node.js flags the tree's own `npm start` passes (`node <flags> src/main.ts`): each tree runs as it ships. */
+function startFlags(tree: Tree): string {
+  const pkg = JSON.parse(readFileSync(join(tree.dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const m = /\bnode\s+(.*?)\s*src\/main\.ts/.exec(pkg.scripts?.start ?? '');
+  return m ? m[1]! : '--import tsx';
+}
+
 function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const s = createServer();
@@ -70,8 +78,9 @@ interface Server {
 async function startServer(tree: Tree, env: Record<string, string>): Promise<Server> {
   const port = await freePort();
   const node = process.execPath;
-  const nodeArgs = (process.env.VERSUS_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(node, [...nodeArgs, '--import', 'tsx', join(tree.dir, 'src/main.ts')], {
+  const perTree = process.env[`VERSUS_SERVER_NODE_ARGS_${tree.label.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] ?? '';
+  const nodeArgs = `${startFlags(tree)} ${process.env.VERSUS_SERVER_NODE_ARGS ?? ''} ${perTree}`.split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(node, [...nodeArgs, join(tree.dir, 'src/main.ts')], {
     cwd: tree.dir,
     env: {
       ...process.env,

@@ -21,9 +21,13 @@ export interface BenchChild {
   kill(): void;
 }
 
-/** Forks `file` on this Node.js with tsx, `env` as its whole environment, `execArgv` added. */
+/** Forks `file` on this Node.js with tsx and the flags `npm start` uses, `env` as its whole environment, `execArgv` added. */
 export function forkChild(file: string, env: NodeJS.ProcessEnv, execArgv: string[] = []): BenchChild {
-  const child: ChildProcess = fork(file, [], { env, execArgv: ['--import', 'tsx', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(file, [], {
+    env,
+    execArgv: ['--experimental-async-context-frame', '--import', 'tsx', ...execArgv],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   let next = 0;
   let onReady: (v: unknown) => void = () => {};

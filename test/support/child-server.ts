@@ -23,7 +23,7 @@ export function killAllChildServers(): void {
 }
 
 export async function startChildServer(env: Record<string, string>): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['--experimental-async-context-frame', '--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, LASH_LISTEN: '127.0.0.1:0', LASH_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
