@@ -16,6 +16,7 @@ import { SESSION_DELETED_TOPIC, SessionService } from './domain/sessions.js';
 import { adminServiceHandlers } from './grpc/admin-service.js';
 import { CallPacer } from './grpc/call-pacer.js';
 import { guardDecoding } from './grpc/decode-guard.js';
+import { servePreEncoded } from './grpc/pre-encoded.js';
 import { requestIdOf, type CallEnv } from './grpc/call.js';
 import { Authenticator } from './auth/authenticator.js';
 import { guardService, principalOf, type GuardEnv } from './auth/guard.js';
@@ -466,7 +467,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       ),
     ),
     guarded(
-      guardDecoding(TurnServiceService),
+      servePreEncoded(guardDecoding(TurnServiceService)),
       turnServiceHandlers(
         env,
         turns,
@@ -477,7 +478,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
         { onShutdown: (fn) => toolHostsShutdown.on(fn), maxStreamMs: observerLifetime(config.grpc) },
       ),
     ),
-    guarded(guardDecoding(QueueServiceService), queueServiceHandlers(env, queue, turns)),
+    guarded(servePreEncoded(guardDecoding(QueueServiceService)), queueServiceHandlers(env, queue, turns)),
     guarded(
       guardDecoding(AdminServiceService),
       adminServiceHandlers(

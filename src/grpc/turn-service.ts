@@ -28,6 +28,7 @@ import { wellFormed } from './decode-guard.js';
 import { errorInfoOf, toServiceError } from './errors.js';
 import { decodeEnum } from './mappers/enums.js';
 import { eventToPb, overridesFromPb, resolutionFromPb, resolutionToPb, resultToPb, rlmFromPb, turnInputFromPb } from './mappers/turn.js';
+import { preEncoded, repeatedField1 } from './pre-encoded.js';
 import { BatchingWriter } from './stream.js';
 
 const DOMAIN = 'lash.v1.TurnService';
@@ -55,6 +56,12 @@ export function turnRequestFromPb(r: StartTurnRequest | RunTurnRequest, metadata
   };
 }
 
+/** An activity with its protobuf encoding. */
+interface EncodedActivity {
+  activity: TurnActivity;
+  bytes: Uint8Array;
+}
+
 /** Streams one turn's activities to a call: events as they happen, the result last. */
 export function streamTurn(
   env: CallEnv,
@@ -74,10 +81,21 @@ export function streamTurn(
   const observe = (code: string) => env.observe?.(`${domain}/${method}`, code, (performance.now() - started) / 1000, ctx.tenantId);
   let sequence = 0n;
   // sizeOf makes the writer close a response at about 64 KiB, so big items never share one message.
-  const out = new BatchingWriter<TurnActivity, RunTurnResponse>(call, (activities) => ({ activities }), {
-    sizeOf: (a) => TurnActivity.encode(a as TurnActivity).finish().length,
-  });
-  const push = (item: TurnActivity['item']) => out.push({ sequence: ++sequence, item });
+  // Each activity is encoded once, when pushed: its size is its encoding's, and the response
+  // carries those bytes to its serializer (servePreEncoded), which then does not encode it again.
+  const out = new BatchingWriter<EncodedActivity, RunTurnResponse>(
+    call,
+    (items) =>
+      preEncoded(
+        { activities: items.map((i) => i.activity) },
+        repeatedField1(items.map((i) => i.bytes)),
+      ),
+    { sizeOf: (i) => (i as EncodedActivity).bytes.length },
+  );
+  const push = (item: TurnActivity['item']) => {
+    const activity: TurnActivity = { sequence: ++sequence, item };
+    out.push({ activity, bytes: TurnActivity.encode(activity).finish() });
+  };
   // A request that failed to decode is refused here, like any other bad input.
   new Promise<TurnActivity['item'] | undefined>((resolve) => {
     wellFormed(request);

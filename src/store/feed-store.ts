@@ -10,6 +10,9 @@ import type { Database } from './database.js';
 import { withTypedErrors } from './typed-errors.js';
 
 /** One feed append as statement parts; see `DbFeedStore.appendPart`. */
+/** Under vitest, the kept append text is checked against the text built anew. */
+const CHECK_INTERNED_TEXT = process.env.VITEST !== undefined;
+
 export interface FeedAppendPart {
   ctes: string;
   notify: string;
@@ -18,6 +21,8 @@ export interface FeedAppendPart {
 
 export class DbFeedStore implements FeedStore {
   readonly wakesReplicas: boolean;
+  /** `append`'s statement text, the same for every append of this store. */
+  private appendText: string | undefined;
 
   /**
    * With `notifyChannel` (PostgreSQL with the LISTEN/NOTIFY bus), each append also sends the bus's
@@ -39,10 +44,12 @@ export class DbFeedStore implements FeedStore {
     const part = this.appendPart(bind, bind(tenantId), bind(sessionId), input, revision, new Date());
     // One statement, so one round trip and its own transaction: the counter row's lock orders
     // concurrent appenders (across replicas too) and the batch row takes the numbers it hands out.
-    const { rows } = await this.db.sql.query<{ last_seq: string }>(
-      `with ${part.ctes} select last_seq${part.notify ? `, ${part.notify}` : ''} from fhead`,
-      params,
-    );
+    // The text never varies for a store (only the values do): the first one built is kept, so
+    // the same string object goes to the driver each time (hashed and compared once, not per append).
+    const sql = `with ${part.ctes} select last_seq${part.notify ? `, ${part.notify}` : ''} from fhead`;
+    this.appendText ??= sql;
+    if (CHECK_INTERNED_TEXT && this.appendText !== sql) throw new Error('the feed append text varies');
+    const { rows } = await this.db.sql.query<{ last_seq: string }>(this.appendText, params);
     return part.records(BigInt(rows[0]!.last_seq));
   }
 

@@ -18,7 +18,13 @@ type SessionRowData = InferEntity<typeof SessionRow>;
 type NodeRowData = InferEntity<typeof NodeRow>;
 type FrameRowData = InferEntity<typeof FrameRow>;
 
+/** Under vitest, interned statement texts are checked against the text built anew. */
+const CHECK_INTERNED_TEXTS = process.env.VITEST !== undefined;
+
 export class OrmSessionStore implements SessionStore {
+  /** The commit statement's text by shape (`internCommitText`). */
+  private readonly commitTexts: (string | undefined)[] = [];
+
   /** With a feed store, single-statement commits can carry the turn's last feed events. */
   constructor(
     private readonly db: Database,
@@ -239,6 +245,7 @@ export class OrmSessionStore implements SessionStore {
           ${$(c.result === undefined ? null : JSON.stringify(c.result))}, ${$(now$)}::timestamptz from h)
       select (select count(*) from h)::int as updated${claims.length > 0 ? ', (select count(*) from held)::int as held' : ''}`;
     if (feed) sql += `, (select last_seq from fhead)::text as feed_last_seq${feed.notify ? `, (select ${feed.notify} from fhead) as feed_notified` : ''}`;
+    sql = this.internCommitText(c, claims.length, nodes.length, frames.length, blobs.length, feed !== undefined, sql);
     let rows: { updated: number; held?: number; feed_last_seq?: string | null }[];
     try {
       rows = (await runner.query<{ updated: number; held?: number; feed_last_seq?: string | null }>(sql, params)).rows;
@@ -260,6 +267,28 @@ export class OrmSessionStore implements SessionStore {
     }
     if (Number(row?.updated) !== 1) throw revisionConflict(c.sessionId, c.expectedRevision);
     return { revision, feed: feed && row?.feed_last_seq ? feed.records(BigInt(row.feed_last_seq)) : undefined };
+  }
+
+  /**
+   * The commit's text is a function of its shape alone (which parts are present), so each shape's
+   * text is kept once and the same string object is reused: the text just built (a rope of
+   * pieces) is dropped unread, never flattened, hashed by the prepared-statement name lookup or
+   * compared with the driver's parsed text, which a 4 KB text otherwise costs on every commit.
+   */
+  private internCommitText(c: CommitRequest, claims: number, nodes: number, frames: number, blobs: number, feed: boolean, sql: string): string {
+    const shape =
+      (claims > 0 ? 1 : 0) |
+      (nodes > 0 ? 2 : 0) |
+      (c.usage.length > 0 ? 4 : 0) |
+      (frames > 0 ? 8 : 0) |
+      (blobs > 0 ? 16 : 0) |
+      (c.releaseLease ? (c.releaseLease.keep ? 32 : 64) : 0) |
+      (feed ? 128 : 0);
+    const known = this.commitTexts[shape];
+    if (known === undefined) return (this.commitTexts[shape] = sql);
+    // Tests check that a shape's text never varies (this costs the flattening it saves).
+    if (CHECK_INTERNED_TEXTS && known !== sql) throw new Error(`commit text of shape ${shape} varies`);
+    return known;
   }
 
   async setStatus(tenantId: string, sessionId: string, status: 'idle' | 'parked'): Promise<void> {

@@ -42,11 +42,17 @@ export function typedStoreError(err: unknown): unknown {
  * untyped store.
  */
 export function withTypedErrors<T extends object>(store: T): T {
+  // One wrapper per method, made at its first use (a store method runs on every call of the hot
+  // path; a fresh closure per property read was garbage each time). Kept with the function it
+  // wraps, so a property that is reassigned gets a wrapper of its new value.
+  const wrappers = new Map<PropertyKey, { fn: unknown; wrapped: unknown }>();
   return new Proxy(store, {
     get(target, key, receiver) {
       const value: unknown = Reflect.get(target, key, receiver);
       if (typeof value !== 'function' || key === 'constructor') return value;
-      return function (this: unknown, ...args: unknown[]) {
+      const known = wrappers.get(key);
+      if (known !== undefined && known.fn === value) return known.wrapped;
+      const wrapped = function (this: unknown, ...args: unknown[]) {
         let result: unknown;
         try {
           result = (value as (...a: unknown[]) => unknown).apply(this, args);
@@ -55,6 +61,8 @@ export function withTypedErrors<T extends object>(store: T): T {
         }
         return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(typedStoreError(err))) : result;
       };
+      wrappers.set(key, { fn: value, wrapped });
+      return wrapped;
     },
   });
 }
