@@ -8,6 +8,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { parse, protocol, type PGlite, type Transaction as PgliteTransaction } from '@electric-sql/pglite';
 import type { Lane } from './lane-gate.js';
+import { shapedQuery } from './pg-shaped-query.js';
 
 type BackendMessage = Parameters<typeof parse.parseResults>[0][number];
 
@@ -76,19 +77,20 @@ function statementName(text: string): string {
 }
 
 export function postgresSql(pool: Pool, stats: StatementStats, interactivePool: Pool = pool): BoundSql {
-  const run = async <R>(client: Pool | PoolClient, text: string, params: readonly unknown[] | undefined) => {
-    const res = await client.query({ name: statementName(text), text, values: params as unknown[] });
+  // Each statement's result is described once (pg-shaped-query.ts), as on PGlite below.
+  const run = async <R>(client: Pool | PoolClient, viaPool: boolean, text: string, params: readonly unknown[] | undefined) => {
+    const res = await shapedQuery(client, viaPool, statementName(text), text, params as unknown[]);
     return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
   };
   return {
     async query<R>(text: string, params?: readonly unknown[]) {
       if (stats.count(text)) stats.writeTransactions++;
-      return run<R>(pool, text, params);
+      return run<R>(pool, true, text, params);
     },
     interactive: {
       async query<R>(text: string, params?: readonly unknown[]) {
         if (stats.count(text)) stats.writeTransactions++;
-        return run<R>(interactivePool, text, params);
+        return run<R>(interactivePool, true, text, params);
       },
     },
     async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
@@ -97,7 +99,7 @@ export function postgresSql(pool: Pool, stats: StatementStats, interactivePool: 
       const tx: SqlRunner = {
         query: <R>(text: string, params?: readonly unknown[]) => {
           wrote = stats.count(text) || wrote;
-          return run<R>(client, text, params);
+          return run<R>(client, false, text, params);
         },
       };
       let broken = false;
