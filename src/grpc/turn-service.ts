@@ -2,6 +2,7 @@
 // remote tool host stream. The turn logic lives in domain/turns.
 
 import { status, type Metadata, type ServerDuplexStream, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { OnDisconnect, TurnActivity } from '../../gen/lash/v1/turn.js';
 import {
   ResolveCompletionOutcome,
@@ -56,6 +57,25 @@ export function turnRequestFromPb(r: StartTurnRequest | RunTurnRequest, metadata
   };
 }
 
+/**
+ * One writer for every activity this process encodes: its buffer, grown once, is reused (a new
+ * writer starts empty and doubles its way up on each message); `finish` copies the bytes out
+ * and resets it. Encoding is synchronous, so no two encodings interleave; one that throws
+ * leaves the writer mid-message, so it is replaced (and so is one grown past 256 KiB).
+ */
+let activityWriter = new BinaryWriter();
+function encodeActivity(activity: TurnActivity): Uint8Array {
+  try {
+    const bytes = TurnActivity.encode(activity, activityWriter).finish();
+    // A rare big activity does not leave its buffer held for good.
+    if (bytes.length > 256 * 1024) activityWriter = new BinaryWriter();
+    return bytes;
+  } catch (err) {
+    activityWriter = new BinaryWriter();
+    throw err;
+  }
+}
+
 /** An activity with its protobuf encoding. */
 interface EncodedActivity {
   activity: TurnActivity;
@@ -94,7 +114,7 @@ export function streamTurn(
   );
   const push = (item: TurnActivity['item']) => {
     const activity: TurnActivity = { sequence: ++sequence, item };
-    out.push({ activity, bytes: TurnActivity.encode(activity).finish() });
+    out.push({ activity, bytes: encodeActivity(activity) });
   };
   // A request that failed to decode is refused here, like any other bad input.
   new Promise<TurnActivity['item'] | undefined>((resolve) => {

@@ -123,7 +123,62 @@ export interface TurnResult {
 
 /** JSON form of a result for the commit log (bigints as strings). */
 export function resultToJson(r: TurnResult): JsonValue {
-  return JSON.parse(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))) as JsonValue;
+  // A direct copy: a stringify with a replacer (which leaves JSON.stringify's fast path) and a
+  // parse cost a turn more than the rest of its commit's encoding. Anything the copy does not
+  // mirror exactly takes the JSON round trip, which is the definition.
+  try {
+    return jsonCopy(r, '', 0) as JsonValue;
+  } catch (err) {
+    if (err !== UNUSUAL) throw err;
+    return JSON.parse(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))) as JsonValue;
+  }
+}
+
+const UNUSUAL = Symbol('not a plain JSON copy');
+
+/**
+ * What `JSON.parse(JSON.stringify(v, bigints as "<n>n"))` gives for `v` (`undefined`: left out),
+ * or throws UNUSUAL where that is not plain to mirror (boxed primitives, a `__proto__` key, deep
+ * or cyclic values).
+ */
+function jsonCopy(v: unknown, key: string, depth: number): unknown {
+  if (depth > 200) throw UNUSUAL;
+  if ((typeof v === 'object' && v !== null) || typeof v === 'bigint') {
+    const toJSON = (v as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') v = toJSON.call(v, key);
+  }
+  switch (typeof v) {
+    case 'bigint':
+      return `${v}n`;
+    case 'string':
+    case 'boolean':
+      return v;
+    case 'number':
+      // JSON writes -0 as 0, and non-finite numbers as null.
+      return Number.isFinite(v) ? (v === 0 ? 0 : v) : null;
+    case 'object': {
+      if (v === null) return null;
+      if (v instanceof Number || v instanceof String || v instanceof Boolean || v instanceof BigInt) throw UNUSUAL;
+      if (Array.isArray(v)) {
+        const out: unknown[] = new Array(v.length);
+        for (let i = 0; i < v.length; i++) {
+          const x = jsonCopy(v[i], String(i), depth + 1);
+          out[i] = x === undefined ? null : x;
+        }
+        return out;
+      }
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v)) {
+        if (k === '__proto__') throw UNUSUAL;
+        const x = jsonCopy((v as Record<string, unknown>)[k], k, depth + 1);
+        if (x !== undefined) out[k] = x;
+      }
+      return out;
+    }
+    default:
+      // undefined, functions and symbols are left out (null inside an array).
+      return undefined;
+  }
 }
 
 /**
