@@ -2,12 +2,12 @@
 // tenant and roles. A presented token is hashed and looked up; the file is followed and a broken
 // version leaves the last good set in force.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Principal } from '../domain/auth/principal.js';
 import { parseTokensFile, type TokenEntry } from './files.js';
 import { watchText } from './watch.js';
 
-export const sha256Hex = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
+export const sha256Hex = (token: string) => hash('sha256', token, 'hex');
 
 export class StaticTokens {
   private byHash = new Map<string, Principal>();

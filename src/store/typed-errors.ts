@@ -46,7 +46,7 @@ export function withTypedErrors<T extends object>(store: T): T {
   // path; a fresh closure per property read was garbage each time). Kept with the function it
   // wraps, so a property that is reassigned gets a wrapper of its new value.
   const wrappers = new Map<PropertyKey, { fn: unknown; wrapped: unknown }>();
-  return new Proxy(store, {
+  const typed: T = new Proxy(store, {
     get(target, key, receiver) {
       const value: unknown = Reflect.get(target, key, receiver);
       if (typeof value !== 'function' || key === 'constructor') return value;
@@ -55,7 +55,10 @@ export function withTypedErrors<T extends object>(store: T): T {
       const wrapped = function (this: unknown, ...args: unknown[]) {
         let result: unknown;
         try {
-          result = (value as (...a: unknown[]) => unknown).apply(this, args);
+          // Called on the typed store, the method runs on the store itself: what it reads of its
+          // own (`this.db`, its helpers) then skips this proxy, and its failures are still typed
+          // here, where they leave it.
+          result = (value as (...a: unknown[]) => unknown).apply(this === typed ? store : this, args);
         } catch (err) {
           throw typedStoreError(err);
         }
@@ -65,4 +68,5 @@ export function withTypedErrors<T extends object>(store: T): T {
       return wrapped;
     },
   });
+  return typed;
 }

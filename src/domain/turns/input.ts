@@ -1,7 +1,7 @@
 // Turn input: identity (turn id, content hash for idempotency) and normalisation into the user
 // message, with images stored as content-addressed attachments.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Ids } from '../clock.js';
 import { invalid } from '../errors.js';
 import { optionalId, requireId } from '../ids.js';
@@ -35,7 +35,8 @@ export function validateTurnRequest(req: TurnRequest): void {
 
 export const turnIdOf = (req: TurnRequest, ids: Ids): string => req.turnId || req.input.traceTurnId || ids.uuid();
 
-const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
+// One-shot hashing: no Hash object per call (the turn's content hash is on the hot path).
+const sha256 = (data: Uint8Array | string) => hash('sha256', data, 'hex');
 
 /** Hash of everything that defines the turn, so a retried turn id can be told from a reused one. */
 export function contentHashOf(req: TurnRequest): string {
