@@ -105,11 +105,7 @@ export function streamTurn(
   // carries those bytes to its serializer (servePreEncoded), which then does not encode it again.
   const out = new BatchingWriter<EncodedActivity, RunTurnResponse>(
     call,
-    (items) =>
-      preEncoded(
-        { activities: items.map((i) => i.activity) },
-        repeatedField1(items.map((i) => i.bytes)),
-      ),
+    (items) => preEncoded({ activities: items.map((i) => i.activity) }, repeatedField1(items.map((i) => i.bytes))),
     { sizeOf: (i) => (i as EncodedActivity).bytes.length },
   );
   const push = (item: TurnActivity['item']) => {

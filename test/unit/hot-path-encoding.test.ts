@@ -13,7 +13,8 @@ const roundTrip = (v: unknown) => JSON.parse(JSON.stringify(v, (_k, x: unknown) 
 /** Equal as values, with -0 told from 0 and keys in the same order at every level. */
 function expectSameJson(actual: unknown, expected: unknown): void {
   expect(actual).toStrictEqual(expected);
-  const keys = (v: unknown): unknown => (v && typeof v === 'object' ? (Array.isArray(v) ? v.map(keys) : Object.entries(v).map(([k, x]) => [k, keys(x)])) : Object.is(v, -0) ? '-0' : v);
+  const keys = (v: unknown): unknown =>
+    v && typeof v === 'object' ? (Array.isArray(v) ? v.map(keys) : Object.entries(v).map(([k, x]) => [k, keys(x)])) : Object.is(v, -0) ? '-0' : v;
   expect(keys(actual)).toStrictEqual(keys(expected));
 }
 
