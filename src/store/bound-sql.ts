@@ -2,8 +2,9 @@
 // apart from it, as the protocol's bind parameters. MikroORM's raw `execute` inlines every value
 // into the text (so nothing is ever prepared and each call formats its SQL anew); here, on
 // PostgreSQL, each distinct text becomes a named prepared statement on every pooled connection
-// (parsed and planned once per connection), and on PGlite the values go through `query(sql,
-// params)`. Also the statement counter every path reports to (the ORM's included).
+// (parsed and planned once per connection, its result described once: pg-shaped-query.ts), and on
+// PGlite the values go through `query(sql, params)`. Also the statement counter every path
+// reports to (the ORM's included).
 
 import type { Pool, PoolClient } from 'pg';
 import { parse, protocol, type PGlite, type Transaction as PgliteTransaction } from '@electric-sql/pglite';
