@@ -42,14 +42,14 @@ export interface WorkloadOptions {
 
 type Emit = (row: Record<string, unknown> & { op: string }) => void;
 
-interface TurnTrace {
+export interface TurnTrace {
   ms: number;
   firstDeltaMs: number;
   text: string;
 }
 
 /** One RunTurn to its end, with its latency, its time to first delta and the deltas' text. */
-function tracedTurn(clients: LashClients, sessionId: string): Promise<TurnTrace> {
+export function tracedTurn(clients: LashClients, sessionId: string): Promise<TurnTrace> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     let first = -1;

@@ -15,7 +15,7 @@
 // VERSUS_SERVER_NODE_ARGS (Node.js flags for the servers, e.g. --cpu-prof --cpu-prof-dir=…), and
 // VERSUS_SERVER_NODE_ARGS_<LABEL> for one tree's server only (a flag's A/B on one tree: list it twice).
 
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -23,10 +23,10 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { OpenSessionRequest } from '../gen/lash/v1/session_service.js';
-import { RunTurnRequest, type RunTurnResponse } from '../gen/lash/v1/turn_service.js';
-import { connect, type LashClients } from '../src/client/promised.js';
+import { connect } from '../src/client/promised.js';
 import { scriptedText } from '../src/providers/scripted.js';
 import { intEnv, listEnv, percentiles, provisionStore, round } from './harness.js';
+import { tracedTurn } from './turn-workload.js';
 
 const CLOCK_TICKS_PER_S = 100;
 
@@ -121,37 +121,6 @@ async function startServer(tree: Tree, env: Record<string, string>): Promise<Ser
   };
 }
 
-interface TurnTrace {
-  ms: number;
-  firstDeltaMs: number;
-  text: string;
-}
-
-function turn(clients: LashClients, sessionId: string): Promise<TurnTrace> {
-  return new Promise((ok, fail) => {
-    const t0 = performance.now();
-    let first = -1;
-    let text = '';
-    const call = clients.turns.raw.runTurn(
-      RunTurnRequest.fromPartial({ sessionId, input: { items: [{ item: { $case: 'text', value: { text: 'go' } } }] } }),
-      new Metadata(),
-      {
-        deadline: Date.now() + 120_000,
-      },
-    );
-    call.on('data', (m: RunTurnResponse) => {
-      for (const a of m.activities) {
-        if (a.item?.$case === 'event' && a.item.value.kind?.$case === 'assistantProseDelta') {
-          if (first < 0) first = performance.now() - t0;
-          text += a.item.value.kind.value.text;
-        }
-      }
-    });
-    call.on('error', fail);
-    call.on('end', () => ok({ ms: performance.now() - t0, firstDeltaMs: first, text }));
-  });
-}
-
 async function main(): Promise<void> {
   const trees = treesFromEnv();
   const rounds = intEnv('VERSUS_ROUNDS', 2, 1);
@@ -169,7 +138,7 @@ async function main(): Promise<void> {
       try {
         const open = (sessionId: string) => clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec }), { deadlineMs: 30_000 });
         await open('versus-warm');
-        for (let i = 0; i < warmup; i++) await turn(clients, 'versus-warm');
+        for (let i = 0; i < warmup; i++) await tracedTurn(clients, 'versus-warm');
         for (const sessions of sessionCounts) {
           const ids = Array.from({ length: sessions }, (_, i) => `versus-${sessions}-${i}`);
           for (const id of ids) await open(id);
@@ -182,7 +151,7 @@ async function main(): Promise<void> {
           await Promise.all(
             ids.map(async (id) => {
               for (let i = 0; i < turnsPerSession; i++) {
-                const t = await turn(clients, id);
+                const t = await tracedTurn(clients, id);
                 if (t.text !== expected) wrong++;
                 latencies.push(t.ms);
                 firsts.push(t.firstDeltaMs);
