@@ -190,18 +190,19 @@ export class SessionWriters {
   }
 
   /** Notes an idle lease this replica now keeps; released at once if asked for meanwhile. */
-  private async remember(tenantId: string, sessionId: string, key: string, owner: string, token: bigint): Promise<void> {
+  private async remember(tenantId: string, sessionId: string, key: string, owner: string, token: bigint, untilMs?: number): Promise<void> {
     if (this.wanted.has(key) || this.closing) {
       await this.leases.release(tenantId, sessionId, owner, token).catch(() => {});
       return;
     }
+    const until = untilMs ?? this.clock.nowMs() + this.lingerMs;
     const idle: IdleLease = {
       tenantId,
       sessionId,
       owner,
       token,
-      untilMs: this.clock.nowMs() + this.lingerMs,
-      timer: this.clock.after(this.lingerMs, () => {
+      untilMs: until,
+      timer: this.clock.after(Math.max(0, until - this.clock.nowMs()), () => {
         if (this.idle.get(key) === idle) this.idle.delete(key);
       }),
     };
@@ -234,6 +235,8 @@ export class SessionWriters {
     let leaseOwner = owner;
     let leftMs = this.ttlMs;
     let askedAt = -Infinity;
+    /** Went on under the replica's idle lease (its admission only read it). */
+    let underIdle = false;
     for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
       const got = await take(owner, this.ttlMs, held);
       token = got.token;
@@ -241,6 +244,7 @@ export class SessionWriters {
         if (got.heldLeftMs !== undefined && held) {
           leaseOwner = held.owner;
           leftMs = got.heldLeftMs;
+          underIdle = true;
         }
         break;
       }
@@ -286,17 +290,22 @@ export class SessionWriters {
     };
     renewal = this.clock.after(Math.max(1, Math.min(every, Math.floor(leftMs / 2))), tick);
     let failed = false;
+    let refused = false;
     try {
       return await fn(lease);
     } catch (err) {
       failed = true;
+      refused = err instanceof DomainError;
       throw err;
     } finally {
       renewal?.cancel();
       if (token !== undefined && !lease.released) {
         // Its last write was no commit (or it ended before one): the lease is kept or released
-        // here. A writer that failed releases it (its turn reads as interrupted elsewhere at once).
-        if (!failed && this.lingers(key, options)) {
+        // here. A writer that failed releases it (its turn reads as interrupted elsewhere at once),
+        // except a refusal under the replica's idle lease: it wrote nothing, so the lease stays as
+        // it was, untouched in the store (a refused call changes no row, ADR 0079).
+        if (refused && underIdle && idle && this.lingers(key, options)) await this.remember(tenantId, sessionId, key, leaseOwner, token, idle.untilMs);
+        else if (!failed && this.lingers(key, options)) {
           const kept = await this.leases.keep(tenantId, sessionId, leaseOwner, token, idleOwner, this.lingerMs).catch(() => false);
           if (kept) await this.remember(tenantId, sessionId, key, idleOwner, token);
         } else await this.leases.release(tenantId, sessionId, leaseOwner, token).catch(() => {});

@@ -51,7 +51,10 @@ for (const engine of engines) {
 
     beforeAll(async () => {
       // No background queue workers or process runners: queued work only runs when a request drains it, processes stay as started.
-      s = await startTestServer(engine, { LASH_QUEUE_WORKERS: '0', LASH_PROCESS_RUNNERS: '0', LASH_TOOLS: 'calculate' });
+      // A writer linger longer than the run (ADR 0079): every refused write of a session finds the
+      // idle lease an accepted one left and must leave it untouched (with the default 5 s, a
+      // refusal more than 2.5 s after the last accepted write takes the lease anew, a write).
+      s = await startTestServer(engine, { LASH_QUEUE_WORKERS: '0', LASH_PROCESS_RUNNERS: '0', LASH_TOOLS: 'calculate', LASH_WRITER_LINGER_MS: '600000' });
       client = new Client(s.app.address, credentials.createInsecure());
       await fixture();
       await s.clients.admin.appendMessages({

@@ -2,10 +2,11 @@
 // lease for its replica; the next writer here goes on under it without taking it (same token),
 // renewed while it works; another replica's writer asks and gets it long before the linger; a
 // writer asked while it works deletes rather than keeps; a failed writer, letGo (park, eviction)
-// and a shutdown release it; with no linger nothing is kept.
+// and a shutdown release it, a refusal under it leaves it untouched; with no linger nothing is kept.
 
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
+import { DomainError } from '../../src/domain/errors.js';
 import type { LeaseStore } from '../../src/domain/ports.js';
 import { SessionWriters, type WriterLease } from '../../src/domain/session-writers.js';
 import { openMemoryStores } from '../../src/store/memory/index.js';
@@ -113,5 +114,24 @@ describe('idle writer leases on a manual clock (unit, in memory)', () => {
     const off = new SessionWriters(leases, 'c', 1_000, undefined, clock, 0);
     await off.run('t', 's3', async () => {});
     expect(await leases.holder('t', 's3')).toBeUndefined();
+  });
+  it('a refusal under the idle lease leaves it untouched: no store write, and the next writer goes on under it', async () => {
+    const clock = new ManualClock();
+    const { leases } = openMemoryStores(clock);
+    const { counted, writes } = counting(leases);
+    const here = new SessionWriters(counted, 'a', 1_000, undefined, clock, 4_000);
+    let first!: WriterLease;
+    await here.run('t', 's', async (lease) => void (first = lease));
+    writes.length = 0;
+    await expect(
+      here.run('t', 's', async () => {
+        throw new DomainError('DRAIN_NOT_HEAD_PREFIX', 'refused');
+      }),
+    ).rejects.toThrow('refused');
+    expect(writes).toEqual([]);
+    expect(await leases.holder('t', 's')).toEqual({ owner: 'a/~idle', token: first.token });
+    expect(here.idleCount).toBe(1);
+    await here.run('t', 's', async (lease) => expect(lease).toMatchObject({ owner: 'a/~idle', token: first.token }));
+    expect(writes.filter((w) => w === 'acquire' || w === 'release')).toEqual([]);
   });
 });
