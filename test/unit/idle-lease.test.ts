@@ -25,16 +25,22 @@ function counting(leases: LeaseStore) {
   return { counted, writes };
 }
 
+/** Replica `a` (TTL 1 s, linger 4 s) after one writer of session t/s ended: its lease is kept idle. */
+async function oneWriteKeptIdle() {
+  const clock = new ManualClock();
+  const { leases } = openMemoryStores(clock);
+  const { counted, writes } = counting(leases);
+  const here = new SessionWriters(counted, 'a', 1_000, undefined, clock, 4_000);
+  let first!: WriterLease;
+  await here.run('t', 's', async (lease) => void (first = lease));
+  return { clock, leases, writes, here, first };
+}
+
 const flush = () => new Promise((r) => setImmediate(r));
 
 describe('idle writer leases on a manual clock (unit, in memory)', () => {
   it("a writer's end keeps the lease idle; the next writer here goes on under it (same token, no take), renewed while it works", async () => {
-    const clock = new ManualClock();
-    const { leases } = openMemoryStores(clock);
-    const { counted, writes } = counting(leases);
-    const here = new SessionWriters(counted, 'a', 1_000, undefined, clock, 4_000);
-    let first!: WriterLease;
-    await here.run('t', 's', async (lease) => void (first = lease));
+    const { clock, leases, writes, here, first } = await oneWriteKeptIdle();
     expect(await leases.holder('t', 's')).toEqual({ owner: 'a/~idle', token: first.token });
     expect(here.idleCount).toBe(1);
     writes.length = 0;
@@ -116,12 +122,7 @@ describe('idle writer leases on a manual clock (unit, in memory)', () => {
     expect(await leases.holder('t', 's3')).toBeUndefined();
   });
   it('a refusal under the idle lease leaves it untouched: no store write, and the next writer goes on under it', async () => {
-    const clock = new ManualClock();
-    const { leases } = openMemoryStores(clock);
-    const { counted, writes } = counting(leases);
-    const here = new SessionWriters(counted, 'a', 1_000, undefined, clock, 4_000);
-    let first!: WriterLease;
-    await here.run('t', 's', async (lease) => void (first = lease));
+    const { leases, writes, here, first } = await oneWriteKeptIdle();
     writes.length = 0;
     await expect(
       here.run('t', 's', async () => {
