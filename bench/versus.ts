@@ -33,15 +33,24 @@ const CLOCK_TICKS_PER_S = 100;
 interface Tree {
   label: string;
   dir: string;
+  /** Engine for this tree's store: PGlite, or PostgreSQL at DATABASE_URL; undefined follows DATABASE_URL. */
+  engine: 'pglite' | 'postgresql' | undefined;
 }
 
 function treesFromEnv(): Tree[] {
   return (process.env.VERSUS_TREES || 'this=.').split(',').map((part) => {
-    const [label, dir] = part.split('=');
-    if (!label || !dir) throw new Error(`VERSUS_TREES entries are label=path (got "${part}")`);
-    return { label, dir: resolve(dir) };
+    const [label, rest] = part.split('=');
+    const [dir, engine] = (rest ?? '').split('@');
+    if (!label || !dir) throw new Error(`VERSUS_TREES entries are label=path or label=path@engine (got "${part}")`);
+    if (engine !== undefined && engine !== 'pglite' && engine !== 'postgresql')
+      throw new Error(`VERSUS_TREES: engine is pglite or postgresql (got "${engine}")`);
+    if (engine === 'postgresql' && !process.env.DATABASE_URL) throw new Error('VERSUS_TREES: @postgresql needs DATABASE_URL');
+    return { label, dir: resolve(dir), engine };
   });
 }
+
+/** CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles, so a server's `--cpu-prof` can be cut to the measured turns. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** User and system CPU seconds of a process so far (Linux /proc). */
 function cpuSeconds(pid: number): { user: number; system: number } {
@@ -80,10 +89,13 @@ async function startServer(tree: Tree, env: Record<string, string>): Promise<Ser
   const node = process.execPath;
   const perTree = process.env[`VERSUS_SERVER_NODE_ARGS_${tree.label.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] ?? '';
   const nodeArgs = `${startFlags(tree)} ${process.env.VERSUS_SERVER_NODE_ARGS ?? ''} ${perTree}`.split(' ').filter(Boolean);
+  // A PGlite tree must not inherit this process's DATABASE_URL (the server would take it).
+  const inherited = { ...process.env };
+  if (!env.DATABASE_URL) delete inherited.DATABASE_URL;
   const child: ChildProcess = spawn(node, [...nodeArgs, join(tree.dir, 'src/main.ts')], {
     cwd: tree.dir,
     env: {
-      ...process.env,
+      ...inherited,
       ...env,
       LASH_LISTEN: `127.0.0.1:${port}`,
       LASH_LOG_LEVEL: 'warn',
@@ -132,7 +144,7 @@ async function main(): Promise<void> {
   const spec = { providerId: 'scripted', model: { id: `tokens-${tokens}` } };
   for (let r = 1; r <= rounds; r++) {
     for (const tree of trees) {
-      const store = await provisionStore(process.env.DATABASE_URL || undefined);
+      const store = await provisionStore(tree.engine === 'pglite' ? undefined : process.env.DATABASE_URL || undefined);
       const server = await startServer(tree, store.env);
       const clients = connect(server.address, credentials.createInsecure());
       try {
@@ -147,6 +159,7 @@ async function main(): Promise<void> {
           let wrong = 0;
           const load1 = round(loadavg()[0]!, 2);
           const cpu0 = cpuSeconds(server.pid);
+          const mono0 = monotonicUs();
           const t0 = performance.now();
           await Promise.all(
             ids.map(async (id) => {
@@ -159,6 +172,7 @@ async function main(): Promise<void> {
             }),
           );
           const seconds = (performance.now() - t0) / 1000;
+          const mono1 = monotonicUs();
           const cpu1 = cpuSeconds(server.pid);
           const user = cpu1.user - cpu0.user;
           const system = cpu1.system - cpu0.system;
@@ -180,6 +194,8 @@ async function main(): Promise<void> {
               server_system_ms_per_turn: round((system * 1000) / n, 2),
               turns_with_wrong_text: wrong,
               load1,
+              // The measured span on V8's profile clock (see monotonicUs).
+              span_us: [mono0, mono1],
             }),
           );
         }
