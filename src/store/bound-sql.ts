@@ -3,18 +3,15 @@
 // into the text (so nothing is ever prepared and each call formats its SQL anew); here, on
 // PostgreSQL, each distinct text becomes a named prepared statement on every pooled connection
 // (parsed and planned once per connection, its result described once: pg-shaped-query.ts), and on
-// PGlite the values go through `query(sql, params)`. Also the statement counter every path
+// PGlite the same through its protocol door (pglite-prepared.ts). Also the statement counter every path
 // reports to (the ORM's included).
 
 import type { Pool, PoolClient } from 'pg';
-import { parse, protocol, type PGlite, type Transaction as PgliteTransaction } from '@electric-sql/pglite';
-import type { Lane } from './lane-gate.js';
+import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite';
 import { shapedQuery } from './pg-shaped-query.js';
+import { pglitePrepared, type Exclusive } from './pglite-prepared.js';
 
-type BackendMessage = Parameters<typeof parse.parseResults>[0][number];
-
-/** Runs `fn` holding PGlite's backend, in a lane of the gate (database.ts installs it). */
-export type Exclusive = <T>(lane: Lane, fn: () => Promise<T>) => Promise<T>;
+export type { Exclusive } from './pglite-prepared.js';
 
 export interface SqlResult<R> {
   rows: R[];
@@ -49,11 +46,30 @@ export class StatementStats {
   writeTransactions = 0;
   trace: string[] | undefined;
 
+  /** Whether each bound text writes: those texts are the store's fixed SQL, so this stays small. */
+  private readonly boundWrites = new Map<string, boolean>();
+
   /** Counts one statement; true when it writes. */
   count(text: string): boolean {
     this.statements++;
     if (this.trace) this.trace.push(text.replace(/\s+/g, ' ').trim().slice(0, 100));
     return WRITES.test(text);
+  }
+
+  /**
+   * `count` for a text of the bound-SQL door, whose answer is kept per text: the commit's text is
+   * some 4 KB, and the pattern ran over all of it on every turn. (ORM texts carry their values
+   * inline, so they are not kept.)
+   */
+  countBound(text: string): boolean {
+    let writes = this.boundWrites.get(text);
+    if (writes === undefined) {
+      writes = WRITES.test(text);
+      this.boundWrites.set(text, writes);
+    }
+    this.statements++;
+    if (this.trace) this.trace.push(text.replace(/\s+/g, ' ').trim().slice(0, 100));
+    return writes;
   }
 }
 
@@ -85,12 +101,12 @@ export function postgresSql(pool: Pool, stats: StatementStats, interactivePool: 
   };
   return {
     async query<R>(text: string, params?: readonly unknown[]) {
-      if (stats.count(text)) stats.writeTransactions++;
+      if (stats.countBound(text)) stats.writeTransactions++;
       return run<R>(pool, true, text, params);
     },
     interactive: {
       async query<R>(text: string, params?: readonly unknown[]) {
-        if (stats.count(text)) stats.writeTransactions++;
+        if (stats.countBound(text)) stats.writeTransactions++;
         return run<R>(interactivePool, true, text, params);
       },
     },
@@ -99,7 +115,7 @@ export function postgresSql(pool: Pool, stats: StatementStats, interactivePool: 
       let wrote = false;
       const tx: SqlRunner = {
         query: <R>(text: string, params?: readonly unknown[]) => {
-          wrote = stats.count(text) || wrote;
+          wrote = stats.countBound(text) || wrote;
           return run<R>(client, false, text, params);
         },
       };
@@ -128,15 +144,15 @@ export function pgliteSql(db: PGlite, stats: StatementStats, exclusive: Exclusiv
     const res = await client.query<R>(text, params as unknown[]);
     return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
   };
-  const prepared = pglitePrepared(db, exclusive);
+  const prepared = pglitePrepared(db, exclusive, statementName);
   return {
     async query<R>(text: string, params?: readonly unknown[]) {
-      if (stats.count(text)) stats.writeTransactions++;
+      if (stats.countBound(text)) stats.writeTransactions++;
       return prepared<R>('bulk', text, params ?? []);
     },
     interactive: {
       async query<R>(text: string, params?: readonly unknown[]) {
-        if (stats.count(text)) stats.writeTransactions++;
+        if (stats.countBound(text)) stats.writeTransactions++;
         return prepared<R>('interactive', text, params ?? []);
       },
     },
@@ -147,7 +163,7 @@ export function pgliteSql(db: PGlite, stats: StatementStats, exclusive: Exclusiv
         const result = await db.transaction((t) =>
           fn({
             query: <R>(text: string, params?: readonly unknown[]) => {
-              wrote = stats.count(text) || wrote;
+              wrote = stats.countBound(text) || wrote;
               return run<R>(t, text, params);
             },
           }),
@@ -161,63 +177,6 @@ export function pgliteSql(db: PGlite, stats: StatementStats, exclusive: Exclusiv
       }
     },
   };
-}
-
-/**
- * Named prepared statements on PGlite. Its `query` parses and plans the text on every call (an
- * unnamed statement, five protocol exchanges); here each distinct text is parsed once (with its
- * parameter types learnt from a describe), and each call sends bind, execute and sync in ONE
- * protocol exchange. The portal is described only at a text's first run: building and parsing
- * the row description of a wide result (the admission's) was about a quarter of its cost. Run
- * under PGlite's own locks, as its `query` is, so a statement never lands inside another
- * caller's transaction (and through the gate's lane, as every entry is).
- */
-function pglitePrepared(db: PGlite, exclusive: Exclusive) {
-  const paramTypes = new Map<string, number[]>();
-  /** The row description of each statement's result, learnt at its first execution. */
-  const rowShapes = new Map<string, BackendMessage | null>();
-  const bytes = (...parts: Uint8Array[]) => Buffer.concat(parts);
-  const prepare = async (text: string) => {
-    const name = statementName(text);
-    const { messages } = await db.execProtocol(
-      bytes(protocol.serialize.parse({ name, text }), protocol.serialize.describe({ type: 'S', name }), protocol.serialize.sync()),
-    );
-    const types = parse.parseDescribeStatementResults(messages);
-    paramTypes.set(text, types);
-    return types;
-  };
-  return <R>(lane: Lane, text: string, params: readonly unknown[]): Promise<SqlResult<R>> =>
-    exclusive(lane, () =>
-      db._runExclusiveQuery(async () => {
-        // execProtocol skips PGlite's own closed check; say what `query` would say.
-        if (db.closed) throw new Error('PGlite is closed');
-        const types = paramTypes.get(text) ?? (await prepare(text));
-        const values = params.map((v, i) => {
-          if (v === null || v === undefined) return null;
-          const serialize = db.serializers[types[i]!];
-          return serialize ? serialize(v) : String(v);
-        });
-        const shape = rowShapes.get(text);
-        const { messages } = await db.execProtocol(
-          shape === undefined
-            ? bytes(
-                protocol.serialize.bind({ statement: statementName(text), values }),
-                protocol.serialize.describe({ type: 'P' }),
-                protocol.serialize.execute({}),
-                protocol.serialize.sync(),
-              )
-            : bytes(protocol.serialize.bind({ statement: statementName(text), values }), protocol.serialize.execute({}), protocol.serialize.sync()),
-        );
-        // The result's shape is the statement's (PostgreSQL refuses a prepared statement whose
-        // result type changed), so later runs reuse the first run's row description.
-        if (shape === undefined) rowShapes.set(text, messages.find((m) => m.name === 'rowDescription') ?? null);
-        else if (shape !== null) messages.unshift(shape);
-        const res = parse.parseResults(messages, db.parsers)[0] as { rows: R[]; rowCount?: number; affectedRows?: number } | undefined;
-        // `rowCount` is the command tag's count (rows written, or rows a read returned);
-        // `affectedRows` counts writes only, so it is 0 for a select.
-        return { rows: res?.rows ?? [], rowCount: res?.rowCount ?? res?.affectedRows ?? res?.rows.length ?? 0 };
-      }),
-    );
 }
 
 type OrmConnection = {
