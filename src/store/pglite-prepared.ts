@@ -130,8 +130,9 @@ export function pglitePrepared(db: PGlite, exclusive: Exclusive, name: (text: st
 export function bindMessage(statement: Pick<Statement, 'nameBytes' | 'serializers'>, params: readonly unknown[], describe: boolean): Buffer {
   const count = params.length;
   const values: (string | null)[] = new Array(count);
-  // Type 'B', length, empty portal name, statement name, no format codes (all text), parameter count.
-  let size = 1 + 4 + 1 + statement.nameBytes.length + 2 + 2;
+  // Type 'B', length, empty portal name, statement name, a text format code per parameter (as
+  // PGlite's serializer writes them), parameter count.
+  let size = 1 + 4 + 1 + statement.nameBytes.length + 2 + 2 * count + 2;
   for (let i = 0; i < count; i++) {
     const v = params[i];
     if (v === null || v === undefined) {
@@ -153,9 +154,11 @@ export function bindMessage(statement: Pick<Statement, 'nameBytes' | 'serializer
   at += 4;
   out[at++] = 0;
   at += statement.nameBytes.copy(out, at);
-  out.writeInt16BE(0, at);
-  out.writeInt16BE(count, at + 2);
-  at += 4;
+  out.writeInt16BE(count, at);
+  out.fill(0, at + 2, at + 2 + 2 * count);
+  at += 2 + 2 * count;
+  out.writeInt16BE(count, at);
+  at += 2;
   for (let i = 0; i < count; i++) {
     const s = values[i]!;
     if (s === null) {
