@@ -83,7 +83,7 @@ export function pglitePrepared(db: PGlite, exclusive: Exclusive, name: (text: st
 
   const prepare = async (text: string): Promise<Statement> => {
     const statementName = name(text);
-    const { messages } = await db.execProtocol(
+    const messages = await db.execProtocolStream(
       Buffer.concat([
         protocol.serialize.parse({ name: statementName, text }),
         protocol.serialize.describe({ type: 'S', name: statementName }),
@@ -116,7 +116,7 @@ export function pglitePrepared(db: PGlite, exclusive: Exclusive, name: (text: st
         if (db.closed) throw new Error('PGlite is closed');
         const statement = statements.get(text) ?? (await prepare(text));
         const first = statement.shape === undefined;
-        const { messages } = await db.execProtocol(bindMessage(statement, params, first), { syncToFs });
+        const messages = await db.execProtocolStream(bindMessage(statement, params, first), { syncToFs });
         if (first) statement.shape = shapeOf(messages.find((m) => m.name === 'rowDescription'));
         return resultOf<R>(messages, statement.shape!);
       }),
