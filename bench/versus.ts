@@ -17,7 +17,7 @@
 
 import { credentials } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -57,6 +57,35 @@ function cpuSeconds(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   // After "pid (comm) ": state is field 0, utime field 11, stime field 12.
   return { user: Number(fields[11]) / CLOCK_TICKS_PER_S, system: Number(fields[12]) / CLOCK_TICKS_PER_S };
+}
+
+/**
+ * User + system CPU seconds of the PostgreSQL backends serving database `name` (their command
+ * lines read `postgres: <user> <database> …`), so PostgreSQL's CPU can stand next to PGlite's,
+ * which runs inside the server. Backends that started and ended between two reads are missed.
+ */
+function backendCpuSeconds(name: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmd.startsWith('postgres: ') || !cmd.split(' ').includes(name)) continue;
+      const { user, system } = cpuSeconds(Number(entry));
+      out.set(Number(entry), user + system);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+const databaseName = (env: Record<string, string>): string | undefined => (env.DATABASE_URL ? new URL(env.DATABASE_URL).pathname.slice(1) : undefined);
+
+function backendCpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, seconds] of after) sum += seconds - (before.get(pid) ?? 0);
+  return sum;
 }
 
 /** The Node.js flags the tree's own `npm start` passes (`node <flags> src/main.ts`): each tree runs as it ships. */
@@ -158,6 +187,8 @@ async function main(): Promise<void> {
           const firsts: number[] = [];
           let wrong = 0;
           const load1 = round(loadavg()[0]!, 2);
+          const dbName = databaseName(store.env);
+          const db0 = dbName ? backendCpuSeconds(dbName) : undefined;
           const cpu0 = cpuSeconds(server.pid);
           const mono0 = monotonicUs();
           const t0 = performance.now();
@@ -174,6 +205,7 @@ async function main(): Promise<void> {
           const seconds = (performance.now() - t0) / 1000;
           const mono1 = monotonicUs();
           const cpu1 = cpuSeconds(server.pid);
+          const db1 = dbName ? backendCpuSeconds(dbName) : undefined;
           const user = cpu1.user - cpu0.user;
           const system = cpu1.system - cpu0.system;
           const n = sessions * turnsPerSession;
@@ -192,6 +224,8 @@ async function main(): Promise<void> {
               server_cpu_ms_per_turn: round(((user + system) * 1000) / n, 2),
               // Of which in the kernel (socket writes to the database and the clients).
               server_system_ms_per_turn: round((system * 1000) / n, 2),
+              // PostgreSQL only: its backends' CPU for this run's database (PGlite's is in the server's).
+              ...(db0 && db1 ? { database_cpu_ms_per_turn: round((backendCpuDelta(db0, db1) * 1000) / n, 2) } : {}),
               turns_with_wrong_text: wrong,
               load1,
               // The measured span on V8's profile clock (see monotonicUs).
