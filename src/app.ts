@@ -123,6 +123,9 @@ export function grpcServerOptions(g: Config['grpc']): Record<string, number> {
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
+    // Nothing serves channelz here; with it on, grpc-js keeps per-call trackers and closures and
+    // stamps Date.now() on every message sent or received.
+    'grpc.enable_channelz': 0,
   };
   if (g.maxConnectionAgeMs !== undefined) options['grpc.max_connection_age_ms'] = g.maxConnectionAgeMs;
   if (g.maxConnectionAgeGraceMs !== undefined) options['grpc.max_connection_age_grace_ms'] = g.maxConnectionAgeGraceMs;
