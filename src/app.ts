@@ -33,6 +33,7 @@ import { openDatabase, type Database } from './store/database.js';
 import { OrmSessionStore } from './store/session-store.js';
 import { DbAdmissionStore } from './store/admission-store.js';
 import { OrmBlobStore, OrmCancelStore, OrmCompletionStore, OrmLeaseStore } from './store/turn-store.js';
+import { deadReplicaProbe, newReplicaId } from './replica-liveness.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
 import { buildProviders } from './providers/registry.js';
@@ -71,8 +72,6 @@ import type { FeedStore, RenewalFailed } from './domain/ports.js';
 import { FeedObservations } from './domain/feed/observation.js';
 import { limitedObserve, SubscriptionLimits } from './domain/feed/subscription-limits.js';
 import { DbFeedStore } from './store/feed-store.js';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 
 export const LASH_SERVICES = ['lash.v1.SessionService', 'lash.v1.TurnService', 'lash.v1.QueueService', 'lash.v1.AdminService'];
 
@@ -203,7 +202,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const refusalBudget = new RefusalBudget(config.audit.unauthenticatedPerMinute, (n) =>
     auditLog.warn({ suppressed: n }, 'refusals of unauthenticated writes left out of the audit table in the last minute (each was logged)'),
   );
-  const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  // `<host>-<pid>-<6 hex>`: a later process on this host can tell this one is gone (ADR 0081).
+  const replica = newReplicaId(config.hostName);
+  const replicaId = replica.id;
   const leases = new OrmLeaseStore(db);
   const onRenewFailed: RenewalFailed = ({ what, tenantId, sessionId, err }) =>
     log.warn(
@@ -217,7 +218,17 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       availableModes: config.modes,
       availableProviders: config.availableProviders,
     },
-    new SessionWriters(leases, replicaId, config.leaseTtlMs, onRenewFailed, runtime.clock, config.writerLingerMs),
+    new SessionWriters(
+      leases,
+      replicaId,
+      config.leaseTtlMs,
+      onRenewFailed,
+      runtime.clock,
+      config.writerLingerMs,
+      deadReplicaProbe(config.hostName),
+      ({ tenantId, sessionId, owner }) =>
+        log.info({ tenant: tenantId, sessionId, owner }, 'released the writer lease of a replica that is gone (its process is dead); taking it now'),
+    ),
     undefined,
     runtime,
   );
@@ -585,6 +596,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   log.info(
     {
       address,
+      replica: replicaId,
       http: httpServer?.address,
       metrics: metricsServer?.address,
       traces: config.tracing?.url,
@@ -676,6 +688,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await bus.close();
       authenticator.close();
       await db.close();
+      replica.retire();
       log.info('stopped');
     })());
 

@@ -7,6 +7,9 @@
 // With a linger (ADR 0079) a writer's end keeps the lease for this replica, idle, instead of
 // deleting it: the next writer of the session here goes on under it without writing, another
 // replica that wants it asks over the bus (`askRelease` / `releaseAsked`) and it is let go.
+// A lease whose holder is provably dead (`holderGone`, e.g. this replica's predecessor killed
+// before a restart, ADR 0081) is released by the writer that finds it, at once, instead of being
+// waited out: nobody would answer the ask.
 
 import { systemClock, type Clock } from './clock.js';
 import { DomainError } from './errors.js';
@@ -26,6 +29,18 @@ export function idleOwnerOf(owner: string): string {
   const slash = owner.indexOf('/');
   return `${slash < 0 ? owner : owner.slice(0, slash)}/${IDLE_WRITER_KEY}`;
 }
+
+/** The replica id a lease owner (`<replica>/<key>`) names. */
+export function replicaOf(owner: string): string {
+  const slash = owner.indexOf('/');
+  return slash < 0 ? owner : owner.slice(0, slash);
+}
+
+/**
+ * Whether the replica that holds a lease is provably dead (its process is gone), so its lease may
+ * be released at once (ADR 0081). False whenever unsure: the lease is then waited out.
+ */
+export type HolderGone = (replicaId: string) => boolean | Promise<boolean>;
 
 /** Bus topic of a writer's request to the other replicas to let go of a session's lease ({tenantId, sessionId, from}). */
 export const WRITER_RELEASE_TOPIC = 'writer.release';
@@ -111,6 +126,10 @@ export class SessionWriters {
     private readonly clock: Clock = systemClock,
     /** How long a writer's end keeps the lease for this replica, idle (0: deleted at once, ADR 0079). */
     readonly lingerMs = 0,
+    /** Tells a dead holder's lease (released at once) from a live one's (asked for, waited for; ADR 0081). */
+    private readonly holderGone: HolderGone = () => false,
+    /** Told when a dead holder's lease was released here (logs). */
+    private readonly onDeadHolder: (d: { tenantId: string; sessionId: string; owner: string }) => void = () => {},
   ) {}
 
   /** The least an idle lease must have left for a writer to go on under it without writing. */
@@ -209,6 +228,22 @@ export class SessionWriters {
     this.idle.set(key, idle);
   }
 
+  /**
+   * Releases the session's lease when its holder is provably dead (ADR 0081); true if it did. The
+   * release names the owner and token read, so a lease taken anew meanwhile is left alone. Safe
+   * even if the probe erred: a lease only keeps a second writer from starting, the commit's
+   * compare-and-set decides what lands.
+   */
+  private async releaseIfHolderGone(tenantId: string, sessionId: string): Promise<boolean> {
+    const holder = await this.leases.holder(tenantId, sessionId);
+    if (!holder) return true; // expired or released meanwhile: take it
+    const replica = replicaOf(holder.owner);
+    if (replica === this.replicaId || !(await this.holderGone(replica))) return false;
+    await this.leases.release(tenantId, sessionId, holder.owner, holder.token);
+    this.onDeadHolder({ tenantId, sessionId, owner: holder.owner });
+    return true;
+  }
+
   private async underLease<T>(
     tenantId: string,
     sessionId: string,
@@ -235,6 +270,7 @@ export class SessionWriters {
     let leaseOwner = owner;
     let leftMs = this.ttlMs;
     let askedAt = -Infinity;
+    let probedAt = -Infinity;
     /** Went on under the replica's idle lease (its admission only read it). */
     let underIdle = false;
     for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
@@ -249,6 +285,12 @@ export class SessionWriters {
         break;
       }
       held = undefined;
+      // Held elsewhere. A holder that is provably dead answers no ask: release its lease and take
+      // it now (once a second at most, like the ask: a holder may also die while we wait).
+      if (this.clock.monotonicMs() - probedAt >= ASK_AGAIN_MS) {
+        probedAt = this.clock.monotonicMs();
+        if (await this.releaseIfHolderGone(tenantId, sessionId)) continue;
+      }
       if (options.skipIfBusy) return undefined;
       // Another replica holds it: ask it to let go (kept idle there, it is released at once; a
       // writer there ends it with its commit). Again now and then, in case a notice was lost; the
