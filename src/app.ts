@@ -33,7 +33,7 @@ import { openDatabase, type Database } from './store/database.js';
 import { OrmSessionStore } from './store/session-store.js';
 import { DbAdmissionStore } from './store/admission-store.js';
 import { OrmBlobStore, OrmCancelStore, OrmCompletionStore, OrmLeaseStore } from './store/turn-store.js';
-import { deadReplicaProbe, newReplicaId } from './replica-liveness.js';
+import { deadReplicaProbe, newReplicaId, pidNamespace, replicaHost } from './replica-liveness.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
 import { buildProviders } from './providers/registry.js';
@@ -202,8 +202,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const refusalBudget = new RefusalBudget(config.audit.unauthenticatedPerMinute, (n) =>
     auditLog.warn({ suppressed: n }, 'refusals of unauthenticated writes left out of the audit table in the last minute (each was logged)'),
   );
-  // `<host>-<pid>-<6 hex>`: a later process on this host can tell this one is gone (ADR 0081).
-  const replica = newReplicaId(config.hostName);
+  // `<host>~<pid namespace>-<pid>-<6 hex>`: a later process on this host and in this pid namespace
+  // can tell this one is gone (ADR 0081).
+  const host = replicaHost(config.hostName, pidNamespace());
+  const replica = newReplicaId(host);
   const replicaId = replica.id;
   const leases = new OrmLeaseStore(db);
   const onRenewFailed: RenewalFailed = ({ what, tenantId, sessionId, err }) =>
@@ -225,7 +227,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       onRenewFailed,
       runtime.clock,
       config.writerLingerMs,
-      deadReplicaProbe(config.hostName),
+      deadReplicaProbe(host),
       ({ tenantId, sessionId, owner }) =>
         log.info({ tenant: tenantId, sessionId, owner }, 'released the writer lease of a replica that is gone (its process is dead); taking it now'),
     ),

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { SessionWriters } from '../../src/domain/session-writers.js';
 import { openMemoryStores } from '../../src/store/memory/index.js';
-import { deadReplicaProbe, newReplicaId, parseReplicaId, pidAlive } from '../../src/replica-liveness.js';
+import { deadReplicaProbe, newReplicaId, parseReplicaId, pidAlive, pidNamespace, replicaHost } from '../../src/replica-liveness.js';
 
 const flush = () => new Promise((r) => setImmediate(r));
 
@@ -107,5 +107,25 @@ describe('the node probe of dead replicas', () => {
     // An injected liveness check decides for other pids.
     expect(deadReplicaProbe('h', () => true)('h-7-abcdef')).toBe(false);
     expect(deadReplicaProbe('h', () => false)('h-7-abcdef')).toBe(true);
+  });
+
+  it('the host part carries the pid namespace: a same-named host in another pid namespace is never judged by our pids', () => {
+    expect(pidNamespace((p) => (p === '/proc/self/ns/pid' ? 'pid:[4026531836]' : ''))).toBe('4026531836');
+    expect(pidNamespace(() => 'not a namespace')).toBeUndefined();
+    expect(
+      pidNamespace(() => {
+        throw new Error('ENOENT');
+      }),
+    ).toBeUndefined();
+    if (process.platform === 'linux') expect(pidNamespace()).toMatch(/^\d+$/);
+    expect(replicaHost('web-1', '77')).toBe('web-1~77');
+    expect(replicaHost('web-1', undefined)).toBe('web-1');
+    const ours = replicaHost('web-1', '77');
+    const probe = deadReplicaProbe(ours, () => false);
+    expect(probe(`${ours}-7-abcdef`)).toBe(true);
+    // Same host name, other namespace (a container with host networking): its pid 7 is not ours to judge.
+    expect(probe(`${replicaHost('web-1', '78')}-7-abcdef`)).toBe(false);
+    expect(probe(`${replicaHost('web-1', '78')}-${process.pid}-abcdef`)).toBe(false);
+    expect(parseReplicaId(`${ours}-7-abcdef`)).toEqual({ host: 'web-1~77', pid: 7 });
   });
 });
