@@ -531,6 +531,8 @@ export class SessionService {
     if (releaseLease) {
       lease!.released = true;
       lease!.kept = keep !== undefined;
+      // What the session holds now, with nothing else able to write it while the lease is kept.
+      if (keep) lease!.committedHead = { ...head, headRevision: revision };
     }
     // The held lane is settled first: nothing after the commit may leave it held.
     if (held && outcome.feed) held.stored(outcome.feed);

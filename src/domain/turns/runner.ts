@@ -117,6 +117,8 @@ export class TurnService {
     this.control = new TurnControl(deps, this.registry);
     // Cancels published by any replica reach the turns running here.
     this.unsubscribe.push(
+      // An announced enqueue makes the next turn of the session read its queue (ADR 0081).
+      deps.bus.subscribe('queue.enqueued', (p) => deps.sessions.writers.enqueueAnnounced(String(p.tenantId), String(p.sessionId))),
       deps.bus.subscribe('turn.cancel', (p) => {
         const tenantId = String(p.tenantId);
         const sessionId = String(p.sessionId);
@@ -249,7 +251,8 @@ export class TurnService {
     const watch = this.queueWork.watchEnqueues(ctx.tenantId, req.sessionId);
     try {
       const providerId = admissionChecks ? (req.overrides.providerId ?? '') : undefined;
-      return await this.admission.underWriter(ctx, turn, { skipIfBusy: drain?.skipIfBusy, providerId }, async ({ session: loaded, lease, queue }) => {
+      const options = { skipIfBusy: drain?.skipIfBusy, providerId, mayStartKnown: !drain };
+      return await this.admission.underWriter(ctx, turn, options, async ({ session: loaded, lease, queue }) => {
         // A drain's input batches are chosen by the same queue read that looks for head commands.
         const inputs = drain
           ? (pending: QueueBatch[]) =>
@@ -282,6 +285,8 @@ export class TurnService {
           const absorb = this.queueWork.absorber(ctx, req, turn, session.head.headRevision, claims, watch, queueWasOpen);
           const result = await this.runLoaded(ctx, req, turn, session, claims, lease, absorb, drain ? claims.map((c) => c.batchId) : undefined);
           await this.queueWork.done(ctx, req.sessionId, session.head.headRevision, claims);
+          // The next turn here may start from this commit's head without reading (ADR 0081).
+          lease.queueQuiet = !drain && !queueWasOpen && claims.length === 0 && !watch.seen;
           return result;
         } catch (err) {
           await this.deps.queue.release(claims).catch(() => {});
