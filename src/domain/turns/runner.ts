@@ -107,6 +107,8 @@ export class TurnService {
   private readonly queueWork: TurnQueueWork;
   private readonly control: TurnControl;
   private readonly unsubscribe: (() => void)[] = [];
+  /** Turns and drains of this process between their launch and their end. */
+  private running = 0;
 
   constructor(given: TurnDeps) {
     const deps = (this.deps = { ...given, clock: given.clock ?? systemClock, ids: given.ids ?? systemIds });
@@ -209,12 +211,15 @@ export class TurnService {
   /** Registers the turn and runs it detached; its callers follow it through the registry. */
   private launch(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, drain?: Drain, admissionChecks = false): void {
     this.registry.add(turn, 60_000);
+    this.running++;
     void this.execute(ctx, req, turn, drain, admissionChecks).then(
       (result) => {
+        this.running--;
         if (result) this.deps.onCommitted?.(result, (this.deps.clock.nowMs() - turn.registeredAt.getTime()) / 1000);
         turn.settle({ result });
       },
       (error: unknown) => {
+        this.running--;
         this.deps.onError?.(error, { sessionId: req.sessionId, turnId: turn.turnId, ...(drain ? { drain: true } : {}) });
         turn.settle({ error });
       },
@@ -318,6 +323,8 @@ export class TurnService {
     );
     try {
       const out = await this.execution.run(ctx, req, turn, session, span, absorb, drainedBatchIds);
+      // Alone in this process: what the turn streamed leaves before its commit is written.
+      if (this.running === 1) await streamedFirst(this.deps.clock);
       const result = await commitTurn(this.deps.sessions, ctx, turn, session, out, claims, lease);
       const o = result.outcome;
       span.set({
@@ -335,6 +342,19 @@ export class TurnService {
       span.end();
     }
   }
+}
+
+/**
+ * A turn alone in this process lets what it streamed reach its callers before its commit is
+ * written (ADR 0082): its stream's writer sends on the next turn of the event loop, and a caller
+ * in this process reads on the one after. A turn that ran without waiting (a model with no I/O,
+ * the last batch of deltas) would otherwise have its deltas leave only after the commit
+ * statement went out — and writing that statement to the database on a busy machine can hand
+ * the CPU away for a millisecond. With other turns running the loop turns anyway and the wait
+ * would only cost throughput, so it is skipped.
+ */
+function streamedFirst(clock: Clock): Promise<void> {
+  return new Promise((resolve) => clock.soon(() => clock.soon(() => clock.soon(resolve))));
 }
 
 /** How a drain differs from a turn: its input is claimed from the queue. */
