@@ -2,7 +2,8 @@
 // written (ADR 0082). Observed without timing, as an order of events in one process: when the
 // client receives the turn's first delta, the store has not yet been sent the commit statement.
 // The turn starts from its known start (ADR 0081), so nothing waits between its start and its
-// commit: without the wait before the commit, the commit would always be sent first.
+// commit: without the wait before the commit, the commit would always be sent first. The wait
+// holds the feed's waiting events for the commit, so the turn still writes once.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
@@ -52,8 +53,15 @@ for (const engine of engines) {
           call.on('error', reject);
           call.on('end', resolve);
         });
+        await s.app.feed.appender.drain();
         s.app.db.stats.trace = undefined;
         expect(trace.some(isCommit), trace.join('\n')).toBe(true);
+        // The wait comes after the commit took the feed's waiting events: it stores them, and the
+        // feed writes nothing of its own for the turn (one writing statement, as without the wait).
+        expect(
+          trace.filter((t) => /\bfeed_(heads|batches)\b/.test(t) && !isCommit(t)),
+          trace.join('\n'),
+        ).toEqual([]);
         expect(commitSentAtFirstDelta, trace.join('\n')).toBe(false);
         expect(deltas).toBe(text);
       }

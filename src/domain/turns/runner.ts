@@ -324,8 +324,8 @@ export class TurnService {
     try {
       const out = await this.execution.run(ctx, req, turn, session, span, absorb, drainedBatchIds);
       // Alone in this process: what the turn streamed leaves before its commit is written.
-      if (this.running === 1) await streamedFirst(this.deps.clock);
-      const result = await commitTurn(this.deps.sessions, ctx, turn, session, out, claims, lease);
+      const clock = this.deps.clock;
+      const result = await commitTurn(this.deps.sessions, ctx, turn, session, out, claims, lease, this.running === 1 ? () => streamedFirst(clock) : undefined);
       const o = result.outcome;
       span.set({
         'lash.outcome': o.type,
