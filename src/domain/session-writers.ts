@@ -66,7 +66,7 @@ export interface LeaseTake {
 
 /**
  * What this replica knows a session starts from while it keeps the session's idle lease (ADR
- * 0081): the head its last writer's commit stored, with the session's queue quiet (that writer's
+ * 0082): the head its last writer's commit stored, with the session's queue quiet (that writer's
  * admission found no open batch and no enqueue was announced since). Nothing else can have
  * written the session meanwhile: another writer needs the lease, and a writer here dropped it.
  */
@@ -261,7 +261,7 @@ export class SessionWriters {
     const idle = this.dropIdle(key);
     const idleLeftMs = idle ? idle.untilMs - this.clock.nowMs() : 0;
     let held: HeldLease | undefined = idle && idleLeftMs >= this.minLeftMs ? { owner: idle.owner, token: idle.token, minLeftMs: this.minLeftMs } : undefined;
-    // Its head, when the writer that kept it committed with the queue quiet (ADR 0081).
+    // Its head, when the writer that kept it committed with the queue quiet (ADR 0082).
     let known: KnownStart | undefined = held && idle!.head ? { head: idle!.head, leftMs: idleLeftMs } : undefined;
     const take =
       options.take ??

@@ -1,4 +1,4 @@
-// A turn's known start (ADR 0081): while this replica keeps a session's idle writer lease, a turn
+// A turn's known start (ADR 0082): while this replica keeps a session's idle writer lease, a turn
 // with a server-chosen id starts from the head its previous turn committed, with no admission
 // statement, as long as the session's queue is known quiet. Checked on every engine, by the
 // statements the store counts (deterministic): the commit is then the turn's only statement;

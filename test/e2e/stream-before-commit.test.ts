@@ -1,7 +1,7 @@
 // A turn alone in its process lets what it streamed reach the caller before its commit is
 // written (ADR 0082). Observed without timing, as an order of events in one process: when the
 // client receives the turn's first delta, the store has not yet been sent the commit statement.
-// The turn starts from its known start (ADR 0081), so nothing waits between its start and its
+// The turn starts from its known start (ADR 0082), so nothing waits between its start and its
 // commit: without the wait before the commit, the commit would always be sent first. The wait
 // holds the feed's waiting events for the commit, so the turn still writes once.
 

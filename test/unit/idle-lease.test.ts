@@ -4,7 +4,7 @@
 // writer asked while it works deletes rather than keeps; a failed writer, letGo (park, eviction)
 // and a shutdown release it, a refusal under it leaves it untouched; with no linger nothing is kept.
 // A commit that kept it with the queue quiet leaves the next writer its head (known start, ADR
-// 0081) while at least half the linger is left, unless an enqueue was announced since.
+// 0082) while at least half the linger is left, unless an enqueue was announced since.
 
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';

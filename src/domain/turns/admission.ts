@@ -3,7 +3,7 @@
 // writer — the one statement that takes the writer lease and reads what the turn starts from
 // (head, the turn id's commit, a pending cancel, a crash's open turn, the open queue batches).
 // A turn with a server-chosen id on a session whose idle lease this replica keeps, with the head
-// its last turn committed and a quiet queue (`KnownStart`, ADR 0081), sends no statement at all.
+// its last turn committed and a quiet queue (`KnownStart`, ADR 0082), sends no statement at all.
 
 import { DomainError, sessionNotFound } from '../errors.js';
 import { optionalId, requireId } from '../ids.js';

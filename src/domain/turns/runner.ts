@@ -119,7 +119,7 @@ export class TurnService {
     this.control = new TurnControl(deps, this.registry);
     // Cancels published by any replica reach the turns running here.
     this.unsubscribe.push(
-      // An announced enqueue makes the next turn of the session read its queue (ADR 0081).
+      // An announced enqueue makes the next turn of the session read its queue (ADR 0082).
       deps.bus.subscribe('queue.enqueued', (p) => deps.sessions.writers.enqueueAnnounced(String(p.tenantId), String(p.sessionId))),
       deps.bus.subscribe('turn.cancel', (p) => {
         const tenantId = String(p.tenantId);
@@ -290,7 +290,7 @@ export class TurnService {
           const absorb = this.queueWork.absorber(ctx, req, turn, session.head.headRevision, claims, watch, queueWasOpen);
           const result = await this.runLoaded(ctx, req, turn, session, claims, lease, absorb, drain ? claims.map((c) => c.batchId) : undefined);
           await this.queueWork.done(ctx, req.sessionId, session.head.headRevision, claims);
-          // The next turn here may start from this commit's head without reading (ADR 0081).
+          // The next turn here may start from this commit's head without reading (ADR 0082).
           lease.queueQuiet = !drain && !queueWasOpen && claims.length === 0 && !watch.seen;
           return result;
         } catch (err) {
