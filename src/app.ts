@@ -33,6 +33,7 @@ import { openDatabase, type Database } from './store/database.js';
 import { OrmSessionStore } from './store/session-store.js';
 import { DbAdmissionStore } from './store/admission-store.js';
 import { OrmBlobStore, OrmCancelStore, OrmCompletionStore, OrmLeaseStore } from './store/turn-store.js';
+import { deadReplicaProbe, newReplicaId, pidNamespace, replicaHost } from './replica-liveness.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { BUS_CHANNEL, PgBus } from './bus/pg-bus.js';
 import { buildProviders } from './providers/registry.js';
@@ -71,8 +72,6 @@ import type { FeedStore, RenewalFailed } from './domain/ports.js';
 import { FeedObservations } from './domain/feed/observation.js';
 import { limitedObserve, SubscriptionLimits } from './domain/feed/subscription-limits.js';
 import { DbFeedStore } from './store/feed-store.js';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 
 export const LASH_SERVICES = ['lash.v1.SessionService', 'lash.v1.TurnService', 'lash.v1.QueueService', 'lash.v1.AdminService'];
 
@@ -123,6 +122,9 @@ export function grpcServerOptions(g: Config['grpc']): Record<string, number> {
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
+    // Nothing serves channelz here; with it on, grpc-js keeps per-call trackers and closures and
+    // stamps Date.now() on every message sent or received.
+    'grpc.enable_channelz': 0,
   };
   if (g.maxConnectionAgeMs !== undefined) options['grpc.max_connection_age_ms'] = g.maxConnectionAgeMs;
   if (g.maxConnectionAgeGraceMs !== undefined) options['grpc.max_connection_age_grace_ms'] = g.maxConnectionAgeGraceMs;
@@ -200,7 +202,11 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   const refusalBudget = new RefusalBudget(config.audit.unauthenticatedPerMinute, (n) =>
     auditLog.warn({ suppressed: n }, 'refusals of unauthenticated writes left out of the audit table in the last minute (each was logged)'),
   );
-  const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  // `<host>~<pid namespace>-<pid>-<6 hex>`: a later process on this host and in this pid namespace
+  // can tell this one is gone (ADR 0081).
+  const host = replicaHost(config.hostName, pidNamespace());
+  const replica = newReplicaId(host);
+  const replicaId = replica.id;
   const leases = new OrmLeaseStore(db);
   const onRenewFailed: RenewalFailed = ({ what, tenantId, sessionId, err }) =>
     log.warn(
@@ -214,7 +220,17 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       availableModes: config.modes,
       availableProviders: config.availableProviders,
     },
-    new SessionWriters(leases, replicaId, config.leaseTtlMs, onRenewFailed, runtime.clock, config.writerLingerMs),
+    new SessionWriters(
+      leases,
+      replicaId,
+      config.leaseTtlMs,
+      onRenewFailed,
+      runtime.clock,
+      config.writerLingerMs,
+      deadReplicaProbe(host),
+      ({ tenantId, sessionId, owner }) =>
+        log.info({ tenant: tenantId, sessionId, owner }, 'released the writer lease of a replica that is gone (its process is dead); taking it now'),
+    ),
     undefined,
     runtime,
   );
@@ -582,6 +598,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
   log.info(
     {
       address,
+      replica: replicaId,
       http: httpServer?.address,
       metrics: metricsServer?.address,
       traces: config.tracing?.url,
@@ -673,6 +690,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       await bus.close();
       authenticator.close();
       await db.close();
+      replica.retire();
       log.info('stopped');
     })());
 

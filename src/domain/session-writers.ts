@@ -7,11 +7,17 @@
 // With a linger (ADR 0079) a writer's end keeps the lease for this replica, idle, instead of
 // deleting it: the next writer of the session here goes on under it without writing, another
 // replica that wants it asks over the bus (`askRelease` / `releaseAsked`) and it is let go.
+// A lease whose holder is provably dead (`holderGone`, e.g. this replica's predecessor killed
+// before a restart, ADR 0081) is released by the writer that finds it, at once, instead of being
+// waited out: nobody would answer the ask.
+// An idle lease kept by a turn's commit also remembers that commit's head while the session's
+// queue is known quiet (`KnownStart`): the next turn here may start from it without reading.
 
 import { systemClock, type Clock } from './clock.js';
 import { DomainError } from './errors.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { HeldLease, LeaseStore, RenewalFailed } from './ports.js';
+import type { SessionHead } from './session.js';
 import type { Timer } from './clock.js';
 import { sleep } from './sleep.js';
 
@@ -26,6 +32,18 @@ export function idleOwnerOf(owner: string): string {
   const slash = owner.indexOf('/');
   return `${slash < 0 ? owner : owner.slice(0, slash)}/${IDLE_WRITER_KEY}`;
 }
+
+/** The replica id a lease owner (`<replica>/<key>`) names. */
+export function replicaOf(owner: string): string {
+  const slash = owner.indexOf('/');
+  return slash < 0 ? owner : owner.slice(0, slash);
+}
+
+/**
+ * Whether the replica that holds a lease is provably dead (its process is gone), so its lease may
+ * be released at once (ADR 0081). False whenever unsure: the lease is then waited out.
+ */
+export type HolderGone = (replicaId: string) => boolean | Promise<boolean>;
 
 /** Bus topic of a writer's request to the other replicas to let go of a session's lease ({tenantId, sessionId, from}). */
 export const WRITER_RELEASE_TOPIC = 'writer.release';
@@ -50,7 +68,7 @@ export interface WriterOptions {
    * `LeaseStore.acquire`. With `held`, the writer may go on under this replica's idle lease without
    * writing: then `heldLeftMs` says so (and how long that lease has left).
    */
-  take?(owner: string, ttlMs: number, held?: HeldLease): Promise<LeaseTake>;
+  take?(owner: string, ttlMs: number, held?: HeldLease, known?: KnownStart): Promise<LeaseTake>;
   /** False: the lease ends with this writer and is never kept idle (parking, deleting). */
   linger?: boolean;
 }
@@ -59,6 +77,18 @@ export interface WriterOptions {
 export interface LeaseTake {
   token?: bigint;
   heldLeftMs?: number;
+}
+
+/**
+ * What this replica knows a session starts from while it keeps the session's idle lease (ADR
+ * 0082): the head its last writer's commit stored, with the session's queue quiet (that writer's
+ * admission found no open batch and no enqueue was announced since). Nothing else can have
+ * written the session meanwhile: another writer needs the lease, and a writer here dropped it.
+ */
+export interface KnownStart {
+  head: SessionHead;
+  /** How long the idle lease has left by this replica's estimate (at least half the linger). */
+  leftMs: number;
 }
 
 /** The lease a writer holds: a commit may end it (`SessionService.commit` with `lease`). */
@@ -76,6 +106,13 @@ export interface WriterLease {
   keep?(): { owner: string; lingerMs: number } | undefined;
   /** Set when the commit that ended it kept it idle. */
   kept?: boolean;
+  /** The head that commit stored (set with `kept`). */
+  committedHead?: SessionHead;
+  /**
+   * Set by a turn whose admission found the queue empty and that saw no enqueue announced up to
+   * its commit: the head it committed may be the next turn's known start (`KnownStart`).
+   */
+  queueQuiet?: boolean;
 }
 
 /** An idle lease this replica holds, as far as it knows. */
@@ -87,6 +124,8 @@ interface IdleLease {
   /** Clock ms at which it expires (the store's clock decides; this is the local estimate). */
   untilMs: number;
   timer: Timer;
+  /** The head the commit that kept it stored, while the session's queue is known quiet. */
+  head?: SessionHead;
 }
 
 export class SessionWriters {
@@ -97,6 +136,8 @@ export class SessionWriters {
   private readonly active = new Set<string>();
   /** Sessions another replica asked for while a writer here held them: its end releases. */
   private readonly wanted = new Set<string>();
+  /** Sessions with a writer here for which an enqueue was announced meanwhile: its end knows no start. */
+  private readonly enqueued = new Set<string>();
   private closing = false;
 
   /** Set by the composition root: asks the other replicas to let go of a session's writer lease (bus). */
@@ -111,6 +152,10 @@ export class SessionWriters {
     private readonly clock: Clock = systemClock,
     /** How long a writer's end keeps the lease for this replica, idle (0: deleted at once, ADR 0079). */
     readonly lingerMs = 0,
+    /** Tells a dead holder's lease (released at once) from a live one's (asked for, waited for; ADR 0081). */
+    private readonly holderGone: HolderGone = () => false,
+    /** Told when a dead holder's lease was released here (logs). */
+    private readonly onDeadHolder: (d: { tenantId: string; sessionId: string; owner: string }) => void = () => {},
   ) {}
 
   /** The least an idle lease must have left for a writer to go on under it without writing. */
@@ -149,6 +194,7 @@ export class SessionWriters {
       } finally {
         this.active.delete(key);
         this.wanted.delete(key);
+        this.enqueued.delete(key);
       }
     });
   }
@@ -161,6 +207,17 @@ export class SessionWriters {
     const key = keyOf(tenantId, sessionId);
     if (this.active.has(key)) this.wanted.add(key);
     else void this.letGo(tenantId, sessionId);
+  }
+
+  /**
+   * An enqueue was announced for the session (bus `queue.enqueued`, delivered before a local
+   * enqueue answers): the next writer must read the queue, so no known start is kept for it.
+   */
+  enqueueAnnounced(tenantId: string, sessionId: string): void {
+    const key = keyOf(tenantId, sessionId);
+    if (this.active.has(key)) this.enqueued.add(key);
+    const idle = this.idle.get(key);
+    if (idle) idle.head = undefined;
   }
 
   /** Releases the session's idle lease if this replica keeps one (parked, evicted, asked for). */
@@ -190,7 +247,7 @@ export class SessionWriters {
   }
 
   /** Notes an idle lease this replica now keeps; released at once if asked for meanwhile. */
-  private async remember(tenantId: string, sessionId: string, key: string, owner: string, token: bigint, untilMs?: number): Promise<void> {
+  private async remember(tenantId: string, sessionId: string, key: string, owner: string, token: bigint, untilMs?: number, head?: SessionHead): Promise<void> {
     if (this.wanted.has(key) || this.closing) {
       await this.leases.release(tenantId, sessionId, owner, token).catch(() => {});
       return;
@@ -202,11 +259,28 @@ export class SessionWriters {
       owner,
       token,
       untilMs: until,
+      head: head && !this.enqueued.has(key) ? head : undefined,
       timer: this.clock.after(Math.max(0, until - this.clock.nowMs()), () => {
         if (this.idle.get(key) === idle) this.idle.delete(key);
       }),
     };
     this.idle.set(key, idle);
+  }
+
+  /**
+   * Releases the session's lease when its holder is provably dead (ADR 0081); true if it did. The
+   * release names the owner and token read, so a lease taken anew meanwhile is left alone. Safe
+   * even if the probe erred: a lease only keeps a second writer from starting, the commit's
+   * compare-and-set decides what lands.
+   */
+  private async releaseIfHolderGone(tenantId: string, sessionId: string): Promise<boolean> {
+    const holder = await this.leases.holder(tenantId, sessionId);
+    if (!holder) return true; // expired or released meanwhile: take it
+    const replica = replicaOf(holder.owner);
+    if (replica === this.replicaId || !(await this.holderGone(replica))) return false;
+    await this.leases.release(tenantId, sessionId, holder.owner, holder.token);
+    this.onDeadHolder({ tenantId, sessionId, owner: holder.owner });
+    return true;
   }
 
   private async underLease<T>(
@@ -220,8 +294,10 @@ export class SessionWriters {
     const idleOwner = this.ownerOf(IDLE_WRITER_KEY);
     // The idle lease this replica kept: this writer goes on under it if it has enough left.
     const idle = this.dropIdle(key);
-    let held: HeldLease | undefined =
-      idle && idle.untilMs - this.clock.nowMs() >= this.minLeftMs ? { owner: idle.owner, token: idle.token, minLeftMs: this.minLeftMs } : undefined;
+    const idleLeftMs = idle ? idle.untilMs - this.clock.nowMs() : 0;
+    let held: HeldLease | undefined = idle && idleLeftMs >= this.minLeftMs ? { owner: idle.owner, token: idle.token, minLeftMs: this.minLeftMs } : undefined;
+    // Its head, when the writer that kept it committed with the queue quiet (ADR 0082).
+    let known: KnownStart | undefined = held && idle!.head ? { head: idle!.head, leftMs: idleLeftMs } : undefined;
     const take =
       options.take ??
       (async (o: string, ttl: number, h?: HeldLease): Promise<LeaseTake> => {
@@ -235,10 +311,11 @@ export class SessionWriters {
     let leaseOwner = owner;
     let leftMs = this.ttlMs;
     let askedAt = -Infinity;
+    let probedAt = -Infinity;
     /** Went on under the replica's idle lease (its admission only read it). */
     let underIdle = false;
     for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
-      const got = await take(owner, this.ttlMs, held);
+      const got = await take(owner, this.ttlMs, held, known);
       token = got.token;
       if (token !== undefined) {
         if (got.heldLeftMs !== undefined && held) {
@@ -249,6 +326,13 @@ export class SessionWriters {
         break;
       }
       held = undefined;
+      known = undefined;
+      // Held elsewhere. A holder that is provably dead answers no ask: release its lease and take
+      // it now (once a second at most, like the ask: a holder may also die while we wait).
+      if (this.clock.monotonicMs() - probedAt >= ASK_AGAIN_MS) {
+        probedAt = this.clock.monotonicMs();
+        if (await this.releaseIfHolderGone(tenantId, sessionId)) continue;
+      }
       if (options.skipIfBusy) return undefined;
       // Another replica holds it: ask it to let go (kept idle there, it is released at once; a
       // writer there ends it with its commit). Again now and then, in case a notice was lost; the
@@ -309,7 +393,8 @@ export class SessionWriters {
           const kept = await this.leases.keep(tenantId, sessionId, leaseOwner, token, idleOwner, this.lingerMs).catch(() => false);
           if (kept) await this.remember(tenantId, sessionId, key, idleOwner, token);
         } else await this.leases.release(tenantId, sessionId, leaseOwner, token).catch(() => {});
-      } else if (token !== undefined && lease.kept) await this.remember(tenantId, sessionId, key, idleOwner, token);
+      } else if (token !== undefined && lease.kept)
+        await this.remember(tenantId, sessionId, key, idleOwner, token, undefined, lease.queueQuiet ? lease.committedHead : undefined);
     }
   }
 }

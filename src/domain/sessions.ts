@@ -498,6 +498,11 @@ export class SessionService {
     ctx: RequestContext,
     c: Omit<CommitRequest, 'tenantId' | 'sessionId' | 'usage' | 'releaseLease'> & Partial<Pick<CommitRequest, 'usage'>>,
     lease?: WriterLease,
+    /**
+     * Awaited after the feed's waiting events are taken for the commit (so none is written on its
+     * own meanwhile) and before the statement is sent: a turn alone lets its stream write (ADR 0082).
+     */
+    beforeWrite?: () => Promise<void>,
   ): Promise<SessionHead> {
     const head = { ...c.head, updatedAt: this.runtime.clock.now(), status: 'idle' as const };
     // The lease ends with the commit: deleted, or kept idle for this replica's next writer (ADR 0079).
@@ -514,6 +519,7 @@ export class SessionService {
     const held = await this.feed.hold?.(ctx.tenantId, head.sessionId);
     let outcome;
     try {
+      await beforeWrite?.();
       outcome = await this.store.commit({
         ...c,
         usage: c.usage ?? [],
@@ -531,6 +537,8 @@ export class SessionService {
     if (releaseLease) {
       lease!.released = true;
       lease!.kept = keep !== undefined;
+      // What the session holds now, with nothing else able to write it while the lease is kept.
+      if (keep) lease!.committedHead = { ...head, headRevision: revision };
     }
     // The held lane is settled first: nothing after the commit may leave it held.
     if (held && outcome.feed) held.stored(outcome.feed);

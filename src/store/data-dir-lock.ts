@@ -9,6 +9,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { pidAlive } from '../replica-liveness.js';
 
 export class DataDirLockedError extends Error {}
 
@@ -96,7 +97,7 @@ async function holderIsGone(path: string, raw: string, holder: LockRecord | unde
   }
   const sameBoot = holder.host === me.host && holder.bootId !== undefined && holder.bootId === me.bootId;
   const legacySameHost = holder.host === me.host && holder.bootId === undefined;
-  if (sameBoot || legacySameHost) return holder.pid === process.pid || !isAlive(holder.pid);
+  if (sameBoot || legacySameHost) return holder.pid === process.pid || !pidAlive(holder.pid);
   // Written elsewhere. A lock without heartbeats (an older version) is never guessed about.
   if (holder.beat === undefined) return false;
   const deadline = Date.now() + STALE_BEATS * heartbeatMs;
@@ -149,14 +150,4 @@ function bootId(): string | undefined {
     }
   }
   return cachedBootId;
-}
-
-function isAlive(pid: number): boolean {
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

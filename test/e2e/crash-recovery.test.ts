@@ -57,7 +57,8 @@ for (const engine of engines) {
         expect(session.session?.turnIndex).toBe(1n);
         const kept = await b.clients.turns.getTurn({ sessionId: 'crashy', turnId: 'kept' });
         expect(kept.result?.turnId).toBe('kept');
-        // The dead process's writer lease expires; the next turn then runs normally.
+        // The dead process's writer lease is taken at once (it ran on this host, its pid is gone:
+        // ADR 0081); the next turn then runs normally.
         fake.reset();
         const next = await runTurn(b.clients, { sessionId: 'crashy', input: textInput('third') });
         expect(next.result?.outcome?.$case).toBe('finished');

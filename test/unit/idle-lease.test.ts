@@ -3,12 +3,15 @@
 // renewed while it works; another replica's writer asks and gets it long before the linger; a
 // writer asked while it works deletes rather than keeps; a failed writer, letGo (park, eviction)
 // and a shutdown release it, a refusal under it leaves it untouched; with no linger nothing is kept.
+// A commit that kept it with the queue quiet leaves the next writer its head (known start, ADR
+// 0082) while at least half the linger is left, unless an enqueue was announced since.
 
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { DomainError } from '../../src/domain/errors.js';
 import type { LeaseStore } from '../../src/domain/ports.js';
-import { SessionWriters, type WriterLease } from '../../src/domain/session-writers.js';
+import type { SessionHead } from '../../src/domain/session.js';
+import { SessionWriters, type KnownStart, type WriterLease } from '../../src/domain/session-writers.js';
 import { openMemoryStores } from '../../src/store/memory/index.js';
 
 /** The lease store with a count of its writes (every call but holder and heldFor). */
@@ -134,5 +137,53 @@ describe('idle writer leases on a manual clock (unit, in memory)', () => {
     expect(here.idleCount).toBe(1);
     await here.run('t', 's', async (lease) => expect(lease).toMatchObject({ owner: 'a/~idle', token: first.token }));
     expect(writes.filter((w) => w === 'acquire' || w === 'release')).toEqual([]);
+  });
+
+  it('a commit that keeps the lease with the queue quiet leaves the next writer its head, unless an enqueue was announced or too little is left', async () => {
+    const clock = new ManualClock();
+    const { leases } = openMemoryStores(clock);
+    const here = new SessionWriters(leases, 'a', 1_000, undefined, clock, 4_000);
+    const head = (revision: bigint) => ({ headRevision: revision }) as SessionHead;
+    /** What the commit statement does with the lease, and what SessionService.commit and a quiet turn note on it. */
+    const commit = async (lease: WriterLease, revision: bigint, quiet = true) => {
+      const keep = lease.keep!()!;
+      await leases.keep('t', 's', lease.owner, lease.token!, keep.owner, keep.lingerMs);
+      Object.assign(lease, { released: true, kept: true, committedHead: head(revision), queueQuiet: quiet });
+    };
+    /** Runs a writer whose take records the known start it is offered (and takes as the default does). */
+    const writer = async (fn: (lease: WriterLease) => Promise<void> = async () => {}) => {
+      let offered: KnownStart | undefined;
+      await here.run('t', 's', fn, {
+        key: 'turn',
+        take: async (owner, ttl, held, known) => {
+          offered = known;
+          const left = held && (await leases.heldFor('t', 's', held.owner, held.token, held.minLeftMs));
+          return left !== undefined && held ? { token: held.token, heldLeftMs: left } : { token: await leases.acquire('t', 's', owner, ttl) };
+        },
+      });
+      return offered;
+    };
+    expect(await writer((l) => commit(l, 2n))).toBeUndefined();
+    expect((await writer((l) => commit(l, 3n)))?.head.headRevision).toBe(2n);
+    // Half the linger or more left: offered, with what is left.
+    clock.advance(1_999);
+    const known = await writer((l) => commit(l, 4n, false));
+    expect(known).toMatchObject({ head: { headRevision: 3n }, leftMs: 2_001 });
+    // A commit without the queue known quiet (a drain, an admin write), or no commit: nothing.
+    expect(await writer((l) => commit(l, 5n))).toBeUndefined();
+    expect((await writer())?.head.headRevision).toBe(5n);
+    expect(await writer((l) => commit(l, 6n))).toBeUndefined();
+    // An enqueue announced while idle, or while a writer works (after its commit): nothing.
+    here.enqueueAnnounced('t', 's');
+    expect(await writer((l) => commit(l, 7n))).toBeUndefined();
+    await writer(async (l) => {
+      await commit(l, 8n);
+      here.enqueueAnnounced('t', 's');
+    });
+    expect(await writer((l) => commit(l, 9n))).toBeUndefined();
+    // Less than half the linger left: the lease is taken anew, nothing offered.
+    clock.advance(2_001);
+    expect(await writer((l) => commit(l, 10n))).toBeUndefined();
+    expect((await writer())?.head.headRevision).toBe(10n);
   });
 });

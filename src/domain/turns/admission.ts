@@ -2,13 +2,15 @@
 // refusals (missing session, provider not here) before any model call, and — under the session
 // writer — the one statement that takes the writer lease and reads what the turn starts from
 // (head, the turn id's commit, a pending cancel, a crash's open turn, the open queue batches).
+// A turn with a server-chosen id on a session whose idle lease this replica keeps, with the head
+// its last turn committed and a quiet queue (`KnownStart`, ADR 0082), sends no statement at all.
 
 import { DomainError, sessionNotFound } from '../errors.js';
 import { optionalId, requireId } from '../ids.js';
 import type { Admission, AdmissionStore, FeedSink, HeldLease, RequestContext, SessionStore } from '../ports.js';
 import type { LoadedSession } from '../session.js';
 import type { SessionService } from '../sessions.js';
-import type { WriterLease } from '../session-writers.js';
+import type { KnownStart, WriterLease } from '../session-writers.js';
 import type { Ids } from '../clock.js';
 import { contentHashOf, turnIdOf, validateTurnRequest } from './input.js';
 import type { RunningTurn, TurnRegistry } from './registry.js';
@@ -95,11 +97,18 @@ export class TurnAdmission {
   async underWriter<T>(
     ctx: RequestContext,
     turn: RunningTurn,
-    options: { skipIfBusy?: boolean; providerId?: string },
+    options: { skipIfBusy?: boolean; providerId?: string; mayStartKnown?: boolean },
     fn: (admitted: Admitted) => Promise<T>,
   ): Promise<T | TurnResult | undefined> {
     let admission: Admission | undefined;
-    const take = async (owner: string, ttlMs: number, held?: HeldLease) => {
+    const take = async (owner: string, ttlMs: number, held?: HeldLease, known?: KnownStart) => {
+      // Only a server-chosen id cannot have been committed before, and only a turn (not a drain)
+      // starts from a quiet queue. A cancel of every turn ('*') reaches this turn through the bus
+      // (it is registered); an enqueue announced since the known start's commit dropped it.
+      if (held && known && options.mayStartKnown && turn.serverGeneratedId) {
+        admission = { token: held.token, heldLeftMs: known.leftMs, head: known.head, cancelled: false, queue: [] };
+        return admission;
+      }
       admission = await this.deps.admissions.admit({
         tenantId: ctx.tenantId,
         sessionId: turn.sessionId,

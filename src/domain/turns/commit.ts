@@ -42,6 +42,8 @@ export async function commitTurn(
   out: TurnOutput,
   claims: Claim[],
   lease: WriterLease,
+  /** Awaited once the feed's waiting events are in hand, before the commit statement is sent. */
+  beforeWrite?: () => Promise<void>,
 ): Promise<TurnResult> {
   const { loop, extras } = out;
   for (let attempt = 1; ; attempt++) {
@@ -75,6 +77,7 @@ export async function commitTurn(
           claims,
         },
         lease,
+        attempt === 1 ? beforeWrite : undefined,
       );
       return result;
     } catch (err) {

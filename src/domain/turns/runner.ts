@@ -107,6 +107,8 @@ export class TurnService {
   private readonly queueWork: TurnQueueWork;
   private readonly control: TurnControl;
   private readonly unsubscribe: (() => void)[] = [];
+  /** Turns and drains of this process between their launch and their end. */
+  private running = 0;
 
   constructor(given: TurnDeps) {
     const deps = (this.deps = { ...given, clock: given.clock ?? systemClock, ids: given.ids ?? systemIds });
@@ -117,6 +119,8 @@ export class TurnService {
     this.control = new TurnControl(deps, this.registry);
     // Cancels published by any replica reach the turns running here.
     this.unsubscribe.push(
+      // An announced enqueue makes the next turn of the session read its queue (ADR 0082).
+      deps.bus.subscribe('queue.enqueued', (p) => deps.sessions.writers.enqueueAnnounced(String(p.tenantId), String(p.sessionId))),
       deps.bus.subscribe('turn.cancel', (p) => {
         const tenantId = String(p.tenantId);
         const sessionId = String(p.sessionId);
@@ -207,12 +211,15 @@ export class TurnService {
   /** Registers the turn and runs it detached; its callers follow it through the registry. */
   private launch(ctx: RequestContext, req: TurnRequest, turn: RunningTurn, drain?: Drain, admissionChecks = false): void {
     this.registry.add(turn, 60_000);
+    this.running++;
     void this.execute(ctx, req, turn, drain, admissionChecks).then(
       (result) => {
+        this.running--;
         if (result) this.deps.onCommitted?.(result, (this.deps.clock.nowMs() - turn.registeredAt.getTime()) / 1000);
         turn.settle({ result });
       },
       (error: unknown) => {
+        this.running--;
         this.deps.onError?.(error, { sessionId: req.sessionId, turnId: turn.turnId, ...(drain ? { drain: true } : {}) });
         turn.settle({ error });
       },
@@ -249,7 +256,8 @@ export class TurnService {
     const watch = this.queueWork.watchEnqueues(ctx.tenantId, req.sessionId);
     try {
       const providerId = admissionChecks ? (req.overrides.providerId ?? '') : undefined;
-      return await this.admission.underWriter(ctx, turn, { skipIfBusy: drain?.skipIfBusy, providerId }, async ({ session: loaded, lease, queue }) => {
+      const options = { skipIfBusy: drain?.skipIfBusy, providerId, mayStartKnown: !drain };
+      return await this.admission.underWriter(ctx, turn, options, async ({ session: loaded, lease, queue }) => {
         // A drain's input batches are chosen by the same queue read that looks for head commands.
         const inputs = drain
           ? (pending: QueueBatch[]) =>
@@ -282,6 +290,8 @@ export class TurnService {
           const absorb = this.queueWork.absorber(ctx, req, turn, session.head.headRevision, claims, watch, queueWasOpen);
           const result = await this.runLoaded(ctx, req, turn, session, claims, lease, absorb, drain ? claims.map((c) => c.batchId) : undefined);
           await this.queueWork.done(ctx, req.sessionId, session.head.headRevision, claims);
+          // The next turn here may start from this commit's head without reading (ADR 0082).
+          lease.queueQuiet = !drain && !queueWasOpen && claims.length === 0 && !watch.seen;
           return result;
         } catch (err) {
           await this.deps.queue.release(claims).catch(() => {});
@@ -313,7 +323,9 @@ export class TurnService {
     );
     try {
       const out = await this.execution.run(ctx, req, turn, session, span, absorb, drainedBatchIds);
-      const result = await commitTurn(this.deps.sessions, ctx, turn, session, out, claims, lease);
+      // Alone in this process: what the turn streamed leaves before its commit is written.
+      const clock = this.deps.clock;
+      const result = await commitTurn(this.deps.sessions, ctx, turn, session, out, claims, lease, this.running === 1 ? () => streamedFirst(clock) : undefined);
       const o = result.outcome;
       span.set({
         'lash.outcome': o.type,
@@ -330,6 +342,19 @@ export class TurnService {
       span.end();
     }
   }
+}
+
+/**
+ * A turn alone in this process lets what it streamed reach its callers before its commit is
+ * written (ADR 0082): its stream's writer sends on the next turn of the event loop, and a caller
+ * in this process reads on the one after. A turn that ran without waiting (a model with no I/O,
+ * the last batch of deltas) would otherwise have its deltas leave only after the commit
+ * statement went out — and writing that statement to the database on a busy machine can hand
+ * the CPU away for a millisecond. With other turns running the loop turns anyway and the wait
+ * would only cost throughput, so it is skipped.
+ */
+function streamedFirst(clock: Clock): Promise<void> {
+  return new Promise((resolve) => clock.soon(() => clock.soon(() => clock.soon(resolve))));
 }
 
 /** How a drain differs from a turn: its input is claimed from the queue. */

@@ -1,0 +1,70 @@
+// A turn alone in its process lets what it streamed reach the caller before its commit is
+// written (ADR 0082). Observed without timing, as an order of events in one process: when the
+// client receives the turn's first delta, the store has not yet been sent the commit statement.
+// The turn starts from its known start (ADR 0082), so nothing waits between its start and its
+// commit: without the wait before the commit, the commit would always be sent first. The wait
+// holds the feed's waiting events for the commit, so the turn still writes once.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
+import { RunTurnRequest, type RunTurnResponse } from '../../gen/lash/v1/turn_service.js';
+import { engines } from '../support/engines.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { runTurn, textInput } from '../support/turns.js';
+
+const isCommit = (t: string) => /^with h as \( update sessions\b/.test(t);
+
+for (const engine of engines) {
+  describe.skipIf(!engine.enabled)(`stream before commit on ${engine.name}`, () => {
+    let s: TestServer;
+
+    beforeAll(async () => {
+      s = await startTestServer(engine, {
+        LASH_DEFAULT_PROVIDER: 'echo',
+        LASH_QUEUE_WORKERS: '0',
+        LASH_PROCESS_RUNNERS: '0',
+        LASH_HEALTH_PROBE_MS: '600000',
+        LASH_WRITER_LINGER_MS: '600000',
+      });
+    });
+    afterAll(async () => {
+      await s?.close();
+    });
+
+    it('a turn alone in the process: its first delta reaches the client before its commit statement is sent, every delta in order', async () => {
+      const sessionId = 'alone';
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId }));
+      await runTurn(s.clients, { sessionId, input: textInput('warm') });
+      for (const text of ['one two three', 'four five six']) {
+        await s.app.feed.appender.drain();
+        const trace: string[] = [];
+        s.app.db.stats.trace = trace;
+        let commitSentAtFirstDelta: boolean | undefined;
+        let deltas = '';
+        await new Promise<void>((resolve, reject) => {
+          const call = s.clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput(text) }));
+          call.on('data', (m: RunTurnResponse) => {
+            for (const a of m.activities) {
+              if (a.item?.$case !== 'event' || a.item.value.kind?.$case !== 'assistantProseDelta') continue;
+              commitSentAtFirstDelta ??= trace.some(isCommit);
+              deltas += a.item.value.kind.value.text;
+            }
+          });
+          call.on('error', reject);
+          call.on('end', resolve);
+        });
+        await s.app.feed.appender.drain();
+        s.app.db.stats.trace = undefined;
+        expect(trace.some(isCommit), trace.join('\n')).toBe(true);
+        // The wait comes after the commit took the feed's waiting events: it stores them, and the
+        // feed writes nothing of its own for the turn (one writing statement, as without the wait).
+        expect(
+          trace.filter((t) => /\bfeed_(heads|batches)\b/.test(t) && !isCommit(t)),
+          trace.join('\n'),
+        ).toEqual([]);
+        expect(commitSentAtFirstDelta, trace.join('\n')).toBe(false);
+        expect(deltas).toBe(text);
+      }
+    });
+  });
+}
