@@ -71,10 +71,13 @@ async function provisionPostgres(postgresUrl: string) {
   };
 }
 
-/** Opens a migrated store on a fresh database of the engine. */
+/**
+ * Opens a migrated store on a fresh database of the engine. On PGlite that is a folder copied from
+ * the run's template, as a server opens it: an in-memory PGlite would run initdb (~8 s of CPU).
+ */
 export async function openTestDatabase(engine: EngineTarget): Promise<{ db: Database; databaseUrl?: string; close(): Promise<void> }> {
   const target = await engine.provision();
-  const db = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir, inMemory: !target.databaseUrl });
+  const db = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
   return {
     db,
     databaseUrl: target.databaseUrl,
