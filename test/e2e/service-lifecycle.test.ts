@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MIN_NODE, nodeVersionProblem } from '../../src/node-version.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
-import { postgresUrl } from '../support/engines.js';
+import { engines, postgresUrl } from '../support/engines.js';
 import { killAllChildServers, startChildServer } from '../support/child-server.js';
 import { eventually, isAlive, killAllSpawned, spawnProcess } from '../support/process.js';
 
@@ -20,6 +20,16 @@ function freshDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'lash-lifecycle-'));
   dirs.push(d);
   return d;
+}
+/**
+ * A folder holding the run's migrated cluster (test/README.md), for tests not about a first start:
+ * opening it skips initdb. The first-start tests (`npm start` on SIGTERM, a signal while starting,
+ * the configuration checks) keep empty folders.
+ */
+async function migratedDir(): Promise<string> {
+  const target = await engines.find((e) => e.name === 'pglite')!.provision();
+  dirs.push(target.dataDir);
+  return target.dataDir;
 }
 const serverEnv = (dataDir: string) => ({
   LASH_DATA_DIR: dataDir,
@@ -63,7 +73,7 @@ describe('stopping the server process', () => {
   }, 180_000);
 
   it('an npm killed with SIGKILL does not leave the server running: it notices and stops', async () => {
-    const dir = freshDir();
+    const dir = await migratedDir();
     const npm = spawnProcess('npm', ['start'], serverEnv(dir));
     await npm.waitFor(SERVING);
     const server = childOf(npm.process.pid!);
@@ -85,7 +95,7 @@ describe('stopping the server process', () => {
   }, 180_000);
 
   it('SIGINT to node stops it gracefully with exit 0', async () => {
-    const dir = freshDir();
+    const dir = await migratedDir();
     const node = spawnProcess(process.execPath, ['--import', 'tsx', 'src/main.ts'], serverEnv(dir));
     await node.waitFor(SERVING);
     node.process.kill('SIGINT');
@@ -194,7 +204,7 @@ describe('Node version', () => {
 
 describe('crash recovery of the embedded store on a shared volume', () => {
   it('a server on another host name takes the folder over after the previous one was killed, with its data', async () => {
-    const dir = freshDir();
+    const dir = await migratedDir();
     const env = { ...serverEnv(dir), LASH_LOCK_HEARTBEAT_MS: '500' };
     const a = await startChildServer({ ...env, LASH_HOST_NAME: 'pod-a' });
     await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'kept-over-takeover' }));

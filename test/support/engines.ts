@@ -1,20 +1,27 @@
 // The two storage engines every storage behaviour runs against: embedded PGlite (always) and
 // PostgreSQL (when TEST_DATABASE_URL or DATABASE_URL is set). Each PostgreSQL user gets its own
-// throw-away database so test files never see each other's rows.
+// throw-away database so test files never see each other's rows. Each PGlite user gets its own
+// data folder: a copy of the run's migrated template (pglite-template.ts) unless it asks for a
+// `fresh` (empty) one, which the server then creates and migrates itself as on a first start.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { openDatabase, type Database } from '../../src/store/database.js';
 
 export interface EngineTarget {
   name: 'pglite' | 'postgresql';
   /** False when this run does not cover the engine (no PostgreSQL URL, or TEST_ENGINES excludes it). */
   enabled: boolean;
-  /** Config for a server or store: a fresh database (URL) or a fresh data folder. */
-  provision(): Promise<{ databaseUrl?: string; dataDir: string; cleanup(): Promise<void> }>;
+  /**
+   * Config for a server or store: a fresh database (URL) or a data folder of its own. On PGlite the
+   * folder holds a copy of the migrated template, or nothing with `fresh` (for tests about a first
+   * start: initdb and every migration then run in the server).
+   */
+  provision(options?: { fresh?: boolean }): Promise<{ databaseUrl?: string; dataDir: string; cleanup(): Promise<void> }>;
 }
 
 export const postgresUrl = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
@@ -25,8 +32,10 @@ export const engines: EngineTarget[] = [
   {
     name: 'pglite',
     enabled: selected.includes('pglite'),
-    async provision() {
+    async provision(options = {}) {
       const dataDir = mkdtempSync(join(tmpdir(), 'lash-test-'));
+      const template = options.fresh ? '' : inject('pgliteTemplate');
+      if (template) cpSync(join(template, 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
       return { dataDir, cleanup: async () => rmSync(dataDir, { recursive: true, force: true }) };
     },
   },
@@ -62,10 +71,13 @@ async function provisionPostgres(postgresUrl: string) {
   };
 }
 
-/** Opens a migrated store on a fresh database of the engine. */
+/**
+ * Opens a migrated store on a fresh database of the engine. On PGlite that is a folder copied from
+ * the run's template, as a server opens it: an in-memory PGlite would run initdb (~8 s of CPU).
+ */
 export async function openTestDatabase(engine: EngineTarget): Promise<{ db: Database; databaseUrl?: string; close(): Promise<void> }> {
   const target = await engine.provision();
-  const db = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir, inMemory: !target.databaseUrl });
+  const db = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
   return {
     db,
     databaseUrl: target.databaseUrl,
