@@ -1,40 +1,21 @@
 // kill -9 of the server during a turn: committed turns survive, the interrupted turn is not
 // committed, and the session is usable after a restart. Also: SIGTERM drains gracefully.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HealthCheckResponse_ServingStatus as Serving } from '../../gen/grpc/health/v1/health.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { StopReason } from '../../gen/lash/v1/turn.js';
 import { TurnStatus } from '../../gen/lash/v1/turn_service.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { killAllChildServers, startChildServer } from '../support/child-server.js';
+import { startChildServer } from '../support/child-server.js';
+import { childFixture } from '../support/child-fixture.js';
 import { runTurn, startRunTurn, textInput, until } from '../support/turns.js';
 import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`crash recovery on ${engine.name}`, () => {
-    let fake: FakeModelServer;
-    let target: Awaited<ReturnType<typeof engine.provision>>;
-    const env = () => ({
-      OPENAI_BASE_URL: fake.url,
-      LASH_DEFAULT_PROVIDER: 'openai-compatible',
-      LASH_DEFAULT_MODEL: 'fake-model',
-      LASH_DATA_DIR: target.dataDir,
-      DATABASE_URL: target.databaseUrl ?? '',
-      LASH_LEASE_TTL_MS: '2000',
-    });
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      target = await engine.provision();
-    });
-    // A failed or timed-out test must not leave a server holding the data folder.
-    afterEach(() => killAllChildServers());
-    afterAll(async () => {
-      killAllChildServers();
-      await fake?.close();
-      await target?.cleanup();
-    });
+    const fx = childFixture(engine, { LASH_LEASE_TTL_MS: '2000' });
+    const env = fx.env;
 
     it('SIGKILL mid-turn loses only the turn in flight; after restart the session works', async () => {
       const a = await startChildServer(env());
@@ -45,7 +26,7 @@ for (const engine of engines) {
       await before.waitFor((m) => m.length >= 1);
       const cursor = before.messages[0]!.cursor;
       before.close();
-      fake.script({ steps: [{ text: 'half an ans' }, { hang: true }] });
+      fx.fake.script({ steps: [{ text: 'half an ans' }, { hang: true }] });
       const inflight = startRunTurn(a.clients, { sessionId: 'crashy', turnId: 'lost', input: textInput('second') });
       inflight.call.on('error', () => {});
       await inflight.firstEvent;
@@ -59,7 +40,7 @@ for (const engine of engines) {
         expect(kept.result?.turnId).toBe('kept');
         // The dead process's writer lease is taken at once (it ran on this host, its pid is gone:
         // ADR 0081); the next turn then runs normally.
-        fake.reset();
+        fx.fake.reset();
         const next = await runTurn(b.clients, { sessionId: 'crashy', input: textInput('third') });
         expect(next.result?.outcome?.$case).toBe('finished');
         expect(next.result?.turnIndex).toBe(2n);
@@ -80,8 +61,8 @@ for (const engine of engines) {
     it('GetTurn of a turn whose server was killed says RUNNING while the dead lease lasts, then INTERRUPTED, also after the next turn', async () => {
       const a = await startChildServer(env());
       await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'orphan' }));
-      fake.reset();
-      fake.script({ steps: [{ text: 'never finished' }, { hang: true }] });
+      fx.fake.reset();
+      fx.fake.script({ steps: [{ text: 'never finished' }, { hang: true }] });
       // The turn's first events must be stored before the kill (they mark it as open in the feed).
       const seen = observe(a.clients, 'orphan');
       await seen.waitFor((m) => m.length >= 1);
@@ -103,7 +84,7 @@ for (const engine of engines) {
         }, 30_000);
         // Never NOT_FOUND: running (the lease of the dead process may still hold), then interrupted.
         expect(statuses.filter((x) => x !== TurnStatus.TURN_STATUS_RUNNING)).toEqual([TurnStatus.TURN_STATUS_INTERRUPTED]);
-        fake.reset();
+        fx.fake.reset();
         expect((await runTurn(b.clients, { sessionId: 'orphan', input: textInput('again') })).result?.outcome?.$case).toBe('finished');
         // The next turn reported it in the feed: the answer stays INTERRUPTED.
         expect((await b.clients.turns.getTurn({ sessionId: 'orphan', turnId: 'dead' })).status).toBe(TurnStatus.TURN_STATUS_INTERRUPTED);
@@ -116,11 +97,11 @@ for (const engine of engines) {
     it('SIGTERM drains: a turn that outlives the grace period is cancelled and committed, and the process exits 0', async () => {
       const c = await startChildServer({ ...env(), LASH_SHUTDOWN_GRACE_MS: '500' });
       await c.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'drained' }));
-      fake.reset();
-      fake.script({ steps: [{ hang: true }] });
+      fx.fake.reset();
+      fx.fake.script({ steps: [{ hang: true }] });
       const inflight = startRunTurn(c.clients, { sessionId: 'drained', turnId: 'on-term', input: textInput('x'), onDisconnect: 2 });
       inflight.call.on('error', () => {});
-      await until(() => fake.requests.length === 1);
+      await until(() => fx.fake.requests.length === 1);
       const exit = await c.kill('SIGTERM');
       expect(exit.code).toBe(0);
       expect(c.output()).toContain('shutting down');
@@ -157,8 +138,8 @@ for (const engine of engines) {
       // The turn is cancelled when the cancel grace plus a second is what is left of the shutdown grace.
       const c = await startChildServer({ ...env(), LASH_SHUTDOWN_GRACE_MS: '4000', LASH_CANCEL_GRACE_MS: '200' });
       await c.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'term-result' }));
-      fake.reset();
-      fake.script({ steps: [{ text: 'working on it ' }, { hang: true }] });
+      fx.fake.reset();
+      fx.fake.script({ steps: [{ text: 'working on it ' }, { hang: true }] });
       const inflight = startRunTurn(c.clients, { sessionId: 'term-result', turnId: 'cut', input: textInput('x') });
       await inflight.firstEvent;
       c.process.kill('SIGTERM');

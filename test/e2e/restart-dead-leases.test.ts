@@ -5,12 +5,12 @@
 // 120 s here: without the rule the next turn would block that long, and the log line that names
 // the dead replica's lease would be missing.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { TurnStatus } from '../../gen/lash/v1/turn_service.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { killAllChildServers, startChildServer, type ChildServer } from '../support/child-server.js';
+import { startChildServer, type ChildServer } from '../support/child-server.js';
+import { childFixture } from '../support/child-fixture.js';
 import { runTurn, startRunTurn, textInput } from '../support/turns.js';
 import { observe, payloadCase } from '../support/observe.js';
 
@@ -34,38 +34,19 @@ function releasedOwners(server: ChildServer): string[] {
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`restart after kill -9 on ${engine.name}`, () => {
-    let fake: FakeModelServer;
-    let target: Awaited<ReturnType<typeof engine.provision>>;
-    const env = () => ({
-      OPENAI_BASE_URL: fake.url,
-      LASH_DEFAULT_PROVIDER: 'openai-compatible',
-      LASH_DEFAULT_MODEL: 'fake-model',
-      LASH_DATA_DIR: target.dataDir,
-      DATABASE_URL: target.databaseUrl ?? '',
-      LASH_WRITER_LINGER_MS: '120000',
-      LASH_LEASE_TTL_MS: '120000',
-    });
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      target = await engine.provision();
-    });
-    afterEach(() => killAllChildServers());
-    afterAll(async () => {
-      killAllChildServers();
-      await fake?.close();
-      await target?.cleanup();
-    });
+    const fx = childFixture(engine, { LASH_WRITER_LINGER_MS: '120000', LASH_LEASE_TTL_MS: '120000' });
+    const env = fx.env;
 
     it("the dead predecessor's idle and busy writer leases are released at once, and the next turns run", async () => {
       const a = await startChildServer(env());
       const dead = replicaOf(a);
       await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'quiet' }));
       await a.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId: 'busy' }));
-      fake.reset();
+      fx.fake.reset();
       // 'quiet': a committed turn leaves the lease idle for A (120 s).
       expect((await runTurn(a.clients, { sessionId: 'quiet', input: textInput('one') })).result?.outcome?.$case).toBe('finished');
       // 'busy': a turn in flight holds the lease (TTL 120 s) when A dies.
-      fake.script({ steps: [{ text: 'never finished' }, { hang: true }] });
+      fx.fake.script({ steps: [{ text: 'never finished' }, { hang: true }] });
       const seen = observe(a.clients, 'busy');
       await seen.waitFor((m) => m.length >= 1);
       const inflight = startRunTurn(a.clients, { sessionId: 'busy', turnId: 'lost', input: textInput('go') });
@@ -77,10 +58,10 @@ for (const engine of engines) {
       const b = await startChildServer(env());
       try {
         expect(replicaOf(b)).not.toBe(dead);
-        fake.reset();
+        fx.fake.reset();
         expect((await runTurn(b.clients, { sessionId: 'quiet', input: textInput('two') })).result?.outcome?.$case).toBe('finished');
         expect(releasedOwners(b)).toEqual([`${dead}/~idle`]);
-        fake.reset();
+        fx.fake.reset();
         const next = await runTurn(b.clients, { sessionId: 'busy', input: textInput('again') });
         expect(next.result?.outcome?.$case).toBe('finished');
         expect(releasedOwners(b)).toEqual([`${dead}/~idle`, `${dead}/lost`]);
