@@ -165,7 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl,
     logLevel,
     logFormat,
-    hostName: env.LASH_HOST_NAME || hostname(),
+    hostName: hostNameVar(env.LASH_HOST_NAME) ?? hostname(),
     lockHeartbeatMs: intVar(env, 'LASH_LOCK_HEARTBEAT_MS', 3_000, 100, 60_000),
     grpc: {
       keepaliveMs: intVar(env, 'LASH_GRPC_KEEPALIVE_MS', 30_000, 1_000, 3_600_000),
@@ -411,4 +411,14 @@ function loadTls(env: NodeJS.ProcessEnv): Config['tls'] {
     }
   };
   return { cert: read('LASH_TLS_CERT', cert), key: read('LASH_TLS_KEY', key), clientCa: ca ? read('LASH_TLS_CLIENT_CA', ca) : undefined };
+}
+
+/**
+ * LASH_HOST_NAME: it becomes the first part of this replica's id, which lease owners join to a key
+ * with '/', so '/' and whitespace would make owners unreadable (ADR 0081).
+ */
+function hostNameVar(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  if (!/^[^\s/]{1,128}$/.test(value)) throw new ConfigError(`LASH_HOST_NAME must be 1-128 characters without '/' or spaces (got "${value}")`);
+  return value;
 }

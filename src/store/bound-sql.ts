@@ -50,10 +50,10 @@ export class StatementStats {
   private readonly boundWrites = new Map<string, boolean>();
 
   /** Counts one statement; true when it writes. */
-  count(text: string): boolean {
+  count(text: string, writes = WRITES.test(text)): boolean {
     this.statements++;
     if (this.trace) this.trace.push(text.replace(/\s+/g, ' ').trim().slice(0, 100));
-    return WRITES.test(text);
+    return writes;
   }
 
   /**
@@ -63,13 +63,8 @@ export class StatementStats {
    */
   countBound(text: string): boolean {
     let writes = this.boundWrites.get(text);
-    if (writes === undefined) {
-      writes = WRITES.test(text);
-      this.boundWrites.set(text, writes);
-    }
-    this.statements++;
-    if (this.trace) this.trace.push(text.replace(/\s+/g, ' ').trim().slice(0, 100));
-    return writes;
+    if (writes === undefined) this.boundWrites.set(text, (writes = WRITES.test(text)));
+    return this.count(text, writes);
   }
 }
 

@@ -58,7 +58,6 @@ interface RowShape {
 // Execute (unnamed portal, all rows) and Sync; Describe of the unnamed portal.
 const EXECUTE_SYNC = Buffer.from([69, 0, 0, 0, 9, 0, 0, 0, 0, 0, 83, 0, 0, 0, 4]);
 const DESCRIBE_PORTAL = Buffer.from([68, 0, 0, 0, 6, 80, 0]);
-const WRITE_COMMANDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'COPY', 'MERGE']);
 
 /**
  * Whether `db`'s file system has a sync that does something. PGlite's base file system (what
@@ -190,9 +189,10 @@ export function resultOf<R>(messages: readonly BackendMessage[], shape: RowShape
       if (shape === null) continue;
       rows.push(rowOf(shape, (m as unknown as { fields: (string | null)[] }).fields) as R);
     } else if (m.name === 'commandComplete') {
-      const words = (m as unknown as { text: string }).text.split(' ');
-      const n = parseInt(words[words.length - 1]!, 10);
-      rowCount = Number.isNaN(n) ? (WRITE_COMMANDS.has(words[0]!) ? n : 0) : n;
+      // The tag's last word is its count ("INSERT 0 3", "SELECT 2"); a tag without one counts 0.
+      const text = (m as unknown as { text: string }).text;
+      const n = parseInt(text.slice(text.lastIndexOf(' ') + 1), 10);
+      rowCount = Number.isNaN(n) ? 0 : n;
     }
   }
   // No command tag: the statement did not complete (PGlite throws on errors before this), no rows.

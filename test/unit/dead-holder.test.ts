@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { SessionWriters } from '../../src/domain/session-writers.js';
 import { openMemoryStores } from '../../src/store/memory/index.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { deadReplicaProbe, newReplicaId, parseReplicaId, pidAlive, pidNamespace, replicaHost } from '../../src/replica-liveness.js';
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -127,5 +128,11 @@ describe('the node probe of dead replicas', () => {
     expect(probe(`${replicaHost('web-1', '78')}-7-abcdef`)).toBe(false);
     expect(probe(`${replicaHost('web-1', '78')}-${process.pid}-abcdef`)).toBe(false);
     expect(parseReplicaId(`${ours}-7-abcdef`)).toEqual({ host: 'web-1~77', pid: 7 });
+  });
+
+  it("LASH_HOST_NAME must keep lease owners readable: no '/' or spaces, at most 128 characters", () => {
+    expect(loadConfig({ LASH_HOST_NAME: 'pod-a.example' }).hostName).toBe('pod-a.example');
+    expect(loadConfig({}).hostName.length).toBeGreaterThan(0);
+    for (const bad of ['a/b', 'pod a', 'x'.repeat(129)]) expect(() => loadConfig({ LASH_HOST_NAME: bad })).toThrow(ConfigError);
   });
 });
