@@ -13,7 +13,8 @@
 // issue's baseline was prepared. Tuning (env): VERSUS_ROUNDS (2), VERSUS_SESSIONS ("1,16"),
 // VERSUS_TURNS (20), VERSUS_TOKENS (50), VERSUS_WARMUP (20 turns on a session of its own),
 // VERSUS_SERVER_NODE_ARGS (Node.js flags for the servers, e.g. --cpu-prof --cpu-prof-dir=…), and
-// VERSUS_SERVER_NODE_ARGS_<LABEL> for one tree's server only (a flag's A/B on one tree: list it twice).
+// VERSUS_SERVER_NODE_ARGS_<LABEL> for one tree's server only (a flag's A/B on one tree: list it twice),
+// and VERSUS_SERVER_ENV_<LABEL>="NAME=value …" for variables of one tree's server (a setting's A/B).
 
 import { credentials } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -112,6 +113,21 @@ interface Server {
   stop(): Promise<void>;
 }
 
+/** `VERSUS_SERVER_ENV_<LABEL>="K=V K2=V2"`: variables for one tree's server (a setting's A/B on one tree: list it twice). */
+function treeEnv(tree: Tree): Record<string, string> {
+  const spec = process.env[`VERSUS_SERVER_ENV_${tree.label.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] ?? '';
+  return Object.fromEntries(
+    spec
+      .split(' ')
+      .filter(Boolean)
+      .map((kv) => {
+        const i = kv.indexOf('=');
+        if (i < 1) throw new Error(`VERSUS_SERVER_ENV_${tree.label}: "${kv}" is not NAME=value`);
+        return [kv.slice(0, i), kv.slice(i + 1)];
+      }),
+  );
+}
+
 /** Starts a tree's server on a fresh store and waits until it answers. */
 async function startServer(tree: Tree, env: Record<string, string>): Promise<Server> {
   const port = await freePort();
@@ -130,6 +146,7 @@ async function startServer(tree: Tree, env: Record<string, string>): Promise<Ser
       LASH_LOG_LEVEL: 'warn',
       LASH_SCRIPTED_PROVIDER: '1',
       LASH_QUEUE_WORKERS: '0',
+      ...treeEnv(tree),
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

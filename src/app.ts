@@ -154,7 +154,10 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     inMemory: options.inMemory,
     log: (m) => log.debug({ component: 'orm' }, m),
     sliceMs: config.store.pgliteSliceMs,
+    poolMax: config.store.pool,
     interactivePoolMax: config.store.interactivePool,
+    bulkInFlight: config.store.bulkInFlight,
+    bulkOverdueMs: config.store.bulkOverdueMs,
     lock: {
       heartbeatMs: config.lockHeartbeatMs,
       host: config.hostName,
@@ -264,6 +267,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
           childTurns: () => childTurns,
           liveEntries: () => liveEntries(),
           callPacer: () => ({ ...callPacer.stats, waiting: callPacer.waiting }),
+          storeInFlight: db.inFlight && (() => db.inFlight!.stats),
           storeGate: db.gate && (() => ({ ...db.gate!.stats, waiting: { interactive: db.gate!.depth('interactive'), bulk: db.gate!.depth('bulk') } })),
         },
         config.metricsTenants,

@@ -65,8 +65,8 @@ export interface Config {
   /** The rlm sandbox's thread pool: at most `maxThreads`, then a bounded queue with a wait limit. */
   sandboxPool: { maxThreads: number; maxQueued: number; queueWaitMs: number };
   /** Turn slots of RunTurn/StartTurn: running at once in this process, then a bounded, timed queue. */
-  /** PGlite time slice and PostgreSQL interactive-lane connections (ADR 0063). */
-  store: { pgliteSliceMs: number; interactivePool: number };
+  /** PGlite time slice, PostgreSQL main-pool and interactive-lane connections (ADRs 0063, 0083). */
+  store: { pgliteSliceMs: number; pool: number; interactivePool: number; bulkInFlight: number; bulkOverdueMs: number };
   /** Start pacing of streaming calls and StartTurn under bursts (ADR 0075); sliceMs 0 = off. */
   callPacing: { sliceMs: number; maxQueued: number };
   turnSlots: { maxRunning: number; maxWaiting: number; waitMs: number };
@@ -212,7 +212,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     store: {
       pgliteSliceMs: intVar(env, 'LASH_PGLITE_SLICE_MS', 10, 1, 1_000),
+      pool: intVar(env, 'LASH_DB_POOL', 10, 1, 256),
       interactivePool: intVar(env, 'LASH_DB_INTERACTIVE_POOL', 2, 0, 64),
+      bulkInFlight: intVar(env, 'LASH_DB_BULK_IN_FLIGHT', 2, 0, 256),
+      bulkOverdueMs: intVar(env, 'LASH_DB_BULK_OVERDUE_MS', 100, 1, 60_000),
     },
     callPacing: {
       sliceMs: intVar(env, 'LASH_CALL_START_SLICE_MS', 5, 0, 1_000),

@@ -10,6 +10,7 @@ import type { PoolStats } from '../sandbox/threaded.js';
 import type { TenantResourceStats } from '../domain/tenants/tenant-limits.js';
 import type { AuditRecorderStats } from '../domain/audit/recorder.js';
 import type { CallPacerStats } from '../grpc/call-pacer.js';
+import type { InFlightGateStats } from '../store/in-flight-gate.js';
 import type { Lane, LaneGateStats } from '../store/lane-gate.js';
 import type { RefusalBudgetStats } from '../domain/audit/refusal-budget.js';
 import { TenantLabels } from './tenant-labels.js';
@@ -19,6 +20,8 @@ export interface MetricSources {
   callPacer?: () => CallPacerStats & { waiting: number };
   /** PGlite only: the gate in front of its backend (lanes, time slices; ADR 0063). */
   storeGate?: () => LaneGateStats & { waiting: Record<Lane, number> };
+  /** PostgreSQL only: hot-path statements at the database and waiting for room (ADR 0083). */
+  storeInFlight?: () => InFlightGateStats;
   /** Open queue batches by state, read at scrape time. */
   queueDepth(): Promise<{ state: string; count: number }[]>;
   /** Observers connected to this process. */
@@ -309,6 +312,29 @@ export class LashMetrics {
         collect() {
           this.reset();
           this.inc(gate().yields);
+        },
+      });
+    }
+    const inFlight = sources.storeInFlight;
+    if (inFlight) {
+      new Gauge({
+        name: 'lash_store_statements',
+        help: 'PostgreSQL: hot-path statements (and transactions) of this process at the database (in_flight, at most LASH_DB_BULK_IN_FLIGHT) and waiting for one of them to finish (waiting).',
+        labelNames: ['state'],
+        registers,
+        collect() {
+          const s = inFlight();
+          this.set({ state: 'in_flight' }, s.inFlight);
+          this.set({ state: 'waiting' }, s.waiting);
+        },
+      });
+      new Counter({
+        name: 'lash_store_statements_waited_total',
+        help: 'PostgreSQL: hot-path statements (and transactions) that waited because LASH_DB_BULK_IN_FLIGHT were already at the database.',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(inFlight().waited);
         },
       });
     }

@@ -8,6 +8,7 @@
 
 import type { Pool, PoolClient } from 'pg';
 import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite';
+import type { InFlightGate } from './in-flight-gate.js';
 import { shapedQuery } from './pg-shaped-query.js';
 import { pglitePrepared, type Exclusive } from './pglite-prepared.js';
 
@@ -88,7 +89,12 @@ function statementName(text: string): string {
   return name;
 }
 
-export function postgresSql(pool: Pool, stats: StatementStats, interactivePool: Pool = pool): BoundSql {
+/**
+ * `bulk`: how many statements and transactions of the main pool may be at the database at once
+ * (ADR 0083); the interactive lane does not wait for it.
+ */
+export function postgresSql(pool: Pool, stats: StatementStats, interactivePool: Pool = pool, bulk?: InFlightGate): BoundSql {
+  const gated = <T>(fn: () => Promise<T>): Promise<T> => (bulk ? bulk.run(fn) : fn());
   // Each statement's result is described once (pg-shaped-query.ts), as on PGlite below.
   const run = async <R>(client: Pool | PoolClient, viaPool: boolean, text: string, params: readonly unknown[] | undefined) => {
     const res = await shapedQuery(client, viaPool, statementName(text), text, params as unknown[]);
@@ -97,7 +103,7 @@ export function postgresSql(pool: Pool, stats: StatementStats, interactivePool: 
   return {
     async query<R>(text: string, params?: readonly unknown[]) {
       if (stats.countBound(text)) stats.writeTransactions++;
-      return run<R>(pool, true, text, params);
+      return gated(() => run<R>(pool, true, text, params));
     },
     interactive: {
       async query<R>(text: string, params?: readonly unknown[]) {
@@ -105,33 +111,36 @@ export function postgresSql(pool: Pool, stats: StatementStats, interactivePool: 
         return run<R>(interactivePool, true, text, params);
       },
     },
-    async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
-      let wrote = false;
-      const tx: SqlRunner = {
-        query: <R>(text: string, params?: readonly unknown[]) => {
-          wrote = stats.countBound(text) || wrote;
-          return run<R>(client, false, text, params);
-        },
-      };
-      let broken = false;
-      try {
-        stats.count('begin');
-        await client.query('begin');
-        const result = await fn(tx);
-        stats.count('commit');
-        await client.query('commit');
-        if (wrote) stats.writeTransactions++;
-        return result;
-      } catch (err) {
-        stats.count('rollback');
-        await client.query('rollback').catch(() => (broken = true));
-        throw err;
-      } finally {
-        client.release(broken);
-      }
+    transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+      return gated(() => transaction(fn));
     },
   };
+  async function transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let wrote = false;
+    const tx: SqlRunner = {
+      query: <R>(text: string, params?: readonly unknown[]) => {
+        wrote = stats.countBound(text) || wrote;
+        return run<R>(client, false, text, params);
+      },
+    };
+    let broken = false;
+    try {
+      stats.count('begin');
+      await client.query('begin');
+      const result = await fn(tx);
+      stats.count('commit');
+      await client.query('commit');
+      if (wrote) stats.writeTransactions++;
+      return result;
+    } catch (err) {
+      stats.count('rollback');
+      await client.query('rollback').catch(() => (broken = true));
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
 }
 
 export function pgliteSql(db: PGlite, stats: StatementStats, exclusive: Exclusive): BoundSql {

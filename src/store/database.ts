@@ -15,6 +15,7 @@ import { migrationsList } from './migrations.js';
 import { lockDataDir, type LockOptions } from './data-dir-lock.js';
 import { unreachableStore } from './connection-errors.js';
 import { countOrmStatements, pgliteSql, postgresSql, StatementStats, type BoundSql, type Exclusive } from './bound-sql.js';
+import { InFlightGate } from './in-flight-gate.js';
 import { LaneGate } from './lane-gate.js';
 import pg from 'pg';
 
@@ -31,6 +32,13 @@ export interface DatabaseOptions {
    * for), so they never queue behind bulk work waiting for the main pool. 0 shares the main pool.
    */
   interactivePoolMax?: number;
+  /**
+   * PostgreSQL: most hot-path statements and transactions at the database at once (ADR 0083);
+   * 0 leaves it to the pool.
+   */
+  bulkInFlight?: number;
+  /** How long a statement is at the database before it stops counting against `bulkInFlight`. */
+  bulkOverdueMs?: number;
   /** PGlite: most milliseconds statements run back to back before the event loop gets a turn. */
   sliceMs?: number;
   log?: (message: string) => void;
@@ -49,6 +57,8 @@ export interface Database {
   sql: BoundSql;
   /** PGlite only: the door every statement passes (lanes, time slices; ADR 0063). */
   gate?: LaneGate;
+  /** PostgreSQL only: the hold on hot-path statements at the database at once (ADR 0083). */
+  inFlight?: InFlightGate;
   /** Statements and writing transactions sent to this database, by either path. */
   stats: StatementStats;
   close(): Promise<void>;
@@ -74,6 +84,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   let pglite: PGlite | undefined;
   let gate: LaneGate | undefined;
   let interactivePool: pg.Pool | undefined;
+  let inFlight: InFlightGate | undefined;
   let exclusive: Exclusive | undefined;
   if (options.databaseUrl) {
     try {
@@ -119,7 +130,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       interactivePool = new pg.Pool(ormOptions);
       interactivePool.on('error', (err) => log(`interactive pool: ${err.message}`));
     }
-    sql = postgresSql(main, stats, interactivePool ?? main);
+    const bulk = options.bulkInFlight ?? DEFAULT_BULK_IN_FLIGHT;
+    if (bulk > 0) inFlight = new InFlightGate(bulk, options.bulkOverdueMs ?? DEFAULT_BULK_OVERDUE_MS);
+    sql = postgresSql(main, stats, interactivePool ?? main, inFlight);
   }
   return {
     engine,
@@ -127,6 +140,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     sql,
     stats,
     gate,
+    inFlight,
     em: () => orm.em.fork(),
     conn: () => orm.em.getConnection(),
     async close() {
@@ -140,6 +154,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 const DEFAULT_SLICE_MS = 10;
 const DEFAULT_INTERACTIVE_POOL = 2;
+const DEFAULT_BULK_IN_FLIGHT = 2;
+const DEFAULT_BULK_OVERDUE_MS = 100;
 
 /**
  * Puts the gate in front of PGlite's own transaction lock, which every entry point takes (query,

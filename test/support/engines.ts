@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { openDatabase, type Database } from '../../src/store/database.js';
+import { openDatabase, type Database, type DatabaseOptions } from '../../src/store/database.js';
 
 export interface EngineTarget {
   name: 'pglite' | 'postgresql';
@@ -75,9 +75,12 @@ async function provisionPostgres(postgresUrl: string) {
  * Opens a migrated store on a fresh database of the engine. On PGlite that is a folder copied from
  * the run's template, as a server opens it: an in-memory PGlite would run initdb (~8 s of CPU).
  */
-export async function openTestDatabase(engine: EngineTarget): Promise<{ db: Database; databaseUrl?: string; close(): Promise<void> }> {
+export async function openTestDatabase(
+  engine: EngineTarget,
+  options: Pick<DatabaseOptions, 'bulkInFlight' | 'bulkOverdueMs' | 'poolMax'> = {},
+): Promise<{ db: Database; databaseUrl?: string; close(): Promise<void> }> {
   const target = await engine.provision();
-  const db = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
+  const db = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir, ...options });
   return {
     db,
     databaseUrl: target.databaseUrl,
