@@ -81,6 +81,14 @@ for (const engine of engines) {
       expect(sample(text, 'lash_store_gate_yields_total')).toSatisfy((n: number | undefined) =>
         engine.name === 'pglite' ? n !== undefined && n >= 0 : n === undefined,
       );
+      // PostgreSQL's hold on hot-path statements at the database (ADR 0083): at most the default 2
+      // at once (a background statement may be out at the scrape); the embedded engine has none.
+      const heldShape = (max: number) => (n: number | undefined) => (engine.name === 'postgresql' ? n !== undefined && n >= 0 && n <= max : n === undefined);
+      expect(sample(text, 'lash_store_statements{state="in_flight"}')).toSatisfy(heldShape(2));
+      expect(sample(text, 'lash_store_statements{state="waiting"}')).toSatisfy(heldShape(Number.MAX_SAFE_INTEGER));
+      expect(sample(text, 'lash_store_statements_waited_total')).toSatisfy((n: number | undefined) =>
+        engine.name === 'postgresql' ? n !== undefined && n >= 0 : n === undefined,
+      );
     });
 
     it('serves only GET /metrics', async () => {
