@@ -37,6 +37,8 @@ export interface WorkloadOptions {
   sessions: number[];
   models: ('scripted' | 'fake')[];
   history: number;
+  /** Turns measured on each of the two sessions (CPU per turn is a mean: a GC pause in a few samples moves it). */
+  historySamples: number;
   maxSeconds: number;
 }
 
@@ -213,7 +215,7 @@ async function historyPhase(
   // checkpoints after the build, a neighbour's load) falls on both samples alike.
   const sample = async () => {
     const runs = { fresh: { ms: [] as number[], cpuUs: 0, statements: 0 }, long: { ms: [] as number[], cpuUs: 0, statements: 0 } };
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < o.historySamples * 2; i++) {
       const which = i % 2 === 0 ? 'fresh' : 'long';
       const r = runs[which];
       const c0 = process.cpuUsage();

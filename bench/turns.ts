@@ -25,7 +25,7 @@
 // BENCH_MAX_SECONDS (45, per concurrency), BENCH_DELTA_CONCURRENCY (16), BENCH_DELTAS (50),
 // BENCH_DELTA_DELAY_MS (10), BENCH_DELTA_ROUNDS (3), BENCH_PHASES (turns,deltas,workload),
 // BENCH_WL_TOKENS (50), BENCH_WL_TURNS (20), BENCH_WL_SESSIONS ("1,16,64"), BENCH_WL_MODELS
-// ("scripted,fake"), BENCH_HISTORY (5000; 0 skips). Output: one JSON
+// ("scripted,fake"), BENCH_HISTORY (5000; 0 skips), BENCH_HISTORY_SAMPLES (100). Output: one JSON
 // line per measurement on stdout, then a table. Exit 0 whether or not a target was met; 1 when a
 // call failed, 2 on bad options.
 
@@ -113,6 +113,7 @@ function prepare(): Options {
       sessions: listEnv('BENCH_WL_SESSIONS', [1, 16, 64]),
       models: (process.env.BENCH_WL_MODELS || 'scripted,fake').split(',').map((m) => m.trim()) as WorkloadOptions['models'],
       history: intEnv('BENCH_HISTORY', 5000, 0),
+      historySamples: intEnv('BENCH_HISTORY_SAMPLES', 100, 5),
       maxSeconds: intEnv('BENCH_MAX_SECONDS', 45, 1),
     },
   };
