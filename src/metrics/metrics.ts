@@ -319,7 +319,7 @@ export class LashMetrics {
     if (inFlight) {
       new Gauge({
         name: 'lash_store_statements',
-        help: 'PostgreSQL: hot-path statements (and transactions) of this process at the database (in_flight, at most LASH_DB_BULK_IN_FLIGHT) and waiting for one of them to finish (waiting).',
+        help: 'PostgreSQL: hot-path statements (and transactions) of this process counted against LASH_DB_BULK_IN_FLIGHT (in_flight: sent or about to be, not yet overdue) and waiting for a slot (waiting).',
         labelNames: ['state'],
         registers,
         collect() {
@@ -335,6 +335,15 @@ export class LashMetrics {
         collect() {
           this.reset();
           this.inc(inFlight().waited);
+        },
+      });
+      new Counter({
+        name: 'lash_store_statements_overdue_total',
+        help: 'PostgreSQL: hot-path statements (and transactions) that stopped counting against LASH_DB_BULK_IN_FLIGHT after LASH_DB_BULK_OVERDUE_MS at the database while others waited (a lock or the disk held them). Many: raise LASH_DB_BULK_OVERDUE_MS or look for lock waits.',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(inFlight().overdue);
         },
       });
     }

@@ -12,7 +12,10 @@
 import { systemClock, type Clock, type Timer } from '../domain/clock.js';
 
 export interface InFlightGateStats {
-  /** Statements (or transactions) at the database that count against the limit. */
+  /**
+   * Statements (or transactions) counted against the limit: those holding a slot (one may still be
+   * waiting for a pool connection); overdue ones still at the database are not among them.
+   */
   inFlight: number;
   /** Waiting for one of those to finish. */
   waiting: number;
@@ -42,6 +45,7 @@ export class InFlightGate {
     private readonly clock: Clock = systemClock,
   ) {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`in-flight limit must be a positive integer, got ${limit}`);
+    if (!Number.isFinite(overdueMs) || overdueMs <= 0) throw new RangeError(`overdue time must be a positive number of milliseconds, got ${overdueMs}`);
   }
 
   get stats(): InFlightGateStats {

@@ -86,9 +86,8 @@ for (const engine of engines) {
       const heldShape = (max: number) => (n: number | undefined) => (engine.name === 'postgresql' ? n !== undefined && n >= 0 && n <= max : n === undefined);
       expect(sample(text, 'lash_store_statements{state="in_flight"}')).toSatisfy(heldShape(2));
       expect(sample(text, 'lash_store_statements{state="waiting"}')).toSatisfy(heldShape(Number.MAX_SAFE_INTEGER));
-      expect(sample(text, 'lash_store_statements_waited_total')).toSatisfy((n: number | undefined) =>
-        engine.name === 'postgresql' ? n !== undefined && n >= 0 : n === undefined,
-      );
+      for (const counter of ['lash_store_statements_waited_total', 'lash_store_statements_overdue_total'])
+        expect(sample(text, counter)).toSatisfy((n: number | undefined) => (engine.name === 'postgresql' ? n !== undefined && n >= 0 : n === undefined));
     });
 
     it('serves only GET /metrics', async () => {

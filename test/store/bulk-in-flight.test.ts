@@ -41,7 +41,7 @@ describe.skipIf(!postgres.enabled)('hot-path statements at PostgreSQL at once', 
     return { opened, locker, waitingAtDatabase, blocked };
   }
 
-  it('lets only the limit reach the database; the rest wait here and run in order once it answers', async () => {
+  it('lets only the limit reach the database; the rest wait here and run once it answers', async () => {
     const { opened, locker, waitingAtDatabase, blocked } = await setUp(2);
     const statements = blocked(5);
     await vi.waitFor(async () => expect(await waitingAtDatabase()).toBe(2), { timeout: 20_000, interval: 50 });
@@ -59,18 +59,40 @@ describe.skipIf(!postgres.enabled)('hot-path statements at PostgreSQL at once', 
     expect(opened.db.inFlight!.stats).toEqual({ inFlight: 0, waiting: 0, waited: 3, overdue: 0 });
   });
 
-  it('counts a transaction as one for its whole length', async () => {
-    const { opened, locker, waitingAtDatabase } = await setUp(1);
+  it('with a limit of 1 runs the waiting ones one at a time, in the order they came', async () => {
+    const { locker, waitingAtDatabase, blocked } = await setUp(1);
+    const finished: number[] = [];
+    const statements = blocked(4).map((p) => p.then((r) => finished.push(r.rows[0]!.i)));
+    await vi.waitFor(async () => expect(await waitingAtDatabase()).toBe(1), { timeout: 20_000, interval: 50 });
+    await locker.query('select pg_advisory_unlock($1)', [LOCK]);
+    await Promise.all(statements);
+    expect(finished).toEqual([0, 1, 2, 3]);
+  });
+
+  it('counts a transaction as one for its whole length, between its statements too', async () => {
+    const opened = await openTestDatabase(postgres, { bulkInFlight: 1, bulkOverdueMs: 600_000 });
+    cleanups.push(() => opened.close());
+    let firstDone!: () => void;
+    const firstStatementDone = new Promise<void>((r) => (firstDone = r));
+    let letFinish!: () => void;
+    const mayFinish = new Promise<void>((r) => (letFinish = r));
     const tx = opened.db.sql.transaction(async (t) => {
-      await t.query('select pg_advisory_lock_shared($1), pg_advisory_unlock_shared($1)', [LOCK]);
+      await t.query('select 1 as n');
+      firstDone();
+      // The transaction is open and has no statement at the database: it still holds its slot.
+      await mayFinish;
       return (await t.query<{ n: number }>('select 7 as n')).rows[0]!.n;
     });
-    const after = opened.db.sql.query<{ n: number }>('select 8 as n');
-    await vi.waitFor(async () => expect(await waitingAtDatabase()).toBe(1), { timeout: 20_000, interval: 50 });
+    await firstStatementDone;
+    let afterDone = false;
+    const after = opened.db.sql.query<{ n: number }>('select 8 as n').then((r) => ((afterDone = true), r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(afterDone).toBe(false);
     expect(opened.db.inFlight!.stats).toMatchObject({ inFlight: 1, waiting: 1 });
-    await locker.query('select pg_advisory_unlock($1)', [LOCK]);
+    letFinish();
     expect(await tx).toBe(7);
     expect((await after).rows).toEqual([{ n: 8 }]);
+    expect(opened.db.inFlight!.stats).toMatchObject({ inFlight: 0, waiting: 0, waited: 1 });
   });
 
   it('does not hold the others behind statements stuck at the database past the overdue time', async () => {

@@ -121,8 +121,10 @@ describe('InFlightGate', () => {
     expect(after).not.toHaveBeenCalled();
   });
 
-  it('refuses a limit that is not a positive integer', () => {
+  it('refuses a limit that is not a positive integer, and an overdue time that is not positive', () => {
     expect(() => new InFlightGate(0)).toThrow(RangeError);
     expect(() => new InFlightGate(1.5)).toThrow(RangeError);
+    expect(() => new InFlightGate(2, 0)).toThrow(RangeError);
+    expect(() => new InFlightGate(2, Number.NaN)).toThrow(RangeError);
   });
 });
