@@ -14,6 +14,7 @@ import { AwaitStatus, EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_se
 import { OpenSessionRequest, UpdateSessionConfigRequest } from '../../gen/lash/v1/session_service.js';
 import { PromptSlot } from '../../gen/lash/v1/session.js';
 import { engines } from '../support/engines.js';
+import { isCommitStatement, quietServerEnv } from '../support/counted-turns.js';
 import { rejection, startTestServer, type TestServer } from '../support/server.js';
 import { drainQueue, runTurn, textInput } from '../support/turns.js';
 
@@ -58,14 +59,7 @@ for (const engine of engines) {
       };
 
       beforeAll(async () => {
-        // Echo model; no queue workers, and a health probe too slow to land inside a measurement.
-        s = await startTestServer(engine, {
-          LASH_DEFAULT_PROVIDER: 'echo',
-          LASH_QUEUE_WORKERS: '0',
-          LASH_PROCESS_RUNNERS: '0',
-          LASH_HEALTH_PROBE_MS: '600000',
-          LASH_WRITER_LINGER_MS: linger,
-        });
+        s = await startTestServer(engine, quietServerEnv(linger));
       });
       afterAll(async () => {
         await s?.close();
@@ -89,7 +83,7 @@ for (const engine of engines) {
           // with the linger the later ones only read it at their admission (the lease the previous
           // turn's commit kept idle here), so the commit is their one write.
           expect(c.writes - c.feed).toBe(sticky && i > 0 ? 1 : 2);
-          const commitAt = c.trace.findIndex((t) => /^with h as \( update sessions\b/.test(t));
+          const commitAt = c.trace.findIndex(isCommitStatement);
           expect(commitAt, c.trace.join('\n')).toBeGreaterThanOrEqual(0);
           expect(
             c.trace.slice(commitAt + 1).filter((t) => /\bfeed_heads\b/.test(t)),

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnqueueTurnInputRequest } from '../../gen/lash/v1/queue_service.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import type { SessionWriters } from '../../src/domain/session-writers.js';
+import { isCommitStatement, quietServerEnv } from '../support/counted-turns.js';
 import { engines } from '../support/engines.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { deltasText, runTurn, textInput } from '../support/turns.js';
@@ -39,7 +40,6 @@ for (const engine of engines) {
       stats.trace = undefined;
       return trace.filter((t) => !(/\bfeed_(events|heads)\b/.test(t) && !/\bsession_leases\b/.test(t)) && !/^insert into audit_records\b/.test(t));
     };
-    const isCommit = (t: string) => /^with h as \( update sessions\b/.test(t);
     const turn = async (sessionId: string, text: string, turnId = '') => {
       const t = await runTurn(s.clients, { sessionId, turnId, input: textInput(text) });
       expect(t.error, t.error?.details).toBeUndefined();
@@ -48,13 +48,7 @@ for (const engine of engines) {
     };
 
     beforeAll(async () => {
-      s = await startTestServer(engine, {
-        LASH_DEFAULT_PROVIDER: 'echo',
-        LASH_QUEUE_WORKERS: '0',
-        LASH_PROCESS_RUNNERS: '0',
-        LASH_HEALTH_PROBE_MS: '600000',
-        LASH_WRITER_LINGER_MS: '600000',
-      });
+      s = await startTestServer(engine, quietServerEnv());
     });
     afterAll(async () => {
       await s?.close();
@@ -65,11 +59,11 @@ for (const engine of engines) {
       await turn(sessionId, 'first');
       const quiet = await statements(() => turn(sessionId, 'second'));
       expect(quiet.length, quiet.join('\n')).toBe(1);
-      expect(isCommit(quiet[0]!)).toBe(true);
+      expect(isCommitStatement(quiet[0]!)).toBe(true);
       // A client-chosen id may name a turn committed before (a retry): the admission reads it.
       const chosen = await statements(() => turn(sessionId, 'third', 'chosen-1'));
       expect(chosen.length, chosen.join('\n')).toBe(2);
-      expect(isCommit(chosen[0]!)).toBe(false);
+      expect(isCommitStatement(chosen[0]!)).toBe(false);
       const view = await s.clients.sessions.getReadView({ sessionId, pageSize: 0, pageToken: '' });
       expect(view.turnIndex).toBe(3n);
     });
@@ -104,7 +98,7 @@ for (const engine of engines) {
       for (let i = 0; i < 2; i++) {
         const st = await statements(() => turn(sessionId, `turn ${i}`));
         expect(st.length, st.join('\n')).toBeGreaterThanOrEqual(2);
-        expect(isCommit(st[0]!), st.join('\n')).toBe(false);
+        expect(isCommitStatement(st[0]!), st.join('\n')).toBe(false);
         expect(knownHead(sessionId)).toBeUndefined();
       }
     });
@@ -130,8 +124,8 @@ for (const engine of engines) {
       let t: Awaited<ReturnType<typeof turn>> | undefined;
       const st = await statements(async () => (t = await turn(sessionId, 'three')));
       // The commit from the known start is refused (revision), the head is read, the turn commits on it.
-      expect(isCommit(st[0]!), st.join('\n')).toBe(true);
-      expect(isCommit(st[st.length - 1]!), st.join('\n')).toBe(true);
+      expect(isCommitStatement(st[0]!), st.join('\n')).toBe(true);
+      expect(isCommitStatement(st[st.length - 1]!), st.join('\n')).toBe(true);
       expect(st.length, st.join('\n')).toBeGreaterThan(2);
       expect(t!.result?.headRevision).toBe(known.headRevision + 2n);
       expect(t!.result?.turnIndex).toBe(3n);

@@ -8,24 +8,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { RunTurnRequest, type RunTurnResponse } from '../../gen/lash/v1/turn_service.js';
+import { isCommitStatement, quietServerEnv } from '../support/counted-turns.js';
 import { engines } from '../support/engines.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, textInput } from '../support/turns.js';
-
-const isCommit = (t: string) => /^with h as \( update sessions\b/.test(t);
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`stream before commit on ${engine.name}`, () => {
     let s: TestServer;
 
     beforeAll(async () => {
-      s = await startTestServer(engine, {
-        LASH_DEFAULT_PROVIDER: 'echo',
-        LASH_QUEUE_WORKERS: '0',
-        LASH_PROCESS_RUNNERS: '0',
-        LASH_HEALTH_PROBE_MS: '600000',
-        LASH_WRITER_LINGER_MS: '600000',
-      });
+      s = await startTestServer(engine, quietServerEnv());
     });
     afterAll(async () => {
       await s?.close();
@@ -46,7 +39,7 @@ for (const engine of engines) {
           call.on('data', (m: RunTurnResponse) => {
             for (const a of m.activities) {
               if (a.item?.$case !== 'event' || a.item.value.kind?.$case !== 'assistantProseDelta') continue;
-              commitSentAtFirstDelta ??= trace.some(isCommit);
+              commitSentAtFirstDelta ??= trace.some(isCommitStatement);
               deltas += a.item.value.kind.value.text;
             }
           });
@@ -55,11 +48,11 @@ for (const engine of engines) {
         });
         await s.app.feed.appender.drain();
         s.app.db.stats.trace = undefined;
-        expect(trace.some(isCommit), trace.join('\n')).toBe(true);
+        expect(trace.some(isCommitStatement), trace.join('\n')).toBe(true);
         // The wait comes after the commit took the feed's waiting events: it stores them, and the
         // feed writes nothing of its own for the turn (one writing statement, as without the wait).
         expect(
-          trace.filter((t) => /\bfeed_(heads|batches)\b/.test(t) && !isCommit(t)),
+          trace.filter((t) => /\bfeed_(heads|batches)\b/.test(t) && !isCommitStatement(t)),
           trace.join('\n'),
         ).toEqual([]);
         expect(commitSentAtFirstDelta, trace.join('\n')).toBe(false);
