@@ -20,7 +20,7 @@ export interface MetricSources {
   callPacer?: () => CallPacerStats & { waiting: number };
   /** PGlite only: the gate in front of its backend (lanes, time slices; ADR 0063). */
   storeGate?: () => LaneGateStats & { waiting: Record<Lane, number> };
-  /** PostgreSQL only: hot-path statements at the database and waiting for room (ADR 0083). */
+  /** PostgreSQL only: hot-path statements counted against the in-flight limit, waiting for a slot, waited, overdue (ADR 0083). */
   storeInFlight?: () => InFlightGateStats;
   /** Open queue batches by state, read at scrape time. */
   queueDepth(): Promise<{ state: string; count: number }[]>;
@@ -330,7 +330,7 @@ export class LashMetrics {
       });
       new Counter({
         name: 'lash_store_statements_waited_total',
-        help: 'PostgreSQL: hot-path statements (and transactions) that waited because LASH_DB_BULK_IN_FLIGHT were already at the database.',
+        help: 'PostgreSQL: hot-path statements (and transactions) that waited for a slot because LASH_DB_BULK_IN_FLIGHT others were counted.',
         registers,
         collect() {
           this.reset();
