@@ -234,6 +234,12 @@ export interface FeedSink {
    */
   hold?(tenantId: string, sessionId: string): Promise<HeldFeed | undefined>;
   /**
+   * Keeps the session's lane from starting a write until the returned `resume` is called (what
+   * it accepts meanwhile waits, in order); undefined when the lane is writing or held already.
+   * For a wait of a few event-loop turns only: a commit's `hold` waits for `resume`.
+   */
+  pause?(tenantId: string, sessionId: string): (() => void) | undefined;
+  /**
    * Back-pressure: undefined while the session may append more, else resolves once its unstored
    * events drop below the bound (or `signal` aborts). `reserve`: events the caller still holds.
    */

@@ -80,14 +80,16 @@ export class BatchingWriter<Item, Response> {
     return new Promise((resolve) => this.flushWaiters.push(resolve));
   }
 
-  push(item: Item): void {
+  /** With `now`, what is queued leaves at once (not on the next event-loop turn) unless the transport is busy. */
+  push(item: Item, now = false): void {
     if (this.closed || this.ending) return;
     const bytes = this.limits.sizeOf ? this.limits.sizeOf(item) : 0;
     this.queue.push({ item, bytes });
     this.pendingItems += 1;
     this.pendingBytes += bytes;
     this.watchStall();
-    this.schedule();
+    if (now && !this.blocked) this.flush();
+    else this.schedule();
   }
 
   /** At the limit, the client must take something within `stallMs` or it is cut off. */

@@ -108,9 +108,14 @@ export function streamTurn(
     (items) => preEncoded({ activities: items.map((i) => i.activity) }, repeatedField1(items.map((i) => i.bytes))),
     { sizeOf: (i) => (i as EncodedActivity).bytes.length },
   );
+  let inText = false;
   const push = (item: TurnActivity['item']) => {
     const activity: TurnActivity = { sequence: ++sequence, item };
-    out.push({ activity, bytes: encodeActivity(activity) });
+    const kind = item?.$case === 'event' ? item.value.kind?.$case : undefined;
+    const text = kind === 'assistantProseDelta' || kind === 'reasoningDelta';
+    // The first text after anything else leaves at once, with what is queued before it.
+    out.push({ activity, bytes: encodeActivity(activity) }, text && !inText);
+    inText = text;
   };
   // A request that failed to decode is refused here, like any other bad input.
   new Promise<TurnActivity['item'] | undefined>((resolve) => {

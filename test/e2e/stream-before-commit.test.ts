@@ -12,13 +12,14 @@ import { isCommitStatement, quietServerEnv } from '../support/counted-turns.js';
 import { engines } from '../support/engines.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { runTurn, textInput } from '../support/turns.js';
+import { scriptedText } from '../../src/providers/scripted.js';
 
 for (const engine of engines) {
   describe.skipIf(!engine.enabled)(`stream before commit on ${engine.name}`, () => {
     let s: TestServer;
 
     beforeAll(async () => {
-      s = await startTestServer(engine, quietServerEnv());
+      s = await startTestServer(engine, { ...quietServerEnv(), LASH_SCRIPTED_PROVIDER: '1' });
     });
     afterAll(async () => {
       await s?.close();
@@ -57,6 +58,35 @@ for (const engine of engines) {
         ).toEqual([]);
         expect(commitSentAtFirstDelta, trace.join('\n')).toBe(false);
         expect(deltas).toBe(text);
+      }
+    });
+
+    it('a turn alone in the process: its first text reaches the client before the turn reads the model further', async () => {
+      const sessionId = 'alone-first-text';
+      await s.clients.sessions.openSession(OpenSessionRequest.fromPartial({ sessionId, spec: { providerId: 'scripted', model: { id: 'tokens-20' } } }));
+      await runTurn(s.clients, { sessionId, input: textInput('warm') });
+      for (let round = 0; round < 3; round++) {
+        await s.app.feed.appender.drain();
+        const received: number[] = [];
+        let atFirstText: { received: number; unstored: number } | undefined;
+        let text = '';
+        await new Promise<void>((resolve, reject) => {
+          const call = s.clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput('go') }));
+          call.on('data', (m: RunTurnResponse) => {
+            for (const a of m.activities) {
+              received.push(Number(a.sequence));
+              if (a.item?.$case !== 'event' || a.item.value.kind?.$case !== 'assistantProseDelta') continue;
+              // Every event the turn has produced so far is in its session's feed lane (unstored
+              // until the commit stores them): nothing beyond what this client already has.
+              atFirstText ??= { received: received.length, unstored: s.app.feed.appender.unstored('default', sessionId) };
+              text += a.item.value.kind.value.text;
+            }
+          });
+          call.on('error', reject);
+          call.on('end', resolve);
+        });
+        expect(text).toBe(scriptedText(20));
+        expect(atFirstText!.unstored, JSON.stringify({ atFirstText, received })).toBe(atFirstText!.received);
       }
     });
   });

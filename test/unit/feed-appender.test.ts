@@ -156,6 +156,64 @@ describe('feed appender: a commit holding the lane', () => {
     expect(() => again!.release()).toThrow(/settled twice/);
   });
 
+  it('a paused lane starts no write; a commit holding it waits for resume and takes every event; resume twice is harmless', async () => {
+    const store = new FlakyStore();
+    const appender = new FeedAppender(store, bus, new FeedHub(store), { lingerMs: 1, maxBatch: 100, onError: () => {} });
+    appender.append('t', 's', 1n, changed('a')); // would be written on the next event-loop turn
+    const resume = appender.pause('t', 's');
+    expect(resume).toBeTypeOf('function');
+    // Paused or held already: a second pause is refused (the caller then does without).
+    expect(appender.pause('t', 's')).toBeUndefined();
+    appender.append('t', 's', 1n, changed('b'));
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(store.attempts).toBe(0);
+    let heldPayloads: string[] | undefined;
+    const holding = appender.hold('t', 's').then((h) => {
+      heldPayloads = h?.payloads.map((p) => (p.kind === 'session_changed' ? p.what : '?'));
+      return h;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(heldPayloads).toBeUndefined();
+    resume!();
+    resume!();
+    const held = await holding;
+    expect(heldPayloads).toEqual(['a', 'b']);
+    held!.stored(carry(store, held!.payloads));
+    await appender.flushed('t', 's');
+    expect(whats(store.records)).toEqual(['a', 'b']);
+    expect(store.attempts).toBe(0);
+    expect(appender.pendingEvents).toBe(0);
+  });
+
+  it('a resumed lane writes what it accepted while paused, in order; a lane writing is not paused', async () => {
+    const store = new FlakyStore();
+    const appender = new FeedAppender(store, bus, new FeedHub(store), { lingerMs: 1, maxBatch: 100, onError: () => {} });
+    const resume = appender.pause('t', 's')!;
+    appender.append('t', 's', 1n, changed('a'));
+    appender.append('t', 's', 1n, changed('b'));
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(store.attempts).toBe(0);
+    resume();
+    await appender.flushed('t', 's');
+    expect(whats(store.records)).toEqual(['a', 'b']);
+    expect(store.attempts).toBe(1);
+    // While a write is in flight a pause is refused: it would not stop that write.
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const append = store.append.bind(store);
+    store.append = async (...args: Parameters<FlakyStore['append']>) => {
+      await gate;
+      return append(...args);
+    };
+    appender.append('t', 's', 1n, changed('c'));
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(store.attempts).toBe(1);
+    expect(appender.pause('t', 's')).toBeUndefined();
+    open();
+    await appender.flushed('t', 's');
+    expect(whats(store.records)).toEqual(['a', 'b', 'c']);
+  });
+
   it('a lane retrying a failed write is not held: the commit leaves the feed to the appender', async () => {
     const store = new FlakyStore();
     store.failures = 3;

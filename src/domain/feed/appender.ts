@@ -198,6 +198,22 @@ export class FeedAppender {
     };
   }
 
+  /** See `FeedSink.pause`: the lane counts as held (no write starts) until `resume`. */
+  pause(tenantId: string, sessionId: string): (() => void) | undefined {
+    const key = `${tenantId}\u0000${sessionId}`;
+    const lane = this.lane(key);
+    if (lane.running || lane.held) return undefined;
+    lane.held = true;
+    let resumed = false;
+    return () => {
+      if (resumed) return;
+      resumed = true;
+      lane.held = false;
+      lane.turnover.splice(0).forEach((r) => r());
+      this.next(key, lane, tenantId, sessionId);
+    };
+  }
+
   /** Events of the session accepted and not yet stored (queued, in a write, or held by a commit). */
   unstored(tenantId: string, sessionId: string): number {
     return this.unstoredByLane.get(`${tenantId}\u0000${sessionId}`) ?? 0;

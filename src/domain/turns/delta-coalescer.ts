@@ -18,6 +18,9 @@ export class DeltaCoalescer {
   private text = '';
   private correlationId: string | undefined;
   private scheduled = false;
+  /** The previous event out was a delta of the current run (false after any other event). */
+  private inRun = false;
+  private firstOut = false;
 
   constructor(
     private readonly out: Emit,
@@ -28,6 +31,13 @@ export class DeltaCoalescer {
     if (event.kind === 'assistant_prose_delta' || event.kind === 'reasoning_delta') {
       if (this.kind !== event.kind || this.correlationId !== correlationId) {
         this.flush();
+        if (!this.inRun) {
+          // A run's first text goes out at once: it is what a caller waits for.
+          this.inRun = true;
+          this.firstOut = true;
+          this.out(event, correlationId);
+          return;
+        }
         this.kind = event.kind;
         this.correlationId = correlationId;
       }
@@ -43,8 +53,16 @@ export class DeltaCoalescer {
       return;
     }
     this.flush();
+    this.inRun = false;
     this.out(event, correlationId);
   };
+
+  /** Whether a run's first text went out at once since the last ask (asking clears it). */
+  takeFirstOut(): boolean {
+    const was = this.firstOut;
+    this.firstOut = false;
+    return was;
+  }
 
   /** Whether text is pending (it becomes one event). */
   get holding(): boolean {

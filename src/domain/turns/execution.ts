@@ -48,7 +48,11 @@ export interface ExecutionDeps {
 export type Absorb = (checkpoint: string, emit: (event: TurnEventKind) => void) => Promise<Message[]>;
 
 export class TurnExecution {
-  constructor(private readonly deps: ExecutionDeps) {}
+  constructor(
+    private readonly deps: ExecutionDeps,
+    /** Whether this turn is the only one running in this process. */
+    private readonly alone: () => boolean = () => false,
+  ) {}
 
   async run(
     ctx: RequestContext,
@@ -76,8 +80,12 @@ export class TurnExecution {
     // step; text still being coalesced counts as the event it becomes, and goes out before the wait.
     const pace = () => {
       const wait = this.deps.feed.room?.(ctx.tenantId, req.sessionId, turn.controller.signal, coalescer.holding ? 1 : 0);
-      if (wait) coalescer.flush();
-      return wait;
+      if (wait) {
+        coalescer.flush();
+        return wait;
+      }
+      if (coalescer.takeFirstOut() && this.alone()) return firstTextPass(this.deps.clock, this.deps.feed.pause?.(ctx.tenantId, req.sessionId));
+      return undefined;
     };
     try {
       const out = await this.runWith(ctx, req, turn, session, span, absorb, emit, policy, provider, drainedBatchIds, pace);
@@ -184,6 +192,23 @@ export class TurnExecution {
     }
     return { policy, userMessage: input.message, blobs: input.blobs, loop, extras: { sandbox, hadCodeExecution, children: children.entries() } };
   }
+}
+
+/**
+ * A turn alone in this process lets its first text reach the socket (HTTP/2 writes in the
+ * event loop's check phase) and a caller in this process read it (the next turn's poll phase)
+ * before it reads the model further. The feed's lane is paused meanwhile, so its waiting events
+ * still go with the next write or the commit rather than in a statement of their own.
+ */
+function firstTextPass(clock: Clock, resume: (() => void) | undefined): Promise<void> {
+  return new Promise((resolve) =>
+    clock.soon(() =>
+      clock.soon(() => {
+        resume?.();
+        resolve();
+      }),
+    ),
+  );
 }
 
 /** Per-turn overrides: a new model id starts from defaults; a provider-only override keeps the model. */

@@ -114,7 +114,7 @@ export class TurnService {
     const deps = (this.deps = { ...given, clock: given.clock ?? systemClock, ids: given.ids ?? systemIds });
     this.registry = new TurnRegistry(deps.clock);
     this.admission = new TurnAdmission(deps);
-    this.execution = new TurnExecution(deps);
+    this.execution = new TurnExecution(deps, () => this.running === 1);
     this.queueWork = new TurnQueueWork(deps);
     this.control = new TurnControl(deps, this.registry);
     // Cancels published by any replica reach the turns running here.
