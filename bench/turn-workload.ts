@@ -50,6 +50,9 @@ export interface TurnTrace {
   text: string;
 }
 
+/** Every call of the workload, the raw reference's too, carries this deadline (the same client-side work). */
+const turnCallOptions = () => ({ deadline: Date.now() + 120_000 });
+
 /** One RunTurn to its end, with its latency, its time to first delta and the deltas' text. */
 export function tracedTurn(clients: LashClients, sessionId: string): Promise<TurnTrace> {
   return new Promise((resolve, reject) => {
@@ -57,9 +60,7 @@ export function tracedTurn(clients: LashClients, sessionId: string): Promise<Tur
     let first = -1;
     let text = '';
     let outcome: string | undefined;
-    const call = clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput('go') }), new Metadata(), {
-      deadline: Date.now() + 120_000,
-    });
+    const call = clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput('go') }), new Metadata(), turnCallOptions());
     call.on('data', (m: RunTurnResponse) => {
       for (const a of m.activities) {
         if (a.item?.$case === 'event' && a.item.value.kind?.$case === 'assistantProseDelta') {
@@ -128,9 +129,14 @@ export async function workloadPhase(
         async () => {
           const t0 = performance.now();
           let first = -1;
-          await raw.call(o.tokens, 40, () => {
-            if (first < 0) rawFirsts.push((first = performance.now() - t0));
-          });
+          await raw.call(
+            o.tokens,
+            40,
+            () => {
+              if (first < 0) rawFirsts.push((first = performance.now() - t0));
+            },
+            turnCallOptions(),
+          );
         },
         async (w) => {
           const t = await tracedTurn(clients, `${prefix}${w}`);

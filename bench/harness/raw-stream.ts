@@ -1,7 +1,16 @@
 // The raw grpc-js server stream (no protobuf, no handler logic, backpressure respected): the
 // reference of the streaming benches.
 
-import { Client, credentials, Metadata, Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  Client,
+  credentials,
+  Metadata,
+  Server,
+  ServerCredentials,
+  type CallOptions,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import { identity } from './echo.js';
 
 /** A hand-made server-streaming service: no protobuf, no handler logic, backpressure respected. */
@@ -21,9 +30,10 @@ export interface RawStreamChannel {
   /**
    * One streaming call. An 8-byte request (`count`, `size`) gets `count` messages of `size` bytes;
    * with no arguments the call gets the server's `replay` buffers. Resolves with the number of
-   * messages received when the stream ends; `onMessage` sees each one as it arrives.
+   * messages received when the stream ends; `onMessage` sees each one as it arrives. `options`
+   * are the call's (a deadline, say: give the reference the options the subject's calls carry).
    */
-  call(count?: number, size?: number, onMessage?: (message: Buffer) => void): Promise<number>;
+  call(count?: number, size?: number, onMessage?: (message: Buffer) => void, options?: CallOptions): Promise<number>;
   close(): void;
 }
 
@@ -75,7 +85,7 @@ export async function startRawStream(host = '127.0.0.1'): Promise<RawStream> {
     // A local subchannel pool gives the client a connection of its own.
     const client = new Client(address, credentials.createInsecure(), own ? { 'grpc.use_local_subchannel_pool': 1 } : {});
     const c: RawStreamChannel = {
-      call: (count, size, onMessage) =>
+      call: (count, size, onMessage, options = {}) =>
         new Promise<number>((resolve, reject) => {
           const req = Buffer.alloc(count === undefined ? 0 : 8);
           if (count !== undefined) {
@@ -83,7 +93,7 @@ export async function startRawStream(host = '127.0.0.1'): Promise<RawStream> {
             req.writeUInt32BE(size ?? 0, 4);
           }
           let n = 0;
-          const stream = client.makeServerStreamRequest<Buffer, Buffer>(STREAM_SERVICE.Stream!.path, identity, identity, req, new Metadata(), {});
+          const stream = client.makeServerStreamRequest<Buffer, Buffer>(STREAM_SERVICE.Stream!.path, identity, identity, req, new Metadata(), options);
           stream.on('data', (m: Buffer) => {
             n++;
             onMessage?.(m);
