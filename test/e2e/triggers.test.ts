@@ -4,15 +4,15 @@
 // another takes it over and the sub-agent turn runs once.
 
 import { status } from '@grpc/grpc-js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ProcessKind, ProcessOrigin, ProcessStatus, type Process } from '../../gen/lash/v1/process.js';
 import { MessageRole } from '../../gen/lash/v1/common.js';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import type { LashClients } from '../../src/client/promised.js';
-import { killAllChildServers, startChildServer } from '../support/child-server.js';
+import { startChildServer } from '../support/child-server.js';
+import { childFixture } from '../support/child-fixture.js';
 import { engines } from '../support/engines.js';
 import { fakeModelSuite } from '../support/fake-model-suite.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 import { finished, processWhen } from '../support/processes.js';
 import { rejection } from '../support/server.js';
 import { until } from '../support/turns.js';
@@ -231,30 +231,12 @@ for (const engine of engines) {
   });
 
   describe.skipIf(!engine.enabled)(`process runners across server processes on ${engine.name}`, () => {
-    let fake: FakeModelServer;
-    let target: Awaited<ReturnType<typeof engine.provision>>;
-    const env = () => ({
-      ...FAST,
-      OPENAI_BASE_URL: fake.url,
-      LASH_DATA_DIR: target.dataDir,
-      DATABASE_URL: target.databaseUrl ?? '',
-      LASH_LEASE_TTL_MS: '2000',
-      LASH_PROCESS_CLAIM_TTL_MS: '2000',
-    });
-    beforeAll(async () => {
-      fake = await startFakeModelServer();
-      target = await engine.provision();
-    });
-    afterEach(() => killAllChildServers());
-    afterAll(async () => {
-      killAllChildServers();
-      await fake?.close();
-      await target?.cleanup();
-    });
+    const fx = childFixture(engine, { ...FAST, LASH_LEASE_TTL_MS: '2000', LASH_PROCESS_CLAIM_TTL_MS: '2000' });
+    const env = () => fx.env();
 
     it('kill -9 of the runner mid-process: another server takes it over and the sub-agent turn runs once', async () => {
       const a = await startChildServer(env());
-      fake.setDefault(() => ({ steps: [{ text: 'working' }, { hang: true }] }));
+      fx.fake.setDefault(() => ({ steps: [{ text: 'working' }, { hang: true }] }));
       const { process } = await a.clients.admin.startProcess({
         kind: ProcessKind.PROCESS_KIND_SESSION_TURN,
         input: { task: 'long research', sessionId: '', awaitSignal: '', payload: undefined },
@@ -265,9 +247,9 @@ for (const engine of engines) {
         maxRunMs: 0n,
       });
       const id = process!.processId;
-      await until(() => fake.requests.length === 1, 30_000);
+      await until(() => fx.fake.requests.length === 1, 30_000);
       expect((await a.kill('SIGKILL')).signal).toBe('SIGKILL');
-      fake.setDefault(() => ({ steps: [{ text: 'the findings' }] }));
+      fx.fake.setDefault(() => ({ steps: [{ text: 'the findings' }] }));
       const b = await startChildServer(env());
       try {
         const p = await processWhen(b.clients, id, finished, 60_000);
@@ -276,7 +258,7 @@ for (const engine of engines) {
         expect(kinds).toEqual(['created', 'running', 'taken_over', 'completed']);
         // One committed turn in the sub-agent's session: the dead runner's turn never committed.
         expect((await b.clients.sessions.getSession({ sessionId: p.runSessionId })).session!.turnIndex).toBe(1n);
-        expect(fake.requests).toHaveLength(2);
+        expect(fx.fake.requests).toHaveLength(2);
       } finally {
         await b.kill('SIGKILL');
       }
@@ -285,7 +267,7 @@ for (const engine of engines) {
     it.skipIf(engine.name !== 'postgresql')(
       'two replicas: a cron subscription wakes its session once per due time',
       async () => {
-        fake.setDefault(() => ({ steps: [{ text: 'noted' }] }));
+        fx.fake.setDefault(() => ({ steps: [{ text: 'noted' }] }));
         const a = await startChildServer(env());
         const b = await startChildServer(env());
         try {
@@ -322,7 +304,7 @@ for (const engine of engines) {
     it.skipIf(engine.name !== 'postgresql')(
       'two replicas: a scheduled subscription wakes its session once per due time',
       async () => {
-        fake.setDefault(() => ({ steps: [{ text: 'noted' }] }));
+        fx.fake.setDefault(() => ({ steps: [{ text: 'noted' }] }));
         const a = await startChildServer(env());
         const b = await startChildServer(env());
         try {

@@ -1,4 +1,4 @@
-// The set-up the crash and restart e2e files share: one fake model server and one provisioned
+// The set-up the crash, restart and trigger e2e files share: one fake model server and one provisioned
 // store per describe block, child servers pointed at both, and the hooks that kill leftover
 // child servers after each test (a failed one must not keep holding the store) and clean up.
 
