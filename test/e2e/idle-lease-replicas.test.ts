@@ -11,9 +11,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { StopReason } from '../../gen/lash/v1/turn.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { startTestServer, type TestServer } from '../support/server.js';
-import { killAllChildServers, startChildServer, type ChildServer } from '../support/child-server.js';
+import type { FakeModelServer } from '../support/fake-model-server.js';
+import type { TestServer } from '../support/server.js';
+import { startChildServer, type ChildServer } from '../support/child-server.js';
+import { replicaEnv, startReplicaPair, stopReplicaPair } from '../support/replica-pair.js';
 import { startRunTurn, textInput, until } from '../support/turns.js';
 import type { LashClients } from '../../src/client/promised.js';
 
@@ -23,26 +24,11 @@ describe.skipIf(!pg.enabled)('idle writer leases across two replicas on one Post
   let a: ChildServer;
   let b: TestServer;
   let fake: FakeModelServer;
-  const env = (lingerMs = '120000') => ({
-    OPENAI_BASE_URL: fake.url,
-    LASH_DEFAULT_PROVIDER: 'openai-compatible',
-    LASH_DEFAULT_MODEL: 'fake-model',
-    LASH_QUEUE_WORKERS: '0',
-    LASH_WRITER_LINGER_MS: lingerMs,
-  });
+  const env = (lingerMs = '120000') => replicaEnv(fake, { LASH_QUEUE_WORKERS: '0', LASH_WRITER_LINGER_MS: lingerMs });
   const holder = (sessionId: string) => b.app.turns['deps'].leases.holder('default', sessionId);
   const turn = (clients: LashClients, sessionId: string, turnId: string) => startRunTurn(clients, { sessionId, turnId, input: textInput(turnId) }).done;
-  beforeAll(async () => {
-    fake = await startFakeModelServer();
-    b = await startTestServer(pg, env());
-    a = await startChildServer({ ...env(), DATABASE_URL: b.databaseUrl! });
-  });
-  afterAll(async () => {
-    await a?.kill('SIGTERM');
-    killAllChildServers();
-    await b?.close();
-    await fake?.close();
-  });
+  beforeAll(async () => ({ a, b, fake } = await startReplicaPair(pg, { LASH_QUEUE_WORKERS: '0', LASH_WRITER_LINGER_MS: '120000' })));
+  afterAll(() => stopReplicaPair({ a, b, fake }));
   beforeEach(() => fake.reset());
 
   it('turns and an admin write alternating between the replicas on one session each go on at once: the idle lease is handed over on request', async () => {

@@ -8,9 +8,10 @@ import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
 import { StopReason } from '../../gen/lash/v1/turn.js';
 import { ToolAvailability } from '../../gen/lash/v1/tool.js';
 import { engines } from '../support/engines.js';
-import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { rejection, startTestServer, type TestServer } from '../support/server.js';
-import { killAllChildServers, startChildServer, type ChildServer } from '../support/child-server.js';
+import type { FakeModelServer } from '../support/fake-model-server.js';
+import { rejection, type TestServer } from '../support/server.js';
+import type { ChildServer } from '../support/child-server.js';
+import { startReplicaPair, stopReplicaPair } from '../support/replica-pair.js';
 import { startRunTurn, textInput, until } from '../support/turns.js';
 import { observe, payloadCase, sequenceProblems } from '../support/observe.js';
 
@@ -20,19 +21,9 @@ describe.skipIf(!pg.enabled)('two server processes on one PostgreSQL', () => {
   let a: ChildServer;
   let b: TestServer;
   let fake: FakeModelServer;
-  const env = () => ({ OPENAI_BASE_URL: fake.url, LASH_DEFAULT_PROVIDER: 'openai-compatible', LASH_DEFAULT_MODEL: 'fake-model', LASH_TOOLS: 'calculate' });
-  beforeAll(async () => {
-    fake = await startFakeModelServer();
-    // Replica B runs in this process, replica A is a separate server process on the same database.
-    b = await startTestServer(pg, env());
-    a = await startChildServer({ ...env(), DATABASE_URL: b.databaseUrl! });
-  });
-  afterAll(async () => {
-    await a?.kill('SIGTERM');
-    killAllChildServers();
-    await b?.close();
-    await fake?.close();
-  });
+  // Replica B runs in this process, replica A is a separate server process on the same database.
+  beforeAll(async () => ({ a, b, fake } = await startReplicaPair(pg, { LASH_TOOLS: 'calculate' })));
+  afterAll(() => stopReplicaPair({ a, b, fake }));
   beforeEach(() => fake.reset());
 
   it('21: CancelTurn sent to replica B cancels the turn running on replica A', async () => {
