@@ -4,6 +4,10 @@
 // The turn starts from its known start (ADR 0082), so nothing waits between its start and its
 // commit: without the wait before the commit, the commit would always be sent first. The wait
 // holds the feed's waiting events for the commit, so the turn still writes once.
+// And a model call's first text leaves before the rest of the turn is computed (ADR 0084): when the
+// client has it, the running turn has produced nothing after it — with the scripted model, which
+// never waits, the whole model call would otherwise run first. The feed lane's pause during that
+// wait is what keeps the first test's feed statements at none.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSessionRequest } from '../../gen/lash/v1/session_service.js';
@@ -68,7 +72,7 @@ for (const engine of engines) {
       for (let round = 0; round < 3; round++) {
         await s.app.feed.appender.drain();
         const received: number[] = [];
-        let atFirstText: { received: number; unstored: number } | undefined;
+        let atFirstText: { received: number; produced: number } | undefined;
         let text = '';
         await new Promise<void>((resolve, reject) => {
           const call = s.clients.turns.raw.runTurn(RunTurnRequest.fromPartial({ sessionId, input: textInput('go') }));
@@ -76,9 +80,10 @@ for (const engine of engines) {
             for (const a of m.activities) {
               received.push(Number(a.sequence));
               if (a.item?.$case !== 'event' || a.item.value.kind?.$case !== 'assistantProseDelta') continue;
-              // Every event the turn has produced so far is in its session's feed lane (unstored
-              // until the commit stores them): nothing beyond what this client already has.
-              atFirstText ??= { received: received.length, unstored: s.app.feed.appender.unstored('default', sessionId) };
+              // Every event the running turn has produced so far (its replay buffer, which every
+              // event passes through on its way to the stream) is one this client already has.
+              const [running] = s.app.turns.registry.active('default', sessionId);
+              atFirstText ??= { received: received.length, produced: running?.events.length ?? -1 };
               text += a.item.value.kind.value.text;
             }
           });
@@ -86,7 +91,7 @@ for (const engine of engines) {
           call.on('end', resolve);
         });
         expect(text).toBe(scriptedText(20));
-        expect(atFirstText!.unstored, JSON.stringify({ atFirstText, received })).toBe(atFirstText!.received);
+        expect(atFirstText!.produced, JSON.stringify({ atFirstText, received })).toBe(atFirstText!.received);
       }
     });
   });

@@ -1,8 +1,10 @@
-// Coalesces a turn's streamed text once, for the RunTurn stream and the feed alike. Deltas of the
-// same kind and correlation that arrive within one turn of the event loop (a provider that sends
-// several chunks in one network read, or a model that streams faster than we run) become one
-// event; an idle stream still sends each delta at once (the wait is one `Clock.soon`). Any other
-// event first flushes what is pending, so order is kept; the turn flushes before it finishes.
+// Coalesces a turn's streamed text once, for the RunTurn stream and the feed alike. A run's first
+// text delta (the first after any other event) goes out at once, on its own: it is what a caller
+// waits for (ADR 0084). The deltas after it of the same kind and correlation that arrive within one
+// turn of the event loop (a provider that sends several chunks in one network read, or a model
+// that streams faster than we run) become one event; an idle stream still gets each of them after
+// one `Clock.soon`. Any other event first flushes what is pending, so order is kept, and ends the
+// run; the turn flushes before it finishes.
 
 import { systemClock, type Clock } from '../clock.js';
 import type { TurnEventKind } from './types.js';

@@ -78,13 +78,16 @@ export class TurnExecution {
     const emit = coalescer.emit;
     // Back-pressure (ADR 0078): while the session's feed lane is full the turn waits at its next
     // step; text still being coalesced counts as the event it becomes, and goes out before the wait.
+    // A lone turn's first text of a run is let go before the model is read further (ADR 0084);
+    // asked at the step right after it, so a back-pressure wait does not carry it to a later step.
     const pace = () => {
+      const firstText = coalescer.takeFirstOut();
       const wait = this.deps.feed.room?.(ctx.tenantId, req.sessionId, turn.controller.signal, coalescer.holding ? 1 : 0);
       if (wait) {
         coalescer.flush();
         return wait;
       }
-      if (coalescer.takeFirstOut() && this.alone()) return firstTextPass(this.deps.clock, this.deps.feed.pause?.(ctx.tenantId, req.sessionId));
+      if (firstText && this.alone()) return firstTextPass(this.deps.clock, this.deps.feed.pause?.(ctx.tenantId, req.sessionId));
       return undefined;
     };
     try {
