@@ -39,6 +39,14 @@ export interface Ids {
   hex(bytes: number): string;
 }
 
+/** Resolves after `n` turns of the event loop (`Clock.soon` one after another): a yield, no time. */
+export function loopTurns(clock: Clock, n: number): Promise<void> {
+  return new Promise((resolve) => {
+    const next = (left: number) => (left <= 0 ? resolve() : clock.soon(() => next(left - 1)));
+    next(n);
+  });
+}
+
 /** The process's clock and timers. */
 export const systemClock: Clock = {
   now: () => new Date(),

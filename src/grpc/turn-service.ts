@@ -113,7 +113,8 @@ export function streamTurn(
     const activity: TurnActivity = { sequence: ++sequence, item };
     const kind = item?.$case === 'event' ? item.value.kind?.$case : undefined;
     const text = kind === 'assistantProseDelta' || kind === 'reasoningDelta';
-    // The first text after anything else leaves at once, with what is queued before it.
+    // The first text after anything else (the coalescer's first text of a run, ADR 0084) leaves at
+    // once, with what is queued before it; the text after it batches as usual.
     out.push({ activity, bytes: encodeActivity(activity) }, text && !inText);
     inText = text;
   };

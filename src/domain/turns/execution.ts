@@ -2,7 +2,7 @@
 // standard or rlm loop run with its events streamed to the turn's callers and the feed. Produces
 // what the commit writes; touches no store except blob reads for image history.
 
-import type { Clock, Ids } from '../clock.js';
+import { loopTurns, type Clock, type Ids } from '../clock.js';
 import type { JsonValue, Message } from '../messages.js';
 import { applyPolicyPatch, type SessionPolicy } from '../policy.js';
 import type { BlobStore, FeedSink, RequestContext } from '../ports.js';
@@ -204,14 +204,7 @@ export class TurnExecution {
  * still go with the next write or the commit rather than in a statement of their own.
  */
 function firstTextPass(clock: Clock, resume: (() => void) | undefined): Promise<void> {
-  return new Promise((resolve) =>
-    clock.soon(() =>
-      clock.soon(() => {
-        resume?.();
-        resolve();
-      }),
-    ),
-  );
+  return loopTurns(clock, 2).then(resume);
 }
 
 /** Per-turn overrides: a new model id starts from defaults; a provider-only override keeps the model. */

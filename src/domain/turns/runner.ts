@@ -5,7 +5,7 @@
 // of the bag). A RunTurn on an idle queue sends two statements besides its feed appends: the
 // admission, which takes the writer and reads the start, and the commit, which also ends it.
 
-import { systemClock, systemIds, type Clock, type Ids } from '../clock.js';
+import { loopTurns, systemClock, systemIds, type Clock, type Ids } from '../clock.js';
 import { DomainError } from '../errors.js';
 import { requireId } from '../ids.js';
 import type {
@@ -354,7 +354,7 @@ export class TurnService {
  * would only cost throughput, so it is skipped.
  */
 function streamedFirst(clock: Clock): Promise<void> {
-  return new Promise((resolve) => clock.soon(() => clock.soon(() => clock.soon(resolve))));
+  return loopTurns(clock, 3);
 }
 
 /** How a drain differs from a turn: its input is claimed from the queue. */
